@@ -1,0 +1,348 @@
+//! The command line: clap definitions and the dispatch of each subcommand.
+
+use std::io::{IsTerminal, Write};
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use clap::{Args, CommandFactory, Parser, Subcommand};
+
+use crate::clock::{Clock, SystemClock};
+use crate::config::{self, Config, ConfigError, ProviderKind};
+use crate::provider::AnyProvider;
+use crate::sim::{FleetFile, SimFleet};
+use crate::status::{self, Filter, Style};
+
+/// Exit code: everything healthy / command succeeded.
+pub const EXIT_OK: i32 = 0;
+/// Exit code: something is degraded, or the action failed.
+pub const EXIT_DEGRADED: i32 = 1;
+/// Exit code: usage or configuration error.
+pub const EXIT_USAGE: i32 = 2;
+
+/// Terminal release console for ECS: see which image digest runs in every stage,
+/// promote it through gates, watch the deploy, and roll back with one key.
+#[derive(Debug, Parser)]
+#[command(name = "shipdeck", version, propagate_version = true)]
+pub struct Cli {
+    /// Configuration file (default: $SHIPDECK_CONFIG, then the platform config dir).
+    #[arg(long, global = true, value_name = "PATH")]
+    pub config: Option<PathBuf>,
+    /// Log level written to the log file (default: $RUST_LOG, else info).
+    #[arg(long, global = true, value_name = "LEVEL",
+          value_parser = ["error", "warn", "info", "debug", "trace"])]
+    pub log_level: Option<String>,
+    /// Disable every mutating action.
+    #[arg(long, global = true)]
+    pub read_only: bool,
+    /// What to do (the console opens when none is given).
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+/// Subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run shipdeck against the built-in simulated fleet (no AWS account needed).
+    Demo {
+        /// Print the status table once instead of opening the console.
+        #[arg(long)]
+        status: bool,
+        /// With --status: print JSON.
+        #[arg(long, requires = "status")]
+        json: bool,
+    },
+    /// Print every service's digest, rollout, alarms, health and drift per environment.
+    Status(StatusArgs),
+    /// Inspect the configuration.
+    Config {
+        /// Config action.
+        #[command(subcommand)]
+        command: ConfigCommand,
+    },
+    /// Print shell completions.
+    Completions {
+        /// Shell to complete for.
+        shell: clap_complete::Shell,
+    },
+}
+
+/// Options of `shipdeck status`.
+#[derive(Debug, Args, Default)]
+pub struct StatusArgs {
+    /// Use the built-in simulated fleet instead of the configuration.
+    #[arg(long)]
+    pub demo: bool,
+    /// Print JSON (schema version 1, see README).
+    #[arg(long)]
+    pub json: bool,
+    /// Only these environments (repeatable).
+    #[arg(long = "env", value_name = "ENV")]
+    pub envs: Vec<String>,
+    /// Only these services (repeatable).
+    #[arg(long = "service", value_name = "SERVICE")]
+    pub services: Vec<String>,
+    /// Never colour the output (NO_COLOR is honoured too).
+    #[arg(long)]
+    pub no_color: bool,
+}
+
+/// `shipdeck config …`.
+#[derive(Debug, Subcommand)]
+pub enum ConfigCommand {
+    /// Validate the configuration and print a summary.
+    Check,
+}
+
+/// Builds the clap command with run-time facts (log path) in the help.
+pub fn command() -> clap::Command {
+    let log = crate::logging::log_path().map_or_else(
+        || "(no state directory)".to_string(),
+        |p| p.display().to_string(),
+    );
+    let cfg = config::locate(None, None).map_or_else(
+        || "(no config directory)".to_string(),
+        |(p, _)| p.display().to_string(),
+    );
+    Cli::command().after_help(format!(
+        "Config file: {cfg}\nLog file:    {log}\n\nExit codes: 0 healthy/ok, 1 degraded or failed, 2 usage or config error."
+    ))
+}
+
+/// Parses the process arguments (exits on --help, --version and usage errors with code 2).
+pub fn parse() -> Cli {
+    let matches = command().get_matches();
+    match <Cli as clap::FromArgMatches>::from_arg_matches(&matches) {
+        Ok(cli) => cli,
+        Err(e) => e.exit(),
+    }
+}
+
+/// Loads the configuration named by the flags and environment.
+pub fn load_config(cli: &Cli) -> Result<Config, ConfigError> {
+    let env_var = std::env::var("SHIPDECK_CONFIG").ok();
+    let Some((path, origin)) = config::locate(cli.config.as_deref(), env_var.as_deref()) else {
+        return Err(ConfigError::NotFound {
+            path: "(none)".to_string(),
+            origin: "no config directory on this platform",
+            help: "pass --config PATH or set SHIPDECK_CONFIG".to_string(),
+        });
+    };
+    let mut cfg = config::load(&path, origin)?;
+    cfg.read_only |= cli.read_only;
+    Ok(cfg)
+}
+
+/// Builds the provider the configuration asks for.
+pub fn build_provider(cfg: &Config, clock: Arc<dyn Clock>) -> Result<AnyProvider, String> {
+    match &cfg.provider {
+        ProviderKind::Simulated { fleet, seed } => {
+            let file = match fleet {
+                Some(path) => FleetFile::load(path),
+                None => FleetFile::demo(),
+            }
+            .map_err(|e| e.to_string())?;
+            let known: Vec<&str> = file.environments.iter().map(|e| e.name.as_str()).collect();
+            for env in &cfg.environments {
+                if !known.contains(&env.name.as_str()) {
+                    return Err(format!(
+                        "{}: environment \"{}\" is not in the simulated fleet (it has: {})",
+                        cfg.source.display(),
+                        env.name,
+                        known.join(", ")
+                    ));
+                }
+            }
+            Ok(AnyProvider::Sim(SimFleet::new(&file, *seed, clock)))
+        }
+        ProviderKind::Aws => Err(format!(
+            "{}: provider \"aws\" (the default) is not available in this build yet; \
+             set provider = \"simulated\" with a [simulator] fleet, or run `shipdeck demo`",
+            cfg.source.display()
+        )),
+    }
+}
+
+fn eprint_error(msg: &str) {
+    let _ = writeln!(std::io::stderr(), "error: {msg}");
+}
+
+/// Runs the parsed command line; returns the process exit code.
+pub async fn run(cli: Cli) -> i32 {
+    match &cli.command {
+        Some(Command::Completions { shell }) => {
+            let mut cmd = command();
+            clap_complete::generate(*shell, &mut cmd, "shipdeck", &mut std::io::stdout());
+            EXIT_OK
+        }
+        Some(Command::Config {
+            command: ConfigCommand::Check,
+        }) => config_check(&cli),
+        Some(Command::Status(args)) => {
+            let cfg = if args.demo {
+                config::demo()
+            } else {
+                load_config(&cli)
+            };
+            run_status(cfg, args).await
+        }
+        Some(Command::Demo { status: true, json }) => {
+            let args = StatusArgs {
+                json: *json,
+                ..StatusArgs::default()
+            };
+            run_status(config::demo(), &args).await
+        }
+        Some(Command::Demo { status: false, .. }) | None => {
+            let _ = writeln!(
+                std::io::stderr(),
+                "The interactive console is not part of this build yet; showing status instead.\n"
+            );
+            let cfg = if matches!(cli.command, Some(Command::Demo { .. })) {
+                config::demo()
+            } else {
+                load_config(&cli)
+            };
+            run_status(cfg, &StatusArgs::default()).await
+        }
+    }
+}
+
+fn config_check(cli: &Cli) -> i32 {
+    let cfg = match load_config(cli) {
+        Ok(c) => c,
+        Err(e) => {
+            let _ = writeln!(std::io::stderr(), "{e}");
+            return EXIT_USAGE;
+        }
+    };
+    let mut out = String::new();
+    out.push_str(&format!("{}: OK\n", cfg.source.display()));
+    let provider = match &cfg.provider {
+        ProviderKind::Aws => "aws (standard credential chain)".to_string(),
+        ProviderKind::Simulated { fleet, seed } => format!(
+            "simulated ({}, seed {seed})",
+            fleet
+                .as_ref()
+                .map_or("built-in demo fleet".to_string(), |p| p
+                    .display()
+                    .to_string())
+        ),
+    };
+    out.push_str(&format!("provider: {provider}\n"));
+    out.push_str(&format!(
+        "refresh every {}{}\n",
+        humantime::format_duration(cfg.refresh_interval),
+        if cfg.read_only { ", READ-ONLY" } else { "" }
+    ));
+    out.push_str("promotion order: ");
+    out.push_str(&cfg.env_names().join(" -> "));
+    out.push('\n');
+    for env in &cfg.environments {
+        let g = &env.gate;
+        out.push_str(&format!(
+            "  {}{}: {} / {}{}, {} service{}, gate: {} check{}, {} approval{}{}{}{}\n",
+            env.name,
+            if env.production { " [PROD]" } else { "" },
+            env.region,
+            env.cluster,
+            env.profile
+                .as_ref()
+                .map_or(String::new(), |p| format!(" (profile {p})")),
+            env.services.len(),
+            if env.services.len() == 1 { "" } else { "s" },
+            g.checks.len(),
+            if g.checks.len() == 1 { "" } else { "s" },
+            g.approvals_required,
+            if g.approvals_required == 1 { "" } else { "s" },
+            if g.four_eyes { ", four eyes" } else { "" },
+            if g.change_record.is_some() {
+                ", change record"
+            } else {
+                ""
+            },
+            if g.freeze.is_empty() {
+                String::new()
+            } else {
+                format!(", {} freeze window(s)", g.freeze.len())
+            },
+        ));
+    }
+    let log = crate::logging::log_path()
+        .map_or_else(|| "(none)".to_string(), |p| p.display().to_string());
+    out.push_str(&format!("log file: {log}\n"));
+    let _ = std::io::stdout().write_all(out.as_bytes());
+    EXIT_OK
+}
+
+async fn run_status(cfg: Result<Config, ConfigError>, args: &StatusArgs) -> i32 {
+    let cfg = match cfg {
+        Ok(c) => c,
+        Err(e) => {
+            let _ = writeln!(std::io::stderr(), "{e}");
+            return EXIT_USAGE;
+        }
+    };
+    let known_envs = cfg.env_names();
+    for e in &args.envs {
+        if !known_envs.contains(e) {
+            eprint_error(&format!(
+                "unknown environment \"{e}\" in --env; known: {}",
+                known_envs.join(", ")
+            ));
+            return EXIT_USAGE;
+        }
+    }
+    let known_services = cfg.service_names();
+    for s in &args.services {
+        if !known_services.contains(s) {
+            eprint_error(&format!(
+                "unknown service \"{s}\" in --service; known: {}",
+                known_services.join(", ")
+            ));
+            return EXIT_USAGE;
+        }
+    }
+    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    let provider = match build_provider(&cfg, clock.clone()) {
+        Ok(p) => p,
+        Err(e) => {
+            eprint_error(&e);
+            return EXIT_USAGE;
+        }
+    };
+    let readings = status::read_all(&cfg, &provider).await;
+    for (env, r) in cfg.environments.iter().zip(&readings) {
+        match r {
+            Ok(s) => {
+                tracing::debug!(env = %env.name, services = s.services.len(), "environment read")
+            }
+            Err(e) => tracing::warn!(env = %env.name, error = %e, "environment read failed"),
+        }
+    }
+    let filter = Filter {
+        envs: args.envs.clone(),
+        services: args.services.clone(),
+    };
+    let report = status::build(&cfg, &readings, &filter, clock.now());
+    let text = if args.json {
+        match serde_json::to_string_pretty(&report) {
+            Ok(s) => s + "\n",
+            Err(e) => {
+                eprint_error(&format!("cannot encode the report: {e}"));
+                return EXIT_DEGRADED;
+            }
+        }
+    } else {
+        let color = !args.no_color
+            && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
+            && std::io::stdout().is_terminal();
+        status::render_table(&report, Style { color })
+    };
+    // A closed pipe (e.g. `| head`) is not an error worth a panic.
+    let _ = std::io::stdout().write_all(text.as_bytes());
+    if report.degraded {
+        EXIT_DEGRADED
+    } else {
+        EXIT_OK
+    }
+}

@@ -1,0 +1,492 @@
+//! Configuration: where it is found, what it holds, and how it is validated.
+//!
+//! Parsing goes through `toml_edit`'s span-preserving document so that every
+//! problem is reported with `file:line:col`, and *all* problems are reported at
+//! once (serde would stop at the first).
+
+mod parse;
+mod walk;
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use chrono::{NaiveDate, NaiveTime, Weekday};
+use regex::Regex;
+
+pub use walk::Problem;
+
+/// Default interval between two readings of an environment.
+pub const DEFAULT_REFRESH_INTERVAL: Duration = Duration::from_secs(5);
+/// Default health stability window.
+pub const DEFAULT_STABILITY_WINDOW: Duration = Duration::from_secs(30);
+
+/// The whole configuration, validated.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// File it was read from (for messages).
+    pub source: PathBuf,
+    /// Interval between readings of each environment.
+    pub refresh_interval: Duration,
+    /// Global read-only switch.
+    pub read_only: bool,
+    /// Colour theme.
+    pub theme: Theme,
+    /// Where the audit ledger lives (platform data dir when unset).
+    pub ledger_path: Option<PathBuf>,
+    /// Which backend serves the environments.
+    pub provider: ProviderKind,
+    /// Environments in promotion order.
+    pub environments: Vec<EnvConfig>,
+    /// Key bindings: action name and the keys bound to it, with the line they came from.
+    pub keys: Vec<KeyBinding>,
+}
+
+/// One user-configured key binding, validated for syntax only; the console checks
+/// that the action exists and that keys do not clash.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeyBinding {
+    /// Action name, e.g. `refresh`.
+    pub action: String,
+    /// Key descriptions, e.g. `ctrl-r`, `F5`, `R`.
+    pub keys: Vec<String>,
+    /// Where it was written, `file:line:col`.
+    pub location: String,
+}
+
+/// Colour theme.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Theme {
+    /// Light text on dark background.
+    #[default]
+    Dark,
+    /// Dark text on light background.
+    Light,
+}
+
+/// Where environment data comes from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ProviderKind {
+    /// ECS and CloudWatch through the standard AWS credential chain.
+    Aws,
+    /// The built-in simulated fleet; `fleet` is a fleet file, or the built-in demo fleet.
+    Simulated {
+        /// Fleet description file, relative paths resolved against the config file.
+        fleet: Option<PathBuf>,
+        /// Seed for the simulator's randomness.
+        seed: u64,
+    },
+}
+
+/// How a mutating action on an environment is confirmed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Confirm {
+    /// Press Enter in the dialog.
+    #[default]
+    Enter,
+    /// Type the environment's name.
+    Type,
+}
+
+/// One environment (stage) of the promotion chain.
+#[derive(Debug, Clone)]
+pub struct EnvConfig {
+    /// Unique name, e.g. `staging`.
+    pub name: String,
+    /// AWS region.
+    pub region: String,
+    /// AWS profile (standard credential chain when unset).
+    pub profile: Option<String>,
+    /// ECS cluster name or ARN.
+    pub cluster: String,
+    /// Endpoint override, for emulators.
+    pub endpoint_url: Option<String>,
+    /// Mutating actions disabled.
+    pub read_only: bool,
+    /// Production: visually distinct, stricter defaults.
+    pub production: bool,
+    /// Confirmation style for mutating actions.
+    pub confirm: Confirm,
+    /// Accent colour for the column (a ratatui colour name).
+    pub color: Option<String>,
+    /// Services deployed here.
+    pub services: Vec<ServiceConfig>,
+    /// Gate evaluated before a promotion *into* this environment.
+    pub gate: GatePolicy,
+    /// How deploys into this environment are watched and aborted.
+    pub rollout: RolloutPolicy,
+    /// Smoke checks run against this environment.
+    pub smoke: Vec<SmokeCheck>,
+}
+
+/// One service as deployed in one environment.
+#[derive(Debug, Clone)]
+pub struct ServiceConfig {
+    /// shipdeck's name, the same across environments.
+    pub name: String,
+    /// ECS service name in this environment.
+    pub ecs_service: String,
+    /// Container whose image is the release.
+    pub container: String,
+    /// CloudWatch alarm names.
+    pub alarms: Vec<String>,
+    /// CloudWatch alarm name prefixes.
+    pub alarm_prefixes: Vec<String>,
+    /// Health endpoint.
+    pub health: Option<HealthCheck>,
+    /// CloudWatch metrics to chart and to judge a rollout by.
+    pub metrics: Vec<MetricConfig>,
+}
+
+/// HTTP health endpoint of a service.
+#[derive(Debug, Clone)]
+pub struct HealthCheck {
+    /// URL to probe.
+    pub url: String,
+    /// HTTP method.
+    pub method: String,
+    /// Status that counts as healthy.
+    pub expected_status: u16,
+    /// Per-request timeout.
+    pub timeout: Duration,
+    /// Interval between probes.
+    pub interval: Duration,
+    /// How long it must stay healthy to count as stable.
+    pub stability_window: Duration,
+    /// Extra headers; values may reference secrets as `${secret:NAME}`.
+    pub headers: Vec<(String, String)>,
+}
+
+/// What a metric means for a rollout.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MetricRole {
+    /// Shown only.
+    Chart,
+    /// 5xx or error rate, compared to its baseline.
+    ErrorRate,
+    /// p95 latency in milliseconds, compared to the SLO.
+    LatencyP95,
+}
+
+/// A CloudWatch metric of a service.
+#[derive(Debug, Clone)]
+pub struct MetricConfig {
+    /// Short label.
+    pub label: String,
+    /// CloudWatch namespace.
+    pub namespace: String,
+    /// Metric name.
+    pub metric_name: String,
+    /// Dimensions.
+    pub dimensions: Vec<(String, String)>,
+    /// Statistic (`Sum`, `Average`, `p95`, …).
+    pub stat: String,
+    /// Role in abort decisions.
+    pub role: MetricRole,
+}
+
+/// One smoke check.
+#[derive(Debug, Clone)]
+pub struct SmokeCheck {
+    /// Name shown with its verdict.
+    pub name: String,
+    /// HTTP method.
+    pub method: String,
+    /// Absolute URL.
+    pub url: String,
+    /// Expected status.
+    pub expected_status: u16,
+    /// Substring the body must contain.
+    pub body_contains: Option<String>,
+    /// Per-request timeout.
+    pub timeout: Duration,
+}
+
+/// Automatic gate checks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum AutoCheck {
+    /// The source's latest deployment completed.
+    RolloutCompleted,
+    /// The source's alarms are not in ALARM.
+    AlarmsOk,
+    /// The source's health endpoint is healthy-stable.
+    HealthyStable,
+    /// Smoke checks pass.
+    Smoke,
+    /// The digest soaked long enough in the source.
+    Soak,
+    /// The target is not in a freeze window.
+    Freeze,
+    /// No other promotion of the service into the target is in flight.
+    NotInFlight,
+    /// The digest is pinned.
+    Pinned,
+    /// The target's reading is fresh.
+    Fresh,
+}
+
+impl AutoCheck {
+    /// All checks with their configuration names.
+    pub const ALL: [(Self, &'static str); 9] = [
+        (Self::RolloutCompleted, "rollout_completed"),
+        (Self::AlarmsOk, "alarms_ok"),
+        (Self::HealthyStable, "healthy_stable"),
+        (Self::Smoke, "smoke"),
+        (Self::Soak, "soak"),
+        (Self::Freeze, "freeze"),
+        (Self::NotInFlight, "not_in_flight"),
+        (Self::Pinned, "pinned"),
+        (Self::Fresh, "fresh"),
+    ];
+
+    /// Configuration name.
+    pub fn name(self) -> &'static str {
+        Self::ALL
+            .iter()
+            .find(|(c, _)| *c == self)
+            .map_or("?", |(_, n)| n)
+    }
+}
+
+/// Gate policy of an environment.
+#[derive(Debug, Clone)]
+pub struct GatePolicy {
+    /// Automatic checks evaluated.
+    pub checks: Vec<AutoCheck>,
+    /// Whether INSUFFICIENT_DATA alarms may pass.
+    pub allow_insufficient_data: bool,
+    /// Whether a failed automatic check may be overridden with a reason.
+    pub allow_override: bool,
+    /// Distinct approvals required.
+    pub approvals_required: u32,
+    /// The initiator never counts as an approver.
+    pub four_eyes: bool,
+    /// Pattern a change-record id must match; `None` means none required.
+    pub change_record: Option<Regex>,
+    /// Minimum soak of the digest in the source stage.
+    pub soak: Duration,
+    /// Manual checklist items.
+    pub checklist: Vec<String>,
+    /// Freeze windows.
+    pub freeze: Vec<FreezeWindow>,
+    /// How long an approval stays valid.
+    pub approval_ttl: Duration,
+}
+
+/// A freeze window in a time zone.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FreezeWindow {
+    /// Name shown when it blocks.
+    pub name: String,
+    /// Time zone the times are in.
+    pub timezone: chrono_tz::Tz,
+    /// Recurring or dated.
+    pub kind: FreezeKind,
+}
+
+/// When a freeze applies.
+#[derive(Debug, Clone, PartialEq)]
+pub enum FreezeKind {
+    /// Every week on these days, from `from` to `to` (local time, `to` exclusive).
+    Weekly {
+        /// Days of the week.
+        days: Vec<Weekday>,
+        /// Start time of day.
+        from: NaiveTime,
+        /// End time of day.
+        to: NaiveTime,
+    },
+    /// From `start` to `end` inclusive (local dates).
+    Dates {
+        /// First day.
+        start: NaiveDate,
+        /// Last day.
+        end: NaiveDate,
+    },
+}
+
+/// What to do when a deploy is aborted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OnAbort {
+    /// Roll back at once.
+    Rollback,
+    /// Ask the operator.
+    Prompt,
+}
+
+/// How a deploy is watched.
+#[derive(Debug, Clone)]
+pub struct RolloutPolicy {
+    /// The service must be stable within this time.
+    pub timeout: Duration,
+    /// Health must stay good this long after the rollout completes.
+    pub stability_window: Duration,
+    /// Roll back or ask.
+    pub on_abort: OnAbort,
+    /// Abort when a watched alarm enters ALARM.
+    pub abort_on_alarm: bool,
+    /// Abort when the health endpoint fails.
+    pub abort_on_health: bool,
+    /// Abort when the error rate exceeds its baseline by this fraction (0.5 = 50 %)…
+    pub max_error_rate_increase: Option<f64>,
+    /// …for this long.
+    pub error_rate_window: Duration,
+    /// Abort when p95 latency exceeds this.
+    pub p95_latency_slo: Option<Duration>,
+}
+
+/// Why the configuration could not be used.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// No file at the path.
+    #[error("{path}: config file not found ({origin})\n  help: {help}")]
+    NotFound {
+        /// Path looked at.
+        path: String,
+        /// Where the path came from.
+        origin: &'static str,
+        /// How to fix it.
+        help: String,
+    },
+    /// The file exists but cannot be read.
+    #[error("{path}: cannot read config file: {source}")]
+    Unreadable {
+        /// Path.
+        path: String,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// One or more problems; each is printed on its own.
+    #[error("{}", format_problems(.0))]
+    Invalid(Vec<Problem>),
+}
+
+fn format_problems(problems: &[Problem]) -> String {
+    let mut out = String::new();
+    for p in problems {
+        out.push_str(&p.to_string());
+        out.push('\n');
+    }
+    let n = problems.len();
+    out.push_str(&format!(
+        "{n} problem{} found; nothing was started",
+        if n == 1 { "" } else { "s" }
+    ));
+    out
+}
+
+/// Where a configuration path came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ConfigOrigin {
+    /// `--config PATH`.
+    Flag,
+    /// `$SHIPDECK_CONFIG`.
+    EnvVar,
+    /// The platform config directory.
+    Default,
+}
+
+impl ConfigOrigin {
+    fn describe(self) -> &'static str {
+        match self {
+            Self::Flag => "given with --config",
+            Self::EnvVar => "given in $SHIPDECK_CONFIG",
+            Self::Default => "the default location",
+        }
+    }
+}
+
+/// Finds the configuration path: `--config`, then `$SHIPDECK_CONFIG`, then the platform config dir.
+pub fn locate(flag: Option<&Path>, env_var: Option<&str>) -> Option<(PathBuf, ConfigOrigin)> {
+    if let Some(p) = flag {
+        return Some((p.to_path_buf(), ConfigOrigin::Flag));
+    }
+    if let Some(v) = env_var.filter(|v| !v.is_empty()) {
+        return Some((PathBuf::from(v), ConfigOrigin::EnvVar));
+    }
+    crate::paths::default_config_file().map(|p| (p, ConfigOrigin::Default))
+}
+
+/// Reads and validates a configuration file.
+pub fn load(path: &Path, origin: ConfigOrigin) -> Result<Config, ConfigError> {
+    let text = match std::fs::read(path) {
+        Ok(bytes) => bytes,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            let help = match origin {
+                ConfigOrigin::Default => format!(
+                    "copy config.example.toml to {} and edit it, or try `shipdeck demo`",
+                    path.display()
+                ),
+                _ => "check the path, or run `shipdeck demo` to try shipdeck without a config"
+                    .to_string(),
+            };
+            return Err(ConfigError::NotFound {
+                path: path.display().to_string(),
+                origin: origin.describe(),
+                help,
+            });
+        }
+        Err(source) => {
+            return Err(ConfigError::Unreadable {
+                path: path.display().to_string(),
+                source,
+            });
+        }
+    };
+    let display = path.display().to_string();
+    let Ok(text) = String::from_utf8(text) else {
+        return Err(ConfigError::Invalid(vec![Problem {
+            file: display,
+            line: 1,
+            col: 1,
+            message: "the file is not valid UTF-8".to_string(),
+            help: "save the file as UTF-8 text".to_string(),
+        }]));
+    };
+    parse_str(&text, &display, path.parent())
+}
+
+/// Validates configuration text. `base` resolves relative paths in the file.
+pub fn parse_str(text: &str, file: &str, base: Option<&Path>) -> Result<Config, ConfigError> {
+    parse::parse(text, file, base).map_err(ConfigError::Invalid)
+}
+
+/// The built-in demo configuration, served by the simulated fleet.
+pub fn demo() -> Result<Config, ConfigError> {
+    parse_str(
+        include_str!("../assets/demo-config.toml"),
+        "<built-in demo config>",
+        None,
+    )
+}
+
+impl Config {
+    /// Looks an environment up by name.
+    pub fn env(&self, name: &str) -> Option<&EnvConfig> {
+        self.environments.iter().find(|e| e.name == name)
+    }
+
+    /// Every service name, in first-seen order across environments.
+    pub fn service_names(&self) -> Vec<String> {
+        let mut names: Vec<String> = Vec::new();
+        for env in &self.environments {
+            for s in &env.services {
+                if !names.contains(&s.name) {
+                    names.push(s.name.clone());
+                }
+            }
+        }
+        names
+    }
+
+    /// Environment names in promotion order.
+    pub fn env_names(&self) -> Vec<String> {
+        self.environments.iter().map(|e| e.name.clone()).collect()
+    }
+}
+
+impl EnvConfig {
+    /// Looks a service up by shipdeck name.
+    pub fn service(&self, name: &str) -> Option<&ServiceConfig> {
+        self.services.iter().find(|s| s.name == name)
+    }
+}

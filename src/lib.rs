@@ -1,0 +1,14 @@
+//! shipdeck: a terminal release console for ECS promotions.
+//!
+//! The library holds everything; `src/main.rs` only parses the command line,
+//! loads the configuration, starts logging, builds the provider and runs.
+
+pub mod cli;
+pub mod clock;
+pub mod config;
+pub mod logging;
+pub mod model;
+pub mod paths;
+pub mod provider;
+pub mod sim;
+pub mod status;

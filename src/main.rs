@@ -1,0 +1,23 @@
+//! The thin binary: parse, start logging, run, exit with the command's code.
+
+fn main() {
+    let cli = shipdeck::cli::parse();
+    // Logging problems are not fatal and never printed: the terminal belongs to the UI.
+    let _ = shipdeck::logging::init(
+        cli.log_level.as_deref(),
+        shipdeck::logging::log_path().as_deref(),
+    );
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            std::process::exit(shipdeck::cli::EXIT_DEGRADED);
+        }
+    };
+    let code = runtime.block_on(shipdeck::cli::run(cli));
+    std::process::exit(code);
+}

@@ -1,0 +1,575 @@
+//! The release model: pure data, no I/O, no clock.
+//!
+//! Everything a provider reads from a cloud (or the simulator) is expressed in
+//! these types; nothing AWS-specific leaves the provider that produced it.
+
+pub mod digest;
+pub mod drift;
+
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+pub use digest::{Digest, ImageRef, ParseError};
+
+/// A task-definition revision: `family:revision`, with its ARN when known.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct TaskDefRef {
+    /// Task-definition family.
+    pub family: String,
+    /// Revision number within the family.
+    pub revision: u32,
+    /// Full ARN (or the simulator's equivalent).
+    pub arn: String,
+}
+
+impl std::fmt::Display for TaskDefRef {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}:{}", self.family, self.revision)
+    }
+}
+
+/// The rollout state of one ECS deployment.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RolloutState {
+    /// Tasks of the new revision are still being started or drained.
+    InProgress,
+    /// The deployment reached steady state.
+    Completed,
+    /// The deployment failed (tasks did not start, or the circuit breaker tripped without rollback).
+    Failed,
+    /// ECS rolled the deployment back by itself (circuit breaker or alarm rollback). A failure.
+    RolledBack,
+    /// The provider did not report a state.
+    Unknown,
+}
+
+impl RolloutState {
+    /// Label shown to humans.
+    pub fn label(self) -> &'static str {
+        match self {
+            Self::InProgress => "in progress",
+            Self::Completed => "completed",
+            Self::Failed => "failed",
+            Self::RolledBack => "rolled back",
+            Self::Unknown => "unknown",
+        }
+    }
+
+    /// Whether this state counts as degraded for status and exit codes.
+    pub fn is_bad(self) -> bool {
+        matches!(self, Self::Failed | Self::RolledBack)
+    }
+}
+
+/// Role of a deployment within its service.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DeploymentRole {
+    /// The newest deployment, the one the service converges to.
+    Primary,
+    /// An older deployment still running tasks.
+    Active,
+    /// A finished deployment kept for reference.
+    Inactive,
+}
+
+/// One deployment of a service.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Deployment {
+    /// Provider id of the deployment.
+    pub id: String,
+    /// Primary, active or inactive.
+    pub role: DeploymentRole,
+    /// Task definition the deployment runs.
+    pub task_definition: TaskDefRef,
+    /// Rollout state.
+    pub rollout: RolloutState,
+    /// Why the rollout is in that state, as reported.
+    pub reason: Option<String>,
+    /// Tasks running.
+    pub running: u32,
+    /// Tasks desired.
+    pub desired: u32,
+    /// Tasks pending.
+    pub pending: u32,
+    /// Tasks that failed to start.
+    pub failed_tasks: u32,
+    /// When the deployment was created.
+    pub created_at: DateTime<Utc>,
+    /// When it last changed.
+    pub updated_at: DateTime<Utc>,
+}
+
+/// How ECS rolls out and protects a service.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct DeploymentConfig {
+    /// Deployment circuit breaker enabled.
+    pub circuit_breaker: bool,
+    /// Circuit breaker rolls back by itself.
+    pub circuit_breaker_rollback: bool,
+    /// CloudWatch-alarm based rollback enabled.
+    pub alarm_rollback: bool,
+    /// Rolling or blue/green.
+    pub strategy: Strategy,
+}
+
+/// Deployment strategy.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", tag = "kind")]
+pub enum Strategy {
+    /// ECS rolling update.
+    #[default]
+    Rolling,
+    /// ECS native blue/green with a bake time.
+    BlueGreen {
+        /// How long green bakes while blue stays warm.
+        #[serde(with = "duration_secs")]
+        bake: Duration,
+    },
+    /// Another controller (CodeDeploy, external).
+    Other {
+        /// The controller's name as reported.
+        name: String,
+    },
+}
+
+impl std::fmt::Display for Strategy {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Rolling => f.write_str("rolling"),
+            Self::BlueGreen { bake } => {
+                write!(f, "blue/green (bake {})", humantime::format_duration(*bake))
+            }
+            Self::Other { name } => write!(f, "{name}"),
+        }
+    }
+}
+
+/// State of a CloudWatch alarm. `InsufficientData` is *unknown*, never OK.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum AlarmState {
+    /// Within thresholds.
+    Ok,
+    /// Breaching.
+    Alarm,
+    /// Not enough data to decide: unknown.
+    InsufficientData,
+}
+
+/// One alarm with its latest transition.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Alarm {
+    /// Alarm name.
+    pub name: String,
+    /// Current state.
+    pub state: AlarmState,
+    /// Reason the alarm gave for its state.
+    pub reason: String,
+    /// When the state last changed.
+    pub updated_at: DateTime<Utc>,
+}
+
+/// Aggregate of a service's alarms.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", tag = "state")]
+pub enum AlarmSummary {
+    /// No alarms configured or found.
+    None,
+    /// Every alarm is OK.
+    Ok,
+    /// At least one alarm in ALARM (the count).
+    Alarm {
+        /// Alarms in ALARM.
+        count: usize,
+    },
+    /// None in ALARM but some have insufficient data.
+    Unknown {
+        /// Alarms with insufficient data.
+        count: usize,
+    },
+}
+
+impl AlarmSummary {
+    /// Summarises alarms: any ALARM wins, then any unknown, then OK.
+    pub fn of(alarms: &[Alarm]) -> Self {
+        if alarms.is_empty() {
+            return Self::None;
+        }
+        let firing = alarms
+            .iter()
+            .filter(|a| a.state == AlarmState::Alarm)
+            .count();
+        if firing > 0 {
+            return Self::Alarm { count: firing };
+        }
+        let unknown = alarms
+            .iter()
+            .filter(|a| a.state == AlarmState::InsufficientData)
+            .count();
+        if unknown > 0 {
+            return Self::Unknown { count: unknown };
+        }
+        Self::Ok
+    }
+
+    /// Whether this counts as degraded. Unknown is not OK, but it is not an alarm either.
+    pub fn is_bad(self) -> bool {
+        matches!(self, Self::Alarm { .. })
+    }
+}
+
+/// Latest health-endpoint reading of a service.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", tag = "state")]
+pub enum Health {
+    /// No health endpoint configured.
+    NotConfigured,
+    /// Configured but not probed yet.
+    Unknown,
+    /// Answered the expected status.
+    Healthy {
+        /// HTTP status.
+        status: u16,
+        /// Round-trip latency.
+        #[serde(with = "duration_millis")]
+        latency: Duration,
+        /// How long it has answered as expected without interruption.
+        #[serde(with = "duration_secs")]
+        healthy_for: Duration,
+    },
+    /// Did not answer as expected.
+    Unhealthy {
+        /// HTTP status if there was an answer.
+        status: Option<u16>,
+        /// Readable reason (no secrets, control characters stripped).
+        reason: String,
+    },
+}
+
+impl Health {
+    /// Whether this counts as degraded.
+    pub fn is_bad(&self) -> bool {
+        matches!(self, Self::Unhealthy { .. })
+    }
+}
+
+/// One ECS service event.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ServiceEvent {
+    /// Event id (dedup key).
+    pub id: String,
+    /// When it happened.
+    pub at: DateTime<Utc>,
+    /// Message as reported (sanitised before display).
+    pub message: String,
+}
+
+/// How the running digest was learned.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Pinning {
+    /// The task definition names the image by digest.
+    Pinned,
+    /// Tag-only image; digest resolved from the running tasks.
+    ResolvedFromTasks,
+    /// Tag-only image with no resolvable digest: cannot be promoted.
+    Unpinned,
+}
+
+/// One revision of a service's task-definition family, for drift and rollback.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RevisionInfo {
+    /// The revision.
+    pub task_definition: TaskDefRef,
+    /// Digest of the service's container image in that revision, if pinned.
+    pub digest: Option<Digest>,
+    /// Whether the revision is still ACTIVE (can be deployed).
+    pub active: bool,
+}
+
+/// What one environment runs for one service.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ServiceSnapshot {
+    /// shipdeck's name for the service (same across environments).
+    pub name: String,
+    /// ECS service name in this environment.
+    pub ecs_service: String,
+    /// Image reference of the configured container in the running task definition.
+    pub image: Option<ImageRef>,
+    /// Running digest, if known.
+    pub digest: Option<Digest>,
+    /// How the digest was learned.
+    pub pinning: Pinning,
+    /// Task definition the service is set to.
+    pub task_definition: Option<TaskDefRef>,
+    /// Tasks running.
+    pub running: u32,
+    /// Tasks desired.
+    pub desired: u32,
+    /// Tasks pending.
+    pub pending: u32,
+    /// Deployments, primary first.
+    pub deployments: Vec<Deployment>,
+    /// Deployment configuration.
+    pub deployment_config: DeploymentConfig,
+    /// Alarms watched for this service.
+    pub alarms: Vec<Alarm>,
+    /// Health-endpoint reading.
+    pub health: Health,
+    /// Newest service events, newest first.
+    pub events: Vec<ServiceEvent>,
+    /// Revisions of the family, oldest first.
+    pub history: Vec<RevisionInfo>,
+}
+
+impl ServiceSnapshot {
+    /// Rollout state of the primary deployment.
+    pub fn rollout(&self) -> RolloutState {
+        self.deployments
+            .iter()
+            .find(|d| d.role == DeploymentRole::Primary)
+            .map_or(RolloutState::Unknown, |d| d.rollout)
+    }
+
+    /// Alarm aggregate.
+    pub fn alarm_summary(&self) -> AlarmSummary {
+        AlarmSummary::of(&self.alarms)
+    }
+
+    /// Whether the service is degraded in any way status reports.
+    pub fn is_degraded(&self) -> bool {
+        self.rollout().is_bad() || self.alarm_summary().is_bad() || self.health.is_bad()
+    }
+}
+
+/// A complete reading of one environment.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EnvSnapshot {
+    /// Environment name.
+    pub env: String,
+    /// When the reading was taken.
+    pub read_at: DateTime<Utc>,
+    /// Services, in configuration order.
+    pub services: Vec<ServiceSnapshot>,
+    /// Problems with single services that did not fail the whole reading.
+    pub warnings: Vec<String>,
+}
+
+impl EnvSnapshot {
+    /// Looks a service up by shipdeck name.
+    pub fn service(&self, name: &str) -> Option<&ServiceSnapshot> {
+        self.services.iter().find(|s| s.name == name)
+    }
+}
+
+/// How current an environment's data is. The screen never shows old data as current.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", tag = "state")]
+pub enum Freshness {
+    /// Never asked.
+    Unknown,
+    /// First reading under way.
+    Loading,
+    /// Last reading succeeded at `at`.
+    Ready {
+        /// Time of the reading.
+        at: DateTime<Utc>,
+    },
+    /// Last reading failed; older good data is still shown, marked stale.
+    Stale {
+        /// Time of the last good reading.
+        last_good: DateTime<Utc>,
+        /// The error of the latest attempt.
+        error: String,
+    },
+    /// No good reading at all yet, and the latest attempt failed.
+    Failed {
+        /// The error.
+        error: String,
+    },
+}
+
+impl Freshness {
+    /// Next freshness after a successful reading.
+    pub fn on_success(&self, at: DateTime<Utc>) -> Self {
+        Self::Ready { at }
+    }
+
+    /// Next freshness after a failed reading: stale if there was good data, failed otherwise.
+    pub fn on_failure(&self, error: String) -> Self {
+        match self {
+            Self::Ready { at } => Self::Stale {
+                last_good: *at,
+                error,
+            },
+            Self::Stale { last_good, .. } => Self::Stale {
+                last_good: *last_good,
+                error,
+            },
+            Self::Unknown | Self::Loading | Self::Failed { .. } => Self::Failed { error },
+        }
+    }
+
+    /// Whether the data can be trusted as current (gates require this).
+    pub fn is_fresh(&self) -> bool {
+        matches!(self, Self::Ready { .. })
+    }
+}
+
+/// Serde helper: durations as whole seconds.
+pub mod duration_secs {
+    use serde::{Deserialize, Deserializer, Serializer};
+    use std::time::Duration;
+
+    /// Serialises as seconds.
+    pub fn serialize<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_u64(d.as_secs())
+    }
+
+    /// Deserialises from seconds.
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+        Ok(Duration::from_secs(u64::deserialize(d)?))
+    }
+}
+
+/// Serde helper: durations as whole milliseconds.
+pub mod duration_millis {
+    use serde::{Deserialize, Deserializer, Serializer};
+    use std::time::Duration;
+
+    /// Serialises as milliseconds.
+    pub fn serialize<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_u64(u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+    }
+
+    /// Deserialises from milliseconds.
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+        Ok(Duration::from_millis(u64::deserialize(d)?))
+    }
+}
+
+/// Removes control characters (terminal escapes included) from text that came
+/// from outside before it is drawn or printed.
+pub fn sanitize(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut chars = text.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c == '\u{1b}' {
+            // Skip a CSI/OSC sequence entirely, not just the ESC byte.
+            match chars.peek() {
+                Some('[') => {
+                    chars.next();
+                    for n in chars.by_ref() {
+                        if ('@'..='~').contains(&n) {
+                            break;
+                        }
+                    }
+                }
+                Some(']') => {
+                    chars.next();
+                    while let Some(n) = chars.next() {
+                        if n == '\u{7}' {
+                            break;
+                        }
+                        if n == '\u{1b}' && chars.peek() == Some(&'\\') {
+                            chars.next();
+                            break;
+                        }
+                    }
+                }
+                _ => {}
+            }
+        } else if c == '\n' || c == '\t' {
+            out.push(' ');
+        } else if !c.is_control() {
+            out.push(c);
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+
+    fn alarm(state: AlarmState) -> Alarm {
+        Alarm {
+            name: "a".into(),
+            state,
+            reason: String::new(),
+            updated_at: Utc.timestamp_opt(0, 0).unwrap(),
+        }
+    }
+
+    #[test]
+    fn alarm_summary_alarm_beats_unknown_and_unknown_is_not_ok() {
+        use AlarmState::{Alarm as A, InsufficientData as I, Ok as O};
+        assert_eq!(AlarmSummary::of(&[]), AlarmSummary::None);
+        assert_eq!(AlarmSummary::of(&[alarm(O), alarm(O)]), AlarmSummary::Ok);
+        assert_eq!(
+            AlarmSummary::of(&[alarm(O), alarm(I)]),
+            AlarmSummary::Unknown { count: 1 }
+        );
+        assert_eq!(
+            AlarmSummary::of(&[alarm(I), alarm(A), alarm(A)]),
+            AlarmSummary::Alarm { count: 2 }
+        );
+        assert!(!AlarmSummary::Unknown { count: 1 }.is_bad());
+        assert_ne!(AlarmSummary::of(&[alarm(I)]), AlarmSummary::Ok);
+    }
+
+    #[test]
+    fn freshness_transitions() {
+        let t = Utc.timestamp_opt(100, 0).unwrap();
+        let f = Freshness::Loading.on_failure("boom".into());
+        assert_eq!(
+            f,
+            Freshness::Failed {
+                error: "boom".into()
+            }
+        );
+        let f = f.on_success(t);
+        assert!(f.is_fresh());
+        let f = f.on_failure("net".into());
+        assert_eq!(
+            f,
+            Freshness::Stale {
+                last_good: t,
+                error: "net".into()
+            }
+        );
+        assert!(!f.is_fresh());
+        let f = f.on_failure("again".into());
+        assert_eq!(
+            f,
+            Freshness::Stale {
+                last_good: t,
+                error: "again".into()
+            }
+        );
+    }
+
+    #[test]
+    fn health_badness() {
+        assert!(!Health::Unknown.is_bad());
+        assert!(
+            Health::Unhealthy {
+                status: Some(503),
+                reason: "x".into()
+            }
+            .is_bad()
+        );
+    }
+
+    #[test]
+    fn sanitize_strips_escapes() {
+        assert_eq!(sanitize("ok\u{1b}[31mred\u{1b}[0m"), "okred");
+        assert_eq!(sanitize("a\u{1b}]0;title\u{7}b"), "ab");
+        assert_eq!(sanitize("line1\nline2\r\u{7}"), "line1 line2");
+    }
+}

@@ -1,0 +1,343 @@
+//! Image digests and image references: what a release *is*.
+
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+/// Number of hex characters shown in the short form of a digest.
+pub const SHORT_DIGEST_LEN: usize = 12;
+
+/// A validated image digest: `sha256:` followed by 64 lowercase hex characters.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct Digest(String);
+
+/// Why a string is not a digest or image reference.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ParseError {
+    /// The digest does not start with `sha256:`.
+    #[error("digest \"{0}\" must start with \"sha256:\"")]
+    Algorithm(String),
+    /// The hex part has the wrong length.
+    #[error("digest \"{value}\" must have 64 hex characters after \"sha256:\", found {found}")]
+    Length {
+        /// The rejected input.
+        value: String,
+        /// How many characters followed the prefix.
+        found: usize,
+    },
+    /// The hex part has a character that is not lowercase hex.
+    #[error(
+        "digest \"{0}\" may only contain lowercase hex characters (0-9, a-f) after \"sha256:\""
+    )]
+    NotHex(String),
+    /// The image reference is empty.
+    #[error("image reference is empty")]
+    EmptyImage,
+    /// The image reference is malformed.
+    #[error("image reference \"{value}\" is malformed: {why}")]
+    Image {
+        /// The rejected input.
+        value: String,
+        /// What is wrong with it.
+        why: &'static str,
+    },
+}
+
+impl Digest {
+    /// Parses and validates a digest string.
+    pub fn parse(s: &str) -> Result<Self, ParseError> {
+        let Some(hex) = s.strip_prefix("sha256:") else {
+            return Err(ParseError::Algorithm(s.to_string()));
+        };
+        if hex.len() != 64 {
+            return Err(ParseError::Length {
+                value: s.to_string(),
+                found: hex.chars().count(),
+            });
+        }
+        if !hex
+            .bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+        {
+            return Err(ParseError::NotHex(s.to_string()));
+        }
+        Ok(Self(s.to_string()))
+    }
+
+    /// Builds the digest of arbitrary bytes (used by the simulator to mint releases).
+    pub fn of_bytes(bytes: &[u8]) -> Self {
+        use sha2::Digest as _;
+        let sum = sha2::Sha256::digest(bytes);
+        Self(format!("sha256:{}", hex::encode(sum)))
+    }
+
+    /// The full digest string, `sha256:…`.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// The first twelve hex characters, the way `docker images` shows them.
+    pub fn short(&self) -> &str {
+        // Provably in bounds: parse() guarantees 7 + 64 ASCII bytes.
+        &self.0[7..7 + SHORT_DIGEST_LEN]
+    }
+}
+
+impl fmt::Display for Digest {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl TryFrom<String> for Digest {
+    type Error = ParseError;
+    fn try_from(value: String) -> Result<Self, Self::Error> {
+        Self::parse(&value)
+    }
+}
+
+impl From<Digest> for String {
+    fn from(d: Digest) -> Self {
+        d.0
+    }
+}
+
+/// A container image reference: `[registry[:port]/]repository[:tag][@sha256:…]`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct ImageRef {
+    /// Registry host, with port if any (`host:5000`); `None` for Docker Hub short names.
+    pub registry: Option<String>,
+    /// Repository path, e.g. `team/api`.
+    pub repository: String,
+    /// Tag, e.g. `1.2`.
+    pub tag: Option<String>,
+    /// Digest when the reference is pinned.
+    pub digest: Option<Digest>,
+}
+
+impl ImageRef {
+    /// Parses an image reference, including registries with ports and tag+digest forms.
+    pub fn parse(s: &str) -> Result<Self, ParseError> {
+        let bad = |why| ParseError::Image {
+            value: s.to_string(),
+            why,
+        };
+        if s.trim().is_empty() {
+            return Err(ParseError::EmptyImage);
+        }
+        if s.chars().any(|c| c.is_whitespace() || c.is_control()) {
+            return Err(bad("it contains whitespace or control characters"));
+        }
+        let (name_and_tag, digest) = match s.split_once('@') {
+            Some((left, d)) => (left, Some(Digest::parse(d)?)),
+            None => (s, None),
+        };
+        if name_and_tag.is_empty() {
+            return Err(bad("the repository name is missing"));
+        }
+        // The registry is the first path component when it looks like a host:
+        // it contains '.' or ':' or is "localhost".
+        let (registry, rest) = match name_and_tag.split_once('/') {
+            Some((first, rest))
+                if first.contains('.') || first.contains(':') || first == "localhost" =>
+            {
+                (Some(first.to_string()), rest)
+            }
+            _ => (None, name_and_tag),
+        };
+        if let Some(reg) = &registry {
+            if let Some((host, port)) = reg.rsplit_once(':') {
+                if host.is_empty() || port.is_empty() || !port.bytes().all(|b| b.is_ascii_digit()) {
+                    return Err(bad("the registry port must be a number"));
+                }
+            }
+        }
+        // A tag is after the last ':' of the last path component.
+        let last_slash = rest.rfind('/').map_or(0, |i| i + 1);
+        let (repository, tag) = match rest[last_slash..].rfind(':') {
+            Some(i) => {
+                let split = last_slash + i;
+                (&rest[..split], Some(&rest[split + 1..]))
+            }
+            None => (rest, None),
+        };
+        if repository.is_empty() || repository.split('/').any(str::is_empty) {
+            return Err(bad(
+                "the repository name is missing or has an empty path component",
+            ));
+        }
+        if !repository
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"._-/".contains(&b))
+        {
+            return Err(bad(
+                "the repository may only contain lowercase letters, digits, '.', '_', '-' and '/'",
+            ));
+        }
+        if let Some(t) = tag {
+            if t.is_empty() || t.len() > 128 {
+                return Err(bad("the tag must have 1 to 128 characters"));
+            }
+            if !t
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b))
+            {
+                return Err(bad(
+                    "the tag may only contain letters, digits, '.', '_' and '-'",
+                ));
+            }
+        }
+        Ok(Self {
+            registry,
+            repository: repository.to_string(),
+            tag: tag.map(str::to_string),
+            digest,
+        })
+    }
+
+    /// The name without tag or digest: `registry/repository`.
+    pub fn name(&self) -> String {
+        match &self.registry {
+            Some(r) => format!("{r}/{}", self.repository),
+            None => self.repository.clone(),
+        }
+    }
+
+    /// The same repository pinned to `digest` (`repo@sha256:…`), tag dropped,
+    /// which is how shipdeck writes images on promotion.
+    pub fn pinned_to(&self, digest: &Digest) -> Self {
+        Self {
+            registry: self.registry.clone(),
+            repository: self.repository.clone(),
+            tag: None,
+            digest: Some(digest.clone()),
+        }
+    }
+}
+
+impl fmt::Display for ImageRef {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.name())?;
+        if let Some(t) = &self.tag {
+            write!(f, ":{t}")?;
+        }
+        if let Some(d) = &self.digest {
+            write!(f, "@{d}")?;
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rstest::rstest;
+
+    const HEX: &str = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
+
+    fn d() -> String {
+        format!("sha256:{HEX}")
+    }
+
+    #[test]
+    fn digest_roundtrip_and_short() {
+        let digest = Digest::parse(&d()).unwrap();
+        assert_eq!(digest.as_str(), d());
+        assert_eq!(digest.short(), "0123456789ab");
+        assert_eq!(digest.to_string(), d());
+    }
+
+    #[rstest]
+    #[case("md5:abc", "must start with \"sha256:\"")]
+    #[case("sha256:abc", "found 3")]
+    #[case(&format!("sha256:{}", HEX.to_uppercase()), "lowercase hex")]
+    #[case(&format!("sha256:{}g", &HEX[..63]), "lowercase hex")]
+    #[case("", "must start with")]
+    fn digest_rejects(#[case] input: &str, #[case] needle: &str) {
+        let err = Digest::parse(input).unwrap_err().to_string();
+        assert!(err.contains(needle), "{err}");
+    }
+
+    #[rstest]
+    #[case("nginx", None, "nginx", None, false)]
+    #[case("nginx:1.25", None, "nginx", Some("1.25"), false)]
+    #[case("team/api:1.2", None, "team/api", Some("1.2"), false)]
+    #[case("host:5000/team/api", Some("host:5000"), "team/api", None, false)]
+    #[case(
+        "host:5000/team/api:1.2",
+        Some("host:5000"),
+        "team/api",
+        Some("1.2"),
+        false
+    )]
+    #[case("localhost/api:dev", Some("localhost"), "api", Some("dev"), false)]
+    #[case(
+        "123456789012.dkr.ecr.eu-west-1.amazonaws.com/shop/api:v3",
+        Some("123456789012.dkr.ecr.eu-west-1.amazonaws.com"),
+        "shop/api",
+        Some("v3"),
+        false
+    )]
+    fn image_parses(
+        #[case] input: &str,
+        #[case] registry: Option<&str>,
+        #[case] repo: &str,
+        #[case] tag: Option<&str>,
+        #[case] pinned: bool,
+    ) {
+        let img = ImageRef::parse(input).unwrap();
+        assert_eq!(img.registry.as_deref(), registry);
+        assert_eq!(img.repository, repo);
+        assert_eq!(img.tag.as_deref(), tag);
+        assert_eq!(img.digest.is_some(), pinned);
+        assert_eq!(img.to_string(), input);
+    }
+
+    #[test]
+    fn image_with_port_tag_and_digest() {
+        let input = format!("host:5000/team/api:1.2@{}", d());
+        let img = ImageRef::parse(&input).unwrap();
+        assert_eq!(img.registry.as_deref(), Some("host:5000"));
+        assert_eq!(img.repository, "team/api");
+        assert_eq!(img.tag.as_deref(), Some("1.2"));
+        assert_eq!(img.digest.as_ref().unwrap().as_str(), d());
+        assert_eq!(img.to_string(), input);
+        let pinned = img.pinned_to(img.digest.as_ref().unwrap());
+        assert_eq!(pinned.to_string(), format!("host:5000/team/api@{}", d()));
+    }
+
+    #[rstest]
+    #[case("")]
+    #[case("   ")]
+    #[case("api@sha256:123")]
+    #[case("host:port/api")]
+    #[case("Team/API")]
+    #[case("api:")]
+    #[case("api:bad/tag")]
+    #[case("//api")]
+    #[case("api with space")]
+    #[case("api:t\u{1b}[31m")]
+    fn image_rejects(#[case] input: &str) {
+        assert!(
+            ImageRef::parse(input).is_err(),
+            "{input:?} should be rejected"
+        );
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn image_parse_never_panics(s in ".{0,80}") {
+            let _ = ImageRef::parse(&s);
+        }
+
+        #[test]
+        fn valid_digests_roundtrip(hex in "[0-9a-f]{64}") {
+            let s = format!("sha256:{hex}");
+            let parsed = Digest::parse(&s).unwrap();
+            proptest::prop_assert_eq!(parsed.as_str(), s.as_str());
+            let reparsed = ImageRef::parse(&format!("r.io/a/b:1@{s}")).unwrap();
+            proptest::prop_assert_eq!(reparsed.digest, Some(parsed));
+        }
+    }
+}

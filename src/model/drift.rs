@@ -1,0 +1,275 @@
+//! Drift: which digest runs in each stage and how far each stage lags the one before.
+
+use serde::{Deserialize, Serialize};
+
+use super::{Digest, EnvSnapshot, Pinning, RevisionInfo, ServiceSnapshot};
+
+/// How far a stage is behind the stage before it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", tag = "kind")]
+pub enum Behind {
+    /// First stage: nothing before it.
+    FirstStage,
+    /// Runs the same digest as the previous stage.
+    UpToDate,
+    /// The previous stage deployed `count` newer digests since this stage's one.
+    Behind {
+        /// Number of promotions missing.
+        count: usize,
+    },
+    /// Runs a digest the previous stage never ran (a hotfix, or history lost).
+    Diverged,
+    /// Cannot tell: a digest is unknown or a reading is missing.
+    Unknown,
+}
+
+impl Behind {
+    /// Short label for tables.
+    pub fn label(self) -> String {
+        match self {
+            Self::FirstStage => "-".to_string(),
+            Self::UpToDate => "up to date".to_string(),
+            Self::Behind { count } => format!("{count} behind"),
+            Self::Diverged => "diverged".to_string(),
+            Self::Unknown => "?".to_string(),
+        }
+    }
+}
+
+/// One service in one environment, as drift sees it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DriftCell {
+    /// Environment name.
+    pub env: String,
+    /// Digest running there, if known.
+    pub digest: Option<Digest>,
+    /// True when the image is tag-only with no resolvable digest.
+    pub unpinned: bool,
+    /// Lag behind the previous stage.
+    pub behind: Behind,
+    /// True when the previous stage runs a newer, pinned digest that could be promoted here.
+    pub promotable: bool,
+}
+
+/// A service across all environments.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DriftRow {
+    /// shipdeck service name.
+    pub service: String,
+    /// One cell per environment, in promotion order; `None` where the environment
+    /// does not run the service or has no reading.
+    pub cells: Vec<Option<DriftCell>>,
+}
+
+/// Ordered digests a stage has run, oldest first, consecutive repeats removed.
+fn digest_sequence(history: &[RevisionInfo], current: Option<&Digest>) -> Vec<Digest> {
+    let mut seq: Vec<Digest> = Vec::new();
+    for d in history
+        .iter()
+        .filter_map(|r| r.digest.as_ref())
+        .chain(current)
+    {
+        if seq.last() != Some(d) {
+            seq.push(d.clone());
+        }
+    }
+    seq
+}
+
+/// Lag of `this` behind `prev`.
+pub fn behind(prev: &ServiceSnapshot, this: &ServiceSnapshot) -> Behind {
+    let (Some(prev_digest), Some(this_digest)) = (&prev.digest, &this.digest) else {
+        return Behind::Unknown;
+    };
+    if prev_digest == this_digest {
+        return Behind::UpToDate;
+    }
+    let seq = digest_sequence(&prev.history, Some(prev_digest));
+    // The newest position of this stage's digest in the previous stage's sequence.
+    match seq.iter().rposition(|d| d == this_digest) {
+        Some(pos) => {
+            // Distinct digests the previous stage ran after ours.
+            let mut newer: Vec<&Digest> = seq[pos + 1..].iter().collect();
+            newer.sort();
+            newer.dedup();
+            newer.retain(|d| *d != this_digest);
+            if newer.is_empty() {
+                Behind::UpToDate
+            } else {
+                Behind::Behind { count: newer.len() }
+            }
+        }
+        None => Behind::Diverged,
+    }
+}
+
+/// Computes drift rows for the given services over environments in promotion order.
+/// `envs[i]` is `None` when environment `i` has no reading yet.
+pub fn drift(
+    services: &[String],
+    env_names: &[String],
+    envs: &[Option<&EnvSnapshot>],
+) -> Vec<DriftRow> {
+    services
+        .iter()
+        .map(|svc| {
+            let snaps: Vec<Option<&ServiceSnapshot>> = envs
+                .iter()
+                .map(|e| e.and_then(|e| e.service(svc)))
+                .collect();
+            let cells = snaps
+                .iter()
+                .enumerate()
+                .map(|(i, snap)| {
+                    let snap = (*snap)?;
+                    let prev = if i == 0 { None } else { Some(snaps[i - 1]) };
+                    let behind = match prev {
+                        None => Behind::FirstStage,
+                        Some(None) => Behind::Unknown,
+                        Some(Some(p)) => behind(p, snap),
+                    };
+                    let promotable = matches!(behind, Behind::Behind { .. } | Behind::Diverged)
+                        && prev
+                            .flatten()
+                            .is_some_and(|p| p.digest.is_some() && p.pinning != Pinning::Unpinned);
+                    Some(DriftCell {
+                        env: env_names.get(i).cloned().unwrap_or_default(),
+                        digest: snap.digest.clone(),
+                        unpinned: snap.pinning == Pinning::Unpinned,
+                        behind,
+                        promotable,
+                    })
+                })
+                .collect();
+            DriftRow {
+                service: svc.clone(),
+                cells,
+            }
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{DeploymentConfig, Health, TaskDefRef};
+    use chrono::{TimeZone, Utc};
+
+    fn dg(label: &str) -> Digest {
+        Digest::of_bytes(label.as_bytes())
+    }
+
+    fn snap(history: &[&str], current: Option<&str>) -> ServiceSnapshot {
+        let history = history
+            .iter()
+            .enumerate()
+            .map(|(i, l)| RevisionInfo {
+                task_definition: TaskDefRef {
+                    family: "api".into(),
+                    revision: u32::try_from(i + 1).unwrap(),
+                    arn: format!("arn:api:{}", i + 1),
+                },
+                digest: Some(dg(l)),
+                active: true,
+            })
+            .collect();
+        ServiceSnapshot {
+            name: "api".into(),
+            ecs_service: "api".into(),
+            image: None,
+            digest: current.map(dg),
+            pinning: if current.is_some() {
+                Pinning::Pinned
+            } else {
+                Pinning::Unpinned
+            },
+            task_definition: None,
+            running: 1,
+            desired: 1,
+            pending: 0,
+            deployments: vec![],
+            deployment_config: DeploymentConfig::default(),
+            alarms: vec![],
+            health: Health::NotConfigured,
+            events: vec![],
+            history,
+        }
+    }
+
+    #[test]
+    fn up_to_date_when_same_digest() {
+        assert_eq!(
+            behind(&snap(&["a", "b"], Some("b")), &snap(&["b"], Some("b"))),
+            Behind::UpToDate
+        );
+    }
+
+    #[test]
+    fn counts_distinct_newer_digests() {
+        let prev = snap(&["a", "b", "c", "c", "d"], Some("d"));
+        assert_eq!(
+            behind(&prev, &snap(&["a"], Some("a"))),
+            Behind::Behind { count: 3 }
+        );
+        assert_eq!(
+            behind(&prev, &snap(&["c"], Some("c"))),
+            Behind::Behind { count: 1 }
+        );
+    }
+
+    #[test]
+    fn redeploy_of_older_digest_counts_once() {
+        // prev went a -> b -> a -> c; this runs b: newer than b are a and c.
+        let prev = snap(&["a", "b", "a", "c"], Some("c"));
+        assert_eq!(
+            behind(&prev, &snap(&[], Some("b"))),
+            Behind::Behind { count: 2 }
+        );
+    }
+
+    #[test]
+    fn diverged_and_unknown() {
+        let prev = snap(&["a", "b"], Some("b"));
+        assert_eq!(behind(&prev, &snap(&[], Some("hotfix"))), Behind::Diverged);
+        assert_eq!(behind(&prev, &snap(&[], None)), Behind::Unknown);
+        assert_eq!(
+            behind(&snap(&[], None), &snap(&[], Some("a"))),
+            Behind::Unknown
+        );
+    }
+
+    #[test]
+    fn drift_rows_mark_promotable_and_unpinned() {
+        let t = Utc.timestamp_opt(0, 0).unwrap();
+        let env = |name: &str, s: ServiceSnapshot| EnvSnapshot {
+            env: name.into(),
+            read_at: t,
+            services: vec![s],
+            warnings: vec![],
+        };
+        let dev = env("dev", snap(&["a", "b", "c"], Some("c")));
+        let staging = env("staging", snap(&["a", "b"], Some("b")));
+        let prod = env("prod", snap(&[], None));
+        let names = vec!["dev".to_string(), "staging".to_string(), "prod".to_string()];
+        let rows = drift(
+            &["api".to_string(), "gone".to_string()],
+            &names,
+            &[Some(&dev), Some(&staging), Some(&prod)],
+        );
+        let cells: Vec<_> = rows[0].cells.iter().map(|c| c.clone().unwrap()).collect();
+        assert_eq!(cells[0].behind, Behind::FirstStage);
+        assert!(!cells[0].promotable);
+        assert_eq!(cells[1].behind, Behind::Behind { count: 1 });
+        assert!(cells[1].promotable);
+        assert_eq!(cells[2].behind, Behind::Unknown);
+        assert!(cells[2].unpinned);
+        assert!(rows[1].cells.iter().all(Option::is_none));
+        // A missing reading in the middle makes the next stage unknown, not up to date.
+        let rows = drift(
+            &["api".to_string()],
+            &names,
+            &[Some(&dev), None, Some(&staging)],
+        );
+        assert_eq!(rows[0].cells[2].as_ref().unwrap().behind, Behind::Unknown);
+    }
+}

@@ -1,0 +1,161 @@
+//! The cloud behind a trait that speaks only shipdeck's domain types.
+//!
+//! Implementations: the simulated fleet (demo and tests) and, separately, ECS/CloudWatch.
+//! Dispatch goes through [`AnyProvider`], an enum, so no boxed futures are needed.
+
+use std::future::Future;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use crate::config::{EnvConfig, ServiceConfig};
+use crate::model::{Digest, EnvSnapshot, TaskDefRef};
+use crate::sim::SimFleet;
+
+/// A classified provider failure; the UI acts on the kind.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", tag = "kind")]
+pub enum ProviderError {
+    /// The API throttled us; retry later.
+    #[error("throttled: {message}")]
+    Throttled {
+        /// What the API said.
+        message: String,
+        /// How long the API asked us to wait, if it said.
+        #[serde(with = "opt_secs")]
+        retry_after: Option<Duration>,
+    },
+    /// Credentials missing, expired or lacking permission.
+    #[error("not authorised: {message}")]
+    Auth {
+        /// Which action on which resource, or what to do.
+        message: String,
+    },
+    /// A cluster, service, revision or alarm does not exist.
+    #[error("{what} not found: {name}")]
+    NotFound {
+        /// Kind of thing.
+        what: String,
+        /// Its name.
+        name: String,
+    },
+    /// The change conflicts with the current state.
+    #[error("conflict: {message}")]
+    Conflict {
+        /// What conflicted.
+        message: String,
+    },
+    /// Network failure or timeout.
+    #[error("network: {message}")]
+    Network {
+        /// What failed.
+        message: String,
+    },
+    /// Anything else.
+    #[error("{message}")]
+    Other {
+        /// Description.
+        message: String,
+    },
+}
+
+impl ProviderError {
+    /// Whether retrying with backoff makes sense.
+    pub fn is_transient(&self) -> bool {
+        matches!(self, Self::Throttled { .. } | Self::Network { .. })
+    }
+}
+
+mod opt_secs {
+    use serde::{Deserialize, Deserializer, Serializer};
+    use std::time::Duration;
+
+    pub fn serialize<S: Serializer>(d: &Option<Duration>, s: S) -> Result<S::Ok, S::Error> {
+        match d {
+            Some(d) => s.serialize_some(&d.as_secs_f64()),
+            None => s.serialize_none(),
+        }
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {
+        Ok(Option::<f64>::deserialize(d)?
+            .filter(|s| s.is_finite() && *s >= 0.0)
+            .map(Duration::from_secs_f64))
+    }
+}
+
+/// What a deploy or rollback call started.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeployStarted {
+    /// shipdeck service name.
+    pub service: String,
+    /// Revision the service ran before.
+    pub from: Option<TaskDefRef>,
+    /// Revision the service now converges to.
+    pub to: TaskDefRef,
+    /// Provider id of the new deployment, when known.
+    pub deployment_id: Option<String>,
+}
+
+/// Everything shipdeck needs from a cloud.
+pub trait Provider: Send + Sync {
+    /// Reads services, deployments, events and alarms of one environment.
+    fn read_env(
+        &self,
+        env: &EnvConfig,
+    ) -> impl Future<Output = Result<EnvSnapshot, ProviderError>> + Send;
+
+    /// Registers a revision identical to the current one but for the image
+    /// (`repo@digest`) and points the service at it.
+    fn deploy(
+        &self,
+        env: &EnvConfig,
+        service: &ServiceConfig,
+        digest: &Digest,
+    ) -> impl Future<Output = Result<DeployStarted, ProviderError>> + Send;
+
+    /// Points the service back at an existing revision.
+    fn rollback(
+        &self,
+        env: &EnvConfig,
+        service: &ServiceConfig,
+        to: &TaskDefRef,
+    ) -> impl Future<Output = Result<DeployStarted, ProviderError>> + Send;
+}
+
+/// The providers shipdeck can run against.
+#[derive(Debug, Clone)]
+pub enum AnyProvider {
+    /// The in-process simulated fleet.
+    Sim(SimFleet),
+}
+
+impl Provider for AnyProvider {
+    async fn read_env(&self, env: &EnvConfig) -> Result<EnvSnapshot, ProviderError> {
+        match self {
+            Self::Sim(p) => p.read_env(env).await,
+        }
+    }
+
+    async fn deploy(
+        &self,
+        env: &EnvConfig,
+        service: &ServiceConfig,
+        digest: &Digest,
+    ) -> Result<DeployStarted, ProviderError> {
+        match self {
+            Self::Sim(p) => p.deploy(env, service, digest).await,
+        }
+    }
+
+    async fn rollback(
+        &self,
+        env: &EnvConfig,
+        service: &ServiceConfig,
+        to: &TaskDefRef,
+    ) -> Result<DeployStarted, ProviderError> {
+        match self {
+            Self::Sim(p) => p.rollback(env, service, to).await,
+        }
+    }
+}

@@ -1,0 +1,234 @@
+//! The fleet description a simulator starts from (`assets/demo-fleet.toml`).
+
+use std::time::Duration;
+
+use serde::Deserialize;
+
+/// A whole simulated fleet.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FleetFile {
+    /// Environments by name.
+    #[serde(rename = "environment", default)]
+    pub environments: Vec<FleetEnv>,
+}
+
+/// One simulated environment (cluster).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FleetEnv {
+    /// Must match an environment name of the configuration.
+    pub name: String,
+    /// Services running in the cluster.
+    #[serde(rename = "service", default)]
+    pub services: Vec<FleetService>,
+}
+
+/// How the image of a simulated service is referenced.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum FleetPinning {
+    /// `repo@sha256:…` in the task definition.
+    #[default]
+    Digest,
+    /// Tag only; the running tasks report the digest.
+    Tasks,
+    /// Tag only and nothing reports a digest.
+    None,
+}
+
+/// One simulated ECS service.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FleetService {
+    /// ECS service name (matched against `ecs_service` in the configuration).
+    pub ecs_service: String,
+    /// Task-definition family (defaults to the service name).
+    pub family: Option<String>,
+    /// Image repository without tag or digest.
+    pub repository: String,
+    /// Releases deployed in order; the last one runs now. Each becomes a revision.
+    pub releases: Vec<String>,
+    /// Tag used when the image is not pinned.
+    #[serde(default = "default_tag")]
+    pub tag: String,
+    /// How the image is referenced.
+    #[serde(default)]
+    pub pinning: FleetPinning,
+    /// Desired task count.
+    #[serde(default = "default_desired")]
+    pub desired: u32,
+    /// How long ago the current release was deployed.
+    #[serde(default = "default_age", with = "humantime_serde_compat")]
+    pub age: Duration,
+    /// Health endpoint's typical latency in ms; absent means no health endpoint.
+    pub latency_ms: Option<u32>,
+    /// Probability per simulated second that the health endpoint starts failing.
+    #[serde(default)]
+    pub flakiness: f64,
+    /// Health endpoint down from the start.
+    #[serde(default)]
+    pub health_down: bool,
+    /// Alarms and their initial state.
+    #[serde(default)]
+    pub alarms: Vec<FleetAlarm>,
+    /// "rolling" or "blue_green".
+    #[serde(default)]
+    pub strategy: Option<String>,
+    /// Blue/green bake time.
+    #[serde(default, with = "humantime_serde_compat::option")]
+    pub bake: Option<Duration>,
+    /// Deployment circuit breaker with rollback.
+    #[serde(default = "default_true")]
+    pub circuit_breaker: bool,
+}
+
+/// An alarm of a simulated service.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FleetAlarm {
+    /// Alarm name.
+    pub name: String,
+    /// "OK", "ALARM" or "INSUFFICIENT_DATA".
+    #[serde(default = "default_alarm_state")]
+    pub state: String,
+    /// Reason text.
+    #[serde(default)]
+    pub reason: Option<String>,
+}
+
+fn default_tag() -> String {
+    "latest".to_string()
+}
+fn default_desired() -> u32 {
+    2
+}
+fn default_age() -> Duration {
+    Duration::from_secs(2 * 24 * 3600)
+}
+fn default_true() -> bool {
+    true
+}
+fn default_alarm_state() -> String {
+    "OK".to_string()
+}
+
+/// Durations as humantime strings ("30h").
+mod humantime_serde_compat {
+    use serde::{Deserialize, Deserializer};
+    use std::time::Duration;
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+        let s = String::deserialize(d)?;
+        humantime::parse_duration(&s)
+            .map_err(|e| serde::de::Error::custom(format!("bad duration \"{s}\": {e}")))
+    }
+
+    pub mod option {
+        use super::{Deserialize, Deserializer, Duration};
+
+        pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {
+            let Some(s) = Option::<String>::deserialize(d)? else {
+                return Ok(None);
+            };
+            humantime::parse_duration(&s)
+                .map(Some)
+                .map_err(|e| serde::de::Error::custom(format!("bad duration \"{s}\": {e}")))
+        }
+    }
+}
+
+/// Why a fleet file cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum FleetError {
+    /// TOML or schema error, with position.
+    #[error("{file}: {message}")]
+    Parse {
+        /// File name.
+        file: String,
+        /// toml's message, which includes line and column.
+        message: String,
+    },
+    /// A semantic problem.
+    #[error("{file}: {message}")]
+    Invalid {
+        /// File name.
+        file: String,
+        /// What is wrong.
+        message: String,
+    },
+    /// The file cannot be read.
+    #[error("{file}: cannot read fleet file: {source}")]
+    Io {
+        /// File name.
+        file: String,
+        /// I/O error.
+        source: std::io::Error,
+    },
+}
+
+impl FleetFile {
+    /// The built-in demo fleet.
+    pub fn demo() -> Result<Self, FleetError> {
+        Self::parse(
+            include_str!("../../assets/demo-fleet.toml"),
+            "<built-in demo fleet>",
+        )
+    }
+
+    /// Reads a fleet file from disk.
+    pub fn load(path: &std::path::Path) -> Result<Self, FleetError> {
+        let text = std::fs::read_to_string(path).map_err(|source| FleetError::Io {
+            file: path.display().to_string(),
+            source,
+        })?;
+        Self::parse(&text, &path.display().to_string())
+    }
+
+    /// Parses and checks a fleet description.
+    pub fn parse(text: &str, file: &str) -> Result<Self, FleetError> {
+        let fleet: Self = toml::from_str(text).map_err(|e| FleetError::Parse {
+            file: file.to_string(),
+            message: e.to_string().trim().to_string(),
+        })?;
+        let invalid = |message: String| FleetError::Invalid {
+            file: file.to_string(),
+            message,
+        };
+        for env in &fleet.environments {
+            for s in &env.services {
+                if s.releases.is_empty() {
+                    return Err(invalid(format!(
+                        "service \"{}\" in environment \"{}\" has no releases",
+                        s.ecs_service, env.name
+                    )));
+                }
+                if !(0.0..=1.0).contains(&s.flakiness) {
+                    return Err(invalid(format!(
+                        "flakiness of \"{}\" must be between 0 and 1, found \"{}\"",
+                        s.ecs_service, s.flakiness
+                    )));
+                }
+                crate::model::ImageRef::parse(&format!("{}:{}", s.repository, s.tag))
+                    .map_err(|e| invalid(format!("service \"{}\": {e}", s.ecs_service)))?;
+                for a in &s.alarms {
+                    if !["OK", "ALARM", "INSUFFICIENT_DATA"].contains(&a.state.as_str()) {
+                        return Err(invalid(format!(
+                            "alarm \"{}\" has unknown state \"{}\" (use OK, ALARM or INSUFFICIENT_DATA)",
+                            a.name, a.state
+                        )));
+                    }
+                }
+                if let Some(st) = &s.strategy {
+                    if st != "rolling" && st != "blue_green" {
+                        return Err(invalid(format!(
+                            "strategy of \"{}\" must be \"rolling\" or \"blue_green\", found \"{st}\"",
+                            s.ecs_service
+                        )));
+                    }
+                }
+            }
+        }
+        Ok(fleet)
+    }
+}

@@ -1,0 +1,261 @@
+use super::*;
+use crate::clock::ManualClock;
+use crate::config;
+use chrono::TimeZone;
+
+fn setup() -> (SimFleet, ManualClock, config::Config) {
+    let clock = ManualClock::new(Utc.with_ymd_and_hms(2026, 11, 2, 10, 0, 0).unwrap());
+    let fleet = SimFleet::demo(7, Arc::new(clock.clone())).unwrap();
+    (fleet, clock, config::demo().unwrap())
+}
+
+fn read(fleet: &SimFleet, cfg: &config::Config, env: &str, svc: &str) -> ServiceSnapshot {
+    let snap = fleet.read_sync(cfg.env(env).unwrap()).unwrap();
+    snap.service(svc).unwrap().clone()
+}
+
+#[test]
+fn demo_fleet_has_the_promised_shape() {
+    let (fleet, _, cfg) = setup();
+    assert_eq!(cfg.environments.len(), 3);
+    assert!(cfg.service_names().len() >= 6);
+    let prod = fleet.read_sync(cfg.env("prod").unwrap()).unwrap();
+    assert!(
+        prod.services.iter().any(|s| s.alarm_summary().is_bad()),
+        "one alarm firing in prod"
+    );
+    let dev = fleet.read_sync(cfg.env("dev").unwrap()).unwrap();
+    assert!(
+        dev.services
+            .iter()
+            .any(|s| s.pinning == Pinning::Unpinned && s.digest.is_none())
+    );
+    assert!(
+        dev.services
+            .iter()
+            .any(|s| s.pinning == Pinning::ResolvedFromTasks && s.digest.is_some())
+    );
+}
+
+#[test]
+fn deploy_goes_in_progress_then_completed() {
+    let (fleet, clock, cfg) = setup();
+    let staging = cfg.env("staging").unwrap();
+    let svc_cfg = staging.service("api").unwrap();
+    let dev_api = read(&fleet, &cfg, "dev", "api");
+    let before = read(&fleet, &cfg, "staging", "api");
+    let started = fleet
+        .deploy_sync(staging, svc_cfg, dev_api.digest.as_ref().unwrap())
+        .unwrap();
+    assert_eq!(started.from, before.task_definition);
+    assert_eq!(
+        started.to.revision,
+        before.task_definition.as_ref().unwrap().revision + 1
+    );
+
+    let s = read(&fleet, &cfg, "staging", "api");
+    assert_eq!(s.rollout(), RolloutState::InProgress);
+    assert_eq!(s.digest, dev_api.digest);
+    assert_eq!(
+        s.deployments.len(),
+        2,
+        "old deployment still running while the new one starts"
+    );
+
+    let mut saw_partial = false;
+    for _ in 0..60 {
+        clock.advance(SIM_STEP);
+        let s = read(&fleet, &cfg, "staging", "api");
+        if s.rollout() == RolloutState::InProgress && s.deployments[0].running > 0 {
+            saw_partial = true;
+        }
+        if s.rollout() == RolloutState::Completed {
+            assert!(saw_partial, "tasks start one by one");
+            assert_eq!(s.running, s.desired);
+            assert_eq!(s.deployments.len(), 1);
+            assert!(s.events[0].message.contains("steady state"));
+            return;
+        }
+    }
+    panic!("rollout never completed");
+}
+
+#[test]
+fn same_seed_same_readings_regardless_of_poll_frequency() {
+    let (a, ca, cfg) = setup();
+    let (b, cb, _) = setup();
+    for _ in 0..30 {
+        ca.advance(Duration::from_secs(2));
+        let _ = a.read_sync(cfg.env("staging").unwrap());
+    }
+    cb.advance(Duration::from_secs(60));
+    let ra = a.read_sync(cfg.env("staging").unwrap()).unwrap();
+    let rb = b.read_sync(cfg.env("staging").unwrap()).unwrap();
+    assert_eq!(ra, rb);
+}
+
+fn deploy_and_run(
+    fleet: &SimFleet,
+    clock: &ManualClock,
+    cfg: &config::Config,
+    env: &str,
+    svc: &str,
+    secs: u64,
+) -> ServiceSnapshot {
+    let e = cfg.env(env).unwrap();
+    let digest = Digest::of_bytes(b"new release");
+    fleet
+        .deploy_sync(e, e.service(svc).unwrap(), &digest)
+        .unwrap();
+    clock.advance(Duration::from_secs(secs));
+    read(fleet, cfg, env, svc)
+}
+
+#[test]
+fn scripted_rollout_failure() {
+    let (fleet, clock, cfg) = setup();
+    fleet.inject(Fault::RolloutFails {
+        env: "staging".into(),
+        service: "shop-api-staging".into(),
+    });
+    let s = deploy_and_run(&fleet, &clock, &cfg, "staging", "api", 30);
+    assert_eq!(s.rollout(), RolloutState::Failed);
+    assert!(s.is_degraded());
+    assert!(s.deployments[0].reason.as_ref().unwrap().contains("failed"));
+    // The fault is consumed: the next deploy succeeds.
+    let s = deploy_and_run(&fleet, &clock, &cfg, "staging", "api", 60);
+    assert_eq!(s.rollout(), RolloutState::Completed);
+}
+
+#[test]
+fn scripted_circuit_breaker_rolls_back_to_previous_revision() {
+    let (fleet, clock, cfg) = setup();
+    let before = read(&fleet, &cfg, "staging", "api");
+    fleet.inject(Fault::CircuitBreakerRollback {
+        env: "staging".into(),
+        service: "shop-api-staging".into(),
+    });
+    let s = deploy_and_run(&fleet, &clock, &cfg, "staging", "api", 30);
+    assert_eq!(s.rollout(), RolloutState::RolledBack);
+    assert!(s.rollout().is_bad(), "an ECS self-rollback is a failure");
+    assert_eq!(s.digest, before.digest);
+    assert_eq!(s.task_definition, before.task_definition);
+}
+
+#[test]
+fn scripted_alarm_fires_mid_deploy() {
+    let (fleet, clock, cfg) = setup();
+    fleet.inject(Fault::AlarmFiresDuringDeploy {
+        env: "staging".into(),
+        service: "shop-api-staging".into(),
+        alarm: "shop-api-staging-5xx".into(),
+        after: Duration::from_secs(5),
+    });
+    let s = deploy_and_run(&fleet, &clock, &cfg, "staging", "api", 3);
+    assert_eq!(s.alarm_summary(), crate::model::AlarmSummary::Ok);
+    clock.advance(Duration::from_secs(3));
+    let s = read(&fleet, &cfg, "staging", "api");
+    assert_eq!(
+        s.alarm_summary(),
+        crate::model::AlarmSummary::Alarm { count: 1 }
+    );
+}
+
+#[test]
+fn scripted_throttle_timeout_and_unreachable() {
+    let (fleet, _, cfg) = setup();
+    let staging = cfg.env("staging").unwrap();
+    fleet.inject(Fault::Throttle {
+        env: "staging".into(),
+        calls: 2,
+    });
+    for _ in 0..2 {
+        let err = fleet.read_sync(staging).unwrap_err();
+        assert!(
+            matches!(
+                err,
+                ProviderError::Throttled {
+                    retry_after: Some(_),
+                    ..
+                }
+            ),
+            "{err:?}"
+        );
+    }
+    assert!(fleet.read_sync(staging).is_ok());
+    fleet.inject(Fault::Timeout {
+        env: "staging".into(),
+        calls: 1,
+    });
+    assert!(matches!(
+        fleet.read_sync(staging),
+        Err(ProviderError::Network { .. })
+    ));
+    fleet.inject(Fault::Unreachable {
+        env: "prod".into(),
+        on: true,
+    });
+    assert!(matches!(
+        fleet.read_sync(cfg.env("prod").unwrap()),
+        Err(ProviderError::Network { .. })
+    ));
+    assert!(
+        fleet.read_sync(staging).is_ok(),
+        "other environments unaffected"
+    );
+}
+
+#[test]
+fn health_down_and_back() {
+    let (fleet, clock, cfg) = setup();
+    fleet.inject(Fault::HealthDown {
+        env: "prod".into(),
+        service: "shop-api-prod".into(),
+        down: true,
+    });
+    assert!(read(&fleet, &cfg, "prod", "api").health.is_bad());
+    fleet.inject(Fault::HealthDown {
+        env: "prod".into(),
+        service: "shop-api-prod".into(),
+        down: false,
+    });
+    clock.advance(Duration::from_secs(10));
+    match read(&fleet, &cfg, "prod", "api").health {
+        Health::Healthy { healthy_for, .. } => assert!(healthy_for <= Duration::from_secs(10)),
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn rollback_to_unknown_revision_is_not_found() {
+    let (fleet, _, cfg) = setup();
+    let e = cfg.env("staging").unwrap();
+    let to = TaskDefRef {
+        family: "shop-api".into(),
+        revision: 99,
+        arn: String::new(),
+    };
+    let err = fleet
+        .rollback_sync(e, e.service("api").unwrap(), &to)
+        .unwrap_err();
+    assert!(matches!(err, ProviderError::NotFound { .. }));
+}
+
+#[test]
+fn rollback_returns_to_previous_digest() {
+    let (fleet, clock, cfg) = setup();
+    let before = read(&fleet, &cfg, "staging", "api");
+    deploy_and_run(&fleet, &clock, &cfg, "staging", "api", 60);
+    let e = cfg.env("staging").unwrap();
+    fleet
+        .rollback_sync(
+            e,
+            e.service("api").unwrap(),
+            before.task_definition.as_ref().unwrap(),
+        )
+        .unwrap();
+    clock.advance(Duration::from_secs(60));
+    let after = read(&fleet, &cfg, "staging", "api");
+    assert_eq!(after.digest, before.digest);
+    assert_eq!(after.rollout(), RolloutState::Completed);
+}

@@ -1,0 +1,502 @@
+//! `shipdeck status`: the quick, scriptable glance.
+//!
+//! The JSON form is a stable, versioned schema (see README "status --json").
+
+use std::fmt::Write as _;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::config::Config;
+use crate::model::drift::{self, Behind};
+use crate::model::{
+    AlarmState, AlarmSummary, EnvSnapshot, Freshness, Health, Pinning, RolloutState, sanitize,
+};
+use crate::provider::{Provider, ProviderError};
+
+/// Version of the JSON schema; bumped only on incompatible changes.
+pub const SCHEMA_VERSION: u32 = 1;
+/// Longest a single environment reading may take before it counts as failed.
+pub const READ_TIMEOUT: Duration = Duration::from_secs(20);
+
+/// The whole report.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StatusReport {
+    /// Schema version, currently 1.
+    pub schema_version: u32,
+    /// When the report was made.
+    pub generated_at: DateTime<Utc>,
+    /// True when anything is degraded (exit code 1).
+    pub degraded: bool,
+    /// Environments in promotion order.
+    pub environments: Vec<EnvStatus>,
+    /// Services, each with one cell per environment.
+    pub services: Vec<ServiceStatus>,
+}
+
+/// One environment's header.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EnvStatus {
+    /// Name.
+    pub name: String,
+    /// AWS region.
+    pub region: String,
+    /// ECS cluster.
+    pub cluster: String,
+    /// Production stage.
+    pub production: bool,
+    /// How current the data is.
+    pub freshness: Freshness,
+    /// Per-service problems that did not fail the reading.
+    pub warnings: Vec<String>,
+}
+
+/// One service across environments.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ServiceStatus {
+    /// shipdeck service name.
+    pub name: String,
+    /// One cell per environment, in promotion order.
+    pub cells: Vec<CellStatus>,
+}
+
+/// One service in one environment.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CellStatus {
+    /// Environment name.
+    pub env: String,
+    /// `deployed`, `not_configured` (the environment does not list the service),
+    /// `missing` (listed but not found) or `no_data` (environment unreadable).
+    pub presence: Presence,
+    /// Full image reference.
+    pub image: Option<String>,
+    /// Full digest.
+    pub digest: Option<String>,
+    /// First 12 hex characters of the digest.
+    pub short_digest: Option<String>,
+    /// How the digest was learned.
+    pub pinning: Option<Pinning>,
+    /// Task-definition `family:revision`.
+    pub task_definition: Option<String>,
+    /// Revision number.
+    pub revision: Option<u32>,
+    /// Rollout state of the primary deployment.
+    pub rollout: Option<RolloutState>,
+    /// Tasks running.
+    pub running: Option<u32>,
+    /// Tasks desired.
+    pub desired: Option<u32>,
+    /// Alarm aggregate.
+    pub alarms: Option<AlarmSummary>,
+    /// Names of alarms in ALARM.
+    pub alarms_firing: Vec<String>,
+    /// Health reading.
+    pub health: Option<Health>,
+    /// Lag behind the previous stage.
+    pub behind: Behind,
+    /// The previous stage's digest can be promoted here.
+    pub promotable: bool,
+    /// Counts towards exit code 1.
+    pub degraded: bool,
+}
+
+/// Whether a cell has data.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Presence {
+    /// Service read.
+    Deployed,
+    /// The environment does not list this service.
+    NotConfigured,
+    /// Listed in the config but not found in the cluster.
+    Missing,
+    /// The environment could not be read.
+    NoData,
+}
+
+/// Which environments and services to show.
+#[derive(Debug, Clone, Default)]
+pub struct Filter {
+    /// Environment names (all when empty).
+    pub envs: Vec<String>,
+    /// Service names (all when empty).
+    pub services: Vec<String>,
+}
+
+/// Reads every environment concurrently; a failing one never blocks the others.
+pub async fn read_all<P: Provider>(
+    config: &Config,
+    provider: &P,
+) -> Vec<Result<EnvSnapshot, ProviderError>> {
+    let reads = config.environments.iter().map(|env| async move {
+        match tokio::time::timeout(READ_TIMEOUT, provider.read_env(env)).await {
+            Ok(r) => r,
+            Err(_) => Err(ProviderError::Network {
+                message: format!(
+                    "reading \"{}\" took longer than {}s",
+                    env.name,
+                    READ_TIMEOUT.as_secs()
+                ),
+            }),
+        }
+    });
+    futures::future::join_all(reads).await
+}
+
+/// Builds the report from readings (pure).
+pub fn build(
+    config: &Config,
+    readings: &[Result<EnvSnapshot, ProviderError>],
+    filter: &Filter,
+    now: DateTime<Utc>,
+) -> StatusReport {
+    let env_names = config.env_names();
+    let snaps: Vec<Option<&EnvSnapshot>> = readings.iter().map(|r| r.as_ref().ok()).collect();
+    let service_names = config.service_names();
+    let rows = drift::drift(&service_names, &env_names, &snaps);
+    let keep_env = |name: &str| filter.envs.is_empty() || filter.envs.iter().any(|e| e == name);
+    let keep_svc =
+        |name: &str| filter.services.is_empty() || filter.services.iter().any(|s| s == name);
+
+    let mut degraded = false;
+    let mut environments = Vec::new();
+    for (env, reading) in config.environments.iter().zip(readings) {
+        if !keep_env(&env.name) {
+            continue;
+        }
+        let (freshness, warnings) = match reading {
+            Ok(s) => (
+                Freshness::Ready { at: s.read_at },
+                s.warnings.iter().map(|w| sanitize(w)).collect(),
+            ),
+            Err(e) => {
+                degraded = true;
+                (
+                    Freshness::Failed {
+                        error: sanitize(&e.to_string()),
+                    },
+                    Vec::new(),
+                )
+            }
+        };
+        environments.push(EnvStatus {
+            name: env.name.clone(),
+            region: env.region.clone(),
+            cluster: env.cluster.clone(),
+            production: env.production,
+            freshness,
+            warnings,
+        });
+    }
+
+    let mut services = Vec::new();
+    for row in rows {
+        if !keep_svc(&row.service) {
+            continue;
+        }
+        let mut cells = Vec::new();
+        for (i, env) in config.environments.iter().enumerate() {
+            if !keep_env(&env.name) {
+                continue;
+            }
+            let reading = snaps[i];
+            let svc = reading.and_then(|s| s.service(&row.service));
+            let presence = match (env.service(&row.service), reading, svc) {
+                (None, _, _) => Presence::NotConfigured,
+                (Some(_), None, _) => Presence::NoData,
+                (Some(_), Some(_), None) => Presence::Missing,
+                (Some(_), Some(_), Some(_)) => Presence::Deployed,
+            };
+            let drift_cell = row.cells.get(i).and_then(Option::as_ref);
+            let cell_degraded = svc.is_some_and(crate::model::ServiceSnapshot::is_degraded)
+                || presence == Presence::Missing;
+            degraded |= cell_degraded;
+            cells.push(CellStatus {
+                env: env.name.clone(),
+                presence,
+                image: svc.and_then(|s| s.image.as_ref().map(ToString::to_string)),
+                digest: svc.and_then(|s| s.digest.as_ref().map(ToString::to_string)),
+                short_digest: svc.and_then(|s| s.digest.as_ref().map(|d| d.short().to_string())),
+                pinning: svc.map(|s| s.pinning),
+                task_definition: svc
+                    .and_then(|s| s.task_definition.as_ref().map(ToString::to_string)),
+                revision: svc.and_then(|s| s.task_definition.as_ref().map(|t| t.revision)),
+                rollout: svc.map(crate::model::ServiceSnapshot::rollout),
+                running: svc.map(|s| s.running),
+                desired: svc.map(|s| s.desired),
+                alarms: svc.map(crate::model::ServiceSnapshot::alarm_summary),
+                alarms_firing: svc
+                    .map(|s| {
+                        s.alarms
+                            .iter()
+                            .filter(|a| a.state == AlarmState::Alarm)
+                            .map(|a| a.name.clone())
+                            .collect()
+                    })
+                    .unwrap_or_default(),
+                health: svc.map(|s| match &s.health {
+                    Health::Unhealthy { status, reason } => Health::Unhealthy {
+                        status: *status,
+                        reason: sanitize(reason),
+                    },
+                    h => h.clone(),
+                }),
+                behind: drift_cell.map_or(Behind::Unknown, |c| c.behind),
+                promotable: drift_cell.is_some_and(|c| c.promotable),
+                degraded: cell_degraded,
+            });
+        }
+        services.push(ServiceStatus {
+            name: row.service,
+            cells,
+        });
+    }
+    StatusReport {
+        schema_version: SCHEMA_VERSION,
+        generated_at: now,
+        degraded,
+        environments,
+        services,
+    }
+}
+
+/// Text styling for the table: ANSI colour or plain.
+#[derive(Debug, Clone, Copy)]
+pub struct Style {
+    /// Emit ANSI colour codes.
+    pub color: bool,
+}
+
+#[derive(Clone, Copy)]
+enum Tone {
+    Good,
+    Bad,
+    Warn,
+    Dim,
+    Plain,
+}
+
+impl Style {
+    fn paint(self, tone: Tone, text: &str) -> String {
+        if !self.color {
+            return text.to_string();
+        }
+        let code = match tone {
+            Tone::Good => "32",
+            Tone::Bad => "31;1",
+            Tone::Warn => "33",
+            Tone::Dim => "2",
+            Tone::Plain => return text.to_string(),
+        };
+        format!("\u{1b}[{code}m{text}\u{1b}[0m")
+    }
+}
+
+fn rollout_cell(r: RolloutState) -> (Tone, String) {
+    match r {
+        RolloutState::Completed => (Tone::Good, "✓ completed".into()),
+        RolloutState::InProgress => (Tone::Warn, "◐ in progress".into()),
+        RolloutState::Failed => (Tone::Bad, "✗ failed".into()),
+        RolloutState::RolledBack => (Tone::Bad, "✗ rolled back".into()),
+        RolloutState::Unknown => (Tone::Warn, "? unknown".into()),
+    }
+}
+
+fn alarm_cell(a: AlarmSummary) -> (Tone, String) {
+    match a {
+        AlarmSummary::None => (Tone::Dim, "- none".into()),
+        AlarmSummary::Ok => (Tone::Good, "✓ ok".into()),
+        AlarmSummary::Alarm { count } => (Tone::Bad, format!("✗ {count} ALARM")),
+        AlarmSummary::Unknown { count } => (Tone::Warn, format!("? {count} no data")),
+    }
+}
+
+/// Health badge text and tone.
+pub fn health_label(h: &Health) -> (String, bool) {
+    match h {
+        Health::NotConfigured => ("- none".into(), true),
+        Health::Unknown => ("? unknown".into(), true),
+        Health::Healthy {
+            status, latency, ..
+        } => (format!("✓ {status} {}ms", latency.as_millis()), true),
+        Health::Unhealthy {
+            status: Some(s), ..
+        } => (format!("✗ {s}"), false),
+        Health::Unhealthy { status: None, .. } => ("✗ down".into(), false),
+    }
+}
+
+fn health_cell(h: &Health) -> (Tone, String) {
+    let (text, good) = health_label(h);
+    let tone = match h {
+        Health::NotConfigured => Tone::Dim,
+        Health::Unknown => Tone::Warn,
+        _ if good => Tone::Good,
+        _ => Tone::Bad,
+    };
+    (tone, text)
+}
+
+fn behind_cell(b: Behind, promotable: bool) -> (Tone, String) {
+    let tone = match b {
+        Behind::Behind { .. } | Behind::Diverged => Tone::Warn,
+        Behind::UpToDate => Tone::Good,
+        _ => Tone::Dim,
+    };
+    let mark = if promotable { "↑ " } else { "" };
+    (tone, format!("{mark}{}", b.label()))
+}
+
+fn freshness_cell(f: &Freshness) -> (Tone, String) {
+    match f {
+        Freshness::Ready { .. } => (Tone::Good, "✓ read".into()),
+        Freshness::Loading | Freshness::Unknown => (Tone::Warn, "… loading".into()),
+        Freshness::Stale { error, .. } => (Tone::Warn, format!("! stale: {error}")),
+        Freshness::Failed { error } => (Tone::Bad, format!("✗ unreadable: {error}")),
+    }
+}
+
+/// Renders a table of cells with padded columns; every cell is (tone, text).
+fn table(style: Style, header: &[&str], rows: &[Vec<(Tone, String)>]) -> String {
+    let mut widths: Vec<usize> = header.iter().map(|h| h.chars().count()).collect();
+    for row in rows {
+        for (i, (_, text)) in row.iter().enumerate() {
+            if i < widths.len() {
+                widths[i] = widths[i].max(text.chars().count());
+            }
+        }
+    }
+    let mut out = String::new();
+    let last = header.len().saturating_sub(1);
+    let line = |cells: Vec<(Tone, String)>, out: &mut String| {
+        for (i, (tone, text)) in cells.into_iter().enumerate() {
+            let pad = widths[i].saturating_sub(text.chars().count());
+            out.push_str(&style.paint(tone, &text));
+            if i < last {
+                out.push_str(&" ".repeat(pad + 2));
+            }
+        }
+        out.push('\n');
+    };
+    line(
+        header
+            .iter()
+            .map(|h| (Tone::Plain, (*h).to_string()))
+            .collect(),
+        &mut out,
+    );
+    for row in rows {
+        line(row.clone(), &mut out);
+    }
+    out
+}
+
+/// Renders the human table.
+pub fn render_table(report: &StatusReport, style: Style) -> String {
+    let env_rows: Vec<Vec<(Tone, String)>> = report
+        .environments
+        .iter()
+        .map(|e| {
+            let name = if e.production {
+                format!("{} [PROD]", e.name)
+            } else {
+                e.name.clone()
+            };
+            vec![
+                (Tone::Plain, name),
+                (Tone::Plain, e.region.clone()),
+                (Tone::Plain, e.cluster.clone()),
+                freshness_cell(&e.freshness),
+            ]
+        })
+        .collect();
+    let mut out = table(
+        style,
+        &["ENVIRONMENT", "REGION", "CLUSTER", "DATA"],
+        &env_rows,
+    );
+    for e in &report.environments {
+        for w in &e.warnings {
+            let _ = writeln!(
+                out,
+                "{}",
+                style.paint(Tone::Warn, &format!("! {}: {w}", e.name))
+            );
+        }
+    }
+    out.push('\n');
+    let mut rows = Vec::new();
+    for svc in &report.services {
+        for (i, c) in svc.cells.iter().enumerate() {
+            let name = if i == 0 {
+                svc.name.clone()
+            } else {
+                String::new()
+            };
+            let mut row = vec![(Tone::Plain, name), (Tone::Plain, c.env.clone())];
+            match c.presence {
+                Presence::Deployed => {
+                    let digest = match (&c.short_digest, c.pinning) {
+                        (Some(d), Some(Pinning::ResolvedFromTasks)) => {
+                            (Tone::Plain, format!("{d}*"))
+                        }
+                        (Some(d), _) => (Tone::Plain, d.clone()),
+                        (None, _) => (Tone::Warn, "? unpinned".to_string()),
+                    };
+                    row.push(digest);
+                    row.push((
+                        Tone::Plain,
+                        c.revision.map_or("-".into(), |r| r.to_string()),
+                    ));
+                    row.push(rollout_cell(c.rollout.unwrap_or(RolloutState::Unknown)));
+                    let tasks = format!("{}/{}", c.running.unwrap_or(0), c.desired.unwrap_or(0));
+                    let tone = if c.running == c.desired {
+                        Tone::Plain
+                    } else {
+                        Tone::Warn
+                    };
+                    row.push((tone, tasks));
+                    row.push(alarm_cell(c.alarms.unwrap_or(AlarmSummary::None)));
+                    row.push(health_cell(
+                        c.health.as_ref().unwrap_or(&Health::NotConfigured),
+                    ));
+                    row.push(behind_cell(c.behind, c.promotable));
+                }
+                other => {
+                    let text = match other {
+                        Presence::NotConfigured => {
+                            (Tone::Dim, "- not in this environment".to_string())
+                        }
+                        Presence::Missing => (Tone::Bad, "✗ service not found".to_string()),
+                        _ => (Tone::Bad, "✗ no data".to_string()),
+                    };
+                    row.push(text);
+                    for _ in 0..6 {
+                        row.push((Tone::Plain, String::new()));
+                    }
+                }
+            }
+            rows.push(row);
+        }
+    }
+    out.push_str(&table(
+        style,
+        &[
+            "SERVICE", "ENV", "DIGEST", "REV", "ROLLOUT", "TASKS", "ALARMS", "HEALTH", "BEHIND",
+        ],
+        &rows,
+    ));
+    // Trailing spaces from empty cells would make the output ragged for diff tools.
+    let mut trimmed: String = out.lines().map(|l| format!("{}\n", l.trim_end())).collect();
+    let summary = if report.degraded {
+        style.paint(Tone::Bad, "✗ degraded: see rows marked ✗")
+    } else {
+        style.paint(Tone::Good, "✓ all healthy")
+    };
+    let _ = writeln!(
+        trimmed,
+        "\n{summary}   (* digest resolved from running tasks, ↑ promotable)"
+    );
+    trimmed
+}
