@@ -314,7 +314,7 @@ async fn run_status(cfg: Result<Config, ConfigError>, args: &StatusArgs) -> i32 
     for (env, r) in cfg.environments.iter().zip(&readings) {
         match r {
             Ok(s) => {
-                tracing::debug!(env = %env.name, services = s.services.len(), "environment read")
+                tracing::debug!(env = %env.name, services = s.services.len(), "environment read");
             }
             Err(e) => tracing::warn!(env = %env.name, error = %e, "environment read failed"),
         }

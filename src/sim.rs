@@ -223,7 +223,7 @@ impl SimService {
         let deployed_at = now - chrono_dur(s.age);
         let strategy = match (s.strategy.as_deref(), s.bake) {
             (Some("blue_green"), bake) => Strategy::BlueGreen {
-                bake: bake.unwrap_or(Duration::from_secs(300)),
+                bake: bake.unwrap_or(Duration::from_mins(5)),
             },
             _ => Strategy::Rolling,
         };
@@ -364,7 +364,7 @@ impl SimService {
                 }
                 _ => {
                     if primary.running < primary.desired
-                        && primary.steps % TASK_START_EVERY_STEPS == 0
+                        && primary.steps.is_multiple_of(TASK_START_EVERY_STEPS)
                     {
                         primary.running += 1;
                         primary.updated_at = now;
@@ -582,8 +582,8 @@ impl SimService {
         }
     }
 
-    /// Starts a deployment of `revision`; returns the deployment id.
-    fn start_deployment(&mut self, revision: u32, id: String, now: DateTime<Utc>) {
+    /// Starts a deployment of `revision` with the given deployment id.
+    fn start_deployment(&mut self, revision: u32, id: &str, now: DateTime<Utc>) {
         for d in &mut self.deployments {
             if d.role == DeploymentRole::Primary {
                 d.role = DeploymentRole::Active;
@@ -595,7 +595,7 @@ impl SimService {
         self.deployments.insert(
             0,
             SimDeployment {
-                id: id.clone(),
+                id: id.to_string(),
                 revision,
                 role: DeploymentRole::Primary,
                 rollout: RolloutState::InProgress,
@@ -645,6 +645,7 @@ impl SimFleet {
                     e.name.clone(),
                     SimEnv {
                         services,
+                        unreachable: e.unreachable,
                         ..SimEnv::default()
                     },
                 )
@@ -863,8 +864,8 @@ impl SimFleet {
         });
         // A deployed digest is pinned from now on, as shipdeck writes repo@sha256.
         svc.pinning = FleetPinning::Digest;
-        let id = format!("ecs-svc/{:016}", id_num);
-        svc.start_deployment(revision, id.clone(), now);
+        let id = format!("ecs-svc/{id_num:016}");
+        svc.start_deployment(revision, &id, now);
         Ok(DeployStarted {
             service: cfg.name.clone(),
             from: Some(from),
@@ -903,8 +904,8 @@ impl SimFleet {
             });
         }
         let from = svc.task_def(svc.current);
-        let id = format!("ecs-svc/{:016}", id_num);
-        svc.start_deployment(to.revision, id.clone(), now);
+        let id = format!("ecs-svc/{id_num:016}");
+        svc.start_deployment(to.revision, &id, now);
         Ok(DeployStarted {
             service: cfg.name.clone(),
             from: Some(from),

@@ -488,7 +488,11 @@ pub fn render_table(report: &StatusReport, style: Style) -> String {
         &rows,
     ));
     // Trailing spaces from empty cells would make the output ragged for diff tools.
-    let mut trimmed: String = out.lines().map(|l| format!("{}\n", l.trim_end())).collect();
+    let mut trimmed = String::with_capacity(out.len());
+    for l in out.lines() {
+        trimmed.push_str(l.trim_end());
+        trimmed.push('\n');
+    }
     let summary = if report.degraded {
         style.paint(Tone::Bad, "✗ degraded: see rows marked ✗")
     } else {

@@ -132,7 +132,7 @@ pub fn parse(text: &str, file: &str, base: Option<&Path>) -> Result<Config, Vec<
     let keys = parse_keys(&mut ctx, &root);
 
     let mut envs = Vec::new();
-    let mut promotes_from: Vec<Option<(String, Option<std::ops::Range<usize>>)>> = Vec::new();
+    let mut promotes_from: Vec<Link> = Vec::new();
     let mut seen: HashMap<String, String> = HashMap::new();
     let env_tables = root.tables(&mut ctx, "environment");
     if env_tables.is_empty() && !root.has("environment") {
@@ -144,7 +144,7 @@ pub fn parse(text: &str, file: &str, base: Option<&Path>) -> Result<Config, Vec<
     }
     for (i, mut t) in env_tables.into_iter().enumerate() {
         t.path = format!("[[environment]] #{}", i + 1);
-        let Some(env) = parse_env(&mut ctx, &t) else {
+        let Some(env) = parse_env(&mut ctx, &mut t) else {
             continue;
         };
         if let Some(first) = seen.get(&env.name) {
@@ -168,7 +168,7 @@ pub fn parse(text: &str, file: &str, base: Option<&Path>) -> Result<Config, Vec<
         );
         envs.push(env);
     }
-    let environments = order_environments(&mut ctx, envs, promotes_from);
+    let environments = order_environments(&mut ctx, envs, &promotes_from);
 
     if !ctx.problems.is_empty() {
         return Err(ctx.problems);
@@ -199,30 +199,27 @@ fn parse_provider(ctx: &mut Ctx<'_>, root: &Table<'_>, base: Option<&Path>) -> P
     if let Some(s) = &sim {
         s.check_keys(ctx, &["fleet", "seed"]);
     }
-    match kind.as_deref() {
-        Some("simulated") => {
-            let fleet = sim
-                .as_ref()
-                .and_then(|s| s.str(ctx, "fleet"))
-                .map(|p| resolve(base, &p));
-            let seed = sim
-                .as_ref()
-                .map_or(1, |s| s.int(ctx, "seed", 0..i64::MAX, 1));
-            ProviderKind::Simulated {
-                fleet,
-                seed: u64::try_from(seed).unwrap_or(1),
-            }
+    if let Some("simulated") = kind.as_deref() {
+        let fleet = sim
+            .as_ref()
+            .and_then(|s| s.str(ctx, "fleet"))
+            .map(|p| resolve(base, &p));
+        let seed = sim
+            .as_ref()
+            .map_or(1, |s| s.int(ctx, "seed", 0..i64::MAX, 1));
+        ProviderKind::Simulated {
+            fleet,
+            seed: u64::try_from(seed).unwrap_or(1),
         }
-        _ => {
-            if sim.is_some() {
-                ctx.report(
-                    root.key_span("simulator"),
-                    "[simulator] is set but provider is not \"simulated\"".to_string(),
-                    "add provider = \"simulated\" at the top, or remove [simulator]",
-                );
-            }
-            ProviderKind::Aws
+    } else {
+        if sim.is_some() {
+            ctx.report(
+                root.key_span("simulator"),
+                "[simulator] is set but provider is not \"simulated\"".to_string(),
+                "add provider = \"simulated\" at the top, or remove [simulator]",
+            );
         }
+        ProviderKind::Aws
     }
 }
 
@@ -260,13 +257,16 @@ fn valid_name(s: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
 }
 
-fn parse_env(ctx: &mut Ctx<'_>, t: &Table<'_>) -> Option<EnvConfig> {
-    t.check_keys(ctx, ENV_KEYS);
+fn parse_env(ctx: &mut Ctx<'_>, t: &mut Table<'_>) -> Option<EnvConfig> {
     let name = t.req_str(
         ctx,
         "name",
         "add name = \"staging\" (any short unique name)",
     );
+    if let Some(n) = &name {
+        t.path = format!("environment \"{n}\"");
+    }
+    t.check_keys(ctx, ENV_KEYS);
     let region = t.req_str(
         ctx,
         "region",
@@ -303,19 +303,18 @@ fn parse_env(ctx: &mut Ctx<'_>, t: &Table<'_>) -> Option<EnvConfig> {
     // Production defaults to typing the environment's name.
     let confirm = match t.choice(ctx, "confirm", &["enter", "type"]).as_deref() {
         Some("type") => Confirm::Type,
-        Some(_) => Confirm::Enter,
         None if production => Confirm::Type,
-        None => Confirm::Enter,
+        _ => Confirm::Enter,
     };
     let color = t.str(ctx, "color");
-    if let Some(c) = &color {
-        if c.parse::<ratatui::style::Color>().is_err() {
-            ctx.report(
-                t.value_span("color"),
-                format!("color \"{c}\" in environment \"{name}\" is not a colour"),
-                "use a colour name such as \"red\", \"lightblue\", or a hex value \"#ff8800\"",
-            );
-        }
+    if let Some(c) = &color
+        && c.parse::<ratatui::style::Color>().is_err()
+    {
+        ctx.report(
+            t.value_span("color"),
+            format!("color \"{c}\" in environment \"{name}\" is not a colour"),
+            "use a colour name such as \"red\", \"lightblue\", or a hex value \"#ff8800\"",
+        );
     }
 
     let mut services = Vec::new();
@@ -540,7 +539,7 @@ impl GatePolicy {
             soak: Duration::ZERO,
             checklist: Vec::new(),
             freeze: Vec::new(),
-            approval_ttl: Duration::from_secs(4 * 3600),
+            approval_ttl: Duration::from_hours(4),
         }
     }
 }
@@ -549,13 +548,13 @@ impl RolloutPolicy {
     /// Defaults from the runbooks: 10 min timeout, 30 s stability, roll back on abort.
     pub fn defaults() -> Self {
         Self {
-            timeout: Duration::from_secs(600),
+            timeout: Duration::from_mins(10),
             stability_window: DEFAULT_STABILITY_WINDOW,
             on_abort: OnAbort::Rollback,
             abort_on_alarm: true,
             abort_on_health: true,
             max_error_rate_increase: Some(0.5),
-            error_rate_window: Duration::from_secs(300),
+            error_rate_window: Duration::from_mins(5),
             p95_latency_slo: None,
         }
     }
@@ -568,24 +567,23 @@ fn parse_gate(ctx: &mut Ctx<'_>, t: &Table<'_>, production: bool) -> GatePolicy 
         let names = t.str_list(ctx, "checks");
         let mut checks = Vec::new();
         for n in names {
-            match AutoCheck::ALL.iter().find(|(_, name)| *name == n) {
-                Some((c, _)) => checks.push(*c),
-                None => {
-                    let known: Vec<&str> = AutoCheck::ALL.iter().map(|(_, n)| *n).collect();
-                    let best = known
-                        .iter()
-                        .map(|k| (strsim::jaro_winkler(&n, k), *k))
-                        .filter(|(s, _)| *s > 0.8)
-                        .max_by(|a, b| a.0.total_cmp(&b.0));
-                    ctx.report(
-                        t.value_span("checks"),
-                        format!("unknown gate check \"{n}\" in {}", t.path),
-                        match best {
-                            Some((_, k)) => format!("did you mean \"{k}\"?"),
-                            None => format!("use any of: {}", known.join(", ")),
-                        },
-                    );
-                }
+            if let Some((c, _)) = AutoCheck::ALL.iter().find(|(_, name)| *name == n) {
+                checks.push(*c)
+            } else {
+                let known: Vec<&str> = AutoCheck::ALL.iter().map(|(_, n)| *n).collect();
+                let best = known
+                    .iter()
+                    .map(|k| (strsim::jaro_winkler(&n, k), *k))
+                    .filter(|(s, _)| *s > 0.8)
+                    .max_by(|a, b| a.0.total_cmp(&b.0));
+                ctx.report(
+                    t.value_span("checks"),
+                    format!("unknown gate check \"{n}\" in {}", t.path),
+                    match best {
+                        Some((_, k)) => format!("did you mean \"{k}\"?"),
+                        None => format!("use any of: {}", known.join(", ")),
+                    },
+                );
             }
         }
         checks
@@ -649,16 +647,15 @@ fn parse_freeze(ctx: &mut Ctx<'_>, t: &Table<'_>) -> Option<FreezeWindow> {
     t.check_keys(ctx, FREEZE_KEYS);
     let name = t.str(ctx, "name").unwrap_or_else(|| "freeze".to_string());
     let tz_name = t.str(ctx, "timezone").unwrap_or_else(|| "UTC".to_string());
-    let timezone = match tz_name.parse::<chrono_tz::Tz>() {
-        Ok(tz) => Some(tz),
-        Err(_) => {
-            ctx.report(
-                t.value_span("timezone"),
-                format!("unknown time zone \"{tz_name}\" in {}", t.path),
-                "use an IANA time zone name such as \"Europe/Berlin\", \"America/New_York\" or \"UTC\"",
-            );
-            None
-        }
+    let timezone = if let Ok(tz) = tz_name.parse::<chrono_tz::Tz>() {
+        Some(tz)
+    } else {
+        ctx.report(
+            t.value_span("timezone"),
+            format!("unknown time zone \"{tz_name}\" in {}", t.path),
+            "use an IANA time zone name such as \"Europe/Berlin\", \"America/New_York\" or \"UTC\"",
+        );
+        None
     };
     let dated = t.has("start") || t.has("end");
     let weekly = t.has("days") || t.has("from") || t.has("to");
@@ -753,14 +750,14 @@ fn parse_rollout(ctx: &mut Ctx<'_>, t: &Table<'_>) -> RolloutPolicy {
     t.check_keys(ctx, ROLLOUT_KEYS);
     let d = RolloutPolicy::defaults();
     let rate = t.float(ctx, "max_error_rate_increase");
-    if let Some(r) = rate {
-        if !(r > 0.0 && r.is_finite()) {
-            ctx.report(
-                t.value_span("max_error_rate_increase"),
-                format!("max_error_rate_increase must be above zero: \"{r}\""),
-                "use a fraction such as 0.5 (50 % above the baseline)",
-            );
-        }
+    if let Some(r) = rate
+        && !(r > 0.0 && r.is_finite())
+    {
+        ctx.report(
+            t.value_span("max_error_rate_increase"),
+            format!("max_error_rate_increase must be above zero: \"{r}\""),
+            "use a fraction such as 0.5 (50 % above the baseline)",
+        );
     }
     RolloutPolicy {
         timeout: t.positive_duration(ctx, "timeout", d.timeout),
@@ -780,13 +777,12 @@ fn parse_rollout(ctx: &mut Ctx<'_>, t: &Table<'_>) -> RolloutPolicy {
     }
 }
 
+/// A `promotes_from` value and where it was written.
+type Link = Option<(String, Option<std::ops::Range<usize>>)>;
+
 /// Puts environments in promotion order: file order, unless `promotes_from`
 /// links them, in which case the links must form one cycle-free chain.
-fn order_environments(
-    ctx: &mut Ctx<'_>,
-    envs: Vec<EnvConfig>,
-    links: Vec<Option<(String, Option<std::ops::Range<usize>>)>>,
-) -> Vec<EnvConfig> {
+fn order_environments(ctx: &mut Ctx<'_>, envs: Vec<EnvConfig>, links: &[Link]) -> Vec<EnvConfig> {
     if links.iter().all(Option::is_none) {
         return envs;
     }
@@ -820,19 +816,19 @@ fn order_environments(
     }
     // Two stages promoting from the same source would fork the chain.
     for (i, p) in parent.iter().enumerate() {
-        if let Some(p) = p {
-            if let Some(k) = parent.iter().skip(i + 1).position(|q| q == &Some(*p)) {
-                let other = i + 1 + k;
-                ctx.report(
-                    links[other].as_ref().and_then(|l| l.1.clone()),
-                    format!(
-                        "environments \"{}\" and \"{}\" both promote from \"{}\"",
-                        names[i], names[other], names[*p]
-                    ),
-                    "shipdeck promotes along one chain; make one of them promote from the other",
-                );
-                return envs;
-            }
+        if let Some(p) = p
+            && let Some(k) = parent.iter().skip(i + 1).position(|q| q == &Some(*p))
+        {
+            let other = i + 1 + k;
+            ctx.report(
+                links[other].as_ref().and_then(|l| l.1.clone()),
+                format!(
+                    "environments \"{}\" and \"{}\" both promote from \"{}\"",
+                    names[i], names[other], names[*p]
+                ),
+                "shipdeck promotes along one chain; make one of them promote from the other",
+            );
+            return envs;
         }
     }
     let roots: Vec<usize> = (0..envs.len()).filter(|i| parent[*i].is_none()).collect();

@@ -311,16 +311,15 @@ impl<'t> Table<'t> {
             self.wrong_type(ctx, key, item, "a duration", help);
             return None;
         };
-        match humantime::parse_duration(s) {
-            Ok(d) => Some(d),
-            Err(_) => {
-                ctx.report(
-                    self.value_span(key),
-                    format!("{} is not a valid duration: \"{s}\"", self.label(key)),
-                    help,
-                );
-                None
-            }
+        if let Ok(d) = humantime::parse_duration(s) {
+            Some(d)
+        } else {
+            ctx.report(
+                self.value_span(key),
+                format!("{} is not a valid duration: \"{s}\"", self.label(key)),
+                help,
+            );
+            None
         }
     }
 
@@ -379,22 +378,21 @@ impl<'t> Table<'t> {
     /// A sub-table (standard or inline).
     pub fn table(&self, ctx: &mut Ctx<'_>, key: &str, path: String) -> Option<Table<'t>> {
         let item = self.inner.get(key)?;
-        match item.as_table_like() {
-            Some(t) => Some(Table::new(
+        if let Some(t) = item.as_table_like() {
+            Some(Table::new(
                 t,
                 item.span().or_else(|| self.key_span(key)),
                 path,
-            )),
-            None => {
-                self.wrong_type(
-                    ctx,
-                    key,
-                    item,
-                    "a table",
-                    &format!("write it as [{key}] or {key} = {{ … }}"),
-                );
-                None
-            }
+            ))
+        } else {
+            self.wrong_type(
+                ctx,
+                key,
+                item,
+                "a table",
+                &format!("write it as [{key}] or {key} = {{ … }}"),
+            );
+            None
         }
     }
 

@@ -146,12 +146,11 @@ impl ImageRef {
             }
             _ => (None, name_and_tag),
         };
-        if let Some(reg) = &registry {
-            if let Some((host, port)) = reg.rsplit_once(':') {
-                if host.is_empty() || port.is_empty() || !port.bytes().all(|b| b.is_ascii_digit()) {
-                    return Err(bad("the registry port must be a number"));
-                }
-            }
+        if let Some(reg) = &registry
+            && let Some((host, port)) = reg.rsplit_once(':')
+            && (host.is_empty() || port.is_empty() || !port.bytes().all(|b| b.is_ascii_digit()))
+        {
+            return Err(bad("the registry port must be a number"));
         }
         // A tag is after the last ':' of the last path component.
         let last_slash = rest.rfind('/').map_or(0, |i| i + 1);

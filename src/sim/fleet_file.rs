@@ -19,6 +19,9 @@ pub struct FleetFile {
 pub struct FleetEnv {
     /// Must match an environment name of the configuration.
     pub name: String,
+    /// The environment's endpoint refuses connections (to try failure handling).
+    #[serde(default)]
+    pub unreachable: bool,
     /// Services running in the cluster.
     #[serde(rename = "service", default)]
     pub services: Vec<FleetService>,
@@ -104,7 +107,7 @@ fn default_desired() -> u32 {
     2
 }
 fn default_age() -> Duration {
-    Duration::from_secs(2 * 24 * 3600)
+    Duration::from_hours(48)
 }
 fn default_true() -> bool {
     true
@@ -219,13 +222,14 @@ impl FleetFile {
                         )));
                     }
                 }
-                if let Some(st) = &s.strategy {
-                    if st != "rolling" && st != "blue_green" {
-                        return Err(invalid(format!(
-                            "strategy of \"{}\" must be \"rolling\" or \"blue_green\", found \"{st}\"",
-                            s.ecs_service
-                        )));
-                    }
+                if let Some(st) = &s.strategy
+                    && st != "rolling"
+                    && st != "blue_green"
+                {
+                    return Err(invalid(format!(
+                        "strategy of \"{}\" must be \"rolling\" or \"blue_green\", found \"{st}\"",
+                        s.ecs_service
+                    )));
                 }
             }
         }

@@ -88,7 +88,7 @@ fn same_seed_same_readings_regardless_of_poll_frequency() {
         ca.advance(Duration::from_secs(2));
         let _ = a.read_sync(cfg.env("staging").unwrap());
     }
-    cb.advance(Duration::from_secs(60));
+    cb.advance(Duration::from_mins(1));
     let ra = a.read_sync(cfg.env("staging").unwrap()).unwrap();
     let rb = b.read_sync(cfg.env("staging").unwrap()).unwrap();
     assert_eq!(ra, rb);
@@ -254,7 +254,7 @@ fn rollback_returns_to_previous_digest() {
             before.task_definition.as_ref().unwrap(),
         )
         .unwrap();
-    clock.advance(Duration::from_secs(60));
+    clock.advance(Duration::from_mins(1));
     let after = read(&fleet, &cfg, "staging", "api");
     assert_eq!(after.digest, before.digest);
     assert_eq!(after.rollout(), RolloutState::Completed);

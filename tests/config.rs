@@ -1,0 +1,96 @@
+//! Configuration semantics beyond error messages.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::time::Duration;
+
+use shipdeck::config::{self, AutoCheck, Confirm, FreezeKind};
+
+const TWO: &str = r#"
+[[environment]]
+name = "prod"
+region = "eu-west-1"
+cluster = "p"
+production = true
+promotes_from = "dev"
+[[environment.service]]
+name = "api"
+
+[[environment]]
+name = "dev"
+region = "eu-west-1"
+cluster = "d"
+[[environment.service]]
+name = "api"
+"#;
+
+#[test]
+fn promotes_from_reorders_the_chain() {
+    let cfg = config::parse_str(TWO, "t.toml", None).unwrap();
+    assert_eq!(cfg.env_names(), vec!["dev", "prod"]);
+}
+
+#[test]
+fn production_gets_stricter_defaults() {
+    let cfg = config::parse_str(TWO, "t.toml", None).unwrap();
+    let prod = cfg.env("prod").unwrap();
+    assert_eq!(prod.confirm, Confirm::Type);
+    assert!(prod.gate.four_eyes);
+    assert_eq!(prod.gate.approvals_required, 2);
+    assert!(!prod.gate.allow_override);
+    let dev = cfg.env("dev").unwrap();
+    assert_eq!(dev.confirm, Confirm::Enter);
+    assert_eq!(dev.gate.checks.len(), AutoCheck::ALL.len());
+    // Service defaults: ECS name and container follow the shipdeck name.
+    assert_eq!(dev.services[0].ecs_service, "api");
+    assert_eq!(dev.services[0].container, "api");
+}
+
+#[test]
+fn example_config_parses_every_documented_section() {
+    let text = std::fs::read_to_string("config.example.toml").unwrap();
+    let cfg = config::parse_str(&text, "config.example.toml", None).unwrap();
+    let prod = cfg.env("prod").unwrap();
+    assert_eq!(prod.gate.freeze.len(), 2);
+    assert!(matches!(
+        prod.gate.freeze[0].kind,
+        FreezeKind::Weekly { .. }
+    ));
+    assert_eq!(prod.gate.freeze[0].timezone, chrono_tz::Europe::Berlin);
+    assert_eq!(
+        prod.rollout.p95_latency_slo,
+        Some(Duration::from_millis(800))
+    );
+    assert!(
+        prod.gate
+            .change_record
+            .as_ref()
+            .unwrap()
+            .is_match("CHG-123456")
+    );
+    let dev = cfg.env("dev").unwrap();
+    let health = dev.services[0].health.as_ref().unwrap();
+    assert_eq!(health.headers[0].0, "Authorization");
+    assert_eq!(dev.smoke.len(), 1);
+    assert_eq!(dev.services[0].metrics.len(), 1);
+    assert_eq!(cfg.refresh_interval, Duration::from_secs(5));
+}
+
+#[test]
+fn demo_config_is_valid() {
+    let cfg = config::demo().unwrap();
+    assert_eq!(cfg.env_names(), vec!["dev", "staging", "prod"]);
+    assert!(cfg.service_names().len() >= 6);
+}
+
+proptest::proptest! {
+    // Arbitrary text never panics the validator; it is accepted or rejected with located problems.
+    #[test]
+    fn validator_never_panics(text in "[\\[\\]a-z_=\" \n0-9.{}#,-]{0,200}") {
+        if let Err(config::ConfigError::Invalid(problems)) = config::parse_str(&text, "f.toml", None) {
+            proptest::prop_assert!(!problems.is_empty());
+            for p in problems {
+                proptest::prop_assert!(p.line >= 1 && p.col >= 1);
+            }
+        }
+    }
+}
