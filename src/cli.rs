@@ -6,11 +6,13 @@ use std::sync::Arc;
 
 use clap::{Args, CommandFactory, Parser, Subcommand};
 
+use crate::app::keys::KeyMap;
 use crate::clock::{Clock, SystemClock};
 use crate::config::{self, Config, ConfigError, ProviderKind};
 use crate::provider::AnyProvider;
 use crate::sim::{FleetFile, SimFleet};
 use crate::status::{self, Filter, Style};
+use crate::ui::Theme;
 
 /// Exit code: everything healthy / command succeeded.
 pub const EXIT_OK: i32 = 0;
@@ -192,17 +194,70 @@ pub async fn run(cli: Cli) -> i32 {
             };
             run_status(config::demo(), &args).await
         }
-        Some(Command::Demo { status: false, .. }) | None => {
+        Some(Command::Demo { status: false, .. }) => {
+            let cfg = config::demo().map(|mut c| {
+                c.read_only |= cli.read_only;
+                c
+            });
+            run_console(cfg).await
+        }
+        None => run_console(load_config(&cli)).await,
+    }
+}
+
+/// Who is operating: the OS user (the audit issue adds the AWS caller identity).
+pub fn operator() -> String {
+    whoami::username()
+        .ok()
+        .filter(|u| !u.is_empty())
+        .unwrap_or_else(|| "unknown-user".to_string())
+}
+
+async fn run_console(cfg: Result<Config, ConfigError>) -> i32 {
+    // Everything that can be wrong is checked before the terminal switches to the TUI.
+    let cfg = match cfg {
+        Ok(c) => c,
+        Err(e) => {
+            let _ = writeln!(std::io::stderr(), "{e}");
+            return EXIT_USAGE;
+        }
+    };
+    let keymap = match KeyMap::from_config(&cfg.keys) {
+        Ok(k) => k,
+        Err(errors) => {
+            for e in &errors {
+                let _ = writeln!(std::io::stderr(), "{e}");
+            }
             let _ = writeln!(
                 std::io::stderr(),
-                "The interactive console is not part of this build yet; showing status instead.\n"
+                "{} problem(s) in [keys]; nothing was started",
+                errors.len()
             );
-            let cfg = if matches!(cli.command, Some(Command::Demo { .. })) {
-                config::demo()
-            } else {
-                load_config(&cli)
-            };
-            run_status(cfg, &StatusArgs::default()).await
+            return EXIT_USAGE;
+        }
+    };
+    if !std::io::stdout().is_terminal() || !std::io::stdin().is_terminal() {
+        eprint_error(
+            "the console needs an interactive terminal; use `shipdeck status` in scripts and pipes",
+        );
+        return EXIT_USAGE;
+    }
+    let provider = match build_provider(&cfg, Arc::new(SystemClock)) {
+        Ok(p) => p,
+        Err(e) => {
+            eprint_error(&e);
+            return EXIT_USAGE;
+        }
+    };
+    let no_color = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
+    let theme = Theme::new(cfg.theme, no_color);
+    tracing::info!(config = %cfg.source.display(), "console started");
+    match crate::runtime::run_console(&cfg, provider, keymap, operator(), theme).await {
+        Ok(()) => EXIT_OK,
+        Err(e) => {
+            tracing::error!(error = %e, "console failed");
+            eprint_error(&format!("the console stopped: {e}"));
+            EXIT_DEGRADED
         }
     }
 }

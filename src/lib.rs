@@ -3,6 +3,7 @@
 //! The library holds everything; `src/main.rs` only parses the command line,
 //! loads the configuration, starts logging, builds the provider and runs.
 
+pub mod app;
 pub mod cli;
 pub mod clock;
 pub mod config;
@@ -10,5 +11,7 @@ pub mod logging;
 pub mod model;
 pub mod paths;
 pub mod provider;
+pub mod runtime;
 pub mod sim;
 pub mod status;
+pub mod ui;

@@ -324,6 +324,18 @@ pub struct ServiceSnapshot {
     pub events: Vec<ServiceEvent>,
     /// Revisions of the family, oldest first.
     pub history: Vec<RevisionInfo>,
+    /// Recent datapoints of the service's configured CloudWatch metrics.
+    #[serde(default)]
+    pub metrics: Vec<MetricSeries>,
+}
+
+/// Recent datapoints of one metric, oldest first.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MetricSeries {
+    /// Label from the configuration.
+    pub label: String,
+    /// Values, oldest first.
+    pub points: Vec<f64>,
 }
 
 impl ServiceSnapshot {

@@ -20,8 +20,8 @@ use crate::clock::Clock;
 use crate::config::{EnvConfig, ServiceConfig};
 use crate::model::{
     Alarm, AlarmState, Deployment, DeploymentConfig, DeploymentRole, Digest, EnvSnapshot, Health,
-    ImageRef, Pinning, RevisionInfo, RolloutState, ServiceEvent, ServiceSnapshot, Strategy,
-    TaskDefRef,
+    ImageRef, MetricSeries, Pinning, RevisionInfo, RolloutState, ServiceEvent, ServiceSnapshot,
+    Strategy, TaskDefRef,
 };
 use crate::provider::{DeployStarted, Provider, ProviderError};
 
@@ -33,6 +33,8 @@ const TASK_START_EVERY_STEPS: u32 = 3;
 const STEADY_AFTER_STEPS: u32 = 2;
 /// Steps after which a scripted failing rollout fails.
 const FAIL_AFTER_STEPS: u32 = 4;
+/// Datapoints returned per metric (one per minute).
+const METRIC_POINTS: i64 = 30;
 /// Newest service events kept per service.
 const EVENTS_KEPT: usize = 50;
 /// Longest stretch simulated in one go; beyond it, time jumps (keeps a resumed laptop responsive).
@@ -579,6 +581,36 @@ impl SimService {
                     active: r.active,
                 })
                 .collect(),
+            metrics: cfg
+                .metrics
+                .iter()
+                .map(|m| self.metric_series(m, now))
+                .collect(),
+        }
+    }
+
+    /// Synthetic datapoints for a configured metric: a stable function of the metric,
+    /// the service and the minute, so readings repeat exactly for the same time.
+    fn metric_series(&self, m: &crate::config::MetricConfig, now: DateTime<Utc>) -> MetricSeries {
+        use crate::config::MetricRole;
+        let minute = now.timestamp().div_euclid(60);
+        let points = (0..METRIC_POINTS)
+            .map(|i| {
+                let t = minute - METRIC_POINTS + 1 + i;
+                let h =
+                    Digest::of_bytes(format!("{}:{}:{t}", self.ecs_service, m.label).as_bytes());
+                let noise = f64::from(u8::from_str_radix(&h.short()[..2], 16).unwrap_or(0)) / 255.0;
+                let latency = f64::from(self.latency_ms.unwrap_or(50));
+                match m.role {
+                    MetricRole::ErrorRate => 0.2 + noise * 0.6,
+                    MetricRole::LatencyP95 => latency * (1.8 + noise * 0.6),
+                    MetricRole::Chart => 100.0 + noise * 50.0,
+                }
+            })
+            .collect();
+        MetricSeries {
+            label: m.label.clone(),
+            points,
         }
     }
 

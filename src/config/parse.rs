@@ -568,7 +568,7 @@ fn parse_gate(ctx: &mut Ctx<'_>, t: &Table<'_>, production: bool) -> GatePolicy 
         let mut checks = Vec::new();
         for n in names {
             if let Some((c, _)) = AutoCheck::ALL.iter().find(|(_, name)| *name == n) {
-                checks.push(*c)
+                checks.push(*c);
             } else {
                 let known: Vec<&str> = AutoCheck::ALL.iter().map(|(_, n)| *n).collect();
                 let best = known

@@ -193,6 +193,7 @@ mod tests {
             health: Health::NotConfigured,
             events: vec![],
             history,
+            metrics: vec![],
         }
     }
 

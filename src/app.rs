@@ -1,0 +1,663 @@
+//! The console's model and `update`: pure, no I/O, no clock (time arrives in messages).
+
+pub mod keys;
+pub mod timeline;
+
+use std::collections::{HashMap, VecDeque};
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+
+use crate::config::Config;
+use crate::model::drift::{self, DriftRow};
+use crate::model::{EnvSnapshot, Freshness, Health, ServiceSnapshot};
+use crate::provider::ProviderError;
+use keys::{Action, Context, Key, KeyCode, KeyMap};
+use timeline::{EntryKind, Timeline};
+
+/// Shortest wait after a transient failure.
+pub const BACKOFF_BASE: Duration = Duration::from_secs(2);
+/// Longest wait between retries.
+pub const BACKOFF_MAX: Duration = Duration::from_mins(2);
+/// Health latencies kept per cell for the sparkline.
+pub const HEALTH_HISTORY: usize = 60;
+/// Rows moved by page up/down.
+pub const PAGE_ROWS: usize = 10;
+
+/// Messages: facts that happened, or user intents.
+#[derive(Debug, Clone)]
+pub enum Msg {
+    /// The slow clock ticked; carries the current time.
+    Tick(DateTime<Utc>),
+    /// The user pressed a key.
+    Key(Key),
+    /// The terminal was resized.
+    Resized,
+    /// A reading of environment `env` finished.
+    EnvPolled {
+        /// Environment index.
+        env: usize,
+        /// Request id that produced it.
+        request: u64,
+        /// When the answer arrived.
+        at: DateTime<Utc>,
+        /// The reading or its error.
+        result: Result<EnvSnapshot, ProviderError>,
+    },
+}
+
+/// Side effects for the runtime to execute.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Command {
+    /// Read environment `env`; answer with `Msg::EnvPolled` carrying `request`.
+    PollEnv {
+        /// Environment index.
+        env: usize,
+        /// Request id.
+        request: u64,
+    },
+    /// Leave the console.
+    Quit,
+}
+
+/// Which pane has focus.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Pane {
+    /// The service × environment matrix.
+    Board,
+    /// Details of the selected cell.
+    Detail,
+    /// The event timeline.
+    Timeline,
+}
+
+/// What the timeline shows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TimelineScope {
+    /// The selected service in the selected environment.
+    Service,
+    /// Everything in the selected environment.
+    Environment,
+    /// Everything.
+    All,
+}
+
+/// A popup or text input that captures keys.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Overlay {
+    /// None.
+    None,
+    /// The help overlay.
+    Help,
+    /// Typing a filter.
+    Filter,
+    /// Picking an environment scope; the highlighted choice (0 = all).
+    EnvPicker(usize),
+}
+
+/// Per-environment state.
+#[derive(Debug, Clone)]
+pub struct EnvState {
+    /// Name.
+    pub name: String,
+    /// Region.
+    pub region: String,
+    /// Cluster.
+    pub cluster: String,
+    /// Production stage.
+    pub production: bool,
+    /// Mutations disabled here.
+    pub read_only: bool,
+    /// Accent colour name.
+    pub color: Option<String>,
+    /// Services the configuration lists here.
+    pub configured: Vec<String>,
+    /// How current `snapshot` is.
+    pub freshness: Freshness,
+    /// Last good reading.
+    pub snapshot: Option<EnvSnapshot>,
+    /// Request in flight, if any.
+    pub in_flight: Option<u64>,
+    /// Consecutive failures (drives backoff).
+    pub failures: u32,
+    /// When the next reading is due.
+    pub next_poll: Option<DateTime<Utc>>,
+}
+
+/// Severity of the status-bar message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Level {
+    /// Information.
+    Info,
+    /// Something was refused or failed.
+    Warn,
+}
+
+/// The whole console state.
+#[derive(Debug, Clone)]
+pub struct App {
+    /// Environments in promotion order.
+    pub envs: Vec<EnvState>,
+    /// All service names, configuration order.
+    pub services: Vec<String>,
+    /// Drift per service, recomputed when a reading arrives.
+    pub drift: Vec<DriftRow>,
+    /// Selected row within the visible services.
+    pub row: usize,
+    /// Selected environment column (index into `envs`).
+    pub col: usize,
+    /// Focused pane.
+    pub focus: Pane,
+    /// Detail pane shown.
+    pub detail_open: bool,
+    /// Lines the detail pane is scrolled down.
+    pub detail_scroll: usize,
+    /// Service-name filter.
+    pub filter: String,
+    /// Only this environment is shown, when set.
+    pub env_scope: Option<usize>,
+    /// Timeline scope.
+    pub timeline_scope: TimelineScope,
+    /// The timeline.
+    pub timeline: Timeline,
+    /// Popup capturing keys.
+    pub overlay: Overlay,
+    /// Global read-only.
+    pub read_only: bool,
+    /// Interval between readings.
+    pub refresh_interval: Duration,
+    /// Current time (from the last tick).
+    pub now: DateTime<Utc>,
+    /// Status-bar message.
+    pub message: Option<(Level, String)>,
+    /// Health latency history per (env, service), in ms.
+    pub health_history: HashMap<(usize, String), VecDeque<u64>>,
+    /// Key bindings.
+    pub keymap: KeyMap,
+    /// Who is operating (shown in the status bar).
+    pub operator: String,
+    /// Whether the screen must be redrawn.
+    pub dirty: bool,
+    /// Set when the user asked to quit.
+    pub quitting: bool,
+    next_request: u64,
+}
+
+/// Exponential backoff with deterministic jitter (from the request id), capped.
+pub fn backoff(failures: u32, request: u64, retry_after: Option<Duration>) -> Duration {
+    let exp = BACKOFF_BASE.saturating_mul(1u32 << failures.saturating_sub(1).min(10));
+    let capped = exp.min(BACKOFF_MAX);
+    // Up to +25 % jitter, spread by a cheap hash of the request id so that
+    // environments failing together do not retry in lockstep.
+    let spread = request.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 54; // 0..1023
+    let jitter = capped.mul_f64(f64::from(u32::try_from(spread).unwrap_or(0)) / 1023.0 * 0.25);
+    (capped + jitter)
+        .max(retry_after.unwrap_or_default())
+        .min(BACKOFF_MAX + BACKOFF_MAX / 4)
+}
+
+fn chrono_dur(d: Duration) -> chrono::Duration {
+    chrono::Duration::from_std(d).unwrap_or(chrono::Duration::MAX)
+}
+
+impl App {
+    /// A console for `cfg`, nothing read yet.
+    pub fn new(cfg: &Config, keymap: KeyMap, operator: String, now: DateTime<Utc>) -> Self {
+        let envs = cfg
+            .environments
+            .iter()
+            .map(|e| EnvState {
+                name: e.name.clone(),
+                region: e.region.clone(),
+                cluster: e.cluster.clone(),
+                production: e.production,
+                read_only: e.read_only,
+                color: e.color.clone(),
+                configured: e.services.iter().map(|s| s.name.clone()).collect(),
+                freshness: Freshness::Unknown,
+                snapshot: None,
+                in_flight: None,
+                failures: 0,
+                next_poll: None,
+            })
+            .collect();
+        let mut app = Self {
+            envs,
+            services: cfg.service_names(),
+            drift: Vec::new(),
+            row: 0,
+            col: 0,
+            focus: Pane::Board,
+            detail_open: false,
+            detail_scroll: 0,
+            filter: String::new(),
+            env_scope: None,
+            timeline_scope: TimelineScope::All,
+            timeline: Timeline::default(),
+            overlay: Overlay::None,
+            read_only: cfg.read_only,
+            refresh_interval: cfg.refresh_interval,
+            now,
+            message: None,
+            health_history: HashMap::new(),
+            keymap,
+            operator,
+            dirty: true,
+            quitting: false,
+            next_request: 1,
+        };
+        app.recompute_drift();
+        app
+    }
+
+    /// Services passing the filter, in order.
+    pub fn visible_services(&self) -> Vec<&str> {
+        let needle = self.filter.to_lowercase();
+        self.services
+            .iter()
+            .filter(|s| needle.is_empty() || s.to_lowercase().contains(&needle))
+            .map(String::as_str)
+            .collect()
+    }
+
+    /// Environment columns shown, as indices.
+    pub fn visible_envs(&self) -> Vec<usize> {
+        match self.env_scope {
+            Some(i) => vec![i],
+            None => (0..self.envs.len()).collect(),
+        }
+    }
+
+    /// The selected service name.
+    pub fn selected_service(&self) -> Option<&str> {
+        self.visible_services().get(self.row).copied()
+    }
+
+    /// The selected cell's snapshot.
+    pub fn selected_snapshot(&self) -> Option<&ServiceSnapshot> {
+        let svc = self.selected_service()?;
+        self.envs.get(self.col)?.snapshot.as_ref()?.service(svc)
+    }
+
+    /// The key context for the focused pane.
+    pub fn context(&self) -> Context {
+        match self.focus {
+            Pane::Board => Context::Board,
+            Pane::Timeline => Context::Timeline,
+            Pane::Detail => Context::Global,
+        }
+    }
+
+    fn recompute_drift(&mut self) {
+        let names: Vec<String> = self.envs.iter().map(|e| e.name.clone()).collect();
+        let snaps: Vec<Option<&EnvSnapshot>> =
+            self.envs.iter().map(|e| e.snapshot.as_ref()).collect();
+        self.drift = drift::drift(&self.services, &names, &snaps);
+    }
+
+    fn issue_poll(&mut self, env: usize) -> Command {
+        let request = self.next_request;
+        self.next_request += 1;
+        let e = &mut self.envs[env];
+        e.in_flight = Some(request);
+        if matches!(e.freshness, Freshness::Unknown) {
+            e.freshness = Freshness::Loading;
+        }
+        Command::PollEnv { env, request }
+    }
+
+    fn clamp_selection(&mut self) {
+        let rows = self.visible_services().len();
+        self.row = self.row.min(rows.saturating_sub(1));
+        if let Some(i) = self.env_scope {
+            self.col = i;
+        }
+        self.col = self.col.min(self.envs.len().saturating_sub(1));
+    }
+
+    fn say(&mut self, level: Level, text: impl Into<String>) {
+        self.message = Some((level, text.into()));
+    }
+}
+
+/// The one entry point: applies a message, returns the effects to run.
+pub fn update(app: &mut App, msg: Msg) -> Vec<Command> {
+    match msg {
+        Msg::Tick(now) => update_tick(app, now),
+        Msg::Resized => {
+            app.dirty = true;
+            Vec::new()
+        }
+        Msg::Key(key) => handle_key(app, key),
+        Msg::EnvPolled {
+            env,
+            request,
+            at,
+            result,
+        } => {
+            update_polled(app, env, request, at, result);
+            Vec::new()
+        }
+    }
+}
+
+fn update_tick(app: &mut App, now: DateTime<Utc>) -> Vec<Command> {
+    // Ages on screen change with the second.
+    if now.timestamp() != app.now.timestamp() {
+        app.dirty = true;
+    }
+    app.now = now;
+    let due: Vec<usize> = app
+        .envs
+        .iter()
+        .enumerate()
+        .filter(|(_, e)| e.in_flight.is_none() && e.next_poll.is_none_or(|t| t <= now))
+        .map(|(i, _)| i)
+        .collect();
+    due.into_iter().map(|i| app.issue_poll(i)).collect()
+}
+
+fn update_polled(
+    app: &mut App,
+    env: usize,
+    request: u64,
+    at: DateTime<Utc>,
+    result: Result<EnvSnapshot, ProviderError>,
+) {
+    let Some(e) = app.envs.get_mut(env) else {
+        return;
+    };
+    // A superseded request's answer is ignored.
+    if e.in_flight != Some(request) {
+        return;
+    }
+    e.in_flight = None;
+    app.dirty = true;
+    match result {
+        Ok(snap) => {
+            e.freshness = e.freshness.on_success(snap.read_at);
+            e.failures = 0;
+            e.next_poll = Some(at + chrono_dur(app.refresh_interval));
+            for svc in &snap.services {
+                if let Health::Healthy { latency, .. } = &svc.health {
+                    let h = app
+                        .health_history
+                        .entry((env, svc.name.clone()))
+                        .or_default();
+                    h.push_back(u64::try_from(latency.as_millis()).unwrap_or(u64::MAX));
+                    if h.len() > HEALTH_HISTORY {
+                        h.pop_front();
+                    }
+                }
+            }
+            let prev = e.snapshot.take();
+            app.timeline.record_reading(prev.as_ref(), &snap);
+            app.envs[env].snapshot = Some(snap);
+            app.recompute_drift();
+        }
+        Err(err) => {
+            let text = err.to_string();
+            let changed = match &e.freshness {
+                Freshness::Stale { error, .. } | Freshness::Failed { error } => *error != text,
+                _ => true,
+            };
+            e.freshness = e.freshness.on_failure(text.clone());
+            e.failures = e.failures.saturating_add(1);
+            let wait = if err.is_transient() {
+                let retry_after = match &err {
+                    ProviderError::Throttled { retry_after, .. } => *retry_after,
+                    _ => None,
+                };
+                backoff(e.failures, request, retry_after)
+            } else {
+                app.refresh_interval.max(BACKOFF_BASE)
+            };
+            e.next_poll = Some(at + chrono_dur(wait));
+            let name = e.name.clone();
+            // Repeating the same error every retry would bury the timeline.
+            if changed {
+                let key = format!("err:{name}:{}", at.timestamp_millis());
+                app.timeline.push(
+                    key,
+                    at,
+                    &name,
+                    None,
+                    EntryKind::Error,
+                    &format!("reading failed: {text}"),
+                    true,
+                );
+            }
+        }
+    }
+}
+
+fn handle_key(app: &mut App, key: Key) -> Vec<Command> {
+    app.dirty = true;
+    if key == Key::ctrl('c') {
+        app.quitting = true;
+        return vec![Command::Quit];
+    }
+    match app.overlay.clone() {
+        Overlay::Help => {
+            if matches!(key.code, KeyCode::Esc | KeyCode::Enter)
+                || matches!(
+                    app.keymap.action(key, Context::Global),
+                    Some(Action::Help | Action::Quit | Action::Close)
+                )
+            {
+                app.overlay = Overlay::None;
+            }
+            return Vec::new();
+        }
+        Overlay::Filter => {
+            handle_filter_key(app, key);
+            return Vec::new();
+        }
+        Overlay::EnvPicker(i) => {
+            handle_picker_key(app, key, i);
+            return Vec::new();
+        }
+        Overlay::None => {}
+    }
+    let Some(action) = app.keymap.action(key, app.context()) else {
+        app.say(
+            Level::Info,
+            format!(
+                "no action on \"{key}\" here; press {} for help",
+                app.keymap.label(Action::Help)
+            ),
+        );
+        return Vec::new();
+    };
+    app.message = None;
+    update_action(app, action)
+}
+
+fn handle_filter_key(app: &mut App, key: Key) {
+    match key.code {
+        KeyCode::Enter => app.overlay = Overlay::None,
+        KeyCode::Esc => {
+            app.filter.clear();
+            app.overlay = Overlay::None;
+        }
+        KeyCode::Backspace => {
+            app.filter.pop();
+        }
+        KeyCode::Char(c)
+            if !key.ctrl && !key.alt && !c.is_control() && app.filter.chars().count() < 64 =>
+        {
+            app.filter.push(c);
+        }
+        _ => {}
+    }
+    app.row = 0;
+    app.clamp_selection();
+}
+
+fn handle_picker_key(app: &mut App, key: Key, i: usize) {
+    let choices = app.envs.len() + 1;
+    let action = app.keymap.action(key, Context::Global);
+    match (key.code, action) {
+        (KeyCode::Esc, _) | (_, Some(Action::Close | Action::Quit)) => app.overlay = Overlay::None,
+        (KeyCode::Enter, _) => {
+            app.env_scope = i.checked_sub(1);
+            app.overlay = Overlay::None;
+            app.clamp_selection();
+        }
+        (_, Some(Action::Up)) => app.overlay = Overlay::EnvPicker(i.saturating_sub(1)),
+        (_, Some(Action::Down)) => app.overlay = Overlay::EnvPicker((i + 1).min(choices - 1)),
+        _ => {}
+    }
+}
+
+fn update_action(app: &mut App, action: Action) -> Vec<Command> {
+    let rows = app.visible_services().len();
+    match action {
+        Action::Quit => {
+            app.quitting = true;
+            return vec![Command::Quit];
+        }
+        Action::Help => app.overlay = Overlay::Help,
+        Action::Filter => app.overlay = Overlay::Filter,
+        Action::EnvScope => app.overlay = Overlay::EnvPicker(app.env_scope.map_or(0, |i| i + 1)),
+        Action::TimelineScope => {
+            app.timeline_scope = match app.timeline_scope {
+                TimelineScope::All => TimelineScope::Service,
+                TimelineScope::Service => TimelineScope::Environment,
+                TimelineScope::Environment => TimelineScope::All,
+            };
+            app.timeline.scroll = 0;
+        }
+        Action::Refresh => {
+            let cmds: Vec<Command> = (0..app.envs.len())
+                .filter(|i| app.envs[*i].in_flight.is_none())
+                .collect::<Vec<_>>()
+                .into_iter()
+                .map(|i| app.issue_poll(i))
+                .collect();
+            app.say(
+                Level::Info,
+                format!("refreshing {} environment(s)", cmds.len()),
+            );
+            return cmds;
+        }
+        Action::NextPane | Action::PrevPane => {
+            let mut panes = vec![Pane::Board];
+            if app.detail_open {
+                panes.push(Pane::Detail);
+            }
+            panes.push(Pane::Timeline);
+            let i = panes.iter().position(|p| *p == app.focus).unwrap_or(0);
+            let n = panes.len();
+            app.focus = if action == Action::NextPane {
+                panes[(i + 1) % n]
+            } else {
+                panes[(i + n - 1) % n]
+            };
+        }
+        Action::OpenDetail => {
+            app.detail_open = true;
+            app.detail_scroll = 0;
+            app.focus = Pane::Detail;
+        }
+        Action::Close => {
+            if app.env_scope.is_some() && !app.detail_open && app.filter.is_empty() {
+                app.env_scope = None;
+            } else if app.detail_open {
+                app.detail_open = false;
+                app.focus = Pane::Board;
+            } else if !app.filter.is_empty() {
+                app.filter.clear();
+                app.clamp_selection();
+            }
+        }
+        Action::Up
+        | Action::Down
+        | Action::Top
+        | Action::Bottom
+        | Action::PageUp
+        | Action::PageDown => {
+            if app.focus == Pane::Timeline {
+                scroll_timeline(app, action);
+            } else if app.focus == Pane::Detail {
+                app.detail_scroll = match action {
+                    Action::Up => app.detail_scroll.saturating_sub(1),
+                    Action::Down => app.detail_scroll + 1,
+                    Action::Top => 0,
+                    Action::PageUp => app.detail_scroll.saturating_sub(PAGE_ROWS),
+                    Action::PageDown => app.detail_scroll + PAGE_ROWS,
+                    _ => app.detail_scroll,
+                };
+            } else {
+                app.row = match action {
+                    Action::Up => app.row.saturating_sub(1),
+                    Action::Down => (app.row + 1).min(rows.saturating_sub(1)),
+                    Action::Top => 0,
+                    Action::Bottom => rows.saturating_sub(1),
+                    Action::PageUp => app.row.saturating_sub(PAGE_ROWS),
+                    _ => (app.row + PAGE_ROWS).min(rows.saturating_sub(1)),
+                };
+            }
+        }
+        Action::Left | Action::Right => {
+            if app.env_scope.is_none() {
+                app.col = if action == Action::Left {
+                    app.col.saturating_sub(1)
+                } else {
+                    (app.col + 1).min(app.envs.len().saturating_sub(1))
+                };
+            }
+        }
+        Action::Promote | Action::Rollback => refuse_mutation(app, action),
+    }
+    Vec::new()
+}
+
+fn scroll_timeline(app: &mut App, action: Action) {
+    let len = app.timeline.entries().len();
+    let s = &mut app.timeline.scroll;
+    *s = match action {
+        Action::Up => (*s + 1).min(len.saturating_sub(1)),
+        Action::Down => s.saturating_sub(1),
+        Action::Top => len.saturating_sub(1),
+        Action::Bottom => 0,
+        Action::PageUp => (*s + PAGE_ROWS).min(len.saturating_sub(1)),
+        _ => s.saturating_sub(PAGE_ROWS),
+    };
+}
+
+/// Why a mutating action on the selected cell is not allowed, if it is not.
+pub fn mutation_blocked(app: &App) -> Option<String> {
+    let env = app.envs.get(app.col)?;
+    if app.read_only {
+        return Some(
+            "read-only mode (--read-only or read_only = true): deploys and rollbacks are disabled"
+                .to_string(),
+        );
+    }
+    if env.read_only {
+        return Some(format!(
+            "environment \"{}\" is read-only in the configuration",
+            env.name
+        ));
+    }
+    None
+}
+
+fn refuse_mutation(app: &mut App, action: Action) {
+    let what = if action == Action::Promote {
+        "promote"
+    } else {
+        "roll back"
+    };
+    let msg = match mutation_blocked(app) {
+        Some(why) => format!("cannot {what}: {why}"),
+        None => format!(
+            "cannot {what}: the promotion wizard and rollback are not part of this build yet"
+        ),
+    };
+    app.say(Level::Warn, msg);
+}
+
+#[cfg(test)]
+mod tests;

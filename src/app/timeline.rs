@@ -1,0 +1,335 @@
+//! The live timeline: a capped, deduplicated, time-ordered stream of what happened.
+
+use std::collections::HashSet;
+
+use chrono::{DateTime, Utc};
+
+use crate::model::{AlarmState, EnvSnapshot, Health, sanitize};
+
+/// Entries kept; older ones are dropped.
+pub const TIMELINE_CAP: usize = 2000;
+
+/// What kind of thing happened.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EntryKind {
+    /// An ECS service event.
+    Event,
+    /// A rollout state change.
+    Rollout,
+    /// An alarm transition.
+    Alarm,
+    /// A health change.
+    Health,
+    /// Something shipdeck did.
+    Action,
+    /// A reading failed.
+    Error,
+}
+
+/// One timeline line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Entry {
+    /// When it happened.
+    pub at: DateTime<Utc>,
+    /// Environment.
+    pub env: String,
+    /// Service, when it concerns one.
+    pub service: Option<String>,
+    /// Kind.
+    pub kind: EntryKind,
+    /// Text (sanitised).
+    pub text: String,
+    /// Whether this is bad news (drawn with ✗).
+    pub bad: bool,
+    key: String,
+}
+
+/// The buffer and its scroll state.
+#[derive(Debug, Clone, Default)]
+pub struct Timeline {
+    entries: Vec<Entry>,
+    seen: HashSet<String>,
+    /// Lines scrolled up from the newest; 0 follows the tail.
+    pub scroll: usize,
+}
+
+impl Timeline {
+    /// All entries, oldest first.
+    pub fn entries(&self) -> &[Entry] {
+        &self.entries
+    }
+
+    /// Whether the view follows new entries.
+    pub fn following(&self) -> bool {
+        self.scroll == 0
+    }
+
+    /// Adds an entry unless its key was seen; keeps time order and the cap.
+    #[allow(clippy::too_many_arguments)]
+    pub fn push(
+        &mut self,
+        key: String,
+        at: DateTime<Utc>,
+        env: &str,
+        service: Option<&str>,
+        kind: EntryKind,
+        text: &str,
+        bad: bool,
+    ) -> bool {
+        if self.seen.contains(&key) {
+            return false;
+        }
+        // At the cap, something older than everything kept would be dropped at once
+        // and then re-added on the next poll: ignore it.
+        if self.entries.len() >= TIMELINE_CAP && self.entries.first().is_some_and(|e| at < e.at) {
+            return false;
+        }
+        let entry = Entry {
+            at,
+            env: env.to_string(),
+            service: service.map(str::to_string),
+            kind,
+            text: sanitize(text),
+            bad,
+            key: key.clone(),
+        };
+        let pos = self.entries.partition_point(|e| e.at <= at);
+        self.entries.insert(pos, entry);
+        self.seen.insert(key);
+        // Keep the user's view still when they scrolled up.
+        if self.scroll > 0 && pos < self.entries.len() {
+            self.scroll += 1;
+        }
+        if self.entries.len() > TIMELINE_CAP {
+            let excess = self.entries.len() - TIMELINE_CAP;
+            for e in self.entries.drain(..excess) {
+                self.seen.remove(&e.key);
+            }
+            self.scroll = self.scroll.min(self.entries.len());
+        }
+        true
+    }
+
+    /// Records what changed between two readings of one environment.
+    pub fn record_reading(&mut self, prev: Option<&EnvSnapshot>, next: &EnvSnapshot) {
+        let env = next.env.as_str();
+        for svc in &next.services {
+            let old = prev.and_then(|p| p.service(&svc.name));
+            for ev in svc.events.iter().rev() {
+                self.push(
+                    format!("ev:{env}:{}", ev.id),
+                    ev.at,
+                    env,
+                    Some(&svc.name),
+                    EntryKind::Event,
+                    &ev.message,
+                    false,
+                );
+            }
+            let Some(old) = old else { continue };
+            let (was, now) = (old.rollout(), svc.rollout());
+            if was != now {
+                let text = format!("rollout {} → {}", was.label(), now.label());
+                let key = format!(
+                    "ro:{env}:{}:{}:{}",
+                    svc.name,
+                    now.label(),
+                    next.read_at.timestamp_millis()
+                );
+                self.push(
+                    key,
+                    next.read_at,
+                    env,
+                    Some(&svc.name),
+                    EntryKind::Rollout,
+                    &text,
+                    now.is_bad(),
+                );
+            }
+            for alarm in &svc.alarms {
+                let before = old
+                    .alarms
+                    .iter()
+                    .find(|a| a.name == alarm.name)
+                    .map(|a| a.state);
+                if before.is_some_and(|b| b != alarm.state) {
+                    let text = format!(
+                        "alarm {} → {}: {}",
+                        alarm.name,
+                        state_label(alarm.state),
+                        alarm.reason
+                    );
+                    let key = format!(
+                        "al:{env}:{}:{}:{}",
+                        alarm.name,
+                        state_label(alarm.state),
+                        alarm.updated_at.timestamp_millis()
+                    );
+                    self.push(
+                        key,
+                        alarm.updated_at,
+                        env,
+                        Some(&svc.name),
+                        EntryKind::Alarm,
+                        &text,
+                        alarm.state == AlarmState::Alarm,
+                    );
+                }
+            }
+            if old.health.is_bad() != svc.health.is_bad() {
+                let text = match &svc.health {
+                    Health::Unhealthy { reason, .. } => format!("health failing: {reason}"),
+                    _ => "health recovered".to_string(),
+                };
+                let key = format!("he:{env}:{}:{}", svc.name, next.read_at.timestamp_millis());
+                self.push(
+                    key,
+                    next.read_at,
+                    env,
+                    Some(&svc.name),
+                    EntryKind::Health,
+                    &text,
+                    svc.health.is_bad(),
+                );
+            }
+        }
+    }
+
+    /// Entries matching a scope, oldest first.
+    pub fn filtered<'a>(
+        &'a self,
+        env: Option<&'a str>,
+        service: Option<&'a str>,
+    ) -> impl Iterator<Item = &'a Entry> + 'a {
+        self.entries.iter().filter(move |e| {
+            env.is_none_or(|x| e.env == x)
+                && service.is_none_or(|s| e.service.as_deref() == Some(s))
+        })
+    }
+}
+
+fn state_label(s: AlarmState) -> &'static str {
+    match s {
+        AlarmState::Ok => "OK",
+        AlarmState::Alarm => "ALARM",
+        AlarmState::InsufficientData => "INSUFFICIENT_DATA",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+
+    fn t(s: i64) -> DateTime<Utc> {
+        Utc.timestamp_opt(1_700_000_000 + s, 0).unwrap()
+    }
+
+    #[test]
+    fn dedups_by_key_and_orders_by_time() {
+        let mut tl = Timeline::default();
+        assert!(tl.push(
+            "a".into(),
+            t(10),
+            "dev",
+            None,
+            EntryKind::Event,
+            "later",
+            false
+        ));
+        assert!(tl.push(
+            "b".into(),
+            t(5),
+            "dev",
+            None,
+            EntryKind::Event,
+            "earlier",
+            false
+        ));
+        assert!(!tl.push(
+            "a".into(),
+            t(10),
+            "dev",
+            None,
+            EntryKind::Event,
+            "later",
+            false
+        ));
+        let texts: Vec<_> = tl.entries().iter().map(|e| e.text.as_str()).collect();
+        assert_eq!(texts, ["earlier", "later"]);
+    }
+
+    #[test]
+    fn cap_drops_oldest_and_does_not_readd_them() {
+        let mut tl = Timeline::default();
+        for i in 0..(TIMELINE_CAP + 10) {
+            tl.push(
+                format!("k{i}"),
+                t(i64::try_from(i).unwrap()),
+                "dev",
+                None,
+                EntryKind::Event,
+                "x",
+                false,
+            );
+        }
+        assert_eq!(tl.entries().len(), TIMELINE_CAP);
+        assert_eq!(tl.entries()[0].at, t(10));
+        // A dropped entry arriving again is not re-added.
+        assert!(!tl.push("k0".into(), t(0), "dev", None, EntryKind::Event, "x", false));
+        assert_eq!(tl.entries().len(), TIMELINE_CAP);
+    }
+
+    #[test]
+    fn scrolled_view_stays_put_when_entries_arrive() {
+        let mut tl = Timeline::default();
+        for i in 0..5 {
+            tl.push(
+                format!("k{i}"),
+                t(i),
+                "dev",
+                None,
+                EntryKind::Event,
+                "x",
+                false,
+            );
+        }
+        tl.scroll = 2;
+        tl.push(
+            "new".into(),
+            t(100),
+            "dev",
+            None,
+            EntryKind::Event,
+            "y",
+            false,
+        );
+        assert_eq!(tl.scroll, 3);
+        tl.scroll = 0;
+        tl.push(
+            "new2".into(),
+            t(101),
+            "dev",
+            None,
+            EntryKind::Event,
+            "z",
+            false,
+        );
+        assert!(tl.following());
+    }
+
+    #[test]
+    fn strips_control_characters() {
+        let mut tl = Timeline::default();
+        tl.push(
+            "x".into(),
+            t(0),
+            "dev",
+            None,
+            EntryKind::Event,
+            "evil\u{1b}[2Jtext",
+            false,
+        );
+        assert_eq!(tl.entries()[0].text, "eviltext");
+    }
+}

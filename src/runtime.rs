@@ -1,0 +1,166 @@
+//! The console's runtime: one task owns the model and `select!`s over terminal
+//! events, a slow tick and effect results. Effects run on tokio tasks.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::Utc;
+use crossterm::event::{Event, EventStream, KeyEventKind, KeyModifiers};
+use futures::StreamExt;
+use tokio::sync::mpsc;
+use tokio::task::JoinSet;
+
+use crate::app::keys::{Key, KeyCode, KeyMap};
+use crate::app::{App, Command, Msg, update};
+use crate::config::{Config, EnvConfig};
+use crate::provider::{AnyProvider, Provider, ProviderError};
+use crate::status::READ_TIMEOUT;
+use crate::ui::{self, Theme};
+
+/// The slow tick: clocks, ages and poll scheduling.
+pub const TICK: Duration = Duration::from_secs(1);
+/// Effect results waiting to be applied; pollers wait when it is full.
+const CHANNEL_CAPACITY: usize = 256;
+
+/// Restores the terminal when dropped, on every exit path (ratatui's panic hook covers panics).
+struct RestoreGuard;
+
+impl Drop for RestoreGuard {
+    fn drop(&mut self) {
+        ratatui::restore();
+    }
+}
+
+/// Translates a terminal event into a message; `None` for events shipdeck ignores.
+pub fn translate(event: &Event) -> Option<Msg> {
+    match event {
+        Event::Key(k) if k.kind != KeyEventKind::Release => {
+            use crossterm::event::KeyCode as C;
+            let code = match k.code {
+                C::Char(c) => KeyCode::Char(if k.modifiers.contains(KeyModifiers::CONTROL) {
+                    c.to_ascii_lowercase()
+                } else {
+                    c
+                }),
+                C::Enter => KeyCode::Enter,
+                C::Esc => KeyCode::Esc,
+                C::Tab => KeyCode::Tab,
+                C::BackTab => KeyCode::BackTab,
+                C::Backspace => KeyCode::Backspace,
+                C::Up => KeyCode::Up,
+                C::Down => KeyCode::Down,
+                C::Left => KeyCode::Left,
+                C::Right => KeyCode::Right,
+                C::PageUp => KeyCode::PageUp,
+                C::PageDown => KeyCode::PageDown,
+                C::Home => KeyCode::Home,
+                C::End => KeyCode::End,
+                C::F(n) => KeyCode::F(n),
+                _ => return None,
+            };
+            Some(Msg::Key(Key {
+                code,
+                ctrl: k.modifiers.contains(KeyModifiers::CONTROL),
+                alt: k.modifiers.contains(KeyModifiers::ALT),
+            }))
+        }
+        Event::Resize(..) => Some(Msg::Resized),
+        _ => None,
+    }
+}
+
+async fn poll(
+    provider: AnyProvider,
+    env: EnvConfig,
+) -> Result<crate::model::EnvSnapshot, ProviderError> {
+    match tokio::time::timeout(READ_TIMEOUT, provider.read_env(&env)).await {
+        Ok(r) => r,
+        Err(_) => Err(ProviderError::Network {
+            message: format!("no answer within {}s", READ_TIMEOUT.as_secs()),
+        }),
+    }
+}
+
+/// Runs the console until the user quits. The terminal is restored on return.
+pub async fn run_console(
+    cfg: &Config,
+    provider: AnyProvider,
+    keymap: KeyMap,
+    operator: String,
+    theme: Theme,
+) -> std::io::Result<()> {
+    let mut terminal = ratatui::try_init()?;
+    let _guard = RestoreGuard;
+    let mut app = App::new(cfg, keymap, operator, Utc::now());
+    // The first frame is painted before any network call returns.
+    terminal.draw(|f| ui::render(f, &app, &theme))?;
+    app.dirty = false;
+
+    let envs: Arc<Vec<EnvConfig>> = Arc::new(cfg.environments.clone());
+    let (tx, mut rx) = mpsc::channel::<Msg>(CHANNEL_CAPACITY);
+    let mut events = EventStream::new();
+    let mut tick = tokio::time::interval(TICK);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+    let mut tasks = JoinSet::new();
+
+    loop {
+        let msg = tokio::select! {
+            ev = events.next() => match ev {
+                Some(Ok(ev)) => match translate(&ev) {
+                    Some(m) => m,
+                    None => continue,
+                },
+                Some(Err(e)) => {
+                    tracing::error!(error = %e, "terminal event stream failed");
+                    break;
+                }
+                None => break,
+            },
+            _ = tick.tick() => Msg::Tick(Utc::now()),
+            Some(m) = rx.recv() => m,
+            Some(_) = tasks.join_next(), if !tasks.is_empty() => continue,
+        };
+        let mut cmds = update(&mut app, msg);
+        // Coalesce bursts: apply everything already waiting before drawing once.
+        while let Ok(m) = rx.try_recv() {
+            cmds.extend(update(&mut app, m));
+        }
+        for cmd in cmds {
+            match cmd {
+                Command::Quit => {
+                    tasks.abort_all();
+                    tracing::info!("console closed by the user");
+                    return Ok(());
+                }
+                Command::PollEnv { env, request } => {
+                    let Some(env_cfg) = envs.get(env).cloned() else {
+                        continue;
+                    };
+                    let provider = provider.clone();
+                    let tx = tx.clone();
+                    tasks.spawn(async move {
+                        let result = poll(provider, env_cfg).await;
+                        if let Err(e) = &result {
+                            tracing::warn!(env, error = %e, "environment read failed");
+                        }
+                        // The receiver is gone only when the console is closing.
+                        let _ = tx
+                            .send(Msg::EnvPolled {
+                                env,
+                                request,
+                                at: Utc::now(),
+                                result,
+                            })
+                            .await;
+                    });
+                }
+            }
+        }
+        if app.dirty {
+            terminal.draw(|f| ui::render(f, &app, &theme))?;
+            app.dirty = false;
+        }
+    }
+    tasks.abort_all();
+    Ok(())
+}

@@ -1,0 +1,221 @@
+//! The detail pane for the selected cell.
+
+use ratatui::Frame;
+use ratatui::layout::Rect;
+use ratatui::style::Modifier;
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Block, Borders, Paragraph};
+
+use super::board::{health_badge, rollout_badge};
+use super::{Theme, Tone, age, fit};
+use crate::app::{App, Pane};
+use crate::model::{AlarmState, DeploymentRole, Health, Pinning, sanitize};
+
+const BARS: [char; 8] = ['▁', '▂', '▃', '▄', '▅', '▆', '▇', '█'];
+
+/// A one-line sparkline of the last `width` values, scaled to their range.
+pub fn sparkline(values: &[f64], width: usize) -> String {
+    let tail = &values[values.len().saturating_sub(width)..];
+    let (lo, hi) = tail
+        .iter()
+        .fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), v| {
+            (lo.min(*v), hi.max(*v))
+        });
+    tail.iter()
+        .map(|v| {
+            if !v.is_finite() || hi <= lo {
+                return BARS[0];
+            }
+            #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+            let i = (((v - lo) / (hi - lo)) * 7.0).round() as usize;
+            BARS[i.min(7)]
+        })
+        .collect()
+}
+
+fn heading(text: &str, theme: &Theme) -> Line<'static> {
+    Line::from(Span::styled(
+        text.to_string(),
+        theme.tone(Tone::Plain).add_modifier(Modifier::BOLD),
+    ))
+}
+
+fn kv(k: &str, v: &str, width: usize, theme: &Theme) -> Line<'static> {
+    Line::from(vec![
+        Span::styled(format!("{k:<9}"), theme.tone(Tone::Dim)),
+        Span::raw(fit(v, width)),
+    ])
+}
+
+pub(super) fn render_detail(frame: &mut Frame<'_>, area: Rect, app: &App, theme: &Theme) {
+    let env = app.envs.get(app.col);
+    let svc = app.selected_service().unwrap_or("-");
+    let title = format!(
+        " Detail · {svc} @ {} ",
+        env.map_or("-", |e| e.name.as_str())
+    );
+    let block = Block::default()
+        .borders(Borders::ALL)
+        .border_style(theme.border(app.focus == Pane::Detail))
+        .title(title);
+    let width = usize::from(area.width.saturating_sub(11)).max(8);
+    let mut lines: Vec<Line<'static>> = Vec::new();
+    match app.selected_snapshot() {
+        None => lines.push(Line::styled("no data for this cell", theme.tone(Tone::Dim))),
+        Some(s) => {
+            if let Some(e) = env.filter(|e| !e.freshness.is_fresh()) {
+                lines.push(Line::styled(
+                    format!(
+                        "! data is not current ({})",
+                        match &e.freshness {
+                            crate::model::Freshness::Stale { error, .. } => error.clone(),
+                            _ => "loading".to_string(),
+                        }
+                    ),
+                    theme.tone(Tone::Bad),
+                ));
+            }
+            lines.push(kv("service", &s.ecs_service, width, theme));
+            lines.push(kv(
+                "image",
+                &s.image.as_ref().map_or("-".into(), ToString::to_string),
+                width,
+                theme,
+            ));
+            let digest = match (&s.digest, s.pinning) {
+                (Some(d), Pinning::ResolvedFromTasks) => format!("{d} (from running tasks)"),
+                (Some(d), _) => d.to_string(),
+                (None, _) => "unknown: tag-only image, cannot be promoted".into(),
+            };
+            lines.push(kv("digest", &digest, width, theme));
+            lines.push(kv(
+                "task def",
+                &s.task_definition
+                    .as_ref()
+                    .map_or("-".into(), |t| t.arn.clone()),
+                width,
+                theme,
+            ));
+            let c = &s.deployment_config;
+            lines.push(kv(
+                "strategy",
+                &format!(
+                    "{} · circuit breaker {} · alarm rollback {}",
+                    c.strategy,
+                    match (c.circuit_breaker, c.circuit_breaker_rollback) {
+                        (true, true) => "on (rolls back)",
+                        (true, false) => "on",
+                        _ => "off",
+                    },
+                    if c.alarm_rollback { "on" } else { "off" }
+                ),
+                width,
+                theme,
+            ));
+            lines.push(heading("deployments", theme));
+            for d in &s.deployments {
+                let (sym, tone) = rollout_badge(d.rollout);
+                let role = match d.role {
+                    DeploymentRole::Primary => "PRIMARY",
+                    DeploymentRole::Active => "ACTIVE ",
+                    DeploymentRole::Inactive => "INACTIVE",
+                };
+                lines.push(Line::from(vec![
+                    Span::raw(format!("  {role} {} ", d.task_definition)),
+                    Span::styled(format!("{sym} {}", d.rollout.label()), theme.tone(tone)),
+                    Span::raw(format!(" {}/{} ", d.running, d.desired)),
+                    Span::styled(
+                        format!(
+                            "{} · {} ago",
+                            sanitize(d.reason.as_deref().unwrap_or("")),
+                            age(app.now, d.updated_at)
+                        ),
+                        theme.tone(Tone::Dim),
+                    ),
+                ]));
+            }
+            lines.push(heading("alarms", theme));
+            if s.alarms.is_empty() {
+                lines.push(Line::styled("  none watched", theme.tone(Tone::Dim)));
+            }
+            for a in &s.alarms {
+                let (sym, tone, label) = match a.state {
+                    AlarmState::Ok => ("✓", Tone::Good, "OK"),
+                    AlarmState::Alarm => ("✗", Tone::Bad, "ALARM"),
+                    AlarmState::InsufficientData => ("?", Tone::Warn, "NO DATA"),
+                };
+                lines.push(Line::from(vec![
+                    Span::styled(format!("  {sym} {label:<7} "), theme.tone(tone)),
+                    Span::raw(format!("{} ", a.name)),
+                    Span::styled(
+                        format!(
+                            "{} ago · {}",
+                            age(app.now, a.updated_at),
+                            sanitize(&a.reason)
+                        ),
+                        theme.tone(Tone::Dim),
+                    ),
+                ]));
+            }
+            let (badge, tone) = health_badge(&s.health);
+            let mut health = vec![
+                Span::styled("health   ", theme.tone(Tone::Dim)),
+                Span::styled(badge, theme.tone(tone)),
+            ];
+            match &s.health {
+                Health::Healthy { healthy_for, .. } => {
+                    let since =
+                        app.now - chrono::Duration::from_std(*healthy_for).unwrap_or_default();
+                    health.push(Span::raw(format!(" · stable for {}", age(app.now, since))));
+                }
+                Health::Unhealthy { reason, .. } => health.push(Span::styled(
+                    format!(" · {}", sanitize(reason)),
+                    theme.tone(Tone::Bad),
+                )),
+                _ => {}
+            }
+            lines.push(Line::from(health));
+            if let Some(hist) = app.health_history.get(&(app.col, svc.to_string())) {
+                #[allow(clippy::cast_precision_loss)]
+                let values: Vec<f64> = hist.iter().map(|v| *v as f64).collect();
+                lines.push(kv("latency", &sparkline(&values, width), width, theme));
+            }
+            for m in &s.metrics {
+                let last = m.points.last().map_or("-".into(), |v| format!("{v:.1}"));
+                lines.push(Line::from(vec![
+                    Span::styled(format!("{:<9}", m.label), theme.tone(Tone::Dim)),
+                    Span::raw(sparkline(&m.points, width.saturating_sub(8))),
+                    Span::raw(format!(" {last}")),
+                ]));
+            }
+        }
+    }
+    let inner_h = usize::from(area.height.saturating_sub(2));
+    let max_scroll = lines.len().saturating_sub(inner_h);
+    let scroll = u16::try_from(app.detail_scroll.min(max_scroll)).unwrap_or(0);
+    let more = lines.len() > inner_h + usize::from(scroll);
+    let mut para = Paragraph::new(lines).block(block).scroll((scroll, 0));
+    if more && app.focus != Pane::Detail {
+        para = para.block(
+            Block::default()
+                .borders(Borders::ALL)
+                .border_style(theme.border(false))
+                .title(format!(" Detail · {svc} (tab, then j/k to scroll) ")),
+        );
+    }
+    frame.render_widget(para, area);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::sparkline;
+
+    #[test]
+    fn sparkline_scales_and_handles_flat_and_nan() {
+        assert_eq!(sparkline(&[0.0, 7.0], 10), "▁█");
+        assert_eq!(sparkline(&[3.0, 3.0, 3.0], 10), "▁▁▁");
+        assert_eq!(sparkline(&[1.0, f64::NAN], 10), "▁▁");
+        assert_eq!(sparkline(&[1.0, 2.0, 3.0, 4.0], 2).chars().count(), 2);
+        assert_eq!(sparkline(&[], 5), "");
+    }
+}

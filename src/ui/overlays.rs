@@ -1,0 +1,117 @@
+//! Popups: help and the environment picker.
+
+use ratatui::Frame;
+use ratatui::layout::{Constraint, Flex, Layout, Rect};
+use ratatui::style::Modifier;
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Block, Borders, Clear, Paragraph};
+
+use super::{Theme, Tone};
+use crate::app::keys::{ACTIONS, Context};
+use crate::app::{App, Pane, mutation_blocked};
+
+fn centered(area: Rect, width: u16, height: u16) -> Rect {
+    let [v] = Layout::vertical([Constraint::Length(height.min(area.height))])
+        .flex(Flex::Center)
+        .areas(area);
+    let [h] = Layout::horizontal([Constraint::Length(width.min(area.width))])
+        .flex(Flex::Center)
+        .areas(v);
+    h
+}
+
+pub(super) fn render_help(frame: &mut Frame<'_>, area: Rect, app: &App, theme: &Theme) {
+    let ctx = app.context();
+    let pane = match app.focus {
+        Pane::Board => "board",
+        Pane::Detail => "detail",
+        Pane::Timeline => "timeline",
+    };
+    let mut lines = vec![Line::from(Span::styled(
+        format!("Keys in the {pane}"),
+        theme.tone(Tone::Plain).add_modifier(Modifier::BOLD),
+    ))];
+    for info in ACTIONS
+        .iter()
+        .filter(|i| i.context == Context::Global || i.context == ctx)
+    {
+        let keys = app.keymap.label(info.action);
+        if keys.is_empty() {
+            continue;
+        }
+        let mut desc = info.description.to_string();
+        if matches!(
+            info.action,
+            crate::app::keys::Action::Promote | crate::app::keys::Action::Rollback
+        ) && mutation_blocked(app).is_some()
+        {
+            desc.push_str(" (disabled: read-only)");
+        }
+        lines.push(Line::from(vec![
+            Span::styled(format!("  {keys:<16}"), theme.tone(Tone::Good)),
+            Span::raw(desc),
+        ]));
+    }
+    lines.push(Line::raw(""));
+    lines.push(Line::styled(
+        "Badges: ✓ ok  ✗ failed/firing  ? unknown  ◐ in progress  - none  ~ stale",
+        theme.tone(Tone::Dim),
+    ));
+    lines.push(Line::styled(
+        "A = alarms, H = health, ↑ = promotable, * = digest from running tasks",
+        theme.tone(Tone::Dim),
+    ));
+    lines.push(Line::styled(
+        "esc or ? closes · keys are configurable in [keys]",
+        theme.tone(Tone::Dim),
+    ));
+    let height = u16::try_from(lines.len() + 2).unwrap_or(u16::MAX);
+    let rect = centered(area, 76, height);
+    frame.render_widget(Clear, rect);
+    let block = Block::default()
+        .borders(Borders::ALL)
+        .border_style(theme.border(true))
+        .title(" Help ");
+    frame.render_widget(Paragraph::new(lines).block(block), rect);
+}
+
+pub(super) fn render_env_picker(
+    frame: &mut Frame<'_>,
+    area: Rect,
+    app: &App,
+    highlighted: usize,
+    theme: &Theme,
+) {
+    let mut choices = vec!["all environments".to_string()];
+    choices.extend(app.envs.iter().map(|e| {
+        if e.production {
+            format!("{} [PROD]", e.name)
+        } else {
+            e.name.clone()
+        }
+    }));
+    let lines: Vec<Line<'_>> = choices
+        .iter()
+        .enumerate()
+        .map(|(i, c)| {
+            let current = app.env_scope.map_or(0, |s| s + 1) == i;
+            let text = format!(
+                "{} {c}{}",
+                if i == highlighted { "▶" } else { " " },
+                if current { " (current)" } else { "" }
+            );
+            if i == highlighted {
+                Line::styled(text, theme.selected())
+            } else {
+                Line::raw(text)
+            }
+        })
+        .collect();
+    let rect = centered(area, 36, u16::try_from(lines.len() + 2).unwrap_or(u16::MAX));
+    frame.render_widget(Clear, rect);
+    let block = Block::default()
+        .borders(Borders::ALL)
+        .border_style(theme.border(true))
+        .title(" Environment scope ");
+    frame.render_widget(Paragraph::new(lines).block(block), rect);
+}
