@@ -52,6 +52,9 @@ pub enum Command {
         /// With --status: print JSON.
         #[arg(long, requires = "status")]
         json: bool,
+        /// Generate a fleet of N services per environment instead of the shop demo.
+        #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=5000))]
+        services: Option<u16>,
     },
     /// Print every service's digest, rollout, alarms, health and drift per environment.
     Status(StatusArgs),
@@ -134,6 +137,13 @@ pub fn load_config(cli: &Cli) -> Result<Config, ConfigError> {
     Ok(cfg)
 }
 
+fn demo_seed(cfg: &Config) -> u64 {
+    match cfg.provider {
+        ProviderKind::Simulated { seed, .. } => seed,
+        ProviderKind::Aws => 1,
+    }
+}
+
 /// Builds the provider the configuration asks for.
 pub fn build_provider(cfg: &Config, clock: Arc<dyn Clock>) -> Result<AnyProvider, String> {
     match &cfg.provider {
@@ -180,28 +190,43 @@ pub async fn run(cli: Cli) -> i32 {
             command: ConfigCommand::Check,
         }) => config_check(&cli),
         Some(Command::Status(args)) => {
-            let cfg = if args.demo {
-                config::demo()
+            if args.demo {
+                match demo_setup(None) {
+                    Ok((cfg, fleet)) => run_status(Ok(cfg), args, Some(fleet)).await,
+                    Err(e) => {
+                        eprint_error(&e);
+                        EXIT_USAGE
+                    }
+                }
             } else {
-                load_config(&cli)
+                run_status(load_config(&cli), args, None).await
+            }
+        }
+        Some(Command::Demo {
+            status,
+            json,
+            services,
+        }) => {
+            let (cfg, fleet) = match demo_setup(*services) {
+                Ok(x) => x,
+                Err(e) => {
+                    eprint_error(&e);
+                    return EXIT_USAGE;
+                }
             };
-            run_status(cfg, args).await
+            let mut cfg = cfg;
+            cfg.read_only |= cli.read_only;
+            if *status {
+                let args = StatusArgs {
+                    json: *json,
+                    ..StatusArgs::default()
+                };
+                run_status(Ok(cfg), &args, Some(fleet)).await
+            } else {
+                run_console(Ok(cfg), Some(fleet)).await
+            }
         }
-        Some(Command::Demo { status: true, json }) => {
-            let args = StatusArgs {
-                json: *json,
-                ..StatusArgs::default()
-            };
-            run_status(config::demo(), &args).await
-        }
-        Some(Command::Demo { status: false, .. }) => {
-            let cfg = config::demo().map(|mut c| {
-                c.read_only |= cli.read_only;
-                c
-            });
-            run_console(cfg).await
-        }
-        None => run_console(load_config(&cli)).await,
+        None => run_console(load_config(&cli), None).await,
     }
 }
 
@@ -213,7 +238,25 @@ pub fn operator() -> String {
         .unwrap_or_else(|| "unknown-user".to_string())
 }
 
-async fn run_console(cfg: Result<Config, ConfigError>) -> i32 {
+/// The demo configuration and its fleet: the shop, or a generated fleet of `services`.
+fn demo_setup(services: Option<u16>) -> Result<(Config, FleetFile), String> {
+    match services {
+        None => Ok((
+            config::demo().map_err(|e| e.to_string())?,
+            FleetFile::demo().map_err(|e| e.to_string())?,
+        )),
+        Some(n) => {
+            let (cfg_text, fleet_text) = crate::sim::scaled(usize::from(n));
+            let cfg = config::parse_str(&cfg_text, "<generated demo config>", None)
+                .map_err(|e| e.to_string())?;
+            let fleet = FleetFile::parse(&fleet_text, "<generated demo fleet>")
+                .map_err(|e| e.to_string())?;
+            Ok((cfg, fleet))
+        }
+    }
+}
+
+async fn run_console(cfg: Result<Config, ConfigError>, fleet: Option<FleetFile>) -> i32 {
     // Everything that can be wrong is checked before the terminal switches to the TUI.
     let cfg = match cfg {
         Ok(c) => c,
@@ -242,7 +285,15 @@ async fn run_console(cfg: Result<Config, ConfigError>) -> i32 {
         );
         return EXIT_USAGE;
     }
-    let provider = match build_provider(&cfg, Arc::new(SystemClock)) {
+    let provider = match fleet {
+        Some(f) => Ok(AnyProvider::Sim(SimFleet::new(
+            &f,
+            demo_seed(&cfg),
+            Arc::new(SystemClock),
+        ))),
+        None => build_provider(&cfg, Arc::new(SystemClock)),
+    };
+    let provider = match provider {
         Ok(p) => p,
         Err(e) => {
             eprint_error(&e);
@@ -329,7 +380,11 @@ fn config_check(cli: &Cli) -> i32 {
     EXIT_OK
 }
 
-async fn run_status(cfg: Result<Config, ConfigError>, args: &StatusArgs) -> i32 {
+async fn run_status(
+    cfg: Result<Config, ConfigError>,
+    args: &StatusArgs,
+    fleet: Option<FleetFile>,
+) -> i32 {
     let cfg = match cfg {
         Ok(c) => c,
         Err(e) => {
@@ -358,7 +413,15 @@ async fn run_status(cfg: Result<Config, ConfigError>, args: &StatusArgs) -> i32 
         }
     }
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
-    let provider = match build_provider(&cfg, clock.clone()) {
+    let provider = match fleet {
+        Some(f) => Ok(AnyProvider::Sim(SimFleet::new(
+            &f,
+            demo_seed(&cfg),
+            clock.clone(),
+        ))),
+        None => build_provider(&cfg, clock.clone()),
+    };
+    let provider = match provider {
         Ok(p) => p,
         Err(e) => {
             eprint_error(&e);

@@ -14,7 +14,7 @@ use chrono::{DateTime, Utc};
 use rand::{RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
-pub use fleet_file::{FleetError, FleetFile, FleetPinning};
+pub use fleet_file::{FleetError, FleetFile, FleetPinning, scaled};
 
 use crate::clock::Clock;
 use crate::config::{EnvConfig, ServiceConfig};

@@ -276,3 +276,43 @@ fn logs_go_to_the_file_not_the_terminal() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+#[test]
+fn broken_key_bindings_stop_the_console_before_it_starts() {
+    shipdeck()
+        .args(["--config", "tests/configs/keys/broken.toml"])
+        .assert()
+        .code(2)
+        .stdout(predicate::str::is_empty())
+        .stderr(predicate::str::contains(
+            "tests/configs/keys/broken.toml:4:10: unknown action \"refesh\" in [keys]\n  help: did you mean \"refresh\"?",
+        ))
+        .stderr(predicate::str::contains("tests/configs/keys/broken.toml:5:8: \"hyper-h\" is not a key (for \"help\")"))
+        .stderr(predicate::str::contains("2 problem(s) in [keys]; nothing was started"));
+}
+
+#[test]
+fn console_refuses_a_non_terminal() {
+    shipdeck()
+        .arg("demo")
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains(
+            "the console needs an interactive terminal",
+        ));
+}
+
+#[test]
+fn scaled_demo_status() {
+    let out = shipdeck()
+        .args(["demo", "--status", "--json", "--services", "40"])
+        .output()
+        .unwrap();
+    let report: StatusReport =
+        serde_json::from_str(&String::from_utf8(out.stdout).unwrap()).unwrap();
+    assert_eq!(report.services.len(), 40);
+    shipdeck()
+        .args(["demo", "--services", "0"])
+        .assert()
+        .code(2);
+}

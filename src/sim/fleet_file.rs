@@ -236,3 +236,41 @@ impl FleetFile {
         Ok(fleet)
     }
 }
+
+/// A generated configuration and fleet with `services` services in dev, staging
+/// and prod, for trying (and measuring) shipdeck at size.
+pub fn scaled(services: usize) -> (String, String) {
+    use std::fmt::Write as _;
+    let mut cfg = String::from("provider = \"simulated\"\nrefresh_interval = \"5s\"\n");
+    let mut fleet = String::new();
+    for (e, env) in ["dev", "staging", "prod"].iter().enumerate() {
+        let _ = write!(
+            cfg,
+            "\n[[environment]]\nname = \"{env}\"\nregion = \"eu-west-1\"\ncluster = \"scale-{env}\"\n{}",
+            if *env == "prod" {
+                "production = true\n"
+            } else {
+                ""
+            }
+        );
+        let _ = write!(fleet, "\n[[environment]]\nname = \"{env}\"\n");
+        for i in 0..services {
+            let name = format!("svc-{i:04}");
+            let _ = write!(
+                cfg,
+                "\n[[environment.service]]\nname = \"{name}\"\necs_service = \"{name}-{env}\"\nalarm_prefixes = [\"{name}-{env}-\"]\nhealth = {{ url = \"https://{name}.example/healthz\" }}\n"
+            );
+            // Later stages lag: every third service is one release behind per stage.
+            let releases = 3 - if i % 3 == 0 { e } else { 0 };
+            let list: Vec<String> = (1..=releases).map(|r| format!("\"1.{r}\"")).collect();
+            let _ = write!(
+                fleet,
+                "\n[[environment.service]]\necs_service = \"{name}-{env}\"\nfamily = \"{name}\"\nrepository = \"registry.example.com/scale/{name}\"\nreleases = [{}]\ndesired = 2\nlatency_ms = {}\nalarms = [{{ name = \"{name}-{env}-5xx\", state = \"{}\" }}]\n",
+                list.join(", "),
+                20 + i % 80,
+                if i % 97 == 5 { "ALARM" } else { "OK" }
+            );
+        }
+    }
+    (cfg, fleet)
+}
