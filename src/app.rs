@@ -9,6 +9,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 
 use crate::config::Config;
+use crate::health::{HealthTracker, ProbeResult, SmokeResult};
 use crate::model::drift::{self, DriftRow};
 use crate::model::{EnvSnapshot, Freshness, Health, ServiceSnapshot};
 use crate::provider::ProviderError;
@@ -44,6 +45,24 @@ pub enum Msg {
         /// The reading or its error.
         result: Result<EnvSnapshot, ProviderError>,
     },
+    /// A health probe of a service finished.
+    HealthProbed {
+        /// Environment index.
+        env: usize,
+        /// Service name.
+        service: String,
+        /// Outcome.
+        result: ProbeResult,
+    },
+    /// A smoke run of an environment finished.
+    SmokeFinished {
+        /// Environment index.
+        env: usize,
+        /// When it finished.
+        at: DateTime<Utc>,
+        /// Verdicts.
+        results: Vec<SmokeResult>,
+    },
 }
 
 /// Side effects for the runtime to execute.
@@ -55,6 +74,11 @@ pub enum Command {
         env: usize,
         /// Request id.
         request: u64,
+    },
+    /// Run the smoke checks of environment `env`.
+    RunSmoke {
+        /// Environment index.
+        env: usize,
     },
     /// Leave the console.
     Quit,
@@ -172,6 +196,14 @@ pub struct App {
     pub message: Option<(Level, String)>,
     /// Health latency history per (env, service), in ms.
     pub health_history: HashMap<(usize, String), VecDeque<u64>>,
+    /// Real probe results per (env, service); when present they replace the provider's health.
+    pub trackers: HashMap<(usize, String), HealthTracker>,
+    /// Stability window per (env, service) for new trackers.
+    pub windows: HashMap<(usize, String), Duration>,
+    /// Environments with a smoke run under way.
+    pub smoke_running: Vec<usize>,
+    /// Environments that have smoke checks configured.
+    pub has_smoke: Vec<bool>,
     /// Key bindings.
     pub keymap: KeyMap,
     /// Who is operating (shown in the status bar).
@@ -240,6 +272,25 @@ impl App {
             now,
             message: None,
             health_history: HashMap::new(),
+            trackers: HashMap::new(),
+            windows: cfg
+                .environments
+                .iter()
+                .enumerate()
+                .flat_map(|(i, e)| {
+                    e.services.iter().filter_map(move |s| {
+                        s.health
+                            .as_ref()
+                            .map(|h| ((i, s.name.clone()), h.stability_window))
+                    })
+                })
+                .collect(),
+            smoke_running: Vec::new(),
+            has_smoke: cfg
+                .environments
+                .iter()
+                .map(|e| !e.smoke.is_empty())
+                .collect(),
             keymap,
             operator,
             dirty: true,
@@ -338,6 +389,18 @@ pub fn update(app: &mut App, msg: Msg) -> Vec<Command> {
             update_polled(app, env, request, at, result);
             Vec::new()
         }
+        Msg::HealthProbed {
+            env,
+            service,
+            result,
+        } => {
+            update_probed(app, env, &service, result);
+            Vec::new()
+        }
+        Msg::SmokeFinished { env, at, results } => {
+            update_smoke(app, env, at, &results);
+            Vec::new()
+        }
     }
 }
 
@@ -390,6 +453,12 @@ fn update_polled(
                     }
                 }
             }
+            let mut snap = snap;
+            for svc in &mut snap.services {
+                if let Some(t) = app.trackers.get(&(env, svc.name.clone())) {
+                    svc.health = t.health(at);
+                }
+            }
             let prev = e.snapshot.take();
             app.timeline.record_reading(prev.as_ref(), &snap);
             app.envs[env].snapshot = Some(snap);
@@ -429,6 +498,97 @@ fn update_polled(
             }
         }
     }
+}
+
+fn update_probed(app: &mut App, env: usize, service: &str, result: ProbeResult) {
+    let key = (env, service.to_string());
+    let window = app
+        .windows
+        .get(&key)
+        .copied()
+        .unwrap_or(crate::config::DEFAULT_STABILITY_WINDOW);
+    let tracker = app
+        .trackers
+        .entry(key.clone())
+        .or_insert_with(|| HealthTracker::new(window));
+    let was_bad = tracker.last().is_some_and(|r| !r.ok);
+    let at = result.at;
+    tracker.record(result);
+    let health = tracker.health(app.now.max(at));
+    let now_bad = health.is_bad();
+    if let Health::Healthy { latency, .. } = &health {
+        let h = app.health_history.entry(key).or_default();
+        h.push_back(u64::try_from(latency.as_millis()).unwrap_or(u64::MAX));
+        if h.len() > HEALTH_HISTORY {
+            h.pop_front();
+        }
+    }
+    let Some(e) = app.envs.get_mut(env) else {
+        return;
+    };
+    let name = e.name.clone();
+    if let Some(s) = e
+        .snapshot
+        .as_mut()
+        .and_then(|s| s.services.iter_mut().find(|s| s.name == service))
+    {
+        s.health = health.clone();
+    }
+    if was_bad != now_bad {
+        let text = match &health {
+            Health::Unhealthy { reason, .. } => format!("health failing: {reason}"),
+            _ => "health recovered".to_string(),
+        };
+        let key = format!("probe:{name}:{service}:{}", at.timestamp_millis());
+        app.timeline.push(
+            key,
+            at,
+            &name,
+            Some(service),
+            EntryKind::Health,
+            &text,
+            now_bad,
+        );
+    }
+    app.dirty = true;
+}
+
+fn update_smoke(app: &mut App, env: usize, at: DateTime<Utc>, results: &[SmokeResult]) {
+    app.smoke_running.retain(|e| *e != env);
+    let Some(name) = app.envs.get(env).map(|e| e.name.clone()) else {
+        return;
+    };
+    for (i, r) in results.iter().enumerate() {
+        let text = format!(
+            "smoke {} {}: {}",
+            if r.passed { "passed" } else { "FAILED" },
+            r.name,
+            r.reason
+        );
+        app.timeline.push(
+            format!("smoke:{name}:{}:{i}", at.timestamp_millis()),
+            at,
+            &name,
+            None,
+            EntryKind::Action,
+            &text,
+            !r.passed,
+        );
+    }
+    let failed = results.iter().filter(|r| !r.passed).count();
+    let level = if failed == 0 {
+        Level::Info
+    } else {
+        Level::Warn
+    };
+    app.say(
+        level,
+        format!(
+            "smoke {name}: {} passed, {failed} failed",
+            results.len() - failed
+        ),
+    );
+    app.dirty = true;
 }
 
 fn handle_key(app: &mut App, key: Key) -> Vec<Command> {
@@ -609,6 +769,28 @@ fn update_action(app: &mut App, action: Action) -> Vec<Command> {
             }
         }
         Action::Promote | Action::Rollback => refuse_mutation(app, action),
+        Action::Smoke => {
+            let env = app.col;
+            let name = app
+                .envs
+                .get(env)
+                .map_or_else(String::new, |e| e.name.clone());
+            if !app.has_smoke.get(env).copied().unwrap_or(false) {
+                app.say(
+                    Level::Warn,
+                    format!("environment \"{name}\" has no smoke checks configured"),
+                );
+            } else if app.smoke_running.contains(&env) {
+                app.say(
+                    Level::Info,
+                    format!("smoke checks of {name} are already running"),
+                );
+            } else {
+                app.smoke_running.push(env);
+                app.say(Level::Info, format!("running smoke checks of {name}…"));
+                return vec![Command::RunSmoke { env }];
+            }
+        }
     }
     Vec::new()
 }

@@ -64,6 +64,23 @@ pub enum Command {
         #[command(subcommand)]
         command: ConfigCommand,
     },
+    /// Manage secrets in the OS keyring (values are never printed).
+    Secret {
+        /// Secret action.
+        #[command(subcommand)]
+        command: SecretCommand,
+    },
+    /// Run an environment's smoke checks and print each verdict.
+    Smoke {
+        /// Environment name.
+        env: String,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+        /// Deadline for the whole run.
+        #[arg(long, default_value = "60s", value_parser = humantime::parse_duration)]
+        deadline: std::time::Duration,
+    },
     /// Print shell completions.
     Completions {
         /// Shell to complete for.
@@ -89,6 +106,23 @@ pub struct StatusArgs {
     /// Never colour the output (NO_COLOR is honoured too).
     #[arg(long)]
     pub no_color: bool,
+}
+
+/// `shipdeck secret …`.
+#[derive(Debug, Subcommand)]
+pub enum SecretCommand {
+    /// Store a secret; the value is read from a hidden prompt, or from stdin when piped.
+    Set {
+        /// Name, e.g. API_HEALTH_TOKEN (referenced as ${secret:API_HEALTH_TOKEN}).
+        name: String,
+    },
+    /// Delete a secret.
+    Rm {
+        /// Name.
+        name: String,
+    },
+    /// List stored secret names (never values).
+    List,
 }
 
 /// `shipdeck config …`.
@@ -147,7 +181,7 @@ fn demo_seed(cfg: &Config) -> u64 {
 /// Builds the provider the configuration asks for.
 pub fn build_provider(cfg: &Config, clock: Arc<dyn Clock>) -> Result<AnyProvider, String> {
     match &cfg.provider {
-        ProviderKind::Simulated { fleet, seed } => {
+        ProviderKind::Simulated { fleet, seed, .. } => {
             let file = match fleet {
                 Some(path) => FleetFile::load(path),
                 None => FleetFile::demo(),
@@ -181,6 +215,12 @@ fn eprint_error(msg: &str) {
 /// Runs the parsed command line; returns the process exit code.
 pub async fn run(cli: Cli) -> i32 {
     match &cli.command {
+        Some(Command::Secret { command }) => run_secret(command),
+        Some(Command::Smoke {
+            env,
+            json,
+            deadline,
+        }) => run_smoke(&cli, env, *json, *deadline).await,
         Some(Command::Completions { shell }) => {
             let mut cmd = command();
             clap_complete::generate(*shell, &mut cmd, "shipdeck", &mut std::io::stdout());
@@ -228,6 +268,153 @@ pub async fn run(cli: Cli) -> i32 {
         }
         None => run_console(load_config(&cli), None).await,
     }
+}
+
+fn secret_store() -> Result<crate::secrets::KeyringStore, crate::secrets::SecretError> {
+    let index = crate::paths::data_dir()
+        .unwrap_or_else(|| PathBuf::from("."))
+        .join("secret-names.json");
+    crate::secrets::KeyringStore::new(index)
+}
+
+/// Secrets for probes: environment variables, then the keyring when the machine has one.
+pub fn secrets_for_run() -> crate::secrets::Secrets {
+    use crate::secrets::{MemoryStore, Redactor, SecretStore, Secrets};
+    let store: Arc<dyn SecretStore> = match secret_store() {
+        Ok(s) => Arc::new(s),
+        Err(e) => {
+            tracing::warn!(error = %e, "OS keyring unavailable; only SHIPDECK_SECRET_* variables are used");
+            Arc::new(MemoryStore::default())
+        }
+    };
+    Secrets::new(store, Redactor::default())
+}
+
+fn run_secret(command: &SecretCommand) -> i32 {
+    use crate::secrets::{SecretStore, valid_name};
+    let name = match command {
+        SecretCommand::Set { name } | SecretCommand::Rm { name } => Some(name.as_str()),
+        SecretCommand::List => None,
+    };
+    if let Some(n) = name.filter(|n| !valid_name(n)) {
+        eprint_error(&format!(
+            "secret name \"{n}\" is not allowed: use letters, digits and '_' (e.g. API_TOKEN)"
+        ));
+        return EXIT_USAGE;
+    }
+    let store = match secret_store() {
+        Ok(s) => s,
+        Err(e) => {
+            eprint_error(&e.to_string());
+            return EXIT_DEGRADED;
+        }
+    };
+    let result = match command {
+        SecretCommand::Set { name } => read_secret_value(name).and_then(|v| {
+            store.set(name, &v).map_err(|e| e.to_string())?;
+            Ok(format!(
+                "stored secret \"{name}\" in the OS keyring; reference it as ${{secret:{name}}}\n"
+            ))
+        }),
+        SecretCommand::Rm { name } => match store.remove(name) {
+            Ok(true) => Ok(format!("deleted secret \"{name}\"\n")),
+            Ok(false) => Err(format!(
+                "no secret named \"{name}\"; `shipdeck secret list` shows the stored names"
+            )),
+            Err(e) => Err(e.to_string()),
+        },
+        SecretCommand::List => store.names().map_err(|e| e.to_string()).map(|names| {
+            let mut out = String::new();
+            for n in names {
+                out.push_str(&n);
+                out.push('\n');
+            }
+            out
+        }),
+    };
+    match result {
+        Ok(text) => {
+            let _ = std::io::stdout().write_all(text.as_bytes());
+            EXIT_OK
+        }
+        Err(e) => {
+            eprint_error(&e);
+            EXIT_DEGRADED
+        }
+    }
+}
+
+/// Reads a secret value from a hidden prompt (terminal) or stdin (pipe); never from argv.
+fn read_secret_value(name: &str) -> Result<String, String> {
+    let value = if std::io::stdin().is_terminal() {
+        rpassword::prompt_password(format!("value for {name} (input hidden): "))
+            .map_err(|e| format!("cannot read the value: {e}"))?
+    } else {
+        let mut s = String::new();
+        std::io::Read::read_to_string(&mut std::io::stdin(), &mut s)
+            .map_err(|e| format!("cannot read stdin: {e}"))?;
+        s.strip_suffix('\n')
+            .map_or(s.as_str(), |t| t.strip_suffix('\r').unwrap_or(t))
+            .to_string()
+    };
+    if value.is_empty() {
+        return Err("the value is empty; nothing was stored".to_string());
+    }
+    Ok(value)
+}
+
+async fn run_smoke(cli: &Cli, env: &str, json: bool, deadline: std::time::Duration) -> i32 {
+    let cfg = match load_config(cli) {
+        Ok(c) => c,
+        Err(e) => {
+            let _ = writeln!(std::io::stderr(), "{e}");
+            return EXIT_USAGE;
+        }
+    };
+    let Some(env_cfg) = cfg.env(env) else {
+        eprint_error(&format!(
+            "unknown environment \"{env}\"; known: {}",
+            cfg.env_names().join(", ")
+        ));
+        return EXIT_USAGE;
+    };
+    if env_cfg.smoke.is_empty() {
+        eprint_error(&format!(
+            "environment \"{env}\" has no smoke checks; add [[environment.smoke]] tables"
+        ));
+        return EXIT_USAGE;
+    }
+    let client = match crate::health::client() {
+        Ok(c) => c,
+        Err(e) => {
+            eprint_error(&e);
+            return EXIT_DEGRADED;
+        }
+    };
+    let secrets = secrets_for_run();
+    let results = crate::health::run_smoke(&client, &env_cfg.smoke, &secrets, deadline).await;
+    let failed = results.iter().filter(|r| !r.passed).count();
+    let text = if json {
+        serde_json::to_string_pretty(&results)
+            .map_or_else(|e| format!("{{\"error\": \"{e}\"}}"), |s| s + "\n")
+    } else {
+        let mut out = String::new();
+        for r in &results {
+            out.push_str(&format!(
+                "{} {}: {}\n",
+                if r.passed { "✓" } else { "✗" },
+                r.name,
+                r.reason
+            ));
+        }
+        out.push_str(&format!(
+            "{} passed, {failed} failed\n",
+            results.len() - failed
+        ));
+        out
+    };
+    let _ = std::io::stdout().write_all(text.as_bytes());
+    if failed == 0 { EXIT_OK } else { EXIT_DEGRADED }
 }
 
 /// Who is operating: the OS user (the audit issue adds the AWS caller identity).
@@ -303,7 +490,9 @@ async fn run_console(cfg: Result<Config, ConfigError>, fleet: Option<FleetFile>)
     let no_color = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
     let theme = Theme::new(cfg.theme, no_color);
     tracing::info!(config = %cfg.source.display(), "console started");
-    match crate::runtime::run_console(&cfg, provider, keymap, operator(), theme).await {
+    match crate::runtime::run_console(&cfg, provider, keymap, operator(), theme, secrets_for_run())
+        .await
+    {
         Ok(()) => EXIT_OK,
         Err(e) => {
             tracing::error!(error = %e, "console failed");
@@ -325,7 +514,7 @@ fn config_check(cli: &Cli) -> i32 {
     out.push_str(&format!("{}: OK\n", cfg.source.display()));
     let provider = match &cfg.provider {
         ProviderKind::Aws => "aws (standard credential chain)".to_string(),
-        ProviderKind::Simulated { fleet, seed } => format!(
+        ProviderKind::Simulated { fleet, seed, .. } => format!(
             "simulated ({}, seed {seed})",
             fleet
                 .as_ref()
@@ -428,7 +617,16 @@ async fn run_status(
             return EXIT_USAGE;
         }
     };
-    let readings = status::read_all(&cfg, &provider).await;
+    let mut readings = status::read_all(&cfg, &provider).await;
+    if cfg.probes_health() {
+        let secrets = secrets_for_run();
+        match crate::health::client() {
+            Ok(client) => {
+                status::probe_all(&cfg, &mut readings, &client, &secrets, clock.as_ref()).await;
+            }
+            Err(e) => tracing::warn!(error = %e, "health probes skipped"),
+        }
+    }
     for (env, r) in cfg.environments.iter().zip(&readings) {
         match r {
             Ok(s) => {

@@ -74,6 +74,8 @@ pub enum ProviderKind {
         fleet: Option<PathBuf>,
         /// Seed for the simulator's randomness.
         seed: u64,
+        /// Probe the configured health endpoints for real instead of simulating health.
+        probe_health: bool,
     },
 }
 
@@ -488,5 +490,15 @@ impl EnvConfig {
     /// Looks a service up by shipdeck name.
     pub fn service(&self, name: &str) -> Option<&ServiceConfig> {
         self.services.iter().find(|s| s.name == name)
+    }
+}
+
+impl Config {
+    /// Whether health comes from real HTTP probes (always on AWS; opt-in on the simulator).
+    pub fn probes_health(&self) -> bool {
+        match self.provider {
+            ProviderKind::Aws => true,
+            ProviderKind::Simulated { probe_health, .. } => probe_health,
+        }
     }
 }

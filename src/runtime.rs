@@ -14,6 +14,7 @@ use crate::app::keys::{Key, KeyCode, KeyMap};
 use crate::app::{App, Command, Msg, update};
 use crate::config::{Config, EnvConfig};
 use crate::provider::{AnyProvider, Provider, ProviderError};
+use crate::secrets::Secrets;
 use crate::status::READ_TIMEOUT;
 use crate::ui::{self, Theme};
 
@@ -81,6 +82,53 @@ async fn poll(
     }
 }
 
+/// Deadline of a smoke run started from the console.
+pub const SMOKE_DEADLINE: Duration = Duration::from_mins(1);
+
+/// One probing loop per configured health endpoint, sharing a bound on requests in flight.
+fn spawn_probers(
+    tasks: &mut JoinSet<()>,
+    cfg: &Config,
+    client: &reqwest::Client,
+    secrets: &Secrets,
+    tx: &mpsc::Sender<Msg>,
+) {
+    let permits = Arc::new(tokio::sync::Semaphore::new(crate::status::PROBES_IN_FLIGHT));
+    for (env, e) in cfg.environments.iter().enumerate() {
+        for s in &e.services {
+            let Some(check) = s.health.clone() else {
+                continue;
+            };
+            let (client, secrets, tx, permits) =
+                (client.clone(), secrets.clone(), tx.clone(), permits.clone());
+            let service = s.name.clone();
+            tasks.spawn(async move {
+                let mut every = tokio::time::interval(check.interval);
+                every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+                loop {
+                    every.tick().await;
+                    let Ok(permit) = permits.acquire().await else {
+                        return;
+                    };
+                    let result = crate::health::probe(&client, &check, &secrets, Utc::now).await;
+                    drop(permit);
+                    if tx
+                        .send(Msg::HealthProbed {
+                            env,
+                            service: service.clone(),
+                            result,
+                        })
+                        .await
+                        .is_err()
+                    {
+                        return;
+                    }
+                }
+            });
+        }
+    }
+}
+
 /// Runs the console until the user quits. The terminal is restored on return.
 pub async fn run_console(
     cfg: &Config,
@@ -88,6 +136,7 @@ pub async fn run_console(
     keymap: KeyMap,
     operator: String,
     theme: Theme,
+    secrets: Secrets,
 ) -> std::io::Result<()> {
     let mut terminal = ratatui::try_init()?;
     let _guard = RestoreGuard;
@@ -102,6 +151,16 @@ pub async fn run_console(
     let mut tick = tokio::time::interval(TICK);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
     let mut tasks = JoinSet::new();
+    let client = match crate::health::client() {
+        Ok(c) => Some(c),
+        Err(e) => {
+            tracing::warn!(error = %e, "health probes and smoke checks unavailable");
+            None
+        }
+    };
+    if let (true, Some(client)) = (cfg.probes_health(), &client) {
+        spawn_probers(&mut tasks, cfg, client, &secrets, &tx);
+    }
 
     loop {
         let msg = tokio::select! {
@@ -131,6 +190,29 @@ pub async fn run_console(
                     tasks.abort_all();
                     tracing::info!("console closed by the user");
                     return Ok(());
+                }
+                Command::RunSmoke { env } => {
+                    let (Some(env_cfg), Some(client)) = (envs.get(env).cloned(), client.clone())
+                    else {
+                        continue;
+                    };
+                    let (tx, secrets) = (tx.clone(), secrets.clone());
+                    tasks.spawn(async move {
+                        let results = crate::health::run_smoke(
+                            &client,
+                            &env_cfg.smoke,
+                            &secrets,
+                            SMOKE_DEADLINE,
+                        )
+                        .await;
+                        let _ = tx
+                            .send(Msg::SmokeFinished {
+                                env,
+                                at: Utc::now(),
+                                results,
+                            })
+                            .await;
+                    });
                 }
                 Command::PollEnv { env, request } => {
                     let Some(env_cfg) = envs.get(env).cloned() else {

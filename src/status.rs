@@ -144,6 +144,50 @@ pub async fn read_all<P: Provider>(
     futures::future::join_all(reads).await
 }
 
+/// Probes every configured health endpoint once (bounded concurrency) and puts
+/// the results into the readings, replacing whatever health the provider had.
+pub async fn probe_all(
+    config: &Config,
+    readings: &mut [Result<EnvSnapshot, ProviderError>],
+    client: &reqwest::Client,
+    secrets: &crate::secrets::Secrets,
+    clock: &dyn crate::clock::Clock,
+) {
+    use futures::StreamExt;
+    let mut jobs = Vec::new();
+    for (i, env) in config.environments.iter().enumerate() {
+        if readings.get(i).is_some_and(Result::is_ok) {
+            for svc in &env.services {
+                if let Some(h) = &svc.health {
+                    jobs.push((i, svc.name.clone(), h.clone()));
+                }
+            }
+        }
+    }
+    let results: Vec<_> = futures::stream::iter(jobs)
+        .map(|(i, name, check)| async move {
+            let r = crate::health::probe(client, &check, secrets, || clock.now()).await;
+            (i, name, r)
+        })
+        .buffer_unordered(PROBES_IN_FLIGHT)
+        .collect()
+        .await;
+    for (i, name, r) in results {
+        tracing::debug!(service = %name, ok = r.ok, status = ?r.status, reason = %r.reason, "health probed");
+        if let Some(Ok(snap)) = readings.get_mut(i)
+            && let Some(s) = snap.services.iter_mut().find(|s| s.name == name)
+        {
+            let mut t = crate::health::HealthTracker::new(Duration::from_secs(30));
+            let at = r.at;
+            t.record(r);
+            s.health = t.health(at);
+        }
+    }
+}
+
+/// Health probes running at once.
+pub const PROBES_IN_FLIGHT: usize = 16;
+
 /// Builds the report from readings (pure).
 pub fn build(
     config: &Config,

@@ -205,6 +205,8 @@ pub enum Action {
     Promote,
     /// Roll the selected cell back to its previous stable revision.
     Rollback,
+    /// Run the selected environment's smoke checks.
+    Smoke,
 }
 
 /// Action metadata: config name, context, description, default keys.
@@ -348,6 +350,13 @@ pub const ACTIONS: &[ActionInfo] = &[
         context: Context::Board,
         description: "roll back to the previous stable revision",
         defaults: &["r"],
+    },
+    ActionInfo {
+        action: Action::Smoke,
+        name: "smoke",
+        context: Context::Board,
+        description: "run the environment's smoke checks",
+        defaults: &["s"],
     },
     ActionInfo {
         action: Action::Help,

@@ -427,3 +427,150 @@ proptest::proptest! {
         }
     }
 }
+
+fn probe_result(at: DateTime<Utc>, ok: bool) -> crate::health::ProbeResult {
+    crate::health::ProbeResult {
+        at,
+        status: Some(if ok { 200 } else { 503 }),
+        latency: Duration::from_millis(25),
+        ok,
+        reason: if ok {
+            "answered 200".into()
+        } else {
+            "answered 503, expected 200: down".into()
+        },
+    }
+}
+
+#[test]
+fn probe_results_replace_provider_health_and_reach_the_timeline() {
+    let mut a = app();
+    update(&mut a, Msg::Tick(t0()));
+    let cfg = config::demo().unwrap();
+    let svc = crate::model::ServiceSnapshot {
+        name: "api".into(),
+        ecs_service: "shop-api-dev".into(),
+        image: None,
+        digest: None,
+        pinning: crate::model::Pinning::Unpinned,
+        task_definition: None,
+        running: 1,
+        desired: 1,
+        pending: 0,
+        deployments: vec![],
+        deployment_config: crate::model::DeploymentConfig::default(),
+        alarms: vec![],
+        health: Health::NotConfigured,
+        events: vec![],
+        history: vec![],
+        metrics: vec![],
+    };
+    let mut s = snap("dev", t0());
+    s.services.push(svc);
+    update(
+        &mut a,
+        Msg::EnvPolled {
+            env: 0,
+            request: 1,
+            at: t0(),
+            result: Ok(s.clone()),
+        },
+    );
+    update(
+        &mut a,
+        Msg::HealthProbed {
+            env: 0,
+            service: "api".into(),
+            result: probe_result(t0(), true),
+        },
+    );
+    assert!(matches!(
+        a.envs[0].snapshot.as_ref().unwrap().services[0].health,
+        Health::Healthy { .. }
+    ));
+    let t1 = t0() + chrono::Duration::seconds(5);
+    update(
+        &mut a,
+        Msg::HealthProbed {
+            env: 0,
+            service: "api".into(),
+            result: probe_result(t1, false),
+        },
+    );
+    assert!(
+        a.envs[0].snapshot.as_ref().unwrap().services[0]
+            .health
+            .is_bad()
+    );
+    assert!(
+        a.timeline
+            .entries()
+            .iter()
+            .any(|e| e.kind == EntryKind::Health && e.bad && e.text.contains("503"))
+    );
+    // A new reading from the provider keeps the probed health.
+    let cmds = update(&mut a, Msg::Tick(t1 + chrono::Duration::seconds(10)));
+    let request = cmds
+        .iter()
+        .find_map(|c| match c {
+            Command::PollEnv { env: 0, request } => Some(*request),
+            _ => None,
+        })
+        .unwrap();
+    update(
+        &mut a,
+        Msg::EnvPolled {
+            env: 0,
+            request,
+            at: t1,
+            result: Ok(s),
+        },
+    );
+    assert!(
+        a.envs[0].snapshot.as_ref().unwrap().services[0]
+            .health
+            .is_bad()
+    );
+    drop(cfg);
+}
+
+#[test]
+fn smoke_key_runs_once_and_reports() {
+    let mut a = app();
+    // The demo has no smoke checks: a clear refusal.
+    assert!(key(&mut a, Key::ch('s')).is_empty());
+    assert!(a.message.clone().unwrap().1.contains("no smoke checks"));
+    a.has_smoke[0] = true;
+    assert_eq!(
+        key(&mut a, Key::ch('s')),
+        vec![Command::RunSmoke { env: 0 }]
+    );
+    assert!(key(&mut a, Key::ch('s')).is_empty(), "one run at a time");
+    let results = vec![crate::health::SmokeResult {
+        name: "home".into(),
+        passed: false,
+        reason: "answered 500".into(),
+    }];
+    update(
+        &mut a,
+        Msg::SmokeFinished {
+            env: 0,
+            at: t0(),
+            results,
+        },
+    );
+    assert_eq!(
+        a.message.clone().unwrap(),
+        (Level::Warn, "smoke dev: 0 passed, 1 failed".to_string())
+    );
+    assert!(
+        a.timeline
+            .entries()
+            .iter()
+            .any(|e| e.text.starts_with("smoke FAILED home"))
+    );
+    assert_eq!(
+        key(&mut a, Key::ch('s')),
+        vec![Command::RunSmoke { env: 0 }]
+    );
+}

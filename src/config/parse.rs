@@ -197,7 +197,7 @@ fn parse_provider(ctx: &mut Ctx<'_>, root: &Table<'_>, base: Option<&Path>) -> P
     let kind = root.choice(ctx, "provider", &["aws", "simulated"]);
     let sim = root.table(ctx, "simulator", "[simulator]".to_string());
     if let Some(s) = &sim {
-        s.check_keys(ctx, &["fleet", "seed"]);
+        s.check_keys(ctx, &["fleet", "seed", "health"]);
     }
     if let Some("simulated") = kind.as_deref() {
         let fleet = sim
@@ -207,9 +207,14 @@ fn parse_provider(ctx: &mut Ctx<'_>, root: &Table<'_>, base: Option<&Path>) -> P
         let seed = sim
             .as_ref()
             .map_or(1, |s| s.int(ctx, "seed", 0..i64::MAX, 1));
+        let probe_health = sim
+            .as_ref()
+            .and_then(|s| s.choice(ctx, "health", &["simulated", "probe"]))
+            .is_some_and(|h| h == "probe");
         ProviderKind::Simulated {
             fleet,
             seed: u64::try_from(seed).unwrap_or(1),
+            probe_health,
         }
     } else {
         if sim.is_some() {

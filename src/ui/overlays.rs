@@ -27,10 +27,7 @@ pub(super) fn render_help(frame: &mut Frame<'_>, area: Rect, app: &App, theme: &
         Pane::Detail => "detail",
         Pane::Timeline => "timeline",
     };
-    let mut lines = vec![Line::from(Span::styled(
-        format!("Keys in the {pane}"),
-        theme.tone(Tone::Plain).add_modifier(Modifier::BOLD),
-    ))];
+    let mut lines: Vec<Line<'_>> = Vec::new();
     for info in ACTIONS
         .iter()
         .filter(|i| i.context == Context::Global || i.context == ctx)
@@ -52,15 +49,18 @@ pub(super) fn render_help(frame: &mut Frame<'_>, area: Rect, app: &App, theme: &
             Span::raw(desc),
         ]));
     }
-    lines.push(Line::raw(""));
-    lines.push(Line::styled(
+    let legend = [
         "Badges: ✓ ok  ✗ failed/firing  ? unknown  ◐ in progress  - none  ~ stale",
-        theme.tone(Tone::Dim),
-    ));
-    lines.push(Line::styled(
         "A = alarms, H = health, ↑ = promotable, * = digest from running tasks",
-        theme.tone(Tone::Dim),
-    ));
+    ];
+    // On short terminals the key list matters more than the legend.
+    let room = usize::from(area.height.saturating_sub(2));
+    if lines.len() + legend.len() + 2 <= room {
+        lines.push(Line::raw(""));
+        for l in legend {
+            lines.push(Line::styled(l, theme.tone(Tone::Dim)));
+        }
+    }
     lines.push(Line::styled(
         "esc or ? closes · keys are configurable in [keys]",
         theme.tone(Tone::Dim),
@@ -71,7 +71,10 @@ pub(super) fn render_help(frame: &mut Frame<'_>, area: Rect, app: &App, theme: &
     let block = Block::default()
         .borders(Borders::ALL)
         .border_style(theme.border(true))
-        .title(" Help ");
+        .title(Span::styled(
+            format!(" Help · Keys in the {pane} "),
+            theme.tone(Tone::Plain).add_modifier(Modifier::BOLD),
+        ));
     frame.render_widget(Paragraph::new(lines).block(block), rect);
 }
 
