@@ -180,6 +180,18 @@ pub(super) fn render_detail(frame: &mut Frame<'_>, area: Rect, app: &App, theme:
                 let values: Vec<f64> = hist.iter().map(|v| *v as f64).collect();
                 lines.push(kv("latency", &sparkline(&values, width), width, theme));
             }
+            if let Some((p50, p95)) = app
+                .trackers
+                .get(&(app.col, svc.to_string()))
+                .and_then(|t| t.percentiles(app.now))
+            {
+                let text = format!(
+                    "p50 {}ms · p95 {}ms (probes in the stability window)",
+                    p50.as_millis(),
+                    p95.as_millis()
+                );
+                lines.push(kv("probes", &text, width, theme));
+            }
             for m in &s.metrics {
                 let last = m.points.last().map_or("-".into(), |v| format!("{v:.1}"));
                 lines.push(Line::from(vec![
