@@ -81,6 +81,8 @@ pub enum Command {
         #[arg(long, default_value = "60s", value_parser = humantime::parse_duration)]
         deadline: std::time::Duration,
     },
+    /// List audit records, or verify the ledger's hash chain.
+    Audit(AuditArgs),
     /// Print shell completions.
     Completions {
         /// Shell to complete for.
@@ -106,6 +108,39 @@ pub struct StatusArgs {
     /// Never colour the output (NO_COLOR is honoured too).
     #[arg(long)]
     pub no_color: bool,
+}
+
+/// Options of `shipdeck audit`.
+#[derive(Debug, Args)]
+pub struct AuditArgs {
+    /// Verify instead of listing.
+    #[command(subcommand)]
+    pub command: Option<AuditCommand>,
+    /// Ledger file (default: ledger_path from the config, else the platform data dir).
+    #[arg(long, global = true, value_name = "PATH")]
+    pub ledger: Option<PathBuf>,
+    /// Only this environment.
+    #[arg(long)]
+    pub env: Option<String>,
+    /// Only this service.
+    #[arg(long)]
+    pub service: Option<String>,
+    /// Only records newer than this: a duration ("24h") or a time ("2026-11-20T10:00:00Z").
+    #[arg(long)]
+    pub since: Option<String>,
+    /// Only this record type (e.g. deploy_issued, approval).
+    #[arg(long = "type", value_name = "TYPE")]
+    pub kind: Option<String>,
+    /// Print JSON lines of the records.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `shipdeck audit …`.
+#[derive(Debug, Subcommand)]
+pub enum AuditCommand {
+    /// Check the whole hash chain; exit 1 and name the first broken line.
+    Verify,
 }
 
 /// `shipdeck secret …`.
@@ -216,6 +251,7 @@ fn eprint_error(msg: &str) {
 pub async fn run(cli: Cli) -> i32 {
     match &cli.command {
         Some(Command::Secret { command }) => run_secret(command),
+        Some(Command::Audit(args)) => run_audit(&cli, args),
         Some(Command::Smoke {
             env,
             json,
@@ -415,6 +451,149 @@ async fn run_smoke(cli: &Cli, env: &str, json: bool, deadline: std::time::Durati
     };
     let _ = std::io::stdout().write_all(text.as_bytes());
     if failed == 0 { EXIT_OK } else { EXIT_DEGRADED }
+}
+
+/// The ledger file: `--ledger`, else the config's `ledger_path`, else the data dir.
+fn ledger_path(cli: &Cli, flag: Option<&std::path::Path>) -> Result<PathBuf, String> {
+    if let Some(p) = flag {
+        return Ok(p.to_path_buf());
+    }
+    let explicit = cli.config.is_some() || std::env::var_os("SHIPDECK_CONFIG").is_some();
+    match load_config(cli) {
+        Ok(cfg) => {
+            if let Some(p) = cfg.ledger_path {
+                return Ok(p);
+            }
+        }
+        Err(e) if explicit => return Err(e.to_string()),
+        Err(_) => {}
+    }
+    crate::paths::data_dir()
+        .map(|d| d.join("ledger.jsonl"))
+        .ok_or_else(|| "no data directory on this platform; pass --ledger PATH".to_string())
+}
+
+fn parse_since(
+    s: &str,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Result<chrono::DateTime<chrono::Utc>, String> {
+    if let Ok(d) = humantime::parse_duration(s) {
+        return Ok(now - chrono::Duration::from_std(d).unwrap_or(chrono::Duration::MAX));
+    }
+    chrono::DateTime::parse_from_rfc3339(s)
+        .map(|t| t.with_timezone(&chrono::Utc))
+        .map_err(|_| format!("--since \"{s}\" is neither a duration (\"24h\") nor a time (\"2026-11-20T10:00:00Z\")"))
+}
+
+fn run_audit(cli: &Cli, args: &AuditArgs) -> i32 {
+    use crate::ledger::{Ledger, verify_text};
+    let path = match ledger_path(cli, args.ledger.as_deref()) {
+        Ok(p) => p,
+        Err(e) => {
+            eprint_error(&e);
+            return EXIT_USAGE;
+        }
+    };
+    if matches!(args.command, Some(AuditCommand::Verify)) {
+        let text = match std::fs::read(&path) {
+            Ok(b) => String::from_utf8_lossy(&b).into_owned(),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
+            Err(e) => {
+                eprint_error(&format!("{}: {e}", path.display()));
+                return EXIT_DEGRADED;
+            }
+        };
+        return match verify_text(&text) {
+            Ok(n) => {
+                let _ = writeln!(
+                    std::io::stdout(),
+                    "{}: OK, {n} records, hash chain intact",
+                    path.display()
+                );
+                EXIT_OK
+            }
+            Err(b) => {
+                let _ = writeln!(
+                    std::io::stdout(),
+                    "{}:{}: BROKEN: {}",
+                    path.display(),
+                    b.line,
+                    b.problem
+                );
+                EXIT_DEGRADED
+            }
+        };
+    }
+    let since = match args
+        .since
+        .as_deref()
+        .map(|s| parse_since(s, chrono::Utc::now()))
+        .transpose()
+    {
+        Ok(s) => s,
+        Err(e) => {
+            eprint_error(&e);
+            return EXIT_USAGE;
+        }
+    };
+    let records = match Ledger::new(&path).read() {
+        Ok(r) => r,
+        Err(e) => {
+            eprint_error(&e.to_string());
+            return EXIT_DEGRADED;
+        }
+    };
+    let mut out = String::new();
+    for r in records.iter().filter(|r| {
+        args.env
+            .as_ref()
+            .is_none_or(|e| r.draft.env.as_ref() == Some(e))
+            && args
+                .service
+                .as_ref()
+                .is_none_or(|s| r.draft.service.as_ref() == Some(s))
+            && since.is_none_or(|t| r.at >= t)
+            && args.kind.as_ref().is_none_or(|k| {
+                serde_json::to_value(r.kind)
+                    .ok()
+                    .and_then(|v| v.as_str().map(str::to_string))
+                    .as_ref()
+                    == Some(k)
+            })
+    }) {
+        if args.json {
+            out.push_str(&serde_json::to_string(r).unwrap_or_default());
+        } else {
+            let kind = serde_json::to_value(r.kind)
+                .ok()
+                .and_then(|v| v.as_str().map(str::to_string))
+                .unwrap_or_default();
+            out.push_str(&format!(
+                "{} {:<6} {:<22} {:<10} {:<8} {:<12} {}",
+                r.at.format("%Y-%m-%d %H:%M:%S"),
+                r.seq,
+                kind,
+                r.draft.operator,
+                r.draft.env.as_deref().unwrap_or("-"),
+                r.draft.service.as_deref().unwrap_or("-"),
+                [
+                    r.draft
+                        .to_digest
+                        .as_deref()
+                        .map(|d| format!("→ {}", d.get(7..19).unwrap_or(d))),
+                    r.draft.outcome.clone(),
+                    (!r.draft.reasons.is_empty()).then(|| r.draft.reasons.join("; ")),
+                ]
+                .into_iter()
+                .flatten()
+                .collect::<Vec<_>>()
+                .join(" · ")
+            ));
+        }
+        out.push('\n');
+    }
+    let _ = std::io::stdout().write_all(out.as_bytes());
+    EXIT_OK
 }
 
 /// Who is operating: the OS user (the audit issue adds the AWS caller identity).

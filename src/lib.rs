@@ -8,6 +8,7 @@ pub mod cli;
 pub mod clock;
 pub mod config;
 pub mod health;
+pub mod ledger;
 pub mod logging;
 pub mod model;
 pub mod paths;

@@ -1,0 +1,486 @@
+//! The audit ledger: append-only JSON lines, hash-chained, fsync'd before the
+//! recorded action proceeds.
+//!
+//! Each line is `{"hash":"<sha256 of body>","record":<body>}` where the body
+//! carries `prev_hash`. The hash covers the exact bytes of the body as written,
+//! so any edit, deletion, reordering or truncation is found by [`verify`].
+
+use std::fs::{File, OpenOptions};
+use std::io::{Read, Seek, SeekFrom, Write};
+use std::path::{Path, PathBuf};
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use sha2::Digest as _;
+
+/// `prev_hash` of the first record.
+pub const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
+const PREFIX: &str = "{\"hash\":\"";
+const MIDDLE: &str = "\",\"record\":";
+
+/// What a record is about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RecordKind {
+    /// A promotion was started.
+    PromotionStarted,
+    /// A gate was evaluated.
+    GateEvaluated,
+    /// Someone approved a promotion.
+    Approval,
+    /// A failed automatic check was overridden.
+    Override,
+    /// A deploy was issued.
+    DeployIssued,
+    /// A deploy succeeded.
+    DeploySucceeded,
+    /// A deploy failed.
+    DeployFailed,
+    /// A deploy was aborted.
+    Aborted,
+    /// A rollback was issued.
+    RollbackIssued,
+    /// A rollback succeeded.
+    RollbackSucceeded,
+    /// A rollback failed.
+    RollbackFailed,
+    /// A revision was marked stable.
+    RevisionMarkedStable,
+    /// A stale lock was broken.
+    LockBroken,
+    /// A torn final line was moved aside before appending.
+    LedgerRepaired,
+}
+
+/// One gate check as recorded.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GateEntry {
+    /// Check name.
+    pub check: String,
+    /// pass, fail, pending, unknown, overridden.
+    pub verdict: String,
+    /// Human reason.
+    pub reason: String,
+}
+
+/// The fields a caller fills in; the ledger adds sequence, id, time and chain.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Draft {
+    /// Who acted.
+    pub operator: String,
+    /// Environment.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub env: Option<String>,
+    /// Service.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub service: Option<String>,
+    /// Promotion id this belongs to.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub promotion: Option<String>,
+    /// Digest before.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub from_digest: Option<String>,
+    /// Digest after.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub to_digest: Option<String>,
+    /// Revision before (`family:rev`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub from_revision: Option<String>,
+    /// Revision after.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub to_revision: Option<String>,
+    /// Gate results.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub gate: Vec<GateEntry>,
+    /// Approvers so far.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub approvers: Vec<String>,
+    /// Change-record id.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub change_record: Option<String>,
+    /// Reasons (override, hotfix, abort…).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub reasons: Vec<String>,
+    /// Outcome.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub outcome: Option<String>,
+    /// Duration in milliseconds.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub duration_ms: Option<u64>,
+    /// Hotfix path (a stage skipped).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub hotfix: bool,
+}
+
+/// A written record.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Record {
+    /// 1-based position in the chain.
+    pub seq: u64,
+    /// Unique id (`r<seq>-<8 hex>`).
+    pub id: String,
+    /// Kind.
+    pub kind: RecordKind,
+    /// When it was written.
+    pub at: DateTime<Utc>,
+    /// Caller-supplied fields.
+    #[serde(flatten)]
+    pub draft: Draft,
+    /// Hash of the previous record's body.
+    pub prev_hash: String,
+}
+
+/// Ledger failures.
+#[derive(Debug, thiserror::Error)]
+pub enum LedgerError {
+    /// I/O on the ledger file.
+    #[error("audit ledger {path}: {source}")]
+    Io {
+        /// File.
+        path: String,
+        /// Error.
+        source: std::io::Error,
+    },
+    /// The chain is broken; appending would hide it.
+    #[error("audit ledger {path} is broken at line {line}: {problem}; run `shipdeck audit verify`")]
+    Broken {
+        /// File.
+        path: String,
+        /// 1-based line.
+        line: usize,
+        /// What is wrong.
+        problem: String,
+    },
+}
+
+/// The first problem `verify` found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Break {
+    /// 1-based line number.
+    pub line: usize,
+    /// What is wrong with it.
+    pub problem: String,
+}
+
+fn sha_hex(bytes: &[u8]) -> String {
+    hex::encode(sha2::Sha256::digest(bytes))
+}
+
+/// Parses one line (without newline): checks its own hash; returns the record and hash.
+fn parse_line(line: &str) -> Result<(Record, String), String> {
+    let rest = line.strip_prefix(PREFIX).ok_or("not a ledger record")?;
+    let hash = rest.get(..64).ok_or("the hash is cut short")?;
+    let body = rest
+        .get(64..)
+        .and_then(|r| r.strip_prefix(MIDDLE))
+        .and_then(|r| r.strip_suffix('}'))
+        .ok_or("the record is cut short or malformed")?;
+    if sha_hex(body.as_bytes()) != hash {
+        return Err("its content does not match its hash (edited)".to_string());
+    }
+    let record: Record =
+        serde_json::from_str(body).map_err(|e| format!("unreadable record: {e}"))?;
+    Ok((record, hash.to_string()))
+}
+
+/// Checks the whole chain. `Ok(n)` with the number of records, or the first break.
+pub fn verify_text(text: &str) -> Result<u64, Break> {
+    let mut prev = GENESIS.to_string();
+    let mut seq = 0u64;
+    let ends_clean = text.is_empty() || text.ends_with('\n');
+    let lines: Vec<&str> = text.split_terminator('\n').collect();
+    for (i, line) in lines.iter().enumerate() {
+        let n = i + 1;
+        if i + 1 == lines.len() && !ends_clean {
+            return Err(Break {
+                line: n,
+                problem: "the final line is torn (written partly, never acknowledged)".to_string(),
+            });
+        }
+        let (record, hash) = parse_line(line).map_err(|problem| Break { line: n, problem })?;
+        if record.prev_hash != prev {
+            return Err(Break {
+                line: n,
+                problem: "it does not follow the record before it (a record was deleted, inserted or reordered)"
+                    .to_string(),
+            });
+        }
+        if record.seq != seq + 1 {
+            return Err(Break {
+                line: n,
+                problem: format!("sequence {} where {} was expected", record.seq, seq + 1),
+            });
+        }
+        prev = hash;
+        seq = record.seq;
+    }
+    Ok(seq)
+}
+
+/// The ledger file.
+#[derive(Debug, Clone)]
+pub struct Ledger {
+    path: PathBuf,
+}
+
+impl Ledger {
+    /// A ledger at `path` (created on first append).
+    pub fn new(path: impl Into<PathBuf>) -> Self {
+        Self { path: path.into() }
+    }
+
+    /// The file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    fn io(&self, source: std::io::Error) -> LedgerError {
+        LedgerError::Io {
+            path: self.path.display().to_string(),
+            source,
+        }
+    }
+
+    /// Every record, in order (fails on the first break).
+    pub fn read(&self) -> Result<Vec<Record>, LedgerError> {
+        let text = match std::fs::read_to_string(&self.path) {
+            Ok(t) => t,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(e) => return Err(self.io(e)),
+        };
+        verify_text(&text).map_err(|b| LedgerError::Broken {
+            path: self.path.display().to_string(),
+            line: b.line,
+            problem: b.problem,
+        })?;
+        text.lines()
+            .map(|l| parse_line(l).map(|(r, _)| r))
+            .collect::<Result<_, _>>()
+            .map_err(|problem| LedgerError::Broken {
+                path: self.path.display().to_string(),
+                line: 0,
+                problem,
+            })
+    }
+
+    /// Appends one record with a single write and fsync, under an exclusive lock
+    /// so that concurrent writers (other processes, other machines on a shared
+    /// filesystem with working locks) keep one chain. Returns once it is durable.
+    pub fn append(
+        &self,
+        kind: RecordKind,
+        draft: Draft,
+        at: DateTime<Utc>,
+    ) -> Result<Record, LedgerError> {
+        if let Some(dir) = self.path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).map_err(|e| self.io(e))?;
+        }
+        let lock_path = self.path.with_extension("lock");
+        let lock = OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&lock_path)
+            .map_err(|e| self.io(e))?;
+        lock.lock().map_err(|e| self.io(e))?;
+        let result = self.append_locked(kind, draft, at);
+        let _ = lock.unlock();
+        result
+    }
+
+    fn append_locked(
+        &self,
+        kind: RecordKind,
+        draft: Draft,
+        at: DateTime<Utc>,
+    ) -> Result<Record, LedgerError> {
+        let mut file = OpenOptions::new()
+            .create(true)
+            .read(true)
+            .append(true)
+            .open(&self.path)
+            .map_err(|e| self.io(e))?;
+        let mut text = String::new();
+        file.read_to_string(&mut text).map_err(|e| self.io(e))?;
+        let (prev_hash, seq) = match verify_text(&text) {
+            Ok(_) => last_link(&text),
+            Err(b) if b.line == text.split_terminator('\n').count() && !text.ends_with('\n') => {
+                // A torn tail was never acknowledged: move it aside, say so in the chain.
+                let keep = text.rfind('\n').map_or(0, |i| i + 1);
+                let torn = &text[keep..];
+                let aside = self
+                    .path
+                    .with_extension(format!("torn-{}", at.timestamp_millis()));
+                std::fs::write(&aside, torn).map_err(|e| self.io(e))?;
+                file.set_len(u64::try_from(keep).unwrap_or(0))
+                    .map_err(|e| self.io(e))?;
+                file.seek(SeekFrom::End(0)).map_err(|e| self.io(e))?;
+                let text = &text[..keep];
+                let (prev, seq) = last_link(text);
+                let repair = Draft {
+                    operator: "shipdeck".to_string(),
+                    reasons: vec![format!(
+                        "torn final line ({} bytes) moved to {}",
+                        torn.len(),
+                        aside.display()
+                    )],
+                    ..Draft::default()
+                };
+                let (rec, hash) = self.write_record(
+                    &mut file,
+                    RecordKind::LedgerRepaired,
+                    repair,
+                    at,
+                    &prev,
+                    seq + 1,
+                )?;
+                (hash, rec.seq)
+            }
+            Err(b) => {
+                return Err(LedgerError::Broken {
+                    path: self.path.display().to_string(),
+                    line: b.line,
+                    problem: b.problem,
+                });
+            }
+        };
+        self.write_record(&mut file, kind, draft, at, &prev_hash, seq + 1)
+            .map(|(r, _)| r)
+    }
+
+    fn write_record(
+        &self,
+        file: &mut File,
+        kind: RecordKind,
+        draft: Draft,
+        at: DateTime<Utc>,
+        prev_hash: &str,
+        seq: u64,
+    ) -> Result<(Record, String), LedgerError> {
+        let salt = &sha_hex(
+            format!("{seq}{prev_hash}{}", at.timestamp_nanos_opt().unwrap_or(0)).as_bytes(),
+        )[..8];
+        let record = Record {
+            seq,
+            id: format!("r{seq}-{salt}"),
+            kind,
+            at,
+            draft,
+            prev_hash: prev_hash.to_string(),
+        };
+        let body = serde_json::to_string(&record).map_err(|e| self.io(std::io::Error::other(e)))?;
+        let hash = sha_hex(body.as_bytes());
+        let line = format!("{PREFIX}{hash}{MIDDLE}{body}}}\n");
+        // One write of the whole line, then fsync: acknowledged means durable.
+        file.write_all(line.as_bytes()).map_err(|e| self.io(e))?;
+        file.sync_data().map_err(|e| self.io(e))?;
+        Ok((record, hash))
+    }
+}
+
+/// Hash and sequence of the last record of verified text.
+fn last_link(text: &str) -> (String, u64) {
+    text.lines()
+        .last()
+        .and_then(|l| parse_line(l).ok())
+        .map_or((GENESIS.to_string(), 0), |(r, h)| (h, r.seq))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+
+    fn draft(env: &str) -> Draft {
+        Draft {
+            operator: "alice".into(),
+            env: Some(env.into()),
+            service: Some("api".into()),
+            ..Draft::default()
+        }
+    }
+
+    fn ledger_with(n: usize) -> (tempfile::TempDir, Ledger) {
+        let dir = tempfile::tempdir().unwrap();
+        let l = Ledger::new(dir.path().join("ledger.jsonl"));
+        for i in 0..n {
+            let at = Utc
+                .timestamp_opt(1_800_000_000 + i64::try_from(i).unwrap(), 0)
+                .unwrap();
+            l.append(RecordKind::DeployIssued, draft(&format!("env{i}")), at)
+                .unwrap();
+        }
+        (dir, l)
+    }
+
+    fn text(l: &Ledger) -> String {
+        std::fs::read_to_string(l.path()).unwrap()
+    }
+
+    #[test]
+    fn appends_chain_and_verify() {
+        let (_d, l) = ledger_with(5);
+        assert_eq!(verify_text(&text(&l)), Ok(5));
+        let recs = l.read().unwrap();
+        assert_eq!(recs.len(), 5);
+        assert_eq!(recs[0].prev_hash, GENESIS);
+        assert_eq!(recs[4].seq, 5);
+        assert_eq!(recs[2].draft.env.as_deref(), Some("env2"));
+    }
+
+    #[test]
+    fn edited_field_is_found() {
+        let (_d, l) = ledger_with(4);
+        let t = text(&l).replacen("env2", "env9", 1);
+        assert_eq!(verify_text(&t).unwrap_err().line, 3);
+    }
+
+    #[test]
+    fn deleted_line_is_found() {
+        let (_d, l) = ledger_with(4);
+        let t = text(&l);
+        let lines: Vec<&str> = t.lines().collect();
+        let t = format!("{}\n{}\n{}\n", lines[0], lines[2], lines[3]);
+        assert_eq!(verify_text(&t).unwrap_err().line, 2);
+    }
+
+    #[test]
+    fn swapped_lines_are_found() {
+        let (_d, l) = ledger_with(4);
+        let lines: Vec<String> = text(&l).lines().map(str::to_string).collect();
+        let t = format!("{}\n{}\n{}\n{}\n", lines[0], lines[2], lines[1], lines[3]);
+        assert_eq!(verify_text(&t).unwrap_err().line, 2);
+    }
+
+    #[test]
+    fn torn_last_line_is_reported_then_repaired_on_append() {
+        let (_d, l) = ledger_with(3);
+        let full = text(&l);
+        let torn = &full[..full.len() - 20];
+        std::fs::write(l.path(), torn).unwrap();
+        let b = verify_text(torn).unwrap_err();
+        assert_eq!(b.line, 3);
+        assert!(b.problem.contains("torn"));
+        let at = Utc.timestamp_opt(1_900_000_000, 0).unwrap();
+        let rec = l.append(RecordKind::Approval, draft("prod"), at).unwrap();
+        let recs = l.read().unwrap();
+        assert_eq!(
+            recs.len(),
+            4,
+            "two good records, the repair note, the new one"
+        );
+        assert_eq!(recs[2].kind, RecordKind::LedgerRepaired);
+        assert!(recs[2].draft.reasons[0].contains("torn final line"));
+        assert_eq!(rec.seq, 4);
+    }
+
+    #[test]
+    fn a_broken_middle_refuses_appends() {
+        let (_d, l) = ledger_with(3);
+        std::fs::write(l.path(), text(&l).replacen("env1", "envX", 1)).unwrap();
+        let err = l
+            .append(RecordKind::Approval, draft("prod"), Utc::now())
+            .unwrap_err();
+        assert!(err.to_string().contains("broken at line 2"), "{err}");
+    }
+}
