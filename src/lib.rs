@@ -9,6 +9,7 @@ pub mod clock;
 pub mod config;
 pub mod health;
 pub mod ledger;
+pub mod lock;
 pub mod logging;
 pub mod model;
 pub mod paths;

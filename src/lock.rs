@@ -1,0 +1,274 @@
+//! Promotion locks: at most one promotion or rollback per service and environment,
+//! across processes on this machine or on a shared filesystem.
+//!
+//! A lock is a file created with `create_new` (O_EXCL), holding who, which pid on
+//! which host, since when. A stale lock (its pid is dead on this host, or it is
+//! older than the timeout) is never broken silently: [`break_stale`] needs the
+//! caller to have confirmed it, and the caller records it in the ledger.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+/// A lock older than this counts as stale even if its process looks alive.
+pub const STALE_AFTER: Duration = Duration::from_hours(2);
+
+/// What a lock file says about its holder.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LockInfo {
+    /// Operator holding it.
+    pub owner: String,
+    /// Process id.
+    pub pid: u32,
+    /// Host name.
+    pub host: String,
+    /// When it was taken.
+    pub since: DateTime<Utc>,
+    /// What it is for ("promotion", "rollback").
+    pub purpose: String,
+}
+
+/// Why a lock was not taken.
+#[derive(Debug, thiserror::Error)]
+pub enum LockError {
+    /// Someone else holds it.
+    #[error("{service} in {env} is locked by {} (pid {} on {}) for a {} since {}", .info.owner, .info.pid, .info.host, .info.purpose, .info.since.format("%Y-%m-%d %H:%M:%S UTC"))]
+    Held {
+        /// Environment.
+        env: String,
+        /// Service.
+        service: String,
+        /// The holder.
+        info: Box<LockInfo>,
+    },
+    /// The lock file exists but cannot be read as a lock.
+    #[error("lock file {path} is unreadable: {why}")]
+    Corrupt {
+        /// File.
+        path: String,
+        /// Problem.
+        why: String,
+    },
+    /// I/O failure.
+    #[error("lock file {path}: {source}")]
+    Io {
+        /// File.
+        path: String,
+        /// Error.
+        source: std::io::Error,
+    },
+}
+
+/// This machine's host name.
+pub fn host() -> String {
+    whoami::hostname().unwrap_or_else(|_| "unknown-host".to_string())
+}
+
+fn lock_path(dir: &Path, env: &str, service: &str) -> PathBuf {
+    dir.join(format!("{env}--{service}.lock"))
+}
+
+/// A held lock; released (file removed) when dropped.
+#[derive(Debug)]
+pub struct LockGuard {
+    path: PathBuf,
+    info: LockInfo,
+}
+
+impl LockGuard {
+    /// What this lock says.
+    pub fn info(&self) -> &LockInfo {
+        &self.info
+    }
+}
+
+impl Drop for LockGuard {
+    fn drop(&mut self) {
+        // Only remove the file if it is still ours (it may have been broken and retaken).
+        if read(&self.path).ok().flatten().as_ref() == Some(&self.info) {
+            let _ = std::fs::remove_file(&self.path);
+        }
+    }
+}
+
+fn read(path: &Path) -> Result<Option<LockInfo>, LockError> {
+    match std::fs::read_to_string(path) {
+        Ok(t) => serde_json::from_str(&t)
+            .map(Some)
+            .map_err(|e| LockError::Corrupt {
+                path: path.display().to_string(),
+                why: e.to_string(),
+            }),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(source) => Err(LockError::Io {
+            path: path.display().to_string(),
+            source,
+        }),
+    }
+}
+
+/// Takes the lock for `service` in `env`, or says who holds it.
+pub fn acquire(
+    dir: &Path,
+    env: &str,
+    service: &str,
+    owner: &str,
+    purpose: &str,
+    now: DateTime<Utc>,
+) -> Result<LockGuard, LockError> {
+    let path = lock_path(dir, env, service);
+    let io = |source| LockError::Io {
+        path: path.display().to_string(),
+        source,
+    };
+    std::fs::create_dir_all(dir).map_err(io)?;
+    let info = LockInfo {
+        owner: owner.to_string(),
+        pid: std::process::id(),
+        host: host(),
+        since: now,
+        purpose: purpose.to_string(),
+    };
+    // Write the whole lock beside it, then link it into place: link() is atomic and
+    // fails if the lock exists, so nobody ever sees a half-written lock (and it
+    // works on NFS, unlike O_EXCL on old servers).
+    let tmp = dir.join(format!(
+        ".{env}--{service}.{}.{}.tmp",
+        std::process::id(),
+        now.timestamp_nanos_opt().unwrap_or(0)
+    ));
+    {
+        let mut f = std::fs::File::create(&tmp).map_err(io)?;
+        let text = serde_json::to_string(&info).map_err(|e| io(std::io::Error::other(e)))?;
+        f.write_all(text.as_bytes()).map_err(io)?;
+        f.sync_all().map_err(io)?;
+    }
+    let linked = std::fs::hard_link(&tmp, &path);
+    let _ = std::fs::remove_file(&tmp);
+    match linked {
+        Ok(()) => Ok(LockGuard { path, info }),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+            let info = read(&path)?.ok_or_else(|| LockError::Corrupt {
+                path: path.display().to_string(),
+                why: "it vanished while being read; try again".to_string(),
+            })?;
+            Err(LockError::Held {
+                env: env.to_string(),
+                service: service.to_string(),
+                info: Box::new(info),
+            })
+        }
+        Err(e) => Err(io(e)),
+    }
+}
+
+/// Why a held lock is stale, if it is: its process is gone from this host, or it is too old.
+pub fn staleness(info: &LockInfo, now: DateTime<Utc>) -> Option<String> {
+    if info.host == host() && !process_alive(info.pid) {
+        return Some(format!(
+            "process {} on {} is no longer running",
+            info.pid, info.host
+        ));
+    }
+    let age = (now - info.since).to_std().unwrap_or_default();
+    (age > STALE_AFTER).then(|| {
+        format!(
+            "it is {} old",
+            humantime::format_duration(Duration::from_secs(age.as_secs()))
+        )
+    })
+}
+
+fn process_alive(pid: u32) -> bool {
+    if cfg!(target_os = "linux") {
+        Path::new(&format!("/proc/{pid}")).exists()
+    } else {
+        // Without a portable check, assume alive; the age rule still applies.
+        true
+    }
+}
+
+/// Removes a stale lock the operator confirmed breaking; refuses if the lock
+/// changed since it was shown (someone else took it meanwhile).
+pub fn break_stale(
+    dir: &Path,
+    env: &str,
+    service: &str,
+    confirmed: &LockInfo,
+) -> Result<(), LockError> {
+    let path = lock_path(dir, env, service);
+    match read(&path)? {
+        Some(current) if &current == confirmed => {
+            std::fs::remove_file(&path).map_err(|source| LockError::Io {
+                path: path.display().to_string(),
+                source,
+            })
+        }
+        Some(current) => Err(LockError::Held {
+            env: env.to_string(),
+            service: service.to_string(),
+            info: Box::new(current),
+        }),
+        None => Ok(()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn second_acquire_names_the_holder_and_release_frees() {
+        let dir = tempfile::tempdir().unwrap();
+        let now = Utc::now();
+        let g = acquire(dir.path(), "prod", "api", "alice", "promotion", now).unwrap();
+        let err = acquire(dir.path(), "prod", "api", "bob", "rollback", now).unwrap_err();
+        let msg = err.to_string();
+        assert!(
+            msg.starts_with("api in prod is locked by alice (pid "),
+            "{msg}"
+        );
+        assert!(msg.contains("for a promotion since"), "{msg}");
+        assert!(
+            acquire(dir.path(), "staging", "api", "bob", "promotion", now).is_ok(),
+            "other env is free"
+        );
+        drop(g);
+        assert!(acquire(dir.path(), "prod", "api", "bob", "rollback", now).is_ok());
+    }
+
+    #[test]
+    fn stale_locks_are_detected_and_broken_only_as_confirmed() {
+        let dir = tempfile::tempdir().unwrap();
+        let now = Utc::now();
+        let dead = LockInfo {
+            owner: "carol".into(),
+            pid: u32::MAX - 7,
+            host: host(),
+            since: now,
+            purpose: "promotion".into(),
+        };
+        std::fs::write(
+            lock_path(dir.path(), "prod", "api"),
+            serde_json::to_string(&dead).unwrap(),
+        )
+        .unwrap();
+        assert!(staleness(&dead, now).unwrap().contains("no longer running"));
+        let mut old = dead.clone();
+        old.host = "elsewhere".into();
+        old.since = now - chrono::Duration::hours(3);
+        assert!(staleness(&old, now).unwrap().contains("old"));
+        let alive = LockInfo {
+            pid: std::process::id(),
+            ..dead.clone()
+        };
+        assert_eq!(staleness(&alive, now), None);
+        // Breaking with the wrong picture of the lock is refused.
+        assert!(break_stale(dir.path(), "prod", "api", &alive).is_err());
+        break_stale(dir.path(), "prod", "api", &dead).unwrap();
+        assert!(acquire(dir.path(), "prod", "api", "bob", "promotion", now).is_ok());
+    }
+}
