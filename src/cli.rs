@@ -81,6 +81,17 @@ pub enum Command {
         #[arg(long, default_value = "60s", value_parser = humantime::parse_duration)]
         deadline: std::time::Duration,
     },
+    /// Approve a promotion waiting for approval, by the id its wizard shows.
+    Approve {
+        /// Promotion id (e.g. P7K3QX).
+        id: String,
+        /// A comment kept with the approval.
+        #[arg(long)]
+        comment: Option<String>,
+        /// Ledger file (default: ledger_path from the config, else the platform data dir).
+        #[arg(long, value_name = "PATH")]
+        ledger: Option<PathBuf>,
+    },
     /// List audit records, or verify the ledger's hash chain.
     Audit(AuditArgs),
     /// Print shell completions.
@@ -252,6 +263,11 @@ pub async fn run(cli: Cli) -> i32 {
     match &cli.command {
         Some(Command::Secret { command }) => run_secret(command),
         Some(Command::Audit(args)) => run_audit(&cli, args),
+        Some(Command::Approve {
+            id,
+            comment,
+            ledger,
+        }) => run_approve(&cli, id, comment.as_deref(), ledger.as_deref()),
         Some(Command::Smoke {
             env,
             json,
@@ -596,6 +612,83 @@ fn run_audit(cli: &Cli, args: &AuditArgs) -> i32 {
     EXIT_OK
 }
 
+/// The operator's identity: `$SHIPDECK_OPERATOR` where the configuration allows an
+/// override, else the OS user. (On AWS the caller identity belongs here; that
+/// arrives with the ECS provider.)
+pub fn identity(cfg: &Config) -> String {
+    if cfg.allow_operator_override
+        && let Some(o) = std::env::var("SHIPDECK_OPERATOR")
+            .ok()
+            .filter(|o| !o.trim().is_empty())
+    {
+        return crate::model::sanitize(o.trim());
+    }
+    operator()
+}
+
+fn run_approve(
+    cli: &Cli,
+    id: &str,
+    comment: Option<&str>,
+    ledger: Option<&std::path::Path>,
+) -> i32 {
+    let cfg = match load_config(cli) {
+        Ok(c) => c,
+        Err(e) => {
+            let _ = writeln!(std::io::stderr(), "{e}");
+            return EXIT_USAGE;
+        }
+    };
+    let path = match ledger
+        .map(std::path::Path::to_path_buf)
+        .map_or_else(|| ledger_path(cli, None), Ok)
+    {
+        Ok(p) => p,
+        Err(e) => {
+            eprint_error(&e);
+            return EXIT_USAGE;
+        }
+    };
+    let l = crate::ledger::Ledger::new(&path);
+    let records = match l.read() {
+        Ok(r) => r,
+        Err(e) => {
+            eprint_error(&e.to_string());
+            return EXIT_DEGRADED;
+        }
+    };
+    let Some(req) = crate::approvals::find(&records, id) else {
+        eprint_error(&crate::approvals::ApprovalError::NotFound(id.to_string()).to_string());
+        return EXIT_DEGRADED;
+    };
+    let Some(env) = cfg.env(&req.env) else {
+        eprint_error(&format!(
+            "promotion {id} targets \"{}\", which this configuration does not define",
+            req.env
+        ));
+        return EXIT_USAGE;
+    };
+    let me = identity(&cfg);
+    match crate::approvals::approve(&l, id, &me, comment, &env.gate, chrono::Utc::now()) {
+        Ok((req, rec)) => {
+            let _ = writeln!(
+                std::io::stdout(),
+                "{me} approved {} of {} into {} ({}), record {}",
+                req.promotion,
+                req.service,
+                req.env,
+                req.digest.get(..19).unwrap_or(&req.digest),
+                rec.id
+            );
+            EXIT_OK
+        }
+        Err(e) => {
+            eprint_error(&e.to_string());
+            EXIT_DEGRADED
+        }
+    }
+}
+
 /// Who is operating: the OS user (the audit issue adds the AWS caller identity).
 pub fn operator() -> String {
     whoami::username()
@@ -669,8 +762,15 @@ async fn run_console(cfg: Result<Config, ConfigError>, fleet: Option<FleetFile>)
     let no_color = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
     let theme = Theme::new(cfg.theme, no_color);
     tracing::info!(config = %cfg.source.display(), "console started");
-    match crate::runtime::run_console(&cfg, provider, keymap, operator(), theme, secrets_for_run())
-        .await
+    match crate::runtime::run_console(
+        &cfg,
+        provider,
+        keymap,
+        identity(&cfg),
+        theme,
+        secrets_for_run(),
+    )
+    .await
     {
         Ok(()) => EXIT_OK,
         Err(e) => {

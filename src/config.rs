@@ -29,6 +29,8 @@ pub struct Config {
     pub refresh_interval: Duration,
     /// Global read-only switch.
     pub read_only: bool,
+    /// Whether `$SHIPDECK_OPERATOR` may set the operator's identity.
+    pub allow_operator_override: bool,
     /// Colour theme.
     pub theme: Theme,
     /// Where the audit ledger lives (platform data dir when unset).

@@ -98,6 +98,9 @@ pub struct Draft {
     /// Change-record id.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub change_record: Option<String>,
+    /// Hash of the target's gate policy when the record was made (voids stale approvals).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub policy: Option<String>,
     /// Reasons (override, hotfix, abort…).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub reasons: Vec<String>,

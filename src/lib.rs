@@ -4,6 +4,7 @@
 //! loads the configuration, starts logging, builds the provider and runs.
 
 pub mod app;
+pub mod approvals;
 pub mod cli;
 pub mod clock;
 pub mod config;

@@ -22,6 +22,7 @@ const TOP_KEYS: &[&str] = &[
     "provider",
     "simulator",
     "keys",
+    "allow_operator_override",
     "environment",
 ];
 const ENV_KEYS: &[&str] = &[
@@ -120,6 +121,7 @@ pub fn parse(text: &str, file: &str, base: Option<&Path>) -> Result<Config, Vec<
     let refresh_interval =
         root.positive_duration(&mut ctx, "refresh_interval", DEFAULT_REFRESH_INTERVAL);
     let read_only = root.bool(&mut ctx, "read_only", false);
+    let allow_operator_override = root.bool(&mut ctx, "allow_operator_override", false);
     let theme = match root
         .choice(&mut ctx, "theme", &["dark", "light"])
         .as_deref()
@@ -177,6 +179,7 @@ pub fn parse(text: &str, file: &str, base: Option<&Path>) -> Result<Config, Vec<
         source: std::path::PathBuf::from(file),
         refresh_interval,
         read_only,
+        allow_operator_override,
         theme,
         ledger_path,
         provider,

@@ -1,0 +1,351 @@
+//! Approvals recorded in the ledger, so a second person can approve from their own
+//! terminal (`shipdeck approve ID`) and the initiator's shipdeck sees it.
+
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use sha2::Digest as _;
+
+use crate::config::GatePolicy;
+use crate::ledger::{Draft, Ledger, LedgerError, Record, RecordKind};
+
+/// A promotion waiting for approvals.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Request {
+    /// Short id shown to people (`P7K3QX`).
+    pub promotion: String,
+    /// Target environment.
+    pub env: String,
+    /// Service.
+    pub service: String,
+    /// Digest to promote.
+    pub digest: String,
+    /// Gate-policy hash at request time.
+    pub policy: String,
+    /// Who started it.
+    pub initiator: String,
+    /// When.
+    pub at: DateTime<Utc>,
+}
+
+/// Why an approval was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum ApprovalError {
+    /// No promotion with that id.
+    #[error("no promotion \"{0}\" is waiting for approval; check the id shown in the wizard")]
+    NotFound(String),
+    /// Four eyes: the initiator cannot approve.
+    #[error("{0} started this promotion and cannot approve it (four eyes)")]
+    SelfApproval(String),
+    /// The approver already approved.
+    #[error("{0} has already approved this promotion; approvals count once per person")]
+    Duplicate(String),
+    /// The request is older than the approval lifetime.
+    #[error(
+        "promotion \"{id}\" was requested {age} ago; approvals expire after {ttl}; start it again"
+    )]
+    Expired {
+        /// Promotion id.
+        id: String,
+        /// Its age.
+        age: String,
+        /// The lifetime.
+        ttl: String,
+    },
+    /// The ledger failed.
+    #[error(transparent)]
+    Ledger(#[from] LedgerError),
+}
+
+/// Hash of a gate policy; an approval given under another policy does not count.
+pub fn policy_hash(gate: &GatePolicy) -> String {
+    hex::encode(sha2::Sha256::digest(format!("{gate:?}").as_bytes()))[..16].to_string()
+}
+
+/// A short, readable promotion id.
+pub fn new_id(env: &str, service: &str, digest: &str, at: DateTime<Utc>) -> String {
+    const ALPHABET: &[u8] = b"ABCDEFGHJKLMNPQRSTUVWXYZ23456789";
+    let h = sha2::Sha256::digest(
+        format!(
+            "{env}/{service}/{digest}/{}",
+            at.timestamp_nanos_opt().unwrap_or(0)
+        )
+        .as_bytes(),
+    );
+    h.iter()
+        .take(6)
+        .map(|b| char::from(ALPHABET[usize::from(*b) % ALPHABET.len()]))
+        .collect()
+}
+
+/// Records a promotion that waits for approvals.
+pub fn request(
+    ledger: &Ledger,
+    env: &str,
+    service: &str,
+    digest: &str,
+    policy: &str,
+    initiator: &str,
+    at: DateTime<Utc>,
+) -> Result<Request, LedgerError> {
+    let req = Request {
+        promotion: new_id(env, service, digest, at),
+        env: env.to_string(),
+        service: service.to_string(),
+        digest: digest.to_string(),
+        policy: policy.to_string(),
+        initiator: initiator.to_string(),
+        at,
+    };
+    ledger.append(
+        RecordKind::PromotionStarted,
+        Draft {
+            operator: initiator.to_string(),
+            env: Some(env.to_string()),
+            service: Some(service.to_string()),
+            promotion: Some(req.promotion.clone()),
+            to_digest: Some(digest.to_string()),
+            policy: Some(policy.to_string()),
+            ..Draft::default()
+        },
+        at,
+    )?;
+    Ok(req)
+}
+
+/// Finds a request by id in the records.
+pub fn find(records: &[Record], id: &str) -> Option<Request> {
+    records.iter().rev().find_map(|r| {
+        (r.kind == RecordKind::PromotionStarted && r.draft.promotion.as_deref() == Some(id)).then(
+            || Request {
+                promotion: id.to_string(),
+                env: r.draft.env.clone().unwrap_or_default(),
+                service: r.draft.service.clone().unwrap_or_default(),
+                digest: r.draft.to_digest.clone().unwrap_or_default(),
+                policy: r.draft.policy.clone().unwrap_or_default(),
+                initiator: r.draft.operator.clone(),
+                at: r.at,
+            },
+        )
+    })
+}
+
+/// Approvers that count now: same digest and policy as the request currently has,
+/// not expired, distinct, and (with four eyes) never the initiator.
+pub fn valid_approvers(
+    records: &[Record],
+    req: &Request,
+    current_digest: &str,
+    current_policy: &str,
+    ttl: Duration,
+    four_eyes: bool,
+    now: DateTime<Utc>,
+) -> Vec<String> {
+    let ttl = chrono::Duration::from_std(ttl).unwrap_or(chrono::Duration::MAX);
+    let mut out: Vec<String> = Vec::new();
+    for r in records {
+        let counts = r.kind == RecordKind::Approval
+            && r.draft.promotion.as_deref() == Some(req.promotion.as_str())
+            && r.draft.to_digest.as_deref() == Some(current_digest)
+            && r.draft.policy.as_deref() == Some(current_policy)
+            && now - r.at <= ttl
+            && !(four_eyes && r.draft.operator == req.initiator)
+            && !out.contains(&r.draft.operator);
+        if counts {
+            out.push(r.draft.operator.clone());
+        }
+    }
+    out
+}
+
+/// Records an approval by `approver`, or says why it cannot count.
+pub fn approve(
+    ledger: &Ledger,
+    id: &str,
+    approver: &str,
+    comment: Option<&str>,
+    gate: &GatePolicy,
+    now: DateTime<Utc>,
+) -> Result<(Request, Record), ApprovalError> {
+    let records = ledger.read()?;
+    let req = find(&records, id).ok_or_else(|| ApprovalError::NotFound(id.to_string()))?;
+    let age = (now - req.at).to_std().unwrap_or_default();
+    if age > gate.approval_ttl {
+        return Err(ApprovalError::Expired {
+            id: id.to_string(),
+            age: humantime::format_duration(Duration::from_secs(age.as_secs())).to_string(),
+            ttl: humantime::format_duration(gate.approval_ttl).to_string(),
+        });
+    }
+    if gate.four_eyes && approver == req.initiator {
+        return Err(ApprovalError::SelfApproval(approver.to_string()));
+    }
+    let already = valid_approvers(
+        &records,
+        &req,
+        &req.digest,
+        &req.policy,
+        gate.approval_ttl,
+        gate.four_eyes,
+        now,
+    );
+    if already.iter().any(|a| a == approver) {
+        return Err(ApprovalError::Duplicate(approver.to_string()));
+    }
+    let record = ledger.append(
+        RecordKind::Approval,
+        Draft {
+            operator: approver.to_string(),
+            env: Some(req.env.clone()),
+            service: Some(req.service.clone()),
+            promotion: Some(req.promotion.clone()),
+            to_digest: Some(req.digest.clone()),
+            policy: Some(req.policy.clone()),
+            reasons: comment
+                .map(|c| vec![crate::model::sanitize(c)])
+                .unwrap_or_default(),
+            ..Draft::default()
+        },
+        now,
+    )?;
+    Ok((req, record))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn gate() -> GatePolicy {
+        GatePolicy::defaults(true)
+    }
+
+    fn setup() -> (tempfile::TempDir, Ledger, Request, DateTime<Utc>) {
+        let dir = tempfile::tempdir().unwrap();
+        let l = Ledger::new(dir.path().join("l.jsonl"));
+        let now = Utc::now();
+        let req = request(
+            &l,
+            "prod",
+            "api",
+            "sha256:aa",
+            &policy_hash(&gate()),
+            "alice",
+            now,
+        )
+        .unwrap();
+        (dir, l, req, now)
+    }
+
+    #[test]
+    fn self_approval_refused_with_four_eyes() {
+        let (_d, l, req, now) = setup();
+        let err = approve(&l, &req.promotion, "alice", None, &gate(), now).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "alice started this promotion and cannot approve it (four eyes)"
+        );
+    }
+
+    #[test]
+    fn duplicate_approver_refused_and_counted_once() {
+        let (_d, l, req, now) = setup();
+        approve(&l, &req.promotion, "bob", Some("lgtm"), &gate(), now).unwrap();
+        let err = approve(&l, &req.promotion, "bob", None, &gate(), now).unwrap_err();
+        assert!(matches!(err, ApprovalError::Duplicate(_)));
+        approve(&l, &req.promotion, "carol", None, &gate(), now).unwrap();
+        let recs = l.read().unwrap();
+        let ok = valid_approvers(
+            &recs,
+            &req,
+            "sha256:aa",
+            &req.policy,
+            gate().approval_ttl,
+            true,
+            now,
+        );
+        assert_eq!(ok, vec!["bob".to_string(), "carol".to_string()]);
+    }
+
+    #[test]
+    fn approvals_expire() {
+        let (_d, l, req, now) = setup();
+        approve(&l, &req.promotion, "bob", None, &gate(), now).unwrap();
+        let recs = l.read().unwrap();
+        let later = now
+            + chrono::Duration::from_std(gate().approval_ttl).unwrap()
+            + chrono::Duration::seconds(1);
+        assert!(
+            valid_approvers(
+                &recs,
+                &req,
+                "sha256:aa",
+                &req.policy,
+                gate().approval_ttl,
+                true,
+                later
+            )
+            .is_empty()
+        );
+        let err = approve(&l, &req.promotion, "carol", None, &gate(), later).unwrap_err();
+        assert!(
+            err.to_string().contains("approvals expire after 4h"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn digest_or_policy_change_voids_approvals() {
+        let (_d, l, req, now) = setup();
+        approve(&l, &req.promotion, "bob", None, &gate(), now).unwrap();
+        let recs = l.read().unwrap();
+        assert_eq!(
+            valid_approvers(
+                &recs,
+                &req,
+                "sha256:aa",
+                &req.policy,
+                gate().approval_ttl,
+                true,
+                now
+            )
+            .len(),
+            1
+        );
+        assert!(
+            valid_approvers(
+                &recs,
+                &req,
+                "sha256:bb",
+                &req.policy,
+                gate().approval_ttl,
+                true,
+                now
+            )
+            .is_empty()
+        );
+        let mut stricter = gate();
+        stricter.approvals_required = 3;
+        assert_ne!(policy_hash(&stricter), req.policy);
+        assert!(
+            valid_approvers(
+                &recs,
+                &req,
+                "sha256:aa",
+                &policy_hash(&stricter),
+                gate().approval_ttl,
+                true,
+                now
+            )
+            .is_empty()
+        );
+    }
+
+    #[test]
+    fn unknown_id() {
+        let (_d, l, _, now) = setup();
+        assert!(matches!(
+            approve(&l, "NOPE12", "bob", None, &gate(), now),
+            Err(ApprovalError::NotFound(_))
+        ));
+    }
+}
