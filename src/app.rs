@@ -371,6 +371,51 @@ impl App {
     }
 }
 
+impl App {
+    /// Shows promotions or rollbacks that a previous run started and never finished.
+    pub fn note_interrupted(&mut self, list: &[crate::stable::Interrupted]) {
+        for i in list {
+            let kind = serde_json::to_value(i.last.kind)
+                .ok()
+                .and_then(|v| v.as_str().map(str::to_string))
+                .unwrap_or_default();
+            let text = format!(
+                "INTERRUPTED: {} of {} in {} never finished (last record: {kind} by {}); check the service before acting",
+                if i.last.kind == crate::ledger::RecordKind::RollbackIssued {
+                    "rollback"
+                } else {
+                    "promotion"
+                },
+                i.service,
+                i.env,
+                i.last.draft.operator
+            );
+            let key = format!("interrupted:{}", i.last.id);
+            self.timeline.push(
+                key,
+                i.last.at,
+                &i.env,
+                Some(&i.service),
+                EntryKind::Action,
+                &text,
+                true,
+            );
+        }
+        if let Some(first) = list.first() {
+            self.say(
+                Level::Warn,
+                format!(
+                    "{} interrupted action(s), e.g. {} in {}: see the timeline and `shipdeck audit --service {}`",
+                    list.len(),
+                    first.service,
+                    first.env,
+                    first.service
+                ),
+            );
+        }
+    }
+}
+
 /// The one entry point: applies a message, returns the effects to run.
 pub fn update(app: &mut App, msg: Msg) -> Vec<Command> {
     match msg {

@@ -762,6 +762,20 @@ async fn run_console(cfg: Result<Config, ConfigError>, fleet: Option<FleetFile>)
     let no_color = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
     let theme = Theme::new(cfg.theme, no_color);
     tracing::info!(config = %cfg.source.display(), "console started");
+    // A promotion cut off by a crash is shown, never silently forgotten.
+    let interrupted = cfg
+        .ledger_path
+        .clone()
+        .or_else(|| crate::paths::data_dir().map(|d| d.join("ledger.jsonl")))
+        .map(|p| crate::ledger::Ledger::new(p).read())
+        .and_then(|r| match r {
+            Ok(records) => Some(crate::stable::interrupted(&records)),
+            Err(e) => {
+                tracing::warn!(error = %e, "audit ledger unreadable at start-up");
+                None
+            }
+        })
+        .unwrap_or_default();
     match crate::runtime::run_console(
         &cfg,
         provider,
@@ -769,6 +783,7 @@ async fn run_console(cfg: Result<Config, ConfigError>, fleet: Option<FleetFile>)
         identity(&cfg),
         theme,
         secrets_for_run(),
+        &interrupted,
     )
     .await
     {

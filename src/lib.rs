@@ -18,5 +18,6 @@ pub mod provider;
 pub mod runtime;
 pub mod secrets;
 pub mod sim;
+pub mod stable;
 pub mod status;
 pub mod ui;

@@ -137,10 +137,12 @@ pub async fn run_console(
     operator: String,
     theme: Theme,
     secrets: Secrets,
+    interrupted: &[crate::stable::Interrupted],
 ) -> std::io::Result<()> {
     let mut terminal = ratatui::try_init()?;
     let _guard = RestoreGuard;
     let mut app = App::new(cfg, keymap, operator, Utc::now());
+    app.note_interrupted(interrupted);
     // The first frame is painted before any network call returns.
     terminal.draw(|f| ui::render(f, &app, &theme))?;
     app.dirty = false;

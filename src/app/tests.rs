@@ -574,3 +574,27 @@ fn smoke_key_runs_once_and_reports() {
         vec![Command::RunSmoke { env: 0 }]
     );
 }
+
+#[test]
+fn interrupted_promotions_are_shown_at_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let l = crate::ledger::Ledger::new(dir.path().join("l"));
+    let d = crate::ledger::Draft {
+        operator: "alice".into(),
+        env: Some("prod".into()),
+        service: Some("api".into()),
+        ..crate::ledger::Draft::default()
+    };
+    l.append(crate::ledger::RecordKind::DeployIssued, d, t0())
+        .unwrap();
+    let open = crate::stable::interrupted(&l.read().unwrap());
+    let mut a = app();
+    a.note_interrupted(&open);
+    assert!(
+        a.timeline
+            .entries()
+            .iter()
+            .any(|e| e.bad && e.text.starts_with("INTERRUPTED: promotion of api in prod"))
+    );
+    assert_eq!(a.message.unwrap().0, Level::Warn);
+}

@@ -1,0 +1,193 @@
+//! What shipdeck remembers that ECS does not: the last *stable* revision of each
+//! service per environment, and promotions cut off mid-way by a crash.
+
+use chrono::{DateTime, Utc};
+
+use crate::ledger::{Draft, Ledger, LedgerError, Record, RecordKind};
+
+/// A revision that completed its deploy watch.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Stable {
+    /// Task-definition revision (`family:rev`).
+    pub revision: String,
+    /// Its digest.
+    pub digest: String,
+    /// When it was marked.
+    pub at: DateTime<Utc>,
+}
+
+/// Records `revision` (running `digest`) as stable for `service` in `env`.
+pub fn mark(
+    ledger: &Ledger,
+    operator: &str,
+    env: &str,
+    service: &str,
+    revision: &str,
+    digest: &str,
+    at: DateTime<Utc>,
+) -> Result<Record, LedgerError> {
+    ledger.append(
+        RecordKind::RevisionMarkedStable,
+        Draft {
+            operator: operator.to_string(),
+            env: Some(env.to_string()),
+            service: Some(service.to_string()),
+            to_revision: Some(revision.to_string()),
+            to_digest: Some(digest.to_string()),
+            ..Draft::default()
+        },
+        at,
+    )
+}
+
+fn concerns(r: &Record, env: &str, service: &str) -> bool {
+    r.draft.env.as_deref() == Some(env) && r.draft.service.as_deref() == Some(service)
+}
+
+/// Stable revisions of a service in an environment, newest first.
+pub fn history(records: &[Record], env: &str, service: &str) -> Vec<Stable> {
+    records
+        .iter()
+        .rev()
+        .filter(|r| r.kind == RecordKind::RevisionMarkedStable && concerns(r, env, service))
+        .filter_map(|r| {
+            Some(Stable {
+                revision: r.draft.to_revision.clone()?,
+                digest: r.draft.to_digest.clone()?,
+                at: r.at,
+            })
+        })
+        .collect()
+}
+
+/// The rollback target: the newest stable revision other than `current`.
+pub fn previous_stable(
+    records: &[Record],
+    env: &str,
+    service: &str,
+    current: &str,
+) -> Option<Stable> {
+    history(records, env, service)
+        .into_iter()
+        .find(|s| s.revision != current)
+}
+
+/// A promotion or rollback that started and never reached an outcome.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Interrupted {
+    /// Environment.
+    pub env: String,
+    /// Service.
+    pub service: String,
+    /// The last record written for it.
+    pub last: Record,
+}
+
+fn is_start(k: RecordKind) -> bool {
+    matches!(
+        k,
+        RecordKind::PromotionStarted | RecordKind::DeployIssued | RecordKind::RollbackIssued
+    )
+}
+
+fn is_end(k: RecordKind) -> bool {
+    matches!(
+        k,
+        RecordKind::DeploySucceeded
+            | RecordKind::DeployFailed
+            | RecordKind::Aborted
+            | RecordKind::RollbackSucceeded
+            | RecordKind::RollbackFailed
+    )
+}
+
+/// Per service and environment, the last action that began and never ended.
+/// Approvals, gate evaluations and overrides do not end a promotion.
+pub fn interrupted(records: &[Record]) -> Vec<Interrupted> {
+    let mut open: Vec<Interrupted> = Vec::new();
+    for r in records {
+        let (Some(env), Some(service)) = (r.draft.env.clone(), r.draft.service.clone()) else {
+            continue;
+        };
+        let pos = open
+            .iter()
+            .position(|i| i.env == env && i.service == service);
+        if is_end(r.kind) {
+            if let Some(p) = pos {
+                open.remove(p);
+            }
+        } else if is_start(r.kind) || (pos.is_some() && r.kind != RecordKind::RevisionMarkedStable)
+        {
+            match pos {
+                Some(p) => open[p].last = r.clone(),
+                None => open.push(Interrupted {
+                    env,
+                    service,
+                    last: r.clone(),
+                }),
+            }
+        }
+    }
+    open
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn d(env: &str) -> Draft {
+        Draft {
+            operator: "alice".into(),
+            env: Some(env.into()),
+            service: Some("api".into()),
+            ..Draft::default()
+        }
+    }
+
+    #[test]
+    fn previous_stable_skips_the_current_revision() {
+        let dir = tempfile::tempdir().unwrap();
+        let l = Ledger::new(dir.path().join("l"));
+        let t = Utc::now();
+        mark(&l, "a", "prod", "api", "api:3", "sha256:c", t).unwrap();
+        mark(&l, "a", "prod", "api", "api:4", "sha256:d", t).unwrap();
+        mark(&l, "a", "staging", "api", "api:9", "sha256:z", t).unwrap();
+        let recs = l.read().unwrap();
+        assert_eq!(
+            previous_stable(&recs, "prod", "api", "api:4")
+                .unwrap()
+                .revision,
+            "api:3"
+        );
+        assert_eq!(
+            previous_stable(&recs, "prod", "api", "api:5")
+                .unwrap()
+                .revision,
+            "api:4"
+        );
+        assert_eq!(previous_stable(&recs, "dev", "api", "api:1"), None);
+    }
+
+    #[test]
+    fn a_deploy_without_outcome_is_interrupted() {
+        let dir = tempfile::tempdir().unwrap();
+        let l = Ledger::new(dir.path().join("l"));
+        let t = Utc::now();
+        l.append(RecordKind::PromotionStarted, d("staging"), t)
+            .unwrap();
+        l.append(RecordKind::DeployIssued, d("staging"), t).unwrap();
+        l.append(RecordKind::DeploySucceeded, d("staging"), t)
+            .unwrap();
+        l.append(RecordKind::PromotionStarted, d("prod"), t)
+            .unwrap();
+        l.append(RecordKind::Approval, d("prod"), t).unwrap();
+        l.append(RecordKind::DeployIssued, d("prod"), t).unwrap();
+        let recs = l.read().unwrap();
+        let open = interrupted(&recs);
+        assert_eq!(open.len(), 1);
+        assert_eq!(open[0].env, "prod");
+        assert_eq!(open[0].last.kind, RecordKind::DeployIssued);
+        l.append(RecordKind::Aborted, d("prod"), t).unwrap();
+        assert!(interrupted(&l.read().unwrap()).is_empty());
+    }
+}
