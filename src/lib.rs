@@ -8,6 +8,7 @@ pub mod approvals;
 pub mod cli;
 pub mod clock;
 pub mod config;
+pub mod gate;
 pub mod health;
 pub mod ledger;
 pub mod lock;

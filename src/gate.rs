@@ -1,0 +1,382 @@
+//! The gate engine: pure. Everything it needs arrives in [`GateInput`]; it reads
+//! no clock and does no I/O.
+
+use std::time::Duration;
+
+use chrono::{DateTime, Datelike, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::config::{AutoCheck, FreezeKind, FreezeWindow, GatePolicy};
+use crate::health::SmokeResult;
+use crate::model::{AlarmState, Digest, RolloutState, ServiceSnapshot};
+
+/// A check's verdict. Only `Pass` lets a gate say GO.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Verdict {
+    /// Satisfied.
+    Pass,
+    /// Not satisfied.
+    Fail,
+    /// Not yet (waiting for time, approvals, input).
+    Pending,
+    /// Cannot be told.
+    Unknown,
+}
+
+/// One evaluated check.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Check {
+    /// Name (`alarms_ok`, `approvals`, `checklist: …`).
+    pub name: String,
+    /// Verdict.
+    pub verdict: Verdict,
+    /// Why, for a person.
+    pub reason: String,
+    /// An automatic check (the only kind that can be overridden).
+    pub automatic: bool,
+    /// Passed by break-glass override.
+    pub overridden: bool,
+}
+
+/// Everything a gate looks at.
+#[derive(Debug, Clone)]
+pub struct GateInput<'a> {
+    /// The target environment's gate policy.
+    pub policy: &'a GatePolicy,
+    /// The service in the source stage.
+    pub source: Option<&'a ServiceSnapshot>,
+    /// The source reading is current.
+    pub source_fresh: bool,
+    /// The target reading is current.
+    pub target_fresh: bool,
+    /// The digest to promote (`None` when unpinned).
+    pub digest: Option<&'a Digest>,
+    /// Source healthy-stable for its window (`None`: no health endpoint or no data).
+    pub source_healthy_stable: Option<bool>,
+    /// Smoke results of the source (`None`: not run yet).
+    pub smoke: Option<&'a [SmokeResult]>,
+    /// Whether the source has smoke checks configured.
+    pub smoke_configured: bool,
+    /// How long the digest has run in the source (`None`: unknown).
+    pub soaked_for: Option<Duration>,
+    /// Now.
+    pub now: DateTime<Utc>,
+    /// Who else is promoting this service into the target, if anyone.
+    pub in_flight: Option<String>,
+    /// Checklist items ticked, by index.
+    pub ticked: &'a [bool],
+    /// Distinct valid approvers (already filtered for digest, policy and expiry).
+    pub approvers: &'a [String],
+    /// Who started the promotion.
+    pub initiator: &'a str,
+    /// Change-record id entered.
+    pub change_record: Option<&'a str>,
+    /// Hotfix path (a stage is skipped): needs a reason and one more approval.
+    pub hotfix_reason: Option<&'a str>,
+    /// Is this a hotfix?
+    pub hotfix: bool,
+    /// Break-glass overrides: check name and written reason.
+    pub overrides: &'a [(String, String)],
+}
+
+/// The gate's answer.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GateResult {
+    /// Every check, automatic first.
+    pub checks: Vec<Check>,
+    /// GO only when every check passes.
+    pub go: bool,
+}
+
+/// Whether `now` falls inside a freeze window (in the window's time zone; `to` exclusive).
+pub fn in_freeze(w: &FreezeWindow, now: DateTime<Utc>) -> bool {
+    let local = now.with_timezone(&w.timezone);
+    match &w.kind {
+        FreezeKind::Weekly { days, from, to } => {
+            let t = local.time();
+            days.contains(&local.weekday()) && *from <= t && t < *to
+        }
+        FreezeKind::Dates { start, end } => {
+            let d = local.date_naive();
+            *start <= d && d <= *end
+        }
+    }
+}
+
+fn check(name: &str, verdict: Verdict, reason: impl Into<String>) -> Check {
+    Check {
+        name: name.to_string(),
+        verdict,
+        reason: reason.into(),
+        automatic: true,
+        overridden: false,
+    }
+}
+
+fn fmt_dur(d: Duration) -> String {
+    humantime::format_duration(Duration::from_secs(d.as_secs())).to_string()
+}
+
+fn automatic(c: AutoCheck, i: &GateInput<'_>) -> Check {
+    let name = c.name();
+    match c {
+        AutoCheck::RolloutCompleted => match i.source.map(ServiceSnapshot::rollout) {
+            Some(RolloutState::Completed) => check(
+                name,
+                Verdict::Pass,
+                "the source's latest deployment completed",
+            ),
+            Some(RolloutState::InProgress) => {
+                check(name, Verdict::Pending, "the source is still rolling out")
+            }
+            Some(RolloutState::Failed) => {
+                check(name, Verdict::Fail, "the source's latest deployment failed")
+            }
+            Some(RolloutState::RolledBack) => check(
+                name,
+                Verdict::Fail,
+                "ECS rolled the source's latest deployment back",
+            ),
+            Some(RolloutState::Unknown) | None => check(
+                name,
+                Verdict::Unknown,
+                "the source's rollout state is unknown",
+            ),
+        },
+        AutoCheck::AlarmsOk => {
+            let Some(s) = i.source else {
+                return check(name, Verdict::Unknown, "no reading of the source");
+            };
+            let firing: Vec<&str> = s
+                .alarms
+                .iter()
+                .filter(|a| a.state == AlarmState::Alarm)
+                .map(|a| a.name.as_str())
+                .collect();
+            let unknown: Vec<&str> = s
+                .alarms
+                .iter()
+                .filter(|a| a.state == AlarmState::InsufficientData)
+                .map(|a| a.name.as_str())
+                .collect();
+            if !firing.is_empty() {
+                check(
+                    name,
+                    Verdict::Fail,
+                    format!("in ALARM: {}", firing.join(", ")),
+                )
+            } else if !unknown.is_empty() && !i.policy.allow_insufficient_data {
+                check(
+                    name,
+                    Verdict::Unknown,
+                    format!(
+                        "insufficient data (unknown, not OK): {}",
+                        unknown.join(", ")
+                    ),
+                )
+            } else {
+                check(
+                    name,
+                    Verdict::Pass,
+                    format!("{} alarm(s), none in ALARM", s.alarms.len()),
+                )
+            }
+        }
+        AutoCheck::HealthyStable => match i.source_healthy_stable {
+            Some(true) => check(
+                name,
+                Verdict::Pass,
+                "the source's health endpoint is stable",
+            ),
+            Some(false) => check(
+                name,
+                Verdict::Pending,
+                "the source's health endpoint has not been stable for its window yet",
+            ),
+            None => check(name, Verdict::Unknown, "no health reading of the source"),
+        },
+        AutoCheck::Smoke => match (i.smoke_configured, i.smoke) {
+            (false, _) => check(name, Verdict::Pass, "no smoke checks configured"),
+            (true, None) => check(name, Verdict::Pending, "smoke checks not run yet"),
+            (true, Some(results)) => {
+                let failed: Vec<&str> = results
+                    .iter()
+                    .filter(|r| !r.passed)
+                    .map(|r| r.name.as_str())
+                    .collect();
+                if failed.is_empty() {
+                    check(
+                        name,
+                        Verdict::Pass,
+                        format!("{} smoke check(s) passed", results.len()),
+                    )
+                } else {
+                    check(
+                        name,
+                        Verdict::Fail,
+                        format!("failed: {}", failed.join(", ")),
+                    )
+                }
+            }
+        },
+        AutoCheck::Soak => match i.soaked_for {
+            _ if i.policy.soak.is_zero() => check(name, Verdict::Pass, "no soak time required"),
+            Some(d) if d >= i.policy.soak => check(
+                name,
+                Verdict::Pass,
+                format!("soaked {} (≥ {})", fmt_dur(d), fmt_dur(i.policy.soak)),
+            ),
+            Some(d) => check(
+                name,
+                Verdict::Pending,
+                format!("soaked {} of {}", fmt_dur(d), fmt_dur(i.policy.soak)),
+            ),
+            None => check(
+                name,
+                Verdict::Unknown,
+                "unknown how long the digest has run in the source",
+            ),
+        },
+        AutoCheck::Freeze => match i.policy.freeze.iter().find(|w| in_freeze(w, i.now)) {
+            Some(w) => check(
+                name,
+                Verdict::Fail,
+                format!("inside freeze \"{}\" ({})", w.name, w.timezone),
+            ),
+            None => check(name, Verdict::Pass, "no freeze window now"),
+        },
+        AutoCheck::NotInFlight => match &i.in_flight {
+            Some(holder) => check(name, Verdict::Fail, format!("already in flight: {holder}")),
+            None => check(
+                name,
+                Verdict::Pass,
+                "nobody else is promoting this service here",
+            ),
+        },
+        AutoCheck::Pinned => match i.digest {
+            Some(d) => check(name, Verdict::Pass, format!("digest {}", d.short())),
+            None => check(
+                name,
+                Verdict::Fail,
+                "the source image is unpinned (tag only, no digest): cannot promote",
+            ),
+        },
+        AutoCheck::Fresh => {
+            if i.source_fresh && i.target_fresh {
+                check(
+                    name,
+                    Verdict::Pass,
+                    "source and target readings are current",
+                )
+            } else {
+                check(
+                    name,
+                    Verdict::Fail,
+                    "a reading is stale or missing; stale data never passes a gate",
+                )
+            }
+        }
+    }
+}
+
+/// Evaluates the gate.
+pub fn evaluate(i: &GateInput<'_>) -> GateResult {
+    let mut checks: Vec<Check> = i.policy.checks.iter().map(|c| automatic(*c, i)).collect();
+    for c in &mut checks {
+        if c.verdict == Verdict::Fail
+            && let Some((_, why)) = i
+                .overrides
+                .iter()
+                .find(|(n, r)| *n == c.name && !r.trim().is_empty())
+        {
+            if i.policy.allow_override {
+                c.verdict = Verdict::Pass;
+                c.overridden = true;
+                c.reason = format!("OVERRIDDEN ({why}): {}", c.reason);
+            } else {
+                c.reason.push_str(" (overrides are not allowed here)");
+            }
+        }
+    }
+    let manual = |name: String, verdict, reason: String| Check {
+        name,
+        verdict,
+        reason,
+        automatic: false,
+        overridden: false,
+    };
+    for (n, item) in i.policy.checklist.iter().enumerate() {
+        let ticked = i.ticked.get(n).copied().unwrap_or(false);
+        let (v, r) = if ticked {
+            (Verdict::Pass, "ticked")
+        } else {
+            (Verdict::Pending, "not ticked yet")
+        };
+        checks.push(manual(format!("checklist: {item}"), v, r.to_string()));
+    }
+    let required = i.policy.approvals_required + u32::from(i.hotfix);
+    if required > 0 {
+        let counted: Vec<&String> = i
+            .approvers
+            .iter()
+            .filter(|a| !(i.policy.four_eyes && a.as_str() == i.initiator))
+            .collect();
+        let have = u32::try_from(counted.len()).unwrap_or(u32::MAX);
+        let who = if counted.is_empty() {
+            String::new()
+        } else {
+            format!(
+                " ({})",
+                counted
+                    .iter()
+                    .map(|s| s.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )
+        };
+        let extra = if i.hotfix {
+            ", one extra for the hotfix path"
+        } else {
+            ""
+        };
+        let (v, r) = if have >= required {
+            (
+                Verdict::Pass,
+                format!("{have} of {required} approvals{who}"),
+            )
+        } else {
+            (
+                Verdict::Pending,
+                format!("{have} of {required} approvals{who}{extra}"),
+            )
+        };
+        checks.push(manual("approvals".to_string(), v, r));
+    }
+    if let Some(re) = &i.policy.change_record {
+        let (v, r) = match i.change_record.map(str::trim).filter(|c| !c.is_empty()) {
+            None => (Verdict::Pending, "enter the change-record id".to_string()),
+            Some(c) if re.is_match(c) => (Verdict::Pass, format!("change record {c}")),
+            Some(c) => (
+                Verdict::Fail,
+                format!("\"{c}\" does not match {}", re.as_str()),
+            ),
+        };
+        checks.push(manual("change_record".to_string(), v, r));
+    }
+    if i.hotfix {
+        let (v, r) = match i.hotfix_reason.map(str::trim).filter(|r| !r.is_empty()) {
+            Some(r) => (Verdict::Pass, format!("hotfix: {r}")),
+            None => (
+                Verdict::Pending,
+                "the hotfix path skips a stage: write a reason".to_string(),
+            ),
+        };
+        checks.push(manual("hotfix_reason".to_string(), v, r));
+    }
+    let go = checks.iter().all(|c| c.verdict == Verdict::Pass);
+    GateResult { checks, go }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,356 @@
+use super::*;
+use crate::config::{FreezeKind, FreezeWindow};
+use crate::model::{
+    Alarm, Deployment, DeploymentConfig, DeploymentRole, Health, Pinning, TaskDefRef,
+};
+use chrono::{NaiveDate, NaiveTime, TimeZone, Weekday};
+use rstest::rstest;
+
+fn snap(rollout: RolloutState, alarms: &[AlarmState]) -> ServiceSnapshot {
+    let t = Utc.timestamp_opt(0, 0).unwrap();
+    let td = TaskDefRef {
+        family: "api".into(),
+        revision: 3,
+        arn: "arn".into(),
+    };
+    ServiceSnapshot {
+        name: "api".into(),
+        ecs_service: "api".into(),
+        image: None,
+        digest: None,
+        pinning: Pinning::Pinned,
+        task_definition: Some(td.clone()),
+        running: 1,
+        desired: 1,
+        pending: 0,
+        deployments: vec![Deployment {
+            id: "d".into(),
+            role: DeploymentRole::Primary,
+            task_definition: td,
+            rollout,
+            reason: None,
+            running: 1,
+            desired: 1,
+            pending: 0,
+            failed_tasks: 0,
+            created_at: t,
+            updated_at: t,
+        }],
+        deployment_config: DeploymentConfig::default(),
+        alarms: alarms
+            .iter()
+            .enumerate()
+            .map(|(n, s)| Alarm {
+                name: format!("a{n}"),
+                state: *s,
+                reason: String::new(),
+                updated_at: t,
+            })
+            .collect(),
+        health: Health::NotConfigured,
+        events: vec![],
+        history: vec![],
+        metrics: vec![],
+    }
+}
+
+fn policy() -> GatePolicy {
+    let mut p = GatePolicy::defaults(false);
+    p.soak = Duration::from_hours(24);
+    p
+}
+
+struct World {
+    policy: GatePolicy,
+    source: ServiceSnapshot,
+    digest: Digest,
+    smoke: Vec<SmokeResult>,
+    approvers: Vec<String>,
+    ticked: Vec<bool>,
+    overrides: Vec<(String, String)>,
+}
+
+impl World {
+    fn new() -> Self {
+        Self {
+            policy: policy(),
+            source: snap(RolloutState::Completed, &[AlarmState::Ok]),
+            digest: Digest::of_bytes(b"x"),
+            smoke: vec![SmokeResult {
+                name: "home".into(),
+                passed: true,
+                reason: "ok".into(),
+            }],
+            approvers: vec![],
+            ticked: vec![],
+            overrides: vec![],
+        }
+    }
+
+    fn input(&self) -> GateInput<'_> {
+        GateInput {
+            policy: &self.policy,
+            source: Some(&self.source),
+            source_fresh: true,
+            target_fresh: true,
+            digest: Some(&self.digest),
+            source_healthy_stable: Some(true),
+            smoke: Some(&self.smoke),
+            smoke_configured: true,
+            soaked_for: Some(Duration::from_hours(25)),
+            // A Wednesday.
+            now: Utc.with_ymd_and_hms(2026, 11, 18, 12, 0, 0).unwrap(),
+            in_flight: None,
+            ticked: &self.ticked,
+            approvers: &self.approvers,
+            initiator: "alice",
+            change_record: None,
+            hotfix_reason: None,
+            hotfix: false,
+            overrides: &self.overrides,
+        }
+    }
+}
+
+fn verdict(r: &GateResult, name: &str) -> Verdict {
+    r.checks
+        .iter()
+        .find(|c| c.name == name)
+        .map_or_else(|| panic!("no check {name}: {r:?}"), |c| c.verdict)
+}
+
+#[test]
+fn all_green_is_go() {
+    let w = World::new();
+    let r = evaluate(&w.input());
+    assert!(r.go, "{r:#?}");
+    assert_eq!(r.checks.len(), AutoCheck::ALL.len());
+}
+
+#[rstest]
+#[case(RolloutState::Completed, Verdict::Pass)]
+#[case(RolloutState::InProgress, Verdict::Pending)]
+#[case(RolloutState::Failed, Verdict::Fail)]
+#[case(RolloutState::RolledBack, Verdict::Fail)]
+#[case(RolloutState::Unknown, Verdict::Unknown)]
+fn rollout_completed(#[case] state: RolloutState, #[case] expect: Verdict) {
+    let mut w = World::new();
+    w.source = snap(state, &[]);
+    let r = evaluate(&w.input());
+    assert_eq!(verdict(&r, "rollout_completed"), expect);
+    assert_eq!(r.go, expect == Verdict::Pass);
+}
+
+#[rstest]
+#[case(&[AlarmState::Ok, AlarmState::Ok], false, Verdict::Pass)]
+#[case(&[AlarmState::Ok, AlarmState::Alarm], false, Verdict::Fail)]
+#[case(&[AlarmState::Ok, AlarmState::Alarm], true, Verdict::Fail)]
+#[case(&[AlarmState::InsufficientData], false, Verdict::Unknown)]
+#[case(&[AlarmState::InsufficientData], true, Verdict::Pass)]
+fn alarms(#[case] states: &[AlarmState], #[case] allow_unknown: bool, #[case] expect: Verdict) {
+    let mut w = World::new();
+    w.source = snap(RolloutState::Completed, states);
+    w.policy.allow_insufficient_data = allow_unknown;
+    assert_eq!(verdict(&evaluate(&w.input()), "alarms_ok"), expect);
+}
+
+#[rstest]
+#[case(Some(true), Verdict::Pass)]
+#[case(Some(false), Verdict::Pending)]
+#[case(None, Verdict::Unknown)]
+fn healthy_stable(#[case] stable: Option<bool>, #[case] expect: Verdict) {
+    let w = World::new();
+    let mut i = w.input();
+    i.source_healthy_stable = stable;
+    assert_eq!(verdict(&evaluate(&i), "healthy_stable"), expect);
+}
+
+#[test]
+fn smoke() {
+    let mut w = World::new();
+    let mut i = w.input();
+    i.smoke = None;
+    assert_eq!(verdict(&evaluate(&i), "smoke"), Verdict::Pending);
+    i.smoke_configured = false;
+    assert_eq!(verdict(&evaluate(&i), "smoke"), Verdict::Pass);
+    w.smoke.push(SmokeResult {
+        name: "cart".into(),
+        passed: false,
+        reason: "500".into(),
+    });
+    let r = evaluate(&w.input());
+    assert_eq!(verdict(&r, "smoke"), Verdict::Fail);
+    assert!(r.checks.iter().any(|c| c.reason == "failed: cart"));
+}
+
+#[rstest]
+#[case(24 * 3600 - 1, Verdict::Pending)]
+#[case(24 * 3600, Verdict::Pass)]
+#[case(24 * 3600 + 1, Verdict::Pass)]
+fn soak_boundary(#[case] secs: u64, #[case] expect: Verdict) {
+    let w = World::new();
+    let mut i = w.input();
+    i.soaked_for = Some(Duration::from_secs(secs));
+    assert_eq!(verdict(&evaluate(&i), "soak"), expect);
+}
+
+fn friday_afternoon_berlin() -> FreezeWindow {
+    FreezeWindow {
+        name: "no Friday afternoon deploys".into(),
+        timezone: chrono_tz::Europe::Berlin,
+        kind: FreezeKind::Weekly {
+            days: vec![Weekday::Fri],
+            from: NaiveTime::from_hms_opt(14, 0, 0).unwrap(),
+            to: NaiveTime::from_hms_opt(23, 59, 59).unwrap(),
+        },
+    }
+}
+
+// 2026-11-20 is a Friday; Berlin is UTC+1 in November, UTC+2 in summer.
+#[rstest]
+#[case(Utc.with_ymd_and_hms(2026, 11, 20, 12, 59, 59).unwrap(), false)]
+#[case(Utc.with_ymd_and_hms(2026, 11, 20, 13, 0, 0).unwrap(), true)]
+#[case(Utc.with_ymd_and_hms(2026, 11, 20, 22, 30, 0).unwrap(), true)]
+#[case(Utc.with_ymd_and_hms(2026, 11, 20, 23, 0, 0).unwrap(), false)] // Saturday 00:00 in Berlin
+#[case(Utc.with_ymd_and_hms(2026, 7, 17, 12, 0, 0).unwrap(), true)] // summer: 14:00 CEST
+#[case(Utc.with_ymd_and_hms(2026, 7, 17, 11, 59, 59).unwrap(), false)]
+#[case(Utc.with_ymd_and_hms(2026, 11, 19, 15, 0, 0).unwrap(), false)] // Thursday
+fn weekly_freeze_in_its_time_zone(#[case] now: DateTime<Utc>, #[case] frozen: bool) {
+    assert_eq!(in_freeze(&friday_afternoon_berlin(), now), frozen);
+    let mut w = World::new();
+    w.policy.freeze = vec![friday_afternoon_berlin()];
+    let mut i = w.input();
+    i.now = now;
+    let r = evaluate(&i);
+    assert_eq!(verdict(&r, "freeze") == Verdict::Fail, frozen);
+    assert_eq!(r.go, !frozen);
+}
+
+#[rstest]
+#[case(Utc.with_ymd_and_hms(2026, 12, 23, 22, 59, 59).unwrap(), false)] // 23:59:59 on the 23rd in Berlin
+#[case(Utc.with_ymd_and_hms(2026, 12, 23, 23, 0, 0).unwrap(), true)] // 00:00 on the 24th
+#[case(Utc.with_ymd_and_hms(2026, 12, 26, 22, 59, 59).unwrap(), true)] // last second of the 26th
+#[case(Utc.with_ymd_and_hms(2026, 12, 26, 23, 0, 0).unwrap(), false)]
+fn dated_freeze_is_inclusive_in_local_dates(#[case] now: DateTime<Utc>, #[case] frozen: bool) {
+    let w = FreezeWindow {
+        name: "holidays".into(),
+        timezone: chrono_tz::Europe::Berlin,
+        kind: FreezeKind::Dates {
+            start: NaiveDate::from_ymd_opt(2026, 12, 24).unwrap(),
+            end: NaiveDate::from_ymd_opt(2026, 12, 26).unwrap(),
+        },
+    };
+    assert_eq!(in_freeze(&w, now), frozen);
+}
+
+#[test]
+fn in_flight_unpinned_and_stale() {
+    let w = World::new();
+    let mut i = w.input();
+    i.in_flight = Some("bob since 10:02".into());
+    assert_eq!(verdict(&evaluate(&i), "not_in_flight"), Verdict::Fail);
+    let mut i = w.input();
+    i.digest = None;
+    assert_eq!(verdict(&evaluate(&i), "pinned"), Verdict::Fail);
+    let mut i = w.input();
+    i.target_fresh = false;
+    let r = evaluate(&i);
+    assert_eq!(verdict(&r, "fresh"), Verdict::Fail);
+    assert!(!r.go, "stale data never passes a gate");
+}
+
+#[test]
+fn approvals_four_eyes_and_distinct() {
+    let mut w = World::new();
+    w.policy.approvals_required = 2;
+    w.policy.four_eyes = true;
+    w.approvers = vec!["alice".into(), "bob".into()];
+    let r = evaluate(&w.input());
+    assert_eq!(
+        verdict(&r, "approvals"),
+        Verdict::Pending,
+        "the initiator never counts"
+    );
+    assert!(
+        r.checks
+            .iter()
+            .any(|c| c.reason == "1 of 2 approvals (bob)")
+    );
+    w.approvers.push("carol".into());
+    assert!(evaluate(&w.input()).go);
+    // Without four eyes, the initiator's own approval counts.
+    w.policy.four_eyes = false;
+    w.approvers = vec!["alice".into(), "bob".into()];
+    assert!(evaluate(&w.input()).go);
+}
+
+#[test]
+fn checklist_items_must_be_ticked() {
+    let mut w = World::new();
+    w.policy.checklist = vec!["Release notes".into(), "On-call informed".into()];
+    w.ticked = vec![true];
+    let r = evaluate(&w.input());
+    assert_eq!(verdict(&r, "checklist: Release notes"), Verdict::Pass);
+    assert_eq!(verdict(&r, "checklist: On-call informed"), Verdict::Pending);
+    assert!(!r.go);
+    w.ticked = vec![true, true];
+    assert!(evaluate(&w.input()).go);
+}
+
+#[rstest]
+#[case(None, Verdict::Pending)]
+#[case(Some("  "), Verdict::Pending)]
+#[case(Some("CHG-12"), Verdict::Fail)]
+#[case(Some("CHG-123456"), Verdict::Pass)]
+fn change_record(#[case] id: Option<&str>, #[case] expect: Verdict) {
+    let mut w = World::new();
+    w.policy.change_record = Some(regex::Regex::new("^CHG-[0-9]{6}$").unwrap());
+    let mut i = w.input();
+    i.change_record = id;
+    assert_eq!(verdict(&evaluate(&i), "change_record"), expect);
+}
+
+#[test]
+fn hotfix_needs_a_reason_and_one_more_approval() {
+    let mut w = World::new();
+    w.policy.approvals_required = 1;
+    w.approvers = vec!["bob".into()];
+    let mut i = w.input();
+    i.hotfix = true;
+    let r = evaluate(&i);
+    assert_eq!(verdict(&r, "approvals"), Verdict::Pending);
+    assert_eq!(verdict(&r, "hotfix_reason"), Verdict::Pending);
+    w.approvers.push("carol".into());
+    let mut i = w.input();
+    i.hotfix = true;
+    i.hotfix_reason = Some("CVE fix");
+    assert!(evaluate(&i).go);
+}
+
+#[test]
+fn overrides_need_a_reason_and_the_policy() {
+    let mut w = World::new();
+    w.source = snap(RolloutState::Completed, &[AlarmState::Alarm]);
+    w.overrides = vec![("alarms_ok".into(), "  ".into())];
+    assert!(!evaluate(&w.input()).go, "an empty reason is no override");
+    w.overrides = vec![(
+        "alarms_ok".into(),
+        "alarm is the known flaky synthetic".into(),
+    )];
+    let r = evaluate(&w.input());
+    assert!(r.go);
+    let c = r.checks.iter().find(|c| c.name == "alarms_ok").unwrap();
+    assert!(c.overridden);
+    assert!(
+        c.reason
+            .starts_with("OVERRIDDEN (alarm is the known flaky synthetic)")
+    );
+    w.policy.allow_override = false;
+    let r = evaluate(&w.input());
+    assert!(!r.go);
+    assert!(
+        r.checks
+            .iter()
+            .any(|c| c.reason.ends_with("(overrides are not allowed here)"))
+    );
+}
