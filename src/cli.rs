@@ -92,6 +92,18 @@ pub enum Command {
         #[arg(long, value_name = "PATH")]
         ledger: Option<PathBuf>,
     },
+    /// Break a stale promotion lock (after confirmation; recorded in the ledger).
+    Unlock {
+        /// Environment.
+        #[arg(long)]
+        env: String,
+        /// Service.
+        #[arg(long)]
+        service: String,
+        /// Do not ask for confirmation.
+        #[arg(long)]
+        yes: bool,
+    },
     /// List audit records, or verify the ledger's hash chain.
     Audit(AuditArgs),
     /// Print shell completions.
@@ -263,6 +275,7 @@ pub async fn run(cli: Cli) -> i32 {
     match &cli.command {
         Some(Command::Secret { command }) => run_secret(command),
         Some(Command::Audit(args)) => run_audit(&cli, args),
+        Some(Command::Unlock { env, service, yes }) => run_unlock(&cli, env, service, *yes),
         Some(Command::Approve {
             id,
             comment,
@@ -679,6 +692,113 @@ fn run_approve(
                 req.env,
                 req.digest.get(..19).unwrap_or(&req.digest),
                 rec.id
+            );
+            EXIT_OK
+        }
+        Err(e) => {
+            eprint_error(&e.to_string());
+            EXIT_DEGRADED
+        }
+    }
+}
+
+/// Where promotion locks live: beside the ledger, so a shared ledger means shared locks.
+pub fn lock_dir(ledger: &std::path::Path) -> PathBuf {
+    ledger
+        .parent()
+        .unwrap_or_else(|| std::path::Path::new("."))
+        .join("locks")
+}
+
+fn run_unlock(cli: &Cli, env: &str, service: &str, yes: bool) -> i32 {
+    let cfg = match load_config(cli) {
+        Ok(c) => c,
+        Err(e) => {
+            let _ = writeln!(std::io::stderr(), "{e}");
+            return EXIT_USAGE;
+        }
+    };
+    let ledger = match ledger_path(cli, None) {
+        Ok(p) => p,
+        Err(e) => {
+            eprint_error(&e);
+            return EXIT_USAGE;
+        }
+    };
+    let dir = lock_dir(&ledger);
+    let now = chrono::Utc::now();
+    let info = match crate::lock::holder(&dir, env, service) {
+        Ok(Some(info)) => info,
+        Ok(None) => {
+            let _ = writeln!(std::io::stdout(), "{service} in {env} is not locked");
+            return EXIT_OK;
+        }
+        Err(e) => {
+            eprint_error(&e.to_string());
+            return EXIT_DEGRADED;
+        }
+    };
+    let Some(why) = crate::lock::staleness(&info, now) else {
+        eprint_error(&format!(
+            "{service} in {env} is held by {} (pid {} on {}) since {} and is not stale; it is not broken",
+            info.owner,
+            info.pid,
+            info.host,
+            info.since.format("%Y-%m-%d %H:%M:%S UTC")
+        ));
+        return EXIT_DEGRADED;
+    };
+    let _ = writeln!(
+        std::io::stdout(),
+        "lock on {service} in {env}: {} (pid {} on {}) for a {} since {}\nstale because {why}",
+        info.owner,
+        info.pid,
+        info.host,
+        info.purpose,
+        info.since.format("%Y-%m-%d %H:%M:%S UTC")
+    );
+    if !yes {
+        if !std::io::stdin().is_terminal() {
+            eprint_error("confirmation needed: run in a terminal, or pass --yes");
+            return EXIT_USAGE;
+        }
+        let _ = write!(
+            std::io::stdout(),
+            "type the service name ({service}) to break it: "
+        );
+        let _ = std::io::stdout().flush();
+        let mut answer = String::new();
+        if std::io::stdin().read_line(&mut answer).is_err() || answer.trim() != service {
+            let _ = writeln!(std::io::stdout(), "not broken");
+            return EXIT_DEGRADED;
+        }
+    }
+    let me = identity(&cfg);
+    // Record first: the audit trail must hold the break before it happens.
+    let draft = crate::ledger::Draft {
+        operator: me.clone(),
+        env: Some(env.to_string()),
+        service: Some(service.to_string()),
+        reasons: vec![format!(
+            "broke stale lock of {} (pid {} on {}, since {}): {why}",
+            info.owner, info.pid, info.host, info.since
+        )],
+        ..crate::ledger::Draft::default()
+    };
+    if let Err(e) = crate::ledger::Ledger::new(&ledger).append(
+        crate::ledger::RecordKind::LockBroken,
+        draft,
+        now,
+    ) {
+        eprint_error(&e.to_string());
+        return EXIT_DEGRADED;
+    }
+    match crate::lock::break_stale(&dir, env, service, &info) {
+        Ok(()) => {
+            let _ = writeln!(
+                std::io::stdout(),
+                "lock broken by {me}; recorded in {}",
+                ledger.display()
             );
             EXIT_OK
         }

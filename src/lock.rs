@@ -110,6 +110,11 @@ fn read(path: &Path) -> Result<Option<LockInfo>, LockError> {
     }
 }
 
+/// Who holds the lock of `service` in `env`, if anyone.
+pub fn holder(dir: &Path, env: &str, service: &str) -> Result<Option<LockInfo>, LockError> {
+    read(&lock_path(dir, env, service))
+}
+
 /// Takes the lock for `service` in `env`, or says who holds it.
 pub fn acquire(
     dir: &Path,

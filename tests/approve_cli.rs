@@ -113,3 +113,64 @@ fn operator_override_needs_the_policy() {
         .code(1)
         .stderr(predicate::str::contains("cannot approve it (four eyes)"));
 }
+
+#[test]
+fn stale_lock_is_broken_only_when_stale_and_is_recorded() {
+    let (dir, config, _) = setup(true);
+    let locks = dir.path().join("locks");
+    let run = |args: &[&str]| {
+        Command::cargo_bin("shipdeck")
+            .unwrap()
+            .env("SHIPDECK_OPERATOR", "dave")
+            .env("SHIPDECK_LOG_FILE", config.with_extension("log"))
+            .arg("--config")
+            .arg(&config)
+            .args(args)
+            .assert()
+    };
+    run(&["unlock", "--env", "prod", "--service", "api", "--yes"])
+        .code(0)
+        .stdout(predicate::str::contains("is not locked"));
+    // A live lock (this test process) is never broken.
+    let guard =
+        shipdeck::lock::acquire(&locks, "prod", "api", "erin", "promotion", Utc::now()).unwrap();
+    run(&["unlock", "--env", "prod", "--service", "api", "--yes"])
+        .code(1)
+        .stderr(predicate::str::contains("is not stale"));
+    std::mem::forget(guard);
+    // A lock left by a dead process: without --yes and without a terminal, nothing happens.
+    let dead = shipdeck::lock::LockInfo {
+        owner: "frank".into(),
+        pid: u32::MAX - 3,
+        host: shipdeck::lock::host(),
+        since: Utc::now(),
+        purpose: "rollback".into(),
+    };
+    std::fs::write(
+        locks.join("prod--api.lock"),
+        serde_json::to_string(&dead).unwrap(),
+    )
+    .unwrap();
+    run(&["unlock", "--env", "prod", "--service", "api"])
+        .code(2)
+        .stderr(predicate::str::contains("confirmation needed"));
+    assert!(
+        shipdeck::lock::holder(&locks, "prod", "api")
+            .unwrap()
+            .is_some()
+    );
+    run(&["unlock", "--env", "prod", "--service", "api", "--yes"])
+        .code(0)
+        .stdout(predicate::str::contains("stale because process"))
+        .stdout(predicate::str::contains("lock broken by dave"));
+    assert!(
+        shipdeck::lock::holder(&locks, "prod", "api")
+            .unwrap()
+            .is_none()
+    );
+    let records = Ledger::new(dir.path().join("ledger.jsonl")).read().unwrap();
+    let last = records.last().unwrap();
+    assert_eq!(last.kind, shipdeck::ledger::RecordKind::LockBroken);
+    assert_eq!(last.draft.operator, "dave");
+    assert!(last.draft.reasons[0].contains("broke stale lock of frank"));
+}
