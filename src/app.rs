@@ -375,10 +375,7 @@ impl App {
     /// Shows promotions or rollbacks that a previous run started and never finished.
     pub fn note_interrupted(&mut self, list: &[crate::stable::Interrupted]) {
         for i in list {
-            let kind = serde_json::to_value(i.last.kind)
-                .ok()
-                .and_then(|v| v.as_str().map(str::to_string))
-                .unwrap_or_default();
+            let kind = i.last.kind.as_str();
             let text = format!(
                 "INTERRUPTED: {} of {} in {} never finished (last record: {kind} by {}); check the service before acting",
                 if i.last.kind == crate::ledger::RecordKind::RollbackIssued {

@@ -214,6 +214,14 @@ pub fn parse() -> Cli {
     }
 }
 
+/// Loads the configuration, or prints why not and gives exit code 2.
+fn config_or_usage(cli: &Cli) -> Result<Config, i32> {
+    load_config(cli).map_err(|e| {
+        let _ = writeln!(std::io::stderr(), "{e}");
+        EXIT_USAGE
+    })
+}
+
 /// Loads the configuration named by the flags and environment.
 pub fn load_config(cli: &Cli) -> Result<Config, ConfigError> {
     let env_var = std::env::var("SHIPDECK_CONFIG").ok();
@@ -429,12 +437,9 @@ fn read_secret_value(name: &str) -> Result<String, String> {
 }
 
 async fn run_smoke(cli: &Cli, env: &str, json: bool, deadline: std::time::Duration) -> i32 {
-    let cfg = match load_config(cli) {
+    let cfg = match config_or_usage(cli) {
         Ok(c) => c,
-        Err(e) => {
-            let _ = writeln!(std::io::stderr(), "{e}");
-            return EXIT_USAGE;
-        }
+        Err(code) => return code,
     };
     let Some(env_cfg) = cfg.env(env) else {
         eprint_error(&format!(
@@ -582,21 +587,12 @@ fn run_audit(cli: &Cli, args: &AuditArgs) -> i32 {
                 .as_ref()
                 .is_none_or(|s| r.draft.service.as_ref() == Some(s))
             && since.is_none_or(|t| r.at >= t)
-            && args.kind.as_ref().is_none_or(|k| {
-                serde_json::to_value(r.kind)
-                    .ok()
-                    .and_then(|v| v.as_str().map(str::to_string))
-                    .as_ref()
-                    == Some(k)
-            })
+            && args.kind.as_ref().is_none_or(|k| r.kind.as_str() == k)
     }) {
         if args.json {
             out.push_str(&serde_json::to_string(r).unwrap_or_default());
         } else {
-            let kind = serde_json::to_value(r.kind)
-                .ok()
-                .and_then(|v| v.as_str().map(str::to_string))
-                .unwrap_or_default();
+            let kind = r.kind.as_str();
             out.push_str(&format!(
                 "{} {:<6} {:<22} {:<10} {:<8} {:<12} {}",
                 r.at.format("%Y-%m-%d %H:%M:%S"),
@@ -645,12 +641,9 @@ fn run_approve(
     comment: Option<&str>,
     ledger: Option<&std::path::Path>,
 ) -> i32 {
-    let cfg = match load_config(cli) {
+    let cfg = match config_or_usage(cli) {
         Ok(c) => c,
-        Err(e) => {
-            let _ = writeln!(std::io::stderr(), "{e}");
-            return EXIT_USAGE;
-        }
+        Err(code) => return code,
     };
     let path = match ledger
         .map(std::path::Path::to_path_buf)
@@ -711,12 +704,9 @@ pub fn lock_dir(ledger: &std::path::Path) -> PathBuf {
 }
 
 fn run_unlock(cli: &Cli, env: &str, service: &str, yes: bool) -> i32 {
-    let cfg = match load_config(cli) {
+    let cfg = match config_or_usage(cli) {
         Ok(c) => c,
-        Err(e) => {
-            let _ = writeln!(std::io::stderr(), "{e}");
-            return EXIT_USAGE;
-        }
+        Err(code) => return code,
     };
     let ledger = match ledger_path(cli, None) {
         Ok(p) => p,
@@ -917,12 +907,9 @@ async fn run_console(cfg: Result<Config, ConfigError>, fleet: Option<FleetFile>)
 }
 
 fn config_check(cli: &Cli) -> i32 {
-    let cfg = match load_config(cli) {
+    let cfg = match config_or_usage(cli) {
         Ok(c) => c,
-        Err(e) => {
-            let _ = writeln!(std::io::stderr(), "{e}");
-            return EXIT_USAGE;
-        }
+        Err(code) => return code,
     };
     let mut out = String::new();
     out.push_str(&format!("{}: OK\n", cfg.source.display()));

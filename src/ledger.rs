@@ -52,6 +52,28 @@ pub enum RecordKind {
     LedgerRepaired,
 }
 
+impl RecordKind {
+    /// The snake_case name used in the ledger and by `audit --type`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::PromotionStarted => "promotion_started",
+            Self::GateEvaluated => "gate_evaluated",
+            Self::Approval => "approval",
+            Self::Override => "override",
+            Self::DeployIssued => "deploy_issued",
+            Self::DeploySucceeded => "deploy_succeeded",
+            Self::DeployFailed => "deploy_failed",
+            Self::Aborted => "aborted",
+            Self::RollbackIssued => "rollback_issued",
+            Self::RollbackSucceeded => "rollback_succeeded",
+            Self::RollbackFailed => "rollback_failed",
+            Self::RevisionMarkedStable => "revision_marked_stable",
+            Self::LockBroken => "lock_broken",
+            Self::LedgerRepaired => "ledger_repaired",
+        }
+    }
+}
+
 /// One gate check as recorded.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct GateEntry {
@@ -418,6 +440,29 @@ mod tests {
 
     fn text(l: &Ledger) -> String {
         std::fs::read_to_string(l.path()).unwrap()
+    }
+
+    #[test]
+    fn kind_names_match_the_serialised_form() {
+        use RecordKind as K;
+        for k in [
+            K::PromotionStarted,
+            K::GateEvaluated,
+            K::Approval,
+            K::Override,
+            K::DeployIssued,
+            K::DeploySucceeded,
+            K::DeployFailed,
+            K::Aborted,
+            K::RollbackIssued,
+            K::RollbackSucceeded,
+            K::RollbackFailed,
+            K::RevisionMarkedStable,
+            K::LockBroken,
+            K::LedgerRepaired,
+        ] {
+            assert_eq!(serde_json::to_value(k).unwrap(), k.as_str());
+        }
     }
 
     #[test]
