@@ -210,19 +210,26 @@ fn parse_line(line: &str) -> Result<(Record, String), String> {
 
 /// Checks the whole chain. `Ok(n)` with the number of records, or the first break.
 pub fn verify_text(text: &str) -> Result<u64, Break> {
-    let mut prev = GENESIS.to_string();
-    let mut seq = 0u64;
+    chain(text).map(|links| links.last().map_or(0, |(r, _)| r.seq))
+}
+
+/// Parses and checks every line once: each record with its hash, or the first break.
+fn chain(text: &str) -> Result<Vec<(Record, String)>, Break> {
+    let mut links: Vec<(Record, String)> = Vec::new();
     let ends_clean = text.is_empty() || text.ends_with('\n');
-    let lines: Vec<&str> = text.split_terminator('\n').collect();
-    for (i, line) in lines.iter().enumerate() {
+    let rows: Vec<&str> = text.split_terminator('\n').collect();
+    for (i, line) in rows.iter().enumerate() {
         let n = i + 1;
-        if i + 1 == lines.len() && !ends_clean {
+        if i + 1 == rows.len() && !ends_clean {
             return Err(Break {
                 line: n,
                 problem: "the final line is torn (written partly, never acknowledged)".to_string(),
             });
         }
         let (record, hash) = parse_line(line).map_err(|problem| Break { line: n, problem })?;
+        let (prev, seq) = links
+            .last()
+            .map_or((GENESIS, 0), |(r, h)| (h.as_str(), r.seq));
         if record.prev_hash != prev {
             return Err(Break {
                 line: n,
@@ -236,10 +243,9 @@ pub fn verify_text(text: &str) -> Result<u64, Break> {
                 problem: format!("sequence {} where {} was expected", record.seq, seq + 1),
             });
         }
-        prev = hash;
-        seq = record.seq;
+        links.push((record, hash));
     }
-    Ok(seq)
+    Ok(links)
 }
 
 /// The ledger file.
@@ -273,19 +279,17 @@ impl Ledger {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
             Err(e) => return Err(self.io(e)),
         };
-        verify_text(&text).map_err(|b| LedgerError::Broken {
+        chain(&text)
+            .map(|links| links.into_iter().map(|(r, _)| r).collect())
+            .map_err(|b| self.broken(b))
+    }
+
+    fn broken(&self, b: Break) -> LedgerError {
+        LedgerError::Broken {
             path: self.path.display().to_string(),
             line: b.line,
             problem: b.problem,
-        })?;
-        text.lines()
-            .map(|l| parse_line(l).map(|(r, _)| r))
-            .collect::<Result<_, _>>()
-            .map_err(|problem| LedgerError::Broken {
-                path: self.path.display().to_string(),
-                line: 0,
-                problem,
-            })
+        }
     }
 
     /// Appends one record with a single write and fsync, under an exclusive lock
@@ -327,8 +331,8 @@ impl Ledger {
             .map_err(|e| self.io(e))?;
         let mut text = String::new();
         file.read_to_string(&mut text).map_err(|e| self.io(e))?;
-        let (prev_hash, seq) = match verify_text(&text) {
-            Ok(_) => last_link(&text),
+        let (prev_hash, seq) = match chain(&text) {
+            Ok(links) => last_link(&links),
             Err(b) if b.line == text.split_terminator('\n').count() && !text.ends_with('\n') => {
                 // A torn tail was never acknowledged: move it aside, say so in the chain.
                 let keep = text.rfind('\n').map_or(0, |i| i + 1);
@@ -340,8 +344,7 @@ impl Ledger {
                 file.set_len(u64::try_from(keep).unwrap_or(0))
                     .map_err(|e| self.io(e))?;
                 file.seek(SeekFrom::End(0)).map_err(|e| self.io(e))?;
-                let text = &text[..keep];
-                let (prev, seq) = last_link(text);
+                let (prev, seq) = last_link(&chain(&text[..keep]).map_err(|b| self.broken(b))?);
                 let repair = Draft {
                     operator: "shipdeck".to_string(),
                     reasons: vec![format!(
@@ -361,13 +364,7 @@ impl Ledger {
                 )?;
                 (hash, rec.seq)
             }
-            Err(b) => {
-                return Err(LedgerError::Broken {
-                    path: self.path.display().to_string(),
-                    line: b.line,
-                    problem: b.problem,
-                });
-            }
+            Err(b) => return Err(self.broken(b)),
         };
         self.write_record(&mut file, kind, draft, at, &prev_hash, seq + 1)
             .map(|(r, _)| r)
@@ -403,12 +400,11 @@ impl Ledger {
     }
 }
 
-/// Hash and sequence of the last record of verified text.
-fn last_link(text: &str) -> (String, u64) {
-    text.lines()
+/// Hash and sequence of the last link of a verified chain.
+fn last_link(links: &[(Record, String)]) -> (String, u64) {
+    links
         .last()
-        .and_then(|l| parse_line(l).ok())
-        .map_or((GENESIS.to_string(), 0), |(r, h)| (h, r.seq))
+        .map_or((GENESIS.to_string(), 0), |(r, h)| (h.clone(), r.seq))
 }
 
 #[cfg(test)]
