@@ -244,6 +244,18 @@ fn demo_seed(cfg: &Config) -> u64 {
     }
 }
 
+/// The simulator on an in-memory fleet (the demo), or the provider the configuration asks for.
+fn provider_for(
+    cfg: &Config,
+    fleet: Option<FleetFile>,
+    clock: Arc<dyn Clock>,
+) -> Result<AnyProvider, String> {
+    match fleet {
+        Some(f) => Ok(AnyProvider::Sim(SimFleet::new(&f, demo_seed(cfg), clock))),
+        None => build_provider(cfg, clock),
+    }
+}
+
 /// Builds the provider the configuration asks for.
 pub fn build_provider(cfg: &Config, clock: Arc<dyn Clock>) -> Result<AnyProvider, String> {
     match &cfg.provider {
@@ -494,14 +506,18 @@ fn ledger_path(cli: &Cli, flag: Option<&std::path::Path>) -> Result<PathBuf, Str
     }
     let explicit = cli.config.is_some() || std::env::var_os("SHIPDECK_CONFIG").is_some();
     match load_config(cli) {
-        Ok(cfg) => {
-            if let Some(p) = cfg.ledger_path {
-                return Ok(p);
-            }
-        }
-        Err(e) if explicit => return Err(e.to_string()),
-        Err(_) => {}
+        Ok(cfg) => ledger_for(&cfg),
+        Err(e) if explicit => Err(e.to_string()),
+        Err(_) => default_ledger(),
     }
+}
+
+/// The configuration's ledger: `ledger_path`, else the platform data dir.
+pub fn ledger_for(cfg: &Config) -> Result<PathBuf, String> {
+    cfg.ledger_path.clone().map_or_else(default_ledger, Ok)
+}
+
+fn default_ledger() -> Result<PathBuf, String> {
     crate::paths::data_dir()
         .map(|d| d.join("ledger.jsonl"))
         .ok_or_else(|| "no data directory on this platform; pass --ledger PATH".to_string())
@@ -647,7 +663,7 @@ fn run_approve(
     };
     let path = match ledger
         .map(std::path::Path::to_path_buf)
-        .map_or_else(|| ledger_path(cli, None), Ok)
+        .map_or_else(|| ledger_for(&cfg), Ok)
     {
         Ok(p) => p,
         Err(e) => {
@@ -708,7 +724,7 @@ fn run_unlock(cli: &Cli, env: &str, service: &str, yes: bool) -> i32 {
         Ok(c) => c,
         Err(code) => return code,
     };
-    let ledger = match ledger_path(cli, None) {
+    let ledger = match ledger_for(&cfg) {
         Ok(p) => p,
         Err(e) => {
             eprint_error(&e);
@@ -854,15 +870,7 @@ async fn run_console(cfg: Result<Config, ConfigError>, fleet: Option<FleetFile>)
         );
         return EXIT_USAGE;
     }
-    let provider = match fleet {
-        Some(f) => Ok(AnyProvider::Sim(SimFleet::new(
-            &f,
-            demo_seed(&cfg),
-            Arc::new(SystemClock),
-        ))),
-        None => build_provider(&cfg, Arc::new(SystemClock)),
-    };
-    let provider = match provider {
+    let provider = match provider_for(&cfg, fleet, Arc::new(SystemClock)) {
         Ok(p) => p,
         Err(e) => {
             eprint_error(&e);
@@ -873,10 +881,8 @@ async fn run_console(cfg: Result<Config, ConfigError>, fleet: Option<FleetFile>)
     let theme = Theme::new(cfg.theme, no_color);
     tracing::info!(config = %cfg.source.display(), "console started");
     // A promotion cut off by a crash is shown, never silently forgotten.
-    let interrupted = cfg
-        .ledger_path
-        .clone()
-        .or_else(|| crate::paths::data_dir().map(|d| d.join("ledger.jsonl")))
+    let interrupted = ledger_for(&cfg)
+        .ok()
         .map(|p| crate::ledger::Ledger::new(p).read())
         .and_then(|r| match r {
             Ok(records) => Some(crate::stable::interrupted(&records)),
@@ -1003,15 +1009,7 @@ async fn run_status(
         }
     }
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
-    let provider = match fleet {
-        Some(f) => Ok(AnyProvider::Sim(SimFleet::new(
-            &f,
-            demo_seed(&cfg),
-            clock.clone(),
-        ))),
-        None => build_provider(&cfg, clock.clone()),
-    };
-    let provider = match provider {
+    let provider = match provider_for(&cfg, fleet, clock.clone()) {
         Ok(p) => p,
         Err(e) => {
             eprint_error(&e);

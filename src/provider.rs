@@ -124,6 +124,27 @@ pub trait Provider: Send + Sync {
     ) -> impl Future<Output = Result<DeployStarted, ProviderError>> + Send;
 }
 
+/// Longest a single environment reading may take before it counts as failed.
+pub const READ_TIMEOUT: Duration = Duration::from_secs(20);
+
+/// Reads an environment, turning a hung endpoint into a network error after
+/// [`READ_TIMEOUT`] so that one environment never blocks the others.
+pub async fn read_with_timeout<P: Provider>(
+    provider: &P,
+    env: &EnvConfig,
+) -> Result<EnvSnapshot, ProviderError> {
+    match tokio::time::timeout(READ_TIMEOUT, provider.read_env(env)).await {
+        Ok(r) => r,
+        Err(_) => Err(ProviderError::Network {
+            message: format!(
+                "reading \"{}\" took longer than {}s",
+                env.name,
+                READ_TIMEOUT.as_secs()
+            ),
+        }),
+    }
+}
+
 /// The providers shipdeck can run against.
 #[derive(Debug, Clone)]
 pub enum AnyProvider {

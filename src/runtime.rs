@@ -13,9 +13,8 @@ use tokio::task::JoinSet;
 use crate::app::keys::{Key, KeyCode, KeyMap};
 use crate::app::{App, Command, Msg, update};
 use crate::config::{Config, EnvConfig};
-use crate::provider::{AnyProvider, Provider, ProviderError};
+use crate::provider::AnyProvider;
 use crate::secrets::Secrets;
-use crate::status::READ_TIMEOUT;
 use crate::ui::{self, Theme};
 
 /// The slow tick: clocks, ages and poll scheduling.
@@ -67,18 +66,6 @@ pub fn translate(event: &Event) -> Option<Msg> {
         }
         Event::Resize(..) => Some(Msg::Resized),
         _ => None,
-    }
-}
-
-async fn poll(
-    provider: AnyProvider,
-    env: EnvConfig,
-) -> Result<crate::model::EnvSnapshot, ProviderError> {
-    match tokio::time::timeout(READ_TIMEOUT, provider.read_env(&env)).await {
-        Ok(r) => r,
-        Err(_) => Err(ProviderError::Network {
-            message: format!("no answer within {}s", READ_TIMEOUT.as_secs()),
-        }),
     }
 }
 
@@ -223,7 +210,7 @@ pub async fn run_console(
                     let provider = provider.clone();
                     let tx = tx.clone();
                     tasks.spawn(async move {
-                        let result = poll(provider, env_cfg).await;
+                        let result = crate::provider::read_with_timeout(&provider, &env_cfg).await;
                         if let Err(e) = &result {
                             tracing::warn!(env, error = %e, "environment read failed");
                         }

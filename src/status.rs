@@ -17,8 +17,6 @@ use crate::provider::{Provider, ProviderError};
 
 /// Version of the JSON schema; bumped only on incompatible changes.
 pub const SCHEMA_VERSION: u32 = 1;
-/// Longest a single environment reading may take before it counts as failed.
-pub const READ_TIMEOUT: Duration = Duration::from_secs(20);
 
 /// The whole report.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -129,18 +127,10 @@ pub async fn read_all<P: Provider>(
     config: &Config,
     provider: &P,
 ) -> Vec<Result<EnvSnapshot, ProviderError>> {
-    let reads = config.environments.iter().map(|env| async move {
-        match tokio::time::timeout(READ_TIMEOUT, provider.read_env(env)).await {
-            Ok(r) => r,
-            Err(_) => Err(ProviderError::Network {
-                message: format!(
-                    "reading \"{}\" took longer than {}s",
-                    env.name,
-                    READ_TIMEOUT.as_secs()
-                ),
-            }),
-        }
-    });
+    let reads = config
+        .environments
+        .iter()
+        .map(|env| crate::provider::read_with_timeout(provider, env));
     futures::future::join_all(reads).await
 }
 
