@@ -194,7 +194,8 @@ pub struct App {
     pub now: DateTime<Utc>,
     /// Status-bar message.
     pub message: Option<(Level, String)>,
-    /// Health latency history per (env, service), in ms.
+    /// Health latency history per (env, service), in ms, from provider readings;
+    /// probed services keep theirs in `trackers`.
     pub health_history: HashMap<(usize, String), VecDeque<u64>>,
     /// Real probe results per (env, service); when present they replace the provider's health.
     pub trackers: HashMap<(usize, String), HealthTracker>,
@@ -372,6 +373,20 @@ impl App {
 }
 
 impl App {
+    /// Recent health latencies (ms) of a cell, oldest first: probe results where
+    /// the service is probed, else the provider's readings.
+    pub fn latencies(&self, env: usize, service: &str) -> Vec<u64> {
+        let key = (env, service.to_string());
+        match self.trackers.get(&key) {
+            Some(t) => t.latencies(),
+            None => self
+                .health_history
+                .get(&key)
+                .map(|h| h.iter().copied().collect())
+                .unwrap_or_default(),
+        }
+    }
+
     /// Shows promotions or rollbacks that a previous run started and never finished.
     pub fn note_interrupted(&mut self, list: &[crate::stable::Interrupted]) {
         for i in list {
@@ -484,6 +499,10 @@ fn update_polled(
             e.failures = 0;
             e.next_poll = Some(at + chrono_dur(app.refresh_interval));
             for svc in &snap.services {
+                // Probed services keep their history in the tracker.
+                if app.trackers.contains_key(&(env, svc.name.clone())) {
+                    continue;
+                }
                 if let Health::Healthy { latency, .. } = &svc.health {
                     let h = app
                         .health_history
@@ -551,20 +570,13 @@ fn update_probed(app: &mut App, env: usize, service: &str, result: ProbeResult) 
         .unwrap_or(crate::config::DEFAULT_STABILITY_WINDOW);
     let tracker = app
         .trackers
-        .entry(key.clone())
+        .entry(key)
         .or_insert_with(|| HealthTracker::new(window));
     let was_bad = tracker.last().is_some_and(|r| !r.ok);
     let at = result.at;
     tracker.record(result);
     let health = tracker.health(app.now.max(at));
     let now_bad = health.is_bad();
-    if let Health::Healthy { latency, .. } = &health {
-        let h = app.health_history.entry(key).or_default();
-        h.push_back(u64::try_from(latency.as_millis()).unwrap_or(u64::MAX));
-        if h.len() > HEALTH_HISTORY {
-            h.pop_front();
-        }
-    }
     let Some(e) = app.envs.get_mut(env) else {
         return;
     };

@@ -112,20 +112,32 @@ impl HealthTracker {
 
     /// The model's view of this health.
     pub fn health(&self, now: DateTime<Utc>) -> Health {
-        match self.last() {
-            None => Health::Unknown,
-            Some(r) if r.ok => Health::Healthy {
-                status: r.status.unwrap_or(0),
-                latency: r.latency,
-                healthy_for: self.healthy_for(now).unwrap_or_default(),
-            },
-            Some(r) => Health::Unhealthy {
-                status: r.status,
-                reason: r.reason.clone(),
-            },
+        self.last().map_or(Health::Unknown, |r| {
+            r.to_health(self.healthy_for(now).unwrap_or_default())
+        })
+    }
+}
+
+impl ProbeResult {
+    /// The model's view of this one result, healthy for `healthy_for` so far.
+    pub fn to_health(&self, healthy_for: Duration) -> Health {
+        if self.ok {
+            Health::Healthy {
+                status: self.status.unwrap_or(0),
+                latency: self.latency,
+                healthy_for,
+            }
+        } else {
+            Health::Unhealthy {
+                status: self.status,
+                reason: self.reason.clone(),
+            }
         }
     }
 }
+
+/// Health probes in flight at once, across all services.
+pub const PROBES_IN_FLIGHT: usize = 16;
 
 /// An HTTP client for probes: rustls, no redirects followed (a redirect is an answer).
 pub fn client() -> Result<reqwest::Client, String> {

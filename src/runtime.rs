@@ -80,7 +80,7 @@ fn spawn_probers(
     secrets: &Secrets,
     tx: &mpsc::Sender<Msg>,
 ) {
-    let permits = Arc::new(tokio::sync::Semaphore::new(crate::status::PROBES_IN_FLIGHT));
+    let permits = Arc::new(tokio::sync::Semaphore::new(crate::health::PROBES_IN_FLIGHT));
     for (env, e) in cfg.environments.iter().enumerate() {
         for s in &e.services {
             let Some(check) = s.health.clone() else {

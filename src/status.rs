@@ -159,7 +159,7 @@ pub async fn probe_all(
             let r = crate::health::probe(client, &check, secrets, || clock.now()).await;
             (i, name, r)
         })
-        .buffer_unordered(PROBES_IN_FLIGHT)
+        .buffer_unordered(crate::health::PROBES_IN_FLIGHT)
         .collect()
         .await;
     for (i, name, r) in results {
@@ -167,16 +167,11 @@ pub async fn probe_all(
         if let Some(Ok(snap)) = readings.get_mut(i)
             && let Some(s) = snap.services.iter_mut().find(|s| s.name == name)
         {
-            let mut t = crate::health::HealthTracker::new(Duration::from_secs(30));
-            let at = r.at;
-            t.record(r);
-            s.health = t.health(at);
+            // One probe says nothing about stability yet.
+            s.health = r.to_health(Duration::ZERO);
         }
     }
 }
-
-/// Health probes running at once.
-pub const PROBES_IN_FLIGHT: usize = 16;
 
 /// Builds the report from readings (pure).
 pub fn build(

@@ -598,3 +598,58 @@ fn interrupted_promotions_are_shown_at_start() {
     );
     assert_eq!(a.message.unwrap().0, Level::Warn);
 }
+
+#[test]
+fn probed_latency_series_is_not_mixed_with_provider_readings() {
+    let mut a = app();
+    update(&mut a, Msg::Tick(t0()));
+    let mut s = snap("dev", t0());
+    let cfg = config::demo().unwrap();
+    let fleet =
+        crate::sim::SimFleet::demo(7, std::sync::Arc::new(crate::clock::ManualClock::new(t0())))
+            .unwrap();
+    let real = futures::executor::block_on(crate::provider::Provider::read_env(
+        &fleet,
+        &cfg.environments[0],
+    ))
+    .unwrap();
+    s.services = real
+        .services
+        .into_iter()
+        .filter(|x| x.name == "api")
+        .collect();
+    // Without probes the provider's latency feeds the series.
+    update(
+        &mut a,
+        Msg::EnvPolled {
+            env: 0,
+            request: 1,
+            at: t0(),
+            result: Ok(s.clone()),
+        },
+    );
+    assert_eq!(a.latencies(0, "api"), vec![42]);
+    // Once probed, only probe results count, whatever the provider reports.
+    update(
+        &mut a,
+        Msg::HealthProbed {
+            env: 0,
+            service: "api".into(),
+            result: probe_result(t0(), true),
+        },
+    );
+    let cmds = update(&mut a, Msg::Tick(t0() + chrono::Duration::seconds(5)));
+    let Command::PollEnv { request, .. } = cmds[0] else {
+        panic!("{cmds:?}")
+    };
+    update(
+        &mut a,
+        Msg::EnvPolled {
+            env: 0,
+            request,
+            at: t0(),
+            result: Ok(s),
+        },
+    );
+    assert_eq!(a.latencies(0, "api"), vec![25]);
+}

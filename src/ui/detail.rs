@@ -175,9 +175,10 @@ pub(super) fn render_detail(frame: &mut Frame<'_>, area: Rect, app: &App, theme:
                 _ => {}
             }
             lines.push(Line::from(health));
-            if let Some(hist) = app.health_history.get(&(app.col, svc.to_string())) {
+            let latencies = app.latencies(app.col, svc);
+            if !latencies.is_empty() {
                 #[allow(clippy::cast_precision_loss)]
-                let values: Vec<f64> = hist.iter().map(|v| *v as f64).collect();
+                let values: Vec<f64> = latencies.iter().map(|v| *v as f64).collect();
                 lines.push(kv("latency", &sparkline(&values, width), width, theme));
             }
             if let Some((p50, p95)) = app
