@@ -1,18 +1,23 @@
 //! The console's model and `update`: pure, no I/O, no clock (time arrives in messages).
 
+pub mod flow;
 pub mod keys;
 pub mod timeline;
 
 use std::collections::{HashMap, VecDeque};
+use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 
 use crate::config::Config;
 use crate::health::{HealthTracker, ProbeResult, SmokeResult};
+use crate::ledger::{Draft, Record, RecordKind};
 use crate::model::drift::{self, DriftRow};
 use crate::model::{EnvSnapshot, Freshness, Health, ServiceSnapshot};
-use crate::provider::ProviderError;
+use crate::provider::{DeployStarted, ProviderError};
+use crate::release::exec::Issue;
+pub use flow::Flow;
 use keys::{Action, Context, Key, KeyCode, KeyMap};
 use timeline::{EntryKind, Timeline};
 
@@ -63,6 +68,23 @@ pub enum Msg {
         /// Verdicts.
         results: Vec<SmokeResult>,
     },
+    /// A deploy or rollback was accepted, or refused (message, and whether the
+    /// refusal is already closed in the ledger).
+    Issued {
+        /// Operation id.
+        op: u64,
+        /// What the provider started.
+        result: Result<DeployStarted, (String, bool)>,
+    },
+    /// A record was appended (or could not be).
+    Recorded(Result<Record, String>),
+    /// The ledger was read, with who holds the lock asked about.
+    LedgerRead {
+        /// Every record, or why they could not be read.
+        records: Result<Vec<Record>, String>,
+        /// Lock holder of the asked-about service, if someone else.
+        lock: Option<String>,
+    },
 }
 
 /// Side effects for the runtime to execute.
@@ -79,6 +101,40 @@ pub enum Command {
     RunSmoke {
         /// Environment index.
         env: usize,
+    },
+    /// Take the lock, write the record, then deploy or roll back; answer `Msg::Issued`.
+    Issue {
+        /// Operation id.
+        op: u64,
+        /// Environment index.
+        env: usize,
+        /// Service.
+        service: String,
+        /// Deploy or rollback.
+        issue: Issue,
+        /// The record (`DeployIssued`/`RollbackIssued`).
+        draft: Draft,
+    },
+    /// Append a record; answer `Msg::Recorded`.
+    Record {
+        /// Kind.
+        kind: RecordKind,
+        /// Fields.
+        draft: Draft,
+    },
+    /// Release the lock of a service in an environment.
+    Release {
+        /// Environment index.
+        env: usize,
+        /// Service.
+        service: String,
+    },
+    /// Read the ledger and the lock of a service; answer `Msg::LedgerRead`.
+    ReadLedger {
+        /// Environment index.
+        env: usize,
+        /// Service.
+        service: String,
     },
     /// Leave the console.
     Quit,
@@ -213,8 +269,23 @@ pub struct App {
     pub dirty: bool,
     /// Set when the user asked to quit.
     pub quitting: bool,
+    /// The configuration (gates, rollout policies).
+    pub cfg: Arc<Config>,
+    /// The wizard, rollback dialog or watch on screen.
+    pub flow: Option<Flow>,
+    /// Audit records (approvals, stable revisions), as last read.
+    pub records: Vec<Record>,
+    /// Latest smoke results per environment.
+    pub smoke_results: HashMap<usize, (DateTime<Utc>, Vec<SmokeResult>)>,
+    /// When the ledger was last asked for.
+    pub ledger_asked: Option<DateTime<Utc>>,
     next_request: u64,
 }
+
+/// How often the ledger is re-read while the wizard waits for approvals.
+pub const LEDGER_EVERY: Duration = Duration::from_secs(2);
+/// Longest gap between readings of an environment while a deploy is watched.
+pub const WATCH_POLL: Duration = Duration::from_secs(2);
 
 /// Exponential backoff with deterministic jitter (from the request id), capped.
 pub fn backoff(failures: u32, request: u64, retry_after: Option<Duration>) -> Duration {
@@ -296,6 +367,11 @@ impl App {
             operator,
             dirty: true,
             quitting: false,
+            cfg: Arc::new(cfg.clone()),
+            flow: None,
+            records: Vec::new(),
+            smoke_results: HashMap::new(),
+            ledger_asked: None,
             next_request: 1,
         };
         app.recompute_drift();
@@ -413,6 +489,11 @@ impl App {
                 true,
             );
         }
+        if !list.is_empty() && self.flow.is_none() {
+            self.flow = Some(Flow::Interrupted(Box::new(flow::InterruptedDialog {
+                items: list.to_vec(),
+            })));
+        }
         if let Some(first) = list.first() {
             self.say(
                 Level::Warn,
@@ -443,7 +524,34 @@ pub fn update(app: &mut App, msg: Msg) -> Vec<Command> {
             at,
             result,
         } => {
+            let ok = result.is_ok();
             update_polled(app, env, request, at, result);
+            if ok {
+                flow::refresh_gate(app);
+                flow::on_reading(app, env)
+            } else {
+                Vec::new()
+            }
+        }
+        Msg::Issued { op, result } => {
+            app.dirty = true;
+            flow::on_issued(app, op, result)
+        }
+        Msg::Recorded(result) => {
+            app.dirty = true;
+            flow::on_recorded(app, result);
+            Vec::new()
+        }
+        Msg::LedgerRead { records, lock } => {
+            app.dirty = true;
+            match records {
+                Ok(r) => flow::on_records(app, r),
+                Err(e) => app.say(Level::Warn, format!("audit ledger unreadable: {e}")),
+            }
+            if let Some(Flow::Wizard(w)) = &mut app.flow {
+                w.lock = lock;
+            }
+            flow::refresh_gate(app);
             Vec::new()
         }
         Msg::HealthProbed {
@@ -456,6 +564,8 @@ pub fn update(app: &mut App, msg: Msg) -> Vec<Command> {
         }
         Msg::SmokeFinished { env, at, results } => {
             update_smoke(app, env, at, &results);
+            app.smoke_results.insert(env, (at, results));
+            flow::refresh_gate(app);
             Vec::new()
         }
     }
@@ -474,7 +584,21 @@ fn update_tick(app: &mut App, now: DateTime<Utc>) -> Vec<Command> {
         .filter(|(_, e)| e.in_flight.is_none() && e.next_poll.is_none_or(|t| t <= now))
         .map(|(i, _)| i)
         .collect();
-    due.into_iter().map(|i| app.issue_poll(i)).collect()
+    let mut cmds: Vec<Command> = due.into_iter().map(|i| app.issue_poll(i)).collect();
+    // Approvals arrive through the ledger: re-read it while the wizard is open.
+    let ask = match (&app.flow, app.ledger_asked) {
+        (_, None) => Some((app.col, String::new())),
+        (Some(Flow::Wizard(w)), Some(at)) if now - at >= chrono_dur(LEDGER_EVERY) => {
+            Some((w.plan.target, w.plan.service.clone()))
+        }
+        _ => None,
+    };
+    if let Some((env, service)) = ask {
+        app.ledger_asked = Some(now);
+        cmds.push(Command::ReadLedger { env, service });
+    }
+    flow::refresh_gate(app);
+    cmds
 }
 
 fn update_polled(
@@ -497,7 +621,13 @@ fn update_polled(
         Ok(snap) => {
             e.freshness = e.freshness.on_success(snap.read_at);
             e.failures = 0;
-            e.next_poll = Some(at + chrono_dur(app.refresh_interval));
+            let watched = matches!(&app.flow, Some(Flow::Watch(v)) if v.watch.env == env && v.phase == flow::Phase::Watching);
+            let every = if watched {
+                app.refresh_interval.min(WATCH_POLL)
+            } else {
+                app.refresh_interval
+            };
+            e.next_poll = Some(at + chrono_dur(every));
             for svc in &snap.services {
                 // Probed services keep their history in the tracker.
                 if app.trackers.contains_key(&(env, svc.name.clone())) {
@@ -673,6 +803,13 @@ fn handle_key(app: &mut App, key: Key) -> Vec<Command> {
         }
         Overlay::None => {}
     }
+    match &app.flow {
+        Some(Flow::Wizard(_)) => return flow::wizard_key(app, key),
+        Some(Flow::Rollback(_)) => return flow::rollback_key(app, key),
+        Some(Flow::Interrupted(_)) => return flow::interrupted_key(app, key),
+        Some(Flow::Watch(v)) if !v.minimised => return flow::watch_key(app, key),
+        _ => {}
+    }
     let Some(action) = app.keymap.action(key, app.context()) else {
         app.say(
             Level::Info,
@@ -822,7 +959,12 @@ fn update_action(app: &mut App, action: Action) -> Vec<Command> {
                 };
             }
         }
-        Action::Promote | Action::Rollback => refuse_mutation(app, action),
+        Action::Promote => return flow::open_wizard(app),
+        Action::Rollback => flow::open_rollback(app),
+        Action::ShowWatch => match &mut app.flow {
+            Some(Flow::Watch(v)) => v.minimised = false,
+            _ => app.say(Level::Info, "no deploy or rollback is being watched"),
+        },
         Action::Smoke => {
             let env = app.col;
             let name = app
@@ -878,21 +1020,6 @@ pub fn mutation_blocked(app: &App) -> Option<String> {
         ));
     }
     None
-}
-
-fn refuse_mutation(app: &mut App, action: Action) {
-    let what = if action == Action::Promote {
-        "promote"
-    } else {
-        "roll back"
-    };
-    let msg = match mutation_blocked(app) {
-        Some(why) => format!("cannot {what}: {why}"),
-        None => format!(
-            "cannot {what}: the promotion wizard and rollback are not part of this build yet"
-        ),
-    };
-    app.say(Level::Warn, msg);
 }
 
 #[cfg(test)]

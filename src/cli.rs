@@ -892,9 +892,24 @@ async fn run_console(cfg: Result<Config, ConfigError>, fleet: Option<FleetFile>)
             }
         })
         .unwrap_or_default();
+    let exec = match ledger_for(&cfg) {
+        Ok(path) => crate::release::exec::Executor::new(
+            provider.clone(),
+            cfg.environments.clone(),
+            crate::ledger::Ledger::new(&path),
+            lock_dir(&path),
+            identity(&cfg),
+            Arc::new(SystemClock),
+        ),
+        Err(e) => {
+            eprint_error(&e);
+            return EXIT_USAGE;
+        }
+    };
     match crate::runtime::run_console(
         &cfg,
         provider,
+        exec,
         keymap,
         identity(&cfg),
         theme,

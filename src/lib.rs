@@ -16,6 +16,7 @@ pub mod logging;
 pub mod model;
 pub mod paths;
 pub mod provider;
+pub mod release;
 pub mod runtime;
 pub mod secrets;
 pub mod sim;

@@ -14,6 +14,7 @@ use crate::app::keys::{Key, KeyCode, KeyMap};
 use crate::app::{App, Command, Msg, update};
 use crate::config::{Config, EnvConfig};
 use crate::provider::AnyProvider;
+use crate::release::exec::Executor;
 use crate::secrets::Secrets;
 use crate::ui::{self, Theme};
 
@@ -116,10 +117,53 @@ fn spawn_probers(
     }
 }
 
+/// Runs a command that must finish before the next message (ledger writes, deploys):
+/// returns the message that answers it.
+pub async fn execute(exec: &mut Executor, cmd: Command) -> Option<Msg> {
+    match cmd {
+        Command::Issue {
+            op,
+            env,
+            service,
+            issue,
+            draft,
+        } => {
+            let result = exec
+                .issue(env, &service, &issue, draft)
+                .await
+                .map(|(started, _)| started);
+            if let Err((e, _)) = &result {
+                tracing::warn!(env, service, error = %e, "deploy or rollback not issued");
+            }
+            Some(Msg::Issued { op, result })
+        }
+        Command::Record { kind, draft } => Some(Msg::Recorded(exec.record(kind, draft))),
+        Command::Release { env, service } => {
+            let name = exec.env_name(env);
+            exec.release(&name, &service);
+            None
+        }
+        Command::ReadLedger { env, service } => {
+            let lock = if service.is_empty() {
+                None
+            } else {
+                exec.holder(&exec.env_name(env), &service)
+            };
+            Some(Msg::LedgerRead {
+                records: exec.read(),
+                lock,
+            })
+        }
+        Command::PollEnv { .. } | Command::RunSmoke { .. } | Command::Quit => None,
+    }
+}
+
 /// Runs the console until the user quits. The terminal is restored on return.
+#[allow(clippy::too_many_arguments)]
 pub async fn run_console(
     cfg: &Config,
     provider: AnyProvider,
+    mut exec: Executor,
     keymap: KeyMap,
     operator: String,
     theme: Theme,
@@ -168,13 +212,22 @@ pub async fn run_console(
             Some(m) = rx.recv() => m,
             Some(_) = tasks.join_next(), if !tasks.is_empty() => continue,
         };
-        let mut cmds = update(&mut app, msg);
+        let mut cmds: std::collections::VecDeque<Command> = update(&mut app, msg).into();
         // Coalesce bursts: apply everything already waiting before drawing once.
         while let Ok(m) = rx.try_recv() {
             cmds.extend(update(&mut app, m));
         }
-        for cmd in cmds {
+        while let Some(cmd) = cmds.pop_front() {
             match cmd {
+                Command::Issue { .. }
+                | Command::Record { .. }
+                | Command::Release { .. }
+                | Command::ReadLedger { .. } => {
+                    // In order, before anything else: the record is durable before the deploy.
+                    if let Some(m) = execute(&mut exec, cmd).await {
+                        cmds.extend(update(&mut app, m));
+                    }
+                }
                 Command::Quit => {
                     tasks.abort_all();
                     tracing::info!("console closed by the user");

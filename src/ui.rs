@@ -2,6 +2,7 @@
 
 mod board;
 mod detail;
+mod flow;
 mod overlays;
 pub mod theme;
 
@@ -52,6 +53,7 @@ pub fn render(frame: &mut Frame<'_>, app: &App, theme: &Theme) {
         render_timeline(frame, lower, app, theme);
     }
     render_status(frame, status, app, theme);
+    flow::render_flow(frame, main, app, theme);
     match &app.overlay {
         Overlay::Help => overlays::render_help(frame, area, app, theme),
         Overlay::EnvPicker(i) => overlays::render_env_picker(frame, area, app, *i, theme),
@@ -88,6 +90,9 @@ fn render_title(frame: &mut Frame<'_>, area: Rect, app: &App, theme: &Theme) {
             app.services.len()
         )),
     ];
+    if let Some(line) = flow::minimised_line(app) {
+        spans.push(Span::styled(format!(" · {line}"), theme.tone(Tone::Warn)));
+    }
     if let Some(i) = app.env_scope {
         spans.push(Span::styled(
             format!(" · scope: {}", app.envs[i].name),

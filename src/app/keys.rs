@@ -207,6 +207,8 @@ pub enum Action {
     Rollback,
     /// Run the selected environment's smoke checks.
     Smoke,
+    /// Show the deploy or rollback being watched.
+    ShowWatch,
 }
 
 /// Action metadata: config name, context, description, default keys.
@@ -341,7 +343,7 @@ pub const ACTIONS: &[ActionInfo] = &[
         action: Action::Promote,
         name: "promote",
         context: Context::Board,
-        description: "promote the previous stage's digest here",
+        description: "promote the previous stage's digest into this cell (wizard)",
         defaults: &["p"],
     },
     ActionInfo {
@@ -357,6 +359,13 @@ pub const ACTIONS: &[ActionInfo] = &[
         context: Context::Board,
         description: "run the environment's smoke checks",
         defaults: &["s"],
+    },
+    ActionInfo {
+        action: Action::ShowWatch,
+        name: "watch",
+        context: Context::Global,
+        description: "show the deploy or rollback being watched",
+        defaults: &["w"],
     },
     ActionInfo {
         action: Action::Help,

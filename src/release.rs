@@ -1,0 +1,753 @@
+//! Promotions and rollbacks, shared by the console and the scriptable twins
+//! (`shipdeck promote`, `shipdeck rollback`).
+//!
+//! Pure parts: [`Plan`] (what a promotion would change), [`gate_for`] (the gate
+//! input assembled from readings), [`rollback_target`] and [`Watch`] (the deploy
+//! watch and its abort criteria). Effects live in [`exec::Executor`].
+
+pub mod exec;
+
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::config::{Config, GatePolicy, MetricRole, RolloutPolicy, ServiceConfig};
+use crate::gate::{self, GateInput, GateResult};
+use crate::health::SmokeResult;
+use crate::ledger::{Draft, GateEntry, Record};
+use crate::model::{
+    AlarmState, Digest, Health, ImageRef, RolloutState, ServiceSnapshot, TaskDefRef,
+};
+
+/// Health failing this long during a watch aborts it (single failed probes do not).
+pub const HEALTH_ABORT_AFTER: Duration = Duration::from_secs(15);
+
+/// What a promotion of one service from `source` into `target` would change.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Plan {
+    /// shipdeck service name.
+    pub service: String,
+    /// Source environment index (promotion order).
+    pub source: usize,
+    /// Source environment name.
+    pub source_name: String,
+    /// Target environment index.
+    pub target: usize,
+    /// Target environment name.
+    pub target_name: String,
+    /// ECS service in the target.
+    pub ecs_service: String,
+    /// Container whose image changes.
+    pub container: String,
+    /// Digest to promote (`None`: the source is unpinned).
+    pub digest: Option<Digest>,
+    /// Revision the source runs.
+    pub source_revision: Option<TaskDefRef>,
+    /// Revision the target runs now (the copy's base and the rollback target).
+    pub target_revision: Option<TaskDefRef>,
+    /// Digest the target runs now.
+    pub target_digest: Option<Digest>,
+    /// Image the target runs now.
+    pub target_image: Option<ImageRef>,
+    /// A stage is skipped (needs a reason and one more approval).
+    pub hotfix: bool,
+}
+
+/// Why a promotion cannot even be planned.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct PlanError(pub String);
+
+/// Index of an environment by name, with a clear error.
+pub fn env_index(cfg: &Config, name: &str) -> Result<usize, PlanError> {
+    cfg.environments
+        .iter()
+        .position(|e| e.name == name)
+        .ok_or_else(|| {
+            PlanError(format!(
+                "no environment \"{name}\" in the configuration (have: {})",
+                cfg.environments
+                    .iter()
+                    .map(|e| e.name.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ))
+        })
+}
+
+/// The service's configuration in environment `env`.
+pub fn service_config<'a>(cfg: &'a Config, env: usize, service: &str) -> Option<&'a ServiceConfig> {
+    cfg.environments
+        .get(env)?
+        .services
+        .iter()
+        .find(|s| s.name == service)
+}
+
+/// Plans promoting `service` into environment `target` from `source`
+/// (normally the stage before it; an earlier stage makes it a hotfix).
+pub fn plan(
+    cfg: &Config,
+    service: &str,
+    source: usize,
+    target: usize,
+    source_snap: Option<&ServiceSnapshot>,
+    target_snap: Option<&ServiceSnapshot>,
+) -> Result<Plan, PlanError> {
+    let name = |i: usize| {
+        cfg.environments
+            .get(i)
+            .map_or_else(|| format!("#{i}"), |e| e.name.clone())
+    };
+    if target == 0 {
+        return Err(PlanError(format!(
+            "\"{}\" is the first stage: nothing promotes into it",
+            name(target)
+        )));
+    }
+    if source >= target {
+        return Err(PlanError(format!(
+            "promotions go forward: \"{}\" comes after \"{}\" in the chain",
+            name(source),
+            name(target)
+        )));
+    }
+    let Some(target_cfg) = service_config(cfg, target, service) else {
+        return Err(PlanError(format!(
+            "service \"{service}\" is not configured in \"{}\"",
+            name(target)
+        )));
+    };
+    if service_config(cfg, source, service).is_none() {
+        return Err(PlanError(format!(
+            "service \"{service}\" is not configured in \"{}\"",
+            name(source)
+        )));
+    }
+    let Some(src) = source_snap else {
+        return Err(PlanError(format!(
+            "no reading of {service} in \"{}\" yet; wait for it or check the environment",
+            name(source)
+        )));
+    };
+    if let (Some(d), Some(t)) = (&src.digest, target_snap.and_then(|t| t.digest.as_ref()))
+        && d == t
+    {
+        return Err(PlanError(format!(
+            "\"{}\" already runs {} ({}); nothing to promote",
+            name(target),
+            d.short(),
+            service
+        )));
+    }
+    Ok(Plan {
+        service: service.to_string(),
+        source,
+        source_name: name(source),
+        target,
+        target_name: name(target),
+        ecs_service: target_cfg.ecs_service.clone(),
+        container: target_cfg.container.clone(),
+        digest: src.digest.clone(),
+        source_revision: src.task_definition.clone(),
+        target_revision: target_snap.and_then(|t| t.task_definition.clone()),
+        target_digest: target_snap.and_then(|t| t.digest.clone()),
+        target_image: target_snap.and_then(|t| t.image.clone()),
+        hotfix: source + 1 != target,
+    })
+}
+
+impl Plan {
+    /// The task-definition change, line by line: only the image may differ.
+    pub fn diff(&self) -> Vec<String> {
+        let base = self
+            .target_revision
+            .as_ref()
+            .map_or_else(|| "(unknown)".to_string(), ToString::to_string);
+        let next = self.target_revision.as_ref().map_or_else(
+            || "a new revision".to_string(),
+            |r| format!("{}:<next>", r.family),
+        );
+        let old = self
+            .target_image
+            .as_ref()
+            .map_or_else(|| "(unknown)".to_string(), ToString::to_string);
+        let new = match (&self.target_image, &self.digest) {
+            (Some(img), Some(d)) => img.pinned_to(d).to_string(),
+            (None, Some(d)) => format!("<repository>@{d}"),
+            (_, None) => "(source unpinned: no digest)".to_string(),
+        };
+        vec![
+            format!("task definition {base} → {next} (a copy of {base})"),
+            format!("container \"{}\" image:", self.container),
+            format!("- {old}"),
+            format!("+ {new}"),
+            "everything else unchanged".to_string(),
+        ]
+    }
+
+    /// The ledger draft every record of this promotion starts from.
+    pub fn draft(&self, operator: &str, promotion: &str) -> Draft {
+        Draft {
+            operator: operator.to_string(),
+            env: Some(self.target_name.clone()),
+            service: Some(self.service.clone()),
+            promotion: Some(promotion.to_string()),
+            from_digest: self.target_digest.as_ref().map(ToString::to_string),
+            to_digest: self.digest.as_ref().map(ToString::to_string),
+            from_revision: self.target_revision.as_ref().map(ToString::to_string),
+            hotfix: self.hotfix,
+            ..Draft::default()
+        }
+    }
+}
+
+/// Whether a health reading has been good for `window` (`None`: nothing to tell).
+pub fn healthy_stable(h: &Health, window: Duration) -> Option<bool> {
+    match h {
+        Health::Healthy { healthy_for, .. } => Some(*healthy_for >= window),
+        Health::Unhealthy { .. } => Some(false),
+        Health::Unknown | Health::NotConfigured => None,
+    }
+}
+
+/// How long `digest` has run in a service: since its deployment began, once completed.
+pub fn soaked_for(s: &ServiceSnapshot, digest: &Digest, now: DateTime<Utc>) -> Option<Duration> {
+    if s.digest.as_ref() != Some(digest) {
+        return None;
+    }
+    let primary = s
+        .deployments
+        .iter()
+        .find(|d| d.role == crate::model::DeploymentRole::Primary)?;
+    match primary.rollout {
+        RolloutState::Completed => Some((now - primary.created_at).to_std().unwrap_or_default()),
+        RolloutState::InProgress => Some(Duration::ZERO),
+        _ => None,
+    }
+}
+
+/// What the operator filled in the wizard (or on the command line).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Answers {
+    /// Checklist items ticked, by index.
+    pub ticked: Vec<bool>,
+    /// Change-record id.
+    pub change_record: String,
+    /// Hotfix reason.
+    pub hotfix_reason: String,
+    /// Break-glass overrides: check name and reason.
+    pub overrides: Vec<(String, String)>,
+}
+
+/// Readings a gate looks at, besides the plan.
+#[derive(Debug, Clone)]
+pub struct Observed<'a> {
+    /// The service in the source.
+    pub source: Option<&'a ServiceSnapshot>,
+    /// Source reading current.
+    pub source_fresh: bool,
+    /// Target reading current.
+    pub target_fresh: bool,
+    /// Smoke results of the source, if run.
+    pub smoke: Option<&'a [SmokeResult]>,
+    /// Now.
+    pub now: DateTime<Utc>,
+    /// Who holds the target's lock, if anyone.
+    pub in_flight: Option<String>,
+    /// Distinct valid approvers.
+    pub approvers: &'a [String],
+    /// Who runs the promotion.
+    pub initiator: &'a str,
+}
+
+/// Evaluates the target's gate for `plan`.
+pub fn gate_for(cfg: &Config, plan: &Plan, obs: &Observed<'_>, answers: &Answers) -> GateResult {
+    let Some(target) = cfg.environments.get(plan.target) else {
+        return GateResult {
+            checks: Vec::new(),
+            go: false,
+        };
+    };
+    let source_env = cfg.environments.get(plan.source);
+    let window = service_config(cfg, plan.source, &plan.service)
+        .and_then(|s| s.health.as_ref())
+        .map_or(crate::config::DEFAULT_STABILITY_WINDOW, |h| {
+            h.stability_window
+        });
+    let change = answers.change_record.trim();
+    let reason = answers.hotfix_reason.trim();
+    gate::evaluate(&GateInput {
+        policy: &target.gate,
+        source: obs.source,
+        source_fresh: obs.source_fresh,
+        target_fresh: obs.target_fresh,
+        digest: plan.digest.as_ref(),
+        source_healthy_stable: obs.source.and_then(|s| healthy_stable(&s.health, window)),
+        smoke: obs.smoke,
+        smoke_configured: source_env.is_some_and(|e| !e.smoke.is_empty()),
+        soaked_for: match (obs.source, plan.digest.as_ref()) {
+            (Some(s), Some(d)) => soaked_for(s, d, obs.now),
+            _ => None,
+        },
+        now: obs.now,
+        in_flight: obs.in_flight.clone(),
+        ticked: &answers.ticked,
+        approvers: obs.approvers,
+        initiator: obs.initiator,
+        change_record: (!change.is_empty()).then_some(change),
+        hotfix_reason: (!reason.is_empty()).then_some(reason),
+        hotfix: plan.hotfix,
+        overrides: &answers.overrides,
+    })
+}
+
+/// Gate checks as ledger entries.
+pub fn gate_entries(result: &GateResult) -> Vec<GateEntry> {
+    result
+        .checks
+        .iter()
+        .map(|c| GateEntry {
+            check: c.name.clone(),
+            verdict: if c.overridden {
+                "overridden".to_string()
+            } else {
+                format!("{:?}", c.verdict).to_lowercase()
+            },
+            reason: c.reason.clone(),
+        })
+        .collect()
+}
+
+/// Where a rollback would go.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RollbackTarget {
+    /// The revision.
+    pub revision: TaskDefRef,
+    /// Its digest, if known.
+    pub digest: Option<Digest>,
+    /// From shipdeck's stable records (true) or only the newest older ACTIVE revision.
+    pub verified: bool,
+    /// When it was marked stable.
+    pub stable_at: Option<DateTime<Utc>>,
+}
+
+/// The rollback target of a service: the previous stable revision from the
+/// records, else the newest older revision that is still ACTIVE (unverified).
+pub fn rollback_target(
+    records: &[Record],
+    env: &str,
+    snap: &ServiceSnapshot,
+) -> Result<RollbackTarget, PlanError> {
+    let Some(current) = &snap.task_definition else {
+        return Err(PlanError(format!(
+            "the revision {} runs in \"{env}\" is unknown; nothing to roll back from",
+            snap.name
+        )));
+    };
+    let find = |rev: u32| {
+        snap.history.iter().find(|h| {
+            h.task_definition.family == current.family && h.task_definition.revision == rev
+        })
+    };
+    if let Some(s) = crate::stable::previous_stable(records, env, &snap.name, &current.to_string())
+        && let Some((family, rev)) = s.revision.rsplit_once(':')
+        && let Ok(rev) = rev.parse::<u32>()
+    {
+        let known = find(rev);
+        if known.is_none_or(|h| h.active) {
+            return Ok(RollbackTarget {
+                revision: known.map_or_else(
+                    || TaskDefRef {
+                        family: family.to_string(),
+                        revision: rev,
+                        arn: s.revision.clone(),
+                    },
+                    |h| h.task_definition.clone(),
+                ),
+                digest: Digest::parse(&s.digest).ok(),
+                verified: true,
+                stable_at: Some(s.at),
+            });
+        }
+    }
+    snap.history
+        .iter()
+        .filter(|h| {
+            h.active
+                && h.task_definition.family == current.family
+                && h.task_definition.revision < current.revision
+        })
+        .max_by_key(|h| h.task_definition.revision)
+        .map(|h| RollbackTarget {
+            revision: h.task_definition.clone(),
+            digest: h.digest.clone(),
+            verified: false,
+            stable_at: None,
+        })
+        .ok_or_else(|| {
+            PlanError(format!(
+                "no known stable revision of {} in \"{env}\" and no older ACTIVE revision than {current}: nothing to roll back to",
+                snap.name
+            ))
+        })
+}
+
+/// Deploy or rollback.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OpKind {
+    /// A promotion's deploy.
+    Deploy,
+    /// A rollback (by hand, or automatic after an abort).
+    Rollback,
+}
+
+/// What one observation of a watched service says.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Step {
+    /// Keep watching.
+    Continue,
+    /// Rollout completed, stable for the window, alarms OK.
+    Succeeded,
+    /// Over, unsuccessfully, and nothing more to do (e.g. ECS rolled back by itself).
+    Failed(String),
+    /// An abort criterion hit: roll back (or ask).
+    Abort(String),
+}
+
+/// A deploy or rollback being watched until it succeeds or an abort criterion hits.
+#[derive(Debug, Clone)]
+pub struct Watch {
+    /// Deploy or rollback.
+    pub kind: OpKind,
+    /// Rollback started automatically after an abort.
+    pub automatic: bool,
+    /// Environment index.
+    pub env: usize,
+    /// Environment name.
+    pub env_name: String,
+    /// shipdeck service name.
+    pub service: String,
+    /// Promotion id (records group by it).
+    pub promotion: String,
+    /// Revision before.
+    pub from: Option<TaskDefRef>,
+    /// Digest before.
+    pub from_digest: Option<Digest>,
+    /// Revision it converges to (known once issued).
+    pub to: Option<TaskDefRef>,
+    /// Digest it converges to.
+    pub to_digest: Option<Digest>,
+    /// Provider deployment id.
+    pub deployment_id: Option<String>,
+    /// When the command was issued.
+    pub issued_at: DateTime<Utc>,
+    /// Abort criteria.
+    pub policy: RolloutPolicy,
+    /// Alarms already in ALARM before (reported, not an abort reason).
+    pub firing_before: Vec<String>,
+    /// Label of the error-rate metric and its baseline.
+    pub error_rate: Option<(String, f64)>,
+    /// Label of the p95 latency metric.
+    pub latency_label: Option<String>,
+    /// Whether the service has a health endpoint.
+    pub health_configured: bool,
+    /// When the rollout completed.
+    pub completed_at: Option<DateTime<Utc>>,
+    /// Health good since.
+    pub healthy_since: Option<DateTime<Utc>>,
+    /// Health failing since.
+    pub unhealthy_since: Option<DateTime<Utc>>,
+    /// One line of current progress.
+    pub progress: String,
+    /// Outcome once over.
+    pub outcome: Option<Step>,
+}
+
+/// Same family and revision (ARNs differ in form between APIs).
+pub fn same_rev(a: &TaskDefRef, b: &TaskDefRef) -> bool {
+    a.family == b.family && a.revision == b.revision
+}
+
+fn mean(points: &[f64]) -> Option<f64> {
+    let finite: Vec<f64> = points.iter().copied().filter(|p| p.is_finite()).collect();
+    #[allow(clippy::cast_precision_loss)] // a handful of datapoints
+    (!finite.is_empty()).then(|| finite.iter().sum::<f64>() / finite.len() as f64)
+}
+
+fn series<'a>(s: &'a ServiceSnapshot, label: &str) -> Option<&'a [f64]> {
+    s.metrics
+        .iter()
+        .find(|m| m.label == label)
+        .map(|m| m.points.as_slice())
+}
+
+impl Watch {
+    /// Starts watching `kind` of `service` in environment `env`; `before` is the
+    /// service's reading when the command was confirmed (baselines come from it).
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        cfg: &Config,
+        kind: OpKind,
+        env: usize,
+        service: &str,
+        promotion: &str,
+        before: Option<&ServiceSnapshot>,
+        to_digest: Option<Digest>,
+        now: DateTime<Utc>,
+    ) -> Self {
+        let env_cfg = cfg.environments.get(env);
+        let svc = service_config(cfg, env, service);
+        let role_label = |role: MetricRole| {
+            svc.and_then(|s| s.metrics.iter().find(|m| m.role == role))
+                .map(|m| m.label.clone())
+        };
+        let error_rate = role_label(MetricRole::ErrorRate).and_then(|label| {
+            let base = before.and_then(|b| series(b, &label)).and_then(mean)?;
+            Some((label, base))
+        });
+        Self {
+            kind,
+            automatic: false,
+            env,
+            env_name: env_cfg.map_or_else(String::new, |e| e.name.clone()),
+            service: service.to_string(),
+            promotion: promotion.to_string(),
+            from: before.and_then(|b| b.task_definition.clone()),
+            from_digest: before.and_then(|b| b.digest.clone()),
+            to: None,
+            to_digest,
+            deployment_id: None,
+            issued_at: now,
+            policy: env_cfg.map_or_else(RolloutPolicy::defaults, |e| e.rollout.clone()),
+            firing_before: before
+                .map(|b| {
+                    b.alarms
+                        .iter()
+                        .filter(|a| a.state == AlarmState::Alarm)
+                        .map(|a| a.name.clone())
+                        .collect()
+                })
+                .unwrap_or_default(),
+            error_rate,
+            latency_label: role_label(MetricRole::LatencyP95),
+            health_configured: svc.is_some_and(|s| s.health.is_some()),
+            completed_at: None,
+            healthy_since: None,
+            unhealthy_since: None,
+            progress: "issuing…".to_string(),
+            outcome: None,
+        }
+    }
+
+    /// The command was accepted: watch for this revision and deployment.
+    pub fn started(&mut self, to: TaskDefRef, deployment_id: Option<String>) {
+        self.progress = format!("rolling out {to}");
+        self.to = Some(to);
+        self.deployment_id = deployment_id;
+    }
+
+    /// Whether the watch is over.
+    pub fn is_over(&self) -> bool {
+        self.outcome.is_some()
+    }
+
+    fn end(&mut self, step: Step) -> Step {
+        self.outcome = Some(step.clone());
+        step
+    }
+
+    /// Looks at one reading of the service; returns what it means.
+    pub fn observe(&mut self, s: &ServiceSnapshot, now: DateTime<Utc>) -> Step {
+        if self.is_over() {
+            return Step::Continue;
+        }
+        let Some(to) = self.to.clone() else {
+            return Step::Continue;
+        };
+        let elapsed = (now - self.issued_at).to_std().unwrap_or_default();
+        let deployment = s
+            .deployments
+            .iter()
+            .find(|d| self.deployment_id.as_deref() == Some(d.id.as_str()))
+            .or_else(|| {
+                s.deployments.iter().find(|d| {
+                    d.role == crate::model::DeploymentRole::Primary
+                        && same_rev(&d.task_definition, &to)
+                })
+            });
+        let rollout = match deployment {
+            Some(d) => {
+                self.progress = format!(
+                    "{}: {} of {} running{}",
+                    d.rollout.label(),
+                    d.running,
+                    d.desired,
+                    d.reason
+                        .as_deref()
+                        .map(|r| format!(" · {r}"))
+                        .unwrap_or_default()
+                );
+                match d.rollout {
+                    RolloutState::Failed => {
+                        let why = d.reason.clone().unwrap_or_else(|| "no reason given".into());
+                        return self.end(Step::Abort(format!("rollout failed: {why}")));
+                    }
+                    RolloutState::RolledBack => {
+                        let why = d.reason.clone().unwrap_or_else(|| "no reason given".into());
+                        return self.end(Step::Failed(format!(
+                            "ECS rolled the deployment back by itself (circuit breaker): {why}"
+                        )));
+                    }
+                    r => r,
+                }
+            }
+            // The deployment left ECS's list: done if the service is on our revision.
+            None if s.task_definition.as_ref().is_some_and(|t| same_rev(t, &to))
+                && s.running >= s.desired =>
+            {
+                RolloutState::Completed
+            }
+            None if s
+                .task_definition
+                .as_ref()
+                .is_some_and(|t| !same_rev(t, &to)) =>
+            {
+                return self.end(Step::Failed(format!(
+                    "the service moved to {} while watching (another deploy?)",
+                    s.task_definition
+                        .as_ref()
+                        .map_or_else(String::new, ToString::to_string)
+                )));
+            }
+            None => RolloutState::InProgress,
+        };
+        if rollout == RolloutState::Completed && self.completed_at.is_none() {
+            self.completed_at = Some(now);
+        }
+        // Alarms that fire now and did not before the deploy.
+        let firing: Vec<&str> = s
+            .alarms
+            .iter()
+            .filter(|a| a.state == AlarmState::Alarm && !self.firing_before.contains(&a.name))
+            .map(|a| a.name.as_str())
+            .collect();
+        if self.policy.abort_on_alarm && !firing.is_empty() {
+            return self.end(Step::Abort(format!(
+                "alarm in ALARM: {}",
+                firing.join(", ")
+            )));
+        }
+        // Health.
+        match &s.health {
+            Health::Unhealthy { reason, .. } => {
+                self.healthy_since = None;
+                let since = *self.unhealthy_since.get_or_insert(now);
+                if self.policy.abort_on_health
+                    && (now - since).to_std().unwrap_or_default() >= HEALTH_ABORT_AFTER
+                {
+                    return self.end(Step::Abort(format!(
+                        "health failing for {}s: {reason}",
+                        (now - since).num_seconds()
+                    )));
+                }
+            }
+            Health::Healthy { .. } => {
+                self.unhealthy_since = None;
+                self.healthy_since.get_or_insert(now);
+            }
+            Health::Unknown | Health::NotConfigured => {
+                self.unhealthy_since = None;
+            }
+        }
+        // Error rate against its baseline, over the configured window (1 point a minute).
+        if let (Some(max), Some((label, base))) =
+            (self.policy.max_error_rate_increase, self.error_rate.clone())
+            && let Some(points) = series(s, &label)
+        {
+            let n = usize::try_from(self.policy.error_rate_window.as_secs() / 60)
+                .unwrap_or(1)
+                .max(1);
+            let recent = &points[points.len().saturating_sub(n)..];
+            if let Some(now_rate) = mean(recent) {
+                let increase = (now_rate - base) / base.max(1e-9);
+                if base > 0.0 && increase > max {
+                    return self.end(Step::Abort(format!(
+                        "{label} rose {:.0} % over its baseline ({base:.2} → {now_rate:.2}; limit {:.0} %)",
+                        increase * 100.0,
+                        max * 100.0
+                    )));
+                }
+            }
+        }
+        if let (Some(slo), Some(label)) = (self.policy.p95_latency_slo, self.latency_label.clone())
+            && let Some(last) = series(s, &label).and_then(|p| p.last().copied())
+        {
+            #[allow(clippy::cast_precision_loss)]
+            let slo_ms = slo.as_millis() as f64;
+            if last.is_finite() && last > slo_ms {
+                return self.end(Step::Abort(format!(
+                    "{label} is {last:.0} ms, over the {slo_ms:.0} ms SLO"
+                )));
+            }
+        }
+        // Success: completed, then stable for the window.
+        if let Some(done) = self.completed_at {
+            let stable_from = if self.health_configured {
+                self.healthy_since.map(|h| h.max(done))
+            } else {
+                Some(done)
+            };
+            let window = self.policy.stability_window;
+            match stable_from {
+                Some(from) if (now - from).to_std().unwrap_or_default() >= window => {
+                    return self.end(Step::Succeeded);
+                }
+                Some(from) => {
+                    self.progress = format!(
+                        "completed; stable for {}s of {}s",
+                        (now - from).num_seconds(),
+                        window.as_secs()
+                    );
+                }
+                None => {
+                    self.progress = "completed; waiting for the health endpoint".to_string();
+                }
+            }
+        }
+        if elapsed >= self.policy.timeout {
+            return self.end(Step::Abort(format!(
+                "not stable within {}",
+                humantime::format_duration(self.policy.timeout)
+            )));
+        }
+        Step::Continue
+    }
+
+    /// The ledger draft of this watch's records.
+    pub fn draft(&self, operator: &str) -> Draft {
+        Draft {
+            operator: operator.to_string(),
+            env: Some(self.env_name.clone()),
+            service: Some(self.service.clone()),
+            promotion: Some(self.promotion.clone()),
+            from_digest: self.from_digest.as_ref().map(ToString::to_string),
+            to_digest: self.to_digest.as_ref().map(ToString::to_string),
+            from_revision: self.from.as_ref().map(ToString::to_string),
+            to_revision: self.to.as_ref().map(ToString::to_string),
+            duration_ms: None,
+            ..Draft::default()
+        }
+    }
+}
+
+/// The gate policy hash used to void approvals given under another policy.
+pub fn policy_of(cfg: &Config, env: usize) -> Option<(&GatePolicy, String)> {
+    let gate = &cfg.environments.get(env)?.gate;
+    Some((gate, crate::approvals::policy_hash(gate)))
+}
+
+#[cfg(test)]
+mod tests;

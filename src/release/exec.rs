@@ -1,0 +1,216 @@
+//! The effects of promotions and rollbacks, in the order the audit trail needs:
+//! take the lock, write the record (appended and fsynced), then call the cloud.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use crate::clock::Clock;
+use crate::config::EnvConfig;
+use crate::ledger::{Draft, Ledger, Record, RecordKind};
+use crate::lock::{self, LockError, LockGuard};
+use crate::model::{Digest, TaskDefRef};
+use crate::provider::{AnyProvider, DeployStarted, Provider, READ_TIMEOUT};
+
+/// What to ask the cloud for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Issue {
+    /// Register a copy of the current revision with the image at `digest`, and deploy it.
+    Deploy(Digest),
+    /// Point the service back at an existing revision.
+    Rollback(TaskDefRef),
+}
+
+/// Runs promotion and rollback effects for one operator.
+#[derive(Debug)]
+pub struct Executor {
+    provider: AnyProvider,
+    envs: Vec<EnvConfig>,
+    ledger: Ledger,
+    lock_dir: PathBuf,
+    operator: String,
+    clock: Arc<dyn Clock>,
+    guards: HashMap<(String, String), LockGuard>,
+}
+
+/// A lock holder, for people.
+pub fn describe_lock(err: &LockError) -> String {
+    match err {
+        LockError::Held { info, .. } => format!(
+            "{} holds the lock since {} ({}, pid {} on {}); if that process is gone, run `shipdeck unlock`",
+            info.owner,
+            info.since.format("%Y-%m-%d %H:%M:%S UTC"),
+            info.purpose,
+            info.pid,
+            info.host
+        ),
+        other => other.to_string(),
+    }
+}
+
+impl Executor {
+    /// An executor writing to `ledger`, with lock files in `lock_dir`.
+    pub fn new(
+        provider: AnyProvider,
+        envs: Vec<EnvConfig>,
+        ledger: Ledger,
+        lock_dir: PathBuf,
+        operator: String,
+        clock: Arc<dyn Clock>,
+    ) -> Self {
+        Self {
+            provider,
+            envs,
+            ledger,
+            lock_dir,
+            operator,
+            clock,
+            guards: HashMap::new(),
+        }
+    }
+
+    /// Name of environment `env` (empty when out of range).
+    pub fn env_name(&self, env: usize) -> String {
+        self.envs
+            .get(env)
+            .map(|e| e.name.clone())
+            .unwrap_or_default()
+    }
+
+    /// The ledger.
+    pub fn ledger(&self) -> &Ledger {
+        &self.ledger
+    }
+
+    /// The operator.
+    pub fn operator(&self) -> &str {
+        &self.operator
+    }
+
+    /// Who holds the lock of `service` in `env` (by name), other than us.
+    pub fn holder(&self, env: &str, service: &str) -> Option<String> {
+        if self
+            .guards
+            .contains_key(&(env.to_string(), service.to_string()))
+        {
+            return None;
+        }
+        match lock::holder(&self.lock_dir, env, service) {
+            Ok(Some(info)) => Some(format!(
+                "{} since {} ({})",
+                info.owner,
+                info.since.format("%H:%M:%S UTC"),
+                info.purpose
+            )),
+            Ok(None) => None,
+            Err(e) => Some(e.to_string()),
+        }
+    }
+
+    /// Appends a record now.
+    pub fn record(&self, kind: RecordKind, draft: Draft) -> Result<Record, String> {
+        self.ledger
+            .append(kind, draft, self.clock.now())
+            .map_err(|e| format!("could not write the audit record ({}): {e}", kind.as_str()))
+    }
+
+    /// Takes the lock (unless held already), writes `kind` (`DeployIssued` or
+    /// `RollbackIssued`), then calls the provider. A provider failure is recorded
+    /// (`DeployFailed`/`RollbackFailed`) and releases the lock. Errors say whether
+    /// a closing record was written.
+    pub async fn issue(
+        &mut self,
+        env: usize,
+        service: &str,
+        issue: &Issue,
+        draft: Draft,
+    ) -> Result<(DeployStarted, Record), (String, bool)> {
+        let Some(env_cfg) = self.envs.get(env).cloned() else {
+            return Err((format!("no environment #{env}"), false));
+        };
+        let Some(svc_cfg) = env_cfg.services.iter().find(|s| s.name == service).cloned() else {
+            return Err((
+                format!(
+                    "service \"{service}\" is not configured in \"{}\"",
+                    env_cfg.name
+                ),
+                false,
+            ));
+        };
+        let key = (env_cfg.name.clone(), service.to_string());
+        let (kind, failed, purpose) = match issue {
+            Issue::Deploy(_) => (
+                RecordKind::DeployIssued,
+                RecordKind::DeployFailed,
+                "promotion",
+            ),
+            Issue::Rollback(_) => (
+                RecordKind::RollbackIssued,
+                RecordKind::RollbackFailed,
+                "rollback",
+            ),
+        };
+        if !self.guards.contains_key(&key) {
+            let guard = lock::acquire(
+                &self.lock_dir,
+                &env_cfg.name,
+                service,
+                &self.operator,
+                purpose,
+                self.clock.now(),
+            )
+            .map_err(|e| {
+                (
+                    format!(
+                        "{service} in {} is locked: {}",
+                        env_cfg.name,
+                        describe_lock(&e)
+                    ),
+                    false,
+                )
+            })?;
+            self.guards.insert(key.clone(), guard);
+        }
+        let record = match self.record(kind, draft.clone()) {
+            Ok(r) => r,
+            Err(e) => {
+                self.guards.remove(&key);
+                return Err((format!("{e}; nothing was deployed"), false));
+            }
+        };
+        let call = async {
+            match issue {
+                Issue::Deploy(d) => self.provider.deploy(&env_cfg, &svc_cfg, d).await,
+                Issue::Rollback(to) => self.provider.rollback(&env_cfg, &svc_cfg, to).await,
+            }
+        };
+        let result = match tokio::time::timeout(READ_TIMEOUT, call).await {
+            Ok(r) => r.map_err(|e| e.to_string()),
+            Err(_) => Err(format!(
+                "no answer within {}s; check the service before retrying",
+                READ_TIMEOUT.as_secs()
+            )),
+        };
+        match result {
+            Ok(started) => Ok((started, record)),
+            Err(e) => {
+                let mut d = draft;
+                d.outcome = Some("failed".to_string());
+                d.reasons.push(e.clone());
+                let closed = self.record(failed, d).is_ok();
+                self.guards.remove(&key);
+                Err((e, closed))
+            }
+        }
+    }
+
+    /// Releases the lock of `service` in `env` (by name), if we hold it.
+    pub fn release(&mut self, env: &str, service: &str) {
+        self.guards.remove(&(env.to_string(), service.to_string()));
+    }
+
+    /// Reads every record.
+    pub fn read(&self) -> Result<Vec<Record>, String> {
+        self.ledger.read().map_err(|e| e.to_string())
+    }
+}

@@ -1,0 +1,561 @@
+//! The promotion wizard, its confirmation, the rollback dialog, the deploy watch
+//! and the interrupted-actions dialog.
+
+use ratatui::Frame;
+use ratatui::layout::{Constraint, Flex, Layout, Rect};
+use ratatui::style::{Modifier, Style};
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Block, Borders, Clear, Paragraph, Wrap};
+
+use super::{Theme, Tone, fit};
+use crate::app::App;
+use crate::app::flow::{Field, Flow, Phase, RollbackDialog, Row, WatchView, Wizard};
+use crate::config::Confirm;
+use crate::gate::Verdict;
+use crate::release::{OpKind, Step};
+
+fn centered(area: Rect, width: u16, height: u16) -> Rect {
+    let [v] = Layout::vertical([Constraint::Length(height.min(area.height))])
+        .flex(Flex::Center)
+        .areas(area);
+    let [h] = Layout::horizontal([Constraint::Length(width.min(area.width))])
+        .flex(Flex::Center)
+        .areas(v);
+    h
+}
+
+fn boxed<'a>(
+    frame: &mut Frame<'_>,
+    rect: Rect,
+    title: String,
+    lines: Vec<Line<'a>>,
+    theme: &Theme,
+) {
+    frame.render_widget(Clear, rect);
+    let block = Block::default()
+        .borders(Borders::ALL)
+        .border_style(theme.border(true))
+        .title(Span::styled(
+            title,
+            theme.tone(Tone::Plain).add_modifier(Modifier::BOLD),
+        ));
+    frame.render_widget(
+        Paragraph::new(lines)
+            .block(block)
+            .wrap(Wrap { trim: false }),
+        rect,
+    );
+}
+
+fn verdict_span(v: Verdict, overridden: bool, theme: &Theme) -> Span<'static> {
+    match (v, overridden) {
+        (Verdict::Pass, true) => Span::styled("! ", theme.tone(Tone::Warn)),
+        (Verdict::Pass, false) => Span::styled("✓ ", theme.tone(Tone::Good)),
+        (Verdict::Fail, _) => Span::styled("✗ ", theme.tone(Tone::Bad)),
+        (Verdict::Pending, _) => Span::styled("◐ ", theme.tone(Tone::Warn)),
+        (Verdict::Unknown, _) => Span::styled("? ", theme.tone(Tone::Warn)),
+    }
+}
+
+fn prod_tag(app: &App, env: usize) -> &'static str {
+    if app.envs.get(env).is_some_and(|e| e.production) {
+        " [PROD]"
+    } else {
+        ""
+    }
+}
+
+/// Draws the flow on screen, if any.
+pub(super) fn render_flow(frame: &mut Frame<'_>, area: Rect, app: &App, theme: &Theme) {
+    match &app.flow {
+        Some(Flow::Wizard(w)) => {
+            render_wizard(frame, area, app, w, theme);
+            if let Some(typed) = &w.confirming {
+                render_confirm(frame, area, app, w, typed, theme);
+            }
+        }
+        Some(Flow::Rollback(d)) => render_rollback(frame, area, app, d, theme),
+        Some(Flow::Watch(v)) if !v.minimised => render_watch(frame, area, app, v, theme),
+        Some(Flow::Interrupted(d)) => {
+            let mut lines = Vec::new();
+            if let Some(first) = d.items.first() {
+                lines.push(Line::styled(
+                    format!(
+                        "{} of {} in {} never finished.",
+                        if first.last.kind == crate::ledger::RecordKind::RollbackIssued {
+                            "A rollback"
+                        } else {
+                            "A promotion"
+                        },
+                        first.service,
+                        first.env
+                    ),
+                    theme.tone(Tone::Warn),
+                ));
+                lines.push(Line::raw(format!(
+                    "Last record: {} by {} at {}",
+                    first.last.kind.as_str(),
+                    first.last.draft.operator,
+                    first.last.at.format("%Y-%m-%d %H:%M:%S UTC")
+                )));
+                if let Some(to) = &first.last.draft.to_revision {
+                    lines.push(Line::raw(format!("Target revision: {to}")));
+                }
+                lines.push(Line::raw(""));
+                lines.push(Line::raw(
+                    "w resume watching · r roll back (opens the dialog) · esc dismiss",
+                ));
+                if d.items.len() > 1 {
+                    lines.push(Line::styled(
+                        format!("{} more after this one", d.items.len() - 1),
+                        theme.tone(Tone::Dim),
+                    ));
+                }
+            }
+            let h = u16::try_from(lines.len() + 2).unwrap_or(u16::MAX);
+            boxed(
+                frame,
+                centered(area, 84, h),
+                " Interrupted ".to_string(),
+                lines,
+                theme,
+            );
+        }
+        _ => {}
+    }
+}
+
+fn render_wizard(frame: &mut Frame<'_>, area: Rect, app: &App, w: &Wizard, theme: &Theme) {
+    let p = &w.plan;
+    let policy = &app.cfg.environments[p.target].gate;
+    let width = area.width.saturating_sub(4).min(110);
+    let inner = usize::from(width.saturating_sub(2));
+    let mut lines: Vec<Line<'_>> = Vec::new();
+    let digest = p.digest.as_ref().map_or_else(
+        || "unpinned (no digest)".to_string(),
+        |d| d.short().to_string(),
+    );
+    lines.push(Line::from(vec![
+        Span::styled("Digest ", theme.tone(Tone::Dim)),
+        Span::styled(digest, Style::default().add_modifier(Modifier::BOLD)),
+        Span::raw(format!(
+            "  from {} ({})  into {} (now {}, {})",
+            p.source_name,
+            p.source_revision
+                .as_ref()
+                .map_or_else(|| "?".to_string(), ToString::to_string),
+            p.target_name,
+            p.target_revision
+                .as_ref()
+                .map_or_else(|| "?".to_string(), ToString::to_string),
+            p.target_digest
+                .as_ref()
+                .map_or_else(|| "no digest".to_string(), |d| d.short().to_string()),
+        )),
+    ]));
+    if p.hotfix {
+        lines.push(Line::styled(
+            "HOTFIX PATH: a stage is skipped; a reason and one extra approval are required",
+            theme.tone(Tone::Warn),
+        ));
+    }
+    for (i, d) in p.diff().into_iter().enumerate() {
+        let tone = match i {
+            2 => Tone::Bad,
+            3 => Tone::Good,
+            _ => Tone::Dim,
+        };
+        lines.push(Line::styled(
+            format!("  {}", fit(&d, inner.saturating_sub(2))),
+            theme.tone(tone),
+        ));
+    }
+    let passed = w
+        .gate
+        .checks
+        .iter()
+        .filter(|c| c.verdict == Verdict::Pass)
+        .count();
+    lines.push(Line::raw(""));
+    lines.push(Line::from(vec![
+        Span::raw("Gate: "),
+        if w.gate.go {
+            Span::styled("GO", theme.tone(Tone::Good).add_modifier(Modifier::BOLD))
+        } else {
+            Span::styled("NO-GO", theme.tone(Tone::Bad).add_modifier(Modifier::BOLD))
+        },
+        Span::styled(
+            format!("  {passed} of {} checks passed", w.gate.checks.len()),
+            theme.tone(Tone::Dim),
+        ),
+    ]));
+    for c in &w.gate.checks {
+        lines.push(Line::from(vec![
+            Span::raw("  "),
+            verdict_span(c.verdict, c.overridden, theme),
+            Span::raw(format!("{:<24} ", fit(&c.name, 24))),
+            Span::styled(
+                fit(&c.reason, inner.saturating_sub(30)),
+                theme.tone(Tone::Dim),
+            ),
+        ]));
+    }
+    let rows = w.rows(policy);
+    if !rows.is_empty() {
+        lines.push(Line::raw(""));
+        lines.push(Line::styled("Your input", theme.tone(Tone::Dim)));
+    }
+    for (i, row) in rows.iter().enumerate() {
+        let marker = if i == w.focus { "▶ " } else { "  " };
+        let text = match row {
+            Row::Checklist(n) => format!(
+                "[{}] {}",
+                if w.answers.ticked.get(*n).copied().unwrap_or(false) {
+                    "x"
+                } else {
+                    " "
+                },
+                policy.checklist.get(*n).map_or("", String::as_str)
+            ),
+            Row::Text(f @ Field::ChangeRecord) => format!("Change record: {}", w.shown(f)),
+            Row::Text(f @ Field::HotfixReason) => format!("Hotfix reason: {}", w.shown(f)),
+            Row::Text(f @ Field::Override(name)) => {
+                format!("Override {name} (reason): {}", w.shown(f))
+            }
+        };
+        let style = if i == w.focus {
+            theme.selected()
+        } else {
+            Style::default()
+        };
+        lines.push(Line::styled(
+            format!("{marker}{}", fit(&text, inner.saturating_sub(2))),
+            style,
+        ));
+    }
+    if w.requested {
+        lines.push(Line::raw(""));
+        lines.push(Line::from(vec![
+            Span::raw("Approvals for "),
+            Span::styled(&w.promotion, Style::default().add_modifier(Modifier::BOLD)),
+            Span::raw(format!(
+                ": {} so far{}  ·  approvers run: shipdeck approve {}",
+                w.approvers.len(),
+                if w.approvers.is_empty() {
+                    String::new()
+                } else {
+                    format!(" ({})", w.approvers.join(", "))
+                },
+                w.promotion
+            )),
+        ]));
+    }
+    lines.push(Line::raw(""));
+    let keys = if w.editing.is_some() {
+        "type · enter keep · esc undo"
+    } else {
+        "j/k move · space tick · enter edit · g deploy… · h change source (hotfix) · s smoke · esc back out"
+    };
+    lines.push(Line::styled(keys, theme.tone(Tone::Dim)));
+    let h = u16::try_from(lines.len() + 2).unwrap_or(u16::MAX);
+    let title = format!(
+        " Promote {} · {} → {}{} · {} ",
+        p.service,
+        p.source_name,
+        p.target_name,
+        prod_tag(app, p.target),
+        w.promotion
+    );
+    boxed(frame, centered(area, width, h), title, lines, theme);
+}
+
+fn confirm_prompt(mode: Confirm, env: &str, typed: &str, verb: &str) -> String {
+    match mode {
+        Confirm::Type => format!("Type \"{env}\" and press enter to {verb}: {typed}▏"),
+        Confirm::Enter => format!("Press enter to {verb} · esc to go back"),
+    }
+}
+
+fn render_confirm(
+    frame: &mut Frame<'_>,
+    area: Rect,
+    app: &App,
+    w: &Wizard,
+    typed: &str,
+    theme: &Theme,
+) {
+    let p = &w.plan;
+    let env = &app.cfg.environments[p.target];
+    let base = p
+        .target_revision
+        .as_ref()
+        .map_or_else(|| "the current revision".to_string(), ToString::to_string);
+    let image = p.diff().get(3).cloned().unwrap_or_default();
+    let on_abort = match env.rollout.on_abort {
+        crate::config::OnAbort::Rollback => format!("shipdeck rolls back to {base} automatically"),
+        crate::config::OnAbort::Prompt => format!("shipdeck asks whether to roll back to {base}"),
+    };
+    let lines = vec![
+        Line::raw(format!(
+            "This will, in {}{}:",
+            p.target_name,
+            prod_tag(app, p.target)
+        )),
+        Line::raw(format!("  1. register a copy of {base} with the image")),
+        Line::raw(format!("     {}", image.trim_start_matches("+ "))),
+        Line::raw(format!(
+            "  2. update ECS service {} to the new revision",
+            p.ecs_service
+        )),
+        Line::raw(format!(
+            "  3. watch it for up to {}: rollout, health for {}, alarms",
+            humantime::format_duration(env.rollout.timeout),
+            humantime::format_duration(env.rollout.stability_window)
+        )),
+        Line::raw(format!("If the watch aborts, {on_abort}.")),
+        Line::raw(""),
+        Line::styled(
+            confirm_prompt(env.confirm, &p.target_name, typed, "deploy"),
+            theme.tone(Tone::Warn).add_modifier(Modifier::BOLD),
+        ),
+    ];
+    let h = u16::try_from(lines.len() + 2).unwrap_or(u16::MAX);
+    boxed(
+        frame,
+        centered(area, 96, h),
+        format!(" Confirm deploy to {} ", p.target_name),
+        lines,
+        theme,
+    );
+}
+
+fn render_rollback(
+    frame: &mut Frame<'_>,
+    area: Rect,
+    app: &App,
+    d: &RollbackDialog,
+    theme: &Theme,
+) {
+    let env = &app.cfg.environments[d.env];
+    let t = &d.target;
+    let mut lines = vec![
+        Line::raw(format!(
+            "Now:   {}  {}",
+            d.current
+                .as_ref()
+                .map_or_else(|| "?".to_string(), ToString::to_string),
+            d.current_digest
+                .as_ref()
+                .map_or_else(|| "no digest".to_string(), |x| x.short().to_string())
+        )),
+        Line::from(vec![
+            Span::raw(format!(
+                "After: {}  {}  ",
+                t.revision,
+                t.digest
+                    .as_ref()
+                    .map_or_else(|| "no digest".to_string(), |x| x.short().to_string())
+            )),
+            if t.verified {
+                Span::styled(
+                    format!(
+                        "stable since {}",
+                        t.stable_at.map_or_else(String::new, |a| a
+                            .format("%Y-%m-%d %H:%M UTC")
+                            .to_string())
+                    ),
+                    theme.tone(Tone::Good),
+                )
+            } else {
+                Span::styled(
+                    "UNVERIFIED: no stable record; newest older ACTIVE revision",
+                    theme.tone(Tone::Warn),
+                )
+            },
+        ]),
+    ];
+    if d.during_bake {
+        lines.push(Line::styled(
+            "A blue/green bake is under way: traffic shifts back to the previous revision.",
+            theme.tone(Tone::Warn),
+        ));
+    }
+    lines.push(Line::raw(format!(
+        "ECS service {} is updated to {}, then watched like a deploy.",
+        app.cfg.environments[d.env]
+            .services
+            .iter()
+            .find(|s| s.name == d.service)
+            .map_or("", |s| s.ecs_service.as_str()),
+        t.revision
+    )));
+    lines.push(Line::raw(""));
+    lines.push(Line::styled(
+        confirm_prompt(env.confirm, &env.name, &d.typed, "roll back"),
+        theme.tone(Tone::Warn).add_modifier(Modifier::BOLD),
+    ));
+    let h = u16::try_from(lines.len() + 2).unwrap_or(u16::MAX);
+    boxed(
+        frame,
+        centered(area, 96, h),
+        format!(
+            " Roll back {} in {}{} ",
+            d.service,
+            env.name,
+            prod_tag(app, d.env)
+        ),
+        lines,
+        theme,
+    );
+}
+
+fn render_watch(frame: &mut Frame<'_>, area: Rect, app: &App, v: &WatchView, theme: &Theme) {
+    let w = &v.watch;
+    let width = area.width.saturating_sub(4).min(110);
+    let inner = usize::from(width.saturating_sub(2));
+    let height = area.height.saturating_sub(4).min(30);
+    let elapsed = (app.now - w.issued_at).num_seconds().max(0);
+    let (state, tone) = match (&w.outcome, &v.phase) {
+        (_, Phase::Deciding(_)) => ("ABORTED — decide".to_string(), Tone::Bad),
+        (_, Phase::ConfirmAbort) => ("confirm abort".to_string(), Tone::Warn),
+        (Some(Step::Succeeded), _) => ("SUCCEEDED".to_string(), Tone::Good),
+        (Some(Step::Failed(_) | Step::Abort(_)), Phase::Done) => ("FAILED".to_string(), Tone::Bad),
+        _ => ("watching".to_string(), Tone::Warn),
+    };
+    let mut lines = vec![
+        Line::from(vec![
+            Span::styled(
+                format!("{state}  "),
+                theme.tone(tone).add_modifier(Modifier::BOLD),
+            ),
+            Span::raw(format!(
+                "{} → {}  ·  {}s of {}s",
+                w.from
+                    .as_ref()
+                    .map_or_else(|| "?".to_string(), ToString::to_string),
+                w.to.as_ref()
+                    .map_or_else(|| "…".to_string(), ToString::to_string),
+                elapsed,
+                w.policy.timeout.as_secs()
+            )),
+        ]),
+        Line::raw(fit(&w.progress, inner)),
+    ];
+    if let Some(s) = app
+        .envs
+        .get(w.env)
+        .and_then(|e| e.snapshot.as_ref())
+        .and_then(|s| s.service(&w.service))
+    {
+        let health = match &s.health {
+            crate::model::Health::Healthy { latency, .. } => {
+                format!("healthy ({} ms)", latency.as_millis())
+            }
+            crate::model::Health::Unhealthy { reason, .. } => format!("FAILING: {reason}"),
+            crate::model::Health::Unknown => "not probed yet".to_string(),
+            crate::model::Health::NotConfigured => "no health endpoint".to_string(),
+        };
+        let firing: Vec<&str> = s
+            .alarms
+            .iter()
+            .filter(|a| a.state == crate::model::AlarmState::Alarm)
+            .map(|a| a.name.as_str())
+            .collect();
+        lines.push(Line::raw(fit(
+            &format!(
+                "tasks {}/{} (pending {}) · health {health} · alarms {}",
+                s.running,
+                s.desired,
+                s.pending,
+                if firing.is_empty() {
+                    "OK".to_string()
+                } else {
+                    format!("ALARM: {}", firing.join(", "))
+                }
+            ),
+            inner,
+        )));
+        for e in s.events.iter().take(3) {
+            lines.push(Line::styled(
+                fit(
+                    &format!("  {} {}", e.at.format("%H:%M:%S"), e.message),
+                    inner,
+                ),
+                theme.tone(Tone::Dim),
+            ));
+        }
+    }
+    lines.push(Line::raw(""));
+    let room = usize::from(height.saturating_sub(2)).saturating_sub(lines.len() + 2);
+    let skip = v.log.len().saturating_sub(room);
+    for (at, text) in v.log.iter().skip(skip) {
+        lines.push(Line::raw(fit(
+            &format!("{} {text}", at.format("%H:%M:%S")),
+            inner,
+        )));
+    }
+    lines.push(Line::raw(""));
+    let keys = match &v.phase {
+        Phase::Watching if w.kind == OpKind::Deploy => {
+            "a abort (rolls back) · esc hide (w shows it again)".to_string()
+        }
+        Phase::Watching => "esc hide (w shows it again)".to_string(),
+        Phase::Deciding(why) => format!("{why} — roll back now? y yes · n leave it"),
+        Phase::ConfirmAbort => format!(
+            "Abort and roll back to {}? enter/y yes · esc/n no",
+            w.from
+                .as_ref()
+                .map_or_else(|| "?".to_string(), ToString::to_string)
+        ),
+        Phase::Done => "enter or esc close".to_string(),
+    };
+    lines.push(Line::styled(
+        keys,
+        theme.tone(
+            if matches!(v.phase, Phase::Deciding(_) | Phase::ConfirmAbort) {
+                Tone::Warn
+            } else {
+                Tone::Dim
+            },
+        ),
+    ));
+    let title = format!(
+        " {}{} {} · {}{} · {} ",
+        if w.automatic { "Automatic " } else { "" },
+        if w.kind == OpKind::Deploy {
+            "Deploy"
+        } else {
+            "Rollback"
+        },
+        w.service,
+        w.env_name,
+        prod_tag(app, w.env),
+        w.promotion
+    );
+    let h = u16::try_from(lines.len() + 2)
+        .unwrap_or(u16::MAX)
+        .min(height);
+    boxed(frame, centered(area, width, h), title, lines, theme);
+}
+
+/// One line for the title bar while a watch is hidden.
+pub(super) fn minimised_line(app: &App) -> Option<String> {
+    match &app.flow {
+        Some(Flow::Watch(v)) if v.minimised => Some(format!(
+            "{} {} {}: {}",
+            if v.watch.kind == OpKind::Deploy {
+                "deploying"
+            } else {
+                "rolling back"
+            },
+            v.watch.service,
+            v.watch.env_name,
+            match &v.watch.outcome {
+                Some(Step::Succeeded) => "succeeded".to_string(),
+                Some(Step::Failed(r) | Step::Abort(r)) => format!("FAILED: {r}"),
+                _ => v.watch.progress.clone(),
+            }
+        )),
+        _ => None,
+    }
+}
