@@ -1,5 +1,7 @@
 //! The command line: clap definitions and the dispatch of each subcommand.
 
+mod release;
+
 use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -81,10 +83,68 @@ pub enum Command {
         #[arg(long, default_value = "60s", value_parser = humantime::parse_duration)]
         deadline: std::time::Duration,
     },
+    /// Promote a service's digest into an environment through its gate (the wizard's twin).
+    Promote {
+        /// Service (shipdeck name).
+        service: String,
+        /// Target environment.
+        #[arg(long, value_name = "ENV")]
+        to: String,
+        /// Source environment; skipping a stage is the hotfix path (needs --reason).
+        #[arg(long, value_name = "ENV")]
+        from: Option<String>,
+        /// Hotfix reason.
+        #[arg(long)]
+        reason: Option<String>,
+        /// Change-record id.
+        #[arg(long, value_name = "ID")]
+        change: Option<String>,
+        /// Tick a checklist item (its number or exact text); repeatable.
+        #[arg(long, value_name = "ITEM")]
+        tick: Vec<String>,
+        /// Break-glass override of a failed automatic check, where the policy allows it.
+        #[arg(long = "override", value_name = "CHECK=REASON")]
+        overrides: Vec<String>,
+        /// Do not ask for confirmation.
+        #[arg(long)]
+        yes: bool,
+        /// Watch the deploy until it succeeds or aborts (and rolls back).
+        #[arg(long)]
+        wait: bool,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+        /// Use the built-in demo configuration and simulated fleet.
+        #[arg(long)]
+        demo: bool,
+    },
+    /// Roll a service back to its previous stable revision (the `r` key's twin).
+    Rollback {
+        /// Service (shipdeck name).
+        service: String,
+        /// Environment.
+        #[arg(long, value_name = "ENV")]
+        env: String,
+        /// Do not ask for confirmation.
+        #[arg(long)]
+        yes: bool,
+        /// Watch the rollback until it is stable.
+        #[arg(long)]
+        wait: bool,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+        /// Use the built-in demo configuration and simulated fleet.
+        #[arg(long)]
+        demo: bool,
+    },
     /// Approve a promotion waiting for approval, by the id its wizard shows.
     Approve {
         /// Promotion id (e.g. P7K3QX).
         id: String,
+        /// Approve a promotion started in `shipdeck demo`.
+        #[arg(long)]
+        demo: bool,
         /// A comment kept with the approval.
         #[arg(long)]
         comment: Option<String>,
@@ -298,9 +358,62 @@ pub async fn run(cli: Cli) -> i32 {
         Some(Command::Unlock { env, service, yes }) => run_unlock(&cli, env, service, *yes),
         Some(Command::Approve {
             id,
+            demo,
             comment,
             ledger,
-        }) => run_approve(&cli, id, comment.as_deref(), ledger.as_deref()),
+        }) => run_approve(&cli, id, *demo, comment.as_deref(), ledger.as_deref()),
+        Some(Command::Promote {
+            service,
+            to,
+            from,
+            reason,
+            change,
+            tick,
+            overrides,
+            yes,
+            wait,
+            json,
+            demo,
+        }) => {
+            let (cfg, fleet) = match config_or_demo(&cli, *demo) {
+                Ok(x) => x,
+                Err(code) => return code,
+            };
+            let args = release::PromoteArgs {
+                service: service.clone(),
+                to: to.clone(),
+                from: from.clone(),
+                reason: reason.clone(),
+                change: change.clone(),
+                tick: tick.clone(),
+                overrides: overrides.clone(),
+            };
+            let common = release::Common {
+                yes: *yes,
+                wait: *wait,
+                json: *json,
+            };
+            release::promote(&cfg, fleet, &identity(&cfg), &args, &common).await
+        }
+        Some(Command::Rollback {
+            service,
+            env,
+            yes,
+            wait,
+            json,
+            demo,
+        }) => {
+            let (cfg, fleet) = match config_or_demo(&cli, *demo) {
+                Ok(x) => x,
+                Err(code) => return code,
+            };
+            let common = release::Common {
+                yes: *yes,
+                wait: *wait,
+                json: *json,
+            };
+            release::rollback(&cfg, fleet, &identity(&cfg), service, env, &common).await
+        }
         Some(Command::Smoke {
             env,
             json,
@@ -651,14 +764,29 @@ pub fn identity(cfg: &Config) -> String {
     operator()
 }
 
+/// The demo configuration and fleet (`--demo`), or the configured ones.
+fn config_or_demo(cli: &Cli, demo: bool) -> Result<(Config, Option<FleetFile>), i32> {
+    if demo {
+        let (mut cfg, fleet) = demo_setup(None).map_err(|e| {
+            eprint_error(&e);
+            EXIT_USAGE
+        })?;
+        cfg.read_only |= cli.read_only;
+        Ok((cfg, Some(fleet)))
+    } else {
+        config_or_usage(cli).map(|c| (c, None))
+    }
+}
+
 fn run_approve(
     cli: &Cli,
     id: &str,
+    demo: bool,
     comment: Option<&str>,
     ledger: Option<&std::path::Path>,
 ) -> i32 {
-    let cfg = match config_or_usage(cli) {
-        Ok(c) => c,
+    let cfg = match config_or_demo(cli, demo) {
+        Ok((c, _)) => c,
         Err(code) => return code,
     };
     let path = match ledger
@@ -825,6 +953,15 @@ pub fn operator() -> String {
 
 /// The demo configuration and its fleet: the shop, or a generated fleet of `services`.
 fn demo_setup(services: Option<u16>) -> Result<(Config, FleetFile), String> {
+    let (mut cfg, fleet) = demo_files(services)?;
+    // The demo keeps its own audit trail, apart from real promotions.
+    if cfg.ledger_path.is_none() {
+        cfg.ledger_path = crate::paths::data_dir().map(|d| d.join("demo-ledger.jsonl"));
+    }
+    Ok((cfg, fleet))
+}
+
+fn demo_files(services: Option<u16>) -> Result<(Config, FleetFile), String> {
     match services {
         None => Ok((
             config::demo().map_err(|e| e.to_string())?,

@@ -15,7 +15,7 @@ use serde::{Deserialize, Serialize};
 use crate::config::{Config, GatePolicy, MetricRole, RolloutPolicy, ServiceConfig};
 use crate::gate::{self, GateInput, GateResult};
 use crate::health::SmokeResult;
-use crate::ledger::{Draft, GateEntry, Record};
+use crate::ledger::{Draft, GateEntry, Record, RecordKind};
 use crate::model::{
     AlarmState, Digest, Health, ImageRef, RolloutState, ServiceSnapshot, TaskDefRef,
 };
@@ -466,6 +466,16 @@ pub struct Watch {
     pub outcome: Option<Step>,
 }
 
+/// Whether progress changed in kind, not just in its counters (keeps logs short).
+pub fn progress_changed(before: &str, now: &str) -> bool {
+    let shape = |s: &str| {
+        s.chars()
+            .filter(|c| !c.is_ascii_digit())
+            .collect::<String>()
+    };
+    shape(before) != shape(now)
+}
+
 /// Same family and revision (ARNs differ in form between APIs).
 pub fn same_rev(a: &TaskDefRef, b: &TaskDefRef) -> bool {
     a.family == b.family && a.revision == b.revision
@@ -740,6 +750,96 @@ impl Watch {
             duration_ms: None,
             ..Draft::default()
         }
+    }
+}
+
+/// The ledger records that close a watch with `step` (plus the stable mark on success).
+pub fn closing_records(
+    w: &Watch,
+    step: &Step,
+    operator: &str,
+    now: DateTime<Utc>,
+) -> Vec<(RecordKind, Draft)> {
+    let mut d = w.draft(operator);
+    d.duration_ms = u64::try_from((now - w.issued_at).num_milliseconds()).ok();
+    let deploy = w.kind == OpKind::Deploy;
+    match step {
+        Step::Continue => Vec::new(),
+        Step::Succeeded => {
+            d.outcome = Some("succeeded".to_string());
+            let mut out = vec![(
+                if deploy {
+                    RecordKind::DeploySucceeded
+                } else {
+                    RecordKind::RollbackSucceeded
+                },
+                d.clone(),
+            )];
+            if d.to_revision.is_some() && d.to_digest.is_some() {
+                out.push((
+                    RecordKind::RevisionMarkedStable,
+                    Draft {
+                        operator: d.operator.clone(),
+                        env: d.env.clone(),
+                        service: d.service.clone(),
+                        promotion: d.promotion.clone(),
+                        to_revision: d.to_revision.clone(),
+                        to_digest: d.to_digest.clone(),
+                        ..Draft::default()
+                    },
+                ));
+            }
+            out
+        }
+        Step::Failed(why) | Step::Abort(why) => {
+            let aborted = deploy && matches!(step, Step::Abort(_));
+            d.outcome = Some(if aborted { "aborted" } else { "failed" }.to_string());
+            d.reasons.push(why.clone());
+            let kind = match (deploy, aborted) {
+                (true, true) => RecordKind::Aborted,
+                (true, false) => RecordKind::DeployFailed,
+                (false, _) => RecordKind::RollbackFailed,
+            };
+            vec![(kind, d)]
+        }
+    }
+}
+
+impl Watch {
+    /// After an aborted deploy: the watch of the rollback to the revision that ran
+    /// before, the revision, and its `RollbackIssued` draft. `None` when that
+    /// revision is unknown.
+    pub fn rollback_after_abort(
+        &self,
+        operator: &str,
+        why: &str,
+        now: DateTime<Utc>,
+    ) -> Option<(Self, TaskDefRef, Draft)> {
+        let from = self.from.clone()?;
+        let mut rb = self.clone();
+        rb.kind = OpKind::Rollback;
+        rb.automatic = true;
+        rb.from.clone_from(&self.to);
+        rb.from_digest.clone_from(&self.to_digest);
+        rb.to = None;
+        rb.to_digest.clone_from(&self.from_digest);
+        rb.deployment_id = None;
+        rb.issued_at = now;
+        rb.completed_at = None;
+        rb.healthy_since = None;
+        rb.unhealthy_since = None;
+        rb.outcome = None;
+        // Alarms that fired during the bad deploy must not abort the way back.
+        rb.firing_before = Vec::new();
+        rb.policy.abort_on_alarm = false;
+        rb.error_rate = None;
+        rb.progress = "issuing rollback…".to_string();
+        let mut draft = rb.draft(operator);
+        draft.to_revision = Some(from.to_string());
+        draft
+            .reasons
+            .push(format!("automatic rollback after abort: {why}"));
+        Some((rb, from, draft))
     }
 }
 

@@ -9,7 +9,7 @@ use super::timeline::EntryKind;
 use super::{App, Command, Level};
 use crate::config::{Confirm, OnAbort};
 use crate::gate::{GateResult, Verdict};
-use crate::ledger::{Draft, Record, RecordKind};
+use crate::ledger::{Record, RecordKind};
 use crate::model::{Digest, Freshness, ServiceSnapshot, TaskDefRef};
 use crate::release::exec::Issue;
 use crate::release::{self, Answers, OpKind, Plan, RollbackTarget, Step, Watch};
@@ -815,106 +815,55 @@ pub fn on_reading(app: &mut App, env: usize) -> Vec<Command> {
     };
     let before = v.watch.progress.clone();
     let step = v.watch.observe(&s, now);
-    if v.watch.progress != before {
+    if release::progress_changed(&before, &v.watch.progress) {
         v.log.push((now, v.watch.progress.clone()));
     }
-    let elapsed = u64::try_from((now - v.watch.issued_at).num_milliseconds()).unwrap_or(0);
-    let mut d = v.watch.draft(&operator);
-    d.duration_ms = Some(elapsed);
-    let mut cmds = Vec::new();
+    if step == Step::Continue {
+        return Vec::new();
+    }
+    let mut cmds: Vec<Command> = release::closing_records(&v.watch, &step, &operator, now)
+        .into_iter()
+        .map(|(kind, draft)| Command::Record { kind, draft })
+        .collect();
     let (env_name, service) = (v.watch.env_name.clone(), v.watch.service.clone());
+    let what = if v.watch.kind == OpKind::Deploy {
+        "deploy"
+    } else {
+        "rollback"
+    };
+    let release = Command::Release {
+        env,
+        service: service.clone(),
+    };
     let text = match (&step, v.watch.kind) {
-        (Step::Continue, _) => return Vec::new(),
-        (Step::Succeeded, kind) => {
-            d.outcome = Some("succeeded".to_string());
-            cmds.push(Command::Record {
-                kind: if kind == OpKind::Deploy {
-                    RecordKind::DeploySucceeded
-                } else {
-                    RecordKind::RollbackSucceeded
-                },
-                draft: d.clone(),
-            });
-            if d.to_revision.is_some() && d.to_digest.is_some() {
-                cmds.push(Command::Record {
-                    kind: RecordKind::RevisionMarkedStable,
-                    draft: Draft {
-                        promotion: d.promotion.clone(),
-                        ..stable_draft(&d)
-                    },
-                });
+        (Step::Abort(why), OpKind::Deploy) => {
+            if on_abort == OnAbort::Rollback {
+                let text = format!("ABORTED: {why}; rolling back automatically");
+                v.log.push((now, text.clone()));
+                cmds.extend(auto_rollback(app, why));
+                app.say(Level::Warn, text);
+                return cmds;
             }
-            cmds.push(Command::Release {
-                env,
-                service: service.clone(),
-            });
+            v.phase = Phase::Deciding(why.clone());
+            format!("ABORTED: {why}; roll back now? (y/n)")
+        }
+        (Step::Succeeded, _) => {
             v.phase = Phase::Done;
+            cmds.push(release);
             format!(
-                "{} of {service} in {env_name} succeeded: {} is stable (marked in the ledger)",
-                if kind == OpKind::Deploy {
-                    "deploy"
-                } else {
-                    "rollback"
-                },
+                "{what} of {service} in {env_name} succeeded: {} is stable (marked in the ledger)",
                 v.watch
                     .to
                     .as_ref()
                     .map_or_else(String::new, ToString::to_string)
             )
         }
-        (Step::Failed(why), kind) => {
-            d.outcome = Some("failed".to_string());
-            d.reasons.push(why.clone());
-            cmds.push(Command::Record {
-                kind: if kind == OpKind::Deploy {
-                    RecordKind::DeployFailed
-                } else {
-                    RecordKind::RollbackFailed
-                },
-                draft: d,
-            });
-            cmds.push(Command::Release {
-                env,
-                service: service.clone(),
-            });
+        (Step::Failed(why) | Step::Abort(why), _) => {
             v.phase = Phase::Done;
-            format!("FAILED: {why}")
+            cmds.push(release);
+            format!("{what} FAILED: {why}; check the service")
         }
-        (Step::Abort(why), OpKind::Deploy) => {
-            d.outcome = Some("aborted".to_string());
-            d.reasons.push(why.clone());
-            cmds.push(Command::Record {
-                kind: RecordKind::Aborted,
-                draft: d,
-            });
-            match on_abort {
-                OnAbort::Rollback => {
-                    let text = format!("ABORTED: {why}; rolling back automatically");
-                    v.log.push((now, text.clone()));
-                    cmds.extend(auto_rollback(app, why));
-                    app.say(Level::Warn, text);
-                    return cmds;
-                }
-                OnAbort::Prompt => {
-                    v.phase = Phase::Deciding(why.clone());
-                    format!("ABORTED: {why}; roll back now? (y/n)")
-                }
-            }
-        }
-        (Step::Abort(why), OpKind::Rollback) => {
-            d.outcome = Some("failed".to_string());
-            d.reasons.push(why.clone());
-            cmds.push(Command::Record {
-                kind: RecordKind::RollbackFailed,
-                draft: d,
-            });
-            cmds.push(Command::Release {
-                env,
-                service: service.clone(),
-            });
-            v.phase = Phase::Done;
-            format!("ROLLBACK FAILED: {why}; check the service by hand")
-        }
+        (Step::Continue, _) => return cmds,
     };
     v.log.push((now, text.clone()));
     let bad = !matches!(step, Step::Succeeded);
@@ -931,26 +880,17 @@ pub fn on_reading(app: &mut App, env: usize) -> Vec<Command> {
     cmds
 }
 
-fn stable_draft(d: &Draft) -> Draft {
-    Draft {
-        operator: d.operator.clone(),
-        env: d.env.clone(),
-        service: d.service.clone(),
-        to_revision: d.to_revision.clone(),
-        to_digest: d.to_digest.clone(),
-        ..Draft::default()
-    }
-}
-
 /// After an aborted deploy: roll back to the revision that ran before it.
 fn auto_rollback(app: &mut App, why: &str) -> Vec<Command> {
+    let op = next_op(app);
+    let (now, operator) = (app.now, app.operator.clone());
     let Some(Flow::Watch(v)) = &mut app.flow else {
         return Vec::new();
     };
-    let Some(from) = v.watch.from.clone() else {
+    let Some((rb, from, draft)) = v.watch.rollback_after_abort(&operator, why, now) else {
         v.phase = Phase::Done;
         v.log.push((
-            app.now,
+            now,
             "no previous revision known: cannot roll back".to_string(),
         ));
         return vec![Command::Release {
@@ -958,34 +898,6 @@ fn auto_rollback(app: &mut App, why: &str) -> Vec<Command> {
             service: v.watch.service.clone(),
         }];
     };
-    let op = app.next_request;
-    app.next_request += 1;
-    let Some(Flow::Watch(v)) = &mut app.flow else {
-        return Vec::new();
-    };
-    let mut rb = v.watch.clone();
-    rb.kind = OpKind::Rollback;
-    rb.automatic = true;
-    rb.from.clone_from(&v.watch.to);
-    rb.from_digest.clone_from(&v.watch.to_digest);
-    rb.to = None;
-    rb.to_digest.clone_from(&v.watch.from_digest);
-    rb.deployment_id = None;
-    rb.issued_at = app.now;
-    rb.completed_at = None;
-    rb.healthy_since = None;
-    rb.unhealthy_since = None;
-    rb.outcome = None;
-    // Alarms that fired during the bad deploy must not abort the way back.
-    rb.firing_before = Vec::new();
-    rb.policy.abort_on_alarm = false;
-    rb.error_rate = None;
-    rb.progress = "issuing rollback…".to_string();
-    let mut draft = rb.draft(&app.operator);
-    draft.to_revision = Some(from.to_string());
-    draft
-        .reasons
-        .push(format!("automatic rollback after abort: {why}"));
     v.op = op;
     v.watch = rb;
     v.phase = Phase::Watching;

@@ -239,12 +239,17 @@ fn render_wizard(frame: &mut Frame<'_>, area: Rect, app: &App, w: &Wizard, theme
             Span::raw("Approvals for "),
             Span::styled(&w.promotion, Style::default().add_modifier(Modifier::BOLD)),
             Span::raw(format!(
-                ": {} so far{}  ·  approvers run: shipdeck approve {}",
+                ": {} so far{}  ·  approvers run: shipdeck approve {}{}",
                 w.approvers.len(),
                 if w.approvers.is_empty() {
                     String::new()
                 } else {
                     format!(" ({})", w.approvers.join(", "))
+                },
+                if app.cfg.source.to_string_lossy().contains("built-in demo") {
+                    "--demo "
+                } else {
+                    ""
                 },
                 w.promotion
             )),
@@ -295,6 +300,7 @@ fn render_confirm(
         crate::config::OnAbort::Rollback => format!("shipdeck rolls back to {base} automatically"),
         crate::config::OnAbort::Prompt => format!("shipdeck asks whether to roll back to {base}"),
     };
+    let inner = usize::from(area.width.min(96).saturating_sub(2));
     let lines = vec![
         Line::raw(format!(
             "This will, in {}{}:",
@@ -302,7 +308,10 @@ fn render_confirm(
             prod_tag(app, p.target)
         )),
         Line::raw(format!("  1. register a copy of {base} with the image")),
-        Line::raw(format!("     {}", image.trim_start_matches("+ "))),
+        Line::raw(fit(
+            &format!("     {}", image.trim_start_matches("+ ")),
+            inner,
+        )),
         Line::raw(format!(
             "  2. update ECS service {} to the new revision",
             p.ecs_service
