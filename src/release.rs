@@ -464,6 +464,8 @@ pub struct Watch {
     pub progress: String,
     /// Outcome once over.
     pub outcome: Option<Step>,
+    /// Change record, approvers and hotfix mark, carried onto every record.
+    pub carried: Draft,
 }
 
 /// Whether progress changed in kind, not just in its counters (keeps logs short).
@@ -549,6 +551,7 @@ impl Watch {
             unhealthy_since: None,
             progress: "issuing…".to_string(),
             outcome: None,
+            carried: Draft::default(),
         }
     }
 
@@ -736,9 +739,24 @@ impl Watch {
         Step::Continue
     }
 
+    /// Carries the change record, approvers, reasons and hotfix mark of `base` onto this watch's records.
+    pub fn carry(&mut self, base: &Draft) {
+        self.carried = Draft {
+            change_record: base.change_record.clone(),
+            approvers: base.approvers.clone(),
+            hotfix: base.hotfix,
+            policy: base.policy.clone(),
+            ..Draft::default()
+        };
+    }
+
     /// The ledger draft of this watch's records.
     pub fn draft(&self, operator: &str) -> Draft {
         Draft {
+            change_record: self.carried.change_record.clone(),
+            approvers: self.carried.approvers.clone(),
+            hotfix: self.carried.hotfix,
+            policy: self.carried.policy.clone(),
             operator: operator.to_string(),
             env: Some(self.env_name.clone()),
             service: Some(self.service.clone()),

@@ -574,7 +574,7 @@ fn confirm_promotion(app: &mut App, w: &Wizard) -> Vec<Command> {
         });
     }
     let op = next_op(app);
-    let watch = Watch::new(
+    let mut watch = Watch::new(
         &app.cfg,
         OpKind::Deploy,
         w.plan.target,
@@ -584,6 +584,7 @@ fn confirm_promotion(app: &mut App, w: &Wizard) -> Vec<Command> {
         Some(digest.clone()),
         app.now,
     );
+    watch.carry(&base);
     cmds.push(Command::Issue {
         op,
         env: w.plan.target,

@@ -528,7 +528,7 @@ async fn promote_inner(
         o.reasons = vec![format!("{}: {}", c.name, c.reason)];
         exec.record(RecordKind::Override, o).map_err(degraded)?;
     }
-    let watch = Watch::new(
+    let mut watch = Watch::new(
         cfg,
         OpKind::Deploy,
         target,
@@ -538,6 +538,7 @@ async fn promote_inner(
         Some(d.clone()),
         clock.now(),
     );
+    watch.carry(&base);
     run_issue(
         cfg,
         &provider,

@@ -1,0 +1,215 @@
+//! Drives the console's pure `update` against the simulated fleet on a paused
+//! clock, executing its commands with the same `runtime::execute` the real
+//! console uses. Every deploy or rollback command is remembered.
+
+use std::collections::VecDeque;
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, TimeZone, Utc};
+use shipdeck::app::keys::{Key, KeyCode, KeyMap};
+use shipdeck::app::{App, Command, Msg, update};
+use shipdeck::clock::{Clock, ManualClock};
+use shipdeck::config::Config;
+use shipdeck::ledger::{Ledger, Record, RecordKind};
+use shipdeck::provider::{AnyProvider, Provider};
+use shipdeck::release::exec::Executor;
+use shipdeck::sim::SimFleet;
+
+pub struct Harness {
+    pub app: App,
+    pub exec: Executor,
+    pub fleet: SimFleet,
+    pub clock: ManualClock,
+    pub cfg: Config,
+    pub ledger: Ledger,
+    pub issued: Vec<Command>,
+    pub _dir: tempfile::TempDir,
+}
+
+/// A quiet weekday morning, outside every demo freeze window.
+pub fn monday() -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2026, 11, 23, 9, 0, 0).unwrap()
+}
+
+impl Harness {
+    pub async fn new(operator: &str, at: DateTime<Utc>) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let mut cfg = shipdeck::config::demo().unwrap();
+        let path = dir.path().join("ledger.jsonl");
+        cfg.ledger_path = Some(path.clone());
+        let clock = ManualClock::new(at);
+        let c: Arc<dyn Clock> = Arc::new(clock.clone());
+        let fleet = SimFleet::demo(7, c.clone()).unwrap();
+        let ledger = Ledger::new(&path);
+        let exec = Executor::new(
+            AnyProvider::Sim(fleet.clone()),
+            cfg.environments.clone(),
+            Ledger::new(&path),
+            dir.path().join("locks"),
+            operator.to_string(),
+            c,
+        );
+        let app = App::new(&cfg, KeyMap::default(), operator.to_string(), at);
+        let mut h = Self {
+            app,
+            exec,
+            fleet,
+            clock,
+            cfg,
+            ledger,
+            issued: Vec::new(),
+            _dir: dir,
+        };
+        h.tick(1).await;
+        h
+    }
+
+    pub async fn pump(&mut self, first: Vec<Command>) {
+        let mut queue: VecDeque<Command> = first.into();
+        while let Some(cmd) = queue.pop_front() {
+            let msg = match &cmd {
+                Command::PollEnv { env, request } => {
+                    let env_cfg = &self.cfg.environments[*env];
+                    Some(Msg::EnvPolled {
+                        env: *env,
+                        request: *request,
+                        at: self.clock.now(),
+                        result: self.fleet.read_env(env_cfg).await,
+                    })
+                }
+                Command::RunSmoke { env } => Some(Msg::SmokeFinished {
+                    env: *env,
+                    at: self.clock.now(),
+                    results: Vec::new(),
+                }),
+                Command::Quit => None,
+                other => {
+                    if matches!(other, Command::Issue { .. }) {
+                        self.issued.push(other.clone());
+                    }
+                    shipdeck::runtime::execute(&mut self.exec, cmd.clone()).await
+                }
+            };
+            if let Some(m) = msg {
+                queue.extend(update(&mut self.app, m));
+            }
+        }
+    }
+
+    /// Advances the paused clock one second at a time, polling as the console would.
+    pub async fn tick(&mut self, seconds: u64) {
+        for _ in 0..seconds {
+            self.clock.advance(Duration::from_secs(1));
+            let cmds = update(&mut self.app, Msg::Tick(self.clock.now()));
+            self.pump(cmds).await;
+        }
+    }
+
+    pub async fn key(&mut self, key: Key) {
+        let cmds = update(&mut self.app, Msg::Key(key));
+        self.pump(cmds).await;
+    }
+
+    pub async fn keys(&mut self, text: &str) {
+        for c in text.chars() {
+            self.key(Key::ch(c)).await;
+        }
+    }
+
+    pub async fn enter(&mut self) {
+        self.key(Key::plain(KeyCode::Enter)).await;
+    }
+
+    pub async fn esc(&mut self) {
+        self.key(Key::plain(KeyCode::Esc)).await;
+    }
+
+    /// Selects a cell by service and environment name.
+    pub fn select(&mut self, service: &str, env: &str) {
+        self.app.row = self
+            .app
+            .visible_services()
+            .iter()
+            .position(|s| *s == service)
+            .unwrap();
+        self.app.col = self.app.envs.iter().position(|e| e.name == env).unwrap();
+    }
+
+    pub fn records(&self) -> Vec<Record> {
+        self.ledger.read().unwrap()
+    }
+
+    pub fn kinds(&self) -> Vec<RecordKind> {
+        self.records().iter().map(|r| r.kind).collect()
+    }
+
+    pub fn digest(&self, service: &str, env: &str) -> String {
+        let i = self.app.envs.iter().position(|e| e.name == env).unwrap();
+        self.app.envs[i]
+            .snapshot
+            .as_ref()
+            .and_then(|s| s.service(service))
+            .and_then(|s| s.digest.as_ref())
+            .map(ToString::to_string)
+            .unwrap_or_default()
+    }
+
+    /// The wizard's promotion id.
+    pub fn promotion(&self) -> String {
+        match &self.app.flow {
+            Some(shipdeck::app::Flow::Wizard(w)) => w.promotion.clone(),
+            other => panic!("no wizard open: {other:?}"),
+        }
+    }
+
+    /// Approves the open wizard's promotion as `who`, from "another terminal".
+    pub fn approve(&self, who: &str) {
+        let target = match &self.app.flow {
+            Some(shipdeck::app::Flow::Wizard(w)) => w.plan.target,
+            _ => panic!("no wizard"),
+        };
+        shipdeck::approvals::approve(
+            &self.ledger,
+            &self.promotion(),
+            who,
+            None,
+            &self.cfg.environments[target].gate,
+            self.clock.now(),
+        )
+        .unwrap();
+    }
+
+    pub fn gate_go(&self) -> bool {
+        match &self.app.flow {
+            Some(shipdeck::app::Flow::Wizard(w)) => w.gate.go,
+            _ => false,
+        }
+    }
+
+    pub fn check(&self, name: &str) -> shipdeck::gate::Check {
+        match &self.app.flow {
+            Some(shipdeck::app::Flow::Wizard(w)) => w
+                .gate
+                .checks
+                .iter()
+                .find(|c| c.name == name)
+                .cloned()
+                .unwrap_or_else(|| panic!("no check {name}: {:?}", w.gate.checks)),
+            _ => panic!("no wizard"),
+        }
+    }
+
+    /// The watch's outcome once it is over (ticks up to `limit` seconds).
+    pub async fn watch_until_over(&mut self, limit: u64) -> shipdeck::app::flow::WatchView {
+        for _ in 0..limit {
+            self.tick(1).await;
+            if let Some(shipdeck::app::Flow::Watch(v)) = &self.app.flow
+                && v.phase == shipdeck::app::flow::Phase::Done
+            {
+                return (**v).clone();
+            }
+        }
+        panic!("the watch did not end within {limit}s: {:?}", self.app.flow);
+    }
+}
