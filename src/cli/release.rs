@@ -85,7 +85,7 @@ impl Report {
             let _ = writeln!(std::io::stdout(), "{text}");
         } else {
             let mut out = std::io::stdout();
-            if !self.checks.is_empty() {
+            if self.go == Some(false) {
                 print_checks(&mut out, &self.checks);
             }
             let _ = writeln!(

@@ -1,16 +1,366 @@
 use super::*;
+use crate::model::{
+    Alarm, Deployment, DeploymentConfig, DeploymentRole, MetricSeries, Pinning, RevisionInfo,
+};
+use chrono::TimeZone;
+
+fn td(rev: u32) -> TaskDefRef {
+    TaskDefRef {
+        family: "shop-api".into(),
+        revision: rev,
+        arn: format!("arn:aws:ecs:eu-west-1:1:task-definition/shop-api:{rev}"),
+    }
+}
+
+fn t0() -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2026, 11, 23, 9, 0, 0).unwrap()
+}
+
+fn at(secs: i64) -> DateTime<Utc> {
+    t0() + chrono::Duration::seconds(secs)
+}
+
+fn healthy() -> Health {
+    Health::Healthy {
+        status: 200,
+        latency: Duration::from_millis(40),
+        healthy_for: Duration::from_secs(3600),
+    }
+}
+
+/// The api service running revision `rev` with one primary deployment in `rollout`.
+fn snap(rev: u32, rollout: RolloutState) -> ServiceSnapshot {
+    ServiceSnapshot {
+        name: "api".into(),
+        ecs_service: "shop-api-staging".into(),
+        image: None,
+        digest: Some(Digest::of_bytes(format!("rev{rev}").as_bytes())),
+        pinning: Pinning::Pinned,
+        task_definition: Some(td(rev)),
+        running: 3,
+        desired: 3,
+        pending: 0,
+        deployments: vec![Deployment {
+            id: format!("d{rev}"),
+            role: DeploymentRole::Primary,
+            task_definition: td(rev),
+            rollout,
+            reason: Some("reason".into()),
+            running: 3,
+            desired: 3,
+            pending: 0,
+            failed_tasks: 0,
+            created_at: t0(),
+            updated_at: t0(),
+        }],
+        deployment_config: DeploymentConfig::default(),
+        alarms: vec![Alarm {
+            name: "shop-api-staging-5xx".into(),
+            state: AlarmState::Ok,
+            reason: String::new(),
+            updated_at: t0(),
+        }],
+        health: healthy(),
+        events: vec![],
+        history: (1..=rev)
+            .map(|r| RevisionInfo {
+                task_definition: td(r),
+                digest: Some(Digest::of_bytes(format!("rev{r}").as_bytes())),
+                active: r != 1,
+            })
+            .collect(),
+        metrics: vec![
+            MetricSeries {
+                label: "5xx %".into(),
+                points: vec![1.0; 30],
+            },
+            MetricSeries {
+                label: "p95 ms".into(),
+                points: vec![100.0; 30],
+            },
+        ],
+    }
+}
+
+fn cfg() -> Config {
+    let mut c = crate::config::demo().unwrap();
+    c.environments[1].rollout.stability_window = Duration::from_secs(30);
+    c.environments[1].rollout.timeout = Duration::from_mins(10);
+    c
+}
+
+/// A deploy of revision 4 over revision 3 in staging, accepted.
+fn watch(c: &Config) -> Watch {
+    let before = snap(3, RolloutState::Completed);
+    let mut w = Watch::new(c, OpKind::Deploy, 1, "api", "P1", Some(&before), None, t0());
+    w.started(td(4), Some("d4".into()));
+    w
+}
+
+#[test]
+fn succeeds_after_completion_and_the_stability_window() {
+    let c = cfg();
+    let mut w = watch(&c);
+    assert_eq!(
+        w.observe(&snap(4, RolloutState::InProgress), at(5)),
+        Step::Continue
+    );
+    assert_eq!(
+        w.observe(&snap(4, RolloutState::Completed), at(10)),
+        Step::Continue
+    );
+    assert_eq!(
+        w.observe(&snap(4, RolloutState::Completed), at(39)),
+        Step::Continue
+    );
+    assert_eq!(
+        w.observe(&snap(4, RolloutState::Completed), at(40)),
+        Step::Succeeded
+    );
+}
+
+#[test]
+fn a_health_flap_restarts_the_window_and_a_long_outage_aborts() {
+    let c = cfg();
+    let mut w = watch(&c);
+    let mut s = snap(4, RolloutState::Completed);
+    assert_eq!(w.observe(&s, at(10)), Step::Continue);
+    s.health = Health::Unhealthy {
+        status: Some(503),
+        reason: "503".into(),
+    };
+    assert_eq!(
+        w.observe(&s, at(20)),
+        Step::Continue,
+        "one failed probe is not an outage"
+    );
+    let mut ok = snap(4, RolloutState::Completed);
+    ok.health = healthy();
+    assert_eq!(w.observe(&ok, at(22)), Step::Continue);
+    // The window counts from the recovery, not from the completion.
+    assert_eq!(w.observe(&ok, at(45)), Step::Continue);
+    assert_eq!(w.observe(&ok, at(52)), Step::Succeeded);
+
+    let mut w = watch(&c);
+    assert_eq!(w.observe(&s, at(10)), Step::Continue);
+    assert_eq!(w.observe(&s, at(24)), Step::Continue);
+    match w.observe(&s, at(25)) {
+        Step::Abort(why) => assert!(why.contains("health failing for 15s"), "{why}"),
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn new_alarms_abort_but_alarms_firing_before_do_not() {
+    let c = cfg();
+    let mut w = watch(&c);
+    let mut s = snap(4, RolloutState::InProgress);
+    s.alarms[0].state = AlarmState::Alarm;
+    assert!(
+        matches!(w.observe(&s, at(5)), Step::Abort(why) if why.contains("shop-api-staging-5xx"))
+    );
+
+    // A deploy meant to fix a firing alarm is not rolled back for that alarm.
+    let mut before = snap(3, RolloutState::Completed);
+    before.alarms[0].state = AlarmState::Alarm;
+    let mut w = Watch::new(
+        &c,
+        OpKind::Deploy,
+        1,
+        "api",
+        "P1",
+        Some(&before),
+        None,
+        t0(),
+    );
+    w.started(td(4), None);
+    let mut s = snap(4, RolloutState::Completed);
+    s.alarms[0].state = AlarmState::Alarm;
+    assert_eq!(w.observe(&s, at(5)), Step::Continue);
+    assert_eq!(w.observe(&s, at(40)), Step::Succeeded);
+}
+
+#[test]
+fn failed_rollout_aborts_and_ecs_self_rollback_fails() {
+    let c = cfg();
+    let mut w = watch(&c);
+    assert!(
+        matches!(w.observe(&snap(4, RolloutState::Failed), at(5)), Step::Abort(why) if why.starts_with("rollout failed"))
+    );
+    let mut w = watch(&c);
+    let mut s = snap(4, RolloutState::RolledBack);
+    s.deployments[0].task_definition = td(3);
+    assert!(matches!(w.observe(&s, at(5)), Step::Failed(why) if why.contains("ECS rolled")));
+    // Over is over: later readings change nothing.
+    assert_eq!(
+        w.observe(&snap(4, RolloutState::Completed), at(60)),
+        Step::Continue
+    );
+}
+
+#[rstest::rstest]
+#[case::within_limit(1.4, false)]
+#[case::over_limit(1.6, true)]
+fn error_rate_against_its_baseline(#[case] now_rate: f64, #[case] aborts: bool) {
+    let c = cfg(); // default: +50 % over 5 minutes
+    let mut w = watch(&c);
+    let mut s = snap(4, RolloutState::InProgress);
+    let n = s.metrics[0].points.len();
+    for p in &mut s.metrics[0].points[n - 5..] {
+        *p = now_rate;
+    }
+    let step = w.observe(&s, at(5));
+    assert_eq!(
+        matches!(step, Step::Abort(ref why) if why.contains("5xx %")),
+        aborts,
+        "{step:?}"
+    );
+}
+
+#[test]
+fn p95_over_the_slo_aborts() {
+    let mut c = cfg();
+    c.environments[1].rollout.p95_latency_slo = Some(Duration::from_millis(250));
+    let mut w = watch(&c);
+    let mut s = snap(4, RolloutState::InProgress);
+    assert_eq!(w.observe(&s, at(5)), Step::Continue);
+    if let Some(p) = s.metrics[1].points.last_mut() {
+        *p = 251.0;
+    }
+    assert!(matches!(w.observe(&s, at(8)), Step::Abort(why) if why.contains("SLO")));
+}
+
+#[test]
+fn not_stable_in_time_aborts() {
+    let c = cfg();
+    let mut w = watch(&c);
+    assert_eq!(
+        w.observe(&snap(4, RolloutState::InProgress), at(599)),
+        Step::Continue
+    );
+    assert!(
+        matches!(w.observe(&snap(4, RolloutState::InProgress), at(600)), Step::Abort(why) if why.contains("not stable within 10m"))
+    );
+}
+
+#[test]
+fn another_deploy_while_watching_is_a_failure() {
+    let c = cfg();
+    let mut w = watch(&c);
+    let mut s = snap(5, RolloutState::InProgress);
+    s.deployments[0].id = "someone-else".into();
+    assert!(matches!(w.observe(&s, at(5)), Step::Failed(why) if why.contains("shop-api:5")));
+}
+
+#[test]
+fn rollback_after_abort_goes_to_the_revision_before() {
+    let c = cfg();
+    let mut w = watch(&c);
+    w.observe(&snap(4, RolloutState::Failed), at(5));
+    let (rb, to, draft) = w
+        .rollback_after_abort("alice", "rollout failed", at(6))
+        .unwrap();
+    assert_eq!(to, td(3));
+    assert_eq!(rb.kind, OpKind::Rollback);
+    assert!(rb.automatic);
+    assert_eq!(draft.to_revision.as_deref(), Some("shop-api:3"));
+    assert_eq!(draft.from_revision.as_deref(), Some("shop-api:4"));
+    let recs = closing_records(&w, &Step::Abort("x".into()), "alice", at(6));
+    assert_eq!(recs[0].0, RecordKind::Aborted);
+}
+
+#[test]
+fn rollback_target_prefers_stable_records_then_older_active_revisions() {
+    let dir = tempfile::tempdir().unwrap();
+    let ledger = crate::ledger::Ledger::new(dir.path().join("l.jsonl"));
+    let s = snap(4, RolloutState::Completed);
+    // No records: newest older ACTIVE revision, unverified.
+    let t = rollback_target(&[], "staging", &s).unwrap();
+    assert_eq!((t.revision.revision, t.verified), (3, false));
+    // A stable record of revision 2 wins, verified.
+    let d2 = Digest::of_bytes(b"rev2").to_string();
+    crate::stable::mark(&ledger, "alice", "staging", "api", "shop-api:2", &d2, t0()).unwrap();
+    let t = rollback_target(&ledger.read().unwrap(), "staging", &s).unwrap();
+    assert_eq!((t.revision.revision, t.verified), (2, true));
+    assert_eq!(
+        t.revision.arn,
+        td(2).arn,
+        "the ARN comes from the service's history"
+    );
+    // A stable revision that is no longer ACTIVE is skipped.
+    crate::stable::mark(&ledger, "alice", "staging", "api", "shop-api:1", &d2, t0()).unwrap();
+    let t = rollback_target(&ledger.read().unwrap(), "staging", &s).unwrap();
+    assert_eq!((t.revision.revision, t.verified), (3, false));
+    // Only one revision and no records: nothing to roll back to.
+    let mut one = snap(1, RolloutState::Completed);
+    one.history[0].active = true;
+    let err = rollback_target(&[], "staging", &one).unwrap_err();
+    assert!(err.0.contains("nothing to roll back to"), "{err}");
+}
+
+#[test]
+fn plans_refuse_what_cannot_be_promoted() {
+    let c = cfg();
+    let s3 = snap(3, RolloutState::Completed);
+    let s4 = snap(4, RolloutState::Completed);
+    assert!(
+        plan(&c, "api", 0, 0, Some(&s4), Some(&s3))
+            .unwrap_err()
+            .0
+            .contains("first stage")
+    );
+    assert!(
+        plan(&c, "api", 2, 1, Some(&s4), Some(&s3))
+            .unwrap_err()
+            .0
+            .contains("forward")
+    );
+    assert!(
+        plan(&c, "api", 0, 1, None, Some(&s3))
+            .unwrap_err()
+            .0
+            .contains("no reading")
+    );
+    assert!(
+        plan(&c, "api", 0, 1, Some(&s4), Some(&s4))
+            .unwrap_err()
+            .0
+            .contains("already runs")
+    );
+    assert!(
+        plan(&c, "nope", 0, 1, Some(&s4), Some(&s3))
+            .unwrap_err()
+            .0
+            .contains("not configured")
+    );
+    let p = plan(&c, "api", 0, 2, Some(&s4), Some(&s3)).unwrap();
+    assert!(p.hotfix);
+    let p = plan(&c, "api", 1, 2, Some(&s4), Some(&s3)).unwrap();
+    assert!(!p.hotfix);
+    let diff = p.diff();
+    assert!(diff[0].contains("shop-api:3"));
+    assert!(diff[3].starts_with("+ ") && diff[3].contains("(source") == false);
+}
+
+#[test]
+fn soak_counts_from_the_deployment_of_that_digest() {
+    let s = snap(4, RolloutState::Completed);
+    let d = s.digest.clone().unwrap();
+    assert_eq!(soaked_for(&s, &d, at(90)), Some(Duration::from_secs(90)));
+    assert_eq!(soaked_for(&s, &Digest::of_bytes(b"other"), at(90)), None);
+    assert_eq!(
+        soaked_for(&snap(4, RolloutState::InProgress), &d, at(90)),
+        Some(Duration::ZERO)
+    );
+}
 
 #[test]
 fn same_rev_ignores_arn_form() {
-    let a = TaskDefRef {
-        family: "api".into(),
-        revision: 3,
-        arn: "arn:aws:ecs:eu-west-1:1:task-definition/api:3".into(),
-    };
+    let a = td(3);
     let b = TaskDefRef {
-        arn: "api:3".into(),
+        arn: "shop-api:3".into(),
         ..a.clone()
     };
     assert!(same_rev(&a, &b));
-    assert!(!same_rev(&a, &TaskDefRef { revision: 4, ..b }));
+    assert!(!same_rev(&a, &td(4)));
 }

@@ -1,0 +1,243 @@
+//! `shipdeck promote` and `shipdeck rollback` through the real binary, on a small
+//! simulated fleet whose deploys settle in seconds.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use assert_cmd::Command;
+use predicates::prelude::*;
+use serde_json::Value;
+
+const CONFIG: &str = "tests/configs/good/release.toml";
+
+struct Env {
+    dir: tempfile::TempDir,
+}
+
+impl Env {
+    fn new() -> Self {
+        Self {
+            dir: tempfile::tempdir().unwrap(),
+        }
+    }
+
+    fn cmd(&self, operator: &str) -> Command {
+        let mut cmd = Command::cargo_bin("shipdeck").unwrap();
+        cmd.env_remove("SHIPDECK_CONFIG")
+            .env_remove("RUST_LOG")
+            .env("NO_COLOR", "1")
+            .env("XDG_DATA_HOME", self.dir.path().join("data"))
+            .env("XDG_STATE_HOME", self.dir.path().join("state"))
+            .env("SHIPDECK_OPERATOR", operator)
+            .env("SHIPDECK_LOG_FILE", self.dir.path().join("shipdeck.log"))
+            .args(["--config", CONFIG]);
+        cmd
+    }
+
+    fn ledger(&self) -> Vec<Value> {
+        let path = self.dir.path().join("data/shipdeck/ledger.jsonl");
+        std::fs::read_to_string(path)
+            .unwrap_or_default()
+            .lines()
+            .map(|l| serde_json::from_str::<Value>(l).unwrap()["record"].clone())
+            .collect()
+    }
+
+    fn kinds(&self) -> Vec<String> {
+        self.ledger()
+            .iter()
+            .map(|r| r["kind"].as_str().unwrap().to_string())
+            .collect()
+    }
+}
+
+fn json(out: &[u8]) -> Value {
+    serde_json::from_slice(out).unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(out)))
+}
+
+#[test]
+fn promote_waits_for_the_deploy_and_records_it() {
+    let env = Env::new();
+    let out = env
+        .cmd("alice")
+        .args([
+            "promote", "api", "--to", "staging", "--tick", "1", "--yes", "--wait", "--json",
+        ])
+        .timeout(std::time::Duration::from_secs(120))
+        .assert()
+        .success()
+        .get_output()
+        .stdout
+        .clone();
+    let report = json(&out);
+    assert_eq!(report["outcome"], "succeeded");
+    assert_eq!(report["from_env"], "dev");
+    assert_eq!(report["to_revision"], "api:3");
+    assert_eq!(
+        env.kinds(),
+        [
+            "promotion_started",
+            "gate_evaluated",
+            "deploy_issued",
+            "deploy_succeeded",
+            "revision_marked_stable"
+        ]
+    );
+    env.cmd("alice")
+        .args(["audit", "verify"])
+        .assert()
+        .success();
+}
+
+#[test]
+fn a_no_go_gate_lists_the_failing_checks_and_exits_1() {
+    let env = Env::new();
+    env.cmd("alice")
+        .args(["promote", "api", "--to", "staging", "--yes"])
+        .assert()
+        .code(1)
+        .stdout(predicate::str::contains("checklist: Release notes updated"))
+        .stdout(predicate::str::contains("no go"));
+    assert!(!env.kinds().contains(&"deploy_issued".to_string()));
+}
+
+#[test]
+fn prod_needs_an_approval_from_someone_else_then_continues() {
+    let env = Env::new();
+    let out = env
+        .cmd("alice")
+        .args([
+            "promote", "api", "--to", "prod", "--change", "CHG-7", "--yes", "--json",
+        ])
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains("shipdeck approve"))
+        .get_output()
+        .stdout
+        .clone();
+    let report = json(&out);
+    assert_eq!(report["outcome"], "no_go");
+    let id = report["promotion"].as_str().unwrap().to_string();
+    env.cmd("alice")
+        .args(["approve", &id])
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains("four eyes"));
+    env.cmd("bob").args(["approve", &id]).assert().success();
+    // Run again: the same promotion continues with bob's approval.
+    let out = env
+        .cmd("alice")
+        .args([
+            "promote", "api", "--to", "prod", "--change", "CHG-7", "--yes", "--wait", "--json",
+        ])
+        .timeout(std::time::Duration::from_secs(120))
+        .assert()
+        .success()
+        .get_output()
+        .stdout
+        .clone();
+    let report = json(&out);
+    assert_eq!(report["promotion"], id.as_str());
+    assert_eq!(report["outcome"], "succeeded");
+    let issued = env
+        .ledger()
+        .into_iter()
+        .find(|r| r["kind"] == "deploy_issued")
+        .unwrap();
+    assert_eq!(issued["approvers"][0], "bob");
+    assert_eq!(issued["change_record"], "CHG-7");
+}
+
+#[test]
+fn hotfix_needs_a_reason_and_an_extra_approval() {
+    let env = Env::new();
+    env.cmd("alice")
+        .args([
+            "promote", "api", "--from", "dev", "--to", "prod", "--change", "CHG-8", "--yes",
+        ])
+        .assert()
+        .code(1)
+        .stdout(predicate::str::contains("hotfix_reason"))
+        .stdout(predicate::str::contains("0 of 2 approvals"));
+}
+
+#[test]
+fn without_yes_and_without_a_terminal_nothing_is_deployed() {
+    let env = Env::new();
+    env.cmd("alice")
+        .args(["promote", "api", "--to", "staging", "--tick", "1"])
+        .write_stdin("")
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("pass --yes"));
+    assert!(!env.kinds().contains(&"deploy_issued".to_string()));
+    env.cmd("alice")
+        .args(["rollback", "api", "--env", "prod"])
+        .write_stdin("")
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("pass --yes"));
+}
+
+#[test]
+fn read_only_refuses_promote_and_rollback() {
+    let env = Env::new();
+    for args in [
+        vec!["--read-only", "promote", "api", "--to", "staging", "--yes"],
+        vec!["--read-only", "rollback", "api", "--env", "prod", "--yes"],
+    ] {
+        env.cmd("alice")
+            .args(&args)
+            .assert()
+            .code(2)
+            .stderr(predicate::str::contains("read-only"));
+    }
+    assert!(env.kinds().is_empty());
+}
+
+#[test]
+fn rollback_goes_to_the_older_active_revision_unverified() {
+    let env = Env::new();
+    let out = env
+        .cmd("alice")
+        .args([
+            "rollback", "api", "--env", "prod", "--yes", "--wait", "--json",
+        ])
+        .timeout(std::time::Duration::from_secs(120))
+        .assert()
+        .success()
+        .stderr(predicate::str::contains("UNVERIFIED"))
+        .get_output()
+        .stdout
+        .clone();
+    let report = json(&out);
+    assert_eq!(report["from_revision"], "api:2");
+    assert_eq!(report["to_revision"], "api:1");
+    assert_eq!(report["outcome"], "succeeded");
+    assert_eq!(
+        env.kinds(),
+        [
+            "rollback_issued",
+            "rollback_succeeded",
+            "revision_marked_stable"
+        ]
+    );
+}
+
+#[test]
+fn unknown_environment_and_first_stage_are_usage_errors() {
+    let env = Env::new();
+    env.cmd("alice")
+        .args(["promote", "api", "--to", "qa", "--yes"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("no environment \"qa\""));
+    env.cmd("alice")
+        .args(["promote", "api", "--to", "dev", "--yes"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("first stage"));
+    env.cmd("alice")
+        .args(["promote", "api", "--to", "staging", "--tick", "9", "--yes"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("matches no checklist item"));
+}
