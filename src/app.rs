@@ -279,6 +279,8 @@ pub struct App {
     pub smoke_results: HashMap<usize, (DateTime<Utc>, Vec<SmokeResult>)>,
     /// When the ledger was last asked for.
     pub ledger_asked: Option<DateTime<Utc>>,
+    /// `q` was pressed once during a watch.
+    pub quit_armed: bool,
     next_request: u64,
 }
 
@@ -372,6 +374,7 @@ impl App {
             records: Vec::new(),
             smoke_results: HashMap::new(),
             ledger_asked: None,
+            quit_armed: false,
             next_request: 1,
         };
         app.recompute_drift();
@@ -778,8 +781,7 @@ fn update_smoke(app: &mut App, env: usize, at: DateTime<Utc>, results: &[SmokeRe
 fn handle_key(app: &mut App, key: Key) -> Vec<Command> {
     app.dirty = true;
     if key == Key::ctrl('c') {
-        app.quitting = true;
-        return vec![Command::Quit];
+        return flow::quit(app);
     }
     match app.overlay.clone() {
         Overlay::Help => {
@@ -865,8 +867,15 @@ fn update_action(app: &mut App, action: Action) -> Vec<Command> {
     let rows = app.visible_services().len();
     match action {
         Action::Quit => {
-            app.quitting = true;
-            return vec![Command::Quit];
+            if flow::watch_running(app) && !app.quit_armed {
+                app.quit_armed = true;
+                app.say(
+                    Level::Warn,
+                    "a deploy or rollback is being watched: press q again to quit anyway (it shows as interrupted next time)",
+                );
+                return Vec::new();
+            }
+            return flow::quit(app);
         }
         Action::Help => app.overlay = Overlay::Help,
         Action::Filter => app.overlay = Overlay::Filter,

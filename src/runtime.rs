@@ -229,6 +229,12 @@ pub async fn run_console(
                     }
                 }
                 Command::Quit => {
+                    // Records queued before the quit (a closed wizard) are written first.
+                    for c in cmds.drain(..) {
+                        if matches!(c, Command::Record { .. }) {
+                            let _ = execute(&mut exec, c).await;
+                        }
+                    }
                     tasks.abort_all();
                     tracing::info!("console closed by the user");
                     return Ok(());

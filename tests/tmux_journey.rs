@@ -89,3 +89,120 @@ fn tiny_terminal_gets_a_message_and_quits_cleanly() {
     tmux.wait_for("EXIT=0", WAIT);
     assert!(!tmux.alternate_on());
 }
+
+/// The text after `label` on the first screen line containing it, up to the next blank.
+fn word_after<'a>(screen: &'a str, label: &str) -> &'a str {
+    let line = screen.lines().find(|l| l.contains(label)).unwrap();
+    let rest = &line[line.find(label).unwrap() + label.len()..];
+    rest.split_whitespace().next().unwrap()
+}
+
+/// The board cell under the prod column header on the row containing `row`.
+fn prod_cell(screen: &str, row: &str) -> String {
+    let header = screen.lines().find(|l| l.contains("prod ▲PROD")).unwrap();
+    let col = header[..header.find("prod ▲PROD").unwrap()].chars().count();
+    let line = screen.lines().find(|l| l.contains(row)).unwrap();
+    line.chars()
+        .skip(col)
+        .collect::<String>()
+        .trim()
+        .to_string()
+}
+
+#[test]
+fn promote_staging_to_prod_then_roll_back_with_r() {
+    let Some(tmux) = Tmux::start("promote", 120, 40) else {
+        return;
+    };
+    let data = tempfile::tempdir().unwrap();
+    let bin = env!("CARGO_BIN_EXE_shipdeck");
+    let approve = |who: &str, id: &str| {
+        let out = std::process::Command::new(bin)
+            .args(["approve", "--demo", id])
+            .env("XDG_DATA_HOME", data.path())
+            .env("SHIPDECK_OPERATOR", who)
+            .env("SHIPDECK_LOG_FILE", data.path().join("approve.log"))
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    tmux.wait_for("PROMPT$", WAIT);
+    tmux.run(&format!(
+        "export XDG_DATA_HOME={} SHIPDECK_OPERATOR=alice; clear",
+        data.path().display()
+    ));
+    launch(&tmux, "demo");
+    tmux.wait_for("✓ read", WAIT);
+
+    // p on api @ prod: the wizard promotes staging's digest.
+    tmux.send(&["l", "l", "p"]);
+    let screen = tmux.wait_for("Promote api · staging → prod [PROD]", WAIT);
+    let digest = word_after(&screen, "Digest ").to_string();
+    let id = word_after(&screen, "Approvals for ")
+        .trim_end_matches(':')
+        .to_string();
+    tmux.send(&["Space", "j", "Space", "j", "Enter"]);
+    tmux.send(&["-l", "CHG-1234"]);
+    tmux.send(&["Enter"]);
+    tmux.wait_for("change record CHG-1234", WAIT);
+    approve("bob", &id);
+    approve("carol", &id);
+    tmux.wait_for("2 of 2 approvals (bob, carol)", WAIT);
+    tmux.wait_for("Gate: GO", WAIT);
+
+    // GO: the confirmation wants the environment's name typed.
+    tmux.send(&["g"]);
+    tmux.wait_for("Type \"prod\" and press enter to deploy", WAIT);
+    tmux.send(&["Enter"]);
+    tmux.wait_for("type \"prod\" exactly to confirm", WAIT);
+    tmux.send(&["-l", "prod"]);
+    tmux.send(&["Enter"]);
+    tmux.wait_for("Deploy api · prod [PROD]", WAIT);
+    tmux.wait_for("deploy of api in prod succeeded", Duration::from_secs(120));
+    tmux.send(&["Enter"]);
+    let screen = tmux.wait_gone("Deploy api · prod", WAIT);
+    assert!(
+        prod_cell(&screen, "▶api").starts_with(&digest),
+        "prod runs {digest}:\n{screen}"
+    );
+
+    // r: back to the previous revision, also typed.
+    tmux.send(&["r"]);
+    let screen = tmux.wait_for("Roll back api in prod [PROD]", WAIT);
+    let after = screen.lines().find(|l| l.contains("After:")).unwrap();
+    let previous = after.split_whitespace().nth(3).unwrap().to_string();
+    assert_ne!(previous, digest);
+    tmux.send(&["-l", "prod"]);
+    tmux.send(&["Enter"]);
+    tmux.wait_for("Rollback api · prod [PROD]", WAIT);
+    tmux.wait_for(
+        "rollback of api in prod succeeded",
+        Duration::from_secs(120),
+    );
+    tmux.send(&["Enter"]);
+    let screen = tmux.wait_gone("Rollback api · prod", WAIT);
+    assert!(
+        prod_cell(&screen, "▶api").starts_with(&previous),
+        "prod runs {previous} again:\n{screen}"
+    );
+
+    tmux.send(&["q"]);
+    tmux.wait_for("EXIT=0", WAIT);
+    assert!(!tmux.alternate_on());
+    // Everything it did is in the demo's audit trail, and the chain holds.
+    let verify = std::process::Command::new(bin)
+        .args(["audit", "verify", "--ledger"])
+        .arg(data.path().join("shipdeck/demo-ledger.jsonl"))
+        .env("SHIPDECK_LOG_FILE", data.path().join("verify.log"))
+        .output()
+        .unwrap();
+    assert!(
+        verify.status.success(),
+        "{}",
+        String::from_utf8_lossy(&verify.stdout)
+    );
+}

@@ -1072,3 +1072,22 @@ pub fn on_recorded(app: &mut App, result: Result<Record, String>) {
         Err(e) => app.say(Level::Warn, format!("AUDIT: {e}")),
     }
 }
+
+/// Whether a deploy or rollback is being watched.
+pub fn watch_running(app: &App) -> bool {
+    matches!(&app.flow, Some(Flow::Watch(v)) if v.phase != Phase::Done)
+}
+
+/// Leaves the console; a promotion waiting in the wizard is closed in the ledger first.
+pub fn quit(app: &mut App) -> Vec<Command> {
+    app.quitting = true;
+    let mut cmds = match &app.flow {
+        Some(Flow::Wizard(w)) => {
+            let w = (**w).clone();
+            close_wizard(app, &w, "console closed with the wizard open")
+        }
+        _ => Vec::new(),
+    };
+    cmds.push(Command::Quit);
+    cmds
+}
