@@ -74,10 +74,10 @@ pub enum Msg {
         /// Operation id.
         op: u64,
         /// What the provider started.
-        result: Result<DeployStarted, (String, bool)>,
+        result: Result<Box<DeployStarted>, (String, bool)>,
     },
     /// A record was appended (or could not be).
-    Recorded(Result<Record, String>),
+    Recorded(Result<Box<Record>, String>),
     /// The ledger was read, with who holds the lock asked about.
     LedgerRead {
         /// Every record, or why they could not be read.

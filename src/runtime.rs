@@ -131,13 +131,15 @@ pub async fn execute(exec: &mut Executor, cmd: Command) -> Option<Msg> {
             let result = exec
                 .issue(env, &service, &issue, draft)
                 .await
-                .map(|(started, _)| started);
+                .map(|(started, _)| Box::new(started));
             if let Err((e, _)) = &result {
                 tracing::warn!(env, service, error = %e, "deploy or rollback not issued");
             }
             Some(Msg::Issued { op, result })
         }
-        Command::Record { kind, draft } => Some(Msg::Recorded(exec.record(kind, draft))),
+        Command::Record { kind, draft } => {
+            Some(Msg::Recorded(exec.record(kind, draft).map(Box::new)))
+        }
         Command::Release { env, service } => {
             let name = exec.env_name(env);
             exec.release(&name, &service);

@@ -88,7 +88,7 @@ async fn happy_path_dev_to_staging_to_prod() {
     h.keys("g").await;
     assert!(matches!(&h.app.flow, Some(Flow::Wizard(w)) if w.confirming.is_none()));
     h.esc().await;
-    h.clock.advance(Duration::from_secs(25 * 3600));
+    h.clock.advance(Duration::from_hours(25));
     h.tick(3).await;
 
     open_prod_wizard(&mut h, "checkout").await;
@@ -342,7 +342,7 @@ async fn hotfix_skips_a_stage_with_a_reason_and_an_extra_approval() {
 #[tokio::test]
 async fn hotfix_deploys_and_is_marked_on_the_record() {
     let mut h = Harness::new("alice", monday()).await;
-    h.clock.advance(Duration::from_secs(25 * 3600));
+    h.clock.advance(Duration::from_hours(25));
     h.tick(3).await;
     let dev = h.digest("checkout", "dev");
     open_prod_wizard(&mut h, "checkout").await;
@@ -564,9 +564,8 @@ mod no_mutation_without_confirmation {
                     let cmds = update(&mut h.app, Msg::Key(key));
                     let direct = issues(&cmds);
                     match (accepted, direct.as_slice()) {
-                        (_, []) => {}
                         (Some("deploy"), [Issue::Deploy(_)]) => confirmed_deploys += 1,
-                        (Some("rollback"), [Issue::Rollback(_)]) => {}
+                        (_, []) | (Some("rollback"), [Issue::Rollback(_)]) => {}
                         (a, d) => {
                             return Err(TestCaseError::fail(format!(
                                 "{key:?} issued {d:?} without a confirmation (accepted: {a:?})"
@@ -670,4 +669,91 @@ mod no_mutation_without_confirmation {
         assert_eq!(h.issued.len(), 1, "{:?}", h.app.message);
         run(inputs).await.unwrap();
     }
+}
+
+/// What the captain sees at each step of a prod promotion, at 120×40 and 80×24.
+#[tokio::test]
+async fn wizard_confirm_watch_and_rollback_screens() {
+    let mut h = Harness::new("alice", monday()).await;
+    open_prod_wizard(&mut h, "api").await;
+    h.approve("bob");
+    h.tick(3).await;
+    for (w, ht) in [(120, 40), (80, 24)] {
+        insta::assert_snapshot!(
+            format!("wizard_waiting_for_approval_{w}x{ht}"),
+            h.screen(w, ht)
+        );
+    }
+    h.approve("carol");
+    h.tick(3).await;
+    h.keys("g").await;
+    h.keys("pro").await;
+    insta::assert_snapshot!("confirm_typing_120x40", h.screen(120, 40));
+    h.keys("d").await;
+    h.enter().await;
+    h.tick(8).await;
+    insta::assert_snapshot!("watch_rolling_out_120x40", h.screen(120, 40));
+    h.watch_until_over(120).await;
+    insta::assert_snapshot!("watch_succeeded_120x40", h.screen(120, 40));
+    h.esc().await;
+    h.keys("r").await;
+    insta::assert_snapshot!("rollback_dialog_120x40", h.screen(120, 40));
+}
+
+#[tokio::test]
+async fn an_interrupted_promotion_is_offered_for_resume_after_a_restart() {
+    let mut h = Harness::new("alice", monday()).await;
+    promote_to_staging(&mut h, "checkout").await;
+    h.tick(4).await;
+    // The process dies mid-watch; a new console starts on the same ledger.
+    let records = h.records();
+    let open = shipdeck::stable::interrupted(&records);
+    assert_eq!(open.len(), 1);
+    assert_eq!(open[0].last.kind, RecordKind::DeployIssued);
+    h.app = shipdeck::app::App::new(
+        &h.cfg,
+        shipdeck::app::keys::KeyMap::default(),
+        "alice".into(),
+        h.clock.now(),
+    );
+    h.app.note_interrupted(&open);
+    assert!(matches!(h.app.flow, Some(Flow::Interrupted(_))));
+    h.tick(2).await;
+    let screen = h.screen(120, 40);
+    assert!(
+        screen.contains("A promotion of checkout in staging never finished."),
+        "{screen}"
+    );
+    assert!(screen.contains("w resume watching"), "{screen}");
+    h.keys("w").await;
+    let v = h.watch_until_over(120).await;
+    assert_eq!(v.watch.outcome, Some(Step::Succeeded));
+    assert!(h.kinds().contains(&RecordKind::DeploySucceeded));
+    assert!(shipdeck::stable::interrupted(&h.records()).is_empty());
+}
+
+#[tokio::test]
+async fn an_interrupted_promotion_can_be_rolled_back_instead() {
+    let mut h = Harness::new("alice", monday()).await;
+    let before = h.digest("checkout", "staging");
+    promote_to_staging(&mut h, "checkout").await;
+    h.tick(4).await;
+    let open = shipdeck::stable::interrupted(&h.records());
+    h.app = shipdeck::app::App::new(
+        &h.cfg,
+        shipdeck::app::keys::KeyMap::default(),
+        "alice".into(),
+        h.clock.now(),
+    );
+    h.app.note_interrupted(&open);
+    h.tick(2).await;
+    h.keys("r").await;
+    let Some(Flow::Rollback(d)) = &h.app.flow else {
+        panic!("no rollback dialog: {:?}", h.app.message)
+    };
+    assert_eq!(d.service, "checkout");
+    h.enter().await;
+    let v = h.watch_until_over(120).await;
+    assert_eq!(v.watch.outcome, Some(Step::Succeeded));
+    assert_eq!(h.digest("checkout", "staging"), before);
 }

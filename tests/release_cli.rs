@@ -61,7 +61,7 @@ fn promote_waits_for_the_deploy_and_records_it() {
         .args([
             "promote", "api", "--to", "staging", "--tick", "1", "--yes", "--wait", "--json",
         ])
-        .timeout(std::time::Duration::from_secs(120))
+        .timeout(std::time::Duration::from_mins(2))
         .assert()
         .success()
         .get_output()
@@ -128,7 +128,7 @@ fn prod_needs_an_approval_from_someone_else_then_continues() {
         .args([
             "promote", "api", "--to", "prod", "--change", "CHG-7", "--yes", "--wait", "--json",
         ])
-        .timeout(std::time::Duration::from_secs(120))
+        .timeout(std::time::Duration::from_mins(2))
         .assert()
         .success()
         .get_output()
@@ -201,7 +201,7 @@ fn rollback_goes_to_the_older_active_revision_unverified() {
         .args([
             "rollback", "api", "--env", "prod", "--yes", "--wait", "--json",
         ])
-        .timeout(std::time::Duration::from_secs(120))
+        .timeout(std::time::Duration::from_mins(2))
         .assert()
         .success()
         .stderr(predicate::str::contains("UNVERIFIED"))

@@ -162,7 +162,7 @@ fn promote_staging_to_prod_then_roll_back_with_r() {
     tmux.send(&["-l", "prod"]);
     tmux.send(&["Enter"]);
     tmux.wait_for("Deploy api · prod [PROD]", WAIT);
-    tmux.wait_for("deploy of api in prod succeeded", Duration::from_secs(120));
+    tmux.wait_for("deploy of api in prod succeeded", Duration::from_mins(2));
     tmux.send(&["Enter"]);
     let screen = tmux.wait_gone("Deploy api · prod", WAIT);
     assert!(
@@ -179,10 +179,7 @@ fn promote_staging_to_prod_then_roll_back_with_r() {
     tmux.send(&["-l", "prod"]);
     tmux.send(&["Enter"]);
     tmux.wait_for("Rollback api · prod [PROD]", WAIT);
-    tmux.wait_for(
-        "rollback of api in prod succeeded",
-        Duration::from_secs(120),
-    );
+    tmux.wait_for("rollback of api in prod succeeded", Duration::from_mins(2));
     tmux.send(&["Enter"]);
     let screen = tmux.wait_gone("Rollback api · prod", WAIT);
     assert!(

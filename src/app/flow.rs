@@ -748,7 +748,7 @@ fn confirm_rollback(app: &mut App, d: &RollbackDialog) -> Vec<Command> {
 pub fn on_issued(
     app: &mut App,
     op: u64,
-    result: Result<crate::provider::DeployStarted, (String, bool)>,
+    result: Result<Box<crate::provider::DeployStarted>, (String, bool)>,
 ) -> Vec<Command> {
     let Some(Flow::Watch(v)) = &mut app.flow else {
         return Vec::new();
@@ -775,6 +775,7 @@ pub fn on_issued(
                     started.to
                 ),
             ));
+            let started = *started;
             v.watch.started(started.to, started.deployment_id);
             Vec::new()
         }
@@ -985,11 +986,25 @@ pub fn interrupted_key(app: &mut App, key: Key) -> Vec<Command> {
                 return Vec::new();
             };
             let last = &first.last;
-            let to = last.draft.to_revision.as_deref().and_then(parse_rev);
+            // A deploy's revision is only known once ECS accepted it: find it by digest.
+            let to = last
+                .draft
+                .to_revision
+                .as_deref()
+                .and_then(parse_rev)
+                .or_else(|| {
+                    let digest = last.draft.to_digest.as_deref()?;
+                    snap(app, env, &first.service)?
+                        .history
+                        .iter()
+                        .rev()
+                        .find(|h| h.digest.as_ref().is_some_and(|d| d.as_str() == digest))
+                        .map(|h| h.task_definition.clone())
+                });
             let Some(to) = to else {
                 app.say(
                     Level::Warn,
-                    "nothing was deployed before the interruption: nothing to watch",
+                    "no revision to watch: nothing was deployed, or no reading yet (try again in a moment)",
                 );
                 return Vec::new();
             };
@@ -1061,11 +1076,11 @@ pub fn on_records(app: &mut App, records: Vec<Record>) {
 }
 
 /// A record this process wrote.
-pub fn on_recorded(app: &mut App, result: Result<Record, String>) {
+pub fn on_recorded(app: &mut App, result: Result<Box<Record>, String>) {
     match result {
         Ok(r) => {
             if !app.records.iter().any(|x| x.seq == r.seq) {
-                app.records.push(r);
+                app.records.push(*r);
             }
             refresh_gate(app);
         }

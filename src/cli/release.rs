@@ -194,7 +194,7 @@ fn open_request(records: &[Record], plan: &Plan, digest: &str, initiator: &str) 
                 if r.draft.to_digest.as_deref() == Some(digest)
                     && r.draft.operator == initiator =>
             {
-                open = r.draft.promotion.clone();
+                open.clone_from(&r.draft.promotion);
             }
             RecordKind::DeployIssued
             | RecordKind::Aborted

@@ -24,7 +24,7 @@ fn healthy() -> Health {
     Health::Healthy {
         status: 200,
         latency: Duration::from_millis(40),
-        healthy_for: Duration::from_secs(3600),
+        healthy_for: Duration::from_hours(1),
     }
 }
 
@@ -339,7 +339,7 @@ fn plans_refuse_what_cannot_be_promoted() {
     assert!(!p.hotfix);
     let diff = p.diff();
     assert!(diff[0].contains("shop-api:3"));
-    assert!(diff[3].starts_with("+ ") && diff[3].contains("(source") == false);
+    assert!(diff[3].starts_with("+ ") && !diff[3].contains("(source"));
 }
 
 #[test]

@@ -24,13 +24,7 @@ fn centered(area: Rect, width: u16, height: u16) -> Rect {
     h
 }
 
-fn boxed<'a>(
-    frame: &mut Frame<'_>,
-    rect: Rect,
-    title: String,
-    lines: Vec<Line<'a>>,
-    theme: &Theme,
-) {
+fn boxed(frame: &mut Frame<'_>, rect: Rect, title: String, lines: Vec<Line<'_>>, theme: &Theme) {
     frame.render_widget(Clear, rect);
     let block = Block::default()
         .borders(Borders::ALL)
@@ -45,6 +39,15 @@ fn boxed<'a>(
             .wrap(Wrap { trim: false }),
         rect,
     );
+}
+
+/// Rows `lines` take when wrapped at `inner` columns, plus the border.
+fn height(lines: &[Line<'_>], inner: usize) -> u16 {
+    let rows: usize = lines
+        .iter()
+        .map(|l| l.width().div_ceil(inner.max(1)).max(1))
+        .sum();
+    u16::try_from(rows + 2).unwrap_or(u16::MAX)
 }
 
 fn verdict_span(v: Verdict, overridden: bool, theme: &Theme) -> Span<'static> {
@@ -112,7 +115,7 @@ pub(super) fn render_flow(frame: &mut Frame<'_>, area: Rect, app: &App, theme: &
                     ));
                 }
             }
-            let h = u16::try_from(lines.len() + 2).unwrap_or(u16::MAX);
+            let h = height(&lines, usize::from(area.width.min(84).saturating_sub(2)));
             boxed(
                 frame,
                 centered(area, 84, h),
@@ -159,7 +162,18 @@ fn render_wizard(frame: &mut Frame<'_>, area: Rect, app: &App, w: &Wizard, theme
             theme.tone(Tone::Warn),
         ));
     }
+    let rows = w.rows(policy);
+    // On short terminals the inputs and hints matter more than passed checks.
+    let full = 12
+        + usize::from(p.hotfix)
+        + w.gate.checks.len()
+        + if rows.is_empty() { 0 } else { rows.len() + 2 }
+        + if w.requested { 2 } else { 0 };
+    let compact = full > usize::from(area.height);
     for (i, d) in p.diff().into_iter().enumerate() {
+        if compact && !(2..=3).contains(&i) {
+            continue;
+        }
         let tone = match i {
             2 => Tone::Bad,
             3 => Tone::Good,
@@ -189,7 +203,22 @@ fn render_wizard(frame: &mut Frame<'_>, area: Rect, app: &App, w: &Wizard, theme
             theme.tone(Tone::Dim),
         ),
     ]));
-    for c in &w.gate.checks {
+    if compact && passed > 0 {
+        lines.push(Line::from(vec![
+            Span::raw("  "),
+            Span::styled("✓ ", theme.tone(Tone::Good)),
+            Span::styled(
+                format!("{passed} passed (a taller terminal lists them)"),
+                theme.tone(Tone::Dim),
+            ),
+        ]));
+    }
+    for c in w
+        .gate
+        .checks
+        .iter()
+        .filter(|c| !compact || c.verdict != Verdict::Pass)
+    {
         lines.push(Line::from(vec![
             Span::raw("  "),
             verdict_span(c.verdict, c.overridden, theme),
@@ -200,7 +229,6 @@ fn render_wizard(frame: &mut Frame<'_>, area: Rect, app: &App, w: &Wizard, theme
             ),
         ]));
     }
-    let rows = w.rows(policy);
     if !rows.is_empty() {
         lines.push(Line::raw(""));
         lines.push(Line::styled("Your input", theme.tone(Tone::Dim)));
@@ -262,7 +290,7 @@ fn render_wizard(frame: &mut Frame<'_>, area: Rect, app: &App, w: &Wizard, theme
         "j/k move · space tick · enter edit · g deploy… · h change source (hotfix) · s smoke · esc back out"
     };
     lines.push(Line::styled(keys, theme.tone(Tone::Dim)));
-    let h = u16::try_from(lines.len() + 2).unwrap_or(u16::MAX);
+    let h = height(&lines, inner);
     let title = format!(
         " Promote {} · {} → {}{} · {} ",
         p.service,
@@ -328,7 +356,7 @@ fn render_confirm(
             theme.tone(Tone::Warn).add_modifier(Modifier::BOLD),
         ),
     ];
-    let h = u16::try_from(lines.len() + 2).unwrap_or(u16::MAX);
+    let h = height(&lines, usize::from(area.width.min(96).saturating_sub(2)));
     boxed(
         frame,
         centered(area, 96, h),
@@ -403,7 +431,7 @@ fn render_rollback(
         confirm_prompt(env.confirm, &env.name, &d.typed, "roll back"),
         theme.tone(Tone::Warn).add_modifier(Modifier::BOLD),
     ));
-    let h = u16::try_from(lines.len() + 2).unwrap_or(u16::MAX);
+    let h = height(&lines, usize::from(area.width.min(96).saturating_sub(2)));
     boxed(
         frame,
         centered(area, 96, h),
