@@ -338,11 +338,7 @@ pub fn build_provider(cfg: &Config, clock: Arc<dyn Clock>) -> Result<AnyProvider
             }
             Ok(AnyProvider::Sim(SimFleet::new(&file, *seed, clock)))
         }
-        ProviderKind::Aws => Err(format!(
-            "{}: provider \"aws\" (the default) is not available in this build yet; \
-             set provider = \"simulated\" with a [simulator] fleet, or run `shipdeck demo`",
-            cfg.source.display()
-        )),
+        ProviderKind::Aws => Ok(AnyProvider::Aws(crate::aws::AwsProvider::new(cfg))),
     }
 }
 

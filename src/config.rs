@@ -102,8 +102,12 @@ pub struct EnvConfig {
     pub profile: Option<String>,
     /// ECS cluster name or ARN.
     pub cluster: String,
-    /// Endpoint override, for emulators.
+    /// Endpoint override for every AWS API, for emulators.
     pub endpoint_url: Option<String>,
+    /// Endpoint override for ECS only (wins over `endpoint_url`).
+    pub ecs_endpoint_url: Option<String>,
+    /// Endpoint override for CloudWatch only (wins over `endpoint_url`).
+    pub cloudwatch_endpoint_url: Option<String>,
     /// Mutating actions disabled.
     pub read_only: bool,
     /// Production: visually distinct, stricter defaults.

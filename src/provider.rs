@@ -150,12 +150,15 @@ pub async fn read_with_timeout<P: Provider>(
 pub enum AnyProvider {
     /// The in-process simulated fleet.
     Sim(SimFleet),
+    /// ECS and CloudWatch.
+    Aws(crate::aws::AwsProvider),
 }
 
 impl Provider for AnyProvider {
     async fn read_env(&self, env: &EnvConfig) -> Result<EnvSnapshot, ProviderError> {
         match self {
             Self::Sim(p) => p.read_env(env).await,
+            Self::Aws(p) => p.read_env(env).await,
         }
     }
 
@@ -167,6 +170,7 @@ impl Provider for AnyProvider {
     ) -> Result<DeployStarted, ProviderError> {
         match self {
             Self::Sim(p) => p.deploy(env, service, digest).await,
+            Self::Aws(p) => p.deploy(env, service, digest).await,
         }
     }
 
@@ -178,6 +182,7 @@ impl Provider for AnyProvider {
     ) -> Result<DeployStarted, ProviderError> {
         match self {
             Self::Sim(p) => p.rollback(env, service, to).await,
+            Self::Aws(p) => p.rollback(env, service, to).await,
         }
     }
 }

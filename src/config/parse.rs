@@ -31,6 +31,8 @@ const ENV_KEYS: &[&str] = &[
     "profile",
     "cluster",
     "endpoint_url",
+    "ecs_endpoint_url",
+    "cloudwatch_endpoint_url",
     "read_only",
     "production",
     "confirm",
@@ -303,10 +305,21 @@ fn parse_env(ctx: &mut Ctx<'_>, t: &mut Table<'_>) -> Option<EnvConfig> {
             );
         }
     }
-    let endpoint_url = t.str(ctx, "endpoint_url");
-    if let Some(u) = &endpoint_url {
-        check_http_url(ctx, t, "endpoint_url", u);
+    let mut endpoints = Vec::new();
+    for key in [
+        "endpoint_url",
+        "ecs_endpoint_url",
+        "cloudwatch_endpoint_url",
+    ] {
+        let u = t.str(ctx, key);
+        if let Some(u) = &u {
+            check_http_url(ctx, t, key, u);
+        }
+        endpoints.push(u);
     }
+    let cloudwatch_endpoint_url = endpoints.pop().flatten();
+    let ecs_endpoint_url = endpoints.pop().flatten();
+    let endpoint_url = endpoints.pop().flatten();
     let production = t.bool(ctx, "production", false);
     // Production defaults to typing the environment's name.
     let confirm = match t.choice(ctx, "confirm", &["enter", "type"]).as_deref() {
@@ -374,6 +387,8 @@ fn parse_env(ctx: &mut Ctx<'_>, t: &mut Table<'_>) -> Option<EnvConfig> {
         profile: t.str(ctx, "profile"),
         cluster: cluster?,
         endpoint_url,
+        ecs_endpoint_url,
+        cloudwatch_endpoint_url,
         read_only: t.bool(ctx, "read_only", false),
         production,
         confirm,

@@ -1,0 +1,246 @@
+//! The real cloud: ECS and CloudWatch through the AWS SDK, one client pair per
+//! environment, built from the standard credential chain and the environment's
+//! profile and region. Everything leaves as shipdeck's domain types.
+
+mod errors;
+mod read;
+mod write;
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+
+use aws_config::BehaviorVersion;
+use aws_config::retry::RetryConfig;
+use aws_config::timeout::TimeoutConfig;
+use tokio::sync::OnceCell;
+
+use crate::config::{Config, EnvConfig, ServiceConfig};
+use crate::model::{Digest, EnvSnapshot, TaskDefRef};
+use crate::provider::{DeployStarted, Provider, ProviderError};
+
+pub use errors::classify;
+
+/// Connecting must not take longer than this.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
+/// One API call (all retries included) must not take longer than this.
+const OPERATION_TIMEOUT: Duration = Duration::from_secs(15);
+/// Task definitions remembered (they are immutable, so this is only a memory bound).
+const TASK_DEF_CACHE: usize = 4096;
+
+/// The clients of one environment.
+#[derive(Debug, Clone)]
+pub struct Clients {
+    /// ECS.
+    pub ecs: aws_sdk_ecs::Client,
+    /// CloudWatch.
+    pub cloudwatch: aws_sdk_cloudwatch::Client,
+    /// STS (caller identity).
+    pub sts: aws_sdk_sts::Client,
+}
+
+/// What was learned from a task definition (immutable, so cached by ARN).
+#[derive(Debug, Clone)]
+struct TaskDefInfo {
+    task_def: TaskDefRef,
+    /// Image per container name.
+    images: Vec<(String, String)>,
+}
+
+/// API calls made, per environment and operation.
+pub type Accounting = BTreeMap<String, BTreeMap<String, u64>>;
+
+#[derive(Debug, Default)]
+struct Shared {
+    task_defs: HashMap<String, TaskDefInfo>,
+    /// Family → ACTIVE revisions (newest first), with the service revision they were listed for.
+    families: HashMap<(String, String), (String, Vec<TaskDefRef>)>,
+    calls: Accounting,
+}
+
+/// ECS and CloudWatch behind the provider trait.
+#[derive(Debug, Clone)]
+pub struct AwsProvider {
+    envs: Arc<Vec<EnvConfig>>,
+    clients: Arc<Vec<OnceCell<Clients>>>,
+    shared: Arc<Mutex<Shared>>,
+    credentials: Option<aws_credential_types::Credentials>,
+}
+
+impl AwsProvider {
+    /// A provider for every environment of `cfg`; clients are built on first use.
+    pub fn new(cfg: &Config) -> Self {
+        Self {
+            envs: Arc::new(cfg.environments.clone()),
+            clients: Arc::new(cfg.environments.iter().map(|_| OnceCell::new()).collect()),
+            shared: Arc::new(Mutex::new(Shared::default())),
+            credentials: None,
+        }
+    }
+
+    /// Uses these credentials instead of the standard chain (tests against emulators).
+    pub fn with_credentials(mut self, creds: aws_credential_types::Credentials) -> Self {
+        self.credentials = Some(creds);
+        self
+    }
+
+    fn shared(&self) -> std::sync::MutexGuard<'_, Shared> {
+        self.shared.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Counts one API call.
+    fn count(&self, env: &str, op: &str) {
+        tracing::debug!(env, op, "aws call");
+        *self
+            .shared()
+            .calls
+            .entry(env.to_string())
+            .or_default()
+            .entry(op.to_string())
+            .or_default() += 1;
+    }
+
+    /// API calls made so far, per environment and operation.
+    pub fn accounting(&self) -> Accounting {
+        self.shared().calls.clone()
+    }
+
+    async fn clients(&self, env: &EnvConfig) -> Result<&Clients, ProviderError> {
+        let idx = self
+            .envs
+            .iter()
+            .position(|e| e.name == env.name)
+            .ok_or_else(|| ProviderError::NotFound {
+                what: "environment".to_string(),
+                name: env.name.clone(),
+            })?;
+        let cell = &self.clients[idx];
+        Ok(cell
+            .get_or_init(|| async { build_clients(env, self.credentials.clone()).await })
+            .await)
+    }
+
+    /// Who the credentials of the first environment belong to (STS GetCallerIdentity).
+    pub async fn caller_identity(&self) -> Result<String, ProviderError> {
+        let Some(env) = self.envs.first().cloned() else {
+            return Err(ProviderError::Other {
+                message: "no environments configured".to_string(),
+            });
+        };
+        let c = self.clients(&env).await?;
+        self.count(&env.name, "GetCallerIdentity");
+        let out = c
+            .sts
+            .get_caller_identity()
+            .send()
+            .await
+            .map_err(|e| classify(e, "sts:GetCallerIdentity", &env.name))?;
+        out.arn()
+            .map(str::to_string)
+            .ok_or_else(|| ProviderError::Other {
+                message: "GetCallerIdentity answered without an ARN".to_string(),
+            })
+    }
+}
+
+async fn build_clients(
+    env: &EnvConfig,
+    credentials: Option<aws_credential_types::Credentials>,
+) -> Clients {
+    let mut loader = aws_config::defaults(BehaviorVersion::latest())
+        .region(aws_config::Region::new(env.region.clone()))
+        .retry_config(RetryConfig::adaptive().with_max_attempts(3))
+        .timeout_config(
+            TimeoutConfig::builder()
+                .connect_timeout(CONNECT_TIMEOUT)
+                .operation_timeout(OPERATION_TIMEOUT)
+                .build(),
+        );
+    if let Some(p) = &env.profile {
+        loader = loader.profile_name(p);
+    }
+    if let Some(c) = credentials {
+        loader = loader.credentials_provider(c);
+    }
+    if let Some(u) = &env.endpoint_url {
+        loader = loader.endpoint_url(u);
+    }
+    let sdk = loader.load().await;
+    let ecs = match &env.ecs_endpoint_url {
+        Some(u) => aws_sdk_ecs::Client::from_conf(
+            aws_sdk_ecs::config::Builder::from(&sdk)
+                .endpoint_url(u)
+                .build(),
+        ),
+        None => aws_sdk_ecs::Client::new(&sdk),
+    };
+    let cloudwatch = match &env.cloudwatch_endpoint_url {
+        Some(u) => aws_sdk_cloudwatch::Client::from_conf(
+            aws_sdk_cloudwatch::config::Builder::from(&sdk)
+                .endpoint_url(u)
+                .build(),
+        ),
+        None => aws_sdk_cloudwatch::Client::new(&sdk),
+    };
+    Clients {
+        ecs,
+        cloudwatch,
+        sts: aws_sdk_sts::Client::new(&sdk),
+    }
+}
+
+impl Provider for AwsProvider {
+    async fn read_env(&self, env: &EnvConfig) -> Result<EnvSnapshot, ProviderError> {
+        read::read_env(self, env).await
+    }
+
+    async fn deploy(
+        &self,
+        env: &EnvConfig,
+        service: &ServiceConfig,
+        digest: &Digest,
+    ) -> Result<DeployStarted, ProviderError> {
+        write::deploy(self, env, service, digest).await
+    }
+
+    async fn rollback(
+        &self,
+        env: &EnvConfig,
+        service: &ServiceConfig,
+        to: &TaskDefRef,
+    ) -> Result<DeployStarted, ProviderError> {
+        write::rollback(self, env, service, to).await
+    }
+}
+
+/// `family:revision` from a task-definition ARN or a bare `family:revision`.
+pub fn parse_task_def(arn: &str) -> Option<TaskDefRef> {
+    let tail = arn.rsplit('/').next().unwrap_or(arn);
+    let (family, rev) = tail.rsplit_once(':')?;
+    Some(TaskDefRef {
+        family: family.to_string(),
+        revision: rev.parse().ok()?,
+        arn: arn.to_string(),
+    })
+}
+
+/// Converts an SDK timestamp.
+pub fn to_chrono(t: &aws_smithy_types::DateTime) -> Option<chrono::DateTime<chrono::Utc>> {
+    chrono::DateTime::from_timestamp(t.secs(), t.subsec_nanos())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn task_definition_references() {
+        let t = parse_task_def("arn:aws:ecs:eu-west-1:123:task-definition/shop-api:12").unwrap();
+        assert_eq!((t.family.as_str(), t.revision), ("shop-api", 12));
+        // moto stores what UpdateService was given.
+        let t = parse_task_def("api:2").unwrap();
+        assert_eq!((t.family.as_str(), t.revision), ("api", 2));
+        assert!(parse_task_def("api").is_none());
+        assert!(parse_task_def("api:x").is_none());
+    }
+}

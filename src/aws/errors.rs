@@ -1,0 +1,127 @@
+//! SDK errors → [`ProviderError`]: one clear line, never a wall of SDK text.
+
+use aws_smithy_types::error::display::DisplayErrorContext;
+use aws_smithy_types::error::metadata::ProvideErrorMetadata;
+
+use crate::provider::ProviderError;
+
+type SdkError<E> = aws_sdk_ecs::error::SdkError<E, aws_sdk_ecs::config::http::HttpResponse>;
+
+/// The first line of an error chain, trimmed to something a person reads.
+fn short(text: &str) -> String {
+    let t = crate::model::sanitize(text);
+    let mut out: String = t.chars().take(300).collect();
+    if t.chars().count() > 300 {
+        out.push('…');
+    }
+    out
+}
+
+/// Classifies an SDK error of operation `op` (e.g. `ecs:DescribeServices`) on `resource`.
+pub fn classify<E>(err: SdkError<E>, op: &str, resource: &str) -> ProviderError
+where
+    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+{
+    let chain = format!("{}", DisplayErrorContext(&err));
+    match &err {
+        SdkError::ServiceError(se) => {
+            let e = se.err();
+            let code = e.code().unwrap_or("");
+            let msg = short(e.message().unwrap_or(code));
+            let retry_after = se
+                .raw()
+                .headers()
+                .get("retry-after")
+                .and_then(|v| v.trim().parse::<u64>().ok())
+                .map(std::time::Duration::from_secs);
+            match code {
+                "ThrottlingException"
+                | "Throttling"
+                | "TooManyRequestsException"
+                | "RequestLimitExceeded" => ProviderError::Throttled {
+                    message: format!("{op}: {msg}"),
+                    retry_after,
+                },
+                "AccessDeniedException"
+                | "AccessDenied"
+                | "UnauthorizedOperation"
+                | "UnrecognizedClientException"
+                | "InvalidClientTokenId"
+                | "ExpiredTokenException"
+                | "ExpiredToken"
+                | "InvalidSignatureException"
+                | "SignatureDoesNotMatch" => ProviderError::Auth {
+                    message: format!("{op} on {resource} was refused ({code}): {msg}"),
+                },
+                "ClusterNotFoundException" => ProviderError::NotFound {
+                    what: "cluster".to_string(),
+                    name: resource.to_string(),
+                },
+                "ServiceNotFoundException" | "ServiceNotActiveException" => {
+                    ProviderError::NotFound {
+                        what: "service".to_string(),
+                        name: resource.to_string(),
+                    }
+                }
+                "ResourceNotFound" | "ResourceNotFoundException" => ProviderError::NotFound {
+                    what: "resource".to_string(),
+                    name: format!("{resource} ({msg})"),
+                },
+                "UpdateInProgressException" | "ConflictException" | "ResourceInUseException" => {
+                    ProviderError::Conflict {
+                        message: format!("{op} on {resource}: {msg}"),
+                    }
+                }
+                "ClientException" | "InvalidParameterException"
+                    if msg.to_lowercase().contains("not found")
+                        || msg.to_lowercase().contains("unable to describe") =>
+                {
+                    ProviderError::NotFound {
+                        what: "resource".to_string(),
+                        name: format!("{resource} ({msg})"),
+                    }
+                }
+                _ => ProviderError::Other {
+                    message: format!("{op} on {resource} failed ({code}): {msg}"),
+                },
+            }
+        }
+        SdkError::TimeoutError(_) => ProviderError::Network {
+            message: format!("{op} on {resource} timed out"),
+        },
+        SdkError::DispatchFailure(d) if d.is_timeout() => ProviderError::Network {
+            message: format!("{op} on {resource} timed out"),
+        },
+        SdkError::DispatchFailure(d) if d.is_io() => ProviderError::Network {
+            message: format!("cannot reach the endpoint for {op}: {}", short(&chain)),
+        },
+        _ if looks_like_credentials(&chain) => ProviderError::Auth {
+            message: format!(
+                "no usable AWS credentials for {resource} ({}); check the profile, or run `aws sso login`",
+                short(last_cause(&chain))
+            ),
+        },
+        SdkError::ResponseError(_) => ProviderError::Other {
+            message: format!(
+                "could not understand the answer to {op} on {resource}: {}",
+                short(last_cause(&chain))
+            ),
+        },
+        _ => ProviderError::Other {
+            message: format!("{op} on {resource} failed: {}", short(last_cause(&chain))),
+        },
+    }
+}
+
+fn looks_like_credentials(chain: &str) -> bool {
+    let l = chain.to_lowercase();
+    l.contains("credential") || l.contains("sso") || l.contains("token has expired")
+}
+
+/// DisplayErrorContext joins causes with ": "; the last one is the root cause.
+fn last_cause(chain: &str) -> &str {
+    chain
+        .rsplit(": ")
+        .find(|s| !s.trim().is_empty())
+        .unwrap_or(chain)
+}
