@@ -134,7 +134,7 @@ impl AwsProvider {
             .get_caller_identity()
             .send()
             .await
-            .map_err(|e| classify(e, "sts:GetCallerIdentity", &env.name))?;
+            .map_err(|e| classify(&e, "sts:GetCallerIdentity", &env.name))?;
         out.arn()
             .map(str::to_string)
             .ok_or_else(|| ProviderError::Other {

@@ -357,7 +357,7 @@ pub async fn run(cli: Cli) -> i32 {
             demo,
             comment,
             ledger,
-        }) => run_approve(&cli, id, *demo, comment.as_deref(), ledger.as_deref()),
+        }) => run_approve(&cli, id, *demo, comment.as_deref(), ledger.as_deref()).await,
         Some(Command::Promote {
             service,
             to,
@@ -389,7 +389,12 @@ pub async fn run(cli: Cli) -> i32 {
                 wait: *wait,
                 json: *json,
             };
-            release::promote(&cfg, fleet, &identity(&cfg), &args, &common).await
+            let me = if fleet.is_some() {
+                identity(&cfg)
+            } else {
+                who(&cfg).await
+            };
+            release::promote(&cfg, fleet, &me, &args, &common).await
         }
         Some(Command::Rollback {
             service,
@@ -408,7 +413,12 @@ pub async fn run(cli: Cli) -> i32 {
                 wait: *wait,
                 json: *json,
             };
-            release::rollback(&cfg, fleet, &identity(&cfg), service, env, &common).await
+            let me = if fleet.is_some() {
+                identity(&cfg)
+            } else {
+                who(&cfg).await
+            };
+            release::rollback(&cfg, fleet, &me, service, env, &common).await
         }
         Some(Command::Smoke {
             env,
@@ -746,18 +756,37 @@ fn run_audit(cli: &Cli, args: &AuditArgs) -> i32 {
     EXIT_OK
 }
 
-/// The operator's identity: `$SHIPDECK_OPERATOR` where the configuration allows an
-/// override, else the OS user. (On AWS the caller identity belongs here; that
-/// arrives with the ECS provider.)
-pub fn identity(cfg: &Config) -> String {
+/// The operator for records: `$SHIPDECK_OPERATOR` where allowed, else (with the
+/// AWS provider) the caller identity from STS, else the OS user.
+pub async fn who(cfg: &Config) -> String {
+    if let Some(o) = operator_override(cfg) {
+        return o;
+    }
+    if matches!(cfg.provider, ProviderKind::Aws) {
+        let p = crate::aws::AwsProvider::new(cfg);
+        match tokio::time::timeout(std::time::Duration::from_secs(8), p.caller_identity()).await {
+            Ok(Ok(arn)) => return crate::model::sanitize(&arn),
+            Ok(Err(e)) => tracing::warn!(error = %e, "caller identity unknown; using the OS user"),
+            Err(_) => tracing::warn!("caller identity timed out; using the OS user"),
+        }
+    }
+    operator()
+}
+
+fn operator_override(cfg: &Config) -> Option<String> {
     if cfg.allow_operator_override
         && let Some(o) = std::env::var("SHIPDECK_OPERATOR")
             .ok()
             .filter(|o| !o.trim().is_empty())
     {
-        return crate::model::sanitize(o.trim());
+        return Some(crate::model::sanitize(o.trim()));
     }
-    operator()
+    None
+}
+
+/// The operator without asking AWS (the override, else the OS user).
+pub fn identity(cfg: &Config) -> String {
+    operator_override(cfg).unwrap_or_else(operator)
 }
 
 /// The demo configuration and fleet (`--demo`), or the configured ones.
@@ -774,7 +803,7 @@ fn config_or_demo(cli: &Cli, demo: bool) -> Result<(Config, Option<FleetFile>), 
     }
 }
 
-fn run_approve(
+async fn run_approve(
     cli: &Cli,
     id: &str,
     demo: bool,
@@ -814,7 +843,11 @@ fn run_approve(
         ));
         return EXIT_USAGE;
     };
-    let me = identity(&cfg);
+    let me = if demo {
+        identity(&cfg)
+    } else {
+        who(&cfg).await
+    };
     match crate::approvals::approve(&l, id, &me, comment, &env.gate, chrono::Utc::now()) {
         Ok((req, rec)) => {
             let _ = writeln!(
@@ -1025,13 +1058,18 @@ async fn run_console(cfg: Result<Config, ConfigError>, fleet: Option<FleetFile>)
             }
         })
         .unwrap_or_default();
+    let me = if matches!(provider, AnyProvider::Aws(_)) {
+        who(&cfg).await
+    } else {
+        identity(&cfg)
+    };
     let exec = match ledger_for(&cfg) {
         Ok(path) => crate::release::exec::Executor::new(
             provider.clone(),
             cfg.environments.clone(),
             crate::ledger::Ledger::new(&path),
             lock_dir(&path),
-            identity(&cfg),
+            me.clone(),
             Arc::new(SystemClock),
         ),
         Err(e) => {
@@ -1044,7 +1082,7 @@ async fn run_console(cfg: Result<Config, ConfigError>, fleet: Option<FleetFile>)
         provider,
         exec,
         keymap,
-        identity(&cfg),
+        me,
         theme,
         secrets_for_run(),
         &interrupted,
@@ -1186,7 +1224,12 @@ async fn run_status(
         envs: args.envs.clone(),
         services: args.services.clone(),
     };
-    let report = status::build(&cfg, &readings, &filter, clock.now());
+    let mut report = status::build(&cfg, &readings, &filter, clock.now());
+    if let AnyProvider::Aws(p) = &provider {
+        let api_calls = p.accounting();
+        tracing::debug!(?api_calls, "AWS API calls of this reading");
+        report.diagnostics = Some(status::Diagnostics { api_calls });
+    }
     let text = if args.json {
         match serde_json::to_string_pretty(&report) {
             Ok(s) => s + "\n",

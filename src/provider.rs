@@ -158,7 +158,8 @@ impl Provider for AnyProvider {
     async fn read_env(&self, env: &EnvConfig) -> Result<EnvSnapshot, ProviderError> {
         match self {
             Self::Sim(p) => p.read_env(env).await,
-            Self::Aws(p) => p.read_env(env).await,
+            // The SDK's futures are large: keep them off the callers' stacks.
+            Self::Aws(p) => Box::pin(p.read_env(env)).await,
         }
     }
 
@@ -170,7 +171,7 @@ impl Provider for AnyProvider {
     ) -> Result<DeployStarted, ProviderError> {
         match self {
             Self::Sim(p) => p.deploy(env, service, digest).await,
-            Self::Aws(p) => p.deploy(env, service, digest).await,
+            Self::Aws(p) => Box::pin(p.deploy(env, service, digest)).await,
         }
     }
 
@@ -182,7 +183,7 @@ impl Provider for AnyProvider {
     ) -> Result<DeployStarted, ProviderError> {
         match self {
             Self::Sim(p) => p.rollback(env, service, to).await,
-            Self::Aws(p) => p.rollback(env, service, to).await,
+            Self::Aws(p) => Box::pin(p.rollback(env, service, to)).await,
         }
     }
 }

@@ -31,6 +31,16 @@ pub struct StatusReport {
     pub environments: Vec<EnvStatus>,
     /// Services, each with one cell per environment.
     pub services: Vec<ServiceStatus>,
+    /// Provider diagnostics (AWS: API calls per environment and operation).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub diagnostics: Option<Diagnostics>,
+}
+
+/// How the readings were obtained.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Diagnostics {
+    /// API calls made, per environment and operation.
+    pub api_calls: std::collections::BTreeMap<String, std::collections::BTreeMap<String, u64>>,
 }
 
 /// One environment's header.
@@ -287,6 +297,7 @@ pub fn build(
         degraded,
         environments,
         services,
+        diagnostics: None,
     }
 }
 

@@ -18,12 +18,12 @@ fn short(text: &str) -> String {
 }
 
 /// Classifies an SDK error of operation `op` (e.g. `ecs:DescribeServices`) on `resource`.
-pub fn classify<E>(err: SdkError<E>, op: &str, resource: &str) -> ProviderError
+pub fn classify<E>(err: &SdkError<E>, op: &str, resource: &str) -> ProviderError
 where
     E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
 {
-    let chain = format!("{}", DisplayErrorContext(&err));
-    match &err {
+    let chain = format!("{}", DisplayErrorContext(err));
+    match err {
         SdkError::ServiceError(se) => {
             let e = se.err();
             let code = e.code().unwrap_or("");

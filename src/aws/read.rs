@@ -81,18 +81,24 @@ fn deployment_config(s: &aws_sdk_ecs::types::Service) -> DeploymentConfig {
         dc.and_then(|d| d.strategy()),
         Some(DeploymentStrategy::BlueGreen)
     ) || matches!(
-        s.deployment_controller().map(|c| c.r#type()),
+        s.deployment_controller()
+            .map(aws_sdk_ecs::types::DeploymentController::r#type),
         Some(DeploymentControllerType::CodeDeploy)
     );
     DeploymentConfig {
-        circuit_breaker: cb.is_some_and(|c| c.enable()),
+        circuit_breaker: cb.is_some_and(aws_sdk_ecs::types::DeploymentCircuitBreaker::enable),
         circuit_breaker_rollback: cb.is_some_and(|c| c.enable() && c.rollback()),
         alarm_rollback: alarms.is_some_and(|a| a.enable() && a.rollback()),
         strategy: if blue_green {
             Strategy::BlueGreen {
                 bake: Duration::from_secs(
-                    u64::try_from(dc.and_then(|d| d.bake_time_in_minutes()).unwrap_or(0))
-                        .unwrap_or(0)
+                    u64::try_from(
+                        dc.and_then(
+                            aws_sdk_ecs::types::DeploymentConfiguration::bake_time_in_minutes,
+                        )
+                        .unwrap_or(0),
+                    )
+                    .unwrap_or(0)
                         * 60,
                 ),
             }
@@ -120,7 +126,7 @@ pub async fn read_env(p: &AwsProvider, env: &EnvConfig) -> Result<EnvSnapshot, P
             .set_services(Some(batch.to_vec()))
             .send()
             .await
-            .map_err(|e| classify(e, "ecs:DescribeServices", &env.cluster))?;
+            .map_err(|e| classify(&e, "ecs:DescribeServices", &env.cluster))?;
         for f in out.failures() {
             warnings.push(format!(
                 "service \"{}\" not found in cluster \"{}\" ({})",
@@ -193,7 +199,7 @@ pub async fn read_env(p: &AwsProvider, env: &EnvConfig) -> Result<EnvSnapshot, P
                     sh.task_defs.insert(arn.clone(), info);
                 }
             }
-            Err(e) => warnings.push(classify(e, "ecs:DescribeTaskDefinition", &arn).to_string()),
+            Err(e) => warnings.push(classify(&e, "ecs:DescribeTaskDefinition", &arn).to_string()),
         }
     }
 
@@ -282,7 +288,7 @@ async fn read_alarms(
             }
             Err(e) => warnings.push(format!(
                 "alarms unreadable: {}",
-                classify(e, "cloudwatch:DescribeAlarms", &env.name)
+                classify(&e, "cloudwatch:DescribeAlarms", &env.name)
             )),
         }
     }
@@ -310,7 +316,7 @@ async fn read_alarms(
                 Err(e) => {
                     warnings.push(format!(
                         "alarms unreadable: {}",
-                        classify(e, "cloudwatch:DescribeAlarms", &prefix)
+                        classify(&e, "cloudwatch:DescribeAlarms", &prefix)
                     ));
                     break;
                 }
@@ -396,7 +402,7 @@ async fn read_metrics(
             }
             Err(e) => warnings.push(format!(
                 "metrics unreadable: {}",
-                classify(e, "cloudwatch:GetMetricData", &env.name)
+                classify(&e, "cloudwatch:GetMetricData", &env.name)
             )),
         }
     }
@@ -552,7 +558,7 @@ async fn task_digest(
         .max_results(10)
         .send()
         .await
-        .map_err(|e| classify(e, "ecs:ListTasks", &cfg.ecs_service))?;
+        .map_err(|e| classify(&e, "ecs:ListTasks", &cfg.ecs_service))?;
     if tasks.task_arns().is_empty() {
         return Ok(None);
     }
@@ -564,11 +570,11 @@ async fn task_digest(
         .set_tasks(Some(tasks.task_arns().to_vec()))
         .send()
         .await
-        .map_err(|e| classify(e, "ecs:DescribeTasks", &cfg.ecs_service))?;
+        .map_err(|e| classify(&e, "ecs:DescribeTasks", &cfg.ecs_service))?;
     Ok(out
         .tasks()
         .iter()
-        .flat_map(|t| t.containers())
+        .flat_map(aws_sdk_ecs::types::Task::containers)
         .filter(|ct| ct.name() == Some(cfg.container.as_str()))
         .find_map(|ct| ct.image_digest().and_then(|d| Digest::parse(d).ok())))
 }
@@ -587,31 +593,30 @@ async fn revisions(
         .get(&key)
         .filter(|(for_arn, _)| *for_arn == current.arn)
         .map(|(_, list)| list.clone());
-    let list = match cached {
-        Some(l) => l,
-        None => {
-            p.count(&env.name, "ListTaskDefinitions");
-            let out = c
-                .ecs
-                .list_task_definitions()
-                .family_prefix(&current.family)
-                .status(TaskDefinitionStatus::Active)
-                .sort(SortOrder::Desc)
-                .max_results(REVISIONS_LISTED)
-                .send()
-                .await
-                .map_err(|e| classify(e, "ecs:ListTaskDefinitions", &current.family))?;
-            let list: Vec<TaskDefRef> = out
-                .task_definition_arns()
-                .iter()
-                .filter_map(|a| parse_task_def(a))
-                .filter(|t| t.family == current.family)
-                .collect();
-            p.shared()
-                .families
-                .insert(key, (current.arn.clone(), list.clone()));
-            list
-        }
+    let list = if let Some(l) = cached {
+        l
+    } else {
+        p.count(&env.name, "ListTaskDefinitions");
+        let out = c
+            .ecs
+            .list_task_definitions()
+            .family_prefix(&current.family)
+            .status(TaskDefinitionStatus::Active)
+            .sort(SortOrder::Desc)
+            .max_results(REVISIONS_LISTED)
+            .send()
+            .await
+            .map_err(|e| classify(&e, "ecs:ListTaskDefinitions", &current.family))?;
+        let list: Vec<TaskDefRef> = out
+            .task_definition_arns()
+            .iter()
+            .filter_map(|a| parse_task_def(a))
+            .filter(|t| t.family == current.family)
+            .collect();
+        p.shared()
+            .families
+            .insert(key, (current.arn.clone(), list.clone()));
+        list
     };
     let sh = p.shared();
     let digest_of = |arn: &str| {

@@ -25,7 +25,7 @@ async fn current_task_def(
         .services(&svc.ecs_service)
         .send()
         .await
-        .map_err(|e| classify(e, "ecs:DescribeServices", &env.cluster))?;
+        .map_err(|e| classify(&e, "ecs:DescribeServices", &env.cluster))?;
     out.services()
         .iter()
         .find(|s| s.status() != Some("INACTIVE"))
@@ -54,7 +54,7 @@ async fn update_service(
         .task_definition(to_arn)
         .send()
         .await
-        .map_err(|e| classify(e, "ecs:UpdateService", &svc.ecs_service))?;
+        .map_err(|e| classify(&e, "ecs:UpdateService", &svc.ecs_service))?;
     let primary = out.service().and_then(|s| {
         s.deployments()
             .iter()
@@ -97,7 +97,7 @@ pub async fn deploy(
         .include(TaskDefinitionField::Tags)
         .send()
         .await
-        .map_err(|e| classify(e, "ecs:DescribeTaskDefinition", &current))?;
+        .map_err(|e| classify(&e, "ecs:DescribeTaskDefinition", &current))?;
     let td = out
         .task_definition()
         .ok_or_else(|| ProviderError::NotFound {
@@ -150,7 +150,7 @@ pub async fn deploy(
         .await
         .map_err(|e| {
             classify(
-                e,
+                &e,
                 "ecs:RegisterTaskDefinition",
                 td.family().unwrap_or_default(),
             )
@@ -195,7 +195,7 @@ pub async fn rollback(
                 });
             }
             Err(e) => tracing::warn!(
-                error = %classify(e, "ecs:StopServiceDeployment", &arn),
+                error = %classify(&e, "ecs:StopServiceDeployment", &arn),
                 "native rollback refused; updating the service instead"
             ),
         }
@@ -232,7 +232,7 @@ async fn native_in_flight(
             .map(str::to_string),
         Err(e) => {
             // Emulators (and older endpoints) lack these APIs: fall back quietly.
-            tracing::debug!(error = %classify(e, "ecs:ListServiceDeployments", &svc.ecs_service), "no service-deployment API");
+            tracing::debug!(error = %classify(&e, "ecs:ListServiceDeployments", &svc.ecs_service), "no service-deployment API");
             None
         }
     }

@@ -1,0 +1,536 @@
+//! The AWS provider against local emulators (moto for ECS and STS, LocalStack for
+//! CloudWatch), and a contract both it and the simulated fleet must keep.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod support {
+    pub mod emulators;
+}
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use aws_sdk_ecs::types::{
+    ContainerDefinition, KeyValuePair, NetworkMode, PortMapping, Tag, TaskDefinitionField, Volume,
+};
+use shipdeck::aws::AwsProvider;
+use shipdeck::clock::SystemClock;
+use shipdeck::config::{self, Config};
+use shipdeck::model::{Digest, Pinning};
+use shipdeck::provider::{AnyProvider, Provider, ProviderError};
+use shipdeck::sim::{FleetFile, SimFleet};
+use support::emulators::{self, Emulator};
+
+const REPO: &str = "registry.example.com/team/api";
+
+fn creds() -> aws_credential_types::Credentials {
+    aws_credential_types::Credentials::new("test", "test", None, None, "tests")
+}
+
+fn digest(label: &str) -> Digest {
+    Digest::of_bytes(label.as_bytes())
+}
+
+/// A configuration of `envs` environments (clusters `c1`…) with `services` services
+/// (`svc1`…), ECS on `ecs`, CloudWatch on `cw`.
+fn config_text(envs: usize, services: usize, ecs: &str, cw: &str) -> String {
+    let mut t = String::from("refresh_interval = \"5s\"\n");
+    for e in 1..=envs {
+        t.push_str(&format!(
+            "\n[[environment]]\nname = \"e{e}\"\nregion = \"us-east-1\"\ncluster = \"c{e}\"\n\
+             endpoint_url = \"{ecs}\"\ncloudwatch_endpoint_url = \"{cw}\"\n"
+        ));
+        for s in 1..=services {
+            t.push_str(&format!(
+                "\n[[environment.service]]\nname = \"svc{s}\"\necs_service = \"svc{s}\"\ncontainer = \"app\"\n\
+                 alarms = [\"e{e}-svc{s}-5xx\"]\n\
+                 metric = [{{ label = \"5xx\", namespace = \"Shop\", metric_name = \"Errors{s}\", stat = \"Sum\", role = \"error_rate\" }}]\n"
+            ));
+        }
+    }
+    t
+}
+
+fn parse(text: &str) -> Config {
+    config::parse_str(text, "<test>", None).unwrap()
+}
+
+fn ecs_client(url: &str) -> aws_sdk_ecs::Client {
+    let conf = aws_sdk_ecs::Config::builder()
+        .behavior_version(aws_sdk_ecs::config::BehaviorVersion::latest())
+        .region(aws_sdk_ecs::config::Region::new("us-east-1"))
+        .credentials_provider(creds())
+        .endpoint_url(url)
+        .build();
+    aws_sdk_ecs::Client::from_conf(conf)
+}
+
+fn cw_client(url: &str) -> aws_sdk_cloudwatch::Client {
+    let conf = aws_sdk_cloudwatch::Config::builder()
+        .behavior_version(aws_sdk_cloudwatch::config::BehaviorVersion::latest())
+        .region(aws_sdk_cloudwatch::config::Region::new("us-east-1"))
+        .credentials_provider(creds())
+        .endpoint_url(url)
+        .build();
+    aws_sdk_cloudwatch::Client::from_conf(conf)
+}
+
+/// A rich task definition, so that "only the image changed" means something.
+async fn register(ecs: &aws_sdk_ecs::Client, family: &str, image: &str) {
+    ecs.register_task_definition()
+        .family(family)
+        .network_mode(NetworkMode::Awsvpc)
+        .cpu("256")
+        .memory("512")
+        .execution_role_arn("arn:aws:iam::123456789012:role/exec")
+        .task_role_arn("arn:aws:iam::123456789012:role/task")
+        .volumes(Volume::builder().name("scratch").build())
+        .tags(Tag::builder().key("team").value("shop").build())
+        .container_definitions(
+            ContainerDefinition::builder()
+                .name("app")
+                .image(image)
+                .essential(true)
+                .memory(256)
+                .environment(KeyValuePair::builder().name("MODE").value("prod").build())
+                .port_mappings(PortMapping::builder().container_port(8080).build())
+                .build(),
+        )
+        .container_definitions(
+            ContainerDefinition::builder()
+                .name("sidecar")
+                .image("registry.example.com/team/envoy:1.30")
+                .memory(64)
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+}
+
+async fn ecs_fixture(ecs: &aws_sdk_ecs::Client, clusters: usize, services: usize) {
+    for c in 1..=clusters {
+        ecs.create_cluster()
+            .cluster_name(format!("c{c}"))
+            .send()
+            .await
+            .unwrap();
+        for s in 1..=services {
+            let family = format!("c{c}-svc{s}");
+            register(ecs, &family, &format!("{REPO}@{}", digest("1.0"))).await;
+            ecs.create_service()
+                .cluster(format!("c{c}"))
+                .service_name(format!("svc{s}"))
+                .task_definition(format!("{family}:1"))
+                .desired_count(1)
+                .send()
+                .await
+                .unwrap();
+        }
+    }
+}
+
+struct Stack {
+    moto: Emulator,
+    localstack: Emulator,
+}
+
+fn stack() -> Option<Stack> {
+    let bin = emulators::venv_bin()?;
+    Some(Stack {
+        moto: emulators::moto(&bin),
+        localstack: emulators::localstack(&bin),
+    })
+}
+
+/// What every provider must do, whatever the cloud behind it.
+async fn contract(p: &AnyProvider, cfg: &Config, d1: &Digest) {
+    let env = &cfg.environments[0];
+    let svc = env.services.iter().find(|s| s.name == "svc1").unwrap();
+    let snap = p.read_env(env).await.unwrap();
+    let s = snap.service("svc1").expect("svc1 read");
+    assert_eq!(s.digest.as_ref(), Some(d1));
+    assert_eq!(s.pinning, Pinning::Pinned);
+    let before = s.task_definition.clone().unwrap();
+
+    // Promotion: a new revision with the new digest, and the service points at it.
+    let started = p.deploy(env, svc, &digest("2.0")).await.unwrap();
+    assert_eq!(
+        started.from.as_ref().map(|f| f.revision),
+        Some(before.revision)
+    );
+    assert!(started.to.revision > before.revision);
+    let snap = p.read_env(env).await.unwrap();
+    let s = snap.service("svc1").unwrap();
+    assert_eq!(
+        s.task_definition.as_ref().map(|t| t.revision),
+        Some(started.to.revision)
+    );
+    assert_eq!(s.digest, Some(digest("2.0")));
+    assert!(
+        s.history
+            .iter()
+            .any(|h| h.task_definition.revision == before.revision && h.active),
+        "the old revision stays ACTIVE for rollback: {:?}",
+        s.history
+    );
+
+    // Rollback targets the given revision.
+    p.rollback(env, svc, &before).await.unwrap();
+    let snap = p.read_env(env).await.unwrap();
+    let s = snap.service("svc1").unwrap();
+    assert_eq!(
+        s.task_definition.as_ref().map(|t| t.revision),
+        Some(before.revision)
+    );
+    assert_eq!(s.digest.as_ref(), Some(d1));
+
+    // An unknown service: a warning on the reading, NotFound on deploy.
+    let mut ghost = svc.clone();
+    ghost.name = "ghost".into();
+    ghost.ecs_service = "ghost".into();
+    let mut env2 = env.clone();
+    env2.services.push(ghost.clone());
+    let snap = p.read_env(&env2).await.unwrap();
+    assert!(snap.service("ghost").is_none());
+    assert!(
+        snap.warnings
+            .iter()
+            .any(|w| w.contains("ghost") && w.contains("not found")),
+        "{:?}",
+        snap.warnings
+    );
+    let err = p.deploy(&env2, &ghost, &digest("2.0")).await.unwrap_err();
+    assert!(matches!(err, ProviderError::NotFound { .. }), "{err:?}");
+}
+
+#[tokio::test]
+async fn contract_on_the_simulated_fleet() {
+    let fleet = FleetFile::parse(
+        &format!(
+            "[[environment]]\nname = \"e1\"\n[[environment.service]]\necs_service = \"svc1\"\n\
+             family = \"c1-svc1\"\nrepository = \"{REPO}\"\nreleases = [\"1.0\"]\ndesired = 1\n"
+        ),
+        "<test fleet>",
+    )
+    .unwrap();
+    // The simulator names digests sha256("repository:label"); align the contract's.
+    let cfg = parse(&config_text(
+        1,
+        1,
+        "http://127.0.0.1:1",
+        "http://127.0.0.1:1",
+    ));
+    let sim = SimFleet::new(&fleet, 1, Arc::new(SystemClock));
+    let p = AnyProvider::Sim(sim);
+    let env = &cfg.environments[0];
+    let snap = p.read_env(env).await.unwrap();
+    let d1 = snap.service("svc1").unwrap().digest.clone().unwrap();
+    assert_eq!(d1, Digest::of_bytes(format!("{REPO}:1.0").as_bytes()));
+    // The same contract as on the emulators, with the simulator's digest naming.
+    contract(&p, &cfg, &d1).await;
+}
+
+#[tokio::test]
+async fn contract_on_the_emulators() {
+    let Some(st) = stack() else { return };
+    let ecs = ecs_client(&st.moto.url);
+    ecs_fixture(&ecs, 1, 1).await;
+    let cfg = parse(&config_text(1, 1, &st.moto.url, &st.localstack.url));
+    let p = AnyProvider::Aws(AwsProvider::new(&cfg).with_credentials(creds()));
+    contract(&p, &cfg, &digest("1.0")).await;
+}
+
+#[tokio::test]
+async fn promotion_changes_only_the_image() {
+    let Some(st) = stack() else { return };
+    let ecs = ecs_client(&st.moto.url);
+    ecs_fixture(&ecs, 1, 1).await;
+    let cfg = parse(&config_text(1, 1, &st.moto.url, &st.localstack.url));
+    let p = AwsProvider::new(&cfg).with_credentials(creds());
+    let env = &cfg.environments[0];
+    let started = p
+        .deploy(env, &env.services[0], &digest("2.0"))
+        .await
+        .unwrap();
+    let describe = |arn: String| {
+        let ecs = ecs.clone();
+        async move {
+            ecs.describe_task_definition()
+                .task_definition(arn)
+                .include(TaskDefinitionField::Tags)
+                .send()
+                .await
+                .unwrap()
+        }
+    };
+    let old = describe("c1-svc1:1".into()).await;
+    let new = describe(started.to.arn.clone()).await;
+    let (o, n) = (
+        old.task_definition().unwrap(),
+        new.task_definition().unwrap(),
+    );
+    // The chosen container's image is the only change.
+    let mut containers = n.container_definitions().to_vec();
+    let app = containers
+        .iter_mut()
+        .find(|c| c.name() == Some("app"))
+        .unwrap();
+    assert_eq!(
+        app.image(),
+        Some(format!("{REPO}@{}", digest("2.0")).as_str())
+    );
+    app.image = o
+        .container_definitions()
+        .iter()
+        .find(|c| c.name() == Some("app"))
+        .unwrap()
+        .image
+        .clone();
+    assert_eq!(containers, o.container_definitions());
+    assert_eq!(n.family(), o.family());
+    assert_eq!(n.revision(), o.revision() + 1);
+    assert_eq!(n.task_role_arn(), o.task_role_arn());
+    assert_eq!(n.execution_role_arn(), o.execution_role_arn());
+    assert_eq!(n.network_mode(), o.network_mode());
+    assert_eq!(n.volumes(), o.volumes());
+    assert_eq!(n.placement_constraints(), o.placement_constraints());
+    assert_eq!(n.requires_compatibilities(), o.requires_compatibilities());
+    assert_eq!(n.cpu(), o.cpu());
+    assert_eq!(n.memory(), o.memory());
+    assert_eq!(n.pid_mode(), o.pid_mode());
+    assert_eq!(n.ipc_mode(), o.ipc_mode());
+    assert_eq!(n.proxy_configuration(), o.proxy_configuration());
+    assert_eq!(n.ephemeral_storage(), o.ephemeral_storage());
+    assert_eq!(n.runtime_platform(), o.runtime_platform());
+    assert_eq!(new.tags(), old.tags());
+    assert!(!new.tags().is_empty());
+    // And the service points at it.
+    let svc = ecs
+        .describe_services()
+        .cluster("c1")
+        .services("svc1")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        svc.services()[0].task_definition(),
+        Some(started.to.arn.as_str())
+    );
+}
+
+#[tokio::test]
+async fn batching_and_task_definition_cache() {
+    let Some(st) = stack() else { return };
+    let ecs = ecs_client(&st.moto.url);
+    ecs_fixture(&ecs, 3, 25).await;
+    let cfg = parse(&config_text(3, 25, &st.moto.url, &st.localstack.url));
+    let p = AwsProvider::new(&cfg).with_credentials(creds());
+    let any = AnyProvider::Aws(p.clone());
+    let first = shipdeck::status::read_all(&cfg, &any).await;
+    assert!(first.iter().all(Result::is_ok));
+    assert_eq!(first[0].as_ref().unwrap().services.len(), 25);
+    let calls = p.accounting();
+    for e in ["e1", "e2", "e3"] {
+        let ops = &calls[e];
+        assert_eq!(ops["DescribeServices"], 3, "{e}: {ops:?}");
+        assert_eq!(ops["DescribeTaskDefinition"], 25, "{e}: {ops:?}");
+        assert_eq!(
+            ops["DescribeAlarms"], 1,
+            "25 alarm names fit one call: {ops:?}"
+        );
+        assert_eq!(ops["GetMetricData"], 1, "25 metrics fit one call: {ops:?}");
+    }
+    shipdeck::status::read_all(&cfg, &any).await;
+    let again = p.accounting();
+    for e in ["e1", "e2", "e3"] {
+        assert_eq!(again[e]["DescribeServices"], 6);
+        assert_eq!(
+            again[e]["DescribeTaskDefinition"], 25,
+            "unchanged ARNs are not described again"
+        );
+        assert_eq!(
+            again[e]["ListTaskDefinitions"], calls[e]["ListTaskDefinitions"],
+            "revision lists are kept while services do not move"
+        );
+    }
+}
+
+#[tokio::test]
+async fn an_unreachable_environment_does_not_block_the_others() {
+    let Some(st) = stack() else { return };
+    let ecs = ecs_client(&st.moto.url);
+    ecs_fixture(&ecs, 1, 1).await;
+    let mut text = config_text(1, 1, &st.moto.url, &st.localstack.url);
+    // A second environment whose endpoint refuses connections.
+    let closed = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    text.push_str(
+        &config_text(
+            1,
+            1,
+            &format!("http://127.0.0.1:{closed}"),
+            &format!("http://127.0.0.1:{closed}"),
+        )
+        .replace("refresh_interval = \"5s\"\n", "")
+        .replace("name = \"e1\"", "name = \"e2\"")
+        .replace("e1-svc1-5xx", "e2-svc1-5xx"),
+    );
+    let cfg = parse(&text);
+    let p = AnyProvider::Aws(AwsProvider::new(&cfg).with_credentials(creds()));
+    let started = std::time::Instant::now();
+    let readings = shipdeck::status::read_all(&cfg, &p).await;
+    assert!(readings[0].is_ok(), "{:?}", readings[0]);
+    match &readings[1] {
+        Err(ProviderError::Network { message }) => assert!(message.contains("reach"), "{message}"),
+        other => panic!("expected a network error, got {other:?}"),
+    }
+    assert!(started.elapsed() < Duration::from_secs(30));
+}
+
+#[tokio::test]
+async fn unknown_cluster_is_not_found_and_tags_are_unpinned() {
+    let Some(st) = stack() else { return };
+    let ecs = ecs_client(&st.moto.url);
+    ecs_fixture(&ecs, 1, 1).await;
+    // svc1 runs a tag, not a digest: moto starts no tasks, so nothing resolves it.
+    register(&ecs, "c1-svc1", &format!("{REPO}:latest")).await;
+    ecs.update_service()
+        .cluster("c1")
+        .service("svc1")
+        .task_definition("c1-svc1:2")
+        .send()
+        .await
+        .unwrap();
+    let cfg = parse(&config_text(1, 1, &st.moto.url, &st.localstack.url));
+    let p = AwsProvider::new(&cfg).with_credentials(creds());
+    let snap = p.read_env(&cfg.environments[0]).await.unwrap();
+    let s = snap.service("svc1").unwrap();
+    assert_eq!(s.pinning, Pinning::Unpinned);
+    assert_eq!(s.digest, None);
+    let mut env = cfg.environments[0].clone();
+    env.cluster = "nope".into();
+    let err = p.read_env(&env).await.unwrap_err();
+    assert!(
+        matches!(
+            err,
+            ProviderError::NotFound { .. } | ProviderError::Other { .. }
+        ),
+        "{err:?}"
+    );
+}
+
+#[tokio::test]
+async fn caller_identity_comes_from_sts() {
+    let Some(st) = stack() else { return };
+    let cfg = parse(&config_text(1, 1, &st.moto.url, &st.localstack.url));
+    let p = AwsProvider::new(&cfg).with_credentials(creds());
+    let arn = p.caller_identity().await.unwrap();
+    assert!(arn.starts_with("arn:aws:"), "{arn}");
+}
+
+/// Alarms and metric data on LocalStack: one alarm goes to ALARM by itself, and the
+/// real binary reports it and exits 1.
+#[tokio::test]
+async fn status_shows_an_alarm_that_localstack_evaluated() {
+    let Some(st) = stack() else { return };
+    let ecs = ecs_client(&st.moto.url);
+    ecs_fixture(&ecs, 1, 2).await;
+    let cw = cw_client(&st.localstack.url);
+    for s in 1..=2 {
+        cw.put_metric_alarm()
+            .alarm_name(format!("e1-svc{s}-5xx"))
+            .namespace("Shop")
+            .metric_name(format!("Errors{s}"))
+            .statistic(aws_sdk_cloudwatch::types::Statistic::Sum)
+            .period(10)
+            .evaluation_periods(1)
+            .threshold(1.0)
+            .comparison_operator(
+                aws_sdk_cloudwatch::types::ComparisonOperator::GreaterThanThreshold,
+            )
+            .send()
+            .await
+            .unwrap();
+    }
+    // svc1 errors, svc2 does not, stamped a little in the past and kept coming
+    // until LocalStack's evaluation (every period) has seen them.
+    let put = |s: usize, v: f64| {
+        let cw = cw.clone();
+        async move {
+            let at = aws_smithy_types::DateTime::from_secs(chrono::Utc::now().timestamp() - 2);
+            cw.put_metric_data()
+                .namespace("Shop")
+                .metric_data(
+                    aws_sdk_cloudwatch::types::MetricDatum::builder()
+                        .metric_name(format!("Errors{s}"))
+                        .value(v)
+                        .timestamp(at)
+                        .build(),
+                )
+                .send()
+                .await
+                .unwrap();
+        }
+    };
+    let deadline = std::time::Instant::now() + Duration::from_secs(90);
+    loop {
+        put(1, 5.0).await;
+        put(2, 0.0).await;
+        let out = cw
+            .describe_alarms()
+            .alarm_names("e1-svc1-5xx")
+            .send()
+            .await
+            .unwrap();
+        if out.metric_alarms().first().and_then(|a| a.state_value())
+            == Some(&aws_sdk_cloudwatch::types::StateValue::Alarm)
+        {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "LocalStack never evaluated the alarm"
+        );
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("shipdeck.toml");
+    std::fs::write(&path, config_text(1, 2, &st.moto.url, &st.localstack.url)).unwrap();
+    let run = |json: bool| {
+        let mut cmd = assert_cmd::Command::cargo_bin("shipdeck").unwrap();
+        cmd.env_remove("SHIPDECK_CONFIG")
+            .env("NO_COLOR", "1")
+            .env("AWS_ACCESS_KEY_ID", "test")
+            .env("AWS_SECRET_ACCESS_KEY", "test")
+            .env_remove("AWS_PROFILE")
+            .env("AWS_CONFIG_FILE", dir.path().join("none"))
+            .env("AWS_SHARED_CREDENTIALS_FILE", dir.path().join("none"))
+            .env("AWS_EC2_METADATA_DISABLED", "true")
+            .env("SHIPDECK_LOG_FILE", dir.path().join("log"))
+            .arg("--config")
+            .arg(&path)
+            .arg("status");
+        if json {
+            cmd.arg("--json");
+        }
+        cmd.timeout(Duration::from_mins(1))
+            .assert()
+            .code(1)
+            .get_output()
+            .stdout
+            .clone()
+    };
+    let table = String::from_utf8(run(false)).unwrap();
+    let row = table.lines().find(|l| l.starts_with("svc1")).unwrap();
+    assert!(row.contains("✗ 1 ALARM"), "{table}");
+    let row2 = table.lines().find(|l| l.starts_with("svc2")).unwrap();
+    assert!(row2.contains("✓ ok"), "{table}");
+    let report: serde_json::Value = serde_json::from_slice(&run(true)).unwrap();
+    let cell = &report["services"][0]["cells"][0];
+    assert_eq!(cell["alarms_firing"][0], "e1-svc1-5xx", "{cell}");
+    assert_eq!(cell["digest"], digest("1.0").to_string());
+    let calls = &report["diagnostics"]["api_calls"]["e1"];
+    assert_eq!(calls["DescribeServices"], 1, "{calls}");
+}
