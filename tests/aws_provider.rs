@@ -534,3 +534,44 @@ async fn status_shows_an_alarm_that_localstack_evaluated() {
     let calls = &report["diagnostics"]["api_calls"]["e1"];
     assert_eq!(calls["DescribeServices"], 1, "{calls}");
 }
+
+#[test]
+fn missing_credentials_are_one_clear_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("shipdeck.toml");
+    std::fs::write(
+        &path,
+        config_text(1, 1, "http://127.0.0.1:9", "http://127.0.0.1:9"),
+    )
+    .unwrap();
+    let out = assert_cmd::Command::cargo_bin("shipdeck")
+        .unwrap()
+        .env_remove("SHIPDECK_CONFIG")
+        .env_remove("AWS_ACCESS_KEY_ID")
+        .env_remove("AWS_SECRET_ACCESS_KEY")
+        .env_remove("AWS_SESSION_TOKEN")
+        .env_remove("AWS_PROFILE")
+        .env_remove("AWS_WEB_IDENTITY_TOKEN_FILE")
+        .env_remove("AWS_CONTAINER_CREDENTIALS_RELATIVE_URI")
+        .env("AWS_CONFIG_FILE", dir.path().join("none"))
+        .env("AWS_SHARED_CREDENTIALS_FILE", dir.path().join("none"))
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .env("NO_COLOR", "1")
+        .env("SHIPDECK_LOG_FILE", dir.path().join("log"))
+        .arg("--config")
+        .arg(&path)
+        .arg("status")
+        .timeout(Duration::from_mins(1))
+        .assert()
+        .code(1)
+        .get_output()
+        .stdout
+        .clone();
+    let text = String::from_utf8(out).unwrap();
+    let line = text.lines().find(|l| l.starts_with("e1")).unwrap();
+    assert!(
+        line.contains("no usable AWS credentials") && line.contains("aws sso login"),
+        "{text}"
+    );
+    assert!(line.len() < 220, "one short line: {line}");
+}

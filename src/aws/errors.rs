@@ -23,6 +23,7 @@ where
     E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
 {
     let chain = format!("{}", DisplayErrorContext(err));
+    let root = root_cause(err);
     match err {
         SdkError::ServiceError(se) => {
             let e = se.err();
@@ -93,35 +94,41 @@ where
             message: format!("{op} on {resource} timed out"),
         },
         SdkError::DispatchFailure(d) if d.is_io() => ProviderError::Network {
-            message: format!("cannot reach the endpoint for {op}: {}", short(&chain)),
+            message: format!("cannot reach the endpoint for {op}: {}", short(&root)),
         },
         _ if looks_like_credentials(&chain) => ProviderError::Auth {
             message: format!(
                 "no usable AWS credentials for {resource} ({}); check the profile, or run `aws sso login`",
-                short(last_cause(&chain))
+                short(root.split(". ").next().unwrap_or(&root))
             ),
         },
         SdkError::ResponseError(_) => ProviderError::Other {
             message: format!(
                 "could not understand the answer to {op} on {resource}: {}",
-                short(last_cause(&chain))
+                short(&root)
             ),
         },
         _ => ProviderError::Other {
-            message: format!("{op} on {resource} failed: {}", short(last_cause(&chain))),
+            message: format!("{op} on {resource} failed: {}", short(&root)),
         },
     }
+}
+
+/// The deepest cause's own message (the SDK nests the useful one at the bottom).
+fn root_cause(err: &(dyn std::error::Error + 'static)) -> String {
+    let mut msg = err.to_string();
+    let mut cur = err.source();
+    while let Some(e) = cur {
+        let m = e.to_string();
+        if !m.trim().is_empty() {
+            msg = m;
+        }
+        cur = e.source();
+    }
+    msg
 }
 
 fn looks_like_credentials(chain: &str) -> bool {
     let l = chain.to_lowercase();
     l.contains("credential") || l.contains("sso") || l.contains("token has expired")
-}
-
-/// DisplayErrorContext joins causes with ": "; the last one is the root cause.
-fn last_cause(chain: &str) -> &str {
-    chain
-        .rsplit(": ")
-        .find(|s| !s.trim().is_empty())
-        .unwrap_or(chain)
 }
