@@ -5,6 +5,7 @@
 
 mod support {
     pub mod console;
+    pub mod screen;
 }
 
 use std::time::Duration;

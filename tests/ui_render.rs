@@ -1,6 +1,10 @@
 //! Render snapshots with ratatui's TestBackend, driven by messages on a fixed clock.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod support {
+    pub mod screen;
+}
+
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -14,7 +18,7 @@ use shipdeck::clock::{Clock, ManualClock};
 use shipdeck::config::{self, Theme as ThemeName};
 use shipdeck::provider::{Provider, ProviderError};
 use shipdeck::sim::SimFleet;
-use shipdeck::ui::{self, Theme};
+use shipdeck::ui::Theme;
 
 const SIZES: [(u16, u16); 2] = [(80, 24), (120, 40)];
 
@@ -71,24 +75,11 @@ impl World {
     }
 
     fn draw(&self, w: u16, h: u16, theme: &Theme) -> Terminal<TestBackend> {
-        let mut term = Terminal::new(TestBackend::new(w, h)).unwrap();
-        term.draw(|f| ui::render(f, &self.app, theme)).unwrap();
-        term
+        support::screen::draw(&self.app, w, h, theme)
     }
 
     fn screen(&self, w: u16, h: u16) -> String {
-        let term = self.draw(w, h, &Theme::new(ThemeName::Dark, true));
-        let buf = term.backend().buffer();
-        let mut out = String::new();
-        for y in 0..h {
-            let mut line = String::new();
-            for x in 0..w {
-                line.push_str(buf[(x, y)].symbol());
-            }
-            out.push_str(line.trim_end());
-            out.push('\n');
-        }
-        out
+        support::screen::text(&self.app, w, h)
     }
 }
 

@@ -2,27 +2,18 @@
 //! and the interrupted-actions dialog.
 
 use ratatui::Frame;
-use ratatui::layout::{Constraint, Flex, Layout, Rect};
+use ratatui::layout::Rect;
 use ratatui::style::{Modifier, Style};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Borders, Clear, Paragraph, Wrap};
 
+use super::overlays::centered;
 use super::{Theme, Tone, fit};
 use crate::app::App;
 use crate::app::flow::{Field, Flow, Phase, RollbackDialog, Row, WatchView, Wizard};
 use crate::config::Confirm;
 use crate::gate::Verdict;
 use crate::release::{OpKind, Step};
-
-fn centered(area: Rect, width: u16, height: u16) -> Rect {
-    let [v] = Layout::vertical([Constraint::Length(height.min(area.height))])
-        .flex(Flex::Center)
-        .areas(area);
-    let [h] = Layout::horizontal([Constraint::Length(width.min(area.width))])
-        .flex(Flex::Center)
-        .areas(v);
-    h
-}
 
 fn boxed(frame: &mut Frame<'_>, rect: Rect, title: String, lines: Vec<Line<'_>>, theme: &Theme) {
     frame.render_widget(Clear, rect);

@@ -10,7 +10,8 @@ use super::{Theme, Tone};
 use crate::app::keys::{ACTIONS, Context};
 use crate::app::{App, Pane, mutation_blocked};
 
-fn centered(area: Rect, width: u16, height: u16) -> Rect {
+/// A `width`×`height` rectangle in the middle of `area` (clipped to it).
+pub(super) fn centered(area: Rect, width: u16, height: u16) -> Rect {
     let [v] = Layout::vertical([Constraint::Length(height.min(area.height))])
         .flex(Flex::Center)
         .areas(area);

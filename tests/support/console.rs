@@ -217,20 +217,6 @@ impl Harness {
 impl Harness {
     /// The screen as text (no colour), as the console would draw it.
     pub fn screen(&self, w: u16, h: u16) -> String {
-        let mut term = ratatui::Terminal::new(ratatui::backend::TestBackend::new(w, h)).unwrap();
-        let theme = shipdeck::ui::Theme::new(shipdeck::config::Theme::Dark, true);
-        term.draw(|f| shipdeck::ui::render(f, &self.app, &theme))
-            .unwrap();
-        let buf = term.backend().buffer();
-        let mut out = String::new();
-        for y in 0..h {
-            let mut line = String::new();
-            for x in 0..w {
-                line.push_str(buf[(x, y)].symbol());
-            }
-            out.push_str(line.trim_end());
-            out.push('\n');
-        }
-        out
+        super::screen::text(&self.app, w, h)
     }
 }
