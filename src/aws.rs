@@ -56,6 +56,8 @@ struct Shared {
     /// Family → ACTIVE revisions (newest first), with the service revision they were listed for.
     families: HashMap<(String, String), (String, Vec<TaskDefRef>)>,
     calls: Accounting,
+    /// Environments whose endpoint lacks the service-deployment APIs (emulators, old regions).
+    no_service_deployments: std::collections::HashSet<String>,
 }
 
 /// ECS and CloudWatch behind the provider trait.
@@ -98,6 +100,16 @@ impl AwsProvider {
             .or_default()
             .entry(op.to_string())
             .or_default() += 1;
+    }
+
+    /// Whether `env`'s endpoint answered the service-deployment APIs (unknown counts as yes).
+    pub(crate) fn service_deployments_supported(&self, env: &str) -> bool {
+        !self.shared().no_service_deployments.contains(env)
+    }
+
+    /// Remembers that `env`'s endpoint lacks the service-deployment APIs.
+    pub(crate) fn service_deployments_unsupported(&self, env: &str) {
+        self.shared().no_service_deployments.insert(env.to_string());
     }
 
     /// API calls made so far, per environment and operation.

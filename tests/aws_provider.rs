@@ -575,3 +575,40 @@ fn missing_credentials_are_one_clear_line() {
     );
     assert!(line.len() < 220, "one short line: {line}");
 }
+
+/// moto answers the service-deployment APIs with HTTP 500: the reading still
+/// succeeds, and shipdeck stops asking that endpoint.
+#[tokio::test]
+async fn missing_service_deployment_api_does_not_fail_the_reading() {
+    let Some(st) = stack() else { return };
+    let ecs = ecs_client(&st.moto.url);
+    ecs_fixture(&ecs, 1, 2).await;
+    let cfg = parse(&config_text(1, 2, &st.moto.url, &st.localstack.url));
+    let p = AwsProvider::new(&cfg).with_credentials(creds());
+    let env = &cfg.environments[0];
+    // moto starts no tasks, so both rollouts look in flight and the API is asked.
+    let first = p.read_env(env).await.unwrap();
+    assert_eq!(first.services.len(), 2);
+    assert_eq!(p.accounting()["e1"]["ListServiceDeployments"], 1);
+    p.read_env(env).await.unwrap();
+    assert_eq!(p.accounting()["e1"]["ListServiceDeployments"], 1);
+    // Rollback falls back to UpdateService.
+    let before = first
+        .service("svc1")
+        .unwrap()
+        .task_definition
+        .clone()
+        .unwrap();
+    p.deploy(env, &env.services[0], &digest("2.0"))
+        .await
+        .unwrap();
+    p.rollback(env, &env.services[0], &before).await.unwrap();
+    let s = p
+        .read_env(env)
+        .await
+        .unwrap()
+        .service("svc1")
+        .unwrap()
+        .clone();
+    assert_eq!(s.task_definition.map(|t| t.revision), Some(before.revision));
+}

@@ -454,7 +454,7 @@ async fn service_snapshot(
             }
         },
     };
-    let deployments: Vec<Deployment> = s
+    let mut deployments: Vec<Deployment> = s
         .deployments()
         .iter()
         .map(|d| {
@@ -484,6 +484,25 @@ async fn service_snapshot(
             }
         })
         .collect();
+    // An ECS-native deployment in flight: show its own status on the primary.
+    if deployments
+        .iter()
+        .any(|d| d.role == DeploymentRole::Primary && d.rollout == RolloutState::InProgress)
+        && let Some(status) = super::write::native_status(p, c, env, cfg).await
+        && let Some(primary) = deployments
+            .iter_mut()
+            .find(|d| d.role == DeploymentRole::Primary)
+    {
+        let reason = primary.reason.take().unwrap_or_default();
+        primary.reason = Some(
+            format!("{reason} · service deployment {status}")
+                .trim_start_matches(" · ")
+                .to_string(),
+        );
+        if status.starts_with("ROLLBACK") {
+            primary.rollout = RolloutState::RolledBack;
+        }
+    }
     let watched: Vec<Alarm> = alarms
         .iter()
         .filter(|a| {

@@ -208,32 +208,64 @@ pub async fn rollback(
     update_service(p, &c, env, svc, from, &target).await
 }
 
-/// The ARN of an in-flight ECS service deployment, when the API offers one.
-async fn native_in_flight(
+/// The newest in-flight ECS service deployment (ARN and status), when the API offers one.
+async fn in_flight(
     p: &AwsProvider,
     c: &super::Clients,
     env: &EnvConfig,
     svc: &ServiceConfig,
-) -> Option<String> {
+) -> Option<(String, String)> {
+    if !p.service_deployments_supported(&env.name) {
+        return None;
+    }
     p.count(&env.name, "ListServiceDeployments");
     match c
         .ecs
         .list_service_deployments()
         .cluster(&env.cluster)
         .service(&svc.ecs_service)
-        .set_status(Some(vec![ServiceDeploymentStatus::InProgress]))
+        .set_status(Some(vec![
+            ServiceDeploymentStatus::Pending,
+            ServiceDeploymentStatus::InProgress,
+            ServiceDeploymentStatus::RollbackRequested,
+            ServiceDeploymentStatus::RollbackInProgress,
+        ]))
         .send()
         .await
     {
-        Ok(out) => out
-            .service_deployments()
-            .first()
-            .and_then(|d| d.service_deployment_arn())
-            .map(str::to_string),
+        Ok(out) => out.service_deployments().first().and_then(|d| {
+            Some((
+                d.service_deployment_arn()?.to_string(),
+                d.status().map_or("?", |s| s.as_str()).to_string(),
+            ))
+        }),
         Err(e) => {
-            // Emulators (and older endpoints) lack these APIs: fall back quietly.
+            // Emulators (and older endpoints) lack these APIs: fall back, and stop asking.
             tracing::debug!(error = %classify(&e, "ecs:ListServiceDeployments", &svc.ecs_service), "no service-deployment API");
+            p.service_deployments_unsupported(&env.name);
             None
         }
     }
+}
+
+/// The status of an in-flight native deployment (`IN_PROGRESS`, `ROLLBACK_IN_PROGRESS`…).
+pub async fn native_status(
+    p: &AwsProvider,
+    c: &super::Clients,
+    env: &EnvConfig,
+    svc: &ServiceConfig,
+) -> Option<String> {
+    in_flight(p, c, env, svc).await.map(|(_, status)| status)
+}
+
+async fn native_in_flight(
+    p: &AwsProvider,
+    c: &super::Clients,
+    env: &EnvConfig,
+    svc: &ServiceConfig,
+) -> Option<String> {
+    in_flight(p, c, env, svc)
+        .await
+        .filter(|(_, status)| status == "PENDING" || status == "IN_PROGRESS")
+        .map(|(arn, _)| arn)
 }
