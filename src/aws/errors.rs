@@ -132,3 +132,100 @@ fn looks_like_credentials(chain: &str) -> bool {
     let l = chain.to_lowercase();
     l.contains("credential") || l.contains("sso") || l.contains("token has expired")
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use aws_sdk_ecs::config::http::HttpResponse;
+    use aws_sdk_ecs::operation::describe_services::DescribeServicesError;
+    use aws_smithy_types::body::SdkBody;
+    use aws_smithy_types::error::ErrorMetadata;
+
+    fn service_error(
+        code: &str,
+        message: &str,
+        retry_after: Option<&str>,
+    ) -> SdkError<DescribeServicesError> {
+        let mut raw = HttpResponse::new(400u16.try_into().unwrap(), SdkBody::empty());
+        if let Some(r) = retry_after {
+            raw.headers_mut().insert("retry-after", r.to_string());
+        }
+        let err = DescribeServicesError::generic(
+            ErrorMetadata::builder().code(code).message(message).build(),
+        );
+        SdkError::service_error(err, raw)
+    }
+
+    #[test]
+    fn throttling_keeps_the_retry_after_it_saw() {
+        let e = classify(
+            &service_error("ThrottlingException", "Rate exceeded", Some("7")),
+            "ecs:DescribeServices",
+            "shop-prod",
+        );
+        assert_eq!(
+            e,
+            ProviderError::Throttled {
+                message: "ecs:DescribeServices: Rate exceeded".into(),
+                retry_after: Some(std::time::Duration::from_secs(7)),
+            }
+        );
+        assert!(e.is_transient());
+    }
+
+    #[test]
+    fn access_denied_names_the_action_and_the_resource() {
+        let e = classify(
+            &service_error(
+                "AccessDeniedException",
+                "User: arn:aws:sts::1:assumed-role/dev/alice is not authorized",
+                None,
+            ),
+            "ecs:UpdateService",
+            "shop-api-prod",
+        );
+        let ProviderError::Auth { message } = e else {
+            panic!("{e:?}")
+        };
+        assert!(
+            message.starts_with(
+                "ecs:UpdateService on shop-api-prod was refused (AccessDeniedException)"
+            ),
+            "{message}"
+        );
+    }
+
+    #[test]
+    fn not_found_conflict_and_timeouts() {
+        assert!(matches!(
+            classify(&service_error("ClusterNotFoundException", "Cluster not found.", None), "ecs:DescribeServices", "nope"),
+            ProviderError::NotFound { what, name } if what == "cluster" && name == "nope"
+        ));
+        assert!(matches!(
+            classify(&service_error("ServiceNotActiveException", "Service was not ACTIVE.", None), "ecs:UpdateService", "api"),
+            ProviderError::NotFound { what, .. } if what == "service"
+        ));
+        assert!(matches!(
+            classify(
+                &service_error("UpdateInProgressException", "busy", None),
+                "ecs:UpdateService",
+                "api"
+            ),
+            ProviderError::Conflict { .. }
+        ));
+        let t: SdkError<DescribeServicesError> = SdkError::timeout_error("slow");
+        assert!(matches!(
+            classify(&t, "ecs:DescribeServices", "c"),
+            ProviderError::Network { .. }
+        ));
+        let other = classify(
+            &service_error("Weird", "something", None),
+            "ecs:DescribeServices",
+            "c",
+        );
+        assert!(
+            matches!(other, ProviderError::Other { ref message } if message.contains("(Weird)")),
+            "{other:?}"
+        );
+    }
+}
