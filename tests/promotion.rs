@@ -758,3 +758,22 @@ async fn an_interrupted_promotion_can_be_rolled_back_instead() {
     assert_eq!(v.watch.outcome, Some(Step::Succeeded));
     assert_eq!(h.digest("checkout", "staging"), before);
 }
+
+#[tokio::test]
+async fn no_hotfix_path_into_the_second_stage() {
+    let mut h = Harness::new("alice", monday()).await;
+    h.select("checkout", "staging");
+    h.keys("p").await;
+    let id = h.promotion();
+    h.keys("h").await;
+    assert_eq!(h.promotion(), id, "the same promotion stays open");
+    assert!(
+        h.app
+            .message
+            .as_ref()
+            .unwrap()
+            .1
+            .contains("no stage to skip")
+    );
+    assert!(!h.kinds().contains(&RecordKind::Aborted));
+}

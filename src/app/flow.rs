@@ -483,6 +483,15 @@ pub fn wizard_key(app: &mut App, key: Key) -> Vec<Command> {
                 );
             }
         }
+        KeyCode::Char('h') if w.plan.target < 2 => {
+            app.say(
+                Level::Info,
+                format!(
+                    "no stage to skip: {} only promotes from {}",
+                    w.plan.target_name, w.plan.source_name
+                ),
+            );
+        }
         KeyCode::Char('h') => {
             // Cycle the source through earlier stages: skipping one is the hotfix path.
             let source = if w.plan.source == 0 {
