@@ -169,8 +169,10 @@ async fn contract(p: &AnyProvider, cfg: &Config, d1: &Digest) {
     assert!(
         s.history
             .iter()
-            .any(|h| h.task_definition.revision == before.revision && h.active),
-        "the old revision stays ACTIVE for rollback: {:?}",
+            .any(|h| h.task_definition.revision == before.revision
+                && h.active
+                && h.digest.as_ref() == Some(d1)),
+        "the old revision stays ACTIVE, with its digest, for rollback: {:?}",
         s.history
     );
 

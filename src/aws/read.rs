@@ -108,6 +108,51 @@ fn deployment_config(s: &aws_sdk_ecs::types::Service) -> DeploymentConfig {
     }
 }
 
+/// Describes a task definition unless it is cached (they never change).
+async fn describe(
+    p: &AwsProvider,
+    c: &super::Clients,
+    env: &EnvConfig,
+    arn: &str,
+) -> Result<(), ProviderError> {
+    if p.shared().task_defs.contains_key(arn) {
+        return Ok(());
+    }
+    p.count(&env.name, "DescribeTaskDefinition");
+    let out = c
+        .ecs
+        .describe_task_definition()
+        .task_definition(arn)
+        .send()
+        .await
+        .map_err(|e| classify(&e, "ecs:DescribeTaskDefinition", arn))?;
+    if let Some(td) = out.task_definition() {
+        let info = TaskDefInfo {
+            task_def: TaskDefRef {
+                family: td.family().unwrap_or_default().to_string(),
+                revision: u32::try_from(td.revision()).unwrap_or(0),
+                arn: td.task_definition_arn().unwrap_or(arn).to_string(),
+            },
+            images: td
+                .container_definitions()
+                .iter()
+                .map(|cd| {
+                    (
+                        cd.name().unwrap_or_default().to_string(),
+                        cd.image().unwrap_or_default().to_string(),
+                    )
+                })
+                .collect(),
+        };
+        let mut sh = p.shared();
+        if sh.task_defs.len() >= TASK_DEF_CACHE {
+            sh.task_defs.clear();
+        }
+        sh.task_defs.insert(arn.to_string(), info);
+    }
+    Ok(())
+}
+
 /// Reads services, task definitions, alarms and metrics of one environment.
 pub async fn read_env(p: &AwsProvider, env: &EnvConfig) -> Result<EnvSnapshot, ProviderError> {
     let c = p.clients(env).await?.clone();
@@ -162,44 +207,8 @@ pub async fn read_env(p: &AwsProvider, env: &EnvConfig) -> Result<EnvSnapshot, P
         }
     }
     for arn in wanted {
-        if p.shared().task_defs.contains_key(&arn) {
-            continue;
-        }
-        p.count(&env.name, "DescribeTaskDefinition");
-        match c
-            .ecs
-            .describe_task_definition()
-            .task_definition(&arn)
-            .send()
-            .await
-        {
-            Ok(out) => {
-                if let Some(td) = out.task_definition() {
-                    let info = TaskDefInfo {
-                        task_def: TaskDefRef {
-                            family: td.family().unwrap_or_default().to_string(),
-                            revision: u32::try_from(td.revision()).unwrap_or(0),
-                            arn: td.task_definition_arn().unwrap_or(&arn).to_string(),
-                        },
-                        images: td
-                            .container_definitions()
-                            .iter()
-                            .map(|cd| {
-                                (
-                                    cd.name().unwrap_or_default().to_string(),
-                                    cd.image().unwrap_or_default().to_string(),
-                                )
-                            })
-                            .collect(),
-                    };
-                    let mut sh = p.shared();
-                    if sh.task_defs.len() >= TASK_DEF_CACHE {
-                        sh.task_defs.clear();
-                    }
-                    sh.task_defs.insert(arn.clone(), info);
-                }
-            }
-            Err(e) => warnings.push(classify(&e, "ecs:DescribeTaskDefinition", &arn).to_string()),
+        if let Err(e) = describe(p, &c, env, &arn).await {
+            warnings.push(e.to_string());
         }
     }
 
@@ -635,6 +644,15 @@ async fn revisions(
         p.shared()
             .families
             .insert(key, (current.arn.clone(), list.clone()));
+        // The rollback fallback is the newest older revision: learn its digest once.
+        if let Some(prev) = list
+            .iter()
+            .filter(|t| t.revision < current.revision)
+            .max_by_key(|t| t.revision)
+            && let Err(e) = describe(p, c, env, &prev.arn).await
+        {
+            tracing::debug!(error = %e, "previous revision not described");
+        }
         list
     };
     let sh = p.shared();
