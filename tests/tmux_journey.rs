@@ -203,3 +203,61 @@ fn promote_staging_to_prod_then_roll_back_with_r() {
         String::from_utf8_lossy(&verify.stdout)
     );
 }
+
+#[test]
+fn promote_asks_on_the_terminal_without_yes() {
+    let Some(tmux) = Tmux::start("ask", 120, 40) else {
+        return;
+    };
+    let data = tempfile::tempdir().unwrap();
+    let config =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/configs/good/release.toml");
+    tmux.wait_for("PROMPT$", WAIT);
+    tmux.run(&format!(
+        "export XDG_DATA_HOME={} SHIPDECK_OPERATOR=alice",
+        data.path().display()
+    ));
+    launch(
+        &tmux,
+        &format!("--config {} promote api --to prod --wait", config.display()),
+    );
+    tmux.wait_for("Change record id:", WAIT);
+    tmux.run("CHG-42");
+    // prod needs an approval from someone else first: the command says how.
+    let screen = tmux.wait_for("EXIT=1", WAIT);
+    assert!(screen.contains("waits for approvals"), "{screen}");
+    let id = screen
+        .lines()
+        .find_map(|l| l.split("shipdeck approve ").nth(1))
+        .unwrap()
+        .split('`')
+        .next()
+        .unwrap()
+        .to_string();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_shipdeck"))
+        .arg("--config")
+        .arg(&config)
+        .args(["approve", &id])
+        .env("XDG_DATA_HOME", data.path())
+        .env("SHIPDECK_OPERATOR", "bob")
+        .env("SHIPDECK_LOG_FILE", data.path().join("approve.log"))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    tmux.run("clear");
+    launch(
+        &tmux,
+        &format!("--config {} promote api --to prod --wait", config.display()),
+    );
+    tmux.wait_for("Change record id:", WAIT);
+    tmux.run("CHG-42");
+    tmux.wait_for("Type \"prod\" to confirm:", WAIT);
+    tmux.run("prod");
+    let screen = tmux.wait_for("promote: ", Duration::from_mins(2));
+    assert!(screen.contains("promote: succeeded"), "{screen}");
+    tmux.wait_for("EXIT=0", WAIT);
+}
