@@ -202,6 +202,9 @@ pub struct AuditArgs {
     /// Ledger file (default: ledger_path from the config, else the platform data dir).
     #[arg(long, global = true, value_name = "PATH")]
     pub ledger: Option<PathBuf>,
+    /// The demo's ledger (what `shipdeck demo` recorded).
+    #[arg(long, global = true, conflicts_with = "ledger")]
+    pub demo: bool,
     /// Only this environment.
     #[arg(long)]
     pub env: Option<String>,
@@ -656,7 +659,11 @@ fn parse_since(
 
 fn run_audit(cli: &Cli, args: &AuditArgs) -> i32 {
     use crate::ledger::{Ledger, verify_text};
-    let path = match ledger_path(cli, args.ledger.as_deref()) {
+    let path = match if args.demo {
+        demo_setup(None).and_then(|(cfg, _)| ledger_for(&cfg))
+    } else {
+        ledger_path(cli, args.ledger.as_deref())
+    } {
         Ok(p) => p,
         Err(e) => {
             eprint_error(&e);

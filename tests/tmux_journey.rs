@@ -197,10 +197,10 @@ fn promote_staging_to_prod_then_roll_back_with_r() {
         .env("SHIPDECK_LOG_FILE", data.path().join("verify.log"))
         .output()
         .unwrap();
+    let said = String::from_utf8_lossy(&verify.stdout);
     assert!(
-        verify.status.success(),
-        "{}",
-        String::from_utf8_lossy(&verify.stdout)
+        verify.status.success() && said.contains("demo-ledger.jsonl: OK"),
+        "{said}"
     );
 }
 
