@@ -12,7 +12,7 @@ use crate::clock::{Clock, SystemClock};
 use crate::config::{Config, Confirm, OnAbort};
 use crate::gate::{Check, Verdict};
 use crate::ledger::{Record, RecordKind};
-use crate::model::ServiceSnapshot;
+use crate::model::{ServiceSnapshot, sanitize};
 use crate::provider::{AnyProvider, read_with_timeout};
 use crate::release::exec::{Executor, Issue};
 use crate::release::{self, Answers, OpKind, Plan, Step, Watch};
@@ -335,8 +335,9 @@ async fn promote_inner(
     };
     let mut answers = Answers {
         ticked: ticks(cfg, target, &args.tick).map_err(usage)?,
-        change_record: args.change.clone().unwrap_or_default(),
-        hotfix_reason: args.reason.clone().unwrap_or_default(),
+        // Typed text ends up in records: no control characters.
+        change_record: sanitize(args.change.as_deref().unwrap_or_default()),
+        hotfix_reason: sanitize(args.reason.as_deref().unwrap_or_default()),
         overrides: Vec::new(),
     };
     for o in &args.overrides {
@@ -345,7 +346,7 @@ async fn promote_inner(
         };
         answers
             .overrides
-            .push((check.trim().to_string(), why.trim().to_string()));
+            .push((sanitize(check.trim()), sanitize(why.trim())));
     }
     let Setup {
         provider,
@@ -419,10 +420,11 @@ async fn promote_inner(
             }
         }
         if policy.change_record.is_some() && answers.change_record.trim().is_empty() {
-            answers.change_record = ask("Change record id: ").unwrap_or_default();
+            answers.change_record = sanitize(&ask("Change record id: ").unwrap_or_default());
         }
         if plan.hotfix && answers.hotfix_reason.trim().is_empty() {
-            answers.hotfix_reason = ask("Hotfix reason (a stage is skipped): ").unwrap_or_default();
+            answers.hotfix_reason =
+                sanitize(&ask("Hotfix reason (a stage is skipped): ").unwrap_or_default());
         }
     }
     let approvers = crate::approvals::find(&records, &promotion).map_or_else(Vec::new, |req| {
