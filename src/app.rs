@@ -601,6 +601,7 @@ fn update_tick(app: &mut App, now: DateTime<Utc>) -> Vec<Command> {
         cmds.push(Command::ReadLedger { env, service });
     }
     flow::refresh_gate(app);
+    cmds.extend(flow::on_tick(app));
     cmds
 }
 

@@ -20,6 +20,8 @@ use crate::model::{
     AlarmState, Digest, Health, ImageRef, RolloutState, ServiceSnapshot, TaskDefRef,
 };
 
+/// How long past its timeout a watch without readings waits before it gives up.
+pub const SILENT_GRACE: Duration = Duration::from_secs(30);
 /// Health failing this long during a watch aborts it (single failed probes do not).
 pub const HEALTH_ABORT_AFTER: Duration = Duration::from_secs(15);
 
@@ -748,6 +750,22 @@ impl Watch {
             policy: base.policy.clone(),
             ..Draft::default()
         };
+    }
+
+    /// Without any reading: ends the watch once it is past its timeout by
+    /// [`SILENT_GRACE`] (a reading would have ended it at the timeout itself).
+    pub fn silent(&mut self, now: DateTime<Utc>) -> Step {
+        if self.is_over() || self.to.is_none() {
+            return Step::Continue;
+        }
+        let elapsed = (now - self.issued_at).to_std().unwrap_or_default();
+        if elapsed < self.policy.timeout + SILENT_GRACE {
+            return Step::Continue;
+        }
+        self.end(Step::Abort(format!(
+            "not stable within {}: the environment stopped answering",
+            humantime::format_duration(self.policy.timeout)
+        )))
     }
 
     /// The ledger draft of this watch's records.

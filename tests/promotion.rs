@@ -777,3 +777,33 @@ async fn no_hotfix_path_into_the_second_stage() {
     );
     assert!(!h.kinds().contains(&RecordKind::Aborted));
 }
+
+#[tokio::test]
+async fn a_watch_whose_environment_stops_answering_still_ends() {
+    let mut h = Harness::new("alice", monday()).await;
+    promote_to_staging(&mut h, "checkout").await;
+    h.tick(3).await;
+    h.fleet.inject(Fault::Unreachable {
+        env: "staging".into(),
+        on: true,
+    });
+    // Default rollout timeout 10 min, plus the grace for a silent environment.
+    let v = h.watch_until_over(11 * 60).await;
+    let rollback = v.watch.kind == OpKind::Rollback;
+    let aborted = h
+        .records()
+        .into_iter()
+        .find(|r| r.kind == RecordKind::Aborted)
+        .unwrap();
+    assert!(
+        aborted.draft.reasons[0].contains("stopped answering"),
+        "{aborted:?}"
+    );
+    // The automatic rollback cannot reach the environment either, and says so.
+    assert!(rollback, "{:?}", v.log);
+    assert!(
+        h.kinds().contains(&RecordKind::RollbackFailed),
+        "{:?}",
+        h.kinds()
+    );
+}

@@ -810,7 +810,7 @@ pub fn on_issued(
 
 /// A new reading of the watched environment arrived.
 pub fn on_reading(app: &mut App, env: usize) -> Vec<Command> {
-    let (now, operator) = (app.now, app.operator.clone());
+    let now = app.now;
     let Some(Flow::Watch(v)) = &app.flow else {
         return Vec::new();
     };
@@ -829,10 +829,37 @@ pub fn on_reading(app: &mut App, env: usize) -> Vec<Command> {
     if release::progress_changed(&before, &v.watch.progress) {
         v.log.push((now, v.watch.progress.clone()));
     }
+    finish(app, env, &step, on_abort)
+}
+
+/// Every tick: a watch whose environment stopped answering still ends at its timeout.
+pub fn on_tick(app: &mut App) -> Vec<Command> {
+    let now = app.now;
+    let Some(Flow::Watch(v)) = &mut app.flow else {
+        return Vec::new();
+    };
+    if v.phase != Phase::Watching {
+        return Vec::new();
+    }
+    let env = v.watch.env;
+    let step = v.watch.silent(now);
     if step == Step::Continue {
         return Vec::new();
     }
-    let mut cmds: Vec<Command> = release::closing_records(&v.watch, &step, &operator, now)
+    let on_abort = app.cfg.environments[env].rollout.on_abort;
+    finish(app, env, &step, on_abort)
+}
+
+/// Records and follows up the end of a watch (`step` is not `Continue`).
+fn finish(app: &mut App, env: usize, step: &Step, on_abort: OnAbort) -> Vec<Command> {
+    let (now, operator) = (app.now, app.operator.clone());
+    let Some(Flow::Watch(v)) = &mut app.flow else {
+        return Vec::new();
+    };
+    if *step == Step::Continue {
+        return Vec::new();
+    }
+    let mut cmds: Vec<Command> = release::closing_records(&v.watch, step, &operator, now)
         .into_iter()
         .map(|(kind, draft)| Command::Record { kind, draft })
         .collect();
@@ -846,7 +873,7 @@ pub fn on_reading(app: &mut App, env: usize) -> Vec<Command> {
         env,
         service: service.clone(),
     };
-    let text = match (&step, v.watch.kind) {
+    let text = match (step, v.watch.kind) {
         (Step::Abort(why), OpKind::Deploy) => {
             if on_abort == OnAbort::Rollback {
                 let text = format!("ABORTED: {why}; rolling back automatically");
