@@ -622,21 +622,22 @@ async fn watch_until_done(
     let operator = exec.operator().to_string();
     loop {
         tokio::time::sleep(every).await;
-        let snap = match read_with_timeout(provider, env_cfg).await {
-            Ok(s) => s,
+        let snap = read_with_timeout(provider, env_cfg).await;
+        let step = match snap.as_ref().map(|s| s.service(&watch.service)) {
+            Ok(Some(s)) => {
+                let before = watch.progress.clone();
+                let step = watch.observe(s, clock.now());
+                if release::progress_changed(&before, &watch.progress) {
+                    say(&format!("  {}", watch.progress));
+                }
+                step
+            }
+            Ok(None) => watch.silent(clock.now()),
             Err(e) => {
                 say(&format!("reading failed (will retry): {e}"));
-                continue;
+                watch.silent(clock.now())
             }
         };
-        let Some(s) = snap.service(&watch.service) else {
-            continue;
-        };
-        let before = watch.progress.clone();
-        let step = watch.observe(s, clock.now());
-        if release::progress_changed(&before, &watch.progress) {
-            say(&format!("  {}", watch.progress));
-        }
         if step == Step::Continue {
             continue;
         }
