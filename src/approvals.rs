@@ -158,6 +158,28 @@ pub fn valid_approvers(
     out
 }
 
+/// The approvers that count now for promotion `id` (none when it was never requested).
+pub fn current(
+    records: &[Record],
+    id: &str,
+    digest: &str,
+    gate: &GatePolicy,
+    policy: &str,
+    now: DateTime<Utc>,
+) -> Vec<String> {
+    find(records, id).map_or_else(Vec::new, |req| {
+        valid_approvers(
+            records,
+            &req,
+            digest,
+            policy,
+            gate.approval_ttl,
+            gate.four_eyes,
+            now,
+        )
+    })
+}
+
 /// Records an approval by `approver`, or says why it cannot count.
 pub fn approve(
     ledger: &Ledger,

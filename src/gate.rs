@@ -280,6 +280,11 @@ fn automatic(c: AutoCheck, i: &GateInput<'_>) -> Check {
     }
 }
 
+/// Approvals a gate needs: the policy's, plus one on the hotfix path.
+pub fn approvals_required(policy: &GatePolicy, hotfix: bool) -> u32 {
+    policy.approvals_required + u32::from(hotfix)
+}
+
 /// Evaluates the gate.
 pub fn evaluate(i: &GateInput<'_>) -> GateResult {
     let mut checks: Vec<Check> = i.policy.checks.iter().map(|c| automatic(*c, i)).collect();
@@ -315,7 +320,7 @@ pub fn evaluate(i: &GateInput<'_>) -> GateResult {
         };
         checks.push(manual(format!("checklist: {item}"), v, r.to_string()));
     }
-    let required = i.policy.approvals_required + u32::from(i.hotfix);
+    let required = approvals_required(i.policy, i.hotfix);
     if required > 0 {
         let counted: Vec<&String> = i
             .approvers

@@ -12,7 +12,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use crate::config::{Config, GatePolicy, MetricRole, RolloutPolicy, ServiceConfig};
+use crate::config::{Config, MetricRole, RolloutPolicy, ServiceConfig};
 use crate::gate::{self, GateInput, GateResult};
 use crate::health::SmokeResult;
 use crate::ledger::{Draft, GateEntry, Record, RecordKind};
@@ -187,6 +187,57 @@ impl Plan {
             format!("+ {new}"),
             "everything else unchanged".to_string(),
         ]
+    }
+
+    /// The record that asks for approvals (`PromotionStarted`), with the policy hash
+    /// that voids approvals given under another policy.
+    pub fn request_draft(&self, operator: &str, promotion: &str, policy_hash: &str) -> Draft {
+        Draft {
+            policy: Some(policy_hash.to_string()),
+            ..self.draft(operator, promotion)
+        }
+    }
+
+    /// What confirming a GO gate writes, in order, before the deploy:
+    /// `PromotionStarted` (unless approvals were requested already), `GateEvaluated`,
+    /// one `Override` per overridden check. Also returns the draft the deploy's
+    /// own records start from (change record, approvers, hotfix reason).
+    #[allow(clippy::too_many_arguments)]
+    pub fn confirmation_records(
+        &self,
+        gate: &GateResult,
+        answers: &Answers,
+        approvers: &[String],
+        operator: &str,
+        promotion: &str,
+        policy_hash: &str,
+        requested: bool,
+    ) -> (Draft, Vec<(RecordKind, Draft)>) {
+        let mut base = self.request_draft(operator, promotion, policy_hash);
+        base.change_record =
+            Some(answers.change_record.trim().to_string()).filter(|c| !c.is_empty());
+        base.approvers = approvers.to_vec();
+        if self.hotfix {
+            base.reasons.push(format!(
+                "hotfix from {}: {}",
+                self.source_name,
+                answers.hotfix_reason.trim()
+            ));
+        }
+        let mut out = Vec::new();
+        if !requested {
+            out.push((RecordKind::PromotionStarted, base.clone()));
+        }
+        let mut evaluated = base.clone();
+        evaluated.gate = gate_entries(gate);
+        evaluated.outcome = Some("go".to_string());
+        out.push((RecordKind::GateEvaluated, evaluated));
+        for c in gate.checks.iter().filter(|c| c.overridden) {
+            let mut d = base.clone();
+            d.reasons = vec![format!("{}: {}", c.name, c.reason)];
+            out.push((RecordKind::Override, d));
+        }
+        (base, out)
     }
 
     /// The ledger draft every record of this promotion starts from.
@@ -789,6 +840,39 @@ impl Watch {
     }
 }
 
+/// A confirmed rollback of `service` in environment `env` to `target`: the watch
+/// (with `before` as its baseline) and the `RollbackIssued` draft.
+#[allow(clippy::too_many_arguments)]
+pub fn rollback_start(
+    cfg: &Config,
+    env: usize,
+    service: &str,
+    promotion: &str,
+    before: Option<&ServiceSnapshot>,
+    target: &RollbackTarget,
+    operator: &str,
+    now: DateTime<Utc>,
+) -> (Watch, Draft) {
+    let watch = Watch::new(
+        cfg,
+        OpKind::Rollback,
+        env,
+        service,
+        promotion,
+        before,
+        target.digest.clone(),
+        now,
+    );
+    let mut draft = watch.draft(operator);
+    draft.to_revision = Some(target.revision.to_string());
+    draft.reasons.push(if target.verified {
+        "rollback to the previous stable revision".to_string()
+    } else {
+        "rollback to the newest older ACTIVE revision (unverified: no stable record)".to_string()
+    });
+    (watch, draft)
+}
+
 /// The ledger records that close a watch with `step` (plus the stable mark on success).
 pub fn closing_records(
     w: &Watch,
@@ -877,12 +961,6 @@ impl Watch {
             .push(format!("automatic rollback after abort: {why}"));
         Some((rb, from, draft))
     }
-}
-
-/// The gate policy hash used to void approvals given under another policy.
-pub fn policy_of(cfg: &Config, env: usize) -> Option<(&GatePolicy, String)> {
-    let gate = &cfg.environments.get(env)?.gate;
-    Some((gate, crate::approvals::policy_hash(gate)))
 }
 
 #[cfg(test)]

@@ -46,6 +46,8 @@ pub struct Wizard {
     pub plan: Plan,
     /// Promotion id (shown; approvers use it).
     pub promotion: String,
+    /// Hash of the target's gate policy (approvals under another one do not count).
+    pub policy_hash: String,
     /// Whether the request is in the ledger (approvals can arrive).
     pub requested: bool,
     /// What the captain filled in.
@@ -210,42 +212,30 @@ pub fn refresh_gate(app: &mut App) {
     let Some(Flow::Wizard(w)) = &app.flow else {
         return;
     };
-    let w = w.clone();
+    let p = &w.plan;
     let approvers = if w.requested {
-        match (
-            crate::approvals::find(&app.records, &w.promotion),
-            release::policy_of(&app.cfg, w.plan.target),
-        ) {
-            (Some(req), Some((gate, hash))) => crate::approvals::valid_approvers(
-                &app.records,
-                &req,
-                &w.plan
-                    .digest
-                    .as_ref()
-                    .map(ToString::to_string)
-                    .unwrap_or_default(),
-                &hash,
-                gate.approval_ttl,
-                gate.four_eyes,
-                app.now,
-            ),
-            _ => Vec::new(),
-        }
+        crate::approvals::current(
+            &app.records,
+            &w.promotion,
+            &p.digest
+                .as_ref()
+                .map(ToString::to_string)
+                .unwrap_or_default(),
+            &app.cfg.environments[p.target].gate,
+            &w.policy_hash,
+            app.now,
+        )
     } else {
         Vec::new()
     };
-    let smoke = app
-        .smoke_results
-        .get(&w.plan.source)
-        .map(|(_, r)| r.as_slice());
     let gate = release::gate_for(
         &app.cfg,
-        &w.plan,
+        p,
         &release::Observed {
-            source: snap(app, w.plan.source, &w.plan.service),
-            source_fresh: is_fresh(app, w.plan.source),
-            target_fresh: is_fresh(app, w.plan.target),
-            smoke,
+            source: snap(app, p.source, &p.service),
+            source_fresh: is_fresh(app, p.source),
+            target_fresh: is_fresh(app, p.target),
+            smoke: app.smoke_results.get(&p.source).map(|(_, r)| r.as_slice()),
             now: app.now,
             in_flight: w.lock.clone(),
             approvers: &approvers,
@@ -256,8 +246,7 @@ pub fn refresh_gate(app: &mut App) {
     if let Some(Flow::Wizard(w)) = &mut app.flow {
         w.gate = gate;
         w.approvers = approvers;
-        let policy = &app.cfg.environments[w.plan.target].gate;
-        let n = w.rows(policy).len();
+        let n = w.rows(&app.cfg.environments[w.plan.target].gate).len();
         w.focus = w.focus.min(n.saturating_sub(1));
     }
 }
@@ -327,26 +316,27 @@ fn start_wizard(
         .map(ToString::to_string)
         .unwrap_or_default();
     let promotion = crate::approvals::new_id(&plan.target_name, service, &digest, app.now);
-    let needs_approvals = policy.approvals_required + u32::from(plan.hotfix) > 0;
+    let policy_hash = crate::approvals::policy_hash(policy);
+    // Approvers need the id now: the request is in the ledger before anyone can approve.
+    let requested =
+        crate::gate::approvals_required(policy, plan.hotfix) > 0 && plan.digest.is_some();
     let mut answers = answers;
     answers.ticked.resize(policy.checklist.len(), false);
     let mut cmds = vec![Command::ReadLedger {
         env: target,
         service: service.to_string(),
     }];
-    // Approvers need the id now; the request is in the ledger before anyone can approve.
-    if needs_approvals && plan.digest.is_some() {
-        let mut d = plan.draft(&app.operator, &promotion);
-        d.policy = release::policy_of(&app.cfg, target).map(|(_, h)| h);
+    if requested {
         cmds.push(Command::Record {
             kind: RecordKind::PromotionStarted,
-            draft: d,
+            draft: plan.request_draft(&app.operator, &promotion, &policy_hash),
         });
     }
     app.flow = Some(Flow::Wizard(Box::new(Wizard {
         plan,
         promotion,
-        requested: needs_approvals,
+        policy_hash,
+        requested,
         answers,
         focus: 0,
         editing: None,
@@ -549,39 +539,19 @@ fn confirm_promotion(app: &mut App, w: &Wizard) -> Vec<Command> {
     let Some(digest) = w.plan.digest.clone() else {
         return Vec::new();
     };
-    let mut base = w.plan.draft(&app.operator, &w.promotion);
-    base.change_record = Some(w.answers.change_record.trim().to_string()).filter(|c| !c.is_empty());
-    base.approvers.clone_from(&w.approvers);
-    base.policy = release::policy_of(&app.cfg, w.plan.target).map(|(_, h)| h);
-    if w.plan.hotfix {
-        base.reasons.push(format!(
-            "hotfix from {}: {}",
-            w.plan.source_name,
-            w.answers.hotfix_reason.trim()
-        ));
-    }
-    let mut cmds = Vec::new();
-    if !w.requested {
-        cmds.push(Command::Record {
-            kind: RecordKind::PromotionStarted,
-            draft: base.clone(),
-        });
-    }
-    let mut gate_draft = base.clone();
-    gate_draft.gate = release::gate_entries(&gate);
-    gate_draft.outcome = Some("go".to_string());
-    cmds.push(Command::Record {
-        kind: RecordKind::GateEvaluated,
-        draft: gate_draft,
-    });
-    for c in gate.checks.iter().filter(|c| c.overridden) {
-        let mut d = base.clone();
-        d.reasons = vec![format!("{}: {}", c.name, c.reason)];
-        cmds.push(Command::Record {
-            kind: RecordKind::Override,
-            draft: d,
-        });
-    }
+    let (base, records) = w.plan.confirmation_records(
+        &gate,
+        &w.answers,
+        &w.approvers,
+        &app.operator,
+        &w.promotion,
+        &w.policy_hash,
+        w.requested,
+    );
+    let mut cmds: Vec<Command> = records
+        .into_iter()
+        .map(|(kind, draft)| Command::Record { kind, draft })
+        .collect();
     let op = next_op(app);
     let mut watch = Watch::new(
         &app.cfg,
@@ -720,24 +690,16 @@ fn confirm_rollback(app: &mut App, d: &RollbackDialog) -> Vec<Command> {
         &d.target.revision.to_string(),
         app.now,
     );
-    let mut watch = Watch::new(
+    let (watch, draft) = release::rollback_start(
         &app.cfg,
-        OpKind::Rollback,
         d.env,
         &d.service,
         &id,
         snap(app, d.env, &d.service),
-        d.target.digest.clone(),
+        &d.target,
+        &app.operator,
         app.now,
     );
-    watch.to = None;
-    let mut draft = watch.draft(&app.operator);
-    draft.to_revision = Some(d.target.revision.to_string());
-    draft.reasons.push(if d.target.verified {
-        "rollback to the previous stable revision".to_string()
-    } else {
-        "rollback to the newest older ACTIVE revision (unverified: no stable record)".to_string()
-    });
     let op = next_op(app);
     let text = format!(
         "rollback of {} in {env_name} to {} confirmed by {}",

@@ -369,27 +369,19 @@ async fn promote_inner(
     let policy = &cfg.environments[target].gate;
     let policy_hash = crate::approvals::policy_hash(policy);
     let mut records = exec.read().map_err(degraded)?;
-    let needs_approvals = policy.approvals_required + u32::from(plan.hotfix) > 0;
-    let mut promotion = open_request(&records, &plan, &digest, operator);
-    let requested = promotion.is_some() || (needs_approvals && plan.digest.is_some());
-    if promotion.is_none() && requested {
-        let id = crate::approvals::request(
-            exec.ledger(),
-            &plan.target_name,
-            &plan.service,
-            &digest,
-            &policy_hash,
-            operator,
-            clock.now(),
-        )
-        .map_err(degraded)?
-        .promotion;
-        records = exec.read().map_err(degraded)?;
-        promotion = Some(id);
-    }
-    let promotion = promotion.unwrap_or_else(|| {
+    let needs_approvals = crate::gate::approvals_required(policy, plan.hotfix) > 0;
+    let open = open_request(&records, &plan, &digest, operator);
+    let requested = open.is_some() || (needs_approvals && plan.digest.is_some());
+    let promotion = open.clone().unwrap_or_else(|| {
         crate::approvals::new_id(&plan.target_name, &plan.service, &digest, clock.now())
     });
+    if open.is_none() && requested {
+        let request = plan.request_draft(operator, &promotion, &policy_hash);
+        records.push(
+            exec.record(RecordKind::PromotionStarted, request)
+                .map_err(degraded)?,
+        );
+    }
     // Smoke checks of the source, when it has any.
     let smoke = if cfg.environments[source].smoke.is_empty() {
         None
@@ -427,17 +419,14 @@ async fn promote_inner(
                 sanitize(&ask("Hotfix reason (a stage is skipped): ").unwrap_or_default());
         }
     }
-    let approvers = crate::approvals::find(&records, &promotion).map_or_else(Vec::new, |req| {
-        crate::approvals::valid_approvers(
-            &records,
-            &req,
-            &digest,
-            &policy_hash,
-            policy.approval_ttl,
-            policy.four_eyes,
-            clock.now(),
-        )
-    });
+    let approvers = crate::approvals::current(
+        &records,
+        &promotion,
+        &digest,
+        policy,
+        &policy_hash,
+        clock.now(),
+    );
     let gate = release::gate_for(
         cfg,
         &plan,
@@ -505,30 +494,17 @@ async fn promote_inner(
     let Some(d) = plan.digest.clone() else {
         return Err(degraded("the source is unpinned"));
     };
-    let mut base = plan.draft(operator, &promotion);
-    base.change_record = Some(answers.change_record.trim().to_string()).filter(|c| !c.is_empty());
-    base.approvers.clone_from(&approvers);
-    base.policy = Some(policy_hash);
-    if plan.hotfix {
-        base.reasons.push(format!(
-            "hotfix from {}: {}",
-            plan.source_name,
-            answers.hotfix_reason.trim()
-        ));
-    }
-    if !requested {
-        exec.record(RecordKind::PromotionStarted, base.clone())
-            .map_err(degraded)?;
-    }
-    let mut g = base.clone();
-    g.gate = release::gate_entries(&gate);
-    g.outcome = Some("go".to_string());
-    exec.record(RecordKind::GateEvaluated, g)
-        .map_err(degraded)?;
-    for c in gate.checks.iter().filter(|c| c.overridden) {
-        let mut o = base.clone();
-        o.reasons = vec![format!("{}: {}", c.name, c.reason)];
-        exec.record(RecordKind::Override, o).map_err(degraded)?;
+    let (base, confirmation) = plan.confirmation_records(
+        &gate,
+        &answers,
+        &approvers,
+        operator,
+        &promotion,
+        &policy_hash,
+        requested,
+    );
+    for (kind, draft) in confirmation {
+        exec.record(kind, draft).map_err(degraded)?;
     }
     let mut watch = Watch::new(
         cfg,
@@ -783,23 +759,16 @@ async fn rollback_inner(
     if !confirmed(cfg, env, common.yes, "a rollback").map_err(usage)? {
         return Ok(report);
     }
-    let watch = Watch::new(
+    let (watch, draft) = release::rollback_start(
         cfg,
-        OpKind::Rollback,
         env,
         service,
         &id,
         Some(&snap),
-        target.digest.clone(),
+        &target,
+        operator,
         clock.now(),
     );
-    let mut draft = watch.draft(operator);
-    draft.to_revision = Some(target.revision.to_string());
-    draft.reasons.push(if target.verified {
-        "rollback to the previous stable revision".to_string()
-    } else {
-        "rollback to the newest older ACTIVE revision (unverified: no stable record)".to_string()
-    });
     run_issue(
         cfg,
         &provider,
