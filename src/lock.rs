@@ -31,11 +31,25 @@ pub struct LockInfo {
     pub purpose: String,
 }
 
+impl std::fmt::Display for LockInfo {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{} (pid {} on {}) for a {} since {}",
+            self.owner,
+            self.pid,
+            self.host,
+            self.purpose,
+            self.since.format("%Y-%m-%d %H:%M:%S UTC")
+        )
+    }
+}
+
 /// Why a lock was not taken.
 #[derive(Debug, thiserror::Error)]
 pub enum LockError {
     /// Someone else holds it.
-    #[error("{service} in {env} is locked by {} (pid {} on {}) for a {} since {}", .info.owner, .info.pid, .info.host, .info.purpose, .info.since.format("%Y-%m-%d %H:%M:%S UTC"))]
+    #[error("{service} in {env} is locked by {info}")]
     Held {
         /// Environment.
         env: String,

@@ -33,21 +33,6 @@ pub struct Executor {
     guards: HashMap<(String, String), LockGuard>,
 }
 
-/// A lock holder, for people.
-pub fn describe_lock(err: &LockError) -> String {
-    match err {
-        LockError::Held { info, .. } => format!(
-            "{} holds the lock since {} ({}, pid {} on {}); if that process is gone, run `shipdeck unlock`",
-            info.owner,
-            info.since.format("%Y-%m-%d %H:%M:%S UTC"),
-            info.purpose,
-            info.pid,
-            info.host
-        ),
-        other => other.to_string(),
-    }
-}
-
 impl Executor {
     /// An executor writing to `ledger`, with lock files in `lock_dir`.
     pub fn new(
@@ -96,12 +81,7 @@ impl Executor {
             return None;
         }
         match lock::holder(&self.lock_dir, env, service) {
-            Ok(Some(info)) => Some(format!(
-                "{} since {} ({})",
-                info.owner,
-                info.since.format("%H:%M:%S UTC"),
-                info.purpose
-            )),
+            Ok(Some(info)) => Some(info.to_string()),
             Ok(None) => None,
             Err(e) => Some(e.to_string()),
         }
@@ -160,14 +140,14 @@ impl Executor {
                 self.clock.now(),
             )
             .map_err(|e| {
-                (
-                    format!(
-                        "{service} in {} is locked: {}",
-                        env_cfg.name,
-                        describe_lock(&e)
+                let hint = match e {
+                    LockError::Held { .. } => format!(
+                        "; if that process is gone, run `shipdeck unlock --env {} --service {service}`",
+                        env_cfg.name
                     ),
-                    false,
-                )
+                    _ => String::new(),
+                };
+                (format!("{e}{hint}"), false)
             })?;
             self.guards.insert(key.clone(), guard);
         }
