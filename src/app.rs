@@ -466,6 +466,19 @@ impl App {
         }
     }
 
+    /// The ledger as read at start-up: kept for rollback targets and approvals, and
+    /// whatever a previous run left unfinished is shown.
+    pub fn load_records(&mut self, records: Vec<crate::ledger::Record>) {
+        let open = crate::stable::interrupted(&records);
+        self.records = records;
+        self.note_interrupted(&open);
+    }
+
+    /// Puts a warning in the status bar.
+    pub fn say_warning(&mut self, text: String) {
+        self.say(Level::Warn, text);
+    }
+
     /// Shows promotions or rollbacks that a previous run started and never finished.
     pub fn note_interrupted(&mut self, list: &[crate::stable::Interrupted]) {
         for i in list {
@@ -590,8 +603,9 @@ fn update_tick(app: &mut App, now: DateTime<Utc>) -> Vec<Command> {
     let mut cmds: Vec<Command> = due.into_iter().map(|i| app.issue_poll(i)).collect();
     // Approvals arrive through the ledger: re-read it while the wizard is open.
     let ask = match (&app.flow, app.ledger_asked) {
-        (_, None) => Some((app.col, String::new())),
-        (Some(Flow::Wizard(w)), Some(at)) if now - at >= chrono_dur(LEDGER_EVERY) => {
+        (Some(Flow::Wizard(w)), asked)
+            if asked.is_none_or(|at| now - at >= chrono_dur(LEDGER_EVERY)) =>
+        {
             Some((w.plan.target, w.plan.service.clone()))
         }
         _ => None,

@@ -1053,18 +1053,6 @@ async fn run_console(cfg: Result<Config, ConfigError>, fleet: Option<FleetFile>)
     let no_color = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
     let theme = Theme::new(cfg.theme, no_color);
     tracing::info!(config = %cfg.source.display(), "console started");
-    // A promotion cut off by a crash is shown, never silently forgotten.
-    let interrupted = ledger_for(&cfg)
-        .ok()
-        .map(|p| crate::ledger::Ledger::new(p).read())
-        .and_then(|r| match r {
-            Ok(records) => Some(crate::stable::interrupted(&records)),
-            Err(e) => {
-                tracing::warn!(error = %e, "audit ledger unreadable at start-up");
-                None
-            }
-        })
-        .unwrap_or_default();
     let me = if matches!(provider, AnyProvider::Aws(_)) {
         who(&cfg).await
     } else {
@@ -1084,17 +1072,8 @@ async fn run_console(cfg: Result<Config, ConfigError>, fleet: Option<FleetFile>)
             return EXIT_USAGE;
         }
     };
-    match crate::runtime::run_console(
-        &cfg,
-        provider,
-        exec,
-        keymap,
-        me,
-        theme,
-        secrets_for_run(),
-        &interrupted,
-    )
-    .await
+    match crate::runtime::run_console(&cfg, provider, exec, keymap, me, theme, secrets_for_run())
+        .await
     {
         Ok(()) => EXIT_OK,
         Err(e) => {

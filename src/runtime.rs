@@ -170,12 +170,19 @@ pub async fn run_console(
     operator: String,
     theme: Theme,
     secrets: Secrets,
-    interrupted: &[crate::stable::Interrupted],
 ) -> std::io::Result<()> {
     let mut terminal = ratatui::try_init()?;
     let _guard = RestoreGuard;
     let mut app = App::new(cfg, keymap, operator, Utc::now());
-    app.note_interrupted(interrupted);
+    // One read of the ledger at start: stable revisions for rollback, and the
+    // promotions a crash cut off, shown and never silently forgotten.
+    match exec.read() {
+        Ok(records) => app.load_records(records),
+        Err(e) => {
+            tracing::warn!(error = %e, "audit ledger unreadable at start-up");
+            app.say_warning(format!("audit ledger unreadable: {e}"));
+        }
+    }
     // The first frame is painted before any network call returns.
     terminal.draw(|f| ui::render(f, &app, &theme))?;
     app.dirty = false;

@@ -717,7 +717,8 @@ async fn an_interrupted_promotion_is_offered_for_resume_after_a_restart() {
         "alice".into(),
         h.clock.now(),
     );
-    h.app.note_interrupted(&open);
+    // As the runtime does at start: one read of the ledger.
+    h.app.load_records(h.records());
     assert!(matches!(h.app.flow, Some(Flow::Interrupted(_))));
     h.tick(2).await;
     let screen = h.screen(120, 40);
@@ -739,14 +740,15 @@ async fn an_interrupted_promotion_can_be_rolled_back_instead() {
     let before = h.digest("checkout", "staging");
     promote_to_staging(&mut h, "checkout").await;
     h.tick(4).await;
-    let open = shipdeck::stable::interrupted(&h.records());
+    assert_eq!(shipdeck::stable::interrupted(&h.records()).len(), 1);
     h.app = shipdeck::app::App::new(
         &h.cfg,
         shipdeck::app::keys::KeyMap::default(),
         "alice".into(),
         h.clock.now(),
     );
-    h.app.note_interrupted(&open);
+    // As the runtime does at start: one read of the ledger.
+    h.app.load_records(h.records());
     h.tick(2).await;
     h.keys("r").await;
     let Some(Flow::Rollback(d)) = &h.app.flow else {

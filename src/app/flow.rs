@@ -322,6 +322,7 @@ fn start_wizard(
         crate::gate::approvals_required(policy, plan.hotfix) > 0 && plan.digest.is_some();
     let mut answers = answers;
     answers.ticked.resize(policy.checklist.len(), false);
+    app.ledger_asked = Some(app.now);
     let mut cmds = vec![Command::ReadLedger {
         env: target,
         service: service.to_string(),

@@ -50,7 +50,8 @@ impl Harness {
             operator.to_string(),
             c,
         );
-        let app = App::new(&cfg, KeyMap::default(), operator.to_string(), at);
+        let mut app = App::new(&cfg, KeyMap::default(), operator.to_string(), at);
+        app.load_records(ledger.read().unwrap());
         let mut h = Self {
             app,
             exec,
