@@ -513,22 +513,15 @@ pub struct Watch {
     pub healthy_since: Option<DateTime<Utc>>,
     /// Health failing since.
     pub unhealthy_since: Option<DateTime<Utc>>,
-    /// One line of current progress.
+    /// One line of current progress (its counters change every reading).
     pub progress: String,
+    /// Where the watch is (issuing, a rollout state, stabilising…): logs record
+    /// changes of stage, not every counter.
+    pub stage: &'static str,
     /// Outcome once over.
     pub outcome: Option<Step>,
     /// Change record, approvers and hotfix mark, carried onto every record.
     pub carried: Draft,
-}
-
-/// Whether progress changed in kind, not just in its counters (keeps logs short).
-pub fn progress_changed(before: &str, now: &str) -> bool {
-    let shape = |s: &str| {
-        s.chars()
-            .filter(|c| !c.is_ascii_digit())
-            .collect::<String>()
-    };
-    shape(before) != shape(now)
 }
 
 /// Same family and revision (ARNs differ in form between APIs).
@@ -603,6 +596,7 @@ impl Watch {
             healthy_since: None,
             unhealthy_since: None,
             progress: "issuing…".to_string(),
+            stage: "issuing",
             outcome: None,
             carried: Draft::default(),
         }
@@ -611,6 +605,7 @@ impl Watch {
     /// The command was accepted: watch for this revision and deployment.
     pub fn started(&mut self, to: TaskDefRef, deployment_id: Option<String>) {
         self.progress = format!("rolling out {to}");
+        self.stage = "issued";
         self.to = Some(to);
         self.deployment_id = deployment_id;
     }
@@ -646,6 +641,7 @@ impl Watch {
             });
         let rollout = match deployment {
             Some(d) => {
+                self.stage = d.rollout.label();
                 self.progress = format!(
                     "{}: {} of {} running{}",
                     d.rollout.label(),
@@ -772,6 +768,7 @@ impl Watch {
                     return self.end(Step::Succeeded);
                 }
                 Some(from) => {
+                    self.stage = "stabilising";
                     self.progress = format!(
                         "completed; stable for {}s of {}s",
                         (now - from).num_seconds(),
@@ -779,6 +776,7 @@ impl Watch {
                     );
                 }
                 None => {
+                    self.stage = "waiting for health";
                     self.progress = "completed; waiting for the health endpoint".to_string();
                 }
             }
@@ -954,6 +952,7 @@ impl Watch {
         rb.policy.abort_on_alarm = false;
         rb.error_rate = None;
         rb.progress = "issuing rollback…".to_string();
+        rb.stage = "issuing";
         let mut draft = rb.draft(operator);
         draft.to_revision = Some(from.to_string());
         draft

@@ -787,9 +787,9 @@ pub fn on_reading(app: &mut App, env: usize) -> Vec<Command> {
     let Some(Flow::Watch(v)) = &mut app.flow else {
         return Vec::new();
     };
-    let before = v.watch.progress.clone();
+    let before = v.watch.stage;
     let step = v.watch.observe(&s, now);
-    if release::progress_changed(&before, &v.watch.progress) {
+    if v.watch.stage != before {
         v.log.push((now, v.watch.progress.clone()));
     }
     finish(app, env, &step, on_abort)

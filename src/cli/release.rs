@@ -601,9 +601,9 @@ async fn watch_until_done(
         let snap = read_with_timeout(provider, env_cfg).await;
         let step = match snap.as_ref().map(|s| s.service(&watch.service)) {
             Ok(Some(s)) => {
-                let before = watch.progress.clone();
+                let before = watch.stage;
                 let step = watch.observe(s, clock.now());
-                if release::progress_changed(&before, &watch.progress) {
+                if watch.stage != before {
                     say(&format!("  {}", watch.progress));
                 }
                 step
