@@ -458,16 +458,24 @@ pub fn parse_str(text: &str, file: &str, base: Option<&Path>) -> Result<Config, 
     parse::parse(text, file, base).map_err(ConfigError::Invalid)
 }
 
+/// The `source` of the built-in demo configuration.
+pub const DEMO_SOURCE: &str = "<built-in demo config>";
+
 /// The built-in demo configuration, served by the simulated fleet.
 pub fn demo() -> Result<Config, ConfigError> {
     parse_str(
         include_str!("../assets/demo-config.toml"),
-        "<built-in demo config>",
+        DEMO_SOURCE,
         None,
     )
 }
 
 impl Config {
+    /// Whether this is the built-in demo configuration (`shipdeck demo`).
+    pub fn is_builtin_demo(&self) -> bool {
+        self.source.as_os_str() == DEMO_SOURCE
+    }
+
     /// Looks an environment up by name.
     pub fn env(&self, name: &str) -> Option<&EnvConfig> {
         self.environments.iter().find(|e| e.name == name)

@@ -161,6 +161,15 @@ pub fn plan(
 }
 
 impl Plan {
+    /// The image the new revision will run: the target's repository at the digest.
+    pub fn new_image(&self) -> String {
+        match (&self.target_image, &self.digest) {
+            (Some(img), Some(d)) => img.pinned_to(d).to_string(),
+            (None, Some(d)) => format!("<repository>@{d}"),
+            (_, None) => "(source unpinned: no digest)".to_string(),
+        }
+    }
+
     /// The task-definition change, line by line: only the image may differ.
     pub fn diff(&self) -> Vec<String> {
         let base = self
@@ -175,11 +184,7 @@ impl Plan {
             .target_image
             .as_ref()
             .map_or_else(|| "(unknown)".to_string(), ToString::to_string);
-        let new = match (&self.target_image, &self.digest) {
-            (Some(img), Some(d)) => img.pinned_to(d).to_string(),
-            (None, Some(d)) => format!("<repository>@{d}"),
-            (_, None) => "(source unpinned: no digest)".to_string(),
-        };
+        let new = self.new_image();
         vec![
             format!("task definition {base} → {next} (a copy of {base})"),
             format!("container \"{}\" image:", self.container),

@@ -265,7 +265,7 @@ fn render_wizard(frame: &mut Frame<'_>, area: Rect, app: &App, w: &Wizard, theme
                 } else {
                     format!(" ({})", w.approvers.join(", "))
                 },
-                if app.cfg.source.to_string_lossy().contains("built-in demo") {
+                if app.cfg.is_builtin_demo() {
                     "--demo "
                 } else {
                     ""
@@ -314,7 +314,7 @@ fn render_confirm(
         .target_revision
         .as_ref()
         .map_or_else(|| "the current revision".to_string(), ToString::to_string);
-    let image = p.diff().get(3).cloned().unwrap_or_default();
+    let image = p.new_image();
     let on_abort = match env.rollout.on_abort {
         crate::config::OnAbort::Rollback => format!("shipdeck rolls back to {base} automatically"),
         crate::config::OnAbort::Prompt => format!("shipdeck asks whether to roll back to {base}"),
@@ -327,10 +327,7 @@ fn render_confirm(
             prod_tag(app, p.target)
         )),
         Line::raw(format!("  1. register a copy of {base} with the image")),
-        Line::raw(fit(
-            &format!("     {}", image.trim_start_matches("+ ")),
-            inner,
-        )),
+        Line::raw(fit(&format!("     {image}"), inner)),
         Line::raw(format!(
             "  2. update ECS service {} to the new revision",
             p.ecs_service
