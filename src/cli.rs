@@ -1,6 +1,6 @@
 //! The command line: clap definitions and the dispatch of each subcommand.
 
-mod release;
+pub mod release;
 
 use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
@@ -85,38 +85,12 @@ pub enum Command {
     },
     /// Promote a service's digest into an environment through its gate (the wizard's twin).
     Promote {
-        /// Service (shipdeck name).
-        service: String,
-        /// Target environment.
-        #[arg(long, value_name = "ENV")]
-        to: String,
-        /// Source environment; skipping a stage is the hotfix path (needs --reason).
-        #[arg(long, value_name = "ENV")]
-        from: Option<String>,
-        /// Hotfix reason.
-        #[arg(long)]
-        reason: Option<String>,
-        /// Change-record id.
-        #[arg(long, value_name = "ID")]
-        change: Option<String>,
-        /// Tick a checklist item (its number or exact text); repeatable.
-        #[arg(long, value_name = "ITEM")]
-        tick: Vec<String>,
-        /// Break-glass override of a failed automatic check, where the policy allows it.
-        #[arg(long = "override", value_name = "CHECK=REASON")]
-        overrides: Vec<String>,
-        /// Do not ask for confirmation.
-        #[arg(long)]
-        yes: bool,
-        /// Watch the deploy until it succeeds or aborts (and rolls back).
-        #[arg(long)]
-        wait: bool,
-        /// Print JSON.
-        #[arg(long)]
-        json: bool,
-        /// Use the built-in demo configuration and simulated fleet.
-        #[arg(long)]
-        demo: bool,
+        /// What to promote where.
+        #[command(flatten)]
+        args: release::PromoteArgs,
+        /// Confirmation, waiting and output.
+        #[command(flatten)]
+        common: release::Common,
     },
     /// Roll a service back to its previous stable revision (the `r` key's twin).
     Rollback {
@@ -125,18 +99,9 @@ pub enum Command {
         /// Environment.
         #[arg(long, value_name = "ENV")]
         env: String,
-        /// Do not ask for confirmation.
-        #[arg(long)]
-        yes: bool,
-        /// Watch the rollback until it is stable.
-        #[arg(long)]
-        wait: bool,
-        /// Print JSON.
-        #[arg(long)]
-        json: bool,
-        /// Use the built-in demo configuration and simulated fleet.
-        #[arg(long)]
-        demo: bool,
+        /// Confirmation, waiting and output.
+        #[command(flatten)]
+        common: release::Common,
     },
     /// Approve a promotion waiting for approval, by the id its wizard shows.
     Approve {
@@ -354,74 +319,30 @@ pub async fn run(cli: Cli) -> i32 {
     match &cli.command {
         Some(Command::Secret { command }) => run_secret(command),
         Some(Command::Audit(args)) => run_audit(&cli, args),
-        Some(Command::Unlock { env, service, yes }) => run_unlock(&cli, env, service, *yes),
+        Some(Command::Unlock { env, service, yes }) => run_unlock(&cli, env, service, *yes).await,
         Some(Command::Approve {
             id,
             demo,
             comment,
             ledger,
         }) => run_approve(&cli, id, *demo, comment.as_deref(), ledger.as_deref()).await,
-        Some(Command::Promote {
-            service,
-            to,
-            from,
-            reason,
-            change,
-            tick,
-            overrides,
-            yes,
-            wait,
-            json,
-            demo,
-        }) => {
-            let (cfg, fleet) = match config_or_demo(&cli, *demo) {
+        Some(Command::Promote { args, common }) => {
+            let (cfg, fleet) = match config_or_demo(&cli, common.demo) {
                 Ok(x) => x,
                 Err(code) => return code,
             };
-            let args = release::PromoteArgs {
-                service: service.clone(),
-                to: to.clone(),
-                from: from.clone(),
-                reason: reason.clone(),
-                change: change.clone(),
-                tick: tick.clone(),
-                overrides: overrides.clone(),
-            };
-            let common = release::Common {
-                yes: *yes,
-                wait: *wait,
-                json: *json,
-            };
-            let me = if fleet.is_some() {
-                identity(&cfg)
-            } else {
-                who(&cfg).await
-            };
-            release::promote(&cfg, fleet, &me, &args, &common).await
+            release::promote(&cfg, fleet, &who(&cfg).await, args, common).await
         }
         Some(Command::Rollback {
             service,
             env,
-            yes,
-            wait,
-            json,
-            demo,
+            common,
         }) => {
-            let (cfg, fleet) = match config_or_demo(&cli, *demo) {
+            let (cfg, fleet) = match config_or_demo(&cli, common.demo) {
                 Ok(x) => x,
                 Err(code) => return code,
             };
-            let common = release::Common {
-                yes: *yes,
-                wait: *wait,
-                json: *json,
-            };
-            let me = if fleet.is_some() {
-                identity(&cfg)
-            } else {
-                who(&cfg).await
-            };
-            release::rollback(&cfg, fleet, &me, service, env, &common).await
+            release::rollback(&cfg, fleet, &who(&cfg).await, service, env, common).await
         }
         Some(Command::Smoke {
             env,
@@ -791,11 +712,6 @@ fn operator_override(cfg: &Config) -> Option<String> {
     None
 }
 
-/// The operator without asking AWS (the override, else the OS user).
-pub fn identity(cfg: &Config) -> String {
-    operator_override(cfg).unwrap_or_else(operator)
-}
-
 /// The demo configuration and fleet (`--demo`), or the configured ones.
 fn config_or_demo(cli: &Cli, demo: bool) -> Result<(Config, Option<FleetFile>), i32> {
     if demo {
@@ -850,11 +766,7 @@ async fn run_approve(
         ));
         return EXIT_USAGE;
     };
-    let me = if demo {
-        identity(&cfg)
-    } else {
-        who(&cfg).await
-    };
+    let me = who(&cfg).await;
     match crate::approvals::approve(&l, id, &me, comment, &env.gate, chrono::Utc::now()) {
         Ok((req, rec)) => {
             let _ = writeln!(
@@ -883,7 +795,7 @@ pub fn lock_dir(ledger: &std::path::Path) -> PathBuf {
         .join("locks")
 }
 
-fn run_unlock(cli: &Cli, env: &str, service: &str, yes: bool) -> i32 {
+async fn run_unlock(cli: &Cli, env: &str, service: &str, yes: bool) -> i32 {
     let cfg = match config_or_usage(cli) {
         Ok(c) => c,
         Err(code) => return code,
@@ -943,7 +855,7 @@ fn run_unlock(cli: &Cli, env: &str, service: &str, yes: bool) -> i32 {
             return EXIT_DEGRADED;
         }
     }
-    let me = identity(&cfg);
+    let me = who(&cfg).await;
     // Record first: the audit trail must hold the break before it happens.
     let draft = crate::ledger::Draft {
         operator: me.clone(),
@@ -1053,11 +965,7 @@ async fn run_console(cfg: Result<Config, ConfigError>, fleet: Option<FleetFile>)
     let no_color = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
     let theme = Theme::new(cfg.theme, no_color);
     tracing::info!(config = %cfg.source.display(), "console started");
-    let me = if matches!(provider, AnyProvider::Aws(_)) {
-        who(&cfg).await
-    } else {
-        identity(&cfg)
-    };
+    let me = who(&cfg).await;
     let exec = match ledger_for(&cfg) {
         Ok(path) => crate::release::exec::Executor::new(
             provider.clone(),

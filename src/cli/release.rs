@@ -19,32 +19,44 @@ use crate::release::{self, Answers, OpKind, Plan, Step, Watch};
 use crate::sim::FleetFile;
 
 /// Options shared by promote and rollback.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, clap::Args)]
 pub struct Common {
     /// Do not ask for confirmation.
+    #[arg(long)]
     pub yes: bool,
-    /// Watch until the outcome.
+    /// Watch until it succeeds, or aborts (and rolls back).
+    #[arg(long)]
     pub wait: bool,
     /// Print JSON.
+    #[arg(long)]
     pub json: bool,
+    /// Use the built-in demo configuration and simulated fleet.
+    #[arg(long)]
+    pub demo: bool,
 }
 
 /// What `promote` was asked.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, clap::Args)]
 pub struct PromoteArgs {
-    /// Service.
+    /// Service (shipdeck name).
     pub service: String,
     /// Target environment.
+    #[arg(long, value_name = "ENV")]
     pub to: String,
-    /// Source environment (default: the stage before the target).
+    /// Source environment; skipping a stage is the hotfix path (needs --reason).
+    #[arg(long, value_name = "ENV")]
     pub from: Option<String>,
     /// Hotfix reason.
+    #[arg(long)]
     pub reason: Option<String>,
     /// Change-record id.
+    #[arg(long, value_name = "ID")]
     pub change: Option<String>,
-    /// Checklist items ticked (1-based number or exact text).
+    /// Tick a checklist item (its number or exact text); repeatable.
+    #[arg(long, value_name = "ITEM")]
     pub tick: Vec<String>,
-    /// Overrides `CHECK=REASON`.
+    /// Break-glass override of a failed automatic check, where the policy allows it.
+    #[arg(long = "override", value_name = "CHECK=REASON")]
     pub overrides: Vec<String>,
 }
 
