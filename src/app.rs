@@ -485,11 +485,7 @@ impl App {
             let kind = i.last.kind.as_str();
             let text = format!(
                 "INTERRUPTED: {} of {} in {} never finished (last record: {kind} by {}); check the service before acting",
-                if i.last.kind == crate::ledger::RecordKind::RollbackIssued {
-                    "rollback"
-                } else {
-                    "promotion"
-                },
+                i.what(),
                 i.service,
                 i.env,
                 i.last.draft.operator

@@ -462,6 +462,16 @@ pub enum OpKind {
     Rollback,
 }
 
+impl OpKind {
+    /// "deploy" or "rollback".
+    pub fn noun(self) -> &'static str {
+        match self {
+            Self::Deploy => "deploy",
+            Self::Rollback => "rollback",
+        }
+    }
+}
+
 /// What one observation of a watched service says.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Step {

@@ -83,6 +83,17 @@ pub struct Interrupted {
     pub last: Record,
 }
 
+impl Interrupted {
+    /// "rollback" or "promotion", from the last record.
+    pub fn what(&self) -> &'static str {
+        if self.last.kind == RecordKind::RollbackIssued {
+            "rollback"
+        } else {
+            "promotion"
+        }
+    }
+}
+
 fn is_start(k: RecordKind) -> bool {
     matches!(
         k,

@@ -261,11 +261,7 @@ fn busy(app: &App) -> Option<String> {
     match &app.flow {
         Some(Flow::Watch(v)) if v.phase != Phase::Done => Some(format!(
             "a {} of {} in {} is being watched; press {} to show it",
-            if v.watch.kind == OpKind::Deploy {
-                "deploy"
-            } else {
-                "rollback"
-            },
+            v.watch.kind.noun(),
             v.watch.service,
             v.watch.env_name,
             app.keymap.label(super::keys::Action::ShowWatch)
@@ -735,11 +731,7 @@ pub fn on_issued(
                 now,
                 format!(
                     "{} accepted: {} → {}",
-                    if v.watch.kind == OpKind::Deploy {
-                        "deploy"
-                    } else {
-                        "rollback"
-                    },
+                    v.watch.kind.noun(),
                     started
                         .from
                         .as_ref()
@@ -827,11 +819,7 @@ fn finish(app: &mut App, env: usize, step: &Step, on_abort: OnAbort) -> Vec<Comm
         .map(|(kind, draft)| Command::Record { kind, draft })
         .collect();
     let (env_name, service) = (v.watch.env_name.clone(), v.watch.service.clone());
-    let what = if v.watch.kind == OpKind::Deploy {
-        "deploy"
-    } else {
-        "rollback"
-    };
+    let what = v.watch.kind.noun();
     let release = Command::Release {
         env,
         service: service.clone(),

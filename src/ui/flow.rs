@@ -75,12 +75,8 @@ pub(super) fn render_flow(frame: &mut Frame<'_>, area: Rect, app: &App, theme: &
             if let Some(first) = d.items.first() {
                 lines.push(Line::styled(
                     format!(
-                        "{} of {} in {} never finished.",
-                        if first.last.kind == crate::ledger::RecordKind::RollbackIssued {
-                            "A rollback"
-                        } else {
-                            "A promotion"
-                        },
+                        "A {} of {} in {} never finished.",
+                        first.what(),
                         first.service,
                         first.env
                     ),
