@@ -557,7 +557,7 @@ pub fn update(app: &mut App, msg: Msg) -> Vec<Command> {
         Msg::LedgerRead { records, lock } => {
             app.dirty = true;
             match records {
-                Ok(r) => flow::on_records(app, r),
+                Ok(r) => app.records = r,
                 Err(e) => app.say(Level::Warn, format!("audit ledger unreadable: {e}")),
             }
             if let Some(Flow::Wizard(w)) = &mut app.flow {

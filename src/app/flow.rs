@@ -1056,12 +1056,6 @@ fn parse_rev(s: &str) -> Option<TaskDefRef> {
     })
 }
 
-/// The ledger was read (or written).
-pub fn on_records(app: &mut App, records: Vec<Record>) {
-    app.records = records;
-    refresh_gate(app);
-}
-
 /// A record this process wrote.
 pub fn on_recorded(app: &mut App, result: Result<Box<Record>, String>) {
     match result {
