@@ -24,6 +24,14 @@ pub struct TaskDefRef {
     pub arn: String,
 }
 
+impl TaskDefRef {
+    /// Same family and revision: the ARN's spelling differs between APIs
+    /// (full ARN, `family:rev`), the revision does not.
+    pub fn same_revision(&self, other: &Self) -> bool {
+        self.family == other.family && self.revision == other.revision
+    }
+}
+
 impl std::fmt::Display for TaskDefRef {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "{}:{}", self.family, self.revision)

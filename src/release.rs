@@ -539,11 +539,6 @@ pub struct Watch {
     pub carried: Draft,
 }
 
-/// Same family and revision (ARNs differ in form between APIs).
-pub fn same_rev(a: &TaskDefRef, b: &TaskDefRef) -> bool {
-    a.family == b.family && a.revision == b.revision
-}
-
 fn mean(points: &[f64]) -> Option<f64> {
     let finite: Vec<f64> = points.iter().copied().filter(|p| p.is_finite()).collect();
     #[allow(clippy::cast_precision_loss)] // a handful of datapoints
@@ -651,7 +646,7 @@ impl Watch {
             .or_else(|| {
                 s.deployments.iter().find(|d| {
                     d.role == crate::model::DeploymentRole::Primary
-                        && same_rev(&d.task_definition, &to)
+                        && d.task_definition.same_revision(&to)
                 })
             });
         let rollout = match deployment {
@@ -682,7 +677,10 @@ impl Watch {
                 }
             }
             // The deployment left ECS's list: done if the service is on our revision.
-            None if s.task_definition.as_ref().is_some_and(|t| same_rev(t, &to))
+            None if s
+                .task_definition
+                .as_ref()
+                .is_some_and(|t| t.same_revision(&to))
                 && s.running >= s.desired =>
             {
                 RolloutState::Completed
@@ -690,7 +688,7 @@ impl Watch {
             None if s
                 .task_definition
                 .as_ref()
-                .is_some_and(|t| !same_rev(t, &to)) =>
+                .is_some_and(|t| !t.same_revision(&to)) =>
             {
                 return self.end(Step::Failed(format!(
                     "the service moved to {} while watching (another deploy?)",

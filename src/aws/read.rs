@@ -671,10 +671,7 @@ async fn revisions(
             active: true,
         })
         .collect();
-    if !out
-        .iter()
-        .any(|r| super::super::release::same_rev(&r.task_definition, current))
-    {
+    if !out.iter().any(|r| r.task_definition.same_revision(current)) {
         out.push(RevisionInfo {
             task_definition: current.clone(),
             digest: digest_of(&current.arn),

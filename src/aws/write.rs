@@ -66,16 +66,16 @@ async fn update_service(
     Ok(DeployStarted {
         service: svc.name.clone(),
         from,
-        to,
         // Only a deployment running our revision is ours (moto adds none).
         deployment_id: primary
             .filter(|d| {
                 d.task_definition()
                     .and_then(parse_task_def)
-                    .is_some_and(|t| t.revision == parse_task_def(to_arn).map_or(0, |x| x.revision))
+                    .is_some_and(|t| t.same_revision(&to))
             })
             .and_then(|d| d.id())
             .map(str::to_string),
+        to,
     })
 }
 

@@ -361,6 +361,6 @@ fn same_rev_ignores_arn_form() {
         arn: "shop-api:3".into(),
         ..a.clone()
     };
-    assert!(same_rev(&a, &b));
-    assert!(!same_rev(&a, &td(4)));
+    assert!(a.same_revision(&b));
+    assert!(!a.same_revision(&td(4)));
 }
