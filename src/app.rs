@@ -192,8 +192,16 @@ pub struct EnvState {
     pub color: Option<String>,
     /// Services the configuration lists here.
     pub configured: Vec<String>,
-    /// How current `snapshot` is.
+    /// How current `snapshot` is (the ECS reading).
     pub freshness: Freshness,
+    /// How current the CloudWatch alarms are, apart from ECS (`Unknown` while
+    /// nothing watches an alarm here).
+    pub alarms_freshness: Freshness,
+    /// How current the CloudWatch metrics are.
+    pub metrics_freshness: Freshness,
+    /// The last alarms read per service while CloudWatch cannot be read: shown
+    /// as stale in the detail pane, never as the current state.
+    pub last_good_alarms: HashMap<String, Vec<crate::model::Alarm>>,
     /// Last good reading.
     pub snapshot: Option<EnvSnapshot>,
     /// Request in flight, if any.
@@ -321,6 +329,9 @@ impl App {
                 color: e.color.clone(),
                 configured: e.services.iter().map(|s| s.name.clone()).collect(),
                 freshness: Freshness::Unknown,
+                alarms_freshness: Freshness::Unknown,
+                metrics_freshness: Freshness::Unknown,
+                last_good_alarms: HashMap::new(),
                 snapshot: None,
                 in_flight: None,
                 failures: 0,
@@ -665,6 +676,7 @@ fn update_polled(
                 }
             }
             let prev = e.snapshot.take();
+            update_sources(&mut app.envs[env], prev.as_ref(), &snap);
             app.timeline.record_reading(prev.as_ref(), &snap);
             app.envs[env].snapshot = Some(snap);
             app.recompute_drift();
@@ -701,6 +713,35 @@ fn update_polled(
                     true,
                 );
             }
+        }
+    }
+}
+
+/// Each source keeps its own freshness: CloudWatch failing while ECS answers
+/// makes the alarms stale (last good values kept aside), never "none".
+fn update_sources(e: &mut EnvState, prev: Option<&EnvSnapshot>, snap: &EnvSnapshot) {
+    use crate::model::SourceState;
+    let next = |f: &Freshness, s: &SourceState| match s {
+        SourceState::NotUsed => Freshness::Unknown,
+        SourceState::Ready => f.on_success(snap.read_at),
+        SourceState::Failed { error } => f.on_failure(error.clone()),
+    };
+    e.alarms_freshness = next(&e.alarms_freshness, &snap.sources.alarms);
+    e.metrics_freshness = next(&e.metrics_freshness, &snap.sources.metrics);
+    if snap.sources.alarms.error().is_none() {
+        e.last_good_alarms.clear();
+        return;
+    }
+    for svc in &snap.services {
+        if e.last_good_alarms.contains_key(&svc.name) {
+            continue;
+        }
+        if let Some(p) = prev.and_then(|p| p.service(&svc.name))
+            && p.alarms_unknown.is_none()
+            && !p.alarms.is_empty()
+        {
+            e.last_good_alarms
+                .insert(svc.name.clone(), p.alarms.clone());
         }
     }
 }

@@ -22,6 +22,9 @@ pub const EXIT_OK: i32 = 0;
 pub const EXIT_DEGRADED: i32 = 1;
 /// Exit code: usage or configuration error.
 pub const EXIT_USAGE: i32 = 2;
+/// Exit code: nothing is known to be bad, but something could not be seen
+/// (alarms unreadable or missing, INSUFFICIENT_DATA, a watch that could not verify).
+pub const EXIT_UNKNOWN: i32 = 3;
 
 /// Terminal release console for ECS: see which image digest runs in every stage,
 /// promote it through gates, watch the deploy, and roll back with one key.
@@ -229,7 +232,7 @@ pub fn command() -> clap::Command {
         |(p, _)| p.display().to_string(),
     );
     Cli::command().after_help(format!(
-        "Config file: {cfg}\nLog file:    {log}\n\nExit codes: 0 healthy/ok, 1 degraded or failed, 2 usage or config error."
+        "Config file: {cfg}\nLog file:    {log}\n\nExit codes: 0 healthy/ok, 1 degraded or failed, 2 usage or config error,\n3 unknown (something could not be read; never reported as healthy)."
     ))
 }
 
@@ -1140,9 +1143,9 @@ async fn run_status(
     };
     // A closed pipe (e.g. `| head`) is not an error worth a panic.
     let _ = std::io::stdout().write_all(text.as_bytes());
-    if report.degraded {
-        EXIT_DEGRADED
-    } else {
-        EXIT_OK
+    match report.verdict() {
+        status::Verdict::Healthy => EXIT_OK,
+        status::Verdict::Degraded => EXIT_DEGRADED,
+        status::Verdict::Unknown => EXIT_UNKNOWN,
     }
 }

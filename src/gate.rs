@@ -50,6 +50,9 @@ pub struct GateInput<'a> {
     pub source_fresh: bool,
     /// The target reading is current.
     pub target_fresh: bool,
+    /// Other sources the gate reads that are not current (e.g. the source's
+    /// alarms), each with its reason.
+    pub stale: &'a [String],
     /// The digest to promote (`None` when unpinned).
     pub digest: Option<&'a Digest>,
     /// Source healthy-stable for its window (`None`: no health endpoint or no data).
@@ -166,6 +169,9 @@ fn automatic(c: AutoCheck, i: &GateInput<'_>) -> Check {
                     Verdict::Fail,
                     format!("in ALARM: {}", firing.join(", ")),
                 )
+            } else if let Some(why) = &s.alarms_unknown {
+                // Not a reading of "nothing": unreadable or missing alarms fail the check.
+                check(name, Verdict::Fail, why.clone())
             } else if !unknown.is_empty() && !i.policy.allow_insufficient_data {
                 check(
                     name,
@@ -263,7 +269,15 @@ fn automatic(c: AutoCheck, i: &GateInput<'_>) -> Check {
             ),
         },
         AutoCheck::Fresh => {
-            if i.source_fresh && i.target_fresh {
+            let mut stale: Vec<String> = Vec::new();
+            if !i.source_fresh {
+                stale.push("the source's ECS reading".to_string());
+            }
+            if !i.target_fresh {
+                stale.push("the target's ECS reading".to_string());
+            }
+            stale.extend(i.stale.iter().cloned());
+            if stale.is_empty() {
                 check(
                     name,
                     Verdict::Pass,
@@ -273,7 +287,10 @@ fn automatic(c: AutoCheck, i: &GateInput<'_>) -> Check {
                 check(
                     name,
                     Verdict::Fail,
-                    "a reading is stale or missing; stale data never passes a gate",
+                    format!(
+                        "not current: {}; stale data never passes a gate",
+                        stale.join("; ")
+                    ),
                 )
             }
         }

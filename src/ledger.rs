@@ -44,6 +44,11 @@ pub enum RecordKind {
     RollbackSucceeded,
     /// A rollback failed.
     RollbackFailed,
+    /// A deploy's watch ended without being able to see enough to call it a
+    /// success or a failure (a source stayed unreadable): outcome unknown.
+    DeployUnverified,
+    /// The same for a rollback.
+    RollbackUnverified,
     /// A revision was marked stable.
     RevisionMarkedStable,
     /// A stale lock was broken.
@@ -67,6 +72,8 @@ impl RecordKind {
             Self::RollbackIssued => "rollback_issued",
             Self::RollbackSucceeded => "rollback_succeeded",
             Self::RollbackFailed => "rollback_failed",
+            Self::DeployUnverified => "deploy_unverified",
+            Self::RollbackUnverified => "rollback_unverified",
             Self::RevisionMarkedStable => "revision_marked_stable",
             Self::LockBroken => "lock_broken",
             Self::LedgerRepaired => "ledger_repaired",
@@ -453,6 +460,8 @@ mod tests {
             K::RollbackIssued,
             K::RollbackSucceeded,
             K::RollbackFailed,
+            K::DeployUnverified,
+            K::RollbackUnverified,
             K::RevisionMarkedStable,
             K::LockBroken,
             K::LedgerRepaired,

@@ -5,6 +5,8 @@
 
 pub mod digest;
 pub mod drift;
+pub mod sources;
+pub mod text;
 
 use std::time::Duration;
 
@@ -12,6 +14,8 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 pub use digest::{Digest, ImageRef, ParseError};
+pub use sources::{AlarmReading, SourceState, Sources};
+pub use text::{json_safe, sanitize, sanitize_lines};
 
 /// A task-definition revision: `family:revision`, with its ARN when known.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -199,6 +203,9 @@ pub enum AlarmSummary {
         /// Alarms with insufficient data.
         count: usize,
     },
+    /// Alarms are configured but could not be read, or some were not found: the
+    /// state is unknown (the reason is on the service), never "none".
+    Unreadable,
 }
 
 impl AlarmSummary {
@@ -227,6 +234,16 @@ impl AlarmSummary {
     /// Whether this counts as degraded. Unknown is not OK, but it is not an alarm either.
     pub fn is_bad(self) -> bool {
         matches!(self, Self::Alarm { .. })
+    }
+
+    /// Whether the state is not known: unreadable, missing, or INSUFFICIENT_DATA
+    /// (unless `allow_insufficient_data`). Unknown is never healthy.
+    pub fn is_unknown(self, allow_insufficient_data: bool) -> bool {
+        match self {
+            Self::Unreadable => true,
+            Self::Unknown { .. } => !allow_insufficient_data,
+            Self::None | Self::Ok | Self::Alarm { .. } => false,
+        }
     }
 }
 
@@ -324,8 +341,12 @@ pub struct ServiceSnapshot {
     pub deployments: Vec<Deployment>,
     /// Deployment configuration.
     pub deployment_config: DeploymentConfig,
-    /// Alarms watched for this service.
+    /// Alarms watched for this service, as read.
     pub alarms: Vec<Alarm>,
+    /// Why the watched alarms are not fully known (CloudWatch unreadable, an alarm
+    /// not found, a prefix matching nothing); `None` when every one was read.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub alarms_unknown: Option<String>,
     /// Health-endpoint reading.
     pub health: Health,
     /// Newest service events, newest first.
@@ -344,6 +365,10 @@ pub struct MetricSeries {
     pub label: String,
     /// Values, oldest first.
     pub points: Vec<f64>,
+    /// Why the series could not be read, when it could not (no points then mean
+    /// "unknown", not "nothing happened").
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
 }
 
 impl ServiceSnapshot {
@@ -355,9 +380,14 @@ impl ServiceSnapshot {
             .map_or(RolloutState::Unknown, |d| d.rollout)
     }
 
-    /// Alarm aggregate.
+    /// Alarm aggregate: an alarm in ALARM wins; otherwise alarms that could not
+    /// be read make the state unknown.
     pub fn alarm_summary(&self) -> AlarmSummary {
-        AlarmSummary::of(&self.alarms)
+        match AlarmSummary::of(&self.alarms) {
+            a @ AlarmSummary::Alarm { .. } => a,
+            _ if self.alarms_unknown.is_some() => AlarmSummary::Unreadable,
+            a => a,
+        }
     }
 
     /// Whether the service is degraded in any way status reports.
@@ -377,6 +407,9 @@ pub struct EnvSnapshot {
     pub services: Vec<ServiceSnapshot>,
     /// Problems with single services that did not fail the whole reading.
     pub warnings: Vec<String>,
+    /// How the sources besides ECS fared (CloudWatch alarms and metrics).
+    #[serde(default)]
+    pub sources: Sources,
 }
 
 impl EnvSnapshot {
@@ -472,46 +505,6 @@ pub mod duration_millis {
     }
 }
 
-/// Removes control characters (terminal escapes included) from text that came
-/// from outside before it is drawn or printed.
-pub fn sanitize(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    let mut chars = text.chars().peekable();
-    while let Some(c) = chars.next() {
-        if c == '\u{1b}' {
-            // Skip a CSI/OSC sequence entirely, not just the ESC byte.
-            match chars.peek() {
-                Some('[') => {
-                    chars.next();
-                    for n in chars.by_ref() {
-                        if ('@'..='~').contains(&n) {
-                            break;
-                        }
-                    }
-                }
-                Some(']') => {
-                    chars.next();
-                    while let Some(n) = chars.next() {
-                        if n == '\u{7}' {
-                            break;
-                        }
-                        if n == '\u{1b}' && chars.peek() == Some(&'\\') {
-                            chars.next();
-                            break;
-                        }
-                    }
-                }
-                _ => {}
-            }
-        } else if c == '\n' || c == '\t' {
-            out.push(' ');
-        } else if !c.is_control() {
-            out.push(c);
-        }
-    }
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -584,12 +577,5 @@ mod tests {
             }
             .is_bad()
         );
-    }
-
-    #[test]
-    fn sanitize_strips_escapes() {
-        assert_eq!(sanitize("ok\u{1b}[31mred\u{1b}[0m"), "okred");
-        assert_eq!(sanitize("a\u{1b}]0;title\u{7}b"), "ab");
-        assert_eq!(sanitize("line1\nline2\r\u{7}"), "line1 line2");
     }
 }

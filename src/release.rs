@@ -308,6 +308,8 @@ pub struct Observed<'a> {
     pub source_fresh: bool,
     /// Target reading current.
     pub target_fresh: bool,
+    /// Other sources the gate reads that are not current ([`stale_sources`]).
+    pub stale: Vec<String>,
     /// Smoke results of the source, if run.
     pub smoke: Option<&'a [SmokeResult]>,
     /// Now.
@@ -341,6 +343,7 @@ pub fn gate_for(cfg: &Config, plan: &Plan, obs: &Observed<'_>, answers: &Answers
         source: obs.source,
         source_fresh: obs.source_fresh,
         target_fresh: obs.target_fresh,
+        stale: &obs.stale,
         digest: plan.digest.as_ref(),
         source_healthy_stable: obs.source.and_then(|s| healthy_stable(&s.health, window)),
         smoke: obs.smoke,
@@ -359,6 +362,17 @@ pub fn gate_for(cfg: &Config, plan: &Plan, obs: &Observed<'_>, answers: &Answers
         hotfix: plan.hotfix,
         overrides: &answers.overrides,
     })
+}
+
+/// The sources of the promotion's source environment that a gate reads and
+/// that are not current, as reasons (`alarms of staging: …`).
+pub fn stale_sources(env: &str, sources: &crate::model::Sources) -> Vec<String> {
+    sources
+        .alarms
+        .error()
+        .map(|e| format!("alarms of {env} unreadable: {e}"))
+        .into_iter()
+        .collect()
 }
 
 /// Gate checks as ledger entries.
@@ -483,6 +497,10 @@ pub enum Step {
     Failed(String),
     /// An abort criterion hit: roll back (or ask).
     Abort(String),
+    /// The timeout passed while a watched source could not be read: the outcome
+    /// is unknown. Never a success, never marked stable; nothing is rolled back
+    /// on a guess.
+    Unknown(String),
 }
 
 /// A deploy or rollback being watched until it succeeds or an abort criterion hits.
@@ -516,12 +534,25 @@ pub struct Watch {
     pub policy: RolloutPolicy,
     /// Alarms already in ALARM before (reported, not an abort reason).
     pub firing_before: Vec<String>,
+    /// Every alarm watched before: one that disappears (deleted, renamed)
+    /// makes the watch blind, even when a prefix still matches others.
+    pub alarms_before: Vec<String>,
     /// Label of the error-rate metric and its baseline.
     pub error_rate: Option<(String, f64)>,
+    /// Label of the error-rate metric, baseline or not.
+    pub error_label: Option<String>,
     /// Label of the p95 latency metric.
     pub latency_label: Option<String>,
     /// Whether the service has a health endpoint.
     pub health_configured: bool,
+    /// Whether the service watches any alarm (by name or prefix).
+    pub alarms_configured: bool,
+    /// INSUFFICIENT_DATA may pass (the environment's gate allows it); otherwise
+    /// it is unknown and the watch cannot succeed on it.
+    pub allow_no_data: bool,
+    /// What the latest reading could not tell (unreadable alarms, missing
+    /// metrics, unknown health): while not empty the watch cannot succeed.
+    pub blind: Vec<String>,
     /// When the rollout completed.
     pub completed_at: Option<DateTime<Utc>>,
     /// Health good since.
@@ -572,7 +603,8 @@ impl Watch {
             svc.and_then(|s| s.metrics.iter().find(|m| m.role == role))
                 .map(|m| m.label.clone())
         };
-        let error_rate = role_label(MetricRole::ErrorRate).and_then(|label| {
+        let error_label = role_label(MetricRole::ErrorRate);
+        let error_rate = error_label.clone().and_then(|label| {
             let base = before.and_then(|b| series(b, &label)).and_then(mean)?;
             Some((label, base))
         });
@@ -599,9 +631,17 @@ impl Watch {
                         .collect()
                 })
                 .unwrap_or_default(),
+            alarms_before: before
+                .map(|b| b.alarms.iter().map(|a| a.name.clone()).collect())
+                .unwrap_or_default(),
             error_rate,
+            error_label,
             latency_label: role_label(MetricRole::LatencyP95),
             health_configured: svc.is_some_and(|s| s.health.is_some()),
+            alarms_configured: svc
+                .is_some_and(|s| !s.alarms.is_empty() || !s.alarm_prefixes.is_empty()),
+            allow_no_data: env_cfg.is_some_and(|e| e.gate.allow_insufficient_data),
+            blind: Vec::new(),
             completed_at: None,
             healthy_since: None,
             unhealthy_since: None,
@@ -702,6 +742,7 @@ impl Watch {
         if rollout == RolloutState::Completed && self.completed_at.is_none() {
             self.completed_at = Some(now);
         }
+        self.blind = self.blind_spots(s);
         // Alarms that fire now and did not before the deploy.
         let firing: Vec<&str> = s
             .alarms
@@ -768,6 +809,28 @@ impl Watch {
                 )));
             }
         }
+        if !self.blind.is_empty() {
+            // Unknown is never fine: wait, saying why, until the data returns or
+            // the timeout ends the watch as unknown.
+            self.stage = "cannot verify";
+            self.progress = format!(
+                "{}; cannot verify: {}",
+                if self.completed_at.is_some() {
+                    "completed"
+                } else {
+                    rollout.label()
+                },
+                self.blind.join("; ")
+            );
+            if elapsed >= self.policy.timeout {
+                return self.end(Step::Unknown(format!(
+                    "could not verify within {}: {}",
+                    humantime::format_duration(self.policy.timeout),
+                    self.blind.join("; ")
+                )));
+            }
+            return Step::Continue;
+        }
         // Success: completed, then stable for the window.
         if let Some(done) = self.completed_at {
             let stable_from = if self.health_configured {
@@ -801,6 +864,57 @@ impl Watch {
             )));
         }
         Step::Continue
+    }
+
+    /// What this reading of the service cannot tell that the watch needs.
+    fn blind_spots(&self, s: &ServiceSnapshot) -> Vec<String> {
+        let mut out = Vec::new();
+        if self.alarms_configured && self.policy.abort_on_alarm {
+            if let Some(why) = &s.alarms_unknown {
+                out.push(why.clone());
+            } else {
+                out.extend(
+                    self.alarms_before
+                        .iter()
+                        .filter(|n| !s.alarms.iter().any(|a| a.name == **n))
+                        .map(|n| format!("alarm \"{n}\" is no longer found in CloudWatch")),
+                );
+            }
+            let no_data: Vec<&str> = s
+                .alarms
+                .iter()
+                .filter(|a| a.state == AlarmState::InsufficientData)
+                .map(|a| a.name.as_str())
+                .collect();
+            if !no_data.is_empty() && !self.allow_no_data {
+                out.push(format!(
+                    "INSUFFICIENT_DATA (unknown, not OK): {}",
+                    no_data.join(", ")
+                ));
+            }
+        }
+        if self.health_configured && s.health == Health::Unknown {
+            out.push("health not known".to_string());
+        }
+        let rules = [
+            self.policy
+                .max_error_rate_increase
+                .and(self.error_label.as_deref()),
+            self.policy
+                .p95_latency_slo
+                .and(self.latency_label.as_deref()),
+        ];
+        for label in rules.into_iter().flatten() {
+            match s.metrics.iter().find(|m| m.label == label) {
+                Some(m) if m.error.is_some() => out.push(format!(
+                    "metric \"{label}\" unreadable: {}",
+                    m.error.as_deref().unwrap_or_default()
+                )),
+                Some(m) if m.points.iter().any(|p| p.is_finite()) => {}
+                _ => out.push(format!("metric \"{label}\" has no datapoints")),
+            }
+        }
+        out
     }
 
     /// Carries the change record, approvers, reasons and hotfix mark of `base` onto this watch's records.
@@ -922,6 +1036,16 @@ pub fn closing_records(
             }
             out
         }
+        Step::Unknown(why) => {
+            d.outcome = Some("unknown".to_string());
+            d.reasons.push(why.clone());
+            let kind = if deploy {
+                RecordKind::DeployUnverified
+            } else {
+                RecordKind::RollbackUnverified
+            };
+            vec![(kind, d)]
+        }
         Step::Failed(why) | Step::Abort(why) => {
             let aborted = deploy && matches!(step, Step::Abort(_));
             d.outcome = Some(if aborted { "aborted" } else { "failed" }.to_string());
@@ -964,6 +1088,8 @@ impl Watch {
         rb.firing_before = Vec::new();
         rb.policy.abort_on_alarm = false;
         rb.error_rate = None;
+        rb.error_label = None;
+        rb.blind = Vec::new();
         rb.progress = "issuing rollback…".to_string();
         rb.stage = "issuing";
         let mut draft = rb.draft(operator);

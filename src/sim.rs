@@ -19,9 +19,9 @@ pub use fleet_file::{FleetError, FleetFile, FleetPinning, scaled};
 use crate::clock::Clock;
 use crate::config::{EnvConfig, ServiceConfig};
 use crate::model::{
-    Alarm, AlarmState, Deployment, DeploymentConfig, DeploymentRole, Digest, EnvSnapshot, Health,
-    ImageRef, MetricSeries, Pinning, RevisionInfo, RolloutState, ServiceEvent, ServiceSnapshot,
-    Strategy, TaskDefRef,
+    Alarm, AlarmReading, AlarmState, Deployment, DeploymentConfig, DeploymentRole, Digest,
+    EnvSnapshot, Health, ImageRef, MetricSeries, Pinning, RevisionInfo, RolloutState, ServiceEvent,
+    ServiceSnapshot, SourceState, Sources, Strategy, TaskDefRef,
 };
 use crate::provider::{DeployStarted, Provider, ProviderError};
 
@@ -107,6 +107,21 @@ pub enum Fault {
         /// Unreachable or not.
         on: bool,
     },
+    /// CloudWatch (alarms and metrics) of the environment cannot be reached
+    /// (true) or is back (false); ECS still answers.
+    CloudWatchUnreachable {
+        /// Environment.
+        env: String,
+        /// Unreachable or not.
+        on: bool,
+    },
+    /// An alarm is deleted from CloudWatch.
+    DeleteAlarm {
+        /// Environment.
+        env: String,
+        /// Alarm name.
+        alarm: String,
+    },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -171,6 +186,7 @@ struct SimEnv {
     throttle_calls: u32,
     timeout_calls: u32,
     unreachable: bool,
+    cloudwatch_down: bool,
 }
 
 #[derive(Debug)]
@@ -499,7 +515,13 @@ impl SimService {
         }
     }
 
-    fn snapshot(&self, cfg: &ServiceConfig, now: DateTime<Utc>) -> ServiceSnapshot {
+    fn snapshot(
+        &self,
+        cfg: &ServiceConfig,
+        now: DateTime<Utc>,
+        alarms: &AlarmReading,
+        metrics_error: Option<&str>,
+    ) -> ServiceSnapshot {
         let digest = self.digest_of(self.current).cloned();
         let (image, digest, pinning) = match self.pinning {
             FleetPinning::Digest => (
@@ -541,15 +563,7 @@ impl SimService {
             .collect();
         let running = deployments.iter().map(|d| d.running).sum();
         let pending = deployments.iter().map(|d| d.pending).sum();
-        let alarms = self
-            .alarms
-            .iter()
-            .filter(|a| {
-                cfg.alarms.contains(&a.name)
-                    || cfg.alarm_prefixes.iter().any(|p| a.name.starts_with(p))
-            })
-            .cloned()
-            .collect();
+        let (alarms, alarms_unknown) = alarms.watched(&cfg.alarms, &cfg.alarm_prefixes);
         ServiceSnapshot {
             name: cfg.name.clone(),
             ecs_service: self.ecs_service.clone(),
@@ -563,6 +577,7 @@ impl SimService {
             deployments,
             deployment_config: self.config.clone(),
             alarms,
+            alarms_unknown,
             health: if cfg.health.is_some() {
                 self.health(now)
             } else {
@@ -584,7 +599,14 @@ impl SimService {
             metrics: cfg
                 .metrics
                 .iter()
-                .map(|m| self.metric_series(m, now))
+                .map(|m| match metrics_error {
+                    Some(e) => MetricSeries {
+                        label: m.label.clone(),
+                        points: Vec::new(),
+                        error: Some(e.to_string()),
+                    },
+                    None => self.metric_series(m, now),
+                })
                 .collect(),
         }
     }
@@ -611,6 +633,7 @@ impl SimService {
         MetricSeries {
             label: m.label.clone(),
             points,
+            error: None,
         }
     }
 
@@ -678,6 +701,7 @@ impl SimFleet {
                     SimEnv {
                         services,
                         unreachable: e.unreachable,
+                        cloudwatch_down: e.cloudwatch_unreachable,
                         ..SimEnv::default()
                     },
                 )
@@ -779,6 +803,18 @@ impl SimFleet {
                     e.unreachable = on;
                 }
             }
+            Fault::CloudWatchUnreachable { env, on } => {
+                if let Some(e) = st.envs.get_mut(&env) {
+                    e.cloudwatch_down = on;
+                }
+            }
+            Fault::DeleteAlarm { env, alarm } => {
+                if let Some(e) = st.envs.get_mut(&env) {
+                    for s in e.services.values_mut() {
+                        s.alarms.retain(|a| a.name != alarm);
+                    }
+                }
+            }
         }
     }
 
@@ -850,11 +886,45 @@ impl SimFleet {
                 name: env.cluster.clone(),
             });
         };
+        // CloudWatch answers for the whole environment, as DescribeAlarms does.
+        let cloudwatch_error = sim_env.cloudwatch_down.then(|| {
+            format!(
+                "network: cannot connect to the CloudWatch endpoint of \"{}\": connection refused",
+                env.name
+            )
+        });
+        let alarms = AlarmReading {
+            found: if cloudwatch_error.is_some() {
+                Vec::new()
+            } else {
+                sim_env
+                    .services
+                    .values()
+                    .flat_map(|s| s.alarms.iter().cloned())
+                    .collect()
+            },
+            error: cloudwatch_error.clone(),
+        };
+        let any_alarms = env
+            .services
+            .iter()
+            .any(|s| !s.alarms.is_empty() || !s.alarm_prefixes.is_empty());
+        let any_metrics = env.services.iter().any(|s| !s.metrics.is_empty());
+        let sources = Sources {
+            alarms: alarms.state(any_alarms),
+            metrics: match (&cloudwatch_error, any_metrics) {
+                (_, false) => SourceState::NotUsed,
+                (Some(e), true) => SourceState::Failed { error: e.clone() },
+                (None, true) => SourceState::Ready,
+            },
+        };
         let mut services = Vec::new();
-        let mut warnings = Vec::new();
+        let mut warnings = sources.failed();
         for cfg in &env.services {
             match sim_env.services.get(&cfg.ecs_service) {
-                Some(s) => services.push(s.snapshot(cfg, now)),
+                Some(s) => {
+                    services.push(s.snapshot(cfg, now, &alarms, cloudwatch_error.as_deref()));
+                }
                 None => warnings.push(format!(
                     "service \"{}\" not found in cluster \"{}\"",
                     cfg.ecs_service, env.cluster
@@ -866,6 +936,7 @@ impl SimFleet {
             read_at: now,
             services,
             warnings,
+            sources,
         })
     }
 

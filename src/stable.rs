@@ -109,6 +109,8 @@ fn is_end(k: RecordKind) -> bool {
             | RecordKind::Aborted
             | RecordKind::RollbackSucceeded
             | RecordKind::RollbackFailed
+            | RecordKind::DeployUnverified
+            | RecordKind::RollbackUnverified
     )
 }
 

@@ -11,7 +11,8 @@ use serde::{Deserialize, Serialize};
 use crate::config::Config;
 use crate::model::drift::{self, Behind};
 use crate::model::{
-    AlarmState, AlarmSummary, EnvSnapshot, Freshness, Health, Pinning, RolloutState, sanitize,
+    AlarmState, AlarmSummary, EnvSnapshot, Freshness, Health, Pinning, RolloutState, Sources,
+    sanitize,
 };
 use crate::provider::{Provider, ProviderError};
 
@@ -25,8 +26,16 @@ pub struct StatusReport {
     pub schema_version: u32,
     /// When the report was made.
     pub generated_at: DateTime<Utc>,
-    /// True when anything is degraded (exit code 1).
+    /// True unless everything is healthy: something is degraded (exit code 1)
+    /// or something could not be read (`unknown`, exit code 3).
     pub degraded: bool,
+    /// Something could not be read (alarms unreadable or not found,
+    /// INSUFFICIENT_DATA, a source down): never healthy.
+    #[serde(default)]
+    pub unknown: bool,
+    /// What is unknown, one line each: `env: reason` or `env/service: reason`.
+    #[serde(default)]
+    pub unknowns: Vec<String>,
     /// Environments in promotion order.
     pub environments: Vec<EnvStatus>,
     /// Services, each with one cell per environment.
@@ -54,8 +63,11 @@ pub struct EnvStatus {
     pub cluster: String,
     /// Production stage.
     pub production: bool,
-    /// How current the data is.
+    /// How current the ECS data is.
     pub freshness: Freshness,
+    /// How the other sources fared: CloudWatch alarms and metrics.
+    #[serde(default)]
+    pub sources: Sources,
     /// Per-service problems that did not fail the reading.
     pub warnings: Vec<String>,
 }
@@ -107,6 +119,10 @@ pub struct CellStatus {
     pub promotable: bool,
     /// Counts towards exit code 1.
     pub degraded: bool,
+    /// What about this cell could not be read, with reasons (exit code 3 when
+    /// nothing is degraded).
+    #[serde(default)]
+    pub unknown: Vec<String>,
 }
 
 /// Whether a cell has data.
@@ -199,15 +215,17 @@ pub fn build(
         |name: &str| filter.services.is_empty() || filter.services.iter().any(|s| s == name);
 
     let mut degraded = false;
+    let mut unknowns: Vec<String> = Vec::new();
     let mut environments = Vec::new();
     for (env, reading) in config.environments.iter().zip(readings) {
         if !keep_env(&env.name) {
             continue;
         }
-        let (freshness, warnings) = match reading {
+        let (freshness, warnings, sources) = match reading {
             Ok(s) => (
                 Freshness::Ready { at: s.read_at },
                 s.warnings.iter().map(|w| sanitize(w)).collect(),
+                s.sources.clone(),
             ),
             Err(e) => {
                 degraded = true;
@@ -216,15 +234,20 @@ pub fn build(
                         error: sanitize(&e.to_string()),
                     },
                     Vec::new(),
+                    Sources::default(),
                 )
             }
         };
+        for why in sources.failed() {
+            unknowns.push(sanitize(&format!("{}: {why}", env.name)));
+        }
         environments.push(EnvStatus {
             name: env.name.clone(),
             region: env.region.clone(),
             cluster: env.cluster.clone(),
             production: env.production,
             freshness,
+            sources,
             warnings,
         });
     }
@@ -251,6 +274,17 @@ pub fn build(
             let cell_degraded = svc.is_some_and(crate::model::ServiceSnapshot::is_degraded)
                 || presence == Presence::Missing;
             degraded |= cell_degraded;
+            let unknown: Vec<String> = svc
+                .map(|s| {
+                    s.unknowns(env.gate.allow_insufficient_data)
+                        .iter()
+                        .map(|u| sanitize(u))
+                        .collect()
+                })
+                .unwrap_or_default();
+            for u in &unknown {
+                unknowns.push(format!("{}/{}: {u}", env.name, row.service));
+            }
             cells.push(CellStatus {
                 env: env.name.clone(),
                 presence,
@@ -270,7 +304,7 @@ pub fn build(
                         s.alarms
                             .iter()
                             .filter(|a| a.state == AlarmState::Alarm)
-                            .map(|a| a.name.clone())
+                            .map(|a| sanitize(&a.name))
                             .collect()
                     })
                     .unwrap_or_default(),
@@ -284,6 +318,7 @@ pub fn build(
                 behind: drift_cell.map_or(Behind::Unknown, |c| c.behind),
                 promotable: drift_cell.is_some_and(|c| c.promotable),
                 degraded: cell_degraded,
+                unknown,
             });
         }
         services.push(ServiceStatus {
@@ -291,10 +326,13 @@ pub fn build(
             cells,
         });
     }
+    let unknown = !unknowns.is_empty();
     StatusReport {
         schema_version: SCHEMA_VERSION,
         generated_at: now,
-        degraded,
+        degraded: degraded || unknown,
+        unknown,
+        unknowns,
         environments,
         services,
         diagnostics: None,
@@ -349,6 +387,7 @@ fn alarm_cell(a: AlarmSummary) -> (Tone, String) {
         AlarmSummary::Ok => (Tone::Good, "✓ ok".into()),
         AlarmSummary::Alarm { count } => (Tone::Bad, format!("✗ {count} ALARM")),
         AlarmSummary::Unknown { count } => (Tone::Warn, format!("? {count} no data")),
+        AlarmSummary::Unreadable => (Tone::Warn, "? unknown".into()),
     }
 }
 
@@ -388,8 +427,17 @@ fn behind_cell(b: Behind, promotable: bool) -> (Tone, String) {
     (tone, format!("{mark}{}", b.label()))
 }
 
-fn freshness_cell(f: &Freshness) -> (Tone, String) {
+fn freshness_cell(f: &Freshness, sources: &Sources) -> (Tone, String) {
+    let blind: Vec<&str> = [("alarms", &sources.alarms), ("metrics", &sources.metrics)]
+        .into_iter()
+        .filter(|(_, s)| s.error().is_some())
+        .map(|(n, _)| n)
+        .collect();
     match f {
+        Freshness::Ready { .. } if !blind.is_empty() => (
+            Tone::Warn,
+            format!("? ECS read; {} unreadable", blind.join(", ")),
+        ),
         Freshness::Ready { .. } => (Tone::Good, "✓ read".into()),
         Freshness::Loading | Freshness::Unknown => (Tone::Warn, "… loading".into()),
         Freshness::Stale { error, .. } => (Tone::Warn, format!("! stale: {error}")),
@@ -447,7 +495,7 @@ pub fn render_table(report: &StatusReport, style: Style) -> String {
                 (Tone::Plain, name),
                 (Tone::Plain, e.region.clone()),
                 (Tone::Plain, e.cluster.clone()),
-                freshness_cell(&e.freshness),
+                freshness_cell(&e.freshness, &e.sources),
             ]
         })
         .collect();
@@ -533,14 +581,56 @@ pub fn render_table(report: &StatusReport, style: Style) -> String {
         trimmed.push_str(l.trim_end());
         trimmed.push('\n');
     }
-    let summary = if report.degraded {
-        style.paint(Tone::Bad, "✗ degraded: see rows marked ✗")
-    } else {
-        style.paint(Tone::Good, "✓ all healthy")
+    let summary = match report.verdict() {
+        Verdict::Degraded => style.paint(Tone::Bad, "✗ degraded: see rows marked ✗"),
+        Verdict::Unknown => style.paint(
+            Tone::Warn,
+            &format!(
+                "? unknown: {} thing(s) could not be read; nothing is shown as healthy",
+                report.unknowns.len()
+            ),
+        ),
+        Verdict::Healthy => style.paint(Tone::Good, "✓ all healthy"),
     };
     let _ = writeln!(
         trimmed,
         "\n{summary}   (* digest resolved from running tasks, ↑ promotable)"
     );
+    for u in &report.unknowns {
+        let _ = writeln!(trimmed, "{}", style.paint(Tone::Warn, &format!("  ? {u}")));
+    }
     trimmed
+}
+
+/// What a report amounts to, in the order exit codes rank it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verdict {
+    /// Everything was read and is healthy (exit 0).
+    Healthy,
+    /// Something is known to be bad (exit 1), whatever else is unknown.
+    Degraded,
+    /// Nothing is known to be bad, but something could not be read (exit 3).
+    Unknown,
+}
+
+impl StatusReport {
+    /// Degraded beats unknown; only a report with neither is healthy.
+    pub fn verdict(&self) -> Verdict {
+        let bad = self
+            .services
+            .iter()
+            .flat_map(|s| &s.cells)
+            .any(|c| c.degraded)
+            || self
+                .environments
+                .iter()
+                .any(|e| !matches!(e.freshness, Freshness::Ready { .. }));
+        if bad {
+            Verdict::Degraded
+        } else if self.unknown {
+            Verdict::Unknown
+        } else {
+            Verdict::Healthy
+        }
+    }
 }

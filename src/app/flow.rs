@@ -235,6 +235,12 @@ pub fn refresh_gate(app: &mut App) {
             source: snap(app, p.source, &p.service),
             source_fresh: is_fresh(app, p.source),
             target_fresh: is_fresh(app, p.target),
+            stale: app
+                .envs
+                .get(p.source)
+                .and_then(|e| e.snapshot.as_ref())
+                .map(|s| release::stale_sources(&p.source_name, &s.sources))
+                .unwrap_or_default(),
             smoke: app.smoke_results.get(&p.source).map(|(_, r)| r.as_slice()),
             now: app.now,
             in_flight: w.lock.clone(),
@@ -845,6 +851,13 @@ fn finish(app: &mut App, env: usize, step: &Step, on_abort: OnAbort) -> Vec<Comm
                     .to
                     .as_ref()
                     .map_or_else(String::new, ToString::to_string)
+            )
+        }
+        (Step::Unknown(why), _) => {
+            v.phase = Phase::Done;
+            cmds.push(release);
+            format!(
+                "{what} of {service} in {env_name}: outcome UNKNOWN ({why}); nothing was rolled back and nothing marked stable: check the service"
             )
         }
         (Step::Failed(why) | Step::Abort(why), _) => {

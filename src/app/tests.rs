@@ -26,6 +26,7 @@ fn snap(env: &str, at: DateTime<Utc>) -> EnvSnapshot {
         read_at: at,
         services: vec![],
         warnings: vec![],
+        sources: crate::model::Sources::default(),
     }
 }
 
@@ -460,6 +461,7 @@ fn probe_results_replace_provider_health_and_reach_the_timeline() {
         deployments: vec![],
         deployment_config: crate::model::DeploymentConfig::default(),
         alarms: vec![],
+        alarms_unknown: None,
         health: Health::NotConfigured,
         events: vec![],
         history: vec![],

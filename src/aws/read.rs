@@ -13,9 +13,9 @@ use chrono::Utc;
 use super::{AwsProvider, TASK_DEF_CACHE, TaskDefInfo, classify, parse_task_def, to_chrono};
 use crate::config::{EnvConfig, ServiceConfig};
 use crate::model::{
-    Alarm, AlarmState, Deployment, DeploymentConfig, DeploymentRole, Digest, EnvSnapshot, Health,
-    ImageRef, MetricSeries, Pinning, RevisionInfo, RolloutState, ServiceEvent, ServiceSnapshot,
-    Strategy, TaskDefRef,
+    Alarm, AlarmReading, AlarmState, Deployment, DeploymentConfig, DeploymentRole, Digest,
+    EnvSnapshot, Health, ImageRef, MetricSeries, Pinning, RevisionInfo, RolloutState, ServiceEvent,
+    ServiceSnapshot, Strategy, TaskDefRef,
 };
 use crate::provider::ProviderError;
 
@@ -31,6 +31,9 @@ const METRIC_WINDOW: chrono::Duration = chrono::Duration::minutes(30);
 const REVISIONS_LISTED: i32 = 10;
 /// Newest events kept per service.
 const EVENTS_KEPT: usize = 50;
+/// Longest the CloudWatch part of a reading may take (well inside the reading's
+/// own timeout, so that ECS data still arrives when CloudWatch hangs).
+pub const CLOUDWATCH_BUDGET: Duration = Duration::from_secs(8);
 
 fn alarm_state(s: Option<&StateValue>) -> AlarmState {
     match s {
@@ -212,10 +215,45 @@ pub async fn read_env(p: &AwsProvider, env: &EnvConfig) -> Result<EnvSnapshot, P
         }
     }
 
-    // Alarms: by name in batches, and by prefix.
-    let alarms = read_alarms(p, &c, env, &mut warnings).await;
-    // Metrics of every service in as few calls as possible.
-    let metrics = read_metrics(p, &c, env, now, &mut warnings).await;
+    // CloudWatch has its own budget, so that a hanging CloudWatch leaves the ECS
+    // reading intact and its own data unknown. Alarms and metrics run together.
+    let budget_error = || {
+        format!(
+            "network: CloudWatch did not answer within {}s",
+            CLOUDWATCH_BUDGET.as_secs()
+        )
+    };
+    let (alarms, (metrics, metrics_error)) = futures::future::join(
+        async {
+            tokio::time::timeout(CLOUDWATCH_BUDGET, read_alarms(p, &c, env))
+                .await
+                .unwrap_or_else(|_| AlarmReading {
+                    found: Vec::new(),
+                    error: Some(budget_error()),
+                })
+        },
+        async {
+            tokio::time::timeout(CLOUDWATCH_BUDGET, read_metrics(p, &c, env, now))
+                .await
+                .unwrap_or_else(|_| (HashMap::new(), Some(budget_error())))
+        },
+    )
+    .await;
+    let sources = crate::model::Sources {
+        alarms: alarms.state(
+            env.services
+                .iter()
+                .any(|s| !s.alarms.is_empty() || !s.alarm_prefixes.is_empty()),
+        ),
+        metrics: match &metrics_error {
+            Some(e) => crate::model::SourceState::Failed { error: e.clone() },
+            None if env.services.iter().any(|s| !s.metrics.is_empty()) => {
+                crate::model::SourceState::Ready
+            }
+            None => crate::model::SourceState::NotUsed,
+        },
+    };
+    warnings.extend(sources.failed());
 
     let mut out = Vec::new();
     for cfg in &env.services {
@@ -231,7 +269,17 @@ pub async fn read_env(p: &AwsProvider, env: &EnvConfig) -> Result<EnvSnapshot, P
             }
             continue;
         };
-        let snap = service_snapshot(p, &c, env, cfg, s, &alarms, &metrics, &mut warnings).await;
+        let snap = service_snapshot(
+            p,
+            &c,
+            env,
+            cfg,
+            s,
+            &alarms,
+            (&metrics, metrics_error.as_deref()),
+            &mut warnings,
+        )
+        .await;
         out.push(snap);
     }
     Ok(EnvSnapshot {
@@ -239,15 +287,14 @@ pub async fn read_env(p: &AwsProvider, env: &EnvConfig) -> Result<EnvSnapshot, P
         read_at: now,
         services: out,
         warnings,
+        sources,
     })
 }
 
-async fn read_alarms(
-    p: &AwsProvider,
-    c: &super::Clients,
-    env: &EnvConfig,
-    warnings: &mut Vec<String>,
-) -> Vec<Alarm> {
+/// Every alarm the environment watches, by name (100 per call) and by prefix
+/// (paginated). A failed call leaves the reading's error set: what it would
+/// have found is unknown.
+async fn read_alarms(p: &AwsProvider, c: &super::Clients, env: &EnvConfig) -> AlarmReading {
     let mut names: Vec<String> = env
         .services
         .iter()
@@ -262,7 +309,7 @@ async fn read_alarms(
         .collect();
     prefixes.sort();
     prefixes.dedup();
-    let mut found: Vec<Alarm> = Vec::new();
+    let mut reading = AlarmReading::default();
     let push = |a: &aws_sdk_cloudwatch::types::MetricAlarm, found: &mut Vec<Alarm>| {
         let Some(name) = a.alarm_name() else {
             return;
@@ -292,13 +339,13 @@ async fn read_alarms(
         {
             Ok(out) => {
                 for a in out.metric_alarms() {
-                    push(a, &mut found);
+                    push(a, &mut reading.found);
                 }
             }
-            Err(e) => warnings.push(format!(
-                "alarms unreadable: {}",
-                classify(&e, "cloudwatch:DescribeAlarms", &env.name)
-            )),
+            Err(e) => {
+                let e = classify(&e, "cloudwatch:DescribeAlarms", &env.name).to_string();
+                reading.error.get_or_insert(e);
+            }
         }
     }
     for prefix in prefixes {
@@ -315,7 +362,7 @@ async fn read_alarms(
             {
                 Ok(out) => {
                     for a in out.metric_alarms() {
-                        push(a, &mut found);
+                        push(a, &mut reading.found);
                     }
                     token = out.next_token().map(str::to_string);
                     if token.is_none() {
@@ -323,31 +370,27 @@ async fn read_alarms(
                     }
                 }
                 Err(e) => {
-                    warnings.push(format!(
-                        "alarms unreadable: {}",
-                        classify(&e, "cloudwatch:DescribeAlarms", &prefix)
-                    ));
+                    let e = classify(&e, "cloudwatch:DescribeAlarms", &prefix).to_string();
+                    reading.error.get_or_insert(e);
                     break;
                 }
             }
         }
     }
-    for n in &names {
-        if !found.iter().any(|a| a.name == *n) {
-            warnings.push(format!("alarm \"{n}\" not found in CloudWatch"));
-        }
-    }
-    found
+    reading
 }
 
 /// Datapoints per (service, label), oldest first.
+type Datapoints = HashMap<(String, String), Vec<f64>>;
+
+/// Reads every configured metric of the environment, 500 queries per call.
+/// A failed call leaves its error: those series are unknown, not empty.
 async fn read_metrics(
     p: &AwsProvider,
     c: &super::Clients,
     env: &EnvConfig,
     now: chrono::DateTime<Utc>,
-    warnings: &mut Vec<String>,
-) -> HashMap<(String, String), Vec<f64>> {
+) -> (Datapoints, Option<String>) {
     let mut queries: Vec<(String, (String, String), MetricDataQuery)> = Vec::new();
     for s in &env.services {
         for m in &s.metrics {
@@ -376,7 +419,8 @@ async fn read_metrics(
             queries.push((id, (s.name.clone(), m.label.clone()), q));
         }
     }
-    let mut out: HashMap<(String, String), Vec<f64>> = HashMap::new();
+    let mut out: Datapoints = HashMap::new();
+    let mut error: Option<String> = None;
     let start = aws_smithy_types::DateTime::from_secs((now - METRIC_WINDOW).timestamp());
     let end = aws_smithy_types::DateTime::from_secs(now.timestamp());
     for batch in queries.chunks(QUERIES_PER_CALL) {
@@ -409,13 +453,13 @@ async fn read_metrics(
                     out.insert(key.clone(), points.into_iter().map(|(_, v)| v).collect());
                 }
             }
-            Err(e) => warnings.push(format!(
-                "metrics unreadable: {}",
-                classify(&e, "cloudwatch:GetMetricData", &env.name)
-            )),
+            Err(e) => {
+                let e = classify(&e, "cloudwatch:GetMetricData", &env.name).to_string();
+                error.get_or_insert(e);
+            }
         }
     }
-    out
+    (out, error)
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -425,8 +469,8 @@ async fn service_snapshot(
     env: &EnvConfig,
     cfg: &ServiceConfig,
     s: &aws_sdk_ecs::types::Service,
-    alarms: &[Alarm],
-    metrics: &HashMap<(String, String), Vec<f64>>,
+    alarms: &AlarmReading,
+    (metrics, metrics_error): (&Datapoints, Option<&str>),
     warnings: &mut Vec<String>,
 ) -> ServiceSnapshot {
     let td_arn = s.task_definition().unwrap_or_default().to_string();
@@ -512,13 +556,7 @@ async fn service_snapshot(
             primary.rollout = RolloutState::RolledBack;
         }
     }
-    let watched: Vec<Alarm> = alarms
-        .iter()
-        .filter(|a| {
-            cfg.alarms.contains(&a.name) || cfg.alarm_prefixes.iter().any(|p| a.name.starts_with(p))
-        })
-        .cloned()
-        .collect();
+    let (watched, alarms_unknown) = alarms.watched(&cfg.alarms, &cfg.alarm_prefixes);
     let history = match &task_definition {
         Some(t) => revisions(p, c, env, t).await.unwrap_or_else(|e| {
             warnings.push(format!("{}: revisions unreadable: {e}", cfg.name));
@@ -539,6 +577,7 @@ async fn service_snapshot(
         deployments,
         deployment_config: deployment_config(s),
         alarms: watched,
+        alarms_unknown,
         health: if cfg.health.is_some() {
             Health::Unknown
         } else {
@@ -564,6 +603,7 @@ async fn service_snapshot(
                     .get(&(cfg.name.clone(), m.label.clone()))
                     .cloned()
                     .unwrap_or_default(),
+                error: metrics_error.map(str::to_string),
             })
             .collect(),
     }

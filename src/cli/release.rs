@@ -89,6 +89,7 @@ impl Report {
     fn print(&self, json: bool) -> i32 {
         let code = match self.outcome.as_str() {
             "issued" | "succeeded" => EXIT_OK,
+            "unknown" => super::EXIT_UNKNOWN,
             _ => EXIT_DEGRADED,
         };
         if json {
@@ -166,13 +167,14 @@ fn confirmed(cfg: &Config, env: usize, yes: bool, what: &str) -> Result<bool, St
     })
 }
 
-/// A reading of one service, or a clear error.
+/// A reading of one service with the sources of its environment that could
+/// not be read (as gate reasons), or a clear error.
 async fn read_service(
     provider: &AnyProvider,
     cfg: &Config,
     env: usize,
     service: &str,
-) -> Result<(ServiceSnapshot, bool), String> {
+) -> Result<(ServiceSnapshot, Vec<String>), String> {
     let e = &cfg.environments[env];
     let snap = read_with_timeout(provider, e)
         .await
@@ -188,7 +190,7 @@ async fn read_service(
             }
         )
     })?;
-    Ok((s, true))
+    Ok((s, release::stale_sources(&e.name, &snap.sources)))
 }
 
 /// The open request for the same promotion by the same person, if any: `promote`
@@ -365,10 +367,10 @@ async fn promote_inner(
         mut exec,
         clock,
     } = setup(cfg, fleet, operator, target)?;
-    let (src, src_fresh) = read_service(&provider, cfg, source, &args.service)
+    let (src, stale) = read_service(&provider, cfg, source, &args.service)
         .await
         .map_err(degraded)?;
-    let (dst, dst_fresh) = read_service(&provider, cfg, target, &args.service)
+    let (dst, _) = read_service(&provider, cfg, target, &args.service)
         .await
         .map_err(degraded)?;
     let plan = release::plan(cfg, &args.service, source, target, Some(&src), Some(&dst))
@@ -444,8 +446,10 @@ async fn promote_inner(
         &plan,
         &release::Observed {
             source: Some(&src),
-            source_fresh: src_fresh,
-            target_fresh: dst_fresh,
+            // Both were read just now.
+            source_fresh: true,
+            target_fresh: true,
+            stale,
             smoke: smoke.as_deref(),
             now: clock.now(),
             in_flight: exec.holder(&plan.target_name, &plan.service),
@@ -692,6 +696,10 @@ async fn watch_until_done(
                     ),
                     _ => ("succeeded".to_string(), None),
                 };
+            }
+            (Step::Unknown(why), _) => {
+                exec.release(&watch.env_name, &watch.service);
+                return ("unknown".to_string(), Some(why.clone()));
             }
             (Step::Failed(why) | Step::Abort(why), _) => {
                 exec.release(&watch.env_name, &watch.service);

@@ -47,6 +47,7 @@ fn snap(rollout: RolloutState, alarms: &[AlarmState]) -> ServiceSnapshot {
                 updated_at: t,
             })
             .collect(),
+        alarms_unknown: None,
         health: Health::NotConfigured,
         events: vec![],
         history: vec![],
@@ -93,6 +94,7 @@ impl World {
             source: Some(&self.source),
             source_fresh: true,
             target_fresh: true,
+            stale: &[],
             digest: Some(&self.digest),
             source_healthy_stable: Some(true),
             smoke: Some(&self.smoke),

@@ -190,6 +190,7 @@ mod tests {
             deployments: vec![],
             deployment_config: DeploymentConfig::default(),
             alarms: vec![],
+            alarms_unknown: None,
             health: Health::NotConfigured,
             events: vec![],
             history,
@@ -247,6 +248,7 @@ mod tests {
             read_at: t,
             services: vec![s],
             warnings: vec![],
+            sources: crate::model::Sources::default(),
         };
         let dev = env("dev", snap(&["a", "b", "c"], Some("c")));
         let staging = env("staging", snap(&["a", "b"], Some("b")));

@@ -60,6 +60,7 @@ fn snap(rev: u32, rollout: RolloutState) -> ServiceSnapshot {
             reason: String::new(),
             updated_at: t0(),
         }],
+        alarms_unknown: None,
         health: healthy(),
         events: vec![],
         history: (1..=rev)
@@ -73,10 +74,12 @@ fn snap(rev: u32, rollout: RolloutState) -> ServiceSnapshot {
             MetricSeries {
                 label: "5xx %".into(),
                 points: vec![1.0; 30],
+                error: None,
             },
             MetricSeries {
                 label: "p95 ms".into(),
                 points: vec![100.0; 30],
+                error: None,
             },
         ],
     }

@@ -22,6 +22,9 @@ pub struct FleetEnv {
     /// The environment's endpoint refuses connections (to try failure handling).
     #[serde(default)]
     pub unreachable: bool,
+    /// Its CloudWatch (alarms, metrics) refuses connections while ECS answers.
+    #[serde(default)]
+    pub cloudwatch_unreachable: bool,
     /// Services running in the cluster.
     #[serde(rename = "service", default)]
     pub services: Vec<FleetService>,

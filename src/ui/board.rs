@@ -9,7 +9,9 @@ use ratatui::widgets::{Block, Borders, Cell, Row, Table};
 use super::{Theme, Tone, age, fit};
 use crate::app::{App, EnvState, Pane};
 use crate::model::drift::{Behind, DriftCell};
-use crate::model::{AlarmSummary, Freshness, Health, Pinning, RolloutState, ServiceSnapshot};
+use crate::model::{
+    AlarmSummary, Freshness, Health, Pinning, RolloutState, ServiceSnapshot, sanitize,
+};
 
 /// Lines per service row.
 const ROW_HEIGHT: u16 = 2;
@@ -107,14 +109,32 @@ fn env_header<'a>(env: &EnvState, app: &App, width: usize, theme: &Theme) -> Tex
     if env.read_only {
         name.push_str(" RO");
     }
+    let source_problem = [
+        ("alarms", &env.alarms_freshness),
+        ("metrics", &env.metrics_freshness),
+    ]
+    .into_iter()
+    .find_map(|(name, f)| match f {
+        Freshness::Stale { last_good, error } => Some(format!(
+            "! {name} STALE {} · {}",
+            age(app.now, *last_good),
+            sanitize(error)
+        )),
+        Freshness::Failed { error } => Some(format!("✗ {name} UNREADABLE · {}", sanitize(error))),
+        _ => None,
+    });
     let (tone, fresh) = match &env.freshness {
         Freshness::Unknown | Freshness::Loading => (Tone::Warn, "… loading".to_string()),
+        // ECS answered but another source did not: the header names it.
+        Freshness::Ready { .. } if source_problem.is_some() => {
+            (Tone::Bad, source_problem.unwrap_or_default())
+        }
         Freshness::Ready { at } => (Tone::Good, format!("✓ read {} ago", age(app.now, *at))),
         Freshness::Stale { last_good, error } => (
             Tone::Bad,
-            format!("! STALE {} · {error}", age(app.now, *last_good)),
+            format!("! STALE {} · {}", age(app.now, *last_good), sanitize(error)),
         ),
-        Freshness::Failed { error } => (Tone::Bad, format!("✗ FAILED · {error}")),
+        Freshness::Failed { error } => (Tone::Bad, format!("✗ FAILED · {}", sanitize(error))),
     };
     let mut style = accent;
     if env.production {
@@ -123,7 +143,7 @@ fn env_header<'a>(env: &EnvState, app: &App, width: usize, theme: &Theme) -> Tex
     Text::from(vec![
         Line::from(Span::styled(fit(&name, width), style)),
         Line::from(Span::styled(
-            fit(&format!("{}/{}", env.region, env.cluster), width),
+            fit(&sanitize(&format!("{}/{}", env.region, env.cluster)), width),
             theme.tone(Tone::Dim),
         )),
         Line::from(Span::styled(fit(&fresh, width), theme.tone(tone))),
@@ -147,6 +167,7 @@ fn alarm_badge(a: AlarmSummary) -> (String, Tone) {
         AlarmSummary::Ok => ("A✓".into(), Tone::Good),
         AlarmSummary::Alarm { count } => (format!("A✗{count}"), Tone::Bad),
         AlarmSummary::Unknown { count } => (format!("A?{count}"), Tone::Warn),
+        AlarmSummary::Unreadable => ("A?".into(), Tone::Warn),
     }
 }
 

@@ -135,10 +135,32 @@ pub(super) fn render_detail(frame: &mut Frame<'_>, area: Rect, app: &App, theme:
                 ]));
             }
             lines.push(heading("alarms", theme));
-            if s.alarms.is_empty() {
+            let stale = s
+                .alarms_unknown
+                .as_ref()
+                .and_then(|_| env.and_then(|e| e.last_good_alarms.get(&s.name)));
+            if let Some(why) = &s.alarms_unknown {
+                lines.push(Line::styled(
+                    format!("  ? UNKNOWN: {}", sanitize(why)),
+                    theme.tone(Tone::Warn),
+                ));
+                if let Some(since) = env.and_then(|e| match &e.alarms_freshness {
+                    crate::model::Freshness::Stale { last_good, .. } => Some(*last_good),
+                    _ => None,
+                }) && stale.is_some()
+                {
+                    lines.push(Line::styled(
+                        format!(
+                            "  last read {} ago (stale, not the current state):",
+                            age(app.now, since)
+                        ),
+                        theme.tone(Tone::Dim),
+                    ));
+                }
+            } else if s.alarms.is_empty() {
                 lines.push(Line::styled("  none watched", theme.tone(Tone::Dim)));
             }
-            for a in &s.alarms {
+            for a in stale.map_or(s.alarms.as_slice(), Vec::as_slice) {
                 let (sym, tone, label) = match a.state {
                     AlarmState::Ok => ("✓", Tone::Good, "OK"),
                     AlarmState::Alarm => ("✗", Tone::Bad, "ALARM"),
@@ -146,7 +168,7 @@ pub(super) fn render_detail(frame: &mut Frame<'_>, area: Rect, app: &App, theme:
                 };
                 lines.push(Line::from(vec![
                     Span::styled(format!("  {sym} {label:<7} "), theme.tone(tone)),
-                    Span::raw(format!("{} ", a.name)),
+                    Span::raw(format!("{} ", sanitize(&a.name))),
                     Span::styled(
                         format!(
                             "{} ago · {}",

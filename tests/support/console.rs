@@ -1,6 +1,8 @@
 //! Drives the console's pure `update` against the simulated fleet on a paused
 //! clock, executing its commands with the same `runtime::execute` the real
 //! console uses. Every deploy or rollback command is remembered.
+// Shared by several test crates; each uses a different part.
+#![allow(dead_code)]
 
 use std::collections::VecDeque;
 use std::sync::Arc;
@@ -12,14 +14,17 @@ use shipdeck::app::{App, Command, Msg, update};
 use shipdeck::clock::{Clock, ManualClock};
 use shipdeck::config::Config;
 use shipdeck::ledger::{Ledger, Record, RecordKind};
-use shipdeck::provider::{AnyProvider, Provider};
+use shipdeck::provider::AnyProvider;
 use shipdeck::release::exec::Executor;
 use shipdeck::sim::SimFleet;
 
 pub struct Harness {
     pub app: App,
     pub exec: Executor,
+    /// The simulated fleet (for `Harness::over` a provider, an idle stand-in).
     pub fleet: SimFleet,
+    /// What readings and deploys go to.
+    pub provider: AnyProvider,
     pub clock: ManualClock,
     pub cfg: Config,
     pub ledger: Ledger,
@@ -34,16 +39,35 @@ pub fn monday() -> DateTime<Utc> {
 
 impl Harness {
     pub async fn new(operator: &str, at: DateTime<Utc>) -> Self {
-        let dir = tempfile::tempdir().unwrap();
-        let mut cfg = shipdeck::config::demo().unwrap();
-        let path = dir.path().join("ledger.jsonl");
-        cfg.ledger_path = Some(path.clone());
         let clock = ManualClock::new(at);
         let c: Arc<dyn Clock> = Arc::new(clock.clone());
-        let fleet = SimFleet::demo(7, c.clone()).unwrap();
+        let fleet = SimFleet::demo(7, c).unwrap();
+        let cfg = shipdeck::config::demo().unwrap();
+        Self::over(cfg, AnyProvider::Sim(fleet.clone()), fleet, clock, operator).await
+    }
+
+    /// A console over any provider and configuration (e.g. AWS on emulators).
+    pub async fn with_provider(cfg: Config, provider: AnyProvider, operator: &str) -> Self {
+        let clock = ManualClock::new(Utc::now());
+        let idle = SimFleet::demo(7, Arc::new(clock.clone())).unwrap();
+        Self::over(cfg, provider, idle, clock, operator).await
+    }
+
+    async fn over(
+        mut cfg: Config,
+        provider: AnyProvider,
+        fleet: SimFleet,
+        clock: ManualClock,
+        operator: &str,
+    ) -> Self {
+        let at = clock.now();
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("ledger.jsonl");
+        cfg.ledger_path = Some(path.clone());
+        let c: Arc<dyn Clock> = Arc::new(clock.clone());
         let ledger = Ledger::new(&path);
         let exec = Executor::new(
-            AnyProvider::Sim(fleet.clone()),
+            provider.clone(),
             cfg.environments.clone(),
             Ledger::new(&path),
             dir.path().join("locks"),
@@ -56,6 +80,7 @@ impl Harness {
             app,
             exec,
             fleet,
+            provider,
             clock,
             cfg,
             ledger,
@@ -76,7 +101,8 @@ impl Harness {
                         env: *env,
                         request: *request,
                         at: self.clock.now(),
-                        result: self.fleet.read_env(env_cfg).await,
+                        result: shipdeck::provider::read_with_timeout(&self.provider, env_cfg)
+                            .await,
                     })
                 }
                 Command::RunSmoke { env } => Some(Msg::SmokeFinished {

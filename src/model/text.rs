@@ -1,0 +1,173 @@
+//! The one sanitiser: text that came from outside (API answers, HTTP bodies,
+//! configuration values, file names, ledger fields, error messages that echo
+//! input) passes through here before it reaches a terminal, in the CLI as in the
+//! console. JSON output keeps the exact text but escapes what a terminal would
+//! act on ([`json_safe`]).
+
+/// ESC.
+const ESC: char = '\u{1b}';
+/// BEL, one of the two terminators of an OSC string.
+const BEL: char = '\u{7}';
+/// The C1 string terminator.
+const ST: char = '\u{9c}';
+
+/// What a character starts, for the sequences a terminal would act on.
+enum Seq {
+    /// Control sequence: parameters up to a final byte in `@`..=`~`.
+    Csi,
+    /// A string (OSC, DCS, SOS, PM, APC) up to ST, ESC `\` or BEL.
+    Str,
+    /// ESC followed by one more character (ESC c, ESC 7, …).
+    EscOne,
+}
+
+fn starts(c: char, next: Option<char>) -> Option<(Seq, bool)> {
+    // The bool says whether `next` belongs to the introducer.
+    match (c, next) {
+        (ESC, Some('[')) => Some((Seq::Csi, true)),
+        (ESC, Some(']' | 'P' | 'X' | '^' | '_')) => Some((Seq::Str, true)),
+        (ESC, Some(n)) if !n.is_control() => Some((Seq::EscOne, true)),
+        (ESC, _) => Some((Seq::EscOne, false)),
+        ('\u{9b}', _) => Some((Seq::Csi, false)),
+        ('\u{9d}' | '\u{90}' | '\u{98}' | '\u{9e}' | '\u{9f}', _) => Some((Seq::Str, false)),
+        _ => None,
+    }
+}
+
+/// Unicode format characters that reorder text on screen (bidi overrides and
+/// isolates): a name could be made to read as something else.
+fn is_bidi_control(c: char) -> bool {
+    matches!(c, '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}' | '\u{061c}' | '\u{200e}' | '\u{200f}')
+}
+
+fn clean(text: &str, keep_newlines: bool) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut chars = text.chars().peekable();
+    while let Some(c) = chars.next() {
+        if let Some((seq, eat_next)) = starts(c, chars.peek().copied()) {
+            if eat_next {
+                chars.next();
+            }
+            match seq {
+                Seq::Csi => {
+                    for n in chars.by_ref() {
+                        if ('@'..='~').contains(&n) {
+                            break;
+                        }
+                    }
+                }
+                Seq::Str => {
+                    while let Some(n) = chars.next() {
+                        if n == BEL || n == ST {
+                            break;
+                        }
+                        if n == ESC && chars.peek() == Some(&'\\') {
+                            chars.next();
+                            break;
+                        }
+                    }
+                }
+                Seq::EscOne => {}
+            }
+            continue;
+        }
+        match c {
+            '\n' if keep_newlines => out.push('\n'),
+            '\n' | '\t' => out.push(' '),
+            c if c.is_control() || is_bidi_control(c) => {}
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// Removes control characters, terminal escape sequences (CSI, OSC, DCS, APC,
+/// their C1 forms, bare ESC) and bidi overrides from text that came from outside
+/// before it is drawn or printed. Newlines and tabs become spaces: the result is
+/// one line.
+pub fn sanitize(text: &str) -> String {
+    clean(text, false)
+}
+
+/// Like [`sanitize`], but keeps line breaks (multi-line messages such as
+/// configuration problems with their help lines).
+pub fn sanitize_lines(text: &str) -> String {
+    clean(text, true)
+}
+
+/// JSON text with every character a terminal could act on escaped as `\uXXXX`:
+/// serde_json already escapes C0 controls; this adds DEL, C1 controls and bidi
+/// overrides. Such characters only occur inside JSON strings, so the document
+/// decodes to exactly the same values.
+pub fn json_safe(json: &str) -> String {
+    use std::fmt::Write as _;
+    let mut out = String::with_capacity(json.len());
+    for c in json.chars() {
+        if (c.is_control() && c != '\n') || is_bidi_control(c) {
+            let _ = write!(out, "\\u{:04x}", u32::from(c));
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every kind of sequence the corpus in the integration tests uses.
+    const NASTY: &[&str] = &[
+        "\u{1b}]0;pwned\u{7}",
+        "\u{1b}]52;c;ZXZpbA==\u{7}",
+        "\u{1b}]8;;http://evil\u{1b}\\link\u{1b}]8;;\u{1b}\\",
+        "\u{1b}[2J",
+        "\u{1b}[10;10H",
+        "\u{1b}[31;1m",
+        "\u{1b}c",
+        "\u{1b}",
+        "\u{9b}2J",
+        "\u{9d}0;t\u{9c}",
+        "\u{90}q\u{9c}",
+        "\u{0}",
+        "\r",
+        "\u{7f}",
+        "\u{202e}",
+    ];
+
+    #[test]
+    fn strips_escapes_and_controls() {
+        assert_eq!(sanitize("ok\u{1b}[31mred\u{1b}[0m"), "okred");
+        assert_eq!(sanitize("a\u{1b}]0;title\u{7}b"), "ab");
+        assert_eq!(sanitize("line1\nline2\r\u{7}"), "line1 line2");
+        assert_eq!(sanitize("a\u{9b}2Jb"), "ab");
+        assert_eq!(sanitize("a\u{9d}0;t\u{9c}b"), "ab");
+        assert_eq!(sanitize("a\u{1b}P1$r\u{1b}\\b"), "ab");
+        assert_eq!(sanitize("a\u{202e}gnp.exe"), "agnp.exe");
+        assert_eq!(sanitize_lines("one\r\ntwo\u{1b}[2J"), "one\ntwo");
+    }
+
+    #[test]
+    fn nothing_a_terminal_acts_on_survives() {
+        for n in NASTY {
+            let text = format!("before{n}after");
+            for out in [sanitize(&text), sanitize_lines(&text)] {
+                assert!(
+                    !out.chars()
+                        .any(|c| c.is_control() && c != '\n' || is_bidi_control(c)),
+                    "{n:?} left {out:?}"
+                );
+                assert!(out.starts_with("before"), "{out:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn json_stays_exact() {
+        let value = serde_json::json!({ "name": NASTY.concat() });
+        let text = json_safe(&serde_json::to_string(&value).unwrap());
+        assert!(!text.chars().any(|c| c.is_control() || is_bidi_control(c)));
+        let back: serde_json::Value = serde_json::from_str(&text).unwrap();
+        assert_eq!(back, value);
+    }
+}
