@@ -458,7 +458,8 @@ impl App {
     }
 
     fn say(&mut self, level: Level, text: impl Into<String>) {
-        self.message = Some((level, text.into()));
+        // Messages quote errors and names from outside.
+        self.message = Some((level, crate::model::sanitize(&text.into())));
     }
 }
 

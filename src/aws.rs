@@ -225,6 +225,32 @@ impl Provider for AwsProvider {
     }
 }
 
+/// Checks the process environment before any client is built: an `AWS_*`
+/// variable with a control character (a pasted `\r`, say) or that is not UTF-8
+/// would make the SDK's request signer panic. The value is never shown: it may
+/// be a secret.
+pub fn check_environment() -> Result<(), String> {
+    for (name, value) in std::env::vars_os() {
+        let Some(name) = name.to_str().filter(|n| n.starts_with("AWS_")) else {
+            continue;
+        };
+        let problem = match value.to_str() {
+            None => Some("is not valid UTF-8"),
+            Some(v) if v.chars().any(char::is_control) => {
+                Some("contains a control character (a stray carriage return or tab?)")
+            }
+            Some(_) => None,
+        };
+        if let Some(p) = problem {
+            return Err(format!(
+                "environment variable {} {p}\n  help: set it again without the stray character, or unset it",
+                crate::model::sanitize(name)
+            ));
+        }
+    }
+    Ok(())
+}
+
 /// `family:revision` from a task-definition ARN or a bare `family:revision`.
 pub fn parse_task_def(arn: &str) -> Option<TaskDefRef> {
     let tail = arn.rsplit('/').next().unwrap_or(arn);

@@ -1,8 +1,9 @@
 //! The command line: clap definitions and the dispatch of each subcommand.
 
 pub mod release;
+pub mod term;
 
-use std::io::{IsTerminal, Write};
+use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -131,6 +132,9 @@ pub enum Command {
         /// Do not ask for confirmation.
         #[arg(long)]
         yes: bool,
+        /// A lock of `shipdeck demo` (the demo's own ledger and locks).
+        #[arg(long)]
+        demo: bool,
     },
     /// List audit records, or verify the ledger's hash chain.
     Audit(AuditArgs),
@@ -238,17 +242,28 @@ pub fn command() -> clap::Command {
 
 /// Parses the process arguments (exits on --help, --version and usage errors with code 2).
 pub fn parse() -> Cli {
-    let matches = command().get_matches();
-    match <Cli as clap::FromArgMatches>::from_arg_matches(&matches) {
+    let parsed = command()
+        .try_get_matches()
+        .and_then(|m| <Cli as clap::FromArgMatches>::from_arg_matches(&m));
+    match parsed {
         Ok(cli) => cli,
-        Err(e) => e.exit(),
+        Err(e) => {
+            // Usage errors echo what was typed: through the sanitiser like everything else.
+            let text = e.render().to_string();
+            if e.use_stderr() {
+                term::err(&text);
+            } else {
+                term::out(&text);
+            }
+            std::process::exit(e.exit_code());
+        }
     }
 }
 
 /// Loads the configuration, or prints why not and gives exit code 2.
 fn config_or_usage(cli: &Cli) -> Result<Config, i32> {
     load_config(cli).map_err(|e| {
-        let _ = writeln!(std::io::stderr(), "{e}");
+        term::errln(&e.to_string());
         EXIT_USAGE
     })
 }
@@ -265,6 +280,9 @@ pub fn load_config(cli: &Cli) -> Result<Config, ConfigError> {
     };
     let mut cfg = config::load(&path, origin)?;
     cfg.read_only |= cli.read_only;
+    if matches!(cfg.provider, ProviderKind::Aws) {
+        crate::aws::check_environment().map_err(ConfigError::Environment)?;
+    }
     Ok(cfg)
 }
 
@@ -314,7 +332,7 @@ pub fn build_provider(cfg: &Config, clock: Arc<dyn Clock>) -> Result<AnyProvider
 }
 
 fn eprint_error(msg: &str) {
-    let _ = writeln!(std::io::stderr(), "error: {msg}");
+    term::error(msg);
 }
 
 /// Runs the parsed command line; returns the process exit code.
@@ -322,7 +340,12 @@ pub async fn run(cli: Cli) -> i32 {
     match &cli.command {
         Some(Command::Secret { command }) => run_secret(command),
         Some(Command::Audit(args)) => run_audit(&cli, args),
-        Some(Command::Unlock { env, service, yes }) => run_unlock(&cli, env, service, *yes).await,
+        Some(Command::Unlock {
+            env,
+            service,
+            yes,
+            demo,
+        }) => run_unlock(&cli, env, service, *yes, *demo).await,
         Some(Command::Approve {
             id,
             demo,
@@ -465,7 +488,7 @@ fn run_secret(command: &SecretCommand) -> i32 {
     };
     match result {
         Ok(text) => {
-            let _ = std::io::stdout().write_all(text.as_bytes());
+            term::out(&text);
             EXIT_OK
         }
         Err(e) => {
@@ -523,8 +546,7 @@ async fn run_smoke(cli: &Cli, env: &str, json: bool, deadline: std::time::Durati
     let results = crate::health::run_smoke(&client, &env_cfg.smoke, &secrets, deadline).await;
     let failed = results.iter().filter(|r| !r.passed).count();
     let text = if json {
-        serde_json::to_string_pretty(&results)
-            .map_or_else(|e| format!("{{\"error\": \"{e}\"}}"), |s| s + "\n")
+        term::json(&results).unwrap_or_else(|e| format!("{{\"error\": \"{e}\"}}"))
     } else {
         let mut out = String::new();
         for r in &results {
@@ -541,7 +563,11 @@ async fn run_smoke(cli: &Cli, env: &str, json: bool, deadline: std::time::Durati
         ));
         out
     };
-    let _ = std::io::stdout().write_all(text.as_bytes());
+    if json {
+        term::out_styled(&text);
+    } else {
+        term::out(&text);
+    }
     if failed == 0 { EXIT_OK } else { EXIT_DEGRADED }
 }
 
@@ -574,7 +600,13 @@ fn parse_since(
     now: chrono::DateTime<chrono::Utc>,
 ) -> Result<chrono::DateTime<chrono::Utc>, String> {
     if let Ok(d) = humantime::parse_duration(s) {
-        return Ok(now - chrono::Duration::from_std(d).unwrap_or(chrono::Duration::MAX));
+        // Far enough back to overflow a date is a typo, not "everything".
+        return chrono::Duration::from_std(d)
+            .ok()
+            .and_then(|d| now.checked_sub_signed(d))
+            .ok_or_else(|| {
+                format!("--since \"{s}\" reaches further back than a date can go; use e.g. \"30d\" or a time such as \"2026-11-20T10:00:00Z\"")
+            });
     }
     chrono::DateTime::parse_from_rfc3339(s)
         .map(|t| t.with_timezone(&chrono::Utc))
@@ -595,31 +627,28 @@ fn run_audit(cli: &Cli, args: &AuditArgs) -> i32 {
         }
     };
     if matches!(args.command, Some(AuditCommand::Verify)) {
-        let text = match std::fs::read(&path) {
-            Ok(b) => String::from_utf8_lossy(&b).into_owned(),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
+        let text = match Ledger::new(&path).text() {
+            Ok(t) => t.unwrap_or_default(),
             Err(e) => {
-                eprint_error(&format!("{}: {e}", path.display()));
+                eprint_error(&e.to_string());
                 return EXIT_DEGRADED;
             }
         };
         return match verify_text(&text) {
             Ok(n) => {
-                let _ = writeln!(
-                    std::io::stdout(),
+                term::outln(&format!(
                     "{}: OK, {n} records, hash chain intact",
                     path.display()
-                );
+                ));
                 EXIT_OK
             }
             Err(b) => {
-                let _ = writeln!(
-                    std::io::stdout(),
+                term::outln(&format!(
                     "{}:{}: BROKEN: {}",
                     path.display(),
                     b.line,
                     b.problem
-                );
+                ));
                 EXIT_DEGRADED
             }
         };
@@ -636,8 +665,13 @@ fn run_audit(cli: &Cli, args: &AuditArgs) -> i32 {
             return EXIT_USAGE;
         }
     };
-    let records = match Ledger::new(&path).read() {
-        Ok(r) => r,
+    let records = match Ledger::new(&path).read_all() {
+        Ok(c) => {
+            if let Some(w) = c.torn_warning() {
+                term::errln(&format!("warning: {}: {w}", path.display()));
+            }
+            c.records
+        }
         Err(e) => {
             eprint_error(&e.to_string());
             return EXIT_DEGRADED;
@@ -656,7 +690,7 @@ fn run_audit(cli: &Cli, args: &AuditArgs) -> i32 {
             && args.kind.as_ref().is_none_or(|k| r.kind.as_str() == k)
     }) {
         if args.json {
-            out.push_str(&serde_json::to_string(r).unwrap_or_default());
+            out.push_str(&term::json_line(r).unwrap_or_default());
         } else {
             let kind = r.kind.as_str();
             out.push_str(&format!(
@@ -683,7 +717,11 @@ fn run_audit(cli: &Cli, args: &AuditArgs) -> i32 {
         }
         out.push('\n');
     }
-    let _ = std::io::stdout().write_all(out.as_bytes());
+    if args.json {
+        term::out_styled(&out);
+    } else {
+        term::out(&out);
+    }
     EXIT_OK
 }
 
@@ -772,15 +810,14 @@ async fn run_approve(
     let me = who(&cfg).await;
     match crate::approvals::approve(&l, id, &me, comment, &env.gate, chrono::Utc::now()) {
         Ok((req, rec)) => {
-            let _ = writeln!(
-                std::io::stdout(),
+            term::outln(&format!(
                 "{me} approved {} of {} into {} ({}), record {}",
                 req.promotion,
                 req.service,
                 req.env,
                 req.digest.get(..19).unwrap_or(&req.digest),
                 rec.id
-            );
+            ));
             EXIT_OK
         }
         Err(e) => {
@@ -788,6 +825,25 @@ async fn run_approve(
             EXIT_DEGRADED
         }
     }
+}
+
+/// Checks that `env` exists and lists `service`: a typo is a usage error (exit
+/// 2) in every command, never "not locked" or "not found" at run time.
+pub fn known_service(cfg: &Config, env: &str, service: &str) -> Result<(), String> {
+    let Some(e) = cfg.env(env) else {
+        return Err(format!(
+            "unknown environment \"{env}\"; known: {}",
+            cfg.env_names().join(", ")
+        ));
+    };
+    if e.service(service).is_none() {
+        let names: Vec<&str> = e.services.iter().map(|s| s.name.as_str()).collect();
+        return Err(format!(
+            "unknown service \"{service}\" in \"{env}\"; known there: {}",
+            names.join(", ")
+        ));
+    }
+    Ok(())
 }
 
 /// Where promotion locks live: beside the ledger, so a shared ledger means shared locks.
@@ -798,11 +854,15 @@ pub fn lock_dir(ledger: &std::path::Path) -> PathBuf {
         .join("locks")
 }
 
-async fn run_unlock(cli: &Cli, env: &str, service: &str, yes: bool) -> i32 {
-    let cfg = match config_or_usage(cli) {
-        Ok(c) => c,
+async fn run_unlock(cli: &Cli, env: &str, service: &str, yes: bool, demo: bool) -> i32 {
+    let cfg = match config_or_demo(cli, demo) {
+        Ok((c, _)) => c,
         Err(code) => return code,
     };
+    if let Err(e) = known_service(&cfg, env, service) {
+        eprint_error(&e);
+        return EXIT_USAGE;
+    }
     let ledger = match ledger_for(&cfg) {
         Ok(p) => p,
         Err(e) => {
@@ -815,7 +875,7 @@ async fn run_unlock(cli: &Cli, env: &str, service: &str, yes: bool) -> i32 {
     let info = match crate::lock::holder(&dir, env, service) {
         Ok(Some(info)) => info,
         Ok(None) => {
-            let _ = writeln!(std::io::stdout(), "{service} in {env} is not locked");
+            term::outln(&format!("{service} in {env} is not locked"));
             return EXIT_OK;
         }
         Err(e) => {
@@ -833,28 +893,23 @@ async fn run_unlock(cli: &Cli, env: &str, service: &str, yes: bool) -> i32 {
         ));
         return EXIT_DEGRADED;
     };
-    let _ = writeln!(
-        std::io::stdout(),
+    term::outln(&format!(
         "lock on {service} in {env}: {} (pid {} on {}) for a {} since {}\nstale because {why}",
         info.owner,
         info.pid,
         info.host,
         info.purpose,
         info.since.format("%Y-%m-%d %H:%M:%S UTC")
-    );
+    ));
     if !yes {
         if !std::io::stdin().is_terminal() {
             eprint_error("confirmation needed: run in a terminal, or pass --yes");
             return EXIT_USAGE;
         }
-        let _ = write!(
-            std::io::stdout(),
-            "type the service name ({service}) to break it: "
-        );
-        let _ = std::io::stdout().flush();
+        term::out(&format!("type the service name ({service}) to break it: "));
         let mut answer = String::new();
         if std::io::stdin().read_line(&mut answer).is_err() || answer.trim() != service {
-            let _ = writeln!(std::io::stdout(), "not broken");
+            term::outln("not broken");
             return EXIT_DEGRADED;
         }
     }
@@ -880,11 +935,10 @@ async fn run_unlock(cli: &Cli, env: &str, service: &str, yes: bool) -> i32 {
     }
     match crate::lock::break_stale(&dir, env, service, &info) {
         Ok(()) => {
-            let _ = writeln!(
-                std::io::stdout(),
+            term::outln(&format!(
                 "lock broken by {me}; recorded in {}",
                 ledger.display()
-            );
+            ));
             EXIT_OK
         }
         Err(e) => {
@@ -920,7 +974,7 @@ fn demo_files(services: Option<u16>) -> Result<(Config, FleetFile), String> {
         )),
         Some(n) => {
             let (cfg_text, fleet_text) = crate::sim::scaled(usize::from(n));
-            let cfg = config::parse_str(&cfg_text, "<generated demo config>", None)
+            let cfg = config::parse_str(&cfg_text, config::GENERATED_DEMO_SOURCE, None)
                 .map_err(|e| e.to_string())?;
             let fleet = FleetFile::parse(&fleet_text, "<generated demo fleet>")
                 .map_err(|e| e.to_string())?;
@@ -934,23 +988,13 @@ async fn run_console(cfg: Result<Config, ConfigError>, fleet: Option<FleetFile>)
     let cfg = match cfg {
         Ok(c) => c,
         Err(e) => {
-            let _ = writeln!(std::io::stderr(), "{e}");
+            term::errln(&e.to_string());
             return EXIT_USAGE;
         }
     };
-    let keymap = match KeyMap::from_config(&cfg.keys) {
+    let keymap = match keymap_or_usage(&cfg) {
         Ok(k) => k,
-        Err(errors) => {
-            for e in &errors {
-                let _ = writeln!(std::io::stderr(), "{e}");
-            }
-            let _ = writeln!(
-                std::io::stderr(),
-                "{} problem(s) in [keys]; nothing was started",
-                errors.len()
-            );
-            return EXIT_USAGE;
-        }
+        Err(code) => return code,
     };
     if !std::io::stdout().is_terminal() || !std::io::stdin().is_terminal() {
         eprint_error(
@@ -977,7 +1021,8 @@ async fn run_console(cfg: Result<Config, ConfigError>, fleet: Option<FleetFile>)
             lock_dir(&path),
             me.clone(),
             Arc::new(SystemClock),
-        ),
+        )
+        .for_demo(cfg.is_demo()),
         Err(e) => {
             eprint_error(&e);
             return EXIT_USAGE;
@@ -995,11 +1040,29 @@ async fn run_console(cfg: Result<Config, ConfigError>, fleet: Option<FleetFile>)
     }
 }
 
+/// The key map of the configuration, validated the one way both the console
+/// and `config check` use; problems are printed and give exit code 2.
+fn keymap_or_usage(cfg: &Config) -> Result<KeyMap, i32> {
+    KeyMap::from_config(&cfg.keys).map_err(|errors| {
+        for e in &errors {
+            term::errln(e);
+        }
+        term::errln(&format!(
+            "{} problem(s) in [keys]; nothing was started",
+            errors.len()
+        ));
+        EXIT_USAGE
+    })
+}
+
 fn config_check(cli: &Cli) -> i32 {
     let cfg = match config_or_usage(cli) {
         Ok(c) => c,
         Err(code) => return code,
     };
+    if let Err(code) = keymap_or_usage(&cfg) {
+        return code;
+    }
     let mut out = String::new();
     out.push_str(&format!("{}: OK\n", cfg.source.display()));
     let provider = match &cfg.provider {
@@ -1055,7 +1118,7 @@ fn config_check(cli: &Cli) -> i32 {
     let log = crate::logging::log_path()
         .map_or_else(|| "(none)".to_string(), |p| p.display().to_string());
     out.push_str(&format!("log file: {log}\n"));
-    let _ = std::io::stdout().write_all(out.as_bytes());
+    term::out(&out);
     EXIT_OK
 }
 
@@ -1067,7 +1130,7 @@ async fn run_status(
     let cfg = match cfg {
         Ok(c) => c,
         Err(e) => {
-            let _ = writeln!(std::io::stderr(), "{e}");
+            term::errln(&e.to_string());
             return EXIT_USAGE;
         }
     };
@@ -1128,8 +1191,8 @@ async fn run_status(
         report.diagnostics = Some(status::Diagnostics { api_calls });
     }
     let text = if args.json {
-        match serde_json::to_string_pretty(&report) {
-            Ok(s) => s + "\n",
+        match term::json(&report) {
+            Ok(s) => s,
             Err(e) => {
                 eprint_error(&format!("cannot encode the report: {e}"));
                 return EXIT_DEGRADED;
@@ -1141,8 +1204,8 @@ async fn run_status(
             && std::io::stdout().is_terminal();
         status::render_table(&report, Style { color })
     };
-    // A closed pipe (e.g. `| head`) is not an error worth a panic.
-    let _ = std::io::stdout().write_all(text.as_bytes());
+    // The table's cells were sanitised as they were painted; JSON is escaped.
+    term::out_styled(&text);
     match report.verdict() {
         status::Verdict::Healthy => EXIT_OK,
         status::Verdict::Degraded => EXIT_DEGRADED,

@@ -17,6 +17,8 @@ pub use walk::Problem;
 
 /// Default interval between two readings of an environment.
 pub const DEFAULT_REFRESH_INTERVAL: Duration = Duration::from_secs(5);
+/// Largest configuration file read (a real one is a few KiB).
+pub const CONFIG_LIMIT: u64 = 1024 * 1024;
 /// Default health stability window.
 pub const DEFAULT_STABILITY_WINDOW: Duration = Duration::from_secs(30);
 
@@ -366,6 +368,10 @@ pub enum ConfigError {
     /// One or more problems; each is printed on its own.
     #[error("{}", format_problems(.0))]
     Invalid(Vec<Problem>),
+    /// The process environment would break the provider (e.g. an AWS variable
+    /// with a control character, which the SDK's request signer cannot take).
+    #[error("{0}\nnothing was started")]
+    Environment(String),
 }
 
 fn format_problems(problems: &[Problem]) -> String {
@@ -416,9 +422,9 @@ pub fn locate(flag: Option<&Path>, env_var: Option<&str>) -> Option<(PathBuf, Co
 
 /// Reads and validates a configuration file.
 pub fn load(path: &Path, origin: ConfigOrigin) -> Result<Config, ConfigError> {
-    let text = match std::fs::read(path) {
-        Ok(bytes) => bytes,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+    let text = match crate::paths::read_regular(path, CONFIG_LIMIT) {
+        Ok(Some(bytes)) => bytes,
+        Ok(None) => {
             let help = match origin {
                 ConfigOrigin::Default => format!(
                     "copy config.example.toml to {} and edit it, or try `shipdeck demo`",
@@ -470,10 +476,23 @@ pub fn demo() -> Result<Config, ConfigError> {
     )
 }
 
+/// The `source` of the configuration `shipdeck demo --services N` generates.
+pub const GENERATED_DEMO_SOURCE: &str = "<generated demo config>";
+
 impl Config {
     /// Whether this is the built-in demo configuration (`shipdeck demo`).
     pub fn is_builtin_demo(&self) -> bool {
         self.source.as_os_str() == DEMO_SOURCE
+    }
+
+    /// Whether this is a demo (built in or generated): its commands need `--demo`.
+    pub fn is_demo(&self) -> bool {
+        self.is_builtin_demo() || self.source.as_os_str() == GENERATED_DEMO_SOURCE
+    }
+
+    /// `" --demo"` for a demo configuration, so that printed commands work as shown.
+    pub fn demo_flag(&self) -> &'static str {
+        if self.is_demo() { " --demo" } else { "" }
     }
 
     /// Looks an environment up by name.

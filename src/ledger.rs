@@ -255,6 +255,35 @@ fn chain(text: &str) -> Result<Vec<(Record, String)>, Break> {
     Ok(links)
 }
 
+/// What a tolerant read found.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Contents {
+    /// Every complete record.
+    pub records: Vec<Record>,
+    /// Bytes of a torn final line, if there is one.
+    pub torn: Option<usize>,
+}
+
+impl Contents {
+    /// A warning for readers when the tail is torn.
+    pub fn torn_warning(&self) -> Option<String> {
+        self.torn.map(|n| {
+            format!(
+                "the final line is torn ({n} bytes, a write cut off by a crash); it is not listed, and the next write moves it to a side file and records the repair"
+            )
+        })
+    }
+}
+
+/// The text up to the last complete line, and the size of a torn tail after it.
+fn split_torn(text: &str) -> (&str, Option<usize>) {
+    if text.is_empty() || text.ends_with('\n') {
+        return (text, None);
+    }
+    let keep = text.rfind('\n').map_or(0, |i| i + 1);
+    (&text[..keep], Some(text.len() - keep))
+}
+
 /// The ledger file.
 #[derive(Debug, Clone)]
 pub struct Ledger {
@@ -279,16 +308,36 @@ impl Ledger {
         }
     }
 
-    /// Every record, in order (fails on the first break).
+    /// Every complete record, in order (fails on the first break). A torn
+    /// final line (a crash mid-write, never acknowledged) is left out; the next
+    /// append moves it aside and records that.
     pub fn read(&self) -> Result<Vec<Record>, LedgerError> {
-        let text = match std::fs::read_to_string(&self.path) {
-            Ok(t) => t,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
-            Err(e) => return Err(self.io(e)),
+        self.read_all().map(|c| c.records)
+    }
+
+    /// Every complete record, and the size of a torn final line if there is one.
+    pub fn read_all(&self) -> Result<Contents, LedgerError> {
+        let Some(text) = self.text()? else {
+            return Ok(Contents::default());
         };
-        chain(&text)
+        let (keep, torn) = split_torn(&text);
+        let records = chain(keep)
             .map(|links| links.into_iter().map(|(r, _)| r).collect())
-            .map_err(|b| self.broken(b))
+            .map_err(|b| self.broken(b))?;
+        Ok(Contents { records, torn })
+    }
+
+    /// The whole file as text (`None` when it does not exist yet). Anything but a
+    /// regular file is refused before it is opened: `/dev/full` would never end.
+    pub fn text(&self) -> Result<Option<String>, LedgerError> {
+        if !crate::paths::is_regular_or_absent(&self.path).map_err(|e| self.io(e))? {
+            return Err(self.io(crate::paths::not_regular(&self.path)));
+        }
+        match std::fs::read(&self.path) {
+            Ok(b) => Ok(Some(String::from_utf8_lossy(&b).into_owned())),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(self.io(e)),
+        }
     }
 
     fn broken(&self, b: Break) -> LedgerError {
@@ -310,6 +359,9 @@ impl Ledger {
     ) -> Result<Record, LedgerError> {
         if let Some(dir) = self.path.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir).map_err(|e| self.io(e))?;
+        }
+        if !crate::paths::is_regular_or_absent(&self.path).map_err(|e| self.io(e))? {
+            return Err(self.io(crate::paths::not_regular(&self.path)));
         }
         let lock_path = self.path.with_extension("lock");
         let lock = OpenOptions::new()
@@ -338,41 +390,35 @@ impl Ledger {
             .map_err(|e| self.io(e))?;
         let mut text = String::new();
         file.read_to_string(&mut text).map_err(|e| self.io(e))?;
-        let (prev_hash, seq) = match chain(&text) {
-            Ok(links) => last_link(&links),
-            Err(b) if b.line == text.split_terminator('\n').count() && !text.ends_with('\n') => {
-                // A torn tail was never acknowledged: move it aside, say so in the chain.
-                let keep = text.rfind('\n').map_or(0, |i| i + 1);
-                let torn = &text[keep..];
-                let aside = self
-                    .path
-                    .with_extension(format!("torn-{}", at.timestamp_millis()));
-                std::fs::write(&aside, torn).map_err(|e| self.io(e))?;
-                file.set_len(u64::try_from(keep).unwrap_or(0))
-                    .map_err(|e| self.io(e))?;
-                file.seek(SeekFrom::End(0)).map_err(|e| self.io(e))?;
-                let (prev, seq) = last_link(&chain(&text[..keep]).map_err(|b| self.broken(b))?);
-                let repair = Draft {
-                    operator: "shipdeck".to_string(),
-                    reasons: vec![format!(
-                        "torn final line ({} bytes) moved to {}",
-                        torn.len(),
-                        aside.display()
-                    )],
-                    ..Draft::default()
-                };
-                let (rec, hash) = self.write_record(
-                    &mut file,
-                    RecordKind::LedgerRepaired,
-                    repair,
-                    at,
-                    &prev,
-                    seq + 1,
-                )?;
-                (hash, rec.seq)
-            }
-            Err(b) => return Err(self.broken(b)),
-        };
+        let (keep, torn) = split_torn(&text);
+        let (mut prev_hash, mut seq) = last_link(&chain(keep).map_err(|b| self.broken(b))?);
+        if let Some(n) = torn {
+            // A torn tail was never acknowledged: move it aside, say so in the chain.
+            let aside = self
+                .path
+                .with_extension(format!("torn-{}", at.timestamp_millis()));
+            std::fs::write(&aside, &text[keep.len()..]).map_err(|e| self.io(e))?;
+            file.set_len(u64::try_from(keep.len()).unwrap_or(0))
+                .map_err(|e| self.io(e))?;
+            file.seek(SeekFrom::End(0)).map_err(|e| self.io(e))?;
+            let repair = Draft {
+                operator: "shipdeck".to_string(),
+                reasons: vec![format!(
+                    "torn final line ({n} bytes) moved to {}",
+                    aside.display()
+                )],
+                ..Draft::default()
+            };
+            let (rec, hash) = self.write_record(
+                &mut file,
+                RecordKind::LedgerRepaired,
+                repair,
+                at,
+                &prev_hash,
+                seq + 1,
+            )?;
+            (prev_hash, seq) = (hash, rec.seq);
+        }
         self.write_record(&mut file, kind, draft, at, &prev_hash, seq + 1)
             .map(|(r, _)| r)
     }

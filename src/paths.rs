@@ -32,3 +32,49 @@ pub fn data_dir() -> Option<PathBuf> {
 pub fn log_file() -> Option<PathBuf> {
     state_dir().map(|d| d.join("shipdeck.log"))
 }
+
+/// Reads a file that must be a regular file, at most `limit` bytes. A device
+/// (`/dev/zero`, `/dev/full`), FIFO or directory where a file is meant would
+/// hang or grow memory without bound; it is refused before it is opened.
+/// `Ok(None)` when the file does not exist.
+pub fn read_regular(path: &std::path::Path, limit: u64) -> std::io::Result<Option<Vec<u8>>> {
+    use std::io::Read;
+    if !is_regular_or_absent(path)? {
+        return Err(not_regular(path));
+    }
+    let file = match std::fs::File::open(path) {
+        Ok(f) => f,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(e),
+    };
+    let mut bytes = Vec::new();
+    file.take(limit.saturating_add(1)).read_to_end(&mut bytes)?;
+    if u64::try_from(bytes.len()).unwrap_or(u64::MAX) > limit {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            format!("larger than {} KiB; is this the right file?", limit / 1024),
+        ));
+    }
+    Ok(Some(bytes))
+}
+
+/// Whether `path` is a regular file (following symlinks), or does not exist.
+pub fn is_regular_or_absent(path: &std::path::Path) -> std::io::Result<bool> {
+    match std::fs::metadata(path) {
+        Ok(m) => Ok(m.is_file()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(true),
+        Err(e) => Err(e),
+    }
+}
+
+/// The error for a path that is not a regular file.
+pub fn not_regular(path: &std::path::Path) -> std::io::Error {
+    let kind = match std::fs::metadata(path) {
+        Ok(m) if m.is_dir() => "a directory",
+        _ => "not a regular file (a device, pipe or socket)",
+    };
+    std::io::Error::new(
+        std::io::ErrorKind::InvalidInput,
+        format!("it is {kind}; point it at a regular file"),
+    )
+}

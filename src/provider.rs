@@ -134,7 +134,8 @@ pub async fn read_with_timeout<P: Provider>(
     env: &EnvConfig,
 ) -> Result<EnvSnapshot, ProviderError> {
     match tokio::time::timeout(READ_TIMEOUT, provider.read_env(env)).await {
-        Ok(r) => r,
+        // Outside text enters shipdeck sanitised, once, here.
+        Ok(r) => r.map(EnvSnapshot::sanitized),
         Err(_) => Err(ProviderError::Network {
             message: format!(
                 "reading \"{}\" took longer than {}s",

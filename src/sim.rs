@@ -238,7 +238,7 @@ impl SimService {
             })
             .collect();
         let current = u32::try_from(revisions.len()).unwrap_or(u32::MAX);
-        let deployed_at = now - chrono_dur(s.age);
+        let deployed_at = now.checked_sub_signed(chrono_dur(s.age)).unwrap_or(now);
         let strategy = match (s.strategy.as_deref(), s.bake) {
             (Some("blue_green"), bake) => Strategy::BlueGreen {
                 bake: bake.unwrap_or(Duration::from_mins(5)),

@@ -356,16 +356,18 @@ enum Tone {
 }
 
 impl Style {
+    /// Every piece of the table passes through here, so through the sanitiser.
     fn paint(self, tone: Tone, text: &str) -> String {
+        let text = sanitize(text);
         if !self.color {
-            return text.to_string();
+            return text;
         }
         let code = match tone {
             Tone::Good => "32",
             Tone::Bad => "31;1",
             Tone::Warn => "33",
             Tone::Dim => "2",
-            Tone::Plain => return text.to_string(),
+            Tone::Plain => return text,
         };
         format!("\u{1b}[{code}m{text}\u{1b}[0m")
     }
@@ -447,6 +449,12 @@ fn freshness_cell(f: &Freshness, sources: &Sources) -> (Tone, String) {
 
 /// Renders a table of cells with padded columns; every cell is (tone, text).
 fn table(style: Style, header: &[&str], rows: &[Vec<(Tone, String)>]) -> String {
+    // Widths are measured on what will be printed: the sanitised text.
+    let rows: Vec<Vec<(Tone, String)>> = rows
+        .iter()
+        .map(|r| r.iter().map(|(t, s)| (*t, sanitize(s))).collect())
+        .collect();
+    let rows = rows.as_slice();
     let mut widths: Vec<usize> = header.iter().map(|h| h.chars().count()).collect();
     for row in rows {
         for (i, (_, text)) in row.iter().enumerate() {

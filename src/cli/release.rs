@@ -1,13 +1,13 @@
 //! `shipdeck promote` and `shipdeck rollback`: the console's wizard and rollback
 //! dialog as commands, with the same gates, locks, records and watch.
 
-use std::io::{BufRead, IsTerminal, Write};
+use std::io::{BufRead, IsTerminal};
 use std::sync::Arc;
 use std::time::Duration;
 
 use serde::Serialize;
 
-use super::{EXIT_DEGRADED, EXIT_OK, EXIT_USAGE, eprint_error};
+use super::{EXIT_DEGRADED, EXIT_OK, EXIT_USAGE, eprint_error, term};
 use crate::clock::{Clock, SystemClock};
 use crate::config::{Config, Confirm, OnAbort};
 use crate::gate::{Check, Verdict};
@@ -93,16 +93,15 @@ impl Report {
             _ => EXIT_DEGRADED,
         };
         if json {
-            let text = serde_json::to_string_pretty(self)
-                .unwrap_or_else(|e| format!("{{\"error\":\"{e}\"}}"));
-            let _ = writeln!(std::io::stdout(), "{text}");
-        } else {
-            let mut out = std::io::stdout();
-            if self.go == Some(false) {
-                print_checks(&mut out, &self.checks);
+            match term::json(self) {
+                Ok(text) => term::out_styled(&text),
+                Err(e) => term::error(&format!("cannot encode the report: {e}")),
             }
-            let _ = writeln!(
-                out,
+        } else {
+            if self.go == Some(false) {
+                term::out(&checks_text(&self.checks));
+            }
+            term::outln(&format!(
                 "{}: {}{}",
                 self.action,
                 self.outcome.replace('_', " "),
@@ -110,13 +109,14 @@ impl Report {
                     .as_deref()
                     .map(|r| format!(" ({r})"))
                     .unwrap_or_default()
-            );
+            ));
         }
         code
     }
 }
 
-fn print_checks(out: &mut impl Write, checks: &[Check]) {
+fn checks_text(checks: &[Check]) -> String {
+    let mut out = String::new();
     for c in checks {
         let mark = match (c.verdict, c.overridden) {
             (Verdict::Pass, true) => "!",
@@ -125,13 +125,14 @@ fn print_checks(out: &mut impl Write, checks: &[Check]) {
             (Verdict::Pending, _) => "◐",
             (Verdict::Unknown, _) => "?",
         };
-        let _ = writeln!(out, "  {mark} {:<24} {}", c.name, c.reason);
+        out.push_str(&format!("  {mark} {:<24} {}\n", c.name, c.reason));
     }
+    out
 }
 
 /// Progress goes to stderr so that stdout stays the report (and JSON stays clean).
 fn say(text: &str) {
-    let _ = writeln!(std::io::stderr(), "{text}");
+    term::errln(text);
 }
 
 fn interactive() -> bool {
@@ -139,8 +140,7 @@ fn interactive() -> bool {
 }
 
 fn ask(prompt: &str) -> Option<String> {
-    let _ = write!(std::io::stderr(), "{prompt}");
-    let _ = std::io::stderr().flush();
+    term::err(prompt);
     let mut line = String::new();
     match std::io::stdin().lock().read_line(&mut line) {
         Ok(0) | Err(_) => None,
@@ -305,7 +305,8 @@ fn setup(
         super::lock_dir(&path),
         operator.to_string(),
         clock.clone(),
-    );
+    )
+    .for_demo(cfg.is_demo());
     Ok(Setup {
         provider,
         exec,
@@ -347,6 +348,15 @@ async fn promote_inner(
             ))
         })?,
     };
+    // Usage errors, before anything is read: a typo exits 2 like every command's.
+    if source >= target {
+        return Err(usage(format!(
+            "promotions go forward: \"{}\" comes after \"{}\" in the chain",
+            cfg.environments[source].name, args.to
+        )));
+    }
+    super::known_service(cfg, &args.to, &args.service).map_err(usage)?;
+    super::known_service(cfg, &cfg.environments[source].name, &args.service).map_err(usage)?;
     let mut answers = Answers {
         ticked: ticks(cfg, target, &args.tick).map_err(usage)?,
         // Typed text ends up in records: no control characters.
@@ -493,7 +503,7 @@ async fn promote_inner(
         return Ok(report);
     }
     if !common.json {
-        print_checks(&mut std::io::stderr(), &gate.checks);
+        term::err(&checks_text(&gate.checks));
         for line in plan.diff() {
             say(&format!("  {line}"));
         }
@@ -737,6 +747,7 @@ async fn rollback_inner(
     common: &Common,
 ) -> Result<Report, Failure> {
     let env = release::env_index(cfg, env_name).map_err(usage)?;
+    super::known_service(cfg, env_name, service).map_err(usage)?;
     let Setup {
         provider,
         mut exec,

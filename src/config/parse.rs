@@ -120,8 +120,12 @@ pub fn parse(text: &str, file: &str, base: Option<&Path>) -> Result<Config, Vec<
     let root = Table::new(doc.as_table(), None, "");
     root.check_keys(&mut ctx, TOP_KEYS);
 
-    let refresh_interval =
-        root.positive_duration(&mut ctx, "refresh_interval", DEFAULT_REFRESH_INTERVAL);
+    let refresh_interval = root.positive_duration(
+        &mut ctx,
+        "refresh_interval",
+        DEFAULT_REFRESH_INTERVAL,
+        range::REFRESH,
+    );
     let read_only = root.bool(&mut ctx, "read_only", false);
     let allow_operator_override = root.bool(&mut ctx, "allow_operator_override", false);
     let theme = match root
@@ -131,7 +135,9 @@ pub fn parse(text: &str, file: &str, base: Option<&Path>) -> Result<Config, Vec<
         Some("light") => Theme::Light,
         _ => Theme::Dark,
     };
-    let ledger_path = root.str(&mut ctx, "ledger_path").map(|p| resolve(base, &p));
+    let ledger_path = root
+        .path(&mut ctx, "ledger_path")
+        .map(|p| resolve(base, &p));
     let provider = parse_provider(&mut ctx, &root, base);
     let keys = parse_keys(&mut ctx, &root);
 
@@ -207,7 +213,7 @@ fn parse_provider(ctx: &mut Ctx<'_>, root: &Table<'_>, base: Option<&Path>) -> P
     if let Some("simulated") = kind.as_deref() {
         let fleet = sim
             .as_ref()
-            .and_then(|s| s.str(ctx, "fleet"))
+            .and_then(|s| s.path(ctx, "fleet"))
             .map(|p| resolve(base, &p));
         let seed = sim
             .as_ref()
@@ -472,9 +478,14 @@ fn parse_health(ctx: &mut Ctx<'_>, t: &Table<'_>) -> Option<HealthCheck> {
         url,
         method: parse_method(ctx, t),
         expected_status: parse_status(ctx, t),
-        timeout: t.positive_duration(ctx, "timeout", Duration::from_secs(2)),
-        interval: t.positive_duration(ctx, "interval", Duration::from_secs(5)),
-        stability_window: t.positive_duration(ctx, "stability_window", DEFAULT_STABILITY_WINDOW),
+        timeout: t.positive_duration(ctx, "timeout", Duration::from_secs(2), range::REQUEST),
+        interval: t.positive_duration(ctx, "interval", Duration::from_secs(5), range::REFRESH),
+        stability_window: t.positive_duration(
+            ctx,
+            "stability_window",
+            DEFAULT_STABILITY_WINDOW,
+            range::WINDOW,
+        ),
         headers,
     })
 }
@@ -545,7 +556,7 @@ fn parse_smoke(ctx: &mut Ctx<'_>, t: &Table<'_>) -> Option<SmokeCheck> {
         url,
         expected_status: parse_status(ctx, t),
         body_contains: t.str(ctx, "body_contains"),
-        timeout: t.positive_duration(ctx, "timeout", Duration::from_secs(5)),
+        timeout: t.positive_duration(ctx, "timeout", Duration::from_secs(5), range::SMOKE),
     })
 }
 
@@ -646,10 +657,12 @@ fn parse_gate(ctx: &mut Ctx<'_>, t: &Table<'_>, production: bool) -> GatePolicy 
         .unwrap_or(0),
         four_eyes: t.bool(ctx, "four_eyes", d.four_eyes),
         change_record,
-        soak: t.duration(ctx, "soak").unwrap_or(d.soak),
+        soak: t
+            .bounded_duration(ctx, "soak", range::SOAK)
+            .unwrap_or(d.soak),
         checklist: t.str_list(ctx, "checklist"),
         freeze,
-        approval_ttl: t.positive_duration(ctx, "approval_ttl", d.approval_ttl),
+        approval_ttl: t.positive_duration(ctx, "approval_ttl", d.approval_ttl, range::TTL),
     }
 }
 
@@ -783,8 +796,13 @@ fn parse_rollout(ctx: &mut Ctx<'_>, t: &Table<'_>) -> RolloutPolicy {
         );
     }
     RolloutPolicy {
-        timeout: t.positive_duration(ctx, "timeout", d.timeout),
-        stability_window: t.positive_duration(ctx, "stability_window", d.stability_window),
+        timeout: t.positive_duration(ctx, "timeout", d.timeout, range::ROLLOUT),
+        stability_window: t.positive_duration(
+            ctx,
+            "stability_window",
+            d.stability_window,
+            range::WINDOW,
+        ),
         on_abort: match t
             .choice(ctx, "on_abort", &["rollback", "prompt"])
             .as_deref()
@@ -795,8 +813,13 @@ fn parse_rollout(ctx: &mut Ctx<'_>, t: &Table<'_>) -> RolloutPolicy {
         abort_on_alarm: t.bool(ctx, "abort_on_alarm", d.abort_on_alarm),
         abort_on_health: t.bool(ctx, "abort_on_health", d.abort_on_health),
         max_error_rate_increase: rate.or(d.max_error_rate_increase),
-        error_rate_window: t.positive_duration(ctx, "error_rate_window", d.error_rate_window),
-        p95_latency_slo: t.duration(ctx, "p95_latency_slo"),
+        error_rate_window: t.positive_duration(
+            ctx,
+            "error_rate_window",
+            d.error_rate_window,
+            range::METRIC_WINDOW,
+        ),
+        p95_latency_slo: t.bounded_duration(ctx, "p95_latency_slo", range::LATENCY),
     }
 }
 
@@ -900,4 +923,36 @@ fn order_environments(ctx: &mut Ctx<'_>, envs: Vec<EnvConfig>, links: &[Link]) -
     }
     let mut slots: Vec<Option<EnvConfig>> = envs.into_iter().map(Some).collect();
     order.into_iter().filter_map(|i| slots[i].take()).collect()
+}
+
+/// What each duration key accepts (stated in config.example.toml).
+mod range {
+    use std::time::Duration;
+
+    use super::super::walk::DurationRange;
+
+    const fn secs(s: u64) -> Duration {
+        Duration::from_secs(s)
+    }
+    const HOUR: u64 = 3600;
+    const DAY: u64 = 24 * HOUR;
+
+    /// `refresh_interval`, health `interval`.
+    pub const REFRESH: DurationRange = (secs(1), secs(HOUR));
+    /// Health probe `timeout`.
+    pub const REQUEST: DurationRange = (Duration::from_millis(100), secs(60));
+    /// Smoke check `timeout`.
+    pub const SMOKE: DurationRange = (Duration::from_millis(100), secs(300));
+    /// `stability_window` (health and rollout).
+    pub const WINDOW: DurationRange = (secs(1), secs(DAY));
+    /// Gate `soak`.
+    pub const SOAK: DurationRange = (Duration::ZERO, secs(90 * DAY));
+    /// Gate `approval_ttl`.
+    pub const TTL: DurationRange = (secs(60), secs(30 * DAY));
+    /// Rollout `timeout`.
+    pub const ROLLOUT: DurationRange = (secs(10), secs(DAY));
+    /// Rollout `error_rate_window`.
+    pub const METRIC_WINDOW: DurationRange = (secs(60), secs(DAY));
+    /// Rollout `p95_latency_slo`.
+    pub const LATENCY: DurationRange = (Duration::from_millis(1), secs(600));
 }

@@ -6,6 +6,9 @@ use std::time::Duration;
 
 use toml_edit::{Item, TableLike, Value};
 
+/// Shortest and longest value a duration key accepts.
+pub type DurationRange = (Duration, Duration);
+
 /// One configuration problem, located in the file.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Problem {
@@ -230,6 +233,24 @@ impl<'t> Table<'t> {
         None
     }
 
+    /// A file path: a non-empty string without control characters.
+    pub fn path(&self, ctx: &mut Ctx<'_>, key: &str) -> Option<String> {
+        let p = self.str(ctx, key)?;
+        if p.trim().is_empty() || p.chars().any(char::is_control) {
+            ctx.report(
+                self.value_span(key),
+                format!(
+                    "{} is not a usable file path: \"{}\"",
+                    self.label(key),
+                    p.escape_debug()
+                ),
+                "write a path such as \"/shared/release/ledger.jsonl\", or leave the key out for the default",
+            );
+            return None;
+        }
+        Some(p)
+    }
+
     /// A required string value.
     pub fn req_str(&self, ctx: &mut Ctx<'_>, key: &str, help: &str) -> Option<String> {
         if !self.has(key) {
@@ -323,8 +344,15 @@ impl<'t> Table<'t> {
         }
     }
 
-    /// A duration with a default, rejecting zero.
-    pub fn positive_duration(&self, ctx: &mut Ctx<'_>, key: &str, default: Duration) -> Duration {
+    /// A duration with a default, rejecting zero and anything outside `range`
+    /// (a year-long refresh interval is a typo, and would overflow clock arithmetic).
+    pub fn positive_duration(
+        &self,
+        ctx: &mut Ctx<'_>,
+        key: &str,
+        default: Duration,
+        range: DurationRange,
+    ) -> Duration {
         match self.duration(ctx, key) {
             Some(d) if d.is_zero() => {
                 ctx.report(
@@ -334,9 +362,47 @@ impl<'t> Table<'t> {
                 );
                 default
             }
-            Some(d) => d,
-            None => default,
+            Some(d) if self.in_range(ctx, key, d, range) => d,
+            _ => default,
         }
+    }
+
+    /// An optional duration (zero allowed where `range` starts at zero) within `range`.
+    pub fn bounded_duration(
+        &self,
+        ctx: &mut Ctx<'_>,
+        key: &str,
+        range: DurationRange,
+    ) -> Option<Duration> {
+        self.duration(ctx, key)
+            .filter(|d| self.in_range(ctx, key, *d, range))
+    }
+
+    fn in_range(&self, ctx: &mut Ctx<'_>, key: &str, d: Duration, range: DurationRange) -> bool {
+        let (min, max) = range;
+        let show = |d: Duration| humantime::format_duration(d).to_string();
+        let written = self
+            .inner
+            .get(key)
+            .and_then(|i| i.as_str())
+            .unwrap_or_default()
+            .to_string();
+        let problem = if d < min {
+            Some(format!("{} is too short: \"{written}\"", self.label(key)))
+        } else if d > max {
+            Some(format!("{} is too long: \"{written}\"", self.label(key)))
+        } else {
+            None
+        };
+        if let Some(message) = problem {
+            ctx.report(
+                self.value_span(key),
+                message,
+                format!("use a duration from \"{}\" to \"{}\"", show(min), show(max)),
+            );
+            return false;
+        }
+        true
     }
 
     /// An array of strings (a single string is accepted as a one-element list).

@@ -112,6 +112,70 @@ pub fn json_safe(json: &str) -> String {
     out
 }
 
+impl super::EnvSnapshot {
+    /// The reading with every text a cloud API supplied passed through the
+    /// sanitiser: names, reasons, events, messages. Readings enter shipdeck
+    /// this way ([`crate::provider::read_with_timeout`]), so the console, the
+    /// gate, the watch and the CLI only ever hold clean text.
+    pub fn sanitized(mut self) -> Self {
+        let clean = |s: &mut String| {
+            if s.chars().any(|c| c.is_control() || is_bidi_control(c)) {
+                *s = sanitize(s);
+            }
+        };
+        let clean_td = |t: &mut super::TaskDefRef| {
+            clean(&mut t.family);
+            clean(&mut t.arn);
+        };
+        self.warnings.iter_mut().for_each(clean);
+        for s in [&mut self.sources.alarms, &mut self.sources.metrics] {
+            if let super::SourceState::Failed { error } = s {
+                clean(error);
+            }
+        }
+        for svc in &mut self.services {
+            clean(&mut svc.ecs_service);
+            if let Some(t) = &mut svc.task_definition {
+                clean_td(t);
+            }
+            for d in &mut svc.deployments {
+                clean(&mut d.id);
+                clean_td(&mut d.task_definition);
+                if let Some(r) = &mut d.reason {
+                    clean(r);
+                }
+            }
+            for a in &mut svc.alarms {
+                clean(&mut a.name);
+                clean(&mut a.reason);
+            }
+            if let Some(u) = &mut svc.alarms_unknown {
+                clean(u);
+            }
+            if let super::Health::Unhealthy { reason, .. } = &mut svc.health {
+                clean(reason);
+            }
+            for e in &mut svc.events {
+                clean(&mut e.id);
+                clean(&mut e.message);
+            }
+            for h in &mut svc.history {
+                clean_td(&mut h.task_definition);
+            }
+            for m in &mut svc.metrics {
+                clean(&mut m.label);
+                if let Some(e) = &mut m.error {
+                    clean(e);
+                }
+            }
+            if let super::Strategy::Other { name } = &mut svc.deployment_config.strategy {
+                clean(name);
+            }
+        }
+        self
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

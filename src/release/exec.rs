@@ -31,6 +31,8 @@ pub struct Executor {
     operator: String,
     clock: Arc<dyn Clock>,
     guards: HashMap<(String, String), LockGuard>,
+    /// `" --demo"` when the commands printed in hints need it.
+    demo_flag: &'static str,
 }
 
 impl Executor {
@@ -51,7 +53,14 @@ impl Executor {
             operator,
             clock,
             guards: HashMap::new(),
+            demo_flag: "",
         }
+    }
+
+    /// Hints name `shipdeck … --demo` commands (the demo's own ledger and locks).
+    pub fn for_demo(mut self, demo: bool) -> Self {
+        self.demo_flag = if demo { " --demo" } else { "" };
+        self
     }
 
     /// Name of environment `env` (empty when out of range).
@@ -142,8 +151,8 @@ impl Executor {
             .map_err(|e| {
                 let hint = match e {
                     LockError::Held { .. } => format!(
-                        "; if that process is gone, run `shipdeck unlock --env {} --service {service}`",
-                        env_cfg.name
+                        "; if that process is gone, run `shipdeck unlock{} --env {} --service {service}`",
+                        self.demo_flag, env_cfg.name
                     ),
                     _ => String::new(),
                 };

@@ -4,6 +4,14 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
+/// Largest fleet file read (20,000 services fit in a few MiB).
+const FLEET_LIMIT: u64 = 64 * 1024 * 1024;
+
+/// Oldest a simulated release may be.
+const MAX_AGE: Duration = Duration::from_hours(10 * 365 * 24);
+/// Longest simulated blue/green bake.
+const MAX_BAKE: Duration = Duration::from_hours(24);
+
 /// A whole simulated fleet.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -184,9 +192,18 @@ impl FleetFile {
 
     /// Reads a fleet file from disk.
     pub fn load(path: &std::path::Path) -> Result<Self, FleetError> {
-        let text = std::fs::read_to_string(path).map_err(|source| FleetError::Io {
+        let io = |source| FleetError::Io {
             file: path.display().to_string(),
             source,
+        };
+        let bytes = crate::paths::read_regular(path, FLEET_LIMIT)
+            .map_err(io)?
+            .ok_or_else(|| io(std::io::ErrorKind::NotFound.into()))?;
+        let text = String::from_utf8(bytes).map_err(|_| {
+            io(std::io::Error::new(
+                std::io::ErrorKind::InvalidData,
+                "not UTF-8",
+            ))
         })?;
         Self::parse(&text, &path.display().to_string())
     }
@@ -207,6 +224,19 @@ impl FleetFile {
                     return Err(invalid(format!(
                         "service \"{}\" in environment \"{}\" has no releases",
                         s.ecs_service, env.name
+                    )));
+                }
+                if s.age > MAX_AGE {
+                    return Err(invalid(format!(
+                        "age of \"{}\" must be at most 10 years, found \"{}\"",
+                        s.ecs_service,
+                        humantime::format_duration(s.age)
+                    )));
+                }
+                if s.bake.is_some_and(|b| b > MAX_BAKE) {
+                    return Err(invalid(format!(
+                        "bake of \"{}\" must be at most 24 hours",
+                        s.ecs_service
                     )));
                 }
                 if !(0.0..=1.0).contains(&s.flakiness) {

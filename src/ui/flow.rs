@@ -13,6 +13,7 @@ use crate::app::App;
 use crate::app::flow::{Field, Flow, Phase, RollbackDialog, Row, WatchView, Wizard};
 use crate::config::Confirm;
 use crate::gate::Verdict;
+use crate::model::sanitize;
 use crate::release::{OpKind, Step};
 
 fn boxed(frame: &mut Frame<'_>, rect: Rect, title: String, lines: Vec<Line<'_>>, theme: &Theme) {
@@ -261,11 +262,7 @@ fn render_wizard(frame: &mut Frame<'_>, area: Rect, app: &App, w: &Wizard, theme
                 } else {
                     format!(" ({})", w.approvers.join(", "))
                 },
-                if app.cfg.is_builtin_demo() {
-                    "--demo "
-                } else {
-                    ""
-                },
+                if app.cfg.is_demo() { "--demo " } else { "" },
                 w.promotion
             )),
         ]));
@@ -511,7 +508,7 @@ fn render_watch(frame: &mut Frame<'_>, area: Rect, app: &App, v: &WatchView, the
     let skip = v.log.len().saturating_sub(room);
     for (at, text) in v.log.iter().skip(skip) {
         lines.push(Line::raw(fit(
-            &format!("{} {text}", at.format("%H:%M:%S")),
+            &format!("{} {}", at.format("%H:%M:%S"), sanitize(text)),
             inner,
         )));
     }

@@ -1,5 +1,7 @@
 //! A tiny HTTP/1.1 server on 127.0.0.1 (free port) with canned behaviours per path.
 //! Stopped when dropped.
+// Shared by several test crates; each uses a different part.
+#![allow(dead_code)]
 
 use std::io::{BufRead, BufReader, Write};
 use std::net::{TcpListener, TcpStream};
@@ -7,6 +9,11 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::thread;
 use std::time::Duration;
+
+/// Every kind of terminal escape the corpus tests put into outside text: OSC
+/// title, OSC 52 clipboard, CSI clear, CSI cursor move, colour, bare ESC, C1
+/// CSI and OSC, NUL, BEL, CR and a bidi override.
+pub const CORPUS: &str = "\u{1b}]0;pwned\u{7}\u{1b}]52;c;cHduZWQ=\u{7}\u{1b}[2J\u{1b}[10;10H\u{1b}[31m\u{1b}\u{9b}2J\u{9d}0;pwned\u{9c}\u{0}\u{7}\r\u{202e}";
 
 /// The running server.
 pub struct Server {
@@ -119,6 +126,12 @@ fn handle(mut conn: TcpStream, flaps: &AtomicUsize) -> std::io::Result<()> {
             "500 Internal Server Error",
             "",
             b"\x1b[2J\x1b]0;pwned\x07evil\x1b[31m body",
+        ),
+        "/corpus" => respond(
+            &mut conn,
+            "500 Internal Server Error",
+            "",
+            CORPUS.as_bytes(),
         ),
         "/echo-token" => respond(
             &mut conn,

@@ -1,4 +1,6 @@
 //! Drives the real binary in a private tmux server: send keys, poll the screen.
+// Shared by several test crates; each uses a different part.
+#![allow(dead_code)]
 
 use std::process::Command;
 use std::time::{Duration, Instant};
