@@ -1,6 +1,13 @@
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+
 use super::*;
+use crate::config::Config;
+use crate::ledger::RecordKind;
 use crate::model::{
-    Alarm, Deployment, DeploymentConfig, DeploymentRole, MetricSeries, Pinning, RevisionInfo,
+    Alarm, AlarmState, Deployment, DeploymentConfig, DeploymentRole, Digest, Health,
+    MetricSeries, Pinning, RevisionInfo, RolloutState, ServiceSnapshot, TaskDefRef,
 };
 use chrono::TimeZone;
 

@@ -1,0 +1,131 @@
+//! The gate input assembled from readings: everything a target's gate looks at.
+
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+
+use crate::config::Config;
+use crate::gate::{self, GateInput, GateResult};
+use crate::health::SmokeResult;
+use crate::ledger::GateEntry;
+use crate::model::{Digest, Health, RolloutState, ServiceSnapshot};
+
+use super::{Answers, Plan, service_config};
+
+/// Whether a health reading has been good for `window` (`None`: nothing to tell).
+pub fn healthy_stable(h: &Health, window: Duration) -> Option<bool> {
+    match h {
+        Health::Healthy { healthy_for, .. } => Some(*healthy_for >= window),
+        Health::Unhealthy { .. } => Some(false),
+        Health::Unknown | Health::NotConfigured => None,
+    }
+}
+
+/// How long `digest` has run in a service: since its deployment began, once completed.
+pub fn soaked_for(s: &ServiceSnapshot, digest: &Digest, now: DateTime<Utc>) -> Option<Duration> {
+    if s.digest.as_ref() != Some(digest) {
+        return None;
+    }
+    let primary = s
+        .deployments
+        .iter()
+        .find(|d| d.role == crate::model::DeploymentRole::Primary)?;
+    match primary.rollout {
+        RolloutState::Completed => Some((now - primary.created_at).to_std().unwrap_or_default()),
+        RolloutState::InProgress => Some(Duration::ZERO),
+        _ => None,
+    }
+}
+
+/// Readings a gate looks at, besides the plan.
+#[derive(Debug, Clone)]
+pub struct Observed<'a> {
+    /// The service in the source.
+    pub source: Option<&'a ServiceSnapshot>,
+    /// Source reading current.
+    pub source_fresh: bool,
+    /// Target reading current.
+    pub target_fresh: bool,
+    /// Other sources the gate reads that are not current ([`stale_sources`]).
+    pub stale: Vec<String>,
+    /// Smoke results of the source, if run.
+    pub smoke: Option<&'a [SmokeResult]>,
+    /// Now.
+    pub now: DateTime<Utc>,
+    /// Who holds the target's lock, if anyone.
+    pub in_flight: Option<String>,
+    /// Distinct valid approvers.
+    pub approvers: &'a [String],
+    /// Who runs the promotion.
+    pub initiator: &'a str,
+}
+
+/// Evaluates the target's gate for `plan`.
+pub fn gate_for(cfg: &Config, plan: &Plan, obs: &Observed<'_>, answers: &Answers) -> GateResult {
+    let Some(target) = cfg.environments.get(plan.target) else {
+        return GateResult {
+            checks: Vec::new(),
+            go: false,
+        };
+    };
+    let source_env = cfg.environments.get(plan.source);
+    let window = service_config(cfg, plan.source, &plan.service)
+        .and_then(|s| s.health.as_ref())
+        .map_or(crate::config::DEFAULT_STABILITY_WINDOW, |h| {
+            h.stability_window
+        });
+    let change = answers.change_record.trim();
+    let reason = answers.hotfix_reason.trim();
+    gate::evaluate(&GateInput {
+        policy: &target.gate,
+        source: obs.source,
+        source_fresh: obs.source_fresh,
+        target_fresh: obs.target_fresh,
+        stale: &obs.stale,
+        digest: plan.digest.as_ref(),
+        source_healthy_stable: obs.source.and_then(|s| healthy_stable(&s.health, window)),
+        smoke: obs.smoke,
+        smoke_configured: source_env.is_some_and(|e| !e.smoke.is_empty()),
+        soaked_for: match (obs.source, plan.digest.as_ref()) {
+            (Some(s), Some(d)) => soaked_for(s, d, obs.now),
+            _ => None,
+        },
+        now: obs.now,
+        in_flight: obs.in_flight.clone(),
+        ticked: &answers.ticked,
+        approvers: obs.approvers,
+        initiator: obs.initiator,
+        change_record: (!change.is_empty()).then_some(change),
+        hotfix_reason: (!reason.is_empty()).then_some(reason),
+        hotfix: plan.hotfix,
+        overrides: &answers.overrides,
+    })
+}
+
+/// The sources of the promotion's source environment that a gate reads and
+/// that are not current, as reasons (`alarms of staging: …`).
+pub fn stale_sources(env: &str, sources: &crate::model::Sources) -> Vec<String> {
+    sources
+        .alarms
+        .error()
+        .map(|e| format!("alarms of {env} unreadable: {e}"))
+        .into_iter()
+        .collect()
+}
+
+/// Gate checks as ledger entries.
+pub fn gate_entries(result: &GateResult) -> Vec<GateEntry> {
+    result
+        .checks
+        .iter()
+        .map(|c| GateEntry {
+            check: c.name.clone(),
+            verdict: if c.overridden {
+                "overridden".to_string()
+            } else {
+                format!("{:?}", c.verdict).to_lowercase()
+            },
+            reason: c.reason.clone(),
+        })
+        .collect()
+}

@@ -1,0 +1,257 @@
+//! What a promotion would change: the plan, checked for what cannot be
+//! promoted, and what the operator answered.
+
+use super::gate_entries;
+use crate::config::{Config, ServiceConfig};
+use crate::gate::GateResult;
+use crate::ledger::{Draft, RecordKind};
+use crate::model::{Digest, ImageRef, ServiceSnapshot, TaskDefRef};
+
+/// What a promotion of one service from `source` into `target` would change.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Plan {
+    /// shipdeck service name.
+    pub service: String,
+    /// Source environment index (promotion order).
+    pub source: usize,
+    /// Source environment name.
+    pub source_name: String,
+    /// Target environment index.
+    pub target: usize,
+    /// Target environment name.
+    pub target_name: String,
+    /// ECS service in the target.
+    pub ecs_service: String,
+    /// Container whose image changes.
+    pub container: String,
+    /// Digest to promote (`None`: the source is unpinned).
+    pub digest: Option<Digest>,
+    /// Revision the source runs.
+    pub source_revision: Option<TaskDefRef>,
+    /// Revision the target runs now (the copy's base and the rollback target).
+    pub target_revision: Option<TaskDefRef>,
+    /// Digest the target runs now.
+    pub target_digest: Option<Digest>,
+    /// Image the target runs now.
+    pub target_image: Option<ImageRef>,
+    /// A stage is skipped (needs a reason and one more approval).
+    pub hotfix: bool,
+}
+
+/// Why a promotion cannot even be planned.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct PlanError(pub String);
+
+/// Index of an environment by name, with a clear error.
+pub fn env_index(cfg: &Config, name: &str) -> Result<usize, PlanError> {
+    cfg.environments
+        .iter()
+        .position(|e| e.name == name)
+        .ok_or_else(|| {
+            PlanError(format!(
+                "no environment \"{name}\" in the configuration (have: {})",
+                cfg.environments
+                    .iter()
+                    .map(|e| e.name.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ))
+        })
+}
+
+/// The service's configuration in environment `env`.
+pub fn service_config<'a>(cfg: &'a Config, env: usize, service: &str) -> Option<&'a ServiceConfig> {
+    cfg.environments
+        .get(env)?
+        .services
+        .iter()
+        .find(|s| s.name == service)
+}
+
+/// Plans promoting `service` into environment `target` from `source`
+/// (normally the stage before it; an earlier stage makes it a hotfix).
+pub fn plan(
+    cfg: &Config,
+    service: &str,
+    source: usize,
+    target: usize,
+    source_snap: Option<&ServiceSnapshot>,
+    target_snap: Option<&ServiceSnapshot>,
+) -> Result<Plan, PlanError> {
+    let name = |i: usize| {
+        cfg.environments
+            .get(i)
+            .map_or_else(|| format!("#{i}"), |e| e.name.clone())
+    };
+    if target == 0 {
+        return Err(PlanError(format!(
+            "\"{}\" is the first stage: nothing promotes into it",
+            name(target)
+        )));
+    }
+    if source >= target {
+        return Err(PlanError(format!(
+            "promotions go forward: \"{}\" comes after \"{}\" in the chain",
+            name(source),
+            name(target)
+        )));
+    }
+    let Some(target_cfg) = service_config(cfg, target, service) else {
+        return Err(PlanError(format!(
+            "service \"{service}\" is not configured in \"{}\"",
+            name(target)
+        )));
+    };
+    if service_config(cfg, source, service).is_none() {
+        return Err(PlanError(format!(
+            "service \"{service}\" is not configured in \"{}\"",
+            name(source)
+        )));
+    }
+    let Some(src) = source_snap else {
+        return Err(PlanError(format!(
+            "no reading of {service} in \"{}\" yet; wait for it or check the environment",
+            name(source)
+        )));
+    };
+    if let (Some(d), Some(t)) = (&src.digest, target_snap.and_then(|t| t.digest.as_ref()))
+        && d == t
+    {
+        return Err(PlanError(format!(
+            "\"{}\" already runs {} ({}); nothing to promote",
+            name(target),
+            d.short(),
+            service
+        )));
+    }
+    Ok(Plan {
+        service: service.to_string(),
+        source,
+        source_name: name(source),
+        target,
+        target_name: name(target),
+        ecs_service: target_cfg.ecs_service.clone(),
+        container: target_cfg.container.clone(),
+        digest: src.digest.clone(),
+        source_revision: src.task_definition.clone(),
+        target_revision: target_snap.and_then(|t| t.task_definition.clone()),
+        target_digest: target_snap.and_then(|t| t.digest.clone()),
+        target_image: target_snap.and_then(|t| t.image.clone()),
+        hotfix: source + 1 != target,
+    })
+}
+
+impl Plan {
+    /// The image the new revision will run: the target's repository at the digest.
+    pub fn new_image(&self) -> String {
+        match (&self.target_image, &self.digest) {
+            (Some(img), Some(d)) => img.pinned_to(d).to_string(),
+            (None, Some(d)) => format!("<repository>@{d}"),
+            (_, None) => "(source unpinned: no digest)".to_string(),
+        }
+    }
+
+    /// The task-definition change, line by line: only the image may differ.
+    pub fn diff(&self) -> Vec<String> {
+        let base = self
+            .target_revision
+            .as_ref()
+            .map_or_else(|| "(unknown)".to_string(), ToString::to_string);
+        let next = self.target_revision.as_ref().map_or_else(
+            || "a new revision".to_string(),
+            |r| format!("{}:<next>", r.family),
+        );
+        let old = self
+            .target_image
+            .as_ref()
+            .map_or_else(|| "(unknown)".to_string(), ToString::to_string);
+        let new = self.new_image();
+        vec![
+            format!("task definition {base} → {next} (a copy of {base})"),
+            format!("container \"{}\" image:", self.container),
+            format!("- {old}"),
+            format!("+ {new}"),
+            "everything else unchanged".to_string(),
+        ]
+    }
+
+    /// The record that asks for approvals (`PromotionStarted`), with the policy hash
+    /// that voids approvals given under another policy.
+    pub fn request_draft(&self, operator: &str, promotion: &str, policy_hash: &str) -> Draft {
+        Draft {
+            policy: Some(policy_hash.to_string()),
+            ..self.draft(operator, promotion)
+        }
+    }
+
+    /// What confirming a GO gate writes, in order, before the deploy:
+    /// `PromotionStarted` (unless approvals were requested already), `GateEvaluated`,
+    /// one `Override` per overridden check. Also returns the draft the deploy's
+    /// own records start from (change record, approvers, hotfix reason).
+    #[allow(clippy::too_many_arguments)]
+    pub fn confirmation_records(
+        &self,
+        gate: &GateResult,
+        answers: &Answers,
+        approvers: &[String],
+        operator: &str,
+        promotion: &str,
+        policy_hash: &str,
+        requested: bool,
+    ) -> (Draft, Vec<(RecordKind, Draft)>) {
+        let mut base = self.request_draft(operator, promotion, policy_hash);
+        base.change_record =
+            Some(answers.change_record.trim().to_string()).filter(|c| !c.is_empty());
+        base.approvers = approvers.to_vec();
+        if self.hotfix {
+            base.reasons.push(format!(
+                "hotfix from {}: {}",
+                self.source_name,
+                answers.hotfix_reason.trim()
+            ));
+        }
+        let mut out = Vec::new();
+        if !requested {
+            out.push((RecordKind::PromotionStarted, base.clone()));
+        }
+        let mut evaluated = base.clone();
+        evaluated.gate = gate_entries(gate);
+        evaluated.outcome = Some("go".to_string());
+        out.push((RecordKind::GateEvaluated, evaluated));
+        for c in gate.checks.iter().filter(|c| c.overridden) {
+            let mut d = base.clone();
+            d.reasons = vec![format!("{}: {}", c.name, c.reason)];
+            out.push((RecordKind::Override, d));
+        }
+        (base, out)
+    }
+
+    /// The ledger draft every record of this promotion starts from.
+    pub fn draft(&self, operator: &str, promotion: &str) -> Draft {
+        Draft {
+            operator: operator.to_string(),
+            env: Some(self.target_name.clone()),
+            service: Some(self.service.clone()),
+            promotion: Some(promotion.to_string()),
+            from_digest: self.target_digest.as_ref().map(ToString::to_string),
+            to_digest: self.digest.as_ref().map(ToString::to_string),
+            from_revision: self.target_revision.as_ref().map(ToString::to_string),
+            hotfix: self.hotfix,
+            ..Draft::default()
+        }
+    }
+}
+
+/// What the operator filled in the wizard (or on the command line).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Answers {
+    /// Checklist items ticked, by index.
+    pub ticked: Vec<bool>,
+    /// Change-record id.
+    pub change_record: String,
+    /// Hotfix reason.
+    pub hotfix_reason: String,
+    /// Break-glass overrides: check name and reason.
+    pub overrides: Vec<(String, String)>,
+}

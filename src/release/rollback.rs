@@ -1,0 +1,117 @@
+//! Where a rollback goes: the previous stable revision, else the newest older
+//! ACTIVE one (unverified), and the watch of a confirmed rollback.
+
+use chrono::{DateTime, Utc};
+
+use crate::config::Config;
+use crate::ledger::{Draft, Record};
+use crate::model::{Digest, ServiceSnapshot, TaskDefRef};
+
+use super::{OpKind, PlanError, Watch};
+
+/// Where a rollback would go.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RollbackTarget {
+    /// The revision.
+    pub revision: TaskDefRef,
+    /// Its digest, if known.
+    pub digest: Option<Digest>,
+    /// From shipdeck's stable records (true) or only the newest older ACTIVE revision.
+    pub verified: bool,
+    /// When it was marked stable.
+    pub stable_at: Option<DateTime<Utc>>,
+}
+
+/// The rollback target of a service: the previous stable revision from the
+/// records, else the newest older revision that is still ACTIVE (unverified).
+pub fn rollback_target(
+    records: &[Record],
+    env: &str,
+    snap: &ServiceSnapshot,
+) -> Result<RollbackTarget, PlanError> {
+    let Some(current) = &snap.task_definition else {
+        return Err(PlanError(format!(
+            "the revision {} runs in \"{env}\" is unknown; nothing to roll back from",
+            snap.name
+        )));
+    };
+    let find = |rev: u32| {
+        snap.history.iter().find(|h| {
+            h.task_definition.family == current.family && h.task_definition.revision == rev
+        })
+    };
+    if let Some(s) = crate::stable::previous_stable(records, env, &snap.name, &current.to_string())
+        && let Some((family, rev)) = s.revision.rsplit_once(':')
+        && let Ok(rev) = rev.parse::<u32>()
+    {
+        let known = find(rev);
+        if known.is_none_or(|h| h.active) {
+            return Ok(RollbackTarget {
+                revision: known.map_or_else(
+                    || TaskDefRef {
+                        family: family.to_string(),
+                        revision: rev,
+                        arn: s.revision.clone(),
+                    },
+                    |h| h.task_definition.clone(),
+                ),
+                digest: Digest::parse(&s.digest).ok(),
+                verified: true,
+                stable_at: Some(s.at),
+            });
+        }
+    }
+    snap.history
+        .iter()
+        .filter(|h| {
+            h.active
+                && h.task_definition.family == current.family
+                && h.task_definition.revision < current.revision
+        })
+        .max_by_key(|h| h.task_definition.revision)
+        .map(|h| RollbackTarget {
+            revision: h.task_definition.clone(),
+            digest: h.digest.clone(),
+            verified: false,
+            stable_at: None,
+        })
+        .ok_or_else(|| {
+            PlanError(format!(
+                "no known stable revision of {} in \"{env}\" and no older ACTIVE revision than {current}: nothing to roll back to",
+                snap.name
+            ))
+        })
+}
+
+/// A confirmed rollback of `service` in environment `env` to `target`: the watch
+/// (with `before` as its baseline) and the `RollbackIssued` draft.
+#[allow(clippy::too_many_arguments)]
+pub fn rollback_start(
+    cfg: &Config,
+    env: usize,
+    service: &str,
+    promotion: &str,
+    before: Option<&ServiceSnapshot>,
+    target: &RollbackTarget,
+    operator: &str,
+    now: DateTime<Utc>,
+) -> (Watch, Draft) {
+    let watch = Watch::new(
+        cfg,
+        OpKind::Rollback,
+        env,
+        service,
+        promotion,
+        before,
+        target.digest.clone(),
+        now,
+    );
+    let mut draft = watch.draft(operator);
+    draft.to_revision = Some(target.revision.to_string());
+    draft.reasons.push(if target.verified {
+        "rollback to the previous stable revision".to_string()
+    } else {
+        "rollback to the newest older ACTIVE revision (unverified: no stable record)".to_string()
+    });
+    (watch, draft)
+}

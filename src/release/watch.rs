@@ -1,0 +1,558 @@
+//! The deploy watch: one observation at a time, until the deploy or rollback
+//! succeeds, fails, aborts on a criterion, or ends unknown.
+
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::config::{Config, MetricRole, RolloutPolicy};
+use crate::ledger::Draft;
+use crate::model::{AlarmState, Digest, Health, RolloutState, ServiceSnapshot, TaskDefRef};
+
+use super::service_config;
+
+/// How long past its timeout a watch without readings waits before it gives up.
+pub const SILENT_GRACE: Duration = Duration::from_secs(30);
+/// Health failing this long during a watch aborts it (single failed probes do not).
+pub const HEALTH_ABORT_AFTER: Duration = Duration::from_secs(15);
+
+/// Deploy or rollback.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OpKind {
+    /// A promotion's deploy.
+    Deploy,
+    /// A rollback (by hand, or automatic after an abort).
+    Rollback,
+}
+
+impl OpKind {
+    /// "deploy" or "rollback".
+    pub fn noun(self) -> &'static str {
+        match self {
+            Self::Deploy => "deploy",
+            Self::Rollback => "rollback",
+        }
+    }
+}
+
+/// What one observation of a watched service says.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Step {
+    /// Keep watching.
+    Continue,
+    /// Rollout completed, stable for the window, alarms OK.
+    Succeeded,
+    /// Over, unsuccessfully, and nothing more to do (e.g. ECS rolled back by itself).
+    Failed(String),
+    /// An abort criterion hit: roll back (or ask).
+    Abort(String),
+    /// The timeout passed while a watched source could not be read: the outcome
+    /// is unknown. Never a success, never marked stable; nothing is rolled back
+    /// on a guess.
+    Unknown(String),
+}
+
+/// A deploy or rollback being watched until it succeeds or an abort criterion hits.
+#[derive(Debug, Clone)]
+pub struct Watch {
+    /// Deploy or rollback.
+    pub kind: OpKind,
+    /// Rollback started automatically after an abort.
+    pub automatic: bool,
+    /// Environment index.
+    pub env: usize,
+    /// Environment name.
+    pub env_name: String,
+    /// shipdeck service name.
+    pub service: String,
+    /// Promotion id (records group by it).
+    pub promotion: String,
+    /// Revision before.
+    pub from: Option<TaskDefRef>,
+    /// Digest before.
+    pub from_digest: Option<Digest>,
+    /// Revision it converges to (known once issued).
+    pub to: Option<TaskDefRef>,
+    /// Digest it converges to.
+    pub to_digest: Option<Digest>,
+    /// Provider deployment id.
+    pub deployment_id: Option<String>,
+    /// When the command was issued.
+    pub issued_at: DateTime<Utc>,
+    /// Abort criteria.
+    pub policy: RolloutPolicy,
+    /// Alarms already in ALARM before (reported, not an abort reason).
+    pub firing_before: Vec<String>,
+    /// Every alarm watched before: one that disappears (deleted, renamed)
+    /// makes the watch blind, even when a prefix still matches others.
+    pub alarms_before: Vec<String>,
+    /// Label of the error-rate metric and its baseline.
+    pub error_rate: Option<(String, f64)>,
+    /// Label of the error-rate metric, baseline or not.
+    pub error_label: Option<String>,
+    /// Label of the p95 latency metric.
+    pub latency_label: Option<String>,
+    /// Whether the service has a health endpoint.
+    pub health_configured: bool,
+    /// Whether the service watches any alarm (by name or prefix).
+    pub alarms_configured: bool,
+    /// INSUFFICIENT_DATA may pass (the environment's gate allows it); otherwise
+    /// it is unknown and the watch cannot succeed on it.
+    pub allow_no_data: bool,
+    /// What the latest reading could not tell (unreadable alarms, missing
+    /// metrics, unknown health): while not empty the watch cannot succeed.
+    pub blind: Vec<String>,
+    /// When the rollout completed.
+    pub completed_at: Option<DateTime<Utc>>,
+    /// Health good since.
+    pub healthy_since: Option<DateTime<Utc>>,
+    /// Health failing since.
+    pub unhealthy_since: Option<DateTime<Utc>>,
+    /// One line of current progress (its counters change every reading).
+    pub progress: String,
+    /// Where the watch is (issuing, a rollout state, stabilising…): logs record
+    /// changes of stage, not every counter.
+    pub stage: &'static str,
+    /// Outcome once over.
+    pub outcome: Option<Step>,
+    /// Change record, approvers and hotfix mark, carried onto every record.
+    pub carried: Draft,
+}
+
+fn mean(points: &[f64]) -> Option<f64> {
+    let finite: Vec<f64> = points.iter().copied().filter(|p| p.is_finite()).collect();
+    #[allow(clippy::cast_precision_loss)] // a handful of datapoints
+    (!finite.is_empty()).then(|| finite.iter().sum::<f64>() / finite.len() as f64)
+}
+
+fn series<'a>(s: &'a ServiceSnapshot, label: &str) -> Option<&'a [f64]> {
+    s.metrics
+        .iter()
+        .find(|m| m.label == label)
+        .map(|m| m.points.as_slice())
+}
+
+impl Watch {
+    /// Starts watching `kind` of `service` in environment `env`; `before` is the
+    /// service's reading when the command was confirmed (baselines come from it).
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        cfg: &Config,
+        kind: OpKind,
+        env: usize,
+        service: &str,
+        promotion: &str,
+        before: Option<&ServiceSnapshot>,
+        to_digest: Option<Digest>,
+        now: DateTime<Utc>,
+    ) -> Self {
+        let env_cfg = cfg.environments.get(env);
+        let svc = service_config(cfg, env, service);
+        let role_label = |role: MetricRole| {
+            svc.and_then(|s| s.metrics.iter().find(|m| m.role == role))
+                .map(|m| m.label.clone())
+        };
+        let error_label = role_label(MetricRole::ErrorRate);
+        let error_rate = error_label.clone().and_then(|label| {
+            let base = before.and_then(|b| series(b, &label)).and_then(mean)?;
+            Some((label, base))
+        });
+        Self {
+            kind,
+            automatic: false,
+            env,
+            env_name: env_cfg.map_or_else(String::new, |e| e.name.clone()),
+            service: service.to_string(),
+            promotion: promotion.to_string(),
+            from: before.and_then(|b| b.task_definition.clone()),
+            from_digest: before.and_then(|b| b.digest.clone()),
+            to: None,
+            to_digest,
+            deployment_id: None,
+            issued_at: now,
+            policy: env_cfg.map_or_else(RolloutPolicy::defaults, |e| e.rollout.clone()),
+            firing_before: before
+                .map(|b| {
+                    b.alarms
+                        .iter()
+                        .filter(|a| a.state == AlarmState::Alarm)
+                        .map(|a| a.name.clone())
+                        .collect()
+                })
+                .unwrap_or_default(),
+            alarms_before: before
+                .map(|b| b.alarms.iter().map(|a| a.name.clone()).collect())
+                .unwrap_or_default(),
+            error_rate,
+            error_label,
+            latency_label: role_label(MetricRole::LatencyP95),
+            health_configured: svc.is_some_and(|s| s.health.is_some()),
+            alarms_configured: svc
+                .is_some_and(|s| !s.alarms.is_empty() || !s.alarm_prefixes.is_empty()),
+            allow_no_data: env_cfg.is_some_and(|e| e.gate.allow_insufficient_data),
+            blind: Vec::new(),
+            completed_at: None,
+            healthy_since: None,
+            unhealthy_since: None,
+            progress: "issuing…".to_string(),
+            stage: "issuing",
+            outcome: None,
+            carried: Draft::default(),
+        }
+    }
+
+    /// The command was accepted: watch for this revision and deployment.
+    pub fn started(&mut self, to: TaskDefRef, deployment_id: Option<String>) {
+        self.progress = format!("rolling out {to}");
+        self.stage = "issued";
+        self.to = Some(to);
+        self.deployment_id = deployment_id;
+    }
+
+    /// Whether the watch is over.
+    pub fn is_over(&self) -> bool {
+        self.outcome.is_some()
+    }
+
+    fn end(&mut self, step: Step) -> Step {
+        self.outcome = Some(step.clone());
+        step
+    }
+
+    /// Looks at one reading of the service; returns what it means.
+    pub fn observe(&mut self, s: &ServiceSnapshot, now: DateTime<Utc>) -> Step {
+        if self.is_over() {
+            return Step::Continue;
+        }
+        let Some(to) = self.to.clone() else {
+            return Step::Continue;
+        };
+        let elapsed = (now - self.issued_at).to_std().unwrap_or_default();
+        let deployment = s
+            .deployments
+            .iter()
+            .find(|d| self.deployment_id.as_deref() == Some(d.id.as_str()))
+            .or_else(|| {
+                s.deployments.iter().find(|d| {
+                    d.role == crate::model::DeploymentRole::Primary
+                        && d.task_definition.same_revision(&to)
+                })
+            });
+        let rollout = match deployment {
+            Some(d) => {
+                self.stage = d.rollout.label();
+                self.progress = format!(
+                    "{}: {} of {} running{}",
+                    d.rollout.label(),
+                    d.running,
+                    d.desired,
+                    d.reason
+                        .as_deref()
+                        .map(|r| format!(" · {r}"))
+                        .unwrap_or_default()
+                );
+                match d.rollout {
+                    RolloutState::Failed => {
+                        let why = d.reason.clone().unwrap_or_else(|| "no reason given".into());
+                        return self.end(Step::Abort(format!("rollout failed: {why}")));
+                    }
+                    RolloutState::RolledBack => {
+                        let why = d.reason.clone().unwrap_or_else(|| "no reason given".into());
+                        return self.end(Step::Failed(format!(
+                            "ECS rolled the deployment back by itself (circuit breaker): {why}"
+                        )));
+                    }
+                    r => r,
+                }
+            }
+            // The deployment left ECS's list: done if the service is on our revision.
+            None if s
+                .task_definition
+                .as_ref()
+                .is_some_and(|t| t.same_revision(&to))
+                && s.running >= s.desired =>
+            {
+                RolloutState::Completed
+            }
+            None if s
+                .task_definition
+                .as_ref()
+                .is_some_and(|t| !t.same_revision(&to)) =>
+            {
+                return self.end(Step::Failed(format!(
+                    "the service moved to {} while watching (another deploy?)",
+                    s.task_definition
+                        .as_ref()
+                        .map_or_else(String::new, ToString::to_string)
+                )));
+            }
+            None => RolloutState::InProgress,
+        };
+        if rollout == RolloutState::Completed && self.completed_at.is_none() {
+            self.completed_at = Some(now);
+        }
+        self.blind = self.blind_spots(s);
+        // Alarms that fire now and did not before the deploy.
+        let firing: Vec<&str> = s
+            .alarms
+            .iter()
+            .filter(|a| a.state == AlarmState::Alarm && !self.firing_before.contains(&a.name))
+            .map(|a| a.name.as_str())
+            .collect();
+        if self.policy.abort_on_alarm && !firing.is_empty() {
+            return self.end(Step::Abort(format!(
+                "alarm in ALARM: {}",
+                firing.join(", ")
+            )));
+        }
+        // Health.
+        match &s.health {
+            Health::Unhealthy { reason, .. } => {
+                self.healthy_since = None;
+                let since = *self.unhealthy_since.get_or_insert(now);
+                if self.policy.abort_on_health
+                    && (now - since).to_std().unwrap_or_default() >= HEALTH_ABORT_AFTER
+                {
+                    return self.end(Step::Abort(format!(
+                        "health failing for {}s: {reason}",
+                        (now - since).num_seconds()
+                    )));
+                }
+            }
+            Health::Healthy { .. } => {
+                self.unhealthy_since = None;
+                self.healthy_since.get_or_insert(now);
+            }
+            Health::Unknown | Health::NotConfigured => {
+                self.unhealthy_since = None;
+            }
+        }
+        // Error rate against its baseline, over the configured window (1 point a minute).
+        if let (Some(max), Some((label, base))) =
+            (self.policy.max_error_rate_increase, self.error_rate.clone())
+            && let Some(points) = series(s, &label)
+        {
+            let n = usize::try_from(self.policy.error_rate_window.as_secs() / 60)
+                .unwrap_or(1)
+                .max(1);
+            let recent = &points[points.len().saturating_sub(n)..];
+            if let Some(now_rate) = mean(recent) {
+                let increase = (now_rate - base) / base.max(1e-9);
+                if base > 0.0 && increase > max {
+                    return self.end(Step::Abort(format!(
+                        "{label} rose {:.0} % over its baseline ({base:.2} → {now_rate:.2}; limit {:.0} %)",
+                        increase * 100.0,
+                        max * 100.0
+                    )));
+                }
+            }
+        }
+        if let (Some(slo), Some(label)) = (self.policy.p95_latency_slo, self.latency_label.clone())
+            && let Some(last) = series(s, &label).and_then(|p| p.last().copied())
+        {
+            #[allow(clippy::cast_precision_loss)]
+            let slo_ms = slo.as_millis() as f64;
+            if last.is_finite() && last > slo_ms {
+                return self.end(Step::Abort(format!(
+                    "{label} is {last:.0} ms, over the {slo_ms:.0} ms SLO"
+                )));
+            }
+        }
+        if !self.blind.is_empty() {
+            // Unknown is never fine: wait, saying why, until the data returns or
+            // the timeout ends the watch as unknown.
+            self.stage = "cannot verify";
+            self.progress = format!(
+                "{}; cannot verify: {}",
+                if self.completed_at.is_some() {
+                    "completed"
+                } else {
+                    rollout.label()
+                },
+                self.blind.join("; ")
+            );
+            if elapsed >= self.policy.timeout {
+                return self.end(Step::Unknown(format!(
+                    "could not verify within {}: {}",
+                    humantime::format_duration(self.policy.timeout),
+                    self.blind.join("; ")
+                )));
+            }
+            return Step::Continue;
+        }
+        // Success: completed, then stable for the window.
+        if let Some(done) = self.completed_at {
+            let stable_from = if self.health_configured {
+                self.healthy_since.map(|h| h.max(done))
+            } else {
+                Some(done)
+            };
+            let window = self.policy.stability_window;
+            match stable_from {
+                Some(from) if (now - from).to_std().unwrap_or_default() >= window => {
+                    return self.end(Step::Succeeded);
+                }
+                Some(from) => {
+                    self.stage = "stabilising";
+                    self.progress = format!(
+                        "completed; stable for {}s of {}s",
+                        (now - from).num_seconds(),
+                        window.as_secs()
+                    );
+                }
+                None => {
+                    self.stage = "waiting for health";
+                    self.progress = "completed; waiting for the health endpoint".to_string();
+                }
+            }
+        }
+        if elapsed >= self.policy.timeout {
+            return self.end(Step::Abort(format!(
+                "not stable within {}",
+                humantime::format_duration(self.policy.timeout)
+            )));
+        }
+        Step::Continue
+    }
+
+    /// What this reading of the service cannot tell that the watch needs.
+    fn blind_spots(&self, s: &ServiceSnapshot) -> Vec<String> {
+        let mut out = Vec::new();
+        if self.alarms_configured && self.policy.abort_on_alarm {
+            if let Some(why) = &s.alarms_unknown {
+                out.push(why.clone());
+            } else {
+                out.extend(
+                    self.alarms_before
+                        .iter()
+                        .filter(|n| !s.alarms.iter().any(|a| a.name == **n))
+                        .map(|n| format!("alarm \"{n}\" is no longer found in CloudWatch")),
+                );
+            }
+            let no_data: Vec<&str> = s
+                .alarms
+                .iter()
+                .filter(|a| a.state == AlarmState::InsufficientData)
+                .map(|a| a.name.as_str())
+                .collect();
+            if !no_data.is_empty() && !self.allow_no_data {
+                out.push(format!(
+                    "INSUFFICIENT_DATA (unknown, not OK): {}",
+                    no_data.join(", ")
+                ));
+            }
+        }
+        if self.health_configured && s.health == Health::Unknown {
+            out.push("health not known".to_string());
+        }
+        let rules = [
+            self.policy
+                .max_error_rate_increase
+                .and(self.error_label.as_deref()),
+            self.policy
+                .p95_latency_slo
+                .and(self.latency_label.as_deref()),
+        ];
+        for label in rules.into_iter().flatten() {
+            match s.metrics.iter().find(|m| m.label == label) {
+                Some(m) if m.error.is_some() => out.push(format!(
+                    "metric \"{label}\" unreadable: {}",
+                    m.error.as_deref().unwrap_or_default()
+                )),
+                Some(m) if m.points.iter().any(|p| p.is_finite()) => {}
+                _ => out.push(format!("metric \"{label}\" has no datapoints")),
+            }
+        }
+        out
+    }
+
+    /// Carries the change record, approvers, reasons and hotfix mark of `base` onto this watch's records.
+    pub fn carry(&mut self, base: &Draft) {
+        self.carried = Draft {
+            change_record: base.change_record.clone(),
+            approvers: base.approvers.clone(),
+            hotfix: base.hotfix,
+            policy: base.policy.clone(),
+            ..Draft::default()
+        };
+    }
+
+    /// Without any reading: ends the watch once it is past its timeout by
+    /// [`SILENT_GRACE`] (a reading would have ended it at the timeout itself).
+    pub fn silent(&mut self, now: DateTime<Utc>) -> Step {
+        if self.is_over() || self.to.is_none() {
+            return Step::Continue;
+        }
+        let elapsed = (now - self.issued_at).to_std().unwrap_or_default();
+        if elapsed < self.policy.timeout + SILENT_GRACE {
+            return Step::Continue;
+        }
+        self.end(Step::Abort(format!(
+            "not stable within {}: the environment stopped answering",
+            humantime::format_duration(self.policy.timeout)
+        )))
+    }
+
+    /// The ledger draft of this watch's records.
+    pub fn draft(&self, operator: &str) -> Draft {
+        Draft {
+            change_record: self.carried.change_record.clone(),
+            approvers: self.carried.approvers.clone(),
+            hotfix: self.carried.hotfix,
+            policy: self.carried.policy.clone(),
+            operator: operator.to_string(),
+            env: Some(self.env_name.clone()),
+            service: Some(self.service.clone()),
+            promotion: Some(self.promotion.clone()),
+            from_digest: self.from_digest.as_ref().map(ToString::to_string),
+            to_digest: self.to_digest.as_ref().map(ToString::to_string),
+            from_revision: self.from.as_ref().map(ToString::to_string),
+            to_revision: self.to.as_ref().map(ToString::to_string),
+            duration_ms: None,
+            ..Draft::default()
+        }
+    }
+}
+
+impl Watch {
+    /// After an aborted deploy: the watch of the rollback to the revision that ran
+    /// before, the revision, and its `RollbackIssued` draft. `None` when that
+    /// revision is unknown.
+    pub fn rollback_after_abort(
+        &self,
+        operator: &str,
+        why: &str,
+        now: DateTime<Utc>,
+    ) -> Option<(Self, TaskDefRef, Draft)> {
+        let from = self.from.clone()?;
+        let mut rb = self.clone();
+        rb.kind = OpKind::Rollback;
+        rb.automatic = true;
+        rb.from.clone_from(&self.to);
+        rb.from_digest.clone_from(&self.to_digest);
+        rb.to = None;
+        rb.to_digest.clone_from(&self.from_digest);
+        rb.deployment_id = None;
+        rb.issued_at = now;
+        rb.completed_at = None;
+        rb.healthy_since = None;
+        rb.unhealthy_since = None;
+        rb.outcome = None;
+        // Alarms that fired during the bad deploy must not abort the way back.
+        rb.firing_before = Vec::new();
+        rb.policy.abort_on_alarm = false;
+        rb.error_rate = None;
+        rb.error_label = None;
+        rb.blind = Vec::new();
+        rb.progress = "issuing rollback…".to_string();
+        rb.stage = "issuing";
+        let mut draft = rb.draft(operator);
+        draft.to_revision = Some(from.to_string());
+        draft
+            .reasons
+            .push(format!("automatic rollback after abort: {why}"));
+        Some((rb, from, draft))
+    }
+}
