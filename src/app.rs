@@ -175,23 +175,10 @@ pub enum Overlay {
     EnvPicker(usize),
 }
 
-/// Per-environment state.
+/// Per-environment state: what was read and when. Its configuration is
+/// `App::cfg.environments[i]`, never copied here.
 #[derive(Debug, Clone)]
 pub struct EnvState {
-    /// Name.
-    pub name: String,
-    /// Region.
-    pub region: String,
-    /// Cluster.
-    pub cluster: String,
-    /// Production stage.
-    pub production: bool,
-    /// Mutations disabled here.
-    pub read_only: bool,
-    /// Accent colour name.
-    pub color: Option<String>,
-    /// Services the configuration lists here.
-    pub configured: Vec<String>,
     /// How current `snapshot` is (the ECS reading).
     pub freshness: Freshness,
     /// How current the CloudWatch alarms are, apart from ECS (`Unknown` while
@@ -250,10 +237,8 @@ pub struct App {
     pub timeline: Timeline,
     /// Popup capturing keys.
     pub overlay: Overlay,
-    /// Global read-only.
+    /// Global read-only (`--read-only`, `read_only = true`): this session's switch.
     pub read_only: bool,
-    /// Interval between readings.
-    pub refresh_interval: Duration,
     /// Current time (from the last tick).
     pub now: DateTime<Utc>,
     /// Status-bar message.
@@ -267,8 +252,6 @@ pub struct App {
     pub windows: HashMap<(usize, String), Duration>,
     /// Environments with a smoke run under way.
     pub smoke_running: Vec<usize>,
-    /// Environments that have smoke checks configured.
-    pub has_smoke: Vec<bool>,
     /// Key bindings.
     pub keymap: KeyMap,
     /// Who is operating (shown in the status bar).
@@ -320,14 +303,7 @@ impl App {
         let envs = cfg
             .environments
             .iter()
-            .map(|e| EnvState {
-                name: e.name.clone(),
-                region: e.region.clone(),
-                cluster: e.cluster.clone(),
-                production: e.production,
-                read_only: e.read_only,
-                color: e.color.clone(),
-                configured: e.services.iter().map(|s| s.name.clone()).collect(),
+            .map(|_| EnvState {
                 freshness: Freshness::Unknown,
                 alarms_freshness: Freshness::Unknown,
                 metrics_freshness: Freshness::Unknown,
@@ -353,7 +329,6 @@ impl App {
             timeline: Timeline::default(),
             overlay: Overlay::None,
             read_only: cfg.read_only,
-            refresh_interval: cfg.refresh_interval,
             now,
             message: None,
             health_history: HashMap::new(),
@@ -371,11 +346,6 @@ impl App {
                 })
                 .collect(),
             smoke_running: Vec::new(),
-            has_smoke: cfg
-                .environments
-                .iter()
-                .map(|e| !e.smoke.is_empty())
-                .collect(),
             keymap,
             operator,
             dirty: true,
@@ -431,7 +401,7 @@ impl App {
     }
 
     fn recompute_drift(&mut self) {
-        let names: Vec<String> = self.envs.iter().map(|e| e.name.clone()).collect();
+        let names = self.cfg.env_names();
         let snaps: Vec<Option<&EnvSnapshot>> =
             self.envs.iter().map(|e| e.snapshot.as_ref()).collect();
         self.drift = drift::drift(&self.services, &names, &snaps);
@@ -460,6 +430,28 @@ impl App {
     fn say(&mut self, level: Level, text: impl Into<String>) {
         // Messages quote errors and names from outside.
         self.message = Some((level, crate::model::sanitize(&text.into())));
+    }
+
+    /// The configuration of environment `env`.
+    pub fn env_cfg(&self, env: usize) -> Option<&crate::config::EnvConfig> {
+        self.cfg.environments.get(env)
+    }
+
+    /// Whether environment `env` has smoke checks configured.
+    pub fn has_smoke(&self, env: usize) -> bool {
+        self.env_cfg(env).is_some_and(|e| !e.smoke.is_empty())
+    }
+
+    /// Records read or written since: kept in order, each once.
+    pub fn add_records(&mut self, new: Vec<Record>) {
+        for r in new {
+            if self.records.last().is_none_or(|l| l.seq < r.seq) {
+                self.records.push(r);
+            } else if !self.records.iter().any(|x| x.seq == r.seq) {
+                let at = self.records.partition_point(|x| x.seq < r.seq);
+                self.records.insert(at, r);
+            }
+        }
     }
 }
 
@@ -649,9 +641,9 @@ fn update_polled(
             e.failures = 0;
             let watched = matches!(&app.flow, Some(Flow::Watch(v)) if v.watch.env == env && v.phase == flow::Phase::Watching);
             let every = if watched {
-                app.refresh_interval.min(WATCH_POLL)
+                app.cfg.refresh_interval.min(WATCH_POLL)
             } else {
-                app.refresh_interval
+                app.cfg.refresh_interval
             };
             e.next_poll = Some(at + chrono_dur(every));
             for svc in &snap.services {
@@ -697,10 +689,10 @@ fn update_polled(
                 };
                 backoff(e.failures, request, retry_after)
             } else {
-                app.refresh_interval.max(BACKOFF_BASE)
+                app.cfg.refresh_interval.max(BACKOFF_BASE)
             };
             e.next_poll = Some(at + chrono_dur(wait));
-            let name = e.name.clone();
+            let name = app.cfg.environments[env].name.clone();
             // Repeating the same error every retry would bury the timeline.
             if changed {
                 let key = format!("err:{name}:{}", at.timestamp_millis());
@@ -763,10 +755,12 @@ fn update_probed(app: &mut App, env: usize, service: &str, result: ProbeResult) 
     tracker.record(result);
     let health = tracker.health(app.now.max(at));
     let now_bad = health.is_bad();
+    let Some(name) = app.env_cfg(env).map(|e| e.name.clone()) else {
+        return;
+    };
     let Some(e) = app.envs.get_mut(env) else {
         return;
     };
-    let name = e.name.clone();
     if let Some(s) = e
         .snapshot
         .as_mut()
@@ -795,7 +789,7 @@ fn update_probed(app: &mut App, env: usize, service: &str, result: ProbeResult) 
 
 fn update_smoke(app: &mut App, env: usize, at: DateTime<Utc>, results: &[SmokeResult]) {
     app.smoke_running.retain(|e| *e != env);
-    let Some(name) = app.envs.get(env).map(|e| e.name.clone()) else {
+    let Some(name) = app.env_cfg(env).map(|e| e.name.clone()) else {
         return;
     };
     for (i, r) in results.iter().enumerate() {
@@ -1030,10 +1024,9 @@ fn update_action(app: &mut App, action: Action) -> Vec<Command> {
         Action::Smoke => {
             let env = app.col;
             let name = app
-                .envs
-                .get(env)
+                .env_cfg(env)
                 .map_or_else(String::new, |e| e.name.clone());
-            if !app.has_smoke.get(env).copied().unwrap_or(false) {
+            if !app.has_smoke(env) {
                 app.say(
                     Level::Warn,
                     format!("environment \"{name}\" has no smoke checks configured"),
@@ -1066,22 +1059,10 @@ fn scroll_timeline(app: &mut App, action: Action) {
     };
 }
 
-/// Why a mutating action on the selected cell is not allowed, if it is not.
+/// Why a mutating action on the selected cell is not allowed, if it is not
+/// (the engine's one refusal).
 pub fn mutation_blocked(app: &App) -> Option<String> {
-    let env = app.envs.get(app.col)?;
-    if app.read_only {
-        return Some(
-            "read-only mode (--read-only or read_only = true): deploys and rollbacks are disabled"
-                .to_string(),
-        );
-    }
-    if env.read_only {
-        return Some(format!(
-            "environment \"{}\" is read-only in the configuration",
-            env.name
-        ));
-    }
-    None
+    crate::release::refusal(app.read_only, app.env_cfg(app.col)?)
 }
 
 #[cfg(test)]

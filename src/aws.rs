@@ -251,34 +251,7 @@ pub fn check_environment() -> Result<(), String> {
     Ok(())
 }
 
-/// `family:revision` from a task-definition ARN or a bare `family:revision`.
-pub fn parse_task_def(arn: &str) -> Option<TaskDefRef> {
-    let tail = arn.rsplit('/').next().unwrap_or(arn);
-    let (family, rev) = tail.rsplit_once(':')?;
-    Some(TaskDefRef {
-        family: family.to_string(),
-        revision: rev.parse().ok()?,
-        arn: arn.to_string(),
-    })
-}
-
 /// Converts an SDK timestamp.
 pub fn to_chrono(t: &aws_smithy_types::DateTime) -> Option<chrono::DateTime<chrono::Utc>> {
     chrono::DateTime::from_timestamp(t.secs(), t.subsec_nanos())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn task_definition_references() {
-        let t = parse_task_def("arn:aws:ecs:eu-west-1:123:task-definition/shop-api:12").unwrap();
-        assert_eq!((t.family.as_str(), t.revision), ("shop-api", 12));
-        // moto stores what UpdateService was given.
-        let t = parse_task_def("api:2").unwrap();
-        assert_eq!((t.family.as_str(), t.revision), ("api", 2));
-        assert!(parse_task_def("api").is_none());
-        assert!(parse_task_def("api:x").is_none());
-    }
 }

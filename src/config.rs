@@ -495,6 +495,11 @@ impl Config {
         if self.is_demo() { " --demo" } else { "" }
     }
 
+    /// The index of an environment, by name.
+    pub fn env_index(&self, name: &str) -> Option<usize> {
+        self.environments.iter().position(|e| e.name == name)
+    }
+
     /// Looks an environment up by name.
     pub fn env(&self, name: &str) -> Option<&EnvConfig> {
         self.environments.iter().find(|e| e.name == name)

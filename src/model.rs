@@ -29,6 +29,21 @@ pub struct TaskDefRef {
 }
 
 impl TaskDefRef {
+    /// `family:revision` from a task-definition ARN (`…:task-definition/family:12`)
+    /// or a bare `family:revision`: the one parser of revisions.
+    pub fn parse(text: &str) -> Option<Self> {
+        let tail = text.rsplit('/').next().unwrap_or(text);
+        let (family, rev) = tail.rsplit_once(':')?;
+        if family.is_empty() {
+            return None;
+        }
+        Some(Self {
+            family: family.to_string(),
+            revision: rev.parse().ok()?,
+            arn: text.to_string(),
+        })
+    }
+
     /// Same family and revision: the ARN's spelling differs between APIs
     /// (full ARN, `family:rev`), the revision does not.
     pub fn same_revision(&self, other: &Self) -> bool {
@@ -565,6 +580,17 @@ mod tests {
                 error: "again".into()
             }
         );
+    }
+
+    #[test]
+    fn task_definition_references() {
+        let t = TaskDefRef::parse("arn:aws:ecs:eu-west-1:123:task-definition/shop-api:12").unwrap();
+        assert_eq!((t.family.as_str(), t.revision), ("shop-api", 12));
+        // moto stores what UpdateService was given.
+        let t = TaskDefRef::parse("api:2").unwrap();
+        assert_eq!((t.family.as_str(), t.revision), ("api", 2));
+        assert!(TaskDefRef::parse("api").is_none());
+        assert!(TaskDefRef::parse("api:x").is_none());
     }
 
     #[test]

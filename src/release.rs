@@ -6,10 +6,12 @@
 //! - [`rollback`]: where a rollback goes ([`rollback_target`]);
 //! - [`watch`]: the deploy watch and its abort criteria ([`Watch`]);
 //! - [`records`]: the ledger records that close a watch;
+//! - [`engine`]: the one state machine both drivers run, from gate to outcome;
 //! - [`exec`]: the effects, in the order the audit trail needs.
 //!
 //! Everything but `exec` is pure.
 
+pub mod engine;
 pub mod exec;
 pub mod gate_input;
 pub mod plan;
@@ -17,6 +19,7 @@ pub mod records;
 pub mod rollback;
 pub mod watch;
 
+pub use engine::{Effect, Next, Outcome, Promotion, open_request, refusal, start_rollback};
 pub use gate_input::{Observed, gate_entries, gate_for, healthy_stable, soaked_for, stale_sources};
 pub use plan::{Answers, Plan, PlanError, env_index, plan, service_config};
 pub use records::closing_records;

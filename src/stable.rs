@@ -101,7 +101,9 @@ fn is_start(k: RecordKind) -> bool {
     )
 }
 
-fn is_end(k: RecordKind) -> bool {
+/// Whether a record ends a promotion or rollback (its outcome). Approvals, gate
+/// evaluations and overrides do not; an issued deploy is still under way.
+pub fn ends_action(k: RecordKind) -> bool {
     matches!(
         k,
         RecordKind::DeploySucceeded
@@ -125,7 +127,7 @@ pub fn interrupted(records: &[Record]) -> Vec<Interrupted> {
         let pos = open
             .iter()
             .position(|i| i.env == env && i.service == service);
-        if is_end(r.kind) {
+        if ends_action(r.kind) {
             if let Some(p) = pos {
                 open.remove(p);
             }

@@ -95,7 +95,7 @@ fn render_title(frame: &mut Frame<'_>, area: Rect, app: &App, theme: &Theme) {
     }
     if let Some(i) = app.env_scope {
         spans.push(Span::styled(
-            format!(" · scope: {}", app.envs[i].name),
+            format!(" · scope: {}", app.cfg.environments[i].name),
             theme.tone(Tone::Warn),
         ));
     }
@@ -161,7 +161,7 @@ fn render_status(frame: &mut Frame<'_>, area: Rect, app: &App, theme: &Theme) {
 }
 
 fn render_timeline(frame: &mut Frame<'_>, area: Rect, app: &App, theme: &Theme) {
-    let env = app.envs.get(app.col).map(|e| e.name.as_str());
+    let env = app.env_cfg(app.col).map(|e| e.name.as_str());
     let svc = app.selected_service();
     let (scope_label, env_f, svc_f) = match app.timeline_scope {
         TimelineScope::All => ("all".to_string(), None, None),

@@ -542,7 +542,17 @@ fn smoke_key_runs_once_and_reports() {
     // The demo has no smoke checks: a clear refusal.
     assert!(key(&mut a, Key::ch('s')).is_empty());
     assert!(a.message.clone().unwrap().1.contains("no smoke checks"));
-    a.has_smoke[0] = true;
+    // Whether smoke checks exist is read from the configuration, not copied.
+    std::sync::Arc::make_mut(&mut a.cfg).environments[0]
+        .smoke
+        .push(crate::config::SmokeCheck {
+            name: "home".into(),
+            method: "GET".into(),
+            url: "https://www.dev.example/".into(),
+            expected_status: 200,
+            body_contains: None,
+            timeout: std::time::Duration::from_secs(5),
+        });
     assert_eq!(
         key(&mut a, Key::ch('s')),
         vec![Command::RunSmoke { env: 0 }]

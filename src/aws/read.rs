@@ -10,7 +10,7 @@ use aws_sdk_ecs::types::{
 };
 use chrono::Utc;
 
-use super::{AwsProvider, TASK_DEF_CACHE, TaskDefInfo, classify, parse_task_def, to_chrono};
+use super::{AwsProvider, TASK_DEF_CACHE, TaskDefInfo, classify, to_chrono};
 use crate::config::{EnvConfig, ServiceConfig};
 use crate::model::{
     Alarm, AlarmReading, AlarmState, Deployment, DeploymentConfig, DeploymentRole, Digest,
@@ -478,7 +478,7 @@ async fn service_snapshot(
     let task_definition = info
         .as_ref()
         .map(|i| i.task_def.clone())
-        .or_else(|| parse_task_def(&td_arn));
+        .or_else(|| TaskDefRef::parse(&td_arn));
     let image_text = info.as_ref().and_then(|i| {
         i.images
             .iter()
@@ -520,7 +520,7 @@ async fn service_snapshot(
                     .task_defs
                     .get(arn)
                     .map(|i| i.task_def.clone())
-                    .or_else(|| parse_task_def(arn))
+                    .or_else(|| TaskDefRef::parse(arn))
                     .unwrap_or_else(|| TaskDefRef {
                         family: String::new(),
                         revision: 0,
@@ -678,7 +678,7 @@ async fn revisions(
         let list: Vec<TaskDefRef> = out
             .task_definition_arns()
             .iter()
-            .filter_map(|a| parse_task_def(a))
+            .filter_map(|a| TaskDefRef::parse(a))
             .filter(|t| t.family == current.family)
             .collect();
         p.shared()

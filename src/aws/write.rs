@@ -6,7 +6,7 @@ use aws_sdk_ecs::types::{
     ServiceDeploymentStatus, StopServiceDeploymentStopType, TaskDefinitionField,
 };
 
-use super::{AwsProvider, classify, parse_task_def};
+use super::{AwsProvider, classify};
 use crate::config::{EnvConfig, ServiceConfig};
 use crate::model::{Digest, ImageRef, TaskDefRef};
 use crate::provider::{DeployStarted, ProviderError};
@@ -60,7 +60,7 @@ async fn update_service(
             .iter()
             .find(|d| d.status() == Some("PRIMARY"))
     });
-    let to = parse_task_def(to_arn).ok_or_else(|| ProviderError::Other {
+    let to = TaskDefRef::parse(to_arn).ok_or_else(|| ProviderError::Other {
         message: format!("\"{to_arn}\" is not a task-definition reference"),
     })?;
     Ok(DeployStarted {
@@ -70,7 +70,7 @@ async fn update_service(
         deployment_id: primary
             .filter(|d| {
                 d.task_definition()
-                    .and_then(parse_task_def)
+                    .and_then(TaskDefRef::parse)
                     .is_some_and(|t| t.same_revision(&to))
             })
             .and_then(|d| d.id())
@@ -162,7 +162,7 @@ pub async fn deploy(
             message: "RegisterTaskDefinition answered without an ARN".to_string(),
         })?
         .to_string();
-    update_service(p, &c, env, svc, parse_task_def(&current), &new_arn).await
+    update_service(p, &c, env, svc, TaskDefRef::parse(&current), &new_arn).await
 }
 
 /// Points the service at `to`. During an ECS-native deployment that is still in
@@ -175,7 +175,7 @@ pub async fn rollback(
 ) -> Result<DeployStarted, ProviderError> {
     let c = p.clients(env).await?.clone();
     let current = current_task_def(p, &c, env, svc).await?;
-    let from = parse_task_def(&current);
+    let from = TaskDefRef::parse(&current);
     if let Some(arn) = native_in_flight(p, &c, env, svc).await {
         p.count(&env.name, "StopServiceDeployment");
         match c

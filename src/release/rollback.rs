@@ -41,20 +41,12 @@ pub fn rollback_target(
         })
     };
     if let Some(s) = crate::stable::previous_stable(records, env, &snap.name, &current.to_string())
-        && let Some((family, rev)) = s.revision.rsplit_once(':')
-        && let Ok(rev) = rev.parse::<u32>()
+        && let Some(stable) = TaskDefRef::parse(&s.revision)
     {
-        let known = find(rev);
+        let known = find(stable.revision);
         if known.is_none_or(|h| h.active) {
             return Ok(RollbackTarget {
-                revision: known.map_or_else(
-                    || TaskDefRef {
-                        family: family.to_string(),
-                        revision: rev,
-                        arn: s.revision.clone(),
-                    },
-                    |h| h.task_definition.clone(),
-                ),
+                revision: known.map_or(stable, |h| h.task_definition.clone()),
                 digest: Digest::parse(&s.digest).ok(),
                 verified: true,
                 stable_at: Some(s.at),

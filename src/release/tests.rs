@@ -6,8 +6,8 @@ use super::*;
 use crate::config::Config;
 use crate::ledger::RecordKind;
 use crate::model::{
-    Alarm, AlarmState, Deployment, DeploymentConfig, DeploymentRole, Digest, Health,
-    MetricSeries, Pinning, RevisionInfo, RolloutState, ServiceSnapshot, TaskDefRef,
+    Alarm, AlarmState, Deployment, DeploymentConfig, DeploymentRole, Digest, Health, MetricSeries,
+    Pinning, RevisionInfo, RolloutState, ServiceSnapshot, TaskDefRef,
 };
 use chrono::TimeZone;
 

@@ -61,6 +61,8 @@ pub struct Watch {
     pub kind: OpKind,
     /// Rollback started automatically after an abort.
     pub automatic: bool,
+    /// The abort this automatic rollback follows (its reason).
+    pub after_abort: Option<String>,
     /// Environment index.
     pub env: usize,
     /// Environment name.
@@ -162,6 +164,7 @@ impl Watch {
         Self {
             kind,
             automatic: false,
+            after_abort: None,
             env,
             env_name: env_cfg.map_or_else(String::new, |e| e.name.clone()),
             service: service.to_string(),

@@ -8,6 +8,7 @@ use ratatui::widgets::{Block, Borders, Cell, Row, Table};
 
 use super::{Theme, Tone, age, fit};
 use crate::app::{App, EnvState, Pane};
+use crate::config::EnvConfig;
 use crate::model::drift::{Behind, DriftCell};
 use crate::model::{
     AlarmSummary, Freshness, Health, Pinning, RolloutState, ServiceSnapshot, sanitize,
@@ -40,10 +41,15 @@ pub(super) fn render_board(frame: &mut Frame<'_>, area: Rect, app: &App, theme: 
         "SERVICE",
         theme.tone(Tone::Dim),
     ))])))
-    .chain(
-        envs.iter()
-            .map(|&i| Cell::from(env_header(&app.envs[i], app, col_w, theme))),
-    );
+    .chain(envs.iter().map(|&i| {
+        Cell::from(env_header(
+            &app.envs[i],
+            &app.cfg.environments[i],
+            app,
+            col_w,
+            theme,
+        ))
+    }));
     let header = Row::new(header_cells).height(HEADER_HEIGHT);
 
     let visible_rows = usize::from(inner.height.saturating_sub(HEADER_HEIGHT) / ROW_HEIGHT).max(1);
@@ -100,13 +106,19 @@ pub(super) fn render_board(frame: &mut Frame<'_>, area: Rect, app: &App, theme: 
     frame.render_widget(table, area);
 }
 
-fn env_header<'a>(env: &EnvState, app: &App, width: usize, theme: &Theme) -> Text<'a> {
-    let accent = theme.env_accent(env.color.as_deref());
-    let mut name = env.name.clone();
-    if env.production {
+fn env_header<'a>(
+    env: &EnvState,
+    cfg: &EnvConfig,
+    app: &App,
+    width: usize,
+    theme: &Theme,
+) -> Text<'a> {
+    let accent = theme.env_accent(cfg.color.as_deref());
+    let mut name = cfg.name.clone();
+    if cfg.production {
         name.push_str(" ▲PROD");
     }
-    if env.read_only {
+    if cfg.read_only {
         name.push_str(" RO");
     }
     let source_problem = [
@@ -137,13 +149,13 @@ fn env_header<'a>(env: &EnvState, app: &App, width: usize, theme: &Theme) -> Tex
         Freshness::Failed { error } => (Tone::Bad, format!("✗ FAILED · {}", sanitize(error))),
     };
     let mut style = accent;
-    if env.production {
+    if cfg.production {
         style = style.add_modifier(Modifier::UNDERLINED);
     }
     Text::from(vec![
         Line::from(Span::styled(fit(&name, width), style)),
         Line::from(Span::styled(
-            fit(&sanitize(&format!("{}/{}", env.region, env.cluster)), width),
+            fit(&sanitize(&format!("{}/{}", cfg.region, cfg.cluster)), width),
             theme.tone(Tone::Dim),
         )),
         Line::from(Span::styled(fit(&fresh, width), theme.tone(tone))),
@@ -262,5 +274,5 @@ fn service_cell<'a>(
 }
 
 fn app_lists(app: &App, env: usize, svc: &str) -> bool {
-    app.envs[env].configured.iter().any(|s| s == svc)
+    app.env_cfg(env).is_some_and(|e| e.service(svc).is_some())
 }

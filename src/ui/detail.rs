@@ -52,7 +52,7 @@ pub(super) fn render_detail(frame: &mut Frame<'_>, area: Rect, app: &App, theme:
     let svc = app.selected_service().unwrap_or("-");
     let title = format!(
         " Detail · {svc} @ {} ",
-        env.map_or("-", |e| e.name.as_str())
+        app.env_cfg(app.col).map_or("-", |e| e.name.as_str())
     );
     let block = Block::default()
         .borders(Borders::ALL)

@@ -53,7 +53,7 @@ fn verdict_span(v: Verdict, overridden: bool, theme: &Theme) -> Span<'static> {
 }
 
 fn prod_tag(app: &App, env: usize) -> &'static str {
-    if app.envs.get(env).is_some_and(|e| e.production) {
+    if app.env_cfg(env).is_some_and(|e| e.production) {
         " [PROD]"
     } else {
         ""

@@ -87,7 +87,7 @@ pub(super) fn render_env_picker(
     theme: &Theme,
 ) {
     let mut choices = vec!["all environments".to_string()];
-    choices.extend(app.envs.iter().map(|e| {
+    choices.extend(app.cfg.environments.iter().map(|e| {
         if e.production {
             format!("{} [PROD]", e.name)
         } else {

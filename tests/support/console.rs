@@ -160,7 +160,7 @@ impl Harness {
             .iter()
             .position(|s| *s == service)
             .unwrap();
-        self.app.col = self.app.envs.iter().position(|e| e.name == env).unwrap();
+        self.app.col = self.cfg.env_index(env).unwrap();
     }
 
     pub fn records(&self) -> Vec<Record> {
@@ -172,7 +172,7 @@ impl Harness {
     }
 
     pub fn digest(&self, service: &str, env: &str) -> String {
-        let i = self.app.envs.iter().position(|e| e.name == env).unwrap();
+        let i = self.cfg.env_index(env).unwrap();
         self.app.envs[i]
             .snapshot
             .as_ref()

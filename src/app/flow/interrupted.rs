@@ -1,0 +1,127 @@
+//! Promotions and rollbacks a previous run left unfinished: resume watching,
+//! or roll back.
+
+use super::super::keys::{Key, KeyCode};
+use super::{App, Command, Flow, rollback, snap, watch::start_view};
+use crate::app::Level;
+use crate::ledger::RecordKind;
+use crate::model::{Digest, TaskDefRef};
+use crate::release::{OpKind, Watch};
+
+/// A promotion or rollback a previous run left unfinished.
+#[derive(Debug, Clone, PartialEq)]
+pub struct InterruptedDialog {
+    /// The unfinished actions.
+    pub items: Vec<crate::stable::Interrupted>,
+}
+
+/// Keys in the interrupted-actions dialog.
+pub fn interrupted_key(app: &mut App, key: Key) -> Vec<Command> {
+    let Some(Flow::Interrupted(d)) = &app.flow else {
+        return Vec::new();
+    };
+    let Some(first) = d.items.first().cloned() else {
+        app.flow = None;
+        return Vec::new();
+    };
+    let rest: Vec<_> = d.items[1..].to_vec();
+    let env = app.cfg.env_index(&first.env);
+    let next = |app: &mut App| {
+        app.flow = (!rest.is_empty()).then(|| {
+            Flow::Interrupted(Box::new(InterruptedDialog {
+                items: rest.clone(),
+            }))
+        });
+    };
+    match key.code {
+        KeyCode::Esc => next(app),
+        KeyCode::Char('w') => {
+            let Some(env) = env else {
+                app.say(
+                    Level::Warn,
+                    format!("environment \"{}\" is not configured", first.env),
+                );
+                return Vec::new();
+            };
+            resume(app, env, &first);
+        }
+        KeyCode::Char('r') => {
+            let Some(env) = env else {
+                return Vec::new();
+            };
+            if snap(app, env, &first.service).is_none() {
+                app.say(
+                    Level::Info,
+                    "waiting for the first reading; try again in a moment",
+                );
+                return Vec::new();
+            }
+            rollback::dialog(app, env, &first.service);
+        }
+        _ => {}
+    }
+    Vec::new()
+}
+
+/// Watches an unfinished action again, from its last record.
+fn resume(app: &mut App, env: usize, first: &crate::stable::Interrupted) {
+    let last = &first.last;
+    // A deploy's revision is only known once ECS accepted it: find it by digest.
+    let to = last
+        .draft
+        .to_revision
+        .as_deref()
+        .and_then(TaskDefRef::parse)
+        .or_else(|| {
+            let digest = last.draft.to_digest.as_deref()?;
+            snap(app, env, &first.service)?
+                .history
+                .iter()
+                .rev()
+                .find(|h| h.digest.as_ref().is_some_and(|d| d.as_str() == digest))
+                .map(|h| h.task_definition.clone())
+        });
+    let Some(to) = to else {
+        app.say(
+            Level::Warn,
+            "no revision to watch: nothing was deployed, or no reading yet (try again in a moment)",
+        );
+        return;
+    };
+    let kind = if last.kind == RecordKind::RollbackIssued {
+        OpKind::Rollback
+    } else {
+        OpKind::Deploy
+    };
+    let mut watch = Watch::new(
+        &app.cfg,
+        kind,
+        env,
+        &first.service,
+        last.draft.promotion.as_deref().unwrap_or("resumed"),
+        None,
+        last.draft
+            .to_digest
+            .as_deref()
+            .and_then(|d| Digest::parse(d).ok()),
+        app.now,
+    );
+    watch.from = last
+        .draft
+        .from_revision
+        .as_deref()
+        .and_then(TaskDefRef::parse);
+    watch.from_digest = last
+        .draft
+        .from_digest
+        .as_deref()
+        .and_then(|d| Digest::parse(d).ok());
+    watch.started(to, None);
+    let text = format!(
+        "resumed watching {} of {} in {}",
+        last.kind.as_str(),
+        first.service,
+        first.env
+    );
+    start_view(app, watch, &text);
+}

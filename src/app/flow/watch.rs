@@ -1,0 +1,196 @@
+//! The deploy watch on screen: it shows what the engine's [`Watch`] sees, asks
+//! what the engine asks, and sends the engine's effects as commands.
+
+use chrono::{DateTime, Utc};
+
+use super::super::keys::{Key, KeyCode};
+use super::super::timeline::EntryKind;
+use super::{App, Command, Flow, commands, snap};
+use crate::app::Level;
+use crate::provider::DeployStarted;
+use crate::release::{Next, OpKind, Outcome, Watch};
+
+/// Where a watched operation stands on screen.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Phase {
+    /// Watching (or waiting for the command to be accepted).
+    Watching,
+    /// Aborted; the policy says ask: roll back?
+    Deciding(String),
+    /// The captain asked to abort; confirm?
+    ConfirmAbort,
+    /// Over.
+    Done,
+}
+
+/// A deploy or rollback on screen.
+#[derive(Debug, Clone)]
+pub struct WatchView {
+    /// Operation id (matches `Msg::Issued`).
+    pub op: u64,
+    /// The watch.
+    pub watch: Watch,
+    /// Phase.
+    pub phase: Phase,
+    /// Hidden behind the board (`w` shows it again).
+    pub minimised: bool,
+    /// Lines for the log, oldest first.
+    pub log: Vec<(DateTime<Utc>, String)>,
+    /// How it ended, once it did.
+    pub outcome: Option<Outcome>,
+}
+
+/// Puts a confirmed deploy or rollback on screen; its issue command follows.
+pub(super) fn start_view(app: &mut App, watch: Watch, text: &str) {
+    let (env_name, service) = (watch.env_name.clone(), watch.service.clone());
+    app.timeline.push(
+        format!("start:{env_name}:{service}:{}", app.now.timestamp_millis()),
+        app.now,
+        &env_name,
+        Some(&service),
+        EntryKind::Action,
+        text,
+        false,
+    );
+    app.flow = Some(Flow::Watch(Box::new(WatchView {
+        op: 0,
+        watch,
+        phase: Phase::Watching,
+        minimised: false,
+        log: vec![(app.now, text.to_string())],
+        outcome: None,
+    })));
+    app.say(Level::Info, text.to_string());
+}
+
+/// Shows what the engine said and sends its effects.
+fn apply(app: &mut App, next: Next) -> Vec<Command> {
+    let now = app.now;
+    let Some(Flow::Watch(v)) = &mut app.flow else {
+        return Vec::new();
+    };
+    for line in &next.log {
+        v.log.push((now, line.clone()));
+    }
+    let end = match (&next.ask, &next.outcome) {
+        (Some(why), _) => {
+            v.phase = Phase::Deciding(why.clone());
+            next.log.last().cloned()
+        }
+        (None, Some((outcome, why))) => {
+            v.phase = Phase::Done;
+            v.outcome = Some(*outcome);
+            Some(why.clone())
+        }
+        (None, None) => None,
+    };
+    let (env_name, service, op) = (v.watch.env_name.clone(), v.watch.service.clone(), v.op);
+    match end {
+        Some(text) => {
+            let good = matches!(
+                next.outcome,
+                Some((Outcome::Succeeded | Outcome::RolledBack, _))
+            );
+            app.timeline.push(
+                format!("op:{op}:end"),
+                now,
+                &env_name,
+                Some(&service),
+                EntryKind::Action,
+                &text,
+                !good,
+            );
+            app.say(if good { Level::Info } else { Level::Warn }, text);
+        }
+        // An automatic rollback started: say why.
+        None => {
+            if let Some(text) = next.log.iter().rev().find(|l| l.starts_with("ABORTED")) {
+                app.say(Level::Warn, text.clone());
+            }
+        }
+    }
+    commands(app, next.effects)
+}
+
+/// The provider accepted (or refused) a deploy or rollback.
+pub fn on_issued(
+    app: &mut App,
+    op: u64,
+    result: Result<Box<DeployStarted>, (String, bool)>,
+) -> Vec<Command> {
+    let operator = app.operator.clone();
+    let Some(Flow::Watch(v)) = &mut app.flow else {
+        return Vec::new();
+    };
+    if v.op != op {
+        return Vec::new();
+    }
+    let next = v.watch.on_issued(result.map(|b| *b), &operator);
+    apply(app, next)
+}
+
+/// A new reading of the watched environment arrived.
+pub fn on_reading(app: &mut App, env: usize) -> Vec<Command> {
+    let (now, operator) = (app.now, app.operator.clone());
+    let Some(Flow::Watch(v)) = &app.flow else {
+        return Vec::new();
+    };
+    if v.watch.env != env || v.phase != Phase::Watching {
+        return Vec::new();
+    }
+    let Some(s) = snap(app, env, &v.watch.service).cloned() else {
+        return Vec::new();
+    };
+    let on_abort = app.cfg.environments[env].rollout.on_abort;
+    let Some(Flow::Watch(v)) = &mut app.flow else {
+        return Vec::new();
+    };
+    let next = v.watch.on_reading(&s, now, &operator, on_abort);
+    apply(app, next)
+}
+
+/// Every tick: a watch whose environment stopped answering still ends at its timeout.
+pub fn on_tick(app: &mut App) -> Vec<Command> {
+    let (now, operator) = (app.now, app.operator.clone());
+    let Some(Flow::Watch(v)) = &mut app.flow else {
+        return Vec::new();
+    };
+    if v.phase != Phase::Watching {
+        return Vec::new();
+    }
+    let on_abort = app.cfg.environments[v.watch.env].rollout.on_abort;
+    let next = v.watch.on_silence(now, &operator, on_abort);
+    apply(app, next)
+}
+
+/// Keys while the watch view is shown.
+pub fn watch_key(app: &mut App, key: Key) -> Vec<Command> {
+    let (now, operator) = (app.now, app.operator.clone());
+    let Some(Flow::Watch(v)) = &mut app.flow else {
+        return Vec::new();
+    };
+    match (&v.phase, key.code) {
+        (Phase::Deciding(_), KeyCode::Char('y')) => {
+            v.phase = Phase::Watching;
+            let next = v.watch.decide(true, &operator, now);
+            return apply(app, next);
+        }
+        (Phase::Deciding(_), KeyCode::Char('n')) => {
+            let next = v.watch.decide(false, &operator, now);
+            return apply(app, next);
+        }
+        (Phase::Watching, KeyCode::Char('a')) if v.watch.kind == OpKind::Deploy => {
+            v.phase = Phase::ConfirmAbort;
+        }
+        (Phase::ConfirmAbort, KeyCode::Enter | KeyCode::Char('y')) => {
+            v.phase = Phase::Watching;
+            let next = v.watch.abort_by_hand(&operator, now);
+            return apply(app, next);
+        }
+        (Phase::ConfirmAbort, KeyCode::Esc | KeyCode::Char('n')) => v.phase = Phase::Watching,
+        (Phase::Done, KeyCode::Esc | KeyCode::Enter) => app.flow = None,
+        (_, KeyCode::Esc) => v.minimised = true,
+        _ => {}
+    }
+    Vec::new()
+}

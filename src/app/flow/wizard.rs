@@ -1,0 +1,400 @@
+//! The promotion wizard: the plan and its gate, re-evaluated live, the
+//! checklist, text fields, approvals arriving, and the confirmation dialog.
+
+use super::super::keys::{Key, KeyCode};
+use super::{
+    App, Command, FIELD_MAX, Flow, blocked, commands, is_fresh, printable, snap, watch::start_view,
+};
+use crate::app::Level;
+use crate::config::{Confirm, GatePolicy};
+use crate::gate::{GateResult, Verdict};
+use crate::release::{self, Answers, Promotion};
+
+/// A text field of the wizard.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Field {
+    /// Change-record id.
+    ChangeRecord,
+    /// Hotfix reason.
+    HotfixReason,
+    /// Override reason for a failed automatic check.
+    Override(String),
+}
+
+/// A focusable row of the wizard.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Row {
+    /// Checklist item by index.
+    Checklist(usize),
+    /// A text field.
+    Text(Field),
+}
+
+/// The promotion wizard: the engine's [`Promotion`] plus what is on screen.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Wizard {
+    /// The promotion: plan, id, policy hash, request.
+    pub release: Promotion,
+    /// What the captain filled in.
+    pub answers: Answers,
+    /// Focused row.
+    pub focus: usize,
+    /// Field being typed into, with the text before editing.
+    pub editing: Option<(Field, String)>,
+    /// Latest gate evaluation.
+    pub gate: GateResult,
+    /// Valid approvers.
+    pub approvers: Vec<String>,
+    /// Who else holds the target's lock.
+    pub lock: Option<String>,
+    /// In the confirmation dialog, with what was typed.
+    pub confirming: Option<String>,
+}
+
+impl std::ops::Deref for Wizard {
+    type Target = Promotion;
+
+    fn deref(&self) -> &Promotion {
+        &self.release
+    }
+}
+
+impl Wizard {
+    /// Focusable rows, in display order.
+    pub fn rows(&self, policy: &GatePolicy) -> Vec<Row> {
+        let mut rows: Vec<Row> = (0..policy.checklist.len()).map(Row::Checklist).collect();
+        if policy.change_record.is_some() {
+            rows.push(Row::Text(Field::ChangeRecord));
+        }
+        if self.plan.hotfix {
+            rows.push(Row::Text(Field::HotfixReason));
+        }
+        if policy.allow_override {
+            for c in &self.gate.checks {
+                if c.automatic && (c.verdict == Verdict::Fail || c.overridden) {
+                    rows.push(Row::Text(Field::Override(c.name.clone())));
+                }
+            }
+        }
+        rows
+    }
+
+    fn text(&self, f: &Field) -> String {
+        match f {
+            Field::ChangeRecord => self.answers.change_record.clone(),
+            Field::HotfixReason => self.answers.hotfix_reason.clone(),
+            Field::Override(name) => self
+                .answers
+                .overrides
+                .iter()
+                .find(|(n, _)| n == name)
+                .map(|(_, r)| r.clone())
+                .unwrap_or_default(),
+        }
+    }
+
+    fn set_text(&mut self, f: &Field, text: String) {
+        match f {
+            Field::ChangeRecord => self.answers.change_record = text,
+            Field::HotfixReason => self.answers.hotfix_reason = text,
+            Field::Override(name) => {
+                self.answers.overrides.retain(|(n, _)| n != name);
+                if !text.trim().is_empty() {
+                    self.answers.overrides.push((name.clone(), text));
+                }
+            }
+        }
+    }
+
+    /// The text shown for a field (with the cursor while typing).
+    pub fn shown(&self, f: &Field) -> String {
+        match &self.editing {
+            Some((e, _)) if e == f => format!("{}▏", self.text(f)),
+            _ => self.text(f),
+        }
+    }
+}
+
+/// Re-evaluates the wizard's gate from the current readings and records.
+pub fn refresh_gate(app: &mut App) {
+    let Some(Flow::Wizard(w)) = &app.flow else {
+        return;
+    };
+    let p = &w.plan;
+    let approvers = w.release.approvers(&app.cfg, &app.records, app.now);
+    let gate = w.release.gate(
+        &app.cfg,
+        &release::Observed {
+            source: snap(app, p.source, &p.service),
+            source_fresh: is_fresh(app, p.source),
+            target_fresh: is_fresh(app, p.target),
+            stale: app
+                .envs
+                .get(p.source)
+                .and_then(|e| e.snapshot.as_ref())
+                .map(|s| release::stale_sources(&p.source_name, &s.sources))
+                .unwrap_or_default(),
+            smoke: app.smoke_results.get(&p.source).map(|(_, r)| r.as_slice()),
+            now: app.now,
+            in_flight: w.lock.clone(),
+            approvers: &approvers,
+            initiator: &app.operator,
+        },
+        &w.answers,
+    );
+    if let Some(Flow::Wizard(w)) = &mut app.flow {
+        w.gate = gate;
+        w.approvers = approvers;
+        let n = w.rows(&app.cfg.environments[w.plan.target].gate).len();
+        w.focus = w.focus.min(n.saturating_sub(1));
+    }
+}
+
+/// `p` on a cell: opens the wizard promoting the previous stage's digest into it.
+pub fn open_wizard(app: &mut App) -> Vec<Command> {
+    if let Some(why) = blocked(app) {
+        app.say(Level::Warn, format!("cannot promote: {why}"));
+        return Vec::new();
+    }
+    let Some(service) = app.selected_service().map(str::to_string) else {
+        return Vec::new();
+    };
+    let target = app.col;
+    let source = target.saturating_sub(1);
+    start(app, &service, source, target, Answers::default())
+}
+
+fn start(
+    app: &mut App,
+    service: &str,
+    source: usize,
+    target: usize,
+    answers: Answers,
+) -> Vec<Command> {
+    let plan = match release::plan(
+        &app.cfg,
+        service,
+        source,
+        target,
+        snap(app, source, service),
+        snap(app, target, service),
+    ) {
+        Ok(p) => p,
+        Err(e) => {
+            app.say(Level::Warn, format!("cannot promote: {e}"));
+            return Vec::new();
+        }
+    };
+    let checklist = app.cfg.environments[target].gate.checklist.len();
+    let (promotion, effects) = Promotion::open(&app.cfg, plan, &app.operator, app.now, None);
+    let mut answers = answers;
+    answers.ticked.resize(checklist, false);
+    app.ledger_asked = Some(app.now);
+    let mut cmds = vec![Command::ReadLedger {
+        env: target,
+        service: service.to_string(),
+    }];
+    cmds.extend(commands(app, effects));
+    app.flow = Some(Flow::Wizard(Box::new(Wizard {
+        release: promotion,
+        answers,
+        focus: 0,
+        editing: None,
+        gate: GateResult {
+            checks: Vec::new(),
+            go: false,
+        },
+        approvers: Vec::new(),
+        lock: None,
+        confirming: None,
+    })));
+    refresh_gate(app);
+    cmds
+}
+
+/// Closes the wizard; a request in the ledger is closed with `why`.
+pub(super) fn close(app: &mut App, w: &Wizard, why: &str) -> Vec<Command> {
+    app.flow = None;
+    app.say(
+        Level::Info,
+        format!("promotion {} closed: {why}", w.promotion),
+    );
+    let effects = w.release.cancel(&app.operator, why);
+    commands(app, effects)
+}
+
+/// Keys while the wizard is open.
+pub fn wizard_key(app: &mut App, key: Key) -> Vec<Command> {
+    let Some(Flow::Wizard(w)) = &app.flow else {
+        return Vec::new();
+    };
+    let mut w = (**w).clone();
+    let policy = app.cfg.environments[w.plan.target].gate.clone();
+    let confirm_mode = app.cfg.environments[w.plan.target].confirm;
+    let mut cmds = Vec::new();
+    if let Some(typed) = w.confirming.clone() {
+        match key.code {
+            KeyCode::Esc => w.confirming = None,
+            KeyCode::Enter => {
+                let ok = confirm_mode == Confirm::Enter || typed == w.plan.target_name;
+                if ok {
+                    return confirm(app, &w);
+                }
+                app.say(
+                    Level::Warn,
+                    format!("type \"{}\" exactly to confirm", w.plan.target_name),
+                );
+            }
+            KeyCode::Backspace => {
+                let mut t = typed;
+                t.pop();
+                w.confirming = Some(t);
+            }
+            _ => {
+                if let (Some(c), Confirm::Type) = (printable(key), confirm_mode)
+                    && typed.chars().count() < FIELD_MAX
+                {
+                    w.confirming = Some(format!("{typed}{c}"));
+                }
+            }
+        }
+        app.flow = Some(Flow::Wizard(Box::new(w)));
+        return cmds;
+    }
+    if let Some((field, before)) = w.editing.clone() {
+        let mut text = w.text(&field);
+        match key.code {
+            KeyCode::Enter => w.editing = None,
+            KeyCode::Esc => {
+                text = before;
+                w.editing = None;
+            }
+            KeyCode::Backspace => {
+                text.pop();
+            }
+            _ => {
+                if let Some(c) = printable(key)
+                    && text.chars().count() < FIELD_MAX
+                {
+                    text.push(c);
+                }
+            }
+        }
+        w.set_text(&field, crate::model::sanitize(&text));
+        app.flow = Some(Flow::Wizard(Box::new(w)));
+        refresh_gate(app);
+        return cmds;
+    }
+    let rows = w.rows(&policy);
+    let focused = rows.get(w.focus).cloned();
+    match key.code {
+        KeyCode::Esc => return close(app, &w, "backed out in the wizard"),
+        KeyCode::Up | KeyCode::Char('k') => w.focus = w.focus.saturating_sub(1),
+        KeyCode::Down | KeyCode::Char('j') | KeyCode::Tab => {
+            w.focus = (w.focus + 1).min(rows.len().saturating_sub(1));
+        }
+        KeyCode::Char(' ' | 'x') | KeyCode::Enter => match focused {
+            Some(Row::Checklist(i)) => {
+                if let Some(t) = w.answers.ticked.get_mut(i) {
+                    *t = !*t;
+                }
+            }
+            Some(Row::Text(f)) => w.editing = Some((f.clone(), w.text(&f))),
+            None => {}
+        },
+        KeyCode::Char('s') => {
+            let env = w.plan.source;
+            if app.has_smoke(env) && !app.smoke_running.contains(&env) {
+                app.smoke_running.push(env);
+                cmds.push(Command::RunSmoke { env });
+                app.say(
+                    Level::Info,
+                    format!("running smoke checks of {}…", w.plan.source_name),
+                );
+            } else {
+                app.say(
+                    Level::Info,
+                    format!("no smoke checks to run in {}", w.plan.source_name),
+                );
+            }
+        }
+        KeyCode::Char('h') if w.plan.target < 2 => {
+            app.say(
+                Level::Info,
+                format!(
+                    "no stage to skip: {} only promotes from {}",
+                    w.plan.target_name, w.plan.source_name
+                ),
+            );
+        }
+        KeyCode::Char('h') => {
+            // Cycle the source through earlier stages: skipping one is the hotfix path.
+            let source = if w.plan.source == 0 {
+                w.plan.target - 1
+            } else {
+                w.plan.source - 1
+            };
+            let (service, target, answers) =
+                (w.plan.service.clone(), w.plan.target, w.answers.clone());
+            let mut out = close(app, &w, "source changed");
+            out.extend(start(app, &service, source, target, answers));
+            return out;
+        }
+        KeyCode::Char('g') => {
+            if w.gate.go {
+                w.confirming = Some(String::new());
+            } else {
+                app.say(Level::Warn, format!("NO-GO: {}", Promotion::no_go(&w.gate)));
+            }
+        }
+        _ => {}
+    }
+    app.flow = Some(Flow::Wizard(Box::new(w)));
+    refresh_gate(app);
+    cmds
+}
+
+/// The confirmation said yes: re-check the gate, then the engine writes the
+/// records and issues the deploy.
+fn confirm(app: &mut App, w: &Wizard) -> Vec<Command> {
+    refresh_gate(app);
+    let (gate, approvers) = match &app.flow {
+        Some(Flow::Wizard(now)) => (now.gate.clone(), now.approvers.clone()),
+        _ => (w.gate.clone(), w.approvers.clone()),
+    };
+    if !gate.go {
+        app.say(
+            Level::Warn,
+            "the gate changed to NO-GO while confirming; nothing was deployed",
+        );
+        if let Some(Flow::Wizard(x)) = &mut app.flow {
+            x.confirming = None;
+        }
+        return Vec::new();
+    }
+    let before = snap(app, w.plan.target, &w.plan.service).cloned();
+    let (watch, effects) = match w.release.confirm(
+        &app.cfg,
+        &gate,
+        &w.answers,
+        &approvers,
+        before.as_ref(),
+        &app.operator,
+        app.now,
+    ) {
+        Ok(x) => x,
+        Err(e) => {
+            app.say(Level::Warn, format!("nothing was deployed: {e}"));
+            return Vec::new();
+        }
+    };
+    let text = format!(
+        "deploy of {} {} to {} confirmed by {}",
+        w.plan.service,
+        w.plan.digest.as_ref().map_or("", |d| d.short()),
+        w.plan.target_name,
+        app.operator
+    );
+    start_view(app, watch, &text);
+    commands(app, effects)
+}
