@@ -1,6 +1,9 @@
 //! The command line: clap definitions and the dispatch of each subcommand.
 
+pub mod error;
+pub mod promote;
 pub mod release;
+pub mod rollback;
 pub mod term;
 
 use std::io::IsTerminal;
@@ -91,7 +94,7 @@ pub enum Command {
     Promote {
         /// What to promote where.
         #[command(flatten)]
-        args: release::PromoteArgs,
+        args: promote::PromoteArgs,
         /// Confirmation, waiting and output.
         #[command(flatten)]
         common: release::Common,
@@ -357,7 +360,7 @@ pub async fn run(cli: Cli) -> i32 {
                 Ok(x) => x,
                 Err(code) => return code,
             };
-            release::promote(&cfg, fleet, &who(&cfg).await, args, common).await
+            promote::promote(&cfg, fleet, &who(&cfg).await, args, common).await
         }
         Some(Command::Rollback {
             service,
@@ -368,7 +371,7 @@ pub async fn run(cli: Cli) -> i32 {
                 Ok(x) => x,
                 Err(code) => return code,
             };
-            release::rollback(&cfg, fleet, &who(&cfg).await, service, env, common).await
+            rollback::rollback(&cfg, fleet, &who(&cfg).await, service, env, common).await
         }
         Some(Command::Smoke {
             env,

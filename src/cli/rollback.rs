@@ -1,0 +1,79 @@
+//! `shipdeck rollback`: the `r` key as a command, driving the same engine.
+
+use super::error::CliError;
+use super::release::{Common, Driver, Report, confirmed, read_service, say};
+use crate::config::Config;
+use crate::release::{self, Outcome};
+use crate::sim::FleetFile;
+
+/// Runs `shipdeck rollback`.
+pub async fn rollback(
+    cfg: &Config,
+    fleet: Option<FleetFile>,
+    operator: &str,
+    service: &str,
+    env: &str,
+    common: &Common,
+) -> i32 {
+    match run(cfg, fleet, operator, service, env, common).await {
+        Ok(report) => report.print(common.json),
+        Err(e) => e.report(),
+    }
+}
+
+async fn run(
+    cfg: &Config,
+    fleet: Option<FleetFile>,
+    operator: &str,
+    service: &str,
+    env_name: &str,
+    common: &Common,
+) -> Result<Report, CliError> {
+    let env = release::env_index(cfg, env_name).map_err(CliError::usage)?;
+    super::known_service(cfg, env_name, service).map_err(CliError::usage)?;
+    let mut driver = Driver::new(cfg, fleet, operator, env)?;
+    let (snap, _) = read_service(&driver.provider, cfg, env, service).await?;
+    let records = driver.exec.read().map_err(CliError::failed)?;
+    let target = release::rollback_target(&records, env_name, &snap).map_err(CliError::failed)?;
+    say(&format!(
+        "roll back {service} in {env_name}: {} ({}) → {} ({}){}",
+        snap.task_definition
+            .as_ref()
+            .map_or_else(|| "?".to_string(), ToString::to_string),
+        snap.digest.as_ref().map_or("no digest", |d| d.short()),
+        target.revision,
+        target.digest.as_ref().map_or("no digest", |d| d.short()),
+        if target.verified {
+            " [previous stable revision]"
+        } else {
+            " [UNVERIFIED: no stable record; newest older ACTIVE revision]"
+        }
+    ));
+    let (watch, effects) = release::start_rollback(
+        cfg,
+        env,
+        service,
+        Some(&snap),
+        &target,
+        operator,
+        driver.clock.now(),
+    );
+    let report = Report {
+        action: "rollback",
+        service: service.to_string(),
+        env: env_name.to_string(),
+        from_env: None,
+        promotion: Some(watch.promotion.clone()),
+        from_revision: snap.task_definition.as_ref().map(ToString::to_string),
+        to_revision: Some(target.revision.to_string()),
+        digest: target.digest.as_ref().map(ToString::to_string),
+        go: None,
+        checks: Vec::new(),
+        outcome: Outcome::Cancelled,
+        reason: None,
+    };
+    if !confirmed(cfg, env, common.yes, "a rollback")? {
+        return Ok(report);
+    }
+    driver.start(watch, effects, common.wait, report).await
+}
