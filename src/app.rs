@@ -80,7 +80,7 @@ pub enum Msg {
     Recorded(Result<Box<Record>, String>),
     /// The ledger was read, with who holds the lock asked about.
     LedgerRead {
-        /// Every record, or why they could not be read.
+        /// The records appended since the last read, or why they could not be read.
         records: Result<Vec<Record>, String>,
         /// Lock holder of the asked-about service, if someone else.
         lock: Option<String>,
@@ -561,7 +561,7 @@ pub fn update(app: &mut App, msg: Msg) -> Vec<Command> {
         Msg::LedgerRead { records, lock } => {
             app.dirty = true;
             match records {
-                Ok(r) => app.records = r,
+                Ok(r) => app.add_records(r),
                 Err(e) => app.say(Level::Warn, format!("audit ledger unreadable: {e}")),
             }
             if let Some(Flow::Wizard(w)) = &mut app.flow {

@@ -1031,9 +1031,16 @@ async fn run_console(cfg: Result<Config, ConfigError>, fleet: Option<FleetFile>)
             return EXIT_USAGE;
         }
     };
-    match crate::runtime::run_console(&cfg, provider, exec, keymap, me, theme, secrets_for_run())
-        .await
-    {
+    let console = crate::runtime::Console {
+        cfg,
+        provider,
+        exec,
+        keymap,
+        operator: me,
+        theme,
+        secrets: secrets_for_run(),
+    };
+    match crate::runtime::run_console(console).await {
         Ok(()) => EXIT_OK,
         Err(e) => {
             tracing::error!(error = %e, "console failed");

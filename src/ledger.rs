@@ -5,18 +5,24 @@
 //! carries `prev_hash`. The hash covers the exact bytes of the body as written,
 //! so any edit, deletion, reordering or truncation is found by [`verify`].
 
-use std::fs::{File, OpenOptions};
+use std::fs::OpenOptions;
 use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
-use sha2::Digest as _;
+
+mod chain;
+mod follow;
+
+pub use chain::verify_text;
+use chain::{chain, last_link, sha_hex, split_torn};
+pub use follow::Follower;
 
 /// `prev_hash` of the first record.
 pub const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
-const PREFIX: &str = "{\"hash\":\"";
-const MIDDLE: &str = "\",\"record\":";
+pub(crate) const PREFIX: &str = "{\"hash\":\"";
+pub(crate) const MIDDLE: &str = "\",\"record\":";
 
 /// What a record is about.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -194,67 +200,6 @@ pub struct Break {
     pub problem: String,
 }
 
-fn sha_hex(bytes: &[u8]) -> String {
-    hex::encode(sha2::Sha256::digest(bytes))
-}
-
-/// Parses one line (without newline): checks its own hash; returns the record and hash.
-fn parse_line(line: &str) -> Result<(Record, String), String> {
-    let rest = line.strip_prefix(PREFIX).ok_or("not a ledger record")?;
-    let hash = rest.get(..64).ok_or("the hash is cut short")?;
-    let body = rest
-        .get(64..)
-        .and_then(|r| r.strip_prefix(MIDDLE))
-        .and_then(|r| r.strip_suffix('}'))
-        .ok_or("the record is cut short or malformed")?;
-    if sha_hex(body.as_bytes()) != hash {
-        return Err("its content does not match its hash (edited)".to_string());
-    }
-    let record: Record =
-        serde_json::from_str(body).map_err(|e| format!("unreadable record: {e}"))?;
-    Ok((record, hash.to_string()))
-}
-
-/// Checks the whole chain. `Ok(n)` with the number of records, or the first break.
-pub fn verify_text(text: &str) -> Result<u64, Break> {
-    chain(text).map(|links| links.last().map_or(0, |(r, _)| r.seq))
-}
-
-/// Parses and checks every line once: each record with its hash, or the first break.
-fn chain(text: &str) -> Result<Vec<(Record, String)>, Break> {
-    let mut links: Vec<(Record, String)> = Vec::new();
-    let ends_clean = text.is_empty() || text.ends_with('\n');
-    let rows: Vec<&str> = text.split_terminator('\n').collect();
-    for (i, line) in rows.iter().enumerate() {
-        let n = i + 1;
-        if i + 1 == rows.len() && !ends_clean {
-            return Err(Break {
-                line: n,
-                problem: "the final line is torn (written partly, never acknowledged)".to_string(),
-            });
-        }
-        let (record, hash) = parse_line(line).map_err(|problem| Break { line: n, problem })?;
-        let (prev, seq) = links
-            .last()
-            .map_or((GENESIS, 0), |(r, h)| (h.as_str(), r.seq));
-        if record.prev_hash != prev {
-            return Err(Break {
-                line: n,
-                problem: "it does not follow the record before it (a record was deleted, inserted or reordered)"
-                    .to_string(),
-            });
-        }
-        if record.seq != seq + 1 {
-            return Err(Break {
-                line: n,
-                problem: format!("sequence {} where {} was expected", record.seq, seq + 1),
-            });
-        }
-        links.push((record, hash));
-    }
-    Ok(links)
-}
-
 /// What a tolerant read found.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Contents {
@@ -273,15 +218,6 @@ impl Contents {
             )
         })
     }
-}
-
-/// The text up to the last complete line, and the size of a torn tail after it.
-fn split_torn(text: &str) -> (&str, Option<usize>) {
-    if text.is_empty() || text.ends_with('\n') {
-        return (text, None);
-    }
-    let keep = text.rfind('\n').map_or(0, |i| i + 1);
-    (&text[..keep], Some(text.len() - keep))
 }
 
 /// The ledger file.
@@ -357,6 +293,19 @@ impl Ledger {
         draft: Draft,
         at: DateTime<Utc>,
     ) -> Result<Record, LedgerError> {
+        let mut written = self.append_batch(vec![(kind, draft)], at)?;
+        written
+            .pop()
+            .ok_or_else(|| self.io(std::io::Error::other("nothing was written")))
+    }
+
+    /// Appends several records in order with one write and one fsync (a
+    /// migration, a bulk import): all of them are durable when it returns.
+    pub fn append_batch(
+        &self,
+        items: Vec<(RecordKind, Draft)>,
+        at: DateTime<Utc>,
+    ) -> Result<Vec<Record>, LedgerError> {
         if let Some(dir) = self.path.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir).map_err(|e| self.io(e))?;
         }
@@ -371,17 +320,16 @@ impl Ledger {
             .open(&lock_path)
             .map_err(|e| self.io(e))?;
         lock.lock().map_err(|e| self.io(e))?;
-        let result = self.append_locked(kind, draft, at);
+        let result = self.append_locked(items, at);
         let _ = lock.unlock();
         result
     }
 
     fn append_locked(
         &self,
-        kind: RecordKind,
-        draft: Draft,
+        items: Vec<(RecordKind, Draft)>,
         at: DateTime<Utc>,
-    ) -> Result<Record, LedgerError> {
+    ) -> Result<Vec<Record>, LedgerError> {
         let mut file = OpenOptions::new()
             .create(true)
             .read(true)
@@ -392,6 +340,7 @@ impl Ledger {
         file.read_to_string(&mut text).map_err(|e| self.io(e))?;
         let (keep, torn) = split_torn(&text);
         let (mut prev_hash, mut seq) = last_link(&chain(keep).map_err(|b| self.broken(b))?);
+        let mut items = items;
         if let Some(n) = torn {
             // A torn tail was never acknowledged: move it aside, say so in the chain.
             let aside = self
@@ -409,55 +358,51 @@ impl Ledger {
                 )],
                 ..Draft::default()
             };
-            let (rec, hash) = self.write_record(
-                &mut file,
-                RecordKind::LedgerRepaired,
-                repair,
-                at,
-                &prev_hash,
-                seq + 1,
-            )?;
-            (prev_hash, seq) = (hash, rec.seq);
+            items.insert(0, (RecordKind::LedgerRepaired, repair));
         }
-        self.write_record(&mut file, kind, draft, at, &prev_hash, seq + 1)
-            .map(|(r, _)| r)
-    }
-
-    fn write_record(
-        &self,
-        file: &mut File,
-        kind: RecordKind,
-        draft: Draft,
-        at: DateTime<Utc>,
-        prev_hash: &str,
-        seq: u64,
-    ) -> Result<(Record, String), LedgerError> {
-        let salt = &sha_hex(
-            format!("{seq}{prev_hash}{}", at.timestamp_nanos_opt().unwrap_or(0)).as_bytes(),
-        )[..8];
-        let record = Record {
-            seq,
-            id: format!("r{seq}-{salt}"),
-            kind,
-            at,
-            draft,
-            prev_hash: prev_hash.to_string(),
-        };
-        let body = serde_json::to_string(&record).map_err(|e| self.io(std::io::Error::other(e)))?;
-        let hash = sha_hex(body.as_bytes());
-        let line = format!("{PREFIX}{hash}{MIDDLE}{body}}}\n");
-        // One write of the whole line, then fsync: acknowledged means durable.
-        file.write_all(line.as_bytes()).map_err(|e| self.io(e))?;
+        let mut lines = String::new();
+        let mut written = Vec::with_capacity(items.len());
+        for (kind, draft) in items {
+            seq += 1;
+            let (record, hash, line) = encode(kind, draft, at, &prev_hash, seq)
+                .map_err(|e| self.io(std::io::Error::other(e)))?;
+            lines.push_str(&line);
+            prev_hash = hash;
+            written.push(record);
+        }
+        // One write of every line, then fsync: acknowledged means durable.
+        file.write_all(lines.as_bytes()).map_err(|e| self.io(e))?;
         file.sync_data().map_err(|e| self.io(e))?;
-        Ok((record, hash))
+        if torn.is_some() {
+            written.remove(0);
+        }
+        Ok(written)
     }
 }
 
-/// Hash and sequence of the last link of a verified chain.
-fn last_link(links: &[(Record, String)]) -> (String, u64) {
-    links
-        .last()
-        .map_or((GENESIS.to_string(), 0), |(r, h)| (h.clone(), r.seq))
+/// A record as one line of the ledger, with its hash.
+fn encode(
+    kind: RecordKind,
+    draft: Draft,
+    at: DateTime<Utc>,
+    prev_hash: &str,
+    seq: u64,
+) -> Result<(Record, String, String), serde_json::Error> {
+    let salt =
+        &sha_hex(format!("{seq}{prev_hash}{}", at.timestamp_nanos_opt().unwrap_or(0)).as_bytes())
+            [..8];
+    let record = Record {
+        seq,
+        id: format!("r{seq}-{salt}"),
+        kind,
+        at,
+        draft,
+        prev_hash: prev_hash.to_string(),
+    };
+    let body = serde_json::to_string(&record)?;
+    let hash = sha_hex(body.as_bytes());
+    let line = format!("{PREFIX}{hash}{MIDDLE}{body}}}\n");
+    Ok((record, hash, line))
 }
 
 #[cfg(test)]

@@ -6,7 +6,9 @@ use std::time::Duration;
 
 use chrono::Utc;
 use crossterm::event::{Event, EventStream, KeyEventKind, KeyModifiers};
-use futures::StreamExt;
+use futures::{Stream, StreamExt};
+use ratatui::Terminal;
+use ratatui::backend::Backend;
 use tokio::sync::mpsc;
 use tokio::task::JoinSet;
 
@@ -117,8 +119,9 @@ fn spawn_probers(
     }
 }
 
-/// Runs a command that must finish before the next message (ledger writes, deploys):
-/// returns the message that answers it.
+/// Runs an effect command (ledger writes, deploys, lock releases, ledger
+/// reads) and returns the message that answers it. The console runs these on
+/// its executor task, in the order they were sent.
 pub async fn execute(exec: &mut Executor, cmd: Command) -> Option<Msg> {
     match cmd {
         Command::Issue {
@@ -152,7 +155,7 @@ pub async fn execute(exec: &mut Executor, cmd: Command) -> Option<Msg> {
                 exec.holder(&exec.env_name(env), &service)
             };
             Some(Msg::LedgerRead {
-                records: exec.read(),
+                records: exec.read_new(),
                 lock,
             })
         }
@@ -160,23 +163,69 @@ pub async fn execute(exec: &mut Executor, cmd: Command) -> Option<Msg> {
     }
 }
 
+/// Everything the console runs with.
+pub struct Console {
+    /// The configuration.
+    pub cfg: Config,
+    /// The cloud.
+    pub provider: AnyProvider,
+    /// Locks, records, provider calls: moved onto the executor task.
+    pub exec: Executor,
+    /// Key bindings.
+    pub keymap: KeyMap,
+    /// Who is operating.
+    pub operator: String,
+    /// Colours.
+    pub theme: Theme,
+    /// Secrets for health probes and smoke checks.
+    pub secrets: Secrets,
+}
+
 /// Runs the console until the user quits. The terminal is restored on return.
-#[allow(clippy::too_many_arguments)]
-pub async fn run_console(
-    cfg: &Config,
-    provider: AnyProvider,
-    mut exec: Executor,
-    keymap: KeyMap,
-    operator: String,
-    theme: Theme,
-    secrets: Secrets,
-) -> std::io::Result<()> {
+pub async fn run_console(console: Console) -> std::io::Result<()> {
     let mut terminal = ratatui::try_init()?;
     let _guard = RestoreGuard;
-    let mut app = App::new(cfg, keymap, operator, Utc::now());
+    let events = EventStream::new().filter_map(|ev| async move {
+        match ev {
+            Ok(e) => translate(&e).map(Ok),
+            Err(e) => Some(Err(e)),
+        }
+    });
+    run_loop(&mut terminal, Box::pin(events), console).await
+}
+
+/// Longest the executor may take to write what was queued before a quit.
+const DRAIN_ON_QUIT: Duration = Duration::from_secs(5);
+
+/// The console's loop over any terminal and any stream of input messages (the
+/// tests drive it with a `TestBackend` and a channel). One task owns the model;
+/// effects that touch the cloud or the disk run on an executor task fed through
+/// an ordered channel, so the screen keeps drawing and answering keys while a
+/// deploy call hangs.
+pub async fn run_loop<B, S>(
+    terminal: &mut Terminal<B>,
+    mut events: S,
+    console: Console,
+) -> std::io::Result<()>
+where
+    B: Backend,
+    S: Stream<Item = std::io::Result<Msg>> + Unpin,
+{
+    let Console {
+        cfg,
+        provider,
+        mut exec,
+        keymap,
+        operator,
+        theme,
+        secrets,
+    } = console;
+    let draw_err = |e: B::Error| std::io::Error::other(e.to_string());
+    let mut app = App::new(&cfg, keymap, operator, Utc::now());
     // One read of the ledger at start: stable revisions for rollback, and the
-    // promotions a crash cut off, shown and never silently forgotten.
-    match exec.read() {
+    // promotions a crash cut off, shown and never silently forgotten. Later
+    // reads follow it from where this one ended.
+    match exec.read_new() {
         Ok(records) => app.load_records(records),
         Err(e) => {
             tracing::warn!(error = %e, "audit ledger unreadable at start-up");
@@ -184,12 +233,13 @@ pub async fn run_console(
         }
     }
     // The first frame is painted before any network call returns.
-    terminal.draw(|f| ui::render(f, &app, &theme))?;
+    terminal
+        .draw(|f| ui::render(f, &app, &theme))
+        .map_err(draw_err)?;
     app.dirty = false;
 
     let envs: Arc<Vec<EnvConfig>> = Arc::new(cfg.environments.clone());
     let (tx, mut rx) = mpsc::channel::<Msg>(CHANNEL_CAPACITY);
-    let mut events = EventStream::new();
     let mut tick = tokio::time::interval(TICK);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
     let mut tasks = JoinSet::new();
@@ -201,16 +251,25 @@ pub async fn run_console(
         }
     };
     if let (true, Some(client)) = (cfg.probes_health(), &client) {
-        spawn_probers(&mut tasks, cfg, client, &secrets, &tx);
+        spawn_probers(&mut tasks, &cfg, client, &secrets, &tx);
     }
+    // The executor: effects in the order they were sent, answers as messages.
+    let (effects, mut queued) = mpsc::unbounded_channel::<Command>();
+    let answers = tx.clone();
+    let executor = tokio::spawn(async move {
+        while let Some(cmd) = queued.recv().await {
+            if let Some(m) = execute(&mut exec, cmd).await
+                && answers.send(m).await.is_err()
+            {
+                break;
+            }
+        }
+    });
 
     loop {
         let msg = tokio::select! {
             ev = events.next() => match ev {
-                Some(Ok(ev)) => match translate(&ev) {
-                    Some(m) => m,
-                    None => continue,
-                },
+                Some(Ok(m)) => m,
                 Some(Err(e)) => {
                     tracing::error!(error = %e, "terminal event stream failed");
                     break;
@@ -232,18 +291,20 @@ pub async fn run_console(
                 | Command::Record { .. }
                 | Command::Release { .. }
                 | Command::ReadLedger { .. } => {
-                    // In order, before anything else: the record is durable before the deploy.
-                    if let Some(m) = execute(&mut exec, cmd).await {
-                        cmds.extend(update(&mut app, m));
+                    // In order, off this loop: the record is durable before the deploy.
+                    if effects.send(cmd).is_err() {
+                        tracing::error!("the executor stopped; effect dropped");
                     }
                 }
                 Command::Quit => {
                     // Records queued before the quit (a closed wizard) are written first.
                     for c in cmds.drain(..) {
                         if matches!(c, Command::Record { .. }) {
-                            let _ = execute(&mut exec, c).await;
+                            let _ = effects.send(c);
                         }
                     }
+                    drop(effects);
+                    let _ = tokio::time::timeout(DRAIN_ON_QUIT, executor).await;
                     tasks.abort_all();
                     tracing::info!("console closed by the user");
                     return Ok(());
@@ -296,10 +357,13 @@ pub async fn run_console(
             }
         }
         if app.dirty {
-            terminal.draw(|f| ui::render(f, &app, &theme))?;
+            terminal
+                .draw(|f| ui::render(f, &app, &theme))
+                .map_err(draw_err)?;
             app.dirty = false;
         }
     }
+    executor.abort();
     tasks.abort_all();
     Ok(())
 }

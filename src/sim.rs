@@ -115,6 +115,22 @@ pub enum Fault {
         /// Unreachable or not.
         on: bool,
     },
+    /// Deploy and rollback calls to the environment take this long to answer
+    /// (a hanging RegisterTaskDefinition/UpdateService), on tokio's clock.
+    SlowDeploys {
+        /// Environment.
+        env: String,
+        /// How long each call blocks.
+        delay: Duration,
+    },
+    /// Deploy and rollback calls to the environment are refused (an ECS API
+    /// error), or accepted again.
+    RefuseDeploys {
+        /// Environment.
+        env: String,
+        /// Refuse or not.
+        on: bool,
+    },
     /// An alarm is deleted from CloudWatch.
     DeleteAlarm {
         /// Environment.
@@ -187,6 +203,8 @@ struct SimEnv {
     timeout_calls: u32,
     unreachable: bool,
     cloudwatch_down: bool,
+    deploy_delay: Option<Duration>,
+    deploys_refused: bool,
 }
 
 #[derive(Debug)]
@@ -808,6 +826,16 @@ impl SimFleet {
                     e.cloudwatch_down = on;
                 }
             }
+            Fault::SlowDeploys { env, delay } => {
+                if let Some(e) = st.envs.get_mut(&env) {
+                    e.deploy_delay = Some(delay);
+                }
+            }
+            Fault::RefuseDeploys { env, on } => {
+                if let Some(e) = st.envs.get_mut(&env) {
+                    e.deploys_refused = on;
+                }
+            }
             Fault::DeleteAlarm { env, alarm } => {
                 if let Some(e) = st.envs.get_mut(&env) {
                     for s in e.services.values_mut() {
@@ -816,6 +844,27 @@ impl SimFleet {
                 }
             }
         }
+    }
+
+    /// A scripted slow deploy or rollback call blocks here (never holding the
+    /// lock); a scripted refusal answers like ECS would.
+    async fn wait_for_call(&self, env: &str) -> Result<(), ProviderError> {
+        let (delay, refused) = self
+            .lock()
+            .envs
+            .get(env)
+            .map_or((None, false), |e| (e.deploy_delay, e.deploys_refused));
+        if let Some(d) = delay {
+            tokio::time::sleep(d).await;
+        }
+        if refused {
+            return Err(ProviderError::Conflict {
+                message: format!(
+                    "ECS refused the update in \"{env}\" (InvalidParameterException, scripted)"
+                ),
+            });
+        }
+        Ok(())
     }
 
     /// Total API calls served (for efficiency tests).
@@ -1029,6 +1078,7 @@ impl Provider for SimFleet {
         service: &ServiceConfig,
         digest: &Digest,
     ) -> Result<DeployStarted, ProviderError> {
+        self.wait_for_call(&env.name).await?;
         self.deploy_sync(env, service, digest)
     }
 
@@ -1038,6 +1088,7 @@ impl Provider for SimFleet {
         service: &ServiceConfig,
         to: &TaskDefRef,
     ) -> Result<DeployStarted, ProviderError> {
+        self.wait_for_call(&env.name).await?;
         self.rollback_sync(env, service, to)
     }
 }

@@ -150,9 +150,21 @@ async fn run(
     args: &PromoteArgs,
     common: &Common,
 ) -> Result<Report, CliError> {
+    let (_, target) = stages(cfg, args)?;
+    let driver = Driver::new(cfg, fleet, operator, target)?;
+    drive(driver, operator, args, common).await
+}
+
+/// `promote` over a given driver: the command's whole logic.
+pub async fn drive(
+    mut driver: Driver<'_>,
+    operator: &str,
+    args: &PromoteArgs,
+    common: &Common,
+) -> Result<Report, CliError> {
+    let cfg = driver.cfg;
     let (source, target) = stages(cfg, args)?;
     let mut answers = answers(cfg, target, args)?;
-    let mut driver = Driver::new(cfg, fleet, operator, target)?;
     let (src, stale) = read_service(&driver.provider, cfg, source, &args.service).await?;
     let (dst, _) = read_service(&driver.provider, cfg, target, &args.service).await?;
     let plan = release::plan(cfg, &args.service, source, target, Some(&src), Some(&dst))

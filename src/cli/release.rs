@@ -5,6 +5,7 @@
 use std::collections::VecDeque;
 use std::io::{BufRead, IsTerminal};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use serde::Serialize;
@@ -204,6 +205,13 @@ pub struct Driver<'a> {
     pub exec: Executor,
     /// Time.
     pub clock: Arc<dyn Clock>,
+    /// The operator asked (and confirmed) to abort the deploy being watched.
+    pub abort: Arc<AtomicBool>,
+    /// The operator stopped watching (the deploy goes on, unwatched).
+    pub detach: Arc<AtomicBool>,
+    /// Ctrl-C is turned into `abort`/`detach` while watching (the binary;
+    /// tests set the flags themselves).
+    ctrl_c: bool,
 }
 
 impl<'a> Driver<'a> {
@@ -214,9 +222,6 @@ impl<'a> Driver<'a> {
         operator: &str,
         env: usize,
     ) -> Result<Self, CliError> {
-        if let Some(why) = release::refusal(cfg.read_only, &cfg.environments[env]) {
-            return Err(CliError::usage(why));
-        }
         let clock: Arc<dyn Clock> = Arc::new(SystemClock);
         let provider = super::provider_for(cfg, fleet, clock.clone()).map_err(CliError::usage)?;
         let path = super::ledger_for(cfg).map_err(CliError::usage)?;
@@ -229,12 +234,56 @@ impl<'a> Driver<'a> {
             clock.clone(),
         )
         .for_demo(cfg.is_demo());
+        let mut driver = Self::with(cfg, provider, exec, clock, env)?;
+        driver.ctrl_c = true;
+        Ok(driver)
+    }
+
+    /// A driver over a given provider and executor (the tests drive the same
+    /// code in-process); refused (exit 2) where the engine refuses.
+    pub fn with(
+        cfg: &'a Config,
+        provider: AnyProvider,
+        exec: Executor,
+        clock: Arc<dyn Clock>,
+        env: usize,
+    ) -> Result<Self, CliError> {
+        if let Some(why) = release::refusal(cfg.read_only, &cfg.environments[env]) {
+            return Err(CliError::usage(why));
+        }
         Ok(Self {
             cfg,
             provider,
             exec,
             clock,
+            abort: Arc::new(AtomicBool::new(false)),
+            detach: Arc::new(AtomicBool::new(false)),
+            ctrl_c: false,
         })
+    }
+
+    /// Ctrl-C while watching: on a terminal, asks whether to abort (and roll
+    /// back) or keep watching; without one, stops watching and leaves the
+    /// deploy running (the console offers to resume it). Installed only for the
+    /// watch, so Ctrl-C at an earlier prompt still just ends the command.
+    fn on_ctrl_c(&self) {
+        let (abort, detach) = (self.abort.clone(), self.detach.clone());
+        tokio::spawn(async move {
+            while tokio::signal::ctrl_c().await.is_ok() {
+                if !interactive() {
+                    detach.store(true, Ordering::SeqCst);
+                    continue;
+                }
+                let answer = tokio::task::spawn_blocking(|| {
+                    yes("\nCtrl-C: abort the deploy and roll back? [y/N] (n keeps watching) ")
+                })
+                .await
+                .unwrap_or(false);
+                if answer {
+                    abort.store(true, Ordering::SeqCst);
+                }
+            }
+        });
     }
 
     /// Runs effects in order; an issue's answer goes back to `watch`, and what
@@ -290,11 +339,30 @@ impl<'a> Driver<'a> {
             .cfg
             .refresh_interval
             .clamp(Duration::from_secs(1), crate::app::WATCH_POLL);
+        if self.ctrl_c {
+            self.on_ctrl_c();
+        }
         loop {
             tokio::time::sleep(every).await;
             let env = &self.cfg.environments[watch.env];
             let on_abort = env.rollout.on_abort;
             let now = self.clock.now();
+            if self.detach.swap(false, Ordering::SeqCst) {
+                self.exec.release(&watch.env_name, &watch.service);
+                return Ok((
+                    Outcome::Issued,
+                    "stopped watching: the deploy goes on unwatched; `shipdeck` (the console) offers to resume it".to_string(),
+                ));
+            }
+            if self.abort.swap(false, Ordering::SeqCst) {
+                let next = watch.abort_by_hand(&operator, now);
+                show(&next);
+                let ended = self.run(watch, next.effects).await?;
+                if let Some(outcome) = ended.or(next.outcome) {
+                    return Ok(outcome);
+                }
+                continue;
+            }
             let mut next = match read_with_timeout(&self.provider, env).await {
                 Ok(snap) => match snap.service(&watch.service) {
                     Some(s) => watch.on_reading(s, now, &operator, on_abort),

@@ -31,7 +31,20 @@ async fn run(
 ) -> Result<Report, CliError> {
     let env = release::env_index(cfg, env_name).map_err(CliError::usage)?;
     super::known_service(cfg, env_name, service).map_err(CliError::usage)?;
-    let mut driver = Driver::new(cfg, fleet, operator, env)?;
+    let driver = Driver::new(cfg, fleet, operator, env)?;
+    drive(driver, operator, service, env_name, common).await
+}
+
+/// `rollback` over a given driver: the command's whole logic.
+pub async fn drive(
+    mut driver: Driver<'_>,
+    operator: &str,
+    service: &str,
+    env_name: &str,
+    common: &Common,
+) -> Result<Report, CliError> {
+    let cfg = driver.cfg;
+    let env = release::env_index(cfg, env_name).map_err(CliError::usage)?;
     let (snap, _) = read_service(&driver.provider, cfg, env, service).await?;
     let records = driver.exec.read().map_err(CliError::failed)?;
     let target = release::rollback_target(&records, env_name, &snap).map_err(CliError::failed)?;

@@ -4,13 +4,18 @@
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::time::Duration;
 
 use crate::clock::Clock;
 use crate::config::EnvConfig;
-use crate::ledger::{Draft, Ledger, Record, RecordKind};
+use crate::ledger::{Draft, Follower, Ledger, Record, RecordKind};
 use crate::lock::{self, LockError, LockGuard};
 use crate::model::{Digest, TaskDefRef};
-use crate::provider::{AnyProvider, DeployStarted, Provider, READ_TIMEOUT};
+use crate::provider::{AnyProvider, DeployStarted, Provider};
+
+/// Longest a deploy or rollback call may take: two API calls (register, then
+/// update), each with its own SDK timeout, and some room.
+pub const ISSUE_TIMEOUT: Duration = Duration::from_secs(45);
 
 /// What to ask the cloud for.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -33,6 +38,8 @@ pub struct Executor {
     guards: HashMap<(String, String), LockGuard>,
     /// `" --demo"` when the commands printed in hints need it.
     demo_flag: &'static str,
+    /// Where the console's reading of the ledger stands.
+    follower: Follower,
 }
 
 impl Executor {
@@ -45,6 +52,7 @@ impl Executor {
         operator: String,
         clock: Arc<dyn Clock>,
     ) -> Self {
+        let follower = Follower::new(ledger.clone());
         Self {
             provider,
             envs,
@@ -54,6 +62,7 @@ impl Executor {
             clock,
             guards: HashMap::new(),
             demo_flag: "",
+            follower,
         }
     }
 
@@ -173,11 +182,11 @@ impl Executor {
                 Issue::Rollback(to) => self.provider.rollback(&env_cfg, &svc_cfg, to).await,
             }
         };
-        let result = match tokio::time::timeout(READ_TIMEOUT, call).await {
+        let result = match tokio::time::timeout(ISSUE_TIMEOUT, call).await {
             Ok(r) => r.map_err(|e| e.to_string()),
             Err(_) => Err(format!(
                 "no answer within {}s; check the service before retrying",
-                READ_TIMEOUT.as_secs()
+                ISSUE_TIMEOUT.as_secs()
             )),
         };
         match result {
@@ -201,5 +210,16 @@ impl Executor {
     /// Reads every record.
     pub fn read(&self) -> Result<Vec<Record>, String> {
         self.ledger.read().map_err(|e| e.to_string())
+    }
+
+    /// The records appended since the last call (the first call reads them
+    /// all): only the new bytes are read and verified.
+    pub fn read_new(&mut self) -> Result<Vec<Record>, String> {
+        self.follower.poll().map_err(|e| e.to_string())
+    }
+
+    /// Bytes of the ledger read by [`Self::read_new`] so far.
+    pub fn ledger_bytes_read(&self) -> u64 {
+        self.follower.bytes_read()
     }
 }

@@ -46,6 +46,18 @@ impl Harness {
         Self::over(cfg, AnyProvider::Sim(fleet.clone()), fleet, clock, operator).await
     }
 
+    /// A console over a configuration and a simulated fleet of its own.
+    pub async fn with_fleet(
+        cfg: Config,
+        fleet: &shipdeck::sim::FleetFile,
+        operator: &str,
+        at: DateTime<Utc>,
+    ) -> Self {
+        let clock = ManualClock::new(at);
+        let sim = SimFleet::new(fleet, 5, Arc::new(clock.clone()));
+        Self::over(cfg, AnyProvider::Sim(sim.clone()), sim, clock, operator).await
+    }
+
     /// A console over any provider and configuration (e.g. AWS on emulators).
     pub async fn with_provider(cfg: Config, provider: AnyProvider, operator: &str) -> Self {
         let clock = ManualClock::new(Utc::now());
@@ -66,7 +78,7 @@ impl Harness {
         cfg.ledger_path = Some(path.clone());
         let c: Arc<dyn Clock> = Arc::new(clock.clone());
         let ledger = Ledger::new(&path);
-        let exec = Executor::new(
+        let mut exec = Executor::new(
             provider.clone(),
             cfg.environments.clone(),
             Ledger::new(&path),
@@ -75,7 +87,7 @@ impl Harness {
             c,
         );
         let mut app = App::new(&cfg, KeyMap::default(), operator.to_string(), at);
-        app.load_records(ledger.read().unwrap());
+        app.load_records(exec.read_new().unwrap());
         let mut h = Self {
             app,
             exec,
