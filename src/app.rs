@@ -393,10 +393,30 @@ impl App {
 
     /// The key context for the focused pane.
     pub fn context(&self) -> Context {
+        if let Some(c) = self.flow_context() {
+            return c;
+        }
         match self.focus {
             Pane::Board => Context::Board,
             Pane::Timeline => Context::Timeline,
             Pane::Detail => Context::Global,
+        }
+    }
+
+    /// The key context of the dialog on screen, if one is.
+    pub fn flow_context(&self) -> Option<Context> {
+        match &self.flow {
+            Some(Flow::Wizard(w)) if w.confirming.is_some() => Some(Context::Confirm),
+            Some(Flow::Wizard(w)) if w.editing.is_some() => Some(Context::Editing),
+            Some(Flow::Wizard(_)) => Some(Context::Wizard),
+            Some(Flow::Rollback(_)) => Some(Context::Confirm),
+            Some(Flow::Interrupted(_)) => Some(Context::Interrupted),
+            Some(Flow::Watch(v)) if !v.minimised => Some(match v.phase {
+                flow::Phase::Deciding(_) => Context::Decide,
+                flow::Phase::ConfirmAbort => Context::ConfirmAbort,
+                flow::Phase::Watching | flow::Phase::Done => Context::Watch,
+            }),
+            Some(Flow::Watch(_)) | None => None,
         }
     }
 
@@ -852,6 +872,14 @@ fn handle_key(app: &mut App, key: Key) -> Vec<Command> {
         }
         Overlay::None => {}
     }
+    // Help works in every dialog that does not take text.
+    if let Some(ctx) = app.flow_context()
+        && !ctx.is_typing()
+        && app.keymap.action(key, ctx) == Some(Action::Help)
+    {
+        app.overlay = Overlay::Help;
+        return Vec::new();
+    }
     match &app.flow {
         Some(Flow::Wizard(_)) => return flow::wizard_key(app, key),
         Some(Flow::Rollback(_)) => return flow::rollback_key(app, key),
@@ -1021,6 +1049,29 @@ fn update_action(app: &mut App, action: Action) -> Vec<Command> {
             Some(Flow::Watch(v)) => v.minimised = false,
             _ => app.say(Level::Info, "no deploy or rollback is being watched"),
         },
+        // The dialogs' own actions are handled by their flows.
+        Action::WizardUp
+        | Action::WizardDown
+        | Action::Tick
+        | Action::Edit
+        | Action::Go
+        | Action::Hotfix
+        | Action::WizardSmoke
+        | Action::Back
+        | Action::Keep
+        | Action::Undo
+        | Action::Accept
+        | Action::Cancel
+        | Action::AbortDeploy
+        | Action::Hide
+        | Action::Dismiss
+        | Action::RollBackNow
+        | Action::LeaveIt
+        | Action::AbortYes
+        | Action::AbortNo
+        | Action::Resume
+        | Action::RollBackInterrupted
+        | Action::Skip => {}
         Action::Smoke => {
             let env = app.col;
             let name = app

@@ -8,7 +8,7 @@ mod rollback;
 mod watch;
 mod wizard;
 
-use super::keys::{Key, KeyCode};
+use super::keys::{Action, Context, Key, KeyCode};
 use super::{App, Command, Level};
 use crate::model::{Freshness, ServiceSnapshot};
 use crate::release::Effect;
@@ -82,6 +82,15 @@ fn printable(key: Key) -> Option<char> {
         KeyCode::Char(c) if !key.ctrl && !key.alt && !c.is_control() => Some(c),
         _ => None,
     }
+}
+
+/// What `key` means in a dialog's context, from the key map. Where the dialog
+/// takes text, a printable key is text, never an action.
+fn action(app: &App, key: Key, ctx: Context) -> Option<Action> {
+    if ctx.is_typing() && printable(key).is_some() {
+        return None;
+    }
+    app.keymap.action(key, ctx)
 }
 
 /// The engine's effects as the console's commands. An issue gets a fresh

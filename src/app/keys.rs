@@ -4,6 +4,10 @@ use std::fmt;
 
 use crate::config::KeyBinding;
 
+mod actions;
+
+pub use actions::{ACTIONS, Action, ActionInfo, Context};
+
 /// A key as shipdeck sees it (translated from the terminal's events at the edge).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct Key {
@@ -151,238 +155,6 @@ impl fmt::Display for Key {
     }
 }
 
-/// Where a binding applies.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Context {
-    /// Everywhere outside text input and popups.
-    Global,
-    /// The board has focus.
-    Board,
-    /// The timeline has focus.
-    Timeline,
-}
-
-/// Everything a user can ask for with a key.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Action {
-    /// Leave shipdeck.
-    Quit,
-    /// Show the keys of the current context.
-    Help,
-    /// Move up.
-    Up,
-    /// Move down.
-    Down,
-    /// Move left.
-    Left,
-    /// Move right.
-    Right,
-    /// Focus the next pane.
-    NextPane,
-    /// Focus the previous pane.
-    PrevPane,
-    /// Open the detail pane for the selected cell.
-    OpenDetail,
-    /// Close the detail pane or popup.
-    Close,
-    /// Filter services by name.
-    Filter,
-    /// Pick the environment scope.
-    EnvScope,
-    /// Cycle the timeline scope (service, environment, all).
-    TimelineScope,
-    /// Read every environment now.
-    Refresh,
-    /// Jump to the first row / oldest entry.
-    Top,
-    /// Jump to the last row / follow the tail.
-    Bottom,
-    /// Page up.
-    PageUp,
-    /// Page down.
-    PageDown,
-    /// Promote the previous stage's digest into the selected cell.
-    Promote,
-    /// Roll the selected cell back to its previous stable revision.
-    Rollback,
-    /// Run the selected environment's smoke checks.
-    Smoke,
-    /// Show the deploy or rollback being watched.
-    ShowWatch,
-}
-
-/// Action metadata: config name, context, description, default keys.
-pub struct ActionInfo {
-    /// The action.
-    pub action: Action,
-    /// Name in the `[keys]` table.
-    pub name: &'static str,
-    /// Where it applies.
-    pub context: Context,
-    /// One-line description for the help overlay.
-    pub description: &'static str,
-    /// Default keys.
-    pub defaults: &'static [&'static str],
-}
-
-/// Every action, in help order.
-pub const ACTIONS: &[ActionInfo] = &[
-    ActionInfo {
-        action: Action::Up,
-        name: "up",
-        context: Context::Global,
-        description: "move up",
-        defaults: &["up", "k"],
-    },
-    ActionInfo {
-        action: Action::Down,
-        name: "down",
-        context: Context::Global,
-        description: "move down",
-        defaults: &["down", "j"],
-    },
-    ActionInfo {
-        action: Action::Left,
-        name: "left",
-        context: Context::Board,
-        description: "previous environment",
-        defaults: &["left", "h"],
-    },
-    ActionInfo {
-        action: Action::Right,
-        name: "right",
-        context: Context::Board,
-        description: "next environment",
-        defaults: &["right", "l"],
-    },
-    ActionInfo {
-        action: Action::Top,
-        name: "top",
-        context: Context::Global,
-        description: "first row / oldest entry",
-        defaults: &["home", "g"],
-    },
-    ActionInfo {
-        action: Action::Bottom,
-        name: "bottom",
-        context: Context::Global,
-        description: "last row / follow the newest entry",
-        defaults: &["end", "G"],
-    },
-    ActionInfo {
-        action: Action::PageUp,
-        name: "page_up",
-        context: Context::Global,
-        description: "page up",
-        defaults: &["pgup", "ctrl-u"],
-    },
-    ActionInfo {
-        action: Action::PageDown,
-        name: "page_down",
-        context: Context::Global,
-        description: "page down",
-        defaults: &["pgdn", "ctrl-d"],
-    },
-    ActionInfo {
-        action: Action::NextPane,
-        name: "next_pane",
-        context: Context::Global,
-        description: "focus next pane",
-        defaults: &["tab"],
-    },
-    ActionInfo {
-        action: Action::PrevPane,
-        name: "prev_pane",
-        context: Context::Global,
-        description: "focus previous pane",
-        defaults: &["shift-tab"],
-    },
-    ActionInfo {
-        action: Action::OpenDetail,
-        name: "detail",
-        context: Context::Board,
-        description: "open the detail pane for the cell",
-        defaults: &["enter"],
-    },
-    ActionInfo {
-        action: Action::Close,
-        name: "close",
-        context: Context::Global,
-        description: "close detail pane / popup",
-        defaults: &["esc"],
-    },
-    ActionInfo {
-        action: Action::Filter,
-        name: "filter",
-        context: Context::Global,
-        description: "filter services by name",
-        defaults: &["/"],
-    },
-    ActionInfo {
-        action: Action::EnvScope,
-        name: "env_scope",
-        context: Context::Global,
-        description: "pick environment scope",
-        defaults: &["e"],
-    },
-    ActionInfo {
-        action: Action::TimelineScope,
-        name: "timeline_scope",
-        context: Context::Global,
-        description: "timeline: service / environment / all",
-        defaults: &["t"],
-    },
-    ActionInfo {
-        action: Action::Refresh,
-        name: "refresh",
-        context: Context::Global,
-        description: "read every environment now",
-        defaults: &["R"],
-    },
-    ActionInfo {
-        action: Action::Promote,
-        name: "promote",
-        context: Context::Board,
-        description: "promote the previous stage's digest into this cell (wizard)",
-        defaults: &["p"],
-    },
-    ActionInfo {
-        action: Action::Rollback,
-        name: "rollback",
-        context: Context::Board,
-        description: "roll back to the previous stable revision",
-        defaults: &["r"],
-    },
-    ActionInfo {
-        action: Action::Smoke,
-        name: "smoke",
-        context: Context::Board,
-        description: "run the environment's smoke checks",
-        defaults: &["s"],
-    },
-    ActionInfo {
-        action: Action::ShowWatch,
-        name: "watch",
-        context: Context::Global,
-        description: "show the deploy or rollback being watched",
-        defaults: &["w"],
-    },
-    ActionInfo {
-        action: Action::Help,
-        name: "help",
-        context: Context::Global,
-        description: "this help",
-        defaults: &["?"],
-    },
-    ActionInfo {
-        action: Action::Quit,
-        name: "quit",
-        context: Context::Global,
-        description: "quit (ctrl-c always quits)",
-        defaults: &["q"],
-    },
-];
-
 /// Resolved key bindings.
 #[derive(Debug, Clone)]
 pub struct KeyMap {
@@ -478,7 +250,9 @@ impl KeyMap {
         }
     }
 
-    /// The action bound to `key` in `context` (context-specific bindings win).
+    /// The action bound to `key` in `context`: context-specific bindings win
+    /// over global ones; in a modal context only its own bindings (and help,
+    /// outside text input) apply.
     pub fn action(&self, key: Key, context: Context) -> Option<Action> {
         let mut found = None;
         for (k, a) in &self.bindings {
@@ -489,11 +263,23 @@ impl KeyMap {
             if c == context {
                 return Some(*a);
             }
-            if c == Context::Global {
+            let fallback = if context.is_modal() {
+                *a == Action::Help && !context.is_typing()
+            } else {
+                c == Context::Global
+            };
+            if fallback {
                 found = Some(*a);
             }
         }
         found
+    }
+
+    /// The first key of an action, for one-key hints ("g deploy…").
+    pub fn first(&self, action: Action) -> String {
+        self.keys_for(action)
+            .first()
+            .map_or_else(|| "(unbound)".to_string(), ToString::to_string)
     }
 
     /// Keys bound to an action, for help and hints.
@@ -515,8 +301,10 @@ impl KeyMap {
     }
 }
 
+/// Whether one key on two actions of these contexts would make one unreachable:
+/// the same context, or a global binding under a non-modal context.
 fn contexts_overlap(a: Context, b: Context) -> bool {
-    a == b || a == Context::Global || b == Context::Global
+    a == b || (a == Context::Global && !b.is_modal()) || (b == Context::Global && !a.is_modal())
 }
 
 #[cfg(test)]

@@ -11,6 +11,7 @@ use super::overlays::centered;
 use super::{Theme, Tone, fit};
 use crate::app::App;
 use crate::app::flow::{Field, Flow, Phase, RollbackDialog, Row, WatchView, Wizard};
+use crate::app::keys::Action;
 use crate::config::Confirm;
 use crate::gate::Verdict;
 use crate::model::sanitize;
@@ -93,9 +94,13 @@ pub(super) fn render_flow(frame: &mut Frame<'_>, area: Rect, app: &App, theme: &
                     lines.push(Line::raw(format!("Target revision: {to}")));
                 }
                 lines.push(Line::raw(""));
-                lines.push(Line::raw(
-                    "w resume watching · r roll back (opens the dialog) · esc dismiss",
-                ));
+                let k = |a| app.keymap.first(a);
+                lines.push(Line::raw(format!(
+                    "{} resume watching · {} roll back (opens the dialog) · {} dismiss",
+                    k(Action::Resume),
+                    k(Action::RollBackInterrupted),
+                    k(Action::Skip)
+                )));
                 if d.items.len() > 1 {
                     lines.push(Line::styled(
                         format!("{} more after this one", d.items.len() - 1),
@@ -268,10 +273,21 @@ fn render_wizard(frame: &mut Frame<'_>, area: Rect, app: &App, w: &Wizard, theme
         ]));
     }
     lines.push(Line::raw(""));
+    let k = |a| app.keymap.first(a);
     let keys = if w.editing.is_some() {
-        "type · enter keep · esc undo"
+        format!("type · {} keep · {} undo", k(Action::Keep), k(Action::Undo))
     } else {
-        "j/k move · space tick · enter edit · g deploy… · h change source (hotfix) · s smoke · esc back out"
+        format!(
+            "{}/{} move · {} tick · {} edit · {} deploy… · {} change source (hotfix) · {} smoke · {} back out",
+            k(Action::WizardDown),
+            k(Action::WizardUp),
+            k(Action::Tick),
+            k(Action::Edit),
+            k(Action::Go),
+            k(Action::Hotfix),
+            k(Action::WizardSmoke),
+            k(Action::Back)
+        )
     };
     lines.push(Line::styled(keys, theme.tone(Tone::Dim)));
     let h = height(&lines, inner);
@@ -286,10 +302,14 @@ fn render_wizard(frame: &mut Frame<'_>, area: Rect, app: &App, w: &Wizard, theme
     boxed(frame, centered(area, width, h), title, lines, theme);
 }
 
-fn confirm_prompt(mode: Confirm, env: &str, typed: &str, verb: &str) -> String {
+fn confirm_prompt(app: &App, mode: Confirm, env: &str, typed: &str, verb: &str) -> String {
+    let accept = app.keymap.first(Action::Accept);
     match mode {
-        Confirm::Type => format!("Type \"{env}\" and press enter to {verb}: {typed}▏"),
-        Confirm::Enter => format!("Press enter to {verb} · esc to go back"),
+        Confirm::Type => format!("Type \"{env}\" and press {accept} to {verb}: {typed}▏"),
+        Confirm::Enter => format!(
+            "Press {accept} to {verb} · {} to go back",
+            app.keymap.first(Action::Cancel)
+        ),
     }
 }
 
@@ -333,7 +353,7 @@ fn render_confirm(
         Line::raw(format!("If the watch aborts, {on_abort}.")),
         Line::raw(""),
         Line::styled(
-            confirm_prompt(env.confirm, &p.target_name, typed, "deploy"),
+            confirm_prompt(app, env.confirm, &p.target_name, typed, "deploy"),
             theme.tone(Tone::Warn).add_modifier(Modifier::BOLD),
         ),
     ];
@@ -409,7 +429,7 @@ fn render_rollback(
     )));
     lines.push(Line::raw(""));
     lines.push(Line::styled(
-        confirm_prompt(env.confirm, &env.name, &d.typed, "roll back"),
+        confirm_prompt(app, env.confirm, &env.name, &d.typed, "roll back"),
         theme.tone(Tone::Warn).add_modifier(Modifier::BOLD),
     ));
     let h = height(&lines, usize::from(area.width.min(96).saturating_sub(2)));
@@ -513,19 +533,31 @@ fn render_watch(frame: &mut Frame<'_>, area: Rect, app: &App, v: &WatchView, the
         )));
     }
     lines.push(Line::raw(""));
+    let k = |a| app.keymap.first(a);
+    let hide = format!(
+        "{} hide ({} shows it again)",
+        k(Action::Hide),
+        k(Action::ShowWatch)
+    );
     let keys = match &v.phase {
         Phase::Watching if w.kind == OpKind::Deploy => {
-            "a abort (rolls back) · esc hide (w shows it again)".to_string()
+            format!("{} abort (rolls back) · {hide}", k(Action::AbortDeploy))
         }
-        Phase::Watching => "esc hide (w shows it again)".to_string(),
-        Phase::Deciding(why) => format!("{why} — roll back now? y yes · n leave it"),
+        Phase::Watching => hide,
+        Phase::Deciding(why) => format!(
+            "{why} — roll back now? {} yes · {} leave it",
+            k(Action::RollBackNow),
+            k(Action::LeaveIt)
+        ),
         Phase::ConfirmAbort => format!(
-            "Abort and roll back to {}? enter/y yes · esc/n no",
+            "Abort and roll back to {}? {} yes · {} no",
             w.from
                 .as_ref()
-                .map_or_else(|| "?".to_string(), ToString::to_string)
+                .map_or_else(|| "?".to_string(), ToString::to_string),
+            app.keymap.label(Action::AbortYes),
+            app.keymap.label(Action::AbortNo)
         ),
-        Phase::Done => "enter or esc close".to_string(),
+        Phase::Done => format!("{} or {} close", k(Action::Dismiss), k(Action::Hide)),
     };
     lines.push(Line::styled(
         keys,

@@ -1,8 +1,8 @@
 //! Promotions and rollbacks a previous run left unfinished: resume watching,
 //! or roll back.
 
-use super::super::keys::{Key, KeyCode};
-use super::{App, Command, Flow, rollback, snap, watch::start_view};
+use super::super::keys::{Action, Context, Key};
+use super::{App, Command, Flow, action, rollback, snap, watch::start_view};
 use crate::app::Level;
 use crate::ledger::RecordKind;
 use crate::model::{Digest, TaskDefRef};
@@ -33,9 +33,9 @@ pub fn interrupted_key(app: &mut App, key: Key) -> Vec<Command> {
             }))
         });
     };
-    match key.code {
-        KeyCode::Esc => next(app),
-        KeyCode::Char('w') => {
+    match action(app, key, Context::Interrupted) {
+        Some(Action::Skip) => next(app),
+        Some(Action::Resume) => {
             let Some(env) = env else {
                 app.say(
                     Level::Warn,
@@ -45,7 +45,7 @@ pub fn interrupted_key(app: &mut App, key: Key) -> Vec<Command> {
             };
             resume(app, env, &first);
         }
-        KeyCode::Char('r') => {
+        Some(Action::RollBackInterrupted) => {
             let Some(env) = env else {
                 return Vec::new();
             };

@@ -1,8 +1,10 @@
 //! The rollback dialog: now → the previous stable revision, and its
 //! confirmation.
 
-use super::super::keys::{Key, KeyCode};
-use super::{App, Command, FIELD_MAX, Flow, blocked, commands, printable, snap, watch::start_view};
+use super::super::keys::{Action, Context, Key, KeyCode};
+use super::{
+    App, Command, FIELD_MAX, Flow, action, blocked, commands, printable, snap, watch::start_view,
+};
 use crate::app::Level;
 use crate::config::Confirm;
 use crate::model::{Digest, TaskDefRef};
@@ -77,13 +79,13 @@ pub fn rollback_key(app: &mut App, key: Key) -> Vec<Command> {
     let mut d = (**d).clone();
     let env_name = app.cfg.environments[d.env].name.clone();
     let mode = app.cfg.environments[d.env].confirm;
-    match key.code {
-        KeyCode::Esc => {
+    match action(app, key, Context::Confirm) {
+        Some(Action::Cancel) => {
             app.flow = None;
             app.say(Level::Info, "rollback cancelled; nothing changed");
             return Vec::new();
         }
-        KeyCode::Enter => {
+        Some(Action::Accept) => {
             if mode == Confirm::Enter || d.typed == env_name {
                 return confirm(app, &d);
             }
@@ -92,7 +94,7 @@ pub fn rollback_key(app: &mut App, key: Key) -> Vec<Command> {
                 format!("type \"{env_name}\" exactly to confirm"),
             );
         }
-        KeyCode::Backspace => {
+        _ if key.code == KeyCode::Backspace => {
             d.typed.pop();
         }
         _ => {

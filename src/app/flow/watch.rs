@@ -3,9 +3,9 @@
 
 use chrono::{DateTime, Utc};
 
-use super::super::keys::{Key, KeyCode};
+use super::super::keys::{Action, Key};
 use super::super::timeline::EntryKind;
-use super::{App, Command, Flow, commands, snap};
+use super::{App, Command, Flow, action, commands, snap};
 use crate::app::Level;
 use crate::provider::DeployStarted;
 use crate::release::{Next, OpKind, Outcome, Watch};
@@ -166,30 +166,34 @@ pub fn on_tick(app: &mut App) -> Vec<Command> {
 /// Keys while the watch view is shown.
 pub fn watch_key(app: &mut App, key: Key) -> Vec<Command> {
     let (now, operator) = (app.now, app.operator.clone());
+    let Some(ctx) = app.flow_context() else {
+        return Vec::new();
+    };
+    let pressed = action(app, key, ctx);
     let Some(Flow::Watch(v)) = &mut app.flow else {
         return Vec::new();
     };
-    match (&v.phase, key.code) {
-        (Phase::Deciding(_), KeyCode::Char('y')) => {
+    match (&v.phase, pressed) {
+        (Phase::Deciding(_), Some(Action::RollBackNow)) => {
             v.phase = Phase::Watching;
             let next = v.watch.decide(true, &operator, now);
             return apply(app, next);
         }
-        (Phase::Deciding(_), KeyCode::Char('n')) => {
+        (Phase::Deciding(_), Some(Action::LeaveIt)) => {
             let next = v.watch.decide(false, &operator, now);
             return apply(app, next);
         }
-        (Phase::Watching, KeyCode::Char('a')) if v.watch.kind == OpKind::Deploy => {
+        (Phase::Watching, Some(Action::AbortDeploy)) if v.watch.kind == OpKind::Deploy => {
             v.phase = Phase::ConfirmAbort;
         }
-        (Phase::ConfirmAbort, KeyCode::Enter | KeyCode::Char('y')) => {
+        (Phase::ConfirmAbort, Some(Action::AbortYes)) => {
             v.phase = Phase::Watching;
             let next = v.watch.abort_by_hand(&operator, now);
             return apply(app, next);
         }
-        (Phase::ConfirmAbort, KeyCode::Esc | KeyCode::Char('n')) => v.phase = Phase::Watching,
-        (Phase::Done, KeyCode::Esc | KeyCode::Enter) => app.flow = None,
-        (_, KeyCode::Esc) => v.minimised = true,
+        (Phase::ConfirmAbort, Some(Action::AbortNo)) => v.phase = Phase::Watching,
+        (Phase::Done, Some(Action::Dismiss | Action::Hide)) => app.flow = None,
+        (Phase::Watching, Some(Action::Hide)) => v.minimised = true,
         _ => {}
     }
     Vec::new()

@@ -1,9 +1,10 @@
 //! The promotion wizard: the plan and its gate, re-evaluated live, the
 //! checklist, text fields, approvals arriving, and the confirmation dialog.
 
-use super::super::keys::{Key, KeyCode};
+use super::super::keys::{Action, Context, Key, KeyCode};
 use super::{
-    App, Command, FIELD_MAX, Flow, blocked, commands, is_fresh, printable, snap, watch::start_view,
+    App, Command, FIELD_MAX, Flow, action, blocked, commands, is_fresh, printable, snap,
+    watch::start_view,
 };
 use crate::app::Level;
 use crate::config::{Confirm, GatePolicy};
@@ -233,9 +234,9 @@ pub fn wizard_key(app: &mut App, key: Key) -> Vec<Command> {
     let confirm_mode = app.cfg.environments[w.plan.target].confirm;
     let mut cmds = Vec::new();
     if let Some(typed) = w.confirming.clone() {
-        match key.code {
-            KeyCode::Esc => w.confirming = None,
-            KeyCode::Enter => {
+        match action(app, key, Context::Confirm) {
+            Some(Action::Cancel) => w.confirming = None,
+            Some(Action::Accept) => {
                 let ok = confirm_mode == Confirm::Enter || typed == w.plan.target_name;
                 if ok {
                     return confirm(app, &w);
@@ -245,7 +246,7 @@ pub fn wizard_key(app: &mut App, key: Key) -> Vec<Command> {
                     format!("type \"{}\" exactly to confirm", w.plan.target_name),
                 );
             }
-            KeyCode::Backspace => {
+            _ if key.code == KeyCode::Backspace => {
                 let mut t = typed;
                 t.pop();
                 w.confirming = Some(t);
@@ -263,13 +264,13 @@ pub fn wizard_key(app: &mut App, key: Key) -> Vec<Command> {
     }
     if let Some((field, before)) = w.editing.clone() {
         let mut text = w.text(&field);
-        match key.code {
-            KeyCode::Enter => w.editing = None,
-            KeyCode::Esc => {
+        match action(app, key, Context::Editing) {
+            Some(Action::Keep) => w.editing = None,
+            Some(Action::Undo) => {
                 text = before;
                 w.editing = None;
             }
-            KeyCode::Backspace => {
+            _ if key.code == KeyCode::Backspace => {
                 text.pop();
             }
             _ => {
@@ -287,13 +288,13 @@ pub fn wizard_key(app: &mut App, key: Key) -> Vec<Command> {
     }
     let rows = w.rows(&policy);
     let focused = rows.get(w.focus).cloned();
-    match key.code {
-        KeyCode::Esc => return close(app, &w, "backed out in the wizard"),
-        KeyCode::Up | KeyCode::Char('k') => w.focus = w.focus.saturating_sub(1),
-        KeyCode::Down | KeyCode::Char('j') | KeyCode::Tab => {
+    match action(app, key, Context::Wizard) {
+        Some(Action::Back) => return close(app, &w, "backed out in the wizard"),
+        Some(Action::WizardUp) => w.focus = w.focus.saturating_sub(1),
+        Some(Action::WizardDown) => {
             w.focus = (w.focus + 1).min(rows.len().saturating_sub(1));
         }
-        KeyCode::Char(' ' | 'x') | KeyCode::Enter => match focused {
+        Some(Action::Tick | Action::Edit) => match focused {
             Some(Row::Checklist(i)) => {
                 if let Some(t) = w.answers.ticked.get_mut(i) {
                     *t = !*t;
@@ -302,7 +303,7 @@ pub fn wizard_key(app: &mut App, key: Key) -> Vec<Command> {
             Some(Row::Text(f)) => w.editing = Some((f.clone(), w.text(&f))),
             None => {}
         },
-        KeyCode::Char('s') => {
+        Some(Action::WizardSmoke) => {
             let env = w.plan.source;
             if app.has_smoke(env) && !app.smoke_running.contains(&env) {
                 app.smoke_running.push(env);
@@ -318,7 +319,7 @@ pub fn wizard_key(app: &mut App, key: Key) -> Vec<Command> {
                 );
             }
         }
-        KeyCode::Char('h') if w.plan.target < 2 => {
+        Some(Action::Hotfix) if w.plan.target < 2 => {
             app.say(
                 Level::Info,
                 format!(
@@ -327,7 +328,7 @@ pub fn wizard_key(app: &mut App, key: Key) -> Vec<Command> {
                 ),
             );
         }
-        KeyCode::Char('h') => {
+        Some(Action::Hotfix) => {
             // Cycle the source through earlier stages: skipping one is the hotfix path.
             let source = if w.plan.source == 0 {
                 w.plan.target - 1
@@ -340,7 +341,7 @@ pub fn wizard_key(app: &mut App, key: Key) -> Vec<Command> {
             out.extend(start(app, &service, source, target, answers));
             return out;
         }
-        KeyCode::Char('g') => {
+        Some(Action::Go) => {
             if w.gate.go {
                 w.confirming = Some(String::new());
             } else {
