@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 
-use crate::config::Config;
+use crate::config::{Config, EnvId};
 use crate::health::{HealthTracker, ProbeResult, SmokeResult};
 use crate::ledger::{Draft, Record, RecordKind};
 use crate::model::drift::{self, DriftRow};
@@ -41,8 +41,8 @@ pub enum Msg {
     Resized,
     /// A reading of environment `env` finished.
     EnvPolled {
-        /// Environment index.
-        env: usize,
+        /// Environment.
+        env: EnvId,
         /// Request id that produced it.
         request: u64,
         /// When the answer arrived.
@@ -52,8 +52,8 @@ pub enum Msg {
     },
     /// A health probe of a service finished.
     HealthProbed {
-        /// Environment index.
-        env: usize,
+        /// Environment.
+        env: EnvId,
         /// Service name.
         service: String,
         /// Outcome.
@@ -61,8 +61,8 @@ pub enum Msg {
     },
     /// A smoke run of an environment finished.
     SmokeFinished {
-        /// Environment index.
-        env: usize,
+        /// Environment.
+        env: EnvId,
         /// When it finished.
         at: DateTime<Utc>,
         /// Verdicts.
@@ -92,22 +92,22 @@ pub enum Msg {
 pub enum Command {
     /// Read environment `env`; answer with `Msg::EnvPolled` carrying `request`.
     PollEnv {
-        /// Environment index.
-        env: usize,
+        /// Environment.
+        env: EnvId,
         /// Request id.
         request: u64,
     },
     /// Run the smoke checks of environment `env`.
     RunSmoke {
-        /// Environment index.
-        env: usize,
+        /// Environment.
+        env: EnvId,
     },
     /// Take the lock, write the record, then deploy or roll back; answer `Msg::Issued`.
     Issue {
         /// Operation id.
         op: u64,
-        /// Environment index.
-        env: usize,
+        /// Environment.
+        env: EnvId,
         /// Service.
         service: String,
         /// Deploy or rollback.
@@ -124,15 +124,15 @@ pub enum Command {
     },
     /// Release the lock of a service in an environment.
     Release {
-        /// Environment index.
-        env: usize,
+        /// Environment.
+        env: EnvId,
         /// Service.
         service: String,
     },
     /// Read the ledger and the lock of a service; answer `Msg::LedgerRead`.
     ReadLedger {
-        /// Environment index.
-        env: usize,
+        /// Environment.
+        env: EnvId,
         /// Service.
         service: String,
     },
@@ -199,6 +199,20 @@ pub struct EnvState {
     pub next_poll: Option<DateTime<Utc>>,
 }
 
+impl std::ops::Index<EnvId> for Vec<EnvState> {
+    type Output = EnvState;
+
+    fn index(&self, id: EnvId) -> &EnvState {
+        &self[id.index()]
+    }
+}
+
+impl std::ops::IndexMut<EnvId> for Vec<EnvState> {
+    fn index_mut(&mut self, id: EnvId) -> &mut EnvState {
+        &mut self[id.index()]
+    }
+}
+
 /// Severity of the status-bar message.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Level {
@@ -219,8 +233,8 @@ pub struct App {
     pub drift: Vec<DriftRow>,
     /// Selected row within the visible services.
     pub row: usize,
-    /// Selected environment column (index into `envs`).
-    pub col: usize,
+    /// Selected environment column.
+    pub col: EnvId,
     /// Focused pane.
     pub focus: Pane,
     /// Detail pane shown.
@@ -230,7 +244,7 @@ pub struct App {
     /// Service-name filter.
     pub filter: String,
     /// Only this environment is shown, when set.
-    pub env_scope: Option<usize>,
+    pub env_scope: Option<EnvId>,
     /// Timeline scope.
     pub timeline_scope: TimelineScope,
     /// The timeline.
@@ -245,13 +259,13 @@ pub struct App {
     pub message: Option<(Level, String)>,
     /// Health latency history per (env, service), in ms, from provider readings;
     /// probed services keep theirs in `trackers`.
-    pub health_history: HashMap<(usize, String), VecDeque<u64>>,
+    pub health_history: HashMap<(EnvId, String), VecDeque<u64>>,
     /// Real probe results per (env, service); when present they replace the provider's health.
-    pub trackers: HashMap<(usize, String), HealthTracker>,
+    pub trackers: HashMap<(EnvId, String), HealthTracker>,
     /// Stability window per (env, service) for new trackers.
-    pub windows: HashMap<(usize, String), Duration>,
+    pub windows: HashMap<(EnvId, String), Duration>,
     /// Environments with a smoke run under way.
-    pub smoke_running: Vec<usize>,
+    pub smoke_running: Vec<EnvId>,
     /// Key bindings.
     pub keymap: KeyMap,
     /// Who is operating (shown in the status bar).
@@ -267,7 +281,7 @@ pub struct App {
     /// Audit records (approvals, stable revisions), as last read.
     pub records: Vec<Record>,
     /// Latest smoke results per environment.
-    pub smoke_results: HashMap<usize, (DateTime<Utc>, Vec<SmokeResult>)>,
+    pub smoke_results: HashMap<EnvId, (DateTime<Utc>, Vec<SmokeResult>)>,
     /// When the ledger was last asked for.
     pub ledger_asked: Option<DateTime<Utc>>,
     /// `q` was pressed once during a watch.
@@ -319,7 +333,7 @@ impl App {
             services: cfg.service_names(),
             drift: Vec::new(),
             row: 0,
-            col: 0,
+            col: EnvId(0),
             focus: Pane::Board,
             detail_open: false,
             detail_scroll: 0,
@@ -338,6 +352,7 @@ impl App {
                 .iter()
                 .enumerate()
                 .flat_map(|(i, e)| {
+                    let i = EnvId(i);
                     e.services.iter().filter_map(move |s| {
                         s.health
                             .as_ref()
@@ -373,10 +388,10 @@ impl App {
     }
 
     /// Environment columns shown, as indices.
-    pub fn visible_envs(&self) -> Vec<usize> {
+    pub fn visible_envs(&self) -> Vec<EnvId> {
         match self.env_scope {
             Some(i) => vec![i],
-            None => (0..self.envs.len()).collect(),
+            None => self.cfg.env_ids().collect(),
         }
     }
 
@@ -388,7 +403,11 @@ impl App {
     /// The selected cell's snapshot.
     pub fn selected_snapshot(&self) -> Option<&ServiceSnapshot> {
         let svc = self.selected_service()?;
-        self.envs.get(self.col)?.snapshot.as_ref()?.service(svc)
+        self.envs
+            .get(self.col.index())?
+            .snapshot
+            .as_ref()?
+            .service(svc)
     }
 
     /// The key context for the focused pane.
@@ -427,7 +446,7 @@ impl App {
         self.drift = drift::drift(&self.services, &names, &snaps);
     }
 
-    fn issue_poll(&mut self, env: usize) -> Command {
+    fn issue_poll(&mut self, env: EnvId) -> Command {
         let request = self.next_request;
         self.next_request += 1;
         let e = &mut self.envs[env];
@@ -444,7 +463,7 @@ impl App {
         if let Some(i) = self.env_scope {
             self.col = i;
         }
-        self.col = self.col.min(self.envs.len().saturating_sub(1));
+        self.col = EnvId(self.col.index().min(self.envs.len().saturating_sub(1)));
     }
 
     fn say(&mut self, level: Level, text: impl Into<String>) {
@@ -453,12 +472,12 @@ impl App {
     }
 
     /// The configuration of environment `env`.
-    pub fn env_cfg(&self, env: usize) -> Option<&crate::config::EnvConfig> {
-        self.cfg.environments.get(env)
+    pub fn env_cfg(&self, env: EnvId) -> Option<&crate::config::EnvConfig> {
+        self.cfg.env_at(env)
     }
 
     /// Whether environment `env` has smoke checks configured.
-    pub fn has_smoke(&self, env: usize) -> bool {
+    pub fn has_smoke(&self, env: EnvId) -> bool {
         self.env_cfg(env).is_some_and(|e| !e.smoke.is_empty())
     }
 
@@ -478,7 +497,7 @@ impl App {
 impl App {
     /// Recent health latencies (ms) of a cell, oldest first: probe results where
     /// the service is probed, else the provider's readings.
-    pub fn latencies(&self, env: usize, service: &str) -> Vec<u64> {
+    pub fn latencies(&self, env: EnvId, service: &str) -> Vec<u64> {
         let key = (env, service.to_string());
         match self.trackers.get(&key) {
             Some(t) => t.latencies(),
@@ -613,12 +632,12 @@ fn update_tick(app: &mut App, now: DateTime<Utc>) -> Vec<Command> {
         app.dirty = true;
     }
     app.now = now;
-    let due: Vec<usize> = app
+    let due: Vec<EnvId> = app
         .envs
         .iter()
         .enumerate()
         .filter(|(_, e)| e.in_flight.is_none() && e.next_poll.is_none_or(|t| t <= now))
-        .map(|(i, _)| i)
+        .map(|(i, _)| EnvId(i))
         .collect();
     let mut cmds: Vec<Command> = due.into_iter().map(|i| app.issue_poll(i)).collect();
     // Approvals arrive through the ledger: re-read it while the wizard is open.
@@ -641,12 +660,12 @@ fn update_tick(app: &mut App, now: DateTime<Utc>) -> Vec<Command> {
 
 fn update_polled(
     app: &mut App,
-    env: usize,
+    env: EnvId,
     request: u64,
     at: DateTime<Utc>,
     result: Result<EnvSnapshot, ProviderError>,
 ) {
-    let Some(e) = app.envs.get_mut(env) else {
+    let Some(e) = app.envs.get_mut(env.index()) else {
         return;
     };
     // A superseded request's answer is ignored.
@@ -759,7 +778,7 @@ fn update_sources(e: &mut EnvState, prev: Option<&EnvSnapshot>, snap: &EnvSnapsh
     }
 }
 
-fn update_probed(app: &mut App, env: usize, service: &str, result: ProbeResult) {
+fn update_probed(app: &mut App, env: EnvId, service: &str, result: ProbeResult) {
     let key = (env, service.to_string());
     let window = app
         .windows
@@ -778,7 +797,7 @@ fn update_probed(app: &mut App, env: usize, service: &str, result: ProbeResult) 
     let Some(name) = app.env_cfg(env).map(|e| e.name.clone()) else {
         return;
     };
-    let Some(e) = app.envs.get_mut(env) else {
+    let Some(e) = app.envs.get_mut(env.index()) else {
         return;
     };
     if let Some(s) = e
@@ -807,7 +826,7 @@ fn update_probed(app: &mut App, env: usize, service: &str, result: ProbeResult) 
     app.dirty = true;
 }
 
-fn update_smoke(app: &mut App, env: usize, at: DateTime<Utc>, results: &[SmokeResult]) {
+fn update_smoke(app: &mut App, env: EnvId, at: DateTime<Utc>, results: &[SmokeResult]) {
     app.smoke_running.retain(|e| *e != env);
     let Some(name) = app.env_cfg(env).map(|e| e.name.clone()) else {
         return;
@@ -928,7 +947,7 @@ fn handle_picker_key(app: &mut App, key: Key, i: usize) {
     match (key.code, action) {
         (KeyCode::Esc, _) | (_, Some(Action::Close | Action::Quit)) => app.overlay = Overlay::None,
         (KeyCode::Enter, _) => {
-            app.env_scope = i.checked_sub(1);
+            app.env_scope = i.checked_sub(1).map(EnvId);
             app.overlay = Overlay::None;
             app.clamp_selection();
         }
@@ -954,7 +973,9 @@ fn update_action(app: &mut App, action: Action) -> Vec<Command> {
         }
         Action::Help => app.overlay = Overlay::Help,
         Action::Filter => app.overlay = Overlay::Filter,
-        Action::EnvScope => app.overlay = Overlay::EnvPicker(app.env_scope.map_or(0, |i| i + 1)),
+        Action::EnvScope => {
+            app.overlay = Overlay::EnvPicker(app.env_scope.map_or(0, |i| i.index() + 1));
+        }
         Action::TimelineScope => {
             app.timeline_scope = match app.timeline_scope {
                 TimelineScope::All => TimelineScope::Service,
@@ -964,7 +985,9 @@ fn update_action(app: &mut App, action: Action) -> Vec<Command> {
             app.timeline.scroll = 0;
         }
         Action::Refresh => {
-            let cmds: Vec<Command> = (0..app.envs.len())
+            let cmds: Vec<Command> = app
+                .cfg
+                .env_ids()
                 .filter(|i| app.envs[*i].in_flight.is_none())
                 .collect::<Vec<_>>()
                 .into_iter()
@@ -1037,9 +1060,9 @@ fn update_action(app: &mut App, action: Action) -> Vec<Command> {
         Action::Left | Action::Right => {
             if app.env_scope.is_none() {
                 app.col = if action == Action::Left {
-                    app.col.saturating_sub(1)
+                    app.col.previous().unwrap_or(app.col)
                 } else {
-                    (app.col + 1).min(app.envs.len().saturating_sub(1))
+                    EnvId((app.col.index() + 1).min(app.envs.len().saturating_sub(1)))
                 };
             }
         }

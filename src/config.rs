@@ -22,6 +22,38 @@ pub const CONFIG_LIMIT: u64 = 1024 * 1024;
 /// Default health stability window.
 pub const DEFAULT_STABILITY_WINDOW: Duration = Duration::from_secs(30);
 
+/// An environment, by its place in the promotion order: how shipdeck refers
+/// to an environment inside the program. Names are for people, at the edges
+/// (the screen, the ledger, the command line).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Default)]
+pub struct EnvId(pub usize);
+
+impl EnvId {
+    /// Its position in the promotion order.
+    pub fn index(self) -> usize {
+        self.0
+    }
+
+    /// The stage before it, if any.
+    pub fn previous(self) -> Option<Self> {
+        self.0.checked_sub(1).map(Self)
+    }
+}
+
+impl std::fmt::Display for EnvId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "#{}", self.0)
+    }
+}
+
+impl std::ops::Index<EnvId> for Vec<EnvConfig> {
+    type Output = EnvConfig;
+
+    fn index(&self, id: EnvId) -> &EnvConfig {
+        &self[id.0]
+    }
+}
+
 /// The whole configuration, validated.
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -495,9 +527,22 @@ impl Config {
         if self.is_demo() { " --demo" } else { "" }
     }
 
-    /// The index of an environment, by name.
-    pub fn env_index(&self, name: &str) -> Option<usize> {
-        self.environments.iter().position(|e| e.name == name)
+    /// The id of an environment, by name.
+    pub fn env_index(&self, name: &str) -> Option<EnvId> {
+        self.environments
+            .iter()
+            .position(|e| e.name == name)
+            .map(EnvId)
+    }
+
+    /// An environment's configuration, by id.
+    pub fn env_at(&self, id: EnvId) -> Option<&EnvConfig> {
+        self.environments.get(id.0)
+    }
+
+    /// Every environment's id, in promotion order.
+    pub fn env_ids(&self) -> impl Iterator<Item = EnvId> + use<> {
+        (0..self.environments.len()).map(EnvId)
     }
 
     /// Looks an environment up by name.

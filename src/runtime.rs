@@ -84,7 +84,7 @@ fn spawn_probers(
     tx: &mpsc::Sender<Msg>,
 ) {
     let permits = Arc::new(tokio::sync::Semaphore::new(crate::health::PROBES_IN_FLIGHT));
-    for (env, e) in cfg.environments.iter().enumerate() {
+    for (env, e) in cfg.env_ids().zip(&cfg.environments) {
         for s in &e.services {
             let Some(check) = s.health.clone() else {
                 continue;
@@ -136,7 +136,7 @@ pub async fn execute(exec: &mut Executor, cmd: Command) -> Option<Msg> {
                 .await
                 .map(|(started, _)| Box::new(started));
             if let Err((e, _)) = &result {
-                tracing::warn!(env, service, error = %e, "deploy or rollback not issued");
+                tracing::warn!(env = env.index(), service, error = %e, "deploy or rollback not issued");
             }
             Some(Msg::Issued { op, result })
         }
@@ -144,15 +144,14 @@ pub async fn execute(exec: &mut Executor, cmd: Command) -> Option<Msg> {
             Some(Msg::Recorded(exec.record(kind, draft).map(Box::new)))
         }
         Command::Release { env, service } => {
-            let name = exec.env_name(env);
-            exec.release(&name, &service);
+            exec.release(env, &service);
             None
         }
         Command::ReadLedger { env, service } => {
             let lock = if service.is_empty() {
                 None
             } else {
-                exec.holder(&exec.env_name(env), &service)
+                exec.holder(env, &service)
             };
             Some(Msg::LedgerRead {
                 records: exec.read_new(),
@@ -310,7 +309,8 @@ where
                     return Ok(());
                 }
                 Command::RunSmoke { env } => {
-                    let (Some(env_cfg), Some(client)) = (envs.get(env).cloned(), client.clone())
+                    let (Some(env_cfg), Some(client)) =
+                        (envs.get(env.index()).cloned(), client.clone())
                     else {
                         continue;
                     };
@@ -333,7 +333,7 @@ where
                     });
                 }
                 Command::PollEnv { env, request } => {
-                    let Some(env_cfg) = envs.get(env).cloned() else {
+                    let Some(env_cfg) = envs.get(env.index()).cloned() else {
                         continue;
                     };
                     let provider = provider.clone();
@@ -341,7 +341,7 @@ where
                     tasks.spawn(async move {
                         let result = crate::provider::read_with_timeout(&provider, &env_cfg).await;
                         if let Err(e) = &result {
-                            tracing::warn!(env, error = %e, "environment read failed");
+                            tracing::warn!(env = env.index(), error = %e, "environment read failed");
                         }
                         // The receiver is gone only when the console is closing.
                         let _ = tx

@@ -15,6 +15,7 @@ use shipdeck::app::Flow;
 use shipdeck::app::flow::Phase;
 use shipdeck::app::keys::{Key, KeyCode};
 use shipdeck::clock::Clock;
+use shipdeck::config::EnvId;
 use shipdeck::gate::Verdict;
 use shipdeck::ledger::RecordKind;
 use shipdeck::release::{OpKind, Step};
@@ -144,7 +145,11 @@ async fn happy_path_dev_to_staging_to_prod() {
         shipdeck::ledger::verify_text(&std::fs::read_to_string(h.ledger.path()).unwrap()).is_ok()
     );
     // The lock is gone once the watch is over.
-    assert!(h.exec.holder("prod", "checkout").is_none());
+    assert!(
+        h.exec
+            .holder(h.cfg.env_index("prod").unwrap(), "checkout")
+            .is_none()
+    );
 }
 
 #[tokio::test]
@@ -517,7 +522,7 @@ mod no_mutation_without_confirmation {
 
     /// Whether `key` accepts a confirmation dialog in the app's current state.
     fn accepts_confirmation(h: &Harness, key: Key) -> Option<&'static str> {
-        let mode = |env: usize| h.cfg.environments[env].confirm;
+        let mode = |env: EnvId| h.cfg.environments[env].confirm;
         match &h.app.flow {
             Some(Flow::Wizard(w)) => match &w.confirming {
                 Some(typed)
@@ -605,7 +610,7 @@ mod no_mutation_without_confirmation {
                     if matches!(h.app.flow, Some(Flow::Wizard(_))) {
                         let target = match &h.app.flow {
                             Some(Flow::Wizard(w)) => w.plan.target,
-                            _ => 0,
+                            _ => EnvId(0),
                         };
                         let _ = shipdeck::approvals::approve(
                             &h.ledger,

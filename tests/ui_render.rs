@@ -115,7 +115,7 @@ async fn stale_environment() {
     let cmds = update(&mut w.app, Msg::Tick(now));
     for cmd in cmds {
         if let shipdeck::app::Command::PollEnv { env, request } = cmd {
-            let result = if env == 2 {
+            let result = if env == shipdeck::config::EnvId(2) {
                 Err(ProviderError::Network {
                     message: "cannot connect to ecs.eu-central-1".into(),
                 })

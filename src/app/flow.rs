@@ -10,6 +10,7 @@ mod wizard;
 
 use super::keys::{Action, Context, Key, KeyCode};
 use super::{App, Command, Level};
+use crate::config::EnvId;
 use crate::model::{Freshness, ServiceSnapshot};
 use crate::release::Effect;
 
@@ -37,8 +38,8 @@ pub enum Flow {
 }
 
 /// Whether an environment's reading is current enough for a gate.
-pub fn is_fresh(app: &App, env: usize) -> bool {
-    let Some(e) = app.envs.get(env) else {
+pub fn is_fresh(app: &App, env: EnvId) -> bool {
+    let Some(e) = app.envs.get(env.index()) else {
         return false;
     };
     match e.freshness {
@@ -50,8 +51,12 @@ pub fn is_fresh(app: &App, env: usize) -> bool {
     }
 }
 
-fn snap<'a>(app: &'a App, env: usize, service: &str) -> Option<&'a ServiceSnapshot> {
-    app.envs.get(env)?.snapshot.as_ref()?.service(service)
+fn snap<'a>(app: &'a App, env: EnvId, service: &str) -> Option<&'a ServiceSnapshot> {
+    app.envs
+        .get(env.index())?
+        .snapshot
+        .as_ref()?
+        .service(service)
 }
 
 fn next_op(app: &mut App) -> u64 {

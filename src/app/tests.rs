@@ -1,5 +1,6 @@
 use super::*;
 use crate::config;
+use crate::config::EnvId;
 use chrono::TimeZone;
 use rstest::rstest;
 
@@ -59,7 +60,13 @@ fn success_schedules_next_poll_at_refresh_interval() {
     assert_eq!(a.envs[0].freshness, Freshness::Ready { at: t0() });
     assert!(update(&mut a, Msg::Tick(t0() + chrono::Duration::seconds(1))).is_empty());
     let cmds = update(&mut a, Msg::Tick(t0() + chrono::Duration::seconds(2)));
-    assert_eq!(cmds, vec![Command::PollEnv { env: 0, request: 4 }]);
+    assert_eq!(
+        cmds,
+        vec![Command::PollEnv {
+            env: EnvId(0),
+            request: 4
+        }]
+    );
 }
 
 #[test]
@@ -69,7 +76,7 @@ fn superseded_answers_are_ignored() {
     update(
         &mut a,
         Msg::EnvPolled {
-            env: 0,
+            env: EnvId(0),
             request: 999,
             at: t0(),
             result: Ok(snap("dev", t0())),
@@ -91,7 +98,7 @@ fn freshness_goes_stale_then_ready_and_errors_reach_the_timeline_once() {
     update(
         &mut a,
         Msg::EnvPolled {
-            env: 0,
+            env: EnvId(0),
             request: 1,
             at: t0(),
             result: Ok(snap("dev", t0())),
@@ -105,7 +112,7 @@ fn freshness_goes_stale_then_ready_and_errors_reach_the_timeline_once() {
     update(
         &mut a,
         Msg::EnvPolled {
-            env: 0,
+            env: EnvId(0),
             request,
             at: t1,
             result: err(),
@@ -130,7 +137,7 @@ fn freshness_goes_stale_then_ready_and_errors_reach_the_timeline_once() {
     update(
         &mut a,
         Msg::EnvPolled {
-            env: 0,
+            env: EnvId(0),
             request,
             at: t2,
             result: err(),
@@ -157,7 +164,7 @@ fn failure_without_data_is_failed_not_stale() {
     update(
         &mut a,
         Msg::EnvPolled {
-            env: 1,
+            env: EnvId(1),
             request: 2,
             at: t0(),
             result,
@@ -200,7 +207,7 @@ fn throttling_backs_off_longer_each_time() {
         update(
             &mut a,
             Msg::EnvPolled {
-                env: 0,
+                env: EnvId(0),
                 request,
                 at: t,
                 result,
@@ -213,7 +220,10 @@ fn throttling_backs_off_longer_each_time() {
         request = cmds
             .iter()
             .find_map(|c| match c {
-                Command::PollEnv { env: 0, request } => Some(*request),
+                Command::PollEnv {
+                    env: EnvId(0),
+                    request,
+                } => Some(*request),
                 _ => None,
             })
             .unwrap();
@@ -236,9 +246,9 @@ fn navigation_stays_in_bounds() {
     key(&mut a, Key::ch('l'));
     key(&mut a, Key::ch('l'));
     key(&mut a, Key::ch('l'));
-    assert_eq!(a.col, 2);
+    assert_eq!(a.col, EnvId(2));
     key(&mut a, Key::plain(KeyCode::Left));
-    assert_eq!(a.col, 1);
+    assert_eq!(a.col, EnvId(1));
     key(&mut a, Key::ch('G'));
     assert_eq!(a.row, n - 1);
 }
@@ -290,12 +300,12 @@ fn env_scope_picker() {
     key(&mut a, Key::ch('j'));
     assert_eq!(a.overlay, Overlay::EnvPicker(3));
     key(&mut a, Key::plain(KeyCode::Enter));
-    assert_eq!(a.env_scope, Some(2));
-    assert_eq!(a.visible_envs(), vec![2]);
-    assert_eq!(a.col, 2);
+    assert_eq!(a.env_scope, Some(EnvId(2)));
+    assert_eq!(a.visible_envs(), vec![EnvId(2)]);
+    assert_eq!(a.col, EnvId(2));
     // Left/right do not leave the scoped column.
     key(&mut a, Key::ch('h'));
-    assert_eq!(a.col, 2);
+    assert_eq!(a.col, EnvId(2));
     key(&mut a, Key::plain(KeyCode::Esc));
     assert_eq!(a.env_scope, None);
 }
@@ -358,7 +368,7 @@ fn refresh_polls_idle_environments_only() {
     update(
         &mut a,
         Msg::EnvPolled {
-            env: 0,
+            env: EnvId(0),
             request: 1,
             at: t0(),
             result: Ok(snap("dev", t0())),
@@ -423,8 +433,8 @@ proptest::proptest! {
             update(&mut a, Msg::Key(table[k]));
             let rows = a.visible_services().len();
             proptest::prop_assert!(rows == 0 || a.row < rows);
-            proptest::prop_assert!(a.col < a.envs.len());
-            proptest::prop_assert!(a.env_scope.is_none_or(|i| i < a.envs.len()));
+            proptest::prop_assert!(a.col.index() < a.envs.len());
+            proptest::prop_assert!(a.env_scope.is_none_or(|i| i.index() < a.envs.len()));
         }
     }
 }
@@ -472,7 +482,7 @@ fn probe_results_replace_provider_health_and_reach_the_timeline() {
     update(
         &mut a,
         Msg::EnvPolled {
-            env: 0,
+            env: EnvId(0),
             request: 1,
             at: t0(),
             result: Ok(s.clone()),
@@ -481,7 +491,7 @@ fn probe_results_replace_provider_health_and_reach_the_timeline() {
     update(
         &mut a,
         Msg::HealthProbed {
-            env: 0,
+            env: EnvId(0),
             service: "api".into(),
             result: probe_result(t0(), true),
         },
@@ -494,7 +504,7 @@ fn probe_results_replace_provider_health_and_reach_the_timeline() {
     update(
         &mut a,
         Msg::HealthProbed {
-            env: 0,
+            env: EnvId(0),
             service: "api".into(),
             result: probe_result(t1, false),
         },
@@ -515,14 +525,17 @@ fn probe_results_replace_provider_health_and_reach_the_timeline() {
     let request = cmds
         .iter()
         .find_map(|c| match c {
-            Command::PollEnv { env: 0, request } => Some(*request),
+            Command::PollEnv {
+                env: EnvId(0),
+                request,
+            } => Some(*request),
             _ => None,
         })
         .unwrap();
     update(
         &mut a,
         Msg::EnvPolled {
-            env: 0,
+            env: EnvId(0),
             request,
             at: t1,
             result: Ok(s),
@@ -555,7 +568,7 @@ fn smoke_key_runs_once_and_reports() {
         });
     assert_eq!(
         key(&mut a, Key::ch('s')),
-        vec![Command::RunSmoke { env: 0 }]
+        vec![Command::RunSmoke { env: EnvId(0) }]
     );
     assert!(key(&mut a, Key::ch('s')).is_empty(), "one run at a time");
     let results = vec![crate::health::SmokeResult {
@@ -566,7 +579,7 @@ fn smoke_key_runs_once_and_reports() {
     update(
         &mut a,
         Msg::SmokeFinished {
-            env: 0,
+            env: EnvId(0),
             at: t0(),
             results,
         },
@@ -583,7 +596,7 @@ fn smoke_key_runs_once_and_reports() {
     );
     assert_eq!(
         key(&mut a, Key::ch('s')),
-        vec![Command::RunSmoke { env: 0 }]
+        vec![Command::RunSmoke { env: EnvId(0) }]
     );
 }
 
@@ -634,18 +647,18 @@ fn probed_latency_series_is_not_mixed_with_provider_readings() {
     update(
         &mut a,
         Msg::EnvPolled {
-            env: 0,
+            env: EnvId(0),
             request: 1,
             at: t0(),
             result: Ok(s.clone()),
         },
     );
-    assert_eq!(a.latencies(0, "api"), vec![42]);
+    assert_eq!(a.latencies(EnvId(0), "api"), vec![42]);
     // Once probed, only probe results count, whatever the provider reports.
     update(
         &mut a,
         Msg::HealthProbed {
-            env: 0,
+            env: EnvId(0),
             service: "api".into(),
             result: probe_result(t0(), true),
         },
@@ -657,11 +670,11 @@ fn probed_latency_series_is_not_mixed_with_provider_readings() {
     update(
         &mut a,
         Msg::EnvPolled {
-            env: 0,
+            env: EnvId(0),
             request,
             at: t0(),
             result: Ok(s),
         },
     );
-    assert_eq!(a.latencies(0, "api"), vec![25]);
+    assert_eq!(a.latencies(EnvId(0), "api"), vec![25]);
 }

@@ -7,6 +7,7 @@ use super::release::{
     Common, Driver, Report, ask, checks_text, confirmed, interactive, read_service, say, yes,
 };
 use crate::config::Config;
+use crate::config::EnvId;
 use crate::ledger::Record;
 use crate::model::sanitize;
 use crate::release::{self, Answers, Outcome, Promotion};
@@ -52,11 +53,11 @@ pub async fn promote(
 }
 
 /// Source and target: usage errors before anything is read.
-fn stages(cfg: &Config, args: &PromoteArgs) -> Result<(usize, usize), CliError> {
+fn stages(cfg: &Config, args: &PromoteArgs) -> Result<(EnvId, EnvId), CliError> {
     let target = release::env_index(cfg, &args.to).map_err(CliError::usage)?;
     let source = match &args.from {
         Some(f) => release::env_index(cfg, f).map_err(CliError::usage)?,
-        None => target.checked_sub(1).ok_or_else(|| {
+        None => target.previous().ok_or_else(|| {
             CliError::usage(format!(
                 "\"{}\" is the first stage: nothing promotes into it",
                 args.to
@@ -76,7 +77,7 @@ fn stages(cfg: &Config, args: &PromoteArgs) -> Result<(usize, usize), CliError> 
 }
 
 /// The answers given on the command line.
-fn answers(cfg: &Config, target: usize, args: &PromoteArgs) -> Result<Answers, CliError> {
+fn answers(cfg: &Config, target: EnvId, args: &PromoteArgs) -> Result<Answers, CliError> {
     let mut answers = Answers {
         ticked: ticks(cfg, target, &args.tick).map_err(CliError::usage)?,
         // Typed text ends up in records: no control characters.
@@ -97,7 +98,7 @@ fn answers(cfg: &Config, target: usize, args: &PromoteArgs) -> Result<Answers, C
     Ok(answers)
 }
 
-fn ticks(cfg: &Config, env: usize, given: &[String]) -> Result<Vec<bool>, String> {
+fn ticks(cfg: &Config, env: EnvId, given: &[String]) -> Result<Vec<bool>, String> {
     let items = &cfg.environments[env].gate.checklist;
     let mut ticked = vec![false; items.len()];
     for t in given {
@@ -215,7 +216,7 @@ pub async fn drive(
             stale,
             smoke: smoke.as_deref(),
             now,
-            in_flight: driver.exec.holder(&p.target_name, &p.service),
+            in_flight: driver.exec.holder(p.target, &p.service),
             approvers: &approvers,
             initiator: operator,
         },

@@ -13,6 +13,7 @@ use serde::Serialize;
 use super::error::CliError;
 use super::term;
 use crate::clock::{Clock, SystemClock};
+use crate::config::EnvId;
 use crate::config::{Config, Confirm};
 use crate::gate::{Check, Verdict};
 use crate::model::ServiceSnapshot;
@@ -150,7 +151,7 @@ pub fn yes(prompt: &str) -> bool {
 }
 
 /// Asks for the confirmation the environment wants; `--yes` skips it.
-pub fn confirmed(cfg: &Config, env: usize, yes_flag: bool, what: &str) -> Result<bool, CliError> {
+pub fn confirmed(cfg: &Config, env: EnvId, yes_flag: bool, what: &str) -> Result<bool, CliError> {
     if yes_flag {
         return Ok(true);
     }
@@ -173,7 +174,7 @@ pub fn confirmed(cfg: &Config, env: usize, yes_flag: bool, what: &str) -> Result
 pub async fn read_service(
     provider: &AnyProvider,
     cfg: &Config,
-    env: usize,
+    env: EnvId,
     service: &str,
 ) -> Result<(ServiceSnapshot, Vec<String>), CliError> {
     let e = &cfg.environments[env];
@@ -220,7 +221,7 @@ impl<'a> Driver<'a> {
         cfg: &'a Config,
         fleet: Option<FleetFile>,
         operator: &str,
-        env: usize,
+        env: EnvId,
     ) -> Result<Self, CliError> {
         let clock: Arc<dyn Clock> = Arc::new(SystemClock);
         let provider = super::provider_for(cfg, fleet, clock.clone()).map_err(CliError::usage)?;
@@ -246,7 +247,7 @@ impl<'a> Driver<'a> {
         provider: AnyProvider,
         exec: Executor,
         clock: Arc<dyn Clock>,
-        env: usize,
+        env: EnvId,
     ) -> Result<Self, CliError> {
         if let Some(why) = release::refusal(cfg.read_only, &cfg.environments[env]) {
             return Err(CliError::usage(why));
@@ -308,8 +309,7 @@ impl<'a> Driver<'a> {
                     }
                 }
                 Effect::Release { env, service } => {
-                    let name = self.exec.env_name(env);
-                    self.exec.release(&name, &service);
+                    self.exec.release(env, &service);
                 }
                 Effect::Issue {
                     env,
@@ -348,7 +348,7 @@ impl<'a> Driver<'a> {
             let on_abort = env.rollout.on_abort;
             let now = self.clock.now();
             if self.detach.swap(false, Ordering::SeqCst) {
-                self.exec.release(&watch.env_name, &watch.service);
+                self.exec.release(watch.env, &watch.service);
                 return Ok((
                     Outcome::Issued,
                     "stopped watching: the deploy goes on unwatched; `shipdeck` (the console) offers to resume it".to_string(),
@@ -404,7 +404,7 @@ impl<'a> Driver<'a> {
         }
         report.to_revision = watch.to.as_ref().map(ToString::to_string);
         if !wait {
-            self.exec.release(&watch.env_name, &watch.service);
+            self.exec.release(watch.env, &watch.service);
             report.outcome = Outcome::Issued;
             report.reason =
                 Some("not watched (no --wait); the outcome is not recorded".to_string());

@@ -11,7 +11,7 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use crate::config::{Config, OnAbort};
+use crate::config::{Config, EnvId, OnAbort};
 use crate::gate::{self, GateResult, Verdict};
 use crate::ledger::{Draft, Record, RecordKind};
 use crate::model::{ServiceSnapshot, TaskDefRef};
@@ -38,7 +38,7 @@ pub enum Effect {
     /// to [`Watch::on_issued`].
     Issue {
         /// Environment index.
-        env: usize,
+        env: EnvId,
         /// Service.
         service: String,
         /// Deploy or roll back.
@@ -49,7 +49,7 @@ pub enum Effect {
     /// Release the lock of a service in an environment.
     Release {
         /// Environment index.
-        env: usize,
+        env: EnvId,
         /// Service.
         service: String,
     },
@@ -347,7 +347,7 @@ impl Promotion {
 /// watch (with `before` as its baseline) and the effect that issues it.
 pub fn start_rollback(
     cfg: &Config,
-    env: usize,
+    env: EnvId,
     service: &str,
     before: Option<&ServiceSnapshot>,
     target: &RollbackTarget,
@@ -356,7 +356,7 @@ pub fn start_rollback(
 ) -> (Watch, Vec<Effect>) {
     let env_name = cfg
         .environments
-        .get(env)
+        .get(env.index())
         .map_or_else(String::new, |e| e.name.clone());
     let id = crate::approvals::new_id(&env_name, service, &target.revision.to_string(), now);
     let (watch, draft) = rollback_start(cfg, env, service, &id, before, target, operator, now);

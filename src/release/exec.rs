@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::clock::Clock;
-use crate::config::EnvConfig;
+use crate::config::{EnvConfig, EnvId};
 use crate::ledger::{Draft, Follower, Ledger, Record, RecordKind};
 use crate::lock::{self, LockError, LockGuard};
 use crate::model::{Digest, TaskDefRef};
@@ -73,9 +73,9 @@ impl Executor {
     }
 
     /// Name of environment `env` (empty when out of range).
-    pub fn env_name(&self, env: usize) -> String {
+    pub fn env_name(&self, env: EnvId) -> String {
         self.envs
-            .get(env)
+            .get(env.index())
             .map(|e| e.name.clone())
             .unwrap_or_default()
     }
@@ -90,15 +90,16 @@ impl Executor {
         &self.operator
     }
 
-    /// Who holds the lock of `service` in `env` (by name), other than us.
-    pub fn holder(&self, env: &str, service: &str) -> Option<String> {
+    /// Who holds the lock of `service` in `env`, other than us.
+    pub fn holder(&self, env: EnvId, service: &str) -> Option<String> {
+        let env = self.env_name(env);
         if self
             .guards
-            .contains_key(&(env.to_string(), service.to_string()))
+            .contains_key(&(env.clone(), service.to_string()))
         {
             return None;
         }
-        match lock::holder(&self.lock_dir, env, service) {
+        match lock::holder(&self.lock_dir, &env, service) {
             Ok(Some(info)) => Some(info.to_string()),
             Ok(None) => None,
             Err(e) => Some(e.to_string()),
@@ -118,12 +119,12 @@ impl Executor {
     /// a closing record was written.
     pub async fn issue(
         &mut self,
-        env: usize,
+        env: EnvId,
         service: &str,
         issue: &Issue,
         draft: Draft,
     ) -> Result<(DeployStarted, Record), (String, bool)> {
-        let Some(env_cfg) = self.envs.get(env).cloned() else {
+        let Some(env_cfg) = self.envs.get(env.index()).cloned() else {
             return Err((format!("no environment #{env}"), false));
         };
         let Some(svc_cfg) = env_cfg.services.iter().find(|s| s.name == service).cloned() else {
@@ -202,9 +203,10 @@ impl Executor {
         }
     }
 
-    /// Releases the lock of `service` in `env` (by name), if we hold it.
-    pub fn release(&mut self, env: &str, service: &str) {
-        self.guards.remove(&(env.to_string(), service.to_string()));
+    /// Releases the lock of `service` in `env`, if we hold it.
+    pub fn release(&mut self, env: EnvId, service: &str) {
+        let env = self.env_name(env);
+        self.guards.remove(&(env, service.to_string()));
     }
 
     /// Reads every record.

@@ -62,13 +62,13 @@ pub struct Observed<'a> {
 
 /// Evaluates the target's gate for `plan`.
 pub fn gate_for(cfg: &Config, plan: &Plan, obs: &Observed<'_>, answers: &Answers) -> GateResult {
-    let Some(target) = cfg.environments.get(plan.target) else {
+    let Some(target) = cfg.environments.get(plan.target.index()) else {
         return GateResult {
             checks: Vec::new(),
             go: false,
         };
     };
-    let source_env = cfg.environments.get(plan.source);
+    let source_env = cfg.environments.get(plan.source.index());
     let window = service_config(cfg, plan.source, &plan.service)
         .and_then(|s| s.health.as_ref())
         .map_or(crate::config::DEFAULT_STABILITY_WINDOW, |h| {

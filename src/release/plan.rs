@@ -2,7 +2,7 @@
 //! promoted, and what the operator answered.
 
 use super::gate_entries;
-use crate::config::{Config, ServiceConfig};
+use crate::config::{Config, EnvId, ServiceConfig};
 use crate::gate::GateResult;
 use crate::ledger::{Draft, RecordKind};
 use crate::model::{Digest, ImageRef, ServiceSnapshot, TaskDefRef};
@@ -13,11 +13,11 @@ pub struct Plan {
     /// shipdeck service name.
     pub service: String,
     /// Source environment index (promotion order).
-    pub source: usize,
+    pub source: EnvId,
     /// Source environment name.
     pub source_name: String,
     /// Target environment index.
-    pub target: usize,
+    pub target: EnvId,
     /// Target environment name.
     pub target_name: String,
     /// ECS service in the target.
@@ -44,26 +44,23 @@ pub struct Plan {
 pub struct PlanError(pub String);
 
 /// Index of an environment by name, with a clear error.
-pub fn env_index(cfg: &Config, name: &str) -> Result<usize, PlanError> {
-    cfg.environments
-        .iter()
-        .position(|e| e.name == name)
-        .ok_or_else(|| {
-            PlanError(format!(
-                "no environment \"{name}\" in the configuration (have: {})",
-                cfg.environments
-                    .iter()
-                    .map(|e| e.name.as_str())
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            ))
-        })
+pub fn env_index(cfg: &Config, name: &str) -> Result<EnvId, PlanError> {
+    cfg.env_index(name).ok_or_else(|| {
+        PlanError(format!(
+            "no environment \"{name}\" in the configuration (have: {})",
+            cfg.environments
+                .iter()
+                .map(|e| e.name.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        ))
+    })
 }
 
 /// The service's configuration in environment `env`.
-pub fn service_config<'a>(cfg: &'a Config, env: usize, service: &str) -> Option<&'a ServiceConfig> {
+pub fn service_config<'a>(cfg: &'a Config, env: EnvId, service: &str) -> Option<&'a ServiceConfig> {
     cfg.environments
-        .get(env)?
+        .get(env.index())?
         .services
         .iter()
         .find(|s| s.name == service)
@@ -74,17 +71,16 @@ pub fn service_config<'a>(cfg: &'a Config, env: usize, service: &str) -> Option<
 pub fn plan(
     cfg: &Config,
     service: &str,
-    source: usize,
-    target: usize,
+    source: EnvId,
+    target: EnvId,
     source_snap: Option<&ServiceSnapshot>,
     target_snap: Option<&ServiceSnapshot>,
 ) -> Result<Plan, PlanError> {
-    let name = |i: usize| {
-        cfg.environments
-            .get(i)
-            .map_or_else(|| format!("#{i}"), |e| e.name.clone())
+    let name = |i: EnvId| {
+        cfg.env_at(i)
+            .map_or_else(|| i.to_string(), |e| e.name.clone())
     };
-    if target == 0 {
+    if target.previous().is_none() {
         return Err(PlanError(format!(
             "\"{}\" is the first stage: nothing promotes into it",
             name(target)
@@ -138,7 +134,7 @@ pub fn plan(
         target_revision: target_snap.and_then(|t| t.task_definition.clone()),
         target_digest: target_snap.and_then(|t| t.digest.clone()),
         target_image: target_snap.and_then(|t| t.image.clone()),
-        hotfix: source + 1 != target,
+        hotfix: target.previous() != Some(source),
     })
 }
 

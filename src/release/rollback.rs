@@ -3,7 +3,7 @@
 
 use chrono::{DateTime, Utc};
 
-use crate::config::Config;
+use crate::config::{Config, EnvId};
 use crate::ledger::{Draft, Record};
 use crate::model::{Digest, ServiceSnapshot, TaskDefRef};
 
@@ -80,7 +80,7 @@ pub fn rollback_target(
 #[allow(clippy::too_many_arguments)]
 pub fn rollback_start(
     cfg: &Config,
-    env: usize,
+    env: EnvId,
     service: &str,
     promotion: &str,
     before: Option<&ServiceSnapshot>,

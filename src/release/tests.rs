@@ -3,7 +3,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 
 use super::*;
-use crate::config::Config;
+use crate::config::{Config, EnvId};
 use crate::ledger::RecordKind;
 use crate::model::{
     Alarm, AlarmState, Deployment, DeploymentConfig, DeploymentRole, Digest, Health, MetricSeries,
@@ -102,7 +102,16 @@ fn cfg() -> Config {
 /// A deploy of revision 4 over revision 3 in staging, accepted.
 fn watch(c: &Config) -> Watch {
     let before = snap(3, RolloutState::Completed);
-    let mut w = Watch::new(c, OpKind::Deploy, 1, "api", "P1", Some(&before), None, t0());
+    let mut w = Watch::new(
+        c,
+        OpKind::Deploy,
+        EnvId(1),
+        "api",
+        "P1",
+        Some(&before),
+        None,
+        t0(),
+    );
     w.started(td(4), Some("d4".into()));
     w
 }
@@ -176,7 +185,7 @@ fn new_alarms_abort_but_alarms_firing_before_do_not() {
     let mut w = Watch::new(
         &c,
         OpKind::Deploy,
-        1,
+        EnvId(1),
         "api",
         "P1",
         Some(&before),
@@ -314,38 +323,38 @@ fn plans_refuse_what_cannot_be_promoted() {
     let s3 = snap(3, RolloutState::Completed);
     let s4 = snap(4, RolloutState::Completed);
     assert!(
-        plan(&c, "api", 0, 0, Some(&s4), Some(&s3))
+        plan(&c, "api", EnvId(0), EnvId(0), Some(&s4), Some(&s3))
             .unwrap_err()
             .0
             .contains("first stage")
     );
     assert!(
-        plan(&c, "api", 2, 1, Some(&s4), Some(&s3))
+        plan(&c, "api", EnvId(2), EnvId(1), Some(&s4), Some(&s3))
             .unwrap_err()
             .0
             .contains("forward")
     );
     assert!(
-        plan(&c, "api", 0, 1, None, Some(&s3))
+        plan(&c, "api", EnvId(0), EnvId(1), None, Some(&s3))
             .unwrap_err()
             .0
             .contains("no reading")
     );
     assert!(
-        plan(&c, "api", 0, 1, Some(&s4), Some(&s4))
+        plan(&c, "api", EnvId(0), EnvId(1), Some(&s4), Some(&s4))
             .unwrap_err()
             .0
             .contains("already runs")
     );
     assert!(
-        plan(&c, "nope", 0, 1, Some(&s4), Some(&s3))
+        plan(&c, "nope", EnvId(0), EnvId(1), Some(&s4), Some(&s3))
             .unwrap_err()
             .0
             .contains("not configured")
     );
-    let p = plan(&c, "api", 0, 2, Some(&s4), Some(&s3)).unwrap();
+    let p = plan(&c, "api", EnvId(0), EnvId(2), Some(&s4), Some(&s3)).unwrap();
     assert!(p.hotfix);
-    let p = plan(&c, "api", 1, 2, Some(&s4), Some(&s3)).unwrap();
+    let p = plan(&c, "api", EnvId(1), EnvId(2), Some(&s4), Some(&s3)).unwrap();
     assert!(!p.hotfix);
     let diff = p.diff();
     assert!(diff[0].contains("shop-api:3"));

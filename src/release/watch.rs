@@ -6,7 +6,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use crate::config::{Config, MetricRole, RolloutPolicy};
+use crate::config::{Config, EnvId, MetricRole, RolloutPolicy};
 use crate::ledger::Draft;
 use crate::model::{AlarmState, Digest, Health, RolloutState, ServiceSnapshot, TaskDefRef};
 
@@ -64,7 +64,7 @@ pub struct Watch {
     /// The abort this automatic rollback follows (its reason).
     pub after_abort: Option<String>,
     /// Environment index.
-    pub env: usize,
+    pub env: EnvId,
     /// Environment name.
     pub env_name: String,
     /// shipdeck service name.
@@ -143,14 +143,14 @@ impl Watch {
     pub fn new(
         cfg: &Config,
         kind: OpKind,
-        env: usize,
+        env: EnvId,
         service: &str,
         promotion: &str,
         before: Option<&ServiceSnapshot>,
         to_digest: Option<Digest>,
         now: DateTime<Utc>,
     ) -> Self {
-        let env_cfg = cfg.environments.get(env);
+        let env_cfg = cfg.environments.get(env.index());
         let svc = service_config(cfg, env, service);
         let role_label = |role: MetricRole| {
             svc.and_then(|s| s.metrics.iter().find(|m| m.role == role))

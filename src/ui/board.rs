@@ -9,6 +9,7 @@ use ratatui::widgets::{Block, Borders, Cell, Row, Table};
 use super::{Theme, Tone, age, fit};
 use crate::app::{App, EnvState, Pane};
 use crate::config::EnvConfig;
+use crate::config::EnvId;
 use crate::model::drift::{Behind, DriftCell};
 use crate::model::{
     AlarmSummary, Freshness, Health, Pinning, RolloutState, ServiceSnapshot, sanitize,
@@ -75,7 +76,7 @@ pub(super) fn render_board(frame: &mut Frame<'_>, area: Rect, app: &App, theme: 
             ))];
             for &i in &envs {
                 let drift_cell = drift_row
-                    .and_then(|d| d.cells.get(i))
+                    .and_then(|d| d.cells.get(i.index()))
                     .and_then(Option::as_ref);
                 let mut cell = Cell::from(service_cell(app, i, svc, drift_cell, col_w, theme));
                 if selected_row && i == app.col {
@@ -212,7 +213,7 @@ fn behind_badge(c: Option<&DriftCell>) -> (String, Tone) {
 
 fn service_cell<'a>(
     app: &App,
-    env: usize,
+    env: EnvId,
     svc: &str,
     drift: Option<&DriftCell>,
     width: usize,
@@ -273,6 +274,6 @@ fn service_cell<'a>(
     Text::from(vec![line1, line2])
 }
 
-fn app_lists(app: &App, env: usize, svc: &str) -> bool {
+fn app_lists(app: &App, env: EnvId, svc: &str) -> bool {
     app.env_cfg(env).is_some_and(|e| e.service(svc).is_some())
 }

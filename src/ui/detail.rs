@@ -48,7 +48,7 @@ fn kv(k: &str, v: &str, width: usize, theme: &Theme) -> Line<'static> {
 }
 
 pub(super) fn render_detail(frame: &mut Frame<'_>, area: Rect, app: &App, theme: &Theme) {
-    let env = app.envs.get(app.col);
+    let env = app.envs.get(app.col.index());
     let svc = app.selected_service().unwrap_or("-");
     let title = format!(
         " Detail · {svc} @ {} ",

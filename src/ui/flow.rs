@@ -13,6 +13,7 @@ use crate::app::App;
 use crate::app::flow::{Field, Flow, Phase, RollbackDialog, Row, WatchView, Wizard};
 use crate::app::keys::Action;
 use crate::config::Confirm;
+use crate::config::EnvId;
 use crate::gate::Verdict;
 use crate::model::sanitize;
 use crate::release::{OpKind, Step};
@@ -53,7 +54,7 @@ fn verdict_span(v: Verdict, overridden: bool, theme: &Theme) -> Span<'static> {
     }
 }
 
-fn prod_tag(app: &App, env: usize) -> &'static str {
+fn prod_tag(app: &App, env: EnvId) -> &'static str {
     if app.env_cfg(env).is_some_and(|e| e.production) {
         " [PROD]"
     } else {
@@ -481,7 +482,7 @@ fn render_watch(frame: &mut Frame<'_>, area: Rect, app: &App, v: &WatchView, the
     ];
     if let Some(s) = app
         .envs
-        .get(w.env)
+        .get(w.env.index())
         .and_then(|e| e.snapshot.as_ref())
         .and_then(|s| s.service(&w.service))
     {

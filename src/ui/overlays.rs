@@ -98,7 +98,7 @@ pub(super) fn render_env_picker(
         .iter()
         .enumerate()
         .map(|(i, c)| {
-            let current = app.env_scope.map_or(0, |s| s + 1) == i;
+            let current = app.env_scope.map_or(0, |s| s.index() + 1) == i;
             let text = format!(
                 "{} {c}{}",
                 if i == highlighted { "▶" } else { " " },

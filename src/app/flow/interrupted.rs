@@ -4,6 +4,7 @@
 use super::super::keys::{Action, Context, Key};
 use super::{App, Command, Flow, action, rollback, snap, watch::start_view};
 use crate::app::Level;
+use crate::config::EnvId;
 use crate::ledger::RecordKind;
 use crate::model::{Digest, TaskDefRef};
 use crate::release::{OpKind, Watch};
@@ -64,7 +65,7 @@ pub fn interrupted_key(app: &mut App, key: Key) -> Vec<Command> {
 }
 
 /// Watches an unfinished action again, from its last record.
-fn resume(app: &mut App, env: usize, first: &crate::stable::Interrupted) {
+fn resume(app: &mut App, env: EnvId, first: &crate::stable::Interrupted) {
     let last = &first.last;
     // A deploy's revision is only known once ECS accepted it: find it by digest.
     let to = last

@@ -7,14 +7,15 @@ use super::{
 };
 use crate::app::Level;
 use crate::config::Confirm;
+use crate::config::EnvId;
 use crate::model::{Digest, TaskDefRef};
 use crate::release::{self, RollbackTarget};
 
 /// The rollback dialog.
 #[derive(Debug, Clone, PartialEq)]
 pub struct RollbackDialog {
-    /// Environment index.
-    pub env: usize,
+    /// Environment.
+    pub env: EnvId,
     /// Service.
     pub service: String,
     /// Revision now.
@@ -42,7 +43,7 @@ pub fn open_rollback(app: &mut App) {
 }
 
 /// Opens the dialog for `service` in `env` (also from the interrupted dialog).
-pub(super) fn dialog(app: &mut App, env: usize, service: &str) {
+pub(super) fn dialog(app: &mut App, env: EnvId, service: &str) {
     let Some(s) = snap(app, env, service).cloned() else {
         app.say(
             Level::Warn,

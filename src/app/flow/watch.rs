@@ -7,6 +7,7 @@ use super::super::keys::{Action, Key};
 use super::super::timeline::EntryKind;
 use super::{App, Command, Flow, action, commands, snap};
 use crate::app::Level;
+use crate::config::EnvId;
 use crate::provider::DeployStarted;
 use crate::release::{Next, OpKind, Outcome, Watch};
 
@@ -130,7 +131,7 @@ pub fn on_issued(
 }
 
 /// A new reading of the watched environment arrived.
-pub fn on_reading(app: &mut App, env: usize) -> Vec<Command> {
+pub fn on_reading(app: &mut App, env: EnvId) -> Vec<Command> {
     let (now, operator) = (app.now, app.operator.clone());
     let Some(Flow::Watch(v)) = &app.flow else {
         return Vec::new();

@@ -7,6 +7,7 @@ use super::{
     watch::start_view,
 };
 use crate::app::Level;
+use crate::config::EnvId;
 use crate::config::{Confirm, GatePolicy};
 use crate::gate::{GateResult, Verdict};
 use crate::release::{self, Answers, Promotion};
@@ -131,7 +132,7 @@ pub fn refresh_gate(app: &mut App) {
             target_fresh: is_fresh(app, p.target),
             stale: app
                 .envs
-                .get(p.source)
+                .get(p.source.index())
                 .and_then(|e| e.snapshot.as_ref())
                 .map(|s| release::stale_sources(&p.source_name, &s.sources))
                 .unwrap_or_default(),
@@ -161,15 +162,15 @@ pub fn open_wizard(app: &mut App) -> Vec<Command> {
         return Vec::new();
     };
     let target = app.col;
-    let source = target.saturating_sub(1);
+    let source = target.previous().unwrap_or(target);
     start(app, &service, source, target, Answers::default())
 }
 
 fn start(
     app: &mut App,
     service: &str,
-    source: usize,
-    target: usize,
+    source: EnvId,
+    target: EnvId,
     answers: Answers,
 ) -> Vec<Command> {
     let plan = match release::plan(
@@ -319,7 +320,7 @@ pub fn wizard_key(app: &mut App, key: Key) -> Vec<Command> {
                 );
             }
         }
-        Some(Action::Hotfix) if w.plan.target < 2 => {
+        Some(Action::Hotfix) if w.plan.target.index() < 2 => {
             app.say(
                 Level::Info,
                 format!(
@@ -330,10 +331,10 @@ pub fn wizard_key(app: &mut App, key: Key) -> Vec<Command> {
         }
         Some(Action::Hotfix) => {
             // Cycle the source through earlier stages: skipping one is the hotfix path.
-            let source = if w.plan.source == 0 {
-                w.plan.target - 1
-            } else {
-                w.plan.source - 1
+            let source = match (w.plan.source.previous(), w.plan.target.previous()) {
+                (Some(earlier), _) => earlier,
+                (None, Some(before_target)) => before_target,
+                (None, None) => w.plan.source,
             };
             let (service, target, answers) =
                 (w.plan.service.clone(), w.plan.target, w.answers.clone());
