@@ -170,13 +170,8 @@ pub async fn drive(
     let (dst, _) = read_service(&driver.provider, cfg, target, &args.service).await?;
     let plan = release::plan(cfg, &args.service, source, target, Some(&src), Some(&dst))
         .map_err(CliError::failed)?;
-    let digest = plan
-        .digest
-        .as_ref()
-        .map(ToString::to_string)
-        .unwrap_or_default();
     let mut records: Vec<Record> = driver.exec.read().map_err(CliError::failed)?;
-    let open = release::open_request(&records, &plan, &digest, operator);
+    let open = release::open_request(&records, &plan, operator);
     let (promotion, effects) =
         Promotion::open(cfg, plan, operator, driver.clock.now(), open.as_deref());
     for e in effects {

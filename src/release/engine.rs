@@ -197,11 +197,7 @@ impl Promotion {
         open: Option<&str>,
     ) -> (Self, Vec<Effect>) {
         let policy = &cfg.environments[plan.target].gate;
-        let digest = plan
-            .digest
-            .as_ref()
-            .map(ToString::to_string)
-            .unwrap_or_default();
+        let digest = plan.digest_text();
         let policy_hash = crate::approvals::policy_hash(policy);
         let needs = gate::approvals_required(policy, plan.hotfix) > 0 && plan.digest.is_some();
         let requested = open.is_some() || needs;
@@ -233,12 +229,7 @@ impl Promotion {
         if !self.requested {
             return Vec::new();
         }
-        let digest = self
-            .plan
-            .digest
-            .as_ref()
-            .map(ToString::to_string)
-            .unwrap_or_default();
+        let digest = self.plan.digest_text();
         crate::approvals::current(
             records,
             &self.promotion,
@@ -372,12 +363,9 @@ pub fn start_rollback(
 /// The request still open for the same promotion by the same person, if any:
 /// `promote` run again after the approvals arrived continues it. A request ends
 /// once its deploy was issued, or the promotion ended.
-pub fn open_request(
-    records: &[Record],
-    plan: &Plan,
-    digest: &str,
-    initiator: &str,
-) -> Option<String> {
+pub fn open_request(records: &[Record], plan: &Plan, initiator: &str) -> Option<String> {
+    let digest = plan.digest_text();
+    let digest = digest.as_str();
     let mut open: Option<String> = None;
     for r in records {
         let same = r.draft.env.as_deref() == Some(plan.target_name.as_str())

@@ -139,6 +139,15 @@ pub fn plan(
 }
 
 impl Plan {
+    /// The digest as the ledger writes it (empty when the source is unpinned):
+    /// the one place a plan's digest becomes text.
+    pub fn digest_text(&self) -> String {
+        self.digest
+            .as_ref()
+            .map(ToString::to_string)
+            .unwrap_or_default()
+    }
+
     /// The image the new revision will run: the target's repository at the digest.
     pub fn new_image(&self) -> String {
         match (&self.target_image, &self.digest) {

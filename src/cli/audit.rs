@@ -1,0 +1,134 @@
+//! `shipdeck audit [verify]`: the records, filtered, or the whole chain checked.
+
+use super::setup::{demo_setup, ledger_for, ledger_path};
+use super::{AuditArgs, AuditCommand, Cli, EXIT_DEGRADED, EXIT_OK, EXIT_USAGE, eprint_error, term};
+
+pub(crate) fn parse_since(
+    s: &str,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Result<chrono::DateTime<chrono::Utc>, String> {
+    if let Ok(d) = humantime::parse_duration(s) {
+        // Far enough back to overflow a date is a typo, not "everything".
+        return chrono::Duration::from_std(d)
+            .ok()
+            .and_then(|d| now.checked_sub_signed(d))
+            .ok_or_else(|| {
+                format!("--since \"{s}\" reaches further back than a date can go; use e.g. \"30d\" or a time such as \"2026-11-20T10:00:00Z\"")
+            });
+    }
+    chrono::DateTime::parse_from_rfc3339(s)
+        .map(|t| t.with_timezone(&chrono::Utc))
+        .map_err(|_| format!("--since \"{s}\" is neither a duration (\"24h\") nor a time (\"2026-11-20T10:00:00Z\")"))
+}
+
+pub(crate) fn run_audit(cli: &Cli, args: &AuditArgs) -> i32 {
+    use crate::ledger::{Ledger, verify_text};
+    let path = match if args.demo {
+        demo_setup(None).and_then(|(cfg, _)| ledger_for(&cfg))
+    } else {
+        ledger_path(cli, args.ledger.as_deref())
+    } {
+        Ok(p) => p,
+        Err(e) => {
+            eprint_error(&e);
+            return EXIT_USAGE;
+        }
+    };
+    if matches!(args.command, Some(AuditCommand::Verify)) {
+        let text = match Ledger::new(&path).text() {
+            Ok(t) => t.unwrap_or_default(),
+            Err(e) => {
+                eprint_error(&e.to_string());
+                return EXIT_DEGRADED;
+            }
+        };
+        return match verify_text(&text) {
+            Ok(n) => {
+                term::outln(&format!(
+                    "{}: OK, {n} records, hash chain intact",
+                    path.display()
+                ));
+                EXIT_OK
+            }
+            Err(b) => {
+                term::outln(&format!(
+                    "{}:{}: BROKEN: {}",
+                    path.display(),
+                    b.line,
+                    b.problem
+                ));
+                EXIT_DEGRADED
+            }
+        };
+    }
+    let since = match args
+        .since
+        .as_deref()
+        .map(|s| parse_since(s, chrono::Utc::now()))
+        .transpose()
+    {
+        Ok(s) => s,
+        Err(e) => {
+            eprint_error(&e);
+            return EXIT_USAGE;
+        }
+    };
+    let records = match Ledger::new(&path).read_all() {
+        Ok(c) => {
+            if let Some(w) = c.torn_warning() {
+                term::errln(&format!("warning: {}: {w}", path.display()));
+            }
+            c.records
+        }
+        Err(e) => {
+            eprint_error(&e.to_string());
+            return EXIT_DEGRADED;
+        }
+    };
+    let mut out = String::new();
+    for r in records.iter().filter(|r| {
+        args.env
+            .as_ref()
+            .is_none_or(|e| r.draft.env.as_ref() == Some(e))
+            && args
+                .service
+                .as_ref()
+                .is_none_or(|s| r.draft.service.as_ref() == Some(s))
+            && since.is_none_or(|t| r.at >= t)
+            && args.kind.as_ref().is_none_or(|k| r.kind.as_str() == k)
+    }) {
+        if args.json {
+            out.push_str(&term::json_line(r).unwrap_or_default());
+        } else {
+            let kind = r.kind.as_str();
+            out.push_str(&format!(
+                "{} {:<6} {:<22} {:<10} {:<8} {:<12} {}",
+                r.at.format("%Y-%m-%d %H:%M:%S"),
+                r.seq,
+                kind,
+                r.draft.operator,
+                r.draft.env.as_deref().unwrap_or("-"),
+                r.draft.service.as_deref().unwrap_or("-"),
+                [
+                    r.draft
+                        .to_digest
+                        .as_deref()
+                        .map(|d| format!("→ {}", d.get(7..19).unwrap_or(d))),
+                    r.draft.outcome.clone(),
+                    (!r.draft.reasons.is_empty()).then(|| r.draft.reasons.join("; ")),
+                ]
+                .into_iter()
+                .flatten()
+                .collect::<Vec<_>>()
+                .join(" · ")
+            ));
+        }
+        out.push('\n');
+    }
+    if args.json {
+        term::out_styled(&out);
+    } else {
+        term::out(&out);
+    }
+    EXIT_OK
+}

@@ -1,0 +1,76 @@
+//! The console (`shipdeck`, `shipdeck demo`): checked before the terminal is taken.
+
+use std::io::IsTerminal;
+use std::sync::Arc;
+
+use crate::clock::SystemClock;
+use crate::config::{Config, ConfigError};
+use crate::sim::FleetFile;
+use crate::ui::Theme;
+
+use super::setup::{keymap_or_usage, ledger_for, lock_dir, provider_for, secrets_for_run, who};
+use super::{EXIT_DEGRADED, EXIT_OK, EXIT_USAGE, eprint_error, term};
+
+pub(crate) async fn run_console(cfg: Result<Config, ConfigError>, fleet: Option<FleetFile>) -> i32 {
+    // Everything that can be wrong is checked before the terminal switches to the TUI.
+    let cfg = match cfg {
+        Ok(c) => c,
+        Err(e) => {
+            term::errln(&e.to_string());
+            return EXIT_USAGE;
+        }
+    };
+    let keymap = match keymap_or_usage(&cfg) {
+        Ok(k) => k,
+        Err(code) => return code,
+    };
+    if !std::io::stdout().is_terminal() || !std::io::stdin().is_terminal() {
+        eprint_error(
+            "the console needs an interactive terminal; use `shipdeck status` in scripts and pipes",
+        );
+        return EXIT_USAGE;
+    }
+    let provider = match provider_for(&cfg, fleet, Arc::new(SystemClock)) {
+        Ok(p) => p,
+        Err(e) => {
+            eprint_error(&e);
+            return EXIT_USAGE;
+        }
+    };
+    let no_color = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
+    let theme = Theme::new(cfg.theme, no_color);
+    tracing::info!(config = %cfg.source.display(), "console started");
+    let me = who(&cfg).await;
+    let exec = match ledger_for(&cfg) {
+        Ok(path) => crate::release::exec::Executor::new(
+            provider.clone(),
+            cfg.environments.clone(),
+            crate::ledger::Ledger::new(&path),
+            lock_dir(&path),
+            me.clone(),
+            Arc::new(SystemClock),
+        )
+        .for_demo(cfg.is_demo()),
+        Err(e) => {
+            eprint_error(&e);
+            return EXIT_USAGE;
+        }
+    };
+    let console = crate::runtime::Console {
+        cfg,
+        provider,
+        exec,
+        keymap,
+        operator: me,
+        theme,
+        secrets: secrets_for_run(),
+    };
+    match crate::runtime::run_console(console).await {
+        Ok(()) => EXIT_OK,
+        Err(e) => {
+            tracing::error!(error = %e, "console failed");
+            eprint_error(&format!("the console stopped: {e}"));
+            EXIT_DEGRADED
+        }
+    }
+}

@@ -1,0 +1,247 @@
+//! What several commands share: configuration and demo lookup, the provider,
+//! the ledger path, the operator's identity, the key map.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use crate::app::keys::KeyMap;
+use crate::clock::Clock;
+use crate::config::{self, Config, ConfigError, ProviderKind};
+use crate::provider::AnyProvider;
+use crate::sim::{FleetFile, SimFleet};
+
+use super::{Cli, EXIT_USAGE, eprint_error, term};
+
+/// Loads the configuration, or prints why not and gives exit code 2.
+pub(crate) fn config_or_usage(cli: &Cli) -> Result<Config, i32> {
+    load_config(cli).map_err(|e| {
+        term::errln(&e.to_string());
+        EXIT_USAGE
+    })
+}
+
+/// Loads the configuration named by the flags and environment.
+pub fn load_config(cli: &Cli) -> Result<Config, ConfigError> {
+    let env_var = std::env::var("SHIPDECK_CONFIG").ok();
+    let Some((path, origin)) = config::locate(cli.config.as_deref(), env_var.as_deref()) else {
+        return Err(ConfigError::NotFound {
+            path: "(none)".to_string(),
+            origin: "no config directory on this platform",
+            help: "pass --config PATH or set SHIPDECK_CONFIG".to_string(),
+        });
+    };
+    let mut cfg = config::load(&path, origin)?;
+    cfg.read_only |= cli.read_only;
+    if matches!(cfg.provider, ProviderKind::Aws) {
+        crate::aws::check_environment().map_err(ConfigError::Environment)?;
+    }
+    Ok(cfg)
+}
+
+pub(crate) fn demo_seed(cfg: &Config) -> u64 {
+    match cfg.provider {
+        ProviderKind::Simulated { seed, .. } => seed,
+        ProviderKind::Aws => 1,
+    }
+}
+
+/// The simulator on an in-memory fleet (the demo), or the provider the configuration asks for.
+pub(crate) fn provider_for(
+    cfg: &Config,
+    fleet: Option<FleetFile>,
+    clock: Arc<dyn Clock>,
+) -> Result<AnyProvider, String> {
+    match fleet {
+        Some(f) => Ok(AnyProvider::Sim(SimFleet::new(&f, demo_seed(cfg), clock))),
+        None => build_provider(cfg, clock),
+    }
+}
+
+/// Builds the provider the configuration asks for.
+pub fn build_provider(cfg: &Config, clock: Arc<dyn Clock>) -> Result<AnyProvider, String> {
+    match &cfg.provider {
+        ProviderKind::Simulated { fleet, seed, .. } => {
+            let file = match fleet {
+                Some(path) => FleetFile::load(path),
+                None => FleetFile::demo(),
+            }
+            .map_err(|e| e.to_string())?;
+            let known: Vec<&str> = file.environments.iter().map(|e| e.name.as_str()).collect();
+            for env in &cfg.environments {
+                if !known.contains(&env.name.as_str()) {
+                    return Err(format!(
+                        "{}: environment \"{}\" is not in the simulated fleet (it has: {})",
+                        cfg.source.display(),
+                        env.name,
+                        known.join(", ")
+                    ));
+                }
+            }
+            Ok(AnyProvider::Sim(SimFleet::new(&file, *seed, clock)))
+        }
+        ProviderKind::Aws => Ok(AnyProvider::Aws(crate::aws::AwsProvider::new(cfg))),
+    }
+}
+
+pub(crate) fn secret_store() -> Result<crate::secrets::KeyringStore, crate::secrets::SecretError> {
+    let index = crate::paths::data_dir()
+        .unwrap_or_else(|| PathBuf::from("."))
+        .join("secret-names.json");
+    crate::secrets::KeyringStore::new(index)
+}
+
+/// Secrets for probes: environment variables, then the keyring when the machine has one.
+pub fn secrets_for_run() -> crate::secrets::Secrets {
+    use crate::secrets::{MemoryStore, Redactor, SecretStore, Secrets};
+    let store: Arc<dyn SecretStore> = match secret_store() {
+        Ok(s) => Arc::new(s),
+        Err(e) => {
+            tracing::warn!(error = %e, "OS keyring unavailable; only SHIPDECK_SECRET_* variables are used");
+            Arc::new(MemoryStore::default())
+        }
+    };
+    Secrets::new(store, Redactor::default())
+}
+
+/// The ledger file: `--ledger`, else the config's `ledger_path`, else the data dir.
+pub(crate) fn ledger_path(cli: &Cli, flag: Option<&std::path::Path>) -> Result<PathBuf, String> {
+    if let Some(p) = flag {
+        return Ok(p.to_path_buf());
+    }
+    let explicit = cli.config.is_some() || std::env::var_os("SHIPDECK_CONFIG").is_some();
+    match load_config(cli) {
+        Ok(cfg) => ledger_for(&cfg),
+        Err(e) if explicit => Err(e.to_string()),
+        Err(_) => default_ledger(),
+    }
+}
+
+/// The configuration's ledger: `ledger_path`, else the platform data dir.
+pub fn ledger_for(cfg: &Config) -> Result<PathBuf, String> {
+    cfg.ledger_path.clone().map_or_else(default_ledger, Ok)
+}
+
+pub(crate) fn default_ledger() -> Result<PathBuf, String> {
+    crate::paths::data_dir()
+        .map(|d| d.join("ledger.jsonl"))
+        .ok_or_else(|| "no data directory on this platform; pass --ledger PATH".to_string())
+}
+
+/// The operator for records: `$SHIPDECK_OPERATOR` where allowed, else (with the
+/// AWS provider) the caller identity from STS, else the OS user.
+pub async fn who(cfg: &Config) -> String {
+    if let Some(o) = operator_override(cfg) {
+        return o;
+    }
+    if matches!(cfg.provider, ProviderKind::Aws) {
+        let p = crate::aws::AwsProvider::new(cfg);
+        match tokio::time::timeout(std::time::Duration::from_secs(8), p.caller_identity()).await {
+            Ok(Ok(arn)) => return crate::model::sanitize(&arn),
+            Ok(Err(e)) => tracing::warn!(error = %e, "caller identity unknown; using the OS user"),
+            Err(_) => tracing::warn!("caller identity timed out; using the OS user"),
+        }
+    }
+    operator()
+}
+
+pub(crate) fn operator_override(cfg: &Config) -> Option<String> {
+    if cfg.allow_operator_override
+        && let Some(o) = std::env::var("SHIPDECK_OPERATOR")
+            .ok()
+            .filter(|o| !o.trim().is_empty())
+    {
+        return Some(crate::model::sanitize(o.trim()));
+    }
+    None
+}
+
+/// The demo configuration and fleet (`--demo`), or the configured ones.
+pub(crate) fn config_or_demo(cli: &Cli, demo: bool) -> Result<(Config, Option<FleetFile>), i32> {
+    if demo {
+        let (mut cfg, fleet) = demo_setup(None).map_err(|e| {
+            eprint_error(&e);
+            EXIT_USAGE
+        })?;
+        cfg.read_only |= cli.read_only;
+        Ok((cfg, Some(fleet)))
+    } else {
+        config_or_usage(cli).map(|c| (c, None))
+    }
+}
+
+/// Checks that `env` exists and lists `service`: a typo is a usage error (exit
+/// 2) in every command, never "not locked" or "not found" at run time.
+pub fn known_service(cfg: &Config, env: &str, service: &str) -> Result<(), String> {
+    let Some(e) = cfg.env(env) else {
+        return Err(format!(
+            "unknown environment \"{env}\"; known: {}",
+            cfg.env_names().join(", ")
+        ));
+    };
+    if e.service(service).is_none() {
+        let names: Vec<&str> = e.services.iter().map(|s| s.name.as_str()).collect();
+        return Err(format!(
+            "unknown service \"{service}\" in \"{env}\"; known there: {}",
+            names.join(", ")
+        ));
+    }
+    Ok(())
+}
+
+/// Where promotion locks live: beside the ledger, so a shared ledger means shared locks.
+pub fn lock_dir(ledger: &std::path::Path) -> PathBuf {
+    ledger
+        .parent()
+        .unwrap_or_else(|| std::path::Path::new("."))
+        .join("locks")
+}
+
+/// Who is operating: the OS user (the audit issue adds the AWS caller identity).
+pub fn operator() -> String {
+    whoami::username()
+        .ok()
+        .filter(|u| !u.is_empty())
+        .unwrap_or_else(|| "unknown-user".to_string())
+}
+
+/// The demo configuration and its fleet: the shop, or a generated fleet of `services`.
+pub(crate) fn demo_setup(services: Option<u16>) -> Result<(Config, FleetFile), String> {
+    let (mut cfg, fleet) = demo_files(services)?;
+    // The demo keeps its own audit trail, apart from real promotions.
+    if cfg.ledger_path.is_none() {
+        cfg.ledger_path = crate::paths::data_dir().map(|d| d.join("demo-ledger.jsonl"));
+    }
+    Ok((cfg, fleet))
+}
+
+pub(crate) fn demo_files(services: Option<u16>) -> Result<(Config, FleetFile), String> {
+    match services {
+        None => Ok((
+            config::demo().map_err(|e| e.to_string())?,
+            FleetFile::demo().map_err(|e| e.to_string())?,
+        )),
+        Some(n) => {
+            let (cfg_text, fleet_text) = crate::sim::scaled(usize::from(n));
+            let cfg = config::parse_str(&cfg_text, config::GENERATED_DEMO_SOURCE, None)
+                .map_err(|e| e.to_string())?;
+            let fleet = FleetFile::parse(&fleet_text, "<generated demo fleet>")
+                .map_err(|e| e.to_string())?;
+            Ok((cfg, fleet))
+        }
+    }
+}
+
+/// The key map of the configuration, validated the one way both the console
+/// and `config check` use; problems are printed and give exit code 2.
+pub(crate) fn keymap_or_usage(cfg: &Config) -> Result<KeyMap, i32> {
+    KeyMap::from_config(&cfg.keys).map_err(|errors| {
+        for e in &errors {
+            term::errln(e);
+        }
+        term::errln(&format!(
+            "{} problem(s) in [keys]; nothing was started",
+            errors.len()
+        ));
+        EXIT_USAGE
+    })
+}
