@@ -1,6 +1,8 @@
 use super::*;
+use crate::app::keys::KeyCode;
 use crate::config;
 use crate::config::EnvId;
+use crate::model::Health;
 use chrono::TimeZone;
 use rstest::rstest;
 

@@ -1,0 +1,252 @@
+//! What readings, probes, smoke runs and ticks do to the model: freshness per
+//! source, backoff, health history, the timeline.
+
+use chrono::{DateTime, Utc};
+
+use super::timeline::EntryKind;
+use super::{
+    App, BACKOFF_BASE, Command, EnvState, Flow, HEALTH_HISTORY, LEDGER_EVERY, Level, WATCH_POLL,
+    backoff, chrono_dur, flow,
+};
+use crate::config::EnvId;
+use crate::health::{HealthTracker, ProbeResult, SmokeResult};
+use crate::model::{EnvSnapshot, Freshness, Health};
+use crate::provider::ProviderError;
+
+pub(super) fn update_tick(app: &mut App, now: DateTime<Utc>) -> Vec<Command> {
+    // Ages on screen change with the second.
+    if now.timestamp() != app.now.timestamp() {
+        app.dirty = true;
+    }
+    app.now = now;
+    let due: Vec<EnvId> = app
+        .envs
+        .iter()
+        .enumerate()
+        .filter(|(_, e)| e.in_flight.is_none() && e.next_poll.is_none_or(|t| t <= now))
+        .map(|(i, _)| EnvId(i))
+        .collect();
+    let mut cmds: Vec<Command> = due.into_iter().map(|i| app.issue_poll(i)).collect();
+    // Approvals arrive through the ledger: re-read it while the wizard is open.
+    let ask = match (&app.flow, app.ledger_asked) {
+        (Some(Flow::Wizard(w)), asked)
+            if asked.is_none_or(|at| now - at >= chrono_dur(LEDGER_EVERY)) =>
+        {
+            Some((w.plan.target, w.plan.service.clone()))
+        }
+        _ => None,
+    };
+    if let Some((env, service)) = ask {
+        app.ledger_asked = Some(now);
+        cmds.push(Command::ReadLedger { env, service });
+    }
+    flow::refresh_gate(app);
+    cmds.extend(flow::on_tick(app));
+    cmds
+}
+
+pub(super) fn update_polled(
+    app: &mut App,
+    env: EnvId,
+    request: u64,
+    at: DateTime<Utc>,
+    result: Result<EnvSnapshot, ProviderError>,
+) {
+    let Some(e) = app.envs.get_mut(env.index()) else {
+        return;
+    };
+    // A superseded request's answer is ignored.
+    if e.in_flight != Some(request) {
+        return;
+    }
+    e.in_flight = None;
+    app.dirty = true;
+    match result {
+        Ok(snap) => {
+            e.freshness = e.freshness.on_success(snap.read_at);
+            e.failures = 0;
+            let watched = matches!(&app.flow, Some(Flow::Watch(v)) if v.watch.env == env && v.phase == flow::Phase::Watching);
+            let every = if watched {
+                app.cfg.refresh_interval.min(WATCH_POLL)
+            } else {
+                app.cfg.refresh_interval
+            };
+            e.next_poll = Some(at + chrono_dur(every));
+            for svc in &snap.services {
+                // Probed services keep their history in the tracker.
+                if app.trackers.contains_key(&(env, svc.name.clone())) {
+                    continue;
+                }
+                if let Health::Healthy { latency, .. } = &svc.health {
+                    let h = app
+                        .health_history
+                        .entry((env, svc.name.clone()))
+                        .or_default();
+                    h.push_back(u64::try_from(latency.as_millis()).unwrap_or(u64::MAX));
+                    if h.len() > HEALTH_HISTORY {
+                        h.pop_front();
+                    }
+                }
+            }
+            let mut snap = snap;
+            for svc in &mut snap.services {
+                if let Some(t) = app.trackers.get(&(env, svc.name.clone())) {
+                    svc.health = t.health(at);
+                }
+            }
+            let prev = e.snapshot.take();
+            update_sources(&mut app.envs[env], prev.as_ref(), &snap);
+            app.timeline.record_reading(prev.as_ref(), &snap);
+            app.envs[env].snapshot = Some(snap);
+            app.recompute_drift();
+        }
+        Err(err) => {
+            let text = err.to_string();
+            let changed = match &e.freshness {
+                Freshness::Stale { error, .. } | Freshness::Failed { error } => *error != text,
+                _ => true,
+            };
+            e.freshness = e.freshness.on_failure(text.clone());
+            e.failures = e.failures.saturating_add(1);
+            let wait = if err.is_transient() {
+                let retry_after = match &err {
+                    ProviderError::Throttled { retry_after, .. } => *retry_after,
+                    _ => None,
+                };
+                backoff(e.failures, request, retry_after)
+            } else {
+                app.cfg.refresh_interval.max(BACKOFF_BASE)
+            };
+            e.next_poll = Some(at + chrono_dur(wait));
+            let name = app.cfg.environments[env].name.clone();
+            // Repeating the same error every retry would bury the timeline.
+            if changed {
+                let key = format!("err:{name}:{}", at.timestamp_millis());
+                app.timeline.push(
+                    key,
+                    at,
+                    &name,
+                    None,
+                    EntryKind::Error,
+                    &format!("reading failed: {text}"),
+                    true,
+                );
+            }
+        }
+    }
+}
+
+/// Each source keeps its own freshness: CloudWatch failing while ECS answers
+/// makes the alarms stale (last good values kept aside), never "none".
+pub(super) fn update_sources(e: &mut EnvState, prev: Option<&EnvSnapshot>, snap: &EnvSnapshot) {
+    use crate::model::SourceState;
+    let next = |f: &Freshness, s: &SourceState| match s {
+        SourceState::NotUsed => Freshness::Unknown,
+        SourceState::Ready => f.on_success(snap.read_at),
+        SourceState::Failed { error } => f.on_failure(error.clone()),
+    };
+    e.alarms_freshness = next(&e.alarms_freshness, &snap.sources.alarms);
+    e.metrics_freshness = next(&e.metrics_freshness, &snap.sources.metrics);
+    if snap.sources.alarms.error().is_none() {
+        e.last_good_alarms.clear();
+        return;
+    }
+    for svc in &snap.services {
+        if e.last_good_alarms.contains_key(&svc.name) {
+            continue;
+        }
+        if let Some(p) = prev.and_then(|p| p.service(&svc.name))
+            && p.alarms_unknown.is_none()
+            && !p.alarms.is_empty()
+        {
+            e.last_good_alarms
+                .insert(svc.name.clone(), p.alarms.clone());
+        }
+    }
+}
+
+pub(super) fn update_probed(app: &mut App, env: EnvId, service: &str, result: ProbeResult) {
+    let key = (env, service.to_string());
+    let window = app
+        .windows
+        .get(&key)
+        .copied()
+        .unwrap_or(crate::config::DEFAULT_STABILITY_WINDOW);
+    let tracker = app
+        .trackers
+        .entry(key)
+        .or_insert_with(|| HealthTracker::new(window));
+    let was_bad = tracker.last().is_some_and(|r| !r.ok);
+    let at = result.at;
+    tracker.record(result);
+    let health = tracker.health(app.now.max(at));
+    let now_bad = health.is_bad();
+    let Some(name) = app.env_cfg(env).map(|e| e.name.clone()) else {
+        return;
+    };
+    let Some(e) = app.envs.get_mut(env.index()) else {
+        return;
+    };
+    if let Some(s) = e
+        .snapshot
+        .as_mut()
+        .and_then(|s| s.services.iter_mut().find(|s| s.name == service))
+    {
+        s.health = health.clone();
+    }
+    if was_bad != now_bad {
+        let text = match &health {
+            Health::Unhealthy { reason, .. } => format!("health failing: {reason}"),
+            _ => "health recovered".to_string(),
+        };
+        let key = format!("probe:{name}:{service}:{}", at.timestamp_millis());
+        app.timeline.push(
+            key,
+            at,
+            &name,
+            Some(service),
+            EntryKind::Health,
+            &text,
+            now_bad,
+        );
+    }
+    app.dirty = true;
+}
+
+pub(super) fn update_smoke(app: &mut App, env: EnvId, at: DateTime<Utc>, results: &[SmokeResult]) {
+    app.smoke_running.retain(|e| *e != env);
+    let Some(name) = app.env_cfg(env).map(|e| e.name.clone()) else {
+        return;
+    };
+    for (i, r) in results.iter().enumerate() {
+        let text = format!(
+            "smoke {} {}: {}",
+            if r.passed { "passed" } else { "FAILED" },
+            r.name,
+            r.reason
+        );
+        app.timeline.push(
+            format!("smoke:{name}:{}:{i}", at.timestamp_millis()),
+            at,
+            &name,
+            None,
+            EntryKind::Action,
+            &text,
+            !r.passed,
+        );
+    }
+    let failed = results.iter().filter(|r| !r.passed).count();
+    let level = if failed == 0 {
+        Level::Info
+    } else {
+        Level::Warn
+    };
+    app.say(
+        level,
+        format!(
+            "smoke {name}: {} passed, {failed} failed",
+            results.len() - failed
+        ),
+    );
+    app.dirty = true;
+}
