@@ -1,6 +1,7 @@
 use super::*;
 use crate::clock::ManualClock;
 use crate::config;
+use crate::model::{Health, Pinning, RolloutState, ServiceSnapshot};
 use chrono::TimeZone;
 
 fn setup() -> (SimFleet, ManualClock, config::Config) {

@@ -1,0 +1,564 @@
+//! One simulated ECS service: its revisions, deployments stepping through a
+//! rollout, alarms, health, events and metrics.
+
+use std::collections::VecDeque;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use rand::RngExt;
+use rand_chacha::ChaCha8Rng;
+
+use super::fleet_file::{FleetPinning, FleetService};
+use crate::config::ServiceConfig;
+use crate::model::{
+    Alarm, AlarmReading, AlarmState, Deployment, DeploymentConfig, DeploymentRole, Digest, Health,
+    ImageRef, MetricSeries, Pinning, RevisionInfo, RolloutState, ServiceEvent, ServiceSnapshot,
+    Strategy, TaskDefRef,
+};
+
+/// One new task becomes running this often during a rollout.
+const TASK_START_EVERY_STEPS: u32 = 3;
+/// Steps a rollout waits at full count before it is called completed.
+const STEADY_AFTER_STEPS: u32 = 2;
+/// Steps after which a scripted failing rollout fails.
+const FAIL_AFTER_STEPS: u32 = 4;
+/// Datapoints returned per metric (one per minute).
+const METRIC_POINTS: i64 = 30;
+/// Newest service events kept per service.
+const EVENTS_KEPT: usize = 50;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Fate {
+    Succeed,
+    Fail,
+    CircuitBreaker,
+}
+
+#[derive(Debug, Clone)]
+pub(super) struct SimDeployment {
+    pub(super) id: String,
+    pub(super) revision: u32,
+    pub(super) role: DeploymentRole,
+    pub(super) rollout: RolloutState,
+    pub(super) reason: Option<String>,
+    pub(super) running: u32,
+    pub(super) desired: u32,
+    pub(super) failed_tasks: u32,
+    pub(super) created_at: DateTime<Utc>,
+    pub(super) updated_at: DateTime<Utc>,
+    pub(super) fate: Fate,
+    pub(super) steps: u32,
+    pub(super) steady_steps: u32,
+}
+
+#[derive(Debug, Clone)]
+pub(super) struct SimRevision {
+    pub(super) revision: u32,
+    pub(super) digest: Digest,
+    pub(super) active: bool,
+}
+
+#[derive(Debug, Clone)]
+pub(super) struct SimService {
+    pub(super) ecs_service: String,
+    pub(super) family: String,
+    pub(super) repo: ImageRef,
+    pub(super) tag: String,
+    pub(super) pinning: FleetPinning,
+    pub(super) revisions: Vec<SimRevision>,
+    pub(super) current: u32,
+    pub(super) desired: u32,
+    pub(super) deployments: Vec<SimDeployment>,
+    pub(super) events: VecDeque<ServiceEvent>,
+    pub(super) alarms: Vec<Alarm>,
+    pub(super) latency_ms: Option<u32>,
+    pub(super) flakiness: f64,
+    pub(super) health_down_until: Option<DateTime<Utc>>,
+    pub(super) health_forced_down: bool,
+    pub(super) healthy_since: DateTime<Utc>,
+    pub(super) last_latency: u32,
+    pub(super) config: DeploymentConfig,
+    pub(super) pending_fate: Fate,
+    pub(super) pending_alarms: Vec<(String, Duration)>,
+    pub(super) scheduled_alarms: Vec<(String, DateTime<Utc>)>,
+}
+
+pub(super) fn chrono_dur(d: Duration) -> chrono::Duration {
+    chrono::Duration::from_std(d).unwrap_or(chrono::Duration::MAX)
+}
+
+pub(super) fn parse_alarm_state(s: &str) -> AlarmState {
+    match s {
+        "ALARM" => AlarmState::Alarm,
+        "INSUFFICIENT_DATA" => AlarmState::InsufficientData,
+        _ => AlarmState::Ok,
+    }
+}
+
+impl SimService {
+    pub(super) fn from_file(s: &FleetService, now: DateTime<Utc>) -> Self {
+        let family = s.family.clone().unwrap_or_else(|| s.ecs_service.clone());
+        // Validated by FleetFile::parse.
+        let repo = ImageRef::parse(&s.repository).unwrap_or(ImageRef {
+            registry: None,
+            repository: s.repository.clone(),
+            tag: None,
+            digest: None,
+        });
+        let revisions: Vec<SimRevision> = s
+            .releases
+            .iter()
+            .enumerate()
+            .map(|(i, rel)| SimRevision {
+                revision: u32::try_from(i + 1).unwrap_or(u32::MAX),
+                digest: Digest::of_bytes(format!("{}:{rel}", s.repository).as_bytes()),
+                active: true,
+            })
+            .collect();
+        let current = u32::try_from(revisions.len()).unwrap_or(u32::MAX);
+        let deployed_at = now.checked_sub_signed(chrono_dur(s.age)).unwrap_or(now);
+        let strategy = match (s.strategy.as_deref(), s.bake) {
+            (Some("blue_green"), bake) => Strategy::BlueGreen {
+                bake: bake.unwrap_or(Duration::from_mins(5)),
+            },
+            _ => Strategy::Rolling,
+        };
+        let alarms =
+            s.alarms
+                .iter()
+                .map(|a| Alarm {
+                    name: a.name.clone(),
+                    state: parse_alarm_state(&a.state),
+                    reason: a.reason.clone().unwrap_or_else(|| match a.state.as_str() {
+                        "ALARM" => "Threshold Crossed: 1 datapoint was greater than the threshold"
+                            .to_string(),
+                        "INSUFFICIENT_DATA" => {
+                            "Insufficient Data: no datapoints were received".to_string()
+                        }
+                        _ => "Threshold Crossed: no datapoints were greater than the threshold"
+                            .to_string(),
+                    }),
+                    updated_at: deployed_at,
+                })
+                .collect();
+        let mut svc = Self {
+            ecs_service: s.ecs_service.clone(),
+            family: family.clone(),
+            repo,
+            tag: s.tag.clone(),
+            pinning: s.pinning,
+            revisions,
+            current,
+            desired: s.desired,
+            deployments: vec![SimDeployment {
+                id: format!("ecs-svc/{}-{current}", s.ecs_service),
+                revision: current,
+                role: DeploymentRole::Primary,
+                rollout: RolloutState::Completed,
+                reason: Some("ECS deployment completed.".to_string()),
+                running: s.desired,
+                desired: s.desired,
+                failed_tasks: 0,
+                created_at: deployed_at,
+                updated_at: deployed_at,
+                fate: Fate::Succeed,
+                steps: 0,
+                steady_steps: 0,
+            }],
+            events: VecDeque::new(),
+            alarms,
+            latency_ms: s.latency_ms,
+            flakiness: s.flakiness,
+            health_down_until: None,
+            health_forced_down: s.health_down,
+            healthy_since: deployed_at,
+            last_latency: s.latency_ms.unwrap_or(0),
+            config: DeploymentConfig {
+                circuit_breaker: s.circuit_breaker,
+                circuit_breaker_rollback: s.circuit_breaker,
+                alarm_rollback: false,
+                strategy,
+            },
+            pending_fate: Fate::Succeed,
+            pending_alarms: Vec::new(),
+            scheduled_alarms: Vec::new(),
+        };
+        svc.event(
+            deployed_at,
+            "steady",
+            &format!("(service {}) has reached a steady state.", s.ecs_service),
+        );
+        svc
+    }
+
+    pub(super) fn task_def(&self, revision: u32) -> TaskDefRef {
+        TaskDefRef {
+            family: self.family.clone(),
+            revision,
+            arn: format!(
+                "arn:aws:ecs:sim:000000000000:task-definition/{}:{revision}",
+                self.family
+            ),
+        }
+    }
+
+    pub(super) fn digest_of(&self, revision: u32) -> Option<&Digest> {
+        self.revisions
+            .iter()
+            .find(|r| r.revision == revision)
+            .map(|r| &r.digest)
+    }
+
+    pub(super) fn event(&mut self, at: DateTime<Utc>, kind: &str, message: &str) {
+        let id = format!(
+            "{}-{}-{kind}-{}",
+            self.ecs_service,
+            at.timestamp(),
+            self.events.len()
+        );
+        self.events.push_front(ServiceEvent {
+            id,
+            at,
+            message: message.to_string(),
+        });
+        self.events.truncate(EVENTS_KEPT);
+    }
+
+    /// Advances rollouts, alarms and health by one step ending at `now`.
+    pub(super) fn step(&mut self, now: DateTime<Utc>, rng: &mut ChaCha8Rng) {
+        let name = self.ecs_service.clone();
+        // Scheduled alarm transitions.
+        let due: Vec<String> = self
+            .scheduled_alarms
+            .iter()
+            .filter(|(_, at)| *at <= now)
+            .map(|(a, _)| a.clone())
+            .collect();
+        self.scheduled_alarms.retain(|(_, at)| *at > now);
+        for alarm in due {
+            if let Some(a) = self.alarms.iter_mut().find(|a| a.name == alarm) {
+                a.state = AlarmState::Alarm;
+                a.reason = "Threshold Crossed: 3 out of the last 3 datapoints were greater than the threshold".to_string();
+                a.updated_at = now;
+            }
+        }
+        // Rollout progress of the primary deployment.
+        let Some(primary_idx) = self
+            .deployments
+            .iter()
+            .position(|d| d.role == DeploymentRole::Primary)
+        else {
+            return;
+        };
+        let mut primary = self.deployments[primary_idx].clone();
+        if primary.rollout == RolloutState::InProgress {
+            primary.steps += 1;
+            match primary.fate {
+                Fate::Fail | Fate::CircuitBreaker if primary.steps >= FAIL_AFTER_STEPS => {
+                    primary.failed_tasks += 1;
+                    self.finish_failed(&mut primary, now);
+                }
+                _ => {
+                    if primary.running < primary.desired
+                        && primary.steps.is_multiple_of(TASK_START_EVERY_STEPS)
+                    {
+                        primary.running += 1;
+                        primary.updated_at = now;
+                        // Drain one old task for each new one.
+                        for d in self
+                            .deployments
+                            .iter_mut()
+                            .filter(|d| d.role == DeploymentRole::Active)
+                        {
+                            if d.running > 0 {
+                                d.running -= 1;
+                                break;
+                            }
+                        }
+                        self.event(
+                            now,
+                            "start",
+                            &format!(
+                                "(service {name}) has started 1 tasks: (task {:08x}).",
+                                rng.random::<u32>()
+                            ),
+                        );
+                    }
+                    let drained = self
+                        .deployments
+                        .iter()
+                        .filter(|d| d.role == DeploymentRole::Active)
+                        .all(|d| d.running == 0);
+                    if primary.running == primary.desired && drained {
+                        primary.steady_steps += 1;
+                        if primary.steady_steps >= STEADY_AFTER_STEPS {
+                            primary.rollout = RolloutState::Completed;
+                            primary.reason = Some("ECS deployment completed.".to_string());
+                            primary.updated_at = now;
+                            self.deployments
+                                .retain(|d| d.role == DeploymentRole::Primary);
+                            self.event(
+                                now,
+                                "steady",
+                                &format!("(service {name}) has reached a steady state."),
+                            );
+                        }
+                    }
+                }
+            }
+        }
+        if let Some(slot) = self.deployments.iter_mut().find(|d| d.id == primary.id) {
+            *slot = primary;
+        }
+        // Health: scripted outages and random flaps.
+        if self.latency_ms.is_some() {
+            let down_now =
+                self.health_forced_down || self.health_down_until.is_some_and(|t| t > now);
+            if !down_now {
+                if self.health_down_until.is_some_and(|t| t <= now) {
+                    self.health_down_until = None;
+                    self.healthy_since = now;
+                }
+                if self.flakiness > 0.0 && rng.random_bool(self.flakiness) {
+                    let secs = rng.random_range(5..20);
+                    self.health_down_until = Some(now + chrono::Duration::seconds(secs));
+                }
+            }
+            let base = self.latency_ms.unwrap_or(0);
+            let jitter = rng.random_range(0..=base / 4 + 1);
+            self.last_latency = base.saturating_sub(base / 8) + jitter;
+        }
+    }
+
+    pub(super) fn finish_failed(&mut self, primary: &mut SimDeployment, now: DateTime<Utc>) {
+        let name = self.ecs_service.clone();
+        primary.updated_at = now;
+        let previous = self
+            .deployments
+            .iter()
+            .find(|d| d.role == DeploymentRole::Active)
+            .map(|d| d.revision);
+        match (primary.fate, previous) {
+            (Fate::CircuitBreaker, Some(prev)) if self.config.circuit_breaker_rollback => {
+                // ECS rolls back by itself: the old revision becomes primary again.
+                self.current = prev;
+                let id = primary.id.clone();
+                primary.role = DeploymentRole::Primary;
+                primary.revision = prev;
+                primary.rollout = RolloutState::RolledBack;
+                primary.running = primary.desired;
+                primary.reason = Some(format!(
+                    "ECS deployment circuit breaker: tasks failed to start; rolled back to {}:{prev}",
+                    self.family
+                ));
+                self.deployments.retain(|d| d.id == id);
+                self.event(now, "cb", &format!(
+                    "(service {name}) deployment {id} deployment failed: tasks failed to start. Rolling back to {}:{prev}.",
+                    self.family
+                ));
+            }
+            _ => {
+                primary.rollout = RolloutState::Failed;
+                primary.reason = Some(
+                    "ECS deployment failed: tasks failed to start (essential container exited)"
+                        .to_string(),
+                );
+                self.event(
+                    now,
+                    "failed",
+                    &format!(
+                        "(service {name}) deployment {} failed: tasks failed to start.",
+                        primary.id
+                    ),
+                );
+            }
+        }
+    }
+
+    pub(super) fn health(&self, now: DateTime<Utc>) -> Health {
+        let Some(_) = self.latency_ms else {
+            return Health::NotConfigured;
+        };
+        let down = self.health_forced_down || self.health_down_until.is_some_and(|t| t > now);
+        if down {
+            return Health::Unhealthy {
+                status: Some(503),
+                reason: "answered 503 Service Unavailable, expected 200".to_string(),
+            };
+        }
+        Health::Healthy {
+            status: 200,
+            latency: Duration::from_millis(u64::from(self.last_latency)),
+            healthy_for: (now - self.healthy_since).to_std().unwrap_or_default(),
+        }
+    }
+
+    pub(super) fn snapshot(
+        &self,
+        cfg: &ServiceConfig,
+        now: DateTime<Utc>,
+        alarms: &AlarmReading,
+        metrics_error: Option<&str>,
+    ) -> ServiceSnapshot {
+        let digest = self.digest_of(self.current).cloned();
+        let (image, digest, pinning) = match self.pinning {
+            FleetPinning::Digest => (
+                digest.as_ref().map(|d| self.repo.pinned_to(d)),
+                digest,
+                Pinning::Pinned,
+            ),
+            FleetPinning::Tasks => {
+                let mut img = self.repo.clone();
+                img.tag = Some(self.tag.clone());
+                (Some(img), digest, Pinning::ResolvedFromTasks)
+            }
+            FleetPinning::None => {
+                let mut img = self.repo.clone();
+                img.tag = Some(self.tag.clone());
+                (Some(img), None, Pinning::Unpinned)
+            }
+        };
+        let deployments: Vec<Deployment> = self
+            .deployments
+            .iter()
+            .map(|d| Deployment {
+                id: d.id.clone(),
+                role: d.role,
+                task_definition: self.task_def(d.revision),
+                rollout: d.rollout,
+                reason: d.reason.clone(),
+                running: d.running,
+                desired: d.desired,
+                pending: if d.rollout == RolloutState::InProgress {
+                    d.desired.saturating_sub(d.running).min(1)
+                } else {
+                    0
+                },
+                failed_tasks: d.failed_tasks,
+                created_at: d.created_at,
+                updated_at: d.updated_at,
+            })
+            .collect();
+        let running = deployments.iter().map(|d| d.running).sum();
+        let pending = deployments.iter().map(|d| d.pending).sum();
+        let (alarms, alarms_unknown) = alarms.watched(&cfg.alarms, &cfg.alarm_prefixes);
+        ServiceSnapshot {
+            name: cfg.name.clone(),
+            ecs_service: self.ecs_service.clone(),
+            image,
+            digest,
+            pinning,
+            task_definition: Some(self.task_def(self.current)),
+            running,
+            desired: self.desired,
+            pending,
+            deployments,
+            deployment_config: self.config.clone(),
+            alarms,
+            alarms_unknown,
+            health: if cfg.health.is_some() {
+                self.health(now)
+            } else {
+                Health::NotConfigured
+            },
+            events: self.events.iter().cloned().collect(),
+            history: self
+                .revisions
+                .iter()
+                .map(|r| RevisionInfo {
+                    task_definition: self.task_def(r.revision),
+                    digest: match self.pinning {
+                        FleetPinning::Digest => Some(r.digest.clone()),
+                        _ => None,
+                    },
+                    active: r.active,
+                })
+                .collect(),
+            metrics: cfg
+                .metrics
+                .iter()
+                .map(|m| match metrics_error {
+                    Some(e) => MetricSeries {
+                        label: m.label.clone(),
+                        points: Vec::new(),
+                        error: Some(e.to_string()),
+                    },
+                    None => self.metric_series(m, now),
+                })
+                .collect(),
+        }
+    }
+
+    /// Synthetic datapoints for a configured metric: a stable function of the metric,
+    /// the service and the minute, so readings repeat exactly for the same time.
+    pub(super) fn metric_series(
+        &self,
+        m: &crate::config::MetricConfig,
+        now: DateTime<Utc>,
+    ) -> MetricSeries {
+        use crate::config::MetricRole;
+        let minute = now.timestamp().div_euclid(60);
+        let points = (0..METRIC_POINTS)
+            .map(|i| {
+                let t = minute - METRIC_POINTS + 1 + i;
+                let h =
+                    Digest::of_bytes(format!("{}:{}:{t}", self.ecs_service, m.label).as_bytes());
+                let noise = f64::from(u8::from_str_radix(&h.short()[..2], 16).unwrap_or(0)) / 255.0;
+                let latency = f64::from(self.latency_ms.unwrap_or(50));
+                match m.role {
+                    MetricRole::ErrorRate => 0.2 + noise * 0.6,
+                    MetricRole::LatencyP95 => latency * (1.8 + noise * 0.6),
+                    MetricRole::Chart => 100.0 + noise * 50.0,
+                }
+            })
+            .collect();
+        MetricSeries {
+            label: m.label.clone(),
+            points,
+            error: None,
+        }
+    }
+
+    /// Starts a deployment of `revision` with the given deployment id.
+    pub(super) fn start_deployment(&mut self, revision: u32, id: &str, now: DateTime<Utc>) {
+        for d in &mut self.deployments {
+            if d.role == DeploymentRole::Primary {
+                d.role = DeploymentRole::Active;
+            }
+        }
+        // Deployments already drained (or failed) are gone from ECS's active list.
+        self.deployments.retain(|d| d.running > 0);
+        let fate = std::mem::replace(&mut self.pending_fate, Fate::Succeed);
+        self.deployments.insert(
+            0,
+            SimDeployment {
+                id: id.to_string(),
+                revision,
+                role: DeploymentRole::Primary,
+                rollout: RolloutState::InProgress,
+                reason: Some("ECS deployment in progress.".to_string()),
+                running: 0,
+                desired: self.desired,
+                failed_tasks: 0,
+                created_at: now,
+                updated_at: now,
+                fate,
+                steps: 0,
+                steady_steps: 0,
+            },
+        );
+        self.current = revision;
+        for (alarm, after) in std::mem::take(&mut self.pending_alarms) {
+            self.scheduled_alarms.push((alarm, now + chrono_dur(after)));
+        }
+        let name = self.ecs_service.clone();
+        self.event(
+            now,
+            "deploy",
+            &format!(
+                "(service {name}) has begun a deployment {id} to task definition {}:{revision}.",
+                self.family
+            ),
+        );
+    }
+}
