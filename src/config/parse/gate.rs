@@ -1,0 +1,261 @@
+//! An environment's gate (checks, approvals, freeze windows) and rollout policy.
+
+use chrono::{NaiveDate, NaiveTime, Weekday};
+use regex::Regex;
+
+use super::super::walk::{Ctx, Table};
+use super::super::{AutoCheck, FreezeKind, FreezeWindow, GatePolicy, OnAbort, RolloutPolicy};
+use super::range;
+
+const GATE_KEYS: &[&str] = &[
+    "checks",
+    "allow_insufficient_data",
+    "allow_override",
+    "approvals_required",
+    "four_eyes",
+    "change_record_pattern",
+    "soak",
+    "checklist",
+    "freeze",
+    "approval_ttl",
+];
+const FREEZE_KEYS: &[&str] = &["name", "timezone", "days", "from", "to", "start", "end"];
+const ROLLOUT_KEYS: &[&str] = &[
+    "timeout",
+    "stability_window",
+    "on_abort",
+    "abort_on_alarm",
+    "abort_on_health",
+    "max_error_rate_increase",
+    "error_rate_window",
+    "p95_latency_slo",
+];
+
+pub(super) fn parse_gate(ctx: &mut Ctx<'_>, t: &Table<'_>, production: bool) -> GatePolicy {
+    t.check_keys(ctx, GATE_KEYS);
+    let d = GatePolicy::defaults(production);
+    let checks = if t.has("checks") {
+        let names = t.str_list(ctx, "checks");
+        let mut checks = Vec::new();
+        for n in names {
+            if let Some((c, _)) = AutoCheck::ALL.iter().find(|(_, name)| *name == n) {
+                checks.push(*c);
+            } else {
+                let known: Vec<&str> = AutoCheck::ALL.iter().map(|(_, n)| *n).collect();
+                let best = known
+                    .iter()
+                    .map(|k| (strsim::jaro_winkler(&n, k), *k))
+                    .filter(|(s, _)| *s > 0.8)
+                    .max_by(|a, b| a.0.total_cmp(&b.0));
+                ctx.report(
+                    t.value_span("checks"),
+                    format!("unknown gate check \"{n}\" in {}", t.path),
+                    match best {
+                        Some((_, k)) => format!("did you mean \"{k}\"?"),
+                        None => format!("use any of: {}", known.join(", ")),
+                    },
+                );
+            }
+        }
+        checks
+    } else {
+        d.checks
+    };
+    let change_record = t.str(ctx, "change_record_pattern").and_then(|p| match Regex::new(&p) {
+        Ok(re) => Some(re),
+        Err(e) => {
+            let why = e.to_string();
+            let last = why.lines().last().unwrap_or("invalid").trim().to_string();
+            ctx.report(
+                t.value_span("change_record_pattern"),
+                format!("change_record_pattern \"{p}\" is not a valid regular expression: {last}"),
+                "write a regex such as \"^CHG-[0-9]{6}$\" (backslashes need doubling in TOML strings)",
+            );
+            None
+        }
+    });
+    let mut freeze = Vec::new();
+    for (i, mut f) in t.tables(ctx, "freeze").into_iter().enumerate() {
+        f.path = format!("{} > freeze #{}", t.path, i + 1);
+        if let Some(w) = parse_freeze(ctx, &f) {
+            freeze.push(w);
+        }
+    }
+    GatePolicy {
+        checks,
+        allow_insufficient_data: t.bool(ctx, "allow_insufficient_data", d.allow_insufficient_data),
+        allow_override: t.bool(ctx, "allow_override", d.allow_override),
+        approvals_required: u32::try_from(t.int(
+            ctx,
+            "approvals_required",
+            0..11,
+            i64::from(d.approvals_required),
+        ))
+        .unwrap_or(0),
+        four_eyes: t.bool(ctx, "four_eyes", d.four_eyes),
+        change_record,
+        soak: t
+            .bounded_duration(ctx, "soak", range::SOAK)
+            .unwrap_or(d.soak),
+        checklist: t.str_list(ctx, "checklist"),
+        freeze,
+        approval_ttl: t.positive_duration(ctx, "approval_ttl", d.approval_ttl, range::TTL),
+    }
+}
+
+pub(super) fn parse_weekday(s: &str) -> Option<Weekday> {
+    match s.to_ascii_lowercase().as_str() {
+        "mon" | "monday" => Some(Weekday::Mon),
+        "tue" | "tuesday" => Some(Weekday::Tue),
+        "wed" | "wednesday" => Some(Weekday::Wed),
+        "thu" | "thursday" => Some(Weekday::Thu),
+        "fri" | "friday" => Some(Weekday::Fri),
+        "sat" | "saturday" => Some(Weekday::Sat),
+        "sun" | "sunday" => Some(Weekday::Sun),
+        _ => None,
+    }
+}
+
+pub(super) fn parse_freeze(ctx: &mut Ctx<'_>, t: &Table<'_>) -> Option<FreezeWindow> {
+    t.check_keys(ctx, FREEZE_KEYS);
+    let name = t.str(ctx, "name").unwrap_or_else(|| "freeze".to_string());
+    let tz_name = t.str(ctx, "timezone").unwrap_or_else(|| "UTC".to_string());
+    let timezone = if let Ok(tz) = tz_name.parse::<chrono_tz::Tz>() {
+        Some(tz)
+    } else {
+        ctx.report(
+            t.value_span("timezone"),
+            format!("unknown time zone \"{tz_name}\" in {}", t.path),
+            "use an IANA time zone name such as \"Europe/Berlin\", \"America/New_York\" or \"UTC\"",
+        );
+        None
+    };
+    let dated = t.has("start") || t.has("end");
+    let weekly = t.has("days") || t.has("from") || t.has("to");
+    let kind = if dated && weekly {
+        ctx.report(
+            t.span.clone(),
+            format!(
+                "{} mixes a date range (start/end) with weekly times (days/from/to)",
+                t.path
+            ),
+            "split it into two [[environment.gate.freeze]] tables",
+        );
+        None
+    } else if dated {
+        let date = |ctx: &mut Ctx<'_>, key: &str| -> Option<NaiveDate> {
+            let s = t.req_str(ctx, key, "write dates as \"2026-12-20\"")?;
+            NaiveDate::parse_from_str(&s, "%Y-%m-%d")
+                .map_err(|_| {
+                    ctx.report(
+                        t.value_span(key),
+                        format!("\"{key}\" in {} is not a date: \"{s}\"", t.path),
+                        "write dates as \"YYYY-MM-DD\", e.g. \"2026-12-20\"",
+                    );
+                })
+                .ok()
+        };
+        let start = date(ctx, "start");
+        let end = date(ctx, "end");
+        match (start, end) {
+            (Some(s), Some(e)) if e < s => {
+                ctx.report(
+                    t.value_span("end"),
+                    format!("freeze \"{name}\" ends (\"{e}\") before it starts (\"{s}\")"),
+                    "swap start and end",
+                );
+                None
+            }
+            (Some(start), Some(end)) => Some(FreezeKind::Dates { start, end }),
+            _ => None,
+        }
+    } else {
+        let mut days = Vec::new();
+        for d in t.str_list(ctx, "days") {
+            match parse_weekday(&d) {
+                Some(w) => days.push(w),
+                None => ctx.report(
+                    t.value_span("days"),
+                    format!("\"{d}\" in {} is not a day of the week", t.path),
+                    "use mon, tue, wed, thu, fri, sat or sun",
+                ),
+            }
+        }
+        if days.is_empty() && !t.has("days") {
+            ctx.report(
+                t.span.clone(),
+                format!("{} has neither days nor start/end", t.path),
+                "add days = [\"fri\"] with from/to times, or start/end dates",
+            );
+        }
+        let time = |ctx: &mut Ctx<'_>, key: &str, default: NaiveTime| -> NaiveTime {
+            let Some(s) = t.str(ctx, key) else {
+                return default;
+            };
+            if s == "24:00" {
+                return NaiveTime::from_hms_opt(23, 59, 59).unwrap_or(default);
+            }
+            NaiveTime::parse_from_str(&s, "%H:%M").unwrap_or_else(|_| {
+                ctx.report(
+                    t.value_span(key),
+                    format!("\"{key}\" in {} is not a time of day: \"{s}\"", t.path),
+                    "write times as \"HH:MM\" in 24-hour form, e.g. \"17:30\"",
+                );
+                default
+            })
+        };
+        let from = time(ctx, "from", NaiveTime::MIN);
+        let to = time(
+            ctx,
+            "to",
+            NaiveTime::from_hms_opt(23, 59, 59).unwrap_or(NaiveTime::MIN),
+        );
+        Some(FreezeKind::Weekly { days, from, to })
+    };
+    Some(FreezeWindow {
+        name,
+        timezone: timezone?,
+        kind: kind?,
+    })
+}
+
+pub(super) fn parse_rollout(ctx: &mut Ctx<'_>, t: &Table<'_>) -> RolloutPolicy {
+    t.check_keys(ctx, ROLLOUT_KEYS);
+    let d = RolloutPolicy::defaults();
+    let rate = t.float(ctx, "max_error_rate_increase");
+    if let Some(r) = rate
+        && !(r > 0.0 && r.is_finite())
+    {
+        ctx.report(
+            t.value_span("max_error_rate_increase"),
+            format!("max_error_rate_increase must be above zero: \"{r}\""),
+            "use a fraction such as 0.5 (50 % above the baseline)",
+        );
+    }
+    RolloutPolicy {
+        timeout: t.positive_duration(ctx, "timeout", d.timeout, range::ROLLOUT),
+        stability_window: t.positive_duration(
+            ctx,
+            "stability_window",
+            d.stability_window,
+            range::WINDOW,
+        ),
+        on_abort: match t
+            .choice(ctx, "on_abort", &["rollback", "prompt"])
+            .as_deref()
+        {
+            Some("prompt") => OnAbort::Prompt,
+            _ => OnAbort::Rollback,
+        },
+        abort_on_alarm: t.bool(ctx, "abort_on_alarm", d.abort_on_alarm),
+        abort_on_health: t.bool(ctx, "abort_on_health", d.abort_on_health),
+        max_error_rate_increase: rate.or(d.max_error_rate_increase),
+        error_rate_window: t.positive_duration(
+            ctx,
+            "error_rate_window",
+            d.error_rate_window,
+            range::METRIC_WINDOW,
+        ),
+        p95_latency_slo: t.bounded_duration(ctx, "p95_latency_slo", range::LATENCY),
+    }
+}

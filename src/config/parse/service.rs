@@ -1,0 +1,226 @@
+//! A service of an environment: its health endpoint, metrics and smoke checks.
+
+use std::time::Duration;
+
+use super::super::walk::{Ctx, Table};
+use super::super::{
+    AutoCheck, DEFAULT_STABILITY_WINDOW, GatePolicy, HealthCheck, MetricConfig, MetricRole,
+    OnAbort, RolloutPolicy, ServiceConfig, SmokeCheck,
+};
+use super::{check_http_url, range, valid_name};
+
+const SERVICE_KEYS: &[&str] = &[
+    "name",
+    "ecs_service",
+    "container",
+    "alarms",
+    "alarm_prefixes",
+    "health",
+    "metric",
+];
+const HEALTH_KEYS: &[&str] = &[
+    "url",
+    "method",
+    "expected_status",
+    "timeout",
+    "interval",
+    "stability_window",
+    "headers",
+];
+const METRIC_KEYS: &[&str] = &[
+    "label",
+    "namespace",
+    "metric_name",
+    "dimensions",
+    "stat",
+    "role",
+];
+const SMOKE_KEYS: &[&str] = &[
+    "name",
+    "method",
+    "url",
+    "expected_status",
+    "body_contains",
+    "timeout",
+];
+const METHODS: &[&str] = &["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"];
+
+pub(super) fn parse_service(ctx: &mut Ctx<'_>, t: &Table<'_>) -> Option<ServiceConfig> {
+    t.check_keys(ctx, SERVICE_KEYS);
+    let name = t.req_str(
+        ctx,
+        "name",
+        "add name = \"api\" (the same name in every environment)",
+    )?;
+    if !valid_name(&name) {
+        ctx.report(
+            t.value_span("name"),
+            format!("service name \"{name}\" is not allowed"),
+            "use letters, digits, '-' and '_' only, starting with a letter or digit",
+        );
+    }
+    let ecs_service = t.str(ctx, "ecs_service").unwrap_or_else(|| name.clone());
+    let container = t.str(ctx, "container").unwrap_or_else(|| name.clone());
+    let health = t
+        .table(ctx, "health", format!("{} > health", t.path))
+        .and_then(|h| parse_health(ctx, &h));
+    let mut metrics = Vec::new();
+    for (i, mut m) in t.tables(ctx, "metric").into_iter().enumerate() {
+        m.path = format!("{} > metric #{}", t.path, i + 1);
+        if let Some(metric) = parse_metric(ctx, &m) {
+            metrics.push(metric);
+        }
+    }
+    Some(ServiceConfig {
+        alarms: t.str_list(ctx, "alarms"),
+        alarm_prefixes: t.str_list(ctx, "alarm_prefixes"),
+        name,
+        ecs_service,
+        container,
+        health,
+        metrics,
+    })
+}
+
+pub(super) fn parse_method(ctx: &mut Ctx<'_>, t: &Table<'_>) -> String {
+    t.choice(ctx, "method", METHODS)
+        .unwrap_or_else(|| "GET".to_string())
+}
+
+pub(super) fn parse_status(ctx: &mut Ctx<'_>, t: &Table<'_>) -> u16 {
+    u16::try_from(t.int(ctx, "expected_status", 100..600, 200)).unwrap_or(200)
+}
+
+pub(super) fn parse_health(ctx: &mut Ctx<'_>, t: &Table<'_>) -> Option<HealthCheck> {
+    t.check_keys(ctx, HEALTH_KEYS);
+    let url = t.req_str(ctx, "url", "add url = \"https://…/healthz\"")?;
+    check_http_url(ctx, t, "url", &url);
+    let headers = t.string_map(ctx, "headers");
+    for (k, v) in &headers {
+        check_secret_refs(ctx, t, "headers", k, v);
+    }
+    Some(HealthCheck {
+        url,
+        method: parse_method(ctx, t),
+        expected_status: parse_status(ctx, t),
+        timeout: t.positive_duration(ctx, "timeout", Duration::from_secs(2), range::REQUEST),
+        interval: t.positive_duration(ctx, "interval", Duration::from_secs(5), range::REFRESH),
+        stability_window: t.positive_duration(
+            ctx,
+            "stability_window",
+            DEFAULT_STABILITY_WINDOW,
+            range::WINDOW,
+        ),
+        headers,
+    })
+}
+
+/// Header values may reference secrets as `${secret:NAME}`; check the syntax of each.
+pub(super) fn check_secret_refs(
+    ctx: &mut Ctx<'_>,
+    t: &Table<'_>,
+    key: &str,
+    header: &str,
+    value: &str,
+) {
+    let mut rest = value;
+    while let Some(start) = rest.find("${") {
+        let after = &rest[start + 2..];
+        let Some(end) = after.find('}') else {
+            ctx.report(
+                t.value_span(key),
+                format!("header \"{header}\" has an unclosed \"${{\""),
+                "write secret references as ${secret:NAME}",
+            );
+            return;
+        };
+        let inner = &after[..end];
+        let ok = inner.strip_prefix("secret:").is_some_and(|n| {
+            !n.is_empty() && n.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
+        });
+        if !ok {
+            ctx.report(
+                t.value_span(key),
+                format!("header \"{header}\" has a bad reference \"${{{inner}}}\""),
+                "write secret references as ${secret:NAME} with NAME made of letters, digits and '_'",
+            );
+        }
+        rest = &after[end + 1..];
+    }
+}
+
+pub(super) fn parse_metric(ctx: &mut Ctx<'_>, t: &Table<'_>) -> Option<MetricConfig> {
+    t.check_keys(ctx, METRIC_KEYS);
+    let namespace = t.req_str(ctx, "namespace", "add namespace = \"AWS/ApplicationELB\"");
+    let metric_name = t.req_str(
+        ctx,
+        "metric_name",
+        "add metric_name = \"HTTPCode_Target_5XX_Count\"",
+    );
+    let role = match t
+        .choice(ctx, "role", &["chart", "error_rate", "latency_p95"])
+        .as_deref()
+    {
+        Some("error_rate") => MetricRole::ErrorRate,
+        Some("latency_p95") => MetricRole::LatencyP95,
+        _ => MetricRole::Chart,
+    };
+    let metric_name = metric_name?;
+    Some(MetricConfig {
+        label: t.str(ctx, "label").unwrap_or_else(|| metric_name.clone()),
+        namespace: namespace?,
+        metric_name,
+        dimensions: t.string_map(ctx, "dimensions"),
+        stat: t.str(ctx, "stat").unwrap_or_else(|| "Sum".to_string()),
+        role,
+    })
+}
+
+pub(super) fn parse_smoke(ctx: &mut Ctx<'_>, t: &Table<'_>) -> Option<SmokeCheck> {
+    t.check_keys(ctx, SMOKE_KEYS);
+    let name = t.req_str(ctx, "name", "add name = \"home page\"");
+    let url = t.req_str(ctx, "url", "add url = \"https://…\"")?;
+    check_http_url(ctx, t, "url", &url);
+    Some(SmokeCheck {
+        name: name?,
+        method: parse_method(ctx, t),
+        url,
+        expected_status: parse_status(ctx, t),
+        body_contains: t.str(ctx, "body_contains"),
+        timeout: t.positive_duration(ctx, "timeout", Duration::from_secs(5), range::SMOKE),
+    })
+}
+
+impl GatePolicy {
+    /// Defaults: every automatic check; production adds four eyes and two approvals.
+    pub fn defaults(production: bool) -> Self {
+        Self {
+            checks: AutoCheck::ALL.iter().map(|(c, _)| *c).collect(),
+            allow_insufficient_data: false,
+            allow_override: !production,
+            approvals_required: if production { 2 } else { 0 },
+            four_eyes: production,
+            change_record: None,
+            soak: Duration::ZERO,
+            checklist: Vec::new(),
+            freeze: Vec::new(),
+            approval_ttl: Duration::from_hours(4),
+        }
+    }
+}
+
+impl RolloutPolicy {
+    /// Defaults from the runbooks: 10 min timeout, 30 s stability, roll back on abort.
+    pub fn defaults() -> Self {
+        Self {
+            timeout: Duration::from_mins(10),
+            stability_window: DEFAULT_STABILITY_WINDOW,
+            on_abort: OnAbort::Rollback,
+            abort_on_alarm: true,
+            abort_on_health: true,
+            max_error_rate_increase: Some(0.5),
+            error_rate_window: Duration::from_mins(5),
+            p95_latency_slo: None,
+        }
+    }
+}
