@@ -3,10 +3,12 @@
 pub mod flow;
 mod input;
 pub mod keys;
+mod messages;
 mod poll;
 pub mod timeline;
 
 use input::handle_key;
+pub use messages::{Command, Msg};
 use poll::{update_polled, update_probed, update_smoke, update_tick};
 
 use std::collections::{HashMap, VecDeque};
@@ -16,14 +18,12 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 
 use crate::config::{Config, EnvId};
-use crate::health::{HealthTracker, ProbeResult, SmokeResult};
-use crate::ledger::{Draft, Record, RecordKind};
+use crate::health::{HealthTracker, SmokeResult};
+use crate::ledger::Record;
 use crate::model::drift::{self, DriftRow};
 use crate::model::{EnvSnapshot, Freshness, ServiceSnapshot};
-use crate::provider::{DeployStarted, ProviderError};
-use crate::release::exec::Issue;
 pub use flow::Flow;
-use keys::{Context, Key, KeyMap};
+use keys::{Context, KeyMap};
 use timeline::{EntryKind, Timeline};
 
 /// Shortest wait after a transient failure.
@@ -34,116 +34,6 @@ pub const BACKOFF_MAX: Duration = Duration::from_mins(2);
 pub const HEALTH_HISTORY: usize = 60;
 /// Rows moved by page up/down.
 pub const PAGE_ROWS: usize = 10;
-
-/// Messages: facts that happened, or user intents.
-#[derive(Debug, Clone)]
-pub enum Msg {
-    /// The slow clock ticked; carries the current time.
-    Tick(DateTime<Utc>),
-    /// The user pressed a key.
-    Key(Key),
-    /// The terminal was resized.
-    Resized,
-    /// A reading of environment `env` finished.
-    EnvPolled {
-        /// Environment.
-        env: EnvId,
-        /// Request id that produced it.
-        request: u64,
-        /// When the answer arrived.
-        at: DateTime<Utc>,
-        /// The reading or its error.
-        result: Result<EnvSnapshot, ProviderError>,
-    },
-    /// A health probe of a service finished.
-    HealthProbed {
-        /// Environment.
-        env: EnvId,
-        /// Service name.
-        service: String,
-        /// Outcome.
-        result: ProbeResult,
-    },
-    /// A smoke run of an environment finished.
-    SmokeFinished {
-        /// Environment.
-        env: EnvId,
-        /// When it finished.
-        at: DateTime<Utc>,
-        /// Verdicts.
-        results: Vec<SmokeResult>,
-    },
-    /// A deploy or rollback was accepted, or refused (message, and whether the
-    /// refusal is already closed in the ledger).
-    Issued {
-        /// Operation id.
-        op: u64,
-        /// What the provider started.
-        result: Result<Box<DeployStarted>, (String, bool)>,
-    },
-    /// A record was appended (or could not be).
-    Recorded(Result<Box<Record>, String>),
-    /// The ledger was read, with who holds the lock asked about.
-    LedgerRead {
-        /// The records appended since the last read, or why they could not be read.
-        records: Result<Vec<Record>, String>,
-        /// Lock holder of the asked-about service, if someone else.
-        lock: Option<String>,
-    },
-}
-
-/// Side effects for the runtime to execute.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Command {
-    /// Read environment `env`; answer with `Msg::EnvPolled` carrying `request`.
-    PollEnv {
-        /// Environment.
-        env: EnvId,
-        /// Request id.
-        request: u64,
-    },
-    /// Run the smoke checks of environment `env`.
-    RunSmoke {
-        /// Environment.
-        env: EnvId,
-    },
-    /// Take the lock, write the record, then deploy or roll back; answer `Msg::Issued`.
-    Issue {
-        /// Operation id.
-        op: u64,
-        /// Environment.
-        env: EnvId,
-        /// Service.
-        service: String,
-        /// Deploy or rollback.
-        issue: Issue,
-        /// The record (`DeployIssued`/`RollbackIssued`).
-        draft: Draft,
-    },
-    /// Append a record; answer `Msg::Recorded`.
-    Record {
-        /// Kind.
-        kind: RecordKind,
-        /// Fields.
-        draft: Draft,
-    },
-    /// Release the lock of a service in an environment.
-    Release {
-        /// Environment.
-        env: EnvId,
-        /// Service.
-        service: String,
-    },
-    /// Read the ledger and the lock of a service; answer `Msg::LedgerRead`.
-    ReadLedger {
-        /// Environment.
-        env: EnvId,
-        /// Service.
-        service: String,
-    },
-    /// Leave the console.
-    Quit,
-}
 
 /// Which pane has focus.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

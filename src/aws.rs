@@ -2,6 +2,7 @@
 //! environment, built from the standard credential chain and the environment's
 //! profile and region. Everything leaves as shipdeck's domain types.
 
+mod cloudwatch;
 mod errors;
 mod read;
 mod write;

@@ -7,6 +7,7 @@ pub mod digest;
 pub mod drift;
 pub mod sources;
 pub mod text;
+pub mod time;
 
 use std::time::Duration;
 
@@ -16,6 +17,7 @@ use serde::{Deserialize, Serialize};
 pub use digest::{Digest, ImageRef, ParseError};
 pub use sources::{AlarmReading, SourceState, Sources};
 pub use text::{json_safe, sanitize, sanitize_lines};
+pub use time::{Freshness, duration_millis, duration_secs};
 
 /// A task-definition revision: `family:revision`, with its ARN when known.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -431,92 +433,6 @@ impl EnvSnapshot {
     /// Looks a service up by shipdeck name.
     pub fn service(&self, name: &str) -> Option<&ServiceSnapshot> {
         self.services.iter().find(|s| s.name == name)
-    }
-}
-
-/// How current an environment's data is. The screen never shows old data as current.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case", tag = "state")]
-pub enum Freshness {
-    /// Never asked.
-    Unknown,
-    /// First reading under way.
-    Loading,
-    /// Last reading succeeded at `at`.
-    Ready {
-        /// Time of the reading.
-        at: DateTime<Utc>,
-    },
-    /// Last reading failed; older good data is still shown, marked stale.
-    Stale {
-        /// Time of the last good reading.
-        last_good: DateTime<Utc>,
-        /// The error of the latest attempt.
-        error: String,
-    },
-    /// No good reading at all yet, and the latest attempt failed.
-    Failed {
-        /// The error.
-        error: String,
-    },
-}
-
-impl Freshness {
-    /// Next freshness after a successful reading.
-    pub fn on_success(&self, at: DateTime<Utc>) -> Self {
-        Self::Ready { at }
-    }
-
-    /// Next freshness after a failed reading: stale if there was good data, failed otherwise.
-    pub fn on_failure(&self, error: String) -> Self {
-        match self {
-            Self::Ready { at } => Self::Stale {
-                last_good: *at,
-                error,
-            },
-            Self::Stale { last_good, .. } => Self::Stale {
-                last_good: *last_good,
-                error,
-            },
-            Self::Unknown | Self::Loading | Self::Failed { .. } => Self::Failed { error },
-        }
-    }
-
-    /// Whether the data can be trusted as current (gates require this).
-    pub fn is_fresh(&self) -> bool {
-        matches!(self, Self::Ready { .. })
-    }
-}
-
-/// Serde helper: durations as whole seconds.
-pub mod duration_secs {
-    use serde::{Deserialize, Deserializer, Serializer};
-    use std::time::Duration;
-
-    /// Serialises as seconds.
-    pub fn serialize<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_u64(d.as_secs())
-    }
-
-    /// Deserialises from seconds.
-    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
-        Ok(Duration::from_secs(u64::deserialize(d)?))
-    }
-}
-
-/// Serde helper: durations as whole milliseconds.
-pub mod duration_millis {
-    use serde::{Deserialize, Deserializer, Serializer};
-    use std::time::Duration;
-
-    /// Serialises as milliseconds.
-    pub fn serialize<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_u64(u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
-    }
-
-    /// Deserialises from milliseconds.
-    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
-        Ok(Duration::from_millis(u64::deserialize(d)?))
     }
 }
 

@@ -5,6 +5,7 @@ mod detail;
 mod flow;
 mod overlays;
 pub mod theme;
+mod watch;
 
 use chrono::{DateTime, Utc};
 use ratatui::Frame;
@@ -90,7 +91,7 @@ fn render_title(frame: &mut Frame<'_>, area: Rect, app: &App, theme: &Theme) {
             app.services.len()
         )),
     ];
-    if let Some(line) = flow::minimised_line(app) {
+    if let Some(line) = watch::minimised_line(app) {
         spans.push(Span::styled(format!(" · {line}"), theme.tone(Tone::Warn)));
     }
     if let Some(i) = app.env_scope {

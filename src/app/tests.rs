@@ -1,8 +1,10 @@
 use super::*;
+use crate::app::keys::Key;
 use crate::app::keys::KeyCode;
 use crate::config;
 use crate::config::EnvId;
 use crate::model::Health;
+use crate::provider::ProviderError;
 use chrono::TimeZone;
 use rstest::rstest;
 

@@ -10,15 +10,19 @@ use ratatui::widgets::{Block, Borders, Clear, Paragraph, Wrap};
 use super::overlays::centered;
 use super::{Theme, Tone, fit};
 use crate::app::App;
-use crate::app::flow::{Field, Flow, Phase, RollbackDialog, Row, WatchView, Wizard};
+use crate::app::flow::{Field, Flow, RollbackDialog, Row, Wizard};
 use crate::app::keys::Action;
 use crate::config::Confirm;
 use crate::config::EnvId;
 use crate::gate::Verdict;
-use crate::model::sanitize;
-use crate::release::{OpKind, Step};
 
-fn boxed(frame: &mut Frame<'_>, rect: Rect, title: String, lines: Vec<Line<'_>>, theme: &Theme) {
+pub(super) fn boxed(
+    frame: &mut Frame<'_>,
+    rect: Rect,
+    title: String,
+    lines: Vec<Line<'_>>,
+    theme: &Theme,
+) {
     frame.render_widget(Clear, rect);
     let block = Block::default()
         .borders(Borders::ALL)
@@ -54,7 +58,7 @@ fn verdict_span(v: Verdict, overridden: bool, theme: &Theme) -> Span<'static> {
     }
 }
 
-fn prod_tag(app: &App, env: EnvId) -> &'static str {
+pub(super) fn prod_tag(app: &App, env: EnvId) -> &'static str {
     if app.env_cfg(env).is_some_and(|e| e.production) {
         " [PROD]"
     } else {
@@ -72,7 +76,9 @@ pub(super) fn render_flow(frame: &mut Frame<'_>, area: Rect, app: &App, theme: &
             }
         }
         Some(Flow::Rollback(d)) => render_rollback(frame, area, app, d, theme),
-        Some(Flow::Watch(v)) if !v.minimised => render_watch(frame, area, app, v, theme),
+        Some(Flow::Watch(v)) if !v.minimised => {
+            super::watch::render_watch(frame, area, app, v, theme);
+        }
         Some(Flow::Interrupted(d)) => {
             let mut lines = Vec::new();
             if let Some(first) = d.items.first() {
@@ -446,167 +452,4 @@ fn render_rollback(
         lines,
         theme,
     );
-}
-
-fn render_watch(frame: &mut Frame<'_>, area: Rect, app: &App, v: &WatchView, theme: &Theme) {
-    let w = &v.watch;
-    let width = area.width.saturating_sub(4).min(110);
-    let inner = usize::from(width.saturating_sub(2));
-    let height = area.height.saturating_sub(4).min(30);
-    let elapsed = (app.now - w.issued_at).num_seconds().max(0);
-    let (state, tone) = match (&w.outcome, &v.phase) {
-        (_, Phase::Deciding(_)) => ("ABORTED — decide".to_string(), Tone::Bad),
-        (_, Phase::ConfirmAbort) => ("confirm abort".to_string(), Tone::Warn),
-        (Some(Step::Succeeded), _) => ("SUCCEEDED".to_string(), Tone::Good),
-        (Some(Step::Failed(_) | Step::Abort(_)), Phase::Done) => ("FAILED".to_string(), Tone::Bad),
-        _ => ("watching".to_string(), Tone::Warn),
-    };
-    let mut lines = vec![
-        Line::from(vec![
-            Span::styled(
-                format!("{state}  "),
-                theme.tone(tone).add_modifier(Modifier::BOLD),
-            ),
-            Span::raw(format!(
-                "{} → {}  ·  {}s of {}s",
-                w.from
-                    .as_ref()
-                    .map_or_else(|| "?".to_string(), ToString::to_string),
-                w.to.as_ref()
-                    .map_or_else(|| "…".to_string(), ToString::to_string),
-                elapsed,
-                w.policy.timeout.as_secs()
-            )),
-        ]),
-        Line::raw(fit(&w.progress, inner)),
-    ];
-    if let Some(s) = app
-        .envs
-        .get(w.env.index())
-        .and_then(|e| e.snapshot.as_ref())
-        .and_then(|s| s.service(&w.service))
-    {
-        let health = match &s.health {
-            crate::model::Health::Healthy { latency, .. } => {
-                format!("healthy ({} ms)", latency.as_millis())
-            }
-            crate::model::Health::Unhealthy { reason, .. } => format!("FAILING: {reason}"),
-            crate::model::Health::Unknown => "not probed yet".to_string(),
-            crate::model::Health::NotConfigured => "no health endpoint".to_string(),
-        };
-        let firing: Vec<&str> = s
-            .alarms
-            .iter()
-            .filter(|a| a.state == crate::model::AlarmState::Alarm)
-            .map(|a| a.name.as_str())
-            .collect();
-        lines.push(Line::raw(fit(
-            &format!(
-                "tasks {}/{} (pending {}) · health {health} · alarms {}",
-                s.running,
-                s.desired,
-                s.pending,
-                if firing.is_empty() {
-                    "OK".to_string()
-                } else {
-                    format!("ALARM: {}", firing.join(", "))
-                }
-            ),
-            inner,
-        )));
-        for e in s.events.iter().take(3) {
-            lines.push(Line::styled(
-                fit(
-                    &format!("  {} {}", e.at.format("%H:%M:%S"), e.message),
-                    inner,
-                ),
-                theme.tone(Tone::Dim),
-            ));
-        }
-    }
-    lines.push(Line::raw(""));
-    let room = usize::from(height.saturating_sub(2)).saturating_sub(lines.len() + 2);
-    let skip = v.log.len().saturating_sub(room);
-    for (at, text) in v.log.iter().skip(skip) {
-        lines.push(Line::raw(fit(
-            &format!("{} {}", at.format("%H:%M:%S"), sanitize(text)),
-            inner,
-        )));
-    }
-    lines.push(Line::raw(""));
-    let k = |a| app.keymap.first(a);
-    let hide = format!(
-        "{} hide ({} shows it again)",
-        k(Action::Hide),
-        k(Action::ShowWatch)
-    );
-    let keys = match &v.phase {
-        Phase::Watching if w.kind == OpKind::Deploy => {
-            format!("{} abort (rolls back) · {hide}", k(Action::AbortDeploy))
-        }
-        Phase::Watching => hide,
-        Phase::Deciding(why) => format!(
-            "{why} — roll back now? {} yes · {} leave it",
-            k(Action::RollBackNow),
-            k(Action::LeaveIt)
-        ),
-        Phase::ConfirmAbort => format!(
-            "Abort and roll back to {}? {} yes · {} no",
-            w.from
-                .as_ref()
-                .map_or_else(|| "?".to_string(), ToString::to_string),
-            app.keymap.label(Action::AbortYes),
-            app.keymap.label(Action::AbortNo)
-        ),
-        Phase::Done => format!("{} or {} close", k(Action::Dismiss), k(Action::Hide)),
-    };
-    lines.push(Line::styled(
-        keys,
-        theme.tone(
-            if matches!(v.phase, Phase::Deciding(_) | Phase::ConfirmAbort) {
-                Tone::Warn
-            } else {
-                Tone::Dim
-            },
-        ),
-    ));
-    let title = format!(
-        " {}{} {} · {}{} · {} ",
-        if w.automatic { "Automatic " } else { "" },
-        if w.kind == OpKind::Deploy {
-            "Deploy"
-        } else {
-            "Rollback"
-        },
-        w.service,
-        w.env_name,
-        prod_tag(app, w.env),
-        w.promotion
-    );
-    let h = u16::try_from(lines.len() + 2)
-        .unwrap_or(u16::MAX)
-        .min(height);
-    boxed(frame, centered(area, width, h), title, lines, theme);
-}
-
-/// One line for the title bar while a watch is hidden.
-pub(super) fn minimised_line(app: &App) -> Option<String> {
-    match &app.flow {
-        Some(Flow::Watch(v)) if v.minimised => Some(format!(
-            "{} {} {}: {}",
-            if v.watch.kind == OpKind::Deploy {
-                "deploying"
-            } else {
-                "rolling back"
-            },
-            v.watch.service,
-            v.watch.env_name,
-            match &v.watch.outcome {
-                Some(Step::Succeeded) => "succeeded".to_string(),
-                Some(Step::Failed(r) | Step::Abort(r)) => format!("FAILED: {r}"),
-                _ => v.watch.progress.clone(),
-            }
-        )),
-        _ => None,
-    }
 }
