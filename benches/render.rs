@@ -11,7 +11,7 @@ use shipdeck::app::keys::{Key, KeyCode, KeyMap};
 use shipdeck::app::{App, Command, Msg, update};
 use shipdeck::clock::ManualClock;
 use shipdeck::config::{self, Theme as ThemeName};
-use shipdeck::provider::Provider;
+use shipdeck::provider::{Provider, ReadScope};
 use shipdeck::sim::{FleetFile, SimFleet, scaled};
 use shipdeck::ui::{self, Theme};
 
@@ -27,7 +27,7 @@ fn loaded_app(services: usize) -> App {
         .unwrap();
     for cmd in update(&mut app, Msg::Tick(now)) {
         if let Command::PollEnv { env, request } = cmd {
-            let result = rt.block_on(sim.read_env(&cfg.environments[env]));
+            let result = rt.block_on(sim.read_env(&cfg.environments[env], ReadScope::CONSOLE));
             update(
                 &mut app,
                 Msg::EnvPolled {

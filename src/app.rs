@@ -1,6 +1,7 @@
 //! The console's model and `update`: pure, no I/O, no clock (time arrives in messages).
 
 pub mod flow;
+pub mod histories;
 mod input;
 pub mod keys;
 mod messages;
@@ -181,6 +182,8 @@ pub struct App {
     pub ledger_asked: Option<DateTime<Utc>>,
     /// `q` was pressed once during a watch.
     pub quit_armed: bool,
+    /// Revision histories read lazily (ECS readings leave them out).
+    pub histories: histories::Histories,
     next_request: u64,
 }
 
@@ -266,6 +269,7 @@ impl App {
             smoke_results: HashMap::new(),
             ledger_asked: None,
             quit_armed: false,
+            histories: histories::Histories::default(),
             next_request: 1,
         };
         app.recompute_drift();
@@ -490,6 +494,17 @@ pub fn update(app: &mut App, msg: Msg) -> Vec<Command> {
         Msg::Recorded(result) => {
             app.dirty = true;
             flow::on_recorded(app, result);
+            Vec::new()
+        }
+        Msg::HistoryRead {
+            env,
+            service,
+            current,
+            result,
+        } => {
+            let now = app.now;
+            histories::on_read(app, env, &service, &current, result, now);
+            flow::refresh_gate(app);
             Vec::new()
         }
         Msg::LedgerRead { records, lock } => {

@@ -2,6 +2,7 @@
 //! environment, built from the standard credential chain and the environment's
 //! profile and region. Everything leaves as shipdeck's domain types.
 
+pub mod cache;
 mod cloudwatch;
 mod errors;
 mod read;
@@ -18,7 +19,9 @@ use tokio::sync::OnceCell;
 
 use crate::config::{Config, EnvConfig, ServiceConfig};
 use crate::model::{Digest, EnvSnapshot, TaskDefRef};
-use crate::provider::{DeployStarted, Provider, ProviderError};
+use crate::provider::limit::Limiter;
+use crate::provider::{DeployStarted, Provider, ProviderError, ReadScope};
+use cache::TaskDefCache;
 
 pub use errors::classify;
 
@@ -26,8 +29,6 @@ pub use errors::classify;
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
 /// One API call (all retries included) must not take longer than this.
 const OPERATION_TIMEOUT: Duration = Duration::from_secs(15);
-/// Task definitions remembered (they are immutable, so this is only a memory bound).
-const TASK_DEF_CACHE: usize = 4096;
 
 /// The clients of one environment.
 #[derive(Debug, Clone)]
@@ -40,12 +41,13 @@ pub struct Clients {
     pub sts: aws_sdk_sts::Client,
 }
 
-/// What was learned from a task definition (immutable, so cached by ARN).
-#[derive(Debug, Clone)]
-struct TaskDefInfo {
-    task_def: TaskDefRef,
-    /// Image per container name.
-    images: Vec<(String, String)>,
+/// The APIs a reading calls, each with its own in-flight limit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Api {
+    /// Elastic Container Service.
+    Ecs,
+    /// CloudWatch.
+    CloudWatch,
 }
 
 /// API calls made, per environment and operation.
@@ -53,9 +55,9 @@ pub type Accounting = BTreeMap<String, BTreeMap<String, u64>>;
 
 #[derive(Debug, Default)]
 struct Shared {
-    task_defs: HashMap<String, TaskDefInfo>,
-    /// Family → ACTIVE revisions (newest first), with the service revision they were listed for.
-    families: HashMap<(String, String), (String, Vec<TaskDefRef>)>,
+    task_defs: TaskDefCache,
+    /// In-flight limit per environment and API.
+    limiters: HashMap<(String, Api), Limiter>,
     calls: Accounting,
     /// Environments whose endpoint lacks the service-deployment APIs (emulators, old regions).
     no_service_deployments: std::collections::HashSet<String>,
@@ -79,6 +81,56 @@ impl AwsProvider {
             shared: Arc::new(Mutex::new(Shared::default())),
             credentials: None,
         }
+    }
+
+    /// Keeps task definitions in `path` between runs (see [`cache`]).
+    pub fn with_cache_file(self, path: std::path::PathBuf) -> Self {
+        self.shared().task_defs = TaskDefCache::at(path);
+        self
+    }
+
+    /// Writes the task-definition cache if it changed (errors are only logged:
+    /// a cache that cannot be written costs requests, not correctness).
+    pub fn save_cache(&self) {
+        if let Err(e) = self.shared().task_defs.save() {
+            tracing::warn!(error = %e, "task-definition cache not written");
+        }
+    }
+
+    /// Why the cache file could not be used, once.
+    pub fn cache_warning(&self) -> Option<String> {
+        self.shared().task_defs.take_warning()
+    }
+
+    /// The in-flight limit of an environment's calls to one API (ECS and
+    /// CloudWatch throttle apart, so each has its own).
+    pub fn limiter(&self, env: &EnvConfig, api: Api) -> Limiter {
+        self.shared()
+            .limiters
+            .entry((env.name.clone(), api))
+            .or_insert_with(|| Limiter::new(env.max_in_flight))
+            .clone()
+    }
+
+    /// One call of `op` to `api` for `env`: under the environment's in-flight
+    /// limit, retried when throttled, each attempt counted.
+    pub(crate) async fn call<T, F, Fut>(
+        &self,
+        env: &EnvConfig,
+        api: Api,
+        op: &str,
+        mut f: F,
+    ) -> Result<T, ProviderError>
+    where
+        F: FnMut() -> Fut,
+        Fut: std::future::Future<Output = Result<T, ProviderError>>,
+    {
+        self.limiter(env, api)
+            .call(|| {
+                self.count(&env.name, op);
+                f()
+            })
+            .await
     }
 
     /// Uses these credentials instead of the standard chain (tests against emulators).
@@ -203,8 +255,21 @@ async fn build_clients(
 }
 
 impl Provider for AwsProvider {
-    async fn read_env(&self, env: &EnvConfig) -> Result<EnvSnapshot, ProviderError> {
-        read::read_env(self, env).await
+    async fn read_env(
+        &self,
+        env: &EnvConfig,
+        scope: ReadScope,
+    ) -> Result<EnvSnapshot, ProviderError> {
+        read::read_env(self, env, scope).await
+    }
+
+    async fn history(
+        &self,
+        env: &EnvConfig,
+        service: &ServiceConfig,
+        current: &TaskDefRef,
+    ) -> Result<Vec<crate::model::RevisionInfo>, ProviderError> {
+        read::history(self, env, service, current).await
     }
 
     async fn deploy(

@@ -52,6 +52,10 @@ pub struct Cli {
     /// Disable every mutating action.
     #[arg(long, global = true)]
     pub read_only: bool,
+    /// Neither read nor write the task-definition cache file (ECS task
+    /// definitions are then described afresh by this run).
+    #[arg(long, global = true)]
+    pub no_cache: bool,
     /// What to do (the console opens when none is given).
     #[command(subcommand)]
     pub command: Option<Command>,
@@ -69,7 +73,7 @@ pub enum Command {
         #[arg(long, requires = "status")]
         json: bool,
         /// Generate a fleet of N services per environment instead of the shop demo.
-        #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=5000))]
+        #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=20000))]
         services: Option<u16>,
     },
     /// Print every service's digest, rollout, alarms, health and drift per environment.

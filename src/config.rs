@@ -69,6 +69,10 @@ pub struct Config {
     pub theme: Theme,
     /// Where the audit ledger lives (platform data dir when unset).
     pub ledger_path: Option<PathBuf>,
+    /// Where ECS task definitions are kept between runs. Not a file key: the
+    /// command line sets it (the platform cache dir, unless `--no-cache`);
+    /// unset, they are kept in memory only.
+    pub cache_file: Option<PathBuf>,
     /// Which backend serves the environments.
     pub provider: ProviderKind,
     /// Environments in promotion order.
@@ -144,6 +148,8 @@ pub struct EnvConfig {
     pub cloudwatch_endpoint_url: Option<String>,
     /// Mutating actions disabled.
     pub read_only: bool,
+    /// API calls to this environment in flight at once (halved while throttled).
+    pub max_in_flight: usize,
     /// Production: visually distinct, stricter defaults.
     pub production: bool,
     /// Confirmation style for mutating actions.
@@ -152,6 +158,8 @@ pub struct EnvConfig {
     pub color: Option<String>,
     /// Services deployed here.
     pub services: Vec<ServiceConfig>,
+    /// The services by name (built on first lookup).
+    pub service_index: crate::index::NameIndex,
     /// Gate evaluated before a promotion *into* this environment.
     pub gate: GatePolicy,
     /// How deploys into this environment are watched and aborted.
@@ -552,10 +560,11 @@ impl Config {
 
     /// Every service name, in first-seen order across environments.
     pub fn service_names(&self) -> Vec<String> {
+        let mut seen = std::collections::HashSet::new();
         let mut names: Vec<String> = Vec::new();
         for env in &self.environments {
             for s in &env.services {
-                if !names.contains(&s.name) {
+                if seen.insert(s.name.as_str()) {
                     names.push(s.name.clone());
                 }
             }
@@ -572,7 +581,9 @@ impl Config {
 impl EnvConfig {
     /// Looks a service up by shipdeck name.
     pub fn service(&self, name: &str) -> Option<&ServiceConfig> {
-        self.services.iter().find(|s| s.name == name)
+        self.service_index
+            .position(&self.services, name, |s| s.name.as_str())
+            .and_then(|i| self.services.get(i))
     }
 }
 

@@ -11,6 +11,7 @@ pub mod clock;
 pub mod config;
 pub mod gate;
 pub mod health;
+pub mod index;
 pub mod ledger;
 pub mod lock;
 pub mod logging;

@@ -427,12 +427,29 @@ pub struct EnvSnapshot {
     /// How the sources besides ECS fared (CloudWatch alarms and metrics).
     #[serde(default)]
     pub sources: Sources,
+    /// Services by name, built on first lookup (not part of the data).
+    #[serde(skip)]
+    pub index: ServiceIndex,
 }
 
+/// The index of a reading's services by name.
+pub type ServiceIndex = crate::index::NameIndex;
+
 impl EnvSnapshot {
+    fn position(&self, name: &str) -> Option<usize> {
+        self.index
+            .position(&self.services, name, |s| s.name.as_str())
+    }
+
     /// Looks a service up by shipdeck name.
     pub fn service(&self, name: &str) -> Option<&ServiceSnapshot> {
-        self.services.iter().find(|s| s.name == name)
+        self.position(name).and_then(|i| self.services.get(i))
+    }
+
+    /// Looks a service up by name, to change it.
+    pub fn service_mut(&mut self, name: &str) -> Option<&mut ServiceSnapshot> {
+        let i = self.position(name)?;
+        self.services.get_mut(i)
     }
 }
 

@@ -28,6 +28,11 @@ pub fn data_dir() -> Option<PathBuf> {
     dirs().map(|d| d.data_dir().to_path_buf())
 }
 
+/// Directory for caches (`~/.cache/shipdeck` on Linux).
+pub fn cache_dir() -> Option<PathBuf> {
+    dirs().map(|d| d.cache_dir().to_path_buf())
+}
+
 /// The log file.
 pub fn log_file() -> Option<PathBuf> {
     state_dir().map(|d| d.join("shipdeck.log"))

@@ -3,13 +3,15 @@
 //! Implementations: the simulated fleet (demo and tests) and, separately, ECS/CloudWatch.
 //! Dispatch goes through [`AnyProvider`], an enum, so no boxed futures are needed.
 
+pub mod limit;
+
 use std::future::Future;
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
 use crate::config::{EnvConfig, ServiceConfig};
-use crate::model::{Digest, EnvSnapshot, TaskDefRef};
+use crate::model::{Digest, EnvSnapshot, RevisionInfo, TaskDefRef};
 use crate::sim::SimFleet;
 
 /// A classified provider failure; the UI acts on the kind.
@@ -98,13 +100,53 @@ pub struct DeployStarted {
     pub deployment_id: Option<String>,
 }
 
+/// What a reading covers. A reading costs only what the view shows: the board
+/// and `status` never pay for revision histories (read lazily with
+/// [`Provider::history`]), and `status` does not read metrics.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ReadScope {
+    /// Read the configured CloudWatch metrics (the console's detail pane and
+    /// the deploy watch need them; `status` does not).
+    pub metrics: bool,
+    /// Ask ECS's service-deployment API about rollouts in flight (one call
+    /// per service mid-rollout; `status` shows what DescribeServices says).
+    pub service_deployments: bool,
+}
+
+impl ReadScope {
+    /// What the console and the deploy watch read on every refresh.
+    pub const CONSOLE: Self = Self {
+        metrics: true,
+        service_deployments: true,
+    };
+    /// What `status` reads: services and alarms.
+    pub const STATUS: Self = Self {
+        metrics: false,
+        service_deployments: false,
+    };
+}
+
 /// Everything shipdeck needs from a cloud.
 pub trait Provider: Send + Sync {
-    /// Reads services, deployments, events and alarms of one environment.
+    /// Reads services, deployments, events and alarms of one environment (and
+    /// metrics when `scope` asks). Revision histories may be left empty where
+    /// reading them costs API calls.
     fn read_env(
         &self,
         env: &EnvConfig,
+        scope: ReadScope,
     ) -> impl Future<Output = Result<EnvSnapshot, ProviderError>> + Send;
+
+    /// The revisions of a service's task-definition family that can be rolled
+    /// back to (ACTIVE), oldest first, with digests where known; `current` is
+    /// the revision the service runs. Read when a rollback or the detail pane
+    /// needs it, never as part of a reading.
+    fn history(
+        &self,
+        env: &EnvConfig,
+        service: &ServiceConfig,
+        current: &TaskDefRef,
+    ) -> impl Future<Output = Result<Vec<RevisionInfo>, ProviderError>> + Send;
 
     /// Registers a revision identical to the current one but for the image
     /// (`repo@digest`) and points the service at it.
@@ -132,8 +174,9 @@ pub const READ_TIMEOUT: Duration = Duration::from_secs(20);
 pub async fn read_with_timeout<P: Provider>(
     provider: &P,
     env: &EnvConfig,
+    scope: ReadScope,
 ) -> Result<EnvSnapshot, ProviderError> {
-    match tokio::time::timeout(READ_TIMEOUT, provider.read_env(env)).await {
+    match tokio::time::timeout(READ_TIMEOUT, provider.read_env(env, scope)).await {
         // Outside text enters shipdeck sanitised, once, here.
         Ok(r) => r.map(EnvSnapshot::sanitized),
         Err(_) => Err(ProviderError::Network {
@@ -155,12 +198,65 @@ pub enum AnyProvider {
     Aws(crate::aws::AwsProvider),
 }
 
-impl Provider for AnyProvider {
-    async fn read_env(&self, env: &EnvConfig) -> Result<EnvSnapshot, ProviderError> {
+impl AnyProvider {
+    /// Why the provider's cache file could not be used, once (then `None`).
+    pub fn cache_warning(&self) -> Option<String> {
         match self {
-            Self::Sim(p) => p.read_env(env).await,
+            Self::Sim(_) => None,
+            Self::Aws(p) => p.cache_warning(),
+        }
+    }
+
+    /// Writes what the provider learned to its cache file, if it keeps one.
+    pub fn save_cache(&self) {
+        if let Self::Aws(p) = self {
+            p.save_cache();
+        }
+    }
+}
+
+/// A service's rollback history, with a timeout like a reading's.
+pub async fn history_with_timeout<P: Provider>(
+    provider: &P,
+    env: &EnvConfig,
+    service: &ServiceConfig,
+    current: &TaskDefRef,
+) -> Result<Vec<RevisionInfo>, ProviderError> {
+    match tokio::time::timeout(READ_TIMEOUT, provider.history(env, service, current)).await {
+        Ok(r) => r.map(crate::model::text::sanitized_history),
+        Err(_) => Err(ProviderError::Network {
+            message: format!(
+                "reading the revisions of \"{}\" in \"{}\" took longer than {}s",
+                service.name,
+                env.name,
+                READ_TIMEOUT.as_secs()
+            ),
+        }),
+    }
+}
+
+impl Provider for AnyProvider {
+    async fn read_env(
+        &self,
+        env: &EnvConfig,
+        scope: ReadScope,
+    ) -> Result<EnvSnapshot, ProviderError> {
+        match self {
+            Self::Sim(p) => p.read_env(env, scope).await,
             // The SDK's futures are large: keep them off the callers' stacks.
-            Self::Aws(p) => Box::pin(p.read_env(env)).await,
+            Self::Aws(p) => Box::pin(p.read_env(env, scope)).await,
+        }
+    }
+
+    async fn history(
+        &self,
+        env: &EnvConfig,
+        service: &ServiceConfig,
+        current: &TaskDefRef,
+    ) -> Result<Vec<RevisionInfo>, ProviderError> {
+        match self {
+            Self::Sim(p) => p.history(env, service, current).await,
+            Self::Aws(p) => Box::pin(p.history(env, service, current)).await,
         }
     }
 

@@ -14,7 +14,7 @@ use tokio::task::JoinSet;
 
 use crate::app::keys::{Key, KeyCode, KeyMap};
 use crate::app::{App, Command, Msg, update};
-use crate::config::{Config, EnvConfig};
+use crate::config::{Config, EnvConfig, EnvId};
 use crate::provider::AnyProvider;
 use crate::release::exec::Executor;
 use crate::secrets::Secrets;
@@ -158,7 +158,39 @@ pub async fn execute(exec: &mut Executor, cmd: Command) -> Option<Msg> {
                 lock,
             })
         }
-        Command::PollEnv { .. } | Command::RunSmoke { .. } | Command::Quit => None,
+        Command::PollEnv { .. }
+        | Command::RunSmoke { .. }
+        | Command::ReadHistory { .. }
+        | Command::Quit => None,
+    }
+}
+
+/// Runs `Command::ReadHistory`: one service's revision history, as a message.
+pub async fn read_history(
+    provider: &AnyProvider,
+    envs: &[EnvConfig],
+    env: EnvId,
+    service: String,
+    current: crate::model::TaskDefRef,
+) -> Msg {
+    let result = match envs
+        .get(env.index())
+        .and_then(|e| Some((e, e.service(&service)?)))
+    {
+        Some((e, svc)) => crate::provider::history_with_timeout(provider, e, svc, &current).await,
+        None => Err(crate::provider::ProviderError::NotFound {
+            what: "service".to_string(),
+            name: service.clone(),
+        }),
+    };
+    if let Err(e) = &result {
+        tracing::warn!(env = env.index(), service, error = %e, "revision history not read");
+    }
+    Msg::HistoryRead {
+        env,
+        service,
+        current,
+        result,
     }
 }
 
@@ -230,6 +262,10 @@ where
             tracing::warn!(error = %e, "audit ledger unreadable at start-up");
             app.say_warning(format!("audit ledger unreadable: {e}"));
         }
+    }
+    if let Some(w) = provider.cache_warning() {
+        tracing::warn!(warning = %w, "task-definition cache");
+        app.say_warning(w);
     }
     // The first frame is painted before any network call returns.
     terminal
@@ -332,6 +368,17 @@ where
                             .await;
                     });
                 }
+                Command::ReadHistory {
+                    env,
+                    service,
+                    current,
+                } => {
+                    let (provider, envs, tx) = (provider.clone(), envs.clone(), tx.clone());
+                    tasks.spawn(async move {
+                        let msg = read_history(&provider, &envs, env, service, current).await;
+                        let _ = tx.send(msg).await;
+                    });
+                }
                 Command::PollEnv { env, request } => {
                     let Some(env_cfg) = envs.get(env.index()).cloned() else {
                         continue;
@@ -339,7 +386,12 @@ where
                     let provider = provider.clone();
                     let tx = tx.clone();
                     tasks.spawn(async move {
-                        let result = crate::provider::read_with_timeout(&provider, &env_cfg).await;
+                        let result = crate::provider::read_with_timeout(
+                            &provider,
+                            &env_cfg,
+                            crate::provider::ReadScope::CONSOLE,
+                        )
+                        .await;
                         if let Err(e) = &result {
                             tracing::warn!(env = env.index(), error = %e, "environment read failed");
                         }

@@ -23,8 +23,11 @@ pub use fleet_file::{FleetError, FleetFile, FleetPinning, scaled};
 
 use crate::clock::Clock;
 use crate::config::{EnvConfig, ServiceConfig};
-use crate::model::{AlarmReading, Digest, EnvSnapshot, SourceState, Sources, TaskDefRef};
-use crate::provider::{DeployStarted, Provider, ProviderError};
+use crate::model::{
+    AlarmReading, Digest, EnvSnapshot, RevisionInfo, SourceState, Sources, TaskDefRef,
+};
+use crate::provider::limit::Limiter;
+use crate::provider::{DeployStarted, Provider, ProviderError, ReadScope};
 
 /// Simulated time advances in steps of this length.
 pub const SIM_STEP: Duration = Duration::from_secs(1);
@@ -51,11 +54,16 @@ struct SimState {
     calls: u64,
 }
 
+/// Services per simulated `DescribeServices` call, as on ECS.
+const SERVICES_PER_CALL: usize = 10;
+
 /// The simulated fleet. Cheap to clone; clones share state.
 #[derive(Debug, Clone)]
 pub struct SimFleet {
     state: Arc<Mutex<SimState>>,
     clock: Arc<dyn Clock>,
+    /// In-flight limit per environment, as the AWS provider keeps one.
+    limiters: Arc<Mutex<BTreeMap<String, Limiter>>>,
 }
 
 impl SimFleet {
@@ -91,7 +99,18 @@ impl SimFleet {
                 calls: 0,
             })),
             clock,
+            limiters: Arc::new(Mutex::new(BTreeMap::new())),
         }
+    }
+
+    /// The in-flight limit of an environment's simulated API calls.
+    pub fn limiter(&self, env: &EnvConfig) -> Limiter {
+        self.limiters
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .entry(env.name.clone())
+            .or_insert_with(|| Limiter::new(env.max_in_flight))
+            .clone()
     }
 
     /// The built-in demo fleet.
@@ -184,9 +203,20 @@ impl SimFleet {
         Ok(st)
     }
 
+    /// One reading as a single call (the unit tests' view of the fleet).
+    #[cfg(test)]
     fn read_sync(&self, env: &EnvConfig) -> Result<EnvSnapshot, ProviderError> {
         let st = self.enter(&env.name)?;
-        let now = st.time.max(self.clock.now());
+        Self::snapshot(&st, self.clock.now(), env)
+    }
+
+    /// What a reading of `env` sees in the state `st`.
+    fn snapshot(
+        st: &SimState,
+        now: DateTime<Utc>,
+        env: &EnvConfig,
+    ) -> Result<EnvSnapshot, ProviderError> {
+        let now = st.time.max(now);
         let Some(sim_env) = st.envs.get(&env.name) else {
             return Err(ProviderError::NotFound {
                 what: "cluster".to_string(),
@@ -201,16 +231,17 @@ impl SimFleet {
             )
         });
         let alarms = AlarmReading {
-            found: if cloudwatch_error.is_some() {
-                Vec::new()
-            } else {
-                sim_env
-                    .services
-                    .values()
-                    .flat_map(|s| s.alarms.iter().cloned())
-                    .collect()
-            },
             error: cloudwatch_error.clone(),
+            ..if cloudwatch_error.is_some() {
+                AlarmReading::default()
+            } else {
+                AlarmReading::of(
+                    sim_env
+                        .services
+                        .values()
+                        .flat_map(|s| s.alarms.iter().cloned()),
+                )
+            }
         };
         let any_alarms = env
             .services
@@ -244,6 +275,7 @@ impl SimFleet {
             services,
             warnings,
             sources,
+            index: crate::model::ServiceIndex::default(),
         })
     }
 
@@ -326,8 +358,47 @@ impl SimFleet {
 }
 
 impl Provider for SimFleet {
-    async fn read_env(&self, env: &EnvConfig) -> Result<EnvSnapshot, ProviderError> {
-        self.read_sync(env)
+    /// The simulator's readings are free, so it always reads everything
+    /// (metrics and histories) whatever the scope: views stay deterministic.
+    async fn read_env(
+        &self,
+        env: &EnvConfig,
+        _scope: ReadScope,
+    ) -> Result<EnvSnapshot, ProviderError> {
+        // As on ECS: one call per ten services, side by side under the
+        // environment's in-flight limit; a throttled call is retried, a
+        // connection fault fails the reading.
+        let limiter = self.limiter(env);
+        let calls = (0..env.services.len().div_ceil(SERVICES_PER_CALL).max(1)).map(|_| {
+            limiter.call(|| async {
+                self.enter(&env.name).map(drop)?;
+                // Let the other calls of the burst start, as real ones overlap.
+                tokio::task::yield_now().await;
+                Ok(())
+            })
+        });
+        for r in futures::future::join_all(calls).await {
+            r?;
+        }
+        let st = self.lock();
+        Self::snapshot(&st, self.clock.now(), env)
+    }
+
+    async fn history(
+        &self,
+        env: &EnvConfig,
+        service: &ServiceConfig,
+        _current: &TaskDefRef,
+    ) -> Result<Vec<RevisionInfo>, ProviderError> {
+        let st = self.enter(&env.name)?;
+        st.envs
+            .get(&env.name)
+            .and_then(|e| e.services.get(&service.ecs_service))
+            .map(SimService::history)
+            .ok_or_else(|| ProviderError::NotFound {
+                what: "service".to_string(),
+                name: service.ecs_service.clone(),
+            })
     }
 
     async fn deploy(

@@ -156,10 +156,9 @@ pub async fn read_all<P: Provider>(
     config: &Config,
     provider: &P,
 ) -> Vec<Result<EnvSnapshot, ProviderError>> {
-    let reads = config
-        .environments
-        .iter()
-        .map(|env| crate::provider::read_with_timeout(provider, env));
+    let reads = config.environments.iter().map(|env| {
+        crate::provider::read_with_timeout(provider, env, crate::provider::ReadScope::STATUS)
+    });
     futures::future::join_all(reads).await
 }
 

@@ -254,6 +254,8 @@ impl Case {
             .env("AWS_SHARED_CREDENTIALS_FILE", self.dir.path().join("none"))
             .env("AWS_EC2_METADATA_DISABLED", "true")
             .env("SHIPDECK_LOG_FILE", self.dir.path().join("log"))
+            // Emulators reuse ARNs across runs: never share the user's cache.
+            .env("XDG_CACHE_HOME", self.dir.path().join("cache"))
             .arg("--config")
             .arg(&self.config)
             .args(args)

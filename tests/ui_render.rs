@@ -56,7 +56,13 @@ impl World {
         for cmd in cmds {
             if let shipdeck::app::Command::PollEnv { env, request } = cmd {
                 self.request = request;
-                let result = self.fleet.read_env(&self.cfg.environments[env]).await;
+                let result = self
+                    .fleet
+                    .read_env(
+                        &self.cfg.environments[env],
+                        shipdeck::provider::ReadScope::CONSOLE,
+                    )
+                    .await;
                 update(
                     &mut self.app,
                     Msg::EnvPolled {
@@ -120,7 +126,12 @@ async fn stale_environment() {
                     message: "cannot connect to ecs.eu-central-1".into(),
                 })
             } else {
-                w.fleet.read_env(&w.cfg.environments[env]).await
+                w.fleet
+                    .read_env(
+                        &w.cfg.environments[env],
+                        shipdeck::provider::ReadScope::CONSOLE,
+                    )
+                    .await
             };
             update(
                 &mut w.app,

@@ -15,6 +15,7 @@ use crate::model::{Freshness, ServiceSnapshot};
 use crate::release::Effect;
 
 pub use interrupted::{InterruptedDialog, interrupted_key};
+pub(super) use rollback::dialog as rollback_dialog;
 pub use rollback::{RollbackDialog, open_rollback, rollback_key};
 pub use watch::{Phase, WatchView, on_issued, on_reading, on_tick, watch_key};
 pub use wizard::{Field, Row, Wizard, open_wizard, refresh_gate, wizard_key};

@@ -157,6 +157,12 @@ pub(super) fn update_action(app: &mut App, action: Action) -> Vec<Command> {
             app.detail_open = true;
             app.detail_scroll = 0;
             app.focus = Pane::Detail;
+            // The pane shows the rollback target: read it if the reading left it out.
+            if let Some(service) = app.selected_service().map(str::to_string) {
+                return super::histories::request(app, app.col, &service, false)
+                    .into_iter()
+                    .collect();
+            }
         }
         Action::Close => {
             if app.env_scope.is_some() && !app.detail_open && app.filter.is_empty() {
@@ -207,7 +213,7 @@ pub(super) fn update_action(app: &mut App, action: Action) -> Vec<Command> {
             }
         }
         Action::Promote => return flow::open_wizard(app),
-        Action::Rollback => flow::open_rollback(app),
+        Action::Rollback => return flow::open_rollback(app),
         Action::ShowWatch => match &mut app.flow {
             Some(Flow::Watch(v)) => v.minimised = false,
             _ => app.say(Level::Info, "no deploy or rollback is being watched"),

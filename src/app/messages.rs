@@ -7,7 +7,7 @@ use super::keys::Key;
 use crate::config::EnvId;
 use crate::health::{ProbeResult, SmokeResult};
 use crate::ledger::{Draft, Record, RecordKind};
-use crate::model::EnvSnapshot;
+use crate::model::{EnvSnapshot, RevisionInfo, TaskDefRef};
 use crate::provider::{DeployStarted, ProviderError};
 use crate::release::exec::Issue;
 
@@ -59,6 +59,17 @@ pub enum Msg {
     },
     /// A record was appended (or could not be).
     Recorded(Result<Box<Record>, String>),
+    /// A service's revision history was read (for `current`), or could not be.
+    HistoryRead {
+        /// Environment.
+        env: EnvId,
+        /// Service name.
+        service: String,
+        /// The revision the service ran when asked.
+        current: TaskDefRef,
+        /// The revisions, oldest first, or the error.
+        result: Result<Vec<RevisionInfo>, ProviderError>,
+    },
     /// The ledger was read, with who holds the lock asked about.
     LedgerRead {
         /// The records appended since the last read, or why they could not be read.
@@ -77,6 +88,15 @@ pub enum Command {
         env: EnvId,
         /// Request id.
         request: u64,
+    },
+    /// Read the revision history of a service; answer `Msg::HistoryRead`.
+    ReadHistory {
+        /// Environment.
+        env: EnvId,
+        /// Service name.
+        service: String,
+        /// The revision it runs.
+        current: TaskDefRef,
     },
     /// Run the smoke checks of environment `env`.
     RunSmoke {

@@ -42,6 +42,7 @@ pub(super) fn update_tick(app: &mut App, now: DateTime<Utc>) -> Vec<Command> {
     }
     flow::refresh_gate(app);
     cmds.extend(flow::on_tick(app));
+    cmds.extend(super::histories::on_tick(app));
     cmds
 }
 
@@ -94,7 +95,8 @@ pub(super) fn update_polled(
                     svc.health = t.health(at);
                 }
             }
-            let prev = e.snapshot.take();
+            app.histories.apply(env, &mut snap, at);
+            let prev = app.envs[env].snapshot.take();
             update_sources(&mut app.envs[env], prev.as_ref(), &snap);
             app.timeline.record_reading(prev.as_ref(), &snap);
             app.envs[env].snapshot = Some(snap);

@@ -32,6 +32,7 @@ fn snap(env: &str, at: DateTime<Utc>) -> EnvSnapshot {
         services: vec![],
         warnings: vec![],
         sources: crate::model::Sources::default(),
+        index: crate::model::ServiceIndex::default(),
     }
 }
 
@@ -640,6 +641,7 @@ fn probed_latency_series_is_not_mixed_with_provider_readings() {
     let real = futures::executor::block_on(crate::provider::Provider::read_env(
         &fleet,
         &cfg.environments[0],
+        crate::provider::ReadScope::CONSOLE,
     ))
     .unwrap();
     s.services = real

@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use aws_sdk_cloudwatch::types::{Dimension, Metric, MetricDataQuery, MetricStat, StateValue};
 use chrono::Utc;
 
-use super::{AwsProvider, classify, to_chrono};
+use super::{Api, AwsProvider, classify, to_chrono};
 use crate::config::EnvConfig;
 use crate::model::{Alarm, AlarmReading, AlarmState};
 
@@ -49,14 +49,11 @@ pub(super) async fn read_alarms(
     prefixes.sort();
     prefixes.dedup();
     let mut reading = AlarmReading::default();
-    let push = |a: &aws_sdk_cloudwatch::types::MetricAlarm, found: &mut Vec<Alarm>| {
+    let push = |a: &aws_sdk_cloudwatch::types::MetricAlarm, reading: &mut AlarmReading| {
         let Some(name) = a.alarm_name() else {
             return;
         };
-        if found.iter().any(|f| f.name == name) {
-            return;
-        }
-        found.push(Alarm {
+        reading.add(Alarm {
             name: name.to_string(),
             state: alarm_state(a.state_value()),
             reason: crate::model::sanitize(a.state_reason().unwrap_or_default()),
@@ -66,53 +63,58 @@ pub(super) async fn read_alarms(
                 .unwrap_or_else(Utc::now),
         });
     };
-    for batch in names.chunks(ALARMS_PER_CALL) {
-        p.count(&env.name, "DescribeAlarms");
-        match c
-            .cloudwatch
-            .describe_alarms()
-            .set_alarm_names(Some(batch.to_vec()))
-            .max_records(i32::try_from(ALARMS_PER_CALL).unwrap_or(100))
-            .send()
-            .await
-        {
-            Ok(out) => {
-                for a in out.metric_alarms() {
-                    push(a, &mut reading.found);
+    // Batches of names side by side; each prefix pages on its own.
+    let by_name = names.chunks(ALARMS_PER_CALL).map(|batch| async move {
+        p.call(env, Api::CloudWatch, "DescribeAlarms", || async {
+            c.cloudwatch
+                .describe_alarms()
+                .set_alarm_names(Some(batch.to_vec()))
+                .max_records(i32::try_from(ALARMS_PER_CALL).unwrap_or(100))
+                .send()
+                .await
+                .map_err(|e| classify(&e, "cloudwatch:DescribeAlarms", &env.name))
+        })
+        .await
+        .map(|out| vec![out])
+    });
+    let by_prefix = prefixes.iter().map(|prefix| async move {
+        let mut pages = Vec::new();
+        let mut token: Option<String> = None;
+        loop {
+            let out = p
+                .call(env, Api::CloudWatch, "DescribeAlarms", || async {
+                    c.cloudwatch
+                        .describe_alarms()
+                        .alarm_name_prefix(prefix)
+                        .set_next_token(token.clone())
+                        .send()
+                        .await
+                        .map_err(|e| classify(&e, "cloudwatch:DescribeAlarms", prefix))
+                })
+                .await?;
+            token = out.next_token().map(str::to_string);
+            pages.push(out);
+            if token.is_none() {
+                return Ok(pages);
+            }
+        }
+    });
+    let (by_name, by_prefix) = futures::future::join(
+        futures::future::join_all(by_name),
+        futures::future::join_all(by_prefix),
+    )
+    .await;
+    for result in by_name.into_iter().chain(by_prefix) {
+        match result {
+            Ok(pages) => {
+                for a in pages
+                    .iter()
+                    .flat_map(aws_sdk_cloudwatch::operation::describe_alarms::DescribeAlarmsOutput::metric_alarms) {
+                    push(a, &mut reading);
                 }
             }
             Err(e) => {
-                let e = classify(&e, "cloudwatch:DescribeAlarms", &env.name).to_string();
-                reading.error.get_or_insert(e);
-            }
-        }
-    }
-    for prefix in prefixes {
-        let mut token: Option<String> = None;
-        loop {
-            p.count(&env.name, "DescribeAlarms");
-            match c
-                .cloudwatch
-                .describe_alarms()
-                .alarm_name_prefix(&prefix)
-                .set_next_token(token.clone())
-                .send()
-                .await
-            {
-                Ok(out) => {
-                    for a in out.metric_alarms() {
-                        push(a, &mut reading.found);
-                    }
-                    token = out.next_token().map(str::to_string);
-                    if token.is_none() {
-                        break;
-                    }
-                }
-                Err(e) => {
-                    let e = classify(&e, "cloudwatch:DescribeAlarms", &prefix).to_string();
-                    reading.error.get_or_insert(e);
-                    break;
-                }
+                reading.error.get_or_insert(e.to_string());
             }
         }
     }
@@ -162,23 +164,28 @@ pub(super) async fn read_metrics(
     let mut error: Option<String> = None;
     let start = aws_smithy_types::DateTime::from_secs((now - METRIC_WINDOW).timestamp());
     let end = aws_smithy_types::DateTime::from_secs(now.timestamp());
-    for batch in queries.chunks(QUERIES_PER_CALL) {
-        p.count(&env.name, "GetMetricData");
-        let result = c
-            .cloudwatch
-            .get_metric_data()
-            .set_metric_data_queries(Some(batch.iter().map(|(_, _, q)| q.clone()).collect()))
-            .start_time(start)
-            .end_time(end)
-            .send()
-            .await;
+    let calls = queries.chunks(QUERIES_PER_CALL).map(|batch| {
+        p.call(env, Api::CloudWatch, "GetMetricData", || async {
+            c.cloudwatch
+                .get_metric_data()
+                .set_metric_data_queries(Some(batch.iter().map(|(_, _, q)| q.clone()).collect()))
+                .start_time(start)
+                .end_time(end)
+                .send()
+                .await
+                .map_err(|e| classify(&e, "cloudwatch:GetMetricData", &env.name))
+        })
+    });
+    // Query ids are "m<position>": the answer finds its series without a scan.
+    let key_of = |id: Option<&str>| {
+        let i: usize = id?.strip_prefix('m')?.parse().ok()?;
+        queries.get(i).map(|(_, key, _)| key)
+    };
+    for result in futures::future::join_all(calls).await {
         match result {
             Ok(r) => {
                 for res in r.metric_data_results() {
-                    let Some((_, key, _)) = batch
-                        .iter()
-                        .find(|(id, _, _)| Some(id.as_str()) == res.id())
-                    else {
+                    let Some(key) = key_of(res.id()) else {
                         continue;
                     };
                     // CloudWatch answers newest first.
@@ -193,8 +200,7 @@ pub(super) async fn read_metrics(
                 }
             }
             Err(e) => {
-                let e = classify(&e, "cloudwatch:GetMetricData", &env.name).to_string();
-                error.get_or_insert(e);
+                error.get_or_insert(e.to_string());
             }
         }
     }

@@ -1,6 +1,6 @@
 //! Reading one environment in as few calls as the APIs allow.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 
 use aws_sdk_ecs::types::{
@@ -9,20 +9,21 @@ use aws_sdk_ecs::types::{
 };
 use chrono::Utc;
 
+use super::cache::TaskDefInfo;
 use super::cloudwatch::{Datapoints, read_alarms, read_metrics};
-use super::{AwsProvider, TASK_DEF_CACHE, TaskDefInfo, classify, to_chrono};
+use super::{Api, AwsProvider, classify, to_chrono};
 use crate::config::{EnvConfig, ServiceConfig};
 use crate::model::{
     AlarmReading, Deployment, DeploymentConfig, DeploymentRole, Digest, EnvSnapshot, Health,
     ImageRef, MetricSeries, Pinning, RevisionInfo, RolloutState, ServiceEvent, ServiceSnapshot,
     Strategy, TaskDefRef,
 };
-use crate::provider::ProviderError;
+use crate::provider::{ProviderError, ReadScope};
 
 /// ECS describes at most this many services per call.
 const SERVICES_PER_CALL: usize = 10;
 /// Older revisions listed for rollback.
-const REVISIONS_LISTED: i32 = 10;
+const REVISIONS_LISTED: i32 = 100;
 /// Newest events kept per service.
 const EVENTS_KEPT: usize = 50;
 /// Longest the CloudWatch part of a reading may take (well inside the reading's
@@ -104,17 +105,19 @@ async fn describe(
     env: &EnvConfig,
     arn: &str,
 ) -> Result<(), ProviderError> {
-    if p.shared().task_defs.contains_key(arn) {
+    if p.shared().task_defs.contains(arn) {
         return Ok(());
     }
-    p.count(&env.name, "DescribeTaskDefinition");
-    let out = c
-        .ecs
-        .describe_task_definition()
-        .task_definition(arn)
-        .send()
-        .await
-        .map_err(|e| classify(&e, "ecs:DescribeTaskDefinition", arn))?;
+    let out = p
+        .call(env, Api::Ecs, "DescribeTaskDefinition", || async {
+            c.ecs
+                .describe_task_definition()
+                .task_definition(arn)
+                .send()
+                .await
+                .map_err(|e| classify(&e, "ecs:DescribeTaskDefinition", arn))
+        })
+        .await?;
     if let Some(td) = out.task_definition() {
         let info = TaskDefInfo {
             task_def: TaskDefRef {
@@ -133,34 +136,34 @@ async fn describe(
                 })
                 .collect(),
         };
-        let mut sh = p.shared();
-        if sh.task_defs.len() >= TASK_DEF_CACHE {
-            sh.task_defs.clear();
-        }
-        sh.task_defs.insert(arn.to_string(), info);
+        p.shared().task_defs.insert(arn.to_string(), info);
     }
     Ok(())
 }
 
-/// Reads services, task definitions, alarms and metrics of one environment.
-pub async fn read_env(p: &AwsProvider, env: &EnvConfig) -> Result<EnvSnapshot, ProviderError> {
-    let c = p.clients(env).await?.clone();
-    let mut warnings = Vec::new();
-    let now = Utc::now();
-
-    // Services, ten at a time.
-    let mut services: HashMap<String, aws_sdk_ecs::types::Service> = HashMap::new();
+/// Every configured service of the environment, ten per `DescribeServices`,
+/// the calls side by side under the environment's in-flight limit.
+async fn read_services(
+    p: &AwsProvider,
+    c: &super::Clients,
+    env: &EnvConfig,
+    warnings: &mut Vec<String>,
+) -> Result<HashMap<String, aws_sdk_ecs::types::Service>, ProviderError> {
     let names: Vec<String> = env.services.iter().map(|s| s.ecs_service.clone()).collect();
-    for batch in names.chunks(SERVICES_PER_CALL) {
-        p.count(&env.name, "DescribeServices");
-        let out = c
-            .ecs
-            .describe_services()
-            .cluster(&env.cluster)
-            .set_services(Some(batch.to_vec()))
-            .send()
-            .await
-            .map_err(|e| classify(&e, "ecs:DescribeServices", &env.cluster))?;
+    let calls = names.chunks(SERVICES_PER_CALL).map(|batch| {
+        p.call(env, Api::Ecs, "DescribeServices", || async {
+            c.ecs
+                .describe_services()
+                .cluster(&env.cluster)
+                .set_services(Some(batch.to_vec()))
+                .send()
+                .await
+                .map_err(|e| classify(&e, "ecs:DescribeServices", &env.cluster))
+        })
+    });
+    let mut services = HashMap::new();
+    for out in futures::future::join_all(calls).await {
+        let out = out?;
         for f in out.failures() {
             warnings.push(format!(
                 "service \"{}\" not found in cluster \"{}\" ({})",
@@ -182,24 +185,40 @@ pub async fn read_env(p: &AwsProvider, env: &EnvConfig) -> Result<EnvSnapshot, P
             }
         }
     }
+    Ok(services)
+}
 
-    // Task definitions: immutable, so each ARN is described once.
-    let mut wanted: Vec<String> = Vec::new();
+/// Reads services, task definitions and alarms of one environment, and its
+/// metrics when `scope` asks. Revision histories are not read here
+/// ([`history`] reads them when a rollback or the detail pane needs them).
+pub async fn read_env(
+    p: &AwsProvider,
+    env: &EnvConfig,
+    scope: ReadScope,
+) -> Result<EnvSnapshot, ProviderError> {
+    let c = p.clients(env).await?.clone();
+    let mut warnings = Vec::new();
+    let now = Utc::now();
+    let services = read_services(p, &c, env, &mut warnings).await?;
+
+    // Task definitions: immutable, so each ARN is described once, ever (the
+    // cache outlives the process).
+    let mut wanted: HashSet<&str> = HashSet::new();
     for s in services.values() {
-        for arn in std::iter::once(s.task_definition())
-            .chain(s.deployments().iter().map(|d| d.task_definition()))
-            .flatten()
-        {
-            if !wanted.iter().any(|w| w == arn) {
-                wanted.push(arn.to_string());
-            }
-        }
+        wanted.extend(
+            std::iter::once(s.task_definition())
+                .chain(s.deployments().iter().map(|d| d.task_definition()))
+                .flatten(),
+        );
     }
-    for arn in wanted {
-        if let Err(e) = describe(p, &c, env, &arn).await {
-            warnings.push(e.to_string());
-        }
-    }
+    let described =
+        futures::future::join_all(wanted.into_iter().map(|arn| describe(p, &c, env, arn))).await;
+    warnings.extend(
+        described
+            .into_iter()
+            .filter_map(Result::err)
+            .map(|e| e.to_string()),
+    );
 
     // CloudWatch has its own budget, so that a hanging CloudWatch leaves the ECS
     // reading intact and its own data unknown. Alarms and metrics run together.
@@ -214,17 +233,21 @@ pub async fn read_env(p: &AwsProvider, env: &EnvConfig) -> Result<EnvSnapshot, P
             tokio::time::timeout(CLOUDWATCH_BUDGET, read_alarms(p, &c, env))
                 .await
                 .unwrap_or_else(|_| AlarmReading {
-                    found: Vec::new(),
+                    found: std::collections::BTreeMap::new(),
                     error: Some(budget_error()),
                 })
         },
         async {
+            if !scope.metrics {
+                return (HashMap::new(), None);
+            }
             tokio::time::timeout(CLOUDWATCH_BUDGET, read_metrics(p, &c, env, now))
                 .await
                 .unwrap_or_else(|_| (HashMap::new(), Some(budget_error())))
         },
     )
     .await;
+    let any_metrics = scope.metrics && env.services.iter().any(|s| !s.metrics.is_empty());
     let sources = crate::model::Sources {
         alarms: alarms.state(
             env.services
@@ -233,39 +256,41 @@ pub async fn read_env(p: &AwsProvider, env: &EnvConfig) -> Result<EnvSnapshot, P
         ),
         metrics: match &metrics_error {
             Some(e) => crate::model::SourceState::Failed { error: e.clone() },
-            None if env.services.iter().any(|s| !s.metrics.is_empty()) => {
-                crate::model::SourceState::Ready
-            }
+            None if any_metrics => crate::model::SourceState::Ready,
             None => crate::model::SourceState::NotUsed,
         },
     };
     warnings.extend(sources.failed());
 
-    let mut out = Vec::new();
+    let reported: HashSet<String> = warnings
+        .iter()
+        .filter_map(|w| w.split('"').nth(1).map(str::to_string))
+        .collect();
+    let mut found = Vec::new();
     for cfg in &env.services {
-        let Some(s) = services.get(&cfg.ecs_service) else {
-            if !warnings
-                .iter()
-                .any(|w| w.contains(&format!("\"{}\"", cfg.ecs_service)))
-            {
-                warnings.push(format!(
-                    "service \"{}\" not found in cluster \"{}\"",
-                    cfg.ecs_service, env.cluster
-                ));
-            }
-            continue;
-        };
-        let snap = service_snapshot(
-            p,
-            &c,
-            env,
-            cfg,
-            s,
-            &alarms,
-            (&metrics, metrics_error.as_deref()),
-            &mut warnings,
-        )
-        .await;
+        match services.get(&cfg.ecs_service) {
+            Some(s) => found.push((cfg, s)),
+            None if !reported.contains(&cfg.ecs_service) => warnings.push(format!(
+                "service \"{}\" not found in cluster \"{}\"",
+                cfg.ecs_service, env.cluster
+            )),
+            None => {}
+        }
+    }
+    let metrics = Extras {
+        metrics: &metrics,
+        metrics_error: metrics_error.as_deref(),
+        scope,
+    };
+    let snaps = futures::future::join_all(
+        found
+            .into_iter()
+            .map(|(cfg, s)| service_snapshot(p, &c, env, cfg, s, &alarms, metrics)),
+    )
+    .await;
+    let mut out = Vec::with_capacity(snaps.len());
+    for (snap, mut w) in snaps {
+        warnings.append(&mut w);
         out.push(snap);
     }
     Ok(EnvSnapshot {
@@ -274,10 +299,20 @@ pub async fn read_env(p: &AwsProvider, env: &EnvConfig) -> Result<EnvSnapshot, P
         services: out,
         warnings,
         sources,
+        index: crate::model::ServiceIndex::default(),
     })
 }
 
-#[allow(clippy::too_many_arguments)]
+/// What a service's reading takes from the environment's CloudWatch reading.
+#[derive(Clone, Copy)]
+struct Extras<'a> {
+    metrics: &'a Datapoints,
+    metrics_error: Option<&'a str>,
+    scope: ReadScope,
+}
+
+/// One service as read (and the warnings it adds). The running tasks are
+/// asked only when the image is a tag.
 async fn service_snapshot(
     p: &AwsProvider,
     c: &super::Clients,
@@ -285,9 +320,13 @@ async fn service_snapshot(
     cfg: &ServiceConfig,
     s: &aws_sdk_ecs::types::Service,
     alarms: &AlarmReading,
-    (metrics, metrics_error): (&Datapoints, Option<&str>),
-    warnings: &mut Vec<String>,
-) -> ServiceSnapshot {
+    Extras {
+        metrics,
+        metrics_error,
+        scope,
+    }: Extras<'_>,
+) -> (ServiceSnapshot, Vec<String>) {
+    let mut warnings = Vec::new();
     let td_arn = s.task_definition().unwrap_or_default().to_string();
     let info = p.shared().task_defs.get(&td_arn).cloned();
     let task_definition = info
@@ -352,10 +391,12 @@ async fn service_snapshot(
             }
         })
         .collect();
-    // An ECS-native deployment in flight: show its own status on the primary.
-    if deployments
-        .iter()
-        .any(|d| d.role == DeploymentRole::Primary && d.rollout == RolloutState::InProgress)
+    // An ECS-native deployment in flight: show its own status on the primary
+    // (the console and the watch; `status` shows what DescribeServices says).
+    if scope.service_deployments
+        && deployments
+            .iter()
+            .any(|d| d.role == DeploymentRole::Primary && d.rollout == RolloutState::InProgress)
         && let Some(status) = super::write::native_status(p, c, env, cfg).await
         && let Some(primary) = deployments
             .iter_mut()
@@ -372,14 +413,7 @@ async fn service_snapshot(
         }
     }
     let (watched, alarms_unknown) = alarms.watched(&cfg.alarms, &cfg.alarm_prefixes);
-    let history = match &task_definition {
-        Some(t) => revisions(p, c, env, t).await.unwrap_or_else(|e| {
-            warnings.push(format!("{}: revisions unreadable: {e}", cfg.name));
-            Vec::new()
-        }),
-        None => Vec::new(),
-    };
-    ServiceSnapshot {
+    let snap = ServiceSnapshot {
         name: cfg.name.clone(),
         ecs_service: cfg.ecs_service.clone(),
         image,
@@ -408,20 +442,25 @@ async fn service_snapshot(
                 message: crate::model::sanitize(e.message().unwrap_or_default()),
             })
             .collect(),
-        history,
-        metrics: cfg
-            .metrics
-            .iter()
-            .map(|m| MetricSeries {
-                label: m.label.clone(),
-                points: metrics
-                    .get(&(cfg.name.clone(), m.label.clone()))
-                    .cloned()
-                    .unwrap_or_default(),
-                error: metrics_error.map(str::to_string),
-            })
-            .collect(),
-    }
+        // Read when needed: see [`history`].
+        history: Vec::new(),
+        metrics: if scope.metrics {
+            cfg.metrics
+                .iter()
+                .map(|m| MetricSeries {
+                    label: m.label.clone(),
+                    points: metrics
+                        .get(&(cfg.name.clone(), m.label.clone()))
+                        .cloned()
+                        .unwrap_or_default(),
+                    error: metrics_error.map(str::to_string),
+                })
+                .collect()
+        } else {
+            Vec::new()
+        },
+    };
+    (snap, warnings)
 }
 
 /// The digest of the configured container in the service's running tasks.
@@ -431,29 +470,33 @@ async fn task_digest(
     env: &EnvConfig,
     cfg: &ServiceConfig,
 ) -> Result<Option<Digest>, ProviderError> {
-    p.count(&env.name, "ListTasks");
-    let tasks = c
-        .ecs
-        .list_tasks()
-        .cluster(&env.cluster)
-        .service_name(&cfg.ecs_service)
-        .desired_status(DesiredStatus::Running)
-        .max_results(10)
-        .send()
-        .await
-        .map_err(|e| classify(&e, "ecs:ListTasks", &cfg.ecs_service))?;
+    let tasks = p
+        .call(env, Api::Ecs, "ListTasks", || async {
+            c.ecs
+                .list_tasks()
+                .cluster(&env.cluster)
+                .service_name(&cfg.ecs_service)
+                .desired_status(DesiredStatus::Running)
+                .max_results(10)
+                .send()
+                .await
+                .map_err(|e| classify(&e, "ecs:ListTasks", &cfg.ecs_service))
+        })
+        .await?;
     if tasks.task_arns().is_empty() {
         return Ok(None);
     }
-    p.count(&env.name, "DescribeTasks");
-    let out = c
-        .ecs
-        .describe_tasks()
-        .cluster(&env.cluster)
-        .set_tasks(Some(tasks.task_arns().to_vec()))
-        .send()
-        .await
-        .map_err(|e| classify(&e, "ecs:DescribeTasks", &cfg.ecs_service))?;
+    let out = p
+        .call(env, Api::Ecs, "DescribeTasks", || async {
+            c.ecs
+                .describe_tasks()
+                .cluster(&env.cluster)
+                .set_tasks(Some(tasks.task_arns().to_vec()))
+                .send()
+                .await
+                .map_err(|e| classify(&e, "ecs:DescribeTasks", &cfg.ecs_service))
+        })
+        .await?;
     Ok(out
         .tasks()
         .iter()
@@ -462,60 +505,57 @@ async fn task_digest(
         .find_map(|ct| ct.image_digest().and_then(|d| Digest::parse(d).ok())))
 }
 
-/// ACTIVE revisions of the family, newest first; listed again only when the service moved.
-async fn revisions(
+/// The revisions of a service's family that can be rolled back to: the ACTIVE
+/// ones (newest hundred), oldest first, plus the current one. One
+/// `ListTaskDefinitions`, always asked afresh (a deregistration must never hide
+/// behind a cache), and one `DescribeTaskDefinition` for the rollback
+/// candidate (the newest older revision) unless it is cached; other revisions
+/// carry the digests the cache already knows.
+pub async fn history(
     p: &AwsProvider,
-    c: &super::Clients,
     env: &EnvConfig,
+    cfg: &ServiceConfig,
     current: &TaskDefRef,
 ) -> Result<Vec<RevisionInfo>, ProviderError> {
-    let key = (env.name.clone(), current.family.clone());
-    let cached = p
-        .shared()
-        .families
-        .get(&key)
-        .filter(|(for_arn, _)| *for_arn == current.arn)
-        .map(|(_, list)| list.clone());
-    let list = if let Some(l) = cached {
-        l
-    } else {
-        p.count(&env.name, "ListTaskDefinitions");
-        let out = c
-            .ecs
-            .list_task_definitions()
-            .family_prefix(&current.family)
-            .status(TaskDefinitionStatus::Active)
-            .sort(SortOrder::Desc)
-            .max_results(REVISIONS_LISTED)
-            .send()
-            .await
-            .map_err(|e| classify(&e, "ecs:ListTaskDefinitions", &current.family))?;
+    let c = p.clients(env).await?.clone();
+    let list = {
+        let out = p
+            .call(env, Api::Ecs, "ListTaskDefinitions", || async {
+                c.ecs
+                    .list_task_definitions()
+                    .family_prefix(&current.family)
+                    .status(TaskDefinitionStatus::Active)
+                    .sort(SortOrder::Desc)
+                    .max_results(REVISIONS_LISTED)
+                    .send()
+                    .await
+                    .map_err(|e| classify(&e, "ecs:ListTaskDefinitions", &current.family))
+            })
+            .await?;
         let list: Vec<TaskDefRef> = out
             .task_definition_arns()
             .iter()
             .filter_map(|a| TaskDefRef::parse(a))
             .filter(|t| t.family == current.family)
             .collect();
-        p.shared()
-            .families
-            .insert(key, (current.arn.clone(), list.clone()));
-        // The rollback fallback is the newest older revision: learn its digest once.
-        if let Some(prev) = list
-            .iter()
-            .filter(|t| t.revision < current.revision)
-            .max_by_key(|t| t.revision)
-            && let Err(e) = describe(p, c, env, &prev.arn).await
-        {
-            tracing::debug!(error = %e, "previous revision not described");
-        }
         list
     };
+    // The rollback fallback is the newest older revision: learn its digest.
+    if let Some(prev) = list
+        .iter()
+        .filter(|t| t.revision < current.revision)
+        .max_by_key(|t| t.revision)
+    {
+        describe(p, &c, env, &prev.arn).await?;
+    }
     let sh = p.shared();
     let digest_of = |arn: &str| {
         sh.task_defs.get(arn).and_then(|i| {
             i.images
                 .iter()
-                .find_map(|(_, img)| ImageRef::parse(img).ok().and_then(|r| r.digest))
+                .find(|(n, _)| *n == cfg.container)
+                .or_else(|| (i.images.len() == 1).then(|| &i.images[0]))
+                .and_then(|(_, img)| ImageRef::parse(img).ok().and_then(|r| r.digest))
         })
     };
     let mut out: Vec<RevisionInfo> = list
@@ -527,10 +567,11 @@ async fn revisions(
         })
         .collect();
     if !out.iter().any(|r| r.task_definition.same_revision(current)) {
+        // Running, but not ACTIVE: deregistered (it cannot be deployed again).
         out.push(RevisionInfo {
             task_definition: current.clone(),
             digest: digest_of(&current.arn),
-            active: true,
+            active: false,
         });
     }
     out.sort_by_key(|r| r.task_definition.revision);

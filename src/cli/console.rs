@@ -58,14 +58,16 @@ pub(crate) async fn run_console(cfg: Result<Config, ConfigError>, fleet: Option<
     };
     let console = crate::runtime::Console {
         cfg,
-        provider,
+        provider: provider.clone(),
         exec,
         keymap,
         operator: me,
         theme,
         secrets: secrets_for_run(),
     };
-    match crate::runtime::run_console(console).await {
+    let result = crate::runtime::run_console(console).await;
+    provider.save_cache();
+    match result {
         Ok(()) => EXIT_OK,
         Err(e) => {
             tracing::error!(error = %e, "console failed");

@@ -17,7 +17,7 @@ use crate::config::EnvId;
 use crate::config::{Config, Confirm};
 use crate::gate::{Check, Verdict};
 use crate::model::ServiceSnapshot;
-use crate::provider::{AnyProvider, read_with_timeout};
+use crate::provider::{AnyProvider, ReadScope, read_with_timeout};
 use crate::release::exec::Executor;
 use crate::release::{self, Effect, Next, Outcome, Watch};
 use crate::sim::FleetFile;
@@ -178,7 +178,8 @@ pub async fn read_service(
     service: &str,
 ) -> Result<(ServiceSnapshot, Vec<String>), CliError> {
     let e = &cfg.environments[env];
-    let snap = read_with_timeout(provider, e)
+    // Metrics too: the watch takes its error-rate baseline from this reading.
+    let snap = read_with_timeout(provider, e, ReadScope::CONSOLE)
         .await
         .map_err(|err| CliError::failed(format!("reading \"{}\" failed: {err}", e.name)))?;
     let s = snap.service(service).cloned().ok_or_else(|| {
@@ -215,6 +216,13 @@ pub struct Driver<'a> {
     ctrl_c: bool,
 }
 
+impl Drop for Driver<'_> {
+    /// Whatever the command's end, what it learned about task definitions is kept.
+    fn drop(&mut self) {
+        self.provider.save_cache();
+    }
+}
+
 impl<'a> Driver<'a> {
     /// A driver for a mutation in `env`; refused (exit 2) where the engine refuses.
     pub fn new(
@@ -225,6 +233,9 @@ impl<'a> Driver<'a> {
     ) -> Result<Self, CliError> {
         let clock: Arc<dyn Clock> = Arc::new(SystemClock);
         let provider = super::provider_for(cfg, fleet, clock.clone()).map_err(CliError::usage)?;
+        if let Some(w) = provider.cache_warning() {
+            term::errln(&format!("warning: {w}"));
+        }
         let path = super::ledger_for(cfg).map_err(CliError::usage)?;
         let exec = Executor::new(
             provider.clone(),
@@ -363,7 +374,7 @@ impl<'a> Driver<'a> {
                 }
                 continue;
             }
-            let mut next = match read_with_timeout(&self.provider, env).await {
+            let mut next = match read_with_timeout(&self.provider, env, ReadScope::CONSOLE).await {
                 Ok(snap) => match snap.service(&watch.service) {
                     Some(s) => watch.on_reading(s, now, &operator, on_abort),
                     None => watch.on_silence(now, &operator, on_abort),

@@ -45,7 +45,28 @@ pub async fn drive(
 ) -> Result<Report, CliError> {
     let cfg = driver.cfg;
     let env = release::env_index(cfg, env_name).map_err(CliError::usage)?;
-    let (snap, _) = read_service(&driver.provider, cfg, env, service).await?;
+    let (mut snap, _) = read_service(&driver.provider, cfg, env, service).await?;
+    // Readings leave revision histories out where they cost API calls; a
+    // rollback reads the one it needs.
+    if snap.history.is_empty()
+        && let (Some(current), Some(svc)) = (
+            snap.task_definition.clone(),
+            cfg.environments[env].service(service),
+        )
+    {
+        snap.history = crate::provider::history_with_timeout(
+            &driver.provider,
+            &cfg.environments[env],
+            svc,
+            &current,
+        )
+        .await
+        .map_err(|e| {
+            CliError::failed(format!(
+                "reading the revisions of \"{service}\" in \"{env_name}\" failed: {e}"
+            ))
+        })?;
+    }
     let records = driver.exec.read().map_err(CliError::failed)?;
     let target = release::rollback_target(&records, env_name, &snap).map_err(CliError::failed)?;
     say(&format!(

@@ -32,6 +32,9 @@ pub fn load_config(cli: &Cli) -> Result<Config, ConfigError> {
     };
     let mut cfg = config::load(&path, origin)?;
     cfg.read_only |= cli.read_only;
+    if !cli.no_cache {
+        cfg.cache_file = crate::aws::cache::default_path();
+    }
     if matches!(cfg.provider, ProviderKind::Aws) {
         crate::aws::check_environment().map_err(ConfigError::Environment)?;
     }
@@ -79,7 +82,13 @@ pub fn build_provider(cfg: &Config, clock: Arc<dyn Clock>) -> Result<AnyProvider
             }
             Ok(AnyProvider::Sim(SimFleet::new(&file, *seed, clock)))
         }
-        ProviderKind::Aws => Ok(AnyProvider::Aws(crate::aws::AwsProvider::new(cfg))),
+        ProviderKind::Aws => {
+            let p = crate::aws::AwsProvider::new(cfg);
+            Ok(AnyProvider::Aws(match &cfg.cache_file {
+                Some(path) => p.with_cache_file(path.clone()),
+                None => p,
+            }))
+        }
     }
 }
 

@@ -53,6 +53,10 @@ pub(crate) async fn run_status(
         }
     };
     let mut readings = status::read_all(&cfg, &provider).await;
+    if let Some(w) = provider.cache_warning() {
+        term::errln(&format!("warning: {w}"));
+    }
+    provider.save_cache();
     if cfg.probes_health() {
         let secrets = secrets_for_run();
         match crate::health::client() {

@@ -39,6 +39,7 @@ const ENV_KEYS: &[&str] = &[
     "ecs_endpoint_url",
     "cloudwatch_endpoint_url",
     "read_only",
+    "max_in_flight",
     "production",
     "confirm",
     "color",
@@ -136,6 +137,7 @@ pub fn parse(text: &str, file: &str, base: Option<&Path>) -> Result<Config, Vec<
         allow_operator_override,
         theme,
         ledger_path,
+        cache_file: None,
         provider,
         environments,
         keys,
@@ -299,7 +301,7 @@ fn parse_env(ctx: &mut Ctx<'_>, t: &mut Table<'_>) -> Option<EnvConfig> {
             "add at least one [[environment.service]] with name, ecs_service and container",
         );
     }
-    let mut seen_services: Vec<String> = Vec::new();
+    let mut seen_services: std::collections::HashSet<String> = std::collections::HashSet::new();
     for (i, mut s) in service_tables.into_iter().enumerate() {
         s.path = format!("environment \"{name}\" > service #{}", i + 1);
         if let Some(svc) = parse_service(ctx, &s) {
@@ -314,7 +316,7 @@ fn parse_env(ctx: &mut Ctx<'_>, t: &mut Table<'_>) -> Option<EnvConfig> {
                 );
                 continue;
             }
-            seen_services.push(svc.name.clone());
+            seen_services.insert(svc.name.clone());
             services.push(svc);
         }
     }
@@ -334,6 +336,7 @@ fn parse_env(ctx: &mut Ctx<'_>, t: &mut Table<'_>) -> Option<EnvConfig> {
         }
     }
     Some(EnvConfig {
+        service_index: crate::index::NameIndex::default(),
         name,
         region: region?,
         profile: t.str(ctx, "profile"),
@@ -342,6 +345,7 @@ fn parse_env(ctx: &mut Ctx<'_>, t: &mut Table<'_>) -> Option<EnvConfig> {
         ecs_endpoint_url,
         cloudwatch_endpoint_url,
         read_only: t.bool(ctx, "read_only", false),
+        max_in_flight: usize::try_from(t.int(ctx, "max_in_flight", 1..65, 8)).unwrap_or(8),
         production,
         confirm,
         color,

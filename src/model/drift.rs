@@ -19,6 +19,10 @@ pub enum Behind {
     },
     /// Runs a digest the previous stage never ran (a hotfix, or history lost).
     Diverged,
+    /// Runs another digest than the previous stage, which has no revision
+    /// history in this reading (`status` and the board do not pay for
+    /// histories on ECS): behind or diverged, but how far is not known.
+    Differs,
     /// Cannot tell: a digest is unknown or a reading is missing.
     Unknown,
 }
@@ -31,6 +35,7 @@ impl Behind {
             Self::UpToDate => "up to date".to_string(),
             Self::Behind { count } => format!("{count} behind"),
             Self::Diverged => "diverged".to_string(),
+            Self::Differs => "differs".to_string(),
             Self::Unknown => "?".to_string(),
         }
     }
@@ -84,6 +89,9 @@ pub fn behind(prev: &ServiceSnapshot, this: &ServiceSnapshot) -> Behind {
     if prev_digest == this_digest {
         return Behind::UpToDate;
     }
+    if prev.history.is_empty() {
+        return Behind::Differs;
+    }
     let seq = digest_sequence(&prev.history, Some(prev_digest));
     // The newest position of this stage's digest in the previous stage's sequence.
     match seq.iter().rposition(|d| d == this_digest) {
@@ -128,10 +136,12 @@ pub fn drift(
                         Some(None) => Behind::Unknown,
                         Some(Some(p)) => behind(p, snap),
                     };
-                    let promotable = matches!(behind, Behind::Behind { .. } | Behind::Diverged)
-                        && prev
-                            .flatten()
-                            .is_some_and(|p| p.digest.is_some() && p.pinning != Pinning::Unpinned);
+                    let promotable = matches!(
+                        behind,
+                        Behind::Behind { .. } | Behind::Diverged | Behind::Differs
+                    ) && prev
+                        .flatten()
+                        .is_some_and(|p| p.digest.is_some() && p.pinning != Pinning::Unpinned);
                     Some(DriftCell {
                         env: env_names.get(i).cloned().unwrap_or_default(),
                         digest: snap.digest.clone(),
@@ -249,6 +259,7 @@ mod tests {
             services: vec![s],
             warnings: vec![],
             sources: crate::model::Sources::default(),
+            index: crate::model::ServiceIndex::default(),
         };
         let dev = env("dev", snap(&["a", "b", "c"], Some("c")));
         let staging = env("staging", snap(&["a", "b"], Some("b")));

@@ -2,6 +2,8 @@
 //! a reading of "nothing". What CloudWatch could not tell is *unknown*, never
 //! "none" and never healthy.
 
+use std::collections::BTreeMap;
+
 use serde::{Deserialize, Serialize};
 
 use super::{Alarm, AlarmState, Health, RolloutState, ServiceSnapshot};
@@ -55,13 +57,38 @@ impl Sources {
 /// (by name or by prefix) and, if a call failed, why.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct AlarmReading {
-    /// Alarms found.
-    pub found: Vec<Alarm>,
+    /// Alarms found, by name (a prefix is a range of this map).
+    pub found: BTreeMap<String, Alarm>,
     /// The first error, if any call failed: then what was not found is unknown.
     pub error: Option<String>,
 }
 
 impl AlarmReading {
+    /// Alarms read without error.
+    pub fn of(alarms: impl IntoIterator<Item = Alarm>) -> Self {
+        let mut r = Self::default();
+        for a in alarms {
+            r.add(a);
+        }
+        r
+    }
+
+    /// Adds an alarm found (the first answer for a name wins).
+    pub fn add(&mut self, alarm: Alarm) {
+        self.found.entry(alarm.name.clone()).or_insert(alarm);
+    }
+
+    /// The alarms whose names start with `prefix`, in name order.
+    fn with_prefix<'a>(&'a self, prefix: &'a str) -> impl Iterator<Item = &'a Alarm> + 'a {
+        self.found
+            .range::<str, _>((
+                std::ops::Bound::Included(prefix),
+                std::ops::Bound::Unbounded,
+            ))
+            .take_while(move |(n, _)| n.starts_with(prefix))
+            .map(|(_, a)| a)
+    }
+
     /// The source state this reading amounts to, for an environment that
     /// watches `any` alarm at all.
     pub fn state(&self, any: bool) -> SourceState {
@@ -76,29 +103,36 @@ impl AlarmReading {
     /// fully known when they are not: the reading failed, a named alarm does not
     /// exist, or a prefix matches no alarm. Both providers decide this here.
     pub fn watched(&self, names: &[String], prefixes: &[String]) -> (Vec<Alarm>, Option<String>) {
-        let alarms: Vec<Alarm> = self
-            .found
-            .iter()
-            .filter(|a| names.contains(&a.name) || prefixes.iter().any(|p| a.name.starts_with(p)))
-            .cloned()
-            .collect();
+        // By name and by prefix range: a service's alarms cost a few lookups,
+        // not a scan of every alarm of the environment.
+        let mut picked: BTreeMap<&str, &Alarm> = BTreeMap::new();
+        let mut missing: Vec<String> = Vec::new();
+        for n in names {
+            match self.found.get(n) {
+                Some(a) => {
+                    picked.insert(&a.name, a);
+                }
+                None => missing.push(format!("alarm \"{n}\" not found in CloudWatch")),
+            }
+        }
+        for p in prefixes {
+            let before = picked.len();
+            let mut any = false;
+            for a in self.with_prefix(p) {
+                any = true;
+                picked.insert(&a.name, a);
+            }
+            if !any && picked.len() == before {
+                missing.push(format!("no alarm in CloudWatch starts with \"{p}\""));
+            }
+        }
+        let alarms: Vec<Alarm> = picked.into_values().cloned().collect();
         if names.is_empty() && prefixes.is_empty() {
             return (alarms, None);
         }
         if let Some(e) = &self.error {
             return (alarms, Some(format!("alarms unreadable: {e}")));
         }
-        let mut missing: Vec<String> = names
-            .iter()
-            .filter(|n| !alarms.iter().any(|a| a.name == **n))
-            .map(|n| format!("alarm \"{n}\" not found in CloudWatch"))
-            .collect();
-        missing.extend(
-            prefixes
-                .iter()
-                .filter(|p| !alarms.iter().any(|a| a.name.starts_with(p.as_str())))
-                .map(|p| format!("no alarm in CloudWatch starts with \"{p}\"")),
-        );
         let why = (!missing.is_empty()).then(|| missing.join("; "));
         (alarms, why)
     }
@@ -156,7 +190,7 @@ mod tests {
     #[test]
     fn nothing_configured_is_none_not_unknown() {
         let r = AlarmReading {
-            found: Vec::new(),
+            found: BTreeMap::new(),
             error: Some("down".into()),
         };
         assert_eq!(r.watched(&[], &[]), (Vec::new(), None));
@@ -166,7 +200,7 @@ mod tests {
     #[test]
     fn unreadable_missing_and_empty_prefixes_are_unknown() {
         let down = AlarmReading {
-            found: Vec::new(),
+            found: BTreeMap::new(),
             error: Some("connection refused".into()),
         };
         let (a, why) = down.watched(&s(&["x"]), &[]);
@@ -176,7 +210,7 @@ mod tests {
             Some("alarms unreadable: connection refused")
         );
         let up = AlarmReading {
-            found: vec![alarm("api-5xx", AlarmState::Ok)],
+            found: AlarmReading::of([alarm("api-5xx", AlarmState::Ok)]).found,
             error: None,
         };
         assert_eq!(up.watched(&s(&["api-5xx"]), &s(&["api-"])).1, None);

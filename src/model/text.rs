@@ -112,21 +112,33 @@ pub fn json_safe(json: &str) -> String {
     out
 }
 
+/// Sanitises `s` in place when it holds anything the terminal would act on.
+fn clean_in_place(s: &mut String) {
+    if s.chars().any(|c| c.is_control() || is_bidi_control(c)) {
+        *s = sanitize(s);
+    }
+}
+
+fn clean_td(t: &mut super::TaskDefRef) {
+    clean_in_place(&mut t.family);
+    clean_in_place(&mut t.arn);
+}
+
+/// A revision history as read from a provider, sanitised like a reading.
+pub fn sanitized_history(mut history: Vec<super::RevisionInfo>) -> Vec<super::RevisionInfo> {
+    for h in &mut history {
+        clean_td(&mut h.task_definition);
+    }
+    history
+}
+
 impl super::EnvSnapshot {
     /// The reading with every text a cloud API supplied passed through the
     /// sanitiser: names, reasons, events, messages. Readings enter shipdeck
     /// this way ([`crate::provider::read_with_timeout`]), so the console, the
     /// gate, the watch and the CLI only ever hold clean text.
     pub fn sanitized(mut self) -> Self {
-        let clean = |s: &mut String| {
-            if s.chars().any(|c| c.is_control() || is_bidi_control(c)) {
-                *s = sanitize(s);
-            }
-        };
-        let clean_td = |t: &mut super::TaskDefRef| {
-            clean(&mut t.family);
-            clean(&mut t.arn);
-        };
+        let clean = clean_in_place;
         self.warnings.iter_mut().for_each(clean);
         for s in [&mut self.sources.alarms, &mut self.sources.metrics] {
             if let super::SourceState::Failed { error } = s {
@@ -159,9 +171,7 @@ impl super::EnvSnapshot {
                 clean(&mut e.id);
                 clean(&mut e.message);
             }
-            for h in &mut svc.history {
-                clean_td(&mut h.task_definition);
-            }
+            svc.history = sanitized_history(std::mem::take(&mut svc.history));
             for m in &mut svc.metrics {
                 clean(&mut m.label);
                 if let Some(e) = &mut m.error {

@@ -44,7 +44,14 @@ pub fn rollback_target(
         && let Some(stable) = TaskDefRef::parse(&s.revision)
     {
         let known = find(stable.revision);
-        if known.is_none_or(|h| h.active) {
+        // A read history lists the ACTIVE revisions: a stable revision missing
+        // from it was deregistered (or is too old to be listed), and ECS would
+        // refuse it. Only an unread history leaves it to ECS to say.
+        let usable = match known {
+            Some(h) => h.active,
+            None => snap.history.is_empty(),
+        };
+        if usable {
             return Ok(RollbackTarget {
                 revision: known.map_or(stable, |h| h.task_definition.clone()),
                 digest: Digest::parse(&s.digest).ok(),

@@ -310,6 +310,21 @@ fn rollback_target_prefers_stable_records_then_older_active_revisions() {
     crate::stable::mark(&ledger, "alice", "staging", "api", "shop-api:1", &d2, t0()).unwrap();
     let t = rollback_target(&ledger.read().unwrap(), "staging", &s).unwrap();
     assert_eq!((t.revision.revision, t.verified), (3, false));
+    // ECS lists only ACTIVE revisions: a stable revision missing from the
+    // list was deregistered, and is skipped too.
+    let mut listed = snap(4, RolloutState::Completed);
+    listed.history.retain(|h| h.task_definition.revision != 2);
+    crate::stable::mark(&ledger, "alice", "staging", "api", "shop-api:2", &d2, t0()).unwrap();
+    let recs = ledger.read().unwrap();
+    let t = rollback_target(&recs, "staging", &listed).unwrap();
+    assert_eq!((t.revision.revision, t.verified), (3, false));
+    listed.history.retain(|h| h.task_definition.revision > 2);
+    let t = rollback_target(&recs, "staging", &listed).unwrap();
+    assert_eq!((t.revision.revision, t.verified), (3, false));
+    // With no history read, the stable record stands (ECS has the last word).
+    listed.history.clear();
+    let t = rollback_target(&recs, "staging", &listed).unwrap();
+    assert_eq!((t.revision.revision, t.verified), (2, true));
     // Only one revision and no records: nothing to roll back to.
     let mut one = snap(1, RolloutState::Completed);
     one.history[0].active = true;

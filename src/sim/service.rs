@@ -462,18 +462,7 @@ impl SimService {
                 Health::NotConfigured
             },
             events: self.events.iter().cloned().collect(),
-            history: self
-                .revisions
-                .iter()
-                .map(|r| RevisionInfo {
-                    task_definition: self.task_def(r.revision),
-                    digest: match self.pinning {
-                        FleetPinning::Digest => Some(r.digest.clone()),
-                        _ => None,
-                    },
-                    active: r.active,
-                })
-                .collect(),
+            history: self.history(),
             metrics: cfg
                 .metrics
                 .iter()
@@ -487,6 +476,22 @@ impl SimService {
                 })
                 .collect(),
         }
+    }
+
+    /// The family's revisions, oldest first, as ListTaskDefinitions plus
+    /// DescribeTaskDefinition would report them.
+    pub(super) fn history(&self) -> Vec<RevisionInfo> {
+        self.revisions
+            .iter()
+            .map(|r| RevisionInfo {
+                task_definition: self.task_def(r.revision),
+                digest: match self.pinning {
+                    FleetPinning::Digest => Some(r.digest.clone()),
+                    _ => None,
+                },
+                active: r.active,
+            })
+            .collect()
     }
 
     /// Synthetic datapoints for a configured metric: a stable function of the metric,

@@ -89,7 +89,7 @@ fn health_cell(h: &Health) -> (Tone, String) {
 
 fn behind_cell(b: Behind, promotable: bool) -> (Tone, String) {
     let tone = match b {
-        Behind::Behind { .. } | Behind::Diverged => Tone::Warn,
+        Behind::Behind { .. } | Behind::Diverged | Behind::Differs => Tone::Warn,
         Behind::UpToDate => Tone::Good,
         _ => Tone::Dim,
     };

@@ -207,6 +207,7 @@ fn behind_badge(c: Option<&DriftCell>) -> (String, Tone) {
         Behind::UpToDate => ("=".into(), Tone::Good),
         Behind::Behind { count } => (format!("{mark}{count} behind"), Tone::Warn),
         Behind::Diverged => (format!("{mark}diverged"), Tone::Warn),
+        Behind::Differs => (format!("{mark}differs"), Tone::Warn),
         Behind::Unknown => ("?".into(), Tone::Dim),
     }
 }

@@ -47,6 +47,35 @@ fn kv(k: &str, v: &str, width: usize, theme: &Theme) -> Line<'static> {
     ])
 }
 
+/// Where `r` would go from here, or why that is not known yet.
+fn rollback_line(
+    app: &App,
+    s: &crate::model::ServiceSnapshot,
+    width: usize,
+    theme: &Theme,
+) -> Line<'static> {
+    use crate::app::histories::HistoryState;
+    let env_name = app.env_cfg(app.col).map_or("", |e| e.name.as_str());
+    let text = match app.histories.state(app.col, &s.name, !s.history.is_empty()) {
+        HistoryState::Reading => "reading the revisions…".to_string(),
+        HistoryState::NotRead => "not read yet".to_string(),
+        HistoryState::Failed(e) => format!("unknown: {}", sanitize(e)),
+        HistoryState::Known => match crate::release::rollback_target(&app.records, env_name, s) {
+            Ok(t) => format!(
+                "{} · {} · {}",
+                t.revision,
+                t.digest.as_ref().map_or("no digest", |d| d.short()),
+                match t.stable_at {
+                    Some(at) => format!("stable {} ago", age(app.now, at)),
+                    None => "UNVERIFIED: newest older ACTIVE revision".to_string(),
+                }
+            ),
+            Err(e) => e.0,
+        },
+    };
+    kv("rollback", &text, width, theme)
+}
+
 pub(super) fn render_detail(frame: &mut Frame<'_>, area: Rect, app: &App, theme: &Theme) {
     let env = app.envs.get(app.col.index());
     let svc = app.selected_service().unwrap_or("-");
@@ -96,6 +125,7 @@ pub(super) fn render_detail(frame: &mut Frame<'_>, area: Rect, app: &App, theme:
                 width,
                 theme,
             ));
+            lines.push(rollback_line(app, s, width, theme));
             let c = &s.deployment_config;
             lines.push(kv(
                 "strategy",

@@ -113,10 +113,28 @@ impl Harness {
                         env: *env,
                         request: *request,
                         at: self.clock.now(),
-                        result: shipdeck::provider::read_with_timeout(&self.provider, env_cfg)
-                            .await,
+                        result: shipdeck::provider::read_with_timeout(
+                            &self.provider,
+                            env_cfg,
+                            shipdeck::provider::ReadScope::CONSOLE,
+                        )
+                        .await,
                     })
                 }
+                Command::ReadHistory {
+                    env,
+                    service,
+                    current,
+                } => Some(
+                    shipdeck::runtime::read_history(
+                        &self.provider,
+                        &self.cfg.environments,
+                        *env,
+                        service.clone(),
+                        current.clone(),
+                    )
+                    .await,
+                ),
                 Command::RunSmoke { env } => Some(Msg::SmokeFinished {
                     env: *env,
                     at: self.clock.now(),

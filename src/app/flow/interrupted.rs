@@ -2,7 +2,7 @@
 //! or roll back.
 
 use super::super::keys::{Action, Context, Key};
-use super::{App, Command, Flow, action, rollback, snap, watch::start_view};
+use super::{App, Command, Flow, action, snap, watch::start_view};
 use crate::app::Level;
 use crate::config::EnvId;
 use crate::ledger::RecordKind;
@@ -44,7 +44,7 @@ pub fn interrupted_key(app: &mut App, key: Key) -> Vec<Command> {
                 );
                 return Vec::new();
             };
-            resume(app, env, &first);
+            return resume(app, env, &first);
         }
         Some(Action::RollBackInterrupted) => {
             let Some(env) = env else {
@@ -57,7 +57,7 @@ pub fn interrupted_key(app: &mut App, key: Key) -> Vec<Command> {
                 );
                 return Vec::new();
             }
-            rollback::dialog(app, env, &first.service);
+            return crate::app::histories::rollback_when_read(app, env, &first.service);
         }
         _ => {}
     }
@@ -65,7 +65,7 @@ pub fn interrupted_key(app: &mut App, key: Key) -> Vec<Command> {
 }
 
 /// Watches an unfinished action again, from its last record.
-fn resume(app: &mut App, env: EnvId, first: &crate::stable::Interrupted) {
+fn resume(app: &mut App, env: EnvId, first: &crate::stable::Interrupted) -> Vec<Command> {
     let last = &first.last;
     // A deploy's revision is only known once ECS accepted it: find it by digest.
     let to = last
@@ -83,11 +83,19 @@ fn resume(app: &mut App, env: EnvId, first: &crate::stable::Interrupted) {
                 .map(|h| h.task_definition.clone())
         });
     let Some(to) = to else {
+        // The deploy's revision is found in the history: read it if the reading left it out.
+        if let Some(cmd) = crate::app::histories::request(app, env, &first.service, false) {
+            app.say(
+                Level::Info,
+                "reading the revisions to find the deployed one; press again in a moment",
+            );
+            return vec![cmd];
+        }
         app.say(
             Level::Warn,
             "no revision to watch: nothing was deployed, or no reading yet (try again in a moment)",
         );
-        return;
+        return Vec::new();
     };
     let kind = if last.kind == RecordKind::RollbackIssued {
         OpKind::Rollback
@@ -125,4 +133,5 @@ fn resume(app: &mut App, env: EnvId, first: &crate::stable::Interrupted) {
         first.env
     );
     start_view(app, watch, &text);
+    Vec::new()
 }

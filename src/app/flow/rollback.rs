@@ -30,20 +30,21 @@ pub struct RollbackDialog {
     pub during_bake: bool,
 }
 
-/// `r` on a cell: opens the rollback dialog.
-pub fn open_rollback(app: &mut App) {
+/// `r` on a cell: opens the rollback dialog (once the cell's revision
+/// history is read, where readings leave it out).
+pub fn open_rollback(app: &mut App) -> Vec<Command> {
     if let Some(why) = blocked(app) {
         app.say(Level::Warn, format!("cannot roll back: {why}"));
-        return;
+        return Vec::new();
     }
     let Some(service) = app.selected_service().map(str::to_string) else {
-        return;
+        return Vec::new();
     };
-    dialog(app, app.col, &service);
+    crate::app::histories::rollback_when_read(app, app.col, &service)
 }
 
 /// Opens the dialog for `service` in `env` (also from the interrupted dialog).
-pub(super) fn dialog(app: &mut App, env: EnvId, service: &str) {
+pub(crate) fn dialog(app: &mut App, env: EnvId, service: &str) {
     let Some(s) = snap(app, env, service).cloned() else {
         app.say(
             Level::Warn,
