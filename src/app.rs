@@ -127,6 +127,10 @@ pub struct App {
     pub services: Vec<String>,
     /// Drift per service, recomputed when a reading arrives.
     pub drift: Vec<DriftRow>,
+    /// `drift` by service name.
+    drift_index: crate::index::NameIndex,
+    /// Characters in the longest service name (the board's first column).
+    pub longest_name: usize,
     /// Selected row within the visible services.
     pub row: usize,
     /// Selected environment column.
@@ -230,6 +234,13 @@ impl App {
             envs,
             services: cfg.service_names(),
             drift: Vec::new(),
+            drift_index: crate::index::NameIndex::default(),
+            longest_name: cfg
+                .service_names()
+                .iter()
+                .map(|s| s.chars().count())
+                .max()
+                .unwrap_or(0),
             row: 0,
             col: EnvId(0),
             focus: Pane::Board,
@@ -343,6 +354,15 @@ impl App {
         let snaps: Vec<Option<&EnvSnapshot>> =
             self.envs.iter().map(|e| e.snapshot.as_ref()).collect();
         self.drift = drift::drift(&self.services, &names, &snaps);
+        self.drift_index = crate::index::NameIndex::default();
+    }
+
+    /// The drift of one service (constant time at any fleet size).
+    pub fn drift_row(&self, service: &str) -> Option<&DriftRow> {
+        let i = self
+            .drift_index
+            .position(&self.drift, service, |d| d.service.as_str())?;
+        self.drift.get(i)
     }
 
     fn issue_poll(&mut self, env: EnvId) -> Command {

@@ -75,6 +75,9 @@ pub enum Command {
         /// Generate a fleet of N services per environment instead of the shop demo.
         #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=20000))]
         services: Option<u16>,
+        /// Generate N environments (a wide board) instead of dev, staging, prod.
+        #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=200))]
+        envs: Option<u16>,
     },
     /// Print every service's digest, rollout, alarms, health and drift per environment.
     Status(StatusArgs),
@@ -343,8 +346,13 @@ pub async fn run(cli: Cli) -> i32 {
             status,
             json,
             services,
+            envs,
         }) => {
-            let (cfg, fleet) = match demo_setup(*services) {
+            let size = match (services, envs) {
+                (None, None) => None,
+                (s, e) => Some((s.unwrap_or(20), e.unwrap_or(3))),
+            };
+            let (cfg, fleet) = match demo_setup(size) {
                 Ok(x) => x,
                 Err(e) => {
                     eprint_error(&e);

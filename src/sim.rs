@@ -19,7 +19,7 @@ use chrono::{DateTime, Utc};
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 
-pub use fleet_file::{FleetError, FleetFile, FleetPinning, scaled};
+pub use fleet_file::{FleetError, FleetFile, FleetPinning, scaled, scaled_wide};
 
 use crate::clock::Clock;
 use crate::config::{EnvConfig, ServiceConfig};

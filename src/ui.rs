@@ -275,6 +275,34 @@ mod tests {
     }
 
     #[test]
+    fn columns_fit_and_keep_the_selection_on_screen() {
+        use board::columns;
+        // The demo's three environments at 80 columns: full cells.
+        let c = columns(64, 3, 0);
+        assert!(!c.compact && c.shown == 3 && c.width >= 18, "{c:?}");
+        // Ten at 80 columns: compact and scrolled, still several on screen.
+        for avail in [50, 64, 100, 200] {
+            for n in [1, 2, 3, 10, 40, 100, 200] {
+                for sel in 0..n {
+                    let c = columns(avail, n, sel);
+                    assert!(
+                        c.shown >= 1 && c.first + c.shown <= n,
+                        "{avail} {n} {sel}: {c:?}"
+                    );
+                    assert!(
+                        (c.first..c.first + c.shown).contains(&sel),
+                        "{avail} {n} {sel}: {c:?}"
+                    );
+                    assert!(c.shown * (c.width + 1) <= avail.max(c.width + 1), "{c:?}");
+                    assert!(c.width >= 9 || c.shown == 1, "{avail} {n}: {c:?}");
+                }
+            }
+        }
+        let c = columns(64, 10, 0);
+        assert!(c.compact && c.shown >= 5, "{c:?}");
+    }
+
+    #[test]
     fn fits() {
         assert_eq!(fit("abcdef", 4), "abc…");
         assert_eq!(fit("abc", 4), "abc");

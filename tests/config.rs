@@ -94,3 +94,24 @@ proptest::proptest! {
         }
     }
 }
+
+#[test]
+fn max_in_flight_defaults_to_eight_and_is_bounded() {
+    let cfg = config::parse_str(TWO, "t.toml", None).unwrap();
+    assert!(cfg.environments.iter().all(|e| e.max_in_flight == 8));
+    let set = |n: &str| {
+        TWO.replacen(
+            "cluster = \"p\"",
+            &format!("cluster = \"p\"\nmax_in_flight = {n}"),
+            1,
+        )
+    };
+    let cfg = config::parse_str(&set("16"), "t.toml", None).unwrap();
+    assert_eq!(cfg.env("prod").unwrap().max_in_flight, 16);
+    for bad in ["0", "65", "\"8\""] {
+        let err = config::parse_str(&set(bad), "t.toml", None)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("max_in_flight"), "{bad}: {err}");
+    }
+}

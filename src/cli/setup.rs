@@ -214,8 +214,8 @@ pub fn operator() -> String {
 }
 
 /// The demo configuration and its fleet: the shop, or a generated fleet of `services`.
-pub(crate) fn demo_setup(services: Option<u16>) -> Result<(Config, FleetFile), String> {
-    let (mut cfg, fleet) = demo_files(services)?;
+pub(crate) fn demo_setup(size: Option<(u16, u16)>) -> Result<(Config, FleetFile), String> {
+    let (mut cfg, fleet) = demo_files(size)?;
     // The demo keeps its own audit trail, apart from real promotions.
     if cfg.ledger_path.is_none() {
         cfg.ledger_path = crate::paths::data_dir().map(|d| d.join("demo-ledger.jsonl"));
@@ -223,14 +223,16 @@ pub(crate) fn demo_setup(services: Option<u16>) -> Result<(Config, FleetFile), S
     Ok((cfg, fleet))
 }
 
-pub(crate) fn demo_files(services: Option<u16>) -> Result<(Config, FleetFile), String> {
-    match services {
+/// The shop demo, or a generated fleet of (services per environment, environments).
+pub(crate) fn demo_files(size: Option<(u16, u16)>) -> Result<(Config, FleetFile), String> {
+    match size {
         None => Ok((
             config::demo().map_err(|e| e.to_string())?,
             FleetFile::demo().map_err(|e| e.to_string())?,
         )),
-        Some(n) => {
-            let (cfg_text, fleet_text) = crate::sim::scaled(usize::from(n));
+        Some((services, envs)) => {
+            let (cfg_text, fleet_text) =
+                crate::sim::scaled_wide(usize::from(envs), usize::from(services));
             let cfg = config::parse_str(&cfg_text, config::GENERATED_DEMO_SOURCE, None)
                 .map_err(|e| e.to_string())?;
             let fleet = FleetFile::parse(&fleet_text, "<generated demo fleet>")

@@ -273,14 +273,30 @@ impl FleetFile {
 /// A generated configuration and fleet with `services` services in dev, staging
 /// and prod, for trying (and measuring) shipdeck at size.
 pub fn scaled(services: usize) -> (String, String) {
+    scaled_with(&["dev", "staging", "prod"], services)
+}
+
+/// Like [`scaled`] over `envs` environments (`env-01`…, the last one
+/// production): a board wider than any terminal.
+pub fn scaled_wide(envs: usize, services: usize) -> (String, String) {
+    if envs == 3 {
+        return scaled(services);
+    }
+    let names: Vec<String> = (1..=envs.max(1)).map(|e| format!("env-{e:02}")).collect();
+    let refs: Vec<&str> = names.iter().map(String::as_str).collect();
+    scaled_with(&refs, services)
+}
+
+fn scaled_with(envs: &[&str], services: usize) -> (String, String) {
     use std::fmt::Write as _;
     let mut cfg = String::from("provider = \"simulated\"\nrefresh_interval = \"5s\"\n");
     let mut fleet = String::new();
-    for (e, env) in ["dev", "staging", "prod"].iter().enumerate() {
+    let last = envs.len().saturating_sub(1);
+    for (e, env) in envs.iter().enumerate() {
         let _ = write!(
             cfg,
             "\n[[environment]]\nname = \"{env}\"\nregion = \"eu-west-1\"\ncluster = \"scale-{env}\"\n{}",
-            if *env == "prod" {
+            if e == last && e > 0 {
                 "production = true\n"
             } else {
                 ""
@@ -294,7 +310,7 @@ pub fn scaled(services: usize) -> (String, String) {
                 "\n[[environment.service]]\nname = \"{name}\"\necs_service = \"{name}-{env}\"\nalarm_prefixes = [\"{name}-{env}-\"]\nhealth = {{ url = \"https://{name}.example/healthz\" }}\n"
             );
             // Later stages lag: every third service is one release behind per stage.
-            let releases = 3 - if i % 3 == 0 { e } else { 0 };
+            let releases = 3 - if i % 3 == 0 { e.min(2) } else { 0 };
             let list: Vec<String> = (1..=releases).map(|r| format!("\"1.{r}\"")).collect();
             let _ = write!(
                 fleet,

@@ -19,50 +19,114 @@ use crate::model::{
 const ROW_HEIGHT: u16 = 2;
 /// Lines of the environment header.
 const HEADER_HEIGHT: u16 = 3;
+/// Narrowest column that takes a full cell (digest, revision, rollout, tasks;
+/// alarms, health, drift).
+const FULL_MIN: usize = 18;
+/// Narrowest column that takes a compact cell (short digest and rollout;
+/// alarms, health and drift as symbols).
+const COMPACT_MIN: usize = 9;
+/// Width of a compact column when the columns scroll sideways.
+const SCROLL_W: usize = 11;
+
+/// How the environment columns fit across the board.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Columns {
+    /// Width of each column.
+    pub width: usize,
+    /// Cells drawn compact.
+    pub compact: bool,
+    /// First column shown (of the visible environments).
+    pub first: usize,
+    /// Columns shown.
+    pub shown: usize,
+}
+
+/// Fits `n` environment columns (one space apart) in `avail` cells with the
+/// `selected` one on screen: full cells when they fit, else compact cells,
+/// else compact columns scrolled sideways (the service column stays pinned).
+pub fn columns(avail: usize, n: usize, selected: usize) -> Columns {
+    let n = n.max(1);
+    let width = (avail / n).saturating_sub(1);
+    if width >= COMPACT_MIN {
+        return Columns {
+            width,
+            compact: width < FULL_MIN,
+            first: 0,
+            shown: n,
+        };
+    }
+    let shown = (avail / (SCROLL_W + 1)).clamp(1, n);
+    Columns {
+        width: (avail / shown).saturating_sub(1),
+        compact: true,
+        first: selected.saturating_sub(shown - 1).min(n - shown),
+        shown,
+    }
+}
 
 pub(super) fn render_board(frame: &mut Frame<'_>, area: Rect, app: &App, theme: &Theme) {
-    let envs = app.visible_envs();
+    let all_envs = app.visible_envs();
     let services = app.visible_services();
     let block = Block::default()
         .borders(Borders::ALL)
         .border_style(theme.border(app.focus == Pane::Board))
         .title(" Board · services × environments ");
     let inner = block.inner(area);
-    let longest = services
-        .iter()
-        .map(|s| s.chars().count())
-        .max()
-        .unwrap_or(7)
-        .clamp(7, 20);
-    let name_w = u16::try_from(longest).unwrap_or(20) + 1;
-    let col_w = usize::from(inner.width.saturating_sub(name_w)) / envs.len().max(1);
-    let col_w = col_w.saturating_sub(1);
-
-    let header_cells = std::iter::once(Cell::from(Text::from(vec![Line::from(Span::styled(
-        "SERVICE",
-        theme.tone(Tone::Dim),
-    ))])))
-    .chain(envs.iter().map(|&i| {
-        Cell::from(env_header(
-            &app.envs[i],
-            &app.cfg.environments[i],
-            app,
-            col_w,
-            theme,
-        ))
-    }));
-    let header = Row::new(header_cells).height(HEADER_HEIGHT);
-
+    // Only the rows on screen are measured and laid out.
     let visible_rows = usize::from(inner.height.saturating_sub(HEADER_HEIGHT) / ROW_HEIGHT).max(1);
     // Stateless scrolling: keep the selection on screen.
     let offset = app.row.saturating_sub(visible_rows - 1);
-    let rows: Vec<Row<'_>> = services
+    let on_screen = || services.iter().skip(offset).take(visible_rows);
+    // A narrow terminal gives the environments more room.
+    let name_max = if inner.width < 100 { 14 } else { 20 };
+    let longest = app.longest_name.clamp(7, name_max);
+    let name_w = u16::try_from(longest).unwrap_or(20) + 1;
+    let selected = all_envs.iter().position(|e| *e == app.col).unwrap_or(0);
+    let cols = columns(
+        usize::from(inner.width.saturating_sub(name_w + 1)),
+        all_envs.len(),
+        selected,
+    );
+    let envs: Vec<EnvId> = all_envs
         .iter()
+        .copied()
+        .skip(cols.first)
+        .take(cols.shown)
+        .collect();
+    let col_w = cols.width;
+    let hidden_left = cols.first;
+    let hidden_right = all_envs.len().saturating_sub(cols.first + cols.shown);
+    let mut corner = vec![Line::from(Span::styled("SERVICE", theme.tone(Tone::Dim)))];
+    if hidden_left > 0 {
+        corner.push(Line::from(Span::styled(
+            format!("◀ +{hidden_left}"),
+            theme.tone(Tone::Warn),
+        )));
+    }
+    if hidden_right > 0 {
+        corner.push(Line::from(Span::styled(
+            format!("+{hidden_right} ▶"),
+            theme.tone(Tone::Warn),
+        )));
+    }
+
+    let header_cells =
+        std::iter::once(Cell::from(Text::from(corner))).chain(envs.iter().map(|&i| {
+            Cell::from(env_header(
+                &app.envs[i],
+                &app.cfg.environments[i],
+                app,
+                (col_w, cols.compact),
+                theme,
+            ))
+        }));
+    let header = Row::new(header_cells).height(HEADER_HEIGHT);
+
+    let rows: Vec<Row<'_>> = on_screen()
         .enumerate()
-        .skip(offset)
-        .take(visible_rows)
-        .map(|(r, svc)| {
-            let drift_row = app.drift.iter().find(|d| d.service == *svc);
+        .map(|(k, svc)| {
+            let r = offset + k;
+            let drift_row = app.drift_row(svc);
             let selected_row = r == app.row;
             let name_style = if selected_row {
                 theme.tone(Tone::Plain).add_modifier(Modifier::BOLD)
@@ -78,7 +142,12 @@ pub(super) fn render_board(frame: &mut Frame<'_>, area: Rect, app: &App, theme: 
                 let drift_cell = drift_row
                     .and_then(|d| d.cells.get(i.index()))
                     .and_then(Option::as_ref);
-                let mut cell = Cell::from(service_cell(app, i, svc, drift_cell, col_w, theme));
+                let text = if cols.compact {
+                    compact_cell(app, i, svc, drift_cell, theme)
+                } else {
+                    service_cell(app, i, svc, drift_cell, col_w, theme)
+                };
+                let mut cell = Cell::from(text);
                 if selected_row && i == app.col {
                     cell = cell.style(theme.selected());
                 }
@@ -111,7 +180,7 @@ fn env_header<'a>(
     env: &EnvState,
     cfg: &EnvConfig,
     app: &App,
-    width: usize,
+    (width, compact): (usize, bool),
     theme: &Theme,
 ) -> Text<'a> {
     let accent = theme.env_accent(cfg.color.as_deref());
@@ -140,7 +209,7 @@ fn env_header<'a>(
         Freshness::Unknown | Freshness::Loading => (Tone::Warn, "… loading".to_string()),
         // ECS answered but another source did not: the header names it.
         Freshness::Ready { .. } if source_problem.is_some() => {
-            (Tone::Bad, source_problem.unwrap_or_default())
+            (Tone::Bad, source_problem.clone().unwrap_or_default())
         }
         Freshness::Ready { at } => (Tone::Good, format!("✓ read {} ago", age(app.now, *at))),
         Freshness::Stale { last_good, error } => (
@@ -148,6 +217,23 @@ fn env_header<'a>(
             format!("! STALE {} · {}", age(app.now, *last_good), sanitize(error)),
         ),
         Freshness::Failed { error } => (Tone::Bad, format!("✗ FAILED · {}", sanitize(error))),
+    };
+    // A narrow column keeps the verdict and drops the detail (the detail
+    // pane and the timeline have it).
+    let fresh = if compact {
+        match &env.freshness {
+            Freshness::Ready { at } if source_problem.is_none() => {
+                format!("✓ {}", age(app.now, *at))
+            }
+            _ => fresh
+                .split(" · ")
+                .next()
+                .unwrap_or_default()
+                .replace(" ago", "")
+                .replace("read ", ""),
+        }
+    } else {
+        fresh
     };
     let mut style = accent;
     if cfg.production {
@@ -212,6 +298,65 @@ fn behind_badge(c: Option<&DriftCell>) -> (String, Tone) {
     }
 }
 
+/// The cell of a service the environment has no reading of (yet).
+fn missing_cell<'a>(app: &App, env: EnvId, svc: &str, theme: &Theme) -> Text<'a> {
+    let e = &app.envs[env];
+    let (text, tone) = match (&e.snapshot, &e.freshness) {
+        (None, Freshness::Failed { .. }) => ("✗ no data", Tone::Bad),
+        (None, _) => ("reading…", Tone::Dim),
+        (Some(_), _) if app_lists(app, env, svc) => ("✗ not found", Tone::Bad),
+        (Some(_), _) => ("- not here", Tone::Dim),
+    };
+    Text::from(Span::styled(text, theme.tone(tone)))
+}
+
+/// A cell in a narrow column: short digest and rollout; alarms, health and
+/// drift as symbols (the detail pane has the rest).
+fn compact_cell<'a>(
+    app: &App,
+    env: EnvId,
+    svc: &str,
+    drift: Option<&DriftCell>,
+    theme: &Theme,
+) -> Text<'a> {
+    let e = &app.envs[env];
+    let Some(s) = e.snapshot.as_ref().and_then(|s| s.service(svc)) else {
+        return missing_cell(app, env, svc, theme);
+    };
+    let stale = !e.freshness.is_fresh();
+    let dim = |t: Tone| if stale { Tone::Dim } else { t };
+    let (digest, dtone) = match &s.digest {
+        Some(d) => (d.short()[..6].to_string(), Tone::Plain),
+        None => ("?unpin".to_string(), Tone::Warn),
+    };
+    let (rsym, rtone) = rollout_badge(s.rollout());
+    let (alarm, atone) = alarm_badge(s.alarm_summary());
+    let (health, htone) = health_badge(&s.health);
+    let health: String = health.chars().take(2).collect();
+    let (behind, btone) = match drift.map(|c| (c.behind, c.promotable)) {
+        Some((Behind::UpToDate, _)) => ("=".to_string(), Tone::Good),
+        Some((Behind::Behind { count }, up)) => {
+            (format!("{}{count}", if up { "↑" } else { "" }), Tone::Warn)
+        }
+        Some((Behind::Diverged | Behind::Differs, _)) => ("≠".to_string(), Tone::Warn),
+        Some((Behind::Unknown, _)) => ("?".to_string(), Tone::Dim),
+        Some((Behind::FirstStage, _)) | None => (String::new(), Tone::Dim),
+    };
+    Text::from(vec![
+        Line::from(vec![
+            Span::styled(if stale { "~" } else { "" }, theme.tone(Tone::Warn)),
+            Span::styled(digest, theme.tone(dim(dtone))),
+            Span::raw(" "),
+            Span::styled(rsym, theme.tone(dim(rtone))),
+        ]),
+        Line::from(vec![
+            Span::styled(alarm, theme.tone(dim(atone))),
+            Span::styled(health, theme.tone(dim(htone))),
+            Span::styled(behind, theme.tone(dim(btone))),
+        ]),
+    ])
+}
+
 fn service_cell<'a>(
     app: &App,
     env: EnvId,
@@ -223,13 +368,7 @@ fn service_cell<'a>(
     let e = &app.envs[env];
     let snap: Option<&ServiceSnapshot> = e.snapshot.as_ref().and_then(|s| s.service(svc));
     let Some(s) = snap else {
-        let (text, tone) = match (&e.snapshot, &e.freshness) {
-            (None, Freshness::Failed { .. }) => ("✗ no data", Tone::Bad),
-            (None, _) => ("… loading", Tone::Dim),
-            (Some(_), _) if app_lists(app, env, svc) => ("✗ not found", Tone::Bad),
-            (Some(_), _) => ("- not here", Tone::Dim),
-        };
-        return Text::from(Span::styled(text, theme.tone(tone)));
+        return missing_cell(app, env, svc, theme);
     };
     let stale = !e.freshness.is_fresh();
     let digest_len = if width >= 26 { 12 } else { 8 };
