@@ -291,12 +291,12 @@ fn scaled_with(envs: &[&str], services: usize) -> (String, String) {
     use std::fmt::Write as _;
     let mut cfg = String::from("provider = \"simulated\"\nrefresh_interval = \"5s\"\n");
     let mut fleet = String::new();
-    let last = envs.len().saturating_sub(1);
+    let final_stage = envs.len().saturating_sub(1);
     for (e, env) in envs.iter().enumerate() {
         let _ = write!(
             cfg,
             "\n[[environment]]\nname = \"{env}\"\nregion = \"eu-west-1\"\ncluster = \"scale-{env}\"\n{}",
-            if e == last && e > 0 {
+            if e == final_stage && e > 0 {
                 "production = true\n"
             } else {
                 ""
