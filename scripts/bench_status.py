@@ -15,6 +15,9 @@ import concurrent.futures
 import hashlib
 import json
 import os
+import re
+import shlex
+import shutil
 import signal
 import socket
 import subprocess
@@ -130,7 +133,7 @@ def config_text(n, moto, localstack):
     for env in ENVS:
         lines += [
             "", "[[environment]]", f'name = "{env}"', 'region = "us-east-1"',
-            f'cluster = "{env}"', f'ecs_endpoint_url = "{moto}"',
+            f'cluster = "{env}"', f'endpoint_url = "{moto}"', f'ecs_endpoint_url = "{moto}"',
             f'cloudwatch_endpoint_url = "{localstack}"',
         ]
         for i in range(1, n + 1):
@@ -141,7 +144,7 @@ def config_text(n, moto, localstack):
     return "\n".join(lines) + "\n"
 
 
-def run_status(binary, config, home):
+def bench_env(home):
     env = {
         **os.environ,
         "AWS_ACCESS_KEY_ID": "test", "AWS_SECRET_ACCESS_KEY": "test",
@@ -153,18 +156,24 @@ def run_status(binary, config, home):
     }
     env.pop("AWS_PROFILE", None)
     env.pop("SHIPDECK_CONFIG", None)
+    return env
+
+
+def run_status(binary, config, home):
+    env = bench_env(home)
     timing = os.path.join(home, "time.txt")
     t0 = time.perf_counter()
     proc = subprocess.run(
-        ["/usr/bin/time", "-f", "%M", "-o", timing, binary, "--config", config,
+        ["/usr/bin/time", "-f", "%U %S %M", "-o", timing, binary, "--config", config,
          "status", "--json"],
         env=env, capture_output=True, timeout=600,
     )
     wall = time.perf_counter() - t0
-    rss_kib = int(open(timing).read().strip().splitlines()[-1])
+    user, system, rss_kib = open(timing).read().strip().splitlines()[-1].split()
+    cpu = float(user) + float(system)
     if proc.returncode not in (0, 1, 3):
         sys.exit(f"status failed ({proc.returncode}):\n{proc.stderr.decode()}")
-    return json.loads(proc.stdout), wall, rss_kib, proc.stderr.decode()
+    return json.loads(proc.stdout), wall, cpu, int(rss_kib), proc.stderr.decode()
 
 
 def check(report, n):
@@ -188,6 +197,73 @@ def check(report, n):
     if cells != n * len(ENVS):
         mismatches.append(f"{cells} cells, {n * len(ENVS)} seeded")
     return mismatches, false_green
+
+
+def console(binary, config, home):
+    """Opens the console in tmux and reports how long its readings take (from its log)."""
+    if not shutil.which("tmux"):
+        print("console: tmux not installed, skipped")
+        return
+    env = bench_env(home)
+    log = env["SHIPDECK_LOG_FILE"]
+    open(log, "w").close()
+    session = f"shipdeck-bench-{os.getpid()}"
+    cmd = " ".join(shlex.quote(a) for a in [
+        "env", *[f"{k}={v}" for k, v in env.items() if k.startswith(("AWS_", "XDG_", "SHIPDECK_", "NO_COLOR"))],
+        os.path.abspath(binary), *(["--log-level", os.environ["BENCH_LOG_LEVEL"]]
+                                   if os.environ.get("BENCH_LOG_LEVEL") else []),
+        "--config", config])
+    subprocess.run(["tmux", "new-session", "-d", "-s", session, "-x", "120", "-y", "40", cmd],
+                   check=True)
+    readings = {}
+    try:
+        deadline = time.time() + 120
+        while time.time() < deadline:
+            if len(readings) == len(ENVS) and all(len(v) >= 3 for v in readings.values()):
+                break
+            time.sleep(0.5)
+            readings = {}
+            for line in open(log, errors="replace"):
+                m = re.search(r"env=(\d+) services=(\d+) millis=(\d+)", line)
+                if m and "environment read" in line:
+                    readings.setdefault(int(m.group(1)), []).append(int(m.group(3)))
+    finally:
+        subprocess.run(["tmux", "send-keys", "-t", session, "q"], check=False)
+        time.sleep(0.5)
+        subprocess.run(["tmux", "kill-session", "-t", session], check=False,
+                       stderr=subprocess.DEVNULL)
+    for env_id in sorted(readings):
+        ms = ", ".join(f"{m / 1000:.2f}s" for m in readings[env_id][:3])
+        print(f"console {ENVS[env_id]}: first readings took {ms}")
+    if os.environ.get("BENCH_LOG_LEVEL"):
+        shutil.copy(log, "/tmp/shipdeck-bench-console.log")
+    if len(readings) < len(ENVS):
+        print("console: not every environment was read within 120 s")
+
+
+def floor(n, moto, localstack):
+    """The same warm requests sent by boto3 (8 threads), to show the emulators' own cost."""
+    work = []
+    for env in ENVS:
+        names = [f"svc{i}" for i in range(1, n + 1)]
+        work += [("ecs", env, names[k:k + 10]) for k in range(0, n, 10)]
+        alarms = [f"{env}-svc{i}-5xx" for i in range(1, n + 1)]
+        work += [("cw", env, alarms[k:k + 100]) for k in range(0, n, 100)]
+    ecs, cw = client("ecs", moto), client("cloudwatch", localstack)
+
+    def one(item):
+        kind, env, names = item
+        if kind == "ecs":
+            ecs.describe_services(cluster=env, services=names)
+        else:
+            cw.describe_alarms(AlarmNames=names)
+
+    t0 = time.perf_counter()
+    with concurrent.futures.ThreadPoolExecutor(8) as pool:
+        for _ in pool.map(one, work):
+            pass
+    print(f"emulator floor: the {len(work)} warm requests from boto3, 8 threads: "
+          f"{time.perf_counter() - t0:.2f} s")
 
 
 def main():
@@ -222,16 +298,16 @@ def main():
         home = os.path.join(work, "home")
         os.makedirs(home)
         ok = True
-        print(f"{'run':<5} {'wall':>8} {'requests':>9} {'peak RSS':>9}  per operation (all environments)")
+        print(f"{'run':<5} {'wall':>8} {'cpu':>7} {'requests':>9} {'peak RSS':>9}  per operation (all environments)")
         for run in ["cold", "warm"]:
-            report, wall, rss, stderr = run_status(binary, config, home)
+            report, wall, cpu, rss, stderr = run_status(binary, config, home)
             per_op = {}
             for ops in report["diagnostics"]["api_calls"].values():
                 for op, count in ops.items():
                     per_op[op] = per_op.get(op, 0) + count
             total = sum(per_op.values())
             ops = ", ".join(f"{k} {v}" for k, v in sorted(per_op.items()))
-            print(f"{run:<5} {wall:>7.2f}s {total:>9} {rss / 1024:>7.1f}MB  {ops}")
+            print(f"{run:<5} {wall:>7.2f}s {cpu:>6.2f}s {total:>9} {rss / 1024:>7.1f}MB  {ops}")
             mismatches, false_green = check(report, n)
             print(f"      cells checked: {n * len(ENVS)}, mismatches: {len(mismatches)}, "
                   f"false greens: {false_green}")
@@ -240,6 +316,8 @@ def main():
             if stderr.strip():
                 print("      stderr: " + stderr.strip().replace("\n", "\n              "))
             ok = ok and not mismatches and false_green == 0
+        console(binary, config, home)
+        floor(n, murl, lurl)
         sys.exit(0 if ok else 1)
     finally:
         for p in procs:

@@ -61,6 +61,8 @@ struct Shared {
     calls: Accounting,
     /// Environments whose endpoint lacks the service-deployment APIs (emulators, old regions).
     no_service_deployments: std::collections::HashSet<String>,
+    /// Environments whose endpoint answered them.
+    service_deployments_seen: std::collections::HashSet<String>,
 }
 
 /// ECS and CloudWatch behind the provider trait.
@@ -70,6 +72,10 @@ pub struct AwsProvider {
     clients: Arc<Vec<OnceCell<Clients>>>,
     shared: Arc<Mutex<Shared>>,
     credentials: Option<aws_credential_types::Credentials>,
+    /// Held by the one call that finds out whether an endpoint has the
+    /// service-deployment APIs, so a first reading of 2,000 services does not
+    /// send 2,000 calls to an endpoint that answers none of them.
+    deployments_probe: Arc<tokio::sync::Mutex<()>>,
 }
 
 impl AwsProvider {
@@ -80,6 +86,7 @@ impl AwsProvider {
             clients: Arc::new(cfg.environments.iter().map(|_| OnceCell::new()).collect()),
             shared: Arc::new(Mutex::new(Shared::default())),
             credentials: None,
+            deployments_probe: Arc::new(tokio::sync::Mutex::new(())),
         }
     }
 
@@ -163,6 +170,31 @@ impl AwsProvider {
     /// Remembers that `env`'s endpoint lacks the service-deployment APIs.
     pub(crate) fn service_deployments_unsupported(&self, env: &str) {
         self.shared().no_service_deployments.insert(env.to_string());
+    }
+
+    /// Remembers that `env`'s endpoint answered the service-deployment APIs.
+    pub(crate) fn service_deployments_answered(&self, env: &str) {
+        self.shared()
+            .service_deployments_seen
+            .insert(env.to_string());
+    }
+
+    /// While nobody knows whether `env` has the service-deployment APIs, one
+    /// call at a time asks; the guard is `None` once it is known.
+    pub(crate) async fn service_deployments_probe(
+        &self,
+        env: &str,
+    ) -> Option<tokio::sync::MutexGuard<'_, ()>> {
+        let known = {
+            let shared = self.shared();
+            shared.service_deployments_seen.contains(env)
+                || shared.no_service_deployments.contains(env)
+        };
+        if known {
+            None
+        } else {
+            Some(self.deployments_probe.lock().await)
+        }
     }
 
     /// API calls made so far, per environment and operation.

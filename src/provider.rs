@@ -166,24 +166,36 @@ pub trait Provider: Send + Sync {
     ) -> impl Future<Output = Result<DeployStarted, ProviderError>> + Send;
 }
 
-/// Longest a single environment reading may take before it counts as failed.
+/// Longest a single environment reading may take before it counts as failed
+/// (plus [`READ_TIME_PER_SERVICE`] for each service it reads).
 pub const READ_TIMEOUT: Duration = Duration::from_secs(20);
 
+/// Extra time a reading may take per service: a cold reading of a large
+/// environment describes one task definition per service, and a fixed budget
+/// would turn a big but healthy fleet into a failed reading.
+pub const READ_TIME_PER_SERVICE: Duration = Duration::from_millis(40);
+
+/// How long reading `env` may take: [`READ_TIMEOUT`] plus its per-service share.
+pub fn read_budget(env: &EnvConfig) -> Duration {
+    READ_TIMEOUT + READ_TIME_PER_SERVICE * u32::try_from(env.services.len()).unwrap_or(u32::MAX)
+}
+
 /// Reads an environment, turning a hung endpoint into a network error after
-/// [`READ_TIMEOUT`] so that one environment never blocks the others.
+/// its [`read_budget`] so that one environment never blocks the others.
 pub async fn read_with_timeout<P: Provider>(
     provider: &P,
     env: &EnvConfig,
     scope: ReadScope,
 ) -> Result<EnvSnapshot, ProviderError> {
-    match tokio::time::timeout(READ_TIMEOUT, provider.read_env(env, scope)).await {
+    let budget = read_budget(env);
+    match tokio::time::timeout(budget, provider.read_env(env, scope)).await {
         // Outside text enters shipdeck sanitised, once, here.
         Ok(r) => r.map(EnvSnapshot::sanitized),
         Err(_) => Err(ProviderError::Network {
             message: format!(
                 "reading \"{}\" took longer than {}s",
                 env.name,
-                READ_TIMEOUT.as_secs()
+                budget.as_secs()
             ),
         }),
     }

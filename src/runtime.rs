@@ -386,14 +386,23 @@ where
                     let provider = provider.clone();
                     let tx = tx.clone();
                     tasks.spawn(async move {
+                        let started = std::time::Instant::now();
                         let result = crate::provider::read_with_timeout(
                             &provider,
                             &env_cfg,
                             crate::provider::ReadScope::CONSOLE,
                         )
                         .await;
-                        if let Err(e) = &result {
-                            tracing::warn!(env = env.index(), error = %e, "environment read failed");
+                        match &result {
+                            Err(e) => {
+                                tracing::warn!(env = env.index(), error = %e, "environment read failed");
+                            }
+                            Ok(snap) => tracing::info!(
+                                env = env.index(),
+                                services = snap.services.len(),
+                                millis = started.elapsed().as_millis(),
+                                "environment read"
+                            ),
                         }
                         // The receiver is gone only when the console is closing.
                         let _ = tx

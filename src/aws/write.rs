@@ -215,6 +215,7 @@ async fn in_flight(
     env: &EnvConfig,
     svc: &ServiceConfig,
 ) -> Option<(String, String)> {
+    let _probe = p.service_deployments_probe(&env.name).await;
     if !p.service_deployments_supported(&env.name) {
         return None;
     }
@@ -233,12 +234,15 @@ async fn in_flight(
         .send()
         .await
     {
-        Ok(out) => out.service_deployments().first().and_then(|d| {
-            Some((
-                d.service_deployment_arn()?.to_string(),
-                d.status().map_or("?", |s| s.as_str()).to_string(),
-            ))
-        }),
+        Ok(out) => {
+            p.service_deployments_answered(&env.name);
+            out.service_deployments().first().and_then(|d| {
+                Some((
+                    d.service_deployment_arn()?.to_string(),
+                    d.status().map_or("?", |s| s.as_str()).to_string(),
+                ))
+            })
+        }
         Err(e) => {
             // Emulators (and older endpoints) lack these APIs: fall back, and stop asking.
             tracing::debug!(error = %classify(&e, "ecs:ListServiceDeployments", &svc.ecs_service), "no service-deployment API");
