@@ -49,6 +49,11 @@ pub struct Entry {
 pub struct Timeline {
     entries: Vec<Entry>,
     seen: HashSet<String>,
+    /// Time of the newest entry dropped at the cap: nothing at or before it is
+    /// added again (each reading repeats the services' recent events, and
+    /// re-adding what the cap just dropped would churn the whole buffer on
+    /// every reading of a large fleet).
+    floor: Option<DateTime<Utc>>,
     /// Lines scrolled up from the newest; 0 follows the tail.
     pub scroll: usize,
 }
@@ -76,7 +81,7 @@ impl Timeline {
         text: &str,
         bad: bool,
     ) -> bool {
-        if self.seen.contains(&key) {
+        if self.floor.is_some_and(|floor| at <= floor) || self.seen.contains(&key) {
             return false;
         }
         // At the cap, something older than everything kept would be dropped at once
@@ -104,6 +109,7 @@ impl Timeline {
             let excess = self.entries.len() - TIMELINE_CAP;
             for e in self.entries.drain(..excess) {
                 self.seen.remove(&e.key);
+                self.floor = Some(self.floor.map_or(e.at, |f| f.max(e.at)));
             }
             self.scroll = self.scroll.min(self.entries.len());
         }
@@ -278,6 +284,41 @@ mod tests {
         // A dropped entry arriving again is not re-added.
         assert!(!tl.push("k0".into(), t(0), "dev", None, EntryKind::Event, "x", false));
         assert_eq!(tl.entries().len(), TIMELINE_CAP);
+    }
+
+    #[test]
+    fn a_full_buffer_does_not_churn_when_readings_repeat_equal_times() {
+        // A large fleet's services started together: many events share one time.
+        let mut tl = Timeline::default();
+        let push_all = |tl: &mut Timeline| {
+            (0..TIMELINE_CAP * 2)
+                .filter(|i| {
+                    tl.push(
+                        format!("k{i}"),
+                        t(0),
+                        "dev",
+                        None,
+                        EntryKind::Event,
+                        "x",
+                        false,
+                    )
+                })
+                .count()
+        };
+        assert_eq!(push_all(&mut tl), TIMELINE_CAP + 1);
+        assert_eq!(tl.entries().len(), TIMELINE_CAP);
+        // The next reading repeats the same events: nothing is added or dropped.
+        assert_eq!(push_all(&mut tl), 0);
+        // A newer event still arrives.
+        assert!(tl.push(
+            "new".into(),
+            t(1),
+            "dev",
+            None,
+            EntryKind::Event,
+            "x",
+            false
+        ));
     }
 
     #[test]

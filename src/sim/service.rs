@@ -226,7 +226,6 @@ impl SimService {
 
     /// Advances rollouts, alarms and health by one step ending at `now`.
     pub(super) fn step(&mut self, now: DateTime<Utc>, rng: &mut ChaCha8Rng) {
-        let name = self.ecs_service.clone();
         // Scheduled alarm transitions.
         let due: Vec<String> = self
             .scheduled_alarms
@@ -250,8 +249,11 @@ impl SimService {
         else {
             return;
         };
-        let mut primary = self.deployments[primary_idx].clone();
-        if primary.rollout == RolloutState::InProgress {
+        // Only a rollout in progress changes (a fleet of thousands steps every
+        // second: settled services cost no copies).
+        if self.deployments[primary_idx].rollout == RolloutState::InProgress {
+            let name = self.ecs_service.clone();
+            let mut primary = self.deployments[primary_idx].clone();
             primary.steps += 1;
             match primary.fate {
                 Fate::Fail | Fate::CircuitBreaker if primary.steps >= FAIL_AFTER_STEPS => {
@@ -306,9 +308,9 @@ impl SimService {
                     }
                 }
             }
-        }
-        if let Some(slot) = self.deployments.iter_mut().find(|d| d.id == primary.id) {
-            *slot = primary;
+            if let Some(slot) = self.deployments.iter_mut().find(|d| d.id == primary.id) {
+                *slot = primary;
+            }
         }
         // Health: scripted outages and random flaps.
         if self.latency_ms.is_some() {
