@@ -349,6 +349,41 @@ impl App {
         }
     }
 
+    /// Recomputes the drift rows a new reading of `env` can change: every row
+    /// when the board has none yet, else only the services whose digest,
+    /// pinning or history differ from `prev` (a reading of 20,000 unchanged
+    /// services then costs no drift work).
+    pub(crate) fn recompute_drift_after(&mut self, env: EnvId, prev: Option<&EnvSnapshot>) {
+        let (Some(prev), Some(now)) = (prev, self.envs[env].snapshot.as_ref()) else {
+            return self.recompute_drift();
+        };
+        if self.drift.len() != self.services.len() {
+            return self.recompute_drift();
+        }
+        let changed: Vec<usize> = self
+            .services
+            .iter()
+            .enumerate()
+            .filter(|(_, name)| !drift::same_for_drift(prev.service(name), now.service(name)))
+            .map(|(i, _)| i)
+            .collect();
+        if changed.is_empty() {
+            return;
+        }
+        let names = self.cfg.env_names();
+        let snaps: Vec<Option<&EnvSnapshot>> =
+            self.envs.iter().map(|e| e.snapshot.as_ref()).collect();
+        let rows: Vec<(usize, DriftRow)> = changed
+            .into_iter()
+            .filter_map(|i| Some((i, drift::drift_row(self.services.get(i)?, &names, &snaps))))
+            .collect();
+        for (i, row) in rows {
+            if let Some(slot) = self.drift.get_mut(i) {
+                *slot = row;
+            }
+        }
+    }
+
     fn recompute_drift(&mut self) {
         let names = self.cfg.env_names();
         let snaps: Vec<Option<&EnvSnapshot>> =

@@ -386,3 +386,32 @@ async fn a_throttled_burst_slows_the_reading_down_and_the_limit_recovers() {
     }
     assert_eq!(limiter.limit(), 8, "and it recovered");
 }
+
+#[tokio::test]
+async fn drift_updated_row_by_row_equals_drift_computed_whole() {
+    // A reading recomputes only the rows whose digest, pinning or history
+    // changed; after deploys the board must match a full recomputation.
+    let (cfg_text, fleet_text) = scaled(60);
+    let cfg = shipdeck::config::parse_str(&cfg_text, "<scaled>", None).unwrap();
+    let fleet = FleetFile::parse(&fleet_text, "<scaled>").unwrap();
+    let mut h =
+        Harness::with_fleet(cfg.clone(), &fleet, "tester", support::console::monday()).await;
+    h.tick(6).await;
+    let whole = |h: &Harness| {
+        let snaps: Vec<_> = h.app.envs.iter().map(|e| e.snapshot.as_ref()).collect();
+        shipdeck::model::drift::drift(&h.app.services, &h.cfg.env_names(), &snaps)
+    };
+    assert_eq!(h.app.drift, whole(&h), "first readings");
+    let before = h.app.drift.clone();
+    // Bring three lagging staging services up to dev's digest.
+    let (dev, staging) = (cfg.env("dev").unwrap(), cfg.env("staging").unwrap());
+    let dev_snap = h.provider.read_env(dev, ReadScope::STATUS).await.unwrap();
+    for name in ["svc-0000", "svc-0003", "svc-0006"] {
+        let digest = dev_snap.service(name).unwrap().digest.clone().unwrap();
+        let svc = staging.services.iter().find(|s| s.name == name).unwrap();
+        h.provider.deploy(staging, svc, &digest).await.unwrap();
+    }
+    h.tick(120).await;
+    assert_eq!(h.app.drift, whole(&h), "after deploys");
+    assert_ne!(h.app.drift, before, "the deploys changed some rows");
+}

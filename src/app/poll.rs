@@ -100,7 +100,17 @@ pub(super) fn update_polled(
             update_sources(&mut app.envs[env], prev.as_ref(), &snap);
             app.timeline.record_reading(prev.as_ref(), &snap);
             app.envs[env].snapshot = Some(snap);
-            app.recompute_drift();
+            app.recompute_drift_after(env, prev.as_ref());
+            // Freeing a reading of thousands of services takes milliseconds
+            // that a key press should not wait behind.
+            if let Some(old) = prev
+                && old.services.len() >= 1000
+            {
+                // If no thread can be started, the reading is freed here.
+                let _ = std::thread::Builder::new()
+                    .name("free-reading".into())
+                    .spawn(move || drop(old));
+            }
         }
         Err(err) => {
             let text = err.to_string();

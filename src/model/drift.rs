@@ -120,7 +120,26 @@ pub fn drift(
 ) -> Vec<DriftRow> {
     services
         .iter()
-        .map(|svc| {
+        .map(|svc| drift_row(svc, env_names, envs))
+        .collect()
+}
+
+/// Whether two readings of one service give the same drift (digest, pinning
+/// and the revision history the next stage is compared against).
+pub fn same_for_drift(a: Option<&ServiceSnapshot>, b: Option<&ServiceSnapshot>) -> bool {
+    match (a, b) {
+        (None, None) => true,
+        (Some(a), Some(b)) => {
+            a.digest == b.digest && a.pinning == b.pinning && a.history == b.history
+        }
+        _ => false,
+    }
+}
+
+/// The drift row of one service (see [`drift`]).
+pub fn drift_row(svc: &str, env_names: &[String], envs: &[Option<&EnvSnapshot>]) -> DriftRow {
+    {
+        {
             let snaps: Vec<Option<&ServiceSnapshot>> = envs
                 .iter()
                 .map(|e| e.and_then(|e| e.service(svc)))
@@ -152,11 +171,11 @@ pub fn drift(
                 })
                 .collect();
             DriftRow {
-                service: svc.clone(),
+                service: svc.to_string(),
                 cells,
             }
-        })
-        .collect()
+        }
+    }
 }
 
 #[cfg(test)]
