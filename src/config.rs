@@ -382,7 +382,55 @@ pub struct RolloutPolicy {
     pub error_rate_window: Duration,
     /// Abort when p95 latency exceeds this.
     pub p95_latency_slo: Option<Duration>,
+    /// Abort rules as the runbooks write them (`[[environment.rollout.rule]]`).
+    pub rules: Vec<AbortRule>,
 }
+
+/// One abort rule over a metric of the services (its label).
+#[derive(Debug, Clone, PartialEq)]
+pub struct AbortRule {
+    /// Named in the abort reason.
+    pub name: String,
+    /// Label of the metric (`[[environment.service.metric]]`) it reads.
+    pub metric: String,
+    /// When a point breaches.
+    pub condition: Condition,
+    /// How many consecutive points (one a minute) must breach (`for`).
+    pub points: usize,
+    /// What missing data means.
+    pub missing: Missing,
+}
+
+/// When one point of an abort rule breaches.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Condition {
+    /// Above an absolute value.
+    Above(f64),
+    /// Above the pre-deploy baseline by a fraction; a baseline under
+    /// `min_baseline` (zero, or none at all) is compared as the floor, so a
+    /// healthy service with no errors before still aborts when errors start.
+    AboveBaselineBy {
+        /// 0.5 = 50 % above.
+        fraction: f64,
+        /// The smallest baseline compared against.
+        min_baseline: f64,
+    },
+}
+
+/// What an abort rule does without data.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Missing {
+    /// The watch cannot succeed until the data returns (default).
+    Wait,
+    /// Abort.
+    Abort,
+    /// Treat as passing.
+    Ignore,
+}
+
+/// The floor under a baseline when a rule does not set `min_baseline`, and for
+/// the `max_error_rate_increase` shorthand.
+pub const DEFAULT_MIN_BASELINE: f64 = 1.0;
 
 /// Why the configuration could not be used.
 #[derive(Debug, thiserror::Error)]

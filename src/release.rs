@@ -17,6 +17,7 @@ pub mod gate_input;
 pub mod plan;
 pub mod records;
 pub mod rollback;
+pub mod rules;
 pub mod watch;
 
 pub use engine::{Effect, Next, Outcome, Promotion, open_request, refusal, start_rollback};

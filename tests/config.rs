@@ -72,6 +72,7 @@ fn example_config_parses_every_documented_section() {
     assert_eq!(health.headers[0].0, "Authorization");
     assert_eq!(dev.smoke.len(), 1);
     assert_eq!(dev.services[0].metrics.len(), 1);
+    assert_eq!(prod.rollout.rules.len(), 2);
     assert_eq!(cfg.refresh_interval, Duration::from_secs(5));
 }
 
@@ -113,5 +114,87 @@ fn max_in_flight_defaults_to_eight_and_is_bounded() {
             .unwrap_err()
             .to_string();
         assert!(err.contains("max_in_flight"), "{bad}: {err}");
+    }
+}
+
+const WITH_METRIC: &str = r#"
+[[environment]]
+name = "prod"
+region = "eu-west-1"
+cluster = "p"
+[[environment.service]]
+name = "api"
+[[environment.service.metric]]
+label = "5xx"
+namespace = "N"
+metric_name = "M"
+[environment.rollout]
+"#;
+
+#[test]
+fn abort_rules_parse_with_their_defaults() {
+    use shipdeck::config::{AbortRule, Condition, Missing};
+    let text = format!(
+        "{WITH_METRIC}[[environment.rollout.rule]]\nname = \"ratio\"\nmetric = \"5xx\"\n\
+         above_baseline_by = 0.5\nfor = \"5m\"\n\
+         [[environment.rollout.rule]]\nname = \"abs\"\nmetric = \"5xx\"\nabove = 5.0\n\
+         min_baseline = 0.0\n"
+    );
+    // min_baseline belongs to above_baseline_by.
+    let err = config::parse_str(&text, "t.toml", None)
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("min_baseline applies only"), "{err}");
+    let text = text.replace("min_baseline = 0.0\n", "missing = \"abort\"\n");
+    let cfg = config::parse_str(&text, "t.toml", None).unwrap();
+    assert_eq!(
+        cfg.env("prod").unwrap().rollout.rules,
+        vec![
+            AbortRule {
+                name: "ratio".into(),
+                metric: "5xx".into(),
+                condition: Condition::AboveBaselineBy {
+                    fraction: 0.5,
+                    min_baseline: 1.0
+                },
+                points: 5,
+                missing: Missing::Wait,
+            },
+            AbortRule {
+                name: "abs".into(),
+                metric: "5xx".into(),
+                condition: Condition::Above(5.0),
+                points: 1,
+                missing: Missing::Abort,
+            },
+        ]
+    );
+}
+
+#[test]
+fn bad_abort_rules_are_reported_at_their_line() {
+    for (rule, want) in [
+        (
+            "metric = \"p95\"\nabove = 1.0",
+            "no service in this environment has a metric labelled \"p95\"",
+        ),
+        ("metric = \"5xx\"", "above"),
+        (
+            "metric = \"5xx\"\nabove = 1.0\nabove_baseline_by = 0.5",
+            "one condition",
+        ),
+        ("metric = \"5xx\"\nabove_baseline_by = -1.0", "above zero"),
+        (
+            "metric = \"5xx\"\nabove = 1.0\nmissing = \"maybe\"",
+            "missing",
+        ),
+        ("metric = \"5xx\"\nabove = 1.0\nfor = \"0s\"", "for"),
+    ] {
+        let text = format!("{WITH_METRIC}[[environment.rollout.rule]]\nname = \"r\"\n{rule}\n");
+        let err = config::parse_str(&text, "t.toml", None)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains(want), "{rule}: {err}");
+        assert!(err.contains("t.toml:"), "located: {err}");
     }
 }

@@ -325,7 +325,13 @@ fn parse_env(ctx: &mut Ctx<'_>, t: &mut Table<'_>) -> Option<EnvConfig> {
         None => GatePolicy::defaults(production),
     };
     let rollout = match t.table(ctx, "rollout", format!("environment \"{name}\" > rollout")) {
-        Some(r) => parse_rollout(ctx, &r),
+        Some(r) => {
+            let labels: std::collections::HashSet<&str> = services
+                .iter()
+                .flat_map(|s| s.metrics.iter().map(|m| m.label.as_str()))
+                .collect();
+            parse_rollout(ctx, &r, &labels)
+        }
         None => RolloutPolicy::defaults(),
     };
     let mut smoke = Vec::new();

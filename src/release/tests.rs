@@ -398,3 +398,76 @@ fn same_rev_ignores_arn_form() {
     assert!(a.same_revision(&b));
     assert!(!a.same_revision(&td(4)));
 }
+
+/// A watch whose pre-deploy reading of "5xx %" was all zeros.
+fn watch_from_zero(c: &Config) -> Watch {
+    let mut before = snap(3, RolloutState::Completed);
+    before.metrics[0].points = vec![0.0; 30];
+    let mut w = Watch::new(
+        c,
+        OpKind::Deploy,
+        EnvId(1),
+        "api",
+        "P1",
+        Some(&before),
+        None,
+        t0(),
+    );
+    w.started(td(4), Some("d4".into()));
+    w
+}
+
+#[test]
+fn a_zero_baseline_still_aborts_when_errors_start() {
+    let c = cfg(); // shorthand: +50 % over 5 minutes, floor 1
+    let mut w = watch_from_zero(&c);
+    let mut s = snap(4, RolloutState::InProgress);
+    s.metrics[0].points = vec![0.0; 30];
+    for p in &mut s.metrics[0].points[25..] {
+        *p = 12.0;
+    }
+    let step = w.observe(&s, at(5));
+    let Step::Abort(why) = step else {
+        panic!("{step:?}")
+    };
+    assert!(why.contains("rule \"error rate\""), "{why}");
+    assert!(why.contains("5xx %"), "{why}");
+    assert!(why.contains("5 point(s)"), "{why}");
+    assert!(why.contains("12, 12, 12, 12, 12"), "{why}");
+}
+
+#[test]
+fn a_rule_waits_on_missing_data_and_the_watch_cannot_succeed() {
+    let mut c = cfg();
+    c.environments[1]
+        .rollout
+        .rules
+        .push(crate::config::AbortRule {
+            name: "p95 over SLO".into(),
+            metric: "p95 ms".into(),
+            condition: crate::config::Condition::Above(250.0),
+            points: 3,
+            missing: crate::config::Missing::Wait,
+        });
+    let mut w = watch(&c);
+    let mut s = snap(4, RolloutState::Completed);
+    s.metrics[1].points = vec![f64::NAN; 30];
+    assert_eq!(w.observe(&s, at(5)), Step::Continue);
+    assert_eq!(
+        w.observe(&s, at(60)),
+        Step::Continue,
+        "never succeeds blind"
+    );
+    assert!(w.progress.contains("p95 over SLO"), "{}", w.progress);
+    // One point over the SLO is not three.
+    let mut w = watch(&c);
+    let mut s = snap(4, RolloutState::InProgress);
+    s.metrics[1].points[29] = 400.0;
+    assert_eq!(w.observe(&s, at(5)), Step::Continue);
+    for p in &mut s.metrics[1].points[27..] {
+        *p = 400.0;
+    }
+    assert!(
+        matches!(w.observe(&s, at(10)), Step::Abort(why) if why.contains("p95 over SLO") && why.contains("3 point(s)"))
+    );
+}

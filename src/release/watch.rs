@@ -6,10 +6,13 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use crate::config::{Config, EnvId, MetricRole, RolloutPolicy};
+use crate::config::{
+    AbortRule, Condition, Config, DEFAULT_MIN_BASELINE, EnvId, MetricRole, Missing, RolloutPolicy,
+};
 use crate::ledger::Draft;
 use crate::model::{AlarmState, Digest, Health, RolloutState, ServiceSnapshot, TaskDefRef};
 
+use super::rules::{self, Verdict};
 use super::service_config;
 
 /// How long past its timeout a watch without readings waits before it gives up.
@@ -90,12 +93,9 @@ pub struct Watch {
     /// Every alarm watched before: one that disappears (deleted, renamed)
     /// makes the watch blind, even when a prefix still matches others.
     pub alarms_before: Vec<String>,
-    /// Label of the error-rate metric and its baseline.
-    pub error_rate: Option<(String, f64)>,
-    /// Label of the error-rate metric, baseline or not.
-    pub error_label: Option<String>,
-    /// Label of the p95 latency metric.
-    pub latency_label: Option<String>,
+    /// Abort rules over this service's metrics, each with its baseline (the
+    /// metric's mean before the deploy, when there was data).
+    pub rules: Vec<(AbortRule, Option<f64>)>,
     /// Whether the service has a health endpoint.
     pub health_configured: bool,
     /// Whether the service watches any alarm (by name or prefix).
@@ -121,6 +121,43 @@ pub struct Watch {
     pub outcome: Option<Step>,
     /// Change record, approvers and hotfix mark, carried onto every record.
     pub carried: Draft,
+}
+
+/// The environment's abort rules plus the shorthands `max_error_rate_increase`
+/// (over the service's `error_rate` metric, against its baseline with the
+/// default floor) and `p95_latency_slo` (over its `latency_p95` metric, one point).
+fn effective_rules(
+    policy: &RolloutPolicy,
+    error_label: Option<String>,
+    latency_label: Option<String>,
+) -> Vec<AbortRule> {
+    let mut rules = policy.rules.clone();
+    if let (Some(fraction), Some(metric)) = (policy.max_error_rate_increase, error_label) {
+        rules.push(AbortRule {
+            name: "error rate".to_string(),
+            metric,
+            condition: Condition::AboveBaselineBy {
+                fraction,
+                min_baseline: DEFAULT_MIN_BASELINE,
+            },
+            points: usize::try_from(policy.error_rate_window.as_secs().div_ceil(60))
+                .unwrap_or(1)
+                .max(1),
+            missing: Missing::Wait,
+        });
+    }
+    if let (Some(slo), Some(metric)) = (policy.p95_latency_slo, latency_label) {
+        #[allow(clippy::cast_precision_loss)] // milliseconds of an SLO
+        let slo_ms = slo.as_millis() as f64;
+        rules.push(AbortRule {
+            name: "p95 latency SLO".to_string(),
+            metric,
+            condition: Condition::Above(slo_ms),
+            points: 1,
+            missing: Missing::Wait,
+        });
+    }
+    rules
 }
 
 fn mean(points: &[f64]) -> Option<f64> {
@@ -156,11 +193,20 @@ impl Watch {
             svc.and_then(|s| s.metrics.iter().find(|m| m.role == role))
                 .map(|m| m.label.clone())
         };
-        let error_label = role_label(MetricRole::ErrorRate);
-        let error_rate = error_label.clone().and_then(|label| {
-            let base = before.and_then(|b| series(b, &label)).and_then(mean)?;
-            Some((label, base))
-        });
+        let policy = env_cfg.map_or_else(RolloutPolicy::defaults, |e| e.rollout.clone());
+        let rules = effective_rules(
+            &policy,
+            role_label(MetricRole::ErrorRate),
+            role_label(MetricRole::LatencyP95),
+        )
+        .into_iter()
+        // A rule reads one metric: services without it are not judged by it.
+        .filter(|r| svc.is_some_and(|s| s.metrics.iter().any(|m| m.label == r.metric)))
+        .map(|r| {
+            let base = before.and_then(|b| series(b, &r.metric)).and_then(mean);
+            (r, base)
+        })
+        .collect();
         Self {
             kind,
             automatic: false,
@@ -175,7 +221,7 @@ impl Watch {
             to_digest,
             deployment_id: None,
             issued_at: now,
-            policy: env_cfg.map_or_else(RolloutPolicy::defaults, |e| e.rollout.clone()),
+            policy,
             firing_before: before
                 .map(|b| {
                     b.alarms
@@ -188,9 +234,7 @@ impl Watch {
             alarms_before: before
                 .map(|b| b.alarms.iter().map(|a| a.name.clone()).collect())
                 .unwrap_or_default(),
-            error_rate,
-            error_label,
-            latency_label: role_label(MetricRole::LatencyP95),
+            rules,
             health_configured: svc.is_some_and(|s| s.health.is_some()),
             alarms_configured: svc
                 .is_some_and(|s| !s.alarms.is_empty() || !s.alarm_prefixes.is_empty()),
@@ -297,6 +341,25 @@ impl Watch {
             self.completed_at = Some(now);
         }
         self.blind = self.blind_spots(s);
+        let mut rule_abort = None;
+        for (rule, base) in &self.rules {
+            let m = s.metrics.iter().find(|m| m.label == rule.metric);
+            let points = m.filter(|m| m.error.is_none()).map(|m| m.points.as_slice());
+            match rules::evaluate(rule, *base, points) {
+                Verdict::Pass => {}
+                Verdict::Breach(why) | Verdict::AbortOnMissing(why) => {
+                    rule_abort.get_or_insert(why);
+                }
+                Verdict::Unknown(why) => {
+                    self.blind.push(match m.and_then(|m| m.error.as_deref()) {
+                        Some(err) => {
+                            format!("metric \"{}\" unreadable: {err} ({why})", rule.metric)
+                        }
+                        None => why,
+                    });
+                }
+            }
+        }
         // Alarms that fire now and did not before the deploy.
         let firing: Vec<&str> = s
             .alarms
@@ -332,36 +395,9 @@ impl Watch {
                 self.unhealthy_since = None;
             }
         }
-        // Error rate against its baseline, over the configured window (1 point a minute).
-        if let (Some(max), Some((label, base))) =
-            (self.policy.max_error_rate_increase, self.error_rate.clone())
-            && let Some(points) = series(s, &label)
-        {
-            let n = usize::try_from(self.policy.error_rate_window.as_secs() / 60)
-                .unwrap_or(1)
-                .max(1);
-            let recent = &points[points.len().saturating_sub(n)..];
-            if let Some(now_rate) = mean(recent) {
-                let increase = (now_rate - base) / base.max(1e-9);
-                if base > 0.0 && increase > max {
-                    return self.end(Step::Abort(format!(
-                        "{label} rose {:.0} % over its baseline ({base:.2} → {now_rate:.2}; limit {:.0} %)",
-                        increase * 100.0,
-                        max * 100.0
-                    )));
-                }
-            }
-        }
-        if let (Some(slo), Some(label)) = (self.policy.p95_latency_slo, self.latency_label.clone())
-            && let Some(last) = series(s, &label).and_then(|p| p.last().copied())
-        {
-            #[allow(clippy::cast_precision_loss)]
-            let slo_ms = slo.as_millis() as f64;
-            if last.is_finite() && last > slo_ms {
-                return self.end(Step::Abort(format!(
-                    "{label} is {last:.0} ms, over the {slo_ms:.0} ms SLO"
-                )));
-            }
+        // Metric rules (the runbooks' abort criteria).
+        if let Some(why) = rule_abort {
+            return self.end(Step::Abort(why));
         }
         if !self.blind.is_empty() {
             // Unknown is never fine: wait, saying why, until the data returns or
@@ -450,24 +486,6 @@ impl Watch {
         if self.health_configured && s.health == Health::Unknown {
             out.push("health not known".to_string());
         }
-        let rules = [
-            self.policy
-                .max_error_rate_increase
-                .and(self.error_label.as_deref()),
-            self.policy
-                .p95_latency_slo
-                .and(self.latency_label.as_deref()),
-        ];
-        for label in rules.into_iter().flatten() {
-            match s.metrics.iter().find(|m| m.label == label) {
-                Some(m) if m.error.is_some() => out.push(format!(
-                    "metric \"{label}\" unreadable: {}",
-                    m.error.as_deref().unwrap_or_default()
-                )),
-                Some(m) if m.points.iter().any(|p| p.is_finite()) => {}
-                _ => out.push(format!("metric \"{label}\" has no datapoints")),
-            }
-        }
         out
     }
 
@@ -546,8 +564,8 @@ impl Watch {
         // Alarms that fired during the bad deploy must not abort the way back.
         rb.firing_before = Vec::new();
         rb.policy.abort_on_alarm = false;
-        rb.error_rate = None;
-        rb.error_label = None;
+        // …nor the metrics it spoiled.
+        rb.rules = Vec::new();
         rb.blind = Vec::new();
         rb.progress = "issuing rollback…".to_string();
         rb.stage = "issuing";

@@ -1,10 +1,15 @@
 //! An environment's gate (checks, approvals, freeze windows) and rollout policy.
 
+use std::time::Duration;
+
 use chrono::{NaiveDate, NaiveTime, Weekday};
 use regex::Regex;
 
 use super::super::walk::{Ctx, Table};
-use super::super::{AutoCheck, FreezeKind, FreezeWindow, GatePolicy, OnAbort, RolloutPolicy};
+use super::super::{
+    AbortRule, AutoCheck, Condition, DEFAULT_MIN_BASELINE, FreezeKind, FreezeWindow, GatePolicy,
+    Missing, OnAbort, RolloutPolicy,
+};
 use super::range;
 
 const GATE_KEYS: &[&str] = &[
@@ -29,7 +34,126 @@ const ROLLOUT_KEYS: &[&str] = &[
     "max_error_rate_increase",
     "error_rate_window",
     "p95_latency_slo",
+    "rule",
 ];
+
+const RULE_KEYS: &[&str] = &[
+    "name",
+    "metric",
+    "above",
+    "above_baseline_by",
+    "min_baseline",
+    "for",
+    "missing",
+];
+
+fn parse_rule(
+    ctx: &mut Ctx<'_>,
+    t: &Table<'_>,
+    labels: &std::collections::HashSet<&str>,
+) -> Option<AbortRule> {
+    t.check_keys(ctx, RULE_KEYS);
+    let name = t.req_str(ctx, "name", "name the rule, e.g. name = \"5xx ratio\"");
+    let metric = t.req_str(
+        ctx,
+        "metric",
+        "give the label of a [[environment.service.metric]], e.g. metric = \"5xx %\"",
+    );
+    if let Some(m) = &metric
+        && !labels.contains(m.as_str())
+    {
+        // A rule over a metric nobody has would never abort anything.
+        let mut known: Vec<&str> = labels.iter().copied().collect();
+        known.sort_unstable();
+        ctx.report(
+            t.value_span("metric"),
+            format!("no service in this environment has a metric labelled \"{m}\""),
+            if known.is_empty() {
+                "add a [[environment.service.metric]] with this label to the services it judges"
+                    .to_string()
+            } else {
+                format!("use one of: {}", known.join(", "))
+            },
+        );
+        return None;
+    }
+    let finite = |ctx: &mut Ctx<'_>, key: &str, min_exclusive: bool| {
+        let v = t.float(ctx, key)?;
+        let ok = v.is_finite() && if min_exclusive { v > 0.0 } else { v >= 0.0 };
+        if !ok {
+            ctx.report(
+                t.value_span(key),
+                format!(
+                    "{key} must be a finite number{}: \"{v}\"",
+                    if min_exclusive {
+                        " above zero"
+                    } else {
+                        " not below zero"
+                    }
+                ),
+                "e.g. above = 5.0, above_baseline_by = 0.5, min_baseline = 1.0",
+            );
+            return None;
+        }
+        Some(v)
+    };
+    let above = finite(ctx, "above", false);
+    let by = finite(ctx, "above_baseline_by", true);
+    let floor = finite(ctx, "min_baseline", false);
+    let condition = match (above, by) {
+        (Some(v), None) => {
+            if floor.is_some() {
+                ctx.report(
+                    t.key_span("min_baseline"),
+                    "min_baseline applies only with above_baseline_by".to_string(),
+                    "remove it, or compare against the baseline with above_baseline_by",
+                );
+            }
+            Some(Condition::Above(v))
+        }
+        (None, Some(fraction)) => Some(Condition::AboveBaselineBy {
+            fraction,
+            min_baseline: floor.unwrap_or(DEFAULT_MIN_BASELINE),
+        }),
+        (Some(_), Some(_)) => {
+            ctx.report(
+                t.key_span("above"),
+                "a rule has one condition: above or above_baseline_by, not both".to_string(),
+                "write two rules for two conditions",
+            );
+            None
+        }
+        (None, None) => {
+            if !t.has("above") && !t.has("above_baseline_by") {
+                t.missing(
+                    ctx,
+                    "above",
+                    "add above = <value> (absolute) or above_baseline_by = <fraction>",
+                );
+            }
+            None
+        }
+    };
+    let window = t.positive_duration(ctx, "for", Duration::from_mins(1), range::METRIC_WINDOW);
+    let points = usize::try_from(window.as_secs().div_ceil(60))
+        .unwrap_or(1)
+        .max(1);
+    let missing = match t
+        .choice(ctx, "missing", &["wait", "abort", "ignore"])
+        .as_deref()
+    {
+        Some("abort") => Missing::Abort,
+        Some("ignore") => Missing::Ignore,
+        _ => Missing::Wait,
+    };
+    Some(AbortRule {
+        name: name?,
+        metric: metric?,
+        condition: condition?,
+        points,
+        missing,
+    })
+}
 
 pub(super) fn parse_gate(ctx: &mut Ctx<'_>, t: &Table<'_>, production: bool) -> GatePolicy {
     t.check_keys(ctx, GATE_KEYS);
@@ -219,7 +343,12 @@ pub(super) fn parse_freeze(ctx: &mut Ctx<'_>, t: &Table<'_>) -> Option<FreezeWin
     })
 }
 
-pub(super) fn parse_rollout(ctx: &mut Ctx<'_>, t: &Table<'_>) -> RolloutPolicy {
+/// `labels`: the metric labels of the environment's services (a rule must read one).
+pub(super) fn parse_rollout(
+    ctx: &mut Ctx<'_>,
+    t: &Table<'_>,
+    labels: &std::collections::HashSet<&str>,
+) -> RolloutPolicy {
     t.check_keys(ctx, ROLLOUT_KEYS);
     let d = RolloutPolicy::defaults();
     let rate = t.float(ctx, "max_error_rate_increase");
@@ -257,5 +386,10 @@ pub(super) fn parse_rollout(ctx: &mut Ctx<'_>, t: &Table<'_>) -> RolloutPolicy {
             range::METRIC_WINDOW,
         ),
         p95_latency_slo: t.bounded_duration(ctx, "p95_latency_slo", range::LATENCY),
+        rules: t
+            .tables(ctx, "rule")
+            .iter()
+            .filter_map(|r| parse_rule(ctx, r, labels))
+            .collect(),
     }
 }

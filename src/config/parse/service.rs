@@ -221,6 +221,7 @@ impl RolloutPolicy {
             max_error_rate_increase: Some(0.5),
             error_rate_window: Duration::from_mins(5),
             p95_latency_slo: None,
+            rules: Vec::new(),
         }
     }
 }
