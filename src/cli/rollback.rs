@@ -70,18 +70,14 @@ pub async fn drive(
     let records = driver.exec.read().map_err(CliError::failed)?;
     let target = release::rollback_target(&records, env_name, &snap).map_err(CliError::failed)?;
     say(&format!(
-        "roll back {service} in {env_name}: {} ({}) → {} ({}){}",
+        "roll back {service} in {env_name}: {} ({}) → {} ({}) [{}]",
         snap.task_definition
             .as_ref()
             .map_or_else(|| "?".to_string(), ToString::to_string),
         snap.digest.as_ref().map_or("no digest", |d| d.short()),
         target.revision,
         target.digest.as_ref().map_or("no digest", |d| d.short()),
-        if target.verified {
-            " [previous stable revision]"
-        } else {
-            " [UNVERIFIED: no stable record; newest older ACTIVE revision]"
-        }
+        target.label()
     ));
     let (watch, effects) = release::start_rollback(
         cfg,

@@ -20,6 +20,42 @@ pub struct RollbackTarget {
     pub verified: bool,
     /// When it was marked stable.
     pub stable_at: Option<DateTime<Utc>>,
+    /// Why the stable revision in the records was passed over (not ACTIVE here).
+    pub passed_over: Option<String>,
+    /// The target is newer than the revision that runs: a roll forward.
+    pub roll_forward: bool,
+}
+
+impl RollbackTarget {
+    /// The same in few words, for the detail pane's one line.
+    pub fn short_label(&self) -> String {
+        match (self.roll_forward, self.verified, &self.passed_over) {
+            (true, _, _) => "ROLL FORWARD: newer than the running revision".to_string(),
+            (false, true, _) => "previous stable revision".to_string(),
+            (false, false, None) => "UNVERIFIED: newest older ACTIVE revision".to_string(),
+            (false, false, Some(_)) => {
+                "UNVERIFIED: stable revision not ACTIVE; newest older ACTIVE".to_string()
+            }
+        }
+    }
+
+    /// What kind of target this is, the one way the dialog, the CLI and the
+    /// record say it.
+    pub fn label(&self) -> String {
+        let kind = if self.verified {
+            "previous stable revision".to_string()
+        } else {
+            match &self.passed_over {
+                Some(why) => format!("UNVERIFIED: {why}; newest older ACTIVE revision"),
+                None => "UNVERIFIED: no stable record; newest older ACTIVE revision".to_string(),
+            }
+        };
+        if self.roll_forward {
+            format!("ROLL FORWARD to a newer revision than the one running ({kind})")
+        } else {
+            kind
+        }
+    }
 }
 
 /// The rollback target of a service: the previous stable revision from the
@@ -40,6 +76,7 @@ pub fn rollback_target(
             h.task_definition.family == current.family && h.task_definition.revision == rev
         })
     };
+    let mut passed_over = None;
     if let Some(s) = crate::stable::previous_stable(records, env, &snap.name, &current.to_string())
         && let Some(stable) = TaskDefRef::parse(&s.revision)
     {
@@ -52,13 +89,20 @@ pub fn rollback_target(
             None => snap.history.is_empty(),
         };
         if usable {
+            let roll_forward =
+                stable.family == current.family && stable.revision > current.revision;
             return Ok(RollbackTarget {
                 revision: known.map_or(stable, |h| h.task_definition.clone()),
                 digest: Digest::parse(&s.digest).ok(),
                 verified: true,
                 stable_at: Some(s.at),
+                passed_over: None,
+                roll_forward,
             });
         }
+        passed_over = Some(format!(
+            "the stable revision {stable} is not ACTIVE here (deregistered, or never registered)"
+        ));
     }
     snap.history
         .iter()
@@ -73,10 +117,15 @@ pub fn rollback_target(
             digest: h.digest.clone(),
             verified: false,
             stable_at: None,
+            passed_over: passed_over.clone(),
+            roll_forward: false,
         })
         .ok_or_else(|| {
             PlanError(format!(
-                "no known stable revision of {} in \"{env}\" and no older ACTIVE revision than {current}: nothing to roll back to",
+                "{} of {} in \"{env}\" and no older ACTIVE revision than {current}: nothing to roll back to",
+                passed_over
+                    .clone()
+                    .unwrap_or_else(|| "no known stable revision".to_string()),
                 snap.name
             ))
         })
@@ -107,10 +156,16 @@ pub fn rollback_start(
     );
     let mut draft = watch.draft(operator);
     draft.to_revision = Some(target.revision.to_string());
-    draft.reasons.push(if target.verified {
-        "rollback to the previous stable revision".to_string()
-    } else {
-        "rollback to the newest older ACTIVE revision (unverified: no stable record)".to_string()
-    });
+    draft
+        .reasons
+        .push(match (target.verified, &target.passed_over) {
+            _ if target.roll_forward => format!("roll forward: {}", target.label()),
+            (true, _) => "rollback to the previous stable revision".to_string(),
+            (false, None) => {
+                "rollback to the newest older ACTIVE revision (unverified: no stable record)"
+                    .to_string()
+            }
+            (false, Some(_)) => format!("rollback to the {}", target.label()),
+        });
     (watch, draft)
 }

@@ -471,3 +471,49 @@ fn a_rule_waits_on_missing_data_and_the_watch_cannot_succeed() {
         matches!(w.observe(&s, at(10)), Step::Abort(why) if why.contains("p95 over SLO") && why.contains("3 point(s)"))
     );
 }
+
+#[test]
+fn a_passed_over_stable_revision_is_named_and_a_newer_one_is_a_roll_forward() {
+    let dir = tempfile::tempdir().unwrap();
+    let ledger = crate::ledger::Ledger::new(dir.path().join("l.jsonl"));
+    // The records say shop-api:6 is stable; this world never registered it.
+    let d6 = Digest::of_bytes(b"rev6").to_string();
+    crate::stable::mark(&ledger, "alice", "staging", "api", "shop-api:6", &d6, t0()).unwrap();
+    let s = snap(4, RolloutState::Completed);
+    let t = rollback_target(&ledger.read().unwrap(), "staging", &s).unwrap();
+    assert_eq!(
+        (t.revision.revision, t.verified, t.roll_forward),
+        (3, false, false)
+    );
+    assert_eq!(
+        t.label(),
+        "UNVERIFIED: the stable revision shop-api:6 is not ACTIVE here (deregistered, or never registered); newest older ACTIVE revision"
+    );
+    let (_, draft) = rollback_start(&cfg(), EnvId(1), "api", "P1", Some(&s), &t, "alice", t0());
+    assert!(
+        draft
+            .reasons
+            .iter()
+            .any(|r| r.contains("shop-api:6 is not ACTIVE")),
+        "{:?}",
+        draft.reasons
+    );
+    // Running shop-api:3 with shop-api:4 stable and ACTIVE: going there is a
+    // roll forward, and every place says so.
+    let mut s3 = snap(4, RolloutState::Completed);
+    s3.task_definition = Some(td(3));
+    let d4 = Digest::of_bytes(b"rev4").to_string();
+    crate::stable::mark(&ledger, "alice", "staging", "api", "shop-api:4", &d4, t0()).unwrap();
+    let t = rollback_target(&ledger.read().unwrap(), "staging", &s3).unwrap();
+    assert_eq!(
+        (t.revision.revision, t.verified, t.roll_forward),
+        (4, true, true)
+    );
+    assert!(t.label().starts_with("ROLL FORWARD"), "{}", t.label());
+    let (_, draft) = rollback_start(&cfg(), EnvId(1), "api", "P1", Some(&s3), &t, "alice", t0());
+    assert!(
+        draft.reasons.iter().any(|r| r.starts_with("roll forward")),
+        "{:?}",
+        draft.reasons
+    );
+}

@@ -66,8 +66,8 @@ fn rollback_line(
                 t.revision,
                 t.digest.as_ref().map_or("no digest", |d| d.short()),
                 match t.stable_at {
-                    Some(at) => format!("stable {} ago", age(app.now, at)),
-                    None => "UNVERIFIED: newest older ACTIVE revision".to_string(),
+                    Some(at) if !t.roll_forward => format!("stable {} ago", age(app.now, at)),
+                    _ => t.short_label(),
                 }
             ),
             Err(e) => e.0,

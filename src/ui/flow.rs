@@ -401,7 +401,7 @@ fn render_rollback(
                     .as_ref()
                     .map_or_else(|| "no digest".to_string(), |x| x.short().to_string())
             )),
-            if t.verified {
+            if t.verified && !t.roll_forward {
                 Span::styled(
                     format!(
                         "stable since {}",
@@ -412,10 +412,7 @@ fn render_rollback(
                     theme.tone(Tone::Good),
                 )
             } else {
-                Span::styled(
-                    "UNVERIFIED: no stable record; newest older ACTIVE revision",
-                    theme.tone(Tone::Warn),
-                )
+                Span::styled(t.label(), theme.tone(Tone::Warn))
             },
         ]),
     ];
