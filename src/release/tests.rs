@@ -101,14 +101,18 @@ fn cfg() -> Config {
 
 /// A deploy of revision 4 over revision 3 in staging, accepted.
 fn watch(c: &Config) -> Watch {
-    let before = snap(3, RolloutState::Completed);
+    watch_over(c, &snap(3, RolloutState::Completed))
+}
+
+/// A deploy of revision 4 over `before` in staging, accepted.
+fn watch_over(c: &Config, before: &ServiceSnapshot) -> Watch {
     let mut w = Watch::new(
         c,
         OpKind::Deploy,
         EnvId(1),
         "api",
         "P1",
-        Some(&before),
+        Some(before),
         None,
         t0(),
     );
@@ -403,18 +407,7 @@ fn same_rev_ignores_arn_form() {
 fn watch_from_zero(c: &Config) -> Watch {
     let mut before = snap(3, RolloutState::Completed);
     before.metrics[0].points = vec![0.0; 30];
-    let mut w = Watch::new(
-        c,
-        OpKind::Deploy,
-        EnvId(1),
-        "api",
-        "P1",
-        Some(&before),
-        None,
-        t0(),
-    );
-    w.started(td(4), Some("d4".into()));
-    w
+    watch_over(c, &before)
 }
 
 #[test]
