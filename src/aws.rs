@@ -59,10 +59,9 @@ struct Shared {
     /// In-flight limit per environment and API.
     limiters: HashMap<(String, Api), Limiter>,
     calls: Accounting,
-    /// Environments whose endpoint lacks the service-deployment APIs (emulators, old regions).
-    no_service_deployments: std::collections::HashSet<String>,
-    /// Environments whose endpoint answered them.
-    service_deployments_seen: std::collections::HashSet<String>,
+    /// Per environment, whether its endpoint has the service-deployment APIs
+    /// (emulators and old regions lack them); absent while nobody knows.
+    service_deployments: HashMap<String, bool>,
 }
 
 /// ECS and CloudWatch behind the provider trait.
@@ -164,19 +163,18 @@ impl AwsProvider {
 
     /// Whether `env`'s endpoint answered the service-deployment APIs (unknown counts as yes).
     pub(crate) fn service_deployments_supported(&self, env: &str) -> bool {
-        !self.shared().no_service_deployments.contains(env)
-    }
-
-    /// Remembers that `env`'s endpoint lacks the service-deployment APIs.
-    pub(crate) fn service_deployments_unsupported(&self, env: &str) {
-        self.shared().no_service_deployments.insert(env.to_string());
-    }
-
-    /// Remembers that `env`'s endpoint answered the service-deployment APIs.
-    pub(crate) fn service_deployments_answered(&self, env: &str) {
         self.shared()
-            .service_deployments_seen
-            .insert(env.to_string());
+            .service_deployments
+            .get(env)
+            .copied()
+            .unwrap_or(true)
+    }
+
+    /// Remembers whether `env`'s endpoint answered the service-deployment APIs.
+    pub(crate) fn set_service_deployments(&self, env: &str, supported: bool) {
+        self.shared()
+            .service_deployments
+            .insert(env.to_string(), supported);
     }
 
     /// While nobody knows whether `env` has the service-deployment APIs, one
@@ -185,12 +183,7 @@ impl AwsProvider {
         &self,
         env: &str,
     ) -> Option<tokio::sync::MutexGuard<'_, ()>> {
-        let known = {
-            let shared = self.shared();
-            shared.service_deployments_seen.contains(env)
-                || shared.no_service_deployments.contains(env)
-        };
-        if known {
+        if self.shared().service_deployments.contains_key(env) {
             None
         } else {
             Some(self.deployments_probe.lock().await)

@@ -235,7 +235,7 @@ async fn in_flight(
         .await
     {
         Ok(out) => {
-            p.service_deployments_answered(&env.name);
+            p.set_service_deployments(&env.name, true);
             out.service_deployments().first().and_then(|d| {
                 Some((
                     d.service_deployment_arn()?.to_string(),
@@ -246,7 +246,7 @@ async fn in_flight(
         Err(e) => {
             // Emulators (and older endpoints) lack these APIs: fall back, and stop asking.
             tracing::debug!(error = %classify(&e, "ecs:ListServiceDeployments", &svc.ecs_service), "no service-deployment API");
-            p.service_deployments_unsupported(&env.name);
+            p.set_service_deployments(&env.name, false);
             None
         }
     }
