@@ -18,7 +18,8 @@ use shipdeck::model::{Digest, Pinning};
 use shipdeck::provider::{AnyProvider, Provider, ProviderError, ReadScope};
 use shipdeck::sim::{FleetFile, SimFleet};
 use support::fixture::{
-    REPO, config_text, creds, cw_client, digest, ecs_client, ecs_fixture, parse, register, stack,
+    REPO, config_text, creds, cw_client, digest, ecs_client, ecs_fixture, parse, register, seeded,
+    stack,
 };
 
 /// What every provider must do, whatever the cloud behind it.
@@ -114,21 +115,19 @@ async fn contract_on_the_simulated_fleet() {
 
 #[tokio::test]
 async fn contract_on_the_emulators() {
-    let Some(st) = stack() else { return };
-    let ecs = ecs_client(&st.moto.url);
-    ecs_fixture(&ecs, 1, 1).await;
-    let cfg = parse(&config_text(1, 1, &st.moto.url, &st.localstack.url));
-    let p = AnyProvider::Aws(AwsProvider::new(&cfg).with_credentials(creds()));
+    let Some((_st, cfg, p)) = seeded(1, 1).await else {
+        return;
+    };
+    let p = AnyProvider::Aws(p);
     contract(&p, &cfg, &digest("1.0")).await;
 }
 
 #[tokio::test]
 async fn promotion_changes_only_the_image() {
-    let Some(st) = stack() else { return };
+    let Some((st, cfg, p)) = seeded(1, 1).await else {
+        return;
+    };
     let ecs = ecs_client(&st.moto.url);
-    ecs_fixture(&ecs, 1, 1).await;
-    let cfg = parse(&config_text(1, 1, &st.moto.url, &st.localstack.url));
-    let p = AwsProvider::new(&cfg).with_credentials(creds());
     let env = &cfg.environments[0];
     let started = p
         .deploy(env, &env.services[0], &digest("2.0"))
@@ -202,11 +201,9 @@ async fn promotion_changes_only_the_image() {
 
 #[tokio::test]
 async fn batching_and_task_definition_cache() {
-    let Some(st) = stack() else { return };
-    let ecs = ecs_client(&st.moto.url);
-    ecs_fixture(&ecs, 3, 25).await;
-    let cfg = parse(&config_text(3, 25, &st.moto.url, &st.localstack.url));
-    let p = AwsProvider::new(&cfg).with_credentials(creds());
+    let Some((_st, cfg, p)) = seeded(3, 25).await else {
+        return;
+    };
     let any = AnyProvider::Aws(p.clone());
     let first = shipdeck::status::read_all(&cfg, &any).await;
     assert!(first.iter().all(Result::is_ok));
@@ -473,11 +470,9 @@ fn missing_credentials_are_one_clear_line() {
 /// succeeds, and shipdeck stops asking that endpoint.
 #[tokio::test]
 async fn missing_service_deployment_api_does_not_fail_the_reading() {
-    let Some(st) = stack() else { return };
-    let ecs = ecs_client(&st.moto.url);
-    ecs_fixture(&ecs, 1, 2).await;
-    let cfg = parse(&config_text(1, 2, &st.moto.url, &st.localstack.url));
-    let p = AwsProvider::new(&cfg).with_credentials(creds());
+    let Some((_st, cfg, p)) = seeded(1, 2).await else {
+        return;
+    };
     let env = &cfg.environments[0];
     // moto starts no tasks, so both rollouts look in flight and the API is asked.
     let first = p.read_env(env, ReadScope::CONSOLE).await.unwrap();

@@ -19,12 +19,11 @@ use std::time::Duration;
 use chrono::Utc;
 use shipdeck::app::Flow;
 use shipdeck::app::keys::Key;
-use shipdeck::aws::AwsProvider;
 use shipdeck::clock::ManualClock;
 use shipdeck::provider::{AnyProvider, Provider, ReadScope};
 use shipdeck::sim::{Fault, FleetFile, SimFleet, scaled};
 use support::console::Harness;
-use support::fixture::{config_text, creds, digest, ecs_client, ecs_fixture, parse, stack};
+use support::fixture::{config_text, digest, ecs_client, ecs_fixture, seeded, stack};
 
 type Calls = BTreeMap<String, BTreeMap<String, u64>>;
 /// Spoils the cache file at the path.
@@ -243,11 +242,9 @@ async fn a_corrupt_cache_file_is_ignored_with_one_warning_and_rewritten() {
 
 #[tokio::test]
 async fn pressing_r_reads_one_services_rollback_target_and_nothing_else() {
-    let Some(st) = stack() else { return };
-    let ecs = ecs_client(&st.moto.url);
-    ecs_fixture(&ecs, 1, 3).await;
-    let cfg = parse(&config_text(1, 3, &st.moto.url, &st.localstack.url));
-    let p = AwsProvider::new(&cfg).with_credentials(creds());
+    let Some((_st, cfg, p)) = seeded(1, 3).await else {
+        return;
+    };
     let env = &cfg.environments[0];
     // svc2 moves to a second revision; its first one is the rollback target.
     p.deploy(env, &env.services[1], &digest("2.0"))
@@ -297,11 +294,10 @@ async fn pressing_r_reads_one_services_rollback_target_and_nothing_else() {
 
 #[tokio::test]
 async fn a_deregistered_task_definition_still_cached_is_never_a_rollback_target() {
-    let Some(st) = stack() else { return };
+    let Some((st, cfg, p)) = seeded(1, 1).await else {
+        return;
+    };
     let ecs = ecs_client(&st.moto.url);
-    ecs_fixture(&ecs, 1, 1).await;
-    let cfg = parse(&config_text(1, 1, &st.moto.url, &st.localstack.url));
-    let p = AwsProvider::new(&cfg).with_credentials(creds());
     let env = &cfg.environments[0];
     let svc = &env.services[0];
     p.deploy(env, svc, &digest("2.0")).await.unwrap();

@@ -5,6 +5,7 @@
 use aws_sdk_ecs::types::{
     ContainerDefinition, KeyValuePair, NetworkMode, PortMapping, Tag, Volume,
 };
+use shipdeck::aws::AwsProvider;
 use shipdeck::config::{self, Config};
 use shipdeck::model::Digest;
 
@@ -122,6 +123,22 @@ pub async fn ecs_fixture(ecs: &aws_sdk_ecs::Client, clusters: usize, services: u
 pub struct Stack {
     pub moto: Emulator,
     pub localstack: Emulator,
+}
+
+/// Emulators seeded with `envs` clusters of `services` pinned services, the
+/// configuration over them and a provider with test credentials (`None` when
+/// the emulators are not installed).
+pub async fn seeded(envs: usize, services: usize) -> Option<(Stack, Config, AwsProvider)> {
+    let st = stack()?;
+    ecs_fixture(&ecs_client(&st.moto.url), envs, services).await;
+    let cfg = parse(&config_text(
+        envs,
+        services,
+        &st.moto.url,
+        &st.localstack.url,
+    ));
+    let p = AwsProvider::new(&cfg).with_credentials(creds());
+    Some((st, cfg, p))
 }
 
 pub fn stack() -> Option<Stack> {
