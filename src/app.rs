@@ -420,6 +420,11 @@ impl App {
         self.col = EnvId(self.col.index().min(self.envs.len().saturating_sub(1)));
     }
 
+    /// Shows a notice from outside the console's own flow (start-up).
+    pub fn notify(&mut self, text: impl Into<String>) {
+        self.say(Level::Info, text);
+    }
+
     fn say(&mut self, level: Level, text: impl Into<String>) {
         // Messages quote errors and names from outside.
         self.message = Some((level, crate::model::sanitize(&text.into())));

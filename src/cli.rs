@@ -78,6 +78,14 @@ pub enum Command {
         /// Generate N environments (a wide board) instead of dev, staging, prod.
         #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=200))]
         envs: Option<u16>,
+        /// Rehearse a game day: arm a scripted scenario in the demo world
+        /// (a world running another one starts afresh). `--scenario list` describes them.
+        #[arg(long, value_name = "NAME", value_parser = scenario_name, conflicts_with_all = ["services", "envs"])]
+        scenario: Option<String>,
+        /// Restore the demo world to its initial state (with --scenario: armed
+        /// with it), say so, and exit. The demo ledger is kept.
+        #[arg(long, conflicts_with_all = ["services", "envs", "status"])]
+        reset: bool,
     },
     /// Print every service's digest, rollout, alarms, health and drift per environment.
     Status(StatusArgs),
@@ -180,6 +188,9 @@ pub struct StatusArgs {
     /// Never colour the output (NO_COLOR is honoured too).
     #[arg(long)]
     pub no_color: bool,
+    /// With --demo: the demo world with this game-day scenario armed.
+    #[arg(long, value_name = "NAME", requires = "demo", value_parser = scenario_name)]
+    pub scenario: Option<String>,
 }
 
 /// Options of `shipdeck audit`.
@@ -277,6 +288,60 @@ pub fn parse() -> Cli {
     }
 }
 
+/// `--scenario NAME`: one of the built-in scenarios, or `list`.
+pub(crate) fn scenario_name(s: &str) -> Result<String, String> {
+    let names: Vec<&str> = crate::sim::SCENARIOS.iter().map(|(n, _)| *n).collect();
+    if s == "list" || names.contains(&s) {
+        Ok(s.to_string())
+    } else {
+        Err(format!(
+            "unknown scenario \"{s}\" (known: {}; `--scenario list` describes them)",
+            names.join(", ")
+        ))
+    }
+}
+
+/// `shipdeck demo --scenario list`: each scenario and what it rehearses.
+fn list_scenarios() -> i32 {
+    for (name, _) in crate::sim::SCENARIOS {
+        let about = crate::sim::FleetFile::demo_scenario(name)
+            .ok()
+            .and_then(|f| f.scenario)
+            .map(|s| s.description)
+            .unwrap_or_default();
+        term::outln(&format!(
+            "{name}\n  {}\n",
+            about.split_whitespace().collect::<Vec<_>>().join(" ")
+        ));
+    }
+    term::outln(
+        "Run one: shipdeck demo --scenario NAME (or promote/rollback/status --demo --scenario NAME)",
+    );
+    EXIT_OK
+}
+
+/// `shipdeck demo --reset`: the shared world back to its initial state.
+fn reset_demo(cfg: &crate::config::Config, demo: setup::Demo) -> i32 {
+    let clock: std::sync::Arc<dyn crate::clock::Clock> =
+        std::sync::Arc::new(crate::clock::SystemClock);
+    if setup::demo_world_path().is_none() {
+        eprint_error(
+            "no data directory on this platform: the demo world is not kept, nothing to reset",
+        );
+        return EXIT_USAGE;
+    }
+    match provider_for(cfg, Some(demo), clock) {
+        Ok((_, note)) => {
+            term::outln(&note.unwrap_or_else(|| "demo world reset".to_string()));
+            EXIT_OK
+        }
+        Err(e) => {
+            eprint_error(&e);
+            EXIT_USAGE
+        }
+    }
+}
+
 fn eprint_error(msg: &str) {
     term::error(msg);
 }
@@ -299,7 +364,7 @@ pub async fn run(cli: Cli) -> i32 {
             ledger,
         }) => approve::run_approve(&cli, id, *demo, comment.as_deref(), ledger.as_deref()).await,
         Some(Command::Promote { args, common }) => {
-            let (cfg, fleet) = match config_or_demo(&cli, common.demo) {
+            let (cfg, fleet) = match config_or_demo(&cli, common.demo, common.scenario.as_deref()) {
                 Ok(x) => x,
                 Err(code) => return code,
             };
@@ -310,7 +375,7 @@ pub async fn run(cli: Cli) -> i32 {
             env,
             common,
         }) => {
-            let (cfg, fleet) = match config_or_demo(&cli, common.demo) {
+            let (cfg, fleet) = match config_or_demo(&cli, common.demo, common.scenario.as_deref()) {
                 Ok(x) => x,
                 Err(code) => return code,
             };
@@ -331,8 +396,8 @@ pub async fn run(cli: Cli) -> i32 {
         }) => config_check::config_check(&cli),
         Some(Command::Status(args)) => {
             if args.demo {
-                match demo_setup(None) {
-                    Ok((cfg, fleet)) => status::run_status(Ok(cfg), args, Some(fleet)).await,
+                match setup::shop_demo(args.scenario.as_deref(), false) {
+                    Ok((cfg, demo)) => status::run_status(Ok(cfg), args, Some(demo)).await,
                     Err(e) => {
                         eprint_error(&e);
                         EXIT_USAGE
@@ -347,18 +412,30 @@ pub async fn run(cli: Cli) -> i32 {
             json,
             services,
             envs,
+            scenario,
+            reset,
         }) => {
+            if scenario.as_deref() == Some("list") {
+                return list_scenarios();
+            }
             let size = match (services, envs) {
                 (None, None) => None,
                 (s, e) => Some((s.unwrap_or(20), e.unwrap_or(3))),
             };
-            let (cfg, fleet) = match demo_setup(size) {
+            let made = match size {
+                None => setup::shop_demo(scenario.as_deref(), *reset),
+                Some(_) => demo_setup(size).map(|(c, f)| (c, setup::Demo::own(f))),
+            };
+            let (cfg, fleet) = match made {
                 Ok(x) => x,
                 Err(e) => {
                     eprint_error(&e);
                     return EXIT_USAGE;
                 }
             };
+            if *reset {
+                return reset_demo(&cfg, fleet);
+            }
             let mut cfg = cfg;
             cfg.read_only |= cli.read_only;
             if *status {

@@ -210,6 +210,8 @@ pub struct Console {
     pub theme: Theme,
     /// Secrets for health probes and smoke checks.
     pub secrets: Secrets,
+    /// Shown in the status bar at start (e.g. the demo world's scenario).
+    pub notice: Option<String>,
 }
 
 /// Runs the console until the user quits. The terminal is restored on return.
@@ -250,9 +252,13 @@ where
         operator,
         theme,
         secrets,
+        notice,
     } = console;
     let draw_err = |e: B::Error| std::io::Error::other(e.to_string());
     let mut app = App::new(&cfg, keymap, operator, Utc::now());
+    if let Some(n) = notice {
+        app.notify(n);
+    }
     // One read of the ledger at start: stable revisions for rollback, and the
     // promotions a crash cut off, shown and never silently forgotten. Later
     // reads follow it from where this one ended.

@@ -6,7 +6,10 @@
 
 mod faults;
 mod fleet_file;
+mod math;
+mod script;
 mod service;
+mod world;
 
 pub use faults::Fault;
 use service::{SimRevision, SimService, chrono_dur};
@@ -19,7 +22,11 @@ use chrono::{DateTime, Utc};
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 
-pub use fleet_file::{FleetError, FleetFile, FleetPinning, scaled, scaled_wide};
+pub use fleet_file::{
+    FleetError, FleetFile, FleetPinning, SCENARIOS, ScenarioInfo, scaled, scaled_wide,
+};
+pub use script::{EffectKind, FaultEntry, Trigger};
+pub use world::Opened;
 
 use crate::clock::Clock;
 use crate::config::{EnvConfig, ServiceConfig};
@@ -34,7 +41,7 @@ pub const SIM_STEP: Duration = Duration::from_secs(1);
 /// Longest stretch simulated in one go; beyond it, time jumps (keeps a resumed laptop responsive).
 const MAX_CATCH_UP_STEPS: u64 = 6 * 3600;
 
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
 struct SimEnv {
     services: BTreeMap<String, SimService>,
     throttle_calls: u32,
@@ -43,15 +50,39 @@ struct SimEnv {
     cloudwatch_down: bool,
     deploy_delay: Option<Duration>,
     deploys_refused: bool,
+    /// A scripted outage of the whole environment: since, until (none: for good).
+    outage: Option<(DateTime<Utc>, Option<DateTime<Utc>>)>,
 }
 
-#[derive(Debug)]
+impl SimEnv {
+    fn unreachable_at(&self, now: DateTime<Utc>) -> bool {
+        self.unreachable
+            || self
+                .outage
+                .is_some_and(|(from, until)| from <= now && until.is_none_or(|u| now < u))
+    }
+}
+
+#[derive(Debug, serde::Serialize, serde::Deserialize)]
 struct SimState {
     rng: ChaCha8Rng,
     time: DateTime<Utc>,
     envs: BTreeMap<String, SimEnv>,
     next_id: u64,
+    #[serde(skip)]
     calls: u64,
+    /// Game-day faults scripted in the fleet file.
+    faults: Vec<script::ScriptedFault>,
+}
+
+/// Names the built-in fleet descriptions a saved demo world may come from.
+pub fn demo_version() -> String {
+    let mut all = String::from(include_str!("../assets/demo-fleet.toml"));
+    for (name, text) in SCENARIOS {
+        all.push_str(name);
+        all.push_str(text);
+    }
+    Digest::of_bytes(all.as_bytes()).to_string()
 }
 
 /// Services per simulated `DescribeServices` call, as on ECS.
@@ -64,12 +95,59 @@ pub struct SimFleet {
     clock: Arc<dyn Clock>,
     /// In-flight limit per environment, as the AWS provider keeps one.
     limiters: Arc<Mutex<BTreeMap<String, Limiter>>>,
+    /// The file the world is shared through (the demo), if any.
+    world: Option<Arc<world::World>>,
 }
 
 impl SimFleet {
     /// Builds a fleet from a description, seeded, driven by `clock`.
     pub fn new(fleet: &FleetFile, seed: u64, clock: Arc<dyn Clock>) -> Self {
-        let now = clock.now();
+        let state = Self::initial(fleet, seed, clock.now());
+        Self {
+            state: Arc::new(Mutex::new(state)),
+            clock,
+            limiters: Arc::new(Mutex::new(BTreeMap::new())),
+            world: None,
+        }
+    }
+
+    /// The fleet shared through the world file at `path` (the demo): the saved
+    /// world, or a new one from `fleet` when there is none, `reset` is asked,
+    /// `scenario` differs from the one it runs, or the file cannot be used
+    /// (`version` names the fleet descriptions the file must come from).
+    pub fn open_world(
+        fleet: &FleetFile,
+        seed: u64,
+        clock: Arc<dyn Clock>,
+        path: std::path::PathBuf,
+        version: String,
+        scenario: Option<String>,
+        reset: bool,
+    ) -> (Self, Opened) {
+        let world = world::World::new(path, version, scenario);
+        let (state, opened) = world.open(Self::initial(fleet, seed, clock.now()), reset);
+        (
+            Self {
+                state: Arc::new(Mutex::new(state)),
+                clock,
+                limiters: Arc::new(Mutex::new(BTreeMap::new())),
+                world: Some(Arc::new(world)),
+            },
+            opened,
+        )
+    }
+
+    /// The scenario the shared world runs, if any.
+    pub fn scenario(&self) -> Option<String> {
+        self.world.as_ref().and_then(|w| w.scenario())
+    }
+
+    /// Where the shared world is kept, if it is.
+    pub fn world_path(&self) -> Option<&std::path::Path> {
+        self.world.as_ref().map(|w| w.path())
+    }
+
+    fn initial(fleet: &FleetFile, seed: u64, now: DateTime<Utc>) -> SimState {
         let envs = fleet
             .environments
             .iter()
@@ -90,17 +168,27 @@ impl SimFleet {
                 )
             })
             .collect();
-        Self {
-            state: Arc::new(Mutex::new(SimState {
-                rng: ChaCha8Rng::seed_from_u64(seed),
-                time: now,
-                envs,
-                next_id: 1,
-                calls: 0,
-            })),
-            clock,
-            limiters: Arc::new(Mutex::new(BTreeMap::new())),
-        }
+        let mut state = SimState {
+            rng: ChaCha8Rng::seed_from_u64(seed),
+            time: now,
+            envs,
+            next_id: 1,
+            calls: 0,
+            faults: fleet
+                .faults
+                .iter()
+                .cloned()
+                .map(|mut f| {
+                    if f.trigger == Trigger::Start {
+                        f.status = script::Status::Due(now + service::chrono_dur(f.after));
+                    }
+                    f
+                })
+                .collect(),
+        };
+        // Faults due at the start are in effect from the first reading.
+        state.fire_due(now);
+        state
     }
 
     /// The in-flight limit of an environment's simulated API calls.
@@ -144,6 +232,13 @@ impl SimFleet {
         Ok(())
     }
 
+    /// Writes a change to the shared world, if there is one.
+    fn save(&self, st: &SimState) {
+        if let Some(w) = &self.world {
+            w.save(st);
+        }
+    }
+
     /// Total API calls served (for efficiency tests).
     pub fn calls(&self) -> u64 {
         self.lock().calls
@@ -161,6 +256,9 @@ impl SimFleet {
                 break;
             }
             let t = st.time;
+            if !st.faults.is_empty() {
+                st.fire_due(t);
+            }
             let SimState { rng, envs, .. } = st;
             for env in envs.values_mut() {
                 for svc in env.services.values_mut() {
@@ -174,6 +272,9 @@ impl SimFleet {
     fn enter(&self, env: &str) -> Result<std::sync::MutexGuard<'_, SimState>, ProviderError> {
         let now = self.clock.now();
         let mut st = self.lock();
+        if let Some(w) = &self.world {
+            w.sync_in(&mut st);
+        }
         Self::catch_up(&mut st, now);
         st.calls += 1;
         let Some(e) = st.envs.get_mut(env) else {
@@ -182,7 +283,7 @@ impl SimFleet {
                 name: env.to_string(),
             });
         };
-        if e.unreachable {
+        if e.unreachable_at(now) {
             return Err(ProviderError::Network {
                 message: format!("cannot connect to the endpoint of \"{env}\": connection refused"),
             });
@@ -285,6 +386,7 @@ impl SimFleet {
         cfg: &ServiceConfig,
         digest: &Digest,
     ) -> Result<DeployStarted, ProviderError> {
+        let _lock = self.world.as_ref().map(|w| w.lock());
         let mut st = self.enter(&env.name)?;
         let now = st.time;
         let id_num = st.next_id;
@@ -308,10 +410,13 @@ impl SimFleet {
         svc.pinning = FleetPinning::Digest;
         let id = format!("ecs-svc/{id_num:016}");
         svc.start_deployment(revision, &id, now);
+        let to = svc.task_def(revision);
+        st.trigger(&env.name, &cfg.ecs_service, Trigger::Deploy, now);
+        self.save(&st);
         Ok(DeployStarted {
             service: cfg.name.clone(),
             from: Some(from),
-            to: svc.task_def(revision),
+            to,
             deployment_id: Some(id),
         })
     }
@@ -322,6 +427,7 @@ impl SimFleet {
         cfg: &ServiceConfig,
         to: &TaskDefRef,
     ) -> Result<DeployStarted, ProviderError> {
+        let _lock = self.world.as_ref().map(|w| w.lock());
         let mut st = self.enter(&env.name)?;
         let now = st.time;
         let id_num = st.next_id;
@@ -348,10 +454,13 @@ impl SimFleet {
         let from = svc.task_def(svc.current);
         let id = format!("ecs-svc/{id_num:016}");
         svc.start_deployment(to.revision, &id, now);
+        let to = svc.task_def(to.revision);
+        st.trigger(&env.name, &cfg.ecs_service, Trigger::Rollback, now);
+        self.save(&st);
         Ok(DeployStarted {
             service: cfg.name.clone(),
             from: Some(from),
-            to: svc.task_def(to.revision),
+            to,
             deployment_id: Some(id),
         })
     }

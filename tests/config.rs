@@ -72,7 +72,17 @@ fn example_config_parses_every_documented_section() {
     assert_eq!(health.headers[0].0, "Authorization");
     assert_eq!(dev.smoke.len(), 1);
     assert_eq!(dev.services[0].metrics.len(), 1);
-    assert_eq!(prod.rollout.rules.len(), 2);
+    assert_eq!(prod.rollout.rules.len(), 3);
+    // The runbook's ratio is metric math over two metrics of the service.
+    let ratio = prod.services[0]
+        .metrics
+        .iter()
+        .find(|m| m.label == "5xx %")
+        .unwrap();
+    assert_eq!(
+        ratio.source,
+        config::MetricSource::Expression("errors / requests * 100".into())
+    );
     assert_eq!(cfg.refresh_interval, Duration::from_secs(5));
 }
 
@@ -197,4 +207,73 @@ fn bad_abort_rules_are_reported_at_their_line() {
         assert!(err.contains(want), "{rule}: {err}");
         assert!(err.contains("t.toml:"), "located: {err}");
     }
+}
+
+const SERVICE: &str = r#"
+[[environment]]
+name = "prod"
+region = "eu-west-1"
+cluster = "p"
+[[environment.service]]
+name = "api"
+"#;
+
+#[test]
+fn metric_math_expressions_parse_and_bad_ones_are_located() {
+    let good = format!(
+        "{SERVICE}metric = [\n\
+         {{ id = \"errors\", label = \"5xx\", namespace = \"N\", metric_name = \"E\" }},\n\
+         {{ id = \"requests\", label = \"req\", namespace = \"N\", metric_name = \"R\" }},\n\
+         {{ label = \"5xx %\", expression = \"errors / requests * 100\", role = \"error_rate\" }},\n]\n"
+    );
+    let cfg = config::parse_str(&good, "t.toml", None).unwrap();
+    let m = &cfg.env("prod").unwrap().services[0].metrics;
+    assert_eq!(m[0].id.as_deref(), Some("errors"));
+    assert_eq!(m[2].role, config::MetricRole::ErrorRate);
+    for (metrics, want) in [
+        (
+            "{ label = \"x\", expression = \"errors / 2\" }",
+            "refers to \"errors\", which no metric of this service has",
+        ),
+        (
+            "{ id = \"Bad\", namespace = \"N\", metric_name = \"M\" }",
+            "metric id \"Bad\" is not allowed",
+        ),
+        (
+            "{ id = \"a\", namespace = \"N\", metric_name = \"M\" }, { id = \"a\", namespace = \"N\", metric_name = \"M2\" }",
+            "used twice",
+        ),
+        (
+            "{ id = \"a\", namespace = \"N\", metric_name = \"M\" }, { label = \"y\", expression = \"a * 2\", namespace = \"N\" }",
+            "namespace has no meaning beside expression",
+        ),
+        ("{ expression = \"1 + 1\" }", "label"),
+        (
+            "{ label = \"z\", expression = \" \" }",
+            "expression is empty",
+        ),
+        ("{ label = \"z\" }", "namespace"),
+    ] {
+        let text = format!("{SERVICE}metric = [{metrics}]\n");
+        let err = config::parse_str(&text, "t.toml", None)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains(want), "{metrics}: {err}");
+        assert!(err.contains("t.toml:"), "located: {err}");
+    }
+}
+
+#[test]
+fn expression_ids_are_found_outside_quotes_and_rewritten() {
+    use config::MetricSource;
+    let ids: Vec<&str> =
+        MetricSource::referenced_ids("FILL(errors, 0) / requests * 1e2 + 'label x'")
+            .into_iter()
+            .map(|(_, id)| id)
+            .collect();
+    assert_eq!(ids, ["errors", "requests"]);
+    let out = MetricSource::rewrite("errors / requests * 100", |id| {
+        Some(format!("m{}", id.len()))
+    });
+    assert_eq!(out, "m6 / m8 * 100");
 }

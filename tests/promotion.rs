@@ -41,36 +41,6 @@ async fn promote_to_staging(h: &mut Harness, service: &str) {
     assert!(matches!(h.app.flow, Some(Flow::Watch(_))));
 }
 
-/// The prod wizard: two checklist items, a change record, two approvers, typed confirmation.
-async fn open_prod_wizard(h: &mut Harness, service: &str) {
-    h.select(service, "prod");
-    h.keys("p").await;
-    assert!(
-        matches!(h.app.flow, Some(Flow::Wizard(_))),
-        "{:?}",
-        h.app.message
-    );
-    h.keys(" j j").await; // tick both items, move to the change record
-    h.enter().await;
-    h.keys("CHG-1234").await;
-    h.enter().await;
-}
-
-async fn approve_and_confirm_prod(h: &mut Harness) {
-    h.approve("bob");
-    h.approve("carol");
-    h.tick(3).await;
-    assert!(h.gate_go(), "{:#?}", h.app.flow);
-    h.keys("g").await;
-    h.keys("prod").await;
-    h.enter().await;
-    assert!(
-        matches!(h.app.flow, Some(Flow::Watch(_))),
-        "{:?}",
-        h.app.message
-    );
-}
-
 #[tokio::test]
 async fn happy_path_dev_to_staging_to_prod() {
     let mut h = Harness::new("alice", monday()).await;
@@ -84,7 +54,7 @@ async fn happy_path_dev_to_staging_to_prod() {
     h.esc().await;
 
     // The prod gate wants the digest soaked a day in staging.
-    open_prod_wizard(&mut h, "checkout").await;
+    h.open_prod_wizard("checkout").await;
     assert_eq!(h.check("soak").verdict, Verdict::Pending);
     assert!(!h.gate_go());
     h.keys("g").await;
@@ -93,9 +63,9 @@ async fn happy_path_dev_to_staging_to_prod() {
     h.clock.advance(Duration::from_hours(25));
     h.tick(3).await;
 
-    open_prod_wizard(&mut h, "checkout").await;
+    h.open_prod_wizard("checkout").await;
     assert_eq!(h.check("soak").verdict, Verdict::Pass);
-    approve_and_confirm_prod(&mut h).await;
+    h.approve_and_confirm_prod().await;
     let v = h.watch_until_over(180).await;
     assert_eq!(v.watch.outcome, Some(Step::Succeeded));
     assert_eq!(h.digest("checkout", "prod"), dev);
@@ -238,7 +208,7 @@ async fn freeze_window_blocks_prod() {
     // 25 December, 10:00 in Berlin: inside the demo's holiday freeze.
     let at = Utc.with_ymd_and_hms(2026, 12, 25, 9, 0, 0).unwrap();
     let mut h = Harness::new("alice", at).await;
-    open_prod_wizard(&mut h, "api").await;
+    h.open_prod_wizard("api").await;
     h.approve("bob");
     h.approve("carol");
     h.tick(3).await;
@@ -256,7 +226,7 @@ async fn freeze_window_blocks_prod() {
 #[tokio::test]
 async fn self_approval_is_refused_and_never_counts() {
     let mut h = Harness::new("alice", monday()).await;
-    open_prod_wizard(&mut h, "api").await;
+    h.open_prod_wizard("api").await;
     let id = h.promotion();
     let err = shipdeck::approvals::approve(
         &h.ledger,
@@ -308,7 +278,7 @@ async fn hotfix_skips_a_stage_with_a_reason_and_an_extra_approval() {
     let mut h = Harness::new("alice", monday()).await;
     let dev = h.digest("checkout", "dev");
     // search runs 2.5.0 in dev and staging; use checkout, which differs in every stage.
-    open_prod_wizard(&mut h, "checkout").await;
+    h.open_prod_wizard("checkout").await;
     h.keys("h").await; // source: staging → dev
     let Some(Flow::Wizard(w)) = &h.app.flow else {
         panic!("wizard closed: {:?}", h.app.message)
@@ -351,14 +321,14 @@ async fn hotfix_deploys_and_is_marked_on_the_record() {
     h.clock.advance(Duration::from_hours(25));
     h.tick(3).await;
     let dev = h.digest("checkout", "dev");
-    open_prod_wizard(&mut h, "checkout").await;
+    h.open_prod_wizard("checkout").await;
     h.keys("h").await;
     h.keys("jjj").await;
     h.enter().await;
     h.keys("checkout broken in prod").await;
     h.enter().await;
     h.approve("dave");
-    approve_and_confirm_prod(&mut h).await;
+    h.approve_and_confirm_prod().await;
     let v = h.watch_until_over(180).await;
     assert_eq!(v.watch.outcome, Some(Step::Succeeded));
     assert_eq!(h.digest("checkout", "prod"), dev);
@@ -681,7 +651,7 @@ mod no_mutation_without_confirmation {
 #[tokio::test]
 async fn wizard_confirm_watch_and_rollback_screens() {
     let mut h = Harness::new("alice", monday()).await;
-    open_prod_wizard(&mut h, "api").await;
+    h.open_prod_wizard("api").await;
     h.approve("bob");
     h.tick(3).await;
     for (w, ht) in [(120, 40), (80, 24)] {

@@ -162,6 +162,7 @@ fn start() -> Running {
         operator: "alice".into(),
         theme: Theme::new(shipdeck::config::Theme::Dark, true),
         secrets: shipdeck::cli::secrets_for_run(),
+        notice: None,
     };
     tokio::spawn(async move {
         let mut terminal = Terminal::new(backend).unwrap();

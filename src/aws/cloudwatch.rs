@@ -4,11 +4,13 @@
 
 use std::collections::HashMap;
 
-use aws_sdk_cloudwatch::types::{Dimension, Metric, MetricDataQuery, MetricStat, StateValue};
+use aws_sdk_cloudwatch::types::{
+    Dimension, Metric, MetricDataQuery, MetricStat, StateValue, StatusCode,
+};
 use chrono::Utc;
 
 use super::{Api, AwsProvider, classify, to_chrono};
-use crate::config::EnvConfig;
+use crate::config::{EnvConfig, MetricSource};
 use crate::model::{Alarm, AlarmReading, AlarmState};
 
 /// CloudWatch describes at most this many alarms by name per call.
@@ -124,6 +126,9 @@ pub(super) async fn read_alarms(
 /// Datapoints per (service, label), oldest first.
 pub(super) type Datapoints = HashMap<(String, String), Vec<f64>>;
 
+/// A query: its id, the (service, label) it answers, the request.
+type Query = (String, (String, String), MetricDataQuery);
+
 /// Reads every configured metric of the environment, 500 queries per call.
 /// A failed call leaves its error: those series are unknown, not empty.
 pub(super) async fn read_metrics(
@@ -132,39 +137,82 @@ pub(super) async fn read_metrics(
     env: &EnvConfig,
     now: chrono::DateTime<Utc>,
 ) -> (Datapoints, Option<String>) {
-    let mut queries: Vec<(String, (String, String), MetricDataQuery)> = Vec::new();
+    let mut queries: Vec<Query> = Vec::new();
+    // Where each service's queries start: an expression and the metrics it
+    // reads must travel in the same call.
+    let mut starts = Vec::new();
     for s in &env.services {
+        let first = queries.len();
+        starts.push(first);
+        // A service's own ids become its query ids ("m<position>"), unique in the call.
+        let query_id = |id: &str| {
+            s.metrics
+                .iter()
+                .position(|m| m.id.as_deref() == Some(id))
+                .map(|i| format!("m{}", first + i))
+        };
         for m in &s.metrics {
             let id = format!("m{}", queries.len());
-            let metric = Metric::builder()
-                .namespace(&m.namespace)
-                .metric_name(&m.metric_name)
-                .set_dimensions(Some(
-                    m.dimensions
-                        .iter()
-                        .map(|(k, v)| Dimension::builder().name(k).value(v).build())
-                        .collect(),
-                ))
-                .build();
-            let q = MetricDataQuery::builder()
-                .id(&id)
-                .metric_stat(
-                    MetricStat::builder()
-                        .metric(metric)
-                        .period(60)
-                        .stat(&m.stat)
-                        .build(),
-                )
-                .return_data(true)
-                .build();
+            let q = match &m.source {
+                MetricSource::Stat {
+                    namespace,
+                    metric_name,
+                    dimensions,
+                    stat,
+                } => {
+                    let metric = Metric::builder()
+                        .namespace(namespace)
+                        .metric_name(metric_name)
+                        .set_dimensions(Some(
+                            dimensions
+                                .iter()
+                                .map(|(k, v)| Dimension::builder().name(k).value(v).build())
+                                .collect(),
+                        ))
+                        .build();
+                    MetricDataQuery::builder().metric_stat(
+                        MetricStat::builder()
+                            .metric(metric)
+                            .period(60)
+                            .stat(stat)
+                            .build(),
+                    )
+                }
+                MetricSource::Expression(e) => {
+                    MetricDataQuery::builder().expression(MetricSource::rewrite(e, query_id))
+                }
+            }
+            .id(&id)
+            .label(&m.label)
+            .return_data(true)
+            .build();
             queries.push((id, (s.name.clone(), m.label.clone()), q));
         }
+    }
+    starts.push(queries.len());
+    // Whole services per call, up to 500 queries (a service with more is split,
+    // and its expressions then fail alone, as CloudWatch says).
+    let mut batches: Vec<&[Query]> = Vec::new();
+    let mut from = 0;
+    for w in starts.windows(2) {
+        let (start, end) = (w[0], w[1]);
+        if end - from > QUERIES_PER_CALL && start > from {
+            batches.push(&queries[from..start]);
+            from = start;
+        }
+        while end - from > QUERIES_PER_CALL {
+            batches.push(&queries[from..from + QUERIES_PER_CALL]);
+            from += QUERIES_PER_CALL;
+        }
+    }
+    if from < queries.len() {
+        batches.push(&queries[from..]);
     }
     let mut out: Datapoints = HashMap::new();
     let mut error: Option<String> = None;
     let start = aws_smithy_types::DateTime::from_secs((now - METRIC_WINDOW).timestamp());
     let end = aws_smithy_types::DateTime::from_secs(now.timestamp());
-    let calls = queries.chunks(QUERIES_PER_CALL).map(|batch| {
+    let calls = batches.into_iter().map(|batch| {
         p.call(env, Api::CloudWatch, "GetMetricData", || async {
             c.cloudwatch
                 .get_metric_data()
@@ -188,6 +236,13 @@ pub(super) async fn read_metrics(
                     let Some(key) = key_of(res.id()) else {
                         continue;
                     };
+                    // An expression CloudWatch could not compute is unknown, never empty.
+                    if matches!(
+                        res.status_code(),
+                        Some(StatusCode::InternalError | StatusCode::Forbidden)
+                    ) {
+                        continue;
+                    }
                     // CloudWatch answers newest first.
                     let mut points: Vec<(i64, f64)> = res
                         .timestamps()

@@ -10,7 +10,7 @@ pub(crate) async fn run_approve(
     comment: Option<&str>,
     ledger: Option<&std::path::Path>,
 ) -> i32 {
-    let cfg = match config_or_demo(cli, demo) {
+    let cfg = match config_or_demo(cli, demo, None) {
         Ok((c, _)) => c,
         Err(code) => return code,
     };

@@ -5,13 +5,15 @@ use std::sync::Arc;
 
 use crate::clock::SystemClock;
 use crate::config::{Config, ConfigError};
-use crate::sim::FleetFile;
 use crate::ui::Theme;
 
 use super::setup::{keymap_or_usage, ledger_for, lock_dir, provider_for, secrets_for_run, who};
 use super::{EXIT_DEGRADED, EXIT_OK, EXIT_USAGE, eprint_error, term};
 
-pub(crate) async fn run_console(cfg: Result<Config, ConfigError>, fleet: Option<FleetFile>) -> i32 {
+pub(crate) async fn run_console(
+    cfg: Result<Config, ConfigError>,
+    fleet: Option<super::setup::Demo>,
+) -> i32 {
     // Everything that can be wrong is checked before the terminal switches to the TUI.
     let cfg = match cfg {
         Ok(c) => c,
@@ -30,7 +32,7 @@ pub(crate) async fn run_console(cfg: Result<Config, ConfigError>, fleet: Option<
         );
         return EXIT_USAGE;
     }
-    let provider = match provider_for(&cfg, fleet, Arc::new(SystemClock)) {
+    let (provider, notice) = match provider_for(&cfg, fleet, Arc::new(SystemClock)) {
         Ok(p) => p,
         Err(e) => {
             eprint_error(&e);
@@ -64,6 +66,7 @@ pub(crate) async fn run_console(cfg: Result<Config, ConfigError>, fleet: Option<
         operator: me,
         theme,
         secrets: secrets_for_run(),
+        notice,
     };
     let result = crate::runtime::run_console(console).await;
     provider.save_cache();

@@ -11,7 +11,6 @@ use crate::config::EnvId;
 use crate::ledger::Record;
 use crate::model::sanitize;
 use crate::release::{self, Answers, Outcome, Promotion};
-use crate::sim::FleetFile;
 
 /// What `promote` was asked.
 #[derive(Debug, Clone, Default, clap::Args)]
@@ -41,7 +40,7 @@ pub struct PromoteArgs {
 /// Runs `shipdeck promote`.
 pub async fn promote(
     cfg: &Config,
-    fleet: Option<FleetFile>,
+    fleet: Option<super::setup::Demo>,
     operator: &str,
     args: &PromoteArgs,
     common: &Common,
@@ -146,7 +145,7 @@ fn ask_missing(cfg: &Config, p: &Promotion, answers: &mut Answers) {
 
 async fn run(
     cfg: &Config,
-    fleet: Option<FleetFile>,
+    fleet: Option<super::setup::Demo>,
     operator: &str,
     args: &PromoteArgs,
     common: &Common,

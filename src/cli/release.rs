@@ -20,7 +20,6 @@ use crate::model::ServiceSnapshot;
 use crate::provider::{AnyProvider, ReadScope, read_with_timeout};
 use crate::release::exec::Executor;
 use crate::release::{self, Effect, Next, Outcome, Watch};
-use crate::sim::FleetFile;
 
 /// Options shared by promote and rollback.
 #[derive(Debug, Clone, Default, clap::Args)]
@@ -34,9 +33,13 @@ pub struct Common {
     /// Print JSON.
     #[arg(long)]
     pub json: bool,
-    /// Use the built-in demo configuration and simulated fleet.
+    /// Use the built-in demo configuration and its shared simulated world.
     #[arg(long)]
     pub demo: bool,
+    /// With --demo: run in a world with this game-day scenario armed (see
+    /// `shipdeck demo --scenario list`).
+    #[arg(long, value_name = "NAME", requires = "demo", value_parser = crate::cli::scenario_name)]
+    pub scenario: Option<String>,
 }
 
 /// What `promote` or `rollback` did, printed at the end (text or JSON).
@@ -227,12 +230,16 @@ impl<'a> Driver<'a> {
     /// A driver for a mutation in `env`; refused (exit 2) where the engine refuses.
     pub fn new(
         cfg: &'a Config,
-        fleet: Option<FleetFile>,
+        fleet: Option<super::setup::Demo>,
         operator: &str,
         env: EnvId,
     ) -> Result<Self, CliError> {
         let clock: Arc<dyn Clock> = Arc::new(SystemClock);
-        let provider = super::provider_for(cfg, fleet, clock.clone()).map_err(CliError::usage)?;
+        let (provider, note) =
+            super::provider_for(cfg, fleet, clock.clone()).map_err(CliError::usage)?;
+        if let Some(n) = note {
+            term::errln(&n);
+        }
         if let Some(w) = provider.cache_warning() {
             term::errln(&format!("warning: {w}"));
         }

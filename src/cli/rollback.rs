@@ -4,12 +4,11 @@ use super::error::CliError;
 use super::release::{Common, Driver, Report, confirmed, read_service, say};
 use crate::config::Config;
 use crate::release::{self, Outcome};
-use crate::sim::FleetFile;
 
 /// Runs `shipdeck rollback`.
 pub async fn rollback(
     cfg: &Config,
-    fleet: Option<FleetFile>,
+    fleet: Option<super::setup::Demo>,
     operator: &str,
     service: &str,
     env: &str,
@@ -23,7 +22,7 @@ pub async fn rollback(
 
 async fn run(
     cfg: &Config,
-    fleet: Option<FleetFile>,
+    fleet: Option<super::setup::Demo>,
     operator: &str,
     service: &str,
     env_name: &str,

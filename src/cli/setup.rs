@@ -48,15 +48,109 @@ pub(crate) fn demo_seed(cfg: &Config) -> u64 {
     }
 }
 
-/// The simulator on an in-memory fleet (the demo), or the provider the configuration asks for.
+/// The demo's simulated fleet and how its world is kept.
+#[derive(Debug, Clone)]
+pub struct Demo {
+    /// The fleet a new world starts from.
+    pub fleet: FleetFile,
+    /// Shared with every other demo process through the data dir (the shop
+    /// demo), or this process's own (generated fleets).
+    pub shared: bool,
+    /// The game-day scenario asked for.
+    pub scenario: Option<String>,
+    /// Start the world afresh.
+    pub reset: bool,
+}
+
+impl Demo {
+    /// This process's own world over `fleet`.
+    pub fn own(fleet: FleetFile) -> Self {
+        Self {
+            fleet,
+            shared: false,
+            scenario: None,
+            reset: false,
+        }
+    }
+}
+
+/// Where the shared demo world is kept.
+pub(crate) fn demo_world_path() -> Option<PathBuf> {
+    crate::paths::data_dir().map(|d| d.join("demo-world.json"))
+}
+
+/// The simulator for the demo, or the provider the configuration asks for;
+/// with a note for the user about the demo world, when there is one to give.
 pub(crate) fn provider_for(
     cfg: &Config,
-    fleet: Option<FleetFile>,
+    demo: Option<Demo>,
     clock: Arc<dyn Clock>,
-) -> Result<AnyProvider, String> {
-    match fleet {
-        Some(f) => Ok(AnyProvider::Sim(SimFleet::new(&f, demo_seed(cfg), clock))),
-        None => build_provider(cfg, clock),
+) -> Result<(AnyProvider, Option<String>), String> {
+    let Some(demo) = demo else {
+        return build_provider(cfg, clock).map(|p| (p, None));
+    };
+    let seed = demo_seed(cfg);
+    let path = demo_world_path().filter(|_| demo.shared);
+    let Some(path) = path else {
+        return Ok((
+            AnyProvider::Sim(SimFleet::new(&demo.fleet, seed, clock)),
+            None,
+        ));
+    };
+    let (sim, opened) = SimFleet::open_world(
+        &demo.fleet,
+        seed,
+        clock,
+        path.clone(),
+        crate::sim::demo_version(),
+        demo.scenario.clone(),
+        demo.reset,
+    );
+    let note = world_note(&sim, &path, &opened, demo.fleet.scenario.as_ref());
+    Ok((AnyProvider::Sim(sim), note))
+}
+
+/// What to tell the user about the demo world just opened.
+fn world_note(
+    sim: &SimFleet,
+    path: &std::path::Path,
+    opened: &crate::sim::Opened,
+    asked: Option<&crate::sim::ScenarioInfo>,
+) -> Option<String> {
+    use crate::sim::Opened;
+    let running = sim.scenario();
+    let about = || {
+        asked.map_or_else(String::new, |s| {
+            format!(
+                ": {}",
+                s.description
+                    .split_whitespace()
+                    .collect::<Vec<_>>()
+                    .join(" ")
+            )
+        })
+    };
+    let what = match &running {
+        Some(s) => format!("scenario {s}"),
+        None => "no scenario".to_string(),
+    };
+    match opened {
+        Opened::Continued => running
+            .map(|s| format!("demo world runs scenario {s} (`shipdeck demo --reset` ends it)")),
+        Opened::Created => running.map(|s| format!("demo scenario {s} armed{}", about())),
+        Opened::Restarted => Some(format!(
+            "demo world restarted from its initial state with {what}{}",
+            about()
+        )),
+        Opened::Reset => Some(format!(
+            "demo world reset to its initial state with {what} ({}); the demo ledger is kept{}",
+            path.display(),
+            about()
+        )),
+        Opened::Replaced(why) => Some(format!(
+            "demo world {} could not be used ({why}); replaced by the initial world with {what}",
+            path.display()
+        )),
     }
 }
 
@@ -164,18 +258,41 @@ pub(crate) fn operator_override(cfg: &Config) -> Option<String> {
     None
 }
 
-/// The demo configuration and fleet (`--demo`), or the configured ones.
-pub(crate) fn config_or_demo(cli: &Cli, demo: bool) -> Result<(Config, Option<FleetFile>), i32> {
+/// The demo configuration and shared world (`--demo`, with a scenario), or
+/// the configured ones.
+pub(crate) fn config_or_demo(
+    cli: &Cli,
+    demo: bool,
+    scenario: Option<&str>,
+) -> Result<(Config, Option<Demo>), i32> {
     if demo {
-        let (mut cfg, fleet) = demo_setup(None).map_err(|e| {
+        let (mut cfg, demo) = shop_demo(scenario, false).map_err(|e| {
             eprint_error(&e);
             EXIT_USAGE
         })?;
         cfg.read_only |= cli.read_only;
-        Ok((cfg, Some(fleet)))
+        Ok((cfg, Some(demo)))
     } else {
         config_or_usage(cli).map(|c| (c, None))
     }
+}
+
+/// The shop demo's configuration and its shared world, with a scenario.
+pub(crate) fn shop_demo(scenario: Option<&str>, reset: bool) -> Result<(Config, Demo), String> {
+    let (cfg, fleet) = demo_setup(None)?;
+    let fleet = match scenario {
+        Some(name) => FleetFile::demo_scenario(name).map_err(|e| e.to_string())?,
+        None => fleet,
+    };
+    Ok((
+        cfg,
+        Demo {
+            fleet,
+            shared: true,
+            scenario: scenario.map(str::to_string),
+            reset,
+        },
+    ))
 }
 
 /// Checks that `env` exists and lists `service`: a typo is a usage error (exit

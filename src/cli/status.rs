@@ -6,7 +6,6 @@ use std::sync::Arc;
 use crate::clock::{Clock, SystemClock};
 use crate::config::{Config, ConfigError};
 use crate::provider::AnyProvider;
-use crate::sim::FleetFile;
 use crate::status::{self, Filter, Style};
 
 use super::setup::{provider_for, secrets_for_run};
@@ -15,7 +14,7 @@ use super::{EXIT_DEGRADED, EXIT_OK, EXIT_UNKNOWN, EXIT_USAGE, StatusArgs, eprint
 pub(crate) async fn run_status(
     cfg: Result<Config, ConfigError>,
     args: &StatusArgs,
-    fleet: Option<FleetFile>,
+    fleet: Option<super::setup::Demo>,
 ) -> i32 {
     let cfg = match cfg {
         Ok(c) => c,
@@ -46,7 +45,12 @@ pub(crate) async fn run_status(
     }
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     let provider = match provider_for(&cfg, fleet, clock.clone()) {
-        Ok(p) => p,
+        Ok((p, note)) => {
+            if let Some(n) = note {
+                term::errln(&n);
+            }
+            p
+        }
         Err(e) => {
             eprint_error(&e);
             return EXIT_USAGE;

@@ -6,7 +6,7 @@ use super::setup::{config_or_demo, known_service, ledger_for, lock_dir, who};
 use super::{Cli, EXIT_DEGRADED, EXIT_OK, EXIT_USAGE, eprint_error, term};
 
 pub(crate) async fn run_unlock(cli: &Cli, env: &str, service: &str, yes: bool, demo: bool) -> i32 {
-    let cfg = match config_or_demo(cli, demo) {
+    let cfg = match config_or_demo(cli, demo, None) {
         Ok((c, _)) => c,
         Err(code) => return code,
     };

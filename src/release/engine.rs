@@ -530,15 +530,20 @@ impl Watch {
                 } else {
                     Outcome::Succeeded
                 };
-                next.end(
-                    outcome,
-                    format!(
-                        "{what} of {service} in {env} succeeded: {} is stable (marked in the ledger)",
-                        self.to
-                            .as_ref()
-                            .map_or_else(String::new, ToString::to_string)
+                let to = self
+                    .to
+                    .as_ref()
+                    .map_or_else(String::new, ToString::to_string);
+                let why = match (&self.after_abort, outcome) {
+                    // The abort is what the operator must read first.
+                    (Some(abort), Outcome::RolledBack) => format!(
+                        "aborted: {abort}; rolled back: {to} runs again and is stable (marked in the ledger)"
                     ),
-                );
+                    _ => format!(
+                        "{what} of {service} in {env} succeeded: {to} is stable (marked in the ledger)"
+                    ),
+                };
+                next.end(outcome, why);
             }
             (Step::Unknown(why), _) => {
                 next.release(self);

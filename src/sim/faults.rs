@@ -3,8 +3,11 @@
 
 use std::time::Duration;
 
-use super::SimFleet;
-use super::service::Fate;
+use chrono::{DateTime, Utc};
+
+use super::script::{Effect, MetricKind, ScriptedFault, Status, Trigger};
+use super::service::{Fate, SimService, chrono_dur};
+use super::{SimFleet, SimState};
 use crate::model::AlarmState;
 
 /// A scripted fault.
@@ -110,7 +113,18 @@ pub enum Fault {
 impl SimFleet {
     /// Scripts a fault.
     pub fn inject(&self, fault: Fault) {
+        let _lock = self.world.as_ref().map(|w| w.lock());
         let mut st = self.lock();
+        if let Some(w) = &self.world {
+            w.sync_in(&mut st);
+        }
+        Self::apply(&mut st, fault);
+        if let Some(w) = &self.world {
+            w.save(&st);
+        }
+    }
+
+    fn apply(st: &mut SimState, fault: Fault) {
         let now = st.time;
         match fault {
             Fault::RolloutFails { env, service } => {
@@ -205,5 +219,191 @@ impl SimFleet {
                 }
             }
         }
+    }
+}
+
+/// A metric moved by a scripted fault: from its usual value at `from` to
+/// `value` over `ramp`, until `until`.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub(super) struct Shift {
+    pub(super) metric: MetricKind,
+    pub(super) value: f64,
+    pub(super) ramp: Duration,
+    pub(super) from: DateTime<Utc>,
+    pub(super) until: Option<DateTime<Utc>>,
+}
+
+impl Shift {
+    /// The metric at `t`, given its usual value there.
+    pub(super) fn apply(&self, usual: f64, t: DateTime<Utc>) -> f64 {
+        if t < self.from || self.until.is_some_and(|u| t >= u) {
+            return usual;
+        }
+        let done = if self.ramp.is_zero() {
+            1.0
+        } else {
+            let secs = (t - self.from).num_milliseconds().max(0);
+            #[allow(clippy::cast_precision_loss)] // milliseconds within a week
+            let f = secs as f64 / self.ramp.as_millis().max(1) as f64;
+            f.min(1.0)
+        };
+        usual + (self.value - usual) * done
+    }
+}
+
+/// Health failing on a schedule: down for `down`, up for `up`, repeating
+/// (`up` zero: down the whole time), from `from` until `until`.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub(super) struct Outage {
+    pub(super) down: Duration,
+    pub(super) up: Duration,
+    pub(super) from: DateTime<Utc>,
+    pub(super) until: Option<DateTime<Utc>>,
+}
+
+impl Outage {
+    pub(super) fn down_at(&self, t: DateTime<Utc>) -> bool {
+        if t < self.from || self.until.is_some_and(|u| t >= u) {
+            return false;
+        }
+        if self.up.is_zero() {
+            return true;
+        }
+        let cycle = (self.down + self.up).as_millis().max(1);
+        let into = u128::try_from((t - self.from).num_milliseconds().max(0)).unwrap_or(0);
+        into % cycle < self.down.as_millis()
+    }
+}
+
+fn until(from: DateTime<Utc>, d: Option<Duration>) -> Option<DateTime<Utc>> {
+    d.map(|d| from + chrono_dur(d))
+}
+
+impl SimState {
+    /// Starts the clocks of faults waiting for `trigger` on `service` of `env`.
+    pub(super) fn trigger(
+        &mut self,
+        env: &str,
+        service: &str,
+        trigger: Trigger,
+        now: DateTime<Utc>,
+    ) {
+        for f in &mut self.faults {
+            if f.status == Status::Armed
+                && f.trigger == trigger
+                && f.env == env
+                && f.service.as_deref() == Some(service)
+            {
+                f.status = Status::Due(now + chrono_dur(f.after));
+            }
+        }
+        self.fire_due(now);
+    }
+
+    /// Fires every fault due by `now`.
+    pub(super) fn fire_due(&mut self, now: DateTime<Utc>) {
+        let mut due = Vec::new();
+        for f in &mut self.faults {
+            if let Status::Due(at) = f.status
+                && at <= now
+            {
+                f.status = Status::Fired;
+                due.push(f.clone());
+            }
+        }
+        for f in due {
+            self.fire(&f, now);
+        }
+    }
+
+    fn fire(&mut self, f: &ScriptedFault, now: DateTime<Utc>) {
+        let Some(env) = self.envs.get_mut(&f.env) else {
+            return;
+        };
+        match &f.effect {
+            Effect::Throttle { calls } => env.throttle_calls = env.throttle_calls.max(*calls),
+            Effect::Timeout { calls } => env.timeout_calls = env.timeout_calls.max(*calls),
+            Effect::Unreachable { duration } => {
+                env.outage = Some((now, until(now, *duration)));
+            }
+            effect => {
+                let Some(svc) = f.service.as_ref().and_then(|s| env.services.get_mut(s)) else {
+                    return;
+                };
+                svc.fire(&f.name, effect, now);
+            }
+        }
+    }
+}
+
+impl SimService {
+    /// Applies a service effect of a scripted fault at `now`.
+    fn fire(&mut self, name: &str, effect: &Effect, now: DateTime<Utc>) {
+        match effect {
+            Effect::RolloutFails | Effect::CircuitBreaker => {
+                let fate = if *effect == Effect::RolloutFails {
+                    Fate::Fail
+                } else {
+                    Fate::CircuitBreaker
+                };
+                // The rollout under way fails; with none, the next one.
+                match self.deployments.iter_mut().find(|d| {
+                    d.role == crate::model::DeploymentRole::Primary
+                        && d.rollout == crate::model::RolloutState::InProgress
+                }) {
+                    Some(d) => d.fate = fate,
+                    None => self.pending_fate = fate,
+                }
+            }
+            Effect::Alarm { alarm, state } => {
+                for a in self.alarms.iter_mut().filter(|a| a.name == *alarm) {
+                    a.state = *state;
+                    a.reason = match state {
+                        AlarmState::Alarm => "Threshold Crossed: 3 out of the last 3 datapoints were greater than the threshold".to_string(),
+                        AlarmState::InsufficientData => "Insufficient Data: no datapoints were received".to_string(),
+                        AlarmState::Ok => "Threshold Crossed: no datapoints were greater than the threshold".to_string(),
+                    };
+                    a.updated_at = now;
+                }
+            }
+            Effect::Metric {
+                metric,
+                value,
+                ramp,
+            } => self.shifts.push(Shift {
+                metric: *metric,
+                value: *value,
+                ramp: *ramp,
+                from: now,
+                until: None,
+            }),
+            Effect::Health { down, up, duration } => self.outages.push(Outage {
+                down: *down,
+                up: *up,
+                from: now,
+                until: until(now, *duration),
+            }),
+            Effect::Throttle { .. } | Effect::Timeout { .. } | Effect::Unreachable { .. } => {}
+        }
+        let service = self.ecs_service.clone();
+        self.event(
+            now,
+            "gameday",
+            &format!("(service {service}) game day: {name}."),
+        );
+    }
+
+    /// A deployment of another revision starts: effects of the one running end.
+    pub(super) fn end_effects(&mut self, now: DateTime<Utc>) {
+        for s in self.shifts.iter_mut().filter(|s| s.until.is_none()) {
+            s.until = Some(now);
+        }
+        for o in self.outages.iter_mut().filter(|o| o.until.is_none()) {
+            o.until = Some(now);
+        }
+        // Bounded memory: effects long over are forgotten.
+        let horizon = now - chrono::Duration::hours(1);
+        self.shifts.retain(|s| s.until.is_none_or(|u| u > horizon));
+        self.outages.retain(|o| o.until.is_none_or(|u| u > horizon));
     }
 }

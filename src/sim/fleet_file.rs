@@ -4,6 +4,8 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
+use super::script::{FaultEntry, ScriptedFault, line_of};
+
 /// Largest fleet file read (20,000 services fit in a few MiB).
 const FLEET_LIMIT: u64 = 64 * 1024 * 1024;
 
@@ -19,6 +21,25 @@ pub struct FleetFile {
     /// Environments by name.
     #[serde(rename = "environment", default)]
     pub environments: Vec<FleetEnv>,
+    /// What a game-day scenario rehearses (shown when it starts).
+    #[serde(default)]
+    pub scenario: Option<ScenarioInfo>,
+    /// Faults as written (`[[fault]]`), with their place in the file.
+    #[serde(rename = "fault", default)]
+    pub fault_entries: Vec<toml::Spanned<FaultEntry>>,
+    /// The faults, checked against the environments.
+    #[serde(skip)]
+    pub faults: Vec<ScriptedFault>,
+}
+
+/// A scenario's name and what it rehearses.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ScenarioInfo {
+    /// Short name.
+    pub name: String,
+    /// What happens and what a release captain should see.
+    pub description: String,
 }
 
 /// One simulated environment (cluster).
@@ -39,7 +60,7 @@ pub struct FleetEnv {
 }
 
 /// How the image of a simulated service is referenced.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, serde::Serialize, Default)]
 #[serde(rename_all = "snake_case")]
 pub enum FleetPinning {
     /// `repo@sha256:…` in the task definition.
@@ -152,6 +173,26 @@ mod humantime_serde_compat {
     }
 }
 
+/// The built-in game-day scenarios: name and the faults appended to the demo fleet.
+pub const SCENARIOS: &[(&str, &str)] = &[
+    (
+        "bad-release",
+        include_str!("../../assets/scenarios/bad-release.toml"),
+    ),
+    (
+        "slow-release",
+        include_str!("../../assets/scenarios/slow-release.toml"),
+    ),
+    (
+        "flaky-health",
+        include_str!("../../assets/scenarios/flaky-health.toml"),
+    ),
+    (
+        "region-outage",
+        include_str!("../../assets/scenarios/region-outage.toml"),
+    ),
+];
+
 /// Why a fleet file cannot be used.
 #[derive(Debug, thiserror::Error)]
 pub enum FleetError {
@@ -190,6 +231,28 @@ impl FleetFile {
         )
     }
 
+    /// The built-in demo fleet with a game-day scenario's faults armed.
+    pub fn demo_scenario(name: &str) -> Result<Self, FleetError> {
+        let Some((_, text)) = SCENARIOS.iter().find(|(n, _)| *n == name) else {
+            return Err(FleetError::Invalid {
+                file: "<built-in scenarios>".to_string(),
+                message: format!(
+                    "unknown scenario \"{name}\" (known: {})",
+                    SCENARIOS
+                        .iter()
+                        .map(|(n, _)| *n)
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+            });
+        };
+        let demo = include_str!("../../assets/demo-fleet.toml");
+        Self::parse(
+            &format!("{demo}\n{text}"),
+            &format!("<built-in demo fleet + scenario {name}>"),
+        )
+    }
+
     /// Reads a fleet file from disk.
     pub fn load(path: &std::path::Path) -> Result<Self, FleetError> {
         let io = |source| FleetError::Io {
@@ -210,9 +273,12 @@ impl FleetFile {
 
     /// Parses and checks a fleet description.
     pub fn parse(text: &str, file: &str) -> Result<Self, FleetError> {
-        let fleet: Self = toml::from_str(text).map_err(|e| FleetError::Parse {
-            file: file.to_string(),
-            message: e.to_string().trim().to_string(),
+        let mut fleet: Self = toml::from_str(text).map_err(|e| FleetError::Parse {
+            file: match e.span() {
+                Some(span) => format!("{file}:{}", line_of(text, span.start)),
+                None => file.to_string(),
+            },
+            message: e.message().trim().to_string(),
         })?;
         let invalid = |message: String| FleetError::Invalid {
             file: file.to_string(),
@@ -266,6 +332,18 @@ impl FleetFile {
                 }
             }
         }
+        let mut faults = Vec::new();
+        for (i, entry) in fleet.fault_entries.iter().enumerate() {
+            let fault = entry
+                .get_ref()
+                .check(&fleet.environments, i)
+                .map_err(|message| FleetError::Invalid {
+                    file: format!("{file}:{}", line_of(text, entry.span().start)),
+                    message,
+                })?;
+            faults.push(fault);
+        }
+        fleet.faults = faults;
         Ok(fleet)
     }
 }

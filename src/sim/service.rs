@@ -7,8 +7,11 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use rand::RngExt;
 use rand_chacha::ChaCha8Rng;
+use serde::{Deserialize, Serialize};
 
+use super::faults::{Outage, Shift};
 use super::fleet_file::{FleetPinning, FleetService};
+use super::script::MetricKind;
 use crate::config::ServiceConfig;
 use crate::model::{
     Alarm, AlarmReading, AlarmState, Deployment, DeploymentConfig, DeploymentRole, Digest, Health,
@@ -27,14 +30,14 @@ const METRIC_POINTS: i64 = 30;
 /// Newest service events kept per service.
 const EVENTS_KEPT: usize = 50;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub(super) enum Fate {
     Succeed,
     Fail,
     CircuitBreaker,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub(super) struct SimDeployment {
     pub(super) id: String,
     pub(super) revision: u32,
@@ -51,14 +54,14 @@ pub(super) struct SimDeployment {
     pub(super) steady_steps: u32,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub(super) struct SimRevision {
     pub(super) revision: u32,
     pub(super) digest: Digest,
     pub(super) active: bool,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub(super) struct SimService {
     pub(super) ecs_service: String,
     pub(super) family: String,
@@ -81,6 +84,12 @@ pub(super) struct SimService {
     pub(super) pending_fate: Fate,
     pub(super) pending_alarms: Vec<(String, Duration)>,
     pub(super) scheduled_alarms: Vec<(String, DateTime<Utc>)>,
+    /// Metrics moved by game-day faults.
+    pub(super) shifts: Vec<Shift>,
+    /// Health outages scripted by game-day faults.
+    pub(super) outages: Vec<Outage>,
+    /// Health was down at the last step (to restart `healthy_since`).
+    pub(super) was_down: bool,
 }
 
 pub(super) fn chrono_dur(d: Duration) -> chrono::Duration {
@@ -182,6 +191,9 @@ impl SimService {
             pending_fate: Fate::Succeed,
             pending_alarms: Vec::new(),
             scheduled_alarms: Vec::new(),
+            shifts: Vec::new(),
+            outages: Vec::new(),
+            was_down: s.health_down,
         };
         svc.event(
             deployed_at,
@@ -314,17 +326,17 @@ impl SimService {
         }
         // Health: scripted outages and random flaps.
         if self.latency_ms.is_some() {
-            let down_now =
-                self.health_forced_down || self.health_down_until.is_some_and(|t| t > now);
-            if !down_now {
-                if self.health_down_until.is_some_and(|t| t <= now) {
-                    self.health_down_until = None;
-                    self.healthy_since = now;
-                }
-                if self.flakiness > 0.0 && rng.random_bool(self.flakiness) {
-                    let secs = rng.random_range(5..20);
-                    self.health_down_until = Some(now + chrono::Duration::seconds(secs));
-                }
+            let down_now = self.is_down(now);
+            if self.health_down_until.is_some_and(|t| t <= now) {
+                self.health_down_until = None;
+            }
+            if !down_now && self.was_down {
+                self.healthy_since = now;
+            }
+            self.was_down = down_now;
+            if !down_now && self.flakiness > 0.0 && rng.random_bool(self.flakiness) {
+                let secs = rng.random_range(5..20);
+                self.health_down_until = Some(now + chrono::Duration::seconds(secs));
             }
             let base = self.latency_ms.unwrap_or(0);
             let jitter = rng.random_range(0..=base / 4 + 1);
@@ -381,8 +393,7 @@ impl SimService {
         let Some(_) = self.latency_ms else {
             return Health::NotConfigured;
         };
-        let down = self.health_forced_down || self.health_down_until.is_some_and(|t| t > now);
-        if down {
+        if self.is_down(now) {
             return Health::Unhealthy {
                 status: Some(503),
                 reason: "answered 503 Service Unavailable, expected 200".to_string(),
@@ -393,6 +404,13 @@ impl SimService {
             latency: Duration::from_millis(u64::from(self.last_latency)),
             healthy_for: (now - self.healthy_since).to_std().unwrap_or_default(),
         }
+    }
+
+    /// Whether the health endpoint fails at `now`.
+    pub(super) fn is_down(&self, now: DateTime<Utc>) -> bool {
+        self.health_forced_down
+            || self.health_down_until.is_some_and(|t| t > now)
+            || self.outages.iter().any(|o| o.down_at(now))
     }
 
     pub(super) fn snapshot(
@@ -474,7 +492,7 @@ impl SimService {
                         points: Vec::new(),
                         error: Some(e.to_string()),
                     },
-                    None => self.metric_series(m, now),
+                    None => self.metric_series(m, &cfg.metrics, now),
                 })
                 .collect(),
         }
@@ -498,14 +516,73 @@ impl SimService {
 
     /// Synthetic datapoints for a configured metric: a stable function of the metric,
     /// the service and the minute, so readings repeat exactly for the same time.
+    /// An expression is computed from the service's other metrics, as
+    /// CloudWatch's metric math would; game-day shifts move the metric by role.
     pub(super) fn metric_series(
         &self,
         m: &crate::config::MetricConfig,
+        all: &[crate::config::MetricConfig],
         now: DateTime<Utc>,
     ) -> MetricSeries {
+        use crate::config::{MetricRole, MetricSource};
+        let points = usize::try_from(METRIC_POINTS).unwrap_or(30);
+        let usual = match &m.source {
+            MetricSource::Stat { metric_name, .. } => Ok(self.usual_points(m, metric_name, now)),
+            MetricSource::Expression(e) => super::math::evaluate(e, points, &|id| {
+                let input = all.iter().find(|x| x.id.as_deref() == Some(id))?;
+                match &input.source {
+                    MetricSource::Stat { metric_name, .. } => {
+                        Some(self.usual_points(input, metric_name, now))
+                    }
+                    MetricSource::Expression(_) => None,
+                }
+            }),
+        };
+        let shifted = match m.role {
+            MetricRole::ErrorRate => Some(MetricKind::ErrorRate),
+            MetricRole::LatencyP95 => Some(MetricKind::Latency),
+            MetricRole::Chart => None,
+        };
+        let minute = now.timestamp().div_euclid(60);
+        match usual {
+            Ok(values) => MetricSeries {
+                label: m.label.clone(),
+                points: values
+                    .into_iter()
+                    .enumerate()
+                    .map(|(i, usual)| {
+                        let t = minute - METRIC_POINTS + 1 + i64::try_from(i).unwrap_or(0);
+                        // A point stands for the end of its minute (the newest one: now).
+                        let at = DateTime::from_timestamp((t + 1) * 60 - 1, 0)
+                            .map_or(now, |end| end.min(now));
+                        self.shifts
+                            .iter()
+                            .filter(|s| Some(s.metric) == shifted)
+                            .fold(usual, |v, s| s.apply(v, at))
+                    })
+                    .collect(),
+                error: None,
+            },
+            Err(e) => MetricSeries {
+                label: m.label.clone(),
+                points: Vec::new(),
+                error: Some(format!("metric math: {e}")),
+            },
+        }
+    }
+
+    /// A metric's usual values, by what it measures: its role, else its name
+    /// (5xx and error counts are small, request counts large).
+    fn usual_points(
+        &self,
+        m: &crate::config::MetricConfig,
+        metric_name: &str,
+        now: DateTime<Utc>,
+    ) -> Vec<f64> {
         use crate::config::MetricRole;
         let minute = now.timestamp().div_euclid(60);
-        let points = (0..METRIC_POINTS)
+        let name = metric_name.to_ascii_lowercase();
+        (0..METRIC_POINTS)
             .map(|i| {
                 let t = minute - METRIC_POINTS + 1 + i;
                 let h =
@@ -515,15 +592,14 @@ impl SimService {
                 match m.role {
                     MetricRole::ErrorRate => 0.2 + noise * 0.6,
                     MetricRole::LatencyP95 => latency * (1.8 + noise * 0.6),
+                    MetricRole::Chart if name.contains("5xx") || name.contains("error") => {
+                        2.0 + noise * 6.0
+                    }
+                    MetricRole::Chart if name.contains("request") => 900.0 + noise * 200.0,
                     MetricRole::Chart => 100.0 + noise * 50.0,
                 }
             })
-            .collect();
-        MetricSeries {
-            label: m.label.clone(),
-            points,
-            error: None,
-        }
+            .collect()
     }
 
     /// Starts a deployment of `revision` with the given deployment id.
@@ -535,6 +611,7 @@ impl SimService {
         }
         // Deployments already drained (or failed) are gone from ECS's active list.
         self.deployments.retain(|d| d.running > 0);
+        self.end_effects(now);
         let fate = std::mem::replace(&mut self.pending_fate, Fate::Succeed);
         self.deployments.insert(
             0,

@@ -260,3 +260,120 @@ fn rollback_returns_to_previous_digest() {
     assert_eq!(after.digest, before.digest);
     assert_eq!(after.rollout(), RolloutState::Completed);
 }
+
+/// The release-test fleet's prod api with errors, requests and their ratio.
+fn ratio_world(fault: &str) -> (SimFleet, ManualClock, config::Config) {
+    let clock = ManualClock::new(Utc.with_ymd_and_hms(2026, 11, 2, 10, 0, 0).unwrap());
+    let fleet_text = format!(
+        "[[environment]]\nname = \"prod\"\n[[environment.service]]\necs_service = \"api-prod\"\n\
+         repository = \"r.example/api\"\nreleases = [\"1\", \"2\"]\nlatency_ms = 20\n{fault}"
+    );
+    let fleet = FleetFile::parse(&fleet_text, "f.toml").unwrap();
+    let cfg = config::parse_str(
+        "[[environment]]\nname = \"prod\"\nregion = \"eu-west-1\"\ncluster = \"p\"\n\
+         [[environment.service]]\nname = \"api\"\necs_service = \"api-prod\"\nmetric = [\n\
+         { id = \"errors\", label = \"5xx\", namespace = \"N\", metric_name = \"HTTPCode_Target_5XX_Count\" },\n\
+         { id = \"requests\", label = \"req\", namespace = \"N\", metric_name = \"RequestCount\" },\n\
+         { label = \"5xx %\", expression = \"errors / requests * 100\", role = \"error_rate\" },\n\
+         { label = \"odd\", expression = \"SUM(METRICS())\" },\n]\n",
+        "c.toml",
+        None,
+    )
+    .unwrap();
+    (
+        SimFleet::new(&fleet, 3, Arc::new(clock.clone())),
+        clock,
+        cfg,
+    )
+}
+
+#[test]
+fn a_ratio_via_expression_is_computed_and_moved_by_a_scripted_fault() {
+    use crate::config::{AbortRule, Condition, Missing};
+    use crate::release::rules::{Verdict, evaluate};
+    let rule = AbortRule {
+        name: "error rate above 5 %".into(),
+        metric: "5xx %".into(),
+        condition: Condition::Above(5.0),
+        points: 1,
+        missing: Missing::Wait,
+    };
+    let (fleet, _, cfg) = ratio_world("");
+    let s = read(&fleet, &cfg, "prod", "api");
+    let series = |label: &str| s.metrics.iter().find(|m| m.label == label).unwrap().clone();
+    let (e, r, ratio) = (series("5xx"), series("req"), series("5xx %"));
+    for i in 0..ratio.points.len() {
+        let want = e.points[i] / r.points[i] * 100.0;
+        assert!((ratio.points[i] - want).abs() < 1e-9, "point {i}");
+    }
+    assert!(ratio.points.iter().all(|p| *p < 1.0), "{:?}", ratio.points);
+    assert_eq!(evaluate(&rule, None, Some(&ratio.points)), Verdict::Pass);
+    // What the simulator cannot compute is unknown with why, never a number.
+    let odd = series("odd");
+    assert!(odd.points.is_empty());
+    assert!(odd.error.unwrap().contains("not simulated"));
+
+    // A release that fails a fifth of its requests, scripted in the fleet file.
+    let (fleet, clock, cfg) = ratio_world(
+        "[[fault]]\nenv = \"prod\"\nservice = \"api-prod\"\ntrigger = \"deploy\"\nafter = \"5s\"\n\
+         effect = \"error_rate\"\nvalue = 20.0\n",
+    );
+    let prod = cfg.env("prod").unwrap();
+    let digest = Digest::of_bytes(b"3");
+    fleet
+        .deploy_sync(prod, prod.service("api").unwrap(), &digest)
+        .unwrap();
+    clock.advance(Duration::from_secs(3));
+    let before = read(&fleet, &cfg, "prod", "api");
+    let points = &before.metrics[2].points;
+    assert_eq!(evaluate(&rule, None, Some(points)), Verdict::Pass);
+    clock.advance(Duration::from_secs(5));
+    let after = read(&fleet, &cfg, "prod", "api");
+    let points = &after.metrics[2].points;
+    assert!((points[points.len() - 1] - 20.0).abs() < 1e-9);
+    assert!(matches!(
+        evaluate(&rule, None, Some(points)),
+        Verdict::Breach(why) if why.contains("5xx % above 5") && why.contains("20")
+    ));
+}
+
+#[test]
+fn flapping_health_and_outages_follow_their_schedule() {
+    let (fleet, clock, cfg) = ratio_world(
+        "[[fault]]\nenv = \"prod\"\nservice = \"api-prod\"\neffect = \"health_flapping\"\n\
+         down = \"4s\"\nup = \"6s\"\n\
+         [[fault]]\nenv = \"prod\"\ntrigger = \"start\"\nafter = \"30s\"\neffect = \"unreachable\"\n\
+         duration = \"10s\"\n",
+    );
+    let cfg = {
+        let mut c = cfg;
+        c.environments[0].services[0].health =
+            config::demo().unwrap().env("prod").unwrap().services[0]
+                .health
+                .clone();
+        c
+    };
+    let mut seen = Vec::new();
+    for _ in 0..20 {
+        clock.advance(Duration::from_secs(1));
+        let s = read(&fleet, &cfg, "prod", "api");
+        seen.push(matches!(s.health, Health::Unhealthy { .. }));
+    }
+    // Down 4 s, up 6 s, down again: from the start of the world.
+    let downs = seen.iter().filter(|d| **d).count();
+    assert!((6..=10).contains(&downs), "{seen:?}");
+    assert!(
+        seen[11..13].iter().any(|d| *d) && seen[5..9].iter().all(|d| !d),
+        "{seen:?}"
+    );
+    clock.advance(Duration::from_secs(12));
+    assert!(
+        fleet.read_sync(cfg.env("prod").unwrap()).is_err(),
+        "region down"
+    );
+    clock.advance(Duration::from_secs(10));
+    assert!(
+        fleet.read_sync(cfg.env("prod").unwrap()).is_ok(),
+        "back after 10 s"
+    );
+}

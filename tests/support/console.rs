@@ -257,6 +257,37 @@ impl Harness {
         }
     }
 
+    /// The prod wizard: two checklist items, a change record, two approvers, typed confirmation.
+    pub async fn open_prod_wizard(&mut self, service: &str) {
+        self.select(service, "prod");
+        self.keys("p").await;
+        assert!(
+            matches!(self.app.flow, Some(shipdeck::app::Flow::Wizard(_))),
+            "{:?}",
+            self.app.message
+        );
+        self.keys(" j j").await; // tick both items, move to the change record
+        self.enter().await;
+        self.keys("CHG-1234").await;
+        self.enter().await;
+    }
+
+    /// Two approvals from other terminals, GO, the typed confirmation: the watch opens.
+    pub async fn approve_and_confirm_prod(&mut self) {
+        self.approve("bob");
+        self.approve("carol");
+        self.tick(3).await;
+        assert!(self.gate_go(), "{:#?}", self.app.flow);
+        self.keys("g").await;
+        self.keys("prod").await;
+        self.enter().await;
+        assert!(
+            matches!(self.app.flow, Some(shipdeck::app::Flow::Watch(_))),
+            "{:?}",
+            self.app.message
+        );
+    }
+
     /// The watch's outcome once it is over (ticks up to `limit` seconds).
     pub async fn watch_until_over(&mut self, limit: u64) -> shipdeck::app::flow::WatchView {
         for _ in 0..limit {

@@ -2,6 +2,8 @@
 //! them from scripts/requirements-emulators.txt): moto for ECS and STS, LocalStack
 //! for CloudWatch. Each binds 127.0.0.1 on a free port and is stopped on drop,
 //! also when the test panics.
+// Shared by several test crates; each uses a different part.
+#![allow(dead_code)]
 
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
@@ -122,6 +124,22 @@ pub fn moto(bin: &std::path::Path) -> Emulator {
     let mut cmd = Command::new(bin.join("moto_server"));
     cmd.args(["-H", "127.0.0.1", "-p", &port.to_string()]);
     spawn(cmd, port, |p| get(p, "/moto-api/").is_some(), "moto")
+}
+
+/// CloudWatch metric math in front of `upstream` (LocalStack): a small
+/// stand-in, because neither emulator computes expressions
+/// (tests/support/cloudwatch_math.py says what it does).
+pub fn cloudwatch_math(bin: &std::path::Path, upstream: &str) -> Emulator {
+    let port = free_port();
+    let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/support/cloudwatch_math.py");
+    let mut cmd = Command::new(bin.join("python"));
+    cmd.arg(script).arg(upstream).arg(port.to_string());
+    spawn(
+        cmd,
+        port,
+        |p| get(p, "/_localstack/health").is_some_and(|(c, _)| c == 200),
+        "cloudwatch-math",
+    )
 }
 
 /// LocalStack's community core in host mode, CloudWatch only.

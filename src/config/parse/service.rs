@@ -5,7 +5,7 @@ use std::time::Duration;
 use super::super::walk::{Ctx, Table};
 use super::super::{
     AutoCheck, DEFAULT_STABILITY_WINDOW, GatePolicy, HealthCheck, MetricConfig, MetricRole,
-    OnAbort, RolloutPolicy, ServiceConfig, SmokeCheck,
+    MetricSource, OnAbort, RolloutPolicy, ServiceConfig, SmokeCheck,
 };
 use super::{check_http_url, range, valid_name};
 
@@ -29,6 +29,8 @@ const HEALTH_KEYS: &[&str] = &[
 ];
 const METRIC_KEYS: &[&str] = &[
     "label",
+    "id",
+    "expression",
     "namespace",
     "metric_name",
     "dimensions",
@@ -68,9 +70,11 @@ pub(super) fn parse_service(ctx: &mut Ctx<'_>, t: &Table<'_>) -> Option<ServiceC
     for (i, mut m) in t.tables(ctx, "metric").into_iter().enumerate() {
         m.path = format!("{} > metric #{}", t.path, i + 1);
         if let Some(metric) = parse_metric(ctx, &m) {
-            metrics.push(metric);
+            metrics.push((m, metric));
         }
     }
+    check_metric_ids(ctx, &metrics);
+    let metrics = metrics.into_iter().map(|(_, m)| m).collect();
     Some(ServiceConfig {
         alarms: t.str_list(ctx, "alarms"),
         alarm_prefixes: t.str_list(ctx, "alarm_prefixes"),
@@ -151,12 +155,6 @@ pub(super) fn check_secret_refs(
 
 pub(super) fn parse_metric(ctx: &mut Ctx<'_>, t: &Table<'_>) -> Option<MetricConfig> {
     t.check_keys(ctx, METRIC_KEYS);
-    let namespace = t.req_str(ctx, "namespace", "add namespace = \"AWS/ApplicationELB\"");
-    let metric_name = t.req_str(
-        ctx,
-        "metric_name",
-        "add metric_name = \"HTTPCode_Target_5XX_Count\"",
-    );
     let role = match t
         .choice(ctx, "role", &["chart", "error_rate", "latency_p95"])
         .as_deref()
@@ -165,15 +163,121 @@ pub(super) fn parse_metric(ctx: &mut Ctx<'_>, t: &Table<'_>) -> Option<MetricCon
         Some("latency_p95") => MetricRole::LatencyP95,
         _ => MetricRole::Chart,
     };
+    let id = t.str(ctx, "id");
+    if let Some(id) = &id
+        && !valid_metric_id(id)
+    {
+        ctx.report(
+            t.value_span("id"),
+            format!("metric id \"{id}\" is not allowed"),
+            "start with a lower-case letter; then letters, digits and '_' (CloudWatch's rule for query ids)",
+        );
+    }
+    if let Some(expression) = t.str(ctx, "expression") {
+        for key in ["namespace", "metric_name", "dimensions", "stat"] {
+            if t.has(key) {
+                ctx.report(
+                    t.key_span(key),
+                    format!("{key} has no meaning beside expression"),
+                    "an expression computes from other metrics of the service: give those their namespace, metric_name and an id",
+                );
+            }
+        }
+        if expression.trim().is_empty() {
+            ctx.report(
+                t.value_span("expression"),
+                "expression is empty",
+                "write metric math such as expression = \"errors / requests * 100\"",
+            );
+            return None;
+        }
+        let label = t.req_str(
+            ctx,
+            "label",
+            "an expression needs label = \"error %\" (rules and the watch name it by label)",
+        )?;
+        return Some(MetricConfig {
+            label,
+            id,
+            source: MetricSource::Expression(expression),
+            role,
+        });
+    }
+    let namespace = t.req_str(
+        ctx,
+        "namespace",
+        "add namespace = \"AWS/ApplicationELB\" (or expression = \"…\" for metric math)",
+    );
+    let metric_name = t.req_str(
+        ctx,
+        "metric_name",
+        "add metric_name = \"HTTPCode_Target_5XX_Count\"",
+    );
     let metric_name = metric_name?;
     Some(MetricConfig {
         label: t.str(ctx, "label").unwrap_or_else(|| metric_name.clone()),
-        namespace: namespace?,
-        metric_name,
-        dimensions: t.string_map(ctx, "dimensions"),
-        stat: t.str(ctx, "stat").unwrap_or_else(|| "Sum".to_string()),
+        id,
+        source: MetricSource::Stat {
+            namespace: namespace?,
+            metric_name,
+            dimensions: t.string_map(ctx, "dimensions"),
+            stat: t.str(ctx, "stat").unwrap_or_else(|| "Sum".to_string()),
+        },
         role,
     })
+}
+
+/// CloudWatch's rule for query ids.
+fn valid_metric_id(id: &str) -> bool {
+    let mut chars = id.chars();
+    chars.next().is_some_and(|c| c.is_ascii_lowercase())
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
+        && id.len() <= 255
+}
+
+/// Ids are unique within a service, and an expression refers only to ids of
+/// the same service's other metrics.
+fn check_metric_ids(ctx: &mut Ctx<'_>, metrics: &[(Table<'_>, MetricConfig)]) {
+    let mut seen: Vec<&str> = Vec::new();
+    for (t, m) in metrics {
+        if let Some(id) = m.id.as_deref() {
+            if seen.contains(&id) {
+                ctx.report(
+                    t.value_span("id"),
+                    format!("metric id \"{id}\" is used twice in this service"),
+                    "give each metric of a service its own id",
+                );
+            }
+            seen.push(id);
+        }
+    }
+    for (t, m) in metrics {
+        let MetricSource::Expression(e) = &m.source else {
+            continue;
+        };
+        for (_, id) in MetricSource::referenced_ids(e) {
+            if Some(id) == m.id.as_deref() {
+                ctx.report(
+                    t.value_span("expression"),
+                    format!("expression refers to its own id \"{id}\""),
+                    "an expression computes from the service's other metrics",
+                );
+            } else if !seen.contains(&id) {
+                ctx.report(
+                    t.value_span("expression"),
+                    format!("expression refers to \"{id}\", which no metric of this service has as its id"),
+                    format!(
+                        "give the metric it means id = \"{id}\"{}",
+                        if seen.is_empty() {
+                            String::new()
+                        } else {
+                            format!(" (ids here: {})", seen.join(", "))
+                        }
+                    ),
+                );
+            }
+        }
+    }
 }
 
 pub(super) fn parse_smoke(ctx: &mut Ctx<'_>, t: &Table<'_>) -> Option<SmokeCheck> {

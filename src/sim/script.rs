@@ -1,0 +1,399 @@
+//! Game-day faults written as data in a fleet file (`[[fault]]`): a trigger
+//! (at start, a time after start, after the next deploy or rollback of a
+//! service) and an effect (a rollout that fails, an alarm, errors or latency
+//! rising, health down or flapping, throttling, timeouts, an outage).
+//!
+//! Entries are checked against the fleet when the file is read, and every
+//! problem names the file and the line.
+
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use super::fleet_file::FleetEnv;
+use crate::model::AlarmState;
+
+/// What starts a fault's clock.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Trigger {
+    /// The world's start (with `after`: a time after the start).
+    #[default]
+    Start,
+    /// The next deploy of `service` starts.
+    Deploy,
+    /// The next rollback of `service` starts.
+    Rollback,
+}
+
+/// The effects a fault can have, as written in `effect = "…"`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EffectKind {
+    /// The service's rollout fails (tasks do not start).
+    RolloutFails,
+    /// The rollout trips the circuit breaker and ECS rolls back by itself.
+    CircuitBreaker,
+    /// An alarm of the service changes state.
+    Alarm,
+    /// The service's `error_rate` metric rises to `value`.
+    ErrorRate,
+    /// The service's `latency_p95` metric rises to `value` (ms).
+    Latency,
+    /// The health endpoint answers 503.
+    HealthDown,
+    /// The health endpoint goes down for `down`, up for `up`, and again.
+    HealthFlapping,
+    /// The next `calls` API calls to the environment are throttled.
+    Throttle,
+    /// The next `calls` API calls to the environment time out.
+    Timeout,
+    /// The environment's endpoints (ECS and CloudWatch) refuse connections.
+    Unreachable,
+}
+
+/// One `[[fault]]` entry as written.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FaultEntry {
+    /// Shown in the service's events when it fires.
+    #[serde(default)]
+    pub name: Option<String>,
+    /// Environment of the fleet.
+    pub env: String,
+    /// ECS service of that environment (needed by service effects and by the
+    /// deploy and rollback triggers).
+    #[serde(default)]
+    pub service: Option<String>,
+    /// What starts the fault's clock.
+    #[serde(default)]
+    pub trigger: Trigger,
+    /// Delay after the trigger.
+    #[serde(default, with = "delay")]
+    pub after: Duration,
+    /// What happens.
+    pub effect: EffectKind,
+    /// `error_rate` / `latency`: the value reached.
+    #[serde(default)]
+    pub value: Option<f64>,
+    /// `error_rate` / `latency`: reached gradually over this time (at once without).
+    #[serde(default, with = "delay::option")]
+    pub ramp: Option<Duration>,
+    /// How long the effect lasts (health and outage effects; default: until
+    /// the service runs another revision, or for good for an environment).
+    #[serde(default, with = "delay::option")]
+    pub duration: Option<Duration>,
+    /// `alarm`: the alarm's name.
+    #[serde(default)]
+    pub alarm: Option<String>,
+    /// `alarm`: "OK", "ALARM" or "INSUFFICIENT_DATA" (default "ALARM").
+    #[serde(default)]
+    pub state: Option<String>,
+    /// `throttle` / `timeout`: how many calls.
+    #[serde(default)]
+    pub calls: Option<u32>,
+    /// `health_flapping`: how long each outage lasts.
+    #[serde(default, with = "delay::option")]
+    pub down: Option<Duration>,
+    /// `health_flapping`: how long health is back between outages.
+    #[serde(default, with = "delay::option")]
+    pub up: Option<Duration>,
+}
+
+/// Durations of fault entries: humantime strings that must not be negative.
+mod delay {
+    use serde::{Deserialize, Deserializer};
+    use std::time::Duration;
+
+    fn parse(s: &str) -> Result<Duration, String> {
+        if s.trim_start().starts_with('-') {
+            return Err(format!("duration \"{s}\" must not be negative"));
+        }
+        humantime::parse_duration(s).map_err(|e| format!("bad duration \"{s}\": {e}"))
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+        parse(&String::deserialize(d)?).map_err(serde::de::Error::custom)
+    }
+
+    pub mod option {
+        use super::{Deserialize, Deserializer, Duration, parse};
+
+        pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {
+            Option::<String>::deserialize(d)?
+                .map(|s| parse(&s))
+                .transpose()
+                .map_err(serde::de::Error::custom)
+        }
+    }
+}
+
+/// Which metric an effect moves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MetricKind {
+    /// The service's `error_rate` metric.
+    ErrorRate,
+    /// The service's `latency_p95` metric.
+    Latency,
+}
+
+/// A checked effect.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Effect {
+    /// See [`EffectKind::RolloutFails`].
+    RolloutFails,
+    /// See [`EffectKind::CircuitBreaker`].
+    CircuitBreaker,
+    /// See [`EffectKind::Alarm`].
+    Alarm {
+        /// Alarm name.
+        alarm: String,
+        /// New state.
+        state: AlarmState,
+    },
+    /// See [`EffectKind::ErrorRate`] and [`EffectKind::Latency`].
+    Metric {
+        /// Which metric.
+        metric: MetricKind,
+        /// Value reached.
+        value: f64,
+        /// Time to reach it.
+        ramp: Duration,
+    },
+    /// See [`EffectKind::HealthDown`] and [`EffectKind::HealthFlapping`]
+    /// (`up` zero: down the whole time).
+    Health {
+        /// Each outage.
+        down: Duration,
+        /// Between outages.
+        up: Duration,
+        /// How long; `None`: while the service runs this revision.
+        duration: Option<Duration>,
+    },
+    /// See [`EffectKind::Throttle`].
+    Throttle {
+        /// Calls.
+        calls: u32,
+    },
+    /// See [`EffectKind::Timeout`].
+    Timeout {
+        /// Calls.
+        calls: u32,
+    },
+    /// See [`EffectKind::Unreachable`].
+    Unreachable {
+        /// How long; `None`: for good.
+        duration: Option<Duration>,
+    },
+}
+
+impl Effect {
+    fn needs_service(&self) -> bool {
+        !matches!(
+            self,
+            Self::Throttle { .. } | Self::Timeout { .. } | Self::Unreachable { .. }
+        )
+    }
+}
+
+/// Where a scripted fault stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Status {
+    /// Waiting for its trigger.
+    Armed,
+    /// Fires at this time.
+    Due(DateTime<Utc>),
+    /// Done.
+    Fired,
+}
+
+/// A checked fault, as the simulator keeps (and persists) it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ScriptedFault {
+    /// Name shown when it fires.
+    pub name: String,
+    /// Environment.
+    pub env: String,
+    /// ECS service, where the effect or trigger needs one.
+    pub service: Option<String>,
+    /// Trigger.
+    pub trigger: Trigger,
+    /// Delay after the trigger.
+    pub after: Duration,
+    /// Effect.
+    pub effect: Effect,
+    /// Progress.
+    pub status: Status,
+}
+
+/// Longest delay, ramp or duration a fault may have.
+const MAX_DELAY: Duration = Duration::from_hours(7 * 24);
+
+impl FaultEntry {
+    /// Checks the entry against the fleet's environments; the error says what
+    /// is wrong (the caller adds file and line).
+    pub fn check(&self, envs: &[FleetEnv], index: usize) -> Result<ScriptedFault, String> {
+        let name = self
+            .name
+            .clone()
+            .unwrap_or_else(|| format!("fault {}", index + 1));
+        let Some(env) = envs.iter().find(|e| e.name == self.env) else {
+            let known: Vec<&str> = envs.iter().map(|e| e.name.as_str()).collect();
+            return Err(format!(
+                "{name}: environment \"{}\" is not in the fleet (it has: {})",
+                self.env,
+                known.join(", ")
+            ));
+        };
+        let service = match &self.service {
+            Some(s) => Some(
+                env.services
+                    .iter()
+                    .find(|x| x.ecs_service == *s)
+                    .ok_or_else(|| {
+                        format!(
+                            "{name}: service \"{s}\" does not exist in environment \"{}\" of the fleet",
+                            self.env
+                        )
+                    })?,
+            ),
+            None => None,
+        };
+        for (what, d) in [
+            ("after", Some(self.after)),
+            ("ramp", self.ramp),
+            ("duration", self.duration),
+            ("down", self.down),
+            ("up", self.up),
+        ] {
+            if d.is_some_and(|d| d > MAX_DELAY) {
+                return Err(format!("{name}: {what} must be at most 7 days"));
+            }
+        }
+        let value = |what: &str| match self.value {
+            Some(v) if v.is_finite() && v >= 0.0 => Ok(v),
+            Some(v) => Err(format!(
+                "{name}: value must be a number of at least 0 for effect \"{what}\", found {v}"
+            )),
+            None => Err(format!("{name}: effect \"{what}\" needs a value")),
+        };
+        let calls = |what: &str| match self.calls {
+            Some(n) if n > 0 => Ok(n),
+            _ => Err(format!(
+                "{name}: effect \"{what}\" needs calls = N (at least 1)"
+            )),
+        };
+        let effect = match self.effect {
+            EffectKind::RolloutFails => Effect::RolloutFails,
+            EffectKind::CircuitBreaker => Effect::CircuitBreaker,
+            EffectKind::Alarm => {
+                let Some(alarm) = self.alarm.clone() else {
+                    return Err(format!("{name}: effect \"alarm\" needs alarm = \"NAME\""));
+                };
+                if let Some(s) = service
+                    && !s.alarms.iter().any(|a| a.name == alarm)
+                {
+                    return Err(format!(
+                        "{name}: service \"{}\" has no alarm \"{alarm}\"",
+                        s.ecs_service
+                    ));
+                }
+                let state = match self.state.as_deref().unwrap_or("ALARM") {
+                    "OK" => AlarmState::Ok,
+                    "ALARM" => AlarmState::Alarm,
+                    "INSUFFICIENT_DATA" => AlarmState::InsufficientData,
+                    other => {
+                        return Err(format!(
+                            "{name}: alarm state \"{other}\" is unknown (use OK, ALARM or INSUFFICIENT_DATA)"
+                        ));
+                    }
+                };
+                Effect::Alarm { alarm, state }
+            }
+            EffectKind::ErrorRate => Effect::Metric {
+                metric: MetricKind::ErrorRate,
+                value: value("error_rate")?,
+                ramp: self.ramp.unwrap_or_default(),
+            },
+            EffectKind::Latency => Effect::Metric {
+                metric: MetricKind::Latency,
+                value: value("latency")?,
+                ramp: self.ramp.unwrap_or_default(),
+            },
+            EffectKind::HealthDown => Effect::Health {
+                down: Duration::ZERO,
+                up: Duration::ZERO,
+                duration: self.duration,
+            },
+            EffectKind::HealthFlapping => {
+                let (Some(down), Some(up)) = (self.down, self.up) else {
+                    return Err(format!(
+                        "{name}: effect \"health_flapping\" needs down = \"…\" and up = \"…\""
+                    ));
+                };
+                if down.is_zero() || up.is_zero() {
+                    return Err(format!(
+                        "{name}: down and up of \"health_flapping\" must be longer than 0s"
+                    ));
+                }
+                Effect::Health {
+                    down,
+                    up,
+                    duration: self.duration,
+                }
+            }
+            EffectKind::Throttle => Effect::Throttle {
+                calls: calls("throttle")?,
+            },
+            EffectKind::Timeout => Effect::Timeout {
+                calls: calls("timeout")?,
+            },
+            EffectKind::Unreachable => Effect::Unreachable {
+                duration: self.duration,
+            },
+        };
+        if effect.needs_service() && service.is_none() {
+            return Err(format!(
+                "{name}: this effect needs service = \"ECS SERVICE\""
+            ));
+        }
+        if matches!(effect, Effect::Health { .. })
+            && service.is_some_and(|s| s.latency_ms.is_none())
+        {
+            return Err(format!(
+                "{name}: service \"{}\" has no health endpoint (latency_ms) to fail",
+                self.service.as_deref().unwrap_or_default()
+            ));
+        }
+        if self.trigger != Trigger::Start && service.is_none() {
+            return Err(format!(
+                "{name}: trigger \"{}\" needs service = \"ECS SERVICE\"",
+                if self.trigger == Trigger::Deploy {
+                    "deploy"
+                } else {
+                    "rollback"
+                }
+            ));
+        }
+        Ok(ScriptedFault {
+            name,
+            env: self.env.clone(),
+            service: self.service.clone(),
+            trigger: self.trigger,
+            after: self.after,
+            effect,
+            status: Status::Armed,
+        })
+    }
+}
+
+/// The 1-based line of a byte offset.
+pub(super) fn line_of(text: &str, offset: usize) -> usize {
+    text.get(..offset.min(text.len()))
+        .map_or(0, |t| t.bytes().filter(|b| *b == b'\n').count())
+        + 1
+}
