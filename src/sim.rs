@@ -23,7 +23,8 @@ use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 
 pub use fleet_file::{
-    FleetError, FleetFile, FleetPinning, SCENARIOS, ScenarioInfo, scaled, scaled_wide,
+    FleetError, FleetFile, FleetPinning, SCENARIOS, ScenarioInfo, scaled, scaled_parsed,
+    scaled_wide,
 };
 pub use script::{EffectKind, FaultEntry, Trigger};
 pub use world::Opened;

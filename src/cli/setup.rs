@@ -347,15 +347,11 @@ pub(crate) fn demo_files(size: Option<(u16, u16)>) -> Result<(Config, FleetFile)
             config::demo().map_err(|e| e.to_string())?,
             FleetFile::demo().map_err(|e| e.to_string())?,
         )),
-        Some((services, envs)) => {
-            let (cfg_text, fleet_text) =
-                crate::sim::scaled_wide(usize::from(envs), usize::from(services));
-            let cfg = config::parse_str(&cfg_text, config::GENERATED_DEMO_SOURCE, None)
-                .map_err(|e| e.to_string())?;
-            let fleet = FleetFile::parse(&fleet_text, "<generated demo fleet>")
-                .map_err(|e| e.to_string())?;
-            Ok((cfg, fleet))
-        }
+        Some((services, envs)) => crate::sim::scaled_parsed(
+            usize::from(envs),
+            usize::from(services),
+            config::GENERATED_DEMO_SOURCE,
+        ),
     }
 }
 

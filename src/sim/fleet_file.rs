@@ -365,6 +365,84 @@ pub fn scaled_wide(envs: usize, services: usize) -> (String, String) {
     scaled_with(&refs, services)
 }
 
+/// [`scaled_wide`] parsed: one service per environment is written and read,
+/// then copied `services` times with its names and figures changed the way
+/// the text would have them. Reading 6,000 services of TOML costs a new user
+/// a quarter of a second and tens of MiB before the first frame; this costs
+/// milliseconds.
+pub fn scaled_parsed(
+    envs: usize,
+    services: usize,
+    source: &str,
+) -> Result<(crate::config::Config, FleetFile), String> {
+    let (cfg_text, fleet_text) = scaled_wide(envs, 1);
+    let mut cfg = crate::config::parse_str(&cfg_text, source, None).map_err(|e| e.to_string())?;
+    let mut fleet =
+        FleetFile::parse(&fleet_text, "<generated demo fleet>").map_err(|e| e.to_string())?;
+    for (e, (cfg_env, fleet_env)) in cfg
+        .environments
+        .iter_mut()
+        .zip(&mut fleet.environments)
+        .enumerate()
+    {
+        let env = cfg_env.name.clone();
+        let (Some(svc), Some(sim)) = (
+            cfg_env.services.first().cloned(),
+            fleet_env.services.first().cloned(),
+        ) else {
+            return Err("the generated fleet has no service to copy".to_string());
+        };
+        cfg_env.services = (0..services)
+            .map(|i| {
+                let name = format!("svc-{i:04}");
+                let mut s = svc.clone();
+                s.ecs_service = format!("{name}-{env}");
+                s.container.clone_from(&name);
+                s.alarm_prefixes = vec![format!("{name}-{env}-")];
+                if let Some(h) = &mut s.health {
+                    h.url = format!("https://{name}.example/healthz");
+                }
+                s.name = name;
+                s
+            })
+            .collect();
+        fleet_env.services = (0..services)
+            .map(|i| {
+                let name = format!("svc-{i:04}");
+                let mut f = sim.clone();
+                f.ecs_service = format!("{name}-{env}");
+                f.family = Some(name.clone());
+                f.repository = format!("registry.example.com/scale/{name}");
+                f.releases = (1..=release_count(i, e))
+                    .map(|r| format!("1.{r}"))
+                    .collect();
+                f.latency_ms = Some(latency_of(i));
+                f.alarms = vec![FleetAlarm {
+                    name: format!("{name}-{env}-5xx"),
+                    state: alarm_state_of(i).to_string(),
+                    reason: None,
+                }];
+                f
+            })
+            .collect();
+    }
+    Ok((cfg, fleet))
+}
+
+/// Releases of service `i` at stage `e`: later stages lag, every third
+/// service one release behind per stage.
+fn release_count(i: usize, e: usize) -> usize {
+    3 - if i.is_multiple_of(3) { e.min(2) } else { 0 }
+}
+
+fn latency_of(i: usize) -> u32 {
+    20 + u32::try_from(i % 80).unwrap_or(0)
+}
+
+fn alarm_state_of(i: usize) -> &'static str {
+    if i % 97 == 5 { "ALARM" } else { "OK" }
+}
+
 fn scaled_with(envs: &[&str], services: usize) -> (String, String) {
     use std::fmt::Write as _;
     let mut cfg = String::from("provider = \"simulated\"\nrefresh_interval = \"5s\"\n");
@@ -387,15 +465,15 @@ fn scaled_with(envs: &[&str], services: usize) -> (String, String) {
                 cfg,
                 "\n[[environment.service]]\nname = \"{name}\"\necs_service = \"{name}-{env}\"\nalarm_prefixes = [\"{name}-{env}-\"]\nhealth = {{ url = \"https://{name}.example/healthz\" }}\n"
             );
-            // Later stages lag: every third service is one release behind per stage.
-            let releases = 3 - if i % 3 == 0 { e.min(2) } else { 0 };
-            let list: Vec<String> = (1..=releases).map(|r| format!("\"1.{r}\"")).collect();
+            let list: Vec<String> = (1..=release_count(i, e))
+                .map(|r| format!("\"1.{r}\""))
+                .collect();
             let _ = write!(
                 fleet,
                 "\n[[environment.service]]\necs_service = \"{name}-{env}\"\nfamily = \"{name}\"\nrepository = \"registry.example.com/scale/{name}\"\nreleases = [{}]\ndesired = 2\nlatency_ms = {}\nalarms = [{{ name = \"{name}-{env}-5xx\", state = \"{}\" }}]\n",
                 list.join(", "),
-                20 + i % 80,
-                if i % 97 == 5 { "ALARM" } else { "OK" }
+                latency_of(i),
+                alarm_state_of(i)
             );
         }
     }

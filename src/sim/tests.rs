@@ -377,3 +377,21 @@ fn flapping_health_and_outages_follow_their_schedule() {
         "back after 10 s"
     );
 }
+
+#[test]
+fn a_copied_generated_fleet_equals_the_written_one() {
+    for envs in [3, 5] {
+        let (cfg_text, fleet_text) = scaled_wide(envs, 200);
+        let cfg = config::parse_str(&cfg_text, "gen", None).unwrap();
+        let fleet = FleetFile::parse(&fleet_text, "f").unwrap();
+        let (copied_cfg, copied_fleet) = scaled_parsed(envs, 200, "gen").unwrap();
+        assert_eq!(
+            format!("{:?}", cfg.environments),
+            format!("{:?}", copied_cfg.environments)
+        );
+        assert_eq!(
+            format!("{:?}", fleet.environments),
+            format!("{:?}", copied_fleet.environments)
+        );
+    }
+}
