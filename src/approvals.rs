@@ -180,6 +180,81 @@ pub fn current(
     })
 }
 
+/// A promotion waiting for approvals, as `shipdeck approvals` lists it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Pending {
+    /// The request.
+    pub request: Request,
+    /// The stage it promotes from.
+    pub from_env: Option<String>,
+    /// Its change record, when the wizard had one.
+    pub change_record: Option<String>,
+    /// Approvals that count now.
+    pub approvers: Vec<String>,
+    /// Approvals its gate asks for.
+    pub required: u32,
+}
+
+/// Promotions requested, not yet issued or closed, not expired, whose gate
+/// asks for approvals: oldest first.
+pub fn pending(
+    records: &[Record],
+    cfg: &crate::config::Config,
+    now: DateTime<Utc>,
+) -> Vec<Pending> {
+    let mut out: Vec<Pending> = Vec::new();
+    for r in records {
+        let Some(id) = r.draft.promotion.as_deref() else {
+            continue;
+        };
+        let over = r.kind == RecordKind::DeployIssued || crate::stable::ends_action(r.kind);
+        if over {
+            out.retain(|p| p.request.promotion != id);
+            continue;
+        }
+        if r.kind == RecordKind::GateEvaluated
+            && let Some(p) = out.iter_mut().find(|p| p.request.promotion == id)
+            && r.draft.change_record.is_some()
+        {
+            p.change_record.clone_from(&r.draft.change_record);
+        }
+        if r.kind != RecordKind::PromotionStarted {
+            continue;
+        }
+        let Some(req) = find(records, id) else {
+            continue;
+        };
+        let Some(i) = cfg.env_index(&req.env).map(crate::config::EnvId::index) else {
+            continue;
+        };
+        let gate = &cfg.environments[i].gate;
+        if gate.approvals_required == 0
+            || now - req.at
+                > chrono::Duration::from_std(gate.approval_ttl).unwrap_or(chrono::Duration::MAX)
+        {
+            continue;
+        }
+        let approvers = valid_approvers(
+            records,
+            &req,
+            &req.digest,
+            &req.policy,
+            gate.approval_ttl,
+            gate.four_eyes,
+            now,
+        );
+        out.retain(|p| p.request.promotion != id);
+        out.push(Pending {
+            from_env: i.checked_sub(1).map(|s| cfg.environments[s].name.clone()),
+            change_record: r.draft.change_record.clone(),
+            approvers,
+            required: gate.approvals_required,
+            request: req,
+        });
+    }
+    out
+}
+
 /// Records an approval by `approver`, or says why it cannot count.
 pub fn approve(
     ledger: &Ledger,

@@ -9,6 +9,7 @@ pub mod secret;
 pub mod setup;
 pub mod smoke;
 pub mod status;
+pub mod team;
 pub mod unlock;
 
 pub use setup::{
@@ -132,6 +133,27 @@ pub enum Command {
         #[command(flatten)]
         common: release::Common,
     },
+    /// Set up the team's DynamoDB table ([team] backend = "dynamodb").
+    Team {
+        /// Team action.
+        #[command(subcommand)]
+        command: TeamCommand,
+    },
+    /// Move a local ledger into the team table.
+    Ledger {
+        /// Ledger action.
+        #[command(subcommand)]
+        command: LedgerCommand,
+    },
+    /// List promotions waiting for approval (for approvers on any machine).
+    Approvals {
+        /// The demo's promotions.
+        #[arg(long)]
+        demo: bool,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
     /// Approve a promotion waiting for approval, by the id its wizard shows.
     Approve {
         /// Promotion id (e.g. P7K3QX).
@@ -225,8 +247,33 @@ pub struct AuditArgs {
 /// `shipdeck audit …`.
 #[derive(Debug, Subcommand)]
 pub enum AuditCommand {
-    /// Check the whole hash chain; exit 1 and name the first broken line.
+    /// Check the whole hash chain; exit 1 and name the first broken line. In
+    /// team mode the head item must name the last record too (a cut tail).
     Verify,
+    /// Print the ledger as JSON lines, hashes included (verifiable with
+    /// `shipdeck audit verify --ledger FILE`).
+    Export,
+}
+
+/// `shipdeck team …`.
+#[derive(Debug, Subcommand)]
+pub enum TeamCommand {
+    /// Create the [team] table (on-demand billing, point-in-time recovery) and
+    /// print the IAM policy the team needs.
+    Init,
+    /// Check that the table answers, has shipdeck's keys, and verifies.
+    Check,
+}
+
+/// `shipdeck ledger …`.
+#[derive(Debug, Subcommand)]
+pub enum LedgerCommand {
+    /// Copy a local ledger file into the empty team table, hashes verified first.
+    Migrate {
+        /// The ledger file to copy.
+        #[arg(long, value_name = "PATH")]
+        from_file: PathBuf,
+    },
 }
 
 /// `shipdeck secret …`.
@@ -350,6 +397,16 @@ fn eprint_error(msg: &str) {
 pub async fn run(cli: Cli) -> i32 {
     match &cli.command {
         Some(Command::Secret { command }) => secret::run_secret(command),
+        Some(Command::Team {
+            command: TeamCommand::Init,
+        }) => team::run_init(&cli),
+        Some(Command::Team {
+            command: TeamCommand::Check,
+        }) => team::run_check(&cli),
+        Some(Command::Ledger {
+            command: LedgerCommand::Migrate { from_file },
+        }) => team::run_migrate(&cli, from_file),
+        Some(Command::Approvals { demo, json }) => team::run_approvals(&cli, *demo, *json),
         Some(Command::Audit(args)) => audit::run_audit(&cli, args),
         Some(Command::Unlock {
             env,

@@ -77,6 +77,9 @@ pub struct Config {
     pub provider: ProviderKind,
     /// Environments in promotion order.
     pub environments: Vec<EnvConfig>,
+    /// Team mode (`[team] backend = "dynamodb"`): ledger, locks and
+    /// approvals in a shared table. `None`: the local file (the default).
+    pub team: Option<crate::team::TeamConfig>,
     /// Key bindings: action name and the keys bound to it, with the line they came from.
     pub keys: Vec<KeyBinding>,
 }

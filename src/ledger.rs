@@ -220,16 +220,38 @@ impl Contents {
     }
 }
 
-/// The ledger file.
+/// The ledger: a file (one person, the default), or the team's DynamoDB table.
 #[derive(Debug, Clone)]
 pub struct Ledger {
+    /// The file, or `dynamodb://TABLE` (for messages) in team mode.
     path: PathBuf,
+    team: Option<crate::team::TeamStore>,
 }
 
 impl Ledger {
     /// A ledger at `path` (created on first append).
     pub fn new(path: impl Into<PathBuf>) -> Self {
-        Self { path: path.into() }
+        Self {
+            path: path.into(),
+            team: None,
+        }
+    }
+
+    /// The team's ledger in DynamoDB.
+    pub fn team(store: crate::team::TeamStore) -> Self {
+        Self {
+            path: PathBuf::from(format!("dynamodb://{}", store.table())),
+            team: Some(store),
+        }
+    }
+
+    /// The team store, in team mode.
+    pub fn team_store(&self) -> Option<&crate::team::TeamStore> {
+        self.team.as_ref()
+    }
+
+    fn team_err(&self, e: &crate::team::TeamError) -> LedgerError {
+        self.io(std::io::Error::other(e.to_string()))
     }
 
     /// The file.
@@ -266,6 +288,18 @@ impl Ledger {
     /// The whole file as text (`None` when it does not exist yet). Anything but a
     /// regular file is refused before it is opened: `/dev/full` would never end.
     pub fn text(&self) -> Result<Option<String>, LedgerError> {
+        if let Some(store) = &self.team {
+            let lines = crate::team::lines_after(store, 0).map_err(|e| self.team_err(&e))?;
+            if lines.is_empty() {
+                return Ok(None);
+            }
+            let mut text = String::new();
+            for (_, line) in lines {
+                text.push_str(&line);
+                text.push('\n');
+            }
+            return Ok(Some(text));
+        }
         if !crate::paths::is_regular_or_absent(&self.path).map_err(|e| self.io(e))? {
             return Err(self.io(crate::paths::not_regular(&self.path)));
         }
@@ -306,6 +340,9 @@ impl Ledger {
         items: Vec<(RecordKind, Draft)>,
         at: DateTime<Utc>,
     ) -> Result<Vec<Record>, LedgerError> {
+        if let Some(store) = &self.team {
+            return self.append_team(store, &items, at);
+        }
         if let Some(dir) = self.path.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir).map_err(|e| self.io(e))?;
         }
@@ -377,6 +414,79 @@ impl Ledger {
             written.remove(0);
         }
         Ok(written)
+    }
+}
+
+impl Ledger {
+    /// Team mode: read the head, write the records after it and move the head
+    /// in one transaction; a writer that loses the race re-reads and retries.
+    fn append_team(
+        &self,
+        store: &crate::team::TeamStore,
+        items: &[(RecordKind, Draft)],
+        at: DateTime<Utc>,
+    ) -> Result<Vec<Record>, LedgerError> {
+        let mut written = Vec::with_capacity(items.len());
+        for chunk in items.chunks(crate::team::BATCH) {
+            let records = crate::team::retrying(|| {
+                let head = crate::team::head(store)?;
+                let (mut seq, mut prev_hash) =
+                    head.clone().unwrap_or_else(|| (0, GENESIS.to_string()));
+                let mut lines = Vec::with_capacity(chunk.len());
+                let mut records = Vec::with_capacity(chunk.len());
+                for (kind, draft) in chunk.iter().cloned() {
+                    seq += 1;
+                    let (record, hash, line) = encode(kind, draft, at, &prev_hash, seq)
+                        .map_err(|e| store.err(e.to_string()))?;
+                    lines.push((seq, hash.clone(), line.trim_end_matches('\n').to_string()));
+                    prev_hash = hash;
+                    records.push(record);
+                }
+                crate::team::append(store, head.map(|(s, _)| s), lines)?;
+                Ok(records)
+            })
+            .map_err(|e| self.team_err(&e))?;
+            written.extend(records);
+        }
+        Ok(written)
+    }
+
+    /// `audit verify` in team mode: the chain, then the head item, which must
+    /// name the last record (a deleted or rewritten tail is found here).
+    pub fn verify_team(&self) -> Result<Result<u64, Break>, LedgerError> {
+        let Some(store) = &self.team else {
+            return Err(self.io(std::io::Error::other("not a team ledger")));
+        };
+        let text = self.text()?.unwrap_or_default();
+        let links = match chain(&text) {
+            Ok(l) => l,
+            Err(b) => return Ok(Err(b)),
+        };
+        let head = crate::team::head(store).map_err(|e| self.team_err(&e))?;
+        let (last_hash, last_seq) = last_link(&links);
+        let n = usize::try_from(last_seq).unwrap_or(usize::MAX);
+        Ok(match head {
+            None if last_seq == 0 => Ok(0),
+            None => Err(Break {
+                line: n,
+                problem: "the head item is missing (deleted), so a cut tail cannot be ruled out"
+                    .to_string(),
+            }),
+            Some((seq, _)) if seq > last_seq => Err(Break {
+                line: n + 1,
+                problem: format!(
+                    "the head says {seq} records but the table holds {last_seq}: the last {} record(s) were deleted",
+                    seq - last_seq
+                ),
+            }),
+            Some((seq, hash)) if seq != last_seq || hash != last_hash => Err(Break {
+                line: n,
+                problem: format!(
+                    "the head item (record {seq}) does not match the last record ({last_seq}): the head or the tail was rewritten"
+                ),
+            }),
+            Some(_) => Ok(last_seq),
+        })
     }
 }
 

@@ -24,4 +24,5 @@ pub mod secrets;
 pub mod sim;
 pub mod stable;
 pub mod status;
+pub mod team;
 pub mod ui;

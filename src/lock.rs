@@ -8,6 +8,8 @@
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
@@ -29,6 +31,9 @@ pub struct LockInfo {
     pub since: DateTime<Utc>,
     /// What it is for ("promotion", "rollback").
     pub purpose: String,
+    /// Team locks: until when the lease runs (its holder renews it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lease_until: Option<DateTime<Utc>>,
 }
 
 impl std::fmt::Display for LockInfo {
@@ -90,6 +95,8 @@ fn lock_path(dir: &Path, env: &str, service: &str) -> PathBuf {
 pub struct LockGuard {
     path: PathBuf,
     info: LockInfo,
+    /// Team mode: the table, and the flag that keeps the lease renewed.
+    team: Option<(crate::team::TeamStore, String, String, Arc<AtomicBool>)>,
 }
 
 impl LockGuard {
@@ -101,6 +108,13 @@ impl LockGuard {
 
 impl Drop for LockGuard {
     fn drop(&mut self) {
+        if let Some((store, env, service, alive)) = &self.team {
+            alive.store(false, Ordering::SeqCst);
+            if let Err(e) = crate::team::locks::release(store, env, service, &self.info) {
+                tracing::warn!(error = %e, "team lock not released; its lease will lapse");
+            }
+            return;
+        }
         // Only remove the file if it is still ours (it may have been broken and retaken).
         if read(&self.path).ok().flatten().as_ref() == Some(&self.info) {
             let _ = std::fs::remove_file(&self.path);
@@ -150,6 +164,7 @@ pub fn acquire(
         host: host(),
         since: now,
         purpose: purpose.to_string(),
+        lease_until: None,
     };
     // Write the whole lock beside it, then link it into place: link() is atomic and
     // fails if the lock exists, so nobody ever sees a half-written lock (and it
@@ -168,7 +183,11 @@ pub fn acquire(
     let linked = std::fs::hard_link(&tmp, &path);
     let _ = std::fs::remove_file(&tmp);
     match linked {
-        Ok(()) => Ok(LockGuard { path, info }),
+        Ok(()) => Ok(LockGuard {
+            path,
+            info,
+            team: None,
+        }),
         Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
             let info = read(&path)?.ok_or_else(|| LockError::Corrupt {
                 path: path.display().to_string(),
@@ -184,8 +203,17 @@ pub fn acquire(
     }
 }
 
-/// Why a held lock is stale, if it is: its process is gone from this host, or it is too old.
+/// Why a held lock is stale, if it is: its lease lapsed (team locks), its
+/// process is gone from this host, or it is too old.
 pub fn staleness(info: &LockInfo, now: DateTime<Utc>) -> Option<String> {
+    if let Some(until) = info.lease_until {
+        return (until < now).then(|| {
+            format!(
+                "its lease lapsed at {} (the holder stopped renewing it)",
+                until.format("%Y-%m-%d %H:%M:%S UTC")
+            )
+        });
+    }
     if info.host == host() && !process_alive(info.pid) {
         return Some(format!(
             "process {} on {} is no longer running",
@@ -235,6 +263,114 @@ pub fn break_stale(
     }
 }
 
+/// Where locks live: lock files in a directory (one machine, or a shared
+/// filesystem), or the team's DynamoDB table.
+#[derive(Debug, Clone)]
+pub enum LockStore {
+    /// Lock files.
+    Dir(PathBuf),
+    /// The team table.
+    Team(crate::team::TeamStore),
+}
+
+impl From<PathBuf> for LockStore {
+    fn from(dir: PathBuf) -> Self {
+        Self::Dir(dir)
+    }
+}
+
+impl LockStore {
+    fn team_err(e: &crate::team::TeamError) -> LockError {
+        LockError::Io {
+            path: format!("dynamodb://{}", e.table),
+            source: std::io::Error::other(e.message.clone()),
+        }
+    }
+
+    /// Who holds the lock of `service` in `env`, if anyone.
+    pub fn holder(&self, env: &str, service: &str) -> Result<Option<LockInfo>, LockError> {
+        match self {
+            Self::Dir(dir) => holder(dir, env, service),
+            Self::Team(store) => {
+                crate::team::locks::holder(store, env, service).map_err(|e| Self::team_err(&e))
+            }
+        }
+    }
+
+    /// Takes the lock, or says who holds it.
+    pub fn acquire(
+        &self,
+        env: &str,
+        service: &str,
+        owner: &str,
+        purpose: &str,
+        now: DateTime<Utc>,
+    ) -> Result<LockGuard, LockError> {
+        let store = match self {
+            Self::Dir(dir) => return acquire(dir, env, service, owner, purpose, now),
+            Self::Team(store) => store,
+        };
+        let info = LockInfo {
+            owner: owner.to_string(),
+            pid: std::process::id(),
+            host: host(),
+            since: now,
+            purpose: purpose.to_string(),
+            lease_until: Some(
+                now + chrono::Duration::from_std(store.cfg.lease).unwrap_or_default(),
+            ),
+        };
+        match crate::team::locks::acquire(store, env, service, &info) {
+            Ok(Ok(())) => {
+                let alive = Arc::new(AtomicBool::new(true));
+                crate::team::locks::keep_renewed(store, env, service, &info, alive.clone());
+                Ok(LockGuard {
+                    path: PathBuf::from(format!("dynamodb://{}", store.table())),
+                    info,
+                    team: Some((store.clone(), env.to_string(), service.to_string(), alive)),
+                })
+            }
+            Ok(Err(Some(holder))) => Err(LockError::Held {
+                env: env.to_string(),
+                service: service.to_string(),
+                info: Box::new(holder),
+            }),
+            Ok(Err(None)) => Err(LockError::Corrupt {
+                path: format!("dynamodb://{}", store.table()),
+                why: "the lock is held but its item did not come back; try again".to_string(),
+            }),
+            Err(e) => Err(Self::team_err(&e)),
+        }
+    }
+
+    /// Removes a stale lock the operator confirmed breaking; refuses if it
+    /// changed since it was shown.
+    pub fn break_stale(
+        &self,
+        env: &str,
+        service: &str,
+        confirmed: &LockInfo,
+    ) -> Result<(), LockError> {
+        match self {
+            Self::Dir(dir) => break_stale(dir, env, service, confirmed),
+            Self::Team(store) => {
+                match crate::team::locks::release(store, env, service, confirmed) {
+                    Ok(true) => Ok(()),
+                    Ok(false) => match self.holder(env, service)? {
+                        Some(current) => Err(LockError::Held {
+                            env: env.to_string(),
+                            service: service.to_string(),
+                            info: Box::new(current),
+                        }),
+                        None => Ok(()),
+                    },
+                    Err(e) => Err(Self::team_err(&e)),
+                }
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -269,6 +405,7 @@ mod tests {
             host: host(),
             since: now,
             purpose: "promotion".into(),
+            lease_until: None,
         };
         std::fs::write(
             lock_path(dir.path(), "prod", "api"),

@@ -145,6 +145,7 @@ fn stale_lock_is_broken_only_when_stale_and_is_recorded() {
         host: shipdeck::lock::host(),
         since: Utc::now(),
         purpose: "rollback".into(),
+        lease_until: None,
     };
     std::fs::write(
         locks.join("prod--api.lock"),

@@ -1,6 +1,6 @@
 //! `shipdeck approve ID`: an approval from another terminal.
 
-use super::setup::{config_or_demo, ledger_for, who};
+use super::setup::{config_or_demo, who};
 use super::{Cli, EXIT_DEGRADED, EXIT_OK, EXIT_USAGE, eprint_error, term};
 
 pub(crate) async fn run_approve(
@@ -14,17 +14,16 @@ pub(crate) async fn run_approve(
         Ok((c, _)) => c,
         Err(code) => return code,
     };
-    let path = match ledger
-        .map(std::path::Path::to_path_buf)
-        .map_or_else(|| ledger_for(&cfg), Ok)
-    {
-        Ok(p) => p,
+    let l = match ledger.map_or_else(
+        || super::setup::state_for(&cfg).map(|(l, _)| l),
+        |p| Ok(crate::ledger::Ledger::new(p)),
+    ) {
+        Ok(l) => l,
         Err(e) => {
             eprint_error(&e);
             return EXIT_USAGE;
         }
     };
-    let l = crate::ledger::Ledger::new(&path);
     let records = match l.read() {
         Ok(r) => r,
         Err(e) => {

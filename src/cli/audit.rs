@@ -1,6 +1,6 @@
 //! `shipdeck audit [verify]`: the records, filtered, or the whole chain checked.
 
-use super::setup::{demo_setup, ledger_for, ledger_path};
+use super::setup::{demo_setup, ledger_for};
 use super::{AuditArgs, AuditCommand, Cli, EXIT_DEGRADED, EXIT_OK, EXIT_USAGE, eprint_error, term};
 
 pub(crate) fn parse_since(
@@ -23,26 +23,46 @@ pub(crate) fn parse_since(
 
 pub(crate) fn run_audit(cli: &Cli, args: &AuditArgs) -> i32 {
     use crate::ledger::{Ledger, verify_text};
-    let path = match if args.demo {
-        demo_setup(None).and_then(|(cfg, _)| ledger_for(&cfg))
+    let ledger = match if args.demo {
+        demo_setup(None)
+            .and_then(|(cfg, _)| ledger_for(&cfg))
+            .map(Ledger::new)
     } else {
-        ledger_path(cli, args.ledger.as_deref())
+        super::setup::ledger_of(cli, args.ledger.as_deref())
     } {
-        Ok(p) => p,
+        Ok(l) => l,
         Err(e) => {
             eprint_error(&e);
             return EXIT_USAGE;
         }
     };
+    let path = ledger.path().to_path_buf();
+    if matches!(args.command, Some(AuditCommand::Export)) {
+        return match ledger.text() {
+            Ok(t) => {
+                term::out_styled(&t.unwrap_or_default());
+                EXIT_OK
+            }
+            Err(e) => {
+                eprint_error(&e.to_string());
+                EXIT_DEGRADED
+            }
+        };
+    }
     if matches!(args.command, Some(AuditCommand::Verify)) {
-        let text = match Ledger::new(&path).text() {
-            Ok(t) => t.unwrap_or_default(),
+        let verdict = if ledger.team_store().is_some() {
+            ledger.verify_team()
+        } else {
+            ledger.text().map(|t| verify_text(&t.unwrap_or_default()))
+        };
+        let verdict = match verdict {
+            Ok(v) => v,
             Err(e) => {
                 eprint_error(&e.to_string());
                 return EXIT_DEGRADED;
             }
         };
-        return match verify_text(&text) {
+        return match verdict {
             Ok(n) => {
                 term::outln(&format!(
                     "{}: OK, {n} records, hash chain intact",
@@ -73,7 +93,7 @@ pub(crate) fn run_audit(cli: &Cli, args: &AuditArgs) -> i32 {
             return EXIT_USAGE;
         }
     };
-    let records = match Ledger::new(&path).read_all() {
+    let records = match ledger.read_all() {
         Ok(c) => {
             if let Some(w) = c.torn_warning() {
                 term::errln(&format!("warning: {}: {w}", path.display()));

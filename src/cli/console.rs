@@ -7,7 +7,7 @@ use crate::clock::SystemClock;
 use crate::config::{Config, ConfigError};
 use crate::ui::Theme;
 
-use super::setup::{keymap_or_usage, ledger_for, lock_dir, provider_for, secrets_for_run, who};
+use super::setup::{keymap_or_usage, provider_for, secrets_for_run, who};
 use super::{EXIT_DEGRADED, EXIT_OK, EXIT_USAGE, eprint_error, term};
 
 pub(crate) async fn run_console(
@@ -43,12 +43,12 @@ pub(crate) async fn run_console(
     let theme = Theme::new(cfg.theme, no_color);
     tracing::info!(config = %cfg.source.display(), "console started");
     let me = who(&cfg).await;
-    let exec = match ledger_for(&cfg) {
-        Ok(path) => crate::release::exec::Executor::new(
+    let exec = match super::setup::state_for(&cfg) {
+        Ok((ledger, locks)) => crate::release::exec::Executor::new(
             provider.clone(),
             cfg.environments.clone(),
-            crate::ledger::Ledger::new(&path),
-            lock_dir(&path),
+            ledger,
+            locks,
             me.clone(),
             Arc::new(SystemClock),
         )

@@ -243,12 +243,12 @@ impl<'a> Driver<'a> {
         if let Some(w) = provider.cache_warning() {
             term::errln(&format!("warning: {w}"));
         }
-        let path = super::ledger_for(cfg).map_err(CliError::usage)?;
+        let (ledger, locks) = super::setup::state_for(cfg).map_err(CliError::usage)?;
         let exec = Executor::new(
             provider.clone(),
             cfg.environments.clone(),
-            crate::ledger::Ledger::new(&path),
-            super::lock_dir(&path),
+            ledger,
+            locks,
             operator.to_string(),
             clock.clone(),
         )

@@ -206,19 +206,6 @@ pub fn secrets_for_run() -> crate::secrets::Secrets {
     Secrets::new(store, Redactor::default())
 }
 
-/// The ledger file: `--ledger`, else the config's `ledger_path`, else the data dir.
-pub(crate) fn ledger_path(cli: &Cli, flag: Option<&std::path::Path>) -> Result<PathBuf, String> {
-    if let Some(p) = flag {
-        return Ok(p.to_path_buf());
-    }
-    let explicit = cli.config.is_some() || std::env::var_os("SHIPDECK_CONFIG").is_some();
-    match load_config(cli) {
-        Ok(cfg) => ledger_for(&cfg),
-        Err(e) if explicit => Err(e.to_string()),
-        Err(_) => default_ledger(),
-    }
-}
-
 /// The configuration's ledger: `ledger_path`, else the platform data dir.
 pub fn ledger_for(cfg: &Config) -> Result<PathBuf, String> {
     cfg.ledger_path.clone().map_or_else(default_ledger, Ok)
@@ -312,6 +299,41 @@ pub fn known_service(cfg: &Config, env: &str, service: &str) -> Result<(), Strin
         ));
     }
     Ok(())
+}
+
+/// The configuration's ledger and locks: the team's DynamoDB table
+/// (`[team] backend = "dynamodb"`), or the ledger file and the lock
+/// directory beside it.
+pub fn state_for(cfg: &Config) -> Result<(crate::ledger::Ledger, crate::lock::LockStore), String> {
+    if let Some(team) = &cfg.team {
+        let store = crate::team::TeamStore::open(team.clone())?;
+        return Ok((
+            crate::ledger::Ledger::team(store.clone()),
+            crate::lock::LockStore::Team(store),
+        ));
+    }
+    let path = ledger_for(cfg)?;
+    Ok((
+        crate::ledger::Ledger::new(&path),
+        crate::lock::LockStore::Dir(lock_dir(&path)),
+    ))
+}
+
+/// The ledger `--ledger` names, else the configuration's (the team table in
+/// team mode), else the file in the platform data dir.
+pub(crate) fn ledger_of(
+    cli: &Cli,
+    flag: Option<&std::path::Path>,
+) -> Result<crate::ledger::Ledger, String> {
+    if let Some(p) = flag {
+        return Ok(crate::ledger::Ledger::new(p));
+    }
+    let explicit = cli.config.is_some() || std::env::var_os("SHIPDECK_CONFIG").is_some();
+    match load_config(cli) {
+        Ok(cfg) => state_for(&cfg).map(|(l, _)| l),
+        Err(e) if explicit => Err(e.to_string()),
+        Err(_) => default_ledger().map(crate::ledger::Ledger::new),
+    }
 }
 
 /// Where promotion locks live: beside the ledger, so a shared ledger means shared locks.

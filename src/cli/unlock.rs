@@ -2,7 +2,7 @@
 
 use std::io::IsTerminal;
 
-use super::setup::{config_or_demo, known_service, ledger_for, lock_dir, who};
+use super::setup::{config_or_demo, known_service, state_for, who};
 use super::{Cli, EXIT_DEGRADED, EXIT_OK, EXIT_USAGE, eprint_error, term};
 
 pub(crate) async fn run_unlock(cli: &Cli, env: &str, service: &str, yes: bool, demo: bool) -> i32 {
@@ -14,16 +14,15 @@ pub(crate) async fn run_unlock(cli: &Cli, env: &str, service: &str, yes: bool, d
         eprint_error(&e);
         return EXIT_USAGE;
     }
-    let ledger = match ledger_for(&cfg) {
-        Ok(p) => p,
+    let (ledger, locks) = match state_for(&cfg) {
+        Ok(s) => s,
         Err(e) => {
             eprint_error(&e);
             return EXIT_USAGE;
         }
     };
-    let dir = lock_dir(&ledger);
     let now = chrono::Utc::now();
-    let info = match crate::lock::holder(&dir, env, service) {
+    let info = match locks.holder(env, service) {
         Ok(Some(info)) => info,
         Ok(None) => {
             term::outln(&format!("{service} in {env} is not locked"));
@@ -76,19 +75,15 @@ pub(crate) async fn run_unlock(cli: &Cli, env: &str, service: &str, yes: bool, d
         )],
         ..crate::ledger::Draft::default()
     };
-    if let Err(e) = crate::ledger::Ledger::new(&ledger).append(
-        crate::ledger::RecordKind::LockBroken,
-        draft,
-        now,
-    ) {
+    if let Err(e) = ledger.append(crate::ledger::RecordKind::LockBroken, draft, now) {
         eprint_error(&e.to_string());
         return EXIT_DEGRADED;
     }
-    match crate::lock::break_stale(&dir, env, service, &info) {
+    match locks.break_stale(env, service, &info) {
         Ok(()) => {
             term::outln(&format!(
                 "lock broken by {me}; recorded in {}",
-                ledger.display()
+                ledger.path().display()
             ));
             EXIT_OK
         }

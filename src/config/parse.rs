@@ -29,6 +29,7 @@ const TOP_KEYS: &[&str] = &[
     "keys",
     "allow_operator_override",
     "environment",
+    "team",
 ];
 const ENV_KEYS: &[&str] = &[
     "name",
@@ -87,6 +88,7 @@ pub fn parse(text: &str, file: &str, base: Option<&Path>) -> Result<Config, Vec<
         .map(|p| resolve(base, &p));
     let provider = parse_provider(&mut ctx, &root, base);
     let keys = parse_keys(&mut ctx, &root);
+    let team = parse_team(&mut ctx, &root);
 
     let mut envs = Vec::new();
     let mut promotes_from: Vec<Link> = Vec::new();
@@ -141,6 +143,52 @@ pub fn parse(text: &str, file: &str, base: Option<&Path>) -> Result<Config, Vec<
         provider,
         environments,
         keys,
+        team,
+    })
+}
+
+/// `[team]`: where a team keeps its ledger, locks and approvals.
+fn parse_team(ctx: &mut Ctx<'_>, root: &Table<'_>) -> Option<crate::team::TeamConfig> {
+    let t = root.table(ctx, "team", "[team]".to_string())?;
+    t.check_keys(
+        ctx,
+        &[
+            "backend",
+            "table",
+            "region",
+            "profile",
+            "endpoint_url",
+            "lease",
+        ],
+    );
+    if t.choice(ctx, "backend", &["file", "dynamodb"]).as_deref() != Some("dynamodb") {
+        return None;
+    }
+    let table = t.req_str(
+        ctx,
+        "table",
+        "add table = \"shipdeck-team\" (see `shipdeck team init`)",
+    );
+    let region = t.req_str(
+        ctx,
+        "region",
+        "add region = \"eu-west-1\" (the table's region)",
+    );
+    let endpoint_url = t.str(ctx, "endpoint_url");
+    if let Some(u) = &endpoint_url {
+        check_http_url(ctx, &t, "endpoint_url", u);
+    }
+    Some(crate::team::TeamConfig {
+        table: table?,
+        region: region?,
+        profile: t.str(ctx, "profile"),
+        endpoint_url,
+        lease: t.positive_duration(
+            ctx,
+            "lease",
+            std::time::Duration::from_mins(1),
+            range::LEASE,
+        ),
     })
 }
 
@@ -503,6 +551,8 @@ mod range {
     pub const ROLLOUT: DurationRange = (secs(10), secs(DAY));
     /// Rollout `error_rate_window`.
     pub const METRIC_WINDOW: DurationRange = (secs(60), secs(DAY));
+    /// Team lock `lease`.
+    pub const LEASE: DurationRange = (secs(5), secs(HOUR));
     /// Rollout `p95_latency_slo`.
     pub const LATENCY: DurationRange = (Duration::from_millis(1), secs(600));
 }

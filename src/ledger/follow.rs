@@ -40,6 +40,9 @@ impl Follower {
     /// chain so far. A torn tail is left for later (it completes or gets
     /// repaired); a file that shrank or was rewritten is an error.
     pub fn poll(&mut self) -> Result<Vec<Record>, LedgerError> {
+        if let Some(store) = self.ledger.team_store().cloned() {
+            return self.poll_team(&store);
+        }
         let path = self.ledger.path().to_path_buf();
         let io = |source| LedgerError::Io {
             path: path.display().to_string(),
@@ -94,6 +97,38 @@ impl Follower {
             out.push(record);
         }
         self.offset += u64::try_from(complete).unwrap_or(u64::MAX);
+        Ok(out)
+    }
+}
+
+impl Follower {
+    /// Team mode: one query for the records after the last one seen (an
+    /// empty answer when nothing changed), each checked against the chain.
+    fn poll_team(&mut self, store: &crate::team::TeamStore) -> Result<Vec<Record>, LedgerError> {
+        let path = self.ledger.path().display().to_string();
+        let lines = crate::team::lines_after(store, self.last.1).map_err(|e| LedgerError::Io {
+            path: path.clone(),
+            source: std::io::Error::other(e.to_string()),
+        })?;
+        let mut out = Vec::with_capacity(lines.len());
+        for (_, line) in lines {
+            let at = usize::try_from(self.last.1 + 1).unwrap_or(usize::MAX);
+            let broken = |problem: String| LedgerError::Broken {
+                path: path.clone(),
+                line: at,
+                problem,
+            };
+            self.bytes_read += u64::try_from(line.len()).unwrap_or(u64::MAX);
+            let (record, hash) = parse_line(&line).map_err(broken)?;
+            if record.prev_hash != self.last.0 || record.seq != self.last.1 + 1 {
+                return Err(broken(
+                    "it does not follow the record before it (a record was deleted, inserted or reordered)"
+                        .to_string(),
+                ));
+            }
+            self.last = (hash, record.seq);
+            out.push(record);
+        }
         Ok(out)
     }
 }

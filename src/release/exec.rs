@@ -2,14 +2,13 @@
 //! take the lock, write the record (appended and fsynced), then call the cloud.
 
 use std::collections::HashMap;
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
 use crate::clock::Clock;
 use crate::config::{EnvConfig, EnvId};
 use crate::ledger::{Draft, Follower, Ledger, Record, RecordKind};
-use crate::lock::{self, LockError, LockGuard};
+use crate::lock::{LockError, LockGuard, LockStore};
 use crate::model::{Digest, TaskDefRef};
 use crate::provider::{AnyProvider, DeployStarted, Provider};
 
@@ -32,7 +31,7 @@ pub struct Executor {
     provider: AnyProvider,
     envs: Vec<EnvConfig>,
     ledger: Ledger,
-    lock_dir: PathBuf,
+    locks: LockStore,
     operator: String,
     clock: Arc<dyn Clock>,
     guards: HashMap<(String, String), LockGuard>,
@@ -43,12 +42,13 @@ pub struct Executor {
 }
 
 impl Executor {
-    /// An executor writing to `ledger`, with lock files in `lock_dir`.
+    /// An executor writing to `ledger`, with its locks in `locks` (a lock
+    /// directory, or the team table).
     pub fn new(
         provider: AnyProvider,
         envs: Vec<EnvConfig>,
         ledger: Ledger,
-        lock_dir: PathBuf,
+        locks: impl Into<LockStore>,
         operator: String,
         clock: Arc<dyn Clock>,
     ) -> Self {
@@ -57,7 +57,7 @@ impl Executor {
             provider,
             envs,
             ledger,
-            lock_dir,
+            locks: locks.into(),
             operator,
             clock,
             guards: HashMap::new(),
@@ -99,7 +99,7 @@ impl Executor {
         {
             return None;
         }
-        match lock::holder(&self.lock_dir, &env, service) {
+        match self.locks.holder(&env, service) {
             Ok(Some(info)) => Some(info.to_string()),
             Ok(None) => None,
             Err(e) => Some(e.to_string()),
@@ -150,8 +150,9 @@ impl Executor {
             ),
         };
         if !self.guards.contains_key(&key) {
-            let guard = lock::acquire(
-                &self.lock_dir,
+            let guard = self
+                .locks
+                .acquire(
                 &env_cfg.name,
                 service,
                 &self.operator,

@@ -65,24 +65,63 @@ impl Harness {
         Self::over(cfg, provider, idle, clock, operator).await
     }
 
+    /// A console over a simulated fleet of its own whose ledger and locks are
+    /// `ledger` and `locks` (the team table: two consoles, one table).
+    pub async fn with_state(
+        cfg: Config,
+        fleet: &shipdeck::sim::FleetFile,
+        operator: &str,
+        at: DateTime<Utc>,
+        ledger: Ledger,
+        locks: shipdeck::lock::LockStore,
+    ) -> Self {
+        let clock = ManualClock::new(at);
+        let sim = SimFleet::new(fleet, 5, Arc::new(clock.clone()));
+        Self::over_state(
+            cfg,
+            AnyProvider::Sim(sim.clone()),
+            sim,
+            clock,
+            operator,
+            Some((ledger, locks)),
+        )
+        .await
+    }
+
     async fn over(
+        cfg: Config,
+        provider: AnyProvider,
+        fleet: SimFleet,
+        clock: ManualClock,
+        operator: &str,
+    ) -> Self {
+        Self::over_state(cfg, provider, fleet, clock, operator, None).await
+    }
+
+    async fn over_state(
         mut cfg: Config,
         provider: AnyProvider,
         fleet: SimFleet,
         clock: ManualClock,
         operator: &str,
+        state: Option<(Ledger, shipdeck::lock::LockStore)>,
     ) -> Self {
         let at = clock.now();
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("ledger.jsonl");
         cfg.ledger_path = Some(path.clone());
         let c: Arc<dyn Clock> = Arc::new(clock.clone());
-        let ledger = Ledger::new(&path);
+        let (ledger, locks) = state.unwrap_or_else(|| {
+            (
+                Ledger::new(&path),
+                shipdeck::lock::LockStore::Dir(dir.path().join("locks")),
+            )
+        });
         let mut exec = Executor::new(
             provider.clone(),
             cfg.environments.clone(),
-            Ledger::new(&path),
-            dir.path().join("locks"),
+            ledger.clone(),
+            locks,
             operator.to_string(),
             c,
         );

@@ -142,6 +142,16 @@ pub fn cloudwatch_math(bin: &std::path::Path, upstream: &str) -> Emulator {
     )
 }
 
+/// moto serving one request at a time (tests/support/moto_serial.py says
+/// why): for tests that race conditional writes.
+pub fn moto_serial(bin: &std::path::Path) -> Emulator {
+    let port = free_port();
+    let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/support/moto_serial.py");
+    let mut cmd = Command::new(bin.join("python"));
+    cmd.arg(script).arg(port.to_string());
+    spawn(cmd, port, |p| get(p, "/moto-api/").is_some(), "moto-serial")
+}
+
 /// LocalStack's community core in host mode, CloudWatch only.
 pub fn localstack(bin: &std::path::Path) -> Emulator {
     let port = free_port();

@@ -1,0 +1,577 @@
+//! Team mode on DynamoDB (moto, started by the tests): one ledger, locks and
+//! approvals shared by people on many machines.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod support {
+    pub mod console;
+    pub mod emulators;
+    pub mod screen;
+}
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Barrier, Mutex};
+use std::time::{Duration, Instant};
+
+use aws_sdk_dynamodb::types::AttributeValue;
+use chrono::Utc;
+use shipdeck::ledger::{Draft, Ledger, RecordKind};
+use shipdeck::lock::{LockError, LockStore};
+use shipdeck::team::{TeamConfig, TeamStore};
+use support::console::{Harness, monday};
+use support::emulators::{self, Emulator};
+
+fn creds() -> aws_credential_types::Credentials {
+    aws_credential_types::Credentials::new("test", "test", None, None, "tests")
+}
+
+fn team_cfg(moto: &Emulator, table: &str) -> TeamConfig {
+    TeamConfig {
+        table: table.to_string(),
+        region: "us-east-1".to_string(),
+        profile: None,
+        endpoint_url: Some(moto.url.clone()),
+        lease: Duration::from_secs(5),
+    }
+}
+
+fn store(moto: &Emulator, table: &str) -> TeamStore {
+    TeamStore::open_with(team_cfg(moto, table), Some(creds())).unwrap()
+}
+
+fn ddb(moto: &Emulator) -> aws_sdk_dynamodb::Client {
+    aws_sdk_dynamodb::Client::from_conf(
+        aws_sdk_dynamodb::Config::builder()
+            .behavior_version(aws_sdk_dynamodb::config::BehaviorVersion::latest())
+            .region(aws_sdk_dynamodb::config::Region::new("us-east-1"))
+            .credentials_provider(creds())
+            .endpoint_url(&moto.url)
+            .build(),
+    )
+}
+
+/// The release-test configuration over the simulated fleet, with its ledger,
+/// locks and approvals in the team table `table`.
+fn config_file(dir: &Path, moto: &Emulator, table: &str) -> PathBuf {
+    let base = std::fs::read_to_string("tests/configs/good/release.toml").unwrap();
+    let fleet = std::fs::read_to_string("tests/configs/good/release-fleet.toml").unwrap();
+    std::fs::write(dir.join("release-fleet.toml"), fleet).unwrap();
+    let text = format!(
+        "{base}\n[team]\nbackend = \"dynamodb\"\ntable = \"{table}\"\nregion = \"us-east-1\"\nendpoint_url = \"{}\"\nlease = \"5s\"\n",
+        moto.url
+    );
+    let path = dir.join("shipdeck.toml");
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+fn cmd(dir: &Path, cfg: &Path, operator: &str) -> assert_cmd::Command {
+    let mut c = assert_cmd::Command::cargo_bin("shipdeck").unwrap();
+    c.env_remove("SHIPDECK_CONFIG")
+        .env("NO_COLOR", "1")
+        .env("AWS_ACCESS_KEY_ID", "test")
+        .env("AWS_SECRET_ACCESS_KEY", "test")
+        .env_remove("AWS_PROFILE")
+        .env("AWS_CONFIG_FILE", dir.join("none"))
+        .env("AWS_SHARED_CREDENTIALS_FILE", dir.join("none"))
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .env("XDG_DATA_HOME", dir.join("data"))
+        .env("XDG_CACHE_HOME", dir.join("cache"))
+        .env("SHIPDECK_LOG_FILE", dir.join("log"))
+        .env("SHIPDECK_OPERATOR", operator)
+        .arg("--config")
+        .arg(cfg)
+        .timeout(Duration::from_mins(3));
+    c
+}
+
+fn draft(who: &str, n: usize) -> Draft {
+    Draft {
+        operator: who.to_string(),
+        env: Some("prod".into()),
+        service: Some("api".into()),
+        reasons: vec![format!("record {n}")],
+        ..Draft::default()
+    }
+}
+
+fn init(dir: &Path, cfg: &Path) {
+    let out = cmd(dir, cfg, "alice")
+        .args(["team", "init"])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        text.contains("created table") && text.contains("dynamodb:TransactWriteItems"),
+        "{text}"
+    );
+}
+
+#[test]
+fn init_check_promote_verify_export_and_approvals_through_the_cli() {
+    let Some(bin) = emulators::venv_bin() else {
+        return;
+    };
+    let moto = emulators::moto_serial(&bin);
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = config_file(dir.path(), &moto, "team-cli");
+    init(dir.path(), &cfg);
+    let again = cmd(dir.path(), &cfg, "alice")
+        .args(["team", "init"])
+        .output()
+        .unwrap();
+    assert!(String::from_utf8_lossy(&again.stdout).contains("exists already"));
+    cmd(dir.path(), &cfg, "alice")
+        .args(["team", "check"])
+        .assert()
+        .success()
+        .stdout(predicates::str::contains("ledger OK (0 records"));
+
+    // prod wants one approval under four eyes: alice asks, bob (another
+    // machine: another data dir) sees the request and approves.
+    let first = cmd(dir.path(), &cfg, "alice")
+        .args([
+            "promote", "api", "--to", "prod", "--change", "CHG-7", "--yes", "--json",
+        ])
+        .output()
+        .unwrap();
+    let report: serde_json::Value = serde_json::from_slice(&first.stdout).unwrap();
+    assert_eq!(report["outcome"], "no_go", "{report}");
+    let id = report["promotion"].as_str().unwrap().to_string();
+    let bob_dir = tempfile::tempdir().unwrap();
+    let listed = cmd(bob_dir.path(), &cfg, "bob")
+        .args(["approvals", "--json"])
+        .output()
+        .unwrap();
+    let list: serde_json::Value = serde_json::from_slice(&listed.stdout).unwrap();
+    assert_eq!(list[0]["id"], id.as_str(), "{list}");
+    assert_eq!(list[0]["initiator"], "alice");
+    assert_eq!(list[0]["approvals_required"], 1);
+    cmd(dir.path(), &cfg, "alice")
+        .args(["approve", &id])
+        .assert()
+        .failure()
+        .stderr(predicates::str::contains("four eyes"));
+    cmd(bob_dir.path(), &cfg, "bob")
+        .args(["approve", &id])
+        .assert()
+        .success();
+    let done = cmd(dir.path(), &cfg, "alice")
+        .args([
+            "promote", "api", "--to", "prod", "--change", "CHG-7", "--yes", "--wait", "--json",
+        ])
+        .output()
+        .unwrap();
+    let report: serde_json::Value = serde_json::from_slice(&done.stdout).unwrap();
+    assert_eq!(report["outcome"], "succeeded", "{report}");
+    let listed = cmd(bob_dir.path(), &cfg, "bob")
+        .args(["approvals"])
+        .output()
+        .unwrap();
+    assert!(String::from_utf8_lossy(&listed.stdout).contains("no promotion is waiting"));
+
+    cmd(dir.path(), &cfg, "alice")
+        .args(["audit", "verify"])
+        .assert()
+        .success()
+        .stdout(predicates::str::contains("OK"));
+    let export = cmd(dir.path(), &cfg, "alice")
+        .args(["audit", "export"])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&export.stdout);
+    let n = shipdeck::ledger::verify_text(&text).unwrap();
+    assert!(n >= 6, "{text}");
+    assert!(text.contains("\"kind\":\"approval\"") && text.contains("\"operator\":\"bob\""));
+}
+
+#[test]
+fn concurrent_writers_keep_one_chain_and_tampering_is_named() {
+    let Some(bin) = emulators::venv_bin() else {
+        return;
+    };
+    let moto = emulators::moto_serial(&bin);
+    let dir = tempfile::tempdir().unwrap();
+    init(dir.path(), &config_file(dir.path(), &moto, "team-chain"));
+    // 8 writers (each its own client and connection), 125 records each.
+    let writers = 8;
+    let each = 125;
+    let start = Instant::now();
+    let handles: Vec<_> = (0..writers)
+        .map(|w| {
+            let s = store(&moto, "team-chain");
+            std::thread::spawn(move || {
+                let l = Ledger::team(s);
+                for n in 0..each {
+                    l.append(RecordKind::Approval, draft(&format!("w{w}"), n), Utc::now())
+                        .unwrap();
+                }
+            })
+        })
+        .collect();
+    for h in handles {
+        h.join().unwrap();
+    }
+    let elapsed = start.elapsed();
+    let ledger = Ledger::team(store(&moto, "team-chain"));
+    let records = ledger.read().unwrap();
+    let total = writers * each;
+    assert_eq!(records.len(), total);
+    let seqs: Vec<u64> = records.iter().map(|r| r.seq).collect();
+    assert_eq!(
+        seqs,
+        (1..=u64::try_from(total).unwrap()).collect::<Vec<_>>()
+    );
+    assert_eq!(
+        ledger.verify_team().unwrap(),
+        Ok(u64::try_from(total).unwrap())
+    );
+    eprintln!(
+        "8 writers: {total} records in {:.1} s = {:.0} records/s",
+        elapsed.as_secs_f64(),
+        f64::from(u32::try_from(total).unwrap()) / elapsed.as_secs_f64()
+    );
+    // One writer, for the latency.
+    let one = Ledger::team(store(&moto, "team-chain"));
+    let start = Instant::now();
+    for n in 0..50 {
+        one.append(RecordKind::Approval, draft("solo", n), Utc::now())
+            .unwrap();
+    }
+    eprintln!(
+        "1 writer: 50 appends, {:.1} ms each",
+        start.elapsed().as_secs_f64() * 1000.0 / 50.0
+    );
+
+    // Tampering, each on a copy of a 20-record table.
+    let client = ddb(&moto);
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let key = |pk: &str, sk: u64| {
+        HashMap::from([
+            ("pk".to_string(), AttributeValue::S(pk.into())),
+            ("sk".to_string(), AttributeValue::N(sk.to_string())),
+        ])
+    };
+    let cases: [(&str, &str); 4] = [
+        ("middle", "does not follow the record before it"),
+        ("edited", "does not match its hash"),
+        ("tail", "the last 3 record(s) were deleted"),
+        ("head", "does not match the last record"),
+    ];
+    for (case, says) in cases {
+        let table = format!("tamper-{case}");
+        init(dir.path(), &config_file(dir.path(), &moto, &table));
+        let l = Ledger::team(store(&moto, &table));
+        for n in 0..20 {
+            l.append(RecordKind::Approval, draft("alice", n), Utc::now())
+                .unwrap();
+        }
+        assert_eq!(l.verify_team().unwrap(), Ok(20));
+        rt.block_on(async {
+            match case {
+                "middle" => {
+                    client
+                        .delete_item()
+                        .table_name(&table)
+                        .set_key(Some(key("ledger", 10)))
+                        .send()
+                        .await
+                        .unwrap();
+                }
+                "edited" => {
+                    let item = client
+                        .get_item()
+                        .table_name(&table)
+                        .set_key(Some(key("ledger", 7)))
+                        .send()
+                        .await
+                        .unwrap();
+                    let mut item = item.item().unwrap().clone();
+                    let line = match &item["line"] {
+                        AttributeValue::S(s) => s.replace("record 6", "record X"),
+                        _ => panic!(),
+                    };
+                    item.insert("line".into(), AttributeValue::S(line));
+                    client
+                        .put_item()
+                        .table_name(&table)
+                        .set_item(Some(item))
+                        .send()
+                        .await
+                        .unwrap();
+                }
+                "tail" => {
+                    for sk in 18..=20 {
+                        client
+                            .delete_item()
+                            .table_name(&table)
+                            .set_key(Some(key("ledger", sk)))
+                            .send()
+                            .await
+                            .unwrap();
+                    }
+                }
+                _ => {
+                    let mut head = key("head", 0);
+                    head.insert("seq".into(), AttributeValue::N("20".into()));
+                    head.insert("hash".into(), AttributeValue::S("0".repeat(64)));
+                    client
+                        .put_item()
+                        .table_name(&table)
+                        .set_item(Some(head))
+                        .send()
+                        .await
+                        .unwrap();
+                }
+            }
+        });
+        let broken = l.verify_team().unwrap().unwrap_err();
+        assert!(broken.problem.contains(says), "{case}: {broken:?}");
+        // The CLI says the same, with exit 1.
+        let cfg = config_file(dir.path(), &moto, &table);
+        let out = cmd(dir.path(), &cfg, "alice")
+            .args(["audit", "verify"])
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(1), "{case}");
+        assert!(
+            String::from_utf8_lossy(&out.stdout).contains("BROKEN"),
+            "{case}"
+        );
+    }
+}
+
+#[test]
+fn a_lock_race_has_one_winner_per_round_and_losers_name_it() {
+    let Some(bin) = emulators::venv_bin() else {
+        return;
+    };
+    let moto = emulators::moto_serial(&bin);
+    let dir = tempfile::tempdir().unwrap();
+    init(dir.path(), &config_file(dir.path(), &moto, "team-locks"));
+    let racers = 8;
+    let rounds = 50;
+    let barrier = Arc::new(Barrier::new(racers));
+    let wins = Arc::new(Mutex::new(vec![Vec::new(); rounds]));
+    let handles: Vec<_> = (0..racers)
+        .map(|r| {
+            let locks = LockStore::Team(store(&moto, "team-locks"));
+            let (barrier, wins) = (barrier.clone(), wins.clone());
+            std::thread::spawn(move || {
+                let me = format!("racer{r}");
+                for round in 0..rounds {
+                    barrier.wait();
+                    let got = locks.acquire("prod", "api", &me, "promotion", Utc::now());
+                    barrier.wait();
+                    match got {
+                        Ok(guard) => {
+                            wins.lock().unwrap()[round].push(me.clone());
+                            barrier.wait();
+                            drop(guard);
+                        }
+                        Err(LockError::Held { info, .. }) => {
+                            barrier.wait();
+                            // The loser names the holder (someone else, this round).
+                            assert_ne!(info.owner, me);
+                            assert!(info.owner.starts_with("racer"));
+                        }
+                        Err(e) => panic!("{e}"),
+                    }
+                    barrier.wait();
+                }
+            })
+        })
+        .collect();
+    for h in handles {
+        h.join().unwrap();
+    }
+    for (round, w) in wins.lock().unwrap().iter().enumerate() {
+        assert_eq!(w.len(), 1, "round {round}: winners {w:?}");
+    }
+}
+
+#[test]
+fn a_killed_holders_lease_lapses_and_the_break_is_recorded() {
+    let Some(bin) = emulators::venv_bin() else {
+        return;
+    };
+    let moto = emulators::moto_serial(&bin);
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = config_file(dir.path(), &moto, "team-lease");
+    init(dir.path(), &cfg);
+    // A holder in another process, killed without a chance to release.
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_shipdeck"))
+        .env("AWS_ACCESS_KEY_ID", "test")
+        .env("AWS_SECRET_ACCESS_KEY", "test")
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .env("XDG_DATA_HOME", dir.path().join("data"))
+        .env("SHIPDECK_LOG_FILE", dir.path().join("log"))
+        .env("SHIPDECK_OPERATOR", "frank")
+        .arg("--config")
+        .arg(&cfg)
+        .args([
+            "promote", "api", "--to", "staging", "--tick", "1", "--yes", "--wait",
+        ])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let locks = LockStore::Team(store(&moto, "team-lease"));
+    let deadline = Instant::now() + Duration::from_mins(1);
+    let held = loop {
+        if let Some(info) = locks.holder("staging", "api").unwrap() {
+            break info;
+        }
+        assert!(Instant::now() < deadline, "the child never took the lock");
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert_eq!(held.owner, "frank");
+    child.kill().unwrap();
+    let _ = child.wait();
+    // Not stale while the lease runs: unlock refuses.
+    cmd(dir.path(), &cfg, "alice")
+        .args(["unlock", "--env", "staging", "--service", "api", "--yes"])
+        .assert()
+        .failure()
+        .stderr(predicates::str::contains("not stale"));
+    std::thread::sleep(Duration::from_secs(7));
+    let info = locks.holder("staging", "api").unwrap().unwrap();
+    assert!(
+        shipdeck::lock::staleness(&info, Utc::now())
+            .unwrap()
+            .contains("lease lapsed"),
+        "{info:?}"
+    );
+    cmd(dir.path(), &cfg, "alice")
+        .args(["unlock", "--env", "staging", "--service", "api", "--yes"])
+        .assert()
+        .success()
+        .stdout(predicates::str::contains("lock broken by alice"));
+    assert!(locks.holder("staging", "api").unwrap().is_none());
+    let l = Ledger::team(store(&moto, "team-lease"));
+    assert!(
+        l.read()
+            .unwrap()
+            .iter()
+            .any(|r| r.kind == RecordKind::LockBroken)
+    );
+}
+
+#[test]
+fn a_local_ledger_of_500_records_migrates_and_verifies() {
+    let Some(bin) = emulators::venv_bin() else {
+        return;
+    };
+    let moto = emulators::moto_serial(&bin);
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = config_file(dir.path(), &moto, "team-migrate");
+    init(dir.path(), &cfg);
+    let file = dir.path().join("old.jsonl");
+    let local = Ledger::new(&file);
+    let items: Vec<_> = (0..500)
+        .map(|n| (RecordKind::Approval, draft("alice", n)))
+        .collect();
+    local.append_batch(items, Utc::now()).unwrap();
+    cmd(dir.path(), &cfg, "alice")
+        .args(["ledger", "migrate", "--from-file"])
+        .arg(&file)
+        .assert()
+        .success()
+        .stdout(predicates::str::contains("copied 500 records"));
+    let team = Ledger::team(store(&moto, "team-migrate"));
+    assert_eq!(team.verify_team().unwrap(), Ok(500));
+    // Same lines, same hashes.
+    assert_eq!(team.text().unwrap(), local.text().unwrap());
+    // A second migration into the now full table is refused.
+    cmd(dir.path(), &cfg, "alice")
+        .args(["ledger", "migrate", "--from-file"])
+        .arg(&file)
+        .assert()
+        .failure()
+        .stderr(predicates::str::contains("already holds 500 records"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_consoles_share_approvals_through_the_table() {
+    let Some(bin) = emulators::venv_bin() else {
+        return;
+    };
+    let moto = emulators::moto_serial(&bin);
+    let dir = tempfile::tempdir().unwrap();
+    init(dir.path(), &config_file(dir.path(), &moto, "team-consoles"));
+    let cfg = shipdeck::config::demo().unwrap();
+    let fleet = shipdeck::sim::FleetFile::demo().unwrap();
+    let (a, b) = (store(&moto, "team-consoles"), store(&moto, "team-consoles"));
+    let mut alice = Harness::with_state(
+        cfg.clone(),
+        &fleet,
+        "alice",
+        monday(),
+        Ledger::team(a.clone()),
+        LockStore::Team(a),
+    )
+    .await;
+    let mut bob = Harness::with_state(
+        cfg.clone(),
+        &fleet,
+        "bob",
+        monday(),
+        Ledger::team(b.clone()),
+        LockStore::Team(b),
+    )
+    .await;
+    // alice opens the staging wizard (one approval, four eyes off in staging).
+    alice.select("checkout", "staging");
+    alice.keys("p").await;
+    alice.key(shipdeck::app::keys::Key::ch(' ')).await;
+    alice.tick(2).await;
+    assert!(!alice.gate_go());
+    let id = alice.promotion();
+    // bob's console follows the same table: the request is there to approve.
+    bob.tick(2).await;
+    let pending = shipdeck::approvals::pending(&bob.records(), &bob.cfg, bob.clock.now());
+    assert!(
+        pending.iter().any(|p| p.request.promotion == id),
+        "{pending:?}"
+    );
+    shipdeck::approvals::approve(
+        &bob.ledger,
+        &id,
+        "bob",
+        None,
+        &bob.cfg.env("staging").unwrap().gate,
+        bob.clock.now(),
+    )
+    .unwrap();
+    // alice sees it arrive, and the deploy proceeds.
+    alice.tick(3).await;
+    assert!(alice.gate_go(), "{:#?}", alice.app.flow);
+    alice.keys("g").await;
+    alice.enter().await;
+    let v = alice.watch_until_over(120).await;
+    assert_eq!(v.watch.outcome, Some(shipdeck::release::Step::Succeeded));
+    // While alice held the lock, the table named her; now it is free.
+    assert!(
+        LockStore::Team(store(&moto, "team-consoles"))
+            .holder("staging", "checkout")
+            .unwrap()
+            .is_none()
+    );
+    assert_eq!(
+        Ledger::team(store(&moto, "team-consoles"))
+            .verify_team()
+            .unwrap()
+            .map(|n| n > 3),
+        Ok(true)
+    );
+}
+
+use shipdeck::clock::Clock as _;
