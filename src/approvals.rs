@@ -265,30 +265,7 @@ pub fn approve(
     now: DateTime<Utc>,
 ) -> Result<(Request, Record), ApprovalError> {
     let records = ledger.read()?;
-    let req = find(&records, id).ok_or_else(|| ApprovalError::NotFound(id.to_string()))?;
-    let age = (now - req.at).to_std().unwrap_or_default();
-    if age > gate.approval_ttl {
-        return Err(ApprovalError::Expired {
-            id: id.to_string(),
-            age: humantime::format_duration(Duration::from_secs(age.as_secs())).to_string(),
-            ttl: humantime::format_duration(gate.approval_ttl).to_string(),
-        });
-    }
-    if gate.four_eyes && approver == req.initiator {
-        return Err(ApprovalError::SelfApproval(approver.to_string()));
-    }
-    let already = valid_approvers(
-        &records,
-        &req,
-        &req.digest,
-        &req.policy,
-        gate.approval_ttl,
-        gate.four_eyes,
-        now,
-    );
-    if already.iter().any(|a| a == approver) {
-        return Err(ApprovalError::Duplicate(approver.to_string()));
-    }
+    let req = precheck(&records, id, approver, gate, now)?;
     let record = ledger.append(
         RecordKind::Approval,
         Draft {
@@ -306,6 +283,42 @@ pub fn approve(
         now,
     )?;
     Ok((req, record))
+}
+
+/// Whether `approver`'s approval of `id` would count now: the request, or why not
+/// (unknown id, expired, the initiator under four eyes, already approved).
+pub fn precheck(
+    records: &[Record],
+    id: &str,
+    approver: &str,
+    gate: &GatePolicy,
+    now: DateTime<Utc>,
+) -> Result<Request, ApprovalError> {
+    let req = find(records, id).ok_or_else(|| ApprovalError::NotFound(id.to_string()))?;
+    let age = (now - req.at).to_std().unwrap_or_default();
+    if age > gate.approval_ttl {
+        return Err(ApprovalError::Expired {
+            id: id.to_string(),
+            age: humantime::format_duration(Duration::from_secs(age.as_secs())).to_string(),
+            ttl: humantime::format_duration(gate.approval_ttl).to_string(),
+        });
+    }
+    if gate.four_eyes && approver == req.initiator {
+        return Err(ApprovalError::SelfApproval(approver.to_string()));
+    }
+    let already = valid_approvers(
+        records,
+        &req,
+        &req.digest,
+        &req.policy,
+        gate.approval_ttl,
+        gate.four_eyes,
+        now,
+    );
+    if already.iter().any(|a| a == approver) {
+        return Err(ApprovalError::Duplicate(approver.to_string()));
+    }
+    Ok(req)
 }
 
 #[cfg(test)]

@@ -167,6 +167,9 @@ pub enum Command {
         /// Ledger file (default: ledger_path from the config, else the platform data dir).
         #[arg(long, value_name = "PATH")]
         ledger: Option<PathBuf>,
+        /// Approve without the question (the summary is still printed).
+        #[arg(long)]
+        yes: bool,
     },
     /// Break a stale promotion lock (after confirmation; recorded in the ledger).
     Unlock {
@@ -419,7 +422,10 @@ pub async fn run(cli: Cli) -> i32 {
             demo,
             comment,
             ledger,
-        }) => approve::run_approve(&cli, id, *demo, comment.as_deref(), ledger.as_deref()).await,
+            yes,
+        }) => {
+            approve::run_approve(&cli, id, *demo, comment.as_deref(), ledger.as_deref(), *yes).await
+        }
         Some(Command::Promote { args, common }) => {
             let (cfg, fleet) = match config_or_demo(&cli, common.demo, common.scenario.as_deref()) {
                 Ok(x) => x,

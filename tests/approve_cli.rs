@@ -33,7 +33,7 @@ fn approve(config: &std::path::Path, id: &str, who: &str) -> assert_cmd::assert:
         .env("SHIPDECK_LOG_FILE", config.with_extension("log"))
         .arg("--config")
         .arg(config)
-        .args(["approve", id, "--comment", "checked the diff"])
+        .args(["approve", id, "--yes", "--comment", "checked the diff"])
         .assert()
 }
 
@@ -57,12 +57,11 @@ fn a_second_process_approval_is_seen_by_the_first() {
     approve(&config, &req.promotion, "alice")
         .code(1)
         .stderr(predicate::str::contains("cannot approve it (four eyes)"));
-    approve(&config, &req.promotion, "bob")
-        .code(0)
-        .stdout(predicate::str::starts_with(format!(
-            "bob approved {}",
-            req.promotion
-        )));
+    approve(&config, &req.promotion, "bob").code(0).stdout(
+        predicate::str::starts_with(format!("promotion {}: api", req.promotion)).and(
+            predicate::str::contains(format!("bob approved {}", req.promotion)),
+        ),
+    );
     approve(&config, &req.promotion, "bob")
         .code(1)
         .stderr(predicate::str::contains("already approved"));

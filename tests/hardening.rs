@@ -367,7 +367,7 @@ fn every_cli_writer_repairs_a_torn_tail_once_and_records_it() {
         .env("SHIPDECK_OPERATOR", "bob")
         .arg("--config")
         .arg(&cfg)
-        .args(["approve", &id])
+        .args(["approve", "--yes", &id])
         .assert()
         .success();
     let k = kinds(&env);

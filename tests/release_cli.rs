@@ -121,7 +121,15 @@ fn prod_needs_an_approval_from_someone_else_then_continues() {
         .assert()
         .code(1)
         .stderr(predicate::str::contains("four eyes"));
-    env.cmd("bob").args(["approve", &id]).assert().success();
+    env.cmd("bob")
+        .args(["approve", &id])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("pass --yes"));
+    env.cmd("bob")
+        .args(["approve", "--yes", &id])
+        .assert()
+        .success();
     // Run again: the same promotion continues with bob's approval.
     let out = env
         .cmd("alice")

@@ -162,7 +162,7 @@ impl Demo {
         };
         for who in approvers {
             self.cmd(who)
-                .args(["approve", "--demo", &id])
+                .args(["approve", "--demo", "--yes", &id])
                 .assert()
                 .success();
         }

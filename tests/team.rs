@@ -158,7 +158,7 @@ fn init_check_promote_verify_export_and_approvals_through_the_cli() {
         .failure()
         .stderr(predicates::str::contains("four eyes"));
     cmd(bob_dir.path(), &cfg, "bob")
-        .args(["approve", &id])
+        .args(["approve", "--yes", &id])
         .assert()
         .success();
     let done = cmd(dir.path(), &cfg, "alice")

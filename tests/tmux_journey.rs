@@ -118,7 +118,7 @@ fn promote_staging_to_prod_then_roll_back_with_r() {
     let bin = env!("CARGO_BIN_EXE_shipdeck");
     let approve = |who: &str, id: &str| {
         let out = std::process::Command::new(bin)
-            .args(["approve", "--demo", id])
+            .args(["approve", "--demo", "--yes", id])
             .env("XDG_DATA_HOME", data.path())
             .env("SHIPDECK_OPERATOR", who)
             .env("SHIPDECK_LOG_FILE", data.path().join("approve.log"))
@@ -237,7 +237,7 @@ fn promote_asks_on_the_terminal_without_yes() {
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_shipdeck"))
         .arg("--config")
         .arg(&config)
-        .args(["approve", &id])
+        .args(["approve", "--yes", &id])
         .env("XDG_DATA_HOME", data.path())
         .env("SHIPDECK_OPERATOR", "bob")
         .env("SHIPDECK_LOG_FILE", data.path().join("approve.log"))

@@ -9,6 +9,7 @@ pub(crate) async fn run_approve(
     demo: bool,
     comment: Option<&str>,
     ledger: Option<&std::path::Path>,
+    yes: bool,
 ) -> i32 {
     let cfg = match config_or_demo(cli, demo, None) {
         Ok((c, _)) => c,
@@ -42,8 +43,61 @@ pub(crate) async fn run_approve(
         ));
         return EXIT_USAGE;
     };
+    let now = chrono::Utc::now();
+    // What is being approved, before anything is written.
+    let approvers =
+        crate::approvals::current(&records, id, &req.digest, &env.gate, &req.policy, now);
+    let from = cfg
+        .env_index(&req.env)
+        .and_then(|i| i.index().checked_sub(1))
+        .map_or_else(|| "?".to_string(), |s| cfg.environments[s].name.clone());
+    let change = records
+        .iter()
+        .rev()
+        .find(|r| r.draft.promotion.as_deref() == Some(id) && r.draft.change_record.is_some())
+        .and_then(|r| r.draft.change_record.clone());
+    term::outln(&format!(
+        "promotion {id}: {} {from} → {}\n  digest      {}\n  initiator   {}\n  change      {}\n  requested   {} ago\n  approvals   {} of {}{}",
+        req.service,
+        req.env,
+        req.digest,
+        req.initiator,
+        change.as_deref().unwrap_or("-"),
+        humantime::format_duration(std::time::Duration::from_secs(
+            (now - req.at).to_std().unwrap_or_default().as_secs()
+        )),
+        approvers.len(),
+        env.gate.approvals_required,
+        if approvers.is_empty() {
+            String::new()
+        } else {
+            format!(" ({})", approvers.join(", "))
+        }
+    ));
+    if crate::approvals::policy_hash(&env.gate) != req.policy {
+        eprint_error(&format!(
+            "the gate policy of {} changed since promotion {id} was requested; an approval would not count: the initiator starts it again",
+            req.env
+        ));
+        return EXIT_DEGRADED;
+    }
     let me = who(&cfg).await;
-    match crate::approvals::approve(&l, id, &me, comment, &env.gate, chrono::Utc::now()) {
+    // Refusals first: nobody is asked to confirm what would not count.
+    if let Err(e) = crate::approvals::precheck(&records, id, &me, &env.gate, now) {
+        eprint_error(&e.to_string());
+        return EXIT_DEGRADED;
+    }
+    if !yes {
+        if !super::release::interactive() {
+            eprint_error("approving needs a confirmation: run it in a terminal, or pass --yes");
+            return EXIT_USAGE;
+        }
+        if !super::release::yes(&format!("Approve {id}? [y/N] ")) {
+            term::outln("not approved");
+            return EXIT_DEGRADED;
+        }
+    }
+    match crate::approvals::approve(&l, id, &me, comment, &env.gate, now) {
         Ok((req, rec)) => {
             term::outln(&format!(
                 "{me} approved {} of {} into {} ({}), record {}",
