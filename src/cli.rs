@@ -431,7 +431,13 @@ pub async fn run(cli: Cli) -> i32 {
                 Ok(x) => x,
                 Err(code) => return code,
             };
-            promote::promote(&cfg, fleet, &who(&cfg).await, args, common).await
+            match who(&cfg).await {
+                Ok(me) => promote::promote(&cfg, fleet, &me, args, common).await,
+                Err(e) => {
+                    eprint_error(&e);
+                    EXIT_USAGE
+                }
+            }
         }
         Some(Command::Rollback {
             service,
@@ -442,7 +448,13 @@ pub async fn run(cli: Cli) -> i32 {
                 Ok(x) => x,
                 Err(code) => return code,
             };
-            rollback::rollback(&cfg, fleet, &who(&cfg).await, service, env, common).await
+            match who(&cfg).await {
+                Ok(me) => rollback::rollback(&cfg, fleet, &me, service, env, common).await,
+                Err(e) => {
+                    eprint_error(&e);
+                    EXIT_USAGE
+                }
+            }
         }
         Some(Command::Smoke {
             env,

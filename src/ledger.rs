@@ -220,6 +220,19 @@ impl Contents {
     }
 }
 
+/// A lock a record is written under: in team mode the append checks, in the
+/// same transaction, that the lock is still exactly this one, so a holder
+/// whose lease lapsed and was broken cannot write records for it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Fence {
+    /// Environment.
+    pub env: String,
+    /// Service.
+    pub service: String,
+    /// The lock as taken.
+    pub holder: crate::lock::LockInfo,
+}
+
 /// The ledger: a file (one person, the default), or the team's DynamoDB table.
 #[derive(Debug, Clone)]
 pub struct Ledger {
@@ -327,7 +340,23 @@ impl Ledger {
         draft: Draft,
         at: DateTime<Utc>,
     ) -> Result<Record, LedgerError> {
-        let mut written = self.append_batch(vec![(kind, draft)], at)?;
+        self.append_fenced(kind, draft, at, None)
+    }
+
+    /// [`append`](Self::append) under a lock: in team mode nothing is written
+    /// unless the lock is still `fence` (the file backend's locks cannot be
+    /// lost without the holder's process dying).
+    pub fn append_fenced(
+        &self,
+        kind: RecordKind,
+        draft: Draft,
+        at: DateTime<Utc>,
+        fence: Option<&Fence>,
+    ) -> Result<Record, LedgerError> {
+        let mut written = match (&self.team, fence) {
+            (Some(store), Some(f)) => self.append_team(store, &[(kind, draft)], at, Some(f))?,
+            _ => self.append_batch(vec![(kind, draft)], at)?,
+        };
         written
             .pop()
             .ok_or_else(|| self.io(std::io::Error::other("nothing was written")))
@@ -341,7 +370,7 @@ impl Ledger {
         at: DateTime<Utc>,
     ) -> Result<Vec<Record>, LedgerError> {
         if let Some(store) = &self.team {
-            return self.append_team(store, &items, at);
+            return self.append_team(store, &items, at, None);
         }
         if let Some(dir) = self.path.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir).map_err(|e| self.io(e))?;
@@ -425,6 +454,7 @@ impl Ledger {
         store: &crate::team::TeamStore,
         items: &[(RecordKind, Draft)],
         at: DateTime<Utc>,
+        fence: Option<&Fence>,
     ) -> Result<Vec<Record>, LedgerError> {
         let mut written = Vec::with_capacity(items.len());
         for chunk in items.chunks(crate::team::BATCH) {
@@ -442,7 +472,23 @@ impl Ledger {
                     prev_hash = hash;
                     records.push(record);
                 }
-                crate::team::append(store, head.map(|(s, _)| s), lines)?;
+                match crate::team::append(store, head.map(|(s, _)| s), lines, fence) {
+                    // Lost a race, or the fence failed: which one?
+                    Err(e) if e.conflict => {
+                        if let Some(f) = fence
+                            && crate::team::locks::holder(store, &f.env, &f.service)?
+                                .map(|h| (h.owner, h.since))
+                                != Some((f.holder.owner.clone(), f.holder.since))
+                        {
+                            return Err(store.err(format!(
+                                "the lock of {} in {} is no longer this process's (its lease lapsed and it was broken or taken): the record was not written",
+                                f.service, f.env
+                            )));
+                        }
+                        Err(e)
+                    }
+                    other => other,
+                }?;
                 Ok(records)
             })
             .map_err(|e| self.team_err(&e))?;

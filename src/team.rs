@@ -72,6 +72,18 @@ pub struct TeamError {
     pub found: Option<HashMap<String, String>>,
 }
 
+impl TeamError {
+    /// An error that retrying will not cure.
+    pub fn plain(table: &str, message: impl std::fmt::Display) -> Self {
+        Self {
+            table: table.to_string(),
+            message: message.to_string(),
+            conflict: false,
+            found: None,
+        }
+    }
+}
+
 fn text(v: &AttributeValue) -> Option<String> {
     match v {
         AttributeValue::S(s) | AttributeValue::N(s) => Some(s.clone()),
@@ -196,6 +208,34 @@ async fn client(cfg: &TeamConfig, creds: Option<aws_credential_types::Credential
     Client::from_conf(b.build())
 }
 
+/// The STS caller ARN of the credentials the team table is used with: the
+/// operator in team mode.
+pub async fn caller_arn(cfg: &TeamConfig) -> Result<String, String> {
+    let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .region(aws_config::Region::new(cfg.region.clone()));
+    if let Some(p) = &cfg.profile {
+        loader = loader.profile_name(p);
+    }
+    let shared = loader.load().await;
+    let mut b = aws_sdk_sts::config::Builder::from(&shared);
+    if let Some(url) = &cfg.endpoint_url {
+        b = b.endpoint_url(url);
+    }
+    let sts = aws_sdk_sts::Client::from_conf(b.build());
+    let out = tokio::time::timeout(Duration::from_secs(8), sts.get_caller_identity().send())
+        .await
+        .map_err(|_| "sts:GetCallerIdentity did not answer within 8 s".to_string())?
+        .map_err(|e| {
+            format!(
+                "sts:GetCallerIdentity: {}",
+                aws_sdk_sts::error::DisplayErrorContext(&e)
+            )
+        })?;
+    out.arn()
+        .map(crate::model::sanitize)
+        .ok_or_else(|| "sts:GetCallerIdentity answered without an ARN".to_string())
+}
+
 /// Classifies an SDK error: a failed condition or a cancelled transaction is
 /// a conflict (re-read and retry); throttling is retried too.
 pub fn classify<E, R>(table: &str, e: &aws_sdk_dynamodb::error::SdkError<E, R>) -> TeamError
@@ -261,9 +301,17 @@ pub fn append(
     store: &TeamStore,
     expected: Option<u64>,
     lines: Vec<(u64, String, String)>,
+    fence: Option<&crate::ledger::Fence>,
 ) -> Result<(), TeamError> {
-    use aws_sdk_dynamodb::types::{Put, TransactWriteItem};
+    use aws_sdk_dynamodb::types::{ConditionCheck, Put, TransactWriteItem};
     let table = store.table().to_string();
+    let fence = fence.map(|f| {
+        (
+            format!("lock#{}#{}", f.env, f.service),
+            f.holder.owner.clone(),
+            f.holder.since.to_rfc3339(),
+        )
+    });
     store.call(move |c| async move {
         let Some((last_seq, last_hash, _)) = lines.last().cloned() else {
             return Ok(());
@@ -278,12 +326,7 @@ pub fn append(
                 .set_item(Some(item))
                 .condition_expression("attribute_not_exists(pk)")
                 .build()
-                .map_err(|e| TeamError {
-                    table: table.clone(),
-                    message: e.to_string(),
-                    conflict: false,
-                    found: None,
-                })?;
+                .map_err(|e| TeamError::plain(&table, e))?;
             items.push(TransactWriteItem::builder().put(put).build());
         }
         let mut head = key(HEAD_PK, 0);
@@ -297,13 +340,22 @@ pub fn append(
                 .expression_attribute_values(":expected", AttributeValue::N(n.to_string())),
             None => put.condition_expression("attribute_not_exists(pk)"),
         };
-        let put = put.build().map_err(|e| TeamError {
-            table: table.clone(),
-            message: e.to_string(),
-            conflict: false,
-            found: None,
-        })?;
+        let put = put.build().map_err(|e| TeamError::plain(&table, e))?;
         items.push(TransactWriteItem::builder().put(put).build());
+        if let Some((pk, owner, since)) = fence {
+            let check = ConditionCheck::builder()
+                .table_name(&table)
+                .key("pk", AttributeValue::S(pk))
+                .key("sk", AttributeValue::N("0".into()))
+                .condition_expression("#o = :o AND #s = :s")
+                .expression_attribute_names("#o", "owner")
+                .expression_attribute_names("#s", "since")
+                .expression_attribute_values(":o", AttributeValue::S(owner))
+                .expression_attribute_values(":s", AttributeValue::S(since))
+                .build()
+                .map_err(|e| TeamError::plain(&table, e))?;
+            items.push(TransactWriteItem::builder().condition_check(check).build());
+        }
         c.transact_write_items()
             .set_transact_items(Some(items))
             .send()

@@ -575,3 +575,81 @@ async fn two_consoles_share_approvals_through_the_table() {
 }
 
 use shipdeck::clock::Clock as _;
+
+#[test]
+fn a_holder_that_lost_its_lock_cannot_write_records_for_it() {
+    let Some(bin) = emulators::venv_bin() else {
+        return;
+    };
+    let moto = emulators::moto_serial(&bin);
+    let dir = tempfile::tempdir().unwrap();
+    init(dir.path(), &config_file(dir.path(), &moto, "team-fence"));
+    let locks = LockStore::Team(store(&moto, "team-fence"));
+    let ledger = Ledger::team(store(&moto, "team-fence"));
+    let guard = locks
+        .acquire("prod", "api", "alice", "promotion", Utc::now())
+        .unwrap();
+    let fence = shipdeck::ledger::Fence {
+        env: "prod".into(),
+        service: "api".into(),
+        holder: guard.info().clone(),
+    };
+    // While the lock is hers, her records are written.
+    ledger
+        .append_fenced(
+            RecordKind::DeployIssued,
+            draft("alice", 1),
+            Utc::now(),
+            Some(&fence),
+        )
+        .unwrap();
+    // Her lease lapses (she is paused, say) and bob breaks it and takes it.
+    let other = LockStore::Team(store(&moto, "team-fence"));
+    other.break_stale("prod", "api", guard.info()).unwrap();
+    let _bobs = other
+        .acquire("prod", "api", "bob", "rollback", Utc::now())
+        .unwrap();
+    let err = ledger
+        .append_fenced(
+            RecordKind::DeploySucceeded,
+            draft("alice", 2),
+            Utc::now(),
+            Some(&fence),
+        )
+        .unwrap_err();
+    assert!(
+        err.to_string().contains("no longer this process's"),
+        "{err}"
+    );
+    let kinds: Vec<RecordKind> = ledger.read().unwrap().iter().map(|r| r.kind).collect();
+    assert_eq!(kinds, [RecordKind::DeployIssued]);
+    std::mem::forget(guard);
+}
+
+#[test]
+fn in_team_mode_the_operator_is_the_sts_caller() {
+    let Some(bin) = emulators::venv_bin() else {
+        return;
+    };
+    let moto = emulators::moto_serial(&bin);
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = config_file(dir.path(), &moto, "team-who");
+    init(dir.path(), &cfg);
+    // No override allowed: the operator comes from STS, whatever the OS user.
+    let text = std::fs::read_to_string(&cfg).unwrap().replace(
+        "allow_operator_override = true",
+        "allow_operator_override = false",
+    );
+    std::fs::write(&cfg, text).unwrap();
+    cmd(dir.path(), &cfg, "mallory")
+        .args([
+            "promote", "api", "--to", "staging", "--tick", "1", "--yes", "--wait",
+        ])
+        .assert()
+        .success();
+    let records = Ledger::team(store(&moto, "team-who")).read().unwrap();
+    assert!(!records.is_empty());
+    for r in &records {
+        assert!(r.draft.operator.starts_with("arn:aws:"), "{r:?}");
+    }
+}

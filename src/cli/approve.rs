@@ -81,7 +81,13 @@ pub(crate) async fn run_approve(
         ));
         return EXIT_DEGRADED;
     }
-    let me = who(&cfg).await;
+    let me = match who(&cfg).await {
+        Ok(me) => me,
+        Err(e) => {
+            eprint_error(&e);
+            return EXIT_USAGE;
+        }
+    };
     // Refusals first: nobody is asked to confirm what would not count.
     if let Err(e) = crate::approvals::precheck(&records, id, &me, &env.gate, now) {
         eprint_error(&e.to_string());

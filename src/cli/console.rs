@@ -42,7 +42,13 @@ pub(crate) async fn run_console(
     let no_color = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
     let theme = Theme::new(cfg.theme, no_color);
     tracing::info!(config = %cfg.source.display(), "console started");
-    let me = who(&cfg).await;
+    let me = match who(&cfg).await {
+        Ok(me) => me,
+        Err(e) => {
+            eprint_error(&e);
+            return EXIT_USAGE;
+        }
+    };
     let exec = match super::setup::state_for(&cfg) {
         Ok((ledger, locks)) => crate::release::exec::Executor::new(
             provider.clone(),

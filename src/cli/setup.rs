@@ -217,12 +217,24 @@ pub(crate) fn default_ledger() -> Result<PathBuf, String> {
         .ok_or_else(|| "no data directory on this platform; pass --ledger PATH".to_string())
 }
 
-/// The operator for records: `$SHIPDECK_OPERATOR` where allowed, else (with the
-/// AWS provider) the caller identity from STS, else the OS user.
-pub async fn who(cfg: &Config) -> String {
+/// The operator for records: `$SHIPDECK_OPERATOR` where allowed; in team mode
+/// the STS caller ARN, or an error (team mode acts for no one it cannot name);
+/// else (with the AWS provider) the caller identity from STS, else the OS user.
+pub async fn who(cfg: &Config) -> Result<String, String> {
     if let Some(o) = operator_override(cfg) {
-        return o;
+        return Ok(o);
     }
+    if let Some(team) = &cfg.team {
+        return crate::team::caller_arn(team).await.map_err(|e| {
+            format!(
+                "team mode needs to know who you are, and cannot: {e}; nothing was done (check your AWS credentials for the team table)"
+            )
+        });
+    }
+    Ok(who_solo(cfg).await)
+}
+
+async fn who_solo(cfg: &Config) -> String {
     if matches!(cfg.provider, ProviderKind::Aws) {
         let p = crate::aws::AwsProvider::new(cfg);
         match tokio::time::timeout(std::time::Duration::from_secs(8), p.caller_identity()).await {

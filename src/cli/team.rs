@@ -76,12 +76,7 @@ pub(crate) fn run_init(cli: &Cli) -> i32 {
                 attr("sk", ScalarAttributeType::N)?,
             ))
         })();
-        let (k1, k2, a1, a2) = built.map_err(|m| TeamError {
-            table: table.clone(),
-            message: m,
-            conflict: false,
-            found: None,
-        })?;
+        let (k1, k2, a1, a2) = built.map_err(|m| TeamError::plain(&table, m))?;
         match c
             .create_table()
             .table_name(&table)
@@ -126,12 +121,7 @@ pub(crate) fn run_init(cli: &Cli) -> i32 {
                 PointInTimeRecoverySpecification::builder()
                     .point_in_time_recovery_enabled(true)
                     .build()
-                    .map_err(|e| TeamError {
-                        table: table.clone(),
-                        message: e.to_string(),
-                        conflict: false,
-                        found: None,
-                    })?,
+                    .map_err(|e| TeamError::plain(&table, e))?,
             )
             .send()
             .await
@@ -286,7 +276,7 @@ pub(crate) fn run_migrate(cli: &Cli, from: &std::path::Path) -> i32 {
         .collect();
     let mut expected = None;
     for chunk in lines.chunks(crate::team::BATCH) {
-        if let Err(e) = crate::team::append(&store, expected, chunk.to_vec()) {
+        if let Err(e) = crate::team::append(&store, expected, chunk.to_vec(), None) {
             eprint_error(&format!(
                 "{e}; the copy stopped after record {}",
                 expected.unwrap_or(0)

@@ -63,7 +63,13 @@ pub(crate) async fn run_unlock(cli: &Cli, env: &str, service: &str, yes: bool, d
             return EXIT_DEGRADED;
         }
     }
-    let me = who(&cfg).await;
+    let me = match who(&cfg).await {
+        Ok(me) => me,
+        Err(e) => {
+            eprint_error(&e);
+            return EXIT_USAGE;
+        }
+    };
     // Record first: the audit trail must hold the break before it happens.
     let draft = crate::ledger::Draft {
         operator: me.clone(),

@@ -108,8 +108,22 @@ impl Executor {
 
     /// Appends a record now.
     pub fn record(&self, kind: RecordKind, draft: Draft) -> Result<Record, String> {
+        // A record about a service whose lock we hold is written only while
+        // the lock is still ours (team mode checks it in the same write).
+        let fence = match (&draft.env, &draft.service) {
+            (Some(e), Some(s)) => {
+                self.guards
+                    .get(&(e.clone(), s.clone()))
+                    .map(|g| crate::ledger::Fence {
+                        env: e.clone(),
+                        service: s.clone(),
+                        holder: g.info().clone(),
+                    })
+            }
+            _ => None,
+        };
         self.ledger
-            .append(kind, draft, self.clock.now())
+            .append_fenced(kind, draft, self.clock.now(), fence.as_ref())
             .map_err(|e| format!("could not write the audit record ({}): {e}", kind.as_str()))
     }
 
