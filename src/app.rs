@@ -69,6 +69,8 @@ pub enum Overlay {
     Filter,
     /// Picking an environment scope; the highlighted choice (0 = all).
     EnvPicker(usize),
+    /// The promotions waiting for approval.
+    Approvals,
 }
 
 /// Per-environment state: what was read and when. Its configuration is

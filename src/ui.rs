@@ -58,6 +58,7 @@ pub fn render(frame: &mut Frame<'_>, app: &App, theme: &Theme) {
     match &app.overlay {
         Overlay::Help => overlays::render_help(frame, area, app, theme),
         Overlay::EnvPicker(i) => overlays::render_env_picker(frame, area, app, *i, theme),
+        Overlay::Approvals => overlays::render_approvals(frame, area, app, theme),
         Overlay::Filter | Overlay::None => {}
     }
 }

@@ -542,6 +542,15 @@ async fn two_consoles_share_approvals_through_the_table() {
         pending.iter().any(|p| p.request.promotion == id),
         "{pending:?}"
     );
+    // …and his console lists it in the approvals pane (A).
+    bob.keys("A").await;
+    bob.tick(1).await;
+    let screen = bob.screen(120, 40);
+    assert!(
+        screen.contains("Waiting for approval · 1") && screen.contains(&id),
+        "{screen}"
+    );
+    bob.esc().await;
     shipdeck::approvals::approve(
         &bob.ledger,
         &id,

@@ -10,11 +10,11 @@ pub(super) fn handle_key(app: &mut App, key: Key) -> Vec<Command> {
         return flow::quit(app);
     }
     match app.overlay.clone() {
-        Overlay::Help => {
+        Overlay::Help | Overlay::Approvals => {
             if matches!(key.code, KeyCode::Esc | KeyCode::Enter)
                 || matches!(
                     app.keymap.action(key, Context::Global),
-                    Some(Action::Help | Action::Quit | Action::Close)
+                    Some(Action::Help | Action::Quit | Action::Close | Action::Approvals)
                 )
             {
                 app.overlay = Overlay::None;
@@ -112,6 +112,11 @@ pub(super) fn update_action(app: &mut App, action: Action) -> Vec<Command> {
             return flow::quit(app);
         }
         Action::Help => app.overlay = Overlay::Help,
+        Action::Approvals => {
+            app.overlay = Overlay::Approvals;
+            // Read the ledger now; the tick keeps re-reading while it is open.
+            app.ledger_asked = None;
+        }
         Action::Filter => app.overlay = Overlay::Filter,
         Action::EnvScope => {
             app.overlay = Overlay::EnvPicker(app.env_scope.map_or(0, |i| i.index() + 1));

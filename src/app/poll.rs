@@ -27,13 +27,16 @@ pub(super) fn update_tick(app: &mut App, now: DateTime<Utc>) -> Vec<Command> {
         .map(|(i, _)| EnvId(i))
         .collect();
     let mut cmds: Vec<Command> = due.into_iter().map(|i| app.issue_poll(i)).collect();
-    // Approvals arrive through the ledger: re-read it while the wizard is open.
-    let ask = match (&app.flow, app.ledger_asked) {
-        (Some(Flow::Wizard(w)), asked)
-            if asked.is_none_or(|at| now - at >= chrono_dur(LEDGER_EVERY)) =>
-        {
-            Some((w.plan.target, w.plan.service.clone()))
-        }
+    // Approvals arrive through the ledger: re-read it while the wizard or the
+    // approvals pane is open.
+    let due = app
+        .ledger_asked
+        .is_none_or(|at| now - at >= chrono_dur(LEDGER_EVERY));
+    let ask = match &app.flow {
+        Some(Flow::Wizard(w)) if due => Some((w.plan.target, w.plan.service.clone())),
+        _ if due && app.overlay == super::Overlay::Approvals => app
+            .selected_service()
+            .map(|s| (EnvId(app.col.index()), s.to_string())),
         _ => None,
     };
     if let Some((env, service)) = ask {

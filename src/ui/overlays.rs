@@ -79,6 +79,70 @@ pub(super) fn render_help(frame: &mut Frame<'_>, area: Rect, app: &App, theme: &
     frame.render_widget(Paragraph::new(lines).block(block), rect);
 }
 
+/// The promotions waiting for approval, as `shipdeck approvals` lists them,
+/// from the ledger the console follows (the team table in team mode).
+pub(super) fn render_approvals(frame: &mut Frame<'_>, area: Rect, app: &App, theme: &Theme) {
+    use crate::model::sanitize;
+    let pending = crate::approvals::pending(&app.records, &app.cfg, app.now);
+    let mut lines: Vec<Line<'_>> = Vec::new();
+    if pending.is_empty() {
+        lines.push(Line::raw("  no promotion is waiting for approval"));
+    } else {
+        lines.push(Line::styled(
+            "  ID      SERVICE       FROM → TO          DIGEST        INITIATOR    CHANGE      AGE   APPROVALS",
+            theme.tone(Tone::Dim),
+        ));
+    }
+    for p in &pending {
+        let age = (app.now - p.request.at).num_minutes().max(0);
+        let approvals = format!(
+            "{} of {}{}",
+            p.approvers.len(),
+            p.required,
+            if p.approvers.is_empty() {
+                String::new()
+            } else {
+                format!(" ({})", p.approvers.join(", "))
+            }
+        );
+        lines.push(Line::from(vec![
+            Span::styled(
+                format!("  {:<7} ", sanitize(&p.request.promotion)),
+                theme.tone(Tone::Good),
+            ),
+            Span::raw(sanitize(&format!(
+                "{:<13} {:<18} {:<13} {:<12} {:<11} {:>3}m  {approvals}",
+                p.request.service,
+                format!(
+                    "{} → {}",
+                    p.from_env.as_deref().unwrap_or("?"),
+                    p.request.env
+                ),
+                p.request.digest.get(7..19).unwrap_or(&p.request.digest),
+                p.request.initiator,
+                p.change_record.as_deref().unwrap_or("-"),
+                age
+            ))),
+        ]));
+    }
+    lines.push(Line::raw(""));
+    lines.push(Line::styled(
+        "approve from any terminal: shipdeck approve ID (it shows the request first) · esc closes",
+        theme.tone(Tone::Dim),
+    ));
+    let height = u16::try_from(lines.len() + 2).unwrap_or(u16::MAX);
+    let rect = centered(area, 110, height);
+    frame.render_widget(Clear, rect);
+    let block = Block::default()
+        .borders(Borders::ALL)
+        .border_style(theme.border(true))
+        .title(Span::styled(
+            format!(" Waiting for approval · {} ", pending.len()),
+            theme.tone(Tone::Plain).add_modifier(Modifier::BOLD),
+        ));
+    frame.render_widget(Paragraph::new(lines).block(block), rect);
+}
+
 pub(super) fn render_env_picker(
     frame: &mut Frame<'_>,
     area: Rect,

@@ -84,6 +84,8 @@ pub enum Action {
     Rollback,
     /// Run the selected environment's smoke checks.
     Smoke,
+    /// Show the promotions waiting for approval.
+    Approvals,
     /// Show the deploy or rollback being watched.
     ShowWatch,
     /// Wizard: focus the row above.
@@ -441,6 +443,13 @@ pub const ACTIONS: &[ActionInfo] = &[
         context: Context::Interrupted,
         description: "dismiss",
         defaults: &["esc"],
+    },
+    ActionInfo {
+        action: Action::Approvals,
+        name: "approvals",
+        context: Context::Global,
+        description: "promotions waiting for approval",
+        defaults: &["A"],
     },
     ActionInfo {
         action: Action::Help,
