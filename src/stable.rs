@@ -116,8 +116,11 @@ pub fn ends_action(k: RecordKind) -> bool {
     )
 }
 
-/// Per service and environment, the last action that began and never ended.
-/// Approvals, gate evaluations and overrides do not end a promotion.
+/// Per service and environment, the last action that reached the cloud (a
+/// deploy or rollback was issued) and never ended. Approvals, gate
+/// evaluations and overrides do not end a promotion; a promotion still
+/// waiting for approvals (nothing issued) is a request, not an interruption:
+/// `shipdeck approvals` lists it.
 pub fn interrupted(records: &[Record]) -> Vec<Interrupted> {
     let mut open: Vec<Interrupted> = Vec::new();
     for r in records {
@@ -143,6 +146,12 @@ pub fn interrupted(records: &[Record]) -> Vec<Interrupted> {
             }
         }
     }
+    open.retain(|i| {
+        matches!(
+            i.last.kind,
+            RecordKind::DeployIssued | RecordKind::RollbackIssued
+        )
+    });
     open
 }
 
@@ -203,6 +212,23 @@ mod tests {
         assert_eq!(open[0].env, "prod");
         assert_eq!(open[0].last.kind, RecordKind::DeployIssued);
         l.append(RecordKind::Aborted, d("prod"), t).unwrap();
+        assert!(interrupted(&l.read().unwrap()).is_empty());
+    }
+
+    #[test]
+    fn a_request_waiting_for_approvals_is_not_an_interruption() {
+        let dir = tempfile::tempdir().unwrap();
+        let l = Ledger::new(dir.path().join("l"));
+        let t = Utc::now();
+        l.append(RecordKind::PromotionStarted, d("prod"), t)
+            .unwrap();
+        l.append(RecordKind::Approval, d("prod"), t).unwrap();
+        assert!(interrupted(&l.read().unwrap()).is_empty());
+        l.append(RecordKind::DeployIssued, d("prod"), t).unwrap();
+        let open = interrupted(&l.read().unwrap());
+        assert_eq!(open.len(), 1);
+        assert_eq!(open[0].last.kind, RecordKind::DeployIssued);
+        l.append(RecordKind::DeploySucceeded, d("prod"), t).unwrap();
         assert!(interrupted(&l.read().unwrap()).is_empty());
     }
 }

@@ -370,7 +370,8 @@ pub(crate) fn run_approvals(cli: &Cli, demo: bool, json: bool) -> i32 {
             p.request.digest.get(7..19).unwrap_or(&p.request.digest),
             p.request.initiator,
             p.change_record.as_deref().unwrap_or("-"),
-            humantime::format_duration(std::time::Duration::from_secs(age.as_secs() / 60 * 60)),
+            humantime::format_duration(std::time::Duration::from_secs(age.as_secs() / 60 * 60))
+                .to_string(),
             p.approvers.len(),
             p.required,
             if p.approvers.is_empty() {
