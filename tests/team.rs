@@ -152,15 +152,23 @@ fn init_check_promote_verify_export_and_approvals_through_the_cli() {
     assert_eq!(list[0]["id"], id.as_str(), "{list}");
     assert_eq!(list[0]["initiator"], "alice");
     assert_eq!(list[0]["approvals_required"], 1);
+    assert_eq!(list[0]["change_record"], "CHG-7", "{list}");
     cmd(dir.path(), &cfg, "alice")
         .args(["approve", &id])
         .assert()
         .failure()
         .stderr(predicates::str::contains("four eyes"));
+    // bob sees what he approves: the request and what it changes in prod.
     cmd(bob_dir.path(), &cfg, "bob")
         .args(["approve", "--yes", &id])
         .assert()
-        .success();
+        .success()
+        .stdout(predicates::str::contains("change      CHG-7"))
+        .stdout(predicates::str::contains("api in prod runs api:2"))
+        .stdout(predicates::str::contains(format!(
+            "+ registry.example.com/team/api@{}",
+            report["digest"].as_str().unwrap()
+        )));
     let done = cmd(dir.path(), &cfg, "alice")
         .args([
             "promote", "api", "--to", "prod", "--change", "CHG-7", "--yes", "--wait", "--json",

@@ -11,8 +11,8 @@ pub(crate) async fn run_approve(
     ledger: Option<&std::path::Path>,
     yes: bool,
 ) -> i32 {
-    let cfg = match config_or_demo(cli, demo, None) {
-        Ok((c, _)) => c,
+    let (cfg, world) = match config_or_demo(cli, demo, None) {
+        Ok(x) => x,
         Err(code) => return code,
     };
     let l = match ledger.map_or_else(
@@ -74,6 +74,7 @@ pub(crate) async fn run_approve(
             format!(" ({})", approvers.join(", "))
         }
     ));
+    term::outln(&change_text(&cfg, world, &req).await);
     if crate::approvals::policy_hash(&env.gate) != req.policy {
         eprint_error(&format!(
             "the gate policy of {} changed since promotion {id} was requested; an approval would not count: the initiator starts it again",
@@ -119,5 +120,54 @@ pub(crate) async fn run_approve(
             eprint_error(&e.to_string());
             EXIT_DEGRADED
         }
+    }
+}
+
+/// What the approved promotion changes in the target: the task definition it
+/// runs now and the image the request deploys (a reading of the target; when
+/// it cannot be read, that is said instead, and the approval can still be given).
+async fn change_text(
+    cfg: &crate::config::Config,
+    world: Option<super::setup::Demo>,
+    req: &crate::approvals::Request,
+) -> String {
+    let Some(env) = cfg.env_index(&req.env) else {
+        return String::new();
+    };
+    let clock: std::sync::Arc<dyn crate::clock::Clock> =
+        std::sync::Arc::new(crate::clock::SystemClock);
+    let provider = match super::provider_for(cfg, world, clock) {
+        Ok((p, _)) => p,
+        Err(e) => return format!("  diff        cannot read {}: {e}", req.env),
+    };
+    match super::release::read_service(&provider, cfg, env, &req.service).await {
+        Ok((now, _)) => {
+            let running = now
+                .task_definition
+                .as_ref()
+                .map_or_else(|| "?".to_string(), ToString::to_string);
+            let image = now.image.as_ref().map(|i| {
+                let mut to = i.clone();
+                to.tag = None;
+                to.digest = None;
+                format!("{to}@{}", req.digest)
+            });
+            format!(
+                "  diff        {} in {} runs {running} ({}); the request registers a copy with the image\n  - {}\n  + {}\n  everything else unchanged",
+                req.service,
+                req.env,
+                now.digest
+                    .as_ref()
+                    .map_or_else(|| "no digest".to_string(), |d| d.short().to_string()),
+                now.image
+                    .as_ref()
+                    .map_or_else(|| "?".to_string(), ToString::to_string),
+                image.unwrap_or_else(|| req.digest.clone())
+            )
+        }
+        Err(e) => format!(
+            "  diff        cannot read {} now ({e}); the digest above is what would be deployed",
+            req.env
+        ),
     }
 }

@@ -174,7 +174,13 @@ pub async fn drive(
     let (promotion, effects) =
         Promotion::open(cfg, plan, operator, driver.clock.now(), open.as_deref());
     for e in effects {
-        if let release::Effect::Record { kind, draft } = e {
+        if let release::Effect::Record { kind, mut draft } = e {
+            // Approvers on other machines see the change record with the request.
+            if kind == crate::ledger::RecordKind::PromotionStarted
+                && !answers.change_record.trim().is_empty()
+            {
+                draft.change_record = Some(crate::model::sanitize(answers.change_record.trim()));
+            }
             records.push(driver.exec.record(kind, draft).map_err(CliError::failed)?);
         }
     }
