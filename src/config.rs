@@ -4,6 +4,7 @@
 //! problem is reported with `file:line:col`, and *all* problems are reported at
 //! once (serde would stop at the first).
 
+mod metric;
 mod parse;
 mod walk;
 
@@ -13,6 +14,7 @@ use std::time::Duration;
 use chrono::{NaiveDate, NaiveTime, Weekday};
 use regex::Regex;
 
+pub use metric::MetricSource;
 pub use walk::Problem;
 
 /// Default interval between two readings of an environment.
@@ -231,78 +233,6 @@ pub struct MetricConfig {
     pub source: MetricSource,
     /// Role in abort decisions.
     pub role: MetricRole,
-}
-
-/// Where a metric's datapoints come from.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum MetricSource {
-    /// One metric's statistic.
-    Stat {
-        /// CloudWatch namespace.
-        namespace: String,
-        /// Metric name.
-        metric_name: String,
-        /// Dimensions.
-        dimensions: Vec<(String, String)>,
-        /// Statistic (`Sum`, `Average`, `p95`, …).
-        stat: String,
-    },
-    /// A metric-math expression over the service's metrics by their `id`
-    /// (e.g. `errors / requests * 100`), computed by CloudWatch in the same
-    /// `GetMetricData` call.
-    Expression(String),
-}
-
-impl MetricSource {
-    /// The ids an expression refers to (identifiers starting with a lower-case
-    /// letter, as CloudWatch ids do; functions are upper case), outside quotes.
-    pub fn referenced_ids(expression: &str) -> Vec<(std::ops::Range<usize>, &str)> {
-        let bytes = expression.as_bytes();
-        let mut out = Vec::new();
-        let mut i = 0;
-        while i < bytes.len() {
-            let c = bytes[i];
-            if c == b'\'' || c == b'"' {
-                // Skip a quoted string (SEARCH terms, labels).
-                i += 1;
-                while i < bytes.len() && bytes[i] != c {
-                    i += 1;
-                }
-                i += 1;
-            } else if c.is_ascii_alphabetic() || c == b'_' {
-                let start = i;
-                while i < bytes.len() && (bytes[i].is_ascii_alphanumeric() || bytes[i] == b'_') {
-                    i += 1;
-                }
-                if c.is_ascii_lowercase() {
-                    out.push((start..i, &expression[start..i]));
-                }
-            } else if c.is_ascii_digit() || c == b'.' {
-                // A number, with an exponent such as 1e3 (not an id).
-                while i < bytes.len() && (bytes[i].is_ascii_alphanumeric() || bytes[i] == b'.') {
-                    i += 1;
-                }
-            } else {
-                i += 1;
-            }
-        }
-        out
-    }
-
-    /// The expression with each referenced id replaced by `rename(id)`.
-    pub fn rewrite(expression: &str, rename: impl Fn(&str) -> Option<String>) -> String {
-        let mut out = String::with_capacity(expression.len());
-        let mut last = 0;
-        for (span, id) in Self::referenced_ids(expression) {
-            if let Some(new) = rename(id) {
-                out.push_str(&expression[last..span.start]);
-                out.push_str(&new);
-                last = span.end;
-            }
-        }
-        out.push_str(&expression[last..]);
-        out
-    }
 }
 
 /// One smoke check.
