@@ -195,6 +195,53 @@ pub struct Pending {
     pub required: u32,
 }
 
+/// Column titles of [`Pending::columns`], after the id column.
+pub const PENDING_HEADER: &str =
+    "SERVICE       FROM → TO          DIGEST        INITIATOR    CHANGE       AGE  APPROVALS";
+
+impl Pending {
+    /// The row `shipdeck approvals` and the console's pane both show, after
+    /// the id: service, stages, digest, initiator, change record, age (whole
+    /// minutes at `now`), approvals so far of those required.
+    pub fn columns(&self, now: DateTime<Utc>) -> String {
+        let r = &self.request;
+        format!(
+            "{:<13} {:<18} {:<13} {:<12} {:<12} {:>3}m {} of {}{}",
+            r.service,
+            format!("{} → {}", self.from_env.as_deref().unwrap_or("?"), r.env),
+            r.digest.get(7..19).unwrap_or(&r.digest),
+            r.initiator,
+            self.change_record.as_deref().unwrap_or("-"),
+            (now - r.at).num_minutes().max(0),
+            self.approvers.len(),
+            self.required,
+            if self.approvers.is_empty() {
+                String::new()
+            } else {
+                format!(" ({})", self.approvers.join(", "))
+            }
+        )
+    }
+}
+
+/// The approvals that count now for `req` itself (its digest and policy).
+fn approvers_of(
+    records: &[Record],
+    req: &Request,
+    gate: &GatePolicy,
+    now: DateTime<Utc>,
+) -> Vec<String> {
+    valid_approvers(
+        records,
+        req,
+        &req.digest,
+        &req.policy,
+        gate.approval_ttl,
+        gate.four_eyes,
+        now,
+    )
+}
+
 /// Promotions requested, not yet issued or closed, not expired, whose gate
 /// asks for approvals: oldest first.
 pub fn pending(
@@ -234,15 +281,7 @@ pub fn pending(
         {
             continue;
         }
-        let approvers = valid_approvers(
-            records,
-            &req,
-            &req.digest,
-            &req.policy,
-            gate.approval_ttl,
-            gate.four_eyes,
-            now,
-        );
+        let approvers = approvers_of(records, &req, gate, now);
         out.retain(|p| p.request.promotion != id);
         out.push(Pending {
             from_env: i.checked_sub(1).map(|s| cfg.environments[s].name.clone()),
@@ -306,15 +345,7 @@ pub fn precheck(
     if gate.four_eyes && approver == req.initiator {
         return Err(ApprovalError::SelfApproval(approver.to_string()));
     }
-    let already = valid_approvers(
-        records,
-        &req,
-        &req.digest,
-        &req.policy,
-        gate.approval_ttl,
-        gate.four_eyes,
-        now,
-    );
+    let already = approvers_of(records, &req, gate, now);
     if already.iter().any(|a| a == approver) {
         return Err(ApprovalError::Duplicate(approver.to_string()));
     }

@@ -353,33 +353,9 @@ pub(crate) fn run_approvals(cli: &Cli, demo: bool, json: bool) -> i32 {
         term::outln("no promotion is waiting for approval");
         return EXIT_OK;
     }
-    term::outln(
-        "ID      SERVICE       FROM → TO            DIGEST        INITIATOR     CHANGE       AGE     APPROVALS",
-    );
+    term::outln(&format!("ID      {}", crate::approvals::PENDING_HEADER));
     for p in &pending {
-        let age = (now - p.request.at).to_std().unwrap_or_default();
-        term::outln(&format!(
-            "{:<7} {:<13} {:<20} {:<13} {:<13} {:<12} {:<7} {} of {}{}",
-            p.request.promotion,
-            p.request.service,
-            format!(
-                "{} → {}",
-                p.from_env.as_deref().unwrap_or("?"),
-                p.request.env
-            ),
-            p.request.digest.get(7..19).unwrap_or(&p.request.digest),
-            p.request.initiator,
-            p.change_record.as_deref().unwrap_or("-"),
-            humantime::format_duration(std::time::Duration::from_secs(age.as_secs() / 60 * 60))
-                .to_string(),
-            p.approvers.len(),
-            p.required,
-            if p.approvers.is_empty() {
-                String::new()
-            } else {
-                format!(" ({})", p.approvers.join(", "))
-            }
-        ));
+        term::outln(&format!("{:<7} {}", p.request.promotion, p.columns(now)));
     }
     term::outln("approve with: shipdeck approve ID");
     EXIT_OK

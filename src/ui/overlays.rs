@@ -89,40 +89,17 @@ pub(super) fn render_approvals(frame: &mut Frame<'_>, area: Rect, app: &App, the
         lines.push(Line::raw("  no promotion is waiting for approval"));
     } else {
         lines.push(Line::styled(
-            "  ID      SERVICE       FROM → TO          DIGEST        INITIATOR    CHANGE      AGE   APPROVALS",
+            format!("  ID      {}", crate::approvals::PENDING_HEADER),
             theme.tone(Tone::Dim),
         ));
     }
     for p in &pending {
-        let age = (app.now - p.request.at).num_minutes().max(0);
-        let approvals = format!(
-            "{} of {}{}",
-            p.approvers.len(),
-            p.required,
-            if p.approvers.is_empty() {
-                String::new()
-            } else {
-                format!(" ({})", p.approvers.join(", "))
-            }
-        );
         lines.push(Line::from(vec![
             Span::styled(
                 format!("  {:<7} ", sanitize(&p.request.promotion)),
                 theme.tone(Tone::Good),
             ),
-            Span::raw(sanitize(&format!(
-                "{:<13} {:<18} {:<13} {:<12} {:<11} {:>3}m  {approvals}",
-                p.request.service,
-                format!(
-                    "{} → {}",
-                    p.from_env.as_deref().unwrap_or("?"),
-                    p.request.env
-                ),
-                p.request.digest.get(7..19).unwrap_or(&p.request.digest),
-                p.request.initiator,
-                p.change_record.as_deref().unwrap_or("-"),
-                age
-            ))),
+            Span::raw(sanitize(&p.columns(app.now))),
         ]));
     }
     lines.push(Line::raw(""));
