@@ -320,7 +320,9 @@ impl LockStore {
                 now + chrono::Duration::from_std(store.cfg.lease).unwrap_or_default(),
             ),
         };
-        match crate::team::locks::acquire(store, env, service, &info) {
+        // Throttling and unknown outcomes are retried; a put that landed but
+        // whose answer was lost comes back as ours.
+        match crate::team::retrying(|| crate::team::locks::acquire(store, env, service, &info)) {
             Ok(Ok(())) => {
                 let alive = Arc::new(AtomicBool::new(true));
                 crate::team::locks::keep_renewed(store, env, service, &info, alive.clone());

@@ -66,7 +66,8 @@ pub struct TeamError {
     pub table: String,
     /// What went wrong.
     pub message: String,
-    /// The call lost a race (a condition failed): retry after re-reading.
+    /// The call lost a race (a condition failed), was throttled, or its
+    /// outcome is unknown (a 500): retry after re-reading.
     pub conflict: bool,
     /// The item a failed condition found, when DynamoDB returned it.
     pub found: Option<HashMap<String, String>>,
@@ -257,6 +258,9 @@ where
             | "ProvisionedThroughputExceededException"
             | "ThrottlingException"
             | "RequestLimitExceeded"
+            // The write may or may not have been applied: the ledger's retry
+            // checks whether it landed before it writes again.
+            | "InternalServerError"
     );
     TeamError {
         table: table.to_string(),
@@ -292,6 +296,22 @@ pub fn head(store: &TeamStore) -> Result<Option<(u64, String)>, TeamError> {
                 s.get("hash").cloned().unwrap_or_default(),
             )
         }))
+    })
+}
+
+/// The hash of the record with sequence number `seq`, if it exists.
+pub fn hash_at(store: &TeamStore, seq: u64) -> Result<Option<String>, TeamError> {
+    let table = store.table().to_string();
+    store.call(move |c| async move {
+        let out = c
+            .get_item()
+            .table_name(&table)
+            .set_key(Some(key(LEDGER_PK, seq)))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| classify(&table, &e))?;
+        Ok(out.item().and_then(|item| strings(item).remove("hash")))
     })
 }
 

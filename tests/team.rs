@@ -10,7 +10,6 @@ mod support {
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Barrier, Mutex};
 use std::time::{Duration, Instant};
 
 use aws_sdk_dynamodb::types::AttributeValue;
@@ -25,18 +24,133 @@ fn creds() -> aws_credential_types::Credentials {
     aws_credential_types::Credentials::new("test", "test", None, None, "tests")
 }
 
-fn team_cfg(moto: &Emulator, table: &str) -> TeamConfig {
+fn team_cfg(url: &str, table: &str) -> TeamConfig {
     TeamConfig {
         table: table.to_string(),
         region: "us-east-1".to_string(),
         profile: None,
-        endpoint_url: Some(moto.url.clone()),
+        endpoint_url: Some(url.to_string()),
         lease: Duration::from_secs(5),
     }
 }
 
 fn store(moto: &Emulator, table: &str) -> TeamStore {
-    TeamStore::open_with(team_cfg(moto, table), Some(creds())).unwrap()
+    TeamStore::open_with(team_cfg(&moto.url, table), Some(creds())).unwrap()
+}
+
+/// A process of this test binary in a role (`child_process_entry`), talking
+/// over its stdin and stdout: the concurrency tests race separate processes,
+/// each with its own client and connections, as machines of a team do.
+struct Peer {
+    proc: std::process::Child,
+    stdin: std::process::ChildStdin,
+    out: std::io::BufReader<std::process::ChildStdout>,
+}
+
+impl Peer {
+    fn spawn(role: &str, moto: &Emulator, table: &str, id: usize) -> Self {
+        use std::process::{Command, Stdio};
+        let mut proc = Command::new(std::env::current_exe().unwrap())
+            .args(["child_process_entry", "--exact", "--ignored", "--nocapture"])
+            .env("TEAM_CHILD", role)
+            .env("TEAM_URL", &moto.url)
+            .env("TEAM_TABLE", table)
+            .env("TEAM_ID", id.to_string())
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let stdin = proc.stdin.take().unwrap();
+        let out = std::io::BufReader::new(proc.stdout.take().unwrap());
+        Self { proc, stdin, out }
+    }
+
+    fn send(&mut self, line: &str) {
+        use std::io::Write as _;
+        writeln!(self.stdin, "{line}").unwrap();
+        self.stdin.flush().unwrap();
+    }
+
+    /// The next line the role said (the test harness's own lines are skipped).
+    fn recv(&mut self) -> String {
+        use std::io::BufRead as _;
+        loop {
+            let mut line = String::new();
+            assert!(self.out.read_line(&mut line).unwrap() > 0, "a peer ended");
+            if let Some(said) = line.trim_end().strip_prefix("@@") {
+                return said.to_string();
+            }
+        }
+    }
+}
+
+impl Drop for Peer {
+    fn drop(&mut self) {
+        let _ = self.proc.kill();
+        let _ = self.proc.wait();
+    }
+}
+
+fn say(what: &str) {
+    use std::io::Write as _;
+    let mut out = std::io::stdout().lock();
+    writeln!(out, "@@{what}").unwrap();
+    out.flush().unwrap();
+}
+
+#[test]
+#[ignore = "the entry of the processes the concurrency tests start, not a test itself"]
+fn child_process_entry() {
+    use std::io::BufRead as _;
+    let Ok(role) = std::env::var("TEAM_CHILD") else {
+        return;
+    };
+    let url = std::env::var("TEAM_URL").unwrap();
+    let table = std::env::var("TEAM_TABLE").unwrap();
+    let id: usize = std::env::var("TEAM_ID").unwrap().parse().unwrap();
+    let s = TeamStore::open_with(team_cfg(&url, &table), Some(creds())).unwrap();
+    let stdin = std::io::stdin();
+    let mut lines = stdin.lock().lines();
+    match role.as_str() {
+        // Each "go": race for the lock, say won/lost (with the holder named),
+        // hold it until the next line, release, say done.
+        "racer" => {
+            let locks = LockStore::Team(s);
+            let me = format!("racer{id}");
+            say("ready");
+            while let Some(Ok(line)) = lines.next() {
+                if line != "go" {
+                    break;
+                }
+                let got = locks.acquire("prod", "api", &me, "promotion", Utc::now());
+                match &got {
+                    Ok(_) => say("won"),
+                    Err(LockError::Held { info, .. }) => say(&format!("lost {}", info.owner)),
+                    Err(e) => say(&format!("error {e}")),
+                }
+                let _ = lines.next();
+                drop(got);
+                say("done");
+            }
+        }
+        // On "go N": append N records, then say done.
+        "writer" => {
+            let l = Ledger::team(s);
+            say("ready");
+            let Some(Ok(line)) = lines.next() else { return };
+            let n: usize = line.strip_prefix("go ").unwrap().parse().unwrap();
+            for i in 0..n {
+                l.append(
+                    RecordKind::Approval,
+                    draft(&format!("w{id}"), i),
+                    Utc::now(),
+                )
+                .unwrap();
+            }
+            say("done");
+        }
+        other => panic!("unknown role {other}"),
+    }
 }
 
 fn ddb(moto: &Emulator) -> aws_sdk_dynamodb::Client {
@@ -93,6 +207,17 @@ fn draft(who: &str, n: usize) -> Draft {
         reasons: vec![format!("record {n}")],
         ..Draft::default()
     }
+}
+
+/// How many different drafts (writer, number) the records hold.
+fn distinct(records: &[shipdeck::ledger::Record]) -> usize {
+    let mut seen: Vec<(String, String)> = records
+        .iter()
+        .map(|r| (r.draft.operator.clone(), r.draft.reasons.join(" ")))
+        .collect();
+    seen.sort();
+    seen.dedup();
+    seen.len()
 }
 
 fn init(dir: &Path, cfg: &Path) {
@@ -164,7 +289,10 @@ fn init_check_promote_verify_export_and_approvals_through_the_cli() {
         .assert()
         .success()
         .stdout(predicates::str::contains("change      CHG-7"))
-        .stdout(predicates::str::contains("api in prod runs api:2"))
+        .stdout(predicates::str::contains(
+            "diff        task definition api:2 → api:<next> (a copy of api:2)",
+        ))
+        .stdout(predicates::str::contains("everything else unchanged"))
         .stdout(predicates::str::contains(format!(
             "+ registry.example.com/team/api@{}",
             report["digest"].as_str().unwrap()
@@ -206,24 +334,21 @@ fn concurrent_writers_keep_one_chain_and_tampering_is_named() {
     let moto = emulators::moto_serial(&bin);
     let dir = tempfile::tempdir().unwrap();
     init(dir.path(), &config_file(dir.path(), &moto, "team-chain"));
-    // 8 writers (each its own client and connection), 125 records each.
+    // 8 writer processes, 125 records each, started together.
     let writers = 8;
     let each = 125;
-    let start = Instant::now();
-    let handles: Vec<_> = (0..writers)
-        .map(|w| {
-            let s = store(&moto, "team-chain");
-            std::thread::spawn(move || {
-                let l = Ledger::team(s);
-                for n in 0..each {
-                    l.append(RecordKind::Approval, draft(&format!("w{w}"), n), Utc::now())
-                        .unwrap();
-                }
-            })
-        })
+    let mut peers: Vec<Peer> = (0..writers)
+        .map(|w| Peer::spawn("writer", &moto, "team-chain", w))
         .collect();
-    for h in handles {
-        h.join().unwrap();
+    for p in &mut peers {
+        assert_eq!(p.recv(), "ready");
+    }
+    let start = Instant::now();
+    for p in &mut peers {
+        p.send(&format!("go {each}"));
+    }
+    for p in &mut peers {
+        assert_eq!(p.recv(), "done");
     }
     let elapsed = start.elapsed();
     let ledger = Ledger::team(store(&moto, "team-chain"));
@@ -239,6 +364,7 @@ fn concurrent_writers_keep_one_chain_and_tampering_is_named() {
         ledger.verify_team().unwrap(),
         Ok(u64::try_from(total).unwrap())
     );
+    assert_eq!(distinct(&records), total, "a record written twice");
     eprintln!(
         "8 writers: {total} records in {:.1} s = {:.0} records/s",
         elapsed.as_secs_f64(),
@@ -365,35 +491,102 @@ fn a_lock_race_has_one_winner_per_round_and_losers_name_it() {
     let moto = emulators::moto_serial(&bin);
     let dir = tempfile::tempdir().unwrap();
     init(dir.path(), &config_file(dir.path(), &moto, "team-locks"));
-    let racers = 8;
-    let rounds = 50;
-    let barrier = Arc::new(Barrier::new(racers));
-    let wins = Arc::new(Mutex::new(vec![Vec::new(); rounds]));
-    let handles: Vec<_> = (0..racers)
-        .map(|r| {
-            let locks = LockStore::Team(store(&moto, "team-locks"));
-            let (barrier, wins) = (barrier.clone(), wins.clone());
+    // 8 racer processes, 50 rounds: each round all race, then all release.
+    let mut peers: Vec<Peer> = (0..8)
+        .map(|r| Peer::spawn("racer", &moto, "team-locks", r))
+        .collect();
+    for p in &mut peers {
+        assert_eq!(p.recv(), "ready");
+    }
+    for round in 0..50 {
+        for p in &mut peers {
+            p.send("go");
+        }
+        let said: Vec<String> = peers.iter_mut().map(Peer::recv).collect();
+        let winners: Vec<usize> = (0..said.len()).filter(|&i| said[i] == "won").collect();
+        assert_eq!(winners.len(), 1, "round {round}: {said:?}");
+        let winner = format!("racer{}", winners[0]);
+        for (i, s) in said.iter().enumerate() {
+            if i != winners[0] {
+                // Every loser names this round's holder.
+                assert_eq!(s, &format!("lost {winner}"), "round {round}: {said:?}");
+            }
+        }
+        for p in &mut peers {
+            p.send("release");
+        }
+        for p in &mut peers {
+            assert_eq!(p.recv(), "done");
+        }
+    }
+}
+
+/// What the moto wrapper counted at `path` (`/__faults`, `/__requests`).
+fn counted(moto: &Emulator, path: &str) -> HashMap<String, u64> {
+    let port: u16 = moto.url.rsplit(':').next().unwrap().parse().unwrap();
+    let (_, text) = emulators::get(port, path).unwrap();
+    serde_json::from_str(&text[text.find('{').unwrap()..]).unwrap()
+}
+
+#[test]
+fn following_the_table_costs_one_query_per_poll_when_nothing_changed() {
+    let Some(bin) = emulators::venv_bin() else {
+        return;
+    };
+    let moto = emulators::moto_serial(&bin);
+    let dir = tempfile::tempdir().unwrap();
+    init(dir.path(), &config_file(dir.path(), &moto, "team-follow"));
+    let l = Ledger::team(store(&moto, "team-follow"));
+    for n in 0..3 {
+        l.append(RecordKind::Approval, draft("alice", n), Utc::now())
+            .unwrap();
+    }
+    let mut f = shipdeck::ledger::Follower::new(l.clone());
+    assert_eq!(f.poll().unwrap().len(), 3);
+    let total = |m: &HashMap<String, u64>| m.values().sum::<u64>();
+    let before = counted(&moto, "/__requests");
+    for _ in 0..10 {
+        assert!(f.poll().unwrap().is_empty());
+    }
+    let after = counted(&moto, "/__requests");
+    assert_eq!(total(&after) - total(&before), 10, "{before:?} → {after:?}");
+    assert_eq!(after["Query"] - before["Query"], 10);
+    // A new record arrives in the next poll, still one request.
+    l.append(RecordKind::Approval, draft("bob", 9), Utc::now())
+        .unwrap();
+    let before = counted(&moto, "/__requests");
+    assert_eq!(f.poll().unwrap().len(), 1);
+    assert_eq!(total(&counted(&moto, "/__requests")) - total(&before), 1);
+}
+
+#[test]
+fn injected_throttling_conflicts_and_lost_answers_lose_nothing_and_write_nothing_twice() {
+    let Some(bin) = emulators::venv_bin() else {
+        return;
+    };
+    // Every 3rd write throttled, every 4th transaction cancelled by a
+    // conflict, every 5th applied but its answer lost (a 500).
+    let moto = emulators::moto_faults(&bin, "throttle=3,conflict=4,lost=5");
+    let dir = tempfile::tempdir().unwrap();
+    init(dir.path(), &config_file(dir.path(), &moto, "team-faults"));
+    let handles: Vec<_> = (0..2)
+        .map(|w| {
+            let s = store(&moto, "team-faults");
             std::thread::spawn(move || {
-                let me = format!("racer{r}");
-                for round in 0..rounds {
-                    barrier.wait();
-                    let got = locks.acquire("prod", "api", &me, "promotion", Utc::now());
-                    barrier.wait();
-                    match got {
-                        Ok(guard) => {
-                            wins.lock().unwrap()[round].push(me.clone());
-                            barrier.wait();
-                            drop(guard);
+                let l = Ledger::team(s.clone());
+                let locks = LockStore::Team(s);
+                for n in 0..30 {
+                    l.append(RecordKind::Approval, draft(&format!("w{w}"), n), Utc::now())
+                        .unwrap();
+                    if n % 5 == 0 {
+                        let me = format!("w{w}");
+                        // The lock's put meets the same faults; it is ours or
+                        // held by the other writer, never an error.
+                        match locks.acquire("prod", &me, &me, "promotion", Utc::now()) {
+                            Ok(guard) => drop(guard),
+                            Err(e) => panic!("{e}"),
                         }
-                        Err(LockError::Held { info, .. }) => {
-                            barrier.wait();
-                            // The loser names the holder (someone else, this round).
-                            assert_ne!(info.owner, me);
-                            assert!(info.owner.starts_with("racer"));
-                        }
-                        Err(e) => panic!("{e}"),
                     }
-                    barrier.wait();
                 }
             })
         })
@@ -401,9 +594,22 @@ fn a_lock_race_has_one_winner_per_round_and_losers_name_it() {
     for h in handles {
         h.join().unwrap();
     }
-    for (round, w) in wins.lock().unwrap().iter().enumerate() {
-        assert_eq!(w.len(), 1, "round {round}: winners {w:?}");
+    let ledger = Ledger::team(store(&moto, "team-faults"));
+    let records = ledger.read().unwrap();
+    let seqs: Vec<u64> = records.iter().map(|r| r.seq).collect();
+    assert_eq!(seqs, (1..=60).collect::<Vec<u64>>());
+    assert_eq!(
+        distinct(&records),
+        60,
+        "nothing lost, nothing written twice"
+    );
+    assert_eq!(ledger.verify_team().unwrap(), Ok(60));
+    // The faults did happen, each kind.
+    let injected = counted(&moto, "/__faults");
+    for kind in ["throttle", "conflict", "lost"] {
+        assert!(injected[kind] > 0, "{kind}: {injected:?}");
     }
+    eprintln!("injected: {injected:?}");
 }
 
 #[test]

@@ -123,9 +123,9 @@ pub(crate) async fn run_approve(
     }
 }
 
-/// What the approved promotion changes in the target: the task definition it
-/// runs now and the image the request deploys (a reading of the target; when
-/// it cannot be read, that is said instead, and the approval can still be given).
+/// What the approved promotion changes in the target: the same task-definition
+/// diff the initiator's plan showed, from a reading of the target now (when it
+/// cannot be read, that is said instead, and the approval can still be given).
 async fn change_text(
     cfg: &crate::config::Config,
     world: Option<super::setup::Demo>,
@@ -134,36 +134,26 @@ async fn change_text(
     let Some(env) = cfg.env_index(&req.env) else {
         return String::new();
     };
+    let container = crate::release::service_config(cfg, env, &req.service)
+        .map_or_else(|| "?".to_string(), |s| s.container.clone());
+    let digest = crate::model::Digest::parse(&req.digest).ok();
     let clock: std::sync::Arc<dyn crate::clock::Clock> =
         std::sync::Arc::new(crate::clock::SystemClock);
-    let provider = match super::provider_for(cfg, world, clock) {
-        Ok((p, _)) => p,
-        Err(e) => return format!("  diff        cannot read {}: {e}", req.env),
+    let reading = match super::provider_for(cfg, world, clock) {
+        Ok((p, _)) => super::release::read_service(&p, cfg, env, &req.service)
+            .await
+            .map_err(|e| e.to_string()),
+        Err(e) => Err(e.clone()),
     };
-    match super::release::read_service(&provider, cfg, env, &req.service).await {
+    match reading {
         Ok((now, _)) => {
-            let running = now
-                .task_definition
-                .as_ref()
-                .map_or_else(|| "?".to_string(), ToString::to_string);
-            let image = now.image.as_ref().map(|i| {
-                let mut to = i.clone();
-                to.tag = None;
-                to.digest = None;
-                format!("{to}@{}", req.digest)
-            });
-            format!(
-                "  diff        {} in {} runs {running} ({}); the request registers a copy with the image\n  - {}\n  + {}\n  everything else unchanged",
-                req.service,
-                req.env,
-                now.digest
-                    .as_ref()
-                    .map_or_else(|| "no digest".to_string(), |d| d.short().to_string()),
-                now.image
-                    .as_ref()
-                    .map_or_else(|| "?".to_string(), ToString::to_string),
-                image.unwrap_or_else(|| req.digest.clone())
-            )
+            let lines = crate::release::plan::revision_diff(
+                now.task_definition.as_ref(),
+                &container,
+                now.image.as_ref(),
+                digest.as_ref(),
+            );
+            format!("  diff        {}", lines.join("\n              "))
         }
         Err(e) => format!(
             "  diff        cannot read {} now ({e}); the digest above is what would be deployed",

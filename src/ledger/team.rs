@@ -31,8 +31,19 @@ impl Ledger {
     ) -> Result<Vec<Record>, LedgerError> {
         let mut written = Vec::with_capacity(items.len());
         for chunk in items.chunks(crate::team::BATCH) {
+            // The last attempt sent: its first sequence number, first hash and
+            // records. An attempt whose answer was lost (the SDK retried it and
+            // the retry met our own write as a conflict) may have landed; then
+            // it is not written again.
+            let mut sent: Option<(u64, String, Vec<Record>)> = None;
             let records = crate::team::retrying(|| {
                 let head = crate::team::head(store)?;
+                if let Some((first, hash, records)) = &sent
+                    && head.as_ref().is_some_and(|(s, _)| s >= first)
+                    && crate::team::hash_at(store, *first)?.as_deref() == Some(hash.as_str())
+                {
+                    return Ok(records.clone());
+                }
                 let (mut seq, mut prev_hash) =
                     head.clone().unwrap_or_else(|| (0, GENESIS.to_string()));
                 let mut lines = Vec::with_capacity(chunk.len());
@@ -44,6 +55,9 @@ impl Ledger {
                     lines.push((seq, hash.clone(), line.trim_end_matches('\n').to_string()));
                     prev_hash = hash;
                     records.push(record);
+                }
+                if let Some((seq, hash, _)) = lines.first() {
+                    sent = Some((*seq, hash.clone(), records.clone()));
                 }
                 match crate::team::append(store, head.map(|(s, _)| s), lines, fence) {
                     // Lost a race, or the fence failed: which one?

@@ -150,37 +150,55 @@ impl Plan {
 
     /// The image the new revision will run: the target's repository at the digest.
     pub fn new_image(&self) -> String {
-        match (&self.target_image, &self.digest) {
-            (Some(img), Some(d)) => img.pinned_to(d).to_string(),
-            (None, Some(d)) => format!("<repository>@{d}"),
-            (_, None) => "(source unpinned: no digest)".to_string(),
-        }
+        new_image(self.target_image.as_ref(), self.digest.as_ref())
     }
 
     /// The task-definition change, line by line: only the image may differ.
     pub fn diff(&self) -> Vec<String> {
-        let base = self
-            .target_revision
-            .as_ref()
-            .map_or_else(|| "(unknown)".to_string(), ToString::to_string);
-        let next = self.target_revision.as_ref().map_or_else(
-            || "a new revision".to_string(),
-            |r| format!("{}:<next>", r.family),
-        );
-        let old = self
-            .target_image
-            .as_ref()
-            .map_or_else(|| "(unknown)".to_string(), ToString::to_string);
-        let new = self.new_image();
-        vec![
-            format!("task definition {base} → {next} (a copy of {base})"),
-            format!("container \"{}\" image:", self.container),
-            format!("- {old}"),
-            format!("+ {new}"),
-            "everything else unchanged".to_string(),
-        ]
+        revision_diff(
+            self.target_revision.as_ref(),
+            &self.container,
+            self.target_image.as_ref(),
+            self.digest.as_ref(),
+        )
     }
+}
 
+/// The image a promotion's new revision runs: the target's repository
+/// (`target_image`) at `digest`.
+pub fn new_image(target_image: Option<&ImageRef>, digest: Option<&Digest>) -> String {
+    match (target_image, digest) {
+        (Some(img), Some(d)) => img.pinned_to(d).to_string(),
+        (None, Some(d)) => format!("<repository>@{d}"),
+        (_, None) => "(source unpinned: no digest)".to_string(),
+    }
+}
+
+/// The task-definition change a promotion makes, line by line: a copy of the
+/// target's `revision` in which only `container`'s image differs. The one text
+/// of it, for the plan, the wizard and `approve`.
+pub fn revision_diff(
+    revision: Option<&TaskDefRef>,
+    container: &str,
+    target_image: Option<&ImageRef>,
+    digest: Option<&Digest>,
+) -> Vec<String> {
+    let base = revision.map_or_else(|| "(unknown)".to_string(), ToString::to_string);
+    let next = revision.map_or_else(
+        || "a new revision".to_string(),
+        |r| format!("{}:<next>", r.family),
+    );
+    let old = target_image.map_or_else(|| "(unknown)".to_string(), ToString::to_string);
+    vec![
+        format!("task definition {base} → {next} (a copy of {base})"),
+        format!("container \"{container}\" image:"),
+        format!("- {old}"),
+        format!("+ {}", new_image(target_image, digest)),
+        "everything else unchanged".to_string(),
+    ]
+}
+
+impl Plan {
     /// The record that asks for approvals (`PromotionStarted`), with the policy hash
     /// that voids approvals given under another policy.
     pub fn request_draft(&self, operator: &str, promotion: &str, policy_hash: &str) -> Draft {

@@ -80,6 +80,7 @@ pub fn acquire(
     ] {
         item.insert(k.to_string(), v);
     }
+    let mine = info.clone();
     store.call(move |c| async move {
         let sent = c
             .put_item()
@@ -98,7 +99,16 @@ pub fn acquire(
                     ),
                 ) = e.as_service_error()
                 {
-                    return Ok(Err(f.item().and_then(info_of)));
+                    let held = f.item().and_then(info_of);
+                    // Our own put, landed on an attempt whose answer was lost
+                    // and retried by the SDK: the lock is ours.
+                    if held.as_ref().is_some_and(|h| {
+                        (&h.owner, h.pid, &h.host, h.since)
+                            == (&mine.owner, mine.pid, &mine.host, mine.since)
+                    }) {
+                        return Ok(Ok(()));
+                    }
+                    return Ok(Err(held));
                 }
                 Err(classify(&table, &e))
             }

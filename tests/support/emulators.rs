@@ -67,7 +67,7 @@ fn free_port() -> u16 {
 }
 
 /// GETs `path` and returns the status code and body, or `None` when nothing answers.
-fn get(port: u16, path: &str) -> Option<(u16, String)> {
+pub fn get(port: u16, path: &str) -> Option<(u16, String)> {
     let mut s = TcpStream::connect(("127.0.0.1", port)).ok()?;
     s.set_read_timeout(Some(Duration::from_secs(2))).ok()?;
     write!(s, "GET {path} HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n").ok()?;
@@ -145,10 +145,18 @@ pub fn cloudwatch_math(bin: &std::path::Path, upstream: &str) -> Emulator {
 /// moto serving one request at a time (tests/support/moto_serial.py says
 /// why): for tests that race conditional writes.
 pub fn moto_serial(bin: &std::path::Path) -> Emulator {
+    moto_faults(bin, "")
+}
+
+/// [`moto_serial`] injecting DynamoDB write faults by `plan`, e.g.
+/// `"throttle=3,conflict=4,lost=5"` (tests/support/moto_serial.py says how).
+pub fn moto_faults(bin: &std::path::Path, plan: &str) -> Emulator {
     let port = free_port();
     let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/support/moto_serial.py");
     let mut cmd = Command::new(bin.join("python"));
-    cmd.arg(script).arg(port.to_string());
+    cmd.arg(script)
+        .arg(port.to_string())
+        .env("SHIPDECK_FAULTS", plan);
     spawn(cmd, port, |p| get(p, "/moto-api/").is_some(), "moto-serial")
 }
 
