@@ -149,8 +149,8 @@ pub fn valid_approvers(
             && r.draft.to_digest.as_deref() == Some(current_digest)
             && r.draft.policy.as_deref() == Some(current_policy)
             && now - r.at <= ttl
-            && !(four_eyes && r.draft.operator == req.initiator)
-            && !out.contains(&r.draft.operator);
+            && !(four_eyes && same_person(&r.draft.operator, &req.initiator))
+            && !out.iter().any(|o| same_person(o, &r.draft.operator));
         if counts {
             out.push(r.draft.operator.clone());
         }
@@ -324,6 +324,38 @@ pub fn approve(
     Ok((req, record))
 }
 
+/// The principal an operator names, for four eyes: an IAM or STS ARN is
+/// compared by account and principal. An assumed role is its role session
+/// (`assumed-role/ROLE/SESSION`): two sessions of one role are two people, and
+/// a role's name is compared without case, as IAM names are unique without
+/// case. Any other operator (a name in file mode) is compared as written.
+fn principal(operator: &str) -> String {
+    let parts: Vec<&str> = operator.splitn(6, ':').collect();
+    let [arn, _partition, service, _region, account, resource] = parts[..] else {
+        return operator.to_string();
+    };
+    if arn != "arn" || !matches!(service, "iam" | "sts") {
+        return operator.to_string();
+    }
+    let mut segments = resource.split('/');
+    match (segments.next(), segments.next(), segments.next()) {
+        (Some("assumed-role"), Some(role), Some(session)) => {
+            format!("{account}:assumed-role/{}/{session}", role.to_lowercase())
+        }
+        (Some(kind), Some(_), _) => {
+            // user/NAME or role/NAME (a path may come before the name).
+            let name = resource.rsplit('/').next().unwrap_or(resource);
+            format!("{account}:{kind}/{}", name.to_lowercase())
+        }
+        _ => operator.to_string(),
+    }
+}
+
+/// Whether two operators are the same principal (four eyes, distinct approvers).
+pub fn same_person(a: &str, b: &str) -> bool {
+    a == b || principal(a) == principal(b)
+}
+
 /// Whether `approver`'s approval of `id` would count now: the request, or why not
 /// (unknown id, expired, the initiator under four eyes, already approved).
 pub fn precheck(
@@ -342,11 +374,11 @@ pub fn precheck(
             ttl: humantime::format_duration(gate.approval_ttl).to_string(),
         });
     }
-    if gate.four_eyes && approver == req.initiator {
+    if gate.four_eyes && same_person(approver, &req.initiator) {
         return Err(ApprovalError::SelfApproval(approver.to_string()));
     }
     let already = approvers_of(records, &req, gate, now);
-    if already.iter().any(|a| a == approver) {
+    if already.iter().any(|a| same_person(a, approver)) {
         return Err(ApprovalError::Duplicate(approver.to_string()));
     }
     Ok(req)
@@ -355,6 +387,51 @@ pub fn precheck(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn four_eyes_compares_principals_and_role_sessions() {
+        let alice = "arn:aws:sts::111122223333:assumed-role/Release/alice";
+        // The same session, the role's name in another case: the same person.
+        assert!(same_person(
+            alice,
+            "arn:aws:sts::111122223333:assumed-role/release/alice"
+        ));
+        // Another session of the same role, another account, another user: not.
+        assert!(!same_person(
+            alice,
+            "arn:aws:sts::111122223333:assumed-role/Release/bob"
+        ));
+        assert!(!same_person(
+            alice,
+            "arn:aws:sts::444455556666:assumed-role/Release/alice"
+        ));
+        assert!(same_person(
+            "arn:aws:iam::111122223333:user/ops/Carol",
+            "arn:aws:iam::111122223333:user/carol"
+        ));
+        assert!(!same_person("arn:aws:iam::111122223333:user/carol", alice));
+        // Names (file mode) as written.
+        assert!(same_person("alice", "alice") && !same_person("alice", "Alice"));
+        assert!(!same_person("arn:broken", "arn:other"));
+    }
+
+    #[test]
+    fn an_assumed_role_initiator_cannot_approve_under_another_spelling() {
+        let dir = tempfile::tempdir().unwrap();
+        let l = Ledger::new(dir.path().join("l.jsonl"));
+        let now = Utc::now();
+        let policy = policy_hash(&gate());
+        let initiator = "arn:aws:sts::111122223333:assumed-role/Release/alice";
+        let req = request(&l, "prod", "api", "sha256:aa", &policy, initiator, now).unwrap();
+        let records = l.read().unwrap();
+        let again = "arn:aws:sts::111122223333:assumed-role/RELEASE/alice";
+        assert!(matches!(
+            precheck(&records, &req.promotion, again, &gate(), now),
+            Err(ApprovalError::SelfApproval(_))
+        ));
+        let bob = "arn:aws:sts::111122223333:assumed-role/Release/bob";
+        assert!(precheck(&records, &req.promotion, bob, &gate(), now).is_ok());
+    }
 
     fn gate() -> GatePolicy {
         GatePolicy::defaults(true)

@@ -375,7 +375,7 @@ pub fn open_request(records: &[Record], plan: &Plan, initiator: &str) -> Option<
         }
         if r.kind == RecordKind::PromotionStarted
             && r.draft.to_digest.as_deref() == Some(digest)
-            && r.draft.operator == initiator
+            && crate::approvals::same_person(&r.draft.operator, initiator)
         {
             open.clone_from(&r.draft.promotion);
         } else if (r.kind == RecordKind::DeployIssued || crate::stable::ends_action(r.kind))
