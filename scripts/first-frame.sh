@@ -9,9 +9,11 @@ runs=${2:-5}
 cargo build --release --quiet
 bin=$PWD/target/release/shipdeck
 data=$(mktemp -d)
-sock="shipdeck-frame-$$"
-trap 'tmux -L "$sock" kill-server 2>/dev/null || true; rm -rf "$data"' EXIT
+trap 'rm -rf "$data"' EXIT
 for run in $(seq 1 "$runs"); do
+  # A server of its own per run: a new one started just as the last one
+  # exits can find it going away.
+  sock="shipdeck-frame-$$-$run"
   start=$(date +%s%N)
   tmux -L "$sock" -f /dev/null new-session -d -s f -x 120 -y 40 \
     "XDG_DATA_HOME=$data SHIPDECK_LOG_FILE=$data/log $bin demo --services $services"

@@ -59,7 +59,8 @@ pub enum ApprovalError {
 
 /// Hash of a gate policy; an approval given under another policy does not count.
 pub fn policy_hash(gate: &GatePolicy) -> String {
-    hex::encode(sha2::Sha256::digest(format!("{gate:?}").as_bytes()))[..16].to_string()
+    crate::model::digest::hex_lower(&sha2::Sha256::digest(format!("{gate:?}").as_bytes()))[..16]
+        .to_string()
 }
 
 /// A short, readable promotion id.

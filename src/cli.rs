@@ -16,7 +16,7 @@ pub use setup::{
     build_provider, known_service, ledger_for, load_config, lock_dir, operator, secrets_for_run,
     who,
 };
-pub(crate) use setup::{config_or_demo, demo_setup, provider_for};
+pub(crate) use setup::{config_or_demo, provider_for};
 pub mod promote;
 pub mod release;
 pub mod rollback;
@@ -499,7 +499,7 @@ pub async fn run(cli: Cli) -> i32 {
             };
             let made = match size {
                 None => setup::shop_demo(scenario.as_deref(), *reset),
-                Some(_) => demo_setup(size).map(|(c, f)| (c, setup::Demo::own(f))),
+                Some((services, envs)) => setup::generated_demo(services, envs),
             };
             let (cfg, fleet) = match made {
                 Ok(x) => x,

@@ -23,8 +23,8 @@ use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 
 pub use fleet_file::{
-    FleetError, FleetFile, FleetPinning, SCENARIOS, ScenarioInfo, scaled, scaled_parsed,
-    scaled_wide,
+    FleetError, FleetFile, FleetPinning, SCENARIOS, ScenarioInfo, grow, scaled, scaled_parsed,
+    scaled_template, scaled_wide,
 };
 pub use script::{EffectKind, FaultEntry, Trigger};
 pub use world::Opened;
@@ -93,6 +93,8 @@ const SERVICES_PER_CALL: usize = 10;
 #[derive(Debug, Clone)]
 pub struct SimFleet {
     state: Arc<Mutex<SimState>>,
+    /// A fleet whose state is built at its first use (`SimFleet::deferred`).
+    pending: Arc<Deferred>,
     clock: Arc<dyn Clock>,
     /// In-flight limit per environment, as the AWS provider keeps one.
     limiters: Arc<Mutex<BTreeMap<String, Limiter>>>,
@@ -100,15 +102,62 @@ pub struct SimFleet {
     world: Option<Arc<world::World>>,
 }
 
+/// What a deferred fleet is built from: the fleet (a template to grow to so
+/// many services), seed and start.
+type Recipe = (FleetFile, Option<usize>, u64, DateTime<Utc>);
+
+/// The description a deferred fleet is built from, taken at its first use.
+#[derive(Debug, Default)]
+struct Deferred {
+    fleet: Mutex<Option<Recipe>>,
+    built: std::sync::OnceLock<()>,
+}
+
 impl SimFleet {
     /// Builds a fleet from a description, seeded, driven by `clock`.
     pub fn new(fleet: &FleetFile, seed: u64, clock: Arc<dyn Clock>) -> Self {
         let state = Self::initial(fleet, seed, clock.now());
+        Self::with_state(state, clock, None)
+    }
+
+    /// As [`new`](Self::new), but the fleet is built at its first use (a
+    /// reading, a deploy), as of now: the console draws its first frame
+    /// without waiting for thousands of simulated services to be minted.
+    /// With `grow`, `fleet` is a template ([`scaled_template`]) grown to that
+    /// many services per environment then.
+    pub fn deferred(
+        fleet: FleetFile,
+        grow: Option<usize>,
+        seed: u64,
+        clock: Arc<dyn Clock>,
+    ) -> Self {
+        let now = clock.now();
+        let empty = SimState {
+            rng: ChaCha8Rng::seed_from_u64(seed),
+            time: now,
+            envs: BTreeMap::new(),
+            next_id: 1,
+            calls: 0,
+            faults: Vec::new(),
+        };
+        let sim = Self::with_state(empty, clock, None);
+        if let Ok(mut p) = sim.pending.fleet.lock() {
+            *p = Some((fleet, grow, seed, now));
+        }
+        sim
+    }
+
+    fn with_state(
+        state: SimState,
+        clock: Arc<dyn Clock>,
+        world: Option<Arc<world::World>>,
+    ) -> Self {
         Self {
             state: Arc::new(Mutex::new(state)),
+            pending: Arc::new(Deferred::default()),
             clock,
             limiters: Arc::new(Mutex::new(BTreeMap::new())),
-            world: None,
+            world,
         }
     }
 
@@ -128,12 +177,7 @@ impl SimFleet {
         let world = world::World::new(path, version, scenario);
         let (state, opened) = world.open(Self::initial(fleet, seed, clock.now()), reset);
         (
-            Self {
-                state: Arc::new(Mutex::new(state)),
-                clock,
-                limiters: Arc::new(Mutex::new(BTreeMap::new())),
-                world: Some(Arc::new(world)),
-            },
+            Self::with_state(state, clock, Some(Arc::new(world))),
             opened,
         )
     }
@@ -208,6 +252,23 @@ impl SimFleet {
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, SimState> {
+        // A deferred fleet is built once, by the first caller; others wait.
+        self.pending.built.get_or_init(|| {
+            let taken = self
+                .pending
+                .fleet
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .take();
+            if let Some((fleet, grow, seed, now)) = taken {
+                let fleet = match grow {
+                    Some(n) => fleet_file::grow(fleet, n),
+                    None => fleet,
+                };
+                let built = Self::initial(&fleet, seed, now);
+                *self.state.lock().unwrap_or_else(PoisonError::into_inner) = built;
+            }
+        });
         // A panic while holding the lock leaves consistent-enough state for a simulator.
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
     }

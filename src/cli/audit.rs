@@ -24,7 +24,7 @@ pub(crate) fn parse_since(
 pub(crate) fn run_audit(cli: &Cli, args: &AuditArgs) -> i32 {
     use crate::ledger::{Ledger, verify_text};
     let ledger = match if args.demo {
-        demo_setup(None)
+        demo_setup()
             .and_then(|(cfg, _)| ledger_for(&cfg))
             .map(Ledger::new)
     } else {

@@ -60,6 +60,9 @@ pub struct Demo {
     pub scenario: Option<String>,
     /// Start the world afresh.
     pub reset: bool,
+    /// `fleet` is a template of one service per environment, grown to this
+    /// many when the simulator is first used (generated fleets).
+    pub grow: Option<usize>,
 }
 
 impl Demo {
@@ -70,6 +73,7 @@ impl Demo {
             shared: false,
             scenario: None,
             reset: false,
+            grow: None,
         }
     }
 }
@@ -93,7 +97,7 @@ pub(crate) fn provider_for(
     let path = demo_world_path().filter(|_| demo.shared);
     let Some(path) = path else {
         return Ok((
-            AnyProvider::Sim(SimFleet::new(&demo.fleet, seed, clock)),
+            AnyProvider::Sim(SimFleet::deferred(demo.fleet, demo.grow, seed, clock)),
             None,
         ));
     };
@@ -278,7 +282,7 @@ pub(crate) fn config_or_demo(
 
 /// The shop demo's configuration and its shared world, with a scenario.
 pub(crate) fn shop_demo(scenario: Option<&str>, reset: bool) -> Result<(Config, Demo), String> {
-    let (cfg, fleet) = demo_setup(None)?;
+    let (cfg, fleet) = demo_setup()?;
     let fleet = match scenario {
         Some(name) => FleetFile::demo_scenario(name).map_err(|e| e.to_string())?,
         None => fleet,
@@ -290,6 +294,7 @@ pub(crate) fn shop_demo(scenario: Option<&str>, reset: bool) -> Result<(Config, 
             shared: true,
             scenario: scenario.map(str::to_string),
             reset,
+            grow: None,
         },
     ))
 }
@@ -364,29 +369,37 @@ pub fn operator() -> String {
         .unwrap_or_else(|| "unknown-user".to_string())
 }
 
-/// The demo configuration and its fleet: the shop, or a generated fleet of `services`.
-pub(crate) fn demo_setup(size: Option<(u16, u16)>) -> Result<(Config, FleetFile), String> {
-    let (mut cfg, fleet) = demo_files(size)?;
-    // The demo keeps its own audit trail, apart from real promotions.
+/// The shop demo's configuration and fleet.
+pub(crate) fn demo_setup() -> Result<(Config, FleetFile), String> {
+    Ok((
+        demo_ledger(config::demo().map_err(|e| e.to_string())?),
+        FleetFile::demo().map_err(|e| e.to_string())?,
+    ))
+}
+
+/// The demo keeps its own audit trail, apart from real promotions.
+fn demo_ledger(mut cfg: Config) -> Config {
     if cfg.ledger_path.is_none() {
         cfg.ledger_path = crate::paths::data_dir().map(|d| d.join("demo-ledger.jsonl"));
     }
-    Ok((cfg, fleet))
+    cfg
 }
 
-/// The shop demo, or a generated fleet of (services per environment, environments).
-pub(crate) fn demo_files(size: Option<(u16, u16)>) -> Result<(Config, FleetFile), String> {
-    match size {
-        None => Ok((
-            config::demo().map_err(|e| e.to_string())?,
-            FleetFile::demo().map_err(|e| e.to_string())?,
-        )),
-        Some((services, envs)) => crate::sim::scaled_parsed(
-            usize::from(envs),
-            usize::from(services),
-            config::GENERATED_DEMO_SOURCE,
-        ),
-    }
+/// A generated fleet of `services` per environment in `envs` environments:
+/// the configuration in full, the fleet as a template grown at first use.
+pub(crate) fn generated_demo(services: u16, envs: u16) -> Result<(Config, Demo), String> {
+    let (cfg, template) = crate::sim::scaled_template(
+        usize::from(envs),
+        usize::from(services),
+        config::GENERATED_DEMO_SOURCE,
+    )?;
+    Ok((
+        demo_ledger(cfg),
+        Demo {
+            grow: Some(usize::from(services)),
+            ..Demo::own(template)
+        },
+    ))
 }
 
 /// The key map of the configuration, validated the one way both the console

@@ -5,7 +5,7 @@ use sha2::Digest as _;
 use super::{Break, GENESIS, MIDDLE, PREFIX, Record};
 
 pub(super) fn sha_hex(bytes: &[u8]) -> String {
-    hex::encode(sha2::Sha256::digest(bytes))
+    crate::model::digest::hex_lower(&sha2::Sha256::digest(bytes))
 }
 
 /// Parses one line (without newline): checks its own hash; returns the record and hash.

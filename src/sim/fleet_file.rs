@@ -375,22 +375,26 @@ pub fn scaled_parsed(
     services: usize,
     source: &str,
 ) -> Result<(crate::config::Config, FleetFile), String> {
+    let (cfg, template) = scaled_template(envs, services, source)?;
+    Ok((cfg, grow(template, services)))
+}
+
+/// As [`scaled_parsed`], with the fleet left as its template of one service
+/// per environment, for [`grow`] to copy when the fleet is first used (the
+/// console's first frame needs only the configuration).
+pub fn scaled_template(
+    envs: usize,
+    services: usize,
+    source: &str,
+) -> Result<(crate::config::Config, FleetFile), String> {
     let (cfg_text, fleet_text) = scaled_wide(envs, 1);
     let mut cfg = crate::config::parse_str(&cfg_text, source, None).map_err(|e| e.to_string())?;
-    let mut fleet =
+    let fleet =
         FleetFile::parse(&fleet_text, "<generated demo fleet>").map_err(|e| e.to_string())?;
-    for (e, (cfg_env, fleet_env)) in cfg
-        .environments
-        .iter_mut()
-        .zip(&mut fleet.environments)
-        .enumerate()
-    {
+    for cfg_env in &mut cfg.environments {
         let env = cfg_env.name.clone();
-        let (Some(svc), Some(sim)) = (
-            cfg_env.services.first().cloned(),
-            fleet_env.services.first().cloned(),
-        ) else {
-            return Err("the generated fleet has no service to copy".to_string());
+        let Some(svc) = cfg_env.services.first().cloned() else {
+            return Err("the generated configuration has no service to copy".to_string());
         };
         cfg_env.services = (0..services)
             .map(|i| {
@@ -406,6 +410,18 @@ pub fn scaled_parsed(
                 s
             })
             .collect();
+    }
+    Ok((cfg, fleet))
+}
+
+/// The generated fleet from its template ([`scaled_template`]): each
+/// environment's one service copied `services` times.
+pub fn grow(mut fleet: FleetFile, services: usize) -> FleetFile {
+    for (e, fleet_env) in fleet.environments.iter_mut().enumerate() {
+        let env = fleet_env.name.clone();
+        let Some(sim) = fleet_env.services.first().cloned() else {
+            continue;
+        };
         fleet_env.services = (0..services)
             .map(|i| {
                 let name = format!("svc-{i:04}");
@@ -426,7 +442,7 @@ pub fn scaled_parsed(
             })
             .collect();
     }
-    Ok((cfg, fleet))
+    fleet
 }
 
 /// Releases of service `i` at stage `e`: later stages lag, every third
