@@ -162,7 +162,7 @@ pub struct EnvConfig {
     /// Accent colour for the column (a ratatui colour name).
     pub color: Option<String>,
     /// Services deployed here.
-    pub services: Vec<ServiceConfig>,
+    pub services: std::sync::Arc<Vec<ServiceConfig>>,
     /// The services by name (built on first lookup).
     pub service_index: crate::index::NameIndex,
     /// Gate evaluated before a promotion *into* this environment.
@@ -612,7 +612,7 @@ impl Config {
         let mut seen = std::collections::HashSet::new();
         let mut names: Vec<String> = Vec::new();
         for env in &self.environments {
-            for s in &env.services {
+            for s in env.services.iter() {
                 if seen.insert(s.name.as_str()) {
                     names.push(s.name.clone());
                 }

@@ -85,7 +85,7 @@ fn spawn_probers(
 ) {
     let permits = Arc::new(tokio::sync::Semaphore::new(crate::health::PROBES_IN_FLIGHT));
     for (env, e) in cfg.env_ids().zip(&cfg.environments) {
-        for s in &e.services {
+        for s in e.services.iter() {
             let Some(check) = s.health.clone() else {
                 continue;
             };

@@ -421,7 +421,7 @@ impl SimFleet {
         };
         let mut services = Vec::new();
         let mut warnings = sources.failed();
-        for cfg in &env.services {
+        for cfg in env.services.iter() {
             match sim_env.services.get(&cfg.ecs_service) {
                 Some(s) => {
                     services.push(s.snapshot(cfg, now, &alarms, cloudwatch_error.as_deref()));

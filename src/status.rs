@@ -175,7 +175,7 @@ pub async fn probe_all(
     let mut jobs = Vec::new();
     for (i, env) in config.environments.iter().enumerate() {
         if readings.get(i).is_some_and(Result::is_ok) {
-            for svc in &env.services {
+            for svc in env.services.iter() {
                 if let Some(h) = &svc.health {
                     jobs.push((i, svc.name.clone(), h.clone()));
                 }

@@ -72,7 +72,7 @@ async fn contract(p: &AnyProvider, cfg: &Config, d1: &Digest) {
     ghost.name = "ghost".into();
     ghost.ecs_service = "ghost".into();
     let mut env2 = env.clone();
-    env2.services.push(ghost.clone());
+    std::sync::Arc::make_mut(&mut env2.services).push(ghost.clone());
     let snap = p.read_env(&env2, ReadScope::CONSOLE).await.unwrap();
     assert!(snap.service("ghost").is_none());
     assert!(

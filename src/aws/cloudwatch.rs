@@ -141,7 +141,7 @@ pub(super) async fn read_metrics(
     // Where each service's queries start: an expression and the metrics it
     // reads must travel in the same call.
     let mut starts = Vec::new();
-    for s in &env.services {
+    for s in env.services.iter() {
         let first = queries.len();
         starts.push(first);
         // A service's own ids become its query ids ("m<position>"), unique in the call.

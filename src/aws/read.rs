@@ -267,7 +267,7 @@ pub async fn read_env(
         .filter_map(|w| w.split('"').nth(1).map(str::to_string))
         .collect();
     let mut found = Vec::new();
-    for cfg in &env.services {
+    for cfg in env.services.iter() {
         match services.get(&cfg.ecs_service) {
             Some(s) => found.push((cfg, s)),
             None if !reported.contains(&cfg.ecs_service) => warnings.push(format!(

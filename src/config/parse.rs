@@ -403,7 +403,7 @@ fn parse_env(ctx: &mut Ctx<'_>, t: &mut Table<'_>) -> Option<EnvConfig> {
         production,
         confirm,
         color,
-        services,
+        services: services.into(),
         gate,
         rollout,
         smoke,

@@ -409,7 +409,8 @@ pub fn scaled_template(
                 s.name = name;
                 s
             })
-            .collect();
+            .collect::<Vec<_>>()
+            .into();
     }
     Ok((cfg, fleet))
 }

@@ -347,7 +347,7 @@ fn flapping_health_and_outages_follow_their_schedule() {
     );
     let cfg = {
         let mut c = cfg;
-        c.environments[0].services[0].health =
+        std::sync::Arc::make_mut(&mut c.environments[0].services)[0].health =
             config::demo().unwrap().env("prod").unwrap().services[0]
                 .health
                 .clone();
