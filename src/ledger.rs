@@ -268,6 +268,16 @@ impl Ledger {
         }
     }
 
+    /// `audit verify`, whichever backend holds the ledger: the hash chain, and
+    /// in team mode also the head item against the tail (the callers do not
+    /// need to know which backend is active).
+    pub fn verify(&self) -> Result<Result<u64, Break>, LedgerError> {
+        if self.team.is_some() {
+            return self.verify_team();
+        }
+        self.text().map(|t| verify_text(&t.unwrap_or_default()))
+    }
+
     /// Every complete record, in order (fails on the first break). A torn
     /// final line (a crash mid-write, never acknowledged) is left out; the next
     /// append moves it aside and records that.

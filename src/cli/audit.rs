@@ -22,7 +22,7 @@ pub(crate) fn parse_since(
 }
 
 pub(crate) fn run_audit(cli: &Cli, args: &AuditArgs) -> i32 {
-    use crate::ledger::{Ledger, verify_text};
+    use crate::ledger::Ledger;
     let ledger = match if args.demo {
         demo_setup()
             .and_then(|(cfg, _)| ledger_for(&cfg))
@@ -50,12 +50,7 @@ pub(crate) fn run_audit(cli: &Cli, args: &AuditArgs) -> i32 {
         };
     }
     if matches!(args.command, Some(AuditCommand::Verify)) {
-        let verdict = if ledger.team_store().is_some() {
-            ledger.verify_team()
-        } else {
-            ledger.text().map(|t| verify_text(&t.unwrap_or_default()))
-        };
-        let verdict = match verdict {
+        let verdict = match ledger.verify() {
             Ok(v) => v,
             Err(e) => {
                 eprint_error(&e.to_string());
