@@ -220,6 +220,24 @@ fn distinct(records: &[shipdeck::ledger::Record]) -> usize {
     seen.len()
 }
 
+/// A test's own team table: moto (injecting `faults`, as
+/// tests/support/moto_serial.py reads them; "" for none), a directory, and the
+/// configuration `team init` created `name` with. `None` without the emulators.
+struct Table {
+    moto: Emulator,
+    dir: tempfile::TempDir,
+    cfg: PathBuf,
+}
+
+fn table(name: &str, faults: &str) -> Option<Table> {
+    let bin = emulators::venv_bin()?;
+    let moto = emulators::moto_faults(&bin, faults);
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = config_file(dir.path(), &moto, name);
+    init(dir.path(), &cfg);
+    Some(Table { moto, dir, cfg })
+}
+
 fn init(dir: &Path, cfg: &Path) {
     let out = cmd(dir, cfg, "alice")
         .args(["team", "init"])
@@ -239,13 +257,14 @@ fn init(dir: &Path, cfg: &Path) {
 
 #[test]
 fn init_check_promote_verify_export_and_approvals_through_the_cli() {
-    let Some(bin) = emulators::venv_bin() else {
+    let Some(Table {
+        moto: _moto,
+        dir,
+        cfg,
+    }) = table("team-cli", "")
+    else {
         return;
     };
-    let moto = emulators::moto_serial(&bin);
-    let dir = tempfile::tempdir().unwrap();
-    let cfg = config_file(dir.path(), &moto, "team-cli");
-    init(dir.path(), &cfg);
     let again = cmd(dir.path(), &cfg, "alice")
         .args(["team", "init"])
         .output()
@@ -328,12 +347,9 @@ fn init_check_promote_verify_export_and_approvals_through_the_cli() {
 
 #[test]
 fn concurrent_writers_keep_one_chain_and_tampering_is_named() {
-    let Some(bin) = emulators::venv_bin() else {
+    let Some(Table { moto, dir, cfg: _ }) = table("team-chain", "") else {
         return;
     };
-    let moto = emulators::moto_serial(&bin);
-    let dir = tempfile::tempdir().unwrap();
-    init(dir.path(), &config_file(dir.path(), &moto, "team-chain"));
     // 8 writer processes, 125 records each, started together.
     let writers = 8;
     let each = 125;
@@ -485,12 +501,14 @@ fn concurrent_writers_keep_one_chain_and_tampering_is_named() {
 
 #[test]
 fn a_lock_race_has_one_winner_per_round_and_losers_name_it() {
-    let Some(bin) = emulators::venv_bin() else {
+    let Some(Table {
+        moto,
+        dir: _dir,
+        cfg: _,
+    }) = table("team-locks", "")
+    else {
         return;
     };
-    let moto = emulators::moto_serial(&bin);
-    let dir = tempfile::tempdir().unwrap();
-    init(dir.path(), &config_file(dir.path(), &moto, "team-locks"));
     // 8 racer processes, 50 rounds: each round all race, then all release.
     let mut peers: Vec<Peer> = (0..8)
         .map(|r| Peer::spawn("racer", &moto, "team-locks", r))
@@ -530,12 +548,14 @@ fn counted(moto: &Emulator, path: &str) -> HashMap<String, u64> {
 
 #[test]
 fn following_the_table_costs_one_query_per_poll_when_nothing_changed() {
-    let Some(bin) = emulators::venv_bin() else {
+    let Some(Table {
+        moto,
+        dir: _dir,
+        cfg: _,
+    }) = table("team-follow", "")
+    else {
         return;
     };
-    let moto = emulators::moto_serial(&bin);
-    let dir = tempfile::tempdir().unwrap();
-    init(dir.path(), &config_file(dir.path(), &moto, "team-follow"));
     let l = Ledger::team(store(&moto, "team-follow"));
     for n in 0..3 {
         l.append(RecordKind::Approval, draft("alice", n), Utc::now())
@@ -561,14 +581,16 @@ fn following_the_table_costs_one_query_per_poll_when_nothing_changed() {
 
 #[test]
 fn injected_throttling_conflicts_and_lost_answers_lose_nothing_and_write_nothing_twice() {
-    let Some(bin) = emulators::venv_bin() else {
-        return;
-    };
     // Every 3rd write throttled, every 4th transaction cancelled by a
     // conflict, every 5th applied but its answer lost (a 500).
-    let moto = emulators::moto_faults(&bin, "throttle=3,conflict=4,lost=5");
-    let dir = tempfile::tempdir().unwrap();
-    init(dir.path(), &config_file(dir.path(), &moto, "team-faults"));
+    let Some(Table {
+        moto,
+        dir: _dir,
+        cfg: _,
+    }) = table("team-faults", "throttle=3,conflict=4,lost=5")
+    else {
+        return;
+    };
     let handles: Vec<_> = (0..2)
         .map(|w| {
             let s = store(&moto, "team-faults");
@@ -614,13 +636,9 @@ fn injected_throttling_conflicts_and_lost_answers_lose_nothing_and_write_nothing
 
 #[test]
 fn a_killed_holders_lease_lapses_and_the_break_is_recorded() {
-    let Some(bin) = emulators::venv_bin() else {
+    let Some(Table { moto, dir, cfg }) = table("team-lease", "") else {
         return;
     };
-    let moto = emulators::moto_serial(&bin);
-    let dir = tempfile::tempdir().unwrap();
-    let cfg = config_file(dir.path(), &moto, "team-lease");
-    init(dir.path(), &cfg);
     // A holder in another process, killed without a chance to release.
     let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_shipdeck"))
         .env("AWS_ACCESS_KEY_ID", "test")
@@ -681,13 +699,9 @@ fn a_killed_holders_lease_lapses_and_the_break_is_recorded() {
 
 #[test]
 fn a_local_ledger_of_500_records_migrates_and_verifies() {
-    let Some(bin) = emulators::venv_bin() else {
+    let Some(Table { moto, dir, cfg }) = table("team-migrate", "") else {
         return;
     };
-    let moto = emulators::moto_serial(&bin);
-    let dir = tempfile::tempdir().unwrap();
-    let cfg = config_file(dir.path(), &moto, "team-migrate");
-    init(dir.path(), &cfg);
     let file = dir.path().join("old.jsonl");
     let local = Ledger::new(&file);
     let items: Vec<_> = (0..500)
@@ -715,12 +729,14 @@ fn a_local_ledger_of_500_records_migrates_and_verifies() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_consoles_share_approvals_through_the_table() {
-    let Some(bin) = emulators::venv_bin() else {
+    let Some(Table {
+        moto,
+        dir: _dir,
+        cfg: _,
+    }) = table("team-consoles", "")
+    else {
         return;
     };
-    let moto = emulators::moto_serial(&bin);
-    let dir = tempfile::tempdir().unwrap();
-    init(dir.path(), &config_file(dir.path(), &moto, "team-consoles"));
     let cfg = shipdeck::config::demo().unwrap();
     let fleet = shipdeck::sim::FleetFile::demo().unwrap();
     let (a, b) = (store(&moto, "team-consoles"), store(&moto, "team-consoles"));
@@ -801,12 +817,14 @@ use shipdeck::clock::Clock as _;
 
 #[test]
 fn a_holder_that_lost_its_lock_cannot_write_records_for_it() {
-    let Some(bin) = emulators::venv_bin() else {
+    let Some(Table {
+        moto,
+        dir: _dir,
+        cfg: _,
+    }) = table("team-fence", "")
+    else {
         return;
     };
-    let moto = emulators::moto_serial(&bin);
-    let dir = tempfile::tempdir().unwrap();
-    init(dir.path(), &config_file(dir.path(), &moto, "team-fence"));
     let locks = LockStore::Team(store(&moto, "team-fence"));
     let ledger = Ledger::team(store(&moto, "team-fence"));
     let guard = locks
@@ -851,13 +869,9 @@ fn a_holder_that_lost_its_lock_cannot_write_records_for_it() {
 
 #[test]
 fn in_team_mode_the_operator_is_the_sts_caller() {
-    let Some(bin) = emulators::venv_bin() else {
+    let Some(Table { moto, dir, cfg }) = table("team-who", "") else {
         return;
     };
-    let moto = emulators::moto_serial(&bin);
-    let dir = tempfile::tempdir().unwrap();
-    let cfg = config_file(dir.path(), &moto, "team-who");
-    init(dir.path(), &cfg);
     // No override allowed: the operator comes from STS, whatever the OS user.
     let text = std::fs::read_to_string(&cfg).unwrap().replace(
         "allow_operator_override = true",

@@ -144,12 +144,8 @@ pub fn cloudwatch_math(bin: &std::path::Path, upstream: &str) -> Emulator {
 
 /// moto serving one request at a time (tests/support/moto_serial.py says
 /// why): for tests that race conditional writes.
-pub fn moto_serial(bin: &std::path::Path) -> Emulator {
-    moto_faults(bin, "")
-}
-
-/// [`moto_serial`] injecting DynamoDB write faults by `plan`, e.g.
-/// `"throttle=3,conflict=4,lost=5"` (tests/support/moto_serial.py says how).
+/// With a `plan` such as `"throttle=3,conflict=4,lost=5"` it also injects
+/// DynamoDB write faults ("" for none; tests/support/moto_serial.py says how).
 pub fn moto_faults(bin: &std::path::Path, plan: &str) -> Emulator {
     let port = free_port();
     let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/support/moto_serial.py");

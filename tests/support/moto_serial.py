@@ -54,6 +54,11 @@ class Faults:
         )
         return [data]
 
+    def inject(self, start_response, kind, status, body):
+        """Answers with an injected fault, counted by kind."""
+        self.injected[kind] += 1
+        return self.error(start_response, status, body)
+
     def hits(self, name, n):
         every = self.plan.get(name, 0)
         return every > 0 and n % every == 0
@@ -73,37 +78,22 @@ class Faults:
         self.seen[op] = n
         if self.hits("lost", n):
             # Applied, then the answer is lost.
-            body = b"".join(self.app(environ, lambda *a, **k: None))
-            del body
-            self.injected["lost"] += 1
-            return self.error(
-                start_response,
-                "500 Internal Server Error",
-                {"__type": PREFIX + "InternalServerError", "message": "injected: answer lost"},
-            )
+            b"".join(self.app(environ, lambda *a, **k: None))
+            return self.inject(start_response, "lost", "500 Internal Server Error", {
+                "__type": PREFIX + "InternalServerError", "message": "injected: answer lost"})
         if self.hits("throttle", n):
-            self.injected["throttle"] += 1
-            return self.error(
-                start_response,
-                "400 Bad Request",
-                {
-                    "__type": PREFIX + "ProvisionedThroughputExceededException",
-                    "message": "The level of configured provisioned throughput for the table was exceeded.",
-                },
-            )
+            return self.inject(start_response, "throttle", "400 Bad Request", {
+                "__type": PREFIX + "ProvisionedThroughputExceededException",
+                "message": "The level of configured provisioned throughput for the table was exceeded.",
+            })
         if op == "TransactWriteItems" and self.hits("conflict", n):
-            self.injected["conflict"] += 1
-            return self.error(
-                start_response,
-                "400 Bad Request",
-                {
-                    "__type": PREFIX + "TransactionCanceledException",
-                    "Message": "Transaction cancelled, please refer cancellation reasons for specific reasons [TransactionConflict]",
-                    "CancellationReasons": [
-                        {"Code": "TransactionConflict", "Message": "Transaction is ongoing for the item"}
-                    ],
-                },
-            )
+            return self.inject(start_response, "conflict", "400 Bad Request", {
+                "__type": PREFIX + "TransactionCanceledException",
+                "Message": "Transaction cancelled, please refer cancellation reasons for specific reasons [TransactionConflict]",
+                "CancellationReasons": [
+                    {"Code": "TransactionConflict", "Message": "Transaction is ongoing for the item"}
+                ],
+            })
         return self.app(environ, start_response)
 
 
