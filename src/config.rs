@@ -171,6 +171,9 @@ pub struct EnvConfig {
     pub rollout: RolloutPolicy,
     /// Smoke checks run against this environment.
     pub smoke: Vec<SmokeCheck>,
+    /// `provider = "proxy"`: the reverse proxy that switches between two
+    /// colours (`None`: the configuration's provider, ECS or the simulator).
+    pub proxy: Option<std::sync::Arc<crate::proxy::ProxyEnv>>,
 }
 
 /// One service as deployed in one environment.
@@ -190,6 +193,8 @@ pub struct ServiceConfig {
     pub health: Option<HealthCheck>,
     /// CloudWatch metrics to chart and to judge a rollout by.
     pub metrics: Vec<MetricConfig>,
+    /// In a proxy environment: its colours, deploy command and readiness.
+    pub proxy: Option<std::sync::Arc<crate::proxy::ProxyService>>,
 }
 
 /// HTTP health endpoint of a service.

@@ -63,6 +63,8 @@ pub enum RecordKind {
     LockBroken,
     /// A torn final line was moved aside before appending.
     LedgerRepaired,
+    /// A provider-run rollout reached a new step (a proxy cutover's runbook).
+    Step,
 }
 
 impl RecordKind {
@@ -85,6 +87,7 @@ impl RecordKind {
             Self::RevisionMarkedStable => "revision_marked_stable",
             Self::LockBroken => "lock_broken",
             Self::LedgerRepaired => "ledger_repaired",
+            Self::Step => "step",
         }
     }
 }

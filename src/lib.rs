@@ -18,6 +18,7 @@ pub mod logging;
 pub mod model;
 pub mod paths;
 pub mod provider;
+pub mod proxy;
 pub mod release;
 pub mod runtime;
 pub mod secrets;

@@ -34,6 +34,12 @@ impl TaskDefRef {
     /// `family:revision` from a task-definition ARN (`…:task-definition/family:12`)
     /// or a bare `family:revision`: the one parser of revisions.
     pub fn parse(text: &str) -> Option<Self> {
+        if let Some((service, colour)) = text.rsplit_once('@')
+            && let Some(c) = crate::proxy::Colour::parse(colour)
+            && !service.is_empty()
+        {
+            return Some(Self::colour(service, c));
+        }
         let tail = text.rsplit('/').next().unwrap_or(text);
         let (family, rev) = tail.rsplit_once(':')?;
         if family.is_empty() {
@@ -51,11 +57,31 @@ impl TaskDefRef {
     pub fn same_revision(&self, other: &Self) -> bool {
         self.family == other.family && self.revision == other.revision
     }
+
+    /// A colour of a service behind a reverse proxy, as a revision
+    /// (`api@green`): what a proxy environment deploys to and rolls back to.
+    pub fn colour(service: &str, colour: crate::proxy::Colour) -> Self {
+        Self {
+            family: service.to_string(),
+            revision: colour.revision(),
+            arn: format!("colour:{colour}"),
+        }
+    }
+
+    /// The colour this revision is, in a proxy environment.
+    pub fn as_colour(&self) -> Option<crate::proxy::Colour> {
+        self.arn
+            .strip_prefix("colour:")
+            .and_then(crate::proxy::Colour::parse)
+    }
 }
 
 impl std::fmt::Display for TaskDefRef {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}:{}", self.family, self.revision)
+        match self.as_colour() {
+            Some(c) => write!(f, "{}@{c}", self.family),
+            None => write!(f, "{}:{}", self.family, self.revision),
+        }
     }
 }
 
@@ -118,6 +144,14 @@ pub struct Deployment {
     pub rollout: RolloutState,
     /// Why the rollout is in that state, as reported.
     pub reason: Option<String>,
+    /// The named steps a provider-run rollout has taken so far, in order (a
+    /// proxy cutover's runbook); the watch records each new one in the ledger.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub steps: Vec<String>,
+    /// The rollout failed before it changed what serves traffic (a proxy
+    /// cutover stopped before its switch): there is nothing to roll back.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub nothing_changed: bool,
     /// Tasks running.
     pub running: u32,
     /// Tasks desired.
@@ -373,6 +407,9 @@ pub struct ServiceSnapshot {
     /// Recent datapoints of the service's configured CloudWatch metrics.
     #[serde(default)]
     pub metrics: Vec<MetricSeries>,
+    /// Behind a reverse proxy: the live colour, both colours and the proxy's counters.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub proxy: Option<crate::proxy::ProxyView>,
 }
 
 /// Recent datapoints of one metric, oldest first.

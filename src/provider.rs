@@ -253,6 +253,11 @@ impl Provider for AnyProvider {
         env: &EnvConfig,
         scope: ReadScope,
     ) -> Result<EnvSnapshot, ProviderError> {
+        // An environment behind a reverse proxy has its own provider, whatever
+        // serves the others.
+        if env.proxy.is_some() {
+            return crate::proxy::provider().read_env(env, scope).await;
+        }
         match self {
             Self::Sim(p) => p.read_env(env, scope).await,
             // The SDK's futures are large: keep them off the callers' stacks.
@@ -266,6 +271,9 @@ impl Provider for AnyProvider {
         service: &ServiceConfig,
         current: &TaskDefRef,
     ) -> Result<Vec<RevisionInfo>, ProviderError> {
+        if env.proxy.is_some() {
+            return crate::proxy::provider().history(env, service).await;
+        }
         match self {
             Self::Sim(p) => p.history(env, service, current).await,
             Self::Aws(p) => Box::pin(p.history(env, service, current)).await,
@@ -278,6 +286,9 @@ impl Provider for AnyProvider {
         service: &ServiceConfig,
         digest: &Digest,
     ) -> Result<DeployStarted, ProviderError> {
+        if env.proxy.is_some() {
+            return crate::proxy::provider().deploy(env, service, digest).await;
+        }
         match self {
             Self::Sim(p) => p.deploy(env, service, digest).await,
             Self::Aws(p) => Box::pin(p.deploy(env, service, digest)).await,
@@ -290,6 +301,9 @@ impl Provider for AnyProvider {
         service: &ServiceConfig,
         to: &TaskDefRef,
     ) -> Result<DeployStarted, ProviderError> {
+        if env.proxy.is_some() {
+            return crate::proxy::provider().rollback(env, service, to).await;
+        }
         match self {
             Self::Sim(p) => p.rollback(env, service, to).await,
             Self::Aws(p) => Box::pin(p.rollback(env, service, to)).await,

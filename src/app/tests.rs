@@ -464,6 +464,7 @@ fn probe_results_replace_provider_health_and_reach_the_timeline() {
     update(&mut a, Msg::Tick(t0()));
     let cfg = config::demo().unwrap();
     let svc = crate::model::ServiceSnapshot {
+        proxy: None,
         name: "api".into(),
         ecs_service: "shop-api-dev".into(),
         image: None,

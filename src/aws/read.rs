@@ -382,6 +382,8 @@ async fn service_snapshot(
                     }),
                 rollout: rollout(d),
                 reason: d.rollout_state_reason().map(crate::model::sanitize),
+                steps: Vec::new(),
+                nothing_changed: false,
                 running: count(d.running_count()),
                 desired: count(d.desired_count()),
                 pending: count(d.pending_count()),
@@ -414,6 +416,7 @@ async fn service_snapshot(
     }
     let (watched, alarms_unknown) = alarms.watched(&cfg.alarms, &cfg.alarm_prefixes);
     let snap = ServiceSnapshot {
+        proxy: None,
         name: cfg.name.clone(),
         ecs_service: cfg.ecs_service.clone(),
         image,

@@ -360,6 +360,7 @@ impl<'a> Driver<'a> {
         if self.ctrl_c {
             self.on_ctrl_c();
         }
+        let mut seen_events = std::collections::HashSet::new();
         loop {
             tokio::time::sleep(every).await;
             let env = &self.cfg.environments[watch.env];
@@ -383,7 +384,10 @@ impl<'a> Driver<'a> {
             }
             let mut next = match read_with_timeout(&self.provider, env, ReadScope::CONSOLE).await {
                 Ok(snap) => match snap.service(&watch.service) {
-                    Some(s) => watch.on_reading(s, now, &operator, on_abort),
+                    Some(s) => {
+                        show_events(s, watch.issued_at, &mut seen_events);
+                        watch.on_reading(s, now, &operator, on_abort)
+                    }
                     None => watch.on_silence(now, &operator, on_abort),
                 },
                 Err(e) => {
@@ -430,6 +434,21 @@ impl<'a> Driver<'a> {
         }
         let end = self.follow(&mut watch).await?;
         Ok(report.ended(end))
+    }
+}
+
+/// Prints the service's events since the action was issued, oldest first, once
+/// each: the CLI's twin of the console's timeline (a proxy cutover's command
+/// output and steps, ECS's service events).
+fn show_events(
+    s: &crate::model::ServiceSnapshot,
+    since: chrono::DateTime<chrono::Utc>,
+    seen: &mut std::collections::HashSet<String>,
+) {
+    for ev in s.events.iter().rev() {
+        if ev.at >= since && seen.insert(ev.id.clone()) {
+            say(&format!("  | {}", ev.message));
+        }
     }
 }
 

@@ -168,7 +168,8 @@ pub fn build_provider(cfg: &Config, clock: Arc<dyn Clock>) -> Result<AnyProvider
             }
             .map_err(|e| e.to_string())?;
             let known: Vec<&str> = file.environments.iter().map(|e| e.name.as_str()).collect();
-            for env in &cfg.environments {
+            // Proxy environments are served by the proxy provider.
+            for env in cfg.environments.iter().filter(|e| e.proxy.is_none()) {
                 if !known.contains(&env.name.as_str()) {
                     return Err(format!(
                         "{}: environment \"{}\" is not in the simulated fleet (it has: {})",

@@ -6,6 +6,7 @@ use std::path::Path;
 use regex::Regex;
 
 mod gate;
+mod proxy;
 mod service;
 
 use gate::{parse_gate, parse_rollout};
@@ -49,6 +50,8 @@ const ENV_KEYS: &[&str] = &[
     "gate",
     "rollout",
     "smoke",
+    "provider",
+    "proxy",
 ];
 /// Parses and validates the whole document.
 pub fn parse(text: &str, file: &str, base: Option<&Path>) -> Result<Config, Vec<Problem>> {
@@ -103,7 +106,7 @@ pub fn parse(text: &str, file: &str, base: Option<&Path>) -> Result<Config, Vec<
     }
     for (i, mut t) in env_tables.into_iter().enumerate() {
         t.path = format!("[[environment]] #{}", i + 1);
-        let Some(env) = parse_env(&mut ctx, &mut t) else {
+        let Some(env) = parse_env(&mut ctx, &mut t, base) else {
             continue;
         };
         if let Some(first) = seen.get(&env.name) {
@@ -192,7 +195,7 @@ fn parse_team(ctx: &mut Ctx<'_>, root: &Table<'_>) -> Option<crate::team::TeamCo
     })
 }
 
-fn resolve(base: Option<&Path>, p: &str) -> std::path::PathBuf {
+pub(super) fn resolve(base: Option<&Path>, p: &str) -> std::path::PathBuf {
     let path = Path::new(p);
     match base {
         Some(b) if path.is_relative() => b.join(path),
@@ -269,7 +272,7 @@ fn valid_name(s: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
 }
 
-fn parse_env(ctx: &mut Ctx<'_>, t: &mut Table<'_>) -> Option<EnvConfig> {
+fn parse_env(ctx: &mut Ctx<'_>, t: &mut Table<'_>, base: Option<&Path>) -> Option<EnvConfig> {
     let name = t.req_str(
         ctx,
         "name",
@@ -279,16 +282,47 @@ fn parse_env(ctx: &mut Ctx<'_>, t: &mut Table<'_>) -> Option<EnvConfig> {
         t.path = format!("environment \"{n}\"");
     }
     t.check_keys(ctx, ENV_KEYS);
-    let region = t.req_str(
-        ctx,
-        "region",
-        "add region = \"eu-west-1\" (the AWS region of the cluster)",
-    );
-    let cluster = t.req_str(
-        ctx,
-        "cluster",
-        "add cluster = \"my-cluster\" (ECS cluster name or ARN)",
-    );
+    let is_proxy = t.choice(ctx, "provider", &["ecs", "proxy"]).as_deref() == Some("proxy");
+    let proxy = if is_proxy {
+        let p = t.table(ctx, "proxy", format!("{} > proxy", t.path));
+        if p.is_none() {
+            t.missing(
+                ctx,
+                "proxy",
+                "add [environment.proxy] with kind, url and the proxy's admin address",
+            );
+        }
+        p.and_then(|p| proxy::parse_proxy_env(ctx, &p, base))
+    } else {
+        if t.has("proxy") {
+            ctx.report(
+                t.key_span("proxy"),
+                format!("{} has [proxy] but its provider is not \"proxy\"", t.path),
+                "add provider = \"proxy\" to the environment, or remove its [proxy]",
+            );
+        }
+        None
+    };
+    // A proxy environment has no AWS region or cluster.
+    let (region, cluster) = if is_proxy {
+        (
+            Some(t.str(ctx, "region").unwrap_or_else(|| "local".to_string())),
+            Some(t.str(ctx, "cluster").unwrap_or_else(|| "proxy".to_string())),
+        )
+    } else {
+        (
+            t.req_str(
+                ctx,
+                "region",
+                "add region = \"eu-west-1\" (the AWS region of the cluster)",
+            ),
+            t.req_str(
+                ctx,
+                "cluster",
+                "add cluster = \"my-cluster\" (ECS cluster name or ARN)",
+            ),
+        )
+    };
     let name = name?;
     if !valid_name(&name) {
         ctx.report(
@@ -297,7 +331,7 @@ fn parse_env(ctx: &mut Ctx<'_>, t: &mut Table<'_>) -> Option<EnvConfig> {
             "use letters, digits, '-' and '_' only, starting with a letter or digit",
         );
     }
-    if let Some(r) = &region {
+    if let Some(r) = region.as_ref().filter(|_| !is_proxy) {
         let ok = Regex::new(r"^[a-z]{2}(-[a-z]+)+-\d+$").is_ok_and(|re| re.is_match(r));
         if !ok {
             ctx.report(
@@ -352,7 +386,7 @@ fn parse_env(ctx: &mut Ctx<'_>, t: &mut Table<'_>) -> Option<EnvConfig> {
     let mut seen_services: std::collections::HashSet<String> = std::collections::HashSet::new();
     for (i, mut s) in service_tables.into_iter().enumerate() {
         s.path = format!("environment \"{name}\" > service #{}", i + 1);
-        if let Some(svc) = parse_service(ctx, &s) {
+        if let Some(svc) = parse_service(ctx, &s, proxy.as_ref(), base) {
             if seen_services.contains(&svc.name) {
                 ctx.report(
                     s.value_span("name"),
@@ -407,6 +441,7 @@ fn parse_env(ctx: &mut Ctx<'_>, t: &mut Table<'_>) -> Option<EnvConfig> {
         gate,
         rollout,
         smoke,
+        proxy: proxy.map(std::sync::Arc::new),
     })
 }
 

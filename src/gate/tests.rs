@@ -14,6 +14,7 @@ fn snap(rollout: RolloutState, alarms: &[AlarmState]) -> ServiceSnapshot {
         arn: "arn".into(),
     };
     ServiceSnapshot {
+        proxy: None,
         name: "api".into(),
         ecs_service: "api".into(),
         image: None,
@@ -24,6 +25,8 @@ fn snap(rollout: RolloutState, alarms: &[AlarmState]) -> ServiceSnapshot {
         desired: 1,
         pending: 0,
         deployments: vec![Deployment {
+            steps: Vec::new(),
+            nothing_changed: false,
             id: "d".into(),
             role: DeploymentRole::Primary,
             task_definition: td,

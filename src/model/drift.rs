@@ -203,6 +203,7 @@ mod tests {
             })
             .collect();
         ServiceSnapshot {
+            proxy: None,
             name: "api".into(),
             ecs_service: "api".into(),
             image: None,

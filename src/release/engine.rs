@@ -446,6 +446,12 @@ impl Watch {
         let stage = self.stage;
         let step = self.observe(s, now);
         let mut next = Next::default();
+        for named in std::mem::take(&mut self.new_steps) {
+            next.log.push(format!("step: {named}"));
+            let mut d = self.draft(operator);
+            d.reasons.push(named);
+            next.record(RecordKind::Step, d);
+        }
         if self.stage != stage {
             next.log.push(self.progress.clone());
         }

@@ -71,6 +71,9 @@ pub fn rollback_target(
             snap.name
         )));
     };
+    if let Some(live) = current.as_colour() {
+        return colour_target(records, env, snap, live);
+    }
     let find = |rev: u32| {
         snap.history.iter().find(|h| {
             h.task_definition.family == current.family && h.task_definition.revision == rev
@@ -129,6 +132,54 @@ pub fn rollback_target(
                 snap.name
             ))
         })
+}
+
+/// Behind a reverse proxy a rollback is a switch back to the other colour, which
+/// must still answer (kept warm); it is verified when the ledger marked that
+/// colour stable with the digest it serves now.
+fn colour_target(
+    records: &[Record],
+    env: &str,
+    snap: &ServiceSnapshot,
+    live: crate::proxy::Colour,
+) -> Result<RollbackTarget, PlanError> {
+    let other = TaskDefRef::colour(&snap.name, live.other());
+    let Some(idle) = snap
+        .history
+        .iter()
+        .find(|h| h.task_definition.same_revision(&other))
+    else {
+        return Err(PlanError(format!(
+            "the {} colour of {} in \"{env}\" is unknown: nothing to switch back to",
+            live.other(),
+            snap.name
+        )));
+    };
+    if !idle.active {
+        return Err(PlanError(format!(
+            "{other} does not answer (not kept warm): switching back to it would send traffic nowhere"
+        )));
+    }
+    let stable = crate::stable::previous_stable(
+        records,
+        env,
+        &snap.name,
+        &TaskDefRef::colour(&snap.name, live).to_string(),
+    );
+    let verified = stable.as_ref().is_some_and(|s| {
+        s.revision == other.to_string()
+            && idle.digest.as_ref().is_some_and(|d| d.as_str() == s.digest)
+    });
+    Ok(RollbackTarget {
+        revision: other,
+        digest: idle.digest.clone(),
+        verified,
+        stable_at: stable.filter(|_| verified).map(|s| s.at),
+        passed_over: (!verified).then(|| {
+            "the other colour was not marked stable with the digest it serves now".to_string()
+        }),
+        roll_forward: false,
+    })
 }
 
 /// A confirmed rollback of `service` in environment `env` to `target`: the watch

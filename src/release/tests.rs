@@ -38,6 +38,7 @@ fn healthy() -> Health {
 /// The api service running revision `rev` with one primary deployment in `rollout`.
 fn snap(rev: u32, rollout: RolloutState) -> ServiceSnapshot {
     ServiceSnapshot {
+        proxy: None,
         name: "api".into(),
         ecs_service: "shop-api-staging".into(),
         image: None,
@@ -48,6 +49,8 @@ fn snap(rev: u32, rollout: RolloutState) -> ServiceSnapshot {
         desired: 3,
         pending: 0,
         deployments: vec![Deployment {
+            steps: Vec::new(),
+            nothing_changed: false,
             id: format!("d{rev}"),
             role: DeploymentRole::Primary,
             task_definition: td(rev),

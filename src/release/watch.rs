@@ -119,6 +119,11 @@ pub struct Watch {
     pub stage: &'static str,
     /// Outcome once over.
     pub outcome: Option<Step>,
+    /// How many of the provider's named rollout steps were seen (proxy
+    /// cutovers name theirs).
+    pub steps_seen: usize,
+    /// Steps seen in the latest reading and not yet recorded.
+    pub new_steps: Vec<String>,
     /// Change record, approvers and hotfix mark, carried onto every record.
     pub carried: Draft,
 }
@@ -246,6 +251,8 @@ impl Watch {
             progress: "issuing…".to_string(),
             stage: "issuing",
             outcome: None,
+            steps_seen: 0,
+            new_steps: Vec::new(),
             carried: Draft::default(),
         }
     }
@@ -287,6 +294,13 @@ impl Watch {
                         && d.task_definition.same_revision(&to)
                 })
             });
+        if let Some(d) = deployment
+            && d.steps.len() > self.steps_seen
+        {
+            self.new_steps
+                .extend(d.steps.iter().skip(self.steps_seen).cloned());
+            self.steps_seen = d.steps.len();
+        }
         let rollout = match deployment {
             Some(d) => {
                 self.stage = d.rollout.label();
@@ -303,6 +317,14 @@ impl Watch {
                 match d.rollout {
                     RolloutState::Failed => {
                         let why = d.reason.clone().unwrap_or_else(|| "no reason given".into());
+                        // Failed before it changed what serves traffic (a proxy
+                        // cutover whose new colour never got ready): nothing to
+                        // roll back, and a rollback would touch what must not be.
+                        if d.nothing_changed {
+                            return self.end(Step::Failed(format!(
+                                "{why} (nothing was changed: nothing to roll back)"
+                            )));
+                        }
                         return self.end(Step::Abort(format!("rollout failed: {why}")));
                     }
                     RolloutState::RolledBack => {

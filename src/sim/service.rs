@@ -447,6 +447,8 @@ impl SimService {
                 task_definition: self.task_def(d.revision),
                 rollout: d.rollout,
                 reason: d.reason.clone(),
+                steps: Vec::new(),
+                nothing_changed: false,
                 running: d.running,
                 desired: d.desired,
                 pending: if d.rollout == RolloutState::InProgress {
@@ -463,6 +465,7 @@ impl SimService {
         let pending = deployments.iter().map(|d| d.pending).sum();
         let (alarms, alarms_unknown) = alarms.watched(&cfg.alarms, &cfg.alarm_prefixes);
         ServiceSnapshot {
+            proxy: None,
             name: cfg.name.clone(),
             ecs_service: self.ecs_service.clone(),
             image,

@@ -47,8 +47,22 @@ const SMOKE_KEYS: &[&str] = &[
 ];
 const METHODS: &[&str] = &["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"];
 
-pub(super) fn parse_service(ctx: &mut Ctx<'_>, t: &Table<'_>) -> Option<ServiceConfig> {
-    t.check_keys(ctx, SERVICE_KEYS);
+pub(super) fn parse_service(
+    ctx: &mut Ctx<'_>,
+    t: &Table<'_>,
+    proxy: Option<&crate::proxy::ProxyEnv>,
+    base: Option<&std::path::Path>,
+) -> Option<ServiceConfig> {
+    if proxy.is_some() {
+        let keys: Vec<&str> = SERVICE_KEYS
+            .iter()
+            .chain(super::proxy::PROXY_SERVICE_KEYS)
+            .copied()
+            .collect();
+        t.check_keys(ctx, &keys);
+    } else {
+        t.check_keys(ctx, SERVICE_KEYS);
+    }
     let name = t.req_str(
         ctx,
         "name",
@@ -63,9 +77,12 @@ pub(super) fn parse_service(ctx: &mut Ctx<'_>, t: &Table<'_>) -> Option<ServiceC
     }
     let ecs_service = t.str(ctx, "ecs_service").unwrap_or_else(|| name.clone());
     let container = t.str(ctx, "container").unwrap_or_else(|| name.clone());
-    let health = t
+    let mut health = t
         .table(ctx, "health", format!("{} > health", t.path))
         .and_then(|h| parse_health(ctx, &h));
+    let proxied = proxy.and_then(|p| {
+        super::proxy::parse_proxy_service(ctx, t, p, base, &mut health).map(std::sync::Arc::new)
+    });
     let mut metrics = Vec::new();
     for (i, mut m) in t.tables(ctx, "metric").into_iter().enumerate() {
         m.path = format!("{} > metric #{}", t.path, i + 1);
@@ -83,6 +100,7 @@ pub(super) fn parse_service(ctx: &mut Ctx<'_>, t: &Table<'_>) -> Option<ServiceC
         container,
         health,
         metrics,
+        proxy: proxied,
     })
 }
 

@@ -1,0 +1,413 @@
+//! Environments that are not ECS: two colours of an app behind a reverse proxy
+//! (HAProxy, Caddy or nginx), switched by shipdeck.
+//!
+//! A proxy environment is a provider like ECS and the simulator: it reads
+//! into the same [`EnvSnapshot`], and it deploys and rolls back through the
+//! same [`Provider`](crate::provider::Provider) calls, so the gate, the
+//! release engine, the watch, the ledger and the console are the ones every
+//! environment uses. Its revisions are its colours (`api@blue`, `api@green`).
+//!
+//! - [`config`]: what an environment and its services are configured with;
+//! - [`driver`]: the three proxies (live colour, switch, counters);
+//! - [`runbook`]: the cutover runbook a deploy runs, step by step.
+
+pub mod config;
+pub mod driver;
+pub mod runbook;
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, OnceLock};
+
+use chrono::Utc;
+use serde::{Deserialize, Serialize};
+
+pub use config::{Colour, ColourSmoke, ProxyEnv, ProxyKind, ProxyService};
+pub use driver::{Counters, Traffic};
+
+use crate::config::{EnvConfig, ServiceConfig};
+use crate::model::{
+    Deployment, DeploymentConfig, DeploymentRole, Digest, EnvSnapshot, Health, Pinning,
+    RevisionInfo, RolloutState, ServiceSnapshot, Strategy, TaskDefRef,
+};
+use crate::provider::{DeployStarted, ProviderError, ReadScope};
+
+/// What one colour answered on its status path.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ColourView {
+    /// Which colour.
+    pub colour: Colour,
+    /// The digest it says it runs, when it said.
+    pub digest: Option<Digest>,
+    /// It answered 200.
+    pub answering: bool,
+    /// What it answered, or why it could not be read.
+    pub reason: String,
+}
+
+/// A service behind a proxy, as read.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProxyView {
+    /// "haproxy", "caddy" or "nginx".
+    pub kind: String,
+    /// The colour the proxy sends traffic to.
+    pub live: Colour,
+    /// Blue, then green.
+    pub colours: Vec<ColourView>,
+    /// The proxy's counters.
+    pub traffic: Traffic,
+}
+
+impl ProxyView {
+    /// One colour's view.
+    pub fn colour(&self, c: Colour) -> Option<&ColourView> {
+        self.colours.iter().find(|v| v.colour == c)
+    }
+}
+
+/// The proxy provider: readings, deploys (the runbook, run in this process)
+/// and rollbacks (a switch back).
+#[derive(Debug)]
+pub struct ProxyProvider {
+    client: reqwest::Client,
+    runs: Arc<Mutex<HashMap<(String, String), runbook::Run>>>,
+    /// Since when each service has answered through the proxy without a break.
+    healthy_since: Mutex<HashMap<(String, String), chrono::DateTime<Utc>>>,
+}
+
+/// The process's proxy provider: deploys in flight are kept here, so that
+/// every reading of the environment shows their steps.
+pub fn provider() -> &'static ProxyProvider {
+    static P: OnceLock<ProxyProvider> = OnceLock::new();
+    P.get_or_init(|| ProxyProvider {
+        client: reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .user_agent(concat!("shipdeck/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .unwrap_or_default(),
+        runs: Arc::default(),
+        healthy_since: Mutex::default(),
+    })
+}
+
+fn parts<'a>(
+    env: &'a EnvConfig,
+    service: &'a ServiceConfig,
+) -> Result<(&'a ProxyEnv, &'a ProxyService), ProviderError> {
+    match (env.proxy.as_deref(), service.proxy.as_deref()) {
+        (Some(p), Some(s)) => Ok((p, s)),
+        _ => Err(ProviderError::Other {
+            message: format!(
+                "service \"{}\" in \"{}\" is not configured behind a proxy",
+                service.name, env.name
+            ),
+        }),
+    }
+}
+
+/// What a colour answers on its status path: 200 and its digest, or why not.
+pub async fn read_colour(client: &reqwest::Client, svc: &ProxyService, c: Colour) -> ColourView {
+    read_status(client, svc, &svc.status_url(c), c).await
+}
+
+async fn read_status(
+    client: &reqwest::Client,
+    svc: &ProxyService,
+    url: &str,
+    c: Colour,
+) -> ColourView {
+    let fail = |reason: String| ColourView {
+        colour: c,
+        digest: None,
+        answering: false,
+        reason,
+    };
+    let resp = match client
+        .get(url)
+        .timeout(std::time::Duration::from_secs(2))
+        .send()
+        .await
+    {
+        Ok(r) => r,
+        Err(e) if e.is_timeout() => return fail("no answer within 2s".to_string()),
+        Err(e) if e.is_connect() => return fail("connection refused".to_string()),
+        Err(e) => return fail(format!("request failed: {}", e.without_url())),
+    };
+    let status = resp.status().as_u16();
+    let body = match resp.bytes().await {
+        Ok(b) => b,
+        Err(e) => {
+            return fail(format!(
+                "answered {status}, body unreadable: {}",
+                e.without_url()
+            ));
+        }
+    };
+    let digest = serde_json::from_slice::<serde_json::Value>(&body)
+        .ok()
+        .and_then(|v| {
+            v.pointer(&svc.digest_pointer)
+                .and_then(|d| d.as_str())
+                .map(str::to_string)
+        });
+    let (digest, why) = match digest.as_deref().map(Digest::parse) {
+        Some(Ok(d)) => (Some(d), String::new()),
+        Some(Err(e)) => (None, format!("; {e}")),
+        None => (
+            None,
+            format!("; no digest at {} in its answer", svc.digest_pointer),
+        ),
+    };
+    ColourView {
+        colour: c,
+        digest,
+        answering: status == 200,
+        reason: crate::model::text::sanitize(&format!("answered {status}{why}")),
+    }
+}
+
+impl ProxyProvider {
+    /// The HTTP client of probes and admin APIs.
+    pub fn client(&self) -> &reqwest::Client {
+        &self.client
+    }
+
+    /// Reads every service of a proxy environment: a proxy that cannot be read
+    /// fails the reading (nothing about the environment is known then).
+    pub async fn read_env(
+        &self,
+        env: &EnvConfig,
+        _scope: ReadScope,
+    ) -> Result<EnvSnapshot, ProviderError> {
+        let mut services = Vec::with_capacity(env.services.len());
+        for s in env.services.iter() {
+            services.push(self.read_service(env, s).await?);
+        }
+        Ok(EnvSnapshot {
+            env: env.name.clone(),
+            read_at: Utc::now(),
+            services,
+            warnings: Vec::new(),
+            sources: crate::model::Sources::default(),
+            index: crate::model::ServiceIndex::default(),
+        })
+    }
+
+    async fn read_service(
+        &self,
+        env: &EnvConfig,
+        s: &ServiceConfig,
+    ) -> Result<ServiceSnapshot, ProviderError> {
+        let (proxy, svc) = parts(env, s)?;
+        let through = format!("{}{}", proxy.url.trim_end_matches('/'), svc.status_path);
+        let started = std::time::Instant::now();
+        let (live, blue, green, traffic, served) = tokio::join!(
+            driver::live(&self.client, proxy, svc),
+            read_colour(&self.client, svc, Colour::Blue),
+            read_colour(&self.client, svc, Colour::Green),
+            driver::traffic(&self.client, proxy, svc),
+            read_status(&self.client, svc, &through, Colour::Blue),
+        );
+        let latency = started.elapsed();
+        let live = live.map_err(|message| ProviderError::Network {
+            message: format!("{} proxy: {message}", proxy.kind.name()),
+        })?;
+        let colours = vec![blue, green];
+        let view = ProxyView {
+            kind: proxy.kind.name().to_string(),
+            live,
+            colours,
+            traffic,
+        };
+        let live_view = view.colour(live).cloned();
+        let current = TaskDefRef::colour(&s.name, live);
+        let history = Colour::BOTH
+            .iter()
+            .filter_map(|c| view.colour(*c))
+            .map(|v| RevisionInfo {
+                task_definition: TaskDefRef::colour(&s.name, v.colour),
+                digest: v.digest.clone(),
+                active: v.answering,
+            })
+            .collect();
+        let run = self.run_view(&env.name, &s.name);
+        let deployments = match run {
+            Some(d) => d,
+            None => vec![Deployment {
+                id: format!("{}-{live}", s.name),
+                role: DeploymentRole::Primary,
+                task_definition: current.clone(),
+                rollout: RolloutState::Completed,
+                reason: None,
+                steps: Vec::new(),
+                nothing_changed: false,
+                running: u32::from(live_view.as_ref().is_some_and(|v| v.answering)),
+                desired: 1,
+                pending: 0,
+                failed_tasks: 0,
+                created_at: Utc::now(),
+                updated_at: Utc::now(),
+            }],
+        };
+        let events = self.events(&env.name, &s.name);
+        let answering = live_view.as_ref().is_some_and(|v| v.answering);
+        Ok(ServiceSnapshot {
+            name: s.name.clone(),
+            ecs_service: format!("{} {}", proxy.kind.name(), svc.backend),
+            image: None,
+            digest: live_view.as_ref().and_then(|v| v.digest.clone()),
+            pinning: if live_view.as_ref().is_some_and(|v| v.digest.is_some()) {
+                Pinning::Pinned
+            } else {
+                Pinning::Unpinned
+            },
+            task_definition: Some(current),
+            running: u32::from(answering),
+            desired: 1,
+            pending: 0,
+            deployments,
+            deployment_config: DeploymentConfig {
+                circuit_breaker: false,
+                circuit_breaker_rollback: false,
+                alarm_rollback: false,
+                strategy: Strategy::Other {
+                    name: format!("blue/green on {}", proxy.kind.name()),
+                },
+            },
+            alarms: Vec::new(),
+            alarms_unknown: None,
+            health: self.health(env, s, &served, latency),
+            events,
+            history,
+            metrics: Vec::new(),
+            proxy: Some(view),
+        })
+    }
+
+    /// What the service answers through the proxy, as health: one probe per
+    /// reading, stable for as long as the answers have been 200 without a break.
+    fn health(
+        &self,
+        env: &EnvConfig,
+        s: &ServiceConfig,
+        served: &ColourView,
+        latency: std::time::Duration,
+    ) -> Health {
+        let key = (env.name.clone(), s.name.clone());
+        let Ok(mut since) = self.healthy_since.lock() else {
+            return Health::Unknown;
+        };
+        if served.answering {
+            let now = Utc::now();
+            let at = *since.entry(key).or_insert(now);
+            Health::Healthy {
+                status: 200,
+                latency,
+                healthy_for: (now - at).to_std().unwrap_or_default(),
+            }
+        } else {
+            since.remove(&key);
+            Health::Unhealthy {
+                status: None,
+                reason: format!("through the proxy: {}", served.reason),
+            }
+        }
+    }
+
+    /// Both colours with their digests; the live one is the current revision.
+    pub async fn history(
+        &self,
+        env: &EnvConfig,
+        service: &ServiceConfig,
+    ) -> Result<Vec<RevisionInfo>, ProviderError> {
+        Ok(self.read_service(env, service).await?.history)
+    }
+
+    /// Starts the cutover runbook for `digest`; its steps show in readings.
+    pub async fn deploy(
+        &self,
+        env: &EnvConfig,
+        service: &ServiceConfig,
+        digest: &Digest,
+    ) -> Result<DeployStarted, ProviderError> {
+        let (proxy, svc) = parts(env, service)?;
+        let live = driver::live(&self.client, proxy, svc)
+            .await
+            .map_err(|message| ProviderError::Network { message })?;
+        let key = (env.name.clone(), service.name.clone());
+        let run = runbook::Run::new(live, digest);
+        let id = run.id.clone();
+        {
+            let mut runs = self.runs.lock().map_err(|_| ProviderError::Other {
+                message: "the runbook state is unusable after a crash".to_string(),
+            })?;
+            if runs.get(&key).is_some_and(runbook::Run::in_flight) {
+                return Err(ProviderError::Conflict {
+                    message: format!(
+                        "a cutover of {} in {} is already running",
+                        service.name, env.name
+                    ),
+                });
+            }
+            runs.insert(key.clone(), run);
+        }
+        let ctx = runbook::Ctx {
+            client: self.client.clone(),
+            runs: self.runs.clone(),
+            key,
+            proxy: proxy.clone(),
+            svc: svc.clone(),
+            env: env.name.clone(),
+            service: service.name.clone(),
+        };
+        tokio::spawn(runbook::cutover(ctx, live, digest.clone()));
+        Ok(DeployStarted {
+            service: service.name.clone(),
+            from: Some(TaskDefRef::colour(&service.name, live)),
+            to: TaskDefRef::colour(&service.name, live.other()),
+            deployment_id: Some(id),
+        })
+    }
+
+    /// Switches back to the colour `to`, after checking that it answers, and
+    /// confirms through the proxy that it serves.
+    pub async fn rollback(
+        &self,
+        env: &EnvConfig,
+        service: &ServiceConfig,
+        to: &TaskDefRef,
+    ) -> Result<DeployStarted, ProviderError> {
+        let (proxy, svc) = parts(env, service)?;
+        let Some(target) = to.as_colour() else {
+            return Err(ProviderError::Other {
+                message: format!("{to} is not a colour of a proxy environment"),
+            });
+        };
+        let ctx = runbook::Ctx {
+            client: self.client.clone(),
+            runs: self.runs.clone(),
+            key: (env.name.clone(), service.name.clone()),
+            proxy: proxy.clone(),
+            svc: svc.clone(),
+            env: env.name.clone(),
+            service: service.name.clone(),
+        };
+        runbook::switch_back(&ctx, target).await
+    }
+
+    fn run_view(&self, env: &str, service: &str) -> Option<Vec<Deployment>> {
+        let runs = self.runs.lock().ok()?;
+        runs.get(&(env.to_string(), service.to_string()))
+            .map(|r| r.deployments(service))
+    }
+
+    fn events(&self, env: &str, service: &str) -> Vec<crate::model::ServiceEvent> {
+        self.runs
+            .lock()
+            .ok()
+            .and_then(|runs| {
+                runs.get(&(env.to_string(), service.to_string()))
+                    .map(runbook::Run::events)
+            })
+            .unwrap_or_default()
+    }
+}

@@ -1,0 +1,201 @@
+//! What a proxy environment is configured with: the proxy, and per service
+//! its two colours, how the idle colour is deployed, and when it is ready.
+
+use std::time::Duration;
+
+use crate::config::SmokeCheck;
+
+/// The two colours of the runbook.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Colour {
+    /// Blue.
+    Blue,
+    /// Green.
+    Green,
+}
+
+impl Colour {
+    /// Both, in order.
+    pub const BOTH: [Self; 2] = [Self::Blue, Self::Green];
+
+    /// "blue" or "green".
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Blue => "blue",
+            Self::Green => "green",
+        }
+    }
+
+    /// The other colour.
+    pub fn other(self) -> Self {
+        match self {
+            Self::Blue => Self::Green,
+            Self::Green => Self::Blue,
+        }
+    }
+
+    /// The revision number shipdeck gives the colour (blue 1, green 2).
+    pub fn revision(self) -> u32 {
+        match self {
+            Self::Blue => 1,
+            Self::Green => 2,
+        }
+    }
+
+    /// The colour of a revision number.
+    pub fn of_revision(rev: u32) -> Option<Self> {
+        match rev {
+            1 => Some(Self::Blue),
+            2 => Some(Self::Green),
+            _ => None,
+        }
+    }
+
+    /// From its name.
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "blue" => Some(Self::Blue),
+            "green" => Some(Self::Green),
+            _ => None,
+        }
+    }
+}
+
+impl std::fmt::Display for Colour {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// How shipdeck reaches and switches the proxy.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ProxyKind {
+    /// HAProxy's runtime API: `host:port` or a unix socket path.
+    Haproxy {
+        /// Stats socket address.
+        socket: String,
+    },
+    /// Caddy's admin API.
+    Caddy {
+        /// Admin endpoint, e.g. `http://127.0.0.1:2019`.
+        admin: String,
+    },
+    /// nginx: an upstream include per service, then `nginx -t` and `nginx -s reload`.
+    Nginx {
+        /// The nginx command and its leading arguments (`-p`, `-c`), without `-t`/`-s`.
+        command: Vec<String>,
+        /// `stub_status` URL, for request counts.
+        stub_status: Option<String>,
+    },
+}
+
+impl ProxyKind {
+    /// "haproxy", "caddy" or "nginx".
+    pub fn name(&self) -> &'static str {
+        match self {
+            Self::Haproxy { .. } => "haproxy",
+            Self::Caddy { .. } => "caddy",
+            Self::Nginx { .. } => "nginx",
+        }
+    }
+}
+
+/// `[environment.proxy]`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProxyEnv {
+    /// Which proxy and how to reach its admin interface.
+    pub kind: ProxyKind,
+    /// The public address through the proxy (confirming a switch).
+    pub url: String,
+}
+
+/// A smoke check of a colour: a path against the colour's address.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ColourSmoke {
+    /// Name shown with its verdict.
+    pub name: String,
+    /// Path, e.g. `/api/items`.
+    pub path: String,
+    /// Expected status.
+    pub expected_status: u16,
+    /// Substring the body must contain.
+    pub body_contains: Option<String>,
+}
+
+/// A service behind the proxy.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProxyService {
+    /// HAProxy backend, nginx upstream, or the `@id` of Caddy's reverse_proxy handler.
+    pub backend: String,
+    /// nginx only: the upstream include file shipdeck writes.
+    pub include: Option<std::path::PathBuf>,
+    /// Blue's address, e.g. `http://127.0.0.1:5001`.
+    pub blue: String,
+    /// Green's address.
+    pub green: String,
+    /// Health and version path, e.g. `/api/system/status`.
+    pub status_path: String,
+    /// JSON pointer to the digest in the status answer, e.g. `/build/digest`.
+    pub digest_pointer: String,
+    /// The command that deploys a colour: argv with `{colour}` and `{digest}`
+    /// placeholders, never run through a shell.
+    pub deploy: Vec<String>,
+    /// Longest the deploy command may run.
+    pub deploy_timeout: Duration,
+    /// How long the idle colour must answer 200 without a break before it is ready.
+    pub stability_window: Duration,
+    /// Longest shipdeck waits for the idle colour to become ready.
+    pub ready_timeout: Duration,
+    /// How long after the switch the old colour is kept warm and watched.
+    pub keep_warm: Duration,
+    /// Basic tests run against the idle colour before the switch.
+    pub smoke: Vec<ColourSmoke>,
+}
+
+impl ProxyService {
+    /// A colour's address.
+    pub fn address(&self, c: Colour) -> &str {
+        match c {
+            Colour::Blue => &self.blue,
+            Colour::Green => &self.green,
+        }
+    }
+
+    /// A colour's status URL.
+    pub fn status_url(&self, c: Colour) -> String {
+        format!(
+            "{}{}",
+            self.address(c).trim_end_matches('/'),
+            self.status_path
+        )
+    }
+
+    /// The colour whose address is `host:port` (as a proxy names its servers).
+    pub fn colour_of_authority(&self, authority: &str) -> Option<Colour> {
+        Colour::BOTH
+            .into_iter()
+            .find(|c| authority_of(self.address(*c)).as_deref() == Some(authority))
+    }
+
+    /// A colour's smoke checks, as absolute checks.
+    pub fn smoke_checks(&self, c: Colour) -> Vec<SmokeCheck> {
+        self.smoke
+            .iter()
+            .map(|s| SmokeCheck {
+                name: s.name.clone(),
+                method: "GET".to_string(),
+                url: format!("{}{}", self.address(c).trim_end_matches('/'), s.path),
+                expected_status: s.expected_status,
+                body_contains: s.body_contains.clone(),
+                timeout: Duration::from_secs(5),
+            })
+            .collect()
+    }
+}
+
+/// `host:port` of an http URL (port defaulted by scheme).
+pub fn authority_of(url: &str) -> Option<String> {
+    let u = url::Url::parse(url).ok()?;
+    Some(format!("{}:{}", u.host_str()?, u.port_or_known_default()?))
+}

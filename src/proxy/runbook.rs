@@ -1,0 +1,575 @@
+//! The cutover runbook, as a deploy into a proxy environment runs it:
+//!
+//! 1. deploy the idle colour with the digest (the configured command);
+//! 2. verify that it serves that digest;
+//! 3. probe it until it answers 200 for its whole stability window, then run
+//!    its smoke checks;
+//! 4. check that the live colour is still the one the deploy started from;
+//! 5. switch the proxy;
+//! 6. confirm, through the proxy, that requests reach the new colour;
+//! 7. keep the old colour warm for `keep_warm`, watched.
+//!
+//! Each step shows in readings (the deployment's `step`, which the watch
+//! records in the ledger); the command's output shows as events. A failure
+//! before the switch leaves the proxy untouched.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use tokio::io::{AsyncBufReadExt, BufReader};
+
+use super::config::{Colour, ProxyEnv, ProxyService};
+use super::driver;
+use crate::model::text::sanitize;
+use crate::model::{Deployment, DeploymentRole, Digest, RolloutState, ServiceEvent, TaskDefRef};
+use crate::provider::{DeployStarted, ProviderError};
+
+/// Interval between two probes of a colour while it gets ready.
+const PROBE_EVERY: Duration = Duration::from_secs(1);
+/// Output lines of the deploy command kept for the timeline.
+const EVENTS_KEPT: usize = 200;
+
+/// One cutover or switch-back of one service, as readings show it.
+#[derive(Debug, Clone)]
+pub struct Run {
+    /// Deployment id (`cutover-…`, `switch-back-…`).
+    pub id: String,
+    from: Colour,
+    to: Colour,
+    state: RolloutState,
+    step: String,
+    steps: Vec<String>,
+    /// The proxy was switched by this run.
+    switched: bool,
+    reason: Option<String>,
+    started: DateTime<Utc>,
+    updated: DateTime<Utc>,
+    events: VecDeque<ServiceEvent>,
+    seq: u64,
+}
+
+fn new_id(kind: &str) -> String {
+    format!(
+        "{kind}-{}",
+        Utc::now().timestamp_nanos_opt().unwrap_or_default()
+    )
+}
+
+impl Run {
+    /// A cutover from the live colour `live` to the other one.
+    pub fn new(live: Colour, digest: &Digest) -> Self {
+        let now = Utc::now();
+        Self {
+            id: new_id("cutover"),
+            from: live,
+            to: live.other(),
+            state: RolloutState::InProgress,
+            step: format!("deploying {} with {}", live.other(), digest.short()),
+            steps: Vec::new(),
+            switched: false,
+            reason: None,
+            started: now,
+            updated: now,
+            events: VecDeque::new(),
+            seq: 0,
+        }
+    }
+
+    /// Still running.
+    pub fn in_flight(&self) -> bool {
+        self.state == RolloutState::InProgress
+    }
+
+    /// As deployments: the new colour primary, the old one active while in flight.
+    pub fn deployments(&self, service: &str) -> Vec<Deployment> {
+        let done = self.state == RolloutState::Completed;
+        let mut out = vec![Deployment {
+            id: self.id.clone(),
+            role: DeploymentRole::Primary,
+            task_definition: TaskDefRef::colour(service, self.to),
+            rollout: self.state,
+            reason: Some(self.reason.clone().unwrap_or_else(|| self.step.clone())),
+            steps: self.steps.clone(),
+            nothing_changed: self.state == RolloutState::Failed && !self.switched,
+            running: u32::from(done),
+            desired: 1,
+            pending: u32::from(!done),
+            failed_tasks: 0,
+            created_at: self.started,
+            updated_at: self.updated,
+        }];
+        if self.in_flight() {
+            out.push(Deployment {
+                id: format!("{}-{}", service, self.from),
+                role: DeploymentRole::Active,
+                task_definition: TaskDefRef::colour(service, self.from),
+                rollout: RolloutState::Completed,
+                reason: Some("live until the switch".to_string()),
+                steps: Vec::new(),
+                nothing_changed: false,
+                running: 1,
+                desired: 1,
+                pending: 0,
+                failed_tasks: 0,
+                created_at: self.started,
+                updated_at: self.updated,
+            });
+        }
+        out
+    }
+
+    /// Output and steps, newest first.
+    pub fn events(&self) -> Vec<ServiceEvent> {
+        self.events.iter().rev().cloned().collect()
+    }
+
+    fn set_step(&mut self, step: String) {
+        self.event(step.clone());
+        self.steps.push(step.clone());
+        self.step = step;
+    }
+
+    fn event(&mut self, message: String) {
+        self.seq += 1;
+        self.events.push_back(ServiceEvent {
+            id: format!("{}-{}", self.id, self.seq),
+            at: Utc::now(),
+            message,
+        });
+        while self.events.len() > EVENTS_KEPT {
+            self.events.pop_front();
+        }
+    }
+}
+
+/// What a runbook task works with.
+#[derive(Debug, Clone)]
+pub struct Ctx {
+    /// HTTP client.
+    pub client: reqwest::Client,
+    /// Every run of the process.
+    pub runs: Arc<Mutex<HashMap<(String, String), Run>>>,
+    /// (environment, service).
+    pub key: (String, String),
+    /// The proxy.
+    pub proxy: ProxyEnv,
+    /// The service behind it.
+    pub svc: ProxyService,
+    /// Environment name.
+    pub env: String,
+    /// Service name.
+    pub service: String,
+}
+
+/// One switch at a time in this process: a cutover's switch and a switch back
+/// never interleave.
+fn switch_lock() -> &'static tokio::sync::Mutex<()> {
+    static L: std::sync::OnceLock<tokio::sync::Mutex<()>> = std::sync::OnceLock::new();
+    L.get_or_init(|| tokio::sync::Mutex::new(()))
+}
+
+impl Ctx {
+    /// Changes run `id` if it is still this service's run; `false` when another
+    /// run replaced it (a switch back): the runbook then stops.
+    fn update(&self, id: &str, f: impl FnOnce(&mut Run)) -> bool {
+        let Ok(mut runs) = self.runs.lock() else {
+            return false;
+        };
+        match runs.get_mut(&self.key) {
+            Some(r) if r.id == id => {
+                f(r);
+                r.updated = Utc::now();
+                true
+            }
+            _ => false,
+        }
+    }
+
+    fn step(&self, id: &str, step: String) -> bool {
+        tracing::info!(env = %self.env, service = %self.service, step = %step, "cutover step");
+        self.update(id, |r| r.set_step(step))
+    }
+
+    fn fail(&self, id: &str, why: String) {
+        tracing::warn!(env = %self.env, service = %self.service, why = %why, "cutover failed");
+        self.update(id, |r| {
+            r.event(format!("FAILED: {why}"));
+            r.state = RolloutState::Failed;
+            r.reason = Some(why);
+        });
+    }
+
+    fn current(&self, id: &str) -> bool {
+        self.update(id, |_| {})
+    }
+}
+
+/// Runs the runbook from the live colour `live` to the other with `digest`.
+pub async fn cutover(ctx: Ctx, live: Colour, digest: Digest) {
+    let id = match ctx.runs.lock() {
+        Ok(runs) => runs.get(&ctx.key).map(|r| r.id.clone()),
+        Err(_) => None,
+    };
+    let Some(id) = id else { return };
+    if let Err(why) = cutover_steps(&ctx, &id, live, &digest).await {
+        ctx.fail(&id, why);
+    }
+}
+
+async fn cutover_steps(ctx: &Ctx, id: &str, live: Colour, digest: &Digest) -> Result<(), String> {
+    let to = live.other();
+    let svc = &ctx.svc;
+    if !ctx.step(id, format!("deploying {to} with {}", digest.short())) {
+        return Ok(());
+    }
+    deploy_command(ctx, id, to, digest).await?;
+
+    if !ctx.step(id, format!("verifying that {to} serves {}", digest.short())) {
+        return Ok(());
+    }
+    verify_digest(ctx, to, digest).await?;
+
+    let window = humantime::format_duration(svc.stability_window);
+    if !ctx.step(
+        id,
+        format!("probing {to} until it answers 200 for {window}"),
+    ) {
+        return Ok(());
+    }
+    ready(ctx, id, to).await?;
+    if !svc.smoke.is_empty() {
+        if !ctx.step(
+            id,
+            format!("running {} smoke check(s) against {to}", svc.smoke.len()),
+        ) {
+            return Ok(());
+        }
+        smoke(ctx, to).await?;
+    }
+
+    let switched_in;
+    {
+        let _one = switch_lock().lock().await;
+        if !ctx.step(id, format!("checking that {live} is still live")) {
+            return Ok(());
+        }
+        let now = driver::live(&ctx.client, &ctx.proxy, svc)
+            .await
+            .map_err(|e| {
+                format!("cannot read the proxy before switching: {e}; nothing was switched")
+            })?;
+        if now != live {
+            return Err(format!(
+                "the proxy was switched by hand: {now} is live, shipdeck expected {live}; it stopped before touching the proxy"
+            ));
+        }
+        if !ctx.step(
+            id,
+            format!("switching {} from {live} to {to}", ctx.proxy.kind.name()),
+        ) {
+            return Ok(());
+        }
+        let t = std::time::Instant::now();
+        driver::switch(&ctx.client, &ctx.proxy, svc, to)
+            .await
+            .map_err(|e| format!("switch failed: {e}; {live} still takes the traffic"))?;
+        switched_in = t.elapsed();
+        ctx.update(id, |r| r.switched = true);
+    }
+
+    if !ctx.step(id, format!("confirming that requests reach {to}")) {
+        return Ok(());
+    }
+    confirm(ctx, to, Some(digest)).await?;
+
+    let warm = humantime::format_duration(svc.keep_warm);
+    if !ctx.step(
+        id,
+        format!(
+            "switched to {to} in {} ms; {live} kept warm for {warm}, watched",
+            switched_in.as_millis()
+        ),
+    ) {
+        return Ok(());
+    }
+    tokio::time::sleep(svc.keep_warm).await;
+    ctx.update(id, |r| {
+        if r.state == RolloutState::InProgress {
+            r.set_step(format!(
+                "{to} live; {live} was kept warm for {warm} and stays as it is"
+            ));
+            r.state = RolloutState::Completed;
+        }
+    });
+    Ok(())
+}
+
+/// Runs the deploy command (argv, no shell), streaming its output as events.
+async fn deploy_command(ctx: &Ctx, id: &str, to: Colour, digest: &Digest) -> Result<(), String> {
+    let argv: Vec<String> = ctx
+        .svc
+        .deploy
+        .iter()
+        .map(|a| {
+            a.replace("{colour}", to.name())
+                .replace("{digest}", digest.as_str())
+        })
+        .collect();
+    let (program, rest) = argv
+        .split_first()
+        .ok_or_else(|| "no deploy command is configured".to_string())?;
+    let mut child = tokio::process::Command::new(program)
+        .args(rest)
+        .env("SHIPDECK_COLOUR", to.name())
+        .env("SHIPDECK_DIGEST", digest.as_str())
+        .env("SHIPDECK_ENV", &ctx.env)
+        .env("SHIPDECK_SERVICE", &ctx.service)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .map_err(|e| format!("cannot run the deploy command {}: {e}", sanitize(program)))?;
+    let out = child.stdout.take();
+    let err = child.stderr.take();
+    let pump = |stream: Option<Box<dyn tokio::io::AsyncRead + Unpin + Send>>| {
+        let ctx = ctx.clone();
+        let id = id.to_string();
+        async move {
+            let Some(s) = stream else { return };
+            let mut lines = BufReader::new(s).lines();
+            while let Ok(Some(line)) = lines.next_line().await {
+                let line: String = sanitize(&line).chars().take(500).collect();
+                ctx.update(&id, |r| r.event(format!("deploy: {line}")));
+            }
+        }
+    };
+    let run = async {
+        let (status, (), ()) = tokio::join!(
+            child.wait(),
+            pump(out.map(|o| Box::new(o) as Box<dyn tokio::io::AsyncRead + Unpin + Send>)),
+            pump(err.map(|e| Box::new(e) as Box<dyn tokio::io::AsyncRead + Unpin + Send>)),
+        );
+        status
+    };
+    match tokio::time::timeout(ctx.svc.deploy_timeout, run).await {
+        Err(_) => Err(format!(
+            "the deploy command did not finish within {}; it was stopped",
+            humantime::format_duration(ctx.svc.deploy_timeout)
+        )),
+        Ok(Err(e)) => Err(format!("the deploy command could not be waited for: {e}")),
+        Ok(Ok(s)) if s.success() => Ok(()),
+        Ok(Ok(s)) => Err(format!(
+            "the deploy command failed ({s}); the proxy was not touched"
+        )),
+    }
+}
+
+async fn verify_digest(ctx: &Ctx, to: Colour, digest: &Digest) -> Result<(), String> {
+    let deadline = tokio::time::Instant::now() + ctx.svc.ready_timeout;
+    loop {
+        let v = super::read_colour(&ctx.client, &ctx.svc, to).await;
+        if v.digest.as_ref() == Some(digest) {
+            return Ok(());
+        }
+        if tokio::time::Instant::now() >= deadline {
+            return Err(format!(
+                "{to} not ready: it does not serve {} ({}); the proxy was not touched",
+                digest.short(),
+                match &v.digest {
+                    Some(d) => format!("it serves {}", d.short()),
+                    None => v.reason,
+                }
+            ));
+        }
+        tokio::time::sleep(PROBE_EVERY).await;
+    }
+}
+
+/// Waits until `to` answers 200 without a break for the stability window.
+async fn ready(ctx: &Ctx, id: &str, to: Colour) -> Result<(), String> {
+    let window = ctx.svc.stability_window;
+    let deadline = tokio::time::Instant::now() + ctx.svc.ready_timeout;
+    let mut since: Option<tokio::time::Instant> = None;
+    let mut breaks = 0u32;
+    let mut last = String::new();
+    loop {
+        let v = super::read_colour(&ctx.client, &ctx.svc, to).await;
+        let now = tokio::time::Instant::now();
+        if v.answering {
+            let s = *since.get_or_insert(now);
+            if now - s >= window {
+                return Ok(());
+            }
+        } else {
+            if since.take().is_some() {
+                breaks += 1;
+                ctx.update(id, |r| {
+                    r.event(format!("{to} broke its window: {}", v.reason));
+                });
+            }
+            last.clone_from(&v.reason);
+        }
+        if now >= deadline {
+            return Err(format!(
+                "{to} not ready within {}: it never answered 200 for {} without a break ({}{breaks} break(s)); the proxy was not touched",
+                humantime::format_duration(ctx.svc.ready_timeout),
+                humantime::format_duration(window),
+                if last.is_empty() {
+                    String::new()
+                } else {
+                    format!("last failure: {last}; ")
+                },
+            ));
+        }
+        if !ctx.current(id) {
+            return Err("replaced by a switch back".to_string());
+        }
+        tokio::time::sleep(PROBE_EVERY).await;
+    }
+}
+
+async fn smoke(ctx: &Ctx, to: Colour) -> Result<(), String> {
+    let secrets = crate::secrets::Secrets::new(
+        Arc::new(crate::secrets::MemoryStore::default()),
+        crate::secrets::Redactor::default(),
+    );
+    let results = crate::health::run_smoke(
+        &ctx.client,
+        &ctx.svc.smoke_checks(to),
+        &secrets,
+        Duration::from_mins(1),
+    )
+    .await;
+    let failed: Vec<String> = results
+        .iter()
+        .filter(|r| !r.passed)
+        .map(|r| format!("{}: {}", r.name, r.reason))
+        .collect();
+    if failed.is_empty() {
+        Ok(())
+    } else {
+        Err(format!(
+            "{to} not ready: smoke checks failed ({}); the proxy was not touched",
+            failed.join("; ")
+        ))
+    }
+}
+
+/// Confirms through the proxy's public address that `to` serves: its status
+/// path answers 200 (with `digest`, when given) a few times in a row.
+async fn confirm(ctx: &Ctx, to: Colour, digest: Option<&Digest>) -> Result<(), String> {
+    let url = format!(
+        "{}{}",
+        ctx.proxy.url.trim_end_matches('/'),
+        ctx.svc.status_path
+    );
+    let mut good = 0;
+    let mut last = String::new();
+    for _ in 0..20 {
+        let v = super::read_status(&ctx.client, &ctx.svc, &url, to).await;
+        let right = v.answering && digest.is_none_or(|d| v.digest.as_ref() == Some(d));
+        if right {
+            good += 1;
+            if good >= 3 {
+                return Ok(());
+            }
+        } else {
+            good = 0;
+            last = match (&v.digest, digest) {
+                (Some(seen), Some(want)) if seen != want => {
+                    format!("it serves {}, not {}", seen.short(), want.short())
+                }
+                _ => v.reason,
+            };
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    Err(format!(
+        "after the switch, requests through the proxy do not reach {to}: {last}"
+    ))
+}
+
+/// A rollback: switch back to `target` (which must answer), then confirm
+/// through the proxy that it serves.
+pub async fn switch_back(ctx: &Ctx, target: Colour) -> Result<DeployStarted, ProviderError> {
+    let _one = switch_lock().lock().await;
+    let svc = &ctx.svc;
+    let live = driver::live(&ctx.client, &ctx.proxy, svc)
+        .await
+        .map_err(|message| ProviderError::Network { message })?;
+    let seen = super::read_colour(&ctx.client, svc, target).await;
+    if !seen.answering {
+        return Err(ProviderError::Conflict {
+            message: format!(
+                "{target} does not answer ({}): switching to it would send traffic nowhere; {live} stays live",
+                seen.reason
+            ),
+        });
+    }
+    let now = Utc::now();
+    let mut run = Run {
+        id: new_id("switch-back"),
+        from: live,
+        to: target,
+        state: RolloutState::InProgress,
+        step: format!(
+            "switching {} from {live} to {target}",
+            ctx.proxy.kind.name()
+        ),
+        steps: Vec::new(),
+        switched: true,
+        reason: None,
+        started: now,
+        updated: now,
+        events: VecDeque::new(),
+        seq: 0,
+    };
+    if live == target {
+        run.step = format!("{target} is already live: nothing to switch");
+    } else {
+        let t = std::time::Instant::now();
+        driver::switch(&ctx.client, &ctx.proxy, svc, target)
+            .await
+            .map_err(|e| ProviderError::Other {
+                message: format!("switch back failed: {e}"),
+            })?;
+        run.step = format!(
+            "switched {} from {live} to {target} in {} ms",
+            ctx.proxy.kind.name(),
+            t.elapsed().as_millis()
+        );
+    }
+    let step = run.step.clone();
+    run.set_step(step);
+    let id = run.id.clone();
+    if let Ok(mut runs) = ctx.runs.lock() {
+        // Keep the output of the cutover this replaces.
+        if let Some(old) = runs.remove(&ctx.key) {
+            run.events = old.events;
+            run.seq = old.seq;
+            run.event(format!("{} replaced by a switch back to {target}", old.id));
+        }
+        runs.insert(ctx.key.clone(), run);
+    }
+    let confirmed = confirm(ctx, target, seen.digest.as_ref()).await;
+    ctx.update(&id, |r| match &confirmed {
+        Ok(()) => {
+            r.set_step(format!("switched back: {target} serves again"));
+            r.state = RolloutState::Completed;
+        }
+        Err(e) => {
+            r.event(format!("FAILED: {e}"));
+            r.reason = Some(e.clone());
+            r.state = RolloutState::Failed;
+        }
+    });
+    Ok(DeployStarted {
+        service: ctx.service.clone(),
+        from: Some(TaskDefRef::colour(&ctx.service, live)),
+        to: TaskDefRef::colour(&ctx.service, target),
+        deployment_id: Some(id),
+    })
+}
