@@ -62,6 +62,53 @@ impl ProxyView {
     pub fn colour(&self, c: Colour) -> Option<&ColourView> {
         self.colours.iter().find(|v| v.colour == c)
     }
+
+    /// The idle colour, when it answers (a switch back is possible).
+    pub fn idle_answering(&self) -> bool {
+        self.colour(self.live.other()).is_some_and(|v| v.answering)
+    }
+
+    /// What the view says, a line each (live colour, idle colour, traffic):
+    /// the one wording of the console's detail pane and of `status`.
+    pub fn describe(&self) -> Vec<String> {
+        let colour = |c: Colour| {
+            let v = self.colour(c);
+            let digest = v
+                .and_then(|v| v.digest.as_ref())
+                .map_or_else(|| "digest unknown".to_string(), |d| d.short().to_string());
+            let answer = v.map_or_else(|| "not read".to_string(), |v| v.reason.clone());
+            (digest, answer)
+        };
+        let (live_digest, live_answer) = colour(self.live);
+        let idle = self.live.other();
+        let (idle_digest, idle_answer) = colour(idle);
+        let warm = if self.idle_answering() {
+            "warm: a rollback switches to it"
+        } else {
+            "NOT ANSWERING: no rollback to it"
+        };
+        let count = |c: &Counters| {
+            format!(
+                "{} requests, {} 5xx",
+                c.requests,
+                c.errors_5xx
+                    .map_or_else(|| "?".to_string(), |e| e.to_string())
+            )
+        };
+        let traffic = match &self.traffic {
+            Traffic::PerColour { blue, green } => {
+                format!("blue {} · green {}", count(blue), count(green))
+            }
+            Traffic::Total(c) => format!("all colours {}", count(c)),
+            Traffic::NotAvailable(why) => format!("not available: {why}"),
+            Traffic::Unreadable(why) => format!("UNREADABLE: {why}"),
+        };
+        vec![
+            format!("live {} · {live_digest} · {live_answer}", self.live),
+            format!("idle {idle} · {idle_digest} · {idle_answer} · {warm}"),
+            format!("{} traffic: {traffic}", self.kind),
+        ]
+    }
 }
 
 /// The proxy provider: readings, deploys (the runbook, run in this process)

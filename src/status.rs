@@ -126,6 +126,9 @@ pub struct CellStatus {
     /// nothing is degraded).
     #[serde(default)]
     pub unknown: Vec<String>,
+    /// Behind a reverse proxy: both colours and the proxy's counters.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub proxy: Option<crate::proxy::ProxyView>,
 }
 
 /// Whether a cell has data.
@@ -321,6 +324,7 @@ pub fn build(
                 promotable: drift_cell.is_some_and(|c| c.promotable),
                 degraded: cell_degraded,
                 unknown,
+                proxy: svc.and_then(|s| s.proxy.clone()),
             });
         }
         services.push(ServiceStatus {

@@ -277,3 +277,93 @@ fn expression_ids_are_found_outside_quotes_and_rewritten() {
     });
     assert_eq!(out, "m6 / m8 * 100");
 }
+
+const PROXY_ENV: &str = r#"
+[[environment]]
+name = "edge"
+provider = "proxy"
+[environment.proxy]
+kind = "haproxy"
+url = "http://127.0.0.1:8080"
+socket = "/run/haproxy/admin.sock"
+[[environment.service]]
+name = "api"
+blue = "http://127.0.0.1:5001"
+green = "http://127.0.0.1:5002"
+deploy = ["./deploy-colour", "{colour}", "{digest}"]
+"#;
+
+#[test]
+fn proxy_environments_parse_with_their_defaults() {
+    let cfg = config::parse_str(&format!("{SERVICE}{PROXY_ENV}"), "t.toml", None).unwrap();
+    let edge = cfg.env("edge").unwrap();
+    let proxy = edge.proxy.as_ref().unwrap();
+    assert_eq!(proxy.kind.name(), "haproxy");
+    let svc = edge.services[0].proxy.as_ref().unwrap();
+    assert_eq!(svc.backend, "api");
+    assert_eq!(svc.status_path, "/api/system/status");
+    assert_eq!(svc.digest_pointer, "/build/digest");
+    assert_eq!(svc.stability_window, Duration::from_secs(30));
+    assert_eq!(svc.keep_warm, Duration::from_mins(10));
+    // Relative commands are resolved against the configuration's directory.
+    assert_eq!(svc.deploy[0], "./deploy-colour");
+    // Health is probed through the proxy at the status path.
+    let health = edge.services[0].health.as_ref().unwrap();
+    assert_eq!(health.url, "http://127.0.0.1:8080/api/system/status");
+    // A proxy environment has no AWS region or cluster to require.
+    assert_eq!(edge.region, "local");
+}
+
+#[test]
+fn bad_proxy_environments_are_reported_at_their_line() {
+    for (from, to, want) in [
+        (
+            "kind = \"haproxy\"",
+            "kind = \"traefik\"",
+            "use one of: \"haproxy\", \"caddy\", \"nginx\"",
+        ),
+        ("socket = \"/run/haproxy/admin.sock\"\n", "", "add socket"),
+        ("kind = \"haproxy\"", "kind = \"nginx\"", "add include"),
+        ("kind = \"haproxy\"", "kind = \"caddy\"", "add admin"),
+        ("blue = \"http://127.0.0.1:5001\"\n", "", "add blue"),
+        (
+            "green = \"http://127.0.0.1:5002\"",
+            "green = \"127.0.0.1:5002\"",
+            "not an http(s) URL",
+        ),
+        (
+            "deploy = [\"./deploy-colour\", \"{colour}\", \"{digest}\"]\n",
+            "",
+            "add deploy",
+        ),
+        (
+            "provider = \"proxy\"\n",
+            "",
+            "its provider is not \"proxy\"",
+        ),
+        (
+            "provider = \"proxy\"",
+            "provider = \"k8s\"",
+            "use one of: \"ecs\", \"proxy\"",
+        ),
+        (
+            "name = \"api\"\n",
+            "name = \"api\"\nkeep_warm = \"soon\"\n",
+            "keep_warm",
+        ),
+    ] {
+        let env = PROXY_ENV.replacen(from, to, 1);
+        assert_ne!(env, PROXY_ENV, "{from}");
+        let err = config::parse_str(&format!("{SERVICE}{env}"), "t.toml", None)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains(want), "{from} → {to}: {err}");
+        assert!(err.contains("t.toml:"), "located: {err}");
+    }
+    // Proxy keys outside a proxy environment are unknown keys.
+    let ecs = SERVICE.replace("name = \"api\"\n", "name = \"api\"\nblue = \"http://x\"\n");
+    let err = config::parse_str(&ecs, "t.toml", None)
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("blue"), "{err}");
+}

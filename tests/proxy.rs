@@ -372,3 +372,58 @@ fn status_shows_both_colours_and_an_unreachable_proxy_as_unknown() {
     assert!(text.contains("haproxy proxy"), "{text}");
     assert!(!text.contains("api@blue"), "{text}");
 }
+
+#[test]
+fn green_failing_after_the_switch_is_switched_back_automatically() {
+    let s = setup(Kind::Haproxy, "keep_warm = \"60s\"\n");
+    let load = Load::start(s.proxy.url("/"), 2, 200_000, Duration::from_mins(2), false);
+    std::thread::scope(|scope| {
+        let promote = scope.spawn(|| s.promote());
+        // Green takes the traffic, then starts failing while blue is kept warm.
+        let until = std::time::Instant::now() + Duration::from_secs(30);
+        while s.serving() != "green" {
+            assert!(std::time::Instant::now() < until, "green never went live");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        std::thread::sleep(Duration::from_secs(2));
+        s.backends.set("green", 500, false);
+        let (code, report, stderr) = promote.join().unwrap();
+        assert_eq!(code, 1, "{report}\n{stderr}");
+        assert_eq!(report["outcome"], "rolled_back", "{report}\n{stderr}");
+        let reason = report["reason"].as_str().unwrap_or_default();
+        assert!(reason.contains("health failing"), "{reason}");
+    });
+    let r = load.finish();
+    assert_eq!(s.serving(), "blue");
+    let kinds = s.kinds();
+    for k in ["aborted", "rollback_issued", "rollback_succeeded"] {
+        assert!(kinds.contains(&k.to_string()), "{kinds:?}");
+    }
+    // Only the status path fails on green: the load (GET /) never failed.
+    assert_eq!(r.failed, 0, "{:?}", &r.failures[..r.failures.len().min(5)]);
+}
+
+#[test]
+fn a_read_only_proxy_environment_refuses_before_touching_anything() {
+    let s = setup(Kind::Haproxy, "");
+    let out = s
+        .cmd()
+        .args([
+            "--read-only",
+            "promote",
+            "api",
+            "--to",
+            "edge",
+            "--yes",
+            "--wait",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("read-only"),
+        "{out:?}"
+    );
+    assert_eq!(s.serving(), "blue");
+    assert!(s.kinds().iter().all(|k| k != "deploy_issued"));
+}

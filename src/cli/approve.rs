@@ -147,12 +147,22 @@ async fn change_text(
     };
     match reading {
         Ok((now, _)) => {
-            let lines = crate::release::plan::revision_diff(
-                now.task_definition.as_ref(),
-                &container,
-                now.image.as_ref(),
-                digest.as_ref(),
-            );
+            let cutover = crate::release::service_config(cfg, env, &req.service).and_then(|s| {
+                crate::release::plan::cutover_lines(
+                    &cfg.environments[env],
+                    s,
+                    Some(&now),
+                    digest.as_ref(),
+                )
+            });
+            let lines = cutover.unwrap_or_else(|| {
+                crate::release::plan::revision_diff(
+                    now.task_definition.as_ref(),
+                    &container,
+                    now.image.as_ref(),
+                    digest.as_ref(),
+                )
+            });
             format!("  diff        {}", lines.join("\n              "))
         }
         Err(e) => format!(

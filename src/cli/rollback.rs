@@ -78,6 +78,11 @@ pub async fn drive(
         target.digest.as_ref().map_or("no digest", |d| d.short()),
         target.label()
     ));
+    say(&release::rollback_effect(
+        &cfg.environments[env],
+        service,
+        &target,
+    ));
     let (watch, effects) = release::start_rollback(
         cfg,
         env,

@@ -36,6 +36,9 @@ pub struct Plan {
     pub target_image: Option<ImageRef>,
     /// A stage is skipped (needs a reason and one more approval).
     pub hotfix: bool,
+    /// Behind a reverse proxy: what the cutover runbook will do (the plan's
+    /// text then describes it instead of a task-definition copy).
+    pub cutover: Option<Vec<String>>,
 }
 
 /// Why a promotion cannot even be planned.
@@ -135,7 +138,69 @@ pub fn plan(
         target_digest: target_snap.and_then(|t| t.digest.clone()),
         target_image: target_snap.and_then(|t| t.image.clone()),
         hotfix: target.previous() != Some(source),
+        cutover: cfg
+            .env_at(target)
+            .and_then(|e| cutover_lines(e, target_cfg, target_snap, src.digest.as_ref())),
     })
+}
+
+/// What a promotion into a proxy environment does, step by step: the one text
+/// of it, for the plan, the wizard, the confirmation and `approve`. `None` for
+/// an environment that is not behind a proxy.
+pub fn cutover_lines(
+    env: &crate::config::EnvConfig,
+    svc: &crate::config::ServiceConfig,
+    now: Option<&ServiceSnapshot>,
+    digest: Option<&Digest>,
+) -> Option<Vec<String>> {
+    let (proxy, p) = (env.proxy.as_deref()?, svc.proxy.as_deref()?);
+    let view = now.and_then(|s| s.proxy.as_ref());
+    let Some(live) = view.map(|v| v.live) else {
+        return Some(vec![
+            "the live colour is unknown (no reading of the proxy): nothing can be planned"
+                .to_string(),
+        ]);
+    };
+    let idle = live.other();
+    let idle_now = view
+        .and_then(|v| v.colour(idle))
+        .and_then(|c| c.digest.as_ref())
+        .map_or_else(|| "unknown".to_string(), |d| d.short().to_string());
+    let digest_text = digest.map_or_else(|| "(no digest)".to_string(), ToString::to_string);
+    let command: Vec<String> = p
+        .deploy
+        .iter()
+        .map(|a| {
+            crate::model::text::sanitize(
+                &a.replace("{colour}", idle.name())
+                    .replace("{digest}", &digest_text),
+            )
+        })
+        .collect();
+    let window = humantime::format_duration(p.stability_window);
+    Some(vec![
+        format!("1. deploy {idle} (serves {idle_now} now) with {digest_text}:"),
+        format!("   run {}", command.join(" ")),
+        format!(
+            "2. verify that {idle} serves it; probe it until it answers 200 for {window}{}",
+            if p.smoke.is_empty() {
+                String::new()
+            } else {
+                format!(", then run {} smoke check(s)", p.smoke.len())
+            }
+        ),
+        format!(
+            "3. check that {live} is still live, then switch {} \"{}\" from {live} to {idle} in one step",
+            proxy.kind.name(),
+            crate::model::text::sanitize(&p.backend)
+        ),
+        format!(
+            "4. confirm through {} that requests reach {idle}; keep {live} warm for {}",
+            crate::model::text::sanitize(&proxy.url),
+            humantime::format_duration(p.keep_warm)
+        ),
+        format!("a rollback switches back to {live} in one step"),
+    ])
 }
 
 impl Plan {
@@ -155,6 +220,9 @@ impl Plan {
 
     /// The task-definition change, line by line: only the image may differ.
     pub fn diff(&self) -> Vec<String> {
+        if let Some(lines) = &self.cutover {
+            return lines.clone();
+        }
         revision_diff(
             self.target_revision.as_ref(),
             &self.container,

@@ -29,6 +29,13 @@ pub struct RollbackTarget {
 impl RollbackTarget {
     /// The same in few words, for the detail pane's one line.
     pub fn short_label(&self) -> String {
+        if let Some(c) = self.revision.as_colour() {
+            return if self.verified {
+                format!("switch back to {c} (marked stable)")
+            } else {
+                format!("UNVERIFIED: switch back to {c} (not marked stable with this digest)")
+            };
+        }
         match (self.roll_forward, self.verified, &self.passed_over) {
             (true, _, _) => "ROLL FORWARD: newer than the running revision".to_string(),
             (false, true, _) => "previous stable revision".to_string(),
@@ -42,6 +49,9 @@ impl RollbackTarget {
     /// What kind of target this is, the one way the dialog, the CLI and the
     /// record say it.
     pub fn label(&self) -> String {
+        if self.revision.as_colour().is_some() {
+            return self.short_label();
+        }
         let kind = if self.verified {
             "previous stable revision".to_string()
         } else {
@@ -55,6 +65,29 @@ impl RollbackTarget {
         } else {
             kind
         }
+    }
+}
+
+/// What confirming a rollback to `target` does, in one sentence: the one
+/// wording of the console's dialog and of `shipdeck rollback`.
+pub fn rollback_effect(
+    env: &crate::config::EnvConfig,
+    service: &str,
+    target: &RollbackTarget,
+) -> String {
+    let svc = env.service(service);
+    match (env.proxy.as_deref(), svc.and_then(|s| s.proxy.as_deref())) {
+        (Some(proxy), Some(p)) => format!(
+            "{} \"{}\" switches back to {} in one step (no deploy), then it is watched like a deploy.",
+            proxy.kind.name(),
+            crate::model::text::sanitize(&p.backend),
+            target.revision
+        ),
+        _ => format!(
+            "ECS service {} is updated to {}, then watched like a deploy.",
+            svc.map_or("", |s| s.ecs_service.as_str()),
+            target.revision
+        ),
     }
 }
 
@@ -175,9 +208,7 @@ fn colour_target(
         digest: idle.digest.clone(),
         verified,
         stable_at: stable.filter(|_| verified).map(|s| s.at),
-        passed_over: (!verified).then(|| {
-            "the other colour was not marked stable with the digest it serves now".to_string()
-        }),
+        passed_over: None,
         roll_forward: false,
     })
 }

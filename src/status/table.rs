@@ -211,7 +211,10 @@ pub fn render_table(report: &StatusReport, style: Style) -> String {
                     row.push(digest);
                     row.push((
                         Tone::Plain,
-                        c.revision.map_or("-".into(), |r| r.to_string()),
+                        match (&c.proxy, c.revision) {
+                            (Some(p), _) => p.live.to_string(),
+                            (None, r) => r.map_or("-".into(), |r| r.to_string()),
+                        },
                     ));
                     row.push(rollout_cell(c.rollout.unwrap_or(RolloutState::Unknown)));
                     let tasks = format!("{}/{}", c.running.unwrap_or(0), c.desired.unwrap_or(0));
@@ -256,6 +259,21 @@ pub fn render_table(report: &StatusReport, style: Style) -> String {
     for l in out.lines() {
         trimmed.push_str(l.trim_end());
         trimmed.push('\n');
+    }
+    for svc in &report.services {
+        for c in &svc.cells {
+            if let Some(p) = &c.proxy {
+                let _ = writeln!(trimmed, "\n{}/{} behind {}:", c.env, svc.name, p.kind);
+                for line in p.describe() {
+                    let tone = if line.contains("NOT ANSWERING") || line.contains("UNREADABLE") {
+                        Tone::Warn
+                    } else {
+                        Tone::Plain
+                    };
+                    let _ = writeln!(trimmed, "  {}", style.paint(tone, &line));
+                }
+            }
+        }
     }
     let summary = match report.verdict() {
         Verdict::Degraded => style.paint(Tone::Bad, "✗ degraded: see rows marked ✗"),

@@ -379,10 +379,10 @@ fn service_cell<'a>(
         (Some(d), _) => (d.short()[..digest_len].to_string(), Tone::Plain),
         (None, _) => ("?unpinned".to_string(), Tone::Warn),
     };
-    let rev = s
-        .task_definition
-        .as_ref()
-        .map_or("-".to_string(), |t| format!("r{}", t.revision));
+    let rev = s.task_definition.as_ref().map_or("-".to_string(), |t| {
+        t.as_colour()
+            .map_or_else(|| format!("r{}", t.revision), |c| c.to_string())
+    });
     let (rsym, rtone) = rollout_badge(s.rollout());
     let tasks_tone = if s.running == s.desired {
         Tone::Plain
@@ -404,13 +404,25 @@ fn service_cell<'a>(
             theme.tone(dim(tasks_tone)),
         ),
     ]);
-    let line2 = Line::from(vec![
+    let mut line2 = Line::from(vec![
         Span::styled(alarm, theme.tone(dim(atone))),
         Span::raw(" "),
         Span::styled(health, theme.tone(dim(htone))),
         Span::raw(" "),
         Span::styled(behind, theme.tone(dim(btone))),
     ]);
+    // Behind a proxy: the idle colour, warm (a rollback is one switch) or not.
+    if let Some(p) = &s.proxy {
+        let (mark, tone) = if p.idle_answering() {
+            ("✓", Tone::Good)
+        } else {
+            ("✗", Tone::Bad)
+        };
+        line2.push_span(Span::styled(
+            format!(" {}{mark}", p.live.other()),
+            theme.tone(dim(tone)),
+        ));
+    }
     Text::from(vec![line1, line2])
 }
 

@@ -142,6 +142,20 @@ pub(super) fn render_detail(frame: &mut Frame<'_>, area: Rect, app: &App, theme:
                 width,
                 theme,
             ));
+            if let Some(p) = &s.proxy {
+                lines.push(heading("proxy", theme));
+                for l in p.describe() {
+                    let tone = if l.contains("NOT ANSWERING") || l.contains("UNREADABLE") {
+                        Tone::Warn
+                    } else {
+                        Tone::Plain
+                    };
+                    lines.push(Line::styled(
+                        format!("  {}", sanitize(&l)),
+                        theme.tone(tone),
+                    ));
+                }
+            }
             lines.push(heading("deployments", theme));
             for d in &s.deployments {
                 let (sym, tone) = rollout_badge(d.rollout);

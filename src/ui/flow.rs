@@ -340,20 +340,31 @@ fn render_confirm(
         crate::config::OnAbort::Prompt => format!("shipdeck asks whether to roll back to {base}"),
     };
     let inner = usize::from(area.width.min(96).saturating_sub(2));
-    let lines = vec![
+    let mut lines = vec![Line::raw(format!(
+        "This will, in {}{}:",
+        p.target_name,
+        prod_tag(app, p.target)
+    ))];
+    if let Some(steps) = &p.cutover {
+        lines.extend(
+            steps
+                .iter()
+                .map(|s| Line::raw(fit(&format!("  {s}"), inner))),
+        );
+    } else {
+        lines.extend([
+            Line::raw(format!("  1. register a copy of {base} with the image")),
+            Line::raw(fit(&format!("     {image}"), inner)),
+            Line::raw(format!(
+                "  2. update ECS service {} to the new revision",
+                p.ecs_service
+            )),
+        ]);
+    }
+    let watch = if p.cutover.is_some() { "then" } else { "3." };
+    lines.extend([
         Line::raw(format!(
-            "This will, in {}{}:",
-            p.target_name,
-            prod_tag(app, p.target)
-        )),
-        Line::raw(format!("  1. register a copy of {base} with the image")),
-        Line::raw(fit(&format!("     {image}"), inner)),
-        Line::raw(format!(
-            "  2. update ECS service {} to the new revision",
-            p.ecs_service
-        )),
-        Line::raw(format!(
-            "  3. watch it for up to {}: rollout, health for {}, alarms",
+            "  {watch} watch it for up to {}: rollout, health for {}, alarms",
             humantime::format_duration(env.rollout.timeout),
             humantime::format_duration(env.rollout.stability_window)
         )),
@@ -363,7 +374,7 @@ fn render_confirm(
             confirm_prompt(app, env.confirm, &p.target_name, typed, "deploy"),
             theme.tone(Tone::Warn).add_modifier(Modifier::BOLD),
         ),
-    ];
+    ]);
     let h = height(&lines, usize::from(area.width.min(96).saturating_sub(2)));
     boxed(
         frame,
@@ -422,14 +433,10 @@ fn render_rollback(
             theme.tone(Tone::Warn),
         ));
     }
-    lines.push(Line::raw(format!(
-        "ECS service {} is updated to {}, then watched like a deploy.",
-        app.cfg.environments[d.env]
-            .services
-            .iter()
-            .find(|s| s.name == d.service)
-            .map_or("", |s| s.ecs_service.as_str()),
-        t.revision
+    lines.push(Line::raw(crate::release::rollback_effect(
+        &app.cfg.environments[d.env],
+        &d.service,
+        t,
     )));
     lines.push(Line::raw(""));
     lines.push(Line::styled(

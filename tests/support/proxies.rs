@@ -362,8 +362,7 @@ green = "http://127.0.0.1:{green}"
 deploy = {deploy}
 stability_window = "3s"
 ready_timeout = "10s"
-keep_warm = "1s"
-{service_keys}{extra_service}
+{keep_warm}{service_keys}{extra_service}
 [[environment.service.smoke]]
 name = "home page"
 path = "/"
@@ -376,6 +375,11 @@ body_contains = "sha256:"
         green = b.green,
         deploy = b.deploy_command(),
         service_keys = proxy.service_keys,
+        keep_warm = if extra_service.contains("keep_warm") {
+            ""
+        } else {
+            "keep_warm = \"1s\"\n"
+        },
     );
     let path = dir.join("shipdeck.toml");
     std::fs::write(&path, text).expect("config");
