@@ -322,6 +322,9 @@ pub struct GatePolicy {
     pub soak: Duration,
     /// Manual checklist items.
     pub checklist: Vec<String>,
+    /// Checklist items due only once the deploy is stable ("run irreversible
+    /// migrations"): the watch offers them when it succeeds, never before.
+    pub after_stable: Vec<String>,
     /// Freeze windows.
     pub freeze: Vec<FreezeWindow>,
     /// How long an approval stays valid.

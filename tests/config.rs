@@ -367,3 +367,27 @@ fn bad_proxy_environments_are_reported_at_their_line() {
         .to_string();
     assert!(err.contains("blue"), "{err}");
 }
+
+#[test]
+fn after_stable_checklist_items_stay_out_of_the_gate() {
+    let text = format!(
+        "{SERVICE}[environment.gate]\nchecklist = [\"Release notes updated\", {{ item = \"Run irreversible migrations\", after_stable = true }}]\n"
+    );
+    let cfg = config::parse_str(&text, "t.toml", None).unwrap();
+    let gate = &cfg.env("prod").unwrap().gate;
+    assert_eq!(gate.checklist, ["Release notes updated"]);
+    assert_eq!(gate.after_stable, ["Run irreversible migrations"]);
+    for bad in [
+        "{ item = 3 }",
+        "{ item = \"x\", after_stable = \"yes\" }",
+        "{ item = \"x\", when = \"later\" }",
+        "4",
+    ] {
+        let text = format!("{SERVICE}[environment.gate]\nchecklist = [{bad}]\n");
+        let err = config::parse_str(&text, "t.toml", None)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("after_stable = true"), "{bad}: {err}");
+        assert!(err.contains("t.toml:"), "{err}");
+    }
+}

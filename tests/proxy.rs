@@ -5,6 +5,8 @@
 
 #[path = "support/proxies.rs"]
 mod proxies;
+#[path = "support/tmux.rs"]
+mod tmux;
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -137,6 +139,15 @@ fn cutover_under_load(kind: Kind) {
     let (code, report, stderr) = s.promote();
     assert_eq!(code, 0, "{report}\n{stderr}");
     assert_eq!(report["outcome"], "succeeded", "{report}");
+    // The irreversible step is offered once green is stable, not before.
+    assert!(
+        stderr.contains("now due (after stable): Run irreversible migrations"),
+        "{stderr}"
+    );
+    assert!(
+        !report["checks"].to_string().contains("migrations"),
+        "{report}"
+    );
     assert_eq!(report["to_revision"], "api@green", "{report}");
     assert_eq!(s.serving(), "green");
     let (code, report, stderr) = s.rollback();
@@ -247,6 +258,7 @@ fn never_switched(s: &Setup, why: &str) -> String {
         "{:?}",
         s.steps()
     );
+    assert!(!stderr.contains("now due"), "{stderr}");
     stderr
 }
 
@@ -426,4 +438,73 @@ fn a_read_only_proxy_environment_refuses_before_touching_anything() {
     );
     assert_eq!(s.serving(), "blue");
     assert!(s.kinds().iter().all(|k| k != "deploy_issued"));
+}
+
+/// The console against real HAProxy: a proxy environment next to the demo's
+/// ECS stages; promote into it, watch the cutover, roll back with `r`.
+#[test]
+fn console_promotes_into_haproxy_and_rolls_back_with_r() {
+    let Some(tmux) = tmux::Tmux::start("proxy", 140, 45) else {
+        panic!("tmux must be installed for the journeys: run scripts/test");
+    };
+    let s = setup(Kind::Haproxy, "");
+    let config = proxies::demo_config(s.dir.path(), &s.proxy, &s.backends);
+    let wait = Duration::from_secs(30);
+    tmux.wait_for("PROMPT$", wait);
+    tmux.run(&format!(
+        "export XDG_DATA_HOME={0}/data XDG_STATE_HOME={0}/state SHIPDECK_OPERATOR=alice SHIPDECK_LOG_FILE={0}/console.log; clear",
+        s.dir.path().display()
+    ));
+    tmux.run(&format!(
+        "{} --config {}; echo EXIT=$?",
+        env!("CARGO_BIN_EXE_shipdeck"),
+        config.display()
+    ));
+    let screen = tmux.wait_for("local/proxy", wait);
+    assert!(screen.contains("000000000000 blue"), "{screen}");
+    // api @ edge, the fourth column: p plans the cutover.
+    tmux.send(&["l", "l", "l"]);
+    tmux.send(&["p"]);
+    let screen = tmux.wait_for("Promote api · prod → edge", wait);
+    assert!(
+        screen.contains("switch haproxy \"api\" from blue to green in one step"),
+        "{screen}"
+    );
+    tmux.wait_for("Gate: GO", wait);
+    tmux.send(&["g"]);
+    tmux.wait_for("Press enter to deploy", wait);
+    tmux.send(&["Enter"]);
+    tmux.wait_for("Deploy api · edge", wait);
+    tmux.wait_for("step: probing green", wait);
+    tmux.wait_for("deploy: green restarted with sha256:", wait);
+    tmux.wait_for("deploy of api in edge succeeded", Duration::from_mins(2));
+    assert_eq!(s.serving(), "green");
+    tmux.send(&["Enter"]);
+    tmux.wait_gone("Deploy api · edge", wait);
+    tmux.wait_for(" green ✓", wait);
+
+    tmux.send(&["r"]);
+    let screen = tmux.wait_for("Roll back api in edge", wait);
+    assert!(
+        screen.contains("switches back to api@blue in one step"),
+        "{screen}"
+    );
+    tmux.send(&["Enter"]);
+    tmux.wait_for("rollback of api in edge succeeded", Duration::from_mins(2));
+    assert_eq!(s.serving(), "blue");
+    tmux.send(&["Enter"]);
+    tmux.wait_gone("Rollback api · edge", wait);
+    tmux.send(&["q"]);
+    tmux.wait_for("EXIT=0", wait);
+    assert!(!tmux.alternate_on());
+    let kinds = s.kinds();
+    for k in [
+        "deploy_issued",
+        "step",
+        "deploy_succeeded",
+        "rollback_issued",
+        "rollback_succeeded",
+    ] {
+        assert!(kinds.contains(&k.to_string()), "{kinds:?}");
+    }
 }

@@ -441,6 +441,48 @@ impl<'t> Table<'t> {
         out
     }
 
+    /// A checklist: strings, or `{ item = "…", after_stable = true }` for an
+    /// item due only once the deploy is stable. Returns (item, after_stable).
+    pub fn checklist(&self, ctx: &mut Ctx<'_>, key: &str) -> Vec<(String, bool)> {
+        let Some(arr) = self.inner.get(key).and_then(Item::as_array) else {
+            return self
+                .str_list(ctx, key)
+                .into_iter()
+                .map(|s| (s, false))
+                .collect();
+        };
+        let mut out = Vec::new();
+        for v in arr {
+            if let Some(s) = v.as_str() {
+                out.push((s.to_string(), false));
+                continue;
+            }
+            let entry = v.as_inline_table().and_then(|t| {
+                let item = t.get("item")?.as_str()?.to_string();
+                let after = match t.get("after_stable") {
+                    None => false,
+                    Some(a) => a.as_bool()?,
+                };
+                t.iter()
+                    .all(|(k, _)| k == "item" || k == "after_stable")
+                    .then_some((item, after))
+            });
+            match entry {
+                Some(e) => out.push(e),
+                None => ctx.report(
+                    v.span().or_else(|| self.value_span(key)),
+                    format!(
+                        "{} must list strings or {{ item = \"…\", after_stable = true }}, found \"{}\"",
+                        self.label(key),
+                        v.to_string().trim()
+                    ),
+                    "write \"Release notes updated\", or { item = \"Run irreversible migrations\", after_stable = true } for a step due once the deploy is stable",
+                ),
+            }
+        }
+        out
+    }
+
     /// A sub-table (standard or inline).
     pub fn table(&self, ctx: &mut Ctx<'_>, key: &str, path: String) -> Option<Table<'t>> {
         let item = self.inner.get(key)?;

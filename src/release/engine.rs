@@ -531,6 +531,10 @@ impl Watch {
             }
             (Step::Succeeded, kind) => {
                 next.release(self);
+                // Only now: irreversible steps wait until the deploy is stable.
+                for item in &self.after_stable {
+                    next.log.push(format!("now due (after stable): {item}"));
+                }
                 let outcome = if kind == OpKind::Rollback && self.automatic {
                     Outcome::RolledBack
                 } else {

@@ -20,6 +20,11 @@ pub fn closing_records(
         Step::Continue => Vec::new(),
         Step::Succeeded => {
             d.outcome = Some("succeeded".to_string());
+            d.reasons.extend(
+                w.after_stable
+                    .iter()
+                    .map(|i| format!("now due (after stable): {i}")),
+            );
             let mut out = vec![(
                 if deploy {
                     RecordKind::DeploySucceeded

@@ -124,6 +124,8 @@ pub struct Watch {
     pub steps_seen: usize,
     /// Steps seen in the latest reading and not yet recorded.
     pub new_steps: Vec<String>,
+    /// The gate's `after_stable` checklist items: due once a deploy is stable.
+    pub after_stable: Vec<String>,
     /// Change record, approvers and hotfix mark, carried onto every record.
     pub carried: Draft,
 }
@@ -253,6 +255,12 @@ impl Watch {
             outcome: None,
             steps_seen: 0,
             new_steps: Vec::new(),
+            after_stable: match kind {
+                OpKind::Deploy => env_cfg
+                    .map(|e| e.gate.after_stable.clone())
+                    .unwrap_or_default(),
+                OpKind::Rollback => Vec::new(),
+            },
             carried: Draft::default(),
         }
     }

@@ -318,6 +318,53 @@ impl Proxy {
     }
 }
 
+/// The `edge` environment behind the proxy, promoted into from the
+/// environment before it.
+fn edge_env(proxy: &Proxy, b: &Backends, extra_service: &str) -> String {
+    format!(
+        r#"
+[[environment]]
+name = "edge"
+provider = "proxy"
+
+[environment.proxy]
+url = "{url}"
+{keys}
+[environment.gate]
+checks = ["rollout_completed", "alarms_ok", "not_in_flight", "pinned", "fresh"]
+checklist = [{{ item = "Run irreversible migrations", after_stable = true }}]
+
+[environment.rollout]
+stability_window = "2s"
+timeout = "2m"
+
+[[environment.service]]
+name = "api"
+blue = "http://127.0.0.1:{blue}"
+green = "http://127.0.0.1:{green}"
+deploy = {deploy}
+stability_window = "3s"
+ready_timeout = "10s"
+{keep_warm}{service_keys}{extra_service}
+[[environment.service.smoke]]
+name = "home page"
+path = "/"
+body_contains = "sha256:"
+"#,
+        url = proxy.url(""),
+        keys = proxy.keys,
+        blue = b.blue,
+        green = b.green,
+        deploy = b.deploy_command(),
+        service_keys = proxy.service_keys,
+        keep_warm = if extra_service.contains("keep_warm") {
+            ""
+        } else {
+            "keep_warm = \"1s\"\n"
+        },
+    )
+}
+
 /// A shipdeck configuration: a simulated staging (the source of the digest)
 /// and `edge`, behind the proxy.
 pub fn config(dir: &Path, proxy: &Proxy, b: &Backends, extra_service: &str) -> PathBuf {
@@ -340,49 +387,25 @@ name = "api"
 ecs_service = "api-staging"
 container = "api"
 alarms = ["api-staging-5xx"]
-
-[[environment]]
-name = "edge"
-provider = "proxy"
-
-[environment.proxy]
-url = "{url}"
-{keys}
-[environment.gate]
-checks = ["rollout_completed", "alarms_ok", "not_in_flight", "pinned", "fresh"]
-
-[environment.rollout]
-stability_window = "2s"
-timeout = "2m"
-
-[[environment.service]]
-name = "api"
-blue = "http://127.0.0.1:{blue}"
-green = "http://127.0.0.1:{green}"
-deploy = {deploy}
-stability_window = "3s"
-ready_timeout = "10s"
-{keep_warm}{service_keys}{extra_service}
-[[environment.service.smoke]]
-name = "home page"
-path = "/"
-body_contains = "sha256:"
-"#,
+{edge}"#,
         root = env!("CARGO_MANIFEST_DIR"),
-        url = proxy.url(""),
-        keys = proxy.keys,
-        blue = b.blue,
-        green = b.green,
-        deploy = b.deploy_command(),
-        service_keys = proxy.service_keys,
-        keep_warm = if extra_service.contains("keep_warm") {
-            ""
-        } else {
-            "keep_warm = \"1s\"\n"
-        },
+        edge = edge_env(proxy, b, extra_service),
     );
     let path = dir.join("shipdeck.toml");
     std::fs::write(&path, text).expect("config");
+    path
+}
+
+/// The demo's configuration (three simulated ECS stages) with `edge` behind
+/// the proxy after prod.
+pub fn demo_config(dir: &Path, proxy: &Proxy, b: &Backends) -> PathBuf {
+    let demo = std::fs::read_to_string(format!(
+        "{}/assets/demo-config.toml",
+        env!("CARGO_MANIFEST_DIR")
+    ))
+    .expect("demo config");
+    let path = dir.join("demo-edge.toml");
+    std::fs::write(&path, format!("{demo}{}", edge_env(proxy, b, ""))).expect("config");
     path
 }
 

@@ -158,6 +158,7 @@ fn parse_rule(
 pub(super) fn parse_gate(ctx: &mut Ctx<'_>, t: &Table<'_>, production: bool) -> GatePolicy {
     t.check_keys(ctx, GATE_KEYS);
     let d = GatePolicy::defaults(production);
+    let checklist = t.checklist(ctx, "checklist");
     let checks = if t.has("checks") {
         let names = t.str_list(ctx, "checks");
         let mut checks = Vec::new();
@@ -221,7 +222,16 @@ pub(super) fn parse_gate(ctx: &mut Ctx<'_>, t: &Table<'_>, production: bool) -> 
         soak: t
             .bounded_duration(ctx, "soak", range::SOAK)
             .unwrap_or(d.soak),
-        checklist: t.str_list(ctx, "checklist"),
+        checklist: checklist
+            .iter()
+            .filter(|(_, after)| !after)
+            .map(|(i, _)| i.clone())
+            .collect(),
+        after_stable: checklist
+            .into_iter()
+            .filter(|(_, after)| *after)
+            .map(|(i, _)| i)
+            .collect(),
         freeze,
         approval_ttl: t.positive_duration(ctx, "approval_ttl", d.approval_ttl, range::TTL),
     }

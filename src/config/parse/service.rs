@@ -325,6 +325,7 @@ impl GatePolicy {
             change_record: None,
             soak: Duration::ZERO,
             checklist: Vec::new(),
+            after_stable: Vec::new(),
             freeze: Vec::new(),
             approval_ttl: Duration::from_hours(4),
         }
