@@ -14,7 +14,7 @@ use std::time::Duration;
 use chrono::{NaiveDate, NaiveTime, Weekday};
 use regex::Regex;
 
-pub use metric::MetricSource;
+pub use metric::{MetricSource, ProxyMetric};
 pub use walk::Problem;
 
 /// Default interval between two readings of an environment.

@@ -13,6 +13,7 @@
 
 pub mod config;
 pub mod driver;
+pub mod meter;
 pub mod runbook;
 
 use std::collections::HashMap;
@@ -119,6 +120,8 @@ pub struct ProxyProvider {
     runs: Arc<Mutex<HashMap<(String, String), runbook::Run>>>,
     /// Since when each service has answered through the proxy without a break.
     healthy_since: Mutex<HashMap<(String, String), chrono::DateTime<Utc>>>,
+    /// Each service's counters over time (its proxy metrics).
+    meters: Mutex<HashMap<(String, String), meter::Meter>>,
 }
 
 /// The process's proxy provider: deploys in flight are kept here, so that
@@ -133,6 +136,7 @@ pub fn provider() -> &'static ProxyProvider {
             .unwrap_or_default(),
         runs: Arc::default(),
         healthy_since: Mutex::default(),
+        meters: Mutex::default(),
     })
 }
 
@@ -258,6 +262,7 @@ impl ProxyProvider {
         let live = live.map_err(|message| ProviderError::Network {
             message: format!("{} proxy: {message}", proxy.kind.name()),
         })?;
+        let metrics = self.metrics(env, s, &traffic);
         let colours = vec![blue, green];
         let view = ProxyView {
             kind: proxy.kind.name().to_string(),
@@ -325,9 +330,39 @@ impl ProxyProvider {
             health: self.health(env, s, &served, latency),
             events,
             history,
-            metrics: Vec::new(),
+            metrics,
             proxy: Some(view),
         })
+    }
+
+    /// The service's proxy metrics, with the counters of this reading taken in.
+    fn metrics(
+        &self,
+        env: &EnvConfig,
+        s: &ServiceConfig,
+        traffic: &Traffic,
+    ) -> Vec<crate::model::MetricSeries> {
+        let key = (env.name.clone(), s.name.clone());
+        let Ok(mut meters) = self.meters.lock() else {
+            return Vec::new();
+        };
+        let meter = meters.entry(key).or_default();
+        meter.take(traffic, std::time::Instant::now());
+        let error = match traffic {
+            Traffic::Unreadable(why) | Traffic::NotAvailable(why) => Some(why.clone()),
+            Traffic::PerColour { .. } | Traffic::Total(_) => None,
+        };
+        s.metrics
+            .iter()
+            .filter_map(|m| match m.source {
+                crate::config::MetricSource::Proxy(what) => Some(crate::model::MetricSeries {
+                    label: m.label.clone(),
+                    points: meter.points(what),
+                    error: error.clone(),
+                }),
+                _ => None,
+            })
+            .collect()
     }
 
     /// What the service answers through the proxy, as health: one probe per

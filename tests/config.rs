@@ -391,3 +391,32 @@ fn after_stable_checklist_items_stay_out_of_the_gate() {
         assert!(err.contains("t.toml:"), "{err}");
     }
 }
+
+#[test]
+fn proxy_metrics_need_a_proxy_that_counts_them() {
+    let metric = "[[environment.service.metric]]\nlabel = \"5xx %\"\nproxy = \"5xx_percent\"\nrole = \"error_rate\"\n";
+    let ok = format!("{SERVICE}{PROXY_ENV}{metric}");
+    let cfg = config::parse_str(&ok, "t.toml", None).unwrap();
+    assert_eq!(
+        cfg.env("edge").unwrap().services[0].metrics[0].source,
+        config::MetricSource::Proxy(config::ProxyMetric::ErrorPercent)
+    );
+    for (text, want) in [
+        (
+            ok.replace(
+                "kind = \"haproxy\"",
+                "kind = \"caddy\"\nadmin = \"http://127.0.0.1:2019\"",
+            ),
+            "Caddy's admin API does not count requests",
+        ),
+        (
+            format!("{SERVICE}{metric}"),
+            "only a provider = \"proxy\" environment",
+        ),
+    ] {
+        let err = config::parse_str(&text, "t.toml", None)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains(want), "{err}");
+    }
+}

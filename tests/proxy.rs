@@ -508,3 +508,35 @@ fn console_promotes_into_haproxy_and_rolls_back_with_r() {
         assert!(kinds.contains(&k.to_string()), "{kinds:?}");
     }
 }
+
+#[test]
+fn a_5xx_rule_over_haproxy_counters_switches_back() {
+    let rule = "keep_warm = \"60s\"\n\
+        [[environment.service.metric]]\nlabel = \"5xx %\"\nproxy = \"5xx_percent\"\nrole = \"error_rate\"\n\
+        [[environment.rollout.rule]]\nname = \"5xx above 5 %\"\nmetric = \"5xx %\"\nabove = 5.0\nfor = \"1m\"\n";
+    let s = setup(Kind::Haproxy, rule);
+    let load = Load::start(s.proxy.url("/"), 2, 200_000, Duration::from_mins(2), false);
+    std::thread::scope(|scope| {
+        let promote = scope.spawn(|| s.promote());
+        let until = std::time::Instant::now() + Duration::from_secs(30);
+        while s.serving() != "green" {
+            assert!(std::time::Instant::now() < until, "green never went live");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        // Green's app fails; its status path (health) still answers 200.
+        s.backends.fail_all("green");
+        let (code, report, stderr) = promote.join().unwrap();
+        assert_eq!(code, 1, "{report}\n{stderr}");
+        assert_eq!(report["outcome"], "rolled_back", "{report}\n{stderr}");
+        let reason = report["reason"].as_str().unwrap_or_default();
+        assert!(reason.contains("rule \"5xx above 5 %\""), "{reason}");
+    });
+    let r = load.finish();
+    assert_eq!(s.serving(), "blue");
+    assert!(
+        r.failed > 0,
+        "green's 500s reached the load before the switch back"
+    );
+    let after = reqwest_get(&s.proxy.url("/"));
+    assert!(after.starts_with("blue"), "{after}");
+}

@@ -181,6 +181,8 @@ pub(super) async fn read_metrics(
                 MetricSource::Expression(e) => {
                     MetricDataQuery::builder().expression(MetricSource::rewrite(e, query_id))
                 }
+                // Counted by a reverse proxy: never an ECS environment's.
+                MetricSource::Proxy(_) => continue,
             }
             .id(&id)
             .label(&m.label)

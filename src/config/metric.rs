@@ -19,6 +19,28 @@ pub enum MetricSource {
     /// (e.g. `errors / requests * 100`), computed by CloudWatch in the same
     /// `GetMetricData` call.
     Expression(String),
+    /// Counted by the reverse proxy of a proxy environment, one point per
+    /// minute (the newest one covers the minute so far).
+    Proxy(ProxyMetric),
+}
+
+/// What a proxy counts that a rollout can be judged by.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ProxyMetric {
+    /// 5xx answers per 100 requests, both colours together (HAProxy).
+    ErrorPercent,
+    /// Requests per second (HAProxy, nginx `stub_status`).
+    RequestsPerSecond,
+}
+
+impl ProxyMetric {
+    /// The configuration's name.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::ErrorPercent => "5xx_percent",
+            Self::RequestsPerSecond => "requests_per_second",
+        }
+    }
 }
 
 impl MetricSource {

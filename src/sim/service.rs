@@ -537,9 +537,13 @@ impl SimService {
                     MetricSource::Stat { metric_name, .. } => {
                         Some(self.usual_points(input, metric_name, now))
                     }
-                    MetricSource::Expression(_) => None,
+                    MetricSource::Expression(_) | MetricSource::Proxy(_) => None,
                 }
             }),
+            MetricSource::Proxy(p) => Err(format!(
+                "{} is counted by a reverse proxy, not simulated",
+                p.name()
+            )),
         };
         let shifted = match m.role {
             MetricRole::ErrorRate => Some(MetricKind::ErrorRate),

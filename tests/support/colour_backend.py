@@ -7,7 +7,8 @@ Serves, on 127.0.0.1:PORT:
                              state's "status" (200 unless told otherwise);
                              "flap": true answers 500 one second in three
   GET /anything-else      -> 200 "COLOUR DIGEST"
-STATE_FILE is JSON {"digest": "sha256:…", "status": 200, "flap": false}, read
+STATE_FILE is JSON {"digest": "sha256:…", "status": 200, "flap": false,
+"fail_all": false} ("fail_all": every other path answers 500), read
 on every request, so a deploy (or a test) changes the colour by writing it.
 """
 import json
@@ -44,7 +45,8 @@ class Handler(BaseHTTPRequestHandler):
             body = json.dumps({"colour": COLOUR, "build": {"digest": s.get("digest")}}).encode()
             ctype = "application/json"
         else:
-            status = 200
+            # "fail_all": the app fails while its status path still answers.
+            status = 500 if s.get("fail_all") else 200
             body = f"{COLOUR} {s.get('digest')}\n".encode()
             ctype = "text/plain"
         self.send_response(status)

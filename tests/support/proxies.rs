@@ -92,11 +92,22 @@ impl Backends {
 
     /// Changes a colour's state (status code, flapping).
     pub fn set(&self, colour: &str, status: u16, flap: bool) {
+        self.update(colour, |v| {
+            v["status"] = status.into();
+            v["flap"] = flap.into();
+        });
+    }
+
+    /// Makes every path but the status path of a colour answer 500.
+    pub fn fail_all(&self, colour: &str) {
+        self.update(colour, |v| v["fail_all"] = true.into());
+    }
+
+    fn update(&self, colour: &str, f: impl FnOnce(&mut serde_json::Value)) {
         let path = self.dir.join(format!("{colour}.json"));
         let mut v: serde_json::Value =
             serde_json::from_str(&std::fs::read_to_string(&path).expect("read")).expect("json");
-        v["status"] = status.into();
-        v["flap"] = flap.into();
+        f(&mut v);
         let tmp = path.with_extension("tmp");
         std::fs::write(&tmp, v.to_string()).expect("write");
         std::fs::rename(tmp, path).expect("rename");

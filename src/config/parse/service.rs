@@ -28,6 +28,7 @@ const HEALTH_KEYS: &[&str] = &[
     "headers",
 ];
 const METRIC_KEYS: &[&str] = &[
+    "proxy",
     "label",
     "id",
     "expression",
@@ -91,6 +92,17 @@ pub(super) fn parse_service(
         }
     }
     check_metric_ids(ctx, &metrics);
+    for (m, metric) in &metrics {
+        if let MetricSource::Proxy(what) = metric.source
+            && let Some(why) = proxy_metric_refusal(proxy, what)
+        {
+            ctx.report(
+                m.value_span("proxy"),
+                format!("{} > proxy = \"{}\": {why}", m.path, what.name()),
+                "count it with HAProxy (both) or nginx's stub_status (requests_per_second), or use a CloudWatch metric",
+            );
+        }
+    }
     let metrics = metrics.into_iter().map(|(_, m)| m).collect();
     Some(ServiceConfig {
         alarms: t.str_list(ctx, "alarms"),
@@ -102,6 +114,38 @@ pub(super) fn parse_service(
         metrics,
         proxy: proxied,
     })
+}
+
+/// Why a proxy metric cannot be counted here, if it cannot.
+fn proxy_metric_refusal(
+    proxy: Option<&crate::proxy::ProxyEnv>,
+    what: crate::config::ProxyMetric,
+) -> Option<String> {
+    use crate::config::ProxyMetric;
+    use crate::proxy::ProxyKind;
+    match (proxy.map(|p| &p.kind), what) {
+        (None, _) => Some("only a provider = \"proxy\" environment has proxy metrics".into()),
+        (Some(ProxyKind::Haproxy { .. }), _)
+        | (
+            Some(ProxyKind::Nginx {
+                stub_status: Some(_),
+                ..
+            }),
+            ProxyMetric::RequestsPerSecond,
+        ) => None,
+        (
+            Some(ProxyKind::Nginx {
+                stub_status: None, ..
+            }),
+            ProxyMetric::RequestsPerSecond,
+        ) => Some("nginx counts requests only through stub_status: set stub_status".into()),
+        (Some(ProxyKind::Nginx { .. }), ProxyMetric::ErrorPercent) => {
+            Some("nginx's stub_status does not count 5xx answers".into())
+        }
+        (Some(ProxyKind::Caddy { .. }), _) => {
+            Some("Caddy's admin API does not count requests".into())
+        }
+    }
 }
 
 pub(super) fn parse_method(ctx: &mut Ctx<'_>, t: &Table<'_>) -> String {
@@ -190,6 +234,23 @@ pub(super) fn parse_metric(ctx: &mut Ctx<'_>, t: &Table<'_>) -> Option<MetricCon
             format!("metric id \"{id}\" is not allowed"),
             "start with a lower-case letter; then letters, digits and '_' (CloudWatch's rule for query ids)",
         );
+    }
+    if let Some(what) = t.choice(ctx, "proxy", &["5xx_percent", "requests_per_second"]) {
+        let label = t.req_str(
+            ctx,
+            "label",
+            "a proxy metric needs label = \"5xx %\" (rules and the watch name it by label)",
+        )?;
+        return Some(MetricConfig {
+            label,
+            id,
+            source: MetricSource::Proxy(if what == "5xx_percent" {
+                crate::config::ProxyMetric::ErrorPercent
+            } else {
+                crate::config::ProxyMetric::RequestsPerSecond
+            }),
+            role,
+        });
     }
     if let Some(expression) = t.str(ctx, "expression") {
         for key in ["namespace", "metric_name", "dimensions", "stat"] {
