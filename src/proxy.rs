@@ -90,7 +90,8 @@ impl ProxyView {
         };
         let count = |c: &Counters| {
             format!(
-                "{} requests, {} 5xx",
+                "{}{} requests, {} 5xx",
+                c.rate.map_or_else(String::new, |r| format!("{r}/s · ")),
                 c.requests,
                 c.errors_5xx
                     .map_or_else(|| "?".to_string(), |e| e.to_string())

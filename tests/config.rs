@@ -420,3 +420,40 @@ fn proxy_metrics_need_a_proxy_that_counts_them() {
         assert!(err.contains(want), "{err}");
     }
 }
+
+/// The commented Caddy and nginx examples of config.example.toml, uncommented
+/// in place of its HAProxy environment, are valid too.
+#[test]
+fn example_config_proxy_variants_parse() {
+    let text = std::fs::read_to_string("config.example.toml").unwrap();
+    let cfg = config::parse_str(&text, "config.example.toml", None).unwrap();
+    let edge = cfg.env("edge").unwrap();
+    assert_eq!(edge.proxy.as_ref().unwrap().kind.name(), "haproxy");
+    assert_eq!(edge.gate.after_stable, ["Run irreversible migrations"]);
+    let base = &text[..text.find("[[environment]]\nname = \"edge\"").unwrap()];
+    for (from, to, kind) in [
+        ("# --- Caddy", "# --- nginx", "caddy"),
+        ("# --- nginx", "\u{0}", "nginx"),
+    ] {
+        let start = text.find(from).unwrap();
+        let end = text[start..].find(to).map_or(text.len(), |e| start + e);
+        let block: String = text[start..end]
+            .lines()
+            .filter_map(|l| l.strip_prefix("# "))
+            .filter(|l| {
+                l.starts_with('[')
+                    || l.starts_with('#')
+                    || l.split_once(" = ").is_some_and(|(k, _)| {
+                        !k.is_empty() && k.bytes().all(|b| b.is_ascii_lowercase() || b == b'_')
+                    })
+            })
+            .flat_map(|l| [l, "\n"])
+            .collect();
+        let whole =
+            format!("{base}[[environment]]\nname = \"edge\"\nprovider = \"proxy\"\n{block}");
+        let cfg = config::parse_str(&whole, "example.toml", None)
+            .unwrap_or_else(|e| panic!("{kind}: {e}\n{block}"));
+        let edge = cfg.env("edge").unwrap();
+        assert_eq!(edge.proxy.as_ref().unwrap().kind.name(), kind, "{block}");
+    }
+}

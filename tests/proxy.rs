@@ -438,6 +438,18 @@ fn a_read_only_proxy_environment_refuses_before_touching_anything() {
     );
     assert_eq!(s.serving(), "blue");
     assert!(s.kinds().iter().all(|k| k != "deploy_issued"));
+    // The cutover runs in shipdeck's process: without --wait it is refused.
+    let out = s
+        .cmd()
+        .args(["promote", "api", "--to", "edge", "--yes"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("add --wait"),
+        "{out:?}"
+    );
+    assert!(s.kinds().is_empty(), "{:?}", s.kinds());
 }
 
 /// The console against real HAProxy: a proxy environment next to the demo's
@@ -460,8 +472,8 @@ fn console_promotes_into_haproxy_and_rolls_back_with_r() {
         env!("CARGO_BIN_EXE_shipdeck"),
         config.display()
     ));
-    let screen = tmux.wait_for("local/proxy", wait);
-    assert!(screen.contains("000000000000 blue"), "{screen}");
+    // Blue is live, serving the old digest.
+    tmux.wait_for("000000000000 blue", wait);
     // api @ edge, the fourth column: p plans the cutover.
     tmux.send(&["l", "l", "l"]);
     tmux.send(&["p"]);

@@ -75,6 +75,18 @@ fn stages(cfg: &Config, args: &PromoteArgs) -> Result<(EnvId, EnvId), CliError> 
     Ok((source, target))
 }
 
+/// A proxy environment's cutover runs in this process (probes, the switch):
+/// a promotion into one is watched, or refused before anything happens.
+fn needs_wait(cfg: &Config, target: EnvId, wait: bool) -> Result<(), CliError> {
+    if cfg.environments[target].proxy.is_some() && !wait {
+        return Err(CliError::usage(format!(
+            "\"{}\" is behind a reverse proxy: shipdeck itself runs the cutover (deploy, probes, switch), so add --wait and keep it running",
+            cfg.environments[target].name
+        )));
+    }
+    Ok(())
+}
+
 /// The answers given on the command line.
 fn answers(cfg: &Config, target: EnvId, args: &PromoteArgs) -> Result<Answers, CliError> {
     let mut answers = Answers {
@@ -164,6 +176,7 @@ pub async fn drive(
 ) -> Result<Report, CliError> {
     let cfg = driver.cfg;
     let (source, target) = stages(cfg, args)?;
+    needs_wait(cfg, target, common.wait)?;
     let mut answers = answers(cfg, target, args)?;
     let (src, stale) = read_service(&driver.provider, cfg, source, &args.service).await?;
     let (dst, _) = read_service(&driver.provider, cfg, target, &args.service).await?;

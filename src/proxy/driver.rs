@@ -23,6 +23,9 @@ pub struct Counters {
     pub requests: u64,
     /// Of which 5xx.
     pub errors_5xx: Option<u64>,
+    /// Requests per second now, where the proxy says (HAProxy: over the last second).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rate: Option<u64>,
 }
 
 /// The proxy's own view of traffic.
@@ -286,6 +289,7 @@ fn haproxy_servers(stat: &str, backend: &str) -> Result<Vec<ServerRow>, String> 
         col("stot")?,
         col("hrsp_5xx")?,
     );
+    let rate = col("rate").ok();
     let mut rows = Vec::new();
     let mut seen_backend = false;
     for line in lines {
@@ -305,6 +309,7 @@ fn haproxy_servers(stat: &str, backend: &str) -> Result<Vec<ServerRow>, String> 
             counters: Counters {
                 requests: num(total).unwrap_or(0),
                 errors_5xx: num(e5),
+                rate: rate.and_then(num),
             },
         });
     }
@@ -493,6 +498,7 @@ async fn stub(client: &reqwest::Client, url: &str) -> Result<Counters, String> {
     Ok(Counters {
         requests,
         errors_5xx: None,
+        rate: None,
     })
 }
 

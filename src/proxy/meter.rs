@@ -49,6 +49,7 @@ fn total(t: &Traffic) -> Option<Counters> {
         Traffic::PerColour { blue, green } => Some(Counters {
             requests: blue.requests + green.requests,
             errors_5xx: blue.errors_5xx.zip(green.errors_5xx).map(|(a, b)| a + b),
+            rate: None,
         }),
         Traffic::Total(c) => Some(c.clone()),
         Traffic::NotAvailable(_) | Traffic::Unreadable(_) => None,
@@ -111,10 +112,12 @@ mod tests {
             blue: Counters {
                 requests: blue.0,
                 errors_5xx: Some(blue.1),
+                rate: None,
             },
             green: Counters {
                 requests: green.0,
                 errors_5xx: Some(green.1),
+                rate: None,
             },
         }
     }

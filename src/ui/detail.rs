@@ -117,14 +117,21 @@ pub(super) fn render_detail(frame: &mut Frame<'_>, area: Rect, app: &App, theme:
                 (None, _) => "unknown: tag-only image, cannot be promoted".into(),
             };
             lines.push(kv("digest", &digest, width, theme));
-            lines.push(kv(
-                "task def",
-                &s.task_definition
-                    .as_ref()
-                    .map_or("-".into(), |t| t.arn.clone()),
-                width,
-                theme,
-            ));
+            match s
+                .task_definition
+                .as_ref()
+                .and_then(|t| t.as_colour().map(|c| (t, c)))
+            {
+                Some((t, c)) => lines.push(kv("live", &format!("{t} ({c} colour)"), width, theme)),
+                None => lines.push(kv(
+                    "task def",
+                    &s.task_definition
+                        .as_ref()
+                        .map_or("-".into(), |t| t.arn.clone()),
+                    width,
+                    theme,
+                )),
+            }
             lines.push(rollback_line(app, s, width, theme));
             let c = &s.deployment_config;
             lines.push(kv(
