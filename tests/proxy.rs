@@ -296,6 +296,9 @@ fn a_failing_deploy_command_stops_before_the_proxy() {
         progress.contains("| deploy: error: image pull failed"),
         "{progress}"
     );
+    // A credential the command printed never reaches the screen.
+    assert!(progress.contains("registry.example.com"), "{progress}");
+    assert!(!progress.contains("hunter2"), "{progress}");
 }
 
 #[test]

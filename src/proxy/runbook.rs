@@ -341,7 +341,11 @@ async fn deploy_command(ctx: &Ctx, id: &str, to: Colour, digest: &Digest) -> Res
             let Some(s) = stream else { return };
             let mut lines = BufReader::new(s).lines();
             while let Ok(Some(line)) = lines.next_line().await {
-                let line: String = sanitize(&line).chars().take(500).collect();
+                // Outside text: sanitised, credentials in URLs redacted, bounded.
+                let line: String = crate::secrets::redact_urls(&sanitize(&line))
+                    .chars()
+                    .take(500)
+                    .collect();
                 ctx.update(&id, |r| r.event(format!("deploy: {line}")));
             }
         }
