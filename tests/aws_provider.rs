@@ -503,3 +503,44 @@ async fn missing_service_deployment_api_does_not_fail_the_reading() {
         .clone();
     assert_eq!(s.task_definition.map(|t| t.revision), Some(before.revision));
 }
+
+/// A CODE_DEPLOY-controlled service, as moto reports it, is read as such and
+/// refused before any change. (moto keeps no canary or linear configuration:
+/// those are read in `aws::read`'s unit tests from SDK-built answers.)
+#[tokio::test]
+async fn a_code_deploy_service_is_read_and_refused() {
+    use aws_sdk_ecs::types::{DeploymentController, DeploymentControllerType};
+    use shipdeck::model::Strategy;
+    let Some(st) = stack() else { return };
+    let ecs = ecs_client(&st.moto.url);
+    ecs.create_cluster()
+        .cluster_name("c1")
+        .send()
+        .await
+        .unwrap();
+    register(&ecs, "c1-svc1", &format!("{REPO}@{}", digest("1.0"))).await;
+    ecs.create_service()
+        .cluster("c1")
+        .service_name("svc1")
+        .task_definition("c1-svc1:1")
+        .desired_count(1)
+        .deployment_controller(
+            DeploymentController::builder()
+                .r#type(DeploymentControllerType::CodeDeploy)
+                .build()
+                .unwrap(),
+        )
+        .send()
+        .await
+        .unwrap();
+    let cfg = parse(&config_text(1, 1, &st.moto.url, &st.localstack.url));
+    let p = AwsProvider::new(&cfg).with_credentials(creds());
+    let snap = p
+        .read_env(&cfg.environments[0], ReadScope::CONSOLE)
+        .await
+        .unwrap();
+    let cd = snap.service("svc1").unwrap();
+    assert_eq!(cd.deployment_config.strategy, Strategy::CodeDeploy);
+    let err = shipdeck::release::rollback_target(&[], "e1", cd).unwrap_err();
+    assert!(err.0.contains("deployed by CodeDeploy"), "{err}");
+}

@@ -249,3 +249,38 @@ fn unknown_environment_and_first_stage_are_usage_errors() {
         .code(2)
         .stderr(predicate::str::contains("matches no checklist item"));
 }
+
+/// A CODE_DEPLOY-controlled service: promote and rollback say why they refuse,
+/// and nothing is issued or recorded as issued.
+#[test]
+fn a_code_deploy_service_is_refused_before_any_change() {
+    let env = Env::new();
+    let cmd = |args: &[&str]| {
+        let mut c = Command::cargo_bin("shipdeck").unwrap();
+        c.env_remove("SHIPDECK_CONFIG")
+            .env("XDG_DATA_HOME", env.dir.path().join("data"))
+            .env("XDG_STATE_HOME", env.dir.path().join("state"))
+            .env("SHIPDECK_OPERATOR", "alice")
+            .env("SHIPDECK_LOG_FILE", env.dir.path().join("shipdeck.log"))
+            .args(["--config", "tests/configs/good/code-deploy.toml"])
+            .args(args)
+            .timeout(std::time::Duration::from_mins(1));
+        c
+    };
+    cmd(&["promote", "api", "--to", "prod", "--yes", "--wait"])
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains("deployed by CodeDeploy"))
+        .stderr(predicate::str::contains("nothing was changed"));
+    cmd(&["rollback", "api", "--env", "prod", "--yes", "--wait"])
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains("deployed by CodeDeploy"));
+    assert!(
+        !env.kinds()
+            .iter()
+            .any(|k| k == "deploy_issued" || k == "rollback_issued"),
+        "{:?}",
+        env.kinds()
+    );
+}

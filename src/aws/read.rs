@@ -67,34 +67,49 @@ fn deployment_config(s: &aws_sdk_ecs::types::Service) -> DeploymentConfig {
     let dc = s.deployment_configuration();
     let cb = dc.and_then(|d| d.deployment_circuit_breaker());
     let alarms = dc.and_then(|d| d.alarms());
-    let blue_green = matches!(
-        dc.and_then(|d| d.strategy()),
-        Some(DeploymentStrategy::BlueGreen)
-    ) || matches!(
+    let minutes =
+        |m: Option<i32>| Duration::from_secs(u64::try_from(m.unwrap_or(0)).unwrap_or(0) * 60);
+    let bake =
+        minutes(dc.and_then(aws_sdk_ecs::types::DeploymentConfiguration::bake_time_in_minutes));
+    let code_deploy = matches!(
         s.deployment_controller()
             .map(aws_sdk_ecs::types::DeploymentController::r#type),
         Some(DeploymentControllerType::CodeDeploy)
     );
+    let strategy = match dc.and_then(|d| d.strategy()) {
+        _ if code_deploy => Strategy::CodeDeploy,
+        Some(DeploymentStrategy::BlueGreen) => Strategy::BlueGreen { bake },
+        Some(DeploymentStrategy::Canary) => {
+            let c = dc.and_then(|d| d.canary_configuration());
+            Strategy::Canary {
+                percent_hundredths: Strategy::hundredths(
+                    c.and_then(aws_sdk_ecs::types::CanaryConfiguration::canary_percent),
+                ),
+                canary_bake: minutes(c.and_then(
+                    aws_sdk_ecs::types::CanaryConfiguration::canary_bake_time_in_minutes,
+                )),
+                bake,
+            }
+        }
+        Some(DeploymentStrategy::Linear) => {
+            let l = dc.and_then(|d| d.linear_configuration());
+            Strategy::Linear {
+                step_hundredths: Strategy::hundredths(
+                    l.and_then(aws_sdk_ecs::types::LinearConfiguration::step_percent),
+                ),
+                interval: minutes(
+                    l.and_then(aws_sdk_ecs::types::LinearConfiguration::step_bake_time_in_minutes),
+                ),
+                bake,
+            }
+        }
+        _ => Strategy::Rolling,
+    };
     DeploymentConfig {
         circuit_breaker: cb.is_some_and(aws_sdk_ecs::types::DeploymentCircuitBreaker::enable),
         circuit_breaker_rollback: cb.is_some_and(|c| c.enable() && c.rollback()),
         alarm_rollback: alarms.is_some_and(|a| a.enable() && a.rollback()),
-        strategy: if blue_green {
-            Strategy::BlueGreen {
-                bake: Duration::from_secs(
-                    u64::try_from(
-                        dc.and_then(
-                            aws_sdk_ecs::types::DeploymentConfiguration::bake_time_in_minutes,
-                        )
-                        .unwrap_or(0),
-                    )
-                    .unwrap_or(0)
-                        * 60,
-                ),
-            }
-        } else {
-            Strategy::Rolling
-        },
+        strategy,
     }
 }
 
@@ -580,3 +595,7 @@ pub async fn history(
     out.sort_by_key(|r| r.task_definition.revision);
     Ok(out)
 }
+
+#[cfg(test)]
+#[path = "read_tests.rs"]
+mod tests;

@@ -114,6 +114,9 @@ pub fn plan(
             name(source)
         )));
     };
+    if let Some(why) = target_snap.and_then(|t| t.deployment_config.strategy.refusal(&t.name)) {
+        return Err(PlanError(format!("nothing was changed: {why}")));
+    }
     if let (Some(d), Some(t)) = (&src.digest, target_snap.and_then(|t| t.digest.as_ref()))
         && d == t
     {

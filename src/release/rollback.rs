@@ -104,6 +104,9 @@ pub fn rollback_target(
             snap.name
         )));
     };
+    if let Some(why) = snap.deployment_config.strategy.refusal(&snap.name) {
+        return Err(PlanError(format!("nothing was changed: {why}")));
+    }
     if let Some(live) = current.as_colour() {
         return colour_target(records, env, snap, live);
     }

@@ -107,7 +107,7 @@ pub struct FleetService {
     /// Alarms and their initial state.
     #[serde(default)]
     pub alarms: Vec<FleetAlarm>,
-    /// "rolling" or "blue_green".
+    /// "rolling", "blue_green" or "code_deploy".
     #[serde(default)]
     pub strategy: Option<String>,
     /// Blue/green bake time.
@@ -324,9 +324,10 @@ impl FleetFile {
                 if let Some(st) = &s.strategy
                     && st != "rolling"
                     && st != "blue_green"
+                    && st != "code_deploy"
                 {
                     return Err(invalid(format!(
-                        "strategy of \"{}\" must be \"rolling\" or \"blue_green\", found \"{st}\"",
+                        "strategy of \"{}\" must be \"rolling\", \"blue_green\" or \"code_deploy\", found \"{st}\"",
                         s.ecs_service
                     )));
                 }

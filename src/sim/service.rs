@@ -130,6 +130,7 @@ impl SimService {
             (Some("blue_green"), bake) => Strategy::BlueGreen {
                 bake: bake.unwrap_or(Duration::from_mins(5)),
             },
+            (Some("code_deploy"), _) => Strategy::CodeDeploy,
             _ => Strategy::Rolling,
         };
         let alarms =

@@ -58,6 +58,8 @@ pub(crate) fn dialog(app: &mut App, env: EnvId, service: &str) {
             let during_bake = matches!(
                 s.deployment_config.strategy,
                 crate::model::Strategy::BlueGreen { .. }
+                    | crate::model::Strategy::Canary { .. }
+                    | crate::model::Strategy::Linear { .. }
             ) && s.rollout() == crate::model::RolloutState::InProgress;
             app.flow = Some(Flow::Rollback(Box::new(RollbackDialog {
                 env,
