@@ -256,7 +256,7 @@ impl Provider for AnyProvider {
         // An environment behind a reverse proxy has its own provider, whatever
         // serves the others.
         if env.proxy.is_some() {
-            return crate::proxy::provider().read_env(env, scope).await;
+            return Box::pin(crate::proxy::provider().read_env(env, scope)).await;
         }
         match self {
             Self::Sim(p) => p.read_env(env, scope).await,
@@ -272,7 +272,7 @@ impl Provider for AnyProvider {
         current: &TaskDefRef,
     ) -> Result<Vec<RevisionInfo>, ProviderError> {
         if env.proxy.is_some() {
-            return crate::proxy::provider().history(env, service).await;
+            return Box::pin(crate::proxy::provider().history(env, service)).await;
         }
         match self {
             Self::Sim(p) => p.history(env, service, current).await,
@@ -287,7 +287,7 @@ impl Provider for AnyProvider {
         digest: &Digest,
     ) -> Result<DeployStarted, ProviderError> {
         if env.proxy.is_some() {
-            return crate::proxy::provider().deploy(env, service, digest).await;
+            return Box::pin(crate::proxy::provider().deploy(env, service, digest)).await;
         }
         match self {
             Self::Sim(p) => p.deploy(env, service, digest).await,
@@ -302,7 +302,7 @@ impl Provider for AnyProvider {
         to: &TaskDefRef,
     ) -> Result<DeployStarted, ProviderError> {
         if env.proxy.is_some() {
-            return crate::proxy::provider().rollback(env, service, to).await;
+            return Box::pin(crate::proxy::provider().rollback(env, service, to)).await;
         }
         match self {
             Self::Sim(p) => p.rollback(env, service, to).await,

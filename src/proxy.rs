@@ -11,6 +11,7 @@
 //! - [`driver`]: the three proxies (live colour, switch, counters);
 //! - [`runbook`]: the cutover runbook a deploy runs, step by step.
 
+pub mod alb;
 pub mod config;
 pub mod driver;
 pub mod meter;
@@ -250,14 +251,22 @@ impl ProxyProvider {
         s: &ServiceConfig,
     ) -> Result<ServiceSnapshot, ProviderError> {
         let (proxy, svc) = parts(env, s)?;
-        let through = format!("{}{}", proxy.url.trim_end_matches('/'), svc.status_path);
+        let through = proxy
+            .url
+            .as_ref()
+            .map(|u| format!("{}{}", u.trim_end_matches('/'), svc.status_path));
         let started = std::time::Instant::now();
         let (live, blue, green, traffic, served) = tokio::join!(
             driver::live(&self.client, proxy, svc),
             read_colour(&self.client, svc, Colour::Blue),
             read_colour(&self.client, svc, Colour::Green),
             driver::traffic(&self.client, proxy, svc),
-            read_status(&self.client, svc, &through, Colour::Blue),
+            async {
+                match &through {
+                    Some(u) => Some(read_status(&self.client, svc, u, Colour::Blue).await),
+                    None => None,
+                }
+            },
         );
         let latency = started.elapsed();
         let live = live.map_err(|message| ProviderError::Network {
@@ -272,6 +281,13 @@ impl ProxyProvider {
             traffic,
         };
         let live_view = view.colour(live).cloned();
+        // Without a public address, health is the live colour's own answer.
+        let served = served.or_else(|| live_view.clone()).unwrap_or(ColourView {
+            colour: live,
+            digest: None,
+            answering: false,
+            reason: "not read".to_string(),
+        });
         let current = TaskDefRef::colour(&s.name, live);
         let history = Colour::BOTH
             .iter()

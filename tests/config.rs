@@ -432,6 +432,7 @@ fn example_config_proxy_variants_parse() {
     assert_eq!(edge.gate.after_stable, ["Run irreversible migrations"]);
     let base = &text[..text.find("[[environment]]\nname = \"edge\"").unwrap()];
     for (from, to, kind) in [
+        ("# --- ALB", "# --- Caddy", "alb"),
         ("# --- Caddy", "# --- nginx", "caddy"),
         ("# --- nginx", "\u{0}", "nginx"),
     ] {
@@ -456,4 +457,62 @@ fn example_config_proxy_variants_parse() {
         let edge = cfg.env("edge").unwrap();
         assert_eq!(edge.proxy.as_ref().unwrap().kind.name(), kind, "{block}");
     }
+}
+
+#[test]
+fn alb_environments_need_a_rule_and_two_target_groups_but_no_url() {
+    let alb = PROXY_ENV
+        .replace(
+            "kind = \"haproxy\"\nurl = \"http://127.0.0.1:8080\"\nsocket = \"/run/haproxy/admin.sock\"",
+            "kind = \"alb\"\nregion = \"eu-west-1\"",
+        )
+        .replace(
+            "name = \"api\"\n",
+            "name = \"api\"\nlistener_rule = \"arn:rule\"\nblue_target_group = \"arn:blue\"\ngreen_target_group = \"arn:green\"\n",
+        );
+    let cfg = config::parse_str(&format!("{SERVICE}{alb}"), "t.toml", None).unwrap();
+    let edge = cfg.env("edge").unwrap();
+    assert_eq!(edge.proxy.as_ref().unwrap().url, None);
+    let rule = edge.services[0]
+        .proxy
+        .as_ref()
+        .unwrap()
+        .alb
+        .as_ref()
+        .unwrap();
+    assert_eq!(
+        rule.target_group(shipdeck::proxy::Colour::Green),
+        "arn:green"
+    );
+    // No public address: no health check through it.
+    assert!(edge.services[0].health.is_none());
+    for (from, to, want) in [
+        (
+            "green_target_group = \"arn:green\"\n",
+            "",
+            "add green_target_group",
+        ),
+        ("region = \"eu-west-1\"", "", "add region"),
+    ] {
+        let err = config::parse_str(
+            &format!("{SERVICE}{}", alb.replace(from, to)),
+            "t.toml",
+            None,
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains(want), "{err}");
+    }
+    // Other proxies need their public address.
+    let err = config::parse_str(
+        &format!(
+            "{SERVICE}{}",
+            PROXY_ENV.replace("url = \"http://127.0.0.1:8080\"\n", "")
+        ),
+        "t.toml",
+        None,
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(err.contains("add url"), "{err}");
 }

@@ -3,6 +3,8 @@
 //! proxy switched by hand. `scripts/test` installs the three proxies.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+#[path = "support/emulators.rs"]
+mod emulators;
 #[path = "support/proxies.rs"]
 mod proxies;
 #[path = "support/tmux.rs"]
@@ -554,4 +556,230 @@ fn a_5xx_rule_over_haproxy_counters_switches_back() {
     );
     let after = reqwest_get(&s.proxy.url("/"));
     assert!(after.starts_with("blue"), "{after}");
+}
+
+fn alb_fixture(url: &str, args: &[&str]) -> Value {
+    let bin = emulators::venv_bin().unwrap();
+    let out = std::process::Command::new(bin.join("python"))
+        .arg(format!(
+            "{}/tests/support/alb_fixture.py",
+            env!("CARGO_MANIFEST_DIR")
+        ))
+        .arg(url)
+        .args(args)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap_or(Value::Null)
+}
+
+/// Blue/green on ALB listener weights, against moto: the live colour is read
+/// from the rule's weights, a promotion switches them in one ModifyRule
+/// (verified by reading the rule back from moto), and a rollback restores them.
+#[test]
+fn alb_weights_switch_with_a_promotion_and_back_with_a_rollback() {
+    let Some(bin) = emulators::venv_bin() else {
+        return;
+    };
+    let moto = emulators::moto(&bin);
+    let fx = alb_fixture(&moto.url, &["create"]);
+    let (rule, blue, green) = (
+        fx["rule"].as_str().unwrap(),
+        fx["blue"].as_str().unwrap(),
+        fx["green"].as_str().unwrap(),
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let backends = Backends::start(dir.path());
+    let config = dir.path().join("shipdeck.toml");
+    std::fs::write(
+        &config,
+        format!(
+            r#"provider = "simulated"
+refresh_interval = "1s"
+
+[simulator]
+fleet = "{root}/tests/configs/good/release-fleet.toml"
+seed = 5
+
+[[environment]]
+name = "staging"
+region = "us-east-1"
+cluster = "staging"
+[[environment.service]]
+name = "api"
+ecs_service = "api-staging"
+container = "api"
+
+[[environment]]
+name = "edge"
+provider = "proxy"
+[environment.proxy]
+kind = "alb"
+region = "us-east-1"
+endpoint_url = "{moto}"
+[environment.gate]
+checks = ["rollout_completed", "not_in_flight", "pinned", "fresh"]
+[environment.rollout]
+stability_window = "2s"
+timeout = "2m"
+[[environment.service]]
+name = "api"
+listener_rule = "{rule}"
+blue_target_group = "{blue}"
+green_target_group = "{green}"
+blue = "http://127.0.0.1:{bp}"
+green = "http://127.0.0.1:{gp}"
+deploy = {deploy}
+stability_window = "2s"
+ready_timeout = "10s"
+keep_warm = "1s"
+"#,
+            root = env!("CARGO_MANIFEST_DIR"),
+            moto = moto.url,
+            bp = backends.blue,
+            gp = backends.green,
+            deploy = backends.deploy_command(),
+        ),
+    )
+    .unwrap();
+    let run = |args: &[&str]| {
+        let out = Command::cargo_bin("shipdeck")
+            .unwrap()
+            .env_remove("SHIPDECK_CONFIG")
+            .env("XDG_DATA_HOME", dir.path().join("data"))
+            .env("XDG_STATE_HOME", dir.path().join("state"))
+            .env("SHIPDECK_OPERATOR", "alice")
+            .env("SHIPDECK_LOG_FILE", dir.path().join("shipdeck.log"))
+            .env("AWS_ACCESS_KEY_ID", "test")
+            .env("AWS_SECRET_ACCESS_KEY", "test")
+            .env_remove("AWS_PROFILE")
+            .env("AWS_CONFIG_FILE", dir.path().join("none"))
+            .env("AWS_SHARED_CREDENTIALS_FILE", dir.path().join("none"))
+            .arg("--config")
+            .arg(&config)
+            .args(args)
+            .timeout(Duration::from_mins(2))
+            .output()
+            .unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout).to_string();
+        let stderr = String::from_utf8_lossy(&out.stderr).to_string();
+        (out.status.code(), stdout, stderr)
+    };
+    let weights = || alb_fixture(&moto.url, &["weights", rule]);
+    assert_eq!(weights()[blue], 100);
+    let (code, out, err) = run(&["status", "--env", "edge"]);
+    assert_eq!(code, Some(0), "{out}\n{err}");
+    assert!(
+        out.contains("edge/api behind alb") && out.contains("live blue"),
+        "{out}"
+    );
+
+    let (code, out, err) = run(&[
+        "promote", "api", "--to", "edge", "--yes", "--wait", "--json",
+    ]);
+    assert_eq!(code, Some(0), "{out}\n{err}");
+    assert!(
+        err.contains("step: switching alb from blue to green"),
+        "{err}"
+    );
+    let w = weights();
+    assert_eq!(
+        (w[green].as_i64(), w[blue].as_i64()),
+        (Some(100), Some(0)),
+        "{w}"
+    );
+
+    let (code, out, err) = run(&[
+        "rollback", "api", "--env", "edge", "--yes", "--wait", "--json",
+    ]);
+    assert_eq!(code, Some(0), "{out}\n{err}");
+    assert!(
+        err.contains("switches back to api@blue in one step"),
+        "{err}"
+    );
+    let w = weights();
+    assert_eq!(
+        (w[blue].as_i64(), w[green].as_i64()),
+        (Some(100), Some(0)),
+        "{w}"
+    );
+}
+
+/// A ModifyRule that fails (a target group that does not exist, a rule
+/// deleted underneath) changes nothing, and says so.
+#[tokio::test]
+async fn a_failed_modify_rule_leaves_the_weights_as_they_were() {
+    use aws_sdk_elasticloadbalancingv2 as elb;
+    use shipdeck::proxy::{Colour, ProxyService, config::AlbRule};
+    let Some(bin) = emulators::venv_bin() else {
+        return;
+    };
+    let moto = emulators::moto(&bin);
+    let fx = alb_fixture(&moto.url, &["create"]);
+    let rule = fx["rule"].as_str().unwrap().to_string();
+    let (blue, green) = (fx["blue"].as_str().unwrap(), fx["green"].as_str().unwrap());
+    let client = elb::Client::from_conf(
+        elb::Config::builder()
+            .behavior_version_latest()
+            .region(elb::config::Region::new("us-east-1"))
+            .endpoint_url(&moto.url)
+            .credentials_provider(elb::config::Credentials::new(
+                "test", "test", None, None, "t",
+            ))
+            .build(),
+    );
+    let svc = |green_tg: &str, rule: &str| ProxyService {
+        backend: "api".into(),
+        include: None,
+        alb: Some(AlbRule {
+            rule: rule.into(),
+            blue: blue.into(),
+            green: green_tg.into(),
+        }),
+        blue: "http://127.0.0.1:1".into(),
+        green: "http://127.0.0.1:2".into(),
+        status_path: "/s".into(),
+        digest_pointer: "/d".into(),
+        deploy: vec!["x".into()],
+        deploy_timeout: Duration::from_secs(10),
+        stability_window: Duration::from_secs(1),
+        ready_timeout: Duration::from_secs(10),
+        keep_warm: Duration::from_secs(1),
+        smoke: Vec::new(),
+    };
+    assert_eq!(
+        shipdeck::proxy::alb::live(&client, &svc(green, &rule)).await,
+        Ok(Colour::Blue)
+    );
+    let missing = green.replace("api-green", "api-gone");
+    let err = shipdeck::proxy::alb::switch(&client, &svc(&missing, &rule), Colour::Green)
+        .await
+        .unwrap_err();
+    assert!(
+        err.contains("ModifyRule failed") && err.contains("the weights are as they were"),
+        "{err}"
+    );
+    let w = alb_fixture(&moto.url, &["weights", &rule]);
+    assert_eq!(
+        (w[blue].as_i64(), w[green].as_i64()),
+        (Some(100), Some(0)),
+        "{w}"
+    );
+    // The rule deleted underneath: the switch fails and says so.
+    alb_fixture(&moto.url, &["delete", &rule]);
+    let err = shipdeck::proxy::alb::switch(&client, &svc(green, &rule), Colour::Green)
+        .await
+        .unwrap_err();
+    assert!(err.contains("ModifyRule failed"), "{err}");
+    let err = shipdeck::proxy::alb::live(&client, &svc(green, &rule))
+        .await
+        .unwrap_err();
+    assert!(
+        err.contains("DescribeRules") || err.contains("not found"),
+        "{err}"
+    );
 }

@@ -81,6 +81,16 @@ pub enum ProxyKind {
         /// Admin endpoint, e.g. `http://127.0.0.1:2019`.
         admin: String,
     },
+    /// An AWS Application Load Balancer: each service's listener rule
+    /// forwards to two target groups with weights; a switch is one `ModifyRule`.
+    Alb {
+        /// AWS region.
+        region: String,
+        /// AWS profile (standard credential chain when unset).
+        profile: Option<String>,
+        /// Endpoint override (an emulator).
+        endpoint_url: Option<String>,
+    },
     /// nginx: an upstream include per service, then `nginx -t` and `nginx -s reload`.
     Nginx {
         /// The nginx command and its leading arguments (`-p`, `-c`), without `-t`/`-s`.
@@ -96,6 +106,7 @@ impl ProxyKind {
         match self {
             Self::Haproxy { .. } => "haproxy",
             Self::Caddy { .. } => "caddy",
+            Self::Alb { .. } => "alb",
             Self::Nginx { .. } => "nginx",
         }
     }
@@ -106,8 +117,39 @@ impl ProxyKind {
 pub struct ProxyEnv {
     /// Which proxy and how to reach its admin interface.
     pub kind: ProxyKind,
-    /// The public address through the proxy (confirming a switch).
-    pub url: String,
+    /// The public address through the proxy (confirming a switch, and health).
+    /// Optional for an ALB (often unreachable from the operator's machine):
+    /// the rule's weights read back confirm the switch, and health is the live
+    /// colour's own answer.
+    pub url: Option<String>,
+}
+
+/// A service's weighted forward on an ALB listener rule.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AlbRule {
+    /// Listener rule ARN.
+    pub rule: String,
+    /// Blue's target group ARN.
+    pub blue: String,
+    /// Green's target group ARN.
+    pub green: String,
+}
+
+impl AlbRule {
+    /// A colour's target group.
+    pub fn target_group(&self, c: Colour) -> &str {
+        match c {
+            Colour::Blue => &self.blue,
+            Colour::Green => &self.green,
+        }
+    }
+
+    /// The colour of a target group ARN.
+    pub fn colour_of(&self, arn: &str) -> Option<Colour> {
+        Colour::BOTH
+            .into_iter()
+            .find(|c| self.target_group(*c) == arn)
+    }
 }
 
 /// A smoke check of a colour: a path against the colour's address.
@@ -130,6 +172,8 @@ pub struct ProxyService {
     pub backend: String,
     /// nginx only: the upstream include file shipdeck writes.
     pub include: Option<std::path::PathBuf>,
+    /// ALB only: the listener rule and the blue and green target groups (ARNs).
+    pub alb: Option<AlbRule>,
     /// Blue's address, e.g. `http://127.0.0.1:5001`.
     pub blue: String,
     /// Green's address.

@@ -89,6 +89,10 @@ pub async fn live(
             }
             one_live(&colours, &format!("Caddy handler \"{}\"", svc.backend))
         }
+        ProxyKind::Alb { .. } => {
+            let c = super::alb::client(&proxy.kind).await?;
+            super::alb::live(&c, svc).await
+        }
         ProxyKind::Nginx { .. } => {
             let path = include_path(svc)?;
             let text = tokio::fs::read_to_string(path)
@@ -173,6 +177,10 @@ pub async fn switch(
             }
             Ok(())
         }
+        ProxyKind::Alb { .. } => {
+            let c = super::alb::client(&proxy.kind).await?;
+            super::alb::switch(&c, svc, to).await
+        }
         ProxyKind::Nginx { command, .. } => nginx_switch(command, svc, to).await,
     }
 }
@@ -203,6 +211,9 @@ pub async fn traffic(client: &reqwest::Client, proxy: &ProxyEnv, svc: &ProxyServ
         }
         ProxyKind::Caddy { .. } => Traffic::NotAvailable(
             "Caddy's admin API does not count requests per upstream".to_string(),
+        ),
+        ProxyKind::Alb { .. } => Traffic::NotAvailable(
+            "per-target-group CloudWatch metrics are not read for ALB colours".to_string(),
         ),
         ProxyKind::Nginx { stub_status, .. } => match stub_status {
             None => Traffic::NotAvailable("no stub_status configured".to_string()),
@@ -531,6 +542,7 @@ mod tests {
         let svc = ProxyService {
             backend: "api".into(),
             include: None,
+            alb: None,
             blue: "http://127.0.0.1:5001".into(),
             green: "http://127.0.0.1:5002".into(),
             status_path: "/s".into(),

@@ -465,11 +465,17 @@ async fn smoke(ctx: &Ctx, to: Colour) -> Result<(), String> {
 /// Confirms through the proxy's public address that `to` serves: its status
 /// path answers 200 (with `digest`, when given) a few times in a row.
 async fn confirm(ctx: &Ctx, to: Colour, digest: Option<&Digest>) -> Result<(), String> {
-    let url = format!(
-        "{}{}",
-        ctx.proxy.url.trim_end_matches('/'),
-        ctx.svc.status_path
-    );
+    let Some(base) = &ctx.proxy.url else {
+        // No public address: the proxy's own view, read back, confirms it.
+        return match driver::live(&ctx.client, &ctx.proxy, &ctx.svc).await {
+            Ok(c) if c == to => Ok(()),
+            Ok(c) => Err(format!(
+                "after the switch, the proxy still sends traffic to {c}"
+            )),
+            Err(e) => Err(format!("after the switch, the proxy cannot be read: {e}")),
+        };
+    };
+    let url = format!("{}{}", base.trim_end_matches('/'), ctx.svc.status_path);
     let mut good = 0;
     let mut last = String::new();
     for _ in 0..20 {

@@ -198,8 +198,11 @@ pub fn cutover_lines(
             crate::model::text::sanitize(&p.backend)
         ),
         format!(
-            "4. confirm through {} that requests reach {idle}; keep {live} warm for {}",
-            crate::model::text::sanitize(&proxy.url),
+            "4. confirm {} that requests reach {idle}; keep {live} warm for {}",
+            proxy.url.as_deref().map_or_else(
+                || "by reading the proxy back".to_string(),
+                |u| format!("through {}", crate::model::text::sanitize(u))
+            ),
             humantime::format_duration(p.keep_warm)
         ),
         format!("a rollback switches back to {live} in one step"),

@@ -9,11 +9,24 @@ use super::service::parse_status;
 use super::{check_http_url, range, resolve};
 use crate::proxy::{ColourSmoke, ProxyEnv, ProxyKind, ProxyService};
 
-const PROXY_KEYS: &[&str] = &["kind", "url", "socket", "admin", "nginx", "stub_status"];
+const PROXY_KEYS: &[&str] = &[
+    "kind",
+    "url",
+    "socket",
+    "admin",
+    "nginx",
+    "stub_status",
+    "region",
+    "profile",
+    "endpoint_url",
+];
 /// Service keys that only a proxy environment's services have.
 pub(super) const PROXY_SERVICE_KEYS: &[&str] = &[
     "backend",
     "include",
+    "listener_rule",
+    "blue_target_group",
+    "green_target_group",
     "blue",
     "green",
     "status_path",
@@ -34,16 +47,12 @@ pub(super) fn parse_proxy_env(
     base: Option<&std::path::Path>,
 ) -> Option<ProxyEnv> {
     t.check_keys(ctx, PROXY_KEYS);
-    let url = t.req_str(
-        ctx,
-        "url",
-        "add url = \"http://127.0.0.1:8080\" (the address clients reach the proxy at)",
-    );
+    let url = t.str(ctx, "url");
     if let Some(u) = &url {
         check_http_url(ctx, t, "url", u);
     }
     let kind = match t
-        .choice(ctx, "kind", &["haproxy", "caddy", "nginx"])
+        .choice(ctx, "kind", &["haproxy", "caddy", "nginx", "alb"])
         .as_deref()
     {
         Some("haproxy") => ProxyKind::Haproxy {
@@ -61,6 +70,21 @@ pub(super) fn parse_proxy_env(
             )?;
             check_http_url(ctx, t, "admin", &admin);
             ProxyKind::Caddy { admin }
+        }
+        Some("alb") => {
+            let endpoint_url = t.str(ctx, "endpoint_url");
+            if let Some(u) = &endpoint_url {
+                check_http_url(ctx, t, "endpoint_url", u);
+            }
+            ProxyKind::Alb {
+                region: t.req_str(
+                    ctx,
+                    "region",
+                    "add region = \"eu-west-1\" (the load balancer's AWS region)",
+                )?,
+                profile: t.str(ctx, "profile"),
+                endpoint_url,
+            }
         }
         Some("nginx") => {
             let mut command = t.str_list(ctx, "nginx");
@@ -92,7 +116,15 @@ pub(super) fn parse_proxy_env(
             return None;
         }
     };
-    Some(ProxyEnv { kind, url: url? })
+    if url.is_none() && !matches!(kind, ProxyKind::Alb { .. }) {
+        t.missing(
+            ctx,
+            "url",
+            "add url = \"http://127.0.0.1:8080\" (the address clients reach the proxy at)",
+        );
+        return None;
+    }
+    Some(ProxyEnv { kind, url })
 }
 
 /// The proxy keys of a service in a proxy environment, and its health check
@@ -114,6 +146,29 @@ pub(super) fn parse_proxy_service(
             "add include = \"/etc/nginx/shipdeck/api.conf\" (the file inside the upstream block that shipdeck writes)",
         );
     }
+    let alb = if matches!(proxy.kind, ProxyKind::Alb { .. }) {
+        let mut arn = |key: &str, what: &str| {
+            t.req_str(
+                ctx,
+                key,
+                &format!("add {key} = \"arn:aws:elasticloadbalancing:…\" ({what})"),
+            )
+        };
+        let rule = arn(
+            "listener_rule",
+            "the listener rule that forwards to both target groups",
+        );
+        let blue = arn("blue_target_group", "blue's target group");
+        let green = arn("green_target_group", "green's target group");
+        match (rule, blue, green) {
+            (Some(rule), Some(blue), Some(green)) => {
+                Some(crate::proxy::config::AlbRule { rule, blue, green })
+            }
+            _ => None,
+        }
+    } else {
+        None
+    };
     let mut colour = |key: &str| {
         let a = t.req_str(
             ctx,
@@ -194,9 +249,9 @@ pub(super) fn parse_proxy_service(
             });
         }
     }
-    if health.is_none() {
+    if let (None, Some(url)) = (&health, &proxy.url) {
         *health = Some(HealthCheck {
-            url: format!("{}{status_path}", proxy.url.trim_end_matches('/')),
+            url: format!("{}{status_path}", url.trim_end_matches('/')),
             method: "GET".to_string(),
             expected_status: 200,
             timeout: Duration::from_secs(2),
@@ -208,6 +263,7 @@ pub(super) fn parse_proxy_service(
     Some(ProxyService {
         backend,
         include,
+        alb,
         blue: blue?,
         green: green?,
         status_path,

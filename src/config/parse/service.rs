@@ -145,6 +145,9 @@ fn proxy_metric_refusal(
         (Some(ProxyKind::Caddy { .. }), _) => {
             Some("Caddy's admin API does not count requests".into())
         }
+        (Some(ProxyKind::Alb { .. }), _) => {
+            Some("shipdeck does not read an ALB's counters yet".into())
+        }
     }
 }
 

@@ -1,0 +1,170 @@
+//! An AWS Application Load Balancer as the switch between two colours: a
+//! service's listener rule forwards to blue's and green's target groups with
+//! weights. The live colour is the one weighted 100; a switch (and a switch
+//! back) is one `ModifyRule` call, so the weights are never half-changed.
+
+use std::collections::HashMap;
+use std::sync::OnceLock;
+
+use aws_sdk_elasticloadbalancingv2 as elb;
+use elb::types::{Action, ActionTypeEnum, ForwardActionConfig, TargetGroupTuple};
+
+use super::config::{AlbRule, Colour, ProxyKind, ProxyService};
+use crate::model::text::sanitize;
+
+/// One client per (region, profile, endpoint), built on first use.
+pub async fn client(kind: &ProxyKind) -> Result<elb::Client, String> {
+    static CLIENTS: OnceLock<tokio::sync::Mutex<HashMap<String, elb::Client>>> = OnceLock::new();
+    let ProxyKind::Alb {
+        region,
+        profile,
+        endpoint_url,
+    } = kind
+    else {
+        return Err("not an ALB environment".to_string());
+    };
+    let key = format!("{region}|{profile:?}|{endpoint_url:?}");
+    let mut clients = CLIENTS
+        .get_or_init(|| tokio::sync::Mutex::new(HashMap::new()))
+        .lock()
+        .await;
+    if let Some(c) = clients.get(&key) {
+        return Ok(c.clone());
+    }
+    let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .region(aws_config::Region::new(region.clone()));
+    if let Some(p) = profile {
+        loader = loader.profile_name(p);
+    }
+    if let Some(u) = endpoint_url {
+        loader = loader.endpoint_url(u);
+    }
+    let c = elb::Client::new(&loader.load().await);
+    clients.insert(key, c.clone());
+    Ok(c)
+}
+
+fn rule_of(svc: &ProxyService) -> Result<&AlbRule, String> {
+    svc.alb
+        .as_ref()
+        .ok_or_else(|| "no listener rule is configured for this service".to_string())
+}
+
+fn describe(e: &impl std::fmt::Display) -> String {
+    let text = sanitize(&e.to_string());
+    text.chars().take(300).collect()
+}
+
+fn error_text<E, R>(e: &elb::error::SdkError<E, R>) -> String
+where
+    E: elb::error::ProvideErrorMetadata + std::fmt::Display,
+{
+    match e.as_service_error() {
+        Some(se) => format!(
+            "{}: {}",
+            se.code().unwrap_or("error"),
+            describe(&se.message().unwrap_or_default())
+        ),
+        None => describe(e),
+    }
+}
+
+/// The target groups of the rule's forward action with their weights.
+pub async fn weights(
+    client: &elb::Client,
+    svc: &ProxyService,
+) -> Result<Vec<(String, i32)>, String> {
+    let r = rule_of(svc)?;
+    let out = client
+        .describe_rules()
+        .rule_arns(&r.rule)
+        .send()
+        .await
+        .map_err(|e| {
+            format!(
+                "DescribeRules of the listener rule failed: {}",
+                error_text(&e)
+            )
+        })?;
+    let rule = out
+        .rules()
+        .first()
+        .ok_or_else(|| "the listener rule was not found".to_string())?;
+    let forward = rule
+        .actions()
+        .iter()
+        .find(|a| a.r#type() == Some(&ActionTypeEnum::Forward))
+        .ok_or_else(|| "the listener rule does not forward".to_string())?;
+    let groups: Vec<(String, i32)> = match forward.forward_config() {
+        Some(fc) => fc
+            .target_groups()
+            .iter()
+            .filter_map(|t| Some((t.target_group_arn()?.to_string(), t.weight().unwrap_or(1))))
+            .collect(),
+        None => forward
+            .target_group_arn()
+            .map(|a| vec![(a.to_string(), 1)])
+            .unwrap_or_default(),
+    };
+    Ok(groups)
+}
+
+/// The colour the rule sends traffic to: the one with weight, the other at 0.
+pub async fn live(client: &elb::Client, svc: &ProxyService) -> Result<Colour, String> {
+    let r = rule_of(svc)?;
+    let groups = weights(client, svc).await?;
+    let mut weighted = Vec::new();
+    for (arn, w) in &groups {
+        let Some(c) = r.colour_of(arn) else {
+            return Err(format!(
+                "the listener rule forwards to {} — not blue's or green's target group",
+                describe(arn)
+            ));
+        };
+        if *w > 0 {
+            weighted.push(c);
+        }
+    }
+    match weighted.as_slice() {
+        [c] => Ok(*c),
+        [] => Err("the listener rule sends traffic to neither colour".to_string()),
+        _ => Err(
+            "the listener rule sends traffic to both colours (a shift in progress, or weights set by hand)"
+                .to_string(),
+        ),
+    }
+}
+
+/// Sets the weights to `to` 100, the other 0, in one `ModifyRule`. On error
+/// ALB changed nothing: the weights are as they were.
+pub async fn switch(client: &elb::Client, svc: &ProxyService, to: Colour) -> Result<(), String> {
+    let r = rule_of(svc)?;
+    let tuple = |c: Colour, w: i32| {
+        TargetGroupTuple::builder()
+            .target_group_arn(r.target_group(c))
+            .weight(w)
+            .build()
+    };
+    let action = Action::builder()
+        .r#type(ActionTypeEnum::Forward)
+        .forward_config(
+            ForwardActionConfig::builder()
+                .target_groups(tuple(to, 100))
+                .target_groups(tuple(to.other(), 0))
+                .build(),
+        )
+        .build();
+    client
+        .modify_rule()
+        .rule_arn(&r.rule)
+        .actions(action)
+        .send()
+        .await
+        .map_err(|e| {
+            format!(
+                "ModifyRule failed ({}); the weights are as they were",
+                error_text(&e)
+            )
+        })?;
+    Ok(())
+}
