@@ -148,6 +148,22 @@ pub fn client() -> Result<reqwest::Client, String> {
         .map_err(|e| format!("cannot build the HTTP client: {}", e.without_url()))
 }
 
+/// One GET without headers: the status and at most [`BODY_LIMIT`] bytes of
+/// body, or why there was no answer (the probes' own bounded exchange).
+pub async fn get(
+    client: &reqwest::Client,
+    url: &str,
+    timeout: Duration,
+) -> Result<(u16, Vec<u8>), String> {
+    let none = Secrets::new(
+        std::sync::Arc::new(crate::secrets::MemoryStore::default()),
+        crate::secrets::Redactor::default(),
+    );
+    exchange(client, "GET", url, &[], timeout, &none)
+        .await
+        .map(|x| (x.status, x.body))
+}
+
 /// What one HTTP exchange produced.
 struct Exchange {
     status: u16,

@@ -131,11 +131,7 @@ pub struct ProxyProvider {
 pub fn provider() -> &'static ProxyProvider {
     static P: OnceLock<ProxyProvider> = OnceLock::new();
     P.get_or_init(|| ProxyProvider {
-        client: reqwest::Client::builder()
-            .redirect(reqwest::redirect::Policy::none())
-            .user_agent(concat!("shipdeck/", env!("CARGO_PKG_VERSION")))
-            .build()
-            .unwrap_or_default(),
+        client: crate::health::client().unwrap_or_default(),
         runs: Arc::default(),
         healthy_since: Mutex::default(),
         meters: Mutex::default(),
@@ -174,27 +170,12 @@ async fn read_status(
         answering: false,
         reason,
     };
-    let resp = match client
-        .get(url)
-        .timeout(std::time::Duration::from_secs(2))
-        .send()
-        .await
-    {
-        Ok(r) => r,
-        Err(e) if e.is_timeout() => return fail("no answer within 2s".to_string()),
-        Err(e) if e.is_connect() => return fail("connection refused".to_string()),
-        Err(e) => return fail(format!("request failed: {}", e.without_url())),
-    };
-    let status = resp.status().as_u16();
-    let body = match resp.bytes().await {
-        Ok(b) => b,
-        Err(e) => {
-            return fail(format!(
-                "answered {status}, body unreadable: {}",
-                e.without_url()
-            ));
-        }
-    };
+    // Bounded: a colour answering a huge or endless body costs 64 KiB at most.
+    let (status, body) =
+        match crate::health::get(client, url, std::time::Duration::from_secs(2)).await {
+            Ok(answer) => answer,
+            Err(e) => return fail(crate::model::text::sanitize(&e)),
+        };
     let digest = serde_json::from_slice::<serde_json::Value>(&body)
         .ok()
         .and_then(|v| {
