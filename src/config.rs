@@ -4,6 +4,7 @@
 //! problem is reported with `file:line:col`, and *all* problems are reported at
 //! once (serde would stop at the first).
 
+mod checks;
 mod metric;
 mod parse;
 mod walk;
@@ -14,6 +15,7 @@ use std::time::Duration;
 use chrono::{NaiveDate, NaiveTime, Weekday};
 use regex::Regex;
 
+pub use checks::AutoCheck;
 pub use metric::{MetricSource, ProxyMetric};
 pub use walk::Problem;
 
@@ -255,52 +257,6 @@ pub struct SmokeCheck {
     pub body_contains: Option<String>,
     /// Per-request timeout.
     pub timeout: Duration,
-}
-
-/// Automatic gate checks.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum AutoCheck {
-    /// The source's latest deployment completed.
-    RolloutCompleted,
-    /// The source's alarms are not in ALARM.
-    AlarmsOk,
-    /// The source's health endpoint is healthy-stable.
-    HealthyStable,
-    /// Smoke checks pass.
-    Smoke,
-    /// The digest soaked long enough in the source.
-    Soak,
-    /// The target is not in a freeze window.
-    Freeze,
-    /// No other promotion of the service into the target is in flight.
-    NotInFlight,
-    /// The digest is pinned.
-    Pinned,
-    /// The target's reading is fresh.
-    Fresh,
-}
-
-impl AutoCheck {
-    /// All checks with their configuration names.
-    pub const ALL: [(Self, &'static str); 9] = [
-        (Self::RolloutCompleted, "rollout_completed"),
-        (Self::AlarmsOk, "alarms_ok"),
-        (Self::HealthyStable, "healthy_stable"),
-        (Self::Smoke, "smoke"),
-        (Self::Soak, "soak"),
-        (Self::Freeze, "freeze"),
-        (Self::NotInFlight, "not_in_flight"),
-        (Self::Pinned, "pinned"),
-        (Self::Fresh, "fresh"),
-    ];
-
-    /// Configuration name.
-    pub fn name(self) -> &'static str {
-        Self::ALL
-            .iter()
-            .find(|(c, _)| *c == self)
-            .map_or("?", |(_, n)| n)
-    }
 }
 
 /// Gate policy of an environment.

@@ -118,6 +118,20 @@ pub struct FleetService {
     pub circuit_breaker: bool,
 }
 
+impl FleetService {
+    /// The strategy ECS would report for it (the file was validated on load).
+    pub fn deployment_strategy(&self) -> crate::model::Strategy {
+        use crate::model::Strategy;
+        match self.strategy.as_deref() {
+            Some("blue_green") => Strategy::BlueGreen {
+                bake: self.bake.unwrap_or(Duration::from_mins(5)),
+            },
+            Some("code_deploy") => Strategy::CodeDeploy,
+            _ => Strategy::Rolling,
+        }
+    }
+}
+
 /// An alarm of a simulated service.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]

@@ -16,7 +16,7 @@ use crate::config::ServiceConfig;
 use crate::model::{
     Alarm, AlarmReading, AlarmState, Deployment, DeploymentConfig, DeploymentRole, Digest, Health,
     ImageRef, MetricSeries, Pinning, RevisionInfo, RolloutState, ServiceEvent, ServiceSnapshot,
-    Strategy, TaskDefRef,
+    TaskDefRef,
 };
 
 /// One new task becomes running this often during a rollout.
@@ -126,13 +126,7 @@ impl SimService {
             .collect();
         let current = u32::try_from(revisions.len()).unwrap_or(u32::MAX);
         let deployed_at = now.checked_sub_signed(chrono_dur(s.age)).unwrap_or(now);
-        let strategy = match (s.strategy.as_deref(), s.bake) {
-            (Some("blue_green"), bake) => Strategy::BlueGreen {
-                bake: bake.unwrap_or(Duration::from_mins(5)),
-            },
-            (Some("code_deploy"), _) => Strategy::CodeDeploy,
-            _ => Strategy::Rolling,
-        };
+        let strategy = s.deployment_strategy();
         let alarms =
             s.alarms
                 .iter()
