@@ -598,22 +598,7 @@ fn alb_weights_switch_with_a_promotion_and_back_with_a_rollback() {
     std::fs::write(
         &config,
         format!(
-            r#"provider = "simulated"
-refresh_interval = "1s"
-
-[simulator]
-fleet = "{root}/tests/configs/good/release-fleet.toml"
-seed = 5
-
-[[environment]]
-name = "staging"
-region = "us-east-1"
-cluster = "staging"
-[[environment.service]]
-name = "api"
-ecs_service = "api-staging"
-container = "api"
-
+            r#"{staging}
 [[environment]]
 name = "edge"
 provider = "proxy"
@@ -638,7 +623,7 @@ stability_window = "2s"
 ready_timeout = "10s"
 keep_warm = "1s"
 "#,
-            root = env!("CARGO_MANIFEST_DIR"),
+            staging = proxies::staging(),
             moto = moto.url,
             bp = backends.blue,
             gp = backends.green,

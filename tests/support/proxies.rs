@@ -376,16 +376,16 @@ body_contains = "sha256:"
     )
 }
 
-/// A shipdeck configuration: a simulated staging (the source of the digest)
-/// and `edge`, behind the proxy.
-pub fn config(dir: &Path, proxy: &Proxy, b: &Backends, extra_service: &str) -> PathBuf {
-    let text = format!(
+/// The start of a configuration whose proxy environment promotes from a
+/// simulated staging (the source of the digest).
+pub fn staging() -> String {
+    format!(
         r#"provider = "simulated"
 refresh_interval = "1s"
 allow_operator_override = true
 
 [simulator]
-fleet = "{root}/tests/configs/good/release-fleet.toml"
+fleet = "{}/tests/configs/good/release-fleet.toml"
 seed = 5
 
 [[environment]]
@@ -398,10 +398,15 @@ name = "api"
 ecs_service = "api-staging"
 container = "api"
 alarms = ["api-staging-5xx"]
-{edge}"#,
-        root = env!("CARGO_MANIFEST_DIR"),
-        edge = edge_env(proxy, b, extra_service),
-    );
+"#,
+        env!("CARGO_MANIFEST_DIR")
+    )
+}
+
+/// A shipdeck configuration: a simulated staging (the source of the digest)
+/// and `edge`, behind the proxy.
+pub fn config(dir: &Path, proxy: &Proxy, b: &Backends, extra_service: &str) -> PathBuf {
+    let text = format!("{}{}", staging(), edge_env(proxy, b, extra_service));
     let path = dir.join("shipdeck.toml");
     std::fs::write(&path, text).expect("config");
     path
