@@ -153,6 +153,15 @@ fn parts<'a>(
     }
 }
 
+/// A colour as a revision: it can be switched back to while it answers.
+fn revision(service: &str, v: &ColourView) -> RevisionInfo {
+    RevisionInfo {
+        task_definition: TaskDefRef::colour(service, v.colour),
+        digest: v.digest.clone(),
+        active: v.answering,
+    }
+}
+
 /// What a colour answers on its status path: 200 and its digest, or why not.
 pub async fn read_colour(client: &reqwest::Client, svc: &ProxyService, c: Colour) -> ColourView {
     read_status(client, svc, &svc.status_url(c), c).await
@@ -270,15 +279,7 @@ impl ProxyProvider {
             reason: "not read".to_string(),
         });
         let current = TaskDefRef::colour(&s.name, live);
-        let history = Colour::BOTH
-            .iter()
-            .filter_map(|c| view.colour(*c))
-            .map(|v| RevisionInfo {
-                task_definition: TaskDefRef::colour(&s.name, v.colour),
-                digest: v.digest.clone(),
-                active: v.answering,
-            })
-            .collect();
+        let history = view.colours.iter().map(|v| revision(&s.name, v)).collect();
         let run = self.run_view(&env.name, &s.name);
         let deployments = match run {
             Some(d) => d,
@@ -399,7 +400,17 @@ impl ProxyProvider {
         env: &EnvConfig,
         service: &ServiceConfig,
     ) -> Result<Vec<RevisionInfo>, ProviderError> {
-        Ok(self.read_service(env, service).await?.history)
+        // Only the colours: a rollback target needs neither the proxy's
+        // counters nor its live colour (the reading has that).
+        let (_, svc) = parts(env, service)?;
+        let (blue, green) = tokio::join!(
+            read_colour(&self.client, svc, Colour::Blue),
+            read_colour(&self.client, svc, Colour::Green),
+        );
+        Ok([blue, green]
+            .iter()
+            .map(|v| revision(&service.name, v))
+            .collect())
     }
 
     /// Starts the cutover runbook for `digest`; its steps show in readings.
