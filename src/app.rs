@@ -161,7 +161,7 @@ pub struct App {
     pub message: Option<(Level, String)>,
     /// Health latency history per (env, service), in ms, from provider readings;
     /// probed services keep theirs in `trackers`.
-    pub health_history: HashMap<(EnvId, String), VecDeque<u64>>,
+    pub health_history: HashMap<EnvId, HashMap<String, VecDeque<u32>>>,
     /// Real probe results per (env, service); when present they replace the provider's health.
     pub trackers: HashMap<(EnvId, String), HealthTracker>,
     /// Stability window per (env, service) for new trackers.
@@ -459,13 +459,13 @@ impl App {
     /// Recent health latencies (ms) of a cell, oldest first: probe results where
     /// the service is probed, else the provider's readings.
     pub fn latencies(&self, env: EnvId, service: &str) -> Vec<u64> {
-        let key = (env, service.to_string());
-        match self.trackers.get(&key) {
+        match self.trackers.get(&(env, service.to_string())) {
             Some(t) => t.latencies(),
             None => self
                 .health_history
-                .get(&key)
-                .map(|h| h.iter().copied().collect())
+                .get(&env)
+                .and_then(|e| e.get(service))
+                .map(|h| h.iter().copied().map(u64::from).collect())
                 .unwrap_or_default(),
         }
     }

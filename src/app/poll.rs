@@ -49,6 +49,30 @@ pub(super) fn update_tick(app: &mut App, now: DateTime<Utc>) -> Vec<Command> {
     cmds
 }
 
+/// When an environment read at `at` is read next: on a grid of `every` on
+/// which each of the `envs` environments has its own phase, at least half an
+/// interval on. Readings that arrive together (the first ones always do)
+/// would otherwise stay in step forever, and the console would hold every
+/// environment's old and new reading at once: at thousands of services that
+/// peak is most of its memory.
+pub(super) fn next_slot(
+    at: DateTime<Utc>,
+    every: std::time::Duration,
+    env: EnvId,
+    envs: usize,
+) -> DateTime<Utc> {
+    let every_ms = i64::try_from(every.as_millis()).unwrap_or(i64::MAX).max(1);
+    let envs = i64::try_from(envs.max(1)).unwrap_or(1);
+    let index = i64::try_from(env.index()).unwrap_or(0) % envs;
+    let phase = every_ms / envs * index;
+    let earliest = at.timestamp_millis().saturating_add(every_ms / 2);
+    let slots = (earliest - phase).div_euclid(every_ms).saturating_add(1);
+    let next = slots.saturating_mul(every_ms).saturating_add(phase);
+    DateTime::from_timestamp_millis(next)
+        .or_else(|| at.checked_add_signed(chrono_dur(every)))
+        .unwrap_or(DateTime::<Utc>::MAX_UTC)
+}
+
 pub(super) fn update_polled(
     app: &mut App,
     env: EnvId,
@@ -70,32 +94,43 @@ pub(super) fn update_polled(
             e.freshness = e.freshness.on_success(snap.read_at);
             e.failures = 0;
             let watched = matches!(&app.flow, Some(Flow::Watch(v)) if v.watch.env == env && v.phase == flow::Phase::Watching);
-            let every = if watched {
-                app.cfg.refresh_interval.min(WATCH_POLL)
+            e.next_poll = Some(if watched {
+                at + chrono_dur(app.cfg.refresh_interval.min(WATCH_POLL))
             } else {
-                app.cfg.refresh_interval
-            };
-            e.next_poll = Some(at + chrono_dur(every));
+                next_slot(
+                    at,
+                    app.cfg.refresh_interval,
+                    env,
+                    app.cfg.environments.len(),
+                )
+            });
+            // Names are looked up, not copied: this runs for every service
+            // of every reading.
+            let probed = !app.trackers.is_empty();
+            let history = app.health_history.entry(env).or_default();
             for svc in &snap.services {
                 // Probed services keep their history in the tracker.
-                if app.trackers.contains_key(&(env, svc.name.clone())) {
+                if probed && app.trackers.contains_key(&(env, svc.name.clone())) {
                     continue;
                 }
                 if let Health::Healthy { latency, .. } = &svc.health {
-                    let h = app
-                        .health_history
-                        .entry((env, svc.name.clone()))
-                        .or_default();
-                    h.push_back(u64::try_from(latency.as_millis()).unwrap_or(u64::MAX));
+                    let ms = u32::try_from(latency.as_millis()).unwrap_or(u32::MAX);
+                    let h = match history.get_mut(svc.name.as_str()) {
+                        Some(h) => h,
+                        None => history.entry(svc.name.clone()).or_default(),
+                    };
+                    h.push_back(ms);
                     if h.len() > HEALTH_HISTORY {
                         h.pop_front();
                     }
                 }
             }
             let mut snap = snap;
-            for svc in &mut snap.services {
-                if let Some(t) = app.trackers.get(&(env, svc.name.clone())) {
-                    svc.health = t.health(at);
+            if probed {
+                for svc in &mut snap.services {
+                    if let Some(t) = app.trackers.get(&(env, svc.name.clone())) {
+                        svc.health = t.health(at);
+                    }
                 }
             }
             app.histories.apply(env, &mut snap, at);
@@ -264,4 +299,52 @@ pub(super) fn update_smoke(app: &mut App, env: EnvId, at: DateTime<Utc>, results
         ),
     );
     app.dirty = true;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::next_slot;
+    use crate::config::EnvId;
+    use chrono::{DateTime, TimeZone, Utc};
+    use std::time::Duration;
+
+    fn at(ms: i64) -> DateTime<Utc> {
+        Utc.timestamp_millis_opt(1_800_000_000_000 + ms).unwrap()
+    }
+
+    #[test]
+    fn readings_that_arrive_together_are_spread_over_the_interval() {
+        let every = Duration::from_secs(6);
+        let slots: Vec<i64> = (0..3)
+            .map(|i| (next_slot(at(10), every, EnvId(i), 3) - at(0)).num_milliseconds())
+            .collect();
+        assert_eq!(slots, vec![6_000, 8_000, 4_000]);
+    }
+
+    #[test]
+    fn an_environment_keeps_its_phase_and_waits_at_least_half_an_interval() {
+        let every = Duration::from_secs(5);
+        let mut t = at(0);
+        for _ in 0..20 {
+            // A reading lands anywhere from at once to 4.9 s after it was asked.
+            for late in [0, 1_700, 4_900] {
+                let arrived = t + chrono::Duration::milliseconds(late);
+                let next = next_slot(arrived, every, EnvId(1), 3);
+                assert!(next - arrived >= chrono::Duration::milliseconds(2_500));
+                assert!(next - arrived <= chrono::Duration::milliseconds(7_500));
+                assert_eq!((next - at(0)).num_milliseconds().rem_euclid(5_000), 1_666);
+            }
+            t = next_slot(t, every, EnvId(1), 3);
+        }
+    }
+
+    #[test]
+    fn odd_settings_still_give_a_later_time() {
+        for every in [Duration::ZERO, Duration::from_millis(1), Duration::MAX] {
+            for envs in [0, 1, 200] {
+                let next = next_slot(at(0), every, EnvId(7), envs);
+                assert!(next >= at(0), "{every:?} {envs}");
+            }
+        }
+    }
 }
