@@ -326,6 +326,11 @@ pub enum Pinning {
     Unpinned,
 }
 
+/// A service's revisions, oldest first: shared between the reading, the
+/// console's cache of what was read and the simulator, which hold the same
+/// list for thousands of services.
+pub type History = std::sync::Arc<Vec<RevisionInfo>>;
+
 /// One revision of a service's task-definition family, for drift and rollback.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RevisionInfo {
@@ -373,7 +378,7 @@ pub struct ServiceSnapshot {
     /// Newest service events, newest first.
     pub events: Vec<ServiceEvent>,
     /// Revisions of the family, oldest first.
-    pub history: Vec<RevisionInfo>,
+    pub history: History,
     /// Recent datapoints of the service's configured CloudWatch metrics.
     #[serde(default)]
     pub metrics: Vec<MetricSeries>,

@@ -233,9 +233,9 @@ pub async fn history_with_timeout<P: Provider>(
     env: &EnvConfig,
     service: &ServiceConfig,
     current: &TaskDefRef,
-) -> Result<Vec<RevisionInfo>, ProviderError> {
+) -> Result<crate::model::History, ProviderError> {
     match tokio::time::timeout(READ_TIMEOUT, provider.history(env, service, current)).await {
-        Ok(r) => r.map(crate::model::text::sanitized_history),
+        Ok(r) => r.map(|h| crate::model::text::sanitized_history(h.into())),
         Err(_) => Err(ProviderError::Network {
             message: format!(
                 "reading the revisions of \"{}\" in \"{}\" took longer than {}s",

@@ -279,7 +279,12 @@ impl ProxyProvider {
             reason: "not read".to_string(),
         });
         let current = TaskDefRef::colour(&s.name, live);
-        let history = view.colours.iter().map(|v| revision(&s.name, v)).collect();
+        let history = view
+            .colours
+            .iter()
+            .map(|v| revision(&s.name, v))
+            .collect::<Vec<_>>()
+            .into();
         let run = self.run_view(&env.name, &s.name);
         let deployments = match run {
             Some(d) => d,

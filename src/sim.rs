@@ -12,7 +12,7 @@ mod service;
 mod world;
 
 pub use faults::Fault;
-use service::{SimRevision, SimService, chrono_dur};
+use service::{SimService, chrono_dur};
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, PoisonError};
@@ -419,7 +419,7 @@ impl SimFleet {
                 (None, true) => SourceState::Ready,
             },
         };
-        let mut services = Vec::new();
+        let mut services = Vec::with_capacity(env.services.len());
         let mut warnings = sources.failed();
         for cfg in env.services.iter() {
             match sim_env.services.get(&cfg.ecs_service) {
@@ -462,14 +462,7 @@ impl SimFleet {
                 name: cfg.ecs_service.clone(),
             })?;
         let from = svc.task_def(svc.current);
-        let revision = svc.revisions.iter().map(|r| r.revision).max().unwrap_or(0) + 1;
-        svc.revisions.push(SimRevision {
-            revision,
-            digest: digest.clone(),
-            active: true,
-        });
-        // A deployed digest is pinned from now on, as shipdeck writes repo@sha256.
-        svc.pinning = FleetPinning::Digest;
+        let revision = svc.register(digest.clone());
         let id = format!("ecs-svc/{id_num:016}");
         svc.start_deployment(revision, &id, now);
         let to = svc.task_def(revision);
@@ -565,7 +558,7 @@ impl Provider for SimFleet {
         st.envs
             .get(&env.name)
             .and_then(|e| e.services.get(&service.ecs_service))
-            .map(SimService::history)
+            .map(|s| s.history().to_vec())
             .ok_or_else(|| ProviderError::NotFound {
                 what: "service".to_string(),
                 name: service.ecs_service.clone(),

@@ -306,7 +306,7 @@ async fn a_deregistered_task_definition_still_cached_is_never_a_rollback_target(
     let current = s.task_definition.clone().unwrap();
     assert_eq!(current.revision, 2);
     // Revision 1 is read (and cached) as the rollback target...
-    s.history = p.history(env, svc, &current).await.unwrap();
+    s.history = p.history(env, svc, &current).await.unwrap().into();
     let t = shipdeck::release::rollback_target(&[], "e1", &s).unwrap();
     assert_eq!(
         (t.revision.revision, t.digest.clone()),
@@ -330,7 +330,7 @@ async fn a_deregistered_task_definition_still_cached_is_never_a_rollback_target(
         Utc::now(),
     )
     .unwrap();
-    s.history = p.history(env, svc, &current).await.unwrap();
+    s.history = p.history(env, svc, &current).await.unwrap().into();
     assert!(
         s.history.iter().all(|h| h.task_definition.revision != 1),
         "{:?}",

@@ -12,7 +12,7 @@ use chrono::{DateTime, Utc};
 
 use super::{App, Command, Flow, Level, flow};
 use crate::config::EnvId;
-use crate::model::{EnvSnapshot, RevisionInfo, TaskDefRef};
+use crate::model::{EnvSnapshot, History, TaskDefRef};
 use crate::provider::ProviderError;
 
 /// How long a failed history is left alone by the background reader.
@@ -21,10 +21,7 @@ const RETRY_AFTER: chrono::Duration = chrono::Duration::minutes(5);
 #[derive(Debug, Clone)]
 enum Known {
     /// Read for the revision `arn`.
-    Read {
-        arn: String,
-        revisions: Vec<RevisionInfo>,
-    },
+    Read { arn: String, revisions: History },
     /// Could not be read for `arn`.
     Failed {
         arn: String,
@@ -174,7 +171,7 @@ pub(super) fn on_read(
     env: EnvId,
     service: &str,
     current: &TaskDefRef,
-    result: Result<Vec<RevisionInfo>, ProviderError>,
+    result: Result<History, ProviderError>,
     now: DateTime<Utc>,
 ) {
     app.dirty = true;

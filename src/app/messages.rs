@@ -7,7 +7,7 @@ use super::keys::Key;
 use crate::config::EnvId;
 use crate::health::{ProbeResult, SmokeResult};
 use crate::ledger::{Draft, Record, RecordKind};
-use crate::model::{EnvSnapshot, RevisionInfo, TaskDefRef};
+use crate::model::{EnvSnapshot, History, TaskDefRef};
 use crate::provider::{DeployStarted, ProviderError};
 use crate::release::exec::Issue;
 
@@ -68,7 +68,7 @@ pub enum Msg {
         /// The revision the service ran when asked.
         current: TaskDefRef,
         /// The revisions, oldest first, or the error.
-        result: Result<Vec<RevisionInfo>, ProviderError>,
+        result: Result<History, ProviderError>,
     },
     /// The ledger was read, with who holds the lock asked about.
     LedgerRead {

@@ -3,7 +3,7 @@ use crate::app::keys::Key;
 use crate::app::keys::KeyCode;
 use crate::config;
 use crate::config::EnvId;
-use crate::model::Health;
+use crate::model::{Health, History};
 use crate::provider::ProviderError;
 use chrono::TimeZone;
 use rstest::rstest;
@@ -480,7 +480,7 @@ fn probe_results_replace_provider_health_and_reach_the_timeline() {
         alarms_unknown: None,
         health: Health::NotConfigured,
         events: vec![],
-        history: vec![],
+        history: History::default(),
         metrics: vec![],
     };
     let mut s = snap("dev", t0());

@@ -461,7 +461,7 @@ async fn service_snapshot(
             })
             .collect(),
         // Read when needed: see [`history`].
-        history: Vec::new(),
+        history: crate::model::History::default(),
         metrics: if scope.metrics {
             cfg.metrics
                 .iter()

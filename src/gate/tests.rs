@@ -53,7 +53,7 @@ fn snap(rollout: RolloutState, alarms: &[AlarmState]) -> ServiceSnapshot {
         alarms_unknown: None,
         health: Health::NotConfigured,
         events: vec![],
-        history: vec![],
+        history: crate::model::History::default(),
         metrics: vec![],
     }
 }

@@ -201,7 +201,8 @@ mod tests {
                 digest: Some(dg(l)),
                 active: true,
             })
-            .collect();
+            .collect::<Vec<_>>()
+            .into();
         ServiceSnapshot {
             proxy: None,
             name: "api".into(),

@@ -112,14 +112,17 @@ pub fn json_safe(json: &str) -> String {
     out
 }
 
-/// Sanitises `s` in place when it holds anything the terminal would act on.
-fn clean_in_place(s: &mut String) {
+/// Whether `s` holds anything the terminal would act on.
+fn needs_cleaning(s: &str) -> bool {
     // Printable ASCII (nearly every text a reading holds) needs no char
     // decoding: the byte test is what a 6,000-service refresh spends here.
-    if s.bytes().all(|b| (0x20..0x7f).contains(&b)) {
-        return;
-    }
-    if s.chars().any(|c| c.is_control() || is_bidi_control(c)) {
+    !s.bytes().all(|b| (0x20..0x7f).contains(&b))
+        && s.chars().any(|c| c.is_control() || is_bidi_control(c))
+}
+
+/// Sanitises `s` in place when it holds anything the terminal would act on.
+fn clean_in_place(s: &mut String) {
+    if needs_cleaning(s) {
         *s = sanitize(s);
     }
 }
@@ -130,9 +133,16 @@ fn clean_td(t: &mut super::TaskDefRef) {
 }
 
 /// A revision history as read from a provider, sanitised like a reading.
-pub fn sanitized_history(mut history: Vec<super::RevisionInfo>) -> Vec<super::RevisionInfo> {
-    for h in &mut history {
-        clean_td(&mut h.task_definition);
+/// A clean history (every one, but for a hostile API) is shared, not copied:
+/// a reading of thousands of services hands on the histories it was given.
+pub fn sanitized_history(mut history: super::History) -> super::History {
+    let dirty = history.iter().any(|h| {
+        needs_cleaning(&h.task_definition.family) || needs_cleaning(&h.task_definition.arn)
+    });
+    if dirty {
+        for h in std::sync::Arc::make_mut(&mut history) {
+            clean_td(&mut h.task_definition);
+        }
     }
     history
 }

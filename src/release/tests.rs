@@ -1,3 +1,4 @@
+use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
@@ -79,7 +80,8 @@ fn snap(rev: u32, rollout: RolloutState) -> ServiceSnapshot {
                 digest: Some(Digest::of_bytes(format!("rev{r}").as_bytes())),
                 active: r != 1,
             })
-            .collect(),
+            .collect::<Vec<_>>()
+            .into(),
         metrics: vec![
             MetricSeries {
                 label: "5xx %".into(),
@@ -320,21 +322,21 @@ fn rollback_target_prefers_stable_records_then_older_active_revisions() {
     // ECS lists only ACTIVE revisions: a stable revision missing from the
     // list was deregistered, and is skipped too.
     let mut listed = snap(4, RolloutState::Completed);
-    listed.history.retain(|h| h.task_definition.revision != 2);
+    Arc::make_mut(&mut listed.history).retain(|h| h.task_definition.revision != 2);
     crate::stable::mark(&ledger, "alice", "staging", "api", "shop-api:2", &d2, t0()).unwrap();
     let recs = ledger.read().unwrap();
     let t = rollback_target(&recs, "staging", &listed).unwrap();
     assert_eq!((t.revision.revision, t.verified), (3, false));
-    listed.history.retain(|h| h.task_definition.revision > 2);
+    Arc::make_mut(&mut listed.history).retain(|h| h.task_definition.revision > 2);
     let t = rollback_target(&recs, "staging", &listed).unwrap();
     assert_eq!((t.revision.revision, t.verified), (3, false));
     // With no history read, the stable record stands (ECS has the last word).
-    listed.history.clear();
+    Arc::make_mut(&mut listed.history).clear();
     let t = rollback_target(&recs, "staging", &listed).unwrap();
     assert_eq!((t.revision.revision, t.verified), (2, true));
     // Only one revision and no records: nothing to roll back to.
     let mut one = snap(1, RolloutState::Completed);
-    one.history[0].active = true;
+    Arc::make_mut(&mut one.history)[0].active = true;
     let err = rollback_target(&[], "staging", &one).unwrap_err();
     assert!(err.0.contains("nothing to roll back to"), "{err}");
 }

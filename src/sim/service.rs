@@ -15,8 +15,8 @@ use super::script::MetricKind;
 use crate::config::ServiceConfig;
 use crate::model::{
     Alarm, AlarmReading, AlarmState, Deployment, DeploymentConfig, DeploymentRole, Digest, Health,
-    ImageRef, MetricSeries, Pinning, RevisionInfo, RolloutState, ServiceEvent, ServiceSnapshot,
-    TaskDefRef,
+    History, ImageRef, MetricSeries, Pinning, RevisionInfo, RolloutState, ServiceEvent,
+    ServiceSnapshot, TaskDefRef,
 };
 
 /// One new task becomes running this often during a rollout.
@@ -90,6 +90,10 @@ pub(super) struct SimService {
     pub(super) outages: Vec<Outage>,
     /// Health was down at the last step (to restart `healthy_since`).
     pub(super) was_down: bool,
+    /// [`Self::history`], built once per change of the revisions and shared
+    /// by every reading (a fleet of thousands is read every few seconds).
+    #[serde(skip)]
+    history: std::sync::OnceLock<History>,
 }
 
 pub(super) fn chrono_dur(d: Duration) -> chrono::Duration {
@@ -189,6 +193,7 @@ impl SimService {
             shifts: Vec::new(),
             outages: Vec::new(),
             was_down: s.health_down,
+            history: std::sync::OnceLock::new(),
         };
         svc.event(
             deployed_at,
@@ -199,6 +204,13 @@ impl SimService {
     }
 
     pub(super) fn task_def(&self, revision: u32) -> TaskDefRef {
+        if let Some(h) = self
+            .history()
+            .iter()
+            .find(|h| h.task_definition.revision == revision)
+        {
+            return h.task_definition.clone();
+        }
         TaskDefRef {
             family: self.family.clone(),
             revision,
@@ -480,7 +492,7 @@ impl SimService {
                 Health::NotConfigured
             },
             events: self.events.iter().cloned().collect(),
-            history: self.history(),
+            history: self.history().clone(),
             metrics: cfg
                 .metrics
                 .iter()
@@ -498,18 +510,43 @@ impl SimService {
 
     /// The family's revisions, oldest first, as ListTaskDefinitions plus
     /// DescribeTaskDefinition would report them.
-    pub(super) fn history(&self) -> Vec<RevisionInfo> {
-        self.revisions
-            .iter()
-            .map(|r| RevisionInfo {
-                task_definition: self.task_def(r.revision),
-                digest: match self.pinning {
-                    FleetPinning::Digest => Some(r.digest.clone()),
-                    _ => None,
-                },
-                active: r.active,
-            })
-            .collect()
+    pub(super) fn history(&self) -> &History {
+        self.history.get_or_init(|| {
+            std::sync::Arc::new(
+                self.revisions
+                    .iter()
+                    .map(|r| RevisionInfo {
+                        task_definition: TaskDefRef {
+                            family: self.family.clone(),
+                            revision: r.revision,
+                            arn: format!(
+                                "arn:aws:ecs:sim:000000000000:task-definition/{}:{}",
+                                self.family, r.revision
+                            ),
+                        },
+                        digest: match self.pinning {
+                            FleetPinning::Digest => Some(r.digest.clone()),
+                            _ => None,
+                        },
+                        active: r.active,
+                    })
+                    .collect(),
+            )
+        })
+    }
+
+    /// Registers a new revision running `digest`, pinned by digest from now
+    /// on (as shipdeck writes `repo@sha256:…`), and returns its number.
+    pub(super) fn register(&mut self, digest: Digest) -> u32 {
+        let revision = self.revisions.iter().map(|r| r.revision).max().unwrap_or(0) + 1;
+        self.revisions.push(SimRevision {
+            revision,
+            digest,
+            active: true,
+        });
+        self.pinning = FleetPinning::Digest;
+        self.history = std::sync::OnceLock::new();
+        revision
     }
 
     /// Synthetic datapoints for a configured metric: a stable function of the metric,

@@ -411,3 +411,25 @@ fn a_deferred_fleet_reads_as_the_fleet_built_at_once() {
         assert_eq!(format!("{a:?}"), format!("{b:?}"), "{}", env.name);
     }
 }
+
+#[test]
+fn readings_share_a_history_until_a_deploy_registers_a_revision() {
+    let (fleet, _, cfg) = setup();
+    let staging = cfg.env("staging").unwrap();
+    let a = read(&fleet, &cfg, "staging", "api");
+    let b = read(&fleet, &cfg, "staging", "api");
+    // One list for every reading: thousands of services are read every few seconds.
+    assert!(Arc::ptr_eq(&a.history, &b.history));
+    let dev_api = read(&fleet, &cfg, "dev", "api");
+    let digest = dev_api.digest.clone().unwrap();
+    let started = fleet
+        .deploy_sync(staging, staging.service("api").unwrap(), &digest)
+        .unwrap();
+    let c = read(&fleet, &cfg, "staging", "api");
+    assert!(!Arc::ptr_eq(&a.history, &c.history));
+    assert_eq!(c.history.len(), a.history.len() + 1);
+    let newest = c.history.last().unwrap();
+    assert_eq!(newest.task_definition, started.to);
+    assert_eq!(newest.digest.as_ref(), Some(&digest));
+    assert_eq!(c.task_definition.as_ref(), Some(&started.to));
+}
