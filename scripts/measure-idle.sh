@@ -2,12 +2,17 @@
 # Measures the console's idle CPU (share of one core over a window) and peak RSS,
 # running `shipdeck demo --services N` in a private tmux server.
 # Usage: scripts/measure-idle.sh [SERVICES=500] [SECONDS=30]
+# SHIPDECK_BIN=path measures that binary instead (an A/B of two builds).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 services=${1:-500}
 seconds=${2:-30}
-cargo build --release --quiet
-bin=target/release/shipdeck
+if [ -n "${SHIPDECK_BIN:-}" ]; then
+  bin=$SHIPDECK_BIN
+else
+  cargo build --release --quiet
+  bin=target/release/shipdeck
+fi
 sock="shipdeck-measure-$$"
 trap 'tmux -L "$sock" kill-server 2>/dev/null || true' EXIT
 tmux -L "$sock" -f /dev/null new-session -d -s m -x 120 -y 40 \
