@@ -121,7 +121,16 @@ impl Timeline {
         let env = next.env.as_str();
         for svc in &next.services {
             let old = prev.and_then(|p| p.service(&svc.name));
-            for ev in svc.events.iter().rev() {
+            // Events are newest first; those the last reading held were offered
+            // then. Only the newer ones are new (at 6,000 services, offering
+            // every event again cost a key each per reading).
+            let last_seen = old.and_then(|o| o.events.first()).map(|e| e.id.as_str());
+            let fresh = svc
+                .events
+                .iter()
+                .position(|e| Some(e.id.as_str()) == last_seen)
+                .unwrap_or(svc.events.len());
+            for ev in svc.events[..fresh].iter().rev() {
                 self.push(
                     format!("ev:{env}:{}", ev.id),
                     ev.at,
@@ -229,6 +238,73 @@ mod tests {
 
     fn t(s: i64) -> DateTime<Utc> {
         Utc.timestamp_opt(1_700_000_000 + s, 0).unwrap()
+    }
+
+    fn reading(events: &[u32]) -> EnvSnapshot {
+        let svc = crate::model::ServiceSnapshot {
+            proxy: None,
+            name: "api".into(),
+            ecs_service: "shop-api-dev".into(),
+            image: None,
+            digest: None,
+            pinning: crate::model::Pinning::Unpinned,
+            task_definition: None,
+            running: 1,
+            desired: 1,
+            pending: 0,
+            deployments: vec![],
+            deployment_config: crate::model::DeploymentConfig::default(),
+            alarms: vec![],
+            alarms_unknown: None,
+            health: crate::model::Health::NotConfigured,
+            // Newest first, as ECS lists them.
+            events: events
+                .iter()
+                .map(|&n| crate::model::ServiceEvent {
+                    id: format!("e{n}"),
+                    at: t(i64::from(n)),
+                    message: format!("event {n}"),
+                })
+                .collect(),
+            history: crate::model::History::default(),
+            metrics: vec![],
+        };
+        EnvSnapshot {
+            env: "dev".into(),
+            read_at: t(100),
+            services: vec![svc],
+            warnings: vec![],
+            sources: crate::model::Sources::default(),
+            index: crate::model::ServiceIndex::default(),
+        }
+    }
+
+    #[test]
+    fn each_event_reaches_the_timeline_once_however_readings_overlap() {
+        let mut tl = Timeline::default();
+        let texts = |tl: &Timeline| -> Vec<String> {
+            tl.entries().iter().map(|e| e.text.clone()).collect()
+        };
+        let first = reading(&[2, 1]);
+        tl.record_reading(None, &first);
+        assert_eq!(texts(&tl), ["event 1", "event 2"]);
+        // Two new events on top of the ones already shown.
+        let second = reading(&[4, 3, 2, 1]);
+        tl.record_reading(Some(&first), &second);
+        assert_eq!(texts(&tl), ["event 1", "event 2", "event 3", "event 4"]);
+        // The newest event of the last reading is gone (a list cut short or
+        // reordered): everything is offered again, and nothing is doubled.
+        let third = reading(&[6, 5, 3]);
+        tl.record_reading(Some(&second), &third);
+        assert_eq!(
+            texts(&tl),
+            [
+                "event 1", "event 2", "event 3", "event 4", "event 5", "event 6"
+            ]
+        );
+        // Nothing new: nothing added.
+        tl.record_reading(Some(&third), &third);
+        assert_eq!(tl.entries().len(), 6);
     }
 
     #[test]
