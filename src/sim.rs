@@ -100,6 +100,10 @@ pub struct SimFleet {
     limiters: Arc<Mutex<BTreeMap<String, Limiter>>>,
     /// The file the world is shared through (the demo), if any.
     world: Option<Arc<world::World>>,
+    /// Each environment's alarms as DescribeAlarms answers them, kept while
+    /// no alarm changed (a reading of thousands of services otherwise copied
+    /// every alarm into a new index).
+    alarm_readings: Arc<Mutex<BTreeMap<String, (u64, Arc<AlarmReading>)>>>,
 }
 
 /// What a deferred fleet is built from: the fleet (a template to grow to so
@@ -158,6 +162,7 @@ impl SimFleet {
             clock,
             limiters: Arc::new(Mutex::new(BTreeMap::new())),
             world,
+            alarm_readings: Arc::new(Mutex::new(BTreeMap::new())),
         }
     }
 
@@ -370,11 +375,43 @@ impl SimFleet {
     #[cfg(test)]
     fn read_sync(&self, env: &EnvConfig) -> Result<EnvSnapshot, ProviderError> {
         let st = self.enter(&env.name)?;
-        Self::snapshot(&st, self.clock.now(), env)
+        self.snapshot(&st, self.clock.now(), env)
     }
 
     /// What a reading of `env` sees in the state `st`.
+    /// The alarms of `env` as one index, rebuilt only when one of them
+    /// changed since the last reading (told by a hash of every alarm).
+    fn alarm_reading(&self, env: &str, sim_env: &SimEnv) -> Arc<AlarmReading> {
+        use std::hash::{Hash, Hasher};
+        let alarms = || sim_env.services.values().flat_map(|s| s.alarms.iter());
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        for a in alarms() {
+            // Every field: a field added to Alarm must be added here.
+            let crate::model::Alarm {
+                name,
+                state,
+                reason,
+                updated_at,
+            } = a;
+            (name, state, reason, updated_at).hash(&mut h);
+        }
+        let print = h.finish();
+        let mut cache = self
+            .alarm_readings
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        if let Some((p, r)) = cache.get(env)
+            && *p == print
+        {
+            return r.clone();
+        }
+        let reading = Arc::new(AlarmReading::of(alarms().cloned()));
+        cache.insert(env.to_string(), (print, reading.clone()));
+        reading
+    }
+
     fn snapshot(
+        &self,
         st: &SimState,
         now: DateTime<Utc>,
         env: &EnvConfig,
@@ -393,18 +430,12 @@ impl SimFleet {
                 env.name
             )
         });
-        let alarms = AlarmReading {
-            error: cloudwatch_error.clone(),
-            ..if cloudwatch_error.is_some() {
-                AlarmReading::default()
-            } else {
-                AlarmReading::of(
-                    sim_env
-                        .services
-                        .values()
-                        .flat_map(|s| s.alarms.iter().cloned()),
-                )
-            }
+        let alarms = match &cloudwatch_error {
+            Some(e) => Arc::new(AlarmReading {
+                error: Some(e.clone()),
+                ..AlarmReading::default()
+            }),
+            None => self.alarm_reading(&env.name, sim_env),
         };
         let any_alarms = env
             .services
@@ -545,7 +576,7 @@ impl Provider for SimFleet {
             r?;
         }
         let st = self.lock();
-        Self::snapshot(&st, self.clock.now(), env)
+        self.snapshot(&st, self.clock.now(), env)
     }
 
     async fn history(

@@ -1,7 +1,7 @@
 use super::*;
 use crate::clock::ManualClock;
 use crate::config;
-use crate::model::{Health, Pinning, RolloutState, ServiceSnapshot};
+use crate::model::{AlarmState, Health, Pinning, RolloutState, ServiceSnapshot};
 use chrono::TimeZone;
 
 fn setup() -> (SimFleet, ManualClock, config::Config) {
@@ -432,4 +432,38 @@ fn readings_share_a_history_until_a_deploy_registers_a_revision() {
     assert_eq!(newest.task_definition, started.to);
     assert_eq!(newest.digest.as_ref(), Some(&digest));
     assert_eq!(c.task_definition.as_ref(), Some(&started.to));
+}
+
+#[test]
+fn an_alarm_that_changes_between_readings_is_never_read_from_the_old_index() {
+    let (fleet, _, cfg) = setup();
+    let prod = cfg.env("prod").unwrap();
+    let before = fleet.read_sync(prod).unwrap();
+    let (svc, alarm) = before
+        .services
+        .iter()
+        .find_map(|s| Some((s.name.clone(), s.alarms.first()?.clone())))
+        .unwrap();
+    let flipped = if alarm.state == AlarmState::Alarm {
+        AlarmState::Ok
+    } else {
+        AlarmState::Alarm
+    };
+    // Only the state changes: same name, reason and time.
+    for s in fleet
+        .lock()
+        .envs
+        .get_mut("prod")
+        .unwrap()
+        .services
+        .values_mut()
+    {
+        for a in s.alarms.iter_mut().filter(|a| a.name == alarm.name) {
+            a.state = flipped;
+        }
+    }
+    let after = fleet.read_sync(prod).unwrap();
+    let read = after.service(&svc).unwrap();
+    let now = read.alarms.iter().find(|a| a.name == alarm.name).unwrap();
+    assert_eq!(now.state, flipped);
 }
