@@ -387,6 +387,33 @@ pub struct ServiceSnapshot {
     pub proxy: Option<crate::proxy::ProxyView>,
 }
 
+#[cfg(test)]
+impl ServiceSnapshot {
+    /// A service with one task running, nothing else read (for unit tests).
+    pub(crate) fn bare(name: &str, ecs_service: &str) -> Self {
+        Self {
+            proxy: None,
+            name: name.into(),
+            ecs_service: ecs_service.into(),
+            image: None,
+            digest: None,
+            pinning: Pinning::Unpinned,
+            task_definition: None,
+            running: 1,
+            desired: 1,
+            pending: 0,
+            deployments: vec![],
+            deployment_config: DeploymentConfig::default(),
+            alarms: vec![],
+            alarms_unknown: None,
+            health: Health::NotConfigured,
+            events: vec![],
+            history: History::default(),
+            metrics: vec![],
+        }
+    }
+}
+
 /// Recent datapoints of one metric, oldest first.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct MetricSeries {

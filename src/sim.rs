@@ -103,8 +103,11 @@ pub struct SimFleet {
     /// Each environment's alarms as DescribeAlarms answers them, kept while
     /// no alarm changed (a reading of thousands of services otherwise copied
     /// every alarm into a new index).
-    alarm_readings: Arc<Mutex<BTreeMap<String, (u64, Arc<AlarmReading>)>>>,
+    alarm_readings: Arc<Mutex<BTreeMap<String, HashedAlarms>>>,
 }
+
+/// An environment's alarm index and the hash of the alarms it was built from.
+type HashedAlarms = (u64, Arc<AlarmReading>);
 
 /// What a deferred fleet is built from: the fleet (a template to grow to so
 /// many services), seed and start.

@@ -3,7 +3,7 @@ use crate::app::keys::Key;
 use crate::app::keys::KeyCode;
 use crate::config;
 use crate::config::EnvId;
-use crate::model::{Health, History};
+use crate::model::Health;
 use crate::provider::ProviderError;
 use chrono::TimeZone;
 use rstest::rstest;
@@ -463,26 +463,7 @@ fn probe_results_replace_provider_health_and_reach_the_timeline() {
     let mut a = app();
     update(&mut a, Msg::Tick(t0()));
     let cfg = config::demo().unwrap();
-    let svc = crate::model::ServiceSnapshot {
-        proxy: None,
-        name: "api".into(),
-        ecs_service: "shop-api-dev".into(),
-        image: None,
-        digest: None,
-        pinning: crate::model::Pinning::Unpinned,
-        task_definition: None,
-        running: 1,
-        desired: 1,
-        pending: 0,
-        deployments: vec![],
-        deployment_config: crate::model::DeploymentConfig::default(),
-        alarms: vec![],
-        alarms_unknown: None,
-        health: Health::NotConfigured,
-        events: vec![],
-        history: History::default(),
-        metrics: vec![],
-    };
+    let svc = crate::model::ServiceSnapshot::bare("api", "shop-api-dev");
     let mut s = snap("dev", t0());
     s.services.push(svc);
     update(

@@ -242,21 +242,6 @@ mod tests {
 
     fn reading(events: &[u32]) -> EnvSnapshot {
         let svc = crate::model::ServiceSnapshot {
-            proxy: None,
-            name: "api".into(),
-            ecs_service: "shop-api-dev".into(),
-            image: None,
-            digest: None,
-            pinning: crate::model::Pinning::Unpinned,
-            task_definition: None,
-            running: 1,
-            desired: 1,
-            pending: 0,
-            deployments: vec![],
-            deployment_config: crate::model::DeploymentConfig::default(),
-            alarms: vec![],
-            alarms_unknown: None,
-            health: crate::model::Health::NotConfigured,
             // Newest first, as ECS lists them.
             events: events
                 .iter()
@@ -266,8 +251,7 @@ mod tests {
                     message: format!("event {n}"),
                 })
                 .collect(),
-            history: crate::model::History::default(),
-            metrics: vec![],
+            ..crate::model::ServiceSnapshot::bare("api", "shop-api-dev")
         };
         EnvSnapshot {
             env: "dev".into(),

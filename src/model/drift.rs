@@ -181,7 +181,7 @@ pub fn drift_row(svc: &str, env_names: &[String], envs: &[Option<&EnvSnapshot>])
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::{DeploymentConfig, Health, TaskDefRef};
+    use crate::model::TaskDefRef;
     use chrono::{TimeZone, Utc};
 
     fn dg(label: &str) -> Digest {
@@ -204,28 +204,14 @@ mod tests {
             .collect::<Vec<_>>()
             .into();
         ServiceSnapshot {
-            proxy: None,
-            name: "api".into(),
-            ecs_service: "api".into(),
-            image: None,
             digest: current.map(dg),
             pinning: if current.is_some() {
                 Pinning::Pinned
             } else {
                 Pinning::Unpinned
             },
-            task_definition: None,
-            running: 1,
-            desired: 1,
-            pending: 0,
-            deployments: vec![],
-            deployment_config: DeploymentConfig::default(),
-            alarms: vec![],
-            alarms_unknown: None,
-            health: Health::NotConfigured,
-            events: vec![],
             history,
-            metrics: vec![],
+            ..ServiceSnapshot::bare("api", "api")
         }
     }
 
