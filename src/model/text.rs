@@ -115,9 +115,12 @@ pub fn json_safe(json: &str) -> String {
 /// Whether `s` holds anything the terminal would act on.
 fn needs_cleaning(s: &str) -> bool {
     // Printable ASCII (nearly every text a reading holds) needs no char
-    // decoding: the byte test is what a 6,000-service refresh spends here.
-    !s.bytes().all(|b| (0x20..0x7f).contains(&b))
-        && s.chars().any(|c| c.is_control() || is_bidi_control(c))
+    // decoding: the byte test is what a 6,000-service refresh spends here, so
+    // it is written without a branch per byte, for the compiler to vectorise.
+    let odd = s
+        .bytes()
+        .fold(false, |any, b| any | (b < 0x20) | (b >= 0x7f));
+    odd && s.chars().any(|c| c.is_control() || is_bidi_control(c))
 }
 
 /// Sanitises `s` in place when it holds anything the terminal would act on.
@@ -204,6 +207,31 @@ impl super::EnvSnapshot {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_byte_test_lets_through_only_what_needs_no_cleaning() {
+        for clean in [
+            "",
+            " ",
+            "~",
+            "svc-0001 r3 ✓",
+            "café",
+            "arn:aws:ecs:x:1:task-definition/a:1",
+        ] {
+            assert!(!needs_cleaning(clean), "{clean:?}");
+        }
+        for dirty in [
+            "\u{1f}",
+            "\u{7f}",
+            "a\u{1b}[2J",
+            "\u{85}",
+            "x\u{202e}y",
+            "\t",
+            "\n",
+        ] {
+            assert!(needs_cleaning(dirty), "{dirty:?}");
+        }
+    }
 
     /// Every kind of sequence the corpus in the integration tests uses.
     const NASTY: &[&str] = &[
