@@ -119,8 +119,8 @@ fn needs_cleaning(s: &str) -> bool {
     // it is written without a branch per byte, for the compiler to vectorise.
     let odd = s
         .bytes()
-        .fold(false, |any, b| any | (b < 0x20) | (b >= 0x7f));
-    odd && s.chars().any(|c| c.is_control() || is_bidi_control(c))
+        .fold(0u8, |any, b| any | u8::from(!(0x20..0x7f).contains(&b)));
+    odd != 0 && s.chars().any(|c| c.is_control() || is_bidi_control(c))
 }
 
 /// Sanitises `s` in place when it holds anything the terminal would act on.
