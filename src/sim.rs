@@ -8,6 +8,7 @@ mod faults;
 mod fleet_file;
 mod math;
 mod script;
+mod series;
 mod service;
 mod world;
 
