@@ -210,6 +210,12 @@ impl SimService {
         {
             return h.task_definition.clone();
         }
+        self.minted_task_def(revision)
+    }
+
+    /// The task definition of `revision` as the simulated ECS names it: the
+    /// one spelling of its ARN, for the history and for revisions outside it.
+    fn minted_task_def(&self, revision: u32) -> TaskDefRef {
         TaskDefRef {
             family: self.family.clone(),
             revision,
@@ -515,14 +521,7 @@ impl SimService {
                 self.revisions
                     .iter()
                     .map(|r| RevisionInfo {
-                        task_definition: TaskDefRef {
-                            family: self.family.clone(),
-                            revision: r.revision,
-                            arn: format!(
-                                "arn:aws:ecs:sim:000000000000:task-definition/{}:{}",
-                                self.family, r.revision
-                            ),
-                        },
+                        task_definition: self.minted_task_def(r.revision),
                         digest: match self.pinning {
                             FleetPinning::Digest => Some(r.digest.clone()),
                             _ => None,
