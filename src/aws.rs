@@ -6,6 +6,7 @@ pub mod cache;
 mod cloudwatch;
 mod errors;
 mod read;
+pub mod steps;
 mod write;
 
 use std::collections::{BTreeMap, HashMap};
@@ -313,6 +314,22 @@ impl Provider for AwsProvider {
         to: &TaskDefRef,
     ) -> Result<DeployStarted, ProviderError> {
         write::rollback(self, env, service, to).await
+    }
+
+    async fn decide_step(
+        &self,
+        env: &EnvConfig,
+        _service: &ServiceConfig,
+        shift: &crate::model::Shift,
+        decision: crate::model::Decision,
+    ) -> Result<String, ProviderError> {
+        let c = self.clients(env).await?.clone();
+        let op = match (&shift.pause, decision) {
+            (Some(_), _) => "ContinueServiceDeployment",
+            (None, _) => "StopServiceDeployment",
+        };
+        self.count(&env.name, op);
+        steps::decide(&c.ecs, shift, decision).await
     }
 }
 

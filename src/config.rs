@@ -349,6 +349,13 @@ pub struct RolloutPolicy {
     pub p95_latency_slo: Option<Duration>,
     /// Abort rules as the runbooks write them (`[[environment.rollout.rule]]`).
     pub rules: Vec<AbortRule>,
+    /// A stepped rollout (canary, linear) holds at each step until a person
+    /// continues or rolls back (the simulator pauses; on ECS a PAUSE
+    /// lifecycle hook does, and this makes shipdeck wait for it).
+    pub pause_steps: bool,
+    /// Distinct people besides the initiator who must continue a paused step
+    /// (0: anyone may, the initiator too).
+    pub step_approvals: u32,
 }
 
 /// One abort rule over a metric of the services (its label).

@@ -65,6 +65,8 @@ pub enum RecordKind {
     LedgerRepaired,
     /// A provider-run rollout reached a new step (a proxy cutover's runbook).
     Step,
+    /// A person decided at a paused step: continue (or approve continuing), roll back.
+    StepDecision,
 }
 
 impl RecordKind {
@@ -88,6 +90,7 @@ impl RecordKind {
             Self::LockBroken => "lock_broken",
             Self::LedgerRepaired => "ledger_repaired",
             Self::Step => "step",
+            Self::StepDecision => "step_decision",
         }
     }
 }

@@ -5,6 +5,7 @@
 
 pub mod digest;
 pub mod drift;
+pub mod shift;
 pub mod sources;
 pub mod strategy;
 pub mod text;
@@ -16,6 +17,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 pub use digest::{Digest, ImageRef, ParseError};
+pub use shift::{Decision, Pause, Shift};
 pub use sources::{AlarmReading, SourceState, Sources};
 pub use strategy::Strategy;
 pub use text::{json_safe, sanitize, sanitize_lines};
@@ -154,6 +156,9 @@ pub struct Deployment {
     /// cutover stopped before its switch): there is nothing to roll back.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub nothing_changed: bool,
+    /// Traffic moved in steps (canary, linear): where the shift stands.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shift: Option<Box<Shift>>,
     /// Tasks running.
     pub running: u32,
     /// Tasks desired.

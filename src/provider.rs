@@ -164,6 +164,17 @@ pub trait Provider: Send + Sync {
         service: &ServiceConfig,
         to: &TaskDefRef,
     ) -> impl Future<Output = Result<DeployStarted, ProviderError>> + Send;
+
+    /// A person's decision at the paused step of `shift` (as the latest reading
+    /// saw it): continue to the next step, or send all traffic back. Returns
+    /// what the provider did, in words.
+    fn decide_step(
+        &self,
+        env: &EnvConfig,
+        service: &ServiceConfig,
+        shift: &crate::model::Shift,
+        decision: crate::model::Decision,
+    ) -> impl Future<Output = Result<String, ProviderError>> + Send;
 }
 
 /// Longest a single environment reading may take before it counts as failed
@@ -307,6 +318,24 @@ impl Provider for AnyProvider {
         match self {
             Self::Sim(p) => p.rollback(env, service, to).await,
             Self::Aws(p) => Box::pin(p.rollback(env, service, to)).await,
+        }
+    }
+
+    async fn decide_step(
+        &self,
+        env: &EnvConfig,
+        service: &ServiceConfig,
+        shift: &crate::model::Shift,
+        decision: crate::model::Decision,
+    ) -> Result<String, ProviderError> {
+        if env.proxy.is_some() {
+            return Err(ProviderError::Conflict {
+                message: "a cutover behind a proxy does not pause for decisions".to_string(),
+            });
+        }
+        match self {
+            Self::Sim(p) => p.decide_step(env, service, shift, decision).await,
+            Self::Aws(p) => Box::pin(p.decide_step(env, service, shift, decision)).await,
         }
     }
 }

@@ -296,6 +296,7 @@ impl ProxyProvider {
                 reason: None,
                 steps: Vec::new(),
                 nothing_changed: false,
+                shift: None,
                 running: u32::from(live_view.as_ref().is_some_and(|v| v.answering)),
                 desired: 1,
                 pending: 0,

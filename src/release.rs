@@ -7,6 +7,7 @@
 //! - [`watch`]: the deploy watch and its abort criteria ([`Watch`]);
 //! - [`records`]: the ledger records that close a watch;
 //! - [`engine`]: the one state machine both drivers run, from gate to outcome;
+//! - [`step`]: a person's decision at a paused step (four eyes for a continue);
 //! - [`exec`]: the effects, in the order the audit trail needs.
 //!
 //! Everything but `exec` is pure.
@@ -18,6 +19,7 @@ pub mod plan;
 pub mod records;
 pub mod rollback;
 pub mod rules;
+pub mod step;
 pub mod watch;
 
 pub use engine::{Effect, Next, Outcome, Promotion, open_request, refusal, start_rollback};

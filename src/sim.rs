@@ -10,6 +10,7 @@ mod math;
 mod script;
 mod series;
 mod service;
+mod stepped;
 mod world;
 
 pub use faults::Fault;
@@ -499,7 +500,7 @@ impl SimFleet {
         let from = svc.task_def(svc.current);
         let revision = svc.register(digest.clone());
         let id = format!("ecs-svc/{id_num:016}");
-        svc.start_deployment(revision, &id, now);
+        svc.start_deployment(revision, &id, now, env.rollout.pause_steps);
         let to = svc.task_def(revision);
         st.trigger(&env.name, &cfg.ecs_service, Trigger::Deploy, now);
         self.save(&st);
@@ -542,8 +543,17 @@ impl SimFleet {
             });
         }
         let from = svc.task_def(svc.current);
-        let id = format!("ecs-svc/{id_num:016}");
-        svc.start_deployment(to.revision, &id, now);
+        let deployment_id = if svc.shift_in_flight() == Some(to.revision) {
+            // A stepped rollout whose old tasks still serve: all the traffic
+            // goes back to them at once.
+            svc.switch_back(now, "by a rollback")
+                .map_err(|message| ProviderError::Other { message })?;
+            svc.primary_id()
+        } else {
+            let id = format!("ecs-svc/{id_num:016}");
+            svc.start_deployment(to.revision, &id, now, false);
+            Some(id)
+        };
         let to = svc.task_def(to.revision);
         st.trigger(&env.name, &cfg.ecs_service, Trigger::Rollback, now);
         self.save(&st);
@@ -551,7 +561,7 @@ impl SimFleet {
             service: cfg.name.clone(),
             from: Some(from),
             to,
-            deployment_id: Some(id),
+            deployment_id,
         })
     }
 }
@@ -618,6 +628,17 @@ impl Provider for SimFleet {
     ) -> Result<DeployStarted, ProviderError> {
         self.wait_for_call(&env.name).await?;
         self.rollback_sync(env, service, to)
+    }
+
+    async fn decide_step(
+        &self,
+        env: &EnvConfig,
+        service: &ServiceConfig,
+        _shift: &crate::model::Shift,
+        decision: crate::model::Decision,
+    ) -> Result<String, ProviderError> {
+        self.wait_for_call(&env.name).await?;
+        self.decide_sync(env, service, decision)
     }
 }
 

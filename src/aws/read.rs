@@ -67,16 +67,29 @@ fn deployment_config(s: &aws_sdk_ecs::types::Service) -> DeploymentConfig {
     let dc = s.deployment_configuration();
     let cb = dc.and_then(|d| d.deployment_circuit_breaker());
     let alarms = dc.and_then(|d| d.alarms());
-    let minutes =
-        |m: Option<i32>| Duration::from_secs(u64::try_from(m.unwrap_or(0)).unwrap_or(0) * 60);
-    let bake =
-        minutes(dc.and_then(aws_sdk_ecs::types::DeploymentConfiguration::bake_time_in_minutes));
     let code_deploy = matches!(
         s.deployment_controller()
             .map(aws_sdk_ecs::types::DeploymentController::r#type),
         Some(DeploymentControllerType::CodeDeploy)
     );
-    let strategy = match dc.and_then(|d| d.strategy()) {
+    DeploymentConfig {
+        circuit_breaker: cb.is_some_and(aws_sdk_ecs::types::DeploymentCircuitBreaker::enable),
+        circuit_breaker_rollback: cb.is_some_and(|c| c.enable() && c.rollback()),
+        alarm_rollback: alarms.is_some_and(|a| a.enable() && a.rollback()),
+        strategy: strategy_of(dc, code_deploy),
+    }
+}
+
+/// The strategy a service's (or a service deployment's) configuration names.
+pub(super) fn strategy_of(
+    dc: Option<&aws_sdk_ecs::types::DeploymentConfiguration>,
+    code_deploy: bool,
+) -> Strategy {
+    let minutes =
+        |m: Option<i32>| Duration::from_secs(u64::try_from(m.unwrap_or(0)).unwrap_or(0) * 60);
+    let bake =
+        minutes(dc.and_then(aws_sdk_ecs::types::DeploymentConfiguration::bake_time_in_minutes));
+    match dc.and_then(|d| d.strategy()) {
         _ if code_deploy => Strategy::CodeDeploy,
         Some(DeploymentStrategy::BlueGreen) => Strategy::BlueGreen { bake },
         Some(DeploymentStrategy::Canary) => {
@@ -104,12 +117,6 @@ fn deployment_config(s: &aws_sdk_ecs::types::Service) -> DeploymentConfig {
             }
         }
         _ => Strategy::Rolling,
-    };
-    DeploymentConfig {
-        circuit_breaker: cb.is_some_and(aws_sdk_ecs::types::DeploymentCircuitBreaker::enable),
-        circuit_breaker_rollback: cb.is_some_and(|c| c.enable() && c.rollback()),
-        alarm_rollback: alarms.is_some_and(|a| a.enable() && a.rollback()),
-        strategy,
     }
 }
 
@@ -399,6 +406,7 @@ async fn service_snapshot(
                 reason: d.rollout_state_reason().map(crate::model::sanitize),
                 steps: Vec::new(),
                 nothing_changed: false,
+                shift: None,
                 running: count(d.running_count()),
                 desired: count(d.desired_count()),
                 pending: count(d.pending_count()),
@@ -414,11 +422,16 @@ async fn service_snapshot(
         && deployments
             .iter()
             .any(|d| d.role == DeploymentRole::Primary && d.rollout == RolloutState::InProgress)
-        && let Some(status) = super::write::native_status(p, c, env, cfg).await
+        && let Some((arn, status)) = super::write::native_status(p, c, env, cfg).await
         && let Some(primary) = deployments
             .iter_mut()
             .find(|d| d.role == DeploymentRole::Primary)
     {
+        p.count(&env.name, "DescribeServiceDeployments");
+        match super::steps::describe(&c.ecs, &arn).await {
+            Ok(shift) => primary.shift = shift.map(Box::new),
+            Err(e) => tracing::warn!(error = %e, "DescribeServiceDeployments failed"),
+        }
         let reason = primary.reason.take().unwrap_or_default();
         primary.reason = Some(
             format!("{reason} · service deployment {status}")

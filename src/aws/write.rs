@@ -252,14 +252,14 @@ async fn in_flight(
     }
 }
 
-/// The status of an in-flight native deployment (`IN_PROGRESS`, `ROLLBACK_IN_PROGRESS`…).
+/// The ARN and status of an in-flight native deployment (`IN_PROGRESS`, `ROLLBACK_IN_PROGRESS`…).
 pub async fn native_status(
     p: &AwsProvider,
     c: &super::Clients,
     env: &EnvConfig,
     svc: &ServiceConfig,
-) -> Option<String> {
-    in_flight(p, c, env, svc).await.map(|(_, status)| status)
+) -> Option<(String, String)> {
+    in_flight(p, c, env, svc).await
 }
 
 async fn native_in_flight(

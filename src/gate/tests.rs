@@ -27,6 +27,7 @@ fn snap(rollout: RolloutState, alarms: &[AlarmState]) -> ServiceSnapshot {
         deployments: vec![Deployment {
             steps: Vec::new(),
             nothing_changed: false,
+            shift: None,
             id: "d".into(),
             role: DeploymentRole::Primary,
             task_definition: td,

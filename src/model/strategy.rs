@@ -89,7 +89,7 @@ impl std::fmt::Display for Strategy {
 }
 
 /// `10%`, `5.5%` from hundredths of a percent.
-fn percent(hundredths: u32) -> String {
+pub(crate) fn percent(hundredths: u32) -> String {
     let (whole, frac) = (hundredths / 100, hundredths % 100);
     match frac {
         0 => format!("{whole}%"),

@@ -88,3 +88,8 @@ pub mod duration_millis {
         Ok(Duration::from_millis(u64::deserialize(d)?))
     }
 }
+
+/// A std duration as a chrono one (saturating: a huge duration is "forever").
+pub fn chrono_duration(d: std::time::Duration) -> chrono::Duration {
+    chrono::Duration::from_std(d).unwrap_or(chrono::Duration::MAX)
+}

@@ -16,6 +16,19 @@ use crate::provider::{AnyProvider, DeployStarted, Provider};
 /// update), each with its own SDK timeout, and some room.
 pub const ISSUE_TIMEOUT: Duration = Duration::from_secs(45);
 
+/// A provider call that changes something, bounded by [`ISSUE_TIMEOUT`].
+async fn bounded<T>(
+    call: impl std::future::Future<Output = Result<T, crate::provider::ProviderError>>,
+) -> Result<T, String> {
+    match tokio::time::timeout(ISSUE_TIMEOUT, call).await {
+        Ok(r) => r.map_err(|e| e.to_string()),
+        Err(_) => Err(format!(
+            "no answer within {}s; check the service before retrying",
+            ISSUE_TIMEOUT.as_secs()
+        )),
+    }
+}
+
 /// What to ask the cloud for.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Issue {
@@ -198,13 +211,7 @@ impl Executor {
                 Issue::Rollback(to) => self.provider.rollback(&env_cfg, &svc_cfg, to).await,
             }
         };
-        let result = match tokio::time::timeout(ISSUE_TIMEOUT, call).await {
-            Ok(r) => r.map_err(|e| e.to_string()),
-            Err(_) => Err(format!(
-                "no answer within {}s; check the service before retrying",
-                ISSUE_TIMEOUT.as_secs()
-            )),
-        };
+        let result = bounded(call).await;
         match result {
             Ok(started) => Ok((started, record)),
             Err(e) => {
@@ -214,6 +221,67 @@ impl Executor {
                 let closed = self.record(failed, d).is_ok();
                 self.guards.remove(&key);
                 Err((e, closed))
+            }
+        }
+    }
+
+    /// A decision at a paused step, judged on the ledger as it is now: the
+    /// record first, then (when it is to be taken) the provider's call; a
+    /// call that fails is recorded too. Returns what happened, in words.
+    pub async fn decide_step(
+        &self,
+        env: EnvId,
+        service: &str,
+        shift: &crate::model::Shift,
+        decision: crate::model::Decision,
+        to_digest: Option<String>,
+        reason: &str,
+    ) -> Result<String, String> {
+        use super::step::Verdict;
+        let env_cfg = self
+            .envs
+            .get(env.index())
+            .ok_or_else(|| format!("no environment #{env}"))?;
+        let records = self.read()?;
+        let verdict = super::step::judge(
+            &records,
+            env_cfg,
+            service,
+            shift,
+            to_digest,
+            decision,
+            &self.operator,
+            reason,
+        );
+        let draft = match verdict {
+            Verdict::Refused(why) => return Err(why),
+            Verdict::Apply(d) => d,
+            Verdict::Approval { draft, have, need } => {
+                let label = shift.step_label();
+                self.record(RecordKind::StepDecision, draft)?;
+                return Ok(format!(
+                    "approval {have} of {need} to continue {label} recorded; {} more needed",
+                    need - have
+                ));
+            }
+        };
+        let svc_cfg = env_cfg.service(service).ok_or_else(|| {
+            format!(
+                "service \"{service}\" is not configured in \"{}\"",
+                env_cfg.name
+            )
+        })?;
+        self.record(RecordKind::StepDecision, draft.clone())?;
+        let call = self.provider.decide_step(env_cfg, svc_cfg, shift, decision);
+        let result = bounded(call).await;
+        match result {
+            Ok(said) => Ok(said),
+            Err(e) => {
+                let mut d = draft;
+                d.outcome = Some("not_applied".to_string());
+                d.reasons.push(e.clone());
+                let _ = self.record(RecordKind::StepDecision, d);
+                Err(format!("{} was not taken: {e}", decision.as_str()))
             }
         }
     }

@@ -5,7 +5,7 @@
 //! Points are one a minute (the period shipdeck reads metrics at), so a window
 //! of `for = "5m"` is the last five points.
 
-use crate::config::{AbortRule, Condition, Missing};
+use crate::config::{AbortRule, Condition, DEFAULT_MIN_BASELINE, Missing, RolloutPolicy};
 
 /// What a rule says about one reading.
 #[derive(Debug, Clone, PartialEq)]
@@ -93,6 +93,43 @@ pub fn evaluate(rule: &AbortRule, baseline: Option<f64>, points: Option<&[f64]>)
         Missing::Abort => Verdict::AbortOnMissing(format!("{why} (missing = \"abort\")")),
         Missing::Wait => Verdict::Unknown(why),
     }
+}
+
+/// The environment's abort rules plus the shorthands `max_error_rate_increase`
+/// (over the service's `error_rate` metric, against its baseline with the
+/// default floor) and `p95_latency_slo` (over its `latency_p95` metric, one point).
+pub(super) fn effective_rules(
+    policy: &RolloutPolicy,
+    error_label: Option<String>,
+    latency_label: Option<String>,
+) -> Vec<AbortRule> {
+    let mut rules = policy.rules.clone();
+    if let (Some(fraction), Some(metric)) = (policy.max_error_rate_increase, error_label) {
+        rules.push(AbortRule {
+            name: "error rate".to_string(),
+            metric,
+            condition: Condition::AboveBaselineBy {
+                fraction,
+                min_baseline: DEFAULT_MIN_BASELINE,
+            },
+            points: usize::try_from(policy.error_rate_window.as_secs().div_ceil(60))
+                .unwrap_or(1)
+                .max(1),
+            missing: Missing::Wait,
+        });
+    }
+    if let (Some(slo), Some(metric)) = (policy.p95_latency_slo, latency_label) {
+        #[allow(clippy::cast_precision_loss)] // milliseconds of an SLO
+        let slo_ms = slo.as_millis() as f64;
+        rules.push(AbortRule {
+            name: "p95 latency SLO".to_string(),
+            metric,
+            condition: Condition::Above(slo_ms),
+            points: 1,
+            missing: Missing::Wait,
+        });
+    }
+    rules
 }
 
 #[cfg(test)]

@@ -52,6 +52,7 @@ fn snap(rev: u32, rollout: RolloutState) -> ServiceSnapshot {
         deployments: vec![Deployment {
             steps: Vec::new(),
             nothing_changed: false,
+            shift: None,
             id: format!("d{rev}"),
             role: DeploymentRole::Primary,
             task_definition: td(rev),

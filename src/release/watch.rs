@@ -6,9 +6,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use crate::config::{
-    AbortRule, Condition, Config, DEFAULT_MIN_BASELINE, EnvId, MetricRole, Missing, RolloutPolicy,
-};
+use crate::config::{AbortRule, Config, EnvId, MetricRole, RolloutPolicy};
 use crate::ledger::Draft;
 use crate::model::{AlarmState, Digest, Health, RolloutState, ServiceSnapshot, TaskDefRef};
 
@@ -124,47 +122,17 @@ pub struct Watch {
     pub steps_seen: usize,
     /// Steps seen in the latest reading and not yet recorded.
     pub new_steps: Vec<String>,
+    /// A stepped rollout's traffic shift, as the latest reading saw it.
+    pub shift: Option<crate::model::Shift>,
+    /// Its step and whether it was paused, to tell a change.
+    shift_key: Option<(u32, bool)>,
+    /// The timeout counts from here: the issue, then each new step, and
+    /// never while a step waits for a person.
+    clock_from: DateTime<Utc>,
     /// The gate's `after_stable` checklist items: due once a deploy is stable.
     pub after_stable: Vec<String>,
     /// Change record, approvers and hotfix mark, carried onto every record.
     pub carried: Draft,
-}
-
-/// The environment's abort rules plus the shorthands `max_error_rate_increase`
-/// (over the service's `error_rate` metric, against its baseline with the
-/// default floor) and `p95_latency_slo` (over its `latency_p95` metric, one point).
-fn effective_rules(
-    policy: &RolloutPolicy,
-    error_label: Option<String>,
-    latency_label: Option<String>,
-) -> Vec<AbortRule> {
-    let mut rules = policy.rules.clone();
-    if let (Some(fraction), Some(metric)) = (policy.max_error_rate_increase, error_label) {
-        rules.push(AbortRule {
-            name: "error rate".to_string(),
-            metric,
-            condition: Condition::AboveBaselineBy {
-                fraction,
-                min_baseline: DEFAULT_MIN_BASELINE,
-            },
-            points: usize::try_from(policy.error_rate_window.as_secs().div_ceil(60))
-                .unwrap_or(1)
-                .max(1),
-            missing: Missing::Wait,
-        });
-    }
-    if let (Some(slo), Some(metric)) = (policy.p95_latency_slo, latency_label) {
-        #[allow(clippy::cast_precision_loss)] // milliseconds of an SLO
-        let slo_ms = slo.as_millis() as f64;
-        rules.push(AbortRule {
-            name: "p95 latency SLO".to_string(),
-            metric,
-            condition: Condition::Above(slo_ms),
-            points: 1,
-            missing: Missing::Wait,
-        });
-    }
-    rules
 }
 
 fn mean(points: &[f64]) -> Option<f64> {
@@ -201,7 +169,7 @@ impl Watch {
                 .map(|m| m.label.clone())
         };
         let policy = env_cfg.map_or_else(RolloutPolicy::defaults, |e| e.rollout.clone());
-        let rules = effective_rules(
+        let rules = rules::effective_rules(
             &policy,
             role_label(MetricRole::ErrorRate),
             role_label(MetricRole::LatencyP95),
@@ -255,6 +223,9 @@ impl Watch {
             outcome: None,
             steps_seen: 0,
             new_steps: Vec::new(),
+            shift: None,
+            shift_key: None,
+            clock_from: now,
             after_stable: match kind {
                 OpKind::Deploy => env_cfg
                     .map(|e| e.gate.after_stable.clone())
@@ -291,7 +262,6 @@ impl Watch {
         let Some(to) = self.to.clone() else {
             return Step::Continue;
         };
-        let elapsed = (now - self.issued_at).to_std().unwrap_or_default();
         let deployment = s
             .deployments
             .iter()
@@ -309,14 +279,22 @@ impl Watch {
                 .extend(d.steps.iter().skip(self.steps_seen).cloned());
             self.steps_seen = d.steps.len();
         }
+        if let Some(sh) = deployment.and_then(|d| d.shift.as_deref()) {
+            self.take_shift(sh, now);
+        }
+        let elapsed = (now - self.clock_from).to_std().unwrap_or_default();
         let rollout = match deployment {
             Some(d) => {
                 self.stage = d.rollout.label();
                 self.progress = format!(
-                    "{}: {} of {} running{}",
+                    "{}: {} of {} running{}{}",
                     d.rollout.label(),
                     d.running,
                     d.desired,
+                    d.shift
+                        .as_deref()
+                        .map(|sh| format!(" · {}", sh.cell(now)))
+                        .unwrap_or_default(),
                     d.reason
                         .as_deref()
                         .map(|r| format!(" · {r}"))
@@ -334,6 +312,12 @@ impl Watch {
                             )));
                         }
                         return self.end(Step::Abort(format!("rollout failed: {why}")));
+                    }
+                    RolloutState::RolledBack if self.shift.is_some() => {
+                        let why = d.reason.clone().unwrap_or_else(|| "no reason given".into());
+                        return self.end(Step::Failed(format!(
+                            "the stepped deployment was rolled back: {why}"
+                        )));
                     }
                     RolloutState::RolledBack => {
                         let why = d.reason.clone().unwrap_or_else(|| "no reason given".into());
@@ -486,6 +470,28 @@ impl Watch {
         Step::Continue
     }
 
+    /// Takes in a stepped rollout's shift: a new step (or a pause) is logged
+    /// and recorded, and restarts the timeout, which never runs out while a
+    /// step waits for a person.
+    fn take_shift(&mut self, sh: &crate::model::Shift, now: DateTime<Utc>) {
+        let key = (sh.step, sh.pause.is_some());
+        if self.shift_key != Some(key) {
+            if sh.step > 0 {
+                self.new_steps.push(if sh.pause.is_some() {
+                    format!("{} paused: awaiting a decision", sh.step_label())
+                } else {
+                    format!("traffic at {}", sh.step_label())
+                });
+            }
+            self.shift_key = Some(key);
+            self.clock_from = now;
+        }
+        if sh.pause.is_some() {
+            self.clock_from = now;
+        }
+        self.shift = Some(sh.clone());
+    }
+
     /// What this reading of the service cannot tell that the watch needs.
     fn blind_spots(&self, s: &ServiceSnapshot) -> Vec<String> {
         let mut out = Vec::new();
@@ -536,7 +542,7 @@ impl Watch {
         if self.is_over() || self.to.is_none() {
             return Step::Continue;
         }
-        let elapsed = (now - self.issued_at).to_std().unwrap_or_default();
+        let elapsed = (now - self.clock_from).to_std().unwrap_or_default();
         if elapsed < self.policy.timeout + SILENT_GRACE {
             return Step::Continue;
         }

@@ -107,9 +107,16 @@ pub struct FleetService {
     /// Alarms and their initial state.
     #[serde(default)]
     pub alarms: Vec<FleetAlarm>,
-    /// "rolling", "blue_green" or "code_deploy".
+    /// "rolling", "blue_green", "canary", "linear" or "code_deploy".
     #[serde(default)]
     pub strategy: Option<String>,
+    /// Canary: the share of the traffic at its step; linear: the share added
+    /// at each step (percent).
+    #[serde(default)]
+    pub percent: Option<f64>,
+    /// Canary: how long its step lasts; linear: the time between steps.
+    #[serde(default, with = "humantime_serde_compat::option")]
+    pub interval: Option<Duration>,
     /// Blue/green bake time.
     #[serde(default, with = "humantime_serde_compat::option")]
     pub bake: Option<Duration>,
@@ -125,6 +132,16 @@ impl FleetService {
         match self.strategy.as_deref() {
             Some("blue_green") => Strategy::BlueGreen {
                 bake: self.bake.unwrap_or(Duration::from_mins(5)),
+            },
+            Some("canary") => Strategy::Canary {
+                percent_hundredths: Strategy::hundredths(self.percent.or(Some(10.0))),
+                canary_bake: self.interval.unwrap_or(Duration::from_mins(5)),
+                bake: self.bake.unwrap_or_default(),
+            },
+            Some("linear") => Strategy::Linear {
+                step_hundredths: Strategy::hundredths(self.percent.or(Some(10.0))),
+                interval: self.interval.unwrap_or(Duration::from_mins(1)),
+                bake: self.bake.unwrap_or_default(),
             },
             Some("code_deploy") => Strategy::CodeDeploy,
             _ => Strategy::Rolling,
@@ -336,12 +353,23 @@ impl FleetFile {
                     }
                 }
                 if let Some(st) = &s.strategy
-                    && st != "rolling"
-                    && st != "blue_green"
-                    && st != "code_deploy"
+                    && !["rolling", "blue_green", "canary", "linear", "code_deploy"]
+                        .contains(&st.as_str())
                 {
                     return Err(invalid(format!(
-                        "strategy of \"{}\" must be \"rolling\", \"blue_green\" or \"code_deploy\", found \"{st}\"",
+                        "strategy of \"{}\" must be \"rolling\", \"blue_green\", \"canary\", \"linear\" or \"code_deploy\", found \"{st}\"",
+                        s.ecs_service
+                    )));
+                }
+                if s.percent.is_some_and(|p| !(1.0..=100.0).contains(&p)) {
+                    return Err(invalid(format!(
+                        "percent of \"{}\" must be between 1 and 100",
+                        s.ecs_service
+                    )));
+                }
+                if s.interval.is_some_and(|b| b > MAX_BAKE) {
+                    return Err(invalid(format!(
+                        "interval of \"{}\" must be at most 24 hours",
                         s.ecs_service
                     )));
                 }

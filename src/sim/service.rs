@@ -51,6 +51,9 @@ pub(super) struct SimDeployment {
     pub(super) fate: Fate,
     pub(super) steps: u32,
     pub(super) steady_steps: u32,
+    /// Canary or linear: the traffic moved in steps.
+    #[serde(default)]
+    pub(super) shift: Option<super::stepped::SimShift>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -95,9 +98,7 @@ pub(super) struct SimService {
     history: std::sync::OnceLock<History>,
 }
 
-pub(super) fn chrono_dur(d: Duration) -> chrono::Duration {
-    chrono::Duration::from_std(d).unwrap_or(chrono::Duration::MAX)
-}
+pub(super) use crate::model::time::chrono_duration as chrono_dur;
 
 pub(super) fn parse_alarm_state(s: &str) -> AlarmState {
     match s {
@@ -171,6 +172,7 @@ impl SimService {
                 fate: Fate::Succeed,
                 steps: 0,
                 steady_steps: 0,
+                shift: None,
             }],
             events: VecDeque::new(),
             alarms,
@@ -290,11 +292,12 @@ impl SimService {
                     {
                         primary.running += 1;
                         primary.updated_at = now;
-                        // Drain one old task for each new one.
+                        // Drain one old task for each new one (a stepped
+                        // rollout keeps them all until its traffic has moved).
                         for d in self
                             .deployments
                             .iter_mut()
-                            .filter(|d| d.role == DeploymentRole::Active)
+                            .filter(|d| d.role == DeploymentRole::Active && primary.shift.is_none())
                         {
                             if d.running > 0 {
                                 d.running -= 1;
@@ -310,11 +313,12 @@ impl SimService {
                             ),
                         );
                     }
-                    let drained = self
-                        .deployments
-                        .iter()
-                        .filter(|d| d.role == DeploymentRole::Active)
-                        .all(|d| d.running == 0);
+                    let drained = self.advance_shift(&mut primary, now)
+                        && self
+                            .deployments
+                            .iter()
+                            .filter(|d| d.role == DeploymentRole::Active)
+                            .all(|d| d.running == 0);
                     if primary.running == primary.desired && drained {
                         primary.steady_steps += 1;
                         if primary.steady_steps >= STEADY_AFTER_STEPS {
@@ -461,6 +465,11 @@ impl SimService {
                 reason: d.reason.clone(),
                 steps: Vec::new(),
                 nothing_changed: false,
+                shift: d
+                    .shift
+                    .as_ref()
+                    .filter(|_| d.rollout == RolloutState::InProgress)
+                    .map(|s| Box::new(s.view(&d.id))),
                 running: d.running,
                 desired: d.desired,
                 pending: if d.rollout == RolloutState::InProgress {
@@ -547,8 +556,15 @@ impl SimService {
         revision
     }
 
-    /// Starts a deployment of `revision` with the given deployment id.
-    pub(super) fn start_deployment(&mut self, revision: u32, id: &str, now: DateTime<Utc>) {
+    /// Starts a deployment of `revision` with the given deployment id; a
+    /// stepped one holds each step for a decision when `pause`.
+    pub(super) fn start_deployment(
+        &mut self,
+        revision: u32,
+        id: &str,
+        now: DateTime<Utc>,
+        pause: bool,
+    ) {
         for d in &mut self.deployments {
             if d.role == DeploymentRole::Primary {
                 d.role = DeploymentRole::Active;
@@ -574,6 +590,7 @@ impl SimService {
                 fate,
                 steps: 0,
                 steady_steps: 0,
+                shift: super::stepped::SimShift::plan(&self.config.strategy, pause),
             },
         );
         self.current = revision;

@@ -35,6 +35,8 @@ const ROLLOUT_KEYS: &[&str] = &[
     "error_rate_window",
     "p95_latency_slo",
     "rule",
+    "pause_steps",
+    "step_approvals",
 ];
 
 const RULE_KEYS: &[&str] = &[
@@ -401,5 +403,7 @@ pub(super) fn parse_rollout(
             .iter()
             .filter_map(|r| parse_rule(ctx, r, labels))
             .collect(),
+        pause_steps: t.bool(ctx, "pause_steps", d.pause_steps),
+        step_approvals: u32::try_from(t.int(ctx, "step_approvals", 0..11, 0)).unwrap_or(0),
     }
 }

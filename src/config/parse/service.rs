@@ -409,6 +409,8 @@ impl RolloutPolicy {
             error_rate_window: Duration::from_mins(5),
             p95_latency_slo: None,
             rules: Vec::new(),
+            pause_steps: false,
+            step_approvals: 0,
         }
     }
 }
