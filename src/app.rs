@@ -558,6 +558,11 @@ pub fn update(app: &mut App, msg: Msg) -> Vec<Command> {
             flow::on_recorded(app, result);
             Vec::new()
         }
+        Msg::StepDecided(result) => {
+            app.dirty = true;
+            flow::on_step_decided(app, result);
+            Vec::new()
+        }
         Msg::HistoryRead {
             env,
             service,

@@ -20,6 +20,7 @@ pub(crate) use setup::{config_or_demo, provider_for};
 pub mod promote;
 pub mod release;
 pub mod rollback;
+pub mod step;
 pub mod term;
 
 use std::path::PathBuf;
@@ -152,6 +153,9 @@ pub enum Command {
         #[command(flatten)]
         common: release::Common,
     },
+    /// Decide at a paused step of a canary or linear rollout: continue (with
+    /// four eyes where the policy asks) or roll back (the console's `c`/`r`).
+    Step(step::StepArgs),
     /// Set up the team's DynamoDB table ([team] backend = "dynamodb").
     Team {
         /// Team action.
@@ -469,6 +473,19 @@ pub async fn run(cli: Cli) -> i32 {
             };
             match who(&cfg).await {
                 Ok(me) => rollback::rollback(&cfg, fleet, &me, service, env, common).await,
+                Err(e) => {
+                    eprint_error(&e);
+                    EXIT_USAGE
+                }
+            }
+        }
+        Some(Command::Step(args)) => {
+            let (cfg, fleet) = match config_or_demo(&cli, args.demo, None) {
+                Ok(x) => x,
+                Err(code) => return code,
+            };
+            match who(&cfg).await {
+                Ok(me) => step::step(&cfg, fleet, &me, args).await,
                 Err(e) => {
                     eprint_error(&e);
                     EXIT_USAGE

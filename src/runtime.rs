@@ -143,6 +143,16 @@ pub async fn execute(exec: &mut Executor, cmd: Command) -> Option<Msg> {
         Command::Record { kind, draft } => {
             Some(Msg::Recorded(exec.record(kind, draft).map(Box::new)))
         }
+        Command::DecideStep {
+            env,
+            service,
+            shift,
+            decision,
+            to_digest,
+        } => Some(Msg::StepDecided(
+            exec.decide_step(env, &service, &shift, decision, to_digest, "")
+                .await,
+        )),
         Command::Release { env, service } => {
             exec.release(env, &service);
             None
@@ -329,6 +339,7 @@ where
         while let Some(cmd) = cmds.pop_front() {
             match cmd {
                 Command::Issue { .. }
+                | Command::DecideStep { .. }
                 | Command::Record { .. }
                 | Command::Release { .. }
                 | Command::ReadLedger { .. } => {

@@ -129,6 +129,12 @@ pub struct CellStatus {
     /// Behind a reverse proxy: both colours and the proxy's counters.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub proxy: Option<crate::proxy::ProxyView>,
+    /// A stepped rollout in flight (canary, linear): its weights and step.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shift: Option<crate::model::Shift>,
+    /// The same in a few words (`◐ canary 10% · 3m left`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shift_cell: Option<String>,
 }
 
 /// Whether a cell has data.
@@ -325,6 +331,10 @@ pub fn build(
                 degraded: cell_degraded,
                 unknown,
                 proxy: svc.and_then(|s| s.proxy.clone()),
+                shift: svc.and_then(crate::release::step::in_flight).cloned(),
+                shift_cell: svc
+                    .and_then(crate::release::step::in_flight)
+                    .map(|sh| sh.cell(now)),
             });
         }
         services.push(ServiceStatus {

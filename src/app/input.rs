@@ -237,6 +237,7 @@ pub(super) fn update_action(app: &mut App, action: Action) -> Vec<Command> {
         | Action::Accept
         | Action::Cancel
         | Action::AbortDeploy
+        | Action::ContinueStep
         | Action::Hide
         | Action::Dismiss
         | Action::RollBackNow

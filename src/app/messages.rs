@@ -59,6 +59,8 @@ pub enum Msg {
     },
     /// A record was appended (or could not be).
     Recorded(Result<Box<Record>, String>),
+    /// A decision at a paused step was taken (what happened), or not (why).
+    StepDecided(Result<String, String>),
     /// A service's revision history was read (for `current`), or could not be.
     HistoryRead {
         /// Environment.
@@ -115,6 +117,20 @@ pub enum Command {
         issue: Issue,
         /// The record (`DeployIssued`/`RollbackIssued`).
         draft: Draft,
+    },
+    /// Record a decision at a paused step, then tell the provider; answer
+    /// `Msg::StepDecided`.
+    DecideStep {
+        /// Environment.
+        env: EnvId,
+        /// Service.
+        service: String,
+        /// The shift as the watch saw it.
+        shift: Box<crate::model::Shift>,
+        /// Continue or roll back.
+        decision: crate::model::Decision,
+        /// The digest the deployment rolls out.
+        to_digest: Option<String>,
     },
     /// Append a record; answer `Msg::Recorded`.
     Record {

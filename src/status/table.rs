@@ -216,7 +216,10 @@ pub fn render_table(report: &StatusReport, style: Style) -> String {
                             (None, r) => r.map_or("-".into(), |r| r.to_string()),
                         },
                     ));
-                    row.push(rollout_cell(c.rollout.unwrap_or(RolloutState::Unknown)));
+                    row.push(match &c.shift_cell {
+                        Some(cell) => (Tone::Warn, cell.clone()),
+                        None => rollout_cell(c.rollout.unwrap_or(RolloutState::Unknown)),
+                    });
                     let tasks = format!("{}/{}", c.running.unwrap_or(0), c.desired.unwrap_or(0));
                     let tone = if c.running == c.desired {
                         Tone::Plain

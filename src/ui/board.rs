@@ -411,6 +411,17 @@ fn service_cell<'a>(
         Span::raw(" "),
         Span::styled(behind, theme.tone(dim(btone))),
     ]);
+    // A stepped rollout: where its traffic stands.
+    if let Some(sh) = crate::release::step::in_flight(s) {
+        line2.push_span(Span::styled(
+            format!(" {}", sh.cell(app.now)),
+            theme.tone(dim(if sh.pause.is_some() {
+                Tone::Bad
+            } else {
+                Tone::Warn
+            })),
+        ));
+    }
     // Behind a proxy: the idle colour, warm (a rollback is one switch) or not.
     if let Some(p) = &s.proxy {
         let (mark, tone) = if p.idle_answering() {

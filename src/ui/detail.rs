@@ -163,6 +163,22 @@ pub(super) fn render_detail(frame: &mut Frame<'_>, area: Rect, app: &App, theme:
                     ));
                 }
             }
+            if let Some(sh) = crate::release::step::in_flight(s) {
+                lines.push(heading("traffic shift", theme));
+                lines.push(Line::styled(
+                    format!("  {} · stage {}", sh.cell(app.now), sanitize(&sh.stage)),
+                    theme.tone(Tone::Warn),
+                ));
+                for l in sh.lines() {
+                    lines.push(Line::raw(format!("  {l}")));
+                }
+                if sh.pause.is_some() {
+                    lines.push(Line::styled(
+                        "  paused: c in the deploy watch continues, r rolls back (`shipdeck step continue|rollback`)",
+                        theme.tone(Tone::Bad),
+                    ));
+                }
+            }
             lines.push(heading("deployments", theme));
             for d in &s.deployments {
                 let (sym, tone) = rollout_badge(d.rollout);

@@ -52,6 +52,15 @@ pub(super) fn render_watch(
         ]),
         Line::raw(fit(&w.progress, inner)),
     ];
+    // A stepped rollout: every step with its weight and time.
+    if let Some(sh) = w.shift.as_ref().filter(|_| v.phase == Phase::Watching) {
+        for l in sh.lines() {
+            lines.push(Line::styled(
+                fit(&format!("  {l}"), inner),
+                theme.tone(Tone::Warn),
+            ));
+        }
+    }
     if let Some(s) = app
         .envs
         .get(w.env.index())
@@ -113,6 +122,14 @@ pub(super) fn render_watch(
         k(Action::ShowWatch)
     );
     let keys = match &v.phase {
+        Phase::Watching if w.shift.as_ref().is_some_and(|s| s.pause.is_some()) => format!(
+            "PAUSED at {}: {} continue · {} abort (rolls back) · {hide}",
+            w.shift
+                .as_ref()
+                .map_or_else(String::new, crate::model::Shift::step_label),
+            k(Action::ContinueStep),
+            k(Action::AbortDeploy)
+        ),
         Phase::Watching if w.kind == OpKind::Deploy => {
             format!("{} abort (rolls back) · {hide}", k(Action::AbortDeploy))
         }

@@ -8,6 +8,7 @@ use super::super::timeline::EntryKind;
 use super::{App, Command, Flow, action, commands, snap};
 use crate::app::Level;
 use crate::config::EnvId;
+use crate::model::Decision;
 use crate::provider::DeployStarted;
 use crate::release::{Next, OpKind, Outcome, Watch};
 
@@ -164,6 +165,19 @@ pub fn on_tick(app: &mut App) -> Vec<Command> {
     apply(app, next)
 }
 
+/// A decision at a paused step was taken, or not: the watch's log says which.
+pub fn on_step_decided(app: &mut App, result: Result<String, String>) {
+    let now = app.now;
+    let (level, text) = match result {
+        Ok(said) => (Level::Info, said),
+        Err(why) => (Level::Warn, why),
+    };
+    if let Some(Flow::Watch(v)) = &mut app.flow {
+        v.log.push((now, text.clone()));
+    }
+    app.say(level, text);
+}
+
 /// Keys while the watch view is shown.
 pub fn watch_key(app: &mut App, key: Key) -> Vec<Command> {
     let (now, operator) = (app.now, app.operator.clone());
@@ -183,6 +197,23 @@ pub fn watch_key(app: &mut App, key: Key) -> Vec<Command> {
         (Phase::Deciding(_), Some(Action::LeaveIt)) => {
             let next = v.watch.decide(false, &operator, now);
             return apply(app, next);
+        }
+        (Phase::Watching, Some(Action::ContinueStep)) => {
+            let Some(shift) = v.watch.shift.clone().filter(|s| s.pause.is_some()) else {
+                app.say(
+                    Level::Warn,
+                    "no step is paused: nothing to continue".to_string(),
+                );
+                return Vec::new();
+            };
+            // Judged by the executor on the ledger as it is then (four eyes).
+            return vec![Command::DecideStep {
+                env: v.watch.env,
+                service: v.watch.service.clone(),
+                shift: Box::new(shift),
+                decision: Decision::Continue,
+                to_digest: v.watch.to_digest.as_ref().map(ToString::to_string),
+            }];
         }
         (Phase::Watching, Some(Action::AbortDeploy)) if v.watch.kind == OpKind::Deploy => {
             v.phase = Phase::ConfirmAbort;

@@ -114,6 +114,8 @@ pub enum Action {
     Cancel,
     /// Watch: abort the deploy (asks first; rolls back).
     AbortDeploy,
+    /// Watch: continue a step paused for a decision.
+    ContinueStep,
     /// Watch: hide the watch (it goes on).
     Hide,
     /// Watch: close a finished watch.
@@ -380,6 +382,13 @@ pub const ACTIONS: &[ActionInfo] = &[
         context: Context::Watch,
         description: "abort (rolls back)",
         defaults: &["a"],
+    },
+    ActionInfo {
+        action: Action::ContinueStep,
+        name: "continue_step",
+        context: Context::Watch,
+        description: "continue a paused step (four eyes where the policy asks)",
+        defaults: &["c"],
     },
     ActionInfo {
         action: Action::Hide,
