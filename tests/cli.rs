@@ -263,6 +263,7 @@ fn logs_go_to_the_file_not_the_terminal() {
     let log = dir.path().join("logs/shipdeck.log");
     let out = shipdeck()
         .env("SHIPDECK_LOG_FILE", &log)
+        .env("XDG_DATA_HOME", dir.path().join("data"))
         .args(["status", "--demo", "--log-level", "debug"])
         .output()
         .unwrap();

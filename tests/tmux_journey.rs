@@ -91,6 +91,22 @@ fn tiny_terminal_gets_a_message_and_quits_cleanly() {
 }
 
 /// The text after `label` on the first screen line containing it, up to the next blank.
+/// `shipdeck approve --demo` as `who`, from another process.
+fn approve_demo(data: &std::path::Path, who: &str, id: &str) {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_shipdeck"))
+        .args(["approve", "--demo", "--yes", id])
+        .env("XDG_DATA_HOME", data)
+        .env("SHIPDECK_OPERATOR", who)
+        .env("SHIPDECK_LOG_FILE", data.join("approve.log"))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
 fn word_after<'a>(screen: &'a str, label: &str) -> &'a str {
     let line = screen.lines().find(|l| l.contains(label)).unwrap();
     let rest = &line[line.find(label).unwrap() + label.len()..];
@@ -116,20 +132,7 @@ fn promote_staging_to_prod_then_roll_back_with_r() {
     };
     let data = tempfile::tempdir().unwrap();
     let bin = env!("CARGO_BIN_EXE_shipdeck");
-    let approve = |who: &str, id: &str| {
-        let out = std::process::Command::new(bin)
-            .args(["approve", "--demo", "--yes", id])
-            .env("XDG_DATA_HOME", data.path())
-            .env("SHIPDECK_OPERATOR", who)
-            .env("SHIPDECK_LOG_FILE", data.path().join("approve.log"))
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-    };
+    let approve = |who: &str, id: &str| approve_demo(data.path(), who, id);
     tmux.wait_for("PROMPT$", WAIT);
     tmux.run(&format!(
         "export XDG_DATA_HOME={} SHIPDECK_OPERATOR=alice; clear",
@@ -260,4 +263,93 @@ fn promote_asks_on_the_terminal_without_yes() {
     let screen = tmux.wait_for("promote: ", Duration::from_mins(2));
     assert!(screen.contains("promote: succeeded"), "{screen}");
     tmux.wait_for("EXIT=0", WAIT);
+}
+
+/// `shipdeck demo`: promote the canary service (notifications) into prod, see
+/// its first step held for a decision, refuse the initiator's own continue,
+/// continue from a second shell as someone else, and see the deploy finish.
+#[test]
+fn a_canary_into_prod_pauses_and_a_second_shell_continues_it() {
+    let Some(tmux) = Tmux::start("canary", 120, 40) else {
+        return;
+    };
+    let Some(shell) = Tmux::start("canary-2", 120, 20) else {
+        return;
+    };
+    let data = tempfile::tempdir().unwrap();
+    let bin = env!("CARGO_BIN_EXE_shipdeck");
+    let approve = |who: &str, id: &str| approve_demo(data.path(), who, id);
+    for (t, who) in [(&tmux, "alice"), (&shell, "bob")] {
+        t.wait_for("PROMPT$", WAIT);
+        t.run(&format!(
+            "export XDG_DATA_HOME={} SHIPDECK_OPERATOR={who}; clear",
+            data.path().display()
+        ));
+    }
+    launch(&tmux, "demo");
+    tmux.wait_for("✓ read", WAIT);
+
+    // notifications @ prod: the sixth row, the third column.
+    tmux.send(&["j", "j", "j", "j", "j", "l", "l", "p"]);
+    let screen = tmux.wait_for("Promote notifications · staging → prod [PROD]", WAIT);
+    let digest = word_after(&screen, "Digest ").to_string();
+    let id = word_after(&screen, "Approvals for ")
+        .trim_end_matches(':')
+        .to_string();
+    tmux.send(&["Space", "j", "Space", "j", "Enter"]);
+    tmux.send(&["-l", "CHG-1234"]);
+    tmux.send(&["Enter"]);
+    tmux.wait_for("change record CHG-1234", WAIT);
+    approve("bob", &id);
+    approve("carol", &id);
+    tmux.wait_for("Gate: GO", WAIT);
+    tmux.send(&["g"]);
+    tmux.wait_for("Type \"prod\" and press enter to deploy", WAIT);
+    tmux.send(&["-l", "prod"]);
+    tmux.send(&["Enter"]);
+    tmux.wait_for("Deploy notifications · prod [PROD]", WAIT);
+
+    // The first step: 10 % on the new revision, held for a decision.
+    let screen = tmux.wait_for("PAUSED at step 1 of 2 (10%)", Duration::from_mins(1));
+    assert!(screen.contains("⏸ step 1: 10% new"), "{screen}");
+    assert!(screen.contains("· step 2: 100% new · next"), "{screen}");
+    // alice started it: her own continue is refused (four eyes).
+    tmux.send(&["c"]);
+    tmux.wait_for("four eyes: alice started this promotion", WAIT);
+
+    // bob, in another shell, continues it.
+    launch(
+        &shell,
+        "step continue notifications --env prod --demo --yes --reason 'canary clean'",
+    );
+    let said = shell.wait_for("EXIT=0", WAIT);
+    assert!(said.contains("step continue: applied"), "{said}");
+    assert!(said.contains("step 2 of 2"), "{said}");
+
+    tmux.wait_for("traffic at step 2 of 2 (100%)", WAIT);
+    tmux.wait_for(
+        "deploy of notifications in prod succeeded",
+        Duration::from_mins(3),
+    );
+    tmux.send(&["Enter"]);
+    let screen = tmux.wait_gone("Deploy notifications · prod", WAIT);
+    assert!(
+        prod_cell(&screen, "▶notifications").starts_with(&digest),
+        "prod runs {digest}:\n{screen}"
+    );
+    tmux.send(&["q"]);
+    tmux.wait_for("EXIT=0", WAIT);
+
+    // The decision is in the audit trail, by bob, with his reason.
+    let out = std::process::Command::new(bin)
+        .args(["audit", "--demo", "--type", "step_decision", "--json"])
+        .env("XDG_DATA_HOME", data.path())
+        .env("SHIPDECK_LOG_FILE", data.path().join("audit.log"))
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("\"operator\":\"bob\"") && text.contains("canary clean"),
+        "{text}"
+    );
 }
