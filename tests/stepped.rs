@@ -44,9 +44,15 @@ async fn console(fleet: &FleetFile, pause: bool, approvals: u32) -> Harness {
 }
 
 /// Promotes notifications to prod through the wizard; the watch opens.
-async fn promote_notifications(h: &mut Harness) {
+/// Returns the traffic steps the wizard's plan showed.
+async fn promote_notifications(h: &mut Harness) -> Vec<String> {
     h.open_prod_wizard("notifications").await;
+    let traffic = match &h.app.flow {
+        Some(Flow::Wizard(w)) => w.plan.traffic.clone(),
+        other => panic!("no wizard: {other:?}"),
+    };
     h.approve_and_confirm_prod().await;
+    traffic
 }
 
 fn service(h: &Harness, name: &str) -> ServiceSnapshot {
@@ -93,7 +99,8 @@ fn all_traffic_on(s: &ServiceSnapshot) -> String {
 async fn a_canary_passes_every_step_and_each_is_recorded() {
     let mut h = console(&fleet(CANARY, ""), false, 0).await;
     let before = service(&h, "notifications");
-    promote_notifications(&mut h).await;
+    let plan = promote_notifications(&mut h).await;
+    assert!(plan[1].ends_with("moves on by itself"), "{plan:#?}");
     let first = until_step(&mut h, 1, 60).await;
     assert_eq!(first.new_weight, 1_000);
     assert_eq!(first.weights, vec![1_000, 10_000]);
@@ -130,7 +137,15 @@ value = 35.0
     let mut h = console(&fleet(CANARY, fault), true, 1).await;
     let before = service(&h, "notifications");
     let old = all_traffic_on(&before);
-    promote_notifications(&mut h).await;
+    let plan = promote_notifications(&mut h).await;
+    assert_eq!(
+        plan[1..3],
+        [
+            "  step 1: 10% on the new revision, held until 1 other person(s) continue (not the initiator)",
+            "  step 2: 100% on the new revision, then bakes"
+        ],
+        "{plan:#?}"
+    );
     let paused = until_step(&mut h, 1, 60).await;
     assert!(paused.pause.is_some(), "the prod policy pauses each step");
     let v = h.watch_until_over(400).await;

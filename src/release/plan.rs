@@ -39,6 +39,8 @@ pub struct Plan {
     /// Behind a reverse proxy: what the cutover runbook will do (the plan's
     /// text then describes it instead of a task-definition copy).
     pub cutover: Option<Vec<String>>,
+    /// A stepped strategy's traffic steps and pauses (empty when it does not step).
+    pub traffic: Vec<String>,
 }
 
 /// Why a promotion cannot even be planned.
@@ -144,7 +146,46 @@ pub fn plan(
         cutover: cfg
             .env_at(target)
             .and_then(|e| cutover_lines(e, target_cfg, target_snap, src.digest.as_ref())),
+        traffic: match (cfg.env_at(target), target_snap) {
+            (Some(e), Some(t)) => traffic_lines(&t.deployment_config.strategy, &e.rollout),
+            _ => Vec::new(),
+        },
     })
+}
+
+/// The traffic steps a promotion takes under `strategy`, and who decides at
+/// each pause: the one text of it, for the plan, the wizard and the CLI.
+pub fn traffic_lines(
+    strategy: &crate::model::Strategy,
+    rollout: &crate::config::RolloutPolicy,
+) -> Vec<String> {
+    use crate::model::shift::{ALL, planned_weights};
+    let Some(weights) = planned_weights(strategy).or_else(|| {
+        matches!(strategy, crate::model::Strategy::BlueGreen { .. }).then(|| vec![ALL])
+    }) else {
+        return Vec::new();
+    };
+    let n = weights.len();
+    let mut out = vec![format!("traffic moves in {n} step(s): {strategy}")];
+    for (i, w) in weights.iter().enumerate() {
+        let held = if i + 1 == n {
+            "then bakes".to_string()
+        } else if rollout.pause_steps {
+            match rollout.step_approvals {
+                0 => "held until someone continues".to_string(),
+                k => format!("held until {k} other person(s) continue (not the initiator)"),
+            }
+        } else {
+            "moves on by itself".to_string()
+        };
+        out.push(format!(
+            "  step {}: {} on the new revision, {held}",
+            i + 1,
+            crate::model::strategy::percent(*w)
+        ));
+    }
+    out.push("the abort rules are watched at every step; an abort sends all traffic back".into());
+    out
 }
 
 /// What a promotion into a proxy environment does, step by step: the one text
@@ -229,12 +270,14 @@ impl Plan {
         if let Some(lines) = &self.cutover {
             return lines.clone();
         }
-        revision_diff(
+        let mut lines = revision_diff(
             self.target_revision.as_ref(),
             &self.container,
             self.target_image.as_ref(),
             self.digest.as_ref(),
-        )
+        );
+        lines.extend(self.traffic.iter().cloned());
+        lines
     }
 }
 

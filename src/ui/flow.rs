@@ -360,6 +360,11 @@ fn render_confirm(
                 p.ecs_service
             )),
         ]);
+        lines.extend(
+            p.traffic
+                .iter()
+                .map(|s| Line::raw(fit(&format!("     {s}"), inner))),
+        );
     }
     let watch = if p.cutover.is_some() { "then" } else { "3." };
     lines.extend([
