@@ -259,9 +259,17 @@ impl ProxyProvider {
             },
         );
         let latency = started.elapsed();
-        let live = live.map_err(|message| ProviderError::Network {
-            message: format!("{} proxy: {message}", proxy.kind.name()),
-        })?;
+        // Only shipdeck's own shift in steps may leave the rule forwarding
+        // to both colours: the one shifted from is live until the switch.
+        let live = match (live, self.stepping_from(&env.name, &s.name)) {
+            (Ok(c), _) => c,
+            (Err(_), Some(from)) => from,
+            (Err(message), None) => {
+                return Err(ProviderError::Network {
+                    message: format!("{} proxy: {message}", proxy.kind.name()),
+                });
+            }
+        };
         let metrics = self.metrics(env, s, &traffic);
         let colours = vec![blue, green];
         let view = ProxyView {
@@ -495,6 +503,12 @@ impl ProxyProvider {
         let runs = self.runs.lock().ok()?;
         runs.get(&(env.to_string(), service.to_string()))
             .map(|r| r.deployments(service))
+    }
+
+    fn stepping_from(&self, env: &str, service: &str) -> Option<Colour> {
+        let runs = self.runs.lock().ok()?;
+        runs.get(&(env.to_string(), service.to_string()))
+            .and_then(runbook::Run::stepping_from)
     }
 
     fn events(&self, env: &str, service: &str) -> Vec<crate::model::ServiceEvent> {

@@ -484,8 +484,25 @@ fn alb_environments_need_a_rule_and_two_target_groups_but_no_url() {
         rule.target_group(shipdeck::proxy::Colour::Green),
         "arn:green"
     );
-    // No public address: no health check through it.
+    // No public address: no health check through it. No weights: all at once.
     assert!(edge.services[0].health.is_none());
+    assert!(rule.steps.is_empty());
+    let stepped = alb.replace(
+        "green_target_group = \"arn:green\"\n",
+        "green_target_group = \"arn:green\"\nweights = [\"10%\", \"50 %\"]\nstep_interval = \"2m\"\n",
+    );
+    let cfg = config::parse_str(&format!("{SERVICE}{stepped}"), "t.toml", None).unwrap();
+    let rule = cfg.env("edge").unwrap().services[0]
+        .proxy
+        .clone()
+        .unwrap()
+        .alb
+        .clone()
+        .unwrap();
+    assert_eq!(
+        (rule.steps, rule.step_interval.as_secs()),
+        (vec![10, 50], 120)
+    );
     for (from, to, want) in [
         (
             "green_target_group = \"arn:green\"\n",
@@ -493,6 +510,16 @@ fn alb_environments_need_a_rule_and_two_target_groups_but_no_url() {
             "add green_target_group",
         ),
         ("region = \"eu-west-1\"", "", "add region"),
+        (
+            "green_target_group = \"arn:green\"\n",
+            "green_target_group = \"arn:green\"\nweights = [\"50%\", \"10%\"]\n",
+            "lists \"10%\": not a rising percentage from 1% to 99%",
+        ),
+        (
+            "green_target_group = \"arn:green\"\n",
+            "green_target_group = \"arn:green\"\nweights = [\"100%\"]\n",
+            "(100% is the last step, always)",
+        ),
     ] {
         let err = config::parse_str(
             &format!("{SERVICE}{}", alb.replace(from, to)),

@@ -577,24 +577,16 @@ fn alb_fixture(url: &str, args: &[&str]) -> Value {
     serde_json::from_slice(&out.stdout).unwrap_or(Value::Null)
 }
 
-/// Blue/green on ALB listener weights, against moto: the live colour is read
-/// from the rule's weights, a promotion switches them in one ModifyRule
-/// (verified by reading the rule back from moto), and a rollback restores them.
-#[test]
-fn alb_weights_switch_with_a_promotion_and_back_with_a_rollback() {
-    let Some(bin) = emulators::venv_bin() else {
-        return;
-    };
-    let moto = emulators::moto(&bin);
-    let fx = alb_fixture(&moto.url, &["create"]);
-    let (rule, blue, green) = (
-        fx["rule"].as_str().unwrap(),
-        fx["blue"].as_str().unwrap(),
-        fx["green"].as_str().unwrap(),
-    );
-    let dir = tempfile::tempdir().unwrap();
-    let backends = Backends::start(dir.path());
-    let config = dir.path().join("shipdeck.toml");
+/// An "edge" environment behind an ALB on moto (rule and target groups from
+/// the fixture), `extra` appended to its service.
+fn alb_config(
+    dir: &std::path::Path,
+    moto: &str,
+    [rule, blue, green]: [&str; 3],
+    backends: &Backends,
+    extra: &str,
+) -> std::path::PathBuf {
+    let config = dir.join("shipdeck.toml");
     std::fs::write(
         &config,
         format!(
@@ -622,38 +614,197 @@ deploy = {deploy}
 stability_window = "2s"
 ready_timeout = "10s"
 keep_warm = "1s"
+{extra}
 "#,
             staging = proxies::staging(),
-            moto = moto.url,
             bp = backends.blue,
             gp = backends.green,
             deploy = backends.deploy_command(),
         ),
     )
     .unwrap();
-    let run = |args: &[&str]| {
-        let out = Command::cargo_bin("shipdeck")
-            .unwrap()
-            .env_remove("SHIPDECK_CONFIG")
-            .env("XDG_DATA_HOME", dir.path().join("data"))
-            .env("XDG_STATE_HOME", dir.path().join("state"))
-            .env("SHIPDECK_OPERATOR", "alice")
-            .env("SHIPDECK_LOG_FILE", dir.path().join("shipdeck.log"))
-            .env("AWS_ACCESS_KEY_ID", "test")
-            .env("AWS_SECRET_ACCESS_KEY", "test")
-            .env_remove("AWS_PROFILE")
-            .env("AWS_CONFIG_FILE", dir.path().join("none"))
-            .env("AWS_SHARED_CREDENTIALS_FILE", dir.path().join("none"))
-            .arg("--config")
-            .arg(&config)
-            .args(args)
-            .timeout(Duration::from_mins(2))
-            .output()
-            .unwrap();
-        let stdout = String::from_utf8_lossy(&out.stdout).to_string();
-        let stderr = String::from_utf8_lossy(&out.stderr).to_string();
-        (out.status.code(), stdout, stderr)
+    config
+}
+
+/// The binary with `config`, state under `dir`, AWS credentials for moto.
+fn shipdeck_in(
+    dir: &std::path::Path,
+    config: &std::path::Path,
+    args: &[&str],
+) -> (Option<i32>, String, String) {
+    let out = Command::cargo_bin("shipdeck")
+        .unwrap()
+        .env_remove("SHIPDECK_CONFIG")
+        .env("XDG_DATA_HOME", dir.join("data"))
+        .env("XDG_STATE_HOME", dir.join("state"))
+        .env("SHIPDECK_OPERATOR", "alice")
+        .env("SHIPDECK_LOG_FILE", dir.join("shipdeck.log"))
+        .env("AWS_ACCESS_KEY_ID", "test")
+        .env("AWS_SECRET_ACCESS_KEY", "test")
+        .env_remove("AWS_PROFILE")
+        .env("AWS_CONFIG_FILE", dir.join("none"))
+        .env("AWS_SHARED_CREDENTIALS_FILE", dir.join("none"))
+        .arg("--config")
+        .arg(config)
+        .args(args)
+        .timeout(Duration::from_mins(2))
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout).to_string();
+    let stderr = String::from_utf8_lossy(&out.stderr).to_string();
+    (out.status.code(), stdout, stderr)
+}
+
+/// An ALB on moto with a service shifting in steps (`extra`), and its
+/// promotion running in a thread.
+struct AlbShift {
+    moto: emulators::Emulator,
+    ids: [String; 3],
+    dir: tempfile::TempDir,
+    config: std::path::PathBuf,
+    promote: std::thread::JoinHandle<(Option<i32>, String, String)>,
+    _backends: Backends,
+}
+
+impl AlbShift {
+    fn start(bin: &std::path::Path, extra: &str) -> Self {
+        let moto = emulators::moto(bin);
+        let fx = alb_fixture(&moto.url, &["create"]);
+        let ids = ["rule", "blue", "green"].map(|k| fx[k].as_str().unwrap().to_string());
+        let dir = tempfile::tempdir().unwrap();
+        let backends = Backends::start(dir.path());
+        let config = alb_config(
+            dir.path(),
+            &moto.url,
+            [&ids[0], &ids[1], &ids[2]].map(String::as_str),
+            &backends,
+            extra,
+        );
+        let promote = {
+            let (d, c) = (dir.path().to_path_buf(), config.clone());
+            std::thread::spawn(move || {
+                shipdeck_in(
+                    &d,
+                    &c,
+                    &["promote", "api", "--to", "edge", "--yes", "--wait"],
+                )
+            })
+        };
+        Self {
+            moto,
+            ids,
+            dir,
+            config,
+            promote,
+            _backends: backends,
+        }
+    }
+}
+
+/// ALB weights in configured steps: the promotion gives green 25 % (read
+/// back from moto while it holds), then all of it.
+#[test]
+fn alb_weights_shift_in_configured_steps_then_switch() {
+    let Some(bin) = emulators::venv_bin() else {
+        return;
     };
+    let s = AlbShift::start(&bin, "weights = [\"25%\"]\nstep_interval = \"4s\"");
+    let (moto, promote) = (&s.moto, s.promote);
+    let [rule, blue, green] = [&s.ids[0], &s.ids[1], &s.ids[2]].map(String::as_str);
+    let until = std::time::Instant::now() + Duration::from_mins(2);
+    let mut split = false;
+    while !promote.is_finished() && std::time::Instant::now() < until {
+        let w = alb_fixture(&moto.url, &["weights", rule]);
+        split |= (w[green].as_i64(), w[blue].as_i64()) == (Some(25), Some(75));
+        std::thread::sleep(Duration::from_millis(300));
+    }
+    let (code, out, err) = promote.join().unwrap();
+    assert_eq!(code, Some(0), "{out}\n{err}");
+    assert!(split, "green never held 25 %:\n{err}");
+    assert!(
+        err.contains("shifting alb weights: green 25%, blue 75% (step 1 of 2)")
+            && err.contains("switching alb from blue to green"),
+        "{err}"
+    );
+    let w = alb_fixture(&moto.url, &["weights", rule]);
+    assert_eq!(
+        (w[green].as_i64(), w[blue].as_i64()),
+        (Some(100), Some(0)),
+        "{w}"
+    );
+}
+
+/// While the weights are split, another process cannot read the rule as one
+/// live colour: its rollback is refused and changes nothing. Weights switched
+/// by hand mid-shift stop the promotion's run instead of being shifted on.
+#[test]
+fn mid_shift_another_process_is_refused_and_a_hand_switch_stops_the_shift() {
+    let Some(bin) = emulators::venv_bin() else {
+        return;
+    };
+    let s = AlbShift::start(&bin, "weights = [\"10%\", \"50%\"]\nstep_interval = \"8s\"");
+    let (moto, promote, dir, config) = (&s.moto, s.promote, &s.dir, &s.config);
+    let [rule, blue, green] = [&s.ids[0], &s.ids[1], &s.ids[2]].map(String::as_str);
+    let until = std::time::Instant::now() + Duration::from_mins(1);
+    loop {
+        let w = alb_fixture(&moto.url, &["weights", rule]);
+        if w[green].as_i64() == Some(10) {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < until,
+            "green never got 10 %: {w}"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let (code, out, err) = shipdeck_in(
+        dir.path(),
+        config,
+        &["rollback", "api", "--env", "edge", "--yes", "--wait"],
+    );
+    assert_ne!(code, Some(0), "{out}\n{err}");
+    assert!(err.contains("a shift in progress"), "{err}");
+    let w = alb_fixture(&moto.url, &["weights", rule]);
+    assert_eq!(
+        w[green].as_i64(),
+        Some(10),
+        "the refused rollback changed nothing: {w}"
+    );
+    // By hand: all traffic back on blue.
+    alb_fixture(&moto.url, &["whole", rule, blue]);
+    let (code, out, err) = promote.join().unwrap();
+    assert_eq!(code, Some(1), "{out}\n{err}");
+    assert!(
+        err.contains("the weights were changed outside this run"),
+        "{err}"
+    );
+    let w = alb_fixture(&moto.url, &["weights", rule]);
+    assert_eq!(
+        (w[blue].as_i64(), w[green].as_i64()),
+        (Some(100), Some(0)),
+        "{w}"
+    );
+}
+
+/// Blue/green on ALB listener weights, against moto: the live colour is read
+/// from the rule's weights, a promotion switches them in one ModifyRule
+/// (verified by reading the rule back from moto), and a rollback restores them.
+#[test]
+fn alb_weights_switch_with_a_promotion_and_back_with_a_rollback() {
+    let Some(bin) = emulators::venv_bin() else {
+        return;
+    };
+    let moto = emulators::moto(&bin);
+    let fx = alb_fixture(&moto.url, &["create"]);
+    let (rule, blue, green) = (
+        fx["rule"].as_str().unwrap(),
+        fx["blue"].as_str().unwrap(),
+        fx["green"].as_str().unwrap(),
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let backends = Backends::start(dir.path());
+    let config = alb_config(dir.path(), &moto.url, [rule, blue, green], &backends, "");
+    let run = |args: &[&str]| shipdeck_in(dir.path(), &config, args);
     let weights = || alb_fixture(&moto.url, &["weights", rule]);
     assert_eq!(weights()[blue], 100);
     let (code, out, err) = run(&["status", "--env", "edge"]);
@@ -724,6 +875,8 @@ async fn a_failed_modify_rule_leaves_the_weights_as_they_were() {
             rule: rule.into(),
             blue: blue.into(),
             green: green_tg.into(),
+            steps: Vec::new(),
+            step_interval: Duration::from_secs(1),
         }),
         blue: "http://127.0.0.1:1".into(),
         green: "http://127.0.0.1:2".into(),

@@ -109,6 +109,26 @@ pub async fn weights(
     Ok(groups)
 }
 
+/// `colour`'s weight on the rule now (percent of the total).
+pub async fn share(
+    client: &elb::Client,
+    svc: &ProxyService,
+    colour: Colour,
+) -> Result<u32, String> {
+    let r = rule_of(svc)?;
+    let groups = weights(client, svc).await?;
+    let total: i64 = groups.iter().map(|(_, w)| i64::from(*w)).sum();
+    let mine: i64 = groups
+        .iter()
+        .filter(|(arn, _)| r.colour_of(arn) == Some(colour))
+        .map(|(_, w)| i64::from(*w))
+        .sum();
+    if total <= 0 {
+        return Err("the listener rule sends traffic to neither colour".to_string());
+    }
+    Ok(u32::try_from(mine * 100 / total).unwrap_or(0))
+}
+
 /// The colour the rule sends traffic to: the one with weight, the other at 0.
 pub async fn live(client: &elb::Client, svc: &ProxyService) -> Result<Colour, String> {
     let r = rule_of(svc)?;
@@ -138,7 +158,19 @@ pub async fn live(client: &elb::Client, svc: &ProxyService) -> Result<Colour, St
 /// Sets the weights to `to` 100, the other 0, in one `ModifyRule`. On error
 /// ALB changed nothing: the weights are as they were.
 pub async fn switch(client: &elb::Client, svc: &ProxyService, to: Colour) -> Result<(), String> {
+    set(client, svc, to, 100).await
+}
+
+/// Sets `to`'s weight to `percent` and the other's to the rest, in one
+/// `ModifyRule`. On error ALB changed nothing: the weights are as they were.
+pub async fn set(
+    client: &elb::Client,
+    svc: &ProxyService,
+    to: Colour,
+    percent: u32,
+) -> Result<(), String> {
     let r = rule_of(svc)?;
+    let w = i32::try_from(percent.min(100)).unwrap_or(100);
     let tuple = |c: Colour, w: i32| {
         TargetGroupTuple::builder()
             .target_group_arn(r.target_group(c))
@@ -149,8 +181,8 @@ pub async fn switch(client: &elb::Client, svc: &ProxyService, to: Colour) -> Res
         .r#type(ActionTypeEnum::Forward)
         .forward_config(
             ForwardActionConfig::builder()
-                .target_groups(tuple(to, 100))
-                .target_groups(tuple(to.other(), 0))
+                .target_groups(tuple(to, w))
+                .target_groups(tuple(to.other(), 100 - w))
                 .build(),
         )
         .build();

@@ -133,6 +133,11 @@ pub struct AlbRule {
     pub blue: String,
     /// Green's target group ARN.
     pub green: String,
+    /// The new colour's share (percent) at each step before all of it; empty:
+    /// all at once.
+    pub steps: Vec<u32>,
+    /// How long each of those steps holds before the next.
+    pub step_interval: std::time::Duration,
 }
 
 impl AlbRule {

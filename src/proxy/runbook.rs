@@ -26,6 +26,8 @@ use crate::model::text::sanitize;
 use crate::model::{Deployment, DeploymentRole, Digest, RolloutState, ServiceEvent, TaskDefRef};
 use crate::provider::{DeployStarted, ProviderError};
 
+mod stepped;
+
 /// Interval between two probes of a colour while it gets ready.
 const PROBE_EVERY: Duration = Duration::from_secs(1);
 /// Output lines of the deploy command kept for the timeline.
@@ -48,6 +50,8 @@ pub struct Run {
     updated: DateTime<Utc>,
     events: VecDeque<ServiceEvent>,
     seq: u64,
+    /// ALB weights in steps: where they stand.
+    shift: Option<crate::model::Shift>,
 }
 
 fn new_id(kind: &str) -> String {
@@ -74,12 +78,19 @@ impl Run {
             updated: now,
             events: VecDeque::new(),
             seq: 0,
+            shift: None,
         }
     }
 
     /// Still running.
     pub fn in_flight(&self) -> bool {
         self.state == RolloutState::InProgress
+    }
+
+    /// The colour still taking most of the traffic while this run shifts
+    /// ALB weights in steps (the listener rule then forwards to both).
+    pub fn stepping_from(&self) -> Option<Colour> {
+        (self.in_flight() && self.shift.is_some()).then_some(self.from)
     }
 
     /// As deployments: the new colour primary, the old one active while in flight.
@@ -93,7 +104,7 @@ impl Run {
             reason: Some(self.reason.clone().unwrap_or_else(|| self.step.clone())),
             steps: self.steps.clone(),
             nothing_changed: self.state == RolloutState::Failed && !self.switched,
-            shift: None,
+            shift: self.shift.clone().map(Box::new),
             running: u32::from(done),
             desired: 1,
             pending: u32::from(!done),
@@ -251,21 +262,18 @@ async fn cutover_steps(ctx: &Ctx, id: &str, live: Colour, digest: &Digest) -> Re
         smoke(ctx, to).await?;
     }
 
+    // ALB weights in configured steps first (each one ModifyRule).
+    let Some(stepped) = stepped::shift(ctx, id, live, to).await? else {
+        return Ok(());
+    };
     let switched_in;
     {
         let _one = switch_lock().lock().await;
-        if !ctx.step(id, format!("checking that {live} is still live")) {
-            return Ok(());
-        }
-        let now = driver::live(&ctx.client, &ctx.proxy, svc)
-            .await
-            .map_err(|e| {
-                format!("cannot read the proxy before switching: {e}; nothing was switched")
-            })?;
-        if now != live {
-            return Err(format!(
-                "the proxy was switched by hand: {now} is live, shipdeck expected {live}; it stopped before touching the proxy"
-            ));
+        if stepped == 0 {
+            check_live(ctx, id, live).await?;
+        } else if let Some(last) = svc.alb.as_ref().and_then(|a| a.steps.last()) {
+            let c = super::alb::client(&ctx.proxy.kind).await?;
+            stepped::unchanged(ctx, &c, to, *last).await?;
         }
         if !ctx.step(
             id,
@@ -278,7 +286,10 @@ async fn cutover_steps(ctx: &Ctx, id: &str, live: Colour, digest: &Digest) -> Re
             .await
             .map_err(|e| format!("switch failed: {e}; {live} still takes the traffic"))?;
         switched_in = t.elapsed();
-        ctx.update(id, |r| r.switched = true);
+        ctx.update(id, |r| {
+            r.switched = true;
+            r.shift = None;
+        });
     }
 
     if !ctx.step(id, format!("confirming that requests reach {to}")) {
@@ -504,14 +515,42 @@ async fn confirm(ctx: &Ctx, to: Colour, digest: Option<&Digest>) -> Result<(), S
     ))
 }
 
+/// Before the first change: the live colour must still be `live` (a hand
+/// switch stops the runbook); `Err` also when the run was replaced.
+async fn check_live(ctx: &Ctx, id: &str, live: Colour) -> Result<(), String> {
+    if !ctx.step(id, format!("checking that {live} is still live")) {
+        return Err("replaced by a switch back".to_string());
+    }
+    let now = driver::live(&ctx.client, &ctx.proxy, &ctx.svc)
+        .await
+        .map_err(|e| {
+            format!("cannot read the proxy before switching: {e}; nothing was switched")
+        })?;
+    if now != live {
+        return Err(format!(
+            "the proxy was switched by hand: {now} is live, shipdeck expected {live}; it stopped before touching the proxy"
+        ));
+    }
+    Ok(())
+}
+
 /// A rollback: switch back to `target` (which must answer), then confirm
 /// through the proxy that it serves.
 pub async fn switch_back(ctx: &Ctx, target: Colour) -> Result<DeployStarted, ProviderError> {
     let _one = switch_lock().lock().await;
     let svc = &ctx.svc;
-    let live = driver::live(&ctx.client, &ctx.proxy, svc)
-        .await
-        .map_err(|message| ProviderError::Network { message })?;
+    // Mid-way through ALB weights in steps the rule forwards to both: the
+    // colour shifted from is the one to switch back to, in one call.
+    let stepping = ctx
+        .runs
+        .lock()
+        .ok()
+        .and_then(|runs| runs.get(&ctx.key).and_then(Run::stepping_from));
+    let live = match driver::live(&ctx.client, &ctx.proxy, svc).await {
+        Ok(c) => c,
+        Err(_) if stepping.is_some() => stepping.unwrap_or(target),
+        Err(message) => return Err(ProviderError::Network { message }),
+    };
     let seen = super::read_colour(&ctx.client, svc, target).await;
     if !seen.answering {
         return Err(ProviderError::Conflict {
@@ -538,8 +577,9 @@ pub async fn switch_back(ctx: &Ctx, target: Colour) -> Result<DeployStarted, Pro
         updated: now,
         events: VecDeque::new(),
         seq: 0,
+        shift: None,
     };
-    if live == target {
+    if live == target && stepping.is_none() {
         run.step = format!("{target} is already live: nothing to switch");
     } else {
         let t = std::time::Instant::now();

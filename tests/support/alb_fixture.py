@@ -2,6 +2,7 @@
 
   alb_fixture.py URL create          -> {"rule": ..., "blue": ..., "green": ...}
   alb_fixture.py URL weights RULE    -> {"<target group arn>": weight, ...}
+  alb_fixture.py URL whole RULE TG   -> TG weighted 100, the other 0 (a hand switch)
   alb_fixture.py URL delete RULE     -> deletes the rule
 """
 import json
@@ -47,5 +48,16 @@ elif what == "weights":
     fwd = [a for a in rule["Actions"] if a["Type"] == "forward"][0]
     print(json.dumps({t["TargetGroupArn"]: t.get("Weight")
                       for t in fwd["ForwardConfig"]["TargetGroups"]}))
+elif what == "whole":
+    # A hand switch: all traffic to one target group, in one ModifyRule.
+    rule, whole = sys.argv[3], sys.argv[4]
+    fwd = [a for a in elb.describe_rules(RuleArns=[rule])["Rules"][0]["Actions"]
+           if a["Type"] == "forward"][0]
+    groups = [{"TargetGroupArn": t["TargetGroupArn"],
+               "Weight": 100 if t["TargetGroupArn"] == whole else 0}
+              for t in fwd["ForwardConfig"]["TargetGroups"]]
+    elb.modify_rule(RuleArn=rule, Actions=[{"Type": "forward",
+                                            "ForwardConfig": {"TargetGroups": groups}}])
+    print("{}")
 elif what == "delete":
     elb.delete_rule(RuleArn=sys.argv[3])

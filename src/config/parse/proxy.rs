@@ -27,6 +27,8 @@ pub(super) const PROXY_SERVICE_KEYS: &[&str] = &[
     "listener_rule",
     "blue_target_group",
     "green_target_group",
+    "weights",
+    "step_interval",
     "blue",
     "green",
     "status_path",
@@ -39,6 +41,27 @@ pub(super) const PROXY_SERVICE_KEYS: &[&str] = &[
     "smoke",
 ];
 const SMOKE_KEYS: &[&str] = &["name", "path", "expected_status", "body_contains"];
+
+/// `weights = ["10%", "50%"]`: the new colour's share at each step before all
+/// of it, rising, each between 1 and 99 percent.
+fn alb_steps(ctx: &mut Ctx<'_>, t: &Table<'_>) -> Vec<u32> {
+    let mut out: Vec<u32> = Vec::new();
+    for w in t.str_list(ctx, "weights") {
+        let n = w.trim().trim_end_matches('%').trim().parse::<u32>().ok();
+        match n {
+            Some(n) if (1..=99).contains(&n) && out.last().is_none_or(|l| *l < n) => out.push(n),
+            _ => {
+                ctx.report(
+                    t.value_span("weights"),
+                    format!("weights of {} lists \"{w}\": not a rising percentage from 1% to 99%", t.path),
+                    "write the new colour's share at each step, rising: weights = [\"10%\", \"50%\"] (100% is the last step, always)",
+                );
+                return Vec::new();
+            }
+        }
+    }
+    out
+}
 
 /// `[environment.proxy]`.
 pub(super) fn parse_proxy_env(
@@ -160,10 +183,17 @@ pub(super) fn parse_proxy_service(
         );
         let blue = arn("blue_target_group", "blue's target group");
         let green = arn("green_target_group", "green's target group");
+        let steps = alb_steps(ctx, t);
+        let step_interval =
+            t.positive_duration(ctx, "step_interval", Duration::from_mins(1), range::WINDOW);
         match (rule, blue, green) {
-            (Some(rule), Some(blue), Some(green)) => {
-                Some(crate::proxy::config::AlbRule { rule, blue, green })
-            }
+            (Some(rule), Some(blue), Some(green)) => Some(crate::proxy::config::AlbRule {
+                rule,
+                blue,
+                green,
+                steps,
+                step_interval,
+            }),
             _ => None,
         }
     } else {
