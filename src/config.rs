@@ -371,6 +371,10 @@ pub struct AbortRule {
     pub points: usize,
     /// What missing data means.
     pub missing: Missing,
+    /// With `above_baseline_by`: the label of the metric that is the baseline
+    /// point by point (the old revision's target group against the new one's),
+    /// instead of the mean before the deploy.
+    pub compare_to: Option<String>,
 }
 
 /// When one point of an abort rule breaches.

@@ -169,6 +169,7 @@ fn abort_rules_parse_with_their_defaults() {
                 },
                 points: 5,
                 missing: Missing::Wait,
+                compare_to: None,
             },
             AbortRule {
                 name: "abs".into(),
@@ -176,6 +177,7 @@ fn abort_rules_parse_with_their_defaults() {
                 condition: Condition::Above(5.0),
                 points: 1,
                 missing: Missing::Abort,
+                compare_to: None,
             },
         ]
     );
@@ -194,6 +196,14 @@ fn bad_abort_rules_are_reported_at_their_line() {
             "one condition",
         ),
         ("metric = \"5xx\"\nabove_baseline_by = -1.0", "above zero"),
+        (
+            "metric = \"5xx\"\nabove = 1.0\ncompare_to = \"5xx\"",
+            "compare_to applies only with above_baseline_by",
+        ),
+        (
+            "metric = \"5xx\"\nabove_baseline_by = 0.5\ncompare_to = \"5xx blue\"",
+            "no service in this environment has a metric labelled \"5xx blue\"",
+        ),
         (
             "metric = \"5xx\"\nabove = 1.0\nmissing = \"maybe\"",
             "missing",

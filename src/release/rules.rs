@@ -95,6 +95,61 @@ pub fn evaluate(rule: &AbortRule, baseline: Option<f64>, points: Option<&[f64]>)
     }
 }
 
+/// Evaluates a rule with `compare_to` point by point: the new revision's
+/// `points` against the compared metric's `other` (the old revision's target
+/// group) at the same minutes, aligned from the newest. A pair with either
+/// side missing is missing data, never a pass.
+pub fn evaluate_against(
+    rule: &AbortRule,
+    points: Option<&[f64]>,
+    other: Option<&[f64]>,
+) -> Verdict {
+    let Condition::AboveBaselineBy {
+        fraction,
+        min_baseline,
+    } = rule.condition
+    else {
+        return evaluate(rule, None, points);
+    };
+    let n = rule.points.max(1);
+    let at = |p: Option<&[f64]>, k: usize| {
+        p.and_then(|p| p.len().checked_sub(k).map(|i| p[i]))
+            .filter(|v| v.is_finite())
+    };
+    let mut pairs = Vec::new();
+    for k in 1..=n {
+        if let (Some(p), Some(o)) = (at(points, k), at(other, k)) {
+            if p <= o.max(min_baseline) * (1.0 + fraction) {
+                return Verdict::Pass;
+            }
+            pairs.push(format!("{} vs {}", num(p), num(o)));
+        }
+    }
+    let other_label = rule.compare_to.as_deref().unwrap_or("?");
+    if pairs.len() == n {
+        pairs.reverse();
+        return Verdict::Breach(format!(
+            "rule \"{}\": {} above {other_label} by more than {:.0} % (floor {}) for {n} point(s) of 1 min: {}",
+            rule.name,
+            rule.metric,
+            fraction * 100.0,
+            num(min_baseline),
+            pairs.join(", ")
+        ));
+    }
+    let why = format!(
+        "rule \"{}\": {} against {other_label} has {} of the {n} pair(s) of points it needs",
+        rule.name,
+        rule.metric,
+        pairs.len()
+    );
+    match rule.missing {
+        Missing::Ignore => Verdict::Pass,
+        Missing::Abort => Verdict::AbortOnMissing(format!("{why} (missing = \"abort\")")),
+        Missing::Wait => Verdict::Unknown(why),
+    }
+}
+
 /// The environment's abort rules plus the shorthands `max_error_rate_increase`
 /// (over the service's `error_rate` metric, against its baseline with the
 /// default floor) and `p95_latency_slo` (over its `latency_p95` metric, one point).
@@ -116,6 +171,7 @@ pub(super) fn effective_rules(
                 .unwrap_or(1)
                 .max(1),
             missing: Missing::Wait,
+            compare_to: None,
         });
     }
     if let (Some(slo), Some(metric)) = (policy.p95_latency_slo, latency_label) {
@@ -127,6 +183,7 @@ pub(super) fn effective_rules(
             condition: Condition::Above(slo_ms),
             points: 1,
             missing: Missing::Wait,
+            compare_to: None,
         });
     }
     rules
@@ -143,6 +200,7 @@ mod tests {
             condition,
             points,
             missing,
+            compare_to: None,
         }
     }
 
@@ -220,6 +278,7 @@ mod tests {
                 condition: RATIO,
                 points: 3,
                 missing: Missing::Wait,
+                compare_to: None,
             },
             Some(0.0),
             Some(&[3.0, 4.0, 5.5]),
@@ -232,5 +291,35 @@ mod tests {
             "rule \"5xx ratio\": 5xx % above 1.50 (+50 % over baseline 0 below its floor 1) \
              for 3 point(s) of 1 min: 3, 4, 5.50"
         );
+    }
+
+    #[test]
+    fn a_compared_rule_judges_pairs_of_points_with_the_floor() {
+        let mut r = rule(
+            Condition::AboveBaselineBy {
+                fraction: 0.5,
+                min_baseline: 1.0,
+            },
+            2,
+            Missing::Wait,
+        );
+        r.compare_to = Some("5xx % blue".into());
+        // Old side 0: the floor 1 makes the limit 1.5.
+        let v = evaluate_against(&r, Some(&[9.0, 2.0, 2.0]), Some(&[0.0, 0.0, 0.0]));
+        assert!(
+            matches!(&v, Verdict::Breach(w) if w.ends_with("2 vs 0, 2 vs 0")),
+            "{v:?}"
+        );
+        // One newest pair within 50 % of the old side passes.
+        let v = evaluate_against(&r, Some(&[2.0, 2.9]), Some(&[2.0, 2.0]));
+        assert_eq!(v, Verdict::Pass);
+        // A missing old point is missing data, not a pass.
+        let v = evaluate_against(&r, Some(&[9.0, 9.0]), Some(&[1.0, NAN]));
+        assert!(
+            matches!(&v, Verdict::Unknown(w) if w.contains("1 of the 2 pair(s)")),
+            "{v:?}"
+        );
+        let v = evaluate_against(&r, Some(&[9.0, 9.0]), None);
+        assert!(matches!(v, Verdict::Unknown(_)), "{v:?}");
     }
 }

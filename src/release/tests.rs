@@ -447,6 +447,7 @@ fn a_rule_waits_on_missing_data_and_the_watch_cannot_succeed() {
             condition: crate::config::Condition::Above(250.0),
             points: 3,
             missing: crate::config::Missing::Wait,
+            compare_to: None,
         });
     let mut w = watch(&c);
     let mut s = snap(4, RolloutState::Completed);
@@ -515,4 +516,48 @@ fn a_passed_over_stable_revision_is_named_and_a_newer_one_is_a_roll_forward() {
         "{:?}",
         draft.reasons
     );
+}
+
+/// A rule with `compare_to` judges the new revision's metric against the
+/// compared one minute by minute, not against the mean before the deploy.
+#[test]
+fn a_compared_rule_aborts_only_when_the_new_side_stays_above_the_old_side() {
+    let mut c = cfg();
+    // Two per-target-group series of the service; here its two metric labels.
+    c.environments[1].rollout.rules = vec![crate::config::AbortRule {
+        name: "new above old".into(),
+        metric: "5xx %".into(),
+        condition: crate::config::Condition::AboveBaselineBy {
+            fraction: 0.5,
+            min_baseline: 1.0,
+        },
+        points: 3,
+        missing: crate::config::Missing::Wait,
+        compare_to: Some("p95 ms".into()),
+    }];
+    c.environments[1].rollout.max_error_rate_increase = None;
+    let mut w = watch(&c);
+    let mut s = snap(4, RolloutState::InProgress);
+    // The old side is as bad as the new: no abort, whatever the history.
+    s.metrics[0].points = vec![20.0; 30];
+    s.metrics[1].points = vec![20.0; 30];
+    assert_eq!(w.observe(&s, at(5)), Step::Continue);
+    // The new side alone rises, for three minutes: abort, naming both.
+    for p in &mut s.metrics[0].points[27..] {
+        *p = 40.0;
+    }
+    let step = w.observe(&s, at(10));
+    let Step::Abort(why) = step else {
+        panic!("{step:?}")
+    };
+    assert!(
+        why.contains("5xx % above p95 ms by more than 50 %")
+            && why.contains("40 vs 20, 40 vs 20, 40 vs 20"),
+        "{why}"
+    );
+    // The compared side unreadable: unknown, never a pass.
+    let mut w = watch(&c);
+    s.metrics[1].points = vec![f64::NAN; 30];
+    assert_eq!(w.observe(&s, at(5)), Step::Continue);
+    assert!(w.progress.contains("0 of the 3 pair(s)"), "{}", w.progress);
 }

@@ -175,8 +175,13 @@ impl Watch {
             role_label(MetricRole::LatencyP95),
         )
         .into_iter()
-        // A rule reads one metric: services without it are not judged by it.
-        .filter(|r| svc.is_some_and(|s| s.metrics.iter().any(|m| m.label == r.metric)))
+        // A rule reads its metrics: services without them are not judged by it.
+        .filter(|r| {
+            svc.is_some_and(|s| {
+                let has = |label: &str| s.metrics.iter().any(|m| m.label == label);
+                has(&r.metric) && r.compare_to.as_deref().is_none_or(has)
+            })
+        })
         .map(|r| {
             let base = before.and_then(|b| series(b, &r.metric)).and_then(mean);
             (r, base)
@@ -359,7 +364,19 @@ impl Watch {
         for (rule, base) in &self.rules {
             let m = s.metrics.iter().find(|m| m.label == rule.metric);
             let points = m.filter(|m| m.error.is_none()).map(|m| m.points.as_slice());
-            match rules::evaluate(rule, *base, points) {
+            let verdict = match &rule.compare_to {
+                // The new revision's target group against the old one's.
+                Some(other) => {
+                    let o = s
+                        .metrics
+                        .iter()
+                        .find(|m| m.label == *other && m.error.is_none())
+                        .map(|m| m.points.as_slice());
+                    rules::evaluate_against(rule, points, o)
+                }
+                None => rules::evaluate(rule, *base, points),
+            };
+            match verdict {
                 Verdict::Pass => {}
                 Verdict::Breach(why) | Verdict::AbortOnMissing(why) => {
                     rule_abort.get_or_insert(why);

@@ -297,6 +297,7 @@ fn a_ratio_via_expression_is_computed_and_moved_by_a_scripted_fault() {
         condition: Condition::Above(5.0),
         points: 1,
         missing: Missing::Wait,
+        compare_to: None,
     };
     let (fleet, _, cfg) = ratio_world("");
     let s = read(&fleet, &cfg, "prod", "api");

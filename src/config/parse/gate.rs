@@ -47,6 +47,7 @@ const RULE_KEYS: &[&str] = &[
     "min_baseline",
     "for",
     "missing",
+    "compare_to",
 ];
 
 fn parse_rule(
@@ -148,12 +149,29 @@ fn parse_rule(
         Some("ignore") => Missing::Ignore,
         _ => Missing::Wait,
     };
+    let compare_to = t.str(ctx, "compare_to");
+    if let Some(other) = &compare_to {
+        if !labels.contains(other.as_str()) {
+            ctx.report(
+                t.value_span("compare_to"),
+                format!("no service in this environment has a metric labelled \"{other}\""),
+                "compare_to names the old revision's metric (its own target group), e.g. \"5xx % blue\"",
+            );
+        } else if !matches!(condition, Some(Condition::AboveBaselineBy { .. })) {
+            ctx.report(
+                t.key_span("compare_to"),
+                "compare_to applies only with above_baseline_by".to_string(),
+                "write above_baseline_by = 0.5: the new metric may be at most 50 % above the compared one",
+            );
+        }
+    }
     Some(AbortRule {
         name: name?,
         metric: metric?,
         condition: condition?,
         points,
         missing,
+        compare_to,
     })
 }
 
