@@ -428,13 +428,21 @@ async fn service_snapshot(
             .find(|d| d.role == DeploymentRole::Primary)
     {
         p.count(&env.name, "DescribeServiceDeployments");
-        match super::steps::describe(&c.ecs, &arn).await {
-            Ok(shift) => primary.shift = shift.map(Box::new),
-            Err(e) => tracing::warn!(error = %e, "DescribeServiceDeployments failed"),
-        }
+        // Unreadable steps are said, never shown as a plain rollout.
+        let steps = match super::steps::describe(&c.ecs, &arn).await {
+            Ok(shift) => {
+                primary.shift = shift.map(Box::new);
+                String::new()
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "DescribeServiceDeployments failed");
+                let e = crate::model::sanitize(&e.to_string());
+                format!(" (its steps and pauses unknown: {e})")
+            }
+        };
         let reason = primary.reason.take().unwrap_or_default();
         primary.reason = Some(
-            format!("{reason} · service deployment {status}")
+            format!("{reason} · service deployment {status}{steps}")
                 .trim_start_matches(" · ")
                 .to_string(),
         );

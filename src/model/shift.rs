@@ -106,13 +106,15 @@ impl Shift {
             .enumerate()
             .map(|(i, w)| {
                 let n = u32::try_from(i + 1).unwrap_or(u32::MAX);
+                // ECS names no step times: then only where the step stands.
                 let when = self.started.get(i).map_or_else(
                     || {
-                        if n == self.step {
-                            "now".to_string()
-                        } else {
-                            "next".to_string()
+                        match n.cmp(&self.step) {
+                            std::cmp::Ordering::Less => "done",
+                            std::cmp::Ordering::Equal => "now",
+                            std::cmp::Ordering::Greater => "next",
                         }
+                        .to_string()
                     },
                     |t| t.format("%H:%M:%S").to_string(),
                 );
@@ -226,5 +228,13 @@ mod tests {
         let lines = s.lines();
         assert!(lines[0].starts_with("⏸ step 1: 10% new"), "{lines:?}");
         assert_eq!(lines[1], "· step 2: 100% new · next");
+        // As ECS reports it: no step times.
+        s.started.clear();
+        s.step = 2;
+        s.pause = None;
+        assert_eq!(
+            s.lines(),
+            vec!["✓ step 1: 10% new · done", "◐ step 2: 100% new · now"]
+        );
     }
 }

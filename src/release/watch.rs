@@ -284,8 +284,9 @@ impl Watch {
                 .extend(d.steps.iter().skip(self.steps_seen).cloned());
             self.steps_seen = d.steps.len();
         }
-        if let Some(sh) = deployment.and_then(|d| d.shift.as_deref()) {
-            self.take_shift(sh, now);
+        match deployment.and_then(|d| d.shift.as_deref()) {
+            Some(sh) => self.take_shift(sh, now),
+            None => self.shift = None,
         }
         let elapsed = (now - self.clock_from).to_std().unwrap_or_default();
         let rollout = match deployment {
@@ -318,7 +319,7 @@ impl Watch {
                         }
                         return self.end(Step::Abort(format!("rollout failed: {why}")));
                     }
-                    RolloutState::RolledBack if self.shift.is_some() => {
+                    RolloutState::RolledBack if self.shift_key.is_some() => {
                         let why = d.reason.clone().unwrap_or_else(|| "no reason given".into());
                         return self.end(Step::Failed(format!(
                             "the stepped deployment was rolled back: {why}"
