@@ -577,7 +577,10 @@ pub fn update(app: &mut App, msg: Msg) -> Vec<Command> {
         Msg::LedgerRead { records, lock } => {
             app.dirty = true;
             match records {
-                Ok(r) => app.add_records(r),
+                Ok(r) => {
+                    flow::on_step_records(app, &r);
+                    app.add_records(r);
+                }
                 Err(e) => app.say(Level::Warn, format!("audit ledger unreadable: {e}")),
             }
             if let Some(Flow::Wizard(w)) = &mut app.flow {

@@ -231,10 +231,20 @@ async fn a_linear_rollout_paused_for_approval_continues_only_with_four_eyes() {
     assert!(first.contains("approval 1 of 2"), "{first}");
     let twice = continue_as(&h, "bob").await.unwrap_err();
     assert!(twice.contains("no approver counts twice"), "{twice}");
-    h.tick(2).await;
+    h.tick(5).await;
     assert_eq!(
         step::in_flight(&service(&h, "notifications")).unwrap().step,
         1
+    );
+    // The console's watch hears of it through the ledger.
+    let screen = h.screen(160, 40);
+    assert!(
+        screen.contains("step 1 of 2 (50%): continue approval by bob (metrics look fine)"),
+        "{screen}"
+    );
+    assert!(
+        screen.contains("paused: no timeout while a person decides"),
+        "{screen}"
     );
     let moved = continue_as(&h, "carol").await.unwrap();
     assert!(moved.contains("step 2 of 2"), "{moved}");

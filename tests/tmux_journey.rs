@@ -91,8 +91,8 @@ fn tiny_terminal_gets_a_message_and_quits_cleanly() {
 }
 
 /// The text after `label` on the first screen line containing it, up to the next blank.
-/// `shipdeck approve --demo` as `who`, from another process.
-fn approve_demo(data: &std::path::Path, who: &str, id: &str) {
+/// `shipdeck approve --demo` as `who`, from another process; what it printed.
+fn approve_demo(data: &std::path::Path, who: &str, id: &str) -> String {
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_shipdeck"))
         .args(["approve", "--demo", "--yes", id])
         .env("XDG_DATA_HOME", data)
@@ -105,6 +105,11 @@ fn approve_demo(data: &std::path::Path, who: &str, id: &str) {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
 }
 
 fn word_after<'a>(screen: &'a str, label: &str) -> &'a str {
@@ -132,7 +137,9 @@ fn promote_staging_to_prod_then_roll_back_with_r() {
     };
     let data = tempfile::tempdir().unwrap();
     let bin = env!("CARGO_BIN_EXE_shipdeck");
-    let approve = |who: &str, id: &str| approve_demo(data.path(), who, id);
+    let approve = |who: &str, id: &str| {
+        approve_demo(data.path(), who, id);
+    };
     tmux.wait_for("PROMPT$", WAIT);
     tmux.run(&format!(
         "export XDG_DATA_HOME={} SHIPDECK_OPERATOR=alice; clear",
@@ -300,7 +307,12 @@ fn a_canary_into_prod_pauses_and_a_second_shell_continues_it() {
     tmux.send(&["-l", "CHG-1234"]);
     tmux.send(&["Enter"]);
     tmux.wait_for("change record CHG-1234", WAIT);
-    approve("bob", &id);
+    // The approver sees the traffic steps and who decides at the pause.
+    let said = approve("bob", &id);
+    assert!(
+        said.contains("step 1: 10% on the new revision, held until 1 other person(s) continue"),
+        "{said}"
+    );
     approve("carol", &id);
     tmux.wait_for("Gate: GO", WAIT);
     tmux.send(&["g"]);

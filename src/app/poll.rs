@@ -34,6 +34,12 @@ pub(super) fn update_tick(app: &mut App, now: DateTime<Utc>) -> Vec<Command> {
         .is_none_or(|at| now - at >= chrono_dur(LEDGER_EVERY));
     let ask = match &app.flow {
         Some(Flow::Wizard(w)) if due => Some((w.plan.target, w.plan.service.clone())),
+        // A paused step: decisions from other terminals arrive through it too.
+        Some(Flow::Watch(v))
+            if due && v.watch.shift.as_ref().is_some_and(|s| s.pause.is_some()) =>
+        {
+            Some((v.watch.env, v.watch.service.clone()))
+        }
         _ if due && app.overlay == super::Overlay::Approvals => app
             .selected_service()
             .map(|s| (EnvId(app.col.index()), s.to_string())),

@@ -156,12 +156,18 @@ async fn change_text(
                 )
             });
             let lines = cutover.unwrap_or_else(|| {
-                crate::release::plan::revision_diff(
+                let mut lines = crate::release::plan::revision_diff(
                     now.task_definition.as_ref(),
                     &container,
                     now.image.as_ref(),
                     digest.as_ref(),
-                )
+                );
+                // The traffic steps and their pauses, as the plan showed them.
+                lines.extend(crate::release::plan::traffic_lines(
+                    &now.deployment_config.strategy,
+                    &cfg.environments[env].rollout,
+                ));
+                lines
             });
             format!("  diff        {}", lines.join("\n              "))
         }

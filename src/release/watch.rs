@@ -249,6 +249,12 @@ impl Watch {
         self.deployment_id = deployment_id;
     }
 
+    /// Seconds counted towards the timeout: since the issue or the latest
+    /// step (a step waiting for a person holds it at zero).
+    pub fn timeout_clock(&self, now: DateTime<Utc>) -> i64 {
+        (now - self.clock_from).num_seconds().max(0)
+    }
+
     /// Whether the watch is over.
     pub fn is_over(&self) -> bool {
         self.outcome.is_some()

@@ -25,7 +25,7 @@ pub(super) fn render_watch(
     let width = area.width.saturating_sub(4).min(110);
     let inner = usize::from(width.saturating_sub(2));
     let height = area.height.saturating_sub(4).min(30);
-    let elapsed = (app.now - w.issued_at).num_seconds().max(0);
+    let elapsed = w.timeout_clock(app.now);
     let (state, tone) = match (&w.outcome, &v.phase) {
         (_, Phase::Deciding(_)) => ("ABORTED — decide".to_string(), Tone::Bad),
         (_, Phase::ConfirmAbort) => ("confirm abort".to_string(), Tone::Warn),
@@ -40,14 +40,19 @@ pub(super) fn render_watch(
                 theme.tone(tone).add_modifier(Modifier::BOLD),
             ),
             Span::raw(format!(
-                "{} → {}  ·  {}s of {}s",
+                "{} → {}  ·  {}",
                 w.from
                     .as_ref()
                     .map_or_else(|| "?".to_string(), ToString::to_string),
                 w.to.as_ref()
                     .map_or_else(|| "…".to_string(), ToString::to_string),
-                elapsed,
-                w.policy.timeout.as_secs()
+                if w.shift.as_ref().is_some_and(|s| s.pause.is_some()) {
+                    "paused: no timeout while a person decides".to_string()
+                } else if w.shift.is_some() {
+                    format!("{elapsed}s of {}s this step", w.policy.timeout.as_secs())
+                } else {
+                    format!("{elapsed}s of {}s", w.policy.timeout.as_secs())
+                }
             )),
         ]),
         Line::raw(fit(&w.progress, inner)),

@@ -178,6 +178,34 @@ pub fn on_step_decided(app: &mut App, result: Result<String, String>) {
     app.say(level, text);
 }
 
+/// Decisions about the watched promotion's steps taken in other terminals
+/// (new ledger records): the watch's log names who and why.
+pub fn on_step_records(app: &mut App, records: &[crate::ledger::Record]) {
+    let Some(Flow::Watch(v)) = &mut app.flow else {
+        return;
+    };
+    for r in records.iter().filter(|r| {
+        r.kind == crate::ledger::RecordKind::StepDecision
+            && r.draft.promotion.as_deref() == Some(v.watch.promotion.as_str())
+            && !crate::approvals::same_person(&r.draft.operator, &app.operator)
+    }) {
+        let d = &r.draft;
+        v.log.push((
+            r.at,
+            format!(
+                "{}: {} by {}{}",
+                d.reasons.first().map_or("step", String::as_str),
+                d.outcome.as_deref().unwrap_or("?").replace('_', " "),
+                d.operator,
+                d.reasons
+                    .get(1)
+                    .map(|why| format!(" ({why})"))
+                    .unwrap_or_default()
+            ),
+        ));
+    }
+}
+
 /// Keys while the watch view is shown.
 pub fn watch_key(app: &mut App, key: Key) -> Vec<Command> {
     let (now, operator) = (app.now, app.operator.clone());
