@@ -151,7 +151,8 @@ pub async fn execute(exec: &mut Executor, cmd: Command) -> Option<Msg> {
             to_digest,
         } => Some(Msg::StepDecided(
             exec.decide_step(env, &service, &shift, decision, to_digest, "")
-                .await,
+                .await
+                .map(|(_, said)| said),
         )),
         Command::Release { env, service } => {
             exec.release(env, &service);

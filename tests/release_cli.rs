@@ -284,3 +284,47 @@ fn a_code_deploy_service_is_refused_before_any_change() {
         env.kinds()
     );
 }
+
+/// `shipdeck step` with nothing in flight says so and records nothing; a step
+/// decision needs a terminal or --yes; read-only refuses it.
+#[test]
+fn step_without_a_stepped_rollout_in_flight_is_refused_and_records_nothing() {
+    let env = Env::new();
+    env.cmd("bob")
+        .args([
+            "step",
+            "continue",
+            "notifications",
+            "--env",
+            "prod",
+            "--demo",
+            "--yes",
+        ])
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains(
+            "no stepped rollout (canary, linear) of notifications is in flight in prod",
+        ));
+    env.cmd("bob")
+        .args([
+            "--read-only",
+            "step",
+            "rollback",
+            "notifications",
+            "--env",
+            "prod",
+            "--demo",
+        ])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("read-only"));
+    env.cmd("bob")
+        .args(["step", "pause", "notifications", "--env", "prod", "--demo"])
+        .assert()
+        .code(2);
+    assert!(
+        !env.kinds().iter().any(|k| k == "step_decision"),
+        "{:?}",
+        env.kinds()
+    );
+}

@@ -196,6 +196,7 @@ async fn continue_as(h: &Harness, who: &str) -> Result<String, String> {
         "metrics look fine",
     )
     .await
+    .map(|(_, said)| said)
 }
 
 #[tokio::test]

@@ -1,7 +1,7 @@
 //! `shipdeck step continue|rollback SERVICE --env ENV`: a decision at a paused
-//! step of a stepped rollout (canary, linear), from any terminal. The
-//! console's `c` and `r` keys at a pause are its twins; both ask
-//! [`crate::release::step::judge`].
+//! step of a stepped rollout (canary, linear), from any terminal. In the
+//! console, `c` in the deploy watch continues and `a` there (or `r` on the
+//! board) rolls back; all of them ask [`crate::release::step::judge`].
 
 use serde::Serialize;
 
@@ -81,7 +81,7 @@ pub async fn step(
                     r.said
                 ));
             }
-            0
+            i32::from(r.outcome == "cancelled")
         }
         Err(e) => e.report(),
     }
@@ -165,11 +165,7 @@ async fn run(
         return Ok(report);
     }
     // Judged again on the ledger as it is now (another approval may have come).
-    report.outcome = match verdict {
-        step::Verdict::Approval { .. } => "approval_recorded",
-        _ => "applied",
-    };
-    report.said = driver
+    let (applied, said) = driver
         .exec
         .decide_step(
             env,
@@ -181,5 +177,11 @@ async fn run(
         )
         .await
         .map_err(CliError::failed)?;
+    report.outcome = if applied {
+        "applied"
+    } else {
+        "approval_recorded"
+    };
+    report.said = said;
     Ok(report)
 }

@@ -227,7 +227,8 @@ impl Executor {
 
     /// A decision at a paused step, judged on the ledger as it is now: the
     /// record first, then (when it is to be taken) the provider's call; a
-    /// call that fails is recorded too. Returns what happened, in words.
+    /// call that fails is recorded too. Returns whether it was taken (not only
+    /// recorded as one approval of several), and what happened, in words.
     pub async fn decide_step(
         &self,
         env: EnvId,
@@ -236,7 +237,7 @@ impl Executor {
         decision: crate::model::Decision,
         to_digest: Option<String>,
         reason: &str,
-    ) -> Result<String, String> {
+    ) -> Result<(bool, String), String> {
         use super::step::Verdict;
         let env_cfg = self
             .envs
@@ -259,9 +260,12 @@ impl Executor {
             Verdict::Approval { draft, have, need } => {
                 let label = shift.step_label();
                 self.record(RecordKind::StepDecision, draft)?;
-                return Ok(format!(
-                    "approval {have} of {need} to continue {label} recorded; {} more needed",
-                    need - have
+                return Ok((
+                    false,
+                    format!(
+                        "approval {have} of {need} to continue {label} recorded; {} more needed",
+                        need - have
+                    ),
                 ));
             }
         };
@@ -275,7 +279,7 @@ impl Executor {
         let call = self.provider.decide_step(env_cfg, svc_cfg, shift, decision);
         let result = bounded(call).await;
         match result {
-            Ok(said) => Ok(said),
+            Ok(said) => Ok((true, said)),
             Err(e) => {
                 let mut d = draft;
                 d.outcome = Some("not_applied".to_string());
