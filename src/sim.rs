@@ -78,6 +78,23 @@ struct SimState {
     faults: Vec<script::ScriptedFault>,
 }
 
+impl SimState {
+    /// A service of an environment, for a call that changes it.
+    fn service_mut(
+        &mut self,
+        env: &str,
+        ecs_service: &str,
+    ) -> Result<&mut SimService, ProviderError> {
+        self.envs
+            .get_mut(env)
+            .and_then(|e| e.services.get_mut(ecs_service))
+            .ok_or_else(|| ProviderError::NotFound {
+                what: "service".to_string(),
+                name: ecs_service.to_string(),
+            })
+    }
+}
+
 /// Names the built-in fleet descriptions a saved demo world may come from.
 pub fn demo_version() -> String {
     let mut all = String::from(include_str!("../assets/demo-fleet.toml"));
@@ -489,14 +506,7 @@ impl SimFleet {
         let now = st.time;
         let id_num = st.next_id;
         st.next_id += 1;
-        let svc = st
-            .envs
-            .get_mut(&env.name)
-            .and_then(|e| e.services.get_mut(&cfg.ecs_service))
-            .ok_or_else(|| ProviderError::NotFound {
-                what: "service".to_string(),
-                name: cfg.ecs_service.clone(),
-            })?;
+        let svc = st.service_mut(&env.name, &cfg.ecs_service)?;
         let from = svc.task_def(svc.current);
         let revision = svc.register(digest.clone());
         let id = format!("ecs-svc/{id_num:016}");
@@ -523,14 +533,7 @@ impl SimFleet {
         let now = st.time;
         let id_num = st.next_id;
         st.next_id += 1;
-        let svc = st
-            .envs
-            .get_mut(&env.name)
-            .and_then(|e| e.services.get_mut(&cfg.ecs_service))
-            .ok_or_else(|| ProviderError::NotFound {
-                what: "service".to_string(),
-                name: cfg.ecs_service.clone(),
-            })?;
+        let svc = st.service_mut(&env.name, &cfg.ecs_service)?;
         if to.family != svc.family
             || !svc
                 .revisions

@@ -296,6 +296,7 @@ pub fn build(
             for u in &unknown {
                 unknowns.push(format!("{}/{}: {u}", env.name, row.service));
             }
+            let shift = svc.and_then(crate::release::step::in_flight);
             cells.push(CellStatus {
                 env: env.name.clone(),
                 presence,
@@ -331,10 +332,8 @@ pub fn build(
                 degraded: cell_degraded,
                 unknown,
                 proxy: svc.and_then(|s| s.proxy.clone()),
-                shift: svc.and_then(crate::release::step::in_flight).cloned(),
-                shift_cell: svc
-                    .and_then(crate::release::step::in_flight)
-                    .map(|sh| sh.cell(now)),
+                shift_cell: shift.map(|sh| sh.cell(now)),
+                shift: shift.cloned(),
             });
         }
         services.push(ServiceStatus {

@@ -91,6 +91,22 @@ fn tiny_terminal_gets_a_message_and_quits_cleanly() {
 }
 
 /// The text after `label` on the first screen line containing it, up to the next blank.
+/// Opens the prod wizard for `service` with `keys`, ticks both checklist
+/// items and enters a change record; the digest and the promotion id it shows.
+fn prod_wizard(tmux: &Tmux, keys: &[&str], service: &str) -> (String, String) {
+    tmux.send(keys);
+    let screen = tmux.wait_for(&format!("Promote {service} · staging → prod [PROD]"), WAIT);
+    let digest = word_after(&screen, "Digest ").to_string();
+    let id = word_after(&screen, "Approvals for ")
+        .trim_end_matches(':')
+        .to_string();
+    tmux.send(&["Space", "j", "Space", "j", "Enter"]);
+    tmux.send(&["-l", "CHG-1234"]);
+    tmux.send(&["Enter"]);
+    tmux.wait_for("change record CHG-1234", WAIT);
+    (digest, id)
+}
+
 /// `shipdeck approve --demo` as `who`, from another process; what it printed.
 fn approve_demo(data: &std::path::Path, who: &str, id: &str) -> String {
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_shipdeck"))
@@ -149,16 +165,7 @@ fn promote_staging_to_prod_then_roll_back_with_r() {
     tmux.wait_for("✓ read", WAIT);
 
     // p on api @ prod: the wizard promotes staging's digest.
-    tmux.send(&["l", "l", "p"]);
-    let screen = tmux.wait_for("Promote api · staging → prod [PROD]", WAIT);
-    let digest = word_after(&screen, "Digest ").to_string();
-    let id = word_after(&screen, "Approvals for ")
-        .trim_end_matches(':')
-        .to_string();
-    tmux.send(&["Space", "j", "Space", "j", "Enter"]);
-    tmux.send(&["-l", "CHG-1234"]);
-    tmux.send(&["Enter"]);
-    tmux.wait_for("change record CHG-1234", WAIT);
+    let (digest, id) = prod_wizard(&tmux, &["l", "l", "p"], "api");
     approve("bob", &id);
     approve("carol", &id);
     tmux.wait_for("2 of 2 approvals (bob, carol)", WAIT);
@@ -297,16 +304,11 @@ fn a_canary_into_prod_pauses_and_a_second_shell_continues_it() {
     tmux.wait_for("✓ read", WAIT);
 
     // notifications @ prod: the sixth row, the third column.
-    tmux.send(&["j", "j", "j", "j", "j", "l", "l", "p"]);
-    let screen = tmux.wait_for("Promote notifications · staging → prod [PROD]", WAIT);
-    let digest = word_after(&screen, "Digest ").to_string();
-    let id = word_after(&screen, "Approvals for ")
-        .trim_end_matches(':')
-        .to_string();
-    tmux.send(&["Space", "j", "Space", "j", "Enter"]);
-    tmux.send(&["-l", "CHG-1234"]);
-    tmux.send(&["Enter"]);
-    tmux.wait_for("change record CHG-1234", WAIT);
+    let (digest, id) = prod_wizard(
+        &tmux,
+        &["j", "j", "j", "j", "j", "l", "l", "p"],
+        "notifications",
+    );
     // The approver sees the traffic steps and who decides at the pause.
     let said = approve("bob", &id);
     assert!(

@@ -141,6 +141,11 @@ impl SimShift {
     }
 }
 
+/// The primary deployment, moving traffic in steps now.
+fn is_shifting(d: &SimDeployment) -> bool {
+    d.role == DeploymentRole::Primary && d.rollout == RolloutState::InProgress && d.shift.is_some()
+}
+
 impl SimService {
     /// The stepped part of a rollout's second: returns whether old tasks may
     /// drain (always, for a rollout that does not step).
@@ -174,22 +179,15 @@ impl SimService {
 
     /// The stepped deployment in flight, if there is one.
     fn shifting(&mut self) -> Option<&mut SimDeployment> {
-        self.deployments.iter_mut().find(|d| {
-            d.role == DeploymentRole::Primary
-                && d.rollout == RolloutState::InProgress
-                && d.shift.is_some()
-        })
+        self.deployments.iter_mut().find(|d| is_shifting(d))
     }
 
     /// Whether a stepped deployment is in flight and the old revision still
     /// serves the rest of the traffic (a rollback is then a switch back).
     pub(super) fn shift_in_flight(&self) -> Option<u32> {
-        let shifting = self.deployments.iter().any(|d| {
-            d.role == DeploymentRole::Primary
-                && d.rollout == RolloutState::InProgress
-                && d.shift.is_some()
-        });
-        shifting
+        self.deployments
+            .iter()
+            .any(is_shifting)
             .then(|| {
                 self.deployments
                     .iter()
@@ -290,14 +288,7 @@ impl super::SimFleet {
         let _lock = self.world.as_ref().map(|w| w.lock());
         let mut st = self.enter(&env.name)?;
         let now = st.time;
-        let svc = st
-            .envs
-            .get_mut(&env.name)
-            .and_then(|e| e.services.get_mut(&cfg.ecs_service))
-            .ok_or_else(|| crate::provider::ProviderError::NotFound {
-                what: "service".to_string(),
-                name: cfg.ecs_service.clone(),
-            })?;
+        let svc = st.service_mut(&env.name, &cfg.ecs_service)?;
         let said = svc
             .decide(decision, now)
             .map_err(|message| crate::provider::ProviderError::Conflict { message })?;
