@@ -23,15 +23,19 @@ pub use strategy::Strategy;
 pub use text::{json_safe, sanitize, sanitize_lines};
 pub use time::{Freshness, duration_millis, duration_secs};
 
+/// Text read once and then held by many readings (a family, an ARN, an event's
+/// message): a clone is a reference count, not a copy.
+pub type Shared = std::sync::Arc<str>;
+
 /// A task-definition revision: `family:revision`, with its ARN when known.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct TaskDefRef {
     /// Task-definition family.
-    pub family: String,
+    pub family: Shared,
     /// Revision number within the family.
     pub revision: u32,
     /// Full ARN (or the simulator's equivalent).
-    pub arn: String,
+    pub arn: Shared,
 }
 
 impl TaskDefRef {
@@ -50,9 +54,9 @@ impl TaskDefRef {
             return None;
         }
         Some(Self {
-            family: family.to_string(),
+            family: family.into(),
             revision: rev.parse().ok()?,
-            arn: text.to_string(),
+            arn: text.into(),
         })
     }
 
@@ -66,9 +70,9 @@ impl TaskDefRef {
     /// (`api@green`): what a proxy environment deploys to and rolls back to.
     pub fn colour(service: &str, colour: crate::proxy::Colour) -> Self {
         Self {
-            family: service.to_string(),
+            family: service.into(),
             revision: colour.revision(),
-            arn: format!("colour:{colour}"),
+            arn: format!("colour:{colour}").into(),
         }
     }
 
@@ -312,11 +316,11 @@ impl Health {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ServiceEvent {
     /// Event id (dedup key).
-    pub id: String,
+    pub id: Shared,
     /// When it happened.
     pub at: DateTime<Utc>,
     /// Message as reported (sanitised before display).
-    pub message: String,
+    pub message: Shared,
 }
 
 /// How the running digest was learned.
@@ -562,10 +566,10 @@ mod tests {
     #[test]
     fn task_definition_references() {
         let t = TaskDefRef::parse("arn:aws:ecs:eu-west-1:123:task-definition/shop-api:12").unwrap();
-        assert_eq!((t.family.as_str(), t.revision), ("shop-api", 12));
+        assert_eq!((&*t.family, t.revision), ("shop-api", 12));
         // moto stores what UpdateService was given.
         let t = TaskDefRef::parse("api:2").unwrap();
-        assert_eq!((t.family.as_str(), t.revision), ("api", 2));
+        assert_eq!((&*t.family, t.revision), ("api", 2));
         assert!(TaskDefRef::parse("api").is_none());
         assert!(TaskDefRef::parse("api:x").is_none());
     }

@@ -534,7 +534,7 @@ impl SimFleet {
         let id_num = st.next_id;
         st.next_id += 1;
         let svc = st.service_mut(&env.name, &cfg.ecs_service)?;
-        if to.family != svc.family
+        if *to.family != *svc.family
             || !svc
                 .revisions
                 .iter()

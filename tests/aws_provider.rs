@@ -145,7 +145,7 @@ async fn promotion_changes_only_the_image() {
         }
     };
     let old = describe("c1-svc1:1".into()).await;
-    let new = describe(started.to.arn.clone()).await;
+    let new = describe(started.to.arn.to_string()).await;
     let (o, n) = (
         old.task_definition().unwrap(),
         new.task_definition().unwrap(),
@@ -193,10 +193,7 @@ async fn promotion_changes_only_the_image() {
         .send()
         .await
         .unwrap();
-    assert_eq!(
-        svc.services()[0].task_definition(),
-        Some(started.to.arn.as_str())
-    );
+    assert_eq!(svc.services()[0].task_definition(), Some(&*started.to.arn));
 }
 
 #[tokio::test]

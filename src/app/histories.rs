@@ -71,7 +71,7 @@ impl Histories {
         known.retain(|name, k| {
             snap.service(name)
                 .and_then(|s| s.task_definition.as_ref())
-                .is_some_and(|t| t.arn == k.arn())
+                .is_some_and(|t| &*t.arn == k.arn())
         });
         let mut queue = VecDeque::new();
         for s in &mut snap.services {
@@ -199,7 +199,7 @@ pub(super) fn on_read(
             known.insert(
                 service.to_string(),
                 Known::Read {
-                    arn: current.arn.clone(),
+                    arn: current.arn.to_string(),
                     revisions,
                 },
             );
@@ -213,7 +213,7 @@ pub(super) fn on_read(
             known.insert(
                 service.to_string(),
                 Known::Failed {
-                    arn: current.arn.clone(),
+                    arn: current.arn.to_string(),
                     error: error.clone(),
                     at: now,
                 },

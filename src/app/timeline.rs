@@ -124,11 +124,11 @@ impl Timeline {
             // Events are newest first; those the last reading held were offered
             // then. Only the newer ones are new (at 6,000 services, offering
             // every event again cost a key each per reading).
-            let last_seen = old.and_then(|o| o.events.first()).map(|e| e.id.as_str());
+            let last_seen = old.and_then(|o| o.events.first()).map(|e| &*e.id);
             let fresh = svc
                 .events
                 .iter()
-                .position(|e| Some(e.id.as_str()) == last_seen)
+                .position(|e| Some(&*e.id) == last_seen)
                 .unwrap_or(svc.events.len());
             for ev in svc.events[..fresh].iter().rev() {
                 self.push(
@@ -246,9 +246,9 @@ mod tests {
             events: events
                 .iter()
                 .map(|&n| crate::model::ServiceEvent {
-                    id: format!("e{n}"),
+                    id: format!("e{n}").into(),
                     at: t(i64::from(n)),
-                    message: format!("event {n}"),
+                    message: format!("event {n}").into(),
                 })
                 .collect(),
             ..crate::model::ServiceSnapshot::bare("api", "shop-api-dev")

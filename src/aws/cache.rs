@@ -188,7 +188,7 @@ mod tests {
             task_def: TaskDefRef {
                 family: "api".into(),
                 revision: rev,
-                arn: format!("arn:aws:ecs:r:1:task-definition/api:{rev}"),
+                arn: format!("arn:aws:ecs:r:1:task-definition/api:{rev}").into(),
             },
             images: vec![("app".into(), format!("repo@sha256:{rev:064}"))],
         }

@@ -201,7 +201,7 @@ pub async fn rollback(
         }
     }
     let target = if to.arn.contains(":task-definition/") {
-        to.arn.clone()
+        to.arn.to_string()
     } else {
         to.to_string()
     };

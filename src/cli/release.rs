@@ -446,7 +446,7 @@ fn show_events(
     seen: &mut std::collections::HashSet<String>,
 ) {
     for ev in s.events.iter().rev() {
-        if ev.at >= since && seen.insert(ev.id.clone()) {
+        if ev.at >= since && seen.insert(ev.id.to_string()) {
             say(&format!("  | {}", ev.message));
         }
     }

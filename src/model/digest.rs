@@ -1,6 +1,7 @@
 //! Image digests and image references: what a release *is*.
 
 use std::fmt;
+use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
@@ -8,9 +9,13 @@ use serde::{Deserialize, Serialize};
 pub const SHORT_DIGEST_LEN: usize = 12;
 
 /// A validated image digest: `sha256:` followed by 64 lowercase hex characters.
+///
+/// Shared, not copied: one digest is held by the simulator, the reading, the
+/// image reference, the revision history and the drift rows, for thousands of
+/// services, so a clone is a reference count.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(try_from = "String", into = "String")]
-pub struct Digest(String);
+pub struct Digest(Arc<str>);
 
 /// Why a string is not a digest or image reference.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -76,7 +81,7 @@ impl Digest {
         {
             return Err(ParseError::NotHex(s.to_string()));
         }
-        Ok(Self(s.to_string()))
+        Ok(Self(Arc::from(s)))
     }
 
     /// Builds the digest of arbitrary bytes (used by the simulator to mint releases).
@@ -86,7 +91,7 @@ impl Digest {
         let mut s = String::with_capacity(71);
         s.push_str("sha256:");
         s.push_str(&hex_lower(&sum));
-        Self(s)
+        Self(Arc::from(s))
     }
 
     /// The full digest string, `sha256:…`.
@@ -116,7 +121,7 @@ impl TryFrom<String> for Digest {
 
 impl From<Digest> for String {
     fn from(d: Digest) -> Self {
-        d.0
+        d.0.to_string()
     }
 }
 

@@ -196,7 +196,7 @@ mod tests {
                 task_definition: TaskDefRef {
                     family: "api".into(),
                     revision: u32::try_from(i + 1).unwrap(),
-                    arn: format!("arn:api:{}", i + 1),
+                    arn: format!("arn:api:{}", i + 1).into(),
                 },
                 digest: Some(dg(l)),
                 active: true,

@@ -130,9 +130,17 @@ fn clean_in_place(s: &mut String) {
     }
 }
 
+/// [`clean_in_place`] for shared text: replaced only when it needs cleaning,
+/// so clean text stays shared.
+fn clean_shared(s: &mut super::Shared) {
+    if needs_cleaning(s) {
+        *s = sanitize(s).into();
+    }
+}
+
 fn clean_td(t: &mut super::TaskDefRef) {
-    clean_in_place(&mut t.family);
-    clean_in_place(&mut t.arn);
+    clean_shared(&mut t.family);
+    clean_shared(&mut t.arn);
 }
 
 /// A revision history as read from a provider, sanitised like a reading.
@@ -186,8 +194,8 @@ impl super::EnvSnapshot {
                 clean(reason);
             }
             for e in &mut svc.events {
-                clean(&mut e.id);
-                clean(&mut e.message);
+                clean_shared(&mut e.id);
+                clean_shared(&mut e.message);
             }
             svc.history = sanitized_history(std::mem::take(&mut svc.history));
             for m in &mut svc.metrics {

@@ -147,9 +147,9 @@ impl Run {
     fn event(&mut self, message: String) {
         self.seq += 1;
         self.events.push_back(ServiceEvent {
-            id: format!("{}-{}", self.id, self.seq),
+            id: format!("{}-{}", self.id, self.seq).into(),
             at: Utc::now(),
-            message,
+            message: message.into(),
         });
         while self.events.len() > EVENTS_KEPT {
             self.events.pop_front();

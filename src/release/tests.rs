@@ -16,7 +16,7 @@ fn td(rev: u32) -> TaskDefRef {
     TaskDefRef {
         family: "shop-api".into(),
         revision: rev,
-        arn: format!("arn:aws:ecs:eu-west-1:1:task-definition/shop-api:{rev}"),
+        arn: format!("arn:aws:ecs:eu-west-1:1:task-definition/shop-api:{rev}").into(),
     }
 }
 

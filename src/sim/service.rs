@@ -66,7 +66,7 @@ pub(super) struct SimRevision {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub(super) struct SimService {
     pub(super) ecs_service: String,
-    pub(super) family: String,
+    pub(super) family: crate::model::Shared,
     pub(super) repo: ImageRef,
     pub(super) tag: String,
     pub(super) pinning: FleetPinning,
@@ -151,7 +151,7 @@ impl SimService {
                 .collect();
         let mut svc = Self {
             ecs_service: s.ecs_service.clone(),
-            family: family.clone(),
+            family: family.as_str().into(),
             repo,
             tag: s.tag.clone(),
             pinning: s.pinning,
@@ -224,7 +224,8 @@ impl SimService {
             arn: format!(
                 "arn:aws:ecs:sim:000000000000:task-definition/{}:{revision}",
                 self.family
-            ),
+            )
+            .into(),
         }
     }
 
@@ -243,9 +244,9 @@ impl SimService {
             self.events.len()
         );
         self.events.push_front(ServiceEvent {
-            id,
+            id: id.into(),
             at,
-            message: message.to_string(),
+            message: message.to_string().into(),
         });
         self.events.truncate(EVENTS_KEPT);
     }
