@@ -155,13 +155,13 @@ fn automatic(c: AutoCheck, i: &GateInput<'_>) -> Check {
                 .alarms
                 .iter()
                 .filter(|a| a.state == AlarmState::Alarm)
-                .map(|a| a.name.as_str())
+                .map(|a| &*a.name)
                 .collect();
             let unknown: Vec<&str> = s
                 .alarms
                 .iter()
                 .filter(|a| a.state == AlarmState::InsufficientData)
-                .map(|a| a.name.as_str())
+                .map(|a| &*a.name)
                 .collect();
             if !firing.is_empty() {
                 check(

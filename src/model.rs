@@ -206,11 +206,11 @@ pub enum AlarmState {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Alarm {
     /// Alarm name.
-    pub name: String,
+    pub name: Shared,
     /// Current state.
     pub state: AlarmState,
     /// Reason the alarm gave for its state.
-    pub reason: String,
+    pub reason: Shared,
     /// When the state last changed.
     pub updated_at: DateTime<Utc>,
 }
@@ -510,7 +510,7 @@ mod tests {
         Alarm {
             name: "a".into(),
             state,
-            reason: String::new(),
+            reason: String::new().into(),
             updated_at: Utc.timestamp_opt(0, 0).unwrap(),
         }
     }

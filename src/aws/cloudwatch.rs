@@ -56,9 +56,9 @@ pub(super) async fn read_alarms(
             return;
         };
         reading.add(Alarm {
-            name: name.to_string(),
+            name: name.to_string().into(),
             state: alarm_state(a.state_value()),
-            reason: crate::model::sanitize(a.state_reason().unwrap_or_default()),
+            reason: crate::model::sanitize(a.state_reason().unwrap_or_default()).into(),
             updated_at: a
                 .state_updated_timestamp()
                 .and_then(to_chrono)

@@ -45,9 +45,9 @@ fn snap(rollout: RolloutState, alarms: &[AlarmState]) -> ServiceSnapshot {
             .iter()
             .enumerate()
             .map(|(n, s)| Alarm {
-                name: format!("a{n}"),
+                name: format!("a{n}").into(),
                 state: *s,
-                reason: String::new(),
+                reason: String::new().into(),
                 updated_at: t,
             })
             .collect(),

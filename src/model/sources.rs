@@ -58,7 +58,7 @@ impl Sources {
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct AlarmReading {
     /// Alarms found, by name (a prefix is a range of this map).
-    pub found: BTreeMap<String, Alarm>,
+    pub found: BTreeMap<super::Shared, Alarm>,
     /// The first error, if any call failed: then what was not found is unknown.
     pub error: Option<String>,
 }
@@ -105,28 +105,26 @@ impl AlarmReading {
     pub fn watched(&self, names: &[String], prefixes: &[String]) -> (Vec<Alarm>, Option<String>) {
         // By name and by prefix range: a service's alarms cost a few lookups,
         // not a scan of every alarm of the environment.
-        let mut picked: BTreeMap<&str, &Alarm> = BTreeMap::new();
+        // A service watches a handful: a sorted, deduplicated Vec, not a map.
+        let mut picked: Vec<&Alarm> = Vec::new();
         let mut missing: Vec<String> = Vec::new();
         for n in names {
-            match self.found.get(n) {
-                Some(a) => {
-                    picked.insert(&a.name, a);
-                }
+            match self.found.get(n.as_str()) {
+                Some(a) => picked.push(a),
                 None => missing.push(format!("alarm \"{n}\" not found in CloudWatch")),
             }
         }
         for p in prefixes {
             let before = picked.len();
-            let mut any = false;
-            for a in self.with_prefix(p) {
-                any = true;
-                picked.insert(&a.name, a);
-            }
-            if !any && picked.len() == before {
+            picked.extend(self.with_prefix(p));
+            if picked.len() == before {
                 missing.push(format!("no alarm in CloudWatch starts with \"{p}\""));
             }
         }
-        let alarms: Vec<Alarm> = picked.into_values().cloned().collect();
+        picked.sort_by(|a, b| a.name.cmp(&b.name));
+        picked.dedup_by(|a, b| a.name == b.name);
+        // Clones of shared text: reference counts, not copies.
+        let alarms: Vec<Alarm> = picked.into_iter().cloned().collect();
         if names.is_empty() && prefixes.is_empty() {
             return (alarms, None);
         }
@@ -151,7 +149,7 @@ impl ServiceSnapshot {
             .alarms
             .iter()
             .filter(|a| a.state == AlarmState::InsufficientData)
-            .map(|a| a.name.as_str())
+            .map(|a| &*a.name)
             .collect();
         if !no_data.is_empty() && !allow_insufficient_data {
             out.push(format!(
@@ -178,7 +176,7 @@ mod tests {
         Alarm {
             name: name.into(),
             state,
-            reason: String::new(),
+            reason: String::new().into(),
             updated_at: Utc.timestamp_opt(0, 0).unwrap(),
         }
     }

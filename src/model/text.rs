@@ -184,8 +184,8 @@ impl super::EnvSnapshot {
                 }
             }
             for a in &mut svc.alarms {
-                clean(&mut a.name);
-                clean(&mut a.reason);
+                clean_shared(&mut a.name);
+                clean_shared(&mut a.reason);
             }
             if let Some(u) = &mut svc.alarms_unknown {
                 clean(u);

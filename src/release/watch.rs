@@ -207,12 +207,12 @@ impl Watch {
                     b.alarms
                         .iter()
                         .filter(|a| a.state == AlarmState::Alarm)
-                        .map(|a| a.name.clone())
+                        .map(|a| a.name.to_string())
                         .collect()
                 })
                 .unwrap_or_default(),
             alarms_before: before
-                .map(|b| b.alarms.iter().map(|a| a.name.clone()).collect())
+                .map(|b| b.alarms.iter().map(|a| a.name.to_string()).collect())
                 .unwrap_or_default(),
             rules,
             health_configured: svc.is_some_and(|s| s.health.is_some()),
@@ -402,8 +402,10 @@ impl Watch {
         let firing: Vec<&str> = s
             .alarms
             .iter()
-            .filter(|a| a.state == AlarmState::Alarm && !self.firing_before.contains(&a.name))
-            .map(|a| a.name.as_str())
+            .filter(|a| {
+                a.state == AlarmState::Alarm && !self.firing_before.iter().any(|f| **f == *a.name)
+            })
+            .map(|a| &*a.name)
             .collect();
         if self.policy.abort_on_alarm && !firing.is_empty() {
             return self.end(Step::Abort(format!(
@@ -526,7 +528,7 @@ impl Watch {
                 out.extend(
                     self.alarms_before
                         .iter()
-                        .filter(|n| !s.alarms.iter().any(|a| a.name == **n))
+                        .filter(|n| !s.alarms.iter().any(|a| *a.name == ***n))
                         .map(|n| format!("alarm \"{n}\" is no longer found in CloudWatch")),
                 );
             }
@@ -534,7 +536,7 @@ impl Watch {
                 .alarms
                 .iter()
                 .filter(|a| a.state == AlarmState::InsufficientData)
-                .map(|a| a.name.as_str())
+                .map(|a| &*a.name)
                 .collect();
             if !no_data.is_empty() && !self.allow_no_data {
                 out.push(format!(

@@ -162,7 +162,7 @@ impl SimFleet {
             Fault::SetAlarm { env, alarm, state } => {
                 if let Some(e) = st.envs.get_mut(&env) {
                     for s in e.services.values_mut() {
-                        for a in s.alarms.iter_mut().filter(|a| a.name == alarm) {
+                        for a in s.alarms.iter_mut().filter(|a| *a.name == *alarm) {
                             a.state = state;
                             a.updated_at = now;
                         }
@@ -214,7 +214,7 @@ impl SimFleet {
             Fault::DeleteAlarm { env, alarm } => {
                 if let Some(e) = st.envs.get_mut(&env) {
                     for s in e.services.values_mut() {
-                        s.alarms.retain(|a| a.name != alarm);
+                        s.alarms.retain(|a| *a.name != *alarm);
                     }
                 }
             }
@@ -356,12 +356,12 @@ impl SimService {
                 }
             }
             Effect::Alarm { alarm, state } => {
-                for a in self.alarms.iter_mut().filter(|a| a.name == *alarm) {
+                for a in self.alarms.iter_mut().filter(|a| *a.name == **alarm) {
                     a.state = *state;
                     a.reason = match state {
-                        AlarmState::Alarm => "Threshold Crossed: 3 out of the last 3 datapoints were greater than the threshold".to_string(),
-                        AlarmState::InsufficientData => "Insufficient Data: no datapoints were received".to_string(),
-                        AlarmState::Ok => "Threshold Crossed: no datapoints were greater than the threshold".to_string(),
+                        AlarmState::Alarm => "Threshold Crossed: 3 out of the last 3 datapoints were greater than the threshold".into(),
+                        AlarmState::InsufficientData => "Insufficient Data: no datapoints were received".into(),
+                        AlarmState::Ok => "Threshold Crossed: no datapoints were greater than the threshold".into(),
                     };
                     a.updated_at = now;
                 }

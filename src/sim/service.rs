@@ -131,13 +131,16 @@ impl SimService {
         let current = u32::try_from(revisions.len()).unwrap_or(u32::MAX);
         let deployed_at = now.checked_sub_signed(chrono_dur(s.age)).unwrap_or(now);
         let strategy = s.deployment_strategy();
-        let alarms =
-            s.alarms
-                .iter()
-                .map(|a| Alarm {
-                    name: a.name.clone(),
-                    state: parse_alarm_state(&a.state),
-                    reason: a.reason.clone().unwrap_or_else(|| match a.state.as_str() {
+        let alarms = s
+            .alarms
+            .iter()
+            .map(|a| Alarm {
+                name: a.name.clone().into(),
+                state: parse_alarm_state(&a.state),
+                reason: a
+                    .reason
+                    .clone()
+                    .unwrap_or_else(|| match a.state.as_str() {
                         "ALARM" => "Threshold Crossed: 1 datapoint was greater than the threshold"
                             .to_string(),
                         "INSUFFICIENT_DATA" => {
@@ -145,10 +148,11 @@ impl SimService {
                         }
                         _ => "Threshold Crossed: no datapoints were greater than the threshold"
                             .to_string(),
-                    }),
-                    updated_at: deployed_at,
-                })
-                .collect();
+                    })
+                    .into(),
+                updated_at: deployed_at,
+            })
+            .collect();
         let mut svc = Self {
             ecs_service: s.ecs_service.clone(),
             family: family.as_str().into(),
@@ -262,9 +266,9 @@ impl SimService {
             .collect();
         self.scheduled_alarms.retain(|(_, at)| *at > now);
         for alarm in due {
-            if let Some(a) = self.alarms.iter_mut().find(|a| a.name == alarm) {
+            if let Some(a) = self.alarms.iter_mut().find(|a| *a.name == *alarm) {
                 a.state = AlarmState::Alarm;
-                a.reason = "Threshold Crossed: 3 out of the last 3 datapoints were greater than the threshold".to_string();
+                a.reason = "Threshold Crossed: 3 out of the last 3 datapoints were greater than the threshold".into();
                 a.updated_at = now;
             }
         }

@@ -84,7 +84,7 @@ pub(super) fn render_watch(
             .alarms
             .iter()
             .filter(|a| a.state == crate::model::AlarmState::Alarm)
-            .map(|a| a.name.as_str())
+            .map(|a| &*a.name)
             .collect();
         lines.push(Line::raw(fit(
             &format!(
