@@ -510,7 +510,7 @@ mod tests {
         Alarm {
             name: "a".into(),
             state,
-            reason: String::new().into(),
+            reason: "".into(),
             updated_at: Utc.timestamp_opt(0, 0).unwrap(),
         }
     }

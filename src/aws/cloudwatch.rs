@@ -56,7 +56,7 @@ pub(super) async fn read_alarms(
             return;
         };
         reading.add(Alarm {
-            name: name.to_string().into(),
+            name: name.into(),
             state: alarm_state(a.state_value()),
             reason: crate::model::sanitize(a.state_reason().unwrap_or_default()).into(),
             updated_at: a

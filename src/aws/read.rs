@@ -143,9 +143,9 @@ async fn describe(
     if let Some(td) = out.task_definition() {
         let info = TaskDefInfo {
             task_def: TaskDefRef {
-                family: td.family().unwrap_or_default().to_string().into(),
+                family: td.family().unwrap_or_default().into(),
                 revision: u32::try_from(td.revision()).unwrap_or(0),
-                arn: td.task_definition_arn().unwrap_or(arn).to_string().into(),
+                arn: td.task_definition_arn().unwrap_or(arn).into(),
             },
             images: td
                 .container_definitions()
@@ -398,9 +398,9 @@ async fn service_snapshot(
                     .map(|i| i.task_def.clone())
                     .or_else(|| TaskDefRef::parse(arn))
                     .unwrap_or_else(|| TaskDefRef {
-                        family: String::new().into(),
+                        family: "".into(),
                         revision: 0,
-                        arn: arn.to_string().into(),
+                        arn: arn.into(),
                     }),
                 rollout: rollout(d),
                 reason: d.rollout_state_reason().map(crate::model::sanitize),
@@ -476,7 +476,7 @@ async fn service_snapshot(
             .iter()
             .take(EVENTS_KEPT)
             .map(|e| ServiceEvent {
-                id: e.id().unwrap_or_default().to_string().into(),
+                id: e.id().unwrap_or_default().into(),
                 at: e.created_at().and_then(to_chrono).unwrap_or_else(Utc::now),
                 message: crate::model::sanitize(e.message().unwrap_or_default()).into(),
             })

@@ -47,7 +47,7 @@ fn snap(rollout: RolloutState, alarms: &[AlarmState]) -> ServiceSnapshot {
             .map(|(n, s)| Alarm {
                 name: format!("a{n}").into(),
                 state: *s,
-                reason: String::new().into(),
+                reason: "".into(),
                 updated_at: t,
             })
             .collect(),

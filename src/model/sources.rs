@@ -176,7 +176,7 @@ mod tests {
         Alarm {
             name: name.into(),
             state,
-            reason: String::new().into(),
+            reason: "".into(),
             updated_at: Utc.timestamp_opt(0, 0).unwrap(),
         }
     }

@@ -69,7 +69,7 @@ fn snap(rev: u32, rollout: RolloutState) -> ServiceSnapshot {
         alarms: vec![Alarm {
             name: "shop-api-staging-5xx".into(),
             state: AlarmState::Ok,
-            reason: String::new().into(),
+            reason: "".into(),
             updated_at: t0(),
         }],
         alarms_unknown: None,

@@ -250,7 +250,7 @@ impl SimService {
         self.events.push_front(ServiceEvent {
             id: id.into(),
             at,
-            message: message.to_string().into(),
+            message: message.into(),
         });
         self.events.truncate(EVENTS_KEPT);
     }

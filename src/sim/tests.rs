@@ -234,7 +234,7 @@ fn rollback_to_unknown_revision_is_not_found() {
     let to = TaskDefRef {
         family: "shop-api".into(),
         revision: 99,
-        arn: String::new().into(),
+        arn: "".into(),
     };
     let err = fleet
         .rollback_sync(e, e.service("api").unwrap(), &to)
