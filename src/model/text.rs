@@ -123,24 +123,17 @@ fn needs_cleaning(s: &str) -> bool {
     odd != 0 && s.chars().any(|c| c.is_control() || is_bidi_control(c))
 }
 
-/// Sanitises `s` in place when it holds anything the terminal would act on.
-fn clean_in_place(s: &mut String) {
-    if needs_cleaning(s) {
-        *s = sanitize(s);
-    }
-}
-
-/// [`clean_in_place`] for shared text: replaced only when it needs cleaning,
-/// so clean text stays shared.
-fn clean_shared(s: &mut super::Shared) {
-    if needs_cleaning(s) {
-        *s = sanitize(s).into();
+/// Sanitises `s` in place when it holds anything the terminal would act on;
+/// clean text is left alone, so shared text (`Shared`) stays shared.
+fn clean_in_place<T: AsRef<str> + From<String>>(s: &mut T) {
+    if needs_cleaning(s.as_ref()) {
+        *s = T::from(sanitize(s.as_ref()));
     }
 }
 
 fn clean_td(t: &mut super::TaskDefRef) {
-    clean_shared(&mut t.family);
-    clean_shared(&mut t.arn);
+    clean_in_place(&mut t.family);
+    clean_in_place(&mut t.arn);
 }
 
 /// A revision history as read from a provider, sanitised like a reading.
@@ -184,8 +177,8 @@ impl super::EnvSnapshot {
                 }
             }
             for a in &mut svc.alarms {
-                clean_shared(&mut a.name);
-                clean_shared(&mut a.reason);
+                clean_in_place(&mut a.name);
+                clean_in_place(&mut a.reason);
             }
             if let Some(u) = &mut svc.alarms_unknown {
                 clean(u);
@@ -194,8 +187,8 @@ impl super::EnvSnapshot {
                 clean(reason);
             }
             for e in &mut svc.events {
-                clean_shared(&mut e.id);
-                clean_shared(&mut e.message);
+                clean_in_place(&mut e.id);
+                clean_in_place(&mut e.message);
             }
             svc.history = sanitized_history(std::mem::take(&mut svc.history));
             for m in &mut svc.metrics {
