@@ -345,7 +345,9 @@ impl App {
             Some(Flow::Watch(v)) if !v.minimised => Some(match v.phase {
                 flow::Phase::Deciding(_) => Context::Decide,
                 flow::Phase::ConfirmAbort => Context::ConfirmAbort,
-                flow::Phase::Watching | flow::Phase::Done => Context::Watch,
+                flow::Phase::Watching | flow::Phase::Recording(..) | flow::Phase::Done => {
+                    Context::Watch
+                }
             }),
             Some(Flow::Watch(_)) | None => None,
         }
@@ -556,6 +558,17 @@ pub fn update(app: &mut App, msg: Msg) -> Vec<Command> {
         Msg::Recorded(result) => {
             app.dirty = true;
             flow::on_recorded(app, result);
+            Vec::new()
+        }
+        Msg::Closed {
+            op,
+            written,
+            records,
+        } => {
+            app.dirty = true;
+            app.add_records(records);
+            flow::on_closed(app, op, &written);
+            flow::refresh_gate(app);
             Vec::new()
         }
         Msg::StepDecided(result) => {

@@ -6,15 +6,19 @@
 //! - [`rollback`]: where a rollback goes ([`rollback_target`]);
 //! - [`watch`]: the deploy watch and its abort criteria ([`Watch`]);
 //! - [`records`]: the ledger records that close a watch;
+//! - [`claim`]: what an ended watch may say, given what the ledger holds;
 //! - [`engine`]: the one state machine both drivers run, from gate to outcome;
 //! - [`step`]: a person's decision at a paused step (four eyes for a continue);
-//! - [`exec`]: the effects, in the order the audit trail needs.
+//! - [`exec`]: the effects, in the order the audit trail needs;
+//! - [`pending`]: closing records kept locally when the ledger refused them.
 //!
 //! Everything but `exec` is pure.
 
+pub mod claim;
 pub mod engine;
 pub mod exec;
 pub mod gate_input;
+pub mod pending;
 pub mod plan;
 pub mod records;
 pub mod rollback;
@@ -22,6 +26,7 @@ pub mod rules;
 pub mod step;
 pub mod watch;
 
+pub use claim::Written;
 pub use engine::{Effect, Next, Outcome, Promotion, open_request, refusal, start_rollback};
 pub use gate_input::{Observed, gate_entries, gate_for, healthy_stable, soaked_for, stale_sources};
 pub use plan::{Answers, Plan, PlanError, env_index, plan, service_config};

@@ -328,3 +328,114 @@ fn step_without_a_stepped_rollout_in_flight_is_refused_and_records_nothing() {
         env.kinds()
     );
 }
+
+mod support {
+    pub mod emulators;
+    pub mod faultproxy;
+}
+
+/// D1: the team table stops answering mid-watch. The outcome is never
+/// "succeeded": it is *unrecorded* (exit 4), the records are kept locally, and
+/// the next start writes them as late records that name when the outcome was
+/// observed.
+#[test]
+fn a_ledger_lost_mid_watch_makes_the_outcome_unrecorded_and_a_later_start_writes_it_late() {
+    use std::time::{Duration, Instant};
+    use support::faultproxy::{FaultProxy, Mode};
+    let Some(bin) = support::emulators::venv_bin() else {
+        return;
+    };
+    let moto = support::emulators::moto(&bin);
+    let proxy = FaultProxy::start(&moto.url);
+    let env = Env::new();
+    let dir = env.dir.path();
+    let base = std::fs::read_to_string(CONFIG).unwrap();
+    std::fs::write(
+        dir.join("release-fleet.toml"),
+        std::fs::read_to_string("tests/configs/good/release-fleet.toml").unwrap(),
+    )
+    .unwrap();
+    let cfg = dir.join("team.toml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "{base}\n[team]\nbackend = \"dynamodb\"\ntable = \"unrecorded\"\nregion = \"us-east-1\"\nendpoint_url = \"{}\"\nlease = \"5s\"\n",
+            proxy.url()
+        ),
+    )
+    .unwrap();
+    let team = |args: &[&str]| {
+        let mut c = std::process::Command::new(env!("CARGO_BIN_EXE_shipdeck"));
+        c.env_remove("SHIPDECK_CONFIG")
+            .env("NO_COLOR", "1")
+            .env("AWS_ACCESS_KEY_ID", "test")
+            .env("AWS_SECRET_ACCESS_KEY", "test")
+            .env_remove("AWS_PROFILE")
+            .env("AWS_CONFIG_FILE", dir.join("none"))
+            .env("AWS_SHARED_CREDENTIALS_FILE", dir.join("none"))
+            .env("AWS_EC2_METADATA_DISABLED", "true")
+            .env("XDG_DATA_HOME", dir.join("data"))
+            .env("XDG_CACHE_HOME", dir.join("cache"))
+            .env("SHIPDECK_LOG_FILE", dir.join("log"))
+            .env("SHIPDECK_OPERATOR", "alice")
+            .arg("--config")
+            .arg(&cfg)
+            .args(args);
+        c
+    };
+    let init = team(&["team", "init"]).output().unwrap();
+    assert!(init.status.success(), "{init:?}");
+    let exported = || {
+        let out = team(&["audit", "export"]).output().unwrap();
+        String::from_utf8_lossy(&out.stdout).to_string()
+    };
+
+    let promote = team(&[
+        "promote", "api", "--to", "staging", "--tick", "1", "--yes", "--wait", "--json",
+    ])
+    .stdout(std::process::Stdio::piped())
+    .stderr(std::process::Stdio::piped())
+    .spawn()
+    .unwrap();
+    // Cut the table once the deploy is issued (and recorded), before its end.
+    let deadline = Instant::now() + Duration::from_mins(1);
+    while !exported().contains("\"kind\":\"deploy_issued\"") {
+        assert!(Instant::now() < deadline, "the deploy was never issued");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    proxy.set(Mode::Refuse);
+    let out = promote.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let report = json(&out.stdout);
+    assert_eq!(out.status.code(), Some(4), "{report}\n{stderr}");
+    assert_eq!(report["outcome"], "unrecorded", "{report}\n{stderr}");
+    let reason = report["reason"].as_str().unwrap();
+    assert!(reason.contains("UNRECORDED"), "{reason}");
+    assert!(!reason.contains(" succeeded"), "{reason}");
+    assert!(!reason.contains("marked in the ledger"), "{reason}");
+    assert!(reason.contains("late record"), "{reason}");
+
+    // The table is back: the next start writes what was observed, late.
+    proxy.set(Mode::Pass);
+    let before = exported();
+    assert!(!before.contains("deploy_succeeded"), "{before}");
+    let later = team(&["rollback", "api", "--env", "staging"]).output().unwrap();
+    let said = String::from_utf8_lossy(&later.stderr);
+    assert!(said.contains("late record"), "{said}");
+    let after = exported();
+    let late: Vec<Value> = after
+        .lines()
+        .map(|l| serde_json::from_str::<Value>(l).unwrap()["record"].clone())
+        .filter(|r| r["observed_at"].is_string())
+        .collect();
+    let kinds: Vec<&str> = late.iter().map(|r| r["kind"].as_str().unwrap()).collect();
+    assert_eq!(
+        kinds,
+        ["deploy_succeeded", "revision_marked_stable"],
+        "{after}"
+    );
+    assert!(
+        shipdeck::ledger::verify_text(&after).is_ok(),
+        "the chain stays whole: {after}"
+    );
+}

@@ -59,6 +59,16 @@ pub enum Msg {
     },
     /// A record was appended (or could not be).
     Recorded(Result<Box<Record>, String>),
+    /// The records that close a watched operation were appended, or some
+    /// could not be (and were kept to be written late).
+    Closed {
+        /// Operation id.
+        op: u64,
+        /// What was written and what was not.
+        written: crate::release::Written,
+        /// The records written.
+        records: Vec<Record>,
+    },
     /// A decision at a paused step was taken (what happened), or not (why).
     StepDecided(Result<String, String>),
     /// A service's revision history was read (for `current`), or could not be.
@@ -138,6 +148,14 @@ pub enum Command {
         kind: RecordKind,
         /// Fields.
         draft: Draft,
+    },
+    /// Append the records that close a watched operation (kept to be
+    /// written late when the ledger refuses them); answer `Msg::Closed`.
+    RecordClosing {
+        /// Operation id.
+        op: u64,
+        /// The records, in order.
+        items: Vec<(RecordKind, Draft)>,
     },
     /// Release the lock of a service in an environment.
     Release {

@@ -5,7 +5,7 @@
 use std::collections::VecDeque;
 use std::io::{BufRead, IsTerminal};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI32, Ordering};
 use std::time::Duration;
 
 use serde::Serialize;
@@ -77,6 +77,9 @@ pub struct Report {
     /// Why, for a person.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
+    /// The signal that stopped the watch (the exit code is 128 + it).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub signal: Option<i32>,
 }
 
 impl Report {
@@ -101,7 +104,10 @@ impl Report {
                     .unwrap_or_default()
             ));
         }
-        self.outcome.exit_code()
+        match (self.outcome, self.signal) {
+            (Outcome::Interrupted, Some(n)) => 128 + n,
+            (outcome, _) => outcome.exit_code(),
+        }
     }
 
     /// Takes the engine's outcome and its reason.
@@ -212,8 +218,11 @@ pub struct Driver<'a> {
     pub clock: Arc<dyn Clock>,
     /// The operator asked (and confirmed) to abort the deploy being watched.
     pub abort: Arc<AtomicBool>,
-    /// The operator stopped watching (the deploy goes on, unwatched).
-    pub detach: Arc<AtomicBool>,
+    /// The operator stopped watching (the deploy goes on, unwatched): the
+    /// signal that stopped it (0 while watching).
+    pub detach: Arc<AtomicI32>,
+    /// The signal that ended the watch, for the exit code (128 + it).
+    pub signal: Option<i32>,
     /// Ctrl-C is turned into `abort`/`detach` while watching (the binary;
     /// tests set the flags themselves).
     ctrl_c: bool,
@@ -253,6 +262,10 @@ impl<'a> Driver<'a> {
             clock.clone(),
         )
         .for_demo(cfg.is_demo());
+        // Records an earlier run observed but could not write go in first.
+        if let Some(note) = exec.flush_pending() {
+            term::errln(&note);
+        }
         let mut driver = Self::with(cfg, provider, exec, clock, env)?;
         driver.ctrl_c = true;
         Ok(driver)
@@ -276,21 +289,24 @@ impl<'a> Driver<'a> {
             exec,
             clock,
             abort: Arc::new(AtomicBool::new(false)),
-            detach: Arc::new(AtomicBool::new(false)),
+            detach: Arc::new(AtomicI32::new(0)),
+            signal: None,
             ctrl_c: false,
         })
     }
 
-    /// Ctrl-C while watching: on a terminal, asks whether to abort (and roll
-    /// back) or keep watching; without one, stops watching and leaves the
-    /// deploy running (the console offers to resume it). Installed only for the
-    /// watch, so Ctrl-C at an earlier prompt still just ends the command.
-    fn on_ctrl_c(&self) {
+    /// Signals while watching. Ctrl-C (SIGINT) on a terminal asks whether to
+    /// abort (and roll back) or keep watching; without one it stops watching.
+    /// SIGTERM and SIGHUP stop watching. Stopping leaves the deploy running
+    /// (the console offers to resume it) and exits 128 + the signal.
+    /// Installed only for the watch, so a signal at an earlier prompt still
+    /// just ends the command.
+    fn on_signals(&self) {
         let (abort, detach) = (self.abort.clone(), self.detach.clone());
         tokio::spawn(async move {
             while tokio::signal::ctrl_c().await.is_ok() {
                 if !interactive() {
-                    detach.store(true, Ordering::SeqCst);
+                    detach.store(SIGINT, Ordering::SeqCst);
                     continue;
                 }
                 let answer = tokio::task::spawn_blocking(|| {
@@ -303,29 +319,66 @@ impl<'a> Driver<'a> {
                 }
             }
         });
+        #[cfg(unix)]
+        for (kind, number) in [
+            (tokio::signal::unix::SignalKind::terminate(), SIGTERM),
+            (tokio::signal::unix::SignalKind::hangup(), SIGHUP),
+        ] {
+            let detach = self.detach.clone();
+            match tokio::signal::unix::signal(kind) {
+                Ok(mut stream) => {
+                    tokio::spawn(async move {
+                        while stream.recv().await.is_some() {
+                            detach.store(number, Ordering::SeqCst);
+                        }
+                    });
+                }
+                Err(e) => tracing::warn!(error = %e, number, "signal handler not installed"),
+            }
+        }
     }
 
     /// Runs effects in order; an issue's answer goes back to `watch`, and what
     /// it leads to runs too. A record that cannot be written before an issue
-    /// stops everything (nothing was deployed); after it, it is reported.
+    /// stops everything (nothing was deployed); after it, it is reported, kept
+    /// to be written late, and the ending it closes is claimed only as the
+    /// ledger allows ([`Watch::claim`]).
     pub async fn run(
         &mut self,
         watch: &mut Watch,
         effects: Vec<Effect>,
     ) -> Result<Option<(Outcome, String)>, CliError> {
+        self.run_then(watch, effects, None).await
+    }
+
+    /// [`run`](Self::run), with the ending the engine already reported beside
+    /// these effects (the records among them close it).
+    async fn run_then(
+        &mut self,
+        watch: &mut Watch,
+        effects: Vec<Effect>,
+        ended: Option<(Outcome, String)>,
+    ) -> Result<Option<(Outcome, String)>, CliError> {
         let operator = self.exec.operator().to_string();
         let mut queue: VecDeque<Effect> = effects.into();
-        let mut outcome = None;
+        let mut outcome = ended;
+        let mut written = release::Written::default();
+        let mut closing = Vec::new();
         while let Some(effect) = queue.pop_front() {
-            match effect {
-                Effect::Record { kind, draft } => {
+            if let Effect::Record { kind, draft } = effect {
+                if queue.iter().any(|e| matches!(e, Effect::Issue { .. })) {
                     if let Err(e) = self.exec.record(kind, draft) {
-                        if queue.iter().any(|e| matches!(e, Effect::Issue { .. })) {
-                            return Err(CliError::failed(format!("{e}; nothing was deployed")));
-                        }
-                        say(&format!("AUDIT: {e}"));
+                        return Err(CliError::failed(format!("{e}; nothing was deployed")));
                     }
+                } else {
+                    closing.push((kind, draft));
                 }
+                continue;
+            }
+            // Records before a lock's release are written while it is held.
+            self.write_closing(&mut closing, &mut written).await;
+            match effect {
+                Effect::Record { .. } => {}
                 Effect::Release { env, service } => {
                     self.exec.release(env, &service);
                 }
@@ -340,14 +393,39 @@ impl<'a> Driver<'a> {
                         .issue(env, &service, &issue, draft)
                         .await
                         .map(|(started, _)| started);
-                    let next = watch.on_issued(result, &operator);
+                    let mut next = watch.on_issued(result, &operator);
                     show(&next);
-                    queue.extend(next.effects);
+                    queue.extend(std::mem::take(&mut next.effects));
                     outcome = next.outcome.or(outcome);
                 }
             }
         }
-        Ok(outcome)
+        self.write_closing(&mut closing, &mut written).await;
+        Ok(outcome.map(|end| watch.claim(end, &written)))
+    }
+
+    /// Appends the records gathered so far (kept to be written late when the
+    /// ledger refuses them), saying what could not be written.
+    async fn write_closing(
+        &self,
+        closing: &mut Vec<(crate::ledger::RecordKind, crate::ledger::Draft)>,
+        written: &mut release::Written,
+    ) {
+        if closing.is_empty() {
+            return;
+        }
+        let (now, _) = self.exec.record_closing(std::mem::take(closing)).await;
+        for (kind, e) in &now.failed {
+            say(&format!("AUDIT: {} not written: {e}", kind.as_str()));
+        }
+        if let Some(Err(e)) = &now.kept {
+            say(&format!("AUDIT: could not keep it to write later either: {e}"));
+        }
+        written.recorded.extend(now.recorded);
+        written.failed.extend(now.failed);
+        if now.kept.is_some() {
+            written.kept = now.kept;
+        }
     }
 
     /// Follows the watch to its end, asking where the engine asks.
@@ -358,7 +436,7 @@ impl<'a> Driver<'a> {
             .refresh_interval
             .clamp(Duration::from_secs(1), crate::app::WATCH_POLL);
         if self.ctrl_c {
-            self.on_ctrl_c();
+            self.on_signals();
         }
         let mut seen_events = std::collections::HashSet::new();
         loop {
@@ -366,18 +444,23 @@ impl<'a> Driver<'a> {
             let env = &self.cfg.environments[watch.env];
             let on_abort = env.rollout.on_abort;
             let now = self.clock.now();
-            if self.detach.swap(false, Ordering::SeqCst) {
+            let signal = self.detach.swap(0, Ordering::SeqCst);
+            if signal != 0 {
                 self.exec.release(watch.env, &watch.service);
+                self.signal = Some(signal);
                 return Ok((
-                    Outcome::Issued,
-                    "stopped watching: the deploy goes on unwatched; `shipdeck` (the console) offers to resume it".to_string(),
+                    Outcome::Interrupted,
+                    format!(
+                        "stopped watching on {}: the {} goes on unwatched and its outcome is not recorded; `shipdeck` (the console) offers to resume watching it",
+                        signal_name(signal),
+                        watch.kind.noun()
+                    ),
                 ));
             }
             if self.abort.swap(false, Ordering::SeqCst) {
                 let next = watch.abort_by_hand(&operator, now);
                 show(&next);
-                let ended = self.run(watch, next.effects).await?;
-                if let Some(outcome) = ended.or(next.outcome) {
+                if let Some(outcome) = self.run_then(watch, next.effects, next.outcome).await? {
                     return Ok(outcome);
                 }
                 continue;
@@ -404,8 +487,7 @@ impl<'a> Driver<'a> {
                 show(&next);
             }
             let ended = next.outcome.take();
-            let after = self.run(watch, next.effects).await?;
-            if let Some(outcome) = after.or(ended) {
+            if let Some(outcome) = self.run_then(watch, next.effects, ended).await? {
                 return Ok(outcome);
             }
         }
@@ -433,6 +515,7 @@ impl<'a> Driver<'a> {
             return Ok(report);
         }
         let end = self.follow(&mut watch).await?;
+        report.signal = self.signal;
         Ok(report.ended(end))
     }
 }
@@ -449,6 +532,19 @@ fn show_events(
         if ev.at >= since && seen.insert(ev.id.to_string()) {
             say(&format!("  | {}", ev.message));
         }
+    }
+}
+
+/// SIGINT, SIGHUP and SIGTERM: the exit code is 128 plus the number.
+const SIGINT: i32 = 2;
+const SIGHUP: i32 = 1;
+const SIGTERM: i32 = 15;
+
+fn signal_name(n: i32) -> &'static str {
+    match n {
+        SIGHUP => "SIGHUP",
+        SIGTERM => "SIGTERM",
+        _ => "SIGINT",
     }
 }
 

@@ -78,6 +78,14 @@ pub enum Outcome {
     RolledBack,
     /// The watch could not see enough to tell.
     Unknown,
+    /// What was switched was changed by hand since (the live colour, the
+    /// listener's weights, the primary deployment): never a success.
+    ChangedOutside,
+    /// The outcome was observed, but the ledger could not record it: never
+    /// "succeeded". The record is kept locally and written late.
+    Unrecorded,
+    /// The command stopped watching (a signal); the deploy goes on unwatched.
+    Interrupted,
 }
 
 impl Outcome {
@@ -93,14 +101,39 @@ impl Outcome {
             Self::Aborted => "aborted",
             Self::RolledBack => "rolled_back",
             Self::Unknown => "unknown",
+            Self::ChangedOutside => "changed_outside",
+            Self::Unrecorded => "unrecorded",
+            Self::Interrupted => "interrupted",
         }
     }
 
-    /// Exit code: 0 success (or issued), 3 unknown, 1 anything else.
+    /// How a person reads it: the headline of the watch, the CLI's last line.
+    pub fn headline(self) -> &'static str {
+        match self {
+            Self::NoGo => "NO-GO",
+            Self::Cancelled => "CANCELLED",
+            Self::Issued => "ISSUED",
+            Self::NotIssued => "NOT ISSUED",
+            Self::Succeeded => "SUCCEEDED",
+            Self::Failed => "FAILED",
+            Self::Aborted => "ABORTED",
+            Self::RolledBack => "ROLLED BACK",
+            Self::Unknown => "UNKNOWN",
+            Self::ChangedOutside => "CHANGED OUTSIDE SHIPDECK",
+            Self::Unrecorded => "UNRECORDED",
+            Self::Interrupted => "INTERRUPTED",
+        }
+    }
+
+    /// Exit code: 0 success (or issued), 3 unknown, 4 unrecorded, 130 stopped
+    /// watching on SIGINT (the CLI says 128 + the signal for the others), 1
+    /// anything else.
     pub fn exit_code(self) -> i32 {
         match self {
             Self::Issued | Self::Succeeded => 0,
             Self::Unknown => 3,
+            Self::Unrecorded => 4,
+            Self::Interrupted => 130,
             _ => 1,
         }
     }
@@ -444,6 +477,15 @@ impl Watch {
             return Next::default();
         }
         let stage = self.stage;
+        // A rollback to a revision whose digest was not known when it was
+        // issued learns it from the service running that revision, so that
+        // its stable mark can be written (and claimed).
+        if self.to_digest.is_none()
+            && let (Some(to), Some(running)) = (&self.to, &s.task_definition)
+            && running.same_revision(to)
+        {
+            self.to_digest.clone_from(&s.digest);
+        }
         let step = self.observe(s, now);
         let mut next = Next::default();
         for named in std::mem::take(&mut self.new_steps) {
@@ -546,14 +588,21 @@ impl Watch {
                     .map_or_else(String::new, ToString::to_string);
                 let why = match (&self.after_abort, outcome) {
                     // The abort is what the operator must read first.
-                    (Some(abort), Outcome::RolledBack) => format!(
-                        "aborted: {abort}; rolled back: {to} runs again and is stable (marked in the ledger)"
-                    ),
-                    _ => format!(
-                        "{what} of {service} in {env} succeeded: {to} is stable (marked in the ledger)"
-                    ),
+                    (Some(abort), Outcome::RolledBack) => {
+                        format!("aborted: {abort}; rolled back: {to} runs again and is stable")
+                    }
+                    _ => format!("{what} of {service} in {env} succeeded: {to} is stable"),
                 };
                 next.end(outcome, why);
+            }
+            (Step::ChangedOutside(found), _) => {
+                next.release(self);
+                next.end(
+                    Outcome::ChangedOutside,
+                    format!(
+                        "{what} of {service} in {env}: CHANGED OUTSIDE SHIPDECK ({found}); nothing marked stable and nothing rolled back over that change: check the service"
+                    ),
+                );
             }
             (Step::Unknown(why), _) => {
                 next.release(self);

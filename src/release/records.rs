@@ -59,6 +59,16 @@ pub fn closing_records(
             };
             vec![(kind, d)]
         }
+        Step::ChangedOutside(found) => {
+            d.outcome = Some("changed_outside".to_string());
+            d.reasons.push(format!("changed outside shipdeck: {found}"));
+            let kind = if deploy {
+                RecordKind::DeployFailed
+            } else {
+                RecordKind::RollbackFailed
+            };
+            vec![(kind, d)]
+        }
         Step::Failed(why) | Step::Abort(why) => {
             let aborted = deploy && matches!(step, Step::Abort(_));
             d.outcome = Some(if aborted { "aborted" } else { "failed" }.to_string());

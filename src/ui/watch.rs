@@ -12,7 +12,7 @@ use crate::app::App;
 use crate::app::flow::{Flow, Phase, WatchView};
 use crate::app::keys::Action;
 use crate::model::sanitize;
-use crate::release::{OpKind, Step};
+use crate::release::{OpKind, Outcome};
 
 pub(super) fn render_watch(
     frame: &mut Frame<'_>,
@@ -26,11 +26,12 @@ pub(super) fn render_watch(
     let inner = usize::from(width.saturating_sub(2));
     let height = area.height.saturating_sub(4).min(30);
     let elapsed = w.timeout_clock(app.now);
-    let (state, tone) = match (&w.outcome, &v.phase) {
-        (_, Phase::Deciding(_)) => ("ABORTED — decide".to_string(), Tone::Bad),
-        (_, Phase::ConfirmAbort) => ("confirm abort".to_string(), Tone::Warn),
-        (Some(Step::Succeeded), _) => ("SUCCEEDED".to_string(), Tone::Good),
-        (Some(Step::Failed(_) | Step::Abort(_)), Phase::Done) => ("FAILED".to_string(), Tone::Bad),
+    // The headline is the engine's one outcome, said once its records are in.
+    let (state, tone) = match (&v.phase, v.outcome) {
+        (Phase::Deciding(_), _) => ("ABORTED — decide".to_string(), Tone::Bad),
+        (Phase::ConfirmAbort, _) => ("confirm abort".to_string(), Tone::Warn),
+        (Phase::Recording(..), _) => ("recording the outcome…".to_string(), Tone::Warn),
+        (Phase::Done, Some(o)) => (o.headline().to_string(), outcome_tone(o)),
         _ => ("watching".to_string(), Tone::Warn),
     };
     let mut lines = vec![
@@ -138,7 +139,7 @@ pub(super) fn render_watch(
         Phase::Watching if w.kind == OpKind::Deploy => {
             format!("{} abort (rolls back) · {hide}", k(Action::AbortDeploy))
         }
-        Phase::Watching => hide,
+        Phase::Watching | Phase::Recording(..) => hide,
         Phase::Deciding(why) => format!(
             "{why} — roll back now? {} yes · {} leave it",
             k(Action::RollBackNow),
@@ -195,12 +196,22 @@ pub(super) fn minimised_line(app: &App) -> Option<String> {
             },
             v.watch.service,
             v.watch.env_name,
-            match &v.watch.outcome {
-                Some(Step::Succeeded) => "succeeded".to_string(),
-                Some(Step::Failed(r) | Step::Abort(r)) => format!("FAILED: {r}"),
+            match (&v.phase, v.outcome) {
+                (Phase::Done, Some(o)) => o.headline().to_lowercase(),
+                (Phase::Recording(..), _) => "recording the outcome…".to_string(),
                 _ => v.watch.progress.clone(),
             }
         )),
         _ => None,
+    }
+}
+
+/// The colour an outcome deserves: only a success is good; what needs a
+/// look (unknown, a stopped watch) warns; the rest is bad.
+fn outcome_tone(o: Outcome) -> Tone {
+    match o {
+        Outcome::Succeeded | Outcome::Issued => Tone::Good,
+        Outcome::Unknown | Outcome::Interrupted | Outcome::Cancelled => Tone::Warn,
+        _ => Tone::Bad,
     }
 }

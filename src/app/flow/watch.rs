@@ -10,7 +10,7 @@ use crate::app::Level;
 use crate::config::EnvId;
 use crate::model::Decision;
 use crate::provider::DeployStarted;
-use crate::release::{Next, OpKind, Outcome, Watch};
+use crate::release::{Effect, Next, OpKind, Outcome, Watch};
 
 /// Where a watched operation stands on screen.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -21,6 +21,9 @@ pub enum Phase {
     Deciding(String),
     /// The captain asked to abort; confirm?
     ConfirmAbort,
+    /// Over as the engine saw it; its records are being written, and nothing
+    /// is claimed until they are.
+    Recording(Outcome, String),
     /// Over.
     Done,
 }
@@ -65,7 +68,9 @@ pub(super) fn start_view(app: &mut App, watch: Watch, text: &str) {
     app.say(Level::Info, text.to_string());
 }
 
-/// Shows what the engine said and sends its effects.
+/// Shows what the engine said and sends its effects. An ending is not said
+/// yet: its records go first, as one command, and [`on_closed`] says it as
+/// the ledger then allows.
 fn apply(app: &mut App, next: Next) -> Vec<Command> {
     let now = app.now;
     let Some(Flow::Watch(v)) = &mut app.flow else {
@@ -74,44 +79,63 @@ fn apply(app: &mut App, next: Next) -> Vec<Command> {
     for line in &next.log {
         v.log.push((now, line.clone()));
     }
-    let end = match (&next.ask, &next.outcome) {
-        (Some(why), _) => {
-            v.phase = Phase::Deciding(why.clone());
-            next.log.last().cloned()
-        }
+    match (&next.ask, &next.outcome) {
+        (Some(why), _) => v.phase = Phase::Deciding(why.clone()),
         (None, Some((outcome, why))) => {
-            v.phase = Phase::Done;
-            v.outcome = Some(*outcome);
-            Some(why.clone())
-        }
-        (None, None) => None,
-    };
-    let (env_name, service, op) = (v.watch.env_name.clone(), v.watch.service.clone(), v.op);
-    match end {
-        Some(text) => {
-            let good = matches!(
-                next.outcome,
-                Some((Outcome::Succeeded | Outcome::RolledBack, _))
-            );
-            app.timeline.push(
-                format!("op:{op}:end"),
-                now,
-                &env_name,
-                Some(&service),
-                EntryKind::Action,
-                &text,
-                !good,
-            );
-            app.say(if good { Level::Info } else { Level::Warn }, text);
+            v.phase = Phase::Recording(*outcome, why.clone());
+            let op = v.op;
+            let mut items = Vec::new();
+            let mut rest = Vec::new();
+            for e in next.effects {
+                match e {
+                    Effect::Record { kind, draft } => items.push((kind, draft)),
+                    other => rest.push(other),
+                }
+            }
+            // The records first: a lock's release comes after them.
+            let mut cmds = vec![Command::RecordClosing { op, items }];
+            cmds.extend(commands(app, rest));
+            return cmds;
         }
         // An automatic rollback started: say why.
-        None => {
+        (None, None) => {
             if let Some(text) = next.log.iter().rev().find(|l| l.starts_with("ABORTED")) {
                 app.say(Level::Warn, text.clone());
             }
         }
     }
     commands(app, next.effects)
+}
+
+/// The records that close the watched operation were written (or not): the
+/// ending is said now, as the ledger holds it.
+pub fn on_closed(app: &mut App, op: u64, written: &crate::release::Written) {
+    let now = app.now;
+    let Some(Flow::Watch(v)) = &mut app.flow else {
+        return;
+    };
+    let Phase::Recording(outcome, why) = &v.phase else {
+        return;
+    };
+    if v.op != op {
+        return;
+    }
+    let (outcome, text) = v.watch.claim((*outcome, why.clone()), written);
+    v.phase = Phase::Done;
+    v.outcome = Some(outcome);
+    v.log.push((now, text.clone()));
+    let (env_name, service) = (v.watch.env_name.clone(), v.watch.service.clone());
+    let good = outcome == Outcome::Succeeded;
+    app.timeline.push(
+        format!("op:{op}:end"),
+        now,
+        &env_name,
+        Some(&service),
+        EntryKind::Action,
+        &text,
+        !good,
+    );
+    app.say(if good { Level::Info } else { Level::Warn }, text);
 }
 
 /// The provider accepted (or refused) a deploy or rollback.
