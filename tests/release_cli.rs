@@ -439,3 +439,52 @@ fn a_ledger_lost_mid_watch_makes_the_outcome_unrecorded_and_a_later_start_writes
         "the chain stays whole: {after}"
     );
 }
+
+/// D10: a signal while `promote --wait` watches stops watching, says the
+/// deploy goes on, and exits 128 + the signal: never 0, which means success.
+#[test]
+fn a_signal_while_watching_exits_non_zero_and_says_the_deploy_goes_on() {
+    use std::time::{Duration, Instant};
+    for (signal, code) in [("TERM", 143), ("INT", 130), ("HUP", 129)] {
+        let env = Env::new();
+        let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_shipdeck"));
+        cmd.env_remove("SHIPDECK_CONFIG")
+            .env("NO_COLOR", "1")
+            .env("XDG_DATA_HOME", env.dir.path().join("data"))
+            .env("XDG_STATE_HOME", env.dir.path().join("state"))
+            .env("SHIPDECK_OPERATOR", "alice")
+            .env("SHIPDECK_LOG_FILE", env.dir.path().join("shipdeck.log"))
+            .args(["--config", CONFIG])
+            .args([
+                "promote", "api", "--to", "staging", "--tick", "1", "--yes", "--wait", "--json",
+            ])
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped());
+        let child = cmd.spawn().unwrap();
+        let deadline = Instant::now() + Duration::from_mins(1);
+        while !env.kinds().iter().any(|k| k == "deploy_issued") {
+            assert!(Instant::now() < deadline, "the deploy was never issued");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let sent = std::process::Command::new("kill")
+            .args([&format!("-{signal}"), &child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(sent.success());
+        let out = child.wait_with_output().unwrap();
+        let report = json(&out.stdout);
+        assert_eq!(out.status.code(), Some(code), "SIG{signal}: {report}");
+        assert_eq!(report["outcome"], "interrupted", "{report}");
+        let reason = report["reason"].as_str().unwrap();
+        assert!(
+            reason.contains(&format!("SIG{signal}")) && reason.contains("goes on unwatched"),
+            "{reason}"
+        );
+        assert!(
+            !env.kinds().iter().any(|k| k == "deploy_succeeded"),
+            "nothing claimed: {:?}",
+            env.kinds()
+        );
+    }
+}

@@ -273,12 +273,14 @@ fn not_stable_in_time_aborts() {
 }
 
 #[test]
-fn another_deploy_while_watching_is_a_failure() {
+fn another_deploy_while_watching_is_changed_outside() {
     let c = cfg();
     let mut w = watch(&c);
     let mut s = snap(5, RolloutState::InProgress);
     s.deployments[0].id = "someone-else".into();
-    assert!(matches!(w.observe(&s, at(5)), Step::Failed(why) if why.contains("shop-api:5")));
+    assert!(
+        matches!(w.observe(&s, at(5)), Step::ChangedOutside(why) if why.contains("shop-api:5 is what runs now, not shop-api:4"))
+    );
 }
 
 #[test]
@@ -561,3 +563,137 @@ fn a_compared_rule_aborts_only_when_the_new_side_stays_above_the_old_side() {
     assert_eq!(w.observe(&s, at(5)), Step::Continue);
     assert!(w.progress.contains("0 of the 3 pair(s)"), "{}", w.progress);
 }
+
+/// A deploy of revision 4 that ran its window: the engine's ending and the
+/// records that close it.
+fn succeeded(c: &Config) -> (Watch, Next) {
+    let mut w = watch(c);
+    w.on_reading(
+        &snap(4, RolloutState::Completed),
+        at(10),
+        "alice",
+        crate::config::OnAbort::Rollback,
+    );
+    let next = w.on_reading(
+        &snap(4, RolloutState::Completed),
+        at(45),
+        "alice",
+        crate::config::OnAbort::Rollback,
+    );
+    (w, next)
+}
+
+fn kinds(next: &Next) -> Vec<RecordKind> {
+    next.effects
+        .iter()
+        .filter_map(|e| match e {
+            Effect::Record { kind, .. } => Some(*kind),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn success_is_claimed_marked_only_when_the_mark_was_written() {
+    let c = cfg();
+    let (w, next) = succeeded(&c);
+    let end = next.outcome.clone().unwrap();
+    assert_eq!(end.0, Outcome::Succeeded);
+    assert!(!end.1.contains("marked"), "the engine claims nothing: {}", end.1);
+    assert_eq!(
+        kinds(&next),
+        [RecordKind::DeploySucceeded, RecordKind::RevisionMarkedStable]
+    );
+    let mut all = Written::default();
+    all.add(RecordKind::DeploySucceeded, &Ok::<(), String>(()));
+    all.add(RecordKind::RevisionMarkedStable, &Ok::<(), String>(()));
+    let (o, text) = w.claim(end.clone(), &all);
+    assert_eq!(o, Outcome::Succeeded);
+    assert!(text.ends_with("(marked in the ledger)"), "{text}");
+
+    let mut no_mark = Written::default();
+    no_mark.add(RecordKind::DeploySucceeded, &Ok::<(), String>(()));
+    let (o, text) = w.claim(end, &no_mark);
+    assert_eq!(o, Outcome::Succeeded);
+    assert!(!text.contains("marked in the ledger"), "{text}");
+    assert!(text.contains("not marked stable"), "{text}");
+}
+
+#[test]
+fn an_ending_whose_records_failed_is_unrecorded_and_never_succeeded() {
+    let c = cfg();
+    let (w, next) = succeeded(&c);
+    let end = next.outcome.unwrap();
+    let mut written = Written::default();
+    written.add(
+        RecordKind::DeploySucceeded,
+        &Err::<(), String>("table gone".into()),
+    );
+    written.kept = Some(Ok("/tmp/spool".into()));
+    let (o, text) = w.claim(end, &written);
+    assert_eq!(o, Outcome::Unrecorded);
+    assert_ne!(o.exit_code(), 0);
+    assert!(text.contains("UNRECORDED") && text.contains("table gone"), "{text}");
+    assert!(!text.contains(" succeeded") && !text.contains("marked"), "{text}");
+    assert!(text.contains("/tmp/spool"), "{text}");
+}
+
+#[test]
+fn a_rollback_issued_without_a_digest_learns_it_and_marks_it_stable() {
+    // D14: the rollback target's digest came from the running tasks, so it
+    // was not known at issue time; the mark needs it.
+    let c = cfg();
+    let mut w = Watch::new(
+        &c,
+        OpKind::Rollback,
+        EnvId(1),
+        "api",
+        "R1",
+        Some(&snap(4, RolloutState::Completed)),
+        None,
+        t0(),
+    );
+    w.started(td(3), Some("d3".into()));
+    w.on_reading(
+        &snap(3, RolloutState::Completed),
+        at(10),
+        "alice",
+        crate::config::OnAbort::Rollback,
+    );
+    let next = w.on_reading(
+        &snap(3, RolloutState::Completed),
+        at(45),
+        "alice",
+        crate::config::OnAbort::Rollback,
+    );
+    assert_eq!(
+        kinds(&next),
+        [
+            RecordKind::RollbackSucceeded,
+            RecordKind::RevisionMarkedStable
+        ]
+    );
+    assert_eq!(
+        w.to_digest,
+        snap(3, RolloutState::Completed).digest,
+        "learnt from the reading of the revision it rolled back to"
+    );
+}
+
+#[test]
+fn a_switch_changed_by_hand_closes_as_changed_outside_never_stable() {
+    let c = cfg();
+    let mut w = watch(&c);
+    let next = w.finish_for_test(
+        &Step::ChangedOutside("blue is live, not green".into()),
+        "alice",
+        at(40),
+    );
+    let (o, text) = next.outcome.clone().unwrap();
+    assert_eq!(o, Outcome::ChangedOutside);
+    assert!(text.contains("CHANGED OUTSIDE SHIPDECK"), "{text}");
+    assert_eq!(kinds(&next), [RecordKind::DeployFailed]);
+    assert_ne!(o.exit_code(), 0);
+}
+
+mod outside;
