@@ -435,9 +435,6 @@ impl<'a> Driver<'a> {
             .cfg
             .refresh_interval
             .clamp(Duration::from_secs(1), crate::app::WATCH_POLL);
-        if self.ctrl_c {
-            self.on_signals();
-        }
         let mut seen_events = std::collections::HashSet::new();
         loop {
             tokio::time::sleep(every).await;
@@ -503,6 +500,11 @@ impl<'a> Driver<'a> {
         report: Report,
     ) -> Result<Report, CliError> {
         let mut report = report;
+        // From the issue on: a signal between the issue and the first reading
+        // stops the watch as well, never the process unrecorded.
+        if wait && self.ctrl_c {
+            self.on_signals();
+        }
         if let Some(end) = self.run(&mut watch, effects).await? {
             return Ok(report.ended(end));
         }

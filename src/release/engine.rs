@@ -625,6 +625,13 @@ impl Watch {
         next
     }
 
+    /// [`finish`](Self::finish) with `step`, for tests of how an ending closes.
+    #[cfg(test)]
+    pub(crate) fn finish_for_test(&mut self, step: &Step, operator: &str, now: DateTime<Utc>) -> Next {
+        self.outcome = Some(step.clone());
+        self.finish(step, operator, now, OnAbort::Rollback)
+    }
+
     /// After an abort: watch the rollback to the revision that ran before (the
     /// issue effect), or end aborted when that revision is unknown.
     fn roll_back_after(&mut self, why: &str, operator: &str, now: DateTime<Utc>) -> Next {
