@@ -317,3 +317,149 @@ fn scaled_demo_status() {
         .assert()
         .code(2);
 }
+
+/// `demo --reset` claims the reset only once the initial world is written: on
+/// a data dir that cannot be written it names the file and the OS error, and
+/// exits non-zero.
+#[test]
+fn demo_reset_that_cannot_write_says_why_and_claims_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    // Tests run as root, where a read-only mode stops no write: a data dir
+    // under a regular file cannot be created by anyone.
+    let file = dir.path().join("not-a-dir");
+    std::fs::write(&file, "").unwrap();
+    let out = shipdeck()
+        .env("XDG_DATA_HOME", &file)
+        .args(["demo", "--reset"])
+        .output()
+        .unwrap();
+    let (stdout, stderr) = (
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr),
+    );
+    assert_ne!(out.status.code(), Some(0), "{stdout}{stderr}");
+    assert!(!stdout.contains("reset"), "{stdout}");
+    assert!(!stderr.contains("world reset"), "{stderr}");
+    assert!(
+        stderr.contains("the demo world was not reset")
+            && stderr.contains(&format!("{}/shipdeck", file.display()))
+            && stderr.contains("Not a directory"),
+        "{stderr}"
+    );
+
+    // Where it can write, the same command resets and says so.
+    let data = dir.path().join("data");
+    let out = shipdeck()
+        .env("XDG_DATA_HOME", &data)
+        .args(["demo", "--reset"])
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("demo world reset"));
+    assert!(data.join("shipdeck/demo-world.json").is_file());
+}
+
+/// A reason typed with a newline is folded to one line when it is written, so
+/// `shipdeck audit` cannot show a forged record line. The demo's canary into
+/// prod pauses at its first step for someone other than the initiator.
+#[test]
+fn a_step_reason_with_a_newline_stays_on_its_record_line_in_audit() {
+    let data = tempfile::tempdir().unwrap();
+    let run = |who: &str, args: &[&str]| {
+        shipdeck()
+            .env("XDG_DATA_HOME", data.path())
+            .env("XDG_STATE_HOME", data.path().join("state"))
+            .env("SHIPDECK_OPERATOR", who)
+            .args(args)
+            .timeout(std::time::Duration::from_mins(1))
+            .output()
+            .unwrap()
+    };
+    let promote = [
+        "promote",
+        "notifications",
+        "--to",
+        "prod",
+        "--demo",
+        "--change",
+        "CHG-1234",
+        "--tick",
+        "1",
+        "--tick",
+        "2",
+        "--yes",
+    ];
+    let asked = String::from_utf8_lossy(&run("alice", &promote).stderr).into_owned();
+    let id = asked
+        .split("shipdeck approve --demo ")
+        .nth(1)
+        .and_then(|t| t.split('`').next())
+        .unwrap_or_else(|| panic!("no promotion id: {asked}"))
+        .to_string();
+    for who in ["bob", "carol"] {
+        let out = run(who, &["approve", "--demo", &id, "--yes"]);
+        assert_eq!(out.status.code(), Some(0), "{who}: {out:?}");
+    }
+    let out = run("alice", &promote);
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+
+    let forged = "looks fine\n2026-01-01 00:00:00 99     deploy_succeeded       mallory";
+    let until = std::time::Instant::now() + std::time::Duration::from_mins(1);
+    loop {
+        let out = run(
+            "bob",
+            &[
+                "step",
+                "continue",
+                "notifications",
+                "--env",
+                "prod",
+                "--demo",
+                "--yes",
+                "--reason",
+                forged,
+            ],
+        );
+        if out.status.success() {
+            break;
+        }
+        // Until the canary reaches its first step and pauses there.
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains("not paused"), "{err}");
+        assert!(
+            std::time::Instant::now() < until,
+            "the canary never paused: {err}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(500));
+    }
+
+    let out = run("alice", &["audit", "--demo"]);
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    let audit = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        !audit
+            .lines()
+            .any(|l| l.contains("mallory") && !l.contains("step_decision")),
+        "a reason made a line of its own:\n{audit}"
+    );
+    let decision = audit
+        .lines()
+        .find(|l| l.contains("step_decision"))
+        .unwrap_or_else(|| panic!("no step decision:\n{audit}"));
+    assert!(
+        decision.contains("looks fine \u{23ce} 2026-01-01 00:00:00 99"),
+        "{decision}"
+    );
+    // The record holds the folded text too: JSON readers see one line as well.
+    let json = run(
+        "alice",
+        &["audit", "--demo", "--type", "step_decision", "--json"],
+    );
+    let text = String::from_utf8_lossy(&json.stdout);
+    assert!(!text.contains("\\n2026-01-01"), "{text}");
+}

@@ -10,6 +10,7 @@ use crate::config::Config;
 use crate::config::EnvId;
 use crate::ledger::Record;
 use crate::model::sanitize;
+use crate::model::text::fold_line;
 use crate::release::{self, Answers, Outcome, Promotion};
 
 /// What `promote` was asked.
@@ -93,7 +94,7 @@ fn answers(cfg: &Config, target: EnvId, args: &PromoteArgs) -> Result<Answers, C
         ticked: ticks(cfg, target, &args.tick).map_err(CliError::usage)?,
         // Typed text ends up in records: no control characters.
         change_record: sanitize(args.change.as_deref().unwrap_or_default()),
-        hotfix_reason: sanitize(args.reason.as_deref().unwrap_or_default()),
+        hotfix_reason: fold_line(args.reason.as_deref().unwrap_or_default()),
         overrides: Vec::new(),
     };
     for o in &args.overrides {
@@ -104,7 +105,7 @@ fn answers(cfg: &Config, target: EnvId, args: &PromoteArgs) -> Result<Answers, C
         };
         answers
             .overrides
-            .push((sanitize(check.trim()), sanitize(why.trim())));
+            .push((sanitize(check.trim()), fold_line(why.trim())));
     }
     Ok(answers)
 }
@@ -151,7 +152,7 @@ fn ask_missing(cfg: &Config, p: &Promotion, answers: &mut Answers) {
     }
     if p.plan.hotfix && answers.hotfix_reason.trim().is_empty() {
         answers.hotfix_reason =
-            sanitize(&ask("Hotfix reason (a stage is skipped): ").unwrap_or_default());
+            fold_line(&ask("Hotfix reason (a stage is skipped): ").unwrap_or_default());
     }
 }
 
@@ -248,6 +249,7 @@ pub async fn drive(
         checks: gate.checks.clone(),
         outcome: Outcome::NoGo,
         reason: None,
+        signal: None,
     };
     if !gate.go {
         report.reason = Some(Promotion::no_go(&gate));

@@ -128,6 +128,8 @@ async fn run(
     for line in shift.lines() {
         say(&format!("  {line}"));
     }
+    // Typed text ends up in the record: one line, whatever was typed.
+    let reason = crate::model::text::fold_line(args.reason.as_deref().unwrap_or_default());
     let records = driver.exec.read().map_err(CliError::failed)?;
     let verdict = step::judge(
         &records,
@@ -137,7 +139,7 @@ async fn run(
         snap.digest.as_ref().map(ToString::to_string),
         decision,
         operator,
-        args.reason.as_deref().unwrap_or_default(),
+        &reason,
     );
     let mut report = Report {
         action: "step",
@@ -173,7 +175,7 @@ async fn run(
             &shift,
             decision,
             snap.digest.as_ref().map(ToString::to_string),
-            args.reason.as_deref().unwrap_or_default(),
+            &reason,
         )
         .await
         .map_err(CliError::failed)?;

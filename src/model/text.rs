@@ -40,10 +40,28 @@ fn is_bidi_control(c: char) -> bool {
     matches!(c, '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}' | '\u{061c}' | '\u{200e}' | '\u{200f}')
 }
 
-fn clean(text: &str, keep_newlines: bool) -> String {
+/// What becomes of a line break.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Breaks {
+    /// A space (tabs too): one line.
+    Space,
+    /// Kept as `\n`.
+    Keep,
+    /// A visible [`FOLDED_BREAK`]: one line that shows where it broke.
+    Mark,
+}
+
+fn clean(text: &str, breaks: Breaks) -> String {
     let mut out = String::with_capacity(text.len());
     let mut chars = text.chars().peekable();
     while let Some(c) = chars.next() {
+        if breaks == Breaks::Mark && matches!(c, '\n' | '\r' | '\u{2028}' | '\u{2029}') {
+            if c == '\r' && chars.peek() == Some(&'\n') {
+                chars.next();
+            }
+            out.push_str(FOLDED_BREAK);
+            continue;
+        }
         if let Some((seq, eat_next)) = starts(c, chars.peek().copied()) {
             if eat_next {
                 chars.next();
@@ -72,7 +90,7 @@ fn clean(text: &str, keep_newlines: bool) -> String {
             continue;
         }
         match c {
-            '\n' if keep_newlines => out.push('\n'),
+            '\n' if breaks == Breaks::Keep => out.push('\n'),
             '\n' | '\t' => out.push(' '),
             c if c.is_control() || is_bidi_control(c) => {}
             c => out.push(c),
@@ -86,13 +104,25 @@ fn clean(text: &str, keep_newlines: bool) -> String {
 /// before it is drawn or printed. Newlines and tabs become spaces: the result is
 /// one line.
 pub fn sanitize(text: &str) -> String {
-    clean(text, false)
+    clean(text, Breaks::Space)
 }
 
 /// Like [`sanitize`], but keeps line breaks (multi-line messages such as
 /// configuration problems with their help lines).
 pub fn sanitize_lines(text: &str) -> String {
-    clean(text, true)
+    clean(text, Breaks::Keep)
+}
+
+/// The visible mark a folded line break becomes.
+pub const FOLDED_BREAK: &str = " \u{23ce} ";
+
+/// Folds text a person typed (a reason, a comment) into one line before it is
+/// written to a record: what [`sanitize`] removes is removed, and each line
+/// break (`\n`, `\r\n`, a lone `\r`, U+2028, U+2029) becomes a visible
+/// [`FOLDED_BREAK`], so a reason can never pass for a record line of its own in
+/// `shipdeck audit`, and its reader still sees where its lines broke.
+pub fn fold_line(text: &str) -> String {
+    clean(text, Breaks::Mark)
 }
 
 /// JSON text with every character a terminal could act on escaped as `\uXXXX`:
@@ -278,6 +308,30 @@ mod tests {
                 assert!(out.starts_with("before"), "{out:?}");
             }
         }
+    }
+
+    #[test]
+    fn a_typed_reason_folds_to_one_line_that_shows_its_breaks() {
+        let forged = "ok\n{\"hash\":\"x\",\"seq\":9}\r\nthen\rmore\u{2028}end";
+        let folded = fold_line(forged);
+        assert_eq!(
+            folded,
+            "ok \u{23ce} {\"hash\":\"x\",\"seq\":9} \u{23ce} then \u{23ce} more \u{23ce} end"
+        );
+        assert!(!folded.chars().any(char::is_control), "{folded:?}");
+        assert_eq!(fold_line("plain reason"), "plain reason");
+        assert_eq!(fold_line("tab\there"), "tab here");
+        for n in NASTY {
+            let out = fold_line(&format!("before{n}\nafter"));
+            assert!(
+                !out.chars().any(|c| c.is_control() || is_bidi_control(c)),
+                "{n:?} left {out:?}"
+            );
+            assert!(out.starts_with("before"), "{out:?}");
+        }
+        // The other two keep what they did.
+        assert_eq!(sanitize("a\r\nb\u{2028}"), "a b\u{2028}");
+        assert_eq!(sanitize_lines("a\r\nb"), "a\nb");
     }
 
     #[test]
