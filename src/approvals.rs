@@ -295,7 +295,15 @@ pub fn pending(
     out
 }
 
-/// Records an approval by `approver`, or says why it cannot count.
+/// The key an approval takes once: one per promotion and person (the
+/// principal, so two spellings of one ARN are one person).
+pub fn once_key(promotion: &str, approver: &str) -> String {
+    format!("approval#{promotion}#{}", principal(approver))
+}
+
+/// Records an approval by `approver`, or says why it cannot count. Once per
+/// person is decided by the ledger's write itself ([`Ledger::append_once`]):
+/// of several racing approvals by one person, one is written.
 pub fn approve(
     ledger: &Ledger,
     id: &str,
@@ -306,22 +314,30 @@ pub fn approve(
 ) -> Result<(Request, Record), ApprovalError> {
     let records = ledger.read()?;
     let req = precheck(&records, id, approver, gate, now)?;
-    let record = ledger.append(
-        RecordKind::Approval,
-        Draft {
-            operator: approver.to_string(),
-            env: Some(req.env.clone()),
-            service: Some(req.service.clone()),
-            promotion: Some(req.promotion.clone()),
-            to_digest: Some(req.digest.clone()),
-            policy: Some(req.policy.clone()),
-            reasons: comment
-                .map(|c| vec![crate::model::sanitize(c)])
-                .unwrap_or_default(),
-            ..Draft::default()
-        },
-        now,
-    )?;
+    let key = once_key(&req.promotion, approver);
+    let record = ledger
+        .append_once(
+            RecordKind::Approval,
+            Draft {
+                operator: approver.to_string(),
+                env: Some(req.env.clone()),
+                service: Some(req.service.clone()),
+                promotion: Some(req.promotion.clone()),
+                to_digest: Some(req.digest.clone()),
+                policy: Some(req.policy.clone()),
+                reasons: comment
+                    .map(|c| vec![crate::model::sanitize(c)])
+                    .unwrap_or_default(),
+                ..Draft::default()
+            },
+            now,
+            &key,
+            None,
+        )
+        .map_err(|e| match e {
+            LedgerError::Duplicate { .. } => ApprovalError::Duplicate(approver.to_string()),
+            e => ApprovalError::Ledger(e),
+        })?;
     Ok((req, record))
 }
 
@@ -350,6 +366,11 @@ fn principal(operator: &str) -> String {
         }
         _ => operator.to_string(),
     }
+}
+
+/// Who `operator` is as a person, for keys that count once per person.
+pub fn person_key(operator: &str) -> String {
+    principal(operator)
 }
 
 /// Whether two operators are the same principal (four eyes, distinct approvers).
@@ -483,6 +504,44 @@ mod tests {
             now,
         );
         assert_eq!(ok, vec!["bob".to_string(), "carol".to_string()]);
+    }
+
+    #[test]
+    fn racing_approvals_by_one_person_are_written_once() {
+        for round in 0..20 {
+            let (_d, l, req, now) = setup();
+            let gate_open = std::sync::Barrier::new(3);
+            let results: Vec<_> = std::thread::scope(|s| {
+                let handles: Vec<_> = (0..3)
+                    .map(|_| {
+                        s.spawn(|| {
+                            gate_open.wait();
+                            approve(&l, &req.promotion, "bob", None, &gate(), now)
+                        })
+                    })
+                    .collect();
+                handles.into_iter().map(|h| h.join().unwrap()).collect()
+            });
+            assert_eq!(
+                results.iter().filter(|r| r.is_ok()).count(),
+                1,
+                "round {round}"
+            );
+            assert!(
+                results
+                    .iter()
+                    .filter_map(|r| r.as_ref().err())
+                    .all(|e| matches!(e, ApprovalError::Duplicate(_))),
+                "round {round}"
+            );
+            let approvals = l
+                .read()
+                .unwrap()
+                .iter()
+                .filter(|r| r.kind == RecordKind::Approval)
+                .count();
+            assert_eq!(approvals, 1, "round {round}");
+        }
     }
 
     #[test]

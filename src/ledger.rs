@@ -156,6 +156,10 @@ pub struct Draft {
     /// Hotfix path (a stage skipped).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub hotfix: bool,
+    /// A late record: what it records was observed then, but the ledger could
+    /// not be written until the record's own time.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub observed_at: Option<DateTime<Utc>>,
 }
 
 /// A written record.
@@ -174,6 +178,10 @@ pub struct Record {
     pub draft: Draft,
     /// Hash of the previous record's body.
     pub prev_hash: String,
+    /// The key this record took once (an approval by one person, a decision
+    /// at one step): no other record may take it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub once: Option<String>,
 }
 
 /// Ledger failures.
@@ -196,6 +204,23 @@ pub enum LedgerError {
         line: usize,
         /// What is wrong.
         problem: String,
+    },
+    /// A record that is written once was written already (by another
+    /// process, or another person racing this one): this one was not.
+    #[error(
+        "audit ledger {path}: \"{key}\" was recorded already by {} (record {}); it is written once, and this one was not",
+        by.as_deref().unwrap_or("someone"),
+        record.map_or_else(|| "?".to_string(), |n| n.to_string())
+    )]
+    Duplicate {
+        /// File or table.
+        path: String,
+        /// The once key.
+        key: String,
+        /// Who wrote the record that took it, when known.
+        by: Option<String>,
+        /// Its sequence number, when known.
+        record: Option<u64>,
     },
 }
 
@@ -328,6 +353,15 @@ impl Ledger {
         }
     }
 
+    fn duplicate(&self, key: &str, by: Option<String>, record: Option<u64>) -> LedgerError {
+        LedgerError::Duplicate {
+            path: self.path.display().to_string(),
+            key: key.to_string(),
+            by,
+            record,
+        }
+    }
+
     fn broken(&self, b: Break) -> LedgerError {
         LedgerError::Broken {
             path: self.path.display().to_string(),
@@ -358,9 +392,36 @@ impl Ledger {
         at: DateTime<Utc>,
         fence: Option<&Fence>,
     ) -> Result<Record, LedgerError> {
-        let mut written = match (&self.team, fence) {
-            (Some(store), Some(f)) => self.append_team(store, &[(kind, draft)], at, Some(f))?,
-            _ => self.append_batch(vec![(kind, draft)], at)?,
+        self.append_one(kind, draft, at, fence, None)
+    }
+
+    /// Appends a record that takes `key` once: an approval by one person, a
+    /// decision at one step. The store itself refuses a second record with
+    /// the same key ([`LedgerError::Duplicate`]): the file under its lock,
+    /// the team table in the same transaction as the record. Two people
+    /// racing get one record, never two.
+    pub fn append_once(
+        &self,
+        kind: RecordKind,
+        draft: Draft,
+        at: DateTime<Utc>,
+        key: &str,
+        fence: Option<&Fence>,
+    ) -> Result<Record, LedgerError> {
+        self.append_one(kind, draft, at, fence, Some(key))
+    }
+
+    fn append_one(
+        &self,
+        kind: RecordKind,
+        draft: Draft,
+        at: DateTime<Utc>,
+        fence: Option<&Fence>,
+        once: Option<&str>,
+    ) -> Result<Record, LedgerError> {
+        let mut written = match &self.team {
+            Some(store) => self.append_team(store, &[(kind, draft)], at, fence, once)?,
+            None => self.append_file(vec![(kind, draft)], at, once)?,
         };
         written
             .pop()
@@ -375,8 +436,17 @@ impl Ledger {
         at: DateTime<Utc>,
     ) -> Result<Vec<Record>, LedgerError> {
         if let Some(store) = &self.team {
-            return self.append_team(store, &items, at, None);
+            return self.append_team(store, &items, at, None, None);
         }
+        self.append_file(items, at, None)
+    }
+
+    fn append_file(
+        &self,
+        items: Vec<(RecordKind, Draft)>,
+        at: DateTime<Utc>,
+        once: Option<&str>,
+    ) -> Result<Vec<Record>, LedgerError> {
         if let Some(dir) = self.path.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir).map_err(|e| self.io(e))?;
         }
@@ -391,7 +461,7 @@ impl Ledger {
             .open(&lock_path)
             .map_err(|e| self.io(e))?;
         lock.lock().map_err(|e| self.io(e))?;
-        let result = self.append_locked(items, at);
+        let result = self.append_locked(items, at, once);
         let _ = lock.unlock();
         result
     }
@@ -400,6 +470,7 @@ impl Ledger {
         &self,
         items: Vec<(RecordKind, Draft)>,
         at: DateTime<Utc>,
+        once: Option<&str>,
     ) -> Result<Vec<Record>, LedgerError> {
         let mut file = OpenOptions::new()
             .create(true)
@@ -410,7 +481,15 @@ impl Ledger {
         let mut text = String::new();
         file.read_to_string(&mut text).map_err(|e| self.io(e))?;
         let (keep, torn) = split_torn(&text);
-        let (mut prev_hash, mut seq) = last_link(&chain(keep).map_err(|b| self.broken(b))?);
+        let links = chain(keep).map_err(|b| self.broken(b))?;
+        // Decided under the lock, before anything is written.
+        if let Some(key) = once
+            && let Some((r, _)) = links.iter().find(|(r, _)| r.once.as_deref() == Some(key))
+        {
+            return Err(self.duplicate(key, Some(r.draft.operator.clone()), Some(r.seq)));
+        }
+        let (mut prev_hash, mut seq) = last_link(&links);
+        drop(links);
         let mut items = items;
         if let Some(n) = torn {
             // A torn tail was never acknowledged: move it aside, say so in the chain.
@@ -433,9 +512,12 @@ impl Ledger {
         }
         let mut lines = String::new();
         let mut written = Vec::with_capacity(items.len());
-        for (kind, draft) in items {
+        let n = items.len();
+        for (i, (kind, draft)) in items.into_iter().enumerate() {
             seq += 1;
-            let (record, hash, line) = encode(kind, draft, at, &prev_hash, seq)
+            // The key goes with the record it was asked for: the last.
+            let key = once.filter(|_| i + 1 == n);
+            let (record, hash, line) = encode(kind, draft, at, &prev_hash, seq, key)
                 .map_err(|e| self.io(std::io::Error::other(e)))?;
             lines.push_str(&line);
             prev_hash = hash;
@@ -451,13 +533,15 @@ impl Ledger {
     }
 }
 
-/// A record as one line of the ledger, with its hash.
+/// A record as one line of the ledger, with its hash; `once`, the key it
+/// takes, when it is written once.
 fn encode(
     kind: RecordKind,
     draft: Draft,
     at: DateTime<Utc>,
     prev_hash: &str,
     seq: u64,
+    once: Option<&str>,
 ) -> Result<(Record, String, String), serde_json::Error> {
     let salt =
         &sha_hex(format!("{seq}{prev_hash}{}", at.timestamp_nanos_opt().unwrap_or(0)).as_bytes())
@@ -469,6 +553,7 @@ fn encode(
         at,
         draft,
         prev_hash: prev_hash.to_string(),
+        once: once.map(str::to_string),
     };
     let body = serde_json::to_string(&record)?;
     let hash = sha_hex(body.as_bytes());
@@ -477,125 +562,4 @@ fn encode(
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use chrono::TimeZone;
-
-    fn draft(env: &str) -> Draft {
-        Draft {
-            operator: "alice".into(),
-            env: Some(env.into()),
-            service: Some("api".into()),
-            ..Draft::default()
-        }
-    }
-
-    fn ledger_with(n: usize) -> (tempfile::TempDir, Ledger) {
-        let dir = tempfile::tempdir().unwrap();
-        let l = Ledger::new(dir.path().join("ledger.jsonl"));
-        for i in 0..n {
-            let at = Utc
-                .timestamp_opt(1_800_000_000 + i64::try_from(i).unwrap(), 0)
-                .unwrap();
-            l.append(RecordKind::DeployIssued, draft(&format!("env{i}")), at)
-                .unwrap();
-        }
-        (dir, l)
-    }
-
-    fn text(l: &Ledger) -> String {
-        std::fs::read_to_string(l.path()).unwrap()
-    }
-
-    #[test]
-    fn kind_names_match_the_serialised_form() {
-        use RecordKind as K;
-        for k in [
-            K::PromotionStarted,
-            K::GateEvaluated,
-            K::Approval,
-            K::Override,
-            K::DeployIssued,
-            K::DeploySucceeded,
-            K::DeployFailed,
-            K::Aborted,
-            K::RollbackIssued,
-            K::RollbackSucceeded,
-            K::RollbackFailed,
-            K::DeployUnverified,
-            K::RollbackUnverified,
-            K::RevisionMarkedStable,
-            K::LockBroken,
-            K::LedgerRepaired,
-        ] {
-            assert_eq!(serde_json::to_value(k).unwrap(), k.as_str());
-        }
-    }
-
-    #[test]
-    fn appends_chain_and_verify() {
-        let (_d, l) = ledger_with(5);
-        assert_eq!(verify_text(&text(&l)), Ok(5));
-        let recs = l.read().unwrap();
-        assert_eq!(recs.len(), 5);
-        assert_eq!(recs[0].prev_hash, GENESIS);
-        assert_eq!(recs[4].seq, 5);
-        assert_eq!(recs[2].draft.env.as_deref(), Some("env2"));
-    }
-
-    #[test]
-    fn edited_field_is_found() {
-        let (_d, l) = ledger_with(4);
-        let t = text(&l).replacen("env2", "env9", 1);
-        assert_eq!(verify_text(&t).unwrap_err().line, 3);
-    }
-
-    #[test]
-    fn deleted_line_is_found() {
-        let (_d, l) = ledger_with(4);
-        let t = text(&l);
-        let lines: Vec<&str> = t.lines().collect();
-        let t = format!("{}\n{}\n{}\n", lines[0], lines[2], lines[3]);
-        assert_eq!(verify_text(&t).unwrap_err().line, 2);
-    }
-
-    #[test]
-    fn swapped_lines_are_found() {
-        let (_d, l) = ledger_with(4);
-        let lines: Vec<String> = text(&l).lines().map(str::to_string).collect();
-        let t = format!("{}\n{}\n{}\n{}\n", lines[0], lines[2], lines[1], lines[3]);
-        assert_eq!(verify_text(&t).unwrap_err().line, 2);
-    }
-
-    #[test]
-    fn torn_last_line_is_reported_then_repaired_on_append() {
-        let (_d, l) = ledger_with(3);
-        let full = text(&l);
-        let torn = &full[..full.len() - 20];
-        std::fs::write(l.path(), torn).unwrap();
-        let b = verify_text(torn).unwrap_err();
-        assert_eq!(b.line, 3);
-        assert!(b.problem.contains("torn"));
-        let at = Utc.timestamp_opt(1_900_000_000, 0).unwrap();
-        let rec = l.append(RecordKind::Approval, draft("prod"), at).unwrap();
-        let recs = l.read().unwrap();
-        assert_eq!(
-            recs.len(),
-            4,
-            "two good records, the repair note, the new one"
-        );
-        assert_eq!(recs[2].kind, RecordKind::LedgerRepaired);
-        assert!(recs[2].draft.reasons[0].contains("torn final line"));
-        assert_eq!(rec.seq, 4);
-    }
-
-    #[test]
-    fn a_broken_middle_refuses_appends() {
-        let (_d, l) = ledger_with(3);
-        std::fs::write(l.path(), text(&l).replacen("env1", "envX", 1)).unwrap();
-        let err = l
-            .append(RecordKind::Approval, draft("prod"), Utc::now())
-            .unwrap_err();
-        assert!(err.to_string().contains("broken at line 2"), "{err}");
-    }
-}
+mod tests;

@@ -7,11 +7,16 @@
 //!   (hash + body) the file backend would write;
 //! - `head` / 0: the last sequence number and hash, updated in the same
 //!   `TransactWriteItems` as each append, so a deleted or rewritten tail is
-//!   found by `audit verify` (a bare hash chain cannot see it);
-//! - `lock#ENV#SERVICE` / 0: a promotion lock with a lease.
+//!   found by `audit verify` (a bare hash chain cannot see it), and an append
+//!   onto a cut or rewritten tail is refused;
+//! - `lock#ENV#SERVICE` / 0: a promotion lock with a lease;
+//! - `once#HASH` / 0: a decision that is taken once (an approval by one
+//!   person, a step decision), put in the same transaction as its record.
 //!
 //! The SDK is async and the ledger API is not: one worker thread owns a
-//! runtime and the client, and every call is handed to it.
+//! runtime and the client, and every call is handed to it. Every call has a
+//! deadline: an endpoint that accepts connections and never answers is an
+//! error within [`CALL_DEADLINE`], never a hang.
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -19,19 +24,55 @@ use std::pin::Pin;
 use std::sync::mpsc;
 use std::time::Duration;
 
+use aws_config::timeout::TimeoutConfig;
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::types::AttributeValue;
 
+mod chain;
 pub mod locks;
+
+pub use chain::{
+    ChainProblem, OnceHolder, append, diagnose, hash_at, head, lines_after, once_holder,
+};
 
 /// The ledger's partition.
 pub const LEDGER_PK: &str = "ledger";
 /// The head item's partition.
 pub const HEAD_PK: &str = "head";
-/// Records per append transaction (DynamoDB allows 100 items; one is the head).
-pub const BATCH: usize = 99;
+/// Records per append transaction: DynamoDB allows 100 items, and an append
+/// also holds the head, the check of the last record, a lock's fence and a
+/// once item.
+pub const BATCH: usize = 96;
 /// Attempts of an append that loses a race (or is throttled) before it gives up.
 const ATTEMPTS: u32 = 400;
+/// Connecting to the table's endpoint.
+pub const CONNECT_DEADLINE: Duration = Duration::from_secs(3);
+/// One attempt of one DynamoDB request.
+pub const ATTEMPT_DEADLINE: Duration = Duration::from_secs(8);
+/// One DynamoDB request, the SDK's own retries included.
+pub const REQUEST_DEADLINE: Duration = Duration::from_secs(20);
+/// One call to the table as shipdeck makes it (a request, or a read and a
+/// write): past it the call is dropped and said to have no answer.
+pub const CALL_DEADLINE: Duration = Duration::from_secs(30);
+/// The STS caller identity (who the operator is).
+pub const IDENTITY_DEADLINE: Duration = Duration::from_secs(8);
+
+/// The SDK's deadlines for every team request.
+fn timeouts() -> TimeoutConfig {
+    TimeoutConfig::builder()
+        .connect_timeout(CONNECT_DEADLINE)
+        .operation_attempt_timeout(ATTEMPT_DEADLINE)
+        .operation_timeout(REQUEST_DEADLINE)
+        .build()
+}
+
+/// What a call that outlived its deadline says.
+pub fn no_answer(what: &str, within: Duration) -> String {
+    format!(
+        "{what} had no answer within {} s (the deadline of a call to the team table); nothing more was sent: check the endpoint and the network, then try again",
+        within.as_secs()
+    )
+}
 
 /// Where the team table is.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -146,24 +187,50 @@ impl TeamStore {
         Ok(Self { jobs: tx, cfg })
     }
 
-    /// Runs `f` with the client on the worker and waits for its answer.
+    /// Runs `f` with the client on the worker and waits for its answer, at
+    /// most [`CALL_DEADLINE`].
     pub fn call<T, F, Fut>(&self, f: F) -> Result<T, TeamError>
     where
         T: Send + 'static,
         F: FnOnce(Client) -> Fut + Send + 'static,
         Fut: Future<Output = Result<T, TeamError>> + Send + 'static,
     {
+        self.call_within(CALL_DEADLINE, f)
+    }
+
+    /// [`call`](Self::call) with its own deadline (`team init` waits for a
+    /// new table to become active).
+    pub fn call_within<T, F, Fut>(&self, deadline: Duration, f: F) -> Result<T, TeamError>
+    where
+        T: Send + 'static,
+        F: FnOnce(Client) -> Fut + Send + 'static,
+        Fut: Future<Output = Result<T, TeamError>> + Send + 'static,
+    {
         let (tx, rx) = mpsc::channel();
+        let table = self.cfg.table.clone();
         let job: Job = Box::new(move |c| {
             Box::pin(async move {
-                let _ = tx.send(f(c).await);
+                // Dropping the future at the deadline drops its requests.
+                let answer = tokio::time::timeout(deadline, f(c))
+                    .await
+                    .unwrap_or_else(|_| {
+                        Err(TeamError::plain(&table, no_answer("the call", deadline)))
+                    });
+                let _ = tx.send(answer);
             })
         });
         self.jobs
             .send(job)
             .map_err(|_| self.err("the DynamoDB worker stopped"))?;
-        rx.recv()
-            .map_err(|_| self.err("the DynamoDB worker stopped"))?
+        // The worker answers at its deadline; this one only guards against a
+        // worker that cannot run at all.
+        match rx.recv_timeout(deadline + Duration::from_secs(5)) {
+            Ok(answer) => answer,
+            Err(mpsc::RecvTimeoutError::Timeout) => Err(self.err(no_answer("the call", deadline))),
+            Err(mpsc::RecvTimeoutError::Disconnected) => {
+                Err(self.err("the DynamoDB worker stopped"))
+            }
+        }
     }
 
     /// Starts `f` on the worker without waiting (a lease renewal).
@@ -194,7 +261,8 @@ impl TeamStore {
 
 async fn client(cfg: &TeamConfig, creds: Option<aws_credential_types::Credentials>) -> Client {
     let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest())
-        .region(aws_config::Region::new(cfg.region.clone()));
+        .region(aws_config::Region::new(cfg.region.clone()))
+        .timeout_config(timeouts());
     if let Some(p) = &cfg.profile {
         loader = loader.profile_name(p);
     }
@@ -213,7 +281,13 @@ async fn client(cfg: &TeamConfig, creds: Option<aws_credential_types::Credential
 /// operator in team mode.
 pub async fn caller_arn(cfg: &TeamConfig) -> Result<String, String> {
     let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest())
-        .region(aws_config::Region::new(cfg.region.clone()));
+        .region(aws_config::Region::new(cfg.region.clone()))
+        .timeout_config(
+            TimeoutConfig::builder()
+                .connect_timeout(CONNECT_DEADLINE)
+                .operation_timeout(IDENTITY_DEADLINE)
+                .build(),
+        );
     if let Some(p) = &cfg.profile {
         loader = loader.profile_name(p);
     }
@@ -223,14 +297,21 @@ pub async fn caller_arn(cfg: &TeamConfig) -> Result<String, String> {
         b = b.endpoint_url(url);
     }
     let sts = aws_sdk_sts::Client::from_conf(b.build());
-    let out = tokio::time::timeout(Duration::from_secs(8), sts.get_caller_identity().send())
+    let late = || {
+        format!(
+            "sts:GetCallerIdentity had no answer within {} s (the identity deadline)",
+            IDENTITY_DEADLINE.as_secs()
+        )
+    };
+    let out = tokio::time::timeout(IDENTITY_DEADLINE, sts.get_caller_identity().send())
         .await
-        .map_err(|_| "sts:GetCallerIdentity did not answer within 8 s".to_string())?
-        .map_err(|e| {
-            format!(
+        .map_err(|_| late())?
+        .map_err(|e| match e {
+            aws_sdk_sts::error::SdkError::TimeoutError(_) => late(),
+            e => crate::model::sanitize(&format!(
                 "sts:GetCallerIdentity: {}",
                 aws_sdk_sts::error::DisplayErrorContext(&e)
-            )
+            )),
         })?;
     out.arn()
         .map(crate::model::sanitize)
@@ -238,13 +319,23 @@ pub async fn caller_arn(cfg: &TeamConfig) -> Result<String, String> {
 }
 
 /// Classifies an SDK error: a failed condition or a cancelled transaction is
-/// a conflict (re-read and retry); throttling is retried too.
+/// a conflict (re-read and retry); throttling is retried too. A request that
+/// outlived its deadline, or that could not be signed for want of
+/// credentials, is said as such.
 pub fn classify<E, R>(table: &str, e: &aws_sdk_dynamodb::error::SdkError<E, R>) -> TeamError
 where
     E: aws_sdk_dynamodb::error::ProvideErrorMetadata + std::error::Error + 'static,
     R: std::fmt::Debug,
 {
-    use aws_sdk_dynamodb::error::ProvideErrorMetadata as _;
+    use aws_sdk_dynamodb::error::{ProvideErrorMetadata as _, SdkError};
+    let timed_out = match e {
+        SdkError::TimeoutError(_) => true,
+        SdkError::DispatchFailure(d) => d.is_timeout(),
+        _ => false,
+    };
+    if timed_out {
+        return TeamError::plain(table, no_answer("DynamoDB", REQUEST_DEADLINE));
+    }
     let code = e.code().unwrap_or_default().to_string();
     let message = match e.message() {
         Some(m) => format!("{code}: {m}"),
@@ -268,152 +359,6 @@ where
         conflict,
         found: None,
     }
-}
-
-fn key(pk: &str, sk: u64) -> HashMap<String, AttributeValue> {
-    HashMap::from([
-        ("pk".to_string(), AttributeValue::S(pk.to_string())),
-        ("sk".to_string(), AttributeValue::N(sk.to_string())),
-    ])
-}
-
-/// The ledger's head: last sequence number and hash.
-pub fn head(store: &TeamStore) -> Result<Option<(u64, String)>, TeamError> {
-    let table = store.table().to_string();
-    store.call(move |c| async move {
-        let out = c
-            .get_item()
-            .table_name(&table)
-            .set_key(Some(key(HEAD_PK, 0)))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(|e| classify(&table, &e))?;
-        Ok(out.item().map(|item| {
-            let s = strings(item);
-            (
-                s.get("seq").and_then(|v| v.parse().ok()).unwrap_or(0),
-                s.get("hash").cloned().unwrap_or_default(),
-            )
-        }))
-    })
-}
-
-/// The hash of the record with sequence number `seq`, if it exists.
-pub fn hash_at(store: &TeamStore, seq: u64) -> Result<Option<String>, TeamError> {
-    let table = store.table().to_string();
-    store.call(move |c| async move {
-        let out = c
-            .get_item()
-            .table_name(&table)
-            .set_key(Some(key(LEDGER_PK, seq)))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(|e| classify(&table, &e))?;
-        Ok(out.item().and_then(|item| strings(item).remove("hash")))
-    })
-}
-
-/// Writes `lines` (seq, hash, line) and moves the head from `expected` to the
-/// last of them, in one transaction; a conflict when another writer won.
-pub fn append(
-    store: &TeamStore,
-    expected: Option<u64>,
-    lines: Vec<(u64, String, String)>,
-    fence: Option<&crate::ledger::Fence>,
-) -> Result<(), TeamError> {
-    use aws_sdk_dynamodb::types::{ConditionCheck, Put, TransactWriteItem};
-    let table = store.table().to_string();
-    let fence = fence.map(|f| {
-        (
-            format!("lock#{}#{}", f.env, f.service),
-            f.holder.owner.clone(),
-            f.holder.since.to_rfc3339(),
-        )
-    });
-    store.call(move |c| async move {
-        let Some((last_seq, last_hash, _)) = lines.last().cloned() else {
-            return Ok(());
-        };
-        let mut items = Vec::with_capacity(lines.len() + 1);
-        for (seq, hash, line) in lines {
-            let mut item = key(LEDGER_PK, seq);
-            item.insert("hash".into(), AttributeValue::S(hash));
-            item.insert("line".into(), AttributeValue::S(line));
-            let put = Put::builder()
-                .table_name(&table)
-                .set_item(Some(item))
-                .condition_expression("attribute_not_exists(pk)")
-                .build()
-                .map_err(|e| TeamError::plain(&table, e))?;
-            items.push(TransactWriteItem::builder().put(put).build());
-        }
-        let mut head = key(HEAD_PK, 0);
-        head.insert("seq".into(), AttributeValue::N(last_seq.to_string()));
-        head.insert("hash".into(), AttributeValue::S(last_hash));
-        let mut put = Put::builder().table_name(&table).set_item(Some(head));
-        put = match expected {
-            Some(n) => put
-                .condition_expression("#s = :expected")
-                .expression_attribute_names("#s", "seq")
-                .expression_attribute_values(":expected", AttributeValue::N(n.to_string())),
-            None => put.condition_expression("attribute_not_exists(pk)"),
-        };
-        let put = put.build().map_err(|e| TeamError::plain(&table, e))?;
-        items.push(TransactWriteItem::builder().put(put).build());
-        if let Some((pk, owner, since)) = fence {
-            let check = ConditionCheck::builder()
-                .table_name(&table)
-                .key("pk", AttributeValue::S(pk))
-                .key("sk", AttributeValue::N("0".into()))
-                .condition_expression("#o = :o AND #s = :s")
-                .expression_attribute_names("#o", "owner")
-                .expression_attribute_names("#s", "since")
-                .expression_attribute_values(":o", AttributeValue::S(owner))
-                .expression_attribute_values(":s", AttributeValue::S(since))
-                .build()
-                .map_err(|e| TeamError::plain(&table, e))?;
-            items.push(TransactWriteItem::builder().condition_check(check).build());
-        }
-        c.transact_write_items()
-            .set_transact_items(Some(items))
-            .send()
-            .await
-            .map_err(|e| classify(&table, &e))?;
-        Ok(())
-    })
-}
-
-/// Ledger lines with a sequence number above `after`, in order (paginated).
-pub fn lines_after(store: &TeamStore, after: u64) -> Result<Vec<(u64, String)>, TeamError> {
-    let table = store.table().to_string();
-    store.call(move |c| async move {
-        let mut out = Vec::new();
-        let mut start: Option<HashMap<String, AttributeValue>> = None;
-        loop {
-            let page = c
-                .query()
-                .table_name(&table)
-                .key_condition_expression("pk = :pk AND sk > :after")
-                .expression_attribute_values(":pk", AttributeValue::S(LEDGER_PK.into()))
-                .expression_attribute_values(":after", AttributeValue::N(after.to_string()))
-                .consistent_read(true)
-                .set_exclusive_start_key(start.take())
-                .send()
-                .await
-                .map_err(|e| classify(&table, &e))?;
-            for item in page.items() {
-                let s = strings(item);
-                let seq = s.get("sk").and_then(|v| v.parse().ok()).unwrap_or(0);
-                out.push((seq, s.get("line").cloned().unwrap_or_default()));
-            }
-            match page.last_evaluated_key() {
-                Some(k) if !k.is_empty() => start = Some(k.clone()),
-                _ => return Ok(out),
-            }
-        }
-    })
 }
 
 /// Retries `attempt` while it loses races or is throttled, with a growing,

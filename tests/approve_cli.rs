@@ -174,3 +174,201 @@ fn stale_lock_is_broken_only_when_stale_and_is_recorded() {
     assert_eq!(last.draft.operator, "dave");
     assert!(last.draft.reasons[0].contains("broke stale lock of frank"));
 }
+
+/// The release-test configuration (simulated fleet: nothing leaves the
+/// machine) with its ledger in `dir`, plus `extra` at the end.
+fn sim_setup(
+    extra: &str,
+) -> (
+    tempfile::TempDir,
+    std::path::PathBuf,
+    shipdeck::config::Config,
+) {
+    let dir = tempfile::tempdir().unwrap();
+    let base = std::fs::read_to_string("tests/configs/good/release.toml").unwrap();
+    let fleet = std::fs::read_to_string("tests/configs/good/release-fleet.toml").unwrap();
+    std::fs::write(dir.path().join("release-fleet.toml"), fleet).unwrap();
+    let path = dir.path().join("config.toml");
+    std::fs::write(
+        &path,
+        format!("ledger_path = \"ledger.jsonl\"\n{base}\n{extra}"),
+    )
+    .unwrap();
+    let cfg = shipdeck::config::load(&path, shipdeck::config::ConfigOrigin::Flag).unwrap();
+    (dir, path, cfg)
+}
+
+fn prod_request(dir: &std::path::Path, cfg: &shipdeck::config::Config) -> approvals::Request {
+    let ledger = Ledger::new(dir.join("ledger.jsonl"));
+    let policy = approvals::policy_hash(&cfg.env("prod").unwrap().gate);
+    approvals::request(
+        &ledger,
+        "prod",
+        "api",
+        "sha256:abc",
+        &policy,
+        "alice",
+        Utc::now(),
+    )
+    .unwrap()
+}
+
+#[test]
+fn three_concurrent_approvals_by_one_person_write_one_record() {
+    let (dir, config, cfg) = sim_setup("");
+    let ledger = Ledger::new(dir.path().join("ledger.jsonl"));
+    for round in 0..20 {
+        let req = prod_request(dir.path(), &cfg);
+        let racers: Vec<_> = (0..3)
+            .map(|_| {
+                std::process::Command::new(env!("CARGO_BIN_EXE_shipdeck"))
+                    .env("SHIPDECK_OPERATOR", "bob")
+                    .env("SHIPDECK_LOG_FILE", config.with_extension("log"))
+                    .env("XDG_DATA_HOME", dir.path().join("data"))
+                    .arg("--config")
+                    .arg(&config)
+                    .args(["approve", &req.promotion, "--yes"])
+                    .stdout(std::process::Stdio::piped())
+                    .stderr(std::process::Stdio::piped())
+                    .spawn()
+                    .unwrap()
+            })
+            .collect();
+        let outs: Vec<_> = racers
+            .into_iter()
+            .map(|c| c.wait_with_output().unwrap())
+            .collect();
+        let said: Vec<String> = outs
+            .iter()
+            .map(|o| {
+                format!(
+                    "{:?}: {}{}",
+                    o.status.code(),
+                    String::from_utf8_lossy(&o.stdout),
+                    String::from_utf8_lossy(&o.stderr)
+                )
+            })
+            .collect();
+        let approvals: Vec<_> = ledger
+            .read()
+            .unwrap()
+            .into_iter()
+            .filter(|r| {
+                r.kind == shipdeck::ledger::RecordKind::Approval
+                    && r.draft.promotion.as_deref() == Some(req.promotion.as_str())
+            })
+            .collect();
+        assert_eq!(approvals.len(), 1, "round {round}: {said:#?}");
+        let ok = outs.iter().filter(|o| o.status.code() == Some(0)).count();
+        assert_eq!(ok, 1, "round {round}: {said:#?}");
+        for o in outs.iter().filter(|o| o.status.code() != Some(0)) {
+            assert_eq!(o.status.code(), Some(1), "round {round}: {said:#?}");
+            assert!(
+                String::from_utf8_lossy(&o.stderr).contains("already approved"),
+                "round {round}: {said:#?}"
+            );
+        }
+    }
+}
+
+#[test]
+fn approvals_and_approve_warn_about_a_torn_tail() {
+    let (dir, config, cfg) = sim_setup("");
+    let req = prod_request(dir.path(), &cfg);
+    // A crash mid-write: half a line, never acknowledged.
+    let path = dir.path().join("ledger.jsonl");
+    let mut text = std::fs::read_to_string(&path).unwrap();
+    text.push_str("{\"hash\":\"0123456789abcdef");
+    std::fs::write(&path, text).unwrap();
+    let run = |args: &[&str]| {
+        Command::cargo_bin("shipdeck")
+            .unwrap()
+            .env("SHIPDECK_OPERATOR", "bob")
+            .env("SHIPDECK_LOG_FILE", config.with_extension("log"))
+            .env("XDG_DATA_HOME", dir.path().join("data"))
+            .arg("--config")
+            .arg(&config)
+            .args(args)
+            .assert()
+    };
+    let torn = "the final line is torn (";
+    run(&["approvals"])
+        .code(0)
+        .stdout(predicate::str::contains(&req.promotion))
+        .stderr(predicate::str::contains(torn));
+    run(&["audit"])
+        .code(0)
+        .stderr(predicate::str::contains(torn));
+    run(&["approve", &req.promotion, "--yes"])
+        .code(0)
+        .stdout(predicate::str::contains(format!(
+            "bob approved {}",
+            req.promotion
+        )))
+        .stderr(predicate::str::contains(torn));
+    // The approval's append moved the torn line aside: nothing to warn about now.
+    run(&["approvals"])
+        .code(0)
+        .stderr(predicate::str::contains("torn").not());
+}
+
+/// No AWS credentials anywhere: no variables, empty credentials and config
+/// files, no instance metadata.
+fn without_credentials(c: &mut std::process::Command, dir: &std::path::Path) {
+    let empty = dir.join("empty");
+    std::fs::write(&empty, "").unwrap();
+    for var in [
+        "AWS_ACCESS_KEY_ID",
+        "AWS_SECRET_ACCESS_KEY",
+        "AWS_SESSION_TOKEN",
+        "AWS_PROFILE",
+        "AWS_DEFAULT_PROFILE",
+        "AWS_WEB_IDENTITY_TOKEN_FILE",
+        "AWS_ROLE_ARN",
+        "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI",
+        "AWS_CONTAINER_CREDENTIALS_FULL_URI",
+        "SHIPDECK_OPERATOR",
+        "SHIPDECK_CONFIG",
+    ] {
+        c.env_remove(var);
+    }
+    c.env("AWS_SHARED_CREDENTIALS_FILE", &empty)
+        .env("AWS_CONFIG_FILE", &empty)
+        .env("AWS_EC2_METADATA_DISABLED", "true");
+}
+
+#[test]
+fn without_credentials_team_mode_approve_and_unlock_give_the_identity_refusal() {
+    // Nothing listens on port 9: the refusal comes before any table call.
+    let (dir, config, _) = sim_setup(
+        "[team]\nbackend = \"dynamodb\"\ntable = \"t\"\nregion = \"us-east-1\"\nendpoint_url = \"http://127.0.0.1:9\"\n",
+    );
+    let text = std::fs::read_to_string(&config).unwrap().replace(
+        "allow_operator_override = true",
+        "allow_operator_override = false",
+    );
+    std::fs::write(&config, text).unwrap();
+    for args in [
+        vec!["approve", "ABCDEF", "--yes"],
+        vec!["unlock", "--env", "prod", "--service", "api", "--yes"],
+    ] {
+        let mut c = std::process::Command::new(env!("CARGO_BIN_EXE_shipdeck"));
+        without_credentials(&mut c, dir.path());
+        let out = c
+            .env("SHIPDECK_LOG_FILE", config.with_extension("log"))
+            .env("XDG_DATA_HOME", dir.path().join("data"))
+            .arg("--config")
+            .arg(&config)
+            .args(&args)
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {err}");
+        assert!(
+            err.contains("team mode needs to know who you are, and cannot")
+                && err.contains("nothing was done"),
+            "{args:?}: {err}"
+        );
+        assert!(!err.contains("DynamoDB table"), "{args:?}: {err}");
+    }
+}

@@ -7,6 +7,7 @@
 mod support {
     pub mod console;
     pub mod screen;
+    pub mod stepping;
 }
 
 use std::sync::Arc;
@@ -378,4 +379,17 @@ fn a_rollback_decision_is_never_held_for_approvals() {
     };
     assert_eq!(d.outcome.as_deref(), Some("rollback"));
     assert_eq!(d.reasons, vec!["step 1 of 2 (10%)", "bad"]);
+}
+
+#[tokio::test]
+async fn two_people_continuing_one_step_at_once_write_one_continue() {
+    let mut h = Harness::with_fleet(
+        support::stepping::paused_config(),
+        &support::stepping::linear_fleet(),
+        "alice",
+        monday(),
+    )
+    .await;
+    let l = h.ledger.clone();
+    support::stepping::race_continues(&mut h, [l.clone(), l], 20).await;
 }

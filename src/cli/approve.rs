@@ -25,7 +25,19 @@ pub(crate) async fn run_approve(
             return EXIT_USAGE;
         }
     };
-    let records = match l.read() {
+    // In team mode the operator is the STS caller: without one, nothing is
+    // read or written, and the refusal says why (exit 2).
+    let early = match &cfg.team {
+        Some(_) => match who(&cfg).await {
+            Ok(me) => Some(me),
+            Err(e) => {
+                eprint_error(&e);
+                return EXIT_USAGE;
+            }
+        },
+        None => None,
+    };
+    let records = match super::audit::read_warned(&l) {
         Ok(r) => r,
         Err(e) => {
             eprint_error(&e.to_string());
@@ -82,12 +94,15 @@ pub(crate) async fn run_approve(
         ));
         return EXIT_DEGRADED;
     }
-    let me = match who(&cfg).await {
-        Ok(me) => me,
-        Err(e) => {
-            eprint_error(&e);
-            return EXIT_USAGE;
-        }
+    let me = match early {
+        Some(me) => me,
+        None => match who(&cfg).await {
+            Ok(me) => me,
+            Err(e) => {
+                eprint_error(&e);
+                return EXIT_USAGE;
+            }
+        },
     };
     // Refusals first: nobody is asked to confirm what would not count.
     if let Err(e) = crate::approvals::precheck(&records, id, &me, &env.gate, now) {

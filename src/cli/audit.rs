@@ -21,6 +21,19 @@ pub(crate) fn parse_since(
         .map_err(|_| format!("--since \"{s}\" is neither a duration (\"24h\") nor a time (\"2026-11-20T10:00:00Z\")"))
 }
 
+/// Every complete record of `ledger`, with the warning about a torn final
+/// line on stderr: the one way the commands that read the ledger (`audit`,
+/// `approvals`, `approve`) read it, so that each of them warns.
+pub(crate) fn read_warned(
+    ledger: &crate::ledger::Ledger,
+) -> Result<Vec<crate::ledger::Record>, crate::ledger::LedgerError> {
+    let c = ledger.read_all()?;
+    if let Some(w) = c.torn_warning() {
+        term::errln(&format!("warning: {}: {w}", ledger.path().display()));
+    }
+    Ok(c.records)
+}
+
 pub(crate) fn run_audit(cli: &Cli, args: &AuditArgs) -> i32 {
     use crate::ledger::Ledger;
     let ledger = match if args.demo {
@@ -88,13 +101,8 @@ pub(crate) fn run_audit(cli: &Cli, args: &AuditArgs) -> i32 {
             return EXIT_USAGE;
         }
     };
-    let records = match ledger.read_all() {
-        Ok(c) => {
-            if let Some(w) = c.torn_warning() {
-                term::errln(&format!("warning: {}: {w}", path.display()));
-            }
-            c.records
-        }
+    let records = match read_warned(&ledger) {
+        Ok(r) => r,
         Err(e) => {
             eprint_error(&e.to_string());
             return EXIT_DEGRADED;

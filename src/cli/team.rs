@@ -10,6 +10,9 @@ use super::setup::{config_or_demo, config_or_usage, state_for};
 use super::{Cli, EXIT_DEGRADED, EXIT_OK, EXIT_USAGE, eprint_error, term};
 use crate::team::{TeamError, TeamStore, classify};
 
+/// How long `team init` waits for its table (created, active, backed up).
+const INIT_DEADLINE: std::time::Duration = std::time::Duration::from_secs(120);
+
 fn store_or_usage(cli: &Cli) -> Result<TeamStore, i32> {
     let cfg = config_or_usage(cli)?;
     let Some(team) = cfg.team.clone() else {
@@ -37,7 +40,7 @@ pub fn iam_policy(store: &TeamStore) -> String {
         "Version": "2012-10-17",
         "Statement": [
             stmt("ReadLedgerLocksApprovals", &["dynamodb:GetItem", "dynamodb:Query", "dynamodb:DescribeTable"]),
-            stmt("AppendRecordsAndApprove", &["dynamodb:TransactWriteItems", "dynamodb:PutItem"]),
+            stmt("AppendRecordsAndApprove", &["dynamodb:TransactWriteItems", "dynamodb:PutItem", "dynamodb:ConditionCheckItem"]),
             stmt("TakeRenewReleaseLocks", &["dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem"]),
             stmt("TeamInitOnly", &["dynamodb:CreateTable", "dynamodb:UpdateContinuousBackups"]),
         ]
@@ -53,7 +56,8 @@ pub(crate) fn run_init(cli: &Cli) -> i32 {
         Err(code) => return code,
     };
     let table = store.table().to_string();
-    let made = store.call(move |c| async move {
+    // A new table takes a while to become active: init waits longer than a call.
+    let made = store.call_within(INIT_DEADLINE, move |c| async move {
         let key = |name: &str, t: KeyType| {
             KeySchemaElement::builder()
                 .attribute_name(name)
@@ -274,16 +278,16 @@ pub(crate) fn run_migrate(cli: &Cli, from: &std::path::Path) -> i32 {
             )
         })
         .collect();
-    let mut expected = None;
+    let mut expected: Option<(u64, String)> = None;
     for chunk in lines.chunks(crate::team::BATCH) {
-        if let Err(e) = crate::team::append(&store, expected, chunk.to_vec(), None) {
+        if let Err(e) = crate::team::append(&store, expected.clone(), chunk.to_vec(), None, None) {
             eprint_error(&format!(
                 "{e}; the copy stopped after record {}",
-                expected.unwrap_or(0)
+                expected.map_or(0, |(s, _)| s)
             ));
             return EXIT_DEGRADED;
         }
-        expected = chunk.last().map(|(s, _, _)| *s);
+        expected = chunk.last().map(|(s, h, _)| (*s, h.clone()));
     }
     match crate::ledger::Ledger::team(store.clone()).verify_team() {
         Ok(Ok(m)) if m == n => {
@@ -319,7 +323,9 @@ pub(crate) fn run_approvals(cli: &Cli, demo: bool, json: bool) -> i32 {
         Ok((c, _)) => c,
         Err(code) => return code,
     };
-    let records = match state_for(&cfg).and_then(|(l, _)| l.read().map_err(|e| e.to_string())) {
+    let records = match state_for(&cfg)
+        .and_then(|(l, _)| super::audit::read_warned(&l).map_err(|e| e.to_string()))
+    {
         Ok(r) => r,
         Err(e) => {
             eprint_error(&e);

@@ -21,6 +21,18 @@ pub(crate) async fn run_unlock(cli: &Cli, env: &str, service: &str, yes: bool, d
             return EXIT_USAGE;
         }
     };
+    // In team mode the operator is the STS caller: without one, the table is
+    // not touched, and the refusal says why (exit 2).
+    let early = match &cfg.team {
+        Some(_) => match who(&cfg).await {
+            Ok(me) => Some(me),
+            Err(e) => {
+                eprint_error(&e);
+                return EXIT_USAGE;
+            }
+        },
+        None => None,
+    };
     let now = chrono::Utc::now();
     let info = match locks.holder(env, service) {
         Ok(Some(info)) => info,
@@ -63,12 +75,15 @@ pub(crate) async fn run_unlock(cli: &Cli, env: &str, service: &str, yes: bool, d
             return EXIT_DEGRADED;
         }
     }
-    let me = match who(&cfg).await {
-        Ok(me) => me,
-        Err(e) => {
-            eprint_error(&e);
-            return EXIT_USAGE;
-        }
+    let me = match early {
+        Some(me) => me,
+        None => match who(&cfg).await {
+            Ok(me) => me,
+            Err(e) => {
+                eprint_error(&e);
+                return EXIT_USAGE;
+            }
+        },
     };
     // Record first: the audit trail must hold the break before it happens.
     let draft = crate::ledger::Draft {

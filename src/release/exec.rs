@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use crate::clock::Clock;
 use crate::config::{EnvConfig, EnvId};
-use crate::ledger::{Draft, Follower, Ledger, Record, RecordKind};
+use crate::ledger::{Draft, Follower, Ledger, LedgerError, Record, RecordKind};
 use crate::lock::{LockError, LockGuard, LockStore};
 use crate::model::{Digest, TaskDefRef};
 use crate::provider::{AnyProvider, DeployStarted, Provider};
@@ -121,6 +121,18 @@ impl Executor {
 
     /// Appends a record now.
     pub fn record(&self, kind: RecordKind, draft: Draft) -> Result<Record, String> {
+        self.write(kind, draft, None)
+            .map_err(|e| format!("could not write the audit record ({}): {e}", kind.as_str()))
+    }
+
+    /// Appends a record now; with `once`, a record that takes that key once
+    /// (the ledger refuses a second one with [`LedgerError::Duplicate`]).
+    fn write(
+        &self,
+        kind: RecordKind,
+        draft: Draft,
+        once: Option<&str>,
+    ) -> Result<Record, LedgerError> {
         // A record about a service whose lock we hold is written only while
         // the lock is still ours (team mode checks it in the same write).
         let fence = match (&draft.env, &draft.service) {
@@ -135,9 +147,13 @@ impl Executor {
             }
             _ => None,
         };
-        self.ledger
-            .append_fenced(kind, draft, self.clock.now(), fence.as_ref())
-            .map_err(|e| format!("could not write the audit record ({}): {e}", kind.as_str()))
+        let now = self.clock.now();
+        match once {
+            Some(key) => self
+                .ledger
+                .append_once(kind, draft, now, key, fence.as_ref()),
+            None => self.ledger.append_fenced(kind, draft, now, fence.as_ref()),
+        }
     }
 
     /// Takes the lock (unless held already), writes `kind` (`DeployIssued` or
@@ -229,6 +245,10 @@ impl Executor {
     /// record first, then (when it is to be taken) the provider's call; a
     /// call that fails is recorded too. Returns whether it was taken (not only
     /// recorded as one approval of several), and what happened, in words.
+    ///
+    /// The record takes its step's once key ([`super::step::once_key`]): of
+    /// two people deciding the same step at the same moment, the ledger
+    /// writes one, and the other is refused before anything is done.
     pub async fn decide_step(
         &self,
         env: EnvId,
@@ -259,7 +279,15 @@ impl Executor {
             Verdict::Apply(d) => d,
             Verdict::Approval { draft, have, need } => {
                 let label = shift.step_label();
-                self.record(RecordKind::StepDecision, draft)?;
+                let key = super::step::once_key(&records, shift, &draft);
+                self.write(RecordKind::StepDecision, draft, Some(&key))
+                    .map_err(|e| match e {
+                        LedgerError::Duplicate { .. } => format!(
+                            "{} already approved continuing {label}: no approver counts twice",
+                            self.operator
+                        ),
+                        e => format!("could not write the audit record (step_decision): {e}"),
+                    })?;
                 return Ok((
                     false,
                     format!(
@@ -275,14 +303,27 @@ impl Executor {
                 env_cfg.name
             )
         })?;
-        self.record(RecordKind::StepDecision, draft.clone())?;
+        let key = super::step::once_key(&records, shift, &draft);
+        self.write(RecordKind::StepDecision, draft.clone(), Some(&key))
+            .map_err(|e| match e {
+                LedgerError::Duplicate { by, record, .. } => format!(
+                    "{} decided {} at {} of {service} in {} already (record {}): this {} was not recorded and nothing was done",
+                    by.as_deref().unwrap_or("someone else"),
+                    decision.as_str(),
+                    shift.step_label(),
+                    env_cfg.name,
+                    record.map_or_else(|| "?".to_string(), |n| n.to_string()),
+                    decision.as_str(),
+                ),
+                e => format!("could not write the audit record (step_decision): {e}"),
+            })?;
         let call = self.provider.decide_step(env_cfg, svc_cfg, shift, decision);
         let result = bounded(call).await;
         match result {
             Ok(said) => Ok((true, said)),
             Err(e) => {
                 let mut d = draft;
-                d.outcome = Some("not_applied".to_string());
+                d.outcome = Some(super::step::NOT_APPLIED.to_string());
                 d.reasons.push(e.clone());
                 let _ = self.record(RecordKind::StepDecision, d);
                 Err(format!("{} was not taken: {e}", decision.as_str()))

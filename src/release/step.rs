@@ -3,7 +3,7 @@
 //! ledger records, and whether the provider is told now. The console's keys
 //! and `shipdeck step` both ask [`judge`].
 
-use crate::approvals::same_person;
+use crate::approvals::{person_key, same_person};
 use crate::config::EnvConfig;
 use crate::ledger::{Draft, Record, RecordKind};
 use crate::model::{Decision, ServiceSnapshot, Shift};
@@ -27,6 +27,43 @@ pub enum Verdict {
     },
     /// Not allowed, and why.
     Refused(String),
+}
+
+/// `outcome` of a decision the provider did not take.
+pub const NOT_APPLIED: &str = "not_applied";
+
+/// The key a decision at a step takes once, so that the ledger's write
+/// itself refuses a second one: one approval per person, and one decision
+/// taken (continue, roll back) per step. A decision the provider did not
+/// take (`not_applied`) ends its round: the step may be decided again.
+pub fn once_key(records: &[Record], shift: &Shift, draft: &Draft) -> String {
+    let label = shift.step_label();
+    let scope = draft.promotion.clone().unwrap_or_else(|| {
+        format!(
+            "{}/{}/{}",
+            draft.env.as_deref().unwrap_or_default(),
+            draft.service.as_deref().unwrap_or_default(),
+            shift.deployment
+        )
+    });
+    let outcome = draft.outcome.as_deref().unwrap_or_default();
+    if outcome == APPROVAL {
+        return format!(
+            "step#{scope}#{label}#approval#{}",
+            person_key(&draft.operator)
+        );
+    }
+    let round = records
+        .iter()
+        .filter(|r| {
+            r.kind == RecordKind::StepDecision
+                && (&r.draft.promotion, &r.draft.env, &r.draft.service)
+                    == (&draft.promotion, &draft.env, &draft.service)
+                && r.draft.reasons.first() == Some(&label)
+                && r.draft.outcome.as_deref() == Some(NOT_APPLIED)
+        })
+        .count();
+    format!("step#{scope}#{label}#{outcome}#{round}")
 }
 
 /// The stepped deployment in flight of a service, as a reading shows it.
