@@ -13,6 +13,10 @@ use crate::model::{AlarmState, Digest, Health, RolloutState, ServiceSnapshot, Ta
 use super::rules::{self, Verdict};
 use super::service_config;
 
+mod after_abort;
+mod blind;
+mod outside;
+
 /// How long past its timeout a watch without readings waits before it gives up.
 pub const SILENT_GRACE: Duration = Duration::from_secs(30);
 /// Health failing this long during a watch aborts it (single failed probes do not).
@@ -53,6 +57,11 @@ pub enum Step {
     /// is unknown. Never a success, never marked stable; nothing is rolled back
     /// on a guess.
     Unknown(String),
+    /// What was switched is no longer as shipdeck left it (the live colour,
+    /// the listener's weights, the primary deployment changed by hand since
+    /// the switch): never a success, never marked stable, and nothing rolled
+    /// back over a person's change. Says what was found.
+    ChangedOutside(String),
 }
 
 /// A deploy or rollback being watched until it succeeds or an abort criterion hits.
@@ -265,6 +274,12 @@ impl Watch {
         step
     }
 
+    fn changed_outside(&mut self, found: String) -> Step {
+        self.stage = "changed outside";
+        self.progress = format!("changed outside shipdeck: {found}");
+        self.end(Step::ChangedOutside(found))
+    }
+
     /// Looks at one reading of the service; returns what it means.
     pub fn observe(&mut self, s: &ServiceSnapshot, now: DateTime<Utc>) -> Step {
         if self.is_over() {
@@ -337,7 +352,14 @@ impl Watch {
                             "ECS rolled the deployment back by itself (circuit breaker): {why}"
                         )));
                     }
-                    r => r,
+                    r => {
+                        // Replaced since the switch (by hand, or a proxy
+                        // switched back): said, never watched on to success.
+                        if let Some(found) = outside::replaced(d, s, &to) {
+                            return self.changed_outside(found);
+                        }
+                        r
+                    }
                 }
             }
             // The deployment left ECS's list: done if the service is on our revision.
@@ -349,22 +371,22 @@ impl Watch {
             {
                 RolloutState::Completed
             }
-            None if s
-                .task_definition
-                .as_ref()
-                .is_some_and(|t| !t.same_revision(&to)) =>
-            {
-                return self.end(Step::Failed(format!(
-                    "the service moved to {} while watching (another deploy?)",
-                    s.task_definition
-                        .as_ref()
-                        .map_or_else(String::new, ToString::to_string)
-                )));
+            // The deployment left the list and the service runs another
+            // revision: deployed outside this watch.
+            None if let Some(found) = outside::not_serving(s, &to) => {
+                return self.changed_outside(found);
             }
             None => RolloutState::InProgress,
         };
         if rollout == RolloutState::Completed && self.completed_at.is_none() {
             self.completed_at = Some(now);
+        }
+        // From completion to the success itself, what serves must still be
+        // what was switched to: each reading re-reads it.
+        if self.completed_at.is_some()
+            && let Some(found) = outside::not_serving(s, &to)
+        {
+            return self.changed_outside(found);
         }
         self.blind = self.blind_spots(s);
         let mut rule_abort = None;
@@ -518,39 +540,6 @@ impl Watch {
         self.shift = Some(sh.clone());
     }
 
-    /// What this reading of the service cannot tell that the watch needs.
-    fn blind_spots(&self, s: &ServiceSnapshot) -> Vec<String> {
-        let mut out = Vec::new();
-        if self.alarms_configured && self.policy.abort_on_alarm {
-            if let Some(why) = &s.alarms_unknown {
-                out.push(why.clone());
-            } else {
-                out.extend(
-                    self.alarms_before
-                        .iter()
-                        .filter(|n| !s.alarms.iter().any(|a| *a.name == ***n))
-                        .map(|n| format!("alarm \"{n}\" is no longer found in CloudWatch")),
-                );
-            }
-            let no_data: Vec<&str> = s
-                .alarms
-                .iter()
-                .filter(|a| a.state == AlarmState::InsufficientData)
-                .map(|a| &*a.name)
-                .collect();
-            if !no_data.is_empty() && !self.allow_no_data {
-                out.push(format!(
-                    "INSUFFICIENT_DATA (unknown, not OK): {}",
-                    no_data.join(", ")
-                ));
-            }
-        }
-        if self.health_configured && s.health == Health::Unknown {
-            out.push("health not known".to_string());
-        }
-        out
-    }
-
     /// Carries the change record, approvers, reasons and hotfix mark of `base` onto this watch's records.
     pub fn carry(&mut self, base: &Draft) {
         self.carried = Draft {
@@ -596,46 +585,5 @@ impl Watch {
             duration_ms: None,
             ..Draft::default()
         }
-    }
-}
-
-impl Watch {
-    /// After an aborted deploy: the watch of the rollback to the revision that ran
-    /// before, the revision, and its `RollbackIssued` draft. `None` when that
-    /// revision is unknown.
-    pub fn rollback_after_abort(
-        &self,
-        operator: &str,
-        why: &str,
-        now: DateTime<Utc>,
-    ) -> Option<(Self, TaskDefRef, Draft)> {
-        let from = self.from.clone()?;
-        let mut rb = self.clone();
-        rb.kind = OpKind::Rollback;
-        rb.automatic = true;
-        rb.from.clone_from(&self.to);
-        rb.from_digest.clone_from(&self.to_digest);
-        rb.to = None;
-        rb.to_digest.clone_from(&self.from_digest);
-        rb.deployment_id = None;
-        rb.issued_at = now;
-        rb.completed_at = None;
-        rb.healthy_since = None;
-        rb.unhealthy_since = None;
-        rb.outcome = None;
-        // Alarms that fired during the bad deploy must not abort the way back.
-        rb.firing_before = Vec::new();
-        rb.policy.abort_on_alarm = false;
-        // …nor the metrics it spoiled.
-        rb.rules = Vec::new();
-        rb.blind = Vec::new();
-        rb.progress = "issuing rollback…".to_string();
-        rb.stage = "issuing";
-        let mut draft = rb.draft(operator);
-        draft.to_revision = Some(from.to_string());
-        draft
-            .reasons
-            .push(format!("automatic rollback after abort: {why}"));
-        Some((rb, from, draft))
     }
 }

@@ -108,6 +108,17 @@ pub enum Fault {
         /// Alarm name.
         alarm: String,
     },
+    /// Someone updates the service by hand (an `UpdateService` outside
+    /// shipdeck) to `revision`: a new primary deployment replaces whatever
+    /// was rolling out or settled.
+    DeployedByHand {
+        /// Environment.
+        env: String,
+        /// ECS service name.
+        service: String,
+        /// The revision it is set to.
+        revision: u32,
+    },
 }
 
 impl SimFleet {
@@ -216,6 +227,20 @@ impl SimFleet {
                     for s in e.services.values_mut() {
                         s.alarms.retain(|a| *a.name != *alarm);
                     }
+                }
+            }
+            Fault::DeployedByHand {
+                env,
+                service,
+                revision,
+            } => {
+                if let Some(s) = st
+                    .envs
+                    .get_mut(&env)
+                    .and_then(|e| e.services.get_mut(&service))
+                {
+                    let id = format!("ecs-svc/by-hand-{}", now.timestamp_millis());
+                    s.start_deployment(revision, &id, now, false);
                 }
             }
         }
