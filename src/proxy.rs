@@ -246,8 +246,8 @@ impl ProxyProvider {
             .as_ref()
             .map(|u| format!("{}{}", u.trim_end_matches('/'), svc.status_path));
         let started = std::time::Instant::now();
-        let (live, blue, green, traffic, served) = tokio::join!(
-            driver::live(&self.client, proxy, svc),
+        let (observed, blue, green, traffic, served) = tokio::join!(
+            self.live_and_found(env, s, proxy, svc),
             read_colour(&self.client, svc, Colour::Blue),
             read_colour(&self.client, svc, Colour::Green),
             driver::traffic(&self.client, proxy, svc),
@@ -259,12 +259,15 @@ impl ProxyProvider {
             },
         );
         let latency = started.elapsed();
+        let (live, found) = observed;
         // Only shipdeck's own shift in steps may leave the rule forwarding
         // to both colours: the one shifted from is live until the switch.
-        let live = match (live, self.stepping_from(&env.name, &s.name)) {
-            (Ok(c), _) => c,
-            (Err(_), Some(from)) => from,
-            (Err(message), None) => {
+        // Weights split by hand since: the larger share is what serves.
+        let live = match (live, &found, self.stepping_from(&env.name, &s.name)) {
+            (Ok(c), _, _) => c,
+            (Err(_), Some((_, o)), _) => o.colour,
+            (Err(_), None, Some(from)) => from,
+            (Err(message), None, None) => {
                 return Err(ProviderError::Network {
                     message: format!("{} proxy: {message}", proxy.kind.name()),
                 });
@@ -293,7 +296,7 @@ impl ProxyProvider {
             .map(|v| revision(&s.name, v))
             .collect::<Vec<_>>()
             .into();
-        let run = self.run_view(&env.name, &s.name);
+        let run = self.run_view(&env.name, &s.name, found.as_ref());
         let deployments = match run {
             Some(d) => d,
             None => vec![Deployment {
@@ -499,10 +502,56 @@ impl ProxyProvider {
         runbook::switch_back(&ctx, target).await
     }
 
-    fn run_view(&self, env: &str, service: &str) -> Option<Vec<Deployment>> {
+    /// The run's deployments; `found` applies to the run it was compared with.
+    fn run_view(
+        &self,
+        env: &str,
+        service: &str,
+        found: Option<&(String, runbook::Outside)>,
+    ) -> Option<Vec<Deployment>> {
         let runs = self.runs.lock().ok()?;
-        runs.get(&(env.to_string(), service.to_string()))
-            .map(|r| r.deployments(service))
+        runs.get(&(env.to_string(), service.to_string())).map(|r| {
+            let found = found.filter(|(id, _)| *id == r.id).map(|(_, o)| o);
+            r.deployments(service, found)
+        })
+    }
+
+    /// Where this service's run left the proxy: (run id, colour, share).
+    fn left_at(&self, env: &str, service: &str) -> Option<(String, Colour, u32)> {
+        let runs = self.runs.lock().ok()?;
+        let r = runs.get(&(env.to_string(), service.to_string()))?;
+        r.left_at().map(|(c, share)| (r.id.clone(), c, share))
+    }
+
+    /// The live colour and, when this service's run has switched the proxy,
+    /// what is found changed since (a hand switch back, weights set by hand):
+    /// re-read with every reading, so that a watch never takes the run's own
+    /// view for what serves. Read under the switch lock: a switch of
+    /// shipdeck's own never reads as a change from outside, and a reading that
+    /// finds the lock taken compares nothing.
+    async fn live_and_found(
+        &self,
+        env: &EnvConfig,
+        s: &ServiceConfig,
+        proxy: &ProxyEnv,
+        svc: &ProxyService,
+    ) -> (Result<Colour, String>, Option<(String, runbook::Outside)>) {
+        let guard = match self.left_at(&env.name, &s.name) {
+            Some(_) => runbook::switch_lock().try_lock().ok(),
+            None => None,
+        };
+        let left = guard
+            .as_ref()
+            .and_then(|_| self.left_at(&env.name, &s.name));
+        let live = driver::live(&self.client, proxy, svc).await;
+        let found = match left {
+            Some((id, to, share)) => runbook::found_since(proxy, svc, &live, to, share)
+                .await
+                .map(|o| (id, o)),
+            None => None,
+        };
+        drop(guard);
+        (live, found)
     }
 
     fn stepping_from(&self, env: &str, service: &str) -> Option<Colour> {

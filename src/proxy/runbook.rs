@@ -27,9 +27,13 @@ use crate::model::{Deployment, DeploymentRole, Digest, RolloutState, ServiceEven
 use crate::provider::{DeployStarted, ProviderError};
 
 mod stepped;
+#[cfg(test)]
+mod tests;
 
 /// Interval between two probes of a colour while it gets ready.
 const PROBE_EVERY: Duration = Duration::from_secs(1);
+/// Interval between two reads of the live colour while the old one is kept warm.
+const LIVE_CHECK_EVERY: Duration = Duration::from_secs(2);
 /// Output lines of the deploy command kept for the timeline.
 const EVENTS_KEPT: usize = 200;
 
@@ -52,6 +56,33 @@ pub struct Run {
     seq: u64,
     /// ALB weights in steps: where they stand.
     shift: Option<crate::model::Shift>,
+    /// The proxy was found changed outside shipdeck after this run switched
+    /// it: the run stopped there, and what serves is what was found.
+    outside: Option<Outside>,
+}
+
+/// What serves after a change made outside shipdeck since a run switched.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Outside {
+    /// The colour taking the traffic (the larger share, when split).
+    pub colour: Colour,
+    /// What was found, said.
+    pub found: String,
+}
+
+impl Outside {
+    /// The listener's weights give `to` `now` percent where a run left `left`.
+    fn weights(to: Colour, now: u32, left: u32) -> Self {
+        let now = now.min(100);
+        Self {
+            colour: if now * 2 >= 100 { to } else { to.other() },
+            found: format!(
+                "the weights were changed outside this run: {to} has {now}%, {} {}% (this run left {to} at {left}%)",
+                to.other(),
+                100 - now
+            ),
+        }
+    }
 }
 
 fn new_id(kind: &str) -> String {
@@ -79,6 +110,7 @@ impl Run {
             events: VecDeque::new(),
             seq: 0,
             shift: None,
+            outside: None,
         }
     }
 
@@ -93,8 +125,22 @@ impl Run {
         (self.in_flight() && self.shift.is_some()).then_some(self.from)
     }
 
-    /// As deployments: the new colour primary, the old one active while in flight.
-    pub fn deployments(&self, service: &str) -> Vec<Deployment> {
+    /// Where this run left the proxy: its new colour and that colour's share
+    /// in percent (100 once switched). `None` before it changed anything, once
+    /// it failed, and once it found the proxy changed outside shipdeck.
+    pub fn left_at(&self) -> Option<(Colour, u32)> {
+        if !self.switched || self.outside.is_some() || self.state == RolloutState::Failed {
+            return None;
+        }
+        let share = self.shift.as_ref().map_or(100, |s| s.new_weight / 100);
+        Some((self.to, share))
+    }
+
+    /// As deployments: the new colour primary, the old one active while in
+    /// flight. When the proxy was found changed outside shipdeck since this
+    /// run switched it (`found` by this reading, or by the run itself), what
+    /// serves is the primary and this run's deployment is not.
+    pub fn deployments(&self, service: &str, found: Option<&Outside>) -> Vec<Deployment> {
         let done = self.state == RolloutState::Completed;
         let mut out = vec![Deployment {
             id: self.id.clone(),
@@ -112,6 +158,33 @@ impl Run {
             created_at: self.started,
             updated_at: self.updated,
         }];
+        if let Some(o) = found.or(self.outside.as_ref()) {
+            out[0].role = if self.in_flight() {
+                DeploymentRole::Active
+            } else {
+                DeploymentRole::Inactive
+            };
+            out.insert(
+                0,
+                Deployment {
+                    id: format!("{service}-{}", o.colour),
+                    role: DeploymentRole::Primary,
+                    task_definition: TaskDefRef::colour(service, o.colour),
+                    rollout: RolloutState::Completed,
+                    reason: Some(o.found.clone()),
+                    steps: Vec::new(),
+                    nothing_changed: false,
+                    shift: None,
+                    running: 1,
+                    desired: 1,
+                    pending: 0,
+                    failed_tasks: 0,
+                    created_at: self.updated,
+                    updated_at: self.updated,
+                },
+            );
+            return out;
+        }
         if self.in_flight() {
             out.push(Deployment {
                 id: format!("{}-{}", service, self.from),
@@ -177,8 +250,9 @@ pub struct Ctx {
 }
 
 /// One switch at a time in this process: a cutover's switch and a switch back
-/// never interleave.
-fn switch_lock() -> &'static tokio::sync::Mutex<()> {
+/// never interleave, and a reading that compares the proxy with a run holds it
+/// so that a switch of shipdeck's own never reads as a change from outside.
+pub(crate) fn switch_lock() -> &'static tokio::sync::Mutex<()> {
     static L: std::sync::OnceLock<tokio::sync::Mutex<()>> = std::sync::OnceLock::new();
     L.get_or_init(|| tokio::sync::Mutex::new(()))
 }
@@ -208,6 +282,10 @@ impl Ctx {
     fn fail(&self, id: &str, why: String) {
         tracing::warn!(env = %self.env, service = %self.service, why = %why, "cutover failed");
         self.update(id, |r| {
+            // Stopped by a change from outside: that is what it says, not a failure.
+            if r.outside.is_some() {
+                return;
+            }
             r.event(format!("FAILED: {why}"));
             r.state = RolloutState::Failed;
             r.reason = Some(why);
@@ -217,6 +295,58 @@ impl Ctx {
     fn current(&self, id: &str) -> bool {
         self.update(id, |_| {})
     }
+
+    /// The proxy was found changed outside shipdeck since run `id` switched
+    /// it: the run stops, saying what it found (never "live" or "failed").
+    fn changed_outside(&self, id: &str, o: Outside) {
+        tracing::warn!(env = %self.env, service = %self.service, found = %o.found, "changed outside shipdeck");
+        self.update(id, |r| {
+            if r.state == RolloutState::InProgress {
+                r.set_step(format!("stopped: {}", o.found));
+                r.state = RolloutState::Completed;
+                r.outside = Some(o);
+            }
+        });
+    }
+}
+
+/// What is found changed since a run left the proxy with `to` taking `share`
+/// percent of the traffic (100: switched), given the live colour just read:
+/// `None` when it is as the run left it, or when it cannot be read (unknown is
+/// not a change). ALB weights are read from the listener rule.
+pub(crate) async fn found_since(
+    proxy: &ProxyEnv,
+    svc: &ProxyService,
+    live: &Result<Colour, String>,
+    to: Colour,
+    share: u32,
+) -> Option<Outside> {
+    if let super::ProxyKind::Alb { .. } = proxy.kind {
+        let c = super::alb::client(&proxy.kind).await.ok()?;
+        let now = super::alb::share(&c, svc, to).await.ok()?;
+        return (now != share).then(|| Outside::weights(to, now, share));
+    }
+    match live {
+        Ok(c) if *c != to => Some(Outside {
+            colour: *c,
+            found: format!(
+                "{} sends the traffic to {c}, not {to}: switched outside shipdeck after shipdeck switched to {to}",
+                proxy.kind.name()
+            ),
+        }),
+        _ => None,
+    }
+}
+
+/// After run `id` switched to `to`: what is found changed since, read under
+/// the switch lock (a switch back of shipdeck's own replaces the run first).
+async fn switched_since(ctx: &Ctx, id: &str, to: Colour) -> Option<Outside> {
+    let _one = switch_lock().lock().await;
+    if !ctx.current(id) {
+        return None;
+    }
+    let live = driver::live(&ctx.client, &ctx.proxy, &ctx.svc).await;
+    found_since(&ctx.proxy, &ctx.svc, &live, to, 100).await
 }
 
 /// Runs the runbook from the live colour `live` to the other with `digest`.
@@ -273,7 +403,7 @@ async fn cutover_steps(ctx: &Ctx, id: &str, live: Colour, digest: &Digest) -> Re
             check_live(ctx, id, live).await?;
         } else if let Some(last) = svc.alb.as_ref().and_then(|a| a.steps.last()) {
             let c = super::alb::client(&ctx.proxy.kind).await?;
-            stepped::unchanged(ctx, &c, to, *last).await?;
+            stepped::unchanged(ctx, id, &c, to, *last).await?;
         }
         if !ctx.step(
             id,
@@ -295,7 +425,14 @@ async fn cutover_steps(ctx: &Ctx, id: &str, live: Colour, digest: &Digest) -> Re
     if !ctx.step(id, format!("confirming that requests reach {to}")) {
         return Ok(());
     }
-    confirm(ctx, to, Some(digest)).await?;
+    if let Err(e) = confirm(ctx, to, Some(digest)).await {
+        // Switched back by hand meanwhile: that is not the new colour failing.
+        if let Some(o) = switched_since(ctx, id, to).await {
+            ctx.changed_outside(id, o);
+            return Ok(());
+        }
+        return Err(e);
+    }
 
     let warm = humantime::format_duration(svc.keep_warm);
     if !ctx.step(
@@ -307,7 +444,19 @@ async fn cutover_steps(ctx: &Ctx, id: &str, live: Colour, digest: &Digest) -> Re
     ) {
         return Ok(());
     }
-    tokio::time::sleep(svc.keep_warm).await;
+    // Watched: a switch made by hand meanwhile stops the run, saying so.
+    let until = tokio::time::Instant::now() + svc.keep_warm;
+    loop {
+        if let Some(o) = switched_since(ctx, id, to).await {
+            ctx.changed_outside(id, o);
+            return Ok(());
+        }
+        let now = tokio::time::Instant::now();
+        if now >= until || !ctx.current(id) {
+            break;
+        }
+        tokio::time::sleep(LIVE_CHECK_EVERY.min(until - now)).await;
+    }
     ctx.update(id, |r| {
         if r.state == RolloutState::InProgress {
             r.set_step(format!(
@@ -578,6 +727,7 @@ pub async fn switch_back(ctx: &Ctx, target: Colour) -> Result<DeployStarted, Pro
         events: VecDeque::new(),
         seq: 0,
         shift: None,
+        outside: None,
     };
     if live == target && stepping.is_none() {
         run.step = format!("{target} is already live: nothing to switch");

@@ -3,7 +3,7 @@
 //! `step_interval` while the watch judges it. The switch lock is taken for
 //! each change only, so an abort's switch back is never kept waiting.
 
-use super::{Ctx, PROBE_EVERY, check_live, switch_lock};
+use super::{Ctx, Outside, PROBE_EVERY, check_live, switch_lock};
 use crate::model::Shift;
 use crate::model::shift::ALL;
 use crate::proxy::Colour;
@@ -28,7 +28,7 @@ pub(super) async fn shift(
             if i == 0 {
                 check_live(ctx, id, live).await?;
             } else {
-                unchanged(ctx, &client, to, rule.steps[i - 1]).await?;
+                unchanged(ctx, id, &client, to, rule.steps[i - 1]).await?;
             }
             let step = u32::try_from(i + 1).unwrap_or(u32::MAX);
             if !ctx.step(
@@ -70,9 +70,12 @@ pub(super) async fn shift(
 }
 
 /// Before the next change: the weights must be where this run left them
-/// (another process may have switched them back; the run then stops).
+/// (a person or another process may have changed them; the run then stops
+/// as changed outside shipdeck, never as failed: nothing is rolled back over
+/// that change).
 pub(super) async fn unchanged(
     ctx: &Ctx,
+    id: &str,
     client: &aws_sdk_elasticloadbalancingv2::Client,
     to: Colour,
     left: u32,
@@ -81,12 +84,12 @@ pub(super) async fn unchanged(
         .await
         .map_err(|e| format!("cannot read the listener rule before the next step: {e}"))?;
     if now == left {
-        Ok(())
-    } else {
-        Err(format!(
-            "the weights were changed outside this run ({to} has {now}%, this run left {left}%); it stopped"
-        ))
+        return Ok(());
     }
+    let found = Outside::weights(to, now, left);
+    let why = format!("{}; it stopped", found.found);
+    ctx.changed_outside(id, found);
+    Err(why)
 }
 
 /// A run's weights as a [`Shift`] for readings.
