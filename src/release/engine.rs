@@ -169,8 +169,9 @@ impl Next {
         });
     }
 
+    /// The ending, not yet said: the drivers say it once its records are
+    /// in ([`Watch::claim`]), so it is not a log line here.
     fn end(&mut self, outcome: Outcome, why: String) {
-        self.log.push(why.clone());
         self.outcome = Some((outcome, why));
     }
 
