@@ -303,6 +303,58 @@ fn a_failing_deploy_command_stops_before_the_proxy() {
     assert!(!progress.contains("hunter2"), "{progress}");
 }
 
+/// Whether process `pid` has ended (gone, or a zombie nobody reaped yet).
+fn ended(pid: &str) -> bool {
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Err(_) => true,
+        // "pid (comm) S …": the state follows the command's closing parenthesis.
+        Ok(stat) => stat
+            .rsplit_once(')')
+            .is_some_and(|(_, rest)| rest.trim_start().starts_with(['Z', 'X'])),
+    }
+}
+
+/// A deploy command that outlives its timeout is stopped with everything it
+/// started: its process group is killed, not only the command.
+#[test]
+fn a_deploy_command_timing_out_is_stopped_with_its_children() {
+    let s = setup(Kind::Haproxy, "");
+    let pidfile = s.dir.path().join("child.pid");
+    let config = std::fs::read_to_string(&s.config).unwrap();
+    let deploy = config
+        .lines()
+        .find(|l| l.starts_with("deploy = "))
+        .unwrap()
+        .to_string();
+    std::fs::write(
+        &s.config,
+        config.replace(
+            &deploy,
+            &format!(
+                "deploy = [\"sh\", \"-c\", \"sleep 300 & echo $! > {}; sleep 300\"]\ndeploy_timeout = \"10s\"",
+                pidfile.display()
+            ),
+        ),
+    )
+    .unwrap();
+    let (code, report, stderr) = s.promote();
+    assert_eq!(code, 1, "{report}\n{stderr}");
+    let reason = report["reason"].as_str().unwrap_or_default();
+    assert!(reason.contains("did not finish within 10s"), "{reason}");
+    let child = std::fs::read_to_string(&pidfile).unwrap();
+    let child = child.trim();
+    assert!(!child.is_empty());
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while !ended(child) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the deploy command's child {child} still runs after its timeout"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert_eq!(s.serving(), "blue");
+}
+
 #[test]
 fn a_proxy_switched_by_hand_stops_shipdeck_before_it_touches_it() {
     let s = setup(Kind::Haproxy, "");

@@ -417,26 +417,22 @@ async fn run_nginx(command: &[String], args: &[&str]) -> Result<(), String> {
     let (prog, lead) = command
         .split_first()
         .ok_or_else(|| "no nginx command configured".to_string())?;
-    let out = tokio::time::timeout(
+    // Its own process group, stopped whole at the deadline (a wrapper script's
+    // children included).
+    let (status, stderr) = super::runbook::command::output_within(
+        tokio::process::Command::new(prog).args(lead).args(args),
         Duration::from_secs(30),
-        tokio::process::Command::new(prog)
-            .args(lead)
-            .args(args)
-            .stdin(std::process::Stdio::null())
-            .kill_on_drop(true)
-            .output(),
     )
     .await
-    .map_err(|_| format!("`nginx {}` did not finish within 30s", args.join(" ")))?
-    .map_err(|e| format!("cannot run {}: {e}", short(prog)))?;
-    if out.status.success() {
+    .map_err(|e| format!("cannot run {}: {e}", short(prog)))?
+    .ok_or_else(|| format!("`nginx {}` did not finish within 30s", args.join(" ")))?;
+    if status.success() {
         Ok(())
     } else {
         Err(format!(
-            "`nginx {}` failed ({}): {}",
+            "`nginx {}` failed ({status}): {}",
             args.join(" "),
-            out.status,
-            short(&String::from_utf8_lossy(&out.stderr))
+            short(&stderr)
         ))
     }
 }

@@ -18,14 +18,13 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use tokio::io::{AsyncBufReadExt, BufReader};
 
 use super::config::{Colour, ProxyEnv, ProxyService};
 use super::driver;
-use crate::model::text::sanitize;
 use crate::model::{Deployment, DeploymentRole, Digest, RolloutState, ServiceEvent, TaskDefRef};
 use crate::provider::{DeployStarted, ProviderError};
 
+pub(in crate::proxy) mod command;
 mod stepped;
 #[cfg(test)]
 mod tests;
@@ -367,7 +366,7 @@ async fn cutover_steps(ctx: &Ctx, id: &str, live: Colour, digest: &Digest) -> Re
     if !ctx.step(id, format!("deploying {to} with {}", digest.short())) {
         return Ok(());
     }
-    deploy_command(ctx, id, to, digest).await?;
+    command::deploy_command(ctx, id, to, digest).await?;
 
     if !ctx.step(id, format!("verifying that {to} serves {}", digest.short())) {
         return Ok(());
@@ -466,71 +465,6 @@ async fn cutover_steps(ctx: &Ctx, id: &str, live: Colour, digest: &Digest) -> Re
         }
     });
     Ok(())
-}
-
-/// Runs the deploy command (argv, no shell), streaming its output as events.
-async fn deploy_command(ctx: &Ctx, id: &str, to: Colour, digest: &Digest) -> Result<(), String> {
-    let argv: Vec<String> = ctx
-        .svc
-        .deploy
-        .iter()
-        .map(|a| {
-            a.replace("{colour}", to.name())
-                .replace("{digest}", digest.as_str())
-        })
-        .collect();
-    let (program, rest) = argv
-        .split_first()
-        .ok_or_else(|| "no deploy command is configured".to_string())?;
-    let mut child = tokio::process::Command::new(program)
-        .args(rest)
-        .env("SHIPDECK_COLOUR", to.name())
-        .env("SHIPDECK_DIGEST", digest.as_str())
-        .env("SHIPDECK_ENV", &ctx.env)
-        .env("SHIPDECK_SERVICE", &ctx.service)
-        .stdin(std::process::Stdio::null())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .map_err(|e| format!("cannot run the deploy command {}: {e}", sanitize(program)))?;
-    let out = child.stdout.take();
-    let err = child.stderr.take();
-    let pump = |stream: Option<Box<dyn tokio::io::AsyncRead + Unpin + Send>>| {
-        let ctx = ctx.clone();
-        let id = id.to_string();
-        async move {
-            let Some(s) = stream else { return };
-            let mut lines = BufReader::new(s).lines();
-            while let Ok(Some(line)) = lines.next_line().await {
-                // Outside text: sanitised, credentials in URLs redacted, bounded.
-                let line: String = crate::secrets::redact_urls(&sanitize(&line))
-                    .chars()
-                    .take(500)
-                    .collect();
-                ctx.update(&id, |r| r.event(format!("deploy: {line}")));
-            }
-        }
-    };
-    let run = async {
-        let (status, (), ()) = tokio::join!(
-            child.wait(),
-            pump(out.map(|o| Box::new(o) as Box<dyn tokio::io::AsyncRead + Unpin + Send>)),
-            pump(err.map(|e| Box::new(e) as Box<dyn tokio::io::AsyncRead + Unpin + Send>)),
-        );
-        status
-    };
-    match tokio::time::timeout(ctx.svc.deploy_timeout, run).await {
-        Err(_) => Err(format!(
-            "the deploy command did not finish within {}; it was stopped",
-            humantime::format_duration(ctx.svc.deploy_timeout)
-        )),
-        Ok(Err(e)) => Err(format!("the deploy command could not be waited for: {e}")),
-        Ok(Ok(s)) if s.success() => Ok(()),
-        Ok(Ok(s)) => Err(format!(
-            "the deploy command failed ({s}); the proxy was not touched"
-        )),
-    }
 }
 
 async fn verify_digest(ctx: &Ctx, to: Colour, digest: &Digest) -> Result<(), String> {
