@@ -404,7 +404,16 @@ fn reset_demo(cfg: &crate::config::Config, demo: setup::Demo) -> i32 {
         return EXIT_USAGE;
     }
     match provider_for(cfg, Some(demo), clock) {
-        Ok((_, note)) => {
+        Ok((provider, note)) => {
+            // The reset is claimed only once the initial world is on disk.
+            if let crate::provider::AnyProvider::Sim(sim) = &provider
+                && let Some(why) = sim.world_unsaved()
+            {
+                eprint_error(&format!(
+                    "the demo world was not reset: it could not be written ({why})"
+                ));
+                return EXIT_DEGRADED;
+            }
             term::outln(&note.unwrap_or_else(|| "demo world reset".to_string()));
             EXIT_OK
         }

@@ -65,6 +65,8 @@ pub(super) struct World {
     scenario: Mutex<Option<String>>,
     /// The version this process has in memory.
     seen: Mutex<Option<Stamp>>,
+    /// Why the last write failed (which file, the OS error); `None` once one succeeds.
+    unsaved: Mutex<Option<String>>,
 }
 
 /// What opening the world found, to tell the user.
@@ -80,6 +82,14 @@ pub enum Opened {
     Restarted,
     /// Replaced: the file could not be used (the reason).
     Replaced(String),
+}
+
+impl super::SimFleet {
+    /// Why the shared world's last write failed (which file, the OS error):
+    /// a process carries on in memory, but `--reset` must not claim a reset.
+    pub fn world_unsaved(&self) -> Option<String> {
+        self.world.as_ref()?.unsaved()
+    }
 }
 
 /// An exclusive lock on the world, held while a change is read, made and written.
@@ -100,6 +110,7 @@ impl World {
             fleet,
             scenario: Mutex::new(scenario),
             seen: Mutex::new(None),
+            unsaved: Mutex::new(None),
         }
     }
 
@@ -206,10 +217,20 @@ impl World {
 
     /// Writes `st` as the world (temporary file, fsync, rename).
     pub(super) fn save(&self, st: &SimState) {
-        if let Err(e) = self.write(st) {
+        let written = self.write(st);
+        if let Err(e) = &written {
             tracing::warn!(path = %self.path.display(), error = %e, "demo world not saved");
         }
+        *self.unsaved.lock().unwrap_or_else(PoisonError::into_inner) = written.err();
         *self.seen.lock().unwrap_or_else(PoisonError::into_inner) = stamp(&self.path);
+    }
+
+    /// Why the last write failed, if it did.
+    fn unsaved(&self) -> Option<String> {
+        self.unsaved
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
     }
 
     fn write(&self, st: &SimState) -> Result<(), String> {
