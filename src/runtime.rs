@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use chrono::Utc;
 use crossterm::event::{Event, EventStream, KeyEventKind, KeyModifiers};
-use futures::{Stream, StreamExt};
+use futures::{FutureExt, Stream, StreamExt};
 use ratatui::Terminal;
 use ratatui::backend::Backend;
 use tokio::sync::mpsc;
@@ -143,6 +143,14 @@ pub async fn execute(exec: &mut Executor, cmd: Command) -> Option<Msg> {
         Command::Record { kind, draft } => {
             Some(Msg::Recorded(exec.record(kind, draft).map(Box::new)))
         }
+        Command::RecordClosing { op, items } => {
+            let (written, records) = exec.record_closing(items).await;
+            Some(Msg::Closed {
+                op,
+                written,
+                records,
+            })
+        }
         Command::DecideStep {
             env,
             service,
@@ -225,8 +233,91 @@ pub struct Console {
     pub notice: Option<String>,
 }
 
-/// Runs the console until the user quits. The terminal is restored on return.
-pub async fn run_console(console: Console) -> std::io::Result<()> {
+/// A signal that ends the console (in raw mode Ctrl-C is a key, not SIGINT:
+/// these come from `kill`, a closed terminal or a service manager).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StopSignal {
+    /// SIGTERM.
+    Term,
+    /// SIGINT.
+    Int,
+    /// SIGHUP.
+    Hup,
+}
+
+impl StopSignal {
+    /// The signal's name.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Term => "SIGTERM",
+            Self::Int => "SIGINT",
+            Self::Hup => "SIGHUP",
+        }
+    }
+
+    /// The exit code a shell gives a process this signal ended: 128 + its number.
+    pub fn exit_code(self) -> i32 {
+        128 + match self {
+            Self::Term => 15,
+            Self::Int => 2,
+            Self::Hup => 1,
+        }
+    }
+}
+
+/// How the console ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Ended {
+    /// The user quit, or the terminal's input ended.
+    Closed,
+    /// A signal stopped it, after what was queued was written.
+    Signalled {
+        /// Which.
+        signal: StopSignal,
+        /// The deploy or rollback that was being watched ("deploy of api in
+        /// prod"): its ledger ends at its issue record, so the next start
+        /// offers to resume watching it.
+        interrupted: Option<String>,
+    },
+}
+
+/// SIGTERM, SIGINT and SIGHUP as a stream. Once this is called they no longer
+/// end the process on their own: the console ends itself and restores the terminal.
+#[cfg(unix)]
+fn stop_signals() -> std::io::Result<futures::stream::BoxStream<'static, StopSignal>> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let handlers = (
+        signal(SignalKind::terminate())?,
+        signal(SignalKind::interrupt())?,
+        signal(SignalKind::hangup())?,
+    );
+    Ok(Box::pin(futures::stream::unfold(
+        handlers,
+        |(mut term, mut int, mut hup)| async move {
+            let which = tokio::select! {
+                Some(()) = term.recv() => StopSignal::Term,
+                Some(()) = int.recv() => StopSignal::Int,
+                Some(()) = hup.recv() => StopSignal::Hup,
+                else => return None,
+            };
+            Some((which, (term, int, hup)))
+        },
+    )))
+}
+
+/// No such signals here.
+#[cfg(not(unix))]
+#[allow(clippy::unnecessary_wraps)]
+fn stop_signals() -> std::io::Result<futures::stream::BoxStream<'static, StopSignal>> {
+    Ok(Box::pin(futures::stream::pending()))
+}
+
+/// Runs the console until the user quits or a signal stops it. The terminal
+/// is restored on return, whichever way it ends.
+pub async fn run_console(console: Console) -> std::io::Result<Ended> {
+    // Before the terminal is taken: from here on a signal is a message, not a
+    // death that leaves the terminal raw.
+    let signals = stop_signals()?;
     let mut terminal = ratatui::try_init()?;
     let _guard = RestoreGuard;
     let events = EventStream::new().filter_map(|ev| async move {
@@ -235,25 +326,66 @@ pub async fn run_console(console: Console) -> std::io::Result<()> {
             Err(e) => Some(Err(e)),
         }
     });
-    run_loop(&mut terminal, Box::pin(events), console).await
+    run_loop_until(&mut terminal, Box::pin(events), signals, console).await
 }
 
 /// Longest the executor may take to write what was queued before a quit.
 const DRAIN_ON_QUIT: Duration = Duration::from_secs(5);
 
 /// The console's loop over any terminal and any stream of input messages (the
-/// tests drive it with a `TestBackend` and a channel). One task owns the model;
-/// effects that touch the cloud or the disk run on an executor task fed through
-/// an ordered channel, so the screen keeps drawing and answering keys while a
-/// deploy call hangs.
+/// tests drive it with a `TestBackend` and a channel), with no signals.
 pub async fn run_loop<B, S>(
     terminal: &mut Terminal<B>,
-    mut events: S,
+    events: S,
     console: Console,
 ) -> std::io::Result<()>
 where
     B: Backend,
     S: Stream<Item = std::io::Result<Msg>> + Unpin,
+{
+    run_loop_until(terminal, events, futures::stream::pending(), console)
+        .await
+        .map(|_| ())
+}
+
+/// What the loop waits for next. It lives for one turn of the loop: boxing
+/// the message would cost an allocation for every one.
+#[allow(clippy::large_enum_variant)]
+enum Next {
+    /// A message for `update`.
+    Msg(Msg),
+    /// A signal: leave as a quit would.
+    Stop(StopSignal),
+}
+
+/// "deploy of api in prod" when a deploy or rollback is being watched.
+fn watched(app: &App) -> Option<String> {
+    match &app.flow {
+        Some(crate::app::Flow::Watch(v)) if crate::app::flow::watch_running(app) => Some(format!(
+            "{} of {} in {}",
+            v.watch.kind.noun(),
+            v.watch.service,
+            v.watch.env_name
+        )),
+        _ => None,
+    }
+}
+
+/// The console's loop over any terminal, stream of input messages and stream
+/// of stop signals. One task owns the model; effects that touch the cloud or
+/// the disk run on an executor task fed through an ordered channel, so the
+/// screen keeps drawing and answering keys while a deploy call hangs. A signal
+/// leaves the way a quit does: records already queued are written first.
+pub async fn run_loop_until<B, S, G>(
+    terminal: &mut Terminal<B>,
+    mut events: S,
+    mut signals: G,
+    console: Console,
+) -> std::io::Result<Ended>
+where
+    B: Backend,
+    S: Stream<Item = std::io::Result<Msg>> + Unpin,
+    G: Stream<Item = StopSignal> + Unpin,
 {
     let Console {
         cfg,
@@ -318,30 +450,55 @@ where
         }
     });
 
+    let mut ended = Ended::Closed;
     loop {
-        let msg = tokio::select! {
+        let next = tokio::select! {
+            // A signal first: a closed terminal also ends the input stream.
+            biased;
+            Some(signal) = signals.next() => Next::Stop(signal),
             ev = events.next() => match ev {
-                Some(Ok(m)) => m,
+                Some(Ok(m)) => Next::Msg(m),
                 Some(Err(e)) => {
                     tracing::error!(error = %e, "terminal event stream failed");
                     break;
                 }
                 None => break,
             },
-            _ = tick.tick() => Msg::Tick(Utc::now()),
-            Some(m) = rx.recv() => m,
+            _ = tick.tick() => Next::Msg(Msg::Tick(Utc::now())),
+            Some(m) = rx.recv() => Next::Msg(m),
             Some(_) = tasks.join_next(), if !tasks.is_empty() => continue,
         };
-        let mut cmds: std::collections::VecDeque<Command> = update(&mut app, msg).into();
-        // Coalesce bursts: apply everything already waiting before drawing once.
-        while let Ok(m) = rx.try_recv() {
-            cmds.extend(update(&mut app, m));
-        }
+        let mut cmds: std::collections::VecDeque<Command> = match next {
+            Next::Msg(msg) => {
+                let mut cmds: std::collections::VecDeque<Command> = update(&mut app, msg).into();
+                // Coalesce bursts: apply everything already waiting before drawing once.
+                while let Ok(m) = rx.try_recv() {
+                    cmds.extend(update(&mut app, m));
+                }
+                cmds
+            }
+            Next::Stop(signal) => {
+                let interrupted = watched(&app);
+                tracing::warn!(
+                    signal = signal.name(),
+                    interrupted = interrupted.as_deref().unwrap_or("nothing"),
+                    "console stopped by a signal; a watch left shows as interrupted at the next start"
+                );
+                ended = Ended::Signalled {
+                    signal,
+                    interrupted,
+                };
+                // The same way out as a quit: a wizard's promotion is closed in
+                // the ledger, and what was queued is written before leaving.
+                crate::app::flow::quit(&mut app).into()
+            }
+        };
         while let Some(cmd) = cmds.pop_front() {
             match cmd {
                 Command::Issue { .. }
                 | Command::DecideStep { .. }
                 | Command::Record { .. }
+                | Command::RecordClosing { .. }
                 | Command::Release { .. }
                 | Command::ReadLedger { .. } => {
                     // In order, off this loop: the record is durable before the deploy.
@@ -352,15 +509,17 @@ where
                 Command::Quit => {
                     // Records queued before the quit (a closed wizard) are written first.
                     for c in cmds.drain(..) {
-                        if matches!(c, Command::Record { .. }) {
+                        if matches!(c, Command::Record { .. } | Command::RecordClosing { .. }) {
                             let _ = effects.send(c);
                         }
                     }
                     drop(effects);
                     let _ = tokio::time::timeout(DRAIN_ON_QUIT, executor).await;
                     tasks.abort_all();
-                    tracing::info!("console closed by the user");
-                    return Ok(());
+                    if ended == Ended::Closed {
+                        tracing::info!("console closed by the user");
+                    }
+                    return Ok(ended);
                 }
                 Command::RunSmoke { env } => {
                     let (Some(env_cfg), Some(client)) =
@@ -444,5 +603,12 @@ where
     }
     executor.abort();
     tasks.abort_all();
-    Ok(())
+    // A closed terminal ends the input and sends SIGHUP: say which ended it.
+    match signals.next().now_or_never().flatten() {
+        Some(signal) => Ok(Ended::Signalled {
+            signal,
+            interrupted: watched(&app),
+        }),
+        None => Ok(Ended::Closed),
+    }
 }

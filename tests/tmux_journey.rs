@@ -367,3 +367,139 @@ fn a_canary_into_prod_pauses_and_a_second_shell_continues_it() {
         "{text}"
     );
 }
+
+/// A script that runs `shipdeck demo` with its pid in `pid`, then prints how
+/// it ended and the terminal's modes (`TTY:icanon TTY:echo`), from a plain
+/// `sh` that, unlike an interactive bash, repairs nothing after its child.
+fn signal_script(dir: &std::path::Path) -> std::path::PathBuf {
+    let script = dir.join("console.sh");
+    std::fs::write(
+        &script,
+        format!(
+            r#"#!/bin/sh
+export XDG_DATA_HOME='{data}' SHIPDECK_OPERATOR=alice SHIPDECK_LOG_FILE='{data}/console.log'
+rm -f '{data}/pid'
+sh -c 'echo $$ > "$0"; exec "$@"' '{data}/pid' '{bin}' demo
+echo "EXIT=$?"
+stty -a | tr ' ;' '\n\n' | grep -x -e icanon -e -icanon -e echo -e -echo | sed 's/^/TTY:/' | tr '\n' ' '
+echo
+"#,
+            data = dir.display(),
+            bin = env!("CARGO_BIN_EXE_shipdeck"),
+        ),
+    )
+    .unwrap();
+    script
+}
+
+/// The console's pid, once the script wrote it.
+fn console_pid(dir: &std::path::Path) -> String {
+    let deadline = std::time::Instant::now() + WAIT;
+    loop {
+        let pid = std::fs::read_to_string(dir.join("pid")).unwrap_or_default();
+        if !pid.trim().is_empty() {
+            return pid.trim().to_string();
+        }
+        assert!(std::time::Instant::now() < deadline, "no pid written");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+fn kill(signal: &str, pid: &str) {
+    let status = std::process::Command::new("kill")
+        .args([format!("-{signal}").as_str(), pid])
+        .status()
+        .unwrap();
+    assert!(status.success(), "kill -{signal} {pid}");
+}
+
+/// After the console ended, the terminal is the shell's again: main screen,
+/// cursor shown, canonical mode and echo on, the board gone.
+fn assert_terminal_restored(tmux: &Tmux, screen: &str) {
+    assert!(!tmux.alternate_on(), "alternate screen left on:\n{screen}");
+    assert!(tmux.cursor_visible(), "cursor left hidden:\n{screen}");
+    let modes = screen
+        .lines()
+        .find(|l| l.contains("TTY:"))
+        .unwrap_or_else(|| panic!("no terminal modes printed:\n{screen}"));
+    for mode in ["icanon", "echo"] {
+        let words: Vec<&str> = modes.split_whitespace().collect();
+        assert!(
+            words.contains(&format!("TTY:{mode}").as_str())
+                && !words.contains(&format!("TTY:-{mode}").as_str()),
+            "{mode} is off after the console:\n{screen}"
+        );
+    }
+    assert!(
+        !screen.contains("Board · services"),
+        "the console's screen is still there:\n{screen}"
+    );
+}
+
+/// SIGTERM, SIGINT (from `kill`, not the Ctrl-C key) and SIGHUP end the
+/// console cleanly: the terminal is restored and the exit code is 128 + the signal.
+#[test]
+fn signals_end_the_console_and_restore_the_terminal() {
+    for (signal, code) in [("TERM", 143), ("INT", 130), ("HUP", 129)] {
+        let Some(tmux) = Tmux::start(&format!("signal-{signal}"), 120, 40) else {
+            return;
+        };
+        let data = tempfile::tempdir().unwrap();
+        let script = signal_script(data.path());
+        tmux.wait_for("PROMPT$", WAIT);
+        tmux.run(&format!("clear; sh {}", script.display()));
+        tmux.wait_for("✓ read", WAIT);
+        assert!(tmux.alternate_on(), "the console uses the alternate screen");
+        kill(signal, &console_pid(data.path()));
+        let screen = tmux.wait_for("TTY:", WAIT);
+        assert!(
+            screen.contains(&format!("EXIT={code}")),
+            "SIG{signal} exits {code}:\n{screen}"
+        );
+        assert!(
+            screen.contains(&format!("shipdeck: stopped by SIG{signal}")),
+            "{screen}"
+        );
+        assert_terminal_restored(&tmux, &screen);
+    }
+}
+
+/// A rollback being watched when SIGTERM arrives goes on unwatched, is said so
+/// on the restored terminal, and the next start offers to resume watching it.
+#[test]
+fn a_watch_stopped_by_sigterm_is_offered_for_resuming_at_the_next_start() {
+    let Some(tmux) = Tmux::start("signal-watch", 120, 40) else {
+        return;
+    };
+    let data = tempfile::tempdir().unwrap();
+    let script = signal_script(data.path());
+    tmux.wait_for("PROMPT$", WAIT);
+    tmux.run(&format!("clear; sh {}", script.display()));
+    tmux.wait_for("✓ read", WAIT);
+    // r on api @ staging: back to the older revision, watched.
+    tmux.send(&["l", "r"]);
+    tmux.wait_for("Roll back api in staging", WAIT);
+    tmux.send(&["Enter"]);
+    tmux.wait_for("Rollback api · staging", WAIT);
+    tmux.wait_for("rollback accepted", WAIT);
+    kill("TERM", &console_pid(data.path()));
+    let screen = tmux.wait_for("TTY:", WAIT);
+    assert!(screen.contains("EXIT=143"), "{screen}");
+    let said: String = screen.split_whitespace().collect::<Vec<_>>().join(" ");
+    assert!(
+        said.contains("stopped by SIGTERM; the rollback of api in staging goes on unwatched"),
+        "{screen}"
+    );
+    assert_terminal_restored(&tmux, &screen);
+
+    // The ledger ends at the issue: the next start offers to watch it again.
+    tmux.run(&format!("clear; sh {}", script.display()));
+    tmux.wait_for("A rollback of api in staging never finished.", WAIT);
+    tmux.send(&["w"]);
+    tmux.wait_for("resumed watching rollback_issued of api in staging", WAIT);
+    // Ctrl-C in raw mode is a key: the console quits as the user asked, exit 0.
+    tmux.send(&["C-c"]);
+    let screen = tmux.wait_for("TTY:", WAIT);
+    assert!(screen.contains("EXIT=0"), "{screen}");
+    assert_terminal_restored(&tmux, &screen);
+}

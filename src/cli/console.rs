@@ -77,7 +77,18 @@ pub(crate) async fn run_console(
     let result = crate::runtime::run_console(console).await;
     provider.save_cache();
     match result {
-        Ok(()) => EXIT_OK,
+        Ok(crate::runtime::Ended::Closed) => EXIT_OK,
+        Ok(crate::runtime::Ended::Signalled {
+            signal,
+            interrupted,
+        }) => {
+            // The terminal is the shell's again: this is said on it.
+            let what = interrupted.map_or_else(String::new, |w| {
+                format!("; the {w} goes on unwatched: start shipdeck again to resume watching it")
+            });
+            term::errln(&format!("shipdeck: stopped by {}{what}", signal.name()));
+            signal.exit_code()
+        }
         Err(e) => {
             tracing::error!(error = %e, "console failed");
             eprint_error(&format!("the console stopped: {e}"));

@@ -86,6 +86,16 @@ impl Tmux {
         String::from_utf8_lossy(&out.stdout).trim() == "1"
     }
 
+    /// Whether the pane shows its cursor (a TUI that did not restore hides it).
+    pub fn cursor_visible(&self) -> bool {
+        let out = self
+            .tmux()
+            .args(["display-message", "-p", "-t", "main", "#{cursor_flag}"])
+            .output()
+            .expect("display-message");
+        String::from_utf8_lossy(&out.stdout).trim() == "1"
+    }
+
     /// Polls until `text` is on screen or the deadline passes (then panics with the screen).
     pub fn wait_for(&self, text: &str, within: Duration) -> String {
         let deadline = Instant::now() + within;
