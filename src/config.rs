@@ -16,7 +16,7 @@ use chrono::{NaiveDate, NaiveTime, Weekday};
 use regex::Regex;
 
 pub use checks::AutoCheck;
-pub use metric::{MetricSource, ProxyMetric};
+pub use metric::{MAX_EXPRESSION_NESTING, MetricSource, ProxyMetric};
 pub use walk::Problem;
 
 /// Default interval between two readings of an environment.

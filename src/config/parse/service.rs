@@ -273,6 +273,17 @@ pub(super) fn parse_metric(ctx: &mut Ctx<'_>, t: &Table<'_>) -> Option<MetricCon
             );
             return None;
         }
+        let deep = MetricSource::nesting(&expression);
+        if deep > crate::config::MAX_EXPRESSION_NESTING {
+            ctx.report(
+                t.value_span("expression"),
+                format!(
+                    "expression nests {deep} levels deep (parentheses and signs); at most {} are allowed",
+                    crate::config::MAX_EXPRESSION_NESTING
+                ),
+                "write it flatter, or give a part of it its own metric with an id and refer to that",
+            );
+        }
         let label = t.req_str(
             ctx,
             "label",
