@@ -4,6 +4,7 @@
 
 pub mod cache;
 mod cloudwatch;
+mod credential_files;
 mod errors;
 mod read;
 pub mod steps;
@@ -24,6 +25,7 @@ use crate::provider::limit::Limiter;
 use crate::provider::{DeployStarted, Provider, ProviderError, ReadScope};
 use cache::TaskDefCache;
 
+pub use credential_files::check_credential_files;
 pub use errors::classify;
 
 /// Connecting must not take longer than this.

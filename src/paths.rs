@@ -72,6 +72,49 @@ pub fn is_regular_or_absent(path: &std::path::Path) -> std::io::Result<bool> {
     }
 }
 
+/// What `path` is when it exists and is not a regular file (following
+/// symlinks): "a directory", "a character device", "a FIFO (named pipe)", …
+/// `None` when it is a regular file, does not exist, or cannot be looked at
+/// (opening it then says why).
+pub fn irregular_kind(path: &std::path::Path) -> Option<&'static str> {
+    let m = std::fs::metadata(path).ok()?;
+    let t = m.file_type();
+    if t.is_file() {
+        return None;
+    }
+    if t.is_dir() {
+        return Some("a directory");
+    }
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::FileTypeExt as _;
+        if t.is_char_device() {
+            return Some("a character device");
+        }
+        if t.is_block_device() {
+            return Some("a block device");
+        }
+        if t.is_fifo() {
+            return Some("a FIFO (named pipe)");
+        }
+        if t.is_socket() {
+            return Some("a socket");
+        }
+    }
+    Some("not a regular file")
+}
+
+/// Why `path` cannot be a ledger file, when it exists and is not a regular
+/// file (a device or FIFO would swallow the records or block the writer), as
+/// "is a character device, not a regular file". The configuration and the
+/// command line refuse it as a usage error (exit 2), before anything is done.
+pub fn unusable_ledger(path: &std::path::Path) -> Option<String> {
+    irregular_kind(path).map(|kind| match kind {
+        "not a regular file" => kind.to_string(),
+        _ => format!("is {kind}, not a regular file"),
+    })
+}
+
 /// The error for a path that is not a regular file.
 pub fn not_regular(path: &std::path::Path) -> std::io::Error {
     let kind = match std::fs::metadata(path) {

@@ -3,7 +3,7 @@
 use crate::config::ProviderKind;
 
 use super::setup::{config_or_usage, keymap_or_usage};
-use super::{Cli, EXIT_OK, term};
+use super::{Cli, EXIT_OK, EXIT_USAGE, term};
 
 pub(crate) fn config_check(cli: &Cli) -> i32 {
     let cfg = match config_or_usage(cli) {
@@ -12,6 +12,18 @@ pub(crate) fn config_check(cli: &Cli) -> i32 {
     };
     if let Err(code) = keymap_or_usage(&cfg) {
         return code;
+    }
+    // The file's own ledger_path was judged with the file; the default one,
+    // in the data dir, is judged here (team mode keeps no ledger file).
+    if cfg.team.is_none()
+        && let Some(path) = cfg
+            .ledger_path
+            .clone()
+            .or_else(|| super::setup::default_ledger().ok())
+        && let Err(e) = super::setup::usable_ledger(path)
+    {
+        term::errln(&e);
+        return EXIT_USAGE;
     }
     let mut out = String::new();
     out.push_str(&format!("{}: OK\n", cfg.source.display()));

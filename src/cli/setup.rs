@@ -35,8 +35,11 @@ pub fn load_config(cli: &Cli) -> Result<Config, ConfigError> {
     if !cli.no_cache {
         cfg.cache_file = crate::aws::cache::default_path();
     }
-    if matches!(cfg.provider, ProviderKind::Aws) {
+    // What the SDK would read and panic on (a control character reaching a
+    // request header) is refused first, for ECS as for the team's table.
+    if matches!(cfg.provider, ProviderKind::Aws) || cfg.team.is_some() {
         crate::aws::check_environment().map_err(ConfigError::Environment)?;
+        crate::aws::check_credential_files().map_err(ConfigError::Environment)?;
     }
     Ok(cfg)
 }
@@ -212,8 +215,21 @@ pub fn secrets_for_run() -> crate::secrets::Secrets {
 }
 
 /// The configuration's ledger: `ledger_path`, else the platform data dir.
+/// A device or FIFO there is refused (the callers make it a usage error).
 pub fn ledger_for(cfg: &Config) -> Result<PathBuf, String> {
-    cfg.ledger_path.clone().map_or_else(default_ledger, Ok)
+    let path = cfg.ledger_path.clone().map_or_else(default_ledger, Ok)?;
+    usable_ledger(path)
+}
+
+/// `path`, unless it is a device, FIFO or directory.
+pub(crate) fn usable_ledger(path: PathBuf) -> Result<PathBuf, String> {
+    match crate::paths::unusable_ledger(&path) {
+        Some(why) => Err(format!(
+            "audit ledger {} {why}; point it at a regular file (it is created when first written)",
+            path.display()
+        )),
+        None => Ok(path),
+    }
 }
 
 pub(crate) fn default_ledger() -> Result<PathBuf, String> {
@@ -344,13 +360,15 @@ pub(crate) fn ledger_of(
     flag: Option<&std::path::Path>,
 ) -> Result<crate::ledger::Ledger, String> {
     if let Some(p) = flag {
-        return Ok(crate::ledger::Ledger::new(p));
+        return usable_ledger(p.to_path_buf()).map(crate::ledger::Ledger::new);
     }
     let explicit = cli.config.is_some() || std::env::var_os("SHIPDECK_CONFIG").is_some();
     match load_config(cli) {
         Ok(cfg) => state_for(&cfg).map(|(l, _)| l),
         Err(e) if explicit => Err(e.to_string()),
-        Err(_) => default_ledger().map(crate::ledger::Ledger::new),
+        Err(_) => default_ledger()
+            .and_then(usable_ledger)
+            .map(crate::ledger::Ledger::new),
     }
 }
 

@@ -89,6 +89,13 @@ pub fn parse(text: &str, file: &str, base: Option<&Path>) -> Result<Config, Vec<
     let ledger_path = root
         .path(&mut ctx, "ledger_path")
         .map(|p| resolve(base, &p));
+    if let Some(p) = &ledger_path
+        && let Some(why) = crate::paths::unusable_ledger(p)
+    {
+        let help = "point ledger_path at a regular file, such as \"ledger.jsonl\" beside this config (it is created when first written)";
+        let what = format!("\"ledger_path\" \"{}\" {why}", p.display());
+        ctx.report(root.value_span("ledger_path"), what, help);
+    }
     let provider = parse_provider(&mut ctx, &root, base);
     let keys = parse_keys(&mut ctx, &root);
     let team = parse_team(&mut ctx, &root);
