@@ -263,6 +263,10 @@ fn metric_math_expressions_parse_and_bad_ones_are_located() {
             "expression is empty",
         ),
         ("{ label = \"z\" }", "namespace"),
+        (
+            "{ id = \"a\", namespace = \"N\", metric_name = \"M\" }, { label = \"deep\", expression = \"-(-(-(-(-(-(-(-(-(-(-(-(-(-(-(-(-(-(-(-(-(-(-(-(-(-(-(-(-(-(-(-(-a))))))))))))))))))))))))))))))))\" }",
+            "expression nests 65 levels deep (parentheses and signs); at most 64 are allowed",
+        ),
     ] {
         let text = format!("{SERVICE}metric = [{metrics}]\n");
         let err = config::parse_str(&text, "t.toml", None)
@@ -271,6 +275,53 @@ fn metric_math_expressions_parse_and_bad_ones_are_located() {
         assert!(err.contains(want), "{metrics}: {err}");
         assert!(err.contains("t.toml:"), "located: {err}");
     }
+}
+
+/// Deep nesting is judged without recursion, and at the limit it is fine.
+#[test]
+fn expression_nesting_is_limited_and_located() {
+    let metric = |expression: &str| {
+        format!(
+            "{SERVICE}metric = [\n{{ id = \"a\", namespace = \"N\", metric_name = \"M\" }},\n\
+             {{ label = \"deep\", expression = \"{expression}\" }},\n]\n"
+        )
+    };
+    let nested = |n: usize| format!("{}a{}", "(".repeat(n), ")".repeat(n));
+    assert!(
+        config::parse_str(
+            &metric(&nested(config::MAX_EXPRESSION_NESTING)),
+            "t.toml",
+            None
+        )
+        .is_ok()
+    );
+    let text = metric(&nested(20_000));
+    let line = text.lines().position(|l| l.contains("deep")).unwrap() + 1;
+    let err = config::parse_str(&text, "t.toml", None)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.starts_with(&format!("t.toml:{line}:"))
+            && err.contains("expression nests 20000 levels deep"),
+        "{err}"
+    );
+}
+
+/// A ledger that is a device or FIFO is a problem in the file, with its line.
+#[test]
+fn a_device_as_the_ledger_is_a_config_problem() {
+    for device in ["/dev/null", "/dev/full"] {
+        let text = format!("ledger_path = \"{device}\"\n{SERVICE}");
+        let err = config::parse_str(&text, "t.toml", None)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.starts_with(&format!("t.toml:1:15: \"ledger_path\" \"{device}\" is a character device, not a regular file")),
+            "{err}"
+        );
+    }
+    let text = format!("ledger_path = \"not-there-yet.jsonl\"\n{SERVICE}");
+    assert!(config::parse_str(&text, "t.toml", None).is_ok());
 }
 
 #[test]
