@@ -18,6 +18,7 @@ pub mod claim;
 pub mod engine;
 pub mod exec;
 pub mod gate_input;
+pub mod outcome;
 pub mod pending;
 pub mod plan;
 pub mod records;

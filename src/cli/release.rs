@@ -419,7 +419,9 @@ impl<'a> Driver<'a> {
             say(&format!("AUDIT: {} not written: {e}", kind.as_str()));
         }
         if let Some(Err(e)) = &now.kept {
-            say(&format!("AUDIT: could not keep it to write later either: {e}"));
+            say(&format!(
+                "AUDIT: could not keep it to write later either: {e}"
+            ));
         }
         written.recorded.extend(now.recorded);
         written.failed.extend(now.failed);

@@ -58,7 +58,9 @@ impl Watch {
                 Some(Ok(where_)) => format!(
                     "the record is kept in {where_} and written as a late record at the next start of shipdeck"
                 ),
-                Some(Err(e)) => format!("it could not be kept locally either ({e}): note it by hand"),
+                Some(Err(e)) => {
+                    format!("it could not be kept locally either ({e}): note it by hand")
+                }
                 None => "it was not kept".to_string(),
             };
             return (
@@ -82,5 +84,4 @@ impl Watch {
         };
         (outcome, text)
     }
-
 }

@@ -50,8 +50,9 @@ pub enum SpoolError {
 /// team table (one per table).
 pub fn spool_path(ledger: &Ledger) -> Option<PathBuf> {
     match ledger.team_store() {
-        Some(store) => crate::paths::data_dir()
-            .map(|d| d.join(format!("unrecorded-{}.jsonl", store.table()))),
+        Some(store) => {
+            crate::paths::data_dir().map(|d| d.join(format!("unrecorded-{}.jsonl", store.table())))
+        }
         None => Some(ledger.path().with_extension("unrecorded.jsonl")),
     }
 }
@@ -86,10 +87,7 @@ fn locked<T>(
 }
 
 /// Keeps `items` to be written later; returns the spool's path.
-pub fn keep(
-    ledger: &Ledger,
-    items: &[Pending],
-) -> Result<PathBuf, SpoolError> {
+pub fn keep(ledger: &Ledger, items: &[Pending]) -> Result<PathBuf, SpoolError> {
     let path = spool_path(ledger).ok_or(SpoolError::NoPlace)?;
     locked(&path, || {
         if !crate::paths::is_regular_or_absent(&path).map_err(io(&path))? {
@@ -169,7 +167,8 @@ pub fn flush(ledger: &Ledger, now: DateTime<Utc>) -> Result<Flushed, SpoolError>
             out.written.push(format!(
                 "{} (observed at {})",
                 p.kind.as_str(),
-                p.observed_at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+                p.observed_at
+                    .to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
             ));
         }
         // What is still to write goes back; an empty spool is removed.

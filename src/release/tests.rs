@@ -599,10 +599,17 @@ fn success_is_claimed_marked_only_when_the_mark_was_written() {
     let (w, next) = succeeded(&c);
     let end = next.outcome.clone().unwrap();
     assert_eq!(end.0, Outcome::Succeeded);
-    assert!(!end.1.contains("marked"), "the engine claims nothing: {}", end.1);
+    assert!(
+        !end.1.contains("marked"),
+        "the engine claims nothing: {}",
+        end.1
+    );
     assert_eq!(
         kinds(&next),
-        [RecordKind::DeploySucceeded, RecordKind::RevisionMarkedStable]
+        [
+            RecordKind::DeploySucceeded,
+            RecordKind::RevisionMarkedStable
+        ]
     );
     let mut all = Written::default();
     all.add(RecordKind::DeploySucceeded, &Ok::<(), String>(()));
@@ -633,8 +640,14 @@ fn an_ending_whose_records_failed_is_unrecorded_and_never_succeeded() {
     let (o, text) = w.claim(end, &written);
     assert_eq!(o, Outcome::Unrecorded);
     assert_ne!(o.exit_code(), 0);
-    assert!(text.contains("UNRECORDED") && text.contains("table gone"), "{text}");
-    assert!(!text.contains(" succeeded") && !text.contains("marked"), "{text}");
+    assert!(
+        text.contains("UNRECORDED") && text.contains("table gone"),
+        "{text}"
+    );
+    assert!(
+        !text.contains(" succeeded") && !text.contains("marked"),
+        "{text}"
+    );
     assert!(text.contains("/tmp/spool"), "{text}");
 }
 
