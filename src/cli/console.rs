@@ -64,6 +64,11 @@ pub(crate) async fn run_console(
             return EXIT_USAGE;
         }
     };
+    // Records an earlier run observed but could not write go in first.
+    let notice = match (notice, exec.flush_pending()) {
+        (Some(n), Some(late)) => Some(format!("{n}; {late}")),
+        (n, late) => n.or(late),
+    };
     let console = crate::runtime::Console {
         cfg,
         provider: provider.clone(),

@@ -16,6 +16,9 @@ use crate::provider::{AnyProvider, DeployStarted, Provider};
 /// update), each with its own SDK timeout, and some room.
 pub const ISSUE_TIMEOUT: Duration = Duration::from_secs(45);
 
+/// Tries of a record that closes an action before it is kept to be written late.
+pub const RECORD_ATTEMPTS: u32 = 3;
+
 /// A provider call that changes something, bounded by [`ISSUE_TIMEOUT`].
 async fn bounded<T>(
     call: impl std::future::Future<Output = Result<T, crate::provider::ProviderError>>,
@@ -328,6 +331,93 @@ impl Executor {
                 let _ = self.record(RecordKind::StepDecision, d);
                 Err(format!("{} was not taken: {e}", decision.as_str()))
             }
+        }
+    }
+
+    /// Appends the records that close an action, in order, each retried a
+    /// few times; the ones the ledger still refuses are kept in the local
+    /// spool, to be written late at the next start. What was written is what
+    /// the ending may claim ([`Watch::claim`](super::Watch::claim)).
+    pub async fn record_closing(
+        &self,
+        items: Vec<(RecordKind, Draft)>,
+    ) -> (super::Written, Vec<Record>) {
+        let mut written = super::Written::default();
+        let mut records = Vec::new();
+        let mut unwritten = Vec::new();
+        let observed_at = self.clock.now();
+        for (kind, draft) in items {
+            // Once one failed, the rest wait behind it: the spool keeps order.
+            let result = if unwritten.is_empty() {
+                self.record_retrying(kind, draft.clone()).await
+            } else {
+                Err("not tried: an earlier closing record was not written".to_string())
+            };
+            written.add(kind, &result);
+            match result {
+                Ok(r) => records.push(r),
+                Err(_) => unwritten.push(super::pending::Pending {
+                    kind,
+                    draft,
+                    observed_at,
+                }),
+            }
+        }
+        if !unwritten.is_empty() {
+            let kept = super::pending::keep(&self.ledger, &unwritten)
+                .map(|p| p.display().to_string())
+                .map_err(|e| e.to_string());
+            match &kept {
+                Ok(p) => {
+                    tracing::warn!(spool = %p, n = unwritten.len(), "closing records kept to be written late")
+                }
+                Err(e) => tracing::error!(error = %e, "closing records could not be kept"),
+            }
+            written.kept = Some(kept);
+        }
+        (written, records)
+    }
+
+    /// One append, tried again after a short pause while it fails (a ledger
+    /// that blinked), up to [`RECORD_ATTEMPTS`] times.
+    async fn record_retrying(&self, kind: RecordKind, draft: Draft) -> Result<Record, String> {
+        let mut pause = Duration::from_millis(250);
+        let mut tries = 1;
+        loop {
+            match self.record(kind, draft.clone()) {
+                Ok(r) => return Ok(r),
+                Err(e) if tries >= RECORD_ATTEMPTS => return Err(e),
+                Err(e) => {
+                    tracing::warn!(error = %e, tries, "closing record not written; trying again");
+                    tokio::time::sleep(pause).await;
+                    pause *= 4;
+                    tries += 1;
+                }
+            }
+        }
+    }
+
+    /// Writes the records kept by an earlier run that could not write them,
+    /// as late records; returns what to tell the operator.
+    pub fn flush_pending(&self) -> Option<String> {
+        match super::pending::flush(&self.ledger, self.clock.now()) {
+            Ok(f) if f.written.is_empty() && f.unreadable == 0 => None,
+            Ok(f) => Some(format!(
+                "wrote {} late record(s) kept by an earlier run that could not write them: {}{}",
+                f.written.len(),
+                f.written.join(", "),
+                if f.unreadable > 0 {
+                    format!(
+                        "; {} unreadable line(s) of the spool were moved aside",
+                        f.unreadable
+                    )
+                } else {
+                    String::new()
+                }
+            )),
+            Err(e) => Some(format!(
+                "records kept by an earlier run are still not written ({e}); they stay kept and are tried again at the next start"
+            )),
         }
     }
 
