@@ -17,7 +17,7 @@ pub(crate) async fn run_approve(
     };
     let l = match ledger.map_or_else(
         || super::setup::state_for(&cfg).map(|(l, _)| l),
-        |p| Ok(crate::ledger::Ledger::new(p)),
+        |p| super::setup::usable_ledger(p.to_path_buf()).map(crate::ledger::Ledger::new),
     ) {
         Ok(l) => l,
         Err(e) => {

@@ -224,13 +224,20 @@ fn a_device_or_fifo_as_the_ledger_is_a_usage_error_everywhere() {
     }
     // Named on the command line, or where the default ledger lives.
     let cfg = env.release_config("");
-    env.cmd()
-        .args(["audit", "--ledger", "/dev/full"])
-        .assert()
-        .code(2)
-        .stderr(predicates::str::contains(
-            "audit ledger /dev/full is a character device, not a regular file",
-        ));
+    for args in [
+        vec!["audit", "--ledger", "/dev/full"],
+        vec!["approve", "ABCDEF", "--ledger", "/dev/full", "--yes"],
+    ] {
+        env.cmd()
+            .arg("--config")
+            .arg(&cfg)
+            .args(&args)
+            .assert()
+            .code(2)
+            .stderr(predicates::str::contains(
+                "audit ledger /dev/full is a character device, not a regular file",
+            ));
+    }
     let default = env.ledger();
     std::fs::create_dir_all(default.parent().unwrap()).unwrap();
     assert!(
