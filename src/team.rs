@@ -69,7 +69,7 @@ fn timeouts() -> TimeoutConfig {
 /// What a call that outlived its deadline says.
 pub fn no_answer(what: &str, within: Duration) -> String {
     format!(
-        "{what} had no answer within {} s (the deadline of a call to the team table); nothing more was sent: check the endpoint and the network, then try again",
+        "{what} had no answer within {} s (the deadline of a call to the team table): check the endpoint and the network, then try again",
         within.as_secs()
     )
 }

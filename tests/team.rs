@@ -6,7 +6,13 @@ mod support {
     pub mod console;
     pub mod emulators;
     pub mod screen;
+    pub mod stepping;
 }
+
+/// Team mode under faults and races: a table that never answers, a cut
+/// tail, racing approvals and step decisions.
+#[path = "team_suite/faults.rs"]
+mod faults;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -167,12 +173,16 @@ fn ddb(moto: &Emulator) -> aws_sdk_dynamodb::Client {
 /// The release-test configuration over the simulated fleet, with its ledger,
 /// locks and approvals in the team table `table`.
 fn config_file(dir: &Path, moto: &Emulator, table: &str) -> PathBuf {
+    config_file_at(dir, &moto.url, table)
+}
+
+/// [`config_file`] with the table at `url`.
+fn config_file_at(dir: &Path, url: &str, table: &str) -> PathBuf {
     let base = std::fs::read_to_string("tests/configs/good/release.toml").unwrap();
     let fleet = std::fs::read_to_string("tests/configs/good/release-fleet.toml").unwrap();
     std::fs::write(dir.join("release-fleet.toml"), fleet).unwrap();
     let text = format!(
-        "{base}\n[team]\nbackend = \"dynamodb\"\ntable = \"{table}\"\nregion = \"us-east-1\"\nendpoint_url = \"{}\"\nlease = \"5s\"\n",
-        moto.url
+        "{base}\n[team]\nbackend = \"dynamodb\"\ntable = \"{table}\"\nregion = \"us-east-1\"\nendpoint_url = \"{url}\"\nlease = \"5s\"\n"
     );
     let path = dir.join("shipdeck.toml");
     std::fs::write(&path, text).unwrap();
@@ -180,7 +190,15 @@ fn config_file(dir: &Path, moto: &Emulator, table: &str) -> PathBuf {
 }
 
 fn cmd(dir: &Path, cfg: &Path, operator: &str) -> assert_cmd::Command {
-    let mut c = assert_cmd::Command::cargo_bin("shipdeck").unwrap();
+    let mut c = assert_cmd::Command::from_std(process(dir, cfg, operator));
+    c.timeout(Duration::from_mins(3));
+    c
+}
+
+/// The binary with `cfg`, as `operator`, with test credentials and its own
+/// data directory under `dir` (spawned as is: the races start several).
+fn process(dir: &Path, cfg: &Path, operator: &str) -> std::process::Command {
+    let mut c = std::process::Command::new(env!("CARGO_BIN_EXE_shipdeck"));
     c.env_remove("SHIPDECK_CONFIG")
         .env("NO_COLOR", "1")
         .env("AWS_ACCESS_KEY_ID", "test")
@@ -194,8 +212,7 @@ fn cmd(dir: &Path, cfg: &Path, operator: &str) -> assert_cmd::Command {
         .env("SHIPDECK_LOG_FILE", dir.join("log"))
         .env("SHIPDECK_OPERATOR", operator)
         .arg("--config")
-        .arg(cfg)
-        .timeout(Duration::from_mins(3));
+        .arg(cfg);
     c
 }
 
