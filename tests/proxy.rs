@@ -472,6 +472,65 @@ fn green_failing_after_the_switch_is_switched_back_automatically() {
     assert_eq!(r.failed, 0, "{:?}", &r.failures[..r.failures.len().min(5)]);
 }
 
+/// Issue 26, D5: someone switches back to blue by hand while blue is kept
+/// warm. What was switched is re-read: the run ends as changed outside
+/// shipdeck, says what it found, marks nothing stable, claims no success
+/// and rolls nothing back over the person's change.
+#[test]
+fn a_switch_back_by_hand_during_keep_warm_ends_changed_outside() {
+    let s = setup(Kind::Haproxy, "keep_warm = \"90s\"\n");
+    let switched_by_hand = std::thread::scope(|scope| {
+        let promote = scope.spawn(|| s.promote());
+        // Green is live and blue kept warm (the watch recorded that step).
+        let until = std::time::Instant::now() + Duration::from_mins(1);
+        while !s.steps().iter().any(|x| x.contains("kept warm for 1m 30s")) {
+            assert!(
+                std::time::Instant::now() < until && !promote.is_finished(),
+                "never kept blue warm: {:?}",
+                s.steps()
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        assert_eq!(s.serving(), "green");
+        s.proxy.switch_by_hand(&s.backends, "blue");
+        let at = std::time::Instant::now();
+        let (code, report, stderr) = promote.join().unwrap();
+        assert_eq!(code, 1, "{report}\n{stderr}");
+        assert_eq!(report["outcome"], "changed_outside", "{report}\n{stderr}");
+        let reason = report["reason"].as_str().unwrap_or_default();
+        assert!(
+            reason.to_lowercase().contains("changed outside shipdeck")
+                && reason.contains(
+                    "api@blue is the primary deployment now, not api@green: haproxy sends the traffic to blue since shipdeck switched it to green"
+                ),
+            "{reason}"
+        );
+        at.elapsed()
+    });
+    // Found while blue was still kept warm, not at the end of keep_warm
+    // (a generous bound: a reading comes every second).
+    assert!(
+        switched_by_hand < Duration::from_mins(1),
+        "{switched_by_hand:?}"
+    );
+    // The hand's switch stands.
+    assert_eq!(s.serving(), "blue");
+    let kinds = s.kinds();
+    for never in [
+        "deploy_succeeded",
+        "revision_marked_stable",
+        "rollback_issued",
+    ] {
+        assert!(!kinds.contains(&never.to_string()), "{kinds:?}");
+    }
+    // No record says green is live after the hand switched back.
+    assert!(
+        !s.steps().iter().any(|x| x.starts_with("green live")),
+        "{:?}",
+        s.steps()
+    );
+}
+
 #[test]
 fn a_read_only_proxy_environment_refuses_before_touching_anything() {
     let s = setup(Kind::Haproxy, "");
@@ -822,14 +881,21 @@ fn mid_shift_another_process_is_refused_and_a_hand_switch_stops_the_shift() {
         Some(10),
         "the refused rollback changed nothing: {w}"
     );
-    // By hand: all traffic back on blue.
+    // By hand: all traffic back on blue. What the run left is re-read: the
+    // promotion ends as changed outside shipdeck, with what was found, and
+    // nothing is rolled back over the hand's change.
     alb_fixture(&moto.url, &["whole", rule, blue]);
     let (code, out, err) = promote.join().unwrap();
     assert_eq!(code, Some(1), "{out}\n{err}");
+    let said = format!("{out}\n{err}");
     assert!(
-        err.contains("the weights were changed outside this run"),
-        "{err}"
+        said.to_lowercase().contains("changed outside shipdeck")
+            && said.contains(
+                "the weights were changed outside this run: green has 0%, blue 100% (this run left green at 10%)"
+            ),
+        "{said}"
     );
+    assert!(!said.contains("rolling back"), "{said}");
     let w = alb_fixture(&moto.url, &["weights", rule]);
     assert_eq!(
         (w[blue].as_i64(), w[green].as_i64()),

@@ -329,7 +329,7 @@ pub(crate) async fn found_since(
         Ok(c) if *c != to => Some(Outside {
             colour: *c,
             found: format!(
-                "{} sends the traffic to {c}, not {to}: switched outside shipdeck after shipdeck switched to {to}",
+                "{} sends the traffic to {c} since shipdeck switched it to {to}",
                 proxy.kind.name()
             ),
         }),

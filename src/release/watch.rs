@@ -275,7 +275,7 @@ impl Watch {
     }
 
     fn changed_outside(&mut self, found: String) -> Step {
-        self.stage = "changed outside";
+        // The outcome's own line says it: no stage change to log twice.
         self.progress = format!("changed outside shipdeck: {found}");
         self.end(Step::ChangedOutside(found))
     }

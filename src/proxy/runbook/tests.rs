@@ -116,8 +116,9 @@ async fn a_switch_back_by_hand_makes_the_run_no_longer_primary() {
     assert_ne!(s.deployments[1].role, DeploymentRole::Primary);
     match w.observe(&s, at(3)) {
         Step::ChangedOutside(found) => assert!(
-            found.contains("api@blue is the primary deployment now")
-                && found.contains("haproxy sends the traffic to blue, not green"),
+            found.starts_with(
+                "api@blue is the primary deployment now, not api@green: haproxy sends the traffic to blue since shipdeck switched it to green"
+            ),
             "{found}"
         ),
         other => panic!("{other:?}"),

@@ -22,15 +22,15 @@ pub(super) fn replaced(ours: &Deployment, s: &ServiceSnapshot, to: &TaskDefRef) 
         .iter()
         .find(|d| d.role == DeploymentRole::Primary && d.id != ours.id)?;
     Some(format!(
-        "{} is the primary deployment now ({}{}), not {to} ({})",
+        "{} is the primary deployment now, not {to}{} (deployment {} replaced {})",
         primary.task_definition,
-        primary.id,
         primary
             .reason
             .as_deref()
             .filter(|r| !r.is_empty())
             .map(|r| format!(": {r}"))
             .unwrap_or_default(),
+        primary.id,
         ours.id
     ))
 }
