@@ -481,15 +481,15 @@ impl Ledger {
         let mut text = String::new();
         file.read_to_string(&mut text).map_err(|e| self.io(e))?;
         let (keep, torn) = split_torn(&text);
-        let links = chain(keep).map_err(|b| self.broken(b))?;
+        let chained = chain(keep).map_err(|b| self.broken(b))?;
         // Decided under the lock, before anything is written.
         if let Some(key) = once
-            && let Some((r, _)) = links.iter().find(|(r, _)| r.once.as_deref() == Some(key))
+            && let Some((r, _)) = chained.iter().find(|(r, _)| r.once.as_deref() == Some(key))
         {
             return Err(self.duplicate(key, Some(r.draft.operator.clone()), Some(r.seq)));
         }
-        let (mut prev_hash, mut seq) = last_link(&links);
-        drop(links);
+        let (mut prev_hash, mut seq) = last_link(&chained);
+        drop(chained);
         let mut items = items;
         if let Some(n) = torn {
             // A torn tail was never acknowledged: move it aside, say so in the chain.

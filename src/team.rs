@@ -32,7 +32,7 @@ mod chain;
 pub mod locks;
 
 pub use chain::{
-    ChainProblem, OnceHolder, append, diagnose, hash_at, head, lines_after, once_holder,
+    ChainProblem, OnceHolder, append, claim_once, diagnose, hash_at, head, lines_after, once_holder,
 };
 
 /// The ledger's partition.

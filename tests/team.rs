@@ -725,23 +725,49 @@ fn a_local_ledger_of_500_records_migrates_and_verifies() {
         .map(|n| (RecordKind::Approval, draft("alice", n)))
         .collect();
     local.append_batch(items, Utc::now()).unwrap();
+    // An approval, written once: it stays once in the table.
+    local
+        .append_once(
+            RecordKind::Approval,
+            draft("bob", 500),
+            Utc::now(),
+            "approval#P1#bob",
+            None,
+        )
+        .unwrap();
     cmd(dir.path(), &cfg, "alice")
         .args(["ledger", "migrate", "--from-file"])
         .arg(&file)
         .assert()
         .success()
-        .stdout(predicates::str::contains("copied 500 records"));
+        .stdout(predicates::str::contains("copied 501 records"));
     let team = Ledger::team(store(&moto, "team-migrate"));
-    assert_eq!(team.verify_team().unwrap(), Ok(500));
+    assert_eq!(team.verify_team().unwrap(), Ok(501));
     // Same lines, same hashes.
     assert_eq!(team.text().unwrap(), local.text().unwrap());
+    let again = team
+        .append_once(
+            RecordKind::Approval,
+            draft("bob", 501),
+            Utc::now(),
+            "approval#P1#bob",
+            None,
+        )
+        .unwrap_err();
+    assert!(
+        matches!(
+            &again,
+            shipdeck::ledger::LedgerError::Duplicate { by: Some(b), record: Some(501), .. } if b == "bob"
+        ),
+        "{again}"
+    );
     // A second migration into the now full table is refused.
     cmd(dir.path(), &cfg, "alice")
         .args(["ledger", "migrate", "--from-file"])
         .arg(&file)
         .assert()
         .failure()
-        .stderr(predicates::str::contains("already holds 500 records"));
+        .stderr(predicates::str::contains("already holds 501 records"));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

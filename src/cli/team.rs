@@ -11,7 +11,7 @@ use super::{Cli, EXIT_DEGRADED, EXIT_OK, EXIT_USAGE, eprint_error, term};
 use crate::team::{TeamError, TeamStore, classify};
 
 /// How long `team init` waits for its table (created, active, backed up).
-const INIT_DEADLINE: std::time::Duration = std::time::Duration::from_secs(120);
+const INIT_DEADLINE: std::time::Duration = std::time::Duration::from_mins(2);
 
 fn store_or_usage(cli: &Cli) -> Result<TeamStore, i32> {
     let cfg = config_or_usage(cli)?;
@@ -288,6 +288,21 @@ pub(crate) fn run_migrate(cli: &Cli, from: &std::path::Path) -> i32 {
             return EXIT_DEGRADED;
         }
         expected = chunk.last().map(|(s, h, _)| (*s, h.clone()));
+    }
+    // Records written once in the file stay once in the table.
+    for (seq, hash, line) in &lines {
+        let record = serde_json::from_str::<serde_json::Value>(line).unwrap_or_default();
+        let record = &record["record"];
+        let Some(once) = record["once"].as_str() else {
+            continue;
+        };
+        let operator = record["operator"].as_str().unwrap_or_default();
+        if let Err(e) = crate::team::claim_once(&store, once, *seq, hash, operator) {
+            eprint_error(&format!(
+                "{e}; every record was copied, but record {seq} may be written once more"
+            ));
+            return EXIT_DEGRADED;
+        }
     }
     match crate::ledger::Ledger::team(store.clone()).verify_team() {
         Ok(Ok(m)) if m == n => {

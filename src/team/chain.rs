@@ -109,6 +109,44 @@ pub fn once_holder(store: &TeamStore, once: &str) -> Result<Option<OnceHolder>, 
     })
 }
 
+/// Puts the once item of a record already in the table (a migrated ledger's
+/// approvals and step decisions), so that the table refuses a second one
+/// as it would have; a key taken already is left as it is.
+pub fn claim_once(
+    store: &TeamStore,
+    once: &str,
+    seq: u64,
+    hash: &str,
+    operator: &str,
+) -> Result<(), TeamError> {
+    let table = store.table().to_string();
+    let mut item = key(&once_pk(once), 0);
+    item.insert("key".into(), AttributeValue::S(once.to_string()));
+    item.insert("seq".into(), AttributeValue::N(seq.to_string()));
+    item.insert("hash".into(), AttributeValue::S(hash.to_string()));
+    item.insert("operator".into(), AttributeValue::S(operator.to_string()));
+    store.call(move |c| async move {
+        match c
+            .put_item()
+            .table_name(&table)
+            .set_item(Some(item))
+            .condition_expression("attribute_not_exists(pk)")
+            .send()
+            .await
+        {
+            Ok(_) => Ok(()),
+            Err(e) => {
+                let err = classify(&table, &e);
+                if err.message.starts_with("ConditionalCheckFailed") {
+                    Ok(())
+                } else {
+                    Err(err)
+                }
+            }
+        }
+    })
+}
+
 /// Whether the head (as read before an append that failed) and the records
 /// agree: `None` when they do, or when the head has moved since (the append
 /// lost a race), else where and how the chain is cut or rewritten. The
