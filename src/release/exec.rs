@@ -369,7 +369,8 @@ impl Executor {
                 .map_err(|e| e.to_string());
             match &kept {
                 Ok(p) => {
-                    tracing::warn!(spool = %p, n = unwritten.len(), "closing records kept to be written late")
+                    let n = unwritten.len();
+                    tracing::warn!(spool = %p, n, "closing records kept to be written late");
                 }
                 Err(e) => tracing::error!(error = %e, "closing records could not be kept"),
             }

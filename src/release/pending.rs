@@ -141,13 +141,12 @@ pub fn flush(ledger: &Ledger, now: DateTime<Utc>) -> Result<Flushed, SpoolError>
         let mut bad = String::new();
         let mut items = Vec::new();
         for line in text.lines().filter(|l| !l.trim().is_empty()) {
-            match serde_json::from_str::<Pending>(line) {
-                Ok(p) => items.push(p),
-                Err(_) => {
-                    out.unreadable += 1;
-                    bad.push_str(line);
-                    bad.push('\n');
-                }
+            if let Ok(p) = serde_json::from_str::<Pending>(line) {
+                items.push(p);
+            } else {
+                out.unreadable += 1;
+                bad.push_str(line);
+                bad.push('\n');
             }
         }
         if !bad.is_empty() {
