@@ -74,6 +74,7 @@ pub async fn race_continues(h: &mut Harness, ledgers: [Ledger; 2], rounds: u32) 
         let shift = paused_at(h, round).await;
         let label = shift.step_label();
         let digest = notifications(h).digest.as_ref().map(ToString::to_string);
+        let locks = tempfile::tempdir().unwrap();
         let start = Barrier::new(2);
         let results: Vec<Result<String, String>> = std::thread::scope(|s| {
             let racers: Vec<_> = ["dave", "erin"]
@@ -85,7 +86,7 @@ pub async fn race_continues(h: &mut Harness, ledgers: [Ledger; 2], rounds: u32) 
                         h.cfg.environments.clone(),
                         ledger.clone(),
                         // A decision takes no lock: the console's watch holds it.
-                        shipdeck::lock::LockStore::Dir(h._dir.path().join("racer-locks")),
+                        shipdeck::lock::LockStore::Dir(locks.path().to_path_buf()),
                         who.to_string(),
                         Arc::new(h.clock.clone()),
                     );
