@@ -66,6 +66,16 @@ fn timeouts() -> TimeoutConfig {
         .build()
 }
 
+/// What a request that could not be signed for want of credentials says,
+/// when `said` (the SDK's whole error) is that.
+fn no_credentials(said: &str) -> Option<String> {
+    (said.contains("no credentials found in chain") || said.contains("CredentialsNotLoaded")).then(
+        || {
+            "no AWS credentials were found (environment variables, the shared credentials and config files or their profile, web identity, container or instance metadata)".to_string()
+        },
+    )
+}
+
 /// What a call that outlived its deadline says.
 pub fn no_answer(what: &str, within: Duration) -> String {
     format!(
@@ -308,10 +318,11 @@ pub async fn caller_arn(cfg: &TeamConfig) -> Result<String, String> {
         .map_err(|_| late())?
         .map_err(|e| match e {
             aws_sdk_sts::error::SdkError::TimeoutError(_) => late(),
-            e => crate::model::sanitize(&format!(
-                "sts:GetCallerIdentity: {}",
-                aws_sdk_sts::error::DisplayErrorContext(&e)
-            )),
+            e => {
+                let said = aws_sdk_sts::error::DisplayErrorContext(&e).to_string();
+                let said = no_credentials(&said).unwrap_or(said);
+                crate::model::sanitize(&format!("sts:GetCallerIdentity: {said}"))
+            }
         })?;
     out.arn()
         .map(crate::model::sanitize)
@@ -339,7 +350,10 @@ where
     let code = e.code().unwrap_or_default().to_string();
     let message = match e.message() {
         Some(m) => format!("{code}: {m}"),
-        None => format!("{code} {}", aws_sdk_dynamodb::error::DisplayErrorContext(e)),
+        None => {
+            let said = aws_sdk_dynamodb::error::DisplayErrorContext(e).to_string();
+            no_credentials(&said).unwrap_or_else(|| format!("{code} {said}"))
+        }
     };
     let conflict = matches!(
         code.as_str(),
