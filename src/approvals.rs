@@ -326,7 +326,7 @@ pub fn approve(
                 to_digest: Some(req.digest.clone()),
                 policy: Some(req.policy.clone()),
                 reasons: comment
-                    .map(|c| vec![crate::model::sanitize(c)])
+                    .map(|c| vec![crate::model::text::fold_line(c)])
                     .unwrap_or_default(),
                 ..Draft::default()
             },

@@ -546,6 +546,15 @@ fn encode(
     let salt =
         &sha_hex(format!("{seq}{prev_hash}{}", at.timestamp_nanos_opt().unwrap_or(0)).as_bytes())
             [..8];
+    // Typed text is one line in the ledger, whoever wrote it: a reason can
+    // never look like another record.
+    let mut draft = draft;
+    for r in &mut draft.reasons {
+        *r = crate::model::text::fold_line(r);
+    }
+    if let Some(c) = draft.change_record.as_mut() {
+        *c = crate::model::text::fold_line(c);
+    }
     let record = Record {
         seq,
         id: format!("r{seq}-{salt}"),

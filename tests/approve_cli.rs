@@ -299,6 +299,13 @@ fn approvals_and_approve_warn_about_a_torn_tail() {
     run(&["audit"])
         .code(0)
         .stderr(predicate::str::contains(torn));
+    // promote, rollback and step read the ledger too (and write nothing here:
+    // no terminal, no --yes; no stepped rollout in flight).
+    run(&["rollback", "api", "--env", "prod"])
+        .code(2)
+        .stderr(predicate::str::contains(torn));
+    run(&["step", "continue", "api", "--env", "prod", "--yes"])
+        .stderr(predicate::str::contains(torn));
     run(&["approve", &req.promotion, "--yes"])
         .code(0)
         .stdout(predicate::str::contains(format!(

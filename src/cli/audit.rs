@@ -138,7 +138,16 @@ pub(crate) fn run_audit(cli: &Cli, args: &AuditArgs) -> i32 {
                         .as_deref()
                         .map(|d| format!("→ {}", d.get(7..19).unwrap_or(d))),
                     r.draft.outcome.clone(),
-                    (!r.draft.reasons.is_empty()).then(|| r.draft.reasons.join("; ")),
+                    // Folded here too: records written before reasons were
+                    // folded at write time still show on one line.
+                    (!r.draft.reasons.is_empty()).then(|| {
+                        r.draft
+                            .reasons
+                            .iter()
+                            .map(|x| crate::model::text::fold_line(x))
+                            .collect::<Vec<_>>()
+                            .join("; ")
+                    }),
                 ]
                 .into_iter()
                 .flatten()

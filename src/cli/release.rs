@@ -266,6 +266,11 @@ impl<'a> Driver<'a> {
         if let Some(note) = exec.flush_pending() {
             term::errln(&note);
         }
+        // Every reader of the ledger warns about a torn tail (D17); only a
+        // file can have one, so the team table is not read again for it.
+        if exec.ledger().team_store().is_none() {
+            let _ = super::audit::read_warned(exec.ledger());
+        }
         let mut driver = Self::with(cfg, provider, exec, clock, env)?;
         driver.ctrl_c = true;
         Ok(driver)

@@ -338,12 +338,19 @@ pub(crate) fn run_approvals(cli: &Cli, demo: bool, json: bool) -> i32 {
         Ok((c, _)) => c,
         Err(code) => return code,
     };
-    let records = match state_for(&cfg)
-        .and_then(|(l, _)| super::audit::read_warned(&l).map_err(|e| e.to_string()))
-    {
-        Ok(r) => r,
+    // Where the ledger is (a device or FIFO where a file is meant) is a
+    // usage error; a ledger that cannot be read is a degraded answer.
+    let ledger = match state_for(&cfg) {
+        Ok((l, _)) => l,
         Err(e) => {
             eprint_error(&e);
+            return EXIT_USAGE;
+        }
+    };
+    let records = match super::audit::read_warned(&ledger) {
+        Ok(r) => r,
+        Err(e) => {
+            eprint_error(&e.to_string());
             return EXIT_DEGRADED;
         }
     };

@@ -201,3 +201,24 @@ fn racing_threads_write_a_once_key_once() {
         assert_eq!(keyed, 1, "round {round}");
     }
 }
+
+#[test]
+fn typed_reasons_are_one_line_in_the_ledger_whoever_appends_them() {
+    // D12 at the write itself: a caller that did not fold (the console, a
+    // future command) still cannot write a reason that forges a record line.
+    let dir = tempfile::tempdir().unwrap();
+    let l = Ledger::new(dir.path().join("ledger.jsonl"));
+    let d = Draft {
+        operator: "bob".into(),
+        reasons: vec!["fine\n{\"hash\":\"00\",\"record\":{}}\r\nmore".into()],
+        change_record: Some("CHG-1\n2".into()),
+        ..Draft::default()
+    };
+    let r = l.append(RecordKind::StepDecision, d, Utc::now()).unwrap();
+    assert!(!r.draft.reasons[0].contains('\n') && !r.draft.reasons[0].contains('\r'));
+    assert!(r.draft.reasons[0].contains("fine") && r.draft.reasons[0].contains("more"));
+    assert!(!r.draft.change_record.unwrap().contains('\n'));
+    let text = std::fs::read_to_string(l.path()).unwrap();
+    assert_eq!(text.lines().count(), 1, "{text}");
+    assert_eq!(verify_text(&text), Ok(1));
+}
