@@ -459,6 +459,16 @@ impl ServiceSnapshot {
     pub fn is_degraded(&self) -> bool {
         self.rollout().is_bad() || self.alarm_summary().is_bad() || self.health.is_bad()
     }
+
+    /// Whether a rollout is in flight: the primary deployment is still in
+    /// progress, or moves traffic in steps (paused for a decision or not). A
+    /// stage in flight is never "up to date" and never all healthy yet.
+    pub fn rollout_in_flight(&self) -> bool {
+        self.deployments
+            .iter()
+            .filter(|d| d.role == DeploymentRole::Primary)
+            .any(|d| d.rollout == RolloutState::InProgress || d.shift.is_some())
+    }
 }
 
 /// A complete reading of one environment.

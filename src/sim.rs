@@ -506,9 +506,16 @@ impl SimFleet {
         let now = st.time;
         let id_num = st.next_id;
         st.next_id += 1;
+        // The image's labels travel with its digest: the registry knows them.
+        let version = st
+            .envs
+            .values()
+            .flat_map(|e| e.services.values())
+            .find_map(|s| s.version_of(digest))
+            .map(str::to_string);
         let svc = st.service_mut(&env.name, &cfg.ecs_service)?;
         let from = svc.task_def(svc.current);
-        let revision = svc.register(digest.clone());
+        let revision = svc.register(digest.clone(), version);
         let id = format!("ecs-svc/{id_num:016}");
         svc.start_deployment(revision, &id, now, env.rollout.pause_steps);
         let to = svc.task_def(revision);

@@ -15,12 +15,19 @@ use crate::model::{
 };
 use crate::provider::{Provider, ProviderError};
 
+mod problems;
 mod table;
 
+pub use problems::{Problem, ProblemKind, Severity};
 pub use table::{Style, health_label, render_table};
 
 /// Version of the JSON schema; bumped only on incompatible changes.
 pub const SCHEMA_VERSION: u32 = 1;
+
+/// Exit code of `status` when a rollout is in flight (or paused for a
+/// decision) and nothing is degraded or unknown. Not 4: `promote` and
+/// `rollback` say *unrecorded* with 4.
+pub const EXIT_IN_PROGRESS: i32 = 5;
 
 /// The whole report.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -29,8 +36,9 @@ pub struct StatusReport {
     pub schema_version: u32,
     /// When the report was made.
     pub generated_at: DateTime<Utc>,
-    /// True unless everything is healthy: something is degraded (exit code 1)
-    /// or something could not be read (`unknown`, exit code 3).
+    /// True unless everything is healthy: something is degraded (exit code 1),
+    /// something could not be read (`unknown`, exit code 3), or a rollout is in
+    /// flight (`in_progress`, exit code 5).
     pub degraded: bool,
     /// Something could not be read (alarms unreadable or not found,
     /// INSUFFICIENT_DATA, a source down): never healthy.
@@ -39,6 +47,18 @@ pub struct StatusReport {
     /// What is unknown, one line each: `env: reason` or `env/service: reason`.
     #[serde(default)]
     pub unknowns: Vec<String>,
+    /// A rollout is in flight somewhere (rolling, or traffic moving in steps,
+    /// perhaps paused for a decision): not all healthy yet.
+    #[serde(default)]
+    pub in_progress: bool,
+    /// What the report amounts to, the exit code's reason: `healthy` (0),
+    /// `degraded` (1), `unknown` (3) or `in_progress` (5).
+    #[serde(default)]
+    pub verdict: Verdict,
+    /// Every problem, named: degraded, unknown and in-flight cells (and whole
+    /// environments), each with its reason.
+    #[serde(default)]
+    pub problems: Vec<Problem>,
     /// Environments in promotion order.
     pub environments: Vec<EnvStatus>,
     /// Services, each with one cell per environment.
@@ -94,6 +114,12 @@ pub struct CellStatus {
     pub presence: Presence,
     /// Full image reference.
     pub image: Option<String>,
+    /// The image's tag, when its reference names one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tag: Option<String>,
+    /// The image's version label, where it is known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub version: Option<String>,
     /// Full digest.
     pub digest: Option<String>,
     /// First 12 hex characters of the digest.
@@ -122,6 +148,10 @@ pub struct CellStatus {
     pub promotable: bool,
     /// Counts towards exit code 1.
     pub degraded: bool,
+    /// A rollout in flight here (counts towards exit code 5): never up to date
+    /// or healthy-and-done while it is.
+    #[serde(default)]
+    pub in_progress: bool,
     /// What about this cell could not be read, with reasons (exit code 3 when
     /// nothing is degraded).
     #[serde(default)]
@@ -227,6 +257,7 @@ pub fn build(
 
     let mut degraded = false;
     let mut unknowns: Vec<String> = Vec::new();
+    let mut found: Vec<Problem> = Vec::new();
     let mut environments = Vec::new();
     for (env, reading) in config.environments.iter().zip(readings) {
         if !keep_env(&env.name) {
@@ -240,6 +271,11 @@ pub fn build(
             ),
             Err(e) => {
                 degraded = true;
+                found.push(problems::env_problem(
+                    &env.name,
+                    ProblemKind::Unreadable,
+                    &format!("unreadable: {e}"),
+                ));
                 (
                     Freshness::Failed {
                         error: sanitize(&e.to_string()),
@@ -251,6 +287,7 @@ pub fn build(
         };
         for why in sources.failed() {
             unknowns.push(sanitize(&format!("{}: {why}", env.name)));
+            found.push(problems::env_problem(&env.name, ProblemKind::Unknown, &why));
         }
         environments.push(EnvStatus {
             name: env.name.clone(),
@@ -296,11 +333,38 @@ pub fn build(
             for u in &unknown {
                 unknowns.push(format!("{}/{}: {u}", env.name, row.service));
             }
+            if presence == Presence::Missing {
+                found.push(problems::Problem {
+                    service: Some(row.service.clone()),
+                    ..problems::env_problem(
+                        &env.name,
+                        ProblemKind::Missing,
+                        &format!(
+                            "service {} not found in cluster {}",
+                            env.service(&row.service)
+                                .map_or(row.service.as_str(), |c| c.ecs_service.as_str()),
+                            env.cluster
+                        ),
+                    )
+                });
+            }
+            if let Some(s) = svc {
+                found.extend(problems::cell_problems(
+                    &env.name,
+                    &row.service,
+                    s,
+                    &unknown,
+                    now,
+                ));
+            }
+            let in_progress = svc.is_some_and(|s| s.rollout_in_flight() && !s.rollout().is_bad());
             let shift = svc.and_then(crate::release::step::in_flight);
             cells.push(CellStatus {
                 env: env.name.clone(),
                 presence,
                 image: svc.and_then(|s| s.image.as_ref().map(ToString::to_string)),
+                tag: svc.and_then(|s| s.image.as_ref()?.tag.as_deref().map(sanitize)),
+                version: svc.and_then(|s| s.image.as_ref()?.version.as_deref().map(sanitize)),
                 digest: svc.and_then(|s| s.digest.as_ref().map(ToString::to_string)),
                 short_digest: svc.and_then(|s| s.digest.as_ref().map(|d| d.short().to_string())),
                 pinning: svc.map(|s| s.pinning),
@@ -330,6 +394,7 @@ pub fn build(
                 behind: drift_cell.map_or(Behind::Unknown, |c| c.behind),
                 promotable: drift_cell.is_some_and(|c| c.promotable),
                 degraded: cell_degraded,
+                in_progress,
                 unknown,
                 proxy: svc.and_then(|s| s.proxy.clone()),
                 shift_cell: shift.map(|sh| sh.cell(now)),
@@ -342,31 +407,47 @@ pub fn build(
         });
     }
     let unknown = !unknowns.is_empty();
-    StatusReport {
+    let in_progress = services
+        .iter()
+        .flat_map(|s: &ServiceStatus| &s.cells)
+        .any(|c| c.in_progress);
+    let mut report = StatusReport {
         schema_version: SCHEMA_VERSION,
         generated_at: now,
-        degraded: degraded || unknown,
+        degraded: degraded || unknown || in_progress,
         unknown,
         unknowns,
+        in_progress,
+        verdict: Verdict::Unknown,
+        problems: found,
         environments,
         services,
         diagnostics: None,
-    }
+    };
+    report.verdict = report.verdict();
+    report
 }
 
 /// What a report amounts to, in the order exit codes rank it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum Verdict {
-    /// Everything was read and is healthy (exit 0).
+    /// Everything was read and is healthy, and no rollout is in flight (exit 0).
     Healthy,
     /// Something is known to be bad (exit 1), whatever else is unknown.
     Degraded,
     /// Nothing is known to be bad, but something could not be read (exit 3).
+    /// (A report that names no verdict is unknown, never healthy.)
+    #[default]
     Unknown,
+    /// Everything was read and nothing is bad, but a rollout is in flight or
+    /// paused for a decision (exit 5): not "all healthy" yet.
+    InProgress,
 }
 
 impl StatusReport {
-    /// Degraded beats unknown; only a report with neither is healthy.
+    /// Degraded beats unknown, which beats in progress; only a report with
+    /// none of them is healthy.
     pub fn verdict(&self) -> Verdict {
         let bad = self
             .services
@@ -381,6 +462,13 @@ impl StatusReport {
             Verdict::Degraded
         } else if self.unknown {
             Verdict::Unknown
+        } else if self
+            .services
+            .iter()
+            .flat_map(|s| &s.cells)
+            .any(|c| c.in_progress)
+        {
+            Verdict::InProgress
         } else {
             Verdict::Healthy
         }

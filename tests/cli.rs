@@ -463,3 +463,110 @@ fn a_step_reason_with_a_newline_stays_on_its_record_line_in_audit() {
     let text = String::from_utf8_lossy(&json.stdout);
     assert!(!text.contains("\\n2026-01-01"), "{text}");
 }
+
+/// `status` while the demo's notifications canary rolls into prod: in
+/// progress (exit 5) from the moment it is issued, and at the pause at 10 %
+/// still in progress, never "up to date" nor "all healthy".
+#[test]
+fn status_mid_rollout_and_at_the_demos_paused_canary_is_in_progress_exit_5() {
+    let data = tempfile::tempdir().unwrap();
+    let run = |who: &str, args: &[&str]| {
+        shipdeck()
+            .env("XDG_DATA_HOME", data.path())
+            .env("XDG_STATE_HOME", data.path().join("state"))
+            .env("XDG_CACHE_HOME", data.path().join("cache"))
+            .env("SHIPDECK_OPERATOR", who)
+            .args(args)
+            .timeout(std::time::Duration::from_mins(1))
+            .output()
+            .unwrap()
+    };
+    let promote = [
+        "promote",
+        "notifications",
+        "--to",
+        "prod",
+        "--demo",
+        "--change",
+        "CHG-1234",
+        "--tick",
+        "1",
+        "--tick",
+        "2",
+        "--yes",
+    ];
+    let asked = String::from_utf8_lossy(&run("alice", &promote).stderr).into_owned();
+    let id = asked
+        .split("shipdeck approve --demo ")
+        .nth(1)
+        .and_then(|t| t.split('`').next())
+        .unwrap_or_else(|| panic!("no promotion id: {asked}"))
+        .to_string();
+    for who in ["bob", "carol"] {
+        let out = run(who, &["approve", "--demo", &id, "--yes"]);
+        assert_eq!(out.status.code(), Some(0), "{who}: {out:?}");
+    }
+    let out = run("alice", &promote);
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    let status = ["status", "--demo", "--service", "notifications"];
+    let json = |out: &std::process::Output| -> serde_json::Value {
+        serde_json::from_slice(&out.stdout).unwrap()
+    };
+    // Mid-rollout: issued, the canary's tasks starting or its traffic moving.
+    let out = run("alice", &[&status[..], &["--json"]].concat());
+    assert_eq!(out.status.code(), Some(5), "{out:?}");
+    let report = json(&out);
+    assert_eq!(report["verdict"], "in_progress");
+    assert_eq!(report["in_progress"], true);
+    let prod = &report["services"][0]["cells"][2];
+    assert_eq!(
+        (&prod["env"], &prod["in_progress"]),
+        (&"prod".into(), &true.into())
+    );
+    assert_eq!(prod["behind"]["kind"], "rolling_out");
+    // Until the canary holds at 10 % for a decision.
+    let until = std::time::Instant::now() + std::time::Duration::from_mins(1);
+    loop {
+        let out = run("alice", &[&status[..], &["--json"]].concat());
+        assert_eq!(out.status.code(), Some(5), "{out:?}");
+        let report = json(&out);
+        if report["problems"][0]["kind"] == "paused" {
+            assert_eq!(report["problems"][0]["severity"], "in_progress");
+            assert_eq!(
+                report["services"][0]["cells"][2]["behind"]["kind"],
+                "rolling_out"
+            );
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < until,
+            "the canary never paused: {report}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(500));
+    }
+    let out = run("alice", &status);
+    assert_eq!(out.status.code(), Some(5), "{out:?}");
+    let table = String::from_utf8_lossy(&out.stdout).into_owned();
+    let row = table
+        .lines()
+        .find(|l| l.trim_start().starts_with("prod ") && !l.contains("[PROD]"))
+        .unwrap_or_else(|| panic!("{table}"));
+    assert!(row.contains("⏸ canary 10% · awaiting decision"), "{row}");
+    assert!(
+        row.contains("rolling out") && !row.contains("up to date"),
+        "{row}"
+    );
+    assert!(
+        table.contains("◐ in progress: prod/notifications canary 10% · awaiting decision"),
+        "{table}"
+    );
+    assert!(!table.contains("all healthy"), "{table}");
+    // The whole demo is degraded (payments' alarm), and names the canary too.
+    let out = run("alice", &["status", "--demo"]);
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    assert!(
+        String::from_utf8_lossy(&out.stdout)
+            .contains("  ◐ prod/notifications: canary 10% · awaiting decision"),
+        "{out:?}"
+    );
+}

@@ -108,5 +108,6 @@ pub(crate) async fn run_status(
         status::Verdict::Healthy => EXIT_OK,
         status::Verdict::Degraded => EXIT_DEGRADED,
         status::Verdict::Unknown => EXIT_UNKNOWN,
+        status::Verdict::InProgress => status::EXIT_IN_PROGRESS,
     }
 }

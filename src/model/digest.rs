@@ -136,6 +136,12 @@ pub struct ImageRef {
     pub tag: Option<String>,
     /// Digest when the reference is pinned.
     pub digest: Option<Digest>,
+    /// The image's version label where the reader knows it
+    /// (`org.opencontainers.image.version`, a task definition's docker label, the
+    /// simulator's image data): a name for people, never part of the reference
+    /// (not written, not compared for identity: the digest is the identity).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub version: Option<String>,
 }
 
 impl ImageRef {
@@ -214,6 +220,7 @@ impl ImageRef {
             repository: repository.to_string(),
             tag: tag.map(str::to_string),
             digest,
+            version: None,
         })
     }
 
@@ -233,7 +240,32 @@ impl ImageRef {
             repository: self.repository.clone(),
             tag: None,
             digest: Some(digest.clone()),
+            // The label belonged to the old image.
+            version: None,
         }
+    }
+
+    /// The release's name for people, beside its digest: the tag, the version
+    /// label, or both when they differ (`latest (4.5.0)`); `None` when neither is
+    /// known. Sanitised: a label is outside text.
+    pub fn release_name(&self) -> Option<String> {
+        release_name(self.tag.as_deref(), self.version.as_deref())
+    }
+}
+
+/// See [`ImageRef::release_name`]: `v1.2` and `1.2` are one name.
+pub fn release_name(tag: Option<&str>, version: Option<&str>) -> Option<String> {
+    let clean = |s: &str| Some(super::sanitize(s)).filter(|s| !s.trim().is_empty());
+    let tag = tag.and_then(clean);
+    let version = version.and_then(clean);
+    match (tag, version) {
+        (Some(t), Some(v))
+            if t == v || t.strip_prefix('v') == Some(&v) || v.strip_prefix('v') == Some(&t) =>
+        {
+            Some(t)
+        }
+        (Some(t), Some(v)) => Some(format!("{t} ({v})")),
+        (t, v) => t.or(v),
     }
 }
 
@@ -344,6 +376,30 @@ mod tests {
             ImageRef::parse(input).is_err(),
             "{input:?} should be rejected"
         );
+    }
+
+    #[test]
+    fn release_names_from_tag_and_version() {
+        let mut img = ImageRef::parse(&format!("r.io/shop/api:2.5.0@{}", d())).unwrap();
+        assert_eq!(img.release_name().as_deref(), Some("2.5.0"));
+        img.version = Some("2.5.0".into());
+        assert_eq!(img.release_name().as_deref(), Some("2.5.0"));
+        img.tag = Some("v2.5.0".into());
+        assert_eq!(img.release_name().as_deref(), Some("v2.5.0"));
+        img.tag = Some("latest".into());
+        assert_eq!(img.release_name().as_deref(), Some("latest (2.5.0)"));
+        img.tag = None;
+        assert_eq!(img.release_name().as_deref(), Some("2.5.0"));
+        // A label is outside text: control characters never reach a screen.
+        img.version = Some("6.0\u{1b}[2J".into());
+        assert_eq!(img.release_name().as_deref(), Some("6.0"));
+        img.version = None;
+        assert_eq!(img.release_name(), None);
+        // The label is no part of the reference, nor of the image a promotion writes.
+        img.version = Some("2.5.0".into());
+        assert_eq!(img.to_string(), format!("r.io/shop/api@{}", d()));
+        let d2 = Digest::of_bytes(b"x");
+        assert_eq!(img.pinned_to(&d2).version, None);
     }
 
     proptest::proptest! {

@@ -25,6 +25,10 @@ pub enum Behind {
     Differs,
     /// Cannot tell: a digest is unknown or a reading is missing.
     Unknown,
+    /// Runs the previous stage's digest, but its rollout is still in flight
+    /// (rolling, or traffic moving in steps, perhaps paused for a decision):
+    /// on its way to up to date, not there.
+    RollingOut,
 }
 
 impl Behind {
@@ -37,6 +41,7 @@ impl Behind {
             Self::Diverged => "diverged".to_string(),
             Self::Differs => "differs".to_string(),
             Self::Unknown => "?".to_string(),
+            Self::RollingOut => "rolling out".to_string(),
         }
     }
 }
@@ -81,8 +86,17 @@ fn digest_sequence(history: &[RevisionInfo], current: Option<&Digest>) -> Vec<Di
     seq
 }
 
-/// Lag of `this` behind `prev`.
+/// Lag of `this` behind `prev`. A stage whose rollout is still in flight is
+/// never up to date: it is [`Behind::RollingOut`] until the rollout ends.
 pub fn behind(prev: &ServiceSnapshot, this: &ServiceSnapshot) -> Behind {
+    match lag(prev, this) {
+        Behind::UpToDate if this.rollout_in_flight() => Behind::RollingOut,
+        b => b,
+    }
+}
+
+/// Lag of `this` behind `prev` by digests alone.
+fn lag(prev: &ServiceSnapshot, this: &ServiceSnapshot) -> Behind {
     let (Some(prev_digest), Some(this_digest)) = (&prev.digest, &this.digest) else {
         return Behind::Unknown;
     };
@@ -124,13 +138,17 @@ pub fn drift(
         .collect()
 }
 
-/// Whether two readings of one service give the same drift (digest, pinning
-/// and the revision history the next stage is compared against).
+/// Whether two readings of one service give the same drift (digest, pinning,
+/// the revision history the next stage is compared against, and whether a
+/// rollout is in flight).
 pub fn same_for_drift(a: Option<&ServiceSnapshot>, b: Option<&ServiceSnapshot>) -> bool {
     match (a, b) {
         (None, None) => true,
         (Some(a), Some(b)) => {
-            a.digest == b.digest && a.pinning == b.pinning && a.history == b.history
+            a.digest == b.digest
+                && a.pinning == b.pinning
+                && a.history == b.history
+                && a.rollout_in_flight() == b.rollout_in_flight()
         }
         _ => false,
     }
@@ -221,6 +239,69 @@ mod tests {
             behind(&snap(&["a", "b"], Some("b")), &snap(&["b"], Some("b"))),
             Behind::UpToDate
         );
+    }
+
+    fn rolling(mut s: ServiceSnapshot, rollout: crate::model::RolloutState) -> ServiceSnapshot {
+        let t = Utc.timestamp_opt(0, 0).unwrap();
+        s.deployments = vec![crate::model::Deployment {
+            id: "ecs-svc/1".into(),
+            role: crate::model::DeploymentRole::Primary,
+            task_definition: TaskDefRef::parse("api:2").unwrap(),
+            rollout,
+            reason: None,
+            steps: vec![],
+            nothing_changed: false,
+            shift: None,
+            running: 1,
+            desired: 2,
+            pending: 1,
+            failed_tasks: 0,
+            created_at: t,
+            updated_at: t,
+        }];
+        s
+    }
+
+    #[test]
+    fn a_stage_mid_rollout_is_not_up_to_date() {
+        use crate::model::RolloutState;
+        let prev = snap(&["a", "b"], Some("b"));
+        let done = rolling(snap(&["b"], Some("b")), RolloutState::Completed);
+        assert_eq!(behind(&prev, &done), Behind::UpToDate);
+        let rolling_now = rolling(snap(&["b"], Some("b")), RolloutState::InProgress);
+        assert_eq!(behind(&prev, &rolling_now), Behind::RollingOut);
+        assert_eq!(Behind::RollingOut.label(), "rolling out");
+        // A canary paused for a decision: traffic in steps, still in flight.
+        let mut paused = rolling(snap(&["b"], Some("b")), RolloutState::Completed);
+        // (From its JSON, so that fields added to a shift leave this test be.)
+        let shift: crate::model::Shift = serde_json::from_value(serde_json::json!({
+            "kind": "canary", "deployment": "arn:sd/1", "new_weight": 1000,
+            "weights": [1000, 10_000], "step": 1, "stage": "PRODUCTION_TRAFFIC_SHIFT",
+            "pause": {"hook": "hook-1"}
+        }))
+        .unwrap();
+        paused.deployments[0].shift = Some(Box::new(shift));
+        assert_eq!(behind(&prev, &paused), Behind::RollingOut);
+        // Behind stays behind while rolling (the digest says how far).
+        let older = rolling(snap(&["a"], Some("a")), RolloutState::InProgress);
+        assert_eq!(behind(&prev, &older), Behind::Behind { count: 1 });
+        // The console recomputes the row when the rollout lands.
+        assert!(!same_for_drift(Some(&rolling_now), Some(&done)));
+        let names = vec!["staging".to_string(), "prod".to_string()];
+        let t = Utc.timestamp_opt(0, 0).unwrap();
+        let env = |name: &str, s: ServiceSnapshot| EnvSnapshot {
+            env: name.into(),
+            read_at: t,
+            services: vec![s],
+            warnings: vec![],
+            sources: crate::model::Sources::default(),
+            index: crate::model::ServiceIndex::default(),
+        };
+        let (a, b) = (env("staging", prev.clone()), env("prod", rolling_now));
+        let rows = drift(&["api".to_string()], &names, &[Some(&a), Some(&b)]);
+        let cell = rows[0].cells[1].as_ref().unwrap();
+        assert_eq!(cell.behind, Behind::RollingOut);
+        assert!(!cell.promotable, "its digest is on its way already");
     }
 
     #[test]

@@ -165,6 +165,19 @@ impl ServiceSnapshot {
         }
         out
     }
+
+    /// Whether [`Self::unknowns`] would name anything, without building the
+    /// reasons: the console counts this for every cell at every frame.
+    pub fn has_unknown(&self, allow_insufficient_data: bool) -> bool {
+        self.alarms_unknown.is_some()
+            || (!allow_insufficient_data
+                && self
+                    .alarms
+                    .iter()
+                    .any(|a| a.state == AlarmState::InsufficientData))
+            || self.health == Health::Unknown
+            || self.rollout() == RolloutState::Unknown
+    }
 }
 
 #[cfg(test)]
@@ -220,5 +233,52 @@ mod tests {
             up.watched(&[], &s(&["web-"])).1.as_deref(),
             Some("no alarm in CloudWatch starts with \"web-\"")
         );
+    }
+
+    #[test]
+    fn has_unknown_agrees_with_the_reasons() {
+        use crate::model::{Deployment, DeploymentRole, TaskDefRef};
+        let t = Utc.timestamp_opt(0, 0).unwrap();
+        let deployed = |rollout| Deployment {
+            id: "d".into(),
+            role: DeploymentRole::Primary,
+            task_definition: TaskDefRef::parse("api:1").unwrap(),
+            rollout,
+            reason: None,
+            steps: vec![],
+            nothing_changed: false,
+            shift: None,
+            running: 1,
+            desired: 1,
+            pending: 0,
+            failed_tasks: 0,
+            created_at: t,
+            updated_at: t,
+        };
+        let mut cases = Vec::new();
+        for rollout in [RolloutState::Completed, RolloutState::Unknown] {
+            for health in [Health::NotConfigured, Health::Unknown] {
+                for state in [AlarmState::Ok, AlarmState::InsufficientData] {
+                    for why in [None, Some("alarms unreadable: down".to_string())] {
+                        let mut snap = ServiceSnapshot::bare("api", "api");
+                        snap.deployments = vec![deployed(rollout)];
+                        snap.health = health.clone();
+                        snap.alarms = vec![alarm("api-5xx", state)];
+                        snap.alarms_unknown = why;
+                        cases.push(snap);
+                    }
+                }
+            }
+        }
+        for snap in &cases {
+            for allow in [false, true] {
+                assert_eq!(
+                    snap.has_unknown(allow),
+                    !snap.unknowns(allow).is_empty(),
+                    "{snap:?} allow {allow}"
+                );
+            }
+        }
+        assert!(cases.iter().any(|c| !c.has_unknown(false)));
     }
 }

@@ -61,6 +61,14 @@ pub(super) struct SimRevision {
     pub(super) revision: u32,
     pub(super) digest: Digest,
     pub(super) active: bool,
+    /// The tag its task definition names beside the digest (`repo:2.5.0@sha256:…`);
+    /// `None` for the revisions shipdeck registers (`repo@sha256:…`).
+    #[serde(default)]
+    pub(super) tag: Option<String>,
+    /// The image's version label (the release it was built from): image data,
+    /// so it follows the digest into every stage it is promoted to.
+    #[serde(default)]
+    pub(super) version: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -117,6 +125,7 @@ impl SimService {
             repository: s.repository.clone(),
             tag: None,
             digest: None,
+            version: None,
         });
         let revisions: Vec<SimRevision> = s
             .releases
@@ -126,6 +135,13 @@ impl SimService {
                 revision: u32::try_from(i + 1).unwrap_or(u32::MAX),
                 digest: Digest::of_bytes(format!("{}:{rel}", s.repository).as_bytes()),
                 active: true,
+                // Pinned images name the release's tag beside the digest, as CI
+                // writes them; tag-only images name the service's one tag.
+                tag: Some(match s.pinning {
+                    FleetPinning::Digest => rel.clone(),
+                    FleetPinning::Tasks | FleetPinning::None => s.tag.clone(),
+                }),
+                version: Some(rel.clone()),
             })
             .collect();
         let current = u32::try_from(revisions.len()).unwrap_or(u32::MAX);
@@ -233,11 +249,17 @@ impl SimService {
         }
     }
 
-    pub(super) fn digest_of(&self, revision: u32) -> Option<&Digest> {
+    fn revision_of(&self, revision: u32) -> Option<&SimRevision> {
+        self.revisions.iter().find(|r| r.revision == revision)
+    }
+
+    /// The version label of the image `digest`, if one of this service's
+    /// revisions ran it (the registry's image data in the simulated world).
+    pub(super) fn version_of(&self, digest: &Digest) -> Option<&str> {
         self.revisions
             .iter()
-            .find(|r| r.revision == revision)
-            .map(|r| &r.digest)
+            .find(|r| r.digest == *digest)
+            .and_then(|r| r.version.as_deref())
     }
 
     pub(super) fn event(&mut self, at: DateTime<Utc>, kind: &str, message: &str) {
@@ -441,10 +463,15 @@ impl SimService {
         alarms: &AlarmReading,
         metrics_error: Option<&str>,
     ) -> ServiceSnapshot {
-        let digest = self.digest_of(self.current).cloned();
-        let (image, digest, pinning) = match self.pinning {
+        let current = self.revision_of(self.current);
+        let digest = current.map(|r| r.digest.clone());
+        let (mut image, digest, pinning) = match self.pinning {
             FleetPinning::Digest => (
-                digest.as_ref().map(|d| self.repo.pinned_to(d)),
+                digest.as_ref().map(|d| {
+                    let mut img = self.repo.pinned_to(d);
+                    img.tag = current.and_then(|r| r.tag.clone());
+                    img
+                }),
                 digest,
                 Pinning::Pinned,
             ),
@@ -459,6 +486,10 @@ impl SimService {
                 (Some(img), None, Pinning::Unpinned)
             }
         };
+        // The image's version label, as a registry (or a docker label) gives it.
+        if let Some(img) = &mut image {
+            img.version = current.and_then(|r| r.version.clone());
+        }
         let deployments: Vec<Deployment> = self
             .deployments
             .iter()
@@ -548,13 +579,16 @@ impl SimService {
     }
 
     /// Registers a new revision running `digest`, pinned by digest from now
-    /// on (as shipdeck writes `repo@sha256:…`), and returns its number.
-    pub(super) fn register(&mut self, digest: Digest) -> u32 {
+    /// on (as shipdeck writes `repo@sha256:…`, no tag), and returns its
+    /// number. `version` is the image's version label, where the world knows it.
+    pub(super) fn register(&mut self, digest: Digest, version: Option<String>) -> u32 {
         let revision = self.revisions.iter().map(|r| r.revision).max().unwrap_or(0) + 1;
         self.revisions.push(SimRevision {
             revision,
             digest,
             active: true,
+            tag: None,
+            version,
         });
         self.pinning = FleetPinning::Digest;
         self.history = std::sync::OnceLock::new();

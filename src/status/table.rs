@@ -3,7 +3,7 @@
 
 use std::fmt::Write as _;
 
-use super::{Presence, StatusReport, Verdict};
+use super::{Presence, Severity, StatusReport, Verdict, problems::named};
 use crate::model::drift::Behind;
 use crate::model::{AlarmSummary, Freshness, Health, Pinning, RolloutState, Sources, sanitize};
 
@@ -89,7 +89,9 @@ fn health_cell(h: &Health) -> (Tone, String) {
 
 fn behind_cell(b: Behind, promotable: bool) -> (Tone, String) {
     let tone = match b {
-        Behind::Behind { .. } | Behind::Diverged | Behind::Differs => Tone::Warn,
+        Behind::Behind { .. } | Behind::Diverged | Behind::Differs | Behind::RollingOut => {
+            Tone::Warn
+        }
         Behind::UpToDate => Tone::Good,
         _ => Tone::Dim,
     };
@@ -278,8 +280,25 @@ pub fn render_table(report: &StatusReport, style: Style) -> String {
             }
         }
     }
-    let summary = match report.verdict() {
-        Verdict::Degraded => style.paint(Tone::Bad, "✗ degraded: see rows marked ✗"),
+    let of = |severity: Severity| {
+        let list: Vec<_> = report
+            .problems
+            .iter()
+            .filter(|p| p.severity == severity)
+            .collect();
+        named(&list)
+    };
+    let verdict = report.verdict();
+    let summary = match verdict {
+        // Each degraded cell (or environment) and why, not "see the rows".
+        Verdict::Degraded => style.paint(
+            Tone::Bad,
+            &format!("✗ degraded: {}", of(Severity::Degraded)),
+        ),
+        Verdict::InProgress => style.paint(
+            Tone::Warn,
+            &format!("◐ in progress: {}", of(Severity::InProgress)),
+        ),
         Verdict::Unknown => style.paint(
             Tone::Warn,
             &format!(
@@ -295,6 +314,17 @@ pub fn render_table(report: &StatusReport, style: Style) -> String {
     );
     for u in &report.unknowns {
         let _ = writeln!(trimmed, "{}", style.paint(Tone::Warn, &format!("  ? {u}")));
+    }
+    // Rollouts in flight beside worse news: still named, one a line.
+    if verdict != Verdict::InProgress {
+        for p in report
+            .problems
+            .iter()
+            .filter(|p| p.severity == Severity::InProgress)
+        {
+            let line = format!("  ◐ {}: {}", p.place(), p.reason);
+            let _ = writeln!(trimmed, "{}", style.paint(Tone::Warn, &line));
+        }
     }
     trimmed
 }

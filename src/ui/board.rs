@@ -295,6 +295,8 @@ fn behind_badge(c: Option<&DriftCell>) -> (String, Tone) {
         Behind::Diverged => (format!("{mark}diverged"), Tone::Warn),
         Behind::Differs => (format!("{mark}differs"), Tone::Warn),
         Behind::Unknown => ("?".into(), Tone::Dim),
+        // Its digest is on its way: never "=" before the rollout lands.
+        Behind::RollingOut => ("rolling out".into(), Tone::Warn),
     }
 }
 
@@ -340,6 +342,7 @@ fn compact_cell<'a>(
         }
         Some((Behind::Diverged | Behind::Differs, _)) => ("≠".to_string(), Tone::Warn),
         Some((Behind::Unknown, _)) => ("?".to_string(), Tone::Dim),
+        Some((Behind::RollingOut, _)) => ("◐".to_string(), Tone::Warn),
         Some((Behind::FirstStage, _)) | None => (String::new(), Tone::Dim),
     };
     Text::from(vec![
@@ -391,10 +394,15 @@ fn service_cell<'a>(
     };
     let (alarm, atone) = alarm_badge(s.alarm_summary());
     let (health, htone) = health_badge(&s.health);
-    let (behind, btone) = behind_badge(drift);
+    let shift = crate::release::step::in_flight(s);
+    let (behind, btone) = match drift {
+        // The shift's own words follow and say more.
+        Some(c) if c.behind == Behind::RollingOut && shift.is_some() => (String::new(), Tone::Dim),
+        _ => behind_badge(drift),
+    };
     // Stale data is dimmed and marked, never shown as if it were current.
     let dim = |t: Tone| if stale { Tone::Dim } else { t };
-    let line1 = Line::from(vec![
+    let mut line1 = Line::from(vec![
         Span::styled(if stale { "~" } else { "" }, theme.tone(Tone::Warn)),
         Span::styled(digest, theme.tone(dim(dtone))),
         Span::styled(format!(" {rev} "), theme.tone(Tone::Dim)),
@@ -404,6 +412,12 @@ fn service_cell<'a>(
             theme.tone(dim(tasks_tone)),
         ),
     ]);
+    // The release's name beside its digest, where it fits (the digest stays).
+    if let Some(name) = release_beside(s, width.saturating_sub(line1.width())) {
+        line1
+            .spans
+            .insert(2, Span::styled(name, theme.tone(dim(Tone::Plain))));
+    }
     let mut line2 = Line::from(vec![
         Span::styled(alarm, theme.tone(dim(atone))),
         Span::raw(" "),
@@ -412,7 +426,7 @@ fn service_cell<'a>(
         Span::styled(behind, theme.tone(dim(btone))),
     ]);
     // A stepped rollout: where its traffic stands.
-    if let Some(sh) = crate::release::step::in_flight(s) {
+    if let Some(sh) = shift {
         line2.push_span(Span::styled(
             format!(" {}", sh.cell(app.now)),
             theme.tone(dim(if sh.pause.is_some() {
@@ -435,6 +449,18 @@ fn service_cell<'a>(
         ));
     }
     Text::from(vec![line1, line2])
+}
+
+/// Shortest release name worth showing cut (`2.5…`); shorter room drops it.
+const RELEASE_MIN: usize = 4;
+
+/// ` 2.5.0`: the release name of a cell's image in `room` cells (with its
+/// leading space), cut with `…` when it does not fit, dropped when even
+/// [`RELEASE_MIN`] characters do not.
+fn release_beside(s: &ServiceSnapshot, room: usize) -> Option<String> {
+    let name = s.image.as_ref()?.release_name()?;
+    let room = room.checked_sub(1)?;
+    (room >= RELEASE_MIN.min(name.chars().count())).then(|| format!(" {}", fit(&name, room)))
 }
 
 fn app_lists(app: &App, env: EnvId, svc: &str) -> bool {
