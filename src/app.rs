@@ -6,7 +6,9 @@ mod input;
 pub mod keys;
 mod messages;
 mod poll;
+pub mod problems;
 pub mod timeline;
+pub mod views;
 
 use input::handle_key;
 pub use messages::{Command, Msg};
@@ -71,6 +73,8 @@ pub enum Overlay {
     EnvPicker(usize),
     /// The promotions waiting for approval.
     Approvals,
+    /// The last messages in full (the status line shows one, cut to fit).
+    Messages,
 }
 
 /// Per-environment state: what was read and when. Its configuration is
@@ -141,10 +145,13 @@ pub struct App {
     pub focus: Pane,
     /// Detail pane shown.
     pub detail_open: bool,
-    /// Lines the detail pane is scrolled down.
-    pub detail_scroll: usize,
+    /// How far the detail pane and popups are scrolled; the messages said.
+    pub views: views::Views,
     /// Service-name filter.
     pub filter: String,
+    /// Only rows with a problem are shown (`!`): firing, failing, unknown,
+    /// behind, in progress.
+    pub problems_only: bool,
     /// Only this environment is shown, when set.
     pub env_scope: Option<EnvId>,
     /// Timeline scope.
@@ -247,8 +254,9 @@ impl App {
             col: EnvId(0),
             focus: Pane::Board,
             detail_open: false,
-            detail_scroll: 0,
+            views: views::Views::default(),
             filter: String::new(),
+            problems_only: false,
             env_scope: None,
             timeline_scope: TimelineScope::All,
             timeline: Timeline::default(),
@@ -295,6 +303,7 @@ impl App {
         self.services
             .iter()
             .filter(|s| needle.is_empty() || s.to_lowercase().contains(&needle))
+            .filter(|s| !self.problems_only || self.is_problem_row(s))
             .map(String::as_str)
             .collect()
     }
@@ -431,7 +440,9 @@ impl App {
 
     fn say(&mut self, level: Level, text: impl Into<String>) {
         // Messages quote errors and names from outside.
-        self.message = Some((level, crate::model::sanitize(&text.into())));
+        let text = crate::model::sanitize(&text.into());
+        self.views.remember(self.now, level, &text);
+        self.message = Some((level, text));
     }
 
     /// The configuration of environment `env`.

@@ -5,18 +5,19 @@ mod detail;
 mod flow;
 mod overlays;
 pub mod theme;
+mod timeline;
 mod watch;
+mod wrap;
 
 use chrono::{DateTime, Utc};
 use ratatui::Frame;
 use ratatui::layout::{Alignment, Constraint, Layout, Rect};
 use ratatui::style::{Modifier, Style};
 use ratatui::text::{Line, Span};
-use ratatui::widgets::{Block, Borders, Paragraph};
+use ratatui::widgets::Paragraph;
 
 use crate::app::keys::Action;
-use crate::app::timeline::EntryKind;
-use crate::app::{App, Level, Overlay, Pane, TimelineScope};
+use crate::app::{App, Level, Overlay};
 pub use theme::{Theme, Tone};
 
 /// Smallest usable terminal.
@@ -49,9 +50,9 @@ pub fn render(frame: &mut Frame<'_>, app: &App, theme: &Theme) {
         let [d, t] = Layout::horizontal([Constraint::Percentage(55), Constraint::Percentage(45)])
             .areas(lower);
         detail::render_detail(frame, d, app, theme);
-        render_timeline(frame, t, app, theme);
+        timeline::render_timeline(frame, t, app, theme);
     } else {
-        render_timeline(frame, lower, app, theme);
+        timeline::render_timeline(frame, lower, app, theme);
     }
     render_status(frame, status, app, theme);
     flow::render_flow(frame, main, app, theme);
@@ -59,6 +60,7 @@ pub fn render(frame: &mut Frame<'_>, app: &App, theme: &Theme) {
         Overlay::Help => overlays::render_help(frame, area, app, theme),
         Overlay::EnvPicker(i) => overlays::render_env_picker(frame, area, app, *i, theme),
         Overlay::Approvals => overlays::render_approvals(frame, area, app, theme),
+        Overlay::Messages => overlays::render_messages(frame, area, app, theme),
         Overlay::Filter | Overlay::None => {}
     }
 }
@@ -128,9 +130,25 @@ fn render_status(frame: &mut Frame<'_>, area: Rect, app: &App, theme: &Theme) {
         ));
         left.push(Span::raw(" "));
     }
+    // A message cut to fit points to the log that holds it in full.
+    let room = usize::from(area.width)
+        .saturating_sub(left.iter().map(Span::width).sum::<usize>())
+        .saturating_sub(1);
+    let said = |m: &str| {
+        if m.chars().count() <= room {
+            return m.to_string();
+        }
+        let more = format!(" ({}: more)", app.keymap.first(Action::Messages));
+        format!(
+            "{}{more}",
+            fit(m, room.saturating_sub(more.chars().count()))
+        )
+    };
     match &app.message {
-        Some((Level::Warn, m)) => left.push(Span::styled(format!("✗ {m}"), theme.tone(Tone::Bad))),
-        Some((Level::Info, m)) => left.push(Span::raw(m.clone())),
+        Some((Level::Warn, m)) => {
+            left.push(Span::styled(said(&format!("✗ {m}")), theme.tone(Tone::Bad)));
+        }
+        Some((Level::Info, m)) => left.push(Span::raw(said(m))),
         None if app.overlay == Overlay::Filter => {
             left.push(Span::raw("type to filter · enter keep · esc clear"));
         }
@@ -160,79 +178,6 @@ fn render_status(frame: &mut Frame<'_>, area: Rect, app: &App, theme: &Theme) {
             .alignment(Alignment::Right),
         r,
     );
-}
-
-fn render_timeline(frame: &mut Frame<'_>, area: Rect, app: &App, theme: &Theme) {
-    let env = app.env_cfg(app.col).map(|e| e.name.as_str());
-    let svc = app.selected_service();
-    let (scope_label, env_f, svc_f) = match app.timeline_scope {
-        TimelineScope::All => ("all".to_string(), None, None),
-        TimelineScope::Environment => (format!("env {}", env.unwrap_or("-")), env, None),
-        TimelineScope::Service => (
-            format!("{} @ {}", svc.unwrap_or("-"), env.unwrap_or("-")),
-            env,
-            Some(svc.unwrap_or("")),
-        ),
-    };
-    let follow = if app.timeline.following() {
-        "following".to_string()
-    } else {
-        format!("scrolled ↑{} (G follows)", app.timeline.scroll)
-    };
-    let block = Block::default()
-        .borders(Borders::ALL)
-        .border_style(theme.border(app.focus == Pane::Timeline))
-        .title(format!(" Timeline (UTC) · {scope_label} · {follow} "));
-    let inner_h = usize::from(area.height.saturating_sub(2));
-    let entries: Vec<_> = app.timeline.filtered(env_f, svc_f).collect();
-    let end = entries
-        .len()
-        .saturating_sub(app.timeline.scroll.min(entries.len()));
-    let start = end.saturating_sub(inner_h);
-    let lines: Vec<Line<'_>> = if entries.is_empty() {
-        vec![Line::styled("no events yet", theme.tone(Tone::Dim))]
-    } else {
-        entries[start..end]
-            .iter()
-            .map(|e| {
-                let (sym, tone) = match (e.kind, e.bad) {
-                    (_, true) => ("✗", Tone::Bad),
-                    (EntryKind::Rollout | EntryKind::Health | EntryKind::Alarm, false) => {
-                        ("✓", Tone::Good)
-                    }
-                    (EntryKind::Action, false) => ("▶", Tone::Warn),
-                    _ => ("·", Tone::Dim),
-                };
-                Line::from(vec![
-                    Span::styled(stamp(app.now, e.at), theme.tone(Tone::Dim)),
-                    Span::styled(format!("{sym} "), theme.tone(tone)),
-                    Span::raw(format!("{:<8} ", e.env)),
-                    Span::styled(
-                        format!("{} ", e.service.as_deref().unwrap_or("-")),
-                        theme.tone(Tone::Plain).add_modifier(Modifier::BOLD),
-                    ),
-                    Span::styled(
-                        e.text.clone(),
-                        if e.bad {
-                            theme.tone(Tone::Bad)
-                        } else {
-                            theme.tone(Tone::Plain)
-                        },
-                    ),
-                ])
-            })
-            .collect()
-    };
-    frame.render_widget(Paragraph::new(lines).block(block), area);
-}
-
-/// Time of a timeline entry: `HH:MM:SS` today, `MM-DD HH:MM` before.
-pub fn stamp(now: DateTime<Utc>, at: DateTime<Utc>) -> String {
-    if at.date_naive() == now.date_naive() {
-        at.format("%H:%M:%S ").to_string()
-    } else {
-        at.format("%m-%d %H:%M ").to_string()
-    }
 }
 
 /// Short human age: `4s`, `3m`, `2h`, `5d`.

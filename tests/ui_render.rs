@@ -185,10 +185,12 @@ async fn timeline_with_a_deploy() {
     w.key(Key::plain(KeyCode::Tab));
     snap_both("timeline", &w);
     let screen = w.screen(120, 40);
+    // A deploy start reads as a start, with its own icon, never ✓ completed.
     assert!(
-        screen.contains("rollout completed → in progress")
-            || screen.contains("has begun a deployment")
+        screen.contains("▶ staging  checkout deploy started: shop-checkout:"),
+        "{screen}"
     );
+    assert!(!screen.contains("✓ staging  checkout rollout completed → in progress"));
 }
 
 #[tokio::test]
@@ -299,4 +301,197 @@ async fn wide_boards_scroll_sideways_with_the_service_column_pinned() {
         let header = screen.lines().nth(2).unwrap_or_default();
         assert!(!header.contains("env-01 "), "{header}");
     }
+}
+
+/// A world over the demo configuration and `fleet`.
+fn over(fleet: &shipdeck::sim::FleetFile) -> World {
+    let clock = ManualClock::new(t0());
+    let cfg = config::demo().unwrap();
+    let sim = SimFleet::new(fleet, 7, Arc::new(clock.clone()));
+    let app = App::new(&cfg, KeyMap::default(), "alice".into(), t0());
+    World {
+        app,
+        fleet: sim,
+        clock,
+        cfg,
+        request: 0,
+    }
+}
+
+/// The reason CloudWatch gives is what a person acts on: it is never cut.
+const LONG_REASON: &str = "Threshold Crossed: 3 out of the last 3 datapoints \
+[12.5 (02/11/26 09:57:00), 11.0 (02/11/26 09:56:00), 14.2 (02/11/26 09:55:00)] \
+were greater than the threshold (5.0) (minimum 3 datapoints for OK -> ALARM transition). \
+END-OF-REASON";
+
+#[tokio::test]
+async fn help_scrolls_to_its_end_at_80x24() {
+    let mut w = World::new();
+    w.poll_all().await;
+    w.key(Key::ch('?'));
+    let top = w.screen(80, 24);
+    assert!(top.contains("more"), "the help says there is more\n{top}");
+    w.key(Key::ch('G'));
+    let end = w.screen(80, 24);
+    insta::assert_snapshot!("help_scrolled_to_its_end_80x24", end);
+    assert!(end.contains("q               quit"), "{end}");
+    assert!(end.contains("Badges: ✓ ok"), "{end}");
+    assert!(end.contains("above"), "{end}");
+    // Every line of the help ends inside its box: nothing is cut.
+    for line in end.lines().chain(top.lines()) {
+        assert!(!line.contains("(wiza│"), "{line}");
+    }
+    // Esc closes it; the board is back.
+    w.key(Key::plain(KeyCode::Esc));
+    assert!(!w.screen(80, 24).contains("Help ·"));
+}
+
+#[tokio::test]
+async fn detail_pane_scrolls_to_a_long_alarm_reason() {
+    let text = include_str!("../assets/demo-fleet.toml").replace(
+        r#"{ name = "shop-payments-prod-5xx", state = "ALARM" }"#,
+        &format!(
+            r#"{{ name = "shop-payments-prod-5xx", state = "ALARM", reason = "{LONG_REASON}" }}"#
+        ),
+    );
+    assert!(
+        text.contains("END-OF-REASON"),
+        "the fixture holds the long reason"
+    );
+    let fleet = shipdeck::sim::FleetFile::parse(&text, "<long reason>").unwrap();
+    let mut w = over(&fleet);
+    w.poll_all().await;
+    for _ in 0..3 {
+        w.key(Key::ch('j'));
+    }
+    w.key(Key::ch('l'));
+    w.key(Key::ch('l'));
+    w.key(Key::plain(KeyCode::Enter));
+    let first = w.screen(80, 24);
+    assert!(first.contains("more"), "{first}");
+    // Down until the end of the reason is on screen (the pane has focus).
+    let mut screen = first;
+    for _ in 0..40 {
+        if screen.contains("END-OF-REASON") {
+            break;
+        }
+        w.key(Key::ch('j'));
+        screen = w.screen(80, 24);
+    }
+    insta::assert_snapshot!("detail_scrolled_to_a_long_alarm_reason_80x24", screen);
+    assert!(screen.contains("END-OF-REASON"), "{screen}");
+    assert!(screen.contains("transition)."), "{screen}");
+    // G goes to the end and stays there; g back to the top.
+    w.key(Key::ch('G'));
+    w.key(Key::ch('j'));
+    let end = w.screen(80, 24);
+    assert!(!end.contains("more ·"), "nothing below the end\n{end}");
+    w.key(Key::ch('k'));
+    assert!(w.screen(80, 24).contains("↓ 1 more"), "one up from the end");
+    w.key(Key::ch('g'));
+    assert!(w.screen(80, 24).contains("service  shop-payments-prod"));
+}
+
+#[tokio::test]
+async fn a_region_outage_shows_its_reason_in_full() {
+    let fleet = shipdeck::sim::FleetFile::demo_scenario("region-outage").unwrap();
+    let mut w = over(&fleet);
+    w.poll_all().await;
+    w.key(Key::ch('l'));
+    w.key(Key::ch('l'));
+    w.key(Key::plain(KeyCode::Enter));
+    snap_both("region_outage_detail", &w);
+    for (wd, h) in SIZES {
+        let screen = w.screen(wd, h);
+        let detail: String = screen
+            .lines()
+            .filter_map(|l| l.split('│').nth(1))
+            .map(str::trim)
+            .collect::<Vec<_>>()
+            .join(" ");
+        assert!(detail.contains("prod UNREADABLE"), "{screen}");
+        assert!(!screen.contains("no data for this cell"), "{screen}");
+        // The header's reason, cut to its column, is whole in the pane.
+        let reason = match &w.app.envs[2].freshness {
+            shipdeck::model::Freshness::Failed { error } => error.clone(),
+            other => panic!("prod is not failed: {other:?}"),
+        };
+        let words: Vec<&str> = reason.split_whitespace().collect();
+        assert!(
+            words.iter().all(|word| detail.contains(word)),
+            "every word of {reason:?} at {wd}x{h}\n{screen}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn the_status_line_message_opens_in_full() {
+    let mut w = World::new();
+    w.app.read_only = true;
+    w.poll_all().await;
+    w.key(Key::ch('p'));
+    let cut = w.screen(80, 24);
+    let status = cut.lines().last().unwrap_or_default().to_string();
+    assert!(status.ends_with("… (m: more)"), "{status}");
+    w.key(Key::ch('m'));
+    let open = w.screen(80, 24);
+    insta::assert_snapshot!("status_message_in_full_80x24", open);
+    let full = w.app.message.clone().unwrap().1;
+    let popup: String = open
+        .lines()
+        .filter_map(|l| l.split('│').nth(1))
+        .map(str::trim)
+        .collect::<Vec<_>>()
+        .join(" ");
+    for word in full.split_whitespace() {
+        assert!(popup.contains(word), "{word} of {full:?}\n{open}");
+    }
+    w.key(Key::ch('m'));
+    assert!(!w.screen(80, 24).contains("Messages ·"));
+}
+
+#[tokio::test]
+async fn timeline_top_keeps_the_pane_full_with_one_time_width() {
+    let mut w = World::new();
+    w.poll_all().await;
+    for _ in 0..3 {
+        w.clock.advance(Duration::from_secs(2));
+        w.poll_all().await;
+    }
+    w.key(Key::plain(KeyCode::Tab));
+    w.key(Key::ch('g'));
+    let screen = w.screen(80, 24);
+    insta::assert_snapshot!("timeline_top_80x24", screen);
+    let rows = |screen: &str| -> Vec<String> {
+        screen
+            .lines()
+            .skip_while(|l| !l.contains("Timeline (UTC)"))
+            .skip(1)
+            .take_while(|l| l.starts_with('│'))
+            .map(str::to_string)
+            .collect()
+    };
+    let top = rows(&screen);
+    assert!(top.len() >= 7, "{screen}");
+    assert!(
+        top.iter().all(|r| r.trim_matches('│').trim().len() > 10),
+        "g fills the pane\n{screen}"
+    );
+    // From the top to the newest, through the change of day: in every view
+    // the symbol column is at one place, so the times have one width.
+    let column = |r: &str| r.chars().position(|c| "·✓✗▶?".contains(c));
+    let mut widths = std::collections::BTreeSet::new();
+    for _ in 0..60 {
+        let screen = w.screen(80, 24);
+        let view = rows(&screen);
+        let first = column(&view[0]);
+        assert!(view.iter().all(|r| column(r) == first), "{screen}");
+        widths.insert(first);
+        if w.app.timeline.following() {
+            break;
+        }
+        w.key(Key::ch('j'));
+    }
+    assert!(w.app.timeline.following(), "j reaches the newest entry");
+    assert!(widths.len() == 2, "views of one day and of two: {widths:?}");
 }

@@ -10,14 +10,23 @@ pub(super) fn handle_key(app: &mut App, key: Key) -> Vec<Command> {
         return flow::quit(app);
     }
     match app.overlay.clone() {
-        Overlay::Help | Overlay::Approvals => {
+        Overlay::Help | Overlay::Approvals | Overlay::Messages => {
+            let action = app.keymap.action(key, Context::Global);
             if matches!(key.code, KeyCode::Esc | KeyCode::Enter)
                 || matches!(
-                    app.keymap.action(key, Context::Global),
-                    Some(Action::Help | Action::Quit | Action::Close | Action::Approvals)
+                    action,
+                    Some(
+                        Action::Help
+                            | Action::Quit
+                            | Action::Close
+                            | Action::Approvals
+                            | Action::Messages
+                    )
                 )
             {
                 app.overlay = Overlay::None;
+            } else if let Some(a) = action {
+                app.views.popup.apply(a);
             }
             return Vec::new();
         }
@@ -31,13 +40,12 @@ pub(super) fn handle_key(app: &mut App, key: Key) -> Vec<Command> {
         }
         Overlay::None => {}
     }
-    // Help works in every dialog that does not take text.
+    // Help and the message log work in every dialog that does not take text.
     if let Some(ctx) = app.flow_context()
         && !ctx.is_typing()
-        && app.keymap.action(key, ctx) == Some(Action::Help)
+        && let Some(a @ (Action::Help | Action::Messages)) = app.keymap.action(key, ctx)
     {
-        app.overlay = Overlay::Help;
-        return Vec::new();
+        return update_action(app, a);
     }
     match &app.flow {
         Some(Flow::Wizard(_)) => return flow::wizard_key(app, key),
@@ -56,7 +64,10 @@ pub(super) fn handle_key(app: &mut App, key: Key) -> Vec<Command> {
         );
         return Vec::new();
     };
-    app.message = None;
+    // The message log shows what the status line said: keep it there too.
+    if action != Action::Messages {
+        app.message = None;
+    }
     update_action(app, action)
 }
 
@@ -111,7 +122,18 @@ pub(super) fn update_action(app: &mut App, action: Action) -> Vec<Command> {
             }
             return flow::quit(app);
         }
-        Action::Help => app.overlay = Overlay::Help,
+        Action::Help => {
+            app.overlay = Overlay::Help;
+            app.views.popup.reset();
+        }
+        Action::Messages => {
+            if app.views.said.is_empty() {
+                app.say(Level::Info, "no messages yet");
+            } else {
+                app.overlay = Overlay::Messages;
+                app.views.popup.reset();
+            }
+        }
         Action::Approvals => {
             app.overlay = Overlay::Approvals;
             // Read the ledger now; the tick keeps re-reading while it is open.
@@ -160,7 +182,7 @@ pub(super) fn update_action(app: &mut App, action: Action) -> Vec<Command> {
         }
         Action::OpenDetail => {
             app.detail_open = true;
-            app.detail_scroll = 0;
+            app.views.detail.reset();
             app.focus = Pane::Detail;
             // The pane shows the rollback target: read it if the reading left it out.
             if let Some(service) = app.selected_service().map(str::to_string) {
@@ -187,17 +209,12 @@ pub(super) fn update_action(app: &mut App, action: Action) -> Vec<Command> {
         | Action::PageUp
         | Action::PageDown => {
             if app.focus == Pane::Timeline {
-                scroll_timeline(app, action);
+                app.timeline.scroll_by(action);
             } else if app.focus == Pane::Detail {
-                app.detail_scroll = match action {
-                    Action::Up => app.detail_scroll.saturating_sub(1),
-                    Action::Down => app.detail_scroll + 1,
-                    Action::Top => 0,
-                    Action::PageUp => app.detail_scroll.saturating_sub(PAGE_ROWS),
-                    Action::PageDown => app.detail_scroll + PAGE_ROWS,
-                    _ => app.detail_scroll,
-                };
+                app.views.detail.apply(action);
             } else {
+                // Another cell: its details start at the top.
+                app.views.detail.reset();
                 app.row = match action {
                     Action::Up => app.row.saturating_sub(1),
                     Action::Down => (app.row + 1).min(rows.saturating_sub(1)),
@@ -210,6 +227,7 @@ pub(super) fn update_action(app: &mut App, action: Action) -> Vec<Command> {
         }
         Action::Left | Action::Right => {
             if app.env_scope.is_none() {
+                app.views.detail.reset();
                 app.col = if action == Action::Left {
                     app.col.previous().unwrap_or(app.col)
                 } else {
@@ -270,17 +288,4 @@ pub(super) fn update_action(app: &mut App, action: Action) -> Vec<Command> {
         }
     }
     Vec::new()
-}
-
-pub(super) fn scroll_timeline(app: &mut App, action: Action) {
-    let len = app.timeline.entries().len();
-    let s = &mut app.timeline.scroll;
-    *s = match action {
-        Action::Up => (*s + 1).min(len.saturating_sub(1)),
-        Action::Down => s.saturating_sub(1),
-        Action::Top => len.saturating_sub(1),
-        Action::Bottom => 0,
-        Action::PageUp => (*s + PAGE_ROWS).min(len.saturating_sub(1)),
-        _ => s.saturating_sub(PAGE_ROWS),
-    };
 }

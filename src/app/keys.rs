@@ -251,8 +251,8 @@ impl KeyMap {
     }
 
     /// The action bound to `key` in `context`: context-specific bindings win
-    /// over global ones; in a modal context only its own bindings (and help,
-    /// outside text input) apply.
+    /// over global ones; in a modal context only its own bindings (and help
+    /// and the message log, outside text input) apply.
     pub fn action(&self, key: Key, context: Context) -> Option<Action> {
         let mut found = None;
         for (k, a) in &self.bindings {
@@ -264,7 +264,7 @@ impl KeyMap {
                 return Some(*a);
             }
             let fallback = if context.is_modal() {
-                *a == Action::Help && !context.is_typing()
+                matches!(*a, Action::Help | Action::Messages) && !context.is_typing()
             } else {
                 c == Context::Global
             };

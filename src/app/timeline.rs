@@ -4,7 +4,10 @@ use std::collections::HashSet;
 
 use chrono::{DateTime, Utc};
 
-use crate::model::{AlarmState, EnvSnapshot, Health, sanitize};
+use super::PAGE_ROWS;
+use super::keys::Action;
+use super::views::Seen;
+use crate::model::{AlarmState, EnvSnapshot, Health, RolloutState, sanitize};
 
 /// Entries kept; older ones are dropped.
 pub const TIMELINE_CAP: usize = 2000;
@@ -14,8 +17,12 @@ pub const TIMELINE_CAP: usize = 2000;
 pub enum EntryKind {
     /// An ECS service event.
     Event,
+    /// A deploy began: a rollout went in progress (drawn as a start, never ✓).
+    Start,
     /// A rollout state change.
     Rollout,
+    /// A state became unknown (a rollout or alarm with no reading): never ✓.
+    Unknown,
     /// An alarm transition.
     Alarm,
     /// A health change.
@@ -56,6 +63,8 @@ pub struct Timeline {
     floor: Option<DateTime<Utc>>,
     /// Lines scrolled up from the newest; 0 follows the tail.
     pub scroll: usize,
+    /// The entries in scope and the rows at the last draw.
+    pub view: Seen,
 }
 
 impl Timeline {
@@ -103,7 +112,7 @@ impl Timeline {
         self.seen.insert(key);
         // Keep the user's view still when they scrolled up.
         if self.scroll > 0 && pos < self.entries.len() {
-            self.scroll += 1;
+            self.scroll = self.scroll.saturating_add(1);
         }
         if self.entries.len() > TIMELINE_CAP {
             let excess = self.entries.len() - TIMELINE_CAP;
@@ -144,7 +153,7 @@ impl Timeline {
             let Some(old) = old else { continue };
             let (was, now) = (old.rollout(), svc.rollout());
             if was != now {
-                let text = format!("rollout {} → {}", was.label(), now.label());
+                let (kind, text) = rollout_entry(was, now, svc);
                 let key = format!(
                     "ro:{env}:{}:{}:{}",
                     svc.name,
@@ -156,7 +165,7 @@ impl Timeline {
                     next.read_at,
                     env,
                     Some(&svc.name),
-                    EntryKind::Rollout,
+                    kind,
                     &text,
                     now.is_bad(),
                 );
@@ -180,12 +189,17 @@ impl Timeline {
                         state_label(alarm.state),
                         alarm.updated_at.timestamp_millis()
                     );
+                    let kind = if alarm.state == AlarmState::InsufficientData {
+                        EntryKind::Unknown
+                    } else {
+                        EntryKind::Alarm
+                    };
                     self.push(
                         key,
                         alarm.updated_at,
                         env,
                         Some(&svc.name),
-                        EntryKind::Alarm,
+                        kind,
                         &text,
                         alarm.state == AlarmState::Alarm,
                     );
@@ -210,6 +224,43 @@ impl Timeline {
         }
     }
 
+    /// The entries to draw, `start..end` of `len` in scope, in `rows` rows:
+    /// scrolled up at most until the oldest is at the top, so the pane stays
+    /// full. Remembers the size for the keys.
+    pub fn window(&self, len: usize, rows: usize) -> (usize, usize) {
+        self.view.record(len, rows);
+        let end = len - self.scroll.min(len.saturating_sub(rows));
+        (end.saturating_sub(rows), end)
+    }
+
+    /// Lines scrolled up as drawn (never past the oldest entry at the top).
+    pub fn scrolled(&self) -> usize {
+        match self.view.limits() {
+            Some((max, _)) => self.scroll.min(max),
+            None => self.scroll,
+        }
+    }
+
+    /// Moves as a scroll key asks (up is older); `false` when `action` is
+    /// not one. `g` puts the oldest entry at the top of a full pane.
+    pub fn scroll_by(&mut self, action: Action) -> bool {
+        let (max, page) = self
+            .view
+            .limits()
+            .unwrap_or((self.entries.len().saturating_sub(1), PAGE_ROWS));
+        let at = self.scroll.min(max);
+        self.scroll = match action {
+            Action::Up => at.saturating_add(1).min(max),
+            Action::Down => at.saturating_sub(1),
+            Action::Top => max,
+            Action::Bottom => 0,
+            Action::PageUp => at.saturating_add(page).min(max),
+            Action::PageDown => at.saturating_sub(page),
+            _ => return false,
+        };
+        true
+    }
+
     /// Entries matching a scope, oldest first.
     pub fn filtered<'a>(
         &'a self,
@@ -220,6 +271,37 @@ impl Timeline {
             env.is_none_or(|x| e.env == x)
                 && service.is_none_or(|s| e.service.as_deref() == Some(s))
         })
+    }
+}
+
+/// What a rollout's change says: a deploy start reads as a start, naming
+/// what rolls out; a state no longer read reads as unknown.
+fn rollout_entry(
+    was: RolloutState,
+    now: RolloutState,
+    svc: &crate::model::ServiceSnapshot,
+) -> (EntryKind, String) {
+    match now {
+        RolloutState::InProgress => {
+            let what = svc
+                .deployments
+                .iter()
+                .find(|d| d.role == crate::model::DeploymentRole::Primary)
+                .map_or_else(String::new, |d| format!(": {}", d.task_definition));
+            let after = match was {
+                RolloutState::Completed => String::new(),
+                other => format!(" (rollout was {})", other.label()),
+            };
+            (EntryKind::Start, format!("deploy started{what}{after}"))
+        }
+        RolloutState::Unknown => (
+            EntryKind::Unknown,
+            format!("rollout state unknown (was {})", was.label()),
+        ),
+        _ => (
+            EntryKind::Rollout,
+            format!("rollout {} → {}", was.label(), now.label()),
+        ),
     }
 }
 
@@ -417,6 +499,83 @@ mod tests {
             false,
         );
         assert!(tl.following());
+    }
+
+    fn rolling(state: RolloutState, at: i64) -> EnvSnapshot {
+        let mut r = reading(&[]);
+        r.read_at = t(at);
+        r.services[0].deployments = vec![crate::model::Deployment {
+            id: "d1".into(),
+            role: crate::model::DeploymentRole::Primary,
+            task_definition: crate::model::TaskDefRef::parse("shop-api:5").unwrap(),
+            rollout: state,
+            reason: None,
+            steps: vec![],
+            nothing_changed: false,
+            shift: None,
+            running: 1,
+            desired: 1,
+            pending: 0,
+            failed_tasks: 0,
+            created_at: t(at),
+            updated_at: t(at),
+        }];
+        r
+    }
+
+    #[test]
+    fn a_deploy_start_reads_as_a_start_and_unknown_is_never_done() {
+        let mut tl = Timeline::default();
+        let done = rolling(RolloutState::Completed, 1);
+        let going = rolling(RolloutState::InProgress, 2);
+        let done_again = rolling(RolloutState::Completed, 3);
+        let lost = rolling(RolloutState::Unknown, 4);
+        tl.record_reading(Some(&done), &going);
+        tl.record_reading(Some(&going), &done_again);
+        tl.record_reading(Some(&done_again), &lost);
+        let got: Vec<(EntryKind, &str)> = tl
+            .entries()
+            .iter()
+            .map(|e| (e.kind, e.text.as_str()))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                (EntryKind::Start, "deploy started: shop-api:5"),
+                (EntryKind::Rollout, "rollout in progress → completed"),
+                (EntryKind::Unknown, "rollout state unknown (was completed)"),
+            ]
+        );
+    }
+
+    #[test]
+    fn the_oldest_entry_at_the_top_keeps_the_pane_full() {
+        let mut tl = Timeline::default();
+        for i in 0..30 {
+            tl.push(
+                format!("k{i}"),
+                t(i),
+                "dev",
+                None,
+                EntryKind::Event,
+                "x",
+                false,
+            );
+        }
+        // Following: the newest 10.
+        assert_eq!(tl.window(30, 10), (20, 30));
+        assert!(tl.scroll_by(Action::Top));
+        assert_eq!(tl.window(30, 10), (0, 10), "g: ten rows, not one");
+        assert!(tl.scroll_by(Action::Up));
+        assert_eq!(tl.window(30, 10), (0, 10), "no further than the top");
+        assert!(tl.scroll_by(Action::Down));
+        assert_eq!(tl.window(30, 10), (1, 11));
+        assert!(tl.scroll_by(Action::Bottom));
+        assert!(tl.following());
+        // Fewer entries than rows: all of them, whatever the scroll.
+        tl.scroll = 7;
+        assert_eq!(tl.window(4, 10), (0, 4));
+        assert!(!tl.scroll_by(Action::Quit));
     }
 
     #[test]

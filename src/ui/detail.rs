@@ -4,12 +4,14 @@ use ratatui::Frame;
 use ratatui::layout::Rect;
 use ratatui::style::Modifier;
 use ratatui::text::{Line, Span};
-use ratatui::widgets::{Block, Borders, Paragraph};
+use ratatui::widgets::{Block, Borders};
 
 use super::board::{health_badge, rollout_badge};
-use super::{Theme, Tone, age, fit};
-use crate::app::{App, Pane};
-use crate::model::{AlarmState, DeploymentRole, Health, Pinning, sanitize};
+use super::wrap::{render_scrolled, scroll_hint, wrap_all};
+use super::{Theme, Tone, age};
+use crate::app::keys::Action;
+use crate::app::{App, EnvState, Pane};
+use crate::model::{AlarmState, DeploymentRole, Freshness, Health, Pinning, sanitize};
 
 const BARS: [char; 8] = ['▁', '▂', '▃', '▄', '▅', '▆', '▇', '█'];
 
@@ -40,20 +42,68 @@ fn heading(text: &str, theme: &Theme) -> Line<'static> {
     ))
 }
 
-fn kv(k: &str, v: &str, width: usize, theme: &Theme) -> Line<'static> {
+/// A labelled value, in full: the pane wraps it under its label.
+fn kv(k: &str, v: &str, theme: &Theme) -> Line<'static> {
     Line::from(vec![
         Span::styled(format!("{k:<9}"), theme.tone(Tone::Dim)),
-        Span::raw(fit(v, width)),
+        Span::raw(v.to_string()),
     ])
 }
 
+/// Why a source could not be read, when it could not.
+fn failure(f: &Freshness) -> Option<&str> {
+    match f {
+        Freshness::Stale { error, .. } | Freshness::Failed { error } => Some(error),
+        _ => None,
+    }
+}
+
+/// A cell with no reading: why, in full (an outage's reason is what the
+/// person acts on; the column header has room for its first words only).
+fn no_reading(app: &App, env: Option<&EnvState>, theme: &Theme) -> Vec<Line<'static>> {
+    let name = app.env_cfg(app.col).map_or("-", |e| e.name.as_str());
+    let Some(env) = env else {
+        return vec![Line::styled("no data for this cell", theme.tone(Tone::Dim))];
+    };
+    let mut lines = match &env.freshness {
+        Freshness::Failed { error } => vec![
+            Line::styled(
+                format!("✗ {name} UNREADABLE: nothing has been read from it yet"),
+                theme.tone(Tone::Bad).add_modifier(Modifier::BOLD),
+            ),
+            kv("reason", &sanitize(error), theme),
+            Line::styled(
+                "  every cell here is unknown, never healthy, until a reading succeeds",
+                theme.tone(Tone::Dim),
+            ),
+        ],
+        Freshness::Unknown | Freshness::Loading => {
+            vec![Line::styled(
+                format!("reading {name}…"),
+                theme.tone(Tone::Warn),
+            )]
+        }
+        Freshness::Ready { .. } | Freshness::Stale { .. } => vec![Line::styled(
+            format!("no data for this cell: the last reading of {name} did not hold this service"),
+            theme.tone(Tone::Dim),
+        )],
+    };
+    if let Some(at) = env.next_poll.filter(|_| env.in_flight.is_none()) {
+        let wait = (at - app.now).num_seconds().max(0);
+        let now = app.keymap.first(Action::Refresh);
+        lines.push(kv(
+            "next try",
+            &format!("in {wait}s ({now} reads now)"),
+            theme,
+        ));
+    } else if env.in_flight.is_some() {
+        lines.push(kv("next try", "reading now…", theme));
+    }
+    lines
+}
+
 /// Where `r` would go from here, or why that is not known yet.
-fn rollback_line(
-    app: &App,
-    s: &crate::model::ServiceSnapshot,
-    width: usize,
-    theme: &Theme,
-) -> Line<'static> {
+fn rollback_line(app: &App, s: &crate::model::ServiceSnapshot, theme: &Theme) -> Line<'static> {
     use crate::app::histories::HistoryState;
     let env_name = app.env_cfg(app.col).map_or("", |e| e.name.as_str());
     let text = match app.histories.state(app.col, &s.name, !s.history.is_empty()) {
@@ -73,7 +123,7 @@ fn rollback_line(
             Err(e) => e.0,
         },
     };
-    kv("rollback", &text, width, theme)
+    kv("rollback", &text, theme)
 }
 
 pub(super) fn render_detail(frame: &mut Frame<'_>, area: Rect, app: &App, theme: &Theme) {
@@ -90,25 +140,21 @@ pub(super) fn render_detail(frame: &mut Frame<'_>, area: Rect, app: &App, theme:
     let width = usize::from(area.width.saturating_sub(11)).max(8);
     let mut lines: Vec<Line<'static>> = Vec::new();
     match app.selected_snapshot() {
-        None => lines.push(Line::styled("no data for this cell", theme.tone(Tone::Dim))),
+        None => lines.extend(no_reading(app, env, theme)),
         Some(s) => {
             if let Some(e) = env.filter(|e| !e.freshness.is_fresh()) {
                 lines.push(Line::styled(
                     format!(
                         "! data is not current ({})",
-                        match &e.freshness {
-                            crate::model::Freshness::Stale { error, .. } => error.clone(),
-                            _ => "loading".to_string(),
-                        }
+                        failure(&e.freshness).map_or_else(|| "loading".to_string(), sanitize)
                     ),
                     theme.tone(Tone::Bad),
                 ));
             }
-            lines.push(kv("service", &s.ecs_service, width, theme));
+            lines.push(kv("service", &s.ecs_service, theme));
             lines.push(kv(
                 "image",
                 &s.image.as_ref().map_or("-".into(), ToString::to_string),
-                width,
                 theme,
             ));
             let digest = match (&s.digest, s.pinning) {
@@ -116,23 +162,22 @@ pub(super) fn render_detail(frame: &mut Frame<'_>, area: Rect, app: &App, theme:
                 (Some(d), _) => d.to_string(),
                 (None, _) => "unknown: tag-only image, cannot be promoted".into(),
             };
-            lines.push(kv("digest", &digest, width, theme));
+            lines.push(kv("digest", &digest, theme));
             match s
                 .task_definition
                 .as_ref()
                 .and_then(|t| t.as_colour().map(|c| (t, c)))
             {
-                Some((t, c)) => lines.push(kv("live", &format!("{t} ({c} colour)"), width, theme)),
+                Some((t, c)) => lines.push(kv("live", &format!("{t} ({c} colour)"), theme)),
                 None => lines.push(kv(
                     "task def",
                     &s.task_definition
                         .as_ref()
                         .map_or("-".into(), |t| t.arn.clone()),
-                    width,
                     theme,
                 )),
             }
-            lines.push(rollback_line(app, s, width, theme));
+            lines.push(rollback_line(app, s, theme));
             let c = &s.deployment_config;
             lines.push(kv(
                 "strategy",
@@ -146,7 +191,6 @@ pub(super) fn render_detail(frame: &mut Frame<'_>, area: Rect, app: &App, theme:
                     },
                     if c.alarm_rollback { "on" } else { "off" }
                 ),
-                width,
                 theme,
             ));
             if let Some(p) = &s.proxy {
@@ -268,7 +312,7 @@ pub(super) fn render_detail(frame: &mut Frame<'_>, area: Rect, app: &App, theme:
             if !latencies.is_empty() {
                 #[allow(clippy::cast_precision_loss)]
                 let values: Vec<f64> = latencies.iter().map(|v| *v as f64).collect();
-                lines.push(kv("latency", &sparkline(&values, width), width, theme));
+                lines.push(kv("latency", &sparkline(&values, width), theme));
             }
             if let Some((p50, p95)) = app
                 .trackers
@@ -280,32 +324,45 @@ pub(super) fn render_detail(frame: &mut Frame<'_>, area: Rect, app: &App, theme:
                     p50.as_millis(),
                     p95.as_millis()
                 );
-                lines.push(kv("probes", &text, width, theme));
+                lines.push(kv("probes", &text, theme));
             }
             for m in &s.metrics {
+                let label = Span::styled(format!("{:<9}", m.label), theme.tone(Tone::Dim));
+                if let Some(e) = &m.error {
+                    lines.push(Line::from(vec![
+                        label,
+                        Span::styled(
+                            format!("? UNKNOWN: {}", sanitize(e)),
+                            theme.tone(Tone::Warn),
+                        ),
+                    ]));
+                    continue;
+                }
                 let last = m.points.last().map_or("-".into(), |v| format!("{v:.1}"));
                 lines.push(Line::from(vec![
-                    Span::styled(format!("{:<9}", m.label), theme.tone(Tone::Dim)),
+                    label,
                     Span::raw(sparkline(&m.points, width.saturating_sub(8))),
                     Span::raw(format!(" {last}")),
                 ]));
             }
+            if let Some(e) = env.and_then(|e| failure(&e.metrics_freshness)) {
+                lines.push(Line::from(vec![
+                    Span::styled("metrics  ", theme.tone(Tone::Dim)),
+                    Span::styled(
+                        format!("? UNKNOWN: CloudWatch metrics unreadable: {}", sanitize(e)),
+                        theme.tone(Tone::Warn),
+                    ),
+                ]));
+            }
         }
     }
-    let inner_h = usize::from(area.height.saturating_sub(2));
-    let max_scroll = lines.len().saturating_sub(inner_h);
-    let scroll = u16::try_from(app.detail_scroll.min(max_scroll)).unwrap_or(0);
-    let more = lines.len() > inner_h + usize::from(scroll);
-    let mut para = Paragraph::new(lines).block(block).scroll((scroll, 0));
-    if more && app.focus != Pane::Detail {
-        para = para.block(
-            Block::default()
-                .borders(Borders::ALL)
-                .border_style(theme.border(false))
-                .title(format!(" Detail · {svc} (tab, then j/k to scroll) ")),
-        );
-    }
-    frame.render_widget(para, area);
+    let rows = wrap_all(&lines, usize::from(area.width.saturating_sub(2)));
+    let hint = if app.focus == Pane::Detail {
+        scroll_hint(app)
+    } else {
+        format!("{} to scroll", app.keymap.first(Action::NextPane))
+    };
+    render_scrolled(frame, area, block, rows, &app.views.detail, &hint, theme);
 }
 
 #[cfg(test)]

@@ -1,4 +1,4 @@
-//! Popups: help and the environment picker.
+//! Popups: help, the message log, the approvals and the environment picker.
 
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Flex, Layout, Rect};
@@ -6,9 +6,10 @@ use ratatui::style::Modifier;
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Borders, Clear, Paragraph};
 
+use super::wrap::{render_scrolled, scroll_hint, wrap_all};
 use super::{Theme, Tone};
-use crate::app::keys::{ACTIONS, Context};
-use crate::app::{App, Pane, mutation_blocked};
+use crate::app::keys::{ACTIONS, Action, Context};
+use crate::app::{App, Level, Pane, mutation_blocked};
 
 /// A `width`×`height` rectangle in the middle of `area` (clipped to it).
 pub(super) fn centered(area: Rect, width: u16, height: u16) -> Rect {
@@ -19,6 +20,39 @@ pub(super) fn centered(area: Rect, width: u16, height: u16) -> Rect {
         .flex(Flex::Center)
         .areas(v);
     h
+}
+
+/// A popup as wide as it may be, at most `width`, holding `lines` wrapped;
+/// taller than the screen, it scrolls.
+fn render_popup(
+    frame: &mut Frame<'_>,
+    area: Rect,
+    app: &App,
+    (title, width): (String, u16),
+    lines: &[Line<'_>],
+    theme: &Theme,
+) {
+    let inner = usize::from(width.min(area.width).saturating_sub(2));
+    let rows = wrap_all(lines, inner);
+    let height = u16::try_from(rows.len() + 2).unwrap_or(u16::MAX);
+    let rect = centered(area, width, height);
+    frame.render_widget(Clear, rect);
+    let block = Block::default()
+        .borders(Borders::ALL)
+        .border_style(theme.border(true))
+        .title(Span::styled(
+            title,
+            theme.tone(Tone::Plain).add_modifier(Modifier::BOLD),
+        ));
+    render_scrolled(
+        frame,
+        rect,
+        block,
+        rows,
+        &app.views.popup,
+        &scroll_hint(app),
+        theme,
+    );
 }
 
 pub(super) fn render_help(frame: &mut Frame<'_>, area: Rect, app: &App, theme: &Theme) {
@@ -38,10 +72,8 @@ pub(super) fn render_help(frame: &mut Frame<'_>, area: Rect, app: &App, theme: &
             continue;
         }
         let mut desc = info.description.to_string();
-        if matches!(
-            info.action,
-            crate::app::keys::Action::Promote | crate::app::keys::Action::Rollback
-        ) && mutation_blocked(app).is_some()
+        if matches!(info.action, Action::Promote | Action::Rollback)
+            && mutation_blocked(app).is_some()
         {
             desc.push_str(" (disabled: read-only)");
         }
@@ -50,33 +82,51 @@ pub(super) fn render_help(frame: &mut Frame<'_>, area: Rect, app: &App, theme: &
             Span::raw(desc),
         ]));
     }
-    let legend = [
+    lines.push(Line::raw(""));
+    for l in [
         "Badges: ✓ ok  ✗ failed/firing  ? unknown  ◐ in progress  - none  ~ stale",
         "A = alarms, H = health, ↑ = promotable, * = digest from running tasks",
-    ];
-    // On short terminals the key list matters more than the legend.
-    let room = usize::from(area.height.saturating_sub(2));
-    if lines.len() + legend.len() + 2 <= room {
-        lines.push(Line::raw(""));
-        for l in legend {
-            lines.push(Line::styled(l, theme.tone(Tone::Dim)));
-        }
+        "Timeline: ▶ deploy started / shipdeck acted  ✓ done  ✗ failed  ? unknown",
+    ] {
+        lines.push(Line::styled(l, theme.tone(Tone::Dim)));
     }
     lines.push(Line::styled(
-        "esc or ? closes · keys are configurable in [keys]",
+        format!(
+            "esc or {} closes · {} scrolls · keys are configurable in [keys]",
+            app.keymap.first(Action::Help),
+            scroll_hint(app)
+        ),
         theme.tone(Tone::Dim),
     ));
-    let height = u16::try_from(lines.len() + 2).unwrap_or(u16::MAX);
-    let rect = centered(area, 76, height);
-    frame.render_widget(Clear, rect);
-    let block = Block::default()
-        .borders(Borders::ALL)
-        .border_style(theme.border(true))
-        .title(Span::styled(
-            format!(" Help · Keys in the {pane} "),
-            theme.tone(Tone::Plain).add_modifier(Modifier::BOLD),
-        ));
-    frame.render_widget(Paragraph::new(lines).block(block), rect);
+    let title = format!(" Help · Keys in the {pane} ");
+    render_popup(frame, area, app, (title, 76), &lines, theme);
+}
+
+/// The messages the status line said, newest first, each in full.
+pub(super) fn render_messages(frame: &mut Frame<'_>, area: Rect, app: &App, theme: &Theme) {
+    let mut lines: Vec<Line<'_>> = Vec::new();
+    for m in app.views.said.iter().rev() {
+        let (sym, tone) = match m.level {
+            Level::Warn => ("✗ ", Tone::Bad),
+            Level::Info => ("· ", Tone::Plain),
+        };
+        lines.push(Line::from(vec![
+            Span::styled(m.at.format("%H:%M:%S ").to_string(), theme.tone(Tone::Dim)),
+            Span::styled(sym, theme.tone(tone)),
+            Span::styled(m.text.clone(), theme.tone(tone)),
+        ]));
+    }
+    lines.push(Line::raw(""));
+    lines.push(Line::styled(
+        format!(
+            "esc or {} closes · {} scrolls",
+            app.keymap.first(Action::Messages),
+            scroll_hint(app)
+        ),
+        theme.tone(Tone::Dim),
+    ));
+    let title = format!(" Messages · newest first · {} ", app.views.said.len());
+    render_popup(frame, area, app, (title, 100), &lines, theme);
 }
 
 /// The promotions waiting for approval, as `shipdeck approvals` lists them,
@@ -104,7 +154,10 @@ pub(super) fn render_approvals(frame: &mut Frame<'_>, area: Rect, app: &App, the
     }
     lines.push(Line::raw(""));
     lines.push(Line::styled(
-        "approve from any terminal: shipdeck approve ID (it shows the request first) · esc closes",
+        format!(
+            "approve from any terminal: shipdeck approve{} ID (it shows the request first) · esc closes",
+            app.cfg.demo_flag()
+        ),
         theme.tone(Tone::Dim),
     ));
     let height = u16::try_from(lines.len() + 2).unwrap_or(u16::MAX);

@@ -86,6 +86,8 @@ pub enum Action {
     Smoke,
     /// Show the promotions waiting for approval.
     Approvals,
+    /// Show the last messages in full.
+    Messages,
     /// Show the deploy or rollback being watched.
     ShowWatch,
     /// Wizard: focus the row above.
@@ -459,6 +461,13 @@ pub const ACTIONS: &[ActionInfo] = &[
         context: Context::Global,
         description: "promotions waiting for approval",
         defaults: &["A"],
+    },
+    ActionInfo {
+        action: Action::Messages,
+        name: "messages",
+        context: Context::Global,
+        description: "the last messages in full",
+        defaults: &["m"],
     },
     ActionInfo {
         action: Action::Help,
