@@ -67,6 +67,9 @@ pub enum RecordKind {
     Step,
     /// A person decided at a paused step: continue (or approve continuing), roll back.
     StepDecision,
+    /// The watch of an issued deploy or rollback stopped (a signal) while the
+    /// action went on: it stays open, and the next start offers to resume it.
+    WatchInterrupted,
 }
 
 impl RecordKind {
@@ -91,6 +94,7 @@ impl RecordKind {
             Self::LedgerRepaired => "ledger_repaired",
             Self::Step => "step",
             Self::StepDecision => "step_decision",
+            Self::WatchInterrupted => "watch_interrupted",
         }
     }
 }

@@ -415,8 +415,11 @@ where
                     interrupted,
                 };
                 // The same way out as a quit: a wizard's promotion is closed in
-                // the ledger, and what was queued is written before leaving.
-                crate::app::flow::quit(&mut app).into()
+                // the ledger, a running watch is recorded as interrupted, and
+                // what was queued is written before leaving.
+                let mut out = crate::app::flow::interrupt(&app, signal.name());
+                out.extend(crate::app::flow::quit(&mut app));
+                out.into()
             }
         };
         while let Some(cmd) = cmds.pop_front() {

@@ -134,7 +134,14 @@ pub fn interrupted(records: &[Record]) -> Vec<Interrupted> {
             if let Some(p) = pos {
                 open.remove(p);
             }
-        } else if is_start(r.kind) || (pos.is_some() && r.kind != RecordKind::RevisionMarkedStable)
+        } else if is_start(r.kind)
+            || (pos.is_some()
+                && !matches!(
+                    r.kind,
+                    // Neither ends the action nor is its last step: a watch
+                    // that stopped leaves it open, to be resumed.
+                    RecordKind::RevisionMarkedStable | RecordKind::WatchInterrupted
+                ))
         {
             match pos {
                 Some(p) => open[p].last = r.clone(),
@@ -158,6 +165,25 @@ pub fn interrupted(records: &[Record]) -> Vec<Interrupted> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_watch_stopped_by_a_signal_leaves_its_action_open_to_resume() {
+        let dir = tempfile::tempdir().unwrap();
+        let l = crate::ledger::Ledger::new(dir.path().join("l.jsonl"));
+        let d = || crate::ledger::Draft {
+            operator: "alice".into(),
+            env: Some("prod".into()),
+            service: Some("api".into()),
+            ..crate::ledger::Draft::default()
+        };
+        let t = chrono::Utc::now();
+        l.append(RecordKind::DeployIssued, d(), t).unwrap();
+        l.append(RecordKind::WatchInterrupted, d(), t).unwrap();
+        let open = interrupted(&l.read().unwrap());
+        assert_eq!(open.len(), 1);
+        assert_eq!(open[0].last.kind, RecordKind::DeployIssued);
+        assert_eq!(open[0].what(), "promotion");
+    }
 
     fn d(env: &str) -> Draft {
         Draft {

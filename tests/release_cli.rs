@@ -419,7 +419,9 @@ fn a_ledger_lost_mid_watch_makes_the_outcome_unrecorded_and_a_later_start_writes
     proxy.set(Mode::Pass);
     let before = exported();
     assert!(!before.contains("deploy_succeeded"), "{before}");
-    let later = team(&["rollback", "api", "--env", "staging"]).output().unwrap();
+    let later = team(&["rollback", "api", "--env", "staging"])
+        .output()
+        .unwrap();
     let said = String::from_utf8_lossy(&later.stderr);
     assert!(said.contains("late record"), "{said}");
     let after = exported();
@@ -485,6 +487,17 @@ fn a_signal_while_watching_exits_non_zero_and_says_the_deploy_goes_on() {
             !env.kinds().iter().any(|k| k == "deploy_succeeded"),
             "nothing claimed: {:?}",
             env.kinds()
+        );
+        // Recorded as interrupted, and still open: the next start offers it.
+        let last = env.ledger().last().cloned().unwrap();
+        assert_eq!(last["kind"], "watch_interrupted", "{last}");
+        assert_eq!(last["outcome"], "interrupted", "{last}");
+        assert!(
+            last["reasons"][0]
+                .as_str()
+                .unwrap()
+                .contains(&format!("SIG{signal}")),
+            "{last}"
         );
     }
 }

@@ -18,8 +18,8 @@ pub use interrupted::{InterruptedDialog, interrupted_key};
 pub(super) use rollback::dialog as rollback_dialog;
 pub use rollback::{RollbackDialog, open_rollback, rollback_key};
 pub use watch::{
-    Phase, WatchView, on_closed, on_issued, on_reading, on_step_decided, on_step_records, on_tick,
-    watch_key,
+    Phase, WatchView, interrupt, on_closed, on_issued, on_reading, on_step_decided,
+    on_step_records, on_tick, watch_key,
 };
 pub use wizard::{Field, Row, Wizard, open_wizard, refresh_gate, wizard_key};
 

@@ -49,6 +49,9 @@ fn kind_names_match_the_serialised_form() {
         K::RevisionMarkedStable,
         K::LockBroken,
         K::LedgerRepaired,
+        K::Step,
+        K::StepDecision,
+        K::WatchInterrupted,
     ] {
         assert_eq!(serde_json::to_value(k).unwrap(), k.as_str());
     }

@@ -3,7 +3,7 @@
 //! then, [`Watch::claim`] turns that ending into the words and the outcome the
 //! screen, the CLI's last line and the exit code show. Both drivers call it.
 
-use crate::ledger::RecordKind;
+use crate::ledger::{Draft, RecordKind};
 
 use super::{Outcome, Watch};
 
@@ -35,6 +35,18 @@ impl Written {
 }
 
 impl Watch {
+    /// The record that says this watch stopped (`why`: the signal) while its
+    /// action went on; it leaves the action open, to be resumed.
+    pub fn interrupted(&self, operator: &str, why: &str) -> (RecordKind, Draft) {
+        let mut d = self.draft(operator);
+        d.outcome = Some(Outcome::Interrupted.as_str().to_string());
+        d.reasons.push(format!(
+            "watch stopped by {why}: the {} goes on unwatched",
+            self.kind.noun()
+        ));
+        (RecordKind::WatchInterrupted, d)
+    }
+
     /// The ending the engine reported (`end`), said as the ledger allows:
     /// an ending whose records could not be appended is *unrecorded* (never
     /// "succeeded"), and "marked in the ledger" appears only when the stable
