@@ -262,8 +262,10 @@ pub struct AuditArgs {
     /// Only records newer than this: a duration ("24h") or a time ("2026-11-20T10:00:00Z").
     #[arg(long)]
     pub since: Option<String>,
-    /// Only this record type (e.g. deploy_issued, approval).
-    #[arg(long = "type", value_name = "TYPE")]
+    /// Only this record type (e.g. deploy_issued, approval); another name
+    /// is a usage error that lists them.
+    #[arg(long = "type", value_name = "TYPE",
+          value_parser = clap::builder::PossibleValuesParser::new(audit::record_types()))]
     pub kind: Option<String>,
     /// Print JSON lines of the records.
     #[arg(long)]
@@ -359,6 +361,75 @@ pub fn parse() -> Cli {
             std::process::exit(e.exit_code());
         }
     }
+}
+
+/// The command line as shell completions see it: environment and service
+/// arguments offer the names of the configuration (the user's, else the
+/// demo's), `--scenario` the built-in scenarios, instead of file names. The
+/// names are those of when the script was printed: `source <(shipdeck
+/// completions bash)` in the shell's rc file keeps them current.
+pub fn completion_command(cli: &Cli) -> clap::Command {
+    let cfg = load_config(cli).or_else(|_| config::demo()).ok();
+    let envs: Vec<String> = cfg
+        .iter()
+        .flat_map(|c| c.environments.iter().map(|e| e.name.clone()))
+        .collect();
+    let mut services: Vec<String> = Vec::new();
+    for e in cfg.iter().flat_map(|c| c.environments.iter()) {
+        for s in e.services.iter() {
+            if !services.contains(&s.name) {
+                services.push(s.name.clone());
+            }
+        }
+    }
+    let mut scenarios: Vec<String> = crate::sim::SCENARIOS
+        .iter()
+        .map(|(n, _)| (*n).to_string())
+        .collect();
+    scenarios.push("list".to_string());
+    offer_names(
+        command(),
+        &[
+            (&envs, ENV_ARGS),
+            (&services, SERVICE_ARGS),
+            (&scenarios, &["scenario"]),
+        ],
+    )
+}
+
+/// Arguments that name an environment, by their id.
+const ENV_ARGS: &[&str] = &["env", "envs", "to", "from"];
+/// Arguments that name a service, by their id.
+const SERVICE_ARGS: &[&str] = &["service", "services"];
+
+/// `cmd` and its subcommands with each argument listed in `names` offering
+/// those values to completions.
+fn offer_names(mut cmd: clap::Command, names: &[(&Vec<String>, &[&str])]) -> clap::Command {
+    let ids: Vec<String> = cmd
+        .get_arguments()
+        .map(|a| a.get_id().to_string())
+        .collect();
+    for id in ids {
+        if let Some((values, _)) = names
+            .iter()
+            .find(|(v, ids)| !v.is_empty() && ids.contains(&id.as_str()))
+        {
+            // clap keeps `&'static str` names (without its `string`
+            // feature): the one-shot `completions` command leaks its few.
+            let values: Vec<&'static str> = values.iter().map(|v| &*v.clone().leak()).collect();
+            cmd = cmd.mut_arg(&id, |a| {
+                a.value_parser(clap::builder::PossibleValuesParser::new(values))
+            });
+        }
+    }
+    let subs: Vec<String> = cmd
+        .get_subcommands()
+        .map(|c| c.get_name().to_string())
+        .collect();
+    for sub in subs {
+        cmd = cmd.mut_subcommand(&sub, |c| offer_names(c, names));
+    }
+    cmd
 }
 
 /// `--scenario NAME`: one of the built-in scenarios, or `list`.
@@ -507,7 +578,7 @@ pub async fn run(cli: Cli) -> i32 {
             deadline,
         }) => smoke::run_smoke(&cli, env, *json, *deadline).await,
         Some(Command::Completions { shell }) => {
-            let mut cmd = command();
+            let mut cmd = completion_command(&cli);
             clap_complete::generate(*shell, &mut cmd, "shipdeck", &mut std::io::stdout());
             EXIT_OK
         }

@@ -163,12 +163,13 @@ fn listing_filters() {
         );
         String::from_utf8(out.stdout).unwrap()
     };
-    assert_eq!(run(&[]).lines().count(), 6);
-    assert_eq!(run(&["--env", "prod"]).lines().count(), 3);
-    assert_eq!(run(&["--type", "approval"]).lines().count(), 3);
+    // The table's header line, then one line per record.
+    assert_eq!(run(&[]).lines().count(), 1 + 6);
+    assert_eq!(run(&["--env", "prod"]).lines().count(), 1 + 3);
+    assert_eq!(run(&["--type", "approval"]).lines().count(), 1 + 3);
     assert_eq!(
         run(&["--since", "1h", "--service", "api"]).lines().count(),
-        6
+        1 + 6
     );
     assert_eq!(run(&["--since", "2999-01-01T00:00:00Z"]).lines().count(), 0);
     let json = run(&["--json", "--env", "staging"]);
@@ -185,6 +186,79 @@ fn listing_filters() {
         .assert()
         .code(2)
         .stderr(predicate::str::contains("neither a duration"));
+}
+
+#[test]
+fn the_listing_has_a_header_aligned_with_its_rows() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = filled(dir.path(), 4);
+    // A long operator widens its column; the others follow it.
+    Ledger::new(&path)
+        .append(
+            RecordKind::Override,
+            Draft {
+                operator: "arn:aws:iam::123456789012:user/alice".into(),
+                ..draft(4)
+            },
+            Utc::now(),
+        )
+        .unwrap();
+    let out = Command::cargo_bin("shipdeck")
+        .unwrap()
+        .env("SHIPDECK_LOG_FILE", dir.path().join("l.log"))
+        .args(["audit", "--ledger"])
+        .arg(&path)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    let text = String::from_utf8(out.stdout).unwrap();
+    let rows: Vec<&str> = text.lines().collect();
+    let header = rows[0];
+    let titles = ["AT", "SEQ", "KIND", "OPERATOR", "ENV", "SERVICE", "DETAIL"];
+    let starts: Vec<usize> = titles
+        .iter()
+        .map(|t| header.find(t).unwrap_or_else(|| panic!("no {t}: {header}")))
+        .collect();
+    assert!(starts.is_sorted(), "{header}");
+    for row in &rows[1..] {
+        // Every column starts where its title does: after a space, with text.
+        for (t, at) in titles.iter().zip(&starts).skip(1) {
+            let before = row.chars().nth(at - 1);
+            let here = row.chars().nth(*at);
+            assert!(
+                before == Some(' ') && here.is_some_and(|c| c != ' '),
+                "{t} at {at}:\n{header}\n{row}"
+            );
+        }
+    }
+    let wide = rows.iter().find(|r| r.contains("user/alice")).unwrap();
+    assert_eq!(wide.find("staging"), Some(starts[4]), "{text}");
+}
+
+#[test]
+fn an_unknown_record_type_is_a_usage_error_that_lists_the_types() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = filled(dir.path(), 2);
+    let out = Command::cargo_bin("shipdeck")
+        .unwrap()
+        .env("SHIPDECK_LOG_FILE", dir.path().join("l.log"))
+        .args(["audit", "--ledger"])
+        .arg(&path)
+        .args(["--type", "nonsense"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(out.stdout.is_empty());
+    let err = String::from_utf8(out.stderr).unwrap();
+    assert!(err.contains("'nonsense'"), "{err}");
+    for kind in [
+        "promotion_started",
+        "approval",
+        "deploy_issued",
+        "step_decision",
+    ] {
+        assert!(err.contains(kind), "{kind} not listed: {err}");
+    }
 }
 
 /// The child half of the crash test: appends forever, printing each acknowledged seq.

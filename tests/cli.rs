@@ -258,6 +258,61 @@ fn version_help_and_completions() {
 }
 
 #[test]
+fn completions_offer_environment_service_and_scenario_names_not_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let script = |args: &[&str]| {
+        let out = shipdeck()
+            .env("XDG_CONFIG_HOME", dir.path())
+            .args(args)
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(0), "{out:?}");
+        String::from_utf8(out.stdout).unwrap()
+    };
+    // Without a configuration: the demo's names.
+    let bash = script(&["completions", "bash"]);
+    for words in [
+        "api web checkout payments search notifications auth",
+        "dev staging prod",
+        "bad-release slow-release flaky-health region-outage list",
+    ] {
+        assert!(
+            bash.contains(&format!("compgen -W \"{words}\"")),
+            "{words}:\n{bash}"
+        );
+    }
+    // `promote SERVICE` offers the services among its words.
+    let promote = bash
+        .lines()
+        .skip_while(|l| !l.contains("shipdeck__subcmd__promote)"))
+        .find(|l| l.contains("opts="))
+        .unwrap();
+    assert!(promote.contains(" api web checkout"), "{promote}");
+    assert!(
+        bash.contains("step_decision"),
+        "audit --type offers the types"
+    );
+    // With one: its own names, not the demo's.
+    let config = ["--config", "tests/configs/good/healthy.toml"];
+    let bash = script(&[&config[..], &["completions", "bash"]].concat());
+    assert!(bash.contains("compgen -W \"dev prod\""), "{bash}");
+    assert!(bash.contains("compgen -W \"api\""), "{bash}");
+    assert!(!bash.contains("checkout"), "{bash}");
+    let zsh = script(&[&config[..], &["completions", "zsh"]].concat());
+    assert!(
+        zsh.contains("--to=[Target environment]:ENV:(dev prod)"),
+        "{zsh}"
+    );
+    let fish = script(&[&config[..], &["completions", "fish"]].concat());
+    assert!(
+        fish.lines().any(|l| l.contains("subcommand rollback")
+            && l.contains("-l env")
+            && l.contains("dev")),
+        "{fish}"
+    );
+}
+
+#[test]
 fn logs_go_to_the_file_not_the_terminal() {
     let dir = tempfile::tempdir().unwrap();
     let log = dir.path().join("logs/shipdeck.log");
@@ -505,6 +560,12 @@ fn status_mid_rollout_and_at_the_demos_paused_canary_is_in_progress_exit_5() {
     for who in ["bob", "carol"] {
         let out = run(who, &["approve", "--demo", &id, "--yes"]);
         assert_eq!(out.status.code(), Some(0), "{who}: {out:?}");
+        // An approver sees the releases' names beside the digests.
+        let shown = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            shown.contains("release 4.4.0 → 4.5.0 (names only: the digest is what is deployed)"),
+            "{shown}"
+        );
     }
     let out = run("alice", &promote);
     assert_eq!(out.status.code(), Some(0), "{out:?}");

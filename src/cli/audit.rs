@@ -2,6 +2,108 @@
 
 use super::setup::{demo_setup, ledger_for};
 use super::{AuditArgs, AuditCommand, Cli, EXIT_DEGRADED, EXIT_OK, EXIT_USAGE, eprint_error, term};
+use crate::ledger::RecordKind;
+
+/// The record type after `k` (`None`: the first), each once: `audit --type`
+/// takes exactly these names. A match, so that a new kind of record cannot
+/// be left out of the list.
+fn next_kind(k: Option<RecordKind>) -> Option<RecordKind> {
+    use RecordKind as K;
+    match k {
+        None => Some(K::PromotionStarted),
+        Some(K::PromotionStarted) => Some(K::GateEvaluated),
+        Some(K::GateEvaluated) => Some(K::Approval),
+        Some(K::Approval) => Some(K::Override),
+        Some(K::Override) => Some(K::DeployIssued),
+        Some(K::DeployIssued) => Some(K::DeploySucceeded),
+        Some(K::DeploySucceeded) => Some(K::DeployFailed),
+        Some(K::DeployFailed) => Some(K::Aborted),
+        Some(K::Aborted) => Some(K::RollbackIssued),
+        Some(K::RollbackIssued) => Some(K::RollbackSucceeded),
+        Some(K::RollbackSucceeded) => Some(K::RollbackFailed),
+        Some(K::RollbackFailed) => Some(K::DeployUnverified),
+        Some(K::DeployUnverified) => Some(K::RollbackUnverified),
+        Some(K::RollbackUnverified) => Some(K::RevisionMarkedStable),
+        Some(K::RevisionMarkedStable) => Some(K::LockBroken),
+        Some(K::LockBroken) => Some(K::LedgerRepaired),
+        Some(K::LedgerRepaired) => Some(K::Step),
+        Some(K::Step) => Some(K::StepDecision),
+        Some(K::StepDecision) => Some(K::WatchInterrupted),
+        Some(K::WatchInterrupted) => None,
+    }
+}
+
+/// Every record type's name, in the ledger's words (`audit --type`'s values).
+pub fn record_types() -> Vec<&'static str> {
+    std::iter::successors(next_kind(None), |k| next_kind(Some(*k)))
+        .map(RecordKind::as_str)
+        .collect()
+}
+
+/// The columns of the `audit` table, titled; each as wide as its widest cell.
+const AUDIT_HEADER: [&str; 7] = ["AT", "SEQ", "KIND", "OPERATOR", "ENV", "SERVICE", "DETAIL"];
+
+/// Columns `text` takes on a terminal.
+fn columns(text: &str) -> usize {
+    ratatui::text::Span::raw(text).width()
+}
+
+/// The `audit` table: a header line, then one aligned row per record.
+fn table(rows: &[[String; 7]]) -> String {
+    let mut widths = AUDIT_HEADER.map(columns);
+    for row in rows {
+        for (w, cell) in widths.iter_mut().zip(row) {
+            *w = (*w).max(columns(cell));
+        }
+    }
+    let mut out = String::new();
+    for row in std::iter::once(&AUDIT_HEADER.map(str::to_string)).chain(rows) {
+        let mut line = String::new();
+        for (i, (cell, w)) in row.iter().zip(widths).enumerate() {
+            line.push_str(cell);
+            if i + 1 < row.len() {
+                line.push_str(&" ".repeat(w.saturating_sub(columns(cell)) + 1));
+            }
+        }
+        out.push_str(line.trim_end());
+        out.push('\n');
+    }
+    out
+}
+
+/// One record as a row of the `audit` table.
+fn row(r: &crate::ledger::Record) -> [String; 7] {
+    let detail = [
+        r.draft
+            .to_digest
+            .as_deref()
+            .map(|d| format!("→ {}", d.get(7..19).unwrap_or(d))),
+        r.draft.outcome.clone(),
+        // Folded here too: records written before reasons were
+        // folded at write time still show on one line.
+        (!r.draft.reasons.is_empty()).then(|| {
+            r.draft
+                .reasons
+                .iter()
+                .map(|x| crate::model::text::fold_line(x))
+                .collect::<Vec<_>>()
+                .join("; ")
+        }),
+    ]
+    .into_iter()
+    .flatten()
+    .collect::<Vec<_>>()
+    .join(" · ");
+    [
+        r.at.format("%Y-%m-%d %H:%M:%S").to_string(),
+        r.seq.to_string(),
+        r.kind.as_str().to_string(),
+        crate::model::text::fold_line(&r.draft.operator),
+        crate::model::text::fold_line(r.draft.env.as_deref().unwrap_or("-")),
+        crate::model::text::fold_line(r.draft.service.as_deref().unwrap_or("-")),
+        detail,
+    ]
+}
 
 pub(crate) fn parse_since(
     s: &str,
@@ -108,8 +210,7 @@ pub(crate) fn run_audit(cli: &Cli, args: &AuditArgs) -> i32 {
             return EXIT_DEGRADED;
         }
     };
-    let mut out = String::new();
-    for r in records.iter().filter(|r| {
+    let chosen = records.iter().filter(|r| {
         args.env
             .as_ref()
             .is_none_or(|e| r.draft.env.as_ref() == Some(e))
@@ -119,44 +220,19 @@ pub(crate) fn run_audit(cli: &Cli, args: &AuditArgs) -> i32 {
                 .is_none_or(|s| r.draft.service.as_ref() == Some(s))
             && since.is_none_or(|t| r.at >= t)
             && args.kind.as_ref().is_none_or(|k| r.kind.as_str() == k)
-    }) {
-        if args.json {
-            out.push_str(&term::json_line(r).unwrap_or_default());
+    });
+    let out = if args.json {
+        chosen
+            .map(|r| term::json_line(r).unwrap_or_default() + "\n")
+            .collect::<String>()
+    } else {
+        let rows: Vec<[String; 7]> = chosen.map(row).collect();
+        if rows.is_empty() {
+            String::new()
         } else {
-            let kind = r.kind.as_str();
-            out.push_str(&format!(
-                "{} {:<6} {:<22} {:<10} {:<8} {:<12} {}",
-                r.at.format("%Y-%m-%d %H:%M:%S"),
-                r.seq,
-                kind,
-                r.draft.operator,
-                r.draft.env.as_deref().unwrap_or("-"),
-                r.draft.service.as_deref().unwrap_or("-"),
-                [
-                    r.draft
-                        .to_digest
-                        .as_deref()
-                        .map(|d| format!("→ {}", d.get(7..19).unwrap_or(d))),
-                    r.draft.outcome.clone(),
-                    // Folded here too: records written before reasons were
-                    // folded at write time still show on one line.
-                    (!r.draft.reasons.is_empty()).then(|| {
-                        r.draft
-                            .reasons
-                            .iter()
-                            .map(|x| crate::model::text::fold_line(x))
-                            .collect::<Vec<_>>()
-                            .join("; ")
-                    }),
-                ]
-                .into_iter()
-                .flatten()
-                .collect::<Vec<_>>()
-                .join(" · ")
-            ));
+            table(&rows)
         }
-        out.push('\n');
-    }
+    };
     if args.json {
         term::out_styled(&out);
     } else {
