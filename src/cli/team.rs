@@ -385,6 +385,9 @@ pub(crate) fn run_approvals(cli: &Cli, demo: bool, json: bool) -> i32 {
     for p in &pending {
         term::outln(&format!("{:<7} {}", p.request.promotion, p.columns(now)));
     }
-    term::outln("approve with: shipdeck approve ID");
+    term::outln(&format!(
+        "approve with: shipdeck approve{} ID",
+        cfg.demo_flag()
+    ));
     EXIT_OK
 }
