@@ -155,13 +155,14 @@ async fn change_text(
     let clock: std::sync::Arc<dyn crate::clock::Clock> =
         std::sync::Arc::new(crate::clock::SystemClock);
     let reading = match super::provider_for(cfg, world, clock) {
-        Ok((p, _)) => super::release::read_service(&p, cfg, env, &req.service)
-            .await
-            .map_err(|e| e.to_string()),
+        Ok((p, _)) => match super::release::read_service(&p, cfg, env, &req.service).await {
+            Ok((now, _)) => Ok((now, release_of(&p, cfg, env, req).await)),
+            Err(e) => Err(e.to_string()),
+        },
         Err(e) => Err(e.clone()),
     };
     match reading {
-        Ok((now, _)) => {
+        Ok((now, release)) => {
             let cutover = crate::release::service_config(cfg, env, &req.service).and_then(|s| {
                 crate::release::plan::cutover_lines(
                     &cfg.environments[env],
@@ -176,6 +177,7 @@ async fn change_text(
                     &container,
                     now.image.as_ref(),
                     digest.as_ref(),
+                    release.as_deref(),
                 );
                 // The traffic steps and their pauses, as the plan showed them.
                 lines.extend(crate::release::plan::traffic_lines(
@@ -191,4 +193,21 @@ async fn change_text(
             req.env
         ),
     }
+}
+
+/// The release name (tag, version label) of the digest asked for, as the stage
+/// before the target names it while it still runs that digest.
+async fn release_of(
+    provider: &crate::provider::AnyProvider,
+    cfg: &crate::config::Config,
+    env: crate::config::EnvId,
+    req: &crate::approvals::Request,
+) -> Option<String> {
+    let (source, _) = super::release::read_service(provider, cfg, env.previous()?, &req.service)
+        .await
+        .ok()?;
+    if source.digest.as_ref().map(crate::model::Digest::as_str) != Some(req.digest.as_str()) {
+        return None;
+    }
+    source.image.as_ref()?.release_name()
 }

@@ -5,7 +5,7 @@ use super::gate_entries;
 use crate::config::{Config, EnvId, ServiceConfig};
 use crate::gate::GateResult;
 use crate::ledger::{Draft, RecordKind};
-use crate::model::{Digest, ImageRef, ServiceSnapshot, TaskDefRef};
+use crate::model::{Digest, ImageRef, ServiceSnapshot, TaskDefRef, sanitize};
 
 /// What a promotion of one service from `source` into `target` would change.
 #[derive(Debug, Clone, PartialEq)]
@@ -34,6 +34,9 @@ pub struct Plan {
     pub target_digest: Option<Digest>,
     /// Image the target runs now.
     pub target_image: Option<ImageRef>,
+    /// The promoted digest's release name as the source names it (its tag, its
+    /// version label): shown beside the digest, never instead of it.
+    pub release: Option<String>,
     /// A stage is skipped (needs a reason and one more approval).
     pub hotfix: bool,
     /// Behind a reverse proxy: what the cutover runbook will do (the plan's
@@ -142,6 +145,7 @@ pub fn plan(
         target_revision: target_snap.and_then(|t| t.task_definition.clone()),
         target_digest: target_snap.and_then(|t| t.digest.clone()),
         target_image: target_snap.and_then(|t| t.image.clone()),
+        release: src.image.as_ref().and_then(ImageRef::release_name),
         hotfix: target.previous() != Some(source),
         cutover: cfg
             .env_at(target)
@@ -275,6 +279,7 @@ impl Plan {
             &self.container,
             self.target_image.as_ref(),
             self.digest.as_ref(),
+            self.release.as_deref(),
         );
         lines.extend(self.traffic.iter().cloned());
         lines
@@ -292,13 +297,15 @@ pub fn new_image(target_image: Option<&ImageRef>, digest: Option<&Digest>) -> St
 }
 
 /// The task-definition change a promotion makes, line by line: a copy of the
-/// target's `revision` in which only `container`'s image differs. The one text
-/// of it, for the plan, the wizard and `approve`.
+/// target's `revision` in which only `container`'s image differs, and the
+/// releases' names (`release`: the promoted digest's) beside the digests. The
+/// one text of it, for the plan, the wizard and `approve`.
 pub fn revision_diff(
     revision: Option<&TaskDefRef>,
     container: &str,
     target_image: Option<&ImageRef>,
     digest: Option<&Digest>,
+    release: Option<&str>,
 ) -> Vec<String> {
     let base = revision.map_or_else(|| "(unknown)".to_string(), ToString::to_string);
     let next = revision.map_or_else(
@@ -306,13 +313,23 @@ pub fn revision_diff(
         |r| format!("{}:<next>", r.family),
     );
     let old = target_image.map_or_else(|| "(unknown)".to_string(), ToString::to_string);
-    vec![
+    let mut lines = vec![
         format!("task definition {base} → {next} (a copy of {base})"),
         format!("container \"{container}\" image:"),
         format!("- {old}"),
         format!("+ {}", new_image(target_image, digest)),
-        "everything else unchanged".to_string(),
-    ]
+    ];
+    let was = target_image.and_then(ImageRef::release_name);
+    if was.is_some() || release.is_some() {
+        let name = |n: Option<&str>| n.map_or_else(|| "(no name known)".to_string(), sanitize);
+        lines.push(format!(
+            "release {} → {} (names only: the digest is what is deployed)",
+            name(was.as_deref()),
+            name(release)
+        ));
+    }
+    lines.push("everything else unchanged".to_string());
+    lines
 }
 
 impl Plan {
@@ -394,4 +411,51 @@ pub struct Answers {
     pub hotfix_reason: String,
     /// Break-glass overrides: check name and reason.
     pub overrides: Vec<(String, String)>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn image(text: &str, version: Option<&str>) -> ImageRef {
+        let mut img = ImageRef::parse(text).unwrap();
+        img.version = version.map(str::to_string);
+        img
+    }
+
+    #[test]
+    fn the_diff_names_the_releases_beside_the_digests() {
+        let old = Digest::of_bytes(b"old");
+        let new = Digest::of_bytes(b"new");
+        let now = image(&format!("r.io/shop/api:2.4.1@{old}"), Some("2.4.1"));
+        let rev = TaskDefRef::parse("shop-api:3");
+        let diff = revision_diff(rev.as_ref(), "api", Some(&now), Some(&new), Some("2.5.0"));
+        assert_eq!(diff[2], format!("- r.io/shop/api:2.4.1@{old}"));
+        // The digest is what is written: no tag in the new image.
+        assert_eq!(diff[3], format!("+ r.io/shop/api@{new}"));
+        assert_eq!(
+            diff[4],
+            "release 2.4.1 → 2.5.0 (names only: the digest is what is deployed)"
+        );
+        assert_eq!(diff[5], "everything else unchanged");
+        // A name not known is said so; none known at all, no line.
+        let bare = image(&format!("r.io/shop/api@{old}"), None);
+        let diff = revision_diff(rev.as_ref(), "api", Some(&bare), Some(&new), Some("2.5.0"));
+        assert!(
+            diff[4].starts_with("release (no name known) → 2.5.0"),
+            "{diff:?}"
+        );
+        let diff = revision_diff(rev.as_ref(), "api", Some(&bare), Some(&new), None);
+        assert_eq!(diff.len(), 5);
+        assert_eq!(diff[4], "everything else unchanged");
+        // A label from outside reaches the screen sanitised.
+        let diff = revision_diff(
+            rev.as_ref(),
+            "api",
+            Some(&now),
+            Some(&new),
+            Some("6\u{1b}[2J"),
+        );
+        assert!(!diff[4].contains('\u{1b}'), "{diff:?}");
+    }
 }
