@@ -95,7 +95,7 @@ fn a_no_go_gate_lists_the_failing_checks_and_exits_1() {
         .assert()
         .code(1)
         .stdout(predicate::str::contains("checklist: Release notes updated"))
-        .stdout(predicate::str::contains("no go"));
+        .stdout(predicate::str::contains("promote: NO-GO (not passed: "));
     assert!(!env.kinds().contains(&"deploy_issued".to_string()));
 }
 

@@ -275,7 +275,7 @@ fn promote_asks_on_the_terminal_without_yes() {
     tmux.wait_for("Type \"prod\" to confirm:", WAIT);
     tmux.run("prod");
     let screen = tmux.wait_for("promote: ", Duration::from_mins(2));
-    assert!(screen.contains("promote: succeeded"), "{screen}");
+    assert!(screen.contains("promote: SUCCEEDED"), "{screen}");
     tmux.wait_for("EXIT=0", WAIT);
 }
 
@@ -491,8 +491,16 @@ fn a_watch_stopped_by_sigterm_is_offered_for_resuming_at_the_next_start() {
         "{screen}"
     );
     assert_terminal_restored(&tmux, &screen);
+    // Recorded as interrupted, by the signal's name.
+    let ledger =
+        std::fs::read_to_string(data.path().join("shipdeck/demo-ledger.jsonl")).unwrap();
+    let last = ledger.lines().last().unwrap();
+    assert!(
+        last.contains("\"kind\":\"watch_interrupted\"") && last.contains("watch stopped by SIGTERM"),
+        "{last}"
+    );
 
-    // The ledger ends at the issue: the next start offers to watch it again.
+    // The action stays open: the next start offers to watch it again.
     tmux.run(&format!("clear; sh {}", script.display()));
     tmux.wait_for("A rollback of api in staging never finished.", WAIT);
     tmux.send(&["w"]);

@@ -249,6 +249,7 @@ pub async fn drive(
         checks: gate.checks.clone(),
         outcome: Outcome::NoGo,
         reason: None,
+        cause: None,
         signal: None,
     };
     if !gate.go {

@@ -77,6 +77,10 @@ pub struct Report {
     /// Why, for a person.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
+    /// Why in short, as the last line and the console's headline name it
+    /// (the rule that aborted, what failed, what could not be seen).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cause: Option<String>,
     /// The signal that stopped the watch (the exit code is 128 + it).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub signal: Option<i32>,
@@ -94,15 +98,14 @@ impl Report {
             if self.go == Some(false) {
                 term::out(&checks_text(&self.checks));
             }
-            term::outln(&format!(
-                "{}: {}{}",
-                self.action,
-                self.outcome.as_str().replace('_', " "),
-                self.reason
-                    .as_deref()
-                    .map(|r| format!(" ({r})"))
-                    .unwrap_or_default()
-            ));
+            // The last line is the outcome and why in short, as the console's
+            // headline says it; the whole reason goes just before it when it
+            // says more.
+            let cause = self.cause.as_deref().or(self.reason.as_deref());
+            if let Some(reason) = self.reason.as_deref().filter(|r| Some(*r) != cause) {
+                term::outln(&format!("  {reason}"));
+            }
+            term::outln(&format!("{}: {}", self.action, self.outcome.said(cause)));
         }
         match (self.outcome, self.signal) {
             (Outcome::Interrupted, Some(n)) => 128 + n,
@@ -110,10 +113,11 @@ impl Report {
         }
     }
 
-    /// Takes the engine's outcome and its reason.
-    pub fn ended(mut self, (outcome, why): (Outcome, String)) -> Self {
+    /// Takes the engine's outcome and its reason, and from `watch` why in short.
+    pub fn ended(mut self, (outcome, why): (Outcome, String), watch: &Watch) -> Self {
         self.outcome = outcome;
         self.reason = Some(why);
+        self.cause = watch.cause(outcome);
         self
     }
 }
@@ -450,6 +454,10 @@ impl<'a> Driver<'a> {
             let now = self.clock.now();
             let signal = self.detach.swap(0, Ordering::SeqCst);
             if signal != 0 {
+                let (kind, draft) = watch.interrupted(&operator, signal_name(signal));
+                if let Err(e) = self.exec.record(kind, draft) {
+                    say(&format!("AUDIT: {e}"));
+                }
                 self.exec.release(watch.env, &watch.service);
                 self.signal = Some(signal);
                 return Ok((
@@ -513,7 +521,7 @@ impl<'a> Driver<'a> {
             self.on_signals();
         }
         if let Some(end) = self.run(&mut watch, effects).await? {
-            return Ok(report.ended(end));
+            return Ok(report.ended(end, &watch));
         }
         report.to_revision = watch.to.as_ref().map(ToString::to_string);
         if !wait {
@@ -525,7 +533,7 @@ impl<'a> Driver<'a> {
         }
         let end = self.follow(&mut watch).await?;
         report.signal = self.signal;
-        Ok(report.ended(end))
+        Ok(report.ended(end, &watch))
     }
 }
 

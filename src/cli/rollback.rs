@@ -105,6 +105,7 @@ pub async fn drive(
         checks: Vec::new(),
         outcome: Outcome::Cancelled,
         reason: None,
+        cause: None,
         signal: None,
     };
     if !confirmed(cfg, env, common.yes, "a rollback")? {
