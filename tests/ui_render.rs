@@ -495,3 +495,22 @@ async fn timeline_top_keeps_the_pane_full_with_one_time_width() {
     assert!(w.app.timeline.following(), "j reaches the newest entry");
     assert!(widths.len() == 2, "views of one day and of two: {widths:?}");
 }
+
+#[tokio::test]
+async fn a_wizard_taller_than_the_screen_keeps_its_keys() {
+    let mut w = World::new();
+    w.poll_all().await;
+    // notifications into prod: four checks still open, two checklist items,
+    // a change record: more than 80×24 holds with every blank row.
+    for _ in 0..5 {
+        w.key(Key::ch('j'));
+    }
+    w.key(Key::ch('l'));
+    w.key(Key::ch('l'));
+    w.key(Key::ch('p'));
+    let screen = w.screen(80, 24);
+    assert!(screen.contains("Promote notifications"), "{screen}");
+    assert!(screen.contains("j/k move"), "the keys stay\n{screen}");
+    assert!(screen.contains("esc back out"), "the keys stay\n{screen}");
+    assert!(screen.contains("Change record:"), "{screen}");
+}

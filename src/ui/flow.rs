@@ -5,9 +5,10 @@ use ratatui::Frame;
 use ratatui::layout::Rect;
 use ratatui::style::{Modifier, Style};
 use ratatui::text::{Line, Span};
-use ratatui::widgets::{Block, Borders, Clear, Paragraph, Wrap};
+use ratatui::widgets::{Block, Borders, Clear, Paragraph};
 
 use super::overlays::centered;
+use super::wrap::{wrap_all, wrap_line};
 use super::{Theme, Tone, fit};
 use crate::app::App;
 use crate::app::flow::{Field, Flow, RollbackDialog, Row, Wizard};
@@ -31,21 +32,48 @@ pub(super) fn boxed(
             title,
             theme.tone(Tone::Plain).add_modifier(Modifier::BOLD),
         ));
-    frame.render_widget(
-        Paragraph::new(lines)
-            .block(block)
-            .wrap(Wrap { trim: false }),
-        rect,
-    );
+    let rows = fit_rows(lines, rect, theme);
+    frame.render_widget(Paragraph::new(rows).block(block), rect);
+}
+
+/// `lines` wrapped into `rect` (each under its own indent, as `height`
+/// counts them). A box taller than the screen gives up its blank rows first,
+/// then says how many rows it cannot show: the last line (the keys) stays.
+fn fit_rows(mut lines: Vec<Line<'_>>, rect: Rect, theme: &Theme) -> Vec<Line<'static>> {
+    let inner = usize::from(rect.width.saturating_sub(2));
+    let room = usize::from(rect.height.saturating_sub(2));
+    let Some(keys) = lines.pop() else {
+        return Vec::new();
+    };
+    let tail = wrap_all(&[keys], inner);
+    let mut head = wrap_all(&lines, inner);
+    if head.len() + tail.len() <= room {
+        head.extend(tail);
+        return head;
+    }
+    // Blank rows go first, the last ones first, only as many as needed.
+    while head.len() + tail.len() > room {
+        match head.iter().rposition(|l| l.width() == 0) {
+            Some(i) => drop(head.remove(i)),
+            None => break,
+        }
+    }
+    let keep = room.saturating_sub(tail.len());
+    if head.len() > keep {
+        let hidden = head.len() + 1 - keep;
+        head.truncate(keep.saturating_sub(1));
+        head.push(Line::styled(
+            format!("… {hidden} more rows: a taller terminal shows them"),
+            theme.tone(Tone::Warn),
+        ));
+    }
+    head.extend(tail);
+    head
 }
 
 /// Rows `lines` take when wrapped at `inner` columns, plus the border.
 fn height(lines: &[Line<'_>], inner: usize) -> u16 {
-    let rows: usize = lines
-        .iter()
-        .map(|l| l.width().div_ceil(inner.max(1)).max(1))
-        .sum();
-    u16::try_from(rows + 2).unwrap_or(u16::MAX)
+    u16::try_from(wrap_all(lines, inner).len() + 2).unwrap_or(u16::MAX)
 }
 
 fn verdict_span(v: Verdict, overridden: bool, theme: &Theme) -> Span<'static> {
@@ -179,10 +207,14 @@ fn render_wizard(frame: &mut Frame<'_>, area: Rect, app: &App, w: &Wizard, theme
             3 => Tone::Good,
             _ => Tone::Dim,
         };
-        lines.push(Line::styled(
-            format!("  {}", fit(&d, inner.saturating_sub(2))),
-            theme.tone(tone),
-        ));
+        // A short terminal keeps the box whole and cuts these two (the
+        // digest heads the wizard, and the confirmation shows the image).
+        let d = if compact {
+            fit(&d, inner.saturating_sub(2))
+        } else {
+            d
+        };
+        lines.push(Line::styled(format!("  {d}"), theme.tone(tone)));
     }
     let passed = w
         .gate
@@ -219,15 +251,14 @@ fn render_wizard(frame: &mut Frame<'_>, area: Rect, app: &App, w: &Wizard, theme
         .iter()
         .filter(|c| !compact || c.verdict != Verdict::Pass)
     {
-        lines.push(Line::from(vec![
+        // The reason in full, wrapped under itself.
+        let check = Line::from(vec![
             Span::raw("  "),
             verdict_span(c.verdict, c.overridden, theme),
-            Span::raw(format!("{:<24} ", fit(&c.name, 24))),
-            Span::styled(
-                fit(&c.reason, inner.saturating_sub(30)),
-                theme.tone(Tone::Dim),
-            ),
-        ]));
+            Span::raw(format!("{:<24} ", c.name)),
+            Span::styled(c.reason.clone(), theme.tone(Tone::Dim)),
+        ]);
+        lines.extend(wrap_line(&check, inner, 29));
     }
     if !rows.is_empty() {
         lines.push(Line::raw(""));
@@ -256,10 +287,7 @@ fn render_wizard(frame: &mut Frame<'_>, area: Rect, app: &App, w: &Wizard, theme
         } else {
             Style::default()
         };
-        lines.push(Line::styled(
-            format!("{marker}{}", fit(&text, inner.saturating_sub(2))),
-            style,
-        ));
+        lines.push(Line::styled(format!("{marker}{text}"), style));
     }
     if w.requested {
         lines.push(Line::raw(""));
@@ -346,25 +374,17 @@ fn render_confirm(
         prod_tag(app, p.target)
     ))];
     if let Some(steps) = &p.cutover {
-        lines.extend(
-            steps
-                .iter()
-                .map(|s| Line::raw(fit(&format!("  {s}"), inner))),
-        );
+        lines.extend(steps.iter().map(|s| Line::raw(format!("  {s}"))));
     } else {
         lines.extend([
             Line::raw(format!("  1. register a copy of {base} with the image")),
-            Line::raw(fit(&format!("     {image}"), inner)),
+            Line::raw(format!("     {image}")),
             Line::raw(format!(
                 "  2. update ECS service {} to the new revision",
                 p.ecs_service
             )),
         ]);
-        lines.extend(
-            p.traffic
-                .iter()
-                .map(|s| Line::raw(fit(&format!("     {s}"), inner))),
-        );
+        lines.extend(p.traffic.iter().map(|s| Line::raw(format!("     {s}"))));
     }
     let watch = if p.cutover.is_some() { "then" } else { "3." };
     lines.extend([
@@ -380,7 +400,7 @@ fn render_confirm(
             theme.tone(Tone::Warn).add_modifier(Modifier::BOLD),
         ),
     ]);
-    let h = height(&lines, usize::from(area.width.min(96).saturating_sub(2)));
+    let h = height(&lines, inner);
     boxed(
         frame,
         centered(area, 96, h),
