@@ -6,6 +6,7 @@ pub mod cache;
 mod cloudwatch;
 mod credential_files;
 mod errors;
+mod logs;
 mod read;
 pub mod steps;
 mod write;
@@ -42,6 +43,9 @@ pub struct Clients {
     pub cloudwatch: aws_sdk_cloudwatch::Client,
     /// STS (caller identity).
     pub sts: aws_sdk_sts::Client,
+    /// CloudWatch Logs (the `awslogs` driver's lines), reached where
+    /// CloudWatch is.
+    pub logs: aws_sdk_cloudwatchlogs::Client,
 }
 
 /// The APIs a reading calls, each with its own in-flight limit.
@@ -275,10 +279,19 @@ async fn build_clients(
         ),
         None => aws_sdk_cloudwatch::Client::new(&sdk),
     };
+    let logs = match &env.cloudwatch_endpoint_url {
+        Some(u) => aws_sdk_cloudwatchlogs::Client::from_conf(
+            aws_sdk_cloudwatchlogs::config::Builder::from(&sdk)
+                .endpoint_url(u)
+                .build(),
+        ),
+        None => aws_sdk_cloudwatchlogs::Client::new(&sdk),
+    };
     Clients {
         ecs,
         cloudwatch,
         sts: aws_sdk_sts::Client::new(&sdk),
+        logs,
     }
 }
 
@@ -332,6 +345,15 @@ impl Provider for AwsProvider {
         };
         self.count(&env.name, op);
         steps::decide(&c.ecs, shift, decision).await
+    }
+
+    async fn logs(
+        &self,
+        env: &EnvConfig,
+        service: &ServiceConfig,
+        query: &crate::provider::LogQuery,
+    ) -> Result<crate::model::logs::LogPage, ProviderError> {
+        logs::logs(self, env, service, query).await
     }
 }
 

@@ -5,6 +5,7 @@
 
 pub mod digest;
 pub mod drift;
+pub mod logs;
 pub mod shift;
 pub mod sources;
 pub mod strategy;
@@ -394,6 +395,10 @@ pub struct ServiceSnapshot {
     /// Behind a reverse proxy: the live colour, both colours and the proxy's counters.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub proxy: Option<crate::proxy::ProxyView>,
+    /// Where the container's logs go, as its task definition says; `None`
+    /// while the task definition is not read, or where the platform has none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub logs: Option<logs::LogConfig>,
 }
 
 #[cfg(test)]
@@ -419,6 +424,7 @@ impl ServiceSnapshot {
             events: vec![],
             history: History::default(),
             metrics: vec![],
+            logs: None,
         }
     }
 }

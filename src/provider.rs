@@ -11,6 +11,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use crate::config::{EnvConfig, ServiceConfig};
+use crate::model::logs::{LogConfig, LogCursor, LogPage};
 use crate::model::{Digest, EnvSnapshot, RevisionInfo, TaskDefRef};
 use crate::sim::SimFleet;
 
@@ -126,6 +127,20 @@ impl ReadScope {
     };
 }
 
+/// What a reading of a service's logs asks for: the revision and log
+/// configuration the console's last reading saw (the revision being rolled
+/// out, during a watch), and where to start.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct LogQuery {
+    /// The task definition the service runs, when known.
+    pub task_definition: Option<TaskDefRef>,
+    /// Its log configuration as read, when known (a provider reads it itself
+    /// when it is not).
+    pub config: Option<LogConfig>,
+    /// Where to start, and what was returned already.
+    pub cursor: LogCursor,
+}
+
 /// Everything shipdeck needs from a cloud.
 pub trait Provider: Send + Sync {
     /// Reads services, deployments, events and alarms of one environment (and
@@ -175,6 +190,48 @@ pub trait Provider: Send + Sync {
         shift: &crate::model::Shift,
         decision: crate::model::Decision,
     ) -> impl Future<Output = Result<String, ProviderError>> + Send;
+
+    /// The service's log lines from `query.cursor` on, oldest first, one page
+    /// per call (the console polls while its logs pane is open). A platform
+    /// has none shipdeck can read unless it says otherwise: that is said, not
+    /// shown as an empty log.
+    fn logs(
+        &self,
+        env: &EnvConfig,
+        service: &ServiceConfig,
+        query: &LogQuery,
+    ) -> impl Future<Output = Result<LogPage, ProviderError>> + Send {
+        let _ = query;
+        std::future::ready(Ok(LogPage::nowhere(format!(
+            "shipdeck cannot read the logs of {} in {} on this platform",
+            service.name, env.name
+        ))))
+    }
+}
+
+/// Longest one reading of logs may take before it counts as failed.
+pub const LOGS_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// A page of a service's logs, with a timeout like a reading's, every text
+/// through the one sanitiser: log lines are written by programs shipdeck does
+/// not control, and reach the screen only this way.
+pub async fn logs_with_timeout<P: Provider>(
+    provider: &P,
+    env: &EnvConfig,
+    service: &ServiceConfig,
+    query: &LogQuery,
+) -> Result<LogPage, ProviderError> {
+    match tokio::time::timeout(LOGS_TIMEOUT, provider.logs(env, service, query)).await {
+        Ok(r) => r.map(LogPage::sanitized),
+        Err(_) => Err(ProviderError::Network {
+            message: format!(
+                "reading the logs of \"{}\" in \"{}\" took longer than {}s",
+                service.name,
+                env.name,
+                LOGS_TIMEOUT.as_secs()
+            ),
+        }),
+    }
 }
 
 /// Longest a single environment reading may take before it counts as failed
@@ -337,5 +394,39 @@ impl Provider for AnyProvider {
             Self::Sim(p) => p.decide_step(env, service, shift, decision).await,
             Self::Aws(p) => Box::pin(p.decide_step(env, service, shift, decision)).await,
         }
+    }
+
+    async fn logs(
+        &self,
+        env: &EnvConfig,
+        service: &ServiceConfig,
+        query: &LogQuery,
+    ) -> Result<LogPage, ProviderError> {
+        // Behind a proxy, the deploy command's output is what there is.
+        if env.proxy.is_some() {
+            return Ok(crate::proxy::provider().logs(env, service, query));
+        }
+        match self {
+            Self::Sim(p) => p.logs(env, service, query).await,
+            Self::Aws(p) => Box::pin(p.logs(env, service, query)).await,
+        }
+    }
+}
+
+/// Reads a page of the logs of `service` in the environment at `env` of
+/// `envs` (the console's `ReadLogs`, run off its loop).
+pub async fn read_logs<P: Provider>(
+    provider: &P,
+    envs: &[EnvConfig],
+    env: usize,
+    service: &str,
+    query: &LogQuery,
+) -> Result<LogPage, ProviderError> {
+    match envs.get(env).and_then(|e| Some((e, e.service(service)?))) {
+        Some((e, svc)) => logs_with_timeout(provider, e, svc, query).await,
+        None => Err(ProviderError::NotFound {
+            what: "service".to_string(),
+            name: service.to_string(),
+        }),
     }
 }

@@ -14,6 +14,7 @@
 pub mod alb;
 pub mod config;
 pub mod driver;
+mod logs;
 pub mod meter;
 pub mod runbook;
 
@@ -343,6 +344,8 @@ impl ProxyProvider {
             },
             alarms: Vec::new(),
             alarms_unknown: None,
+            // The deploy command's output is its log (see `logs`).
+            logs: None,
             health: self.health(env, s, &served, latency),
             events,
             history,

@@ -6,6 +6,7 @@
 
 mod faults;
 mod fleet_file;
+mod logs;
 mod math;
 mod script;
 mod series;
@@ -649,6 +650,15 @@ impl Provider for SimFleet {
     ) -> Result<String, ProviderError> {
         self.wait_for_call(&env.name).await?;
         self.decide_sync(env, service, decision)
+    }
+
+    async fn logs(
+        &self,
+        env: &EnvConfig,
+        service: &ServiceConfig,
+        query: &crate::provider::LogQuery,
+    ) -> Result<crate::model::logs::LogPage, ProviderError> {
+        self.logs_sync(env, service, query)
     }
 }
 

@@ -19,7 +19,9 @@ const CACHE_LIMIT: u64 = 64 * 1024 * 1024;
 /// What the file says it is; anything else is foreign.
 const KIND: &str = "shipdeck-task-definition-cache";
 /// Bumped when the entries' shape changes; another version is rebuilt.
-const SCHEMA: u32 = 1;
+/// 2: each container's log configuration is kept (an entry of version 1,
+/// without it, would say "no awslogs configuration" of a revision that has one).
+const SCHEMA: u32 = 2;
 
 /// What was learned from a task definition.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -28,6 +30,9 @@ pub struct TaskDefInfo {
     pub task_def: TaskDefRef,
     /// Image per container name.
     pub images: Vec<(String, String)>,
+    /// Log configuration per container name (`logConfiguration`).
+    #[serde(default)]
+    pub logs: Vec<crate::model::logs::LogConfig>,
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -191,6 +196,7 @@ mod tests {
                 arn: format!("arn:aws:ecs:r:1:task-definition/api:{rev}").into(),
             },
             images: vec![("app".into(), format!("repo@sha256:{rev:064}"))],
+            logs: Vec::new(),
         }
     }
 

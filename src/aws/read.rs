@@ -121,7 +121,7 @@ pub(super) fn strategy_of(
 }
 
 /// Describes a task definition unless it is cached (they never change).
-async fn describe(
+pub(super) async fn describe(
     p: &AwsProvider,
     c: &super::Clients,
     env: &EnvConfig,
@@ -157,6 +157,7 @@ async fn describe(
                     )
                 })
                 .collect(),
+            logs: super::logs::configs(td),
         };
         p.shared().task_defs.insert(arn.to_string(), info);
     }
@@ -453,6 +454,7 @@ async fn service_snapshot(
     let (watched, alarms_unknown) = alarms.watched(&cfg.alarms, &cfg.alarm_prefixes);
     let snap = ServiceSnapshot {
         proxy: None,
+        logs: info.as_ref().and_then(|i| super::logs::of(i, cfg)),
         name: cfg.name.clone(),
         ecs_service: cfg.ecs_service.clone(),
         image,

@@ -52,6 +52,7 @@ fn snap(rollout: RolloutState, alarms: &[AlarmState]) -> ServiceSnapshot {
             })
             .collect(),
         alarms_unknown: None,
+        logs: None,
         health: Health::NotConfigured,
         events: vec![],
         history: crate::model::History::default(),

@@ -73,6 +73,7 @@ fn snap(rev: u32, rollout: RolloutState) -> ServiceSnapshot {
             updated_at: t0(),
         }],
         alarms_unknown: None,
+        logs: None,
         health: healthy(),
         events: vec![],
         history: (1..=rev)

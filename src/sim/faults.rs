@@ -256,6 +256,10 @@ pub(super) struct Shift {
     pub(super) ramp: Duration,
     pub(super) from: DateTime<Utc>,
     pub(super) until: Option<DateTime<Utc>>,
+    /// The revision the service ran when it began: its tasks' log lines
+    /// carry it (see `sim::logs`).
+    #[serde(default)]
+    pub(super) revision: Option<u32>,
 }
 
 impl Shift {
@@ -401,6 +405,7 @@ impl SimService {
                 ramp: *ramp,
                 from: now,
                 until: None,
+                revision: Some(self.current),
             }),
             Effect::Health { down, up, duration } => self.outages.push(Outage {
                 down: *down,

@@ -123,6 +123,10 @@ pub struct FleetService {
     /// Deployment circuit breaker with rollback.
     #[serde(default = "default_true")]
     pub circuit_breaker: bool,
+    /// The container's log driver: `awslogs` (the default: its lines can be
+    /// followed), another driver's name, or `none` for no log configuration.
+    #[serde(default = "default_log_driver")]
+    pub log_driver: String,
 }
 
 impl FleetService {
@@ -174,6 +178,9 @@ fn default_age() -> Duration {
 }
 fn default_true() -> bool {
     true
+}
+fn default_log_driver() -> String {
+    "awslogs".to_string()
 }
 fn default_alarm_state() -> String {
     "OK".to_string()

@@ -100,6 +100,9 @@ pub(super) struct SimService {
     pub(super) outages: Vec<Outage>,
     /// Health was down at the last step (to restart `healthy_since`).
     pub(super) was_down: bool,
+    /// The container's log driver (`awslogs`, another, or `none`).
+    #[serde(default = "super::logs::awslogs")]
+    pub(super) log_driver: String,
     /// [`Self::history`], built once per change of the revisions and shared
     /// by every reading (a fleet of thousands is read every few seconds).
     #[serde(skip)]
@@ -214,6 +217,7 @@ impl SimService {
             shifts: Vec::new(),
             outages: Vec::new(),
             was_down: s.health_down,
+            log_driver: s.log_driver.clone(),
             history: std::sync::OnceLock::new(),
         };
         svc.event(
@@ -523,6 +527,7 @@ impl SimService {
         let (alarms, alarms_unknown) = alarms.watched(&cfg.alarms, &cfg.alarm_prefixes);
         ServiceSnapshot {
             proxy: None,
+            logs: Some(self.log_config(&cfg.container)),
             name: cfg.name.clone(),
             ecs_service: self.ecs_service.clone(),
             image,
