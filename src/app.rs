@@ -4,6 +4,7 @@ pub mod flow;
 pub mod histories;
 mod input;
 pub mod keys;
+pub mod logs;
 mod messages;
 mod poll;
 pub mod timeline;
@@ -197,6 +198,8 @@ pub struct App {
 }
 
 /// How often the ledger is re-read while the wizard waits for approvals.
+    /// The logs pane, while open (`L`).
+    pub logs: Option<logs::LogsView>,
 pub const LEDGER_EVERY: Duration = Duration::from_secs(2);
 /// Longest gap between readings of an environment while a deploy is watched.
 pub const WATCH_POLL: Duration = Duration::from_secs(2);
@@ -291,6 +294,7 @@ impl App {
         app.recompute_drift();
         app
     }
+            logs: None,
 
     /// Services passing the filter, in order.
     pub fn visible_services(&self) -> Vec<&str> {
@@ -535,12 +539,16 @@ impl App {
 /// The one entry point: applies a message, returns the effects to run.
 pub fn update(app: &mut App, msg: Msg) -> Vec<Command> {
     match msg {
-        Msg::Tick(now) => update_tick(app, now),
+        Msg::Tick(now) => {
+            let mut cmds = update_tick(app, now);
+            cmds.extend(logs::on_tick(app));
+            cmds
+        }
         Msg::Resized => {
             app.dirty = true;
             Vec::new()
         }
-        Msg::Key(key) => handle_key(app, key),
+        Msg::Key(key) => logs::on_key(app, key).unwrap_or_else(|| handle_key(app, key)),
         Msg::EnvPolled {
             env,
             request,
@@ -598,6 +606,14 @@ pub fn update(app: &mut App, msg: Msg) -> Vec<Command> {
                 Ok(r) => {
                     flow::on_step_records(app, &r);
                     app.add_records(r);
+        Msg::LogsRead {
+            request,
+            at,
+            result,
+        } => {
+            logs::on_read(app, request, at, result);
+            Vec::new()
+        }
                 }
                 Err(e) => app.say(Level::Warn, format!("audit ledger unreadable: {e}")),
             }

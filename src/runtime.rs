@@ -189,6 +189,7 @@ pub async fn execute(exec: &mut Executor, cmd: Command) -> Option<Msg> {
     }
 }
 
+        | Command::ReadLogs { .. }
 /// Runs `Command::ReadHistory`: one service's revision history, as a message.
 pub async fn read_history(
     provider: &AnyProvider,
@@ -489,6 +490,35 @@ where
                     let Some(env_cfg) = envs.get(env.index()).cloned() else {
                         continue;
                     };
+                Command::ReadLogs {
+                    request,
+                    env,
+                    service,
+                    query,
+                } => {
+                    let (provider, envs, tx) = (provider.clone(), envs.clone(), tx.clone());
+                    tasks.spawn(async move {
+                        let result = crate::provider::read_logs(
+                            &provider,
+                            &envs,
+                            env.index(),
+                            &service,
+                            &query,
+                        )
+                        .await;
+                        if let Err(e) = &result {
+                            tracing::warn!(env = env.index(), service, error = %e, "logs not read");
+                        }
+                        let at = Utc::now();
+                        let _ = tx
+                            .send(Msg::LogsRead {
+                                request,
+                                at,
+                                result,
+                            })
+                            .await;
+                    });
+                }
                     let provider = provider.clone();
                     let tx = tx.clone();
                     tasks.spawn(async move {

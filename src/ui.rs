@@ -3,6 +3,7 @@
 mod board;
 mod detail;
 mod flow;
+mod logs;
 mod overlays;
 pub mod theme;
 mod timeline;
@@ -56,6 +57,7 @@ pub fn render(frame: &mut Frame<'_>, app: &App, theme: &Theme) {
     }
     render_status(frame, status, app, theme);
     flow::render_flow(frame, main, app, theme);
+    logs::render_logs(frame, main, app, theme);
     match &app.overlay {
         Overlay::Help => overlays::render_help(frame, area, app, theme),
         Overlay::EnvPicker(i) => overlays::render_env_picker(frame, area, app, *i, theme),

@@ -264,7 +264,10 @@ pub(super) fn update_action(app: &mut App, action: Action) -> Vec<Command> {
         | Action::AbortNo
         | Action::Resume
         | Action::RollBackInterrupted
-        | Action::Skip => {}
+        | Action::Skip
+        // The logs pane opens before a key reaches here (`logs::on_key`).
+        | Action::Logs
+        | Action::WatchLogs => {}
         Action::Smoke => {
             let env = app.col;
             let name = app

@@ -82,6 +82,15 @@ pub enum Msg {
         /// The revisions, oldest first, or the error.
         result: Result<History, ProviderError>,
     },
+    /// A page of the logs pane's service's logs was read, or could not be.
+    LogsRead {
+        /// Request id (`Command::ReadLogs`).
+        request: u64,
+        /// When the answer arrived.
+        at: DateTime<Utc>,
+        /// The page, or why it could not be read.
+        result: Result<crate::model::logs::LogPage, ProviderError>,
+    },
     /// The ledger was read, with who holds the lock asked about.
     LedgerRead {
         /// The records appended since the last read, or why they could not be read.
@@ -109,6 +118,17 @@ pub enum Command {
         service: String,
         /// The revision it runs.
         current: TaskDefRef,
+    },
+    /// Read a page of a service's logs; answer `Msg::LogsRead` with `request`.
+    ReadLogs {
+        /// Request id.
+        request: u64,
+        /// Environment.
+        env: EnvId,
+        /// Service name.
+        service: String,
+        /// Revision, log configuration and where to start.
+        query: Box<crate::provider::LogQuery>,
     },
     /// Run the smoke checks of environment `env`.
     RunSmoke {

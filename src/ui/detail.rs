@@ -136,7 +136,8 @@ pub(super) fn render_detail(frame: &mut Frame<'_>, area: Rect, app: &App, theme:
     let block = Block::default()
         .borders(Borders::ALL)
         .border_style(theme.border(app.focus == Pane::Detail))
-        .title(title);
+        .title(title)
+        .title_top(Line::styled(super::logs::hint(app), theme.tone(Tone::Dim)).right_aligned());
     let width = usize::from(area.width.saturating_sub(11)).max(8);
     let mut lines: Vec<Line<'static>> = Vec::new();
     match app.selected_snapshot() {

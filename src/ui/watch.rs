@@ -123,9 +123,10 @@ pub(super) fn render_watch(
     lines.push(Line::raw(""));
     let k = |a| app.keymap.first(a);
     let hide = format!(
-        "{} hide ({} shows it again)",
+        "{} hide ({} shows it again) · {} logs",
         k(Action::Hide),
-        k(Action::ShowWatch)
+        k(Action::ShowWatch),
+        k(Action::WatchLogs)
     );
     let keys = match &v.phase {
         Phase::Watching if w.shift.as_ref().is_some_and(|s| s.pause.is_some()) => format!(

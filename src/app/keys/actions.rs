@@ -92,6 +92,10 @@ pub enum Action {
     ShowWatch,
     /// Wizard: focus the row above.
     WizardUp,
+    /// Follow the selected service's logs.
+    Logs,
+    /// Watch: follow the logs of the service being rolled out.
+    WatchLogs,
     /// Wizard: focus the row below.
     WizardDown,
     /// Wizard: tick the focused checklist item (or edit the focused field).
@@ -296,6 +300,13 @@ pub const ACTIONS: &[ActionInfo] = &[
     },
     ActionInfo {
         action: Action::WizardUp,
+    ActionInfo {
+        action: Action::Logs,
+        name: "logs",
+        context: Context::Global,
+        description: "follow the service's logs (esc closes)",
+        defaults: &["L"],
+    },
         name: "wizard_up",
         context: Context::Wizard,
         description: "focus the row above",
@@ -401,6 +412,13 @@ pub const ACTIONS: &[ActionInfo] = &[
     },
     ActionInfo {
         action: Action::Dismiss,
+    ActionInfo {
+        action: Action::WatchLogs,
+        name: "watch_logs",
+        context: Context::Watch,
+        description: "follow the logs of what is being rolled out",
+        defaults: &["L"],
+    },
         name: "dismiss",
         context: Context::Watch,
         description: "close a finished watch",
