@@ -194,12 +194,12 @@ pub struct App {
     pub quit_armed: bool,
     /// Revision histories read lazily (ECS readings leave them out).
     pub histories: histories::Histories,
+    /// The logs pane, while open (`L`).
+    pub logs: Option<logs::LogsView>,
     next_request: u64,
 }
 
 /// How often the ledger is re-read while the wizard waits for approvals.
-    /// The logs pane, while open (`L`).
-    pub logs: Option<logs::LogsView>,
 pub const LEDGER_EVERY: Duration = Duration::from_secs(2);
 /// Longest gap between readings of an environment while a deploy is watched.
 pub const WATCH_POLL: Duration = Duration::from_secs(2);
@@ -289,12 +289,12 @@ impl App {
             ledger_asked: None,
             quit_armed: false,
             histories: histories::Histories::default(),
+            logs: None,
             next_request: 1,
         };
         app.recompute_drift();
         app
     }
-            logs: None,
 
     /// Services passing the filter, in order.
     pub fn visible_services(&self) -> Vec<&str> {
@@ -600,12 +600,6 @@ pub fn update(app: &mut App, msg: Msg) -> Vec<Command> {
             flow::refresh_gate(app);
             Vec::new()
         }
-        Msg::LedgerRead { records, lock } => {
-            app.dirty = true;
-            match records {
-                Ok(r) => {
-                    flow::on_step_records(app, &r);
-                    app.add_records(r);
         Msg::LogsRead {
             request,
             at,
@@ -614,6 +608,12 @@ pub fn update(app: &mut App, msg: Msg) -> Vec<Command> {
             logs::on_read(app, request, at, result);
             Vec::new()
         }
+        Msg::LedgerRead { records, lock } => {
+            app.dirty = true;
+            match records {
+                Ok(r) => {
+                    flow::on_step_records(app, &r);
+                    app.add_records(r);
                 }
                 Err(e) => app.say(Level::Warn, format!("audit ledger unreadable: {e}")),
             }

@@ -185,11 +185,11 @@ pub async fn execute(exec: &mut Executor, cmd: Command) -> Option<Msg> {
         Command::PollEnv { .. }
         | Command::RunSmoke { .. }
         | Command::ReadHistory { .. }
+        | Command::ReadLogs { .. }
         | Command::Quit => None,
     }
 }
 
-        | Command::ReadLogs { .. }
 /// Runs `Command::ReadHistory`: one service's revision history, as a message.
 pub async fn read_history(
     provider: &AnyProvider,
@@ -486,10 +486,6 @@ where
                         let _ = tx.send(msg).await;
                     });
                 }
-                Command::PollEnv { env, request } => {
-                    let Some(env_cfg) = envs.get(env.index()).cloned() else {
-                        continue;
-                    };
                 Command::ReadLogs {
                     request,
                     env,
@@ -519,6 +515,10 @@ where
                             .await;
                     });
                 }
+                Command::PollEnv { env, request } => {
+                    let Some(env_cfg) = envs.get(env.index()).cloned() else {
+                        continue;
+                    };
                     let provider = provider.clone();
                     let tx = tx.clone();
                     tasks.spawn(async move {

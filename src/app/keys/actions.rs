@@ -90,12 +90,12 @@ pub enum Action {
     Messages,
     /// Show the deploy or rollback being watched.
     ShowWatch,
-    /// Wizard: focus the row above.
-    WizardUp,
     /// Follow the selected service's logs.
     Logs,
     /// Watch: follow the logs of the service being rolled out.
     WatchLogs,
+    /// Wizard: focus the row above.
+    WizardUp,
     /// Wizard: focus the row below.
     WizardDown,
     /// Wizard: tick the focused checklist item (or edit the focused field).
@@ -292,6 +292,13 @@ pub const ACTIONS: &[ActionInfo] = &[
         defaults: &["s"],
     },
     ActionInfo {
+        action: Action::Logs,
+        name: "logs",
+        context: Context::Global,
+        description: "follow the service's logs (esc closes)",
+        defaults: &["L"],
+    },
+    ActionInfo {
         action: Action::ShowWatch,
         name: "watch",
         context: Context::Global,
@@ -300,13 +307,6 @@ pub const ACTIONS: &[ActionInfo] = &[
     },
     ActionInfo {
         action: Action::WizardUp,
-    ActionInfo {
-        action: Action::Logs,
-        name: "logs",
-        context: Context::Global,
-        description: "follow the service's logs (esc closes)",
-        defaults: &["L"],
-    },
         name: "wizard_up",
         context: Context::Wizard,
         description: "focus the row above",
@@ -404,6 +404,13 @@ pub const ACTIONS: &[ActionInfo] = &[
         defaults: &["c"],
     },
     ActionInfo {
+        action: Action::WatchLogs,
+        name: "watch_logs",
+        context: Context::Watch,
+        description: "follow the logs of what is being rolled out",
+        defaults: &["L"],
+    },
+    ActionInfo {
         action: Action::Hide,
         name: "hide",
         context: Context::Watch,
@@ -412,13 +419,6 @@ pub const ACTIONS: &[ActionInfo] = &[
     },
     ActionInfo {
         action: Action::Dismiss,
-    ActionInfo {
-        action: Action::WatchLogs,
-        name: "watch_logs",
-        context: Context::Watch,
-        description: "follow the logs of what is being rolled out",
-        defaults: &["L"],
-    },
         name: "dismiss",
         context: Context::Watch,
         description: "close a finished watch",
