@@ -541,3 +541,201 @@ async fn a_code_deploy_service_is_read_and_refused() {
     let err = shipdeck::release::rollback_target(&[], "e1", cd).unwrap_err();
     assert!(err.0.contains("deployed by CodeDeploy"), "{err}");
 }
+
+/// A CloudWatch Logs client on `url` (LocalStack).
+fn logs_client(url: &str) -> aws_sdk_cloudwatchlogs::Client {
+    let conf = aws_sdk_cloudwatchlogs::Config::builder()
+        .behavior_version(aws_sdk_cloudwatchlogs::config::BehaviorVersion::latest())
+        .region(aws_sdk_cloudwatchlogs::config::Region::new("us-east-1"))
+        .credentials_provider(creds())
+        .endpoint_url(url)
+        .build();
+    aws_sdk_cloudwatchlogs::Client::from_conf(conf)
+}
+
+/// Puts `(milliseconds, message)` events into a stream of `/ecs/shop-api`.
+async fn put(logs: &aws_sdk_cloudwatchlogs::Client, stream: &str, events: &[(i64, &str)]) {
+    let mut put = logs
+        .put_log_events()
+        .log_group_name("/ecs/shop-api")
+        .log_stream_name(stream);
+    for (at, message) in events {
+        put = put.log_events(
+            aws_sdk_cloudwatchlogs::types::InputLogEvent::builder()
+                .timestamp(*at)
+                .message(*message)
+                .build()
+                .unwrap(),
+        );
+    }
+    put.send().await.unwrap();
+}
+
+#[tokio::test]
+async fn logs_follow_cloudwatch_logs_where_the_task_definition_sends_them() {
+    use aws_sdk_ecs::types::{ContainerDefinition, LogConfiguration, LogDriver};
+    use shipdeck::model::logs::{LogConfig, LogCursor, LogOrigin};
+    use shipdeck::provider::{LogQuery, logs_with_timeout};
+    let Some(bin) = support::emulators::venv_bin() else {
+        return;
+    };
+    let moto = support::emulators::moto(&bin);
+    let localstack = support::emulators::localstack_logs(&bin);
+    let ecs = ecs_client(&moto.url);
+    ecs.create_cluster()
+        .cluster_name("c1")
+        .send()
+        .await
+        .unwrap();
+    // svc1 logs through awslogs; svc2's task definition names no log driver.
+    ecs.register_task_definition()
+        .family("c1-svc1")
+        .container_definitions(
+            ContainerDefinition::builder()
+                .name("app")
+                .image(format!("{REPO}@{}", digest("1.0")))
+                .memory(256)
+                .log_configuration(
+                    LogConfiguration::builder()
+                        .log_driver(LogDriver::Awslogs)
+                        .options("awslogs-group", "/ecs/shop-api")
+                        .options("awslogs-stream-prefix", "ecs")
+                        .options("awslogs-region", "us-east-1")
+                        .build()
+                        .unwrap(),
+                )
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    register(&ecs, "c1-svc2", &format!("{REPO}@{}", digest("1.0"))).await;
+    for s in 1..=2 {
+        ecs.create_service()
+            .cluster("c1")
+            .service_name(format!("svc{s}"))
+            .task_definition(format!("c1-svc{s}:1"))
+            .desired_count(1)
+            .send()
+            .await
+            .unwrap();
+    }
+    let cfg = parse(&config_text(1, 2, &moto.url, &localstack.url));
+    let p = AnyProvider::Aws(AwsProvider::new(&cfg).with_credentials(creds()));
+    let env = &cfg.environments[0];
+    let snap = p.read_env(env, ReadScope::CONSOLE).await.unwrap();
+    let s1 = snap.service("svc1").unwrap();
+    assert_eq!(
+        s1.logs,
+        Some(LogConfig::Awslogs {
+            group: "/ecs/shop-api".into(),
+            stream_prefix: Some("ecs".into()),
+            region: Some("us-east-1".into()),
+            container: "app".into(),
+        }),
+        "the log configuration is read with the task definition"
+    );
+
+    let logs = logs_client(&localstack.url);
+    logs.create_log_group()
+        .log_group_name("/ecs/shop-api")
+        .send()
+        .await
+        .unwrap();
+    for stream in ["ecs/app/task1", "ecs/app/task2", "ecs/sidecar/task1"] {
+        logs.create_log_stream()
+            .log_group_name("/ecs/shop-api")
+            .log_stream_name(stream)
+            .send()
+            .await
+            .unwrap();
+    }
+    let now = chrono::Utc::now().timestamp_millis();
+    put(
+        &logs,
+        "ecs/app/task1",
+        &[
+            (now - 3000, "GET /api/orders 200"),
+            (
+                now - 1000,
+                "\u{1b}[31mERROR\u{1b}[0m boom\u{7}\u{1b}]0;pwned\u{7}",
+            ),
+        ],
+    )
+    .await;
+    put(&logs, "ecs/app/task2", &[(now - 2000, "first\r\nsecond")]).await;
+    put(
+        &logs,
+        "ecs/sidecar/task1",
+        &[(now - 1500, "envoy: not ours")],
+    )
+    .await;
+
+    let svc1 = &env.services[0];
+    let query = LogQuery {
+        task_definition: s1.task_definition.clone(),
+        config: s1.logs.clone(),
+        cursor: LogCursor::starting(chrono::Utc::now() - chrono::Duration::minutes(1)),
+    };
+    let page = logs_with_timeout(&p, env, svc1, &query).await.unwrap();
+    assert_eq!(
+        page.origin,
+        LogOrigin::From("CloudWatch Logs /ecs/shop-api · ecs/app/…".into())
+    );
+    let texts: Vec<&str> = page.lines.iter().map(|l| l.text.as_str()).collect();
+    // In time order, the container's streams only, sanitised.
+    assert_eq!(texts, ["GET /api/orders 200", "first second", "ERROR boom"]);
+    assert!(page.lines.iter().all(|l| l.stream.starts_with("ecs/app/")));
+
+    // Following: the cursor returns only what was logged since.
+    put(&logs, "ecs/app/task2", &[(now + 500, "a new line")]).await;
+    let next = LogQuery {
+        cursor: page.cursor.clone(),
+        ..query.clone()
+    };
+    let page2 = logs_with_timeout(&p, env, svc1, &next).await.unwrap();
+    let texts: Vec<&str> = page2.lines.iter().map(|l| l.text.as_str()).collect();
+    assert_eq!(texts, ["a new line"]);
+    let again = LogQuery {
+        cursor: page2.cursor.clone(),
+        ..query.clone()
+    };
+    assert!(
+        logs_with_timeout(&p, env, svc1, &again)
+            .await
+            .unwrap()
+            .lines
+            .is_empty(),
+        "nothing new: nothing returned twice"
+    );
+
+    // A task definition without awslogs is said, not read as an empty log.
+    let s2 = snap.service("svc2").unwrap();
+    let none = LogQuery {
+        task_definition: s2.task_definition.clone(),
+        config: s2.logs.clone(),
+        cursor: query.cursor.clone(),
+    };
+    let page = logs_with_timeout(&p, env, &env.services[1], &none)
+        .await
+        .unwrap();
+    assert_eq!(
+        page.origin,
+        LogOrigin::Nowhere(
+            "no awslogs configuration in c1-svc2:1 (container app: no log driver)".into()
+        )
+    );
+
+    // An endpoint that does not answer is an error (unknown), never no lines.
+    let cfg = parse(&config_text(1, 2, &moto.url, "http://127.0.0.1:1"));
+    let p = AnyProvider::Aws(AwsProvider::new(&cfg).with_credentials(creds()));
+    let err = logs_with_timeout(
+        &p,
+        &cfg.environments[0],
+        &cfg.environments[0].services[0],
+        &query,
+    )
+    .await
+    .unwrap_err();
+    assert!(matches!(err, ProviderError::Network { .. }), "{err:?}");
+}

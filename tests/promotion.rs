@@ -7,6 +7,8 @@ mod support {
     pub mod console;
     pub mod screen;
 }
+#[path = "promotion/logs_pane.rs"]
+mod logs_pane;
 
 use std::time::Duration;
 

@@ -174,6 +174,23 @@ impl Harness {
                     )
                     .await,
                 ),
+                Command::ReadLogs {
+                    request,
+                    env,
+                    service,
+                    query,
+                } => Some(Msg::LogsRead {
+                    request: *request,
+                    at: self.clock.now(),
+                    result: shipdeck::provider::read_logs(
+                        &self.provider,
+                        &self.cfg.environments,
+                        env.index(),
+                        service,
+                        query,
+                    )
+                    .await,
+                }),
                 Command::RunSmoke { env } => Some(Msg::SmokeFinished {
                     env: *env,
                     at: self.clock.now(),

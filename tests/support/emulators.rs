@@ -158,20 +158,47 @@ pub fn moto_faults(bin: &std::path::Path, plan: &str) -> Emulator {
 
 /// LocalStack's community core in host mode, CloudWatch only.
 pub fn localstack(bin: &std::path::Path) -> Emulator {
+    localstack_serving(bin, &["cloudwatch"])
+}
+
+/// LocalStack with CloudWatch and CloudWatch Logs. Logs runs on LocalStack's
+/// fork of moto, kept apart from moto[server]'s (scripts/install-emulators
+/// says why) and put first on its path.
+pub fn localstack_logs(bin: &std::path::Path) -> Emulator {
+    localstack_serving(bin, &["cloudwatch", "logs"])
+}
+
+fn localstack_serving(bin: &std::path::Path, services: &[&str]) -> Emulator {
     let port = free_port();
     let mut cmd = Command::new(bin.join("python"));
+    if services.contains(&"logs") {
+        let fork = bin.join("../localstack-moto");
+        assert!(
+            fork.join("moto").is_dir(),
+            "LocalStack's moto fork is not installed in {}: run scripts/install-emulators",
+            fork.display()
+        );
+        cmd.env("PYTHONPATH", fork);
+    }
+    let wanted: Vec<String> = services.iter().map(|s| format!("\"{s}\": \"")).collect();
     cmd.args(["-m", "localstack.runtime.main"])
         .env("GATEWAY_LISTEN", format!("127.0.0.1:{port}"))
-        .env("SERVICES", "cloudwatch")
+        .env("SERVICES", services.join(","))
         .env("DNS_ADDRESS", "0")
         .env("SKIP_SSL_CERT_DOWNLOAD", "1")
         .env("DISABLE_EVENTS", "1");
     spawn(
         cmd,
         port,
+        // Each service named, and not as "disabled".
         |p| {
-            get(p, "/_localstack/health")
-                .is_some_and(|(c, body)| c == 200 && body.contains("\"cloudwatch\""))
+            get(p, "/_localstack/health").is_some_and(|(c, body)| {
+                c == 200
+                    && wanted.iter().all(|w| {
+                        body.contains(&format!("{w}available"))
+                            || body.contains(&format!("{w}running"))
+                    })
+            })
         },
         "localstack",
     )
