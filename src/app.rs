@@ -7,6 +7,7 @@ pub mod keys;
 pub mod logs;
 mod messages;
 mod poll;
+pub mod problems;
 pub mod timeline;
 pub mod views;
 
@@ -149,6 +150,9 @@ pub struct App {
     pub views: views::Views,
     /// Service-name filter.
     pub filter: String,
+    /// Only rows with a problem are shown (`!`): firing, failing, unknown,
+    /// behind, in progress.
+    pub problems_only: bool,
     /// Only this environment is shown, when set.
     pub env_scope: Option<EnvId>,
     /// Timeline scope.
@@ -255,6 +259,7 @@ impl App {
             detail_open: false,
             views: views::Views::default(),
             filter: String::new(),
+            problems_only: false,
             env_scope: None,
             timeline_scope: TimelineScope::All,
             timeline: Timeline::default(),
@@ -302,6 +307,7 @@ impl App {
         self.services
             .iter()
             .filter(|s| needle.is_empty() || s.to_lowercase().contains(&needle))
+            .filter(|s| !self.problems_only || self.is_problem_row(s))
             .map(String::as_str)
             .collect()
     }

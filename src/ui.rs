@@ -120,6 +120,10 @@ fn render_title(frame: &mut Frame<'_>, area: Rect, app: &App, theme: &Theme) {
             app.visible_services().len()
         )));
     }
+    // Problems first: counted beside the sizes, in the room the rest leaves.
+    let used: usize = spans.iter().map(Span::width).sum();
+    let problems = board::problem_spans(app, usize::from(area.width).saturating_sub(used), theme);
+    spans.splice(2..2, problems);
     frame.render_widget(Paragraph::new(Line::from(spans)), area);
 }
 

@@ -514,3 +514,130 @@ async fn a_wizard_taller_than_the_screen_keeps_its_keys() {
     assert!(screen.contains("esc back out"), "the keys stay\n{screen}");
     assert!(screen.contains("Change record:"), "{screen}");
 }
+
+/// Problems first: the header counts them (firing, unknown, behind, in
+/// progress) and `!` keeps only their rows, saying so in the header.
+#[tokio::test]
+async fn problems_header_and_problems_only_board() {
+    let mut w = World::new();
+    w.poll_all().await;
+    w.clock.advance(Duration::from_secs(3));
+    update(&mut w.app, Msg::Tick(w.clock.now()));
+    let header = |w: &World, width: u16, height: u16| {
+        w.screen(width, height)
+            .lines()
+            .next()
+            .unwrap_or_default()
+            .to_string()
+    };
+    assert!(
+        header(&w, 120, 40).contains("7 services · ✗1 firing · ?1 unknown · ↑5 behind"),
+        "{}",
+        header(&w, 120, 40)
+    );
+    assert!(header(&w, 80, 24).contains("✗1 firing · ?1 unknown · ↑5 behind"));
+    w.key(Key::ch('!'));
+    snap_both("problems_only", &w);
+    let screen = w.screen(120, 40);
+    assert!(
+        header(&w, 120, 40).contains("· problems only: 5 of 7 rows (! shows all)"),
+        "{screen}"
+    );
+    // At 80 columns the counts keep their symbols, and the mode is still said.
+    assert!(
+        header(&w, 80, 24).contains("✗1 firing ?1 ↑5 · problems only 5/7"),
+        "{}",
+        header(&w, 80, 24)
+    );
+    let board = |screen: &str| -> Vec<String> {
+        screen
+            .lines()
+            .take_while(|l| !l.contains("Timeline"))
+            .map(|l| l.chars().skip(1).take(14).collect::<String>())
+            .collect()
+    };
+    let rows = board(&screen);
+    for healthy in ["web", "auth"] {
+        assert!(
+            !rows
+                .iter()
+                .any(|r| r.trim_start_matches('▶').trim() == healthy),
+            "{healthy} has no problem:\n{screen}"
+        );
+    }
+    for problem in ["api", "checkout", "payments", "search", "notifications"] {
+        assert!(
+            rows.iter()
+                .any(|r| r.trim_start_matches('▶').trim() == problem),
+            "{problem}:\n{screen}"
+        );
+    }
+    // `!` again: every row.
+    w.key(Key::ch('!'));
+    let rows = board(&w.screen(120, 40));
+    assert!(rows.iter().any(|r| r.trim() == "auth"));
+    assert!(!header(&w, 120, 40).contains("problems only"));
+}
+
+/// A rollout in flight is counted in the header, and its stage says
+/// `rolling out` until it lands, never `=`.
+#[tokio::test]
+async fn a_rollout_in_flight_is_counted_and_never_up_to_date() {
+    use shipdeck::provider::Provider as _;
+    let mut w = World::new();
+    w.poll_all().await;
+    let staging_api = shipdeck::model::Digest::of_bytes(
+        b"123456789012.dkr.ecr.eu-west-1.amazonaws.com/shop/api:2.5.0",
+    );
+    let prod = &w.cfg.environments[2];
+    w.fleet
+        .deploy(prod, prod.service("api").unwrap(), &staging_api)
+        .await
+        .unwrap();
+    w.clock.advance(Duration::from_secs(3));
+    w.poll_all().await;
+    let screen = w.screen(120, 40);
+    let header = screen.lines().next().unwrap_or_default();
+    assert!(header.contains("↑4 behind · ◐1 in progress"), "{header}");
+    let api = screen
+        .lines()
+        .skip_while(|l| !l.contains("▶api"))
+        .nth(1)
+        .unwrap_or_default();
+    assert!(api.contains("rolling out"), "{screen}");
+    assert!(!api.trim_end_matches([' ', '│']).ends_with('='), "{api}");
+    // The release promoted keeps its name: the image's version label.
+    let line1 = screen
+        .lines()
+        .find(|l| l.contains("▶api"))
+        .unwrap_or_default();
+    assert!(line1.matches("3ffffd4e9aaf 2.5.0").count() == 3, "{line1}");
+}
+
+/// The release's name beside its digest: in a full cell (a compact one drops
+/// it), and in the detail pane with its tag and version label.
+#[tokio::test]
+async fn release_names_beside_the_digests() {
+    let mut w = World::new();
+    w.poll_all().await;
+    let wide = w.screen(120, 40);
+    assert!(wide.contains("3ffffd4e9aaf 2.5.0 r4 ✓ 1/1"), "{wide}");
+    assert!(wide.contains("?unpinned latest (4.5.0) r2"), "{wide}");
+    assert!(wide.contains("162fedb3ea9f* 1.0.0 r3"), "{wide}");
+    let narrow = w.screen(80, 24);
+    assert!(narrow.contains("3ffffd4e r4 ✓ 1/1"), "{narrow}");
+    // payments in prod: the detail pane names the tag and the version label.
+    for _ in 0..3 {
+        w.key(Key::ch('j'));
+    }
+    w.key(Key::ch('l'));
+    w.key(Key::ch('l'));
+    w.key(Key::plain(KeyCode::Enter));
+    for (width, height) in SIZES {
+        let screen = w.screen(width, height);
+        assert!(
+            screen.contains("release  tag 3.2.0 · version 3.2.0"),
+            "{width}x{height}\n{screen}"
+        );
+    }
+}

@@ -140,6 +140,7 @@ pub(super) fn update_action(app: &mut App, action: Action) -> Vec<Command> {
             app.ledger_asked = None;
         }
         Action::Filter => app.overlay = Overlay::Filter,
+        Action::Problems => app.toggle_problems(),
         Action::EnvScope => {
             app.overlay = Overlay::EnvPicker(app.env_scope.map_or(0, |i| i.index() + 1));
         }

@@ -168,12 +168,100 @@ pub(super) fn render_board(frame: &mut Frame<'_>, area: Rect, app: &App, theme: 
         .block(block)
         .column_spacing(1);
     if services.is_empty() {
+        let text = if app.problems_only && app.filter.is_empty() {
+            format!(
+                "no problems: nothing firing, failing, unknown, behind or in progress ({} shows every row)",
+                app.keymap.label(crate::app::keys::Action::Problems)
+            )
+        } else if app.problems_only {
+            format!("no service with a problem matches \"{}\"", app.filter)
+        } else {
+            format!("no service matches \"{}\"", app.filter)
+        };
         table = table.footer(Row::new(vec![Cell::from(Span::styled(
-            format!("no service matches \"{}\"", app.filter),
+            fit(&text, usize::from(inner.width)),
             theme.tone(Tone::Warn),
         ))]));
     }
     frame.render_widget(table, area);
+}
+
+/// Problems first: the header's counts (`✗1 firing · ?1 unknown · ↑5 behind ·
+/// ◐1 in progress`) and whether only problem rows are shown, in the longest
+/// form that fits `room` cells. Symbols go with every count: never colour alone.
+pub(super) fn problem_spans(app: &App, room: usize, theme: &Theme) -> Vec<Span<'static>> {
+    let c = app.problem_counts();
+    // (count, symbol, word, short symbol, tone)
+    let kinds = [
+        (c.firing, "✗", "firing", "A✗", Tone::Bad),
+        (c.failing, "✗", "failing", "✗", Tone::Bad),
+        (c.unknown, "?", "unknown", "?", Tone::Warn),
+        (c.behind, "↑", "behind", "↑", Tone::Warn),
+        (c.in_progress, "◐", "in progress", "◐", Tone::Warn),
+        (c.loading, "…", "loading", "…", Tone::Dim),
+    ];
+    let shown: Vec<_> = kinds.iter().filter(|k| k.0 > 0).collect();
+    // Counts as words with dots, or with spaces for the first `words` kinds
+    // and symbols alone for the rest (`A✗1` is an alarm, as on the board).
+    let counts = |dots: bool, words: usize| -> Vec<(String, Tone)> {
+        if shown.is_empty() {
+            return vec![(" · ✓ no problems".to_string(), Tone::Good)];
+        }
+        shown
+            .iter()
+            .enumerate()
+            .map(|(i, (n, sym, word, short, tone))| {
+                let lead = if i == 0 || dots { " · " } else { " " };
+                let text = if i < words {
+                    format!("{lead}{sym}{n} {word}")
+                } else {
+                    format!("{lead}{short}{n}")
+                };
+                (text, *tone)
+            })
+            .collect()
+    };
+    let key = app.keymap.label(crate::app::keys::Action::Problems);
+    let rows = app.problems_only.then(|| app.visible_services().len());
+    let only = |long: bool| -> Vec<(String, Tone)> {
+        let Some(shown) = rows else {
+            return Vec::new();
+        };
+        let total = app.services.len();
+        vec![(
+            if long {
+                format!(" · problems only: {shown} of {total} rows ({key} shows all)")
+            } else {
+                format!(" · problems only {shown}/{total}")
+            },
+            Tone::Warn,
+        )]
+    };
+    let width = |t: &[(String, Tone)]| t.iter().map(|(s, _)| s.chars().count()).sum::<usize>();
+    // The longest that fits: every word, then fewer words, then a shorter
+    // "problems only".
+    let all = shown.len();
+    let forms = [true, false].into_iter().flat_map(|long| {
+        [(true, all)]
+            .into_iter()
+            .chain((0..=all).rev().map(|words| (false, words)))
+            .map(move |(dots, words)| (dots, words, long))
+    });
+    let chosen = forms
+        .map(|(dots, words, long)| [counts(dots, words), only(long)].concat())
+        .find(|t| width(t) <= room)
+        .unwrap_or_else(|| [counts(false, 0), only(false)].concat());
+    chosen
+        .into_iter()
+        .map(|(text, tone)| {
+            let style = theme.tone(tone);
+            if text.contains("problems only") {
+                Span::styled(text, style.add_modifier(Modifier::BOLD))
+            } else {
+                Span::styled(text, style)
+            }
+        })
+        .collect()
 }
 
 fn env_header<'a>(
@@ -422,9 +510,11 @@ fn service_cell<'a>(
         Span::styled(alarm, theme.tone(dim(atone))),
         Span::raw(" "),
         Span::styled(health, theme.tone(dim(htone))),
-        Span::raw(" "),
-        Span::styled(behind, theme.tone(dim(btone))),
     ]);
+    if !behind.is_empty() {
+        line2.push_span(Span::raw(" "));
+        line2.push_span(Span::styled(behind, theme.tone(dim(btone))));
+    }
     // A stepped rollout: where its traffic stands.
     if let Some(sh) = shift {
         line2.push_span(Span::styled(
@@ -461,6 +551,20 @@ fn release_beside(s: &ServiceSnapshot, room: usize) -> Option<String> {
     let name = s.image.as_ref()?.release_name()?;
     let room = room.checked_sub(1)?;
     (room >= RELEASE_MIN.min(name.chars().count())).then(|| format!(" {}", fit(&name, room)))
+}
+
+/// The detail pane's `release` line: the tag and the version label, each
+/// said when it is not known (the digest stays the identity).
+pub(super) fn release_detail(s: &ServiceSnapshot) -> String {
+    let img = s.image.as_ref();
+    let tag = img.and_then(|i| i.tag.as_deref()).map(sanitize);
+    let version = img.and_then(|i| i.version.as_deref()).map(sanitize);
+    match (tag, version) {
+        (Some(t), Some(v)) => format!("tag {t} · version {v}"),
+        (Some(t), None) => format!("tag {t} · no version label"),
+        (None, Some(v)) => format!("version {v} · no tag (pinned by digest)"),
+        (None, None) => "no tag, no version label: the digest is its only name".to_string(),
+    }
 }
 
 fn app_lists(app: &App, env: EnvId, svc: &str) -> bool {

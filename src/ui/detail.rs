@@ -164,6 +164,7 @@ pub(super) fn render_detail(frame: &mut Frame<'_>, area: Rect, app: &App, theme:
                 (None, _) => "unknown: tag-only image, cannot be promoted".into(),
             };
             lines.push(kv("digest", &digest, theme));
+            lines.push(kv("release", &super::board::release_detail(s), theme));
             match s
                 .task_definition
                 .as_ref()

@@ -64,6 +64,8 @@ pub enum Action {
     Close,
     /// Filter services by name.
     Filter,
+    /// Show only the rows with a problem (toggle).
+    Problems,
     /// Pick the environment scope.
     EnvScope,
     /// Cycle the timeline scope (service, environment, all).
@@ -248,6 +250,13 @@ pub const ACTIONS: &[ActionInfo] = &[
         context: Context::Global,
         description: "filter services by name",
         defaults: &["/"],
+    },
+    ActionInfo {
+        action: Action::Problems,
+        name: "problems",
+        context: Context::Global,
+        description: "show only the rows with a problem (toggle)",
+        defaults: &["!"],
     },
     ActionInfo {
         action: Action::EnvScope,
