@@ -9,6 +9,8 @@
 //! - [`claim`]: what an ended watch may say, given what the ledger holds;
 //! - [`engine`]: the one state machine both drivers run, from gate to outcome;
 //! - [`step`]: a person's decision at a paused step (four eyes for a continue);
+//! - [`evidence`]: what a person decides on: the rules a watch runs, their
+//!   live values, and at a step the new revision beside the old with the hold;
 //! - [`exec`]: the effects, in the order the audit trail needs;
 //! - [`pending`]: closing records kept locally when the ledger refused them.
 //!
@@ -16,6 +18,7 @@
 
 pub mod claim;
 pub mod engine;
+pub mod evidence;
 pub mod exec;
 pub mod gate_input;
 pub mod outcome;

@@ -162,10 +162,14 @@ pub async fn execute(exec: &mut Executor, cmd: Command) -> Option<Msg> {
             shift,
             decision,
             to_digest,
+            hold,
+            cut_hold,
         } => Some(Msg::StepDecided(
-            exec.decide_step(env, &service, &shift, decision, to_digest, "")
-                .await
-                .map(|(_, said)| said),
+            exec.decide_step(
+                env, &service, &shift, decision, to_digest, "", hold, cut_hold,
+            )
+            .await
+            .map(|(_, said)| said),
         )),
         Command::Release { env, service } => {
             exec.release(env, &service);

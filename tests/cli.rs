@@ -476,6 +476,8 @@ fn a_step_reason_with_a_newline_stays_on_its_record_line_in_audit() {
                 "prod",
                 "--demo",
                 "--yes",
+                // At once after the pause: the step's minute is not over.
+                "--cut-hold",
                 "--reason",
                 forged,
             ],

@@ -138,7 +138,10 @@ fn word_after<'a>(screen: &'a str, label: &str) -> &'a str {
 fn prod_cell(screen: &str, row: &str) -> String {
     let header = screen.lines().find(|l| l.contains("prod ▲PROD")).unwrap();
     let col = header[..header.find("prod ▲PROD").unwrap()].chars().count();
-    let line = screen.lines().find(|l| l.contains(row)).unwrap();
+    let line = screen
+        .lines()
+        .find(|l| l.contains(row))
+        .unwrap_or_else(|| panic!("no row {row}:\n{screen}"));
     line.chars()
         .skip(col)
         .collect::<String>()
@@ -323,19 +326,32 @@ fn a_canary_into_prod_pauses_and_a_second_shell_continues_it() {
     tmux.send(&["Enter"]);
     tmux.wait_for("Deploy notifications · prod [PROD]", WAIT);
 
-    // The first step: 10 % on the new revision, held for a decision.
+    // The first step: 10 % on the new revision, held for a decision, with
+    // what to decide on: the hold's minute counting down, new beside old.
     let screen = tmux.wait_for("PAUSED at step 1 of 2 (10%)", Duration::from_mins(1));
     assert!(screen.contains("⏸ step 1: 10% new"), "{screen}");
+    assert!(screen.contains("of 1m: "), "{screen}");
     assert!(screen.contains("· step 2: 100% new · next"), "{screen}");
-    // alice started it: her own continue is refused (four eyes).
+    assert!(screen.contains("new vs old, over the "), "{screen}");
+    assert!(screen.contains("5xx %     new "), "{screen}");
+    // alice started it: continuing during the hold asks first, then her
+    // own continue is refused (four eyes).
+    tmux.send(&["c"]);
+    tmux.wait_for("continue anyway? c again continues", WAIT);
     tmux.send(&["c"]);
     tmux.wait_for("four eyes: alice started this promotion", WAIT);
 
-    // bob, in another shell, continues it.
+    // bob, in another shell, sees the evidence and is asked to cut the
+    // hold short, then to confirm the decision.
     launch(
         &shell,
-        "step continue notifications --env prod --demo --yes --reason 'canary clean'",
+        "step continue notifications --env prod --demo --reason 'canary clean'",
     );
+    let asked = shell.wait_for("continue anyway? [y/N]", WAIT);
+    assert!(asked.contains("5xx %     new "), "{asked}");
+    shell.run("y");
+    shell.wait_for("Type \"prod\" to confirm:", WAIT);
+    shell.run("prod");
     let said = shell.wait_for("EXIT=0", WAIT);
     assert!(said.contains("step continue: applied"), "{said}");
     assert!(said.contains("step 2 of 2"), "{said}");
@@ -366,6 +382,56 @@ fn a_canary_into_prod_pauses_and_a_second_shell_continues_it() {
         text.contains("\"operator\":\"bob\"") && text.contains("canary clean"),
         "{text}"
     );
+    assert!(text.contains("hold cut short by bob with "), "{text}");
+}
+
+/// `shipdeck demo --scenario bad-release`: promote api into prod; the watch
+/// lists each rule live, the error rate crosses its limit, the watch aborts
+/// on that rule, rolls back, and the headline says ROLLED BACK naming it.
+#[test]
+fn a_bad_release_crosses_its_rule_live_and_is_rolled_back() {
+    let Some(tmux) = Tmux::start("bad-release", 120, 40) else {
+        return;
+    };
+    let data = tempfile::tempdir().unwrap();
+    tmux.wait_for("PROMPT$", WAIT);
+    tmux.run(&format!(
+        "export XDG_DATA_HOME={} SHIPDECK_OPERATOR=alice; clear",
+        data.path().display()
+    ));
+    launch(&tmux, "demo --scenario bad-release");
+    tmux.wait_for("✓ read", WAIT);
+    let (_, id) = prod_wizard(&tmux, &["l", "l", "p"], "api");
+    approve_demo(data.path(), "bob", &id);
+    approve_demo(data.path(), "carol", &id);
+    tmux.wait_for("Gate: GO", WAIT);
+    tmux.send(&["g"]);
+    // The confirmation lists the rule before anything is done.
+    tmux.wait_for("rule \"error rate above 5 %\": 5xx % above 5 for 1m", WAIT);
+    tmux.send(&["-l", "prod"]);
+    tmux.send(&["Enter"]);
+    tmux.wait_for("Deploy api · prod [PROD]", WAIT);
+    // Live, within its limit; then the release fails and it crosses.
+    tmux.wait_for("✓ error rate above 5 % · 5xx % ", WAIT);
+    let screen = tmux.wait_for(
+        "✗ error rate above 5 % · 5xx % 35 (limit 5)",
+        Duration::from_mins(1),
+    );
+    assert!(screen.contains(": aborts"), "{screen}");
+    let screen = tmux.wait_for("ROLLED BACK", Duration::from_mins(2));
+    assert!(
+        screen.contains("ROLLED BACK (aborted: rule \"error rate above 5 %\""),
+        "{screen}"
+    );
+    assert!(
+        screen.contains("the deploy's rules when it aborted:"),
+        "{screen}"
+    );
+    tmux.send(&["Enter"]);
+    tmux.wait_gone("Rollback api · prod", WAIT);
+    tmux.send(&["q"]);
+    tmux.wait_for("EXIT=0", WAIT);
+    assert!(!tmux.alternate_on());
 }
 
 /// A script that runs `shipdeck demo` with its pid in `pid`, then prints how

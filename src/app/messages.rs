@@ -161,6 +161,10 @@ pub enum Command {
         decision: crate::model::Decision,
         /// The digest the deployment rolls out.
         to_digest: Option<String>,
+        /// The step's hold as the watch saw it.
+        hold: Option<crate::release::evidence::Hold>,
+        /// The person confirmed continuing before the hold is over.
+        cut_hold: bool,
     },
     /// Append a record; answer `Msg::Recorded`.
     Record {

@@ -86,6 +86,7 @@ pub fn shift_of(d: &ServiceDeployment) -> Option<Shift> {
         stage: sanitize(&stage),
         ends_at,
         pause,
+        revisions: Vec::new(),
     })
 }
 

@@ -34,7 +34,29 @@ pub struct Shift {
     /// Waiting for a person to continue or roll back.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pause: Option<Pause>,
+    /// Metrics read for each revision apart (the new tasks' and the old
+    /// ones'), where the platform tells them apart; empty where it does not.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub revisions: Vec<RevisionSeries>,
 }
+
+/// One metric read for the new revision and the old one apart, at the same
+/// minutes (one point a minute, oldest first).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RevisionSeries {
+    /// The metric's label in the configuration.
+    pub label: String,
+    /// The new revision's points; `None` where it had none (before it started).
+    pub new: Vec<Option<f64>>,
+    /// The old revision's points at the same minutes.
+    pub old: Vec<Option<f64>>,
+    /// Why the series could not be read, when it could not.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+// Points are finite or `None` (never NaN), so equality is an equivalence.
+impl Eq for RevisionSeries {}
 
 /// A step held for a decision.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -130,6 +152,19 @@ impl Shift {
     }
 }
 
+/// The least time a step of `strategy` is held before the traffic moves on:
+/// the canary's step, or a linear step's interval. A person who continues a
+/// paused step sooner cuts that hold short.
+pub fn step_hold(strategy: &super::Strategy) -> Option<std::time::Duration> {
+    use super::Strategy;
+    match strategy {
+        Strategy::Canary { canary_bake, .. } => Some(*canary_bake),
+        Strategy::Linear { interval, .. } => Some(*interval),
+        _ => None,
+    }
+    .filter(|d| !d.is_zero())
+}
+
 /// `3m`, `45s`: what is left until `end`.
 fn short_left(end: DateTime<Utc>, now: DateTime<Utc>) -> String {
     let secs = (end - now).num_seconds().max(0);
@@ -215,6 +250,7 @@ mod tests {
             stage: "BAKE_TIME".into(),
             ends_at: Some(now + chrono::Duration::seconds(170)),
             pause: None,
+            revisions: Vec::new(),
         };
         assert_eq!(s.cell(now), "◐ canary 10% · 3m left");
         s.ends_at = None;

@@ -252,6 +252,11 @@ impl Executor {
     /// The record takes its step's once key ([`super::step::once_key`]): of
     /// two people deciding the same step at the same moment, the ledger
     /// writes one, and the other is refused before anything is done.
+    ///
+    /// `hold` is the step's least time as the caller read it; the judge
+    /// counts it to now, and a continue before it is over is taken only
+    /// with `cut_hold` (the person confirmed), said on the record.
+    #[allow(clippy::too_many_arguments)]
     pub async fn decide_step(
         &self,
         env: EnvId,
@@ -260,6 +265,8 @@ impl Executor {
         decision: crate::model::Decision,
         to_digest: Option<String>,
         reason: &str,
+        hold: Option<super::evidence::Hold>,
+        cut_hold: bool,
     ) -> Result<(bool, String), String> {
         use super::step::Verdict;
         let env_cfg = self
@@ -273,12 +280,22 @@ impl Executor {
             service,
             shift,
             to_digest,
-            decision,
-            &self.operator,
-            reason,
+            &super::step::Ask {
+                decision,
+                operator: &self.operator,
+                reason,
+                hold,
+                now: self.clock.now(),
+                cut_hold,
+            },
         );
         let draft = match verdict {
             Verdict::Refused(why) => return Err(why),
+            Verdict::Held(left) => {
+                return Err(format!(
+                    "{left}: continuing now cuts it short and needs a confirmation"
+                ));
+            }
             Verdict::Apply(d) => d,
             Verdict::Approval { draft, have, need } => {
                 let label = shift.step_label();

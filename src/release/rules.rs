@@ -50,7 +50,15 @@ fn threshold(rule: &AbortRule, baseline: Option<f64>) -> (f64, String) {
     }
 }
 
-fn num(v: f64) -> String {
+/// The value a point of `rule` must exceed with `baseline` (the mean before
+/// the deploy, or the old revision's point for a rule with `compare_to`):
+/// the number the watch shows beside the metric's live value.
+pub(super) fn limit(rule: &AbortRule, baseline: Option<f64>) -> f64 {
+    threshold(rule, baseline).0
+}
+
+/// A number as rules say it: whole numbers bare, others to two places.
+pub(super) fn num(v: f64) -> String {
     if v.fract() == 0.0 && v.abs() < 1e9 {
         format!("{v:.0}")
     } else {

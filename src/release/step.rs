@@ -3,6 +3,9 @@
 //! ledger records, and whether the provider is told now. The console's keys
 //! and `shipdeck step` both ask [`judge`].
 
+use chrono::{DateTime, Utc};
+
+use super::evidence::Hold;
 use crate::approvals::{person_key, same_person};
 use crate::config::EnvConfig;
 use crate::ledger::{Draft, Record, RecordKind};
@@ -27,6 +30,27 @@ pub enum Verdict {
     },
     /// Not allowed, and why.
     Refused(String),
+    /// A continue before the step's hold is over, not confirmed: how much is
+    /// left (`the hold has 32s left of 1m`). Confirmed (`cut_hold`), it is
+    /// taken and the record says so.
+    Held(String),
+}
+
+/// A person's decision, as asked.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Ask<'a> {
+    /// Continue or roll back.
+    pub decision: Decision,
+    /// Who decides.
+    pub operator: &'a str,
+    /// Why, as typed (kept in the record).
+    pub reason: &'a str,
+    /// The step's hold, where the policy holds it.
+    pub hold: Option<Hold>,
+    /// When the decision is judged (the hold counts to here).
+    pub now: DateTime<Utc>,
+    /// The person confirmed continuing before the hold is over.
+    pub cut_hold: bool,
 }
 
 /// `outcome` of a decision the provider did not take.
@@ -96,18 +120,24 @@ pub fn started_by(records: &[Record], env: &str, service: &str) -> Option<(Strin
     Some((promotion, initiator))
 }
 
-/// Judges `decision` by `operator` at the current step of `shift`.
-#[allow(clippy::too_many_arguments)]
+/// Judges `ask` at the current step of `shift`: who may continue (four
+/// eyes), and whether the step has been held as long as the policy asks
+/// (continuing sooner needs `cut_hold`, and the record says the hold was
+/// cut short, by whom, with how much left). A rollback is never held.
 pub fn judge(
     records: &[Record],
     env: &EnvConfig,
     service: &str,
     shift: &Shift,
     to_digest: Option<String>,
-    decision: Decision,
-    operator: &str,
-    reason: &str,
+    ask: &Ask<'_>,
 ) -> Verdict {
+    let Ask {
+        decision,
+        operator,
+        reason,
+        ..
+    } = *ask;
     let label = shift.step_label();
     let started = started_by(records, &env.name, service);
     let mut draft = Draft {
@@ -134,7 +164,7 @@ pub fn judge(
     }
     let need = env.rollout.step_approvals;
     if need == 0 {
-        return Verdict::Apply(draft);
+        return held(draft, ask);
     }
     let initiator = started.as_ref().map(|(_, who)| who.as_str());
     if initiator.is_some_and(|who| same_person(who, operator)) {
@@ -168,9 +198,26 @@ pub fn judge(
     let have = u32::try_from(approvers.len()).unwrap_or(u32::MAX);
     draft.approvers = approvers;
     if have >= need {
-        Verdict::Apply(draft)
+        held(draft, ask)
     } else {
         draft.outcome = Some(APPROVAL.to_string());
         Verdict::Approval { draft, have, need }
     }
+}
+
+/// A continue that would move the traffic now: taken once the hold is over,
+/// or when the person confirmed cutting it short (said on the record);
+/// otherwise held, saying how much is left.
+fn held(mut draft: Draft, ask: &Ask<'_>) -> Verdict {
+    let Some(hold) = ask.hold else {
+        return Verdict::Apply(draft);
+    };
+    let Some(left) = hold.not_over(ask.now) else {
+        return Verdict::Apply(draft);
+    };
+    if !ask.cut_hold {
+        return Verdict::Held(left);
+    }
+    draft.reasons.extend(hold.cut_reason(ask.operator, ask.now));
+    Verdict::Apply(draft)
 }

@@ -6,7 +6,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use crate::config::{AbortRule, Config, EnvId, MetricRole, RolloutPolicy};
+use crate::config::{AbortRule, Config, EnvId, RolloutPolicy};
 use crate::ledger::Draft;
 use crate::model::{AlarmState, Digest, Health, RolloutState, ServiceSnapshot, TaskDefRef};
 
@@ -103,6 +103,8 @@ pub struct Watch {
     /// Abort rules over this service's metrics, each with its baseline (the
     /// metric's mean before the deploy, when there was data).
     pub rules: Vec<(AbortRule, Option<f64>)>,
+    /// Each rule's live value, and when the current step was first seen.
+    pub seen: super::evidence::Seen,
     /// Whether the service has a health endpoint.
     pub health_configured: bool,
     /// Whether the service watches any alarm (by name or prefix).
@@ -144,19 +146,6 @@ pub struct Watch {
     pub carried: Draft,
 }
 
-fn mean(points: &[f64]) -> Option<f64> {
-    let finite: Vec<f64> = points.iter().copied().filter(|p| p.is_finite()).collect();
-    #[allow(clippy::cast_precision_loss)] // a handful of datapoints
-    (!finite.is_empty()).then(|| finite.iter().sum::<f64>() / finite.len() as f64)
-}
-
-fn series<'a>(s: &'a ServiceSnapshot, label: &str) -> Option<&'a [f64]> {
-    s.metrics
-        .iter()
-        .find(|m| m.label == label)
-        .map(|m| m.points.as_slice())
-}
-
 impl Watch {
     /// Starts watching `kind` of `service` in environment `env`; `before` is the
     /// service's reading when the command was confirmed (baselines come from it).
@@ -173,29 +162,9 @@ impl Watch {
     ) -> Self {
         let env_cfg = cfg.environments.get(env.index());
         let svc = service_config(cfg, env, service);
-        let role_label = |role: MetricRole| {
-            svc.and_then(|s| s.metrics.iter().find(|m| m.role == role))
-                .map(|m| m.label.clone())
-        };
         let policy = env_cfg.map_or_else(RolloutPolicy::defaults, |e| e.rollout.clone());
-        let rules = rules::effective_rules(
-            &policy,
-            role_label(MetricRole::ErrorRate),
-            role_label(MetricRole::LatencyP95),
-        )
-        .into_iter()
-        // A rule reads its metrics: services without them are not judged by it.
-        .filter(|r| {
-            svc.is_some_and(|s| {
-                let has = |label: &str| s.metrics.iter().any(|m| m.label == label);
-                has(&r.metric) && r.compare_to.as_deref().is_none_or(has)
-            })
-        })
-        .map(|r| {
-            let base = before.and_then(|b| series(b, &r.metric)).and_then(mean);
-            (r, base)
-        })
-        .collect();
+        // The same rules the confirmation listed.
+        let rules = super::evidence::watched_rules(cfg, env, service, before);
         Self {
             kind,
             automatic: false,
@@ -224,6 +193,7 @@ impl Watch {
                 .map(|b| b.alarms.iter().map(|a| a.name.to_string()).collect())
                 .unwrap_or_default(),
             rules,
+            seen: super::evidence::Seen::default(),
             health_configured: svc.is_some_and(|s| s.health.is_some()),
             alarms_configured: svc
                 .is_some_and(|s| !s.alarms.is_empty() || !s.alarm_prefixes.is_empty()),
@@ -389,6 +359,7 @@ impl Watch {
             return self.changed_outside(found);
         }
         self.blind = self.blind_spots(s);
+        self.seen.observe(&self.rules, s, self.shift.as_ref(), now);
         let mut rule_abort = None;
         for (rule, base) in &self.rules {
             let m = s.metrics.iter().find(|m| m.label == rule.metric);

@@ -509,7 +509,7 @@ impl SimService {
                     .shift
                     .as_ref()
                     .filter(|_| d.rollout == RolloutState::InProgress)
-                    .map(|s| Box::new(s.view(&d.id))),
+                    .map(|s| Box::new(self.shift_view(s, d, cfg, now, metrics_error))),
                 running: d.running,
                 desired: d.desired,
                 pending: if d.rollout == RolloutState::InProgress {

@@ -9,8 +9,9 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use super::service::{SimDeployment, SimService, chrono_dur};
-use crate::model::shift::planned_weights;
+use super::service::{METRIC_POINTS, SimDeployment, SimService, chrono_dur};
+use crate::config::{MetricRole, MetricSource, ServiceConfig};
+use crate::model::shift::{RevisionSeries, planned_weights};
 use crate::model::strategy::percent;
 use crate::model::{Decision, DeploymentRole, Pause, RolloutState, Shift, Strategy};
 
@@ -137,7 +138,78 @@ impl SimShift {
                 expires_at: None,
                 timeout_action: None,
             }),
+            revisions: Vec::new(),
         }
+    }
+}
+
+impl SimService {
+    /// How a reading shows the stepped deployment `d`: its shift, with the
+    /// error-rate and latency metrics read for each revision apart, as two
+    /// target groups would count them. The new tasks answer with what their
+    /// deploy brought (a game day's faults triggered by it); the old tasks
+    /// keep what they had before it.
+    pub(super) fn shift_view(
+        &self,
+        shift: &SimShift,
+        d: &SimDeployment,
+        cfg: &ServiceConfig,
+        now: DateTime<Utc>,
+        metrics_error: Option<&str>,
+    ) -> Shift {
+        let mut view = shift.view(&d.id);
+        if !self
+            .deployments
+            .iter()
+            .any(|o| o.role == DeploymentRole::Active && o.running > 0)
+        {
+            return view;
+        }
+        // The old tasks serve the bulk: the service's own numbers without
+        // what the deploy brought. The new ones: noise of their own, and
+        // every fault.
+        let mut new = self.clone();
+        new.ecs_service = format!("{}#{}", self.ecs_service, d.revision);
+        let mut old = self.clone();
+        old.shifts.retain(|f| f.from < d.created_at);
+        // Points before the deploy's minute: the new revision did not run.
+        let minutes = now.timestamp().div_euclid(60) - d.created_at.timestamp().div_euclid(60);
+        let first = usize::try_from(METRIC_POINTS - 1 - minutes).unwrap_or(0);
+        let finite = |p: &f64| p.is_finite().then_some(*p);
+        view.revisions = cfg
+            .metrics
+            .iter()
+            .filter(|m| {
+                matches!(m.role, MetricRole::ErrorRate | MetricRole::LatencyP95)
+                    && matches!(m.source, MetricSource::Stat { .. })
+            })
+            .map(|m| {
+                if let Some(e) = metrics_error {
+                    return RevisionSeries {
+                        label: m.label.clone(),
+                        new: Vec::new(),
+                        old: Vec::new(),
+                        error: Some(e.to_string()),
+                    };
+                }
+                let (n, o) = (
+                    new.metric_series(m, &cfg.metrics, now),
+                    old.metric_series(m, &cfg.metrics, now),
+                );
+                RevisionSeries {
+                    label: m.label.clone(),
+                    new: n
+                        .points
+                        .iter()
+                        .enumerate()
+                        .map(|(i, p)| if i < first { None } else { finite(p) })
+                        .collect(),
+                    old: o.points.iter().map(finite).collect(),
+                    error: n.error.or(o.error),
+                }
+            })
+            .collect();
+        view
     }
 }
 

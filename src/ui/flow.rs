@@ -387,12 +387,22 @@ fn render_confirm(
         lines.extend(p.traffic.iter().map(|s| Line::raw(format!("     {s}"))));
     }
     let watch = if p.cutover.is_some() { "then" } else { "3." };
+    lines.push(Line::raw(format!(
+        "  {watch} watch it for up to {}; it aborts when",
+        humantime::format_duration(env.rollout.timeout)
+    )));
+    // Every rule the watch will run, as it will run it, with health and alarms.
+    let before = app
+        .envs
+        .get(p.target.index())
+        .and_then(|e| e.snapshot.as_ref())
+        .and_then(|s| s.service(&p.service));
+    lines.extend(
+        crate::release::evidence::watch_lines(&app.cfg, p.target, &p.service, before)
+            .iter()
+            .map(|l| Line::raw(format!("     · {}", crate::model::sanitize(l)))),
+    );
     lines.extend([
-        Line::raw(format!(
-            "  {watch} watch it for up to {}: rollout, health for {}, alarms",
-            humantime::format_duration(env.rollout.timeout),
-            humantime::format_duration(env.rollout.stability_window)
-        )),
         Line::raw(format!("If the watch aborts, {on_abort}.")),
         Line::raw(""),
         Line::styled(

@@ -7,12 +7,15 @@ use ratatui::text::{Line, Span};
 
 use super::flow::{boxed, prod_tag};
 use super::overlays::centered;
+use super::wrap::wrap_line;
 use super::{Theme, Tone, fit};
 use crate::app::App;
 use crate::app::flow::{Flow, Phase, WatchView};
 use crate::app::keys::Action;
 use crate::model::sanitize;
 use crate::release::{OpKind, Outcome};
+
+mod evidence;
 
 pub(super) fn render_watch(
     frame: &mut Frame<'_>,
@@ -60,13 +63,24 @@ pub(super) fn render_watch(
     ];
     // A stepped rollout: every step with its weight and time.
     if let Some(sh) = w.shift.as_ref().filter(|_| v.phase == Phase::Watching) {
+        // The paused step says how long it has been held, of its minute.
+        let held = evidence::countdown(app, v);
         for l in sh.lines() {
+            let l = match &held {
+                Some(c) if l.starts_with('⏸') => format!("{l} · {c}"),
+                _ => l,
+            };
             lines.push(Line::styled(
                 fit(&format!("  {l}"), inner),
                 theme.tone(Tone::Warn),
             ));
         }
     }
+    // What to decide on: new beside old and the hold at a step, each rule
+    // live. Room is kept for the tasks line, two blanks and the keys.
+    let rows = usize::from(height.saturating_sub(2));
+    let budget = rows.saturating_sub(lines.len() + 5);
+    lines.extend(evidence::lines(app, v, inner, budget, theme));
     if let Some(s) = app
         .envs
         .get(w.env.index())
@@ -101,7 +115,9 @@ pub(super) fn render_watch(
             ),
             inner,
         )));
-        for e in s.events.iter().take(3) {
+        // Events as room allows (the timeline has them all).
+        let spare = rows.saturating_sub(lines.len() + 5);
+        for e in s.events.iter().take(spare.min(3)) {
             lines.push(Line::styled(
                 fit(
                     &format!("  {} {}", e.at.format("%H:%M:%S"), e.message),
@@ -112,7 +128,8 @@ pub(super) fn render_watch(
         }
     }
     lines.push(Line::raw(""));
-    let room = usize::from(height.saturating_sub(2)).saturating_sub(lines.len() + 2);
+    // A blank and the keys (two rows where they wrap) follow the log.
+    let room = usize::from(height.saturating_sub(2)).saturating_sub(lines.len() + 3);
     let skip = v.log.len().saturating_sub(room);
     for (at, text) in v.log.iter().skip(skip) {
         lines.push(Line::raw(fit(
@@ -128,7 +145,9 @@ pub(super) fn render_watch(
         k(Action::ShowWatch),
         k(Action::WatchLogs)
     );
+    let ask = evidence::cut_ask(app, v);
     let keys = match &v.phase {
+        Phase::Watching if let Some(ask) = &ask => ask.clone(),
         Phase::Watching if w.shift.as_ref().is_some_and(|s| s.pause.is_some()) => format!(
             "PAUSED at {}: {} continue · {} abort (rolls back) · {hide}",
             w.shift
@@ -156,15 +175,20 @@ pub(super) fn render_watch(
         ),
         Phase::Done => format!("{} or {} close", k(Action::Dismiss), k(Action::Hide)),
     };
-    lines.push(Line::styled(
-        keys,
-        theme.tone(
-            if matches!(v.phase, Phase::Deciding(_) | Phase::ConfirmAbort) {
-                Tone::Warn
-            } else {
-                Tone::Dim
-            },
+    // Wrapped here, so that the box's height counts every row of it.
+    lines.extend(wrap_line(
+        &Line::styled(
+            keys,
+            theme.tone(
+                if matches!(v.phase, Phase::Deciding(_) | Phase::ConfirmAbort) || ask.is_some() {
+                    Tone::Warn
+                } else {
+                    Tone::Dim
+                },
+            ),
         ),
+        inner,
+        2,
     ));
     let title = format!(
         " {}{} {} · {}{} · {} ",

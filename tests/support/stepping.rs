@@ -104,6 +104,9 @@ pub async fn race_continues(h: &mut Harness, ledgers: [Ledger; 2], rounds: u32) 
                             Decision::Continue,
                             digest,
                             "racing",
+                            // The race, not the hold, is what is tested.
+                            None,
+                            false,
                         ))
                         .map(|(_, said)| said)
                     })

@@ -43,6 +43,9 @@ pub struct WatchView {
     pub log: Vec<(DateTime<Utc>, String)>,
     /// How it ended, once it did.
     pub outcome: Option<Outcome>,
+    /// The step whose hold the person was asked to cut short (the next
+    /// press of continue confirms; any other key keeps holding).
+    pub cut_asked: Option<u32>,
 }
 
 /// Puts a confirmed deploy or rollback on screen; its issue command follows.
@@ -64,6 +67,7 @@ pub(super) fn start_view(app: &mut App, watch: Watch, text: &str) {
         minimised: false,
         log: vec![(app.now, text.to_string())],
         outcome: None,
+        cut_asked: None,
     })));
     app.say(Level::Info, text.to_string());
 }
@@ -105,6 +109,18 @@ fn apply(app: &mut App, next: Next) -> Vec<Command> {
         }
     }
     commands(app, next.effects)
+}
+
+/// The console is stopping (a signal) while a watch runs: the record that
+/// says so, leaving the action open to be resumed at the next start.
+pub fn interrupt(app: &App, why: &str) -> Vec<Command> {
+    match &app.flow {
+        Some(Flow::Watch(v)) if !matches!(v.phase, Phase::Recording(..) | Phase::Done) => {
+            let (kind, draft) = v.watch.interrupted(&app.operator, why);
+            vec![Command::Record { kind, draft }]
+        }
+        _ => Vec::new(),
+    }
 }
 
 /// The records that close the watched operation were written (or not): the
@@ -237,9 +253,18 @@ pub fn watch_key(app: &mut App, key: Key) -> Vec<Command> {
         return Vec::new();
     };
     let pressed = action(app, key, ctx);
+    let hold = match &app.flow {
+        Some(Flow::Watch(v)) => {
+            snap(app, v.watch.env, &v.watch.service).and_then(|s| v.watch.hold(s))
+        }
+        _ => None,
+    };
+    let again = app.keymap.first(Action::ContinueStep);
     let Some(Flow::Watch(v)) = &mut app.flow else {
         return Vec::new();
     };
+    // Asked once: only the very next key may confirm.
+    let asked = v.cut_asked.take();
     match (&v.phase, pressed) {
         (Phase::Deciding(_), Some(Action::RollBackNow)) => {
             v.phase = Phase::Watching;
@@ -258,13 +283,30 @@ pub fn watch_key(app: &mut App, key: Key) -> Vec<Command> {
                 );
                 return Vec::new();
             };
-            // Judged by the executor on the ledger as it is then (four eyes).
+            // Before the step's hold is over, a second press confirms
+            // cutting it short; the record will say so.
+            let cut_hold = asked == Some(shift.step);
+            if let Some(left) = hold.and_then(|h| h.not_over(now))
+                && !cut_hold
+            {
+                v.cut_asked = Some(shift.step);
+                app.say(
+                    Level::Warn,
+                    format!(
+                        "{left}: continue anyway? {again} again continues (the record says the hold was cut short) · any other key keeps holding"
+                    ),
+                );
+                return Vec::new();
+            }
+            // Judged by the executor on the ledger as it is then (four eyes, the hold).
             return vec![Command::DecideStep {
                 env: v.watch.env,
                 service: v.watch.service.clone(),
                 shift: Box::new(shift),
                 decision: Decision::Continue,
                 to_digest: v.watch.to_digest.as_ref().map(ToString::to_string),
+                hold,
+                cut_hold,
             }];
         }
         (Phase::Watching, Some(Action::AbortDeploy)) if v.watch.kind == OpKind::Deploy => {

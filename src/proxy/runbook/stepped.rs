@@ -104,5 +104,6 @@ fn view(id: &str, step: u32, percent: u32, steps: &[u32]) -> Shift {
         stage: "PRODUCTION_TRAFFIC_SHIFT".to_string(),
         ends_at: None,
         pause: None,
+        revisions: Vec::new(),
     }
 }
