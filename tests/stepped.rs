@@ -607,6 +607,15 @@ async fn step_continue_before_the_hold_ends_needs_cut_hold_and_names_the_person(
             "hold cut short by bob with 50s of 1m left"
         ]
     );
+    // The console's watch hears of it, with the hold cut short.
+    let mut h = h;
+    h.tick(1).await;
+    let log: Vec<&String> = watch_view(&h).log.iter().map(|(_, l)| l).collect();
+    assert!(
+        log.iter().any(|l| l.as_str()
+            == "step 1 of 2 (10%): continue by bob (canary clean; hold cut short by bob with 50s of 1m left)"),
+        "{log:#?}"
+    );
 }
 
 /// The demo's api into prod with its bad release, through the console:

@@ -79,11 +79,13 @@ fn window(points: usize) -> String {
 }
 
 /// A rule as the confirmation lists it: its name, metric, comparison,
-/// threshold, window, and the baseline when it compares to one.
+/// threshold and window, and where it compares to one, the baseline (the
+/// limit it makes first, then where the limit comes from).
 pub fn rule_text(rule: &AbortRule, baseline: Option<f64>) -> String {
     let n = rules::num;
+    let window = window(rule.points);
     let what = match (&rule.condition, &rule.compare_to) {
-        (Condition::Above(v), _) => format!("above {}", n(*v)),
+        (Condition::Above(v), _) => format!("above {} for {window}", n(*v)),
         (
             Condition::AboveBaselineBy {
                 fraction,
@@ -91,7 +93,7 @@ pub fn rule_text(rule: &AbortRule, baseline: Option<f64>) -> String {
             },
             Some(other),
         ) => format!(
-            "above {other} (the old revision's) by {:.0} % (floor {})",
+            "above {other} (the old revision's) +{:.0} % for {window} (floor {})",
             fraction * 100.0,
             n(*min_baseline)
         ),
@@ -102,19 +104,15 @@ pub fn rule_text(rule: &AbortRule, baseline: Option<f64>) -> String {
             },
             None,
         ) => {
-            let limit = n(rules::limit(rule, baseline));
+            let by = format!("+{:.0} %", fraction * 100.0);
             let basis = match baseline {
-                Some(b) if b >= *min_baseline => format!("baseline {} before the deploy", n(b)),
-                Some(b) => format!(
-                    "baseline {} before the deploy, under its floor {}",
-                    n(b),
-                    n(*min_baseline)
-                ),
-                None => format!("no baseline before the deploy; floor {}", n(*min_baseline)),
+                Some(b) if b >= *min_baseline => format!("baseline {} {by}", n(b)),
+                Some(b) => format!("baseline {} {by}, floor {}", n(b), n(*min_baseline)),
+                None => format!("no baseline: floor {} {by}", n(*min_baseline)),
             };
             format!(
-                "above its baseline by {:.0} % ({basis}: limit {limit})",
-                fraction * 100.0
+                "above {} for {window} ({basis})",
+                n(rules::limit(rule, baseline))
             )
         }
     };
@@ -123,17 +121,13 @@ pub fn rule_text(rule: &AbortRule, baseline: Option<f64>) -> String {
         Missing::Abort => "; no data aborts",
         Missing::Ignore => "; no data passes",
     };
-    format!(
-        "rule \"{}\": {} {what} for {}{missing}",
-        rule.name,
-        rule.metric,
-        window(rule.points)
-    )
+    format!("rule \"{}\": {} {what}{missing}", rule.name, rule.metric)
 }
 
 /// What a watch of `service` in `env` will watch, one line each, as the
-/// confirmation lists it before the deploy: the rollout, health, alarms
-/// (each as the policy treats it) and every rule.
+/// confirmation lists it before the deploy: the rollout and health, the
+/// alarms (each as the policy treats them) and every rule. Short, so that
+/// the confirmation fits a small terminal.
 pub fn watch_lines(
     cfg: &Config,
     env: EnvId,
@@ -145,65 +139,50 @@ pub fn watch_lines(
         .get(env.index())
         .map_or_else(RolloutPolicy::defaults, |e| e.rollout.clone());
     let svc = service_config(cfg, env, service);
-    let mut out = vec![format!(
-        "the rollout fails, or is not stable within {}",
+    let rollout = format!(
+        "the rollout fails or is not stable within {}",
         short(policy.timeout)
-    )];
-    let stable = short(policy.stability_window);
-    out.push(
-        match (svc.and_then(|s| s.health.as_ref()), policy.abort_on_health) {
-            (Some(_), true) => format!(
-                "health fails for {} (it must then stay healthy for {stable})",
-                short(super::HEALTH_ABORT_AFTER)
-            ),
-            (Some(_), false) => {
-                format!("health is shown, not an abort reason (it must stay healthy for {stable})")
+    );
+    let health = match (svc.and_then(|s| s.health.as_ref()), policy.abort_on_health) {
+        (Some(_), true) => format!(", or health fails for {}", short(super::HEALTH_ABORT_AFTER)),
+        (Some(_), false) => " (health is shown, not an abort reason)".to_string(),
+        (None, _) => " (no health endpoint)".to_string(),
+    };
+    let mut out = vec![format!("{rollout}{health}")];
+    // The alarms as configured (names, and prefixes as patterns), with how
+    // many the reading before the deploy found.
+    let watched: Vec<String> = svc.map_or_else(Vec::new, |s| {
+        s.alarms
+            .iter()
+            .cloned()
+            .chain(s.alarm_prefixes.iter().map(|p| format!("{p}*")))
+            .collect()
+    });
+    out.push(if watched.is_empty() {
+        "no alarms configured".to_string()
+    } else {
+        let read = before.map(|b| b.alarms.len());
+        let firing = before.map_or(0, |b| {
+            b.alarms
+                .iter()
+                .filter(|a| a.state == AlarmState::Alarm)
+                .count()
+        });
+        format!(
+            "{} ({}{}{})",
+            if policy.abort_on_alarm {
+                "an alarm enters ALARM"
+            } else {
+                "alarms are shown, not an abort reason"
+            },
+            read.map(|n| format!("{n} watched: ")).unwrap_or_default(),
+            watched.join(", "),
+            if firing > 0 {
+                format!("; {firing} in ALARM already, not counted")
+            } else {
+                String::new()
             }
-            (None, _) => format!("no health endpoint: stable {stable} after the rollout"),
-        },
-    );
-    // The alarms as read before the deploy; without a reading, as configured.
-    let read: Option<Vec<String>> = before
-        .filter(|b| !b.alarms.is_empty())
-        .map(|b| b.alarms.iter().map(|a| a.name.to_string()).collect());
-    let alarms = read.as_ref().map_or_else(
-        || {
-            svc.map(|s| {
-                s.alarms
-                    .iter()
-                    .cloned()
-                    .chain(s.alarm_prefixes.iter().map(|p| format!("{p}*")))
-                    .collect::<Vec<_>>()
-            })
-            .unwrap_or_default()
-            .join(", ")
-        },
-        |names| format!("{} watched: {}", names.len(), names.join(", ")),
-    );
-    let configured = svc.is_some_and(|s| !s.alarms.is_empty() || !s.alarm_prefixes.is_empty());
-    out.push(match (configured, policy.abort_on_alarm) {
-        (false, _) => "no alarms configured".to_string(),
-        (true, abort) => {
-            let firing = before.map_or(0, |b| {
-                b.alarms
-                    .iter()
-                    .filter(|a| a.state == AlarmState::Alarm)
-                    .count()
-            });
-            format!(
-                "{} ({alarms}{})",
-                if abort {
-                    "an alarm enters ALARM"
-                } else {
-                    "alarms are shown, not an abort reason"
-                },
-                if firing > 0 {
-                    format!("; {firing} in ALARM already, not counted")
-                } else {
-                    String::new()
-                }
-            )
-        }
+        )
     });
     out.extend(
         watched_rules(cfg, env, service, before)

@@ -388,8 +388,9 @@ fn render_confirm(
     }
     let watch = if p.cutover.is_some() { "then" } else { "3." };
     lines.push(Line::raw(format!(
-        "  {watch} watch it for up to {}; it aborts when",
-        humantime::format_duration(env.rollout.timeout)
+        "  {watch} watch it for up to {}, until stable for {}; it aborts when",
+        humantime::format_duration(env.rollout.timeout),
+        humantime::format_duration(env.rollout.stability_window)
     )));
     // Every rule the watch will run, as it will run it, with health and alarms.
     let before = app

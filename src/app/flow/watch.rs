@@ -237,9 +237,11 @@ pub fn on_step_records(app: &mut App, records: &[crate::ledger::Record]) {
                 d.reasons.first().map_or("step", String::as_str),
                 d.outcome.as_deref().unwrap_or("?").replace('_', " "),
                 d.operator,
+                // Why, and a hold cut short (said after it).
                 d.reasons
-                    .get(1)
-                    .map(|why| format!(" ({why})"))
+                    .get(1..)
+                    .filter(|rest| !rest.is_empty())
+                    .map(|rest| format!(" ({})", rest.join("; ")))
                     .unwrap_or_default()
             ),
         ));

@@ -65,12 +65,11 @@ fn the_confirmation_lists_every_rule_the_watch_runs() {
     assert_eq!(
         lines,
         [
-            "the rollout fails, or is not stable within 10m",
-            "health fails for 15s (it must then stay healthy for 30s)",
+            "the rollout fails or is not stable within 10m, or health fails for 15s",
             "an alarm enters ALARM (shop-api-prod-*)",
             "rule \"error rate above 5 %\": 5xx % above 5 for 1m",
             "rule \"p95 above the 400 ms SLO\": p95 ms above 400 for 1m",
-            "rule \"error rate\": 5xx % above its baseline by 50 % (no baseline before the deploy; floor 1: limit 1.50) for 5m",
+            "rule \"error rate\": 5xx % above 1.50 for 5m (no baseline: floor 1 +50 %)",
         ]
     );
     // A service without a latency metric is not judged by the latency rule.
@@ -86,19 +85,18 @@ fn a_rule_text_names_its_baseline_and_the_old_revision() {
     let r = rule(RATIO, 3, Missing::Abort);
     assert_eq!(
         rule_text(&r, Some(0.4)),
-        "rule \"errors\": 5xx % above its baseline by 50 % (baseline 0.40 before the deploy, \
-         under its floor 1: limit 1.50) for 3m; no data aborts"
+        "rule \"errors\": 5xx % above 1.50 for 3m (baseline 0.40 +50 %, floor 1); no data aborts"
     );
     assert_eq!(
         rule_text(&r, Some(2.0)),
-        "rule \"errors\": 5xx % above its baseline by 50 % (baseline 2 before the deploy: limit 3) for 3m; no data aborts"
+        "rule \"errors\": 5xx % above 3 for 3m (baseline 2 +50 %); no data aborts"
     );
     let mut c = r.clone();
     c.compare_to = Some("5xx % blue".into());
     c.missing = Missing::Wait;
     assert_eq!(
         rule_text(&c, None),
-        "rule \"errors\": 5xx % above 5xx % blue (the old revision's) by 50 % (floor 1) for 3m"
+        "rule \"errors\": 5xx % above 5xx % blue (the old revision's) +50 % for 3m (floor 1)"
     );
 }
 
