@@ -7,6 +7,8 @@ mod support {
     pub mod console;
     pub mod screen;
 }
+#[path = "promotion/wizard_ledger.rs"]
+mod wizard_ledger;
 #[path = "promotion/logs_pane.rs"]
 mod logs_pane;
 

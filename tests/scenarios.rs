@@ -14,8 +14,9 @@ use serde_json::Value;
 use shipdeck::app::Flow;
 use shipdeck::gate::Verdict;
 use shipdeck::ledger::RecordKind;
-use shipdeck::release::{OpKind, Step};
+use shipdeck::release::{OpKind, Outcome, Step};
 use shipdeck::sim::FleetFile;
+use shipdeck::ui::{Theme, Tone};
 use support::console::{Harness, monday};
 
 // ---------------------------------------------------------------- console
@@ -58,6 +59,60 @@ async fn bad_release_in_the_console_aborts_on_the_error_rule_and_rolls_back() {
     );
     let screen = h.screen(120, 40);
     assert!(screen.contains("error rate above 5 %"), "{screen}");
+    // The headline is the engine's one outcome, with the rule that aborted:
+    // never a green SUCCEEDED for the rollback that followed.
+    match &h.app.flow {
+        Some(Flow::Watch(v)) => assert_eq!(v.outcome, Some(Outcome::RolledBack)),
+        other => panic!("{other:?}"),
+    }
+    let headline = "ROLLED BACK (aborted: rule \"error rate above 5 %\": 5xx % above 5";
+    for (w, ht) in [(120, 40), (80, 24)] {
+        let screen = h.screen(w, ht);
+        assert!(!screen.contains("SUCCEEDED"), "{screen}");
+        // Wrapped, never cut: the whole reason is in the box, on the rows
+        // from the headline's, between its left edge and the box's border.
+        let rows: Vec<Vec<char>> = screen.lines().map(|l| l.chars().collect()).collect();
+        let (top, left) = rows
+            .iter()
+            .enumerate()
+            .find_map(|(y, r)| {
+                let text: String = r.iter().collect();
+                text.find("ROLLED BACK")
+                    .map(|i| (y, text[..i].chars().count()))
+            })
+            .expect("the headline on screen");
+        let boxed: String = rows[top..top + 3]
+            .iter()
+            .map(|r| {
+                r[left..]
+                    .iter()
+                    .take_while(|c| **c != '│')
+                    .collect::<String>()
+                    .trim()
+                    .to_string()
+            })
+            .collect::<Vec<_>>()
+            .join(" ");
+        assert!(
+            boxed.contains(&format!("{headline} for 1 point(s) of 1 min: 35)")),
+            "{w}x{ht}: {boxed}\n{screen}"
+        );
+        insta::assert_snapshot!(format!("bad_release_rolled_back_{w}x{ht}"), screen);
+        // Colour-critical: the headline is the bad tone, not the good one.
+        let theme = Theme::new(shipdeck::config::Theme::Dark, false);
+        let term = support::screen::draw(&h.app, w, ht, &theme);
+        let buf = term.backend().buffer();
+        let (x, y) = (0..ht)
+            .find_map(|y| {
+                let row: String = (0..w).map(|x| buf[(x, y)].symbol()).collect();
+                row.find("ROLLED BACK")
+                    .map(|i| (u16::try_from(row[..i].chars().count()).unwrap(), y))
+            })
+            .expect("the headline on screen");
+        let cell = &buf[(x, y)];
+        assert_eq!(Some(cell.fg), theme.tone(Tone::Bad).fg, "{w}x{ht}");
+        assert_ne!(Some(cell.fg), theme.tone(Tone::Good).fg, "{w}x{ht}");
+    }
 }
 
 #[tokio::test]
@@ -211,8 +266,11 @@ fn rehearse_with_cli(scenario: &str) -> String {
     let (code, report) = demo.promote_approved("api", "prod", &["--scenario", scenario]);
     assert_eq!(code, 1, "{report}");
     assert_eq!(report["outcome"], "rolled_back", "{report}");
+    // Why in short, as the last line says it: what aborted the deploy.
+    let cause = report["cause"].as_str().unwrap_or_default();
+    assert!(cause.starts_with("aborted: "), "{report}");
     demo.audit_verifies();
-    report["reason"].as_str().unwrap().to_string()
+    report["reason"].as_str().unwrap().to_string() + "\n" + cause
 }
 
 #[test]
@@ -221,6 +279,11 @@ fn bad_release_through_the_cli_rolls_back_naming_the_rule_and_numbers() {
     assert!(
         why.contains("rule \"error rate above 5 %\"") && why.contains(": 35"),
         "{why}"
+    );
+    let cause = why.lines().last().unwrap();
+    assert_eq!(
+        cause,
+        "aborted: rule \"error rate above 5 %\": 5xx % above 5 for 1 point(s) of 1 min: 35"
     );
 }
 

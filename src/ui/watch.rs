@@ -29,16 +29,22 @@ pub(super) fn render_watch(
     let inner = usize::from(width.saturating_sub(2));
     let height = area.height.saturating_sub(4).min(30);
     let elapsed = w.timeout_clock(app.now);
-    // The headline is the engine's one outcome, said once its records are in.
+    // The headline is the engine's one outcome, said once its records are
+    // in, with why in short: the rule that aborted, what failed, what could
+    // not be seen.
     let (state, tone) = match (&v.phase, v.outcome) {
         (Phase::Deciding(_), _) => ("ABORTED — decide".to_string(), Tone::Bad),
         (Phase::ConfirmAbort, _) => ("confirm abort".to_string(), Tone::Warn),
         (Phase::Recording(..), _) => ("recording the outcome…".to_string(), Tone::Warn),
-        (Phase::Done, Some(o)) => (o.headline().to_string(), outcome_tone(o)),
+        (Phase::Done, Some(o)) => (
+            sanitize(&o.said(v.watch.cause(o).as_deref())),
+            outcome_tone(o),
+        ),
         _ => ("watching".to_string(), Tone::Warn),
     };
-    let mut lines = vec![
-        Line::from(vec![
+    // Never cut: a long reason wraps inside the box.
+    let mut lines = wrap_line(
+        &Line::from(vec![
             Span::styled(
                 format!("{state}  "),
                 theme.tone(tone).add_modifier(Modifier::BOLD),
@@ -59,8 +65,10 @@ pub(super) fn render_watch(
                 }
             )),
         ]),
-        Line::raw(fit(&w.progress, inner)),
-    ];
+        inner,
+        2,
+    );
+    lines.push(Line::raw(fit(&w.progress, inner)));
     // A stepped rollout: every step with its weight and time.
     if let Some(sh) = w.shift.as_ref().filter(|_| v.phase == Phase::Watching) {
         // The paused step says how long it has been held, of its minute.

@@ -142,13 +142,19 @@ pub fn on_closed(app: &mut App, op: u64, written: &crate::release::Written) {
     v.log.push((now, text.clone()));
     let (env_name, service) = (v.watch.env_name.clone(), v.watch.service.clone());
     let good = outcome == Outcome::Succeeded;
+    // The timeline's end entry reads the same outcome as the headline, with
+    // why in short; an ending without a cause (a success) keeps its words.
+    let entry = v
+        .watch
+        .cause(outcome)
+        .map_or_else(|| text.clone(), |cause| outcome.said(Some(&cause)));
     app.timeline.push(
         format!("op:{op}:end"),
         now,
         &env_name,
         Some(&service),
         EntryKind::Action,
-        &text,
+        &entry,
         !good,
     );
     app.say(if good { Level::Info } else { Level::Warn }, text);
@@ -221,6 +227,8 @@ pub fn on_step_decided(app: &mut App, result: Result<String, String>) {
 /// Decisions about the watched promotion's steps taken in other terminals
 /// (new ledger records): the watch's log names who and why.
 pub fn on_step_records(app: &mut App, records: &[crate::ledger::Record]) {
+    // The one hook a fresh read of the ledger passes: a wizard's `g` waits for it.
+    super::wizard::on_ledger_read(app);
     let Some(Flow::Watch(v)) = &mut app.flow else {
         return;
     };

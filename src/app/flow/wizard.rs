@@ -51,6 +51,24 @@ pub struct Wizard {
     pub lock: Option<String>,
     /// In the confirmation dialog, with what was typed.
     pub confirming: Option<String>,
+    /// The change record the request in the ledger holds (empty: none), so
+    /// that approvers see the one typed here.
+    pub change_sent: String,
+    /// `g` on a NO-GO gate: the ledger is re-read before the gate answers.
+    pub go_asked: GoAsked,
+}
+
+/// Where a `g` on a NO-GO gate stands: the gate answers on a fresh read of
+/// the ledger (approvals and locks from other terminals), not the last poll.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum GoAsked {
+    /// Not asked.
+    #[default]
+    No,
+    /// Asked; the ledger is being read.
+    Reading,
+    /// The fresh read arrived: the gate answers now.
+    Read,
 }
 
 impl std::ops::Deref for Wizard {
@@ -144,12 +162,58 @@ pub fn refresh_gate(app: &mut App) {
         },
         &w.answers,
     );
+    let mut answer = None;
     if let Some(Flow::Wizard(w)) = &mut app.flow {
         w.gate = gate;
         w.approvers = approvers;
         let n = w.rows(&app.cfg.environments[w.plan.target].gate).len();
         w.focus = w.focus.min(n.saturating_sub(1));
+        // `g` waited for a fresh read of the ledger: the gate answers now.
+        if w.go_asked == GoAsked::Read && w.editing.is_none() {
+            w.go_asked = GoAsked::No;
+            if w.gate.go {
+                w.confirming = Some(String::new());
+            } else {
+                answer = Some(format!("NO-GO: {}", Promotion::no_go(&w.gate)));
+            }
+        }
     }
+    if let Some(text) = answer {
+        app.say(Level::Warn, text);
+    }
+}
+
+/// The ledger was read afresh: a `g` waiting for it is answered by the
+/// [`refresh_gate`] that follows the read.
+pub fn on_ledger_read(app: &mut App) {
+    if let Some(Flow::Wizard(w)) = &mut app.flow
+        && w.go_asked == GoAsked::Reading
+    {
+        w.go_asked = GoAsked::Read;
+    }
+}
+
+/// The request in the ledger restated with the change record typed in the
+/// wizard (same promotion id, digest and policy), so that `approvals` and
+/// `approve` show approvers what they approve: the request was written when
+/// the wizard opened, before anything was typed.
+fn amend_request(app: &App, w: &mut Wizard) -> Option<Command> {
+    let typed = w.answers.change_record.trim().to_string();
+    if !w.release.requested || typed.is_empty() || typed == w.change_sent {
+        return None;
+    }
+    let mut draft = w
+        .plan
+        .request_draft(&app.operator, &w.promotion, &w.policy_hash);
+    draft.change_record = Some(typed.clone());
+    draft.reasons = vec![format!(
+        "request restated with the change record {typed} typed in the wizard"
+    )];
+    w.change_sent = typed;
+    Some(Command::Record {
+        kind: crate::ledger::RecordKind::PromotionStarted,
+        draft,
+    })
 }
 
 /// `p` on a cell: opens the wizard promoting the previous stage's digest into it.
@@ -188,9 +252,22 @@ fn start(
         }
     };
     let checklist = app.cfg.environments[target].gate.checklist.len();
-    let (promotion, effects) = Promotion::open(&app.cfg, plan, &app.operator, app.now, None);
+    let (promotion, mut effects) = Promotion::open(&app.cfg, plan, &app.operator, app.now, None);
     let mut answers = answers;
     answers.ticked.resize(checklist, false);
+    // A change record already typed (the hotfix path reopens the wizard) goes
+    // into the request approvers see, as the CLI's `--change` does.
+    let change = answers.change_record.trim().to_string();
+    let mut change_sent = String::new();
+    for e in &mut effects {
+        if let release::Effect::Record { kind, draft } = e
+            && *kind == crate::ledger::RecordKind::PromotionStarted
+            && !change.is_empty()
+        {
+            draft.change_record = Some(change.clone());
+            change_sent.clone_from(&change);
+        }
+    }
     app.ledger_asked = Some(app.now);
     let mut cmds = vec![Command::ReadLedger {
         env: target,
@@ -209,6 +286,8 @@ fn start(
         approvers: Vec::new(),
         lock: None,
         confirming: None,
+        change_sent,
+        go_asked: GoAsked::No,
     })));
     refresh_gate(app);
     cmds
@@ -263,6 +342,8 @@ pub fn wizard_key(app: &mut App, key: Key) -> Vec<Command> {
         app.flow = Some(Flow::Wizard(Box::new(w)));
         return cmds;
     }
+    // Any other key than the one that asked moves on from a `g` still waiting.
+    w.go_asked = GoAsked::No;
     if let Some((field, before)) = w.editing.clone() {
         let mut text = w.text(&field);
         match action(app, key, Context::Editing) {
@@ -283,6 +364,9 @@ pub fn wizard_key(app: &mut App, key: Key) -> Vec<Command> {
             }
         }
         w.set_text(&field, crate::model::sanitize(&text));
+        if w.editing.is_none() && field == Field::ChangeRecord {
+            cmds.extend(amend_request(app, &mut w));
+        }
         app.flow = Some(Flow::Wizard(Box::new(w)));
         refresh_gate(app);
         return cmds;
@@ -346,7 +430,18 @@ pub fn wizard_key(app: &mut App, key: Key) -> Vec<Command> {
             if w.gate.go {
                 w.confirming = Some(String::new());
             } else {
-                app.say(Level::Warn, format!("NO-GO: {}", Promotion::no_go(&w.gate)));
+                // Approvals and locks from other terminals arrive through the
+                // ledger: the gate answers on a fresh read, not the last poll.
+                w.go_asked = GoAsked::Reading;
+                app.ledger_asked = Some(app.now);
+                cmds.push(Command::ReadLedger {
+                    env: w.plan.target,
+                    service: w.plan.service.clone(),
+                });
+                app.say(
+                    Level::Info,
+                    "re-reading the ledger for approvals before the gate answers…",
+                );
             }
         }
         _ => {}
