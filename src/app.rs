@@ -8,6 +8,7 @@ pub mod logs;
 mod messages;
 mod poll;
 pub mod problems;
+mod records;
 pub mod timeline;
 pub mod views;
 
@@ -28,7 +29,7 @@ use crate::model::drift::{self, DriftRow};
 use crate::model::{EnvSnapshot, Freshness, ServiceSnapshot};
 pub use flow::Flow;
 use keys::{Context, KeyMap};
-use timeline::{EntryKind, Timeline};
+use timeline::Timeline;
 
 /// Shortest wait after a transient failure.
 pub const BACKOFF_BASE: Duration = Duration::from_secs(2);
@@ -468,76 +469,6 @@ impl App {
                 let at = self.records.partition_point(|x| x.seq < r.seq);
                 self.records.insert(at, r);
             }
-        }
-    }
-}
-
-impl App {
-    /// Recent health latencies (ms) of a cell, oldest first: probe results where
-    /// the service is probed, else the provider's readings.
-    pub fn latencies(&self, env: EnvId, service: &str) -> Vec<u64> {
-        match self.trackers.get(&(env, service.to_string())) {
-            Some(t) => t.latencies(),
-            None => self
-                .health_history
-                .get(&env)
-                .and_then(|e| e.get(service))
-                .map(|h| h.iter().copied().map(u64::from).collect())
-                .unwrap_or_default(),
-        }
-    }
-
-    /// The ledger as read at start-up: kept for rollback targets and approvals, and
-    /// whatever a previous run left unfinished is shown.
-    pub fn load_records(&mut self, records: Vec<crate::ledger::Record>) {
-        let open = crate::stable::interrupted(&records);
-        self.records = records;
-        self.note_interrupted(&open);
-    }
-
-    /// Puts a warning in the status bar.
-    pub fn say_warning(&mut self, text: String) {
-        self.say(Level::Warn, text);
-    }
-
-    /// Shows promotions or rollbacks that a previous run started and never finished.
-    pub fn note_interrupted(&mut self, list: &[crate::stable::Interrupted]) {
-        for i in list {
-            let kind = i.last.kind.as_str();
-            let text = format!(
-                "INTERRUPTED: {} of {} in {} never finished (last record: {kind} by {}); check the service before acting",
-                i.what(),
-                i.service,
-                i.env,
-                i.last.draft.operator
-            );
-            let key = format!("interrupted:{}", i.last.id);
-            self.timeline.push(
-                key,
-                i.last.at,
-                &i.env,
-                Some(&i.service),
-                EntryKind::Action,
-                &text,
-                true,
-            );
-        }
-        if !list.is_empty() && self.flow.is_none() {
-            self.flow = Some(Flow::Interrupted(Box::new(flow::InterruptedDialog {
-                items: list.to_vec(),
-            })));
-        }
-        if let Some(first) = list.first() {
-            self.say(
-                Level::Warn,
-                format!(
-                    "{} interrupted action(s), e.g. {} in {}: see the timeline and `shipdeck audit --service {}`",
-                    list.len(),
-                    first.service,
-                    first.env,
-                    first.service
-                ),
-            );
         }
     }
 }

@@ -339,7 +339,7 @@ pub fn command() -> clap::Command {
         |(p, _)| p.display().to_string(),
     );
     Cli::command().after_help(format!(
-        "Config file: {cfg}\nLog file:    {log}\n\nExit codes: 0 healthy/ok, 1 degraded or failed, 2 usage or config error,\n3 unknown (something could not be read; never reported as healthy)."
+        "Config file: {cfg}\nLog file:    {log}\n\nExit codes: 0 healthy/ok, 1 degraded or failed, 2 usage or config error,\n3 unknown (something could not be read; never reported as healthy),\n4 unrecorded (an outcome seen but not written to the ledger), 5 in progress\n(status: a rollout in flight or paused), 128 + signal when a signal stopped it."
     ))
 }
 

@@ -8,6 +8,7 @@ mod faults;
 mod fleet_file;
 mod logs;
 mod math;
+mod provider;
 mod script;
 mod series;
 mod service;
@@ -34,11 +35,9 @@ pub use world::Opened;
 
 use crate::clock::Clock;
 use crate::config::{EnvConfig, ServiceConfig};
-use crate::model::{
-    AlarmReading, Digest, EnvSnapshot, RevisionInfo, SourceState, Sources, TaskDefRef,
-};
+use crate::model::{AlarmReading, Digest, EnvSnapshot, SourceState, Sources, TaskDefRef};
 use crate::provider::limit::Limiter;
-use crate::provider::{DeployStarted, Provider, ProviderError, ReadScope};
+use crate::provider::{DeployStarted, ProviderError};
 
 /// Simulated time advances in steps of this length.
 pub const SIM_STEP: Duration = Duration::from_secs(1);
@@ -574,91 +573,6 @@ impl SimFleet {
             to,
             deployment_id,
         })
-    }
-}
-
-impl Provider for SimFleet {
-    /// The simulator's readings are free, so it always reads everything
-    /// (metrics and histories) whatever the scope: views stay deterministic.
-    async fn read_env(
-        &self,
-        env: &EnvConfig,
-        _scope: ReadScope,
-    ) -> Result<EnvSnapshot, ProviderError> {
-        // As on ECS: one call per ten services, side by side under the
-        // environment's in-flight limit; a throttled call is retried, a
-        // connection fault fails the reading.
-        let limiter = self.limiter(env);
-        let calls = (0..env.services.len().div_ceil(SERVICES_PER_CALL).max(1)).map(|_| {
-            limiter.call(|| async {
-                self.enter(&env.name).map(drop)?;
-                // Let the other calls of the burst start, as real ones overlap.
-                tokio::task::yield_now().await;
-                Ok(())
-            })
-        });
-        for r in futures::future::join_all(calls).await {
-            r?;
-        }
-        let st = self.lock();
-        self.snapshot(&st, self.clock.now(), env)
-    }
-
-    async fn history(
-        &self,
-        env: &EnvConfig,
-        service: &ServiceConfig,
-        _current: &TaskDefRef,
-    ) -> Result<Vec<RevisionInfo>, ProviderError> {
-        let st = self.enter(&env.name)?;
-        st.envs
-            .get(&env.name)
-            .and_then(|e| e.services.get(&service.ecs_service))
-            .map(|s| s.history().to_vec())
-            .ok_or_else(|| ProviderError::NotFound {
-                what: "service".to_string(),
-                name: service.ecs_service.clone(),
-            })
-    }
-
-    async fn deploy(
-        &self,
-        env: &EnvConfig,
-        service: &ServiceConfig,
-        digest: &Digest,
-    ) -> Result<DeployStarted, ProviderError> {
-        self.wait_for_call(&env.name).await?;
-        self.deploy_sync(env, service, digest)
-    }
-
-    async fn rollback(
-        &self,
-        env: &EnvConfig,
-        service: &ServiceConfig,
-        to: &TaskDefRef,
-    ) -> Result<DeployStarted, ProviderError> {
-        self.wait_for_call(&env.name).await?;
-        self.rollback_sync(env, service, to)
-    }
-
-    async fn decide_step(
-        &self,
-        env: &EnvConfig,
-        service: &ServiceConfig,
-        _shift: &crate::model::Shift,
-        decision: crate::model::Decision,
-    ) -> Result<String, ProviderError> {
-        self.wait_for_call(&env.name).await?;
-        self.decide_sync(env, service, decision)
-    }
-
-    async fn logs(
-        &self,
-        env: &EnvConfig,
-        service: &ServiceConfig,
-        query: &crate::provider::LogQuery,
-    ) -> Result<crate::model::logs::LogPage, ProviderError> {
-        self.logs_sync(env, service, query)
     }
 }
 

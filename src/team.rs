@@ -348,12 +348,11 @@ where
         return TeamError::plain(table, no_answer("DynamoDB", REQUEST_DEADLINE));
     }
     let code = e.code().unwrap_or_default().to_string();
-    let message = match e.message() {
-        Some(m) => format!("{code}: {m}"),
-        None => {
-            let said = aws_sdk_dynamodb::error::DisplayErrorContext(e).to_string();
-            no_credentials(&said).unwrap_or_else(|| format!("{code} {said}"))
-        }
+    let message = if let Some(m) = e.message() {
+        format!("{code}: {m}")
+    } else {
+        let said = aws_sdk_dynamodb::error::DisplayErrorContext(e).to_string();
+        no_credentials(&said).unwrap_or_else(|| format!("{code} {said}"))
     };
     let conflict = matches!(
         code.as_str(),

@@ -327,8 +327,11 @@ fn every_cli_writer_repairs_a_torn_tail_once_and_records_it() {
             .args(&args)
             .output()
             .unwrap();
+        // Every reader warns about the torn tail (issue 26, D17); none stops at it.
         assert!(
-            !stderr(&out).contains("torn"),
+            !stderr(&out)
+                .lines()
+                .any(|l| l.contains("torn") && !l.starts_with("warning:")),
             "{args:?} must not stop at the torn tail: {}",
             stderr(&out)
         );

@@ -7,10 +7,10 @@ mod support {
     pub mod console;
     pub mod screen;
 }
-#[path = "promotion/wizard_ledger.rs"]
-mod wizard_ledger;
-#[path = "promotion/logs_pane.rs"]
+#[path = "promotion_suite/logs_pane.rs"]
 mod logs_pane;
+#[path = "promotion_suite/wizard_ledger.rs"]
+mod wizard_ledger;
 
 use std::time::Duration;
 

@@ -359,6 +359,7 @@ fn a_rollback_decision_is_never_held_for_approvals() {
         hold: None,
         now: monday(),
         cut_hold: false,
+        demo_flag: "",
     };
     // Not paused: a continue has nothing to continue; a rollback is taken.
     let v = step::judge(

@@ -558,11 +558,11 @@ fn a_watch_stopped_by_sigterm_is_offered_for_resuming_at_the_next_start() {
     );
     assert_terminal_restored(&tmux, &screen);
     // Recorded as interrupted, by the signal's name.
-    let ledger =
-        std::fs::read_to_string(data.path().join("shipdeck/demo-ledger.jsonl")).unwrap();
+    let ledger = std::fs::read_to_string(data.path().join("shipdeck/demo-ledger.jsonl")).unwrap();
     let last = ledger.lines().last().unwrap();
     assert!(
-        last.contains("\"kind\":\"watch_interrupted\"") && last.contains("watch stopped by SIGTERM"),
+        last.contains("\"kind\":\"watch_interrupted\"")
+            && last.contains("watch stopped by SIGTERM"),
         "{last}"
     );
 

@@ -1,6 +1,7 @@
 use super::*;
 use crate::app::keys::Key;
 use crate::app::keys::KeyCode;
+use crate::app::timeline::EntryKind;
 use crate::config;
 use crate::config::EnvId;
 use crate::model::Health;

@@ -208,6 +208,7 @@ pub async fn decide(
         hold,
         now,
         cut_hold: args.cut_hold,
+        demo_flag: if cfg.is_demo() { " --demo" } else { "" },
     };
     let judge = |ask: &step::Ask<'_>| {
         step::judge(

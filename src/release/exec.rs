@@ -287,6 +287,7 @@ impl Executor {
                 hold,
                 now: self.clock.now(),
                 cut_hold,
+                demo_flag: self.demo_flag,
             },
         );
         let draft = match verdict {

@@ -51,6 +51,8 @@ pub struct Ask<'a> {
     pub now: DateTime<Utc>,
     /// The person confirmed continuing before the hold is over.
     pub cut_hold: bool,
+    /// `" --demo"` when the commands a refusal names need it.
+    pub demo_flag: &'static str,
 }
 
 /// `outcome` of a decision the provider did not take.
@@ -169,9 +171,10 @@ pub fn judge(
     let initiator = started.as_ref().map(|(_, who)| who.as_str());
     if initiator.is_some_and(|who| same_person(who, operator)) {
         return Verdict::Refused(format!(
-            "four eyes: {operator} started this promotion, so {need} other {} must continue {label} of {service} in {} (`shipdeck step continue {service} --env {}`)",
+            "four eyes: {operator} started this promotion, so {need} other {} must continue {label} of {service} in {} (`shipdeck step continue{} {service} --env {}`)",
             if need == 1 { "person" } else { "people" },
             env.name,
+            ask.demo_flag,
             env.name
         ));
     }

@@ -220,7 +220,10 @@ pub(super) fn render_detail(frame: &mut Frame<'_>, area: Rect, app: &App, theme:
                 }
                 if sh.pause.is_some() {
                     lines.push(Line::styled(
-                        "  paused: c in the deploy watch continues, r rolls back (`shipdeck step continue|rollback`)",
+                        format!(
+                            "  paused: c in the deploy watch continues, r rolls back (`shipdeck step continue|rollback{}`)",
+                            if app.cfg.is_demo() { " --demo" } else { "" }
+                        ),
                         theme.tone(Tone::Bad),
                     ));
                 }

@@ -290,6 +290,7 @@ fn ask(operator: &str, hold: Option<Hold>, now: DateTime<Utc>, cut: bool) -> Ask
         hold,
         now,
         cut_hold: cut,
+        demo_flag: "",
     }
 }
 
