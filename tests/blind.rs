@@ -205,6 +205,10 @@ async fn console_shows_a_and_names_the_stale_source_never_a_dash() {
     h.enter().await;
     let screen = h.screen(120, 40);
     assert!(screen.contains("? UNKNOWN: alarms unreadable"), "{screen}");
+    assert!(!screen.contains("none watched"), "{screen}");
+    // The pane wraps its lines and scrolls: the stale values are below.
+    h.keys("G").await;
+    let screen = h.screen(120, 40);
     assert!(screen.contains("stale, not the current state"), "{screen}");
     assert!(!screen.contains("none watched"), "{screen}");
     // CloudWatch back: current again.

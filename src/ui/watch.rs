@@ -109,8 +109,9 @@ pub(super) fn render_watch(
             .filter(|a| a.state == crate::model::AlarmState::Alarm)
             .map(|a| &*a.name)
             .collect();
-        lines.push(Line::raw(fit(
-            &format!(
+        // Wrapped, not cut: a failing health's reason is read in full.
+        lines.extend(wrap_line(
+            &Line::raw(format!(
                 "tasks {}/{} (pending {}) · health {health} · alarms {}",
                 s.running,
                 s.desired,
@@ -120,9 +121,10 @@ pub(super) fn render_watch(
                 } else {
                     format!("ALARM: {}", firing.join(", "))
                 }
-            ),
+            )),
             inner,
-        )));
+            2,
+        ));
         // Events as room allows (the timeline has them all).
         let spare = rows.saturating_sub(lines.len() + 5);
         for e in s.events.iter().take(spare.min(3)) {
@@ -138,13 +140,22 @@ pub(super) fn render_watch(
     lines.push(Line::raw(""));
     // A blank and the keys (two rows where they wrap) follow the log.
     let room = usize::from(height.saturating_sub(2)).saturating_sub(lines.len() + 3);
-    let skip = v.log.len().saturating_sub(room);
-    for (at, text) in v.log.iter().skip(skip) {
-        lines.push(Line::raw(fit(
-            &format!("{} {}", at.format("%H:%M:%S"), sanitize(text)),
+    // The newest entries that fit, each wrapped under its time: the ending
+    // and its reasons are read whole, never cut.
+    let mut tail: Vec<Line<'static>> = Vec::new();
+    for (at, text) in v.log.iter().rev() {
+        let rows = wrap_line(
+            &Line::raw(format!("{} {}", at.format("%H:%M:%S"), sanitize(text))),
             inner,
-        )));
+            9,
+        );
+        if tail.len() + rows.len() > room {
+            break;
+        }
+        tail.extend(rows.into_iter().rev());
     }
+    tail.reverse();
+    lines.extend(tail);
     lines.push(Line::raw(""));
     let k = |a| app.keymap.first(a);
     let hide = format!(
