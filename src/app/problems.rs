@@ -78,31 +78,57 @@ fn of_service(s: &ServiceSnapshot, drift: Option<&DriftCell>, allow_no_data: boo
     }
 }
 
+/// An environment as the problem view judges its cells.
+#[derive(Clone, Copy)]
+enum EnvView<'a> {
+    /// Stale or unreadable: every cell unknown.
+    Unknown,
+    /// Not read yet.
+    Loading,
+    /// Read and current, with whether INSUFFICIENT_DATA may pass.
+    Read(&'a crate::model::EnvSnapshot, bool),
+}
+
 impl App {
-    /// The problems of one cell. Old data is not counted as current: the
-    /// cells of an environment that is stale or unreadable are unknown.
+    /// How the cells of environment `env` can be judged: the one decision
+    /// behind a cell's problems and the header's counts. Old data is not
+    /// counted as current: an environment that is stale or unreadable has
+    /// every cell unknown.
+    fn env_view(&self, env: EnvId) -> Option<EnvView<'_>> {
+        let cfg = self.env_cfg(env)?;
+        let e = &self.envs[env];
+        Some(match (&e.freshness, &e.snapshot) {
+            (Freshness::Failed { .. } | Freshness::Stale { .. }, _) => EnvView::Unknown,
+            (_, None) => EnvView::Loading,
+            (_, Some(snap)) => EnvView::Read(snap, cfg.gate.allow_insufficient_data),
+        })
+    }
+
+    /// The problems of one cell.
     fn cell_problems(&self, env: EnvId, service: &str, drift: Option<&DriftCell>) -> Cell {
-        let Some(cfg) = self.env_cfg(env) else {
+        let Some(view) = self.env_view(env) else {
             return Cell::default();
         };
-        let e = &self.envs[env];
         // A reading of the service says it is configured here: one lookup, not two.
-        let read = e.snapshot.as_ref().and_then(|snap| snap.service(service));
-        if read.is_none() && cfg.service(service).is_none() {
+        let read = self.envs[env]
+            .snapshot
+            .as_ref()
+            .and_then(|snap| snap.service(service));
+        if read.is_none() && self.env_cfg(env).and_then(|c| c.service(service)).is_none() {
             return Cell::default();
         }
-        match (&e.freshness, read) {
-            (Freshness::Failed { .. } | Freshness::Stale { .. }, _) => Cell {
+        match (view, read) {
+            (EnvView::Unknown, _) => Cell {
                 unknown: true,
                 ..Cell::default()
             },
-            (_, Some(s)) => of_service(s, drift, cfg.gate.allow_insufficient_data),
-            (_, None) if e.snapshot.is_none() => Cell {
+            (EnvView::Read(_, allow), Some(s)) => of_service(s, drift, allow),
+            (EnvView::Loading, _) => Cell {
                 loading: true,
                 ..Cell::default()
             },
             // Listed in the configuration, not found in the cluster.
-            (_, None) => Cell {
+            (EnvView::Read(..), None) => Cell {
                 failing: true,
                 ..Cell::default()
             },
@@ -158,22 +184,15 @@ impl App {
         let mut counts = ProblemCounts::default();
         let mut current = Vec::with_capacity(self.envs.len());
         for env in self.cfg.env_ids() {
-            let (Some(cfg), e) = (self.env_cfg(env), &self.envs[env]) else {
-                current.push(false);
-                continue;
-            };
-            let configured = cfg.services.len();
-            let fresh = !matches!(
-                e.freshness,
-                Freshness::Failed { .. } | Freshness::Stale { .. }
-            );
-            current.push(fresh && e.snapshot.is_some());
-            match (&e.snapshot, fresh) {
-                (_, false) => counts.unknown += configured,
-                (None, true) => counts.loading += configured,
-                (Some(snap), true) => {
+            let configured = self.env_cfg(env).map_or(0, |c| c.services.len());
+            let view = self.env_view(env);
+            current.push(matches!(view, Some(EnvView::Read(..))));
+            match view {
+                None => {}
+                Some(EnvView::Unknown) => counts.unknown += configured,
+                Some(EnvView::Loading) => counts.loading += configured,
+                Some(EnvView::Read(snap, allow)) => {
                     counts.failing += configured.saturating_sub(snap.services.len());
-                    let allow = cfg.gate.allow_insufficient_data;
                     for s in &snap.services {
                         of_service(s, None, allow).add_to(&mut counts);
                     }
