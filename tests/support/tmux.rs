@@ -119,8 +119,15 @@ impl Tmux {
         let deadline = Instant::now() + within;
         loop {
             let screen = self.screen();
+            // A capture can land while the terminal is half redrawn (the
+            // top of the old overlay already replaced, its bottom not yet);
+            // only a screen that reads the same twice counts.
             if !screen.contains(text) {
-                return screen;
+                std::thread::sleep(Duration::from_millis(150));
+                if self.screen() == screen {
+                    return screen;
+                }
+                continue;
             }
             assert!(
                 Instant::now() < deadline,
