@@ -14,8 +14,8 @@ use shipdeck::app::keys::{Key, KeyCode, KeyMap};
 use shipdeck::app::{App, Command, Msg, update};
 use shipdeck::clock::ManualClock;
 use shipdeck::config::{self, Theme as ThemeName};
+use shipdeck::platforms::sim::{FleetFile, SimFleet, scaled};
 use shipdeck::provider::{Provider, ReadScope};
-use shipdeck::sim::{FleetFile, SimFleet, scaled};
 use shipdeck::ui::{self, Theme};
 
 fn loaded_app(services: usize) -> App {

@@ -382,7 +382,7 @@ pub fn completion_command(cli: &Cli) -> clap::Command {
             }
         }
     }
-    let mut scenarios: Vec<String> = crate::sim::SCENARIOS
+    let mut scenarios: Vec<String> = crate::platforms::sim::SCENARIOS
         .iter()
         .map(|(n, _)| (*n).to_string())
         .collect();
@@ -434,7 +434,10 @@ fn offer_names(mut cmd: clap::Command, names: &[(&Vec<String>, &[&str])]) -> cla
 
 /// `--scenario NAME`: one of the built-in scenarios, or `list`.
 pub(crate) fn scenario_name(s: &str) -> Result<String, String> {
-    let names: Vec<&str> = crate::sim::SCENARIOS.iter().map(|(n, _)| *n).collect();
+    let names: Vec<&str> = crate::platforms::sim::SCENARIOS
+        .iter()
+        .map(|(n, _)| *n)
+        .collect();
     if s == "list" || names.contains(&s) {
         Ok(s.to_string())
     } else {
@@ -447,8 +450,8 @@ pub(crate) fn scenario_name(s: &str) -> Result<String, String> {
 
 /// `shipdeck demo --scenario list`: each scenario and what it rehearses.
 fn list_scenarios() -> i32 {
-    for (name, _) in crate::sim::SCENARIOS {
-        let about = crate::sim::FleetFile::demo_scenario(name)
+    for (name, _) in crate::platforms::sim::SCENARIOS {
+        let about = crate::platforms::sim::FleetFile::demo_scenario(name)
             .ok()
             .and_then(|f| f.scenario)
             .map(|s| s.description)

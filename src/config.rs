@@ -175,7 +175,7 @@ pub struct EnvConfig {
     pub smoke: Vec<SmokeCheck>,
     /// `provider = "proxy"`: the reverse proxy that switches between two
     /// colours (`None`: the configuration's provider, ECS or the simulator).
-    pub proxy: Option<std::sync::Arc<crate::proxy::ProxyEnv>>,
+    pub proxy: Option<std::sync::Arc<crate::platforms::proxy::ProxyEnv>>,
 }
 
 /// One service as deployed in one environment.
@@ -196,7 +196,7 @@ pub struct ServiceConfig {
     /// CloudWatch metrics to chart and to judge a rollout by.
     pub metrics: Vec<MetricConfig>,
     /// In a proxy environment: its colours, deploy command and readiness.
-    pub proxy: Option<std::sync::Arc<crate::proxy::ProxyService>>,
+    pub proxy: Option<std::sync::Arc<crate::platforms::proxy::ProxyService>>,
 }
 
 /// HTTP health endpoint of a service.

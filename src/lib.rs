@@ -1,11 +1,10 @@
-//! shipdeck: a terminal release console for ECS promotions.
+//! shipdeck: a terminal release console for promotions across platforms.
 //!
 //! The library holds everything; `src/main.rs` only parses the command line,
 //! loads the configuration, starts logging, builds the provider and runs.
 
 pub mod app;
 pub mod approvals;
-pub mod aws;
 pub mod cli;
 pub mod clock;
 pub mod config;
@@ -17,12 +16,11 @@ pub mod lock;
 pub mod logging;
 pub mod model;
 pub mod paths;
+pub mod platforms;
 pub mod provider;
-pub mod proxy;
 pub mod release;
 pub mod runtime;
 pub mod secrets;
-pub mod sim;
 pub mod stable;
 pub mod status;
 pub mod team;

@@ -44,7 +44,7 @@ impl TaskDefRef {
     /// or a bare `family:revision`: the one parser of revisions.
     pub fn parse(text: &str) -> Option<Self> {
         if let Some((service, colour)) = text.rsplit_once('@')
-            && let Some(c) = crate::proxy::Colour::parse(colour)
+            && let Some(c) = crate::platforms::proxy::Colour::parse(colour)
             && !service.is_empty()
         {
             return Some(Self::colour(service, c));
@@ -69,7 +69,7 @@ impl TaskDefRef {
 
     /// A colour of a service behind a reverse proxy, as a revision
     /// (`api@green`): what a proxy environment deploys to and rolls back to.
-    pub fn colour(service: &str, colour: crate::proxy::Colour) -> Self {
+    pub fn colour(service: &str, colour: crate::platforms::proxy::Colour) -> Self {
         Self {
             family: service.into(),
             revision: colour.revision(),
@@ -78,10 +78,10 @@ impl TaskDefRef {
     }
 
     /// The colour this revision is, in a proxy environment.
-    pub fn as_colour(&self) -> Option<crate::proxy::Colour> {
+    pub fn as_colour(&self) -> Option<crate::platforms::proxy::Colour> {
         self.arn
             .strip_prefix("colour:")
-            .and_then(crate::proxy::Colour::parse)
+            .and_then(crate::platforms::proxy::Colour::parse)
     }
 }
 
@@ -394,7 +394,7 @@ pub struct ServiceSnapshot {
     pub metrics: Vec<MetricSeries>,
     /// Behind a reverse proxy: the live colour, both colours and the proxy's counters.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub proxy: Option<crate::proxy::ProxyView>,
+    pub proxy: Option<crate::platforms::proxy::ProxyView>,
     /// Where the container's logs go, as its task definition says; `None`
     /// while the task definition is not read, or where the platform has none.
     #[serde(default, skip_serializing_if = "Option::is_none")]

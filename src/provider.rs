@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 use crate::config::{EnvConfig, ServiceConfig};
 use crate::model::logs::{LogConfig, LogCursor, LogPage};
 use crate::model::{Digest, EnvSnapshot, RevisionInfo, TaskDefRef};
-use crate::sim::SimFleet;
+use crate::platforms::sim::SimFleet;
 
 /// A classified provider failure; the UI acts on the kind.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, Serialize, Deserialize)]
@@ -275,7 +275,7 @@ pub enum AnyProvider {
     /// The in-process simulated fleet.
     Sim(SimFleet),
     /// ECS and CloudWatch.
-    Aws(crate::aws::AwsProvider),
+    Aws(crate::platforms::ecs::AwsProvider),
 }
 
 impl AnyProvider {
@@ -324,7 +324,7 @@ impl Provider for AnyProvider {
         // An environment behind a reverse proxy has its own provider, whatever
         // serves the others.
         if env.proxy.is_some() {
-            return Box::pin(crate::proxy::provider().read_env(env, scope)).await;
+            return Box::pin(crate::platforms::proxy::provider().read_env(env, scope)).await;
         }
         match self {
             Self::Sim(p) => p.read_env(env, scope).await,
@@ -340,7 +340,7 @@ impl Provider for AnyProvider {
         current: &TaskDefRef,
     ) -> Result<Vec<RevisionInfo>, ProviderError> {
         if env.proxy.is_some() {
-            return Box::pin(crate::proxy::provider().history(env, service)).await;
+            return Box::pin(crate::platforms::proxy::provider().history(env, service)).await;
         }
         match self {
             Self::Sim(p) => p.history(env, service, current).await,
@@ -355,7 +355,8 @@ impl Provider for AnyProvider {
         digest: &Digest,
     ) -> Result<DeployStarted, ProviderError> {
         if env.proxy.is_some() {
-            return Box::pin(crate::proxy::provider().deploy(env, service, digest)).await;
+            return Box::pin(crate::platforms::proxy::provider().deploy(env, service, digest))
+                .await;
         }
         match self {
             Self::Sim(p) => p.deploy(env, service, digest).await,
@@ -370,7 +371,7 @@ impl Provider for AnyProvider {
         to: &TaskDefRef,
     ) -> Result<DeployStarted, ProviderError> {
         if env.proxy.is_some() {
-            return Box::pin(crate::proxy::provider().rollback(env, service, to)).await;
+            return Box::pin(crate::platforms::proxy::provider().rollback(env, service, to)).await;
         }
         match self {
             Self::Sim(p) => p.rollback(env, service, to).await,
@@ -404,7 +405,7 @@ impl Provider for AnyProvider {
     ) -> Result<LogPage, ProviderError> {
         // Behind a proxy, the deploy command's output is what there is.
         if env.proxy.is_some() {
-            return Ok(crate::proxy::provider().logs(env, service, query));
+            return Ok(crate::platforms::proxy::provider().logs(env, service, query));
         }
         match self {
             Self::Sim(p) => p.logs(env, service, query).await,

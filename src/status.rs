@@ -158,7 +158,7 @@ pub struct CellStatus {
     pub unknown: Vec<String>,
     /// Behind a reverse proxy: both colours and the proxy's counters.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub proxy: Option<crate::proxy::ProxyView>,
+    pub proxy: Option<crate::platforms::proxy::ProxyView>,
     /// A stepped rollout in flight (canary, linear): its weights and step.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub shift: Option<crate::model::Shift>,

@@ -11,12 +11,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use aws_sdk_ecs::types::TaskDefinitionField;
-use shipdeck::aws::AwsProvider;
 use shipdeck::clock::SystemClock;
 use shipdeck::config::Config;
 use shipdeck::model::{Digest, Pinning};
+use shipdeck::platforms::ecs::AwsProvider;
+use shipdeck::platforms::sim::{FleetFile, SimFleet};
 use shipdeck::provider::{AnyProvider, Provider, ProviderError, ReadScope};
-use shipdeck::sim::{FleetFile, SimFleet};
 use support::fixture::{
     REPO, config_text, creds, cw_client, digest, ecs_client, ecs_fixture, parse, register, seeded,
     stack,

@@ -15,8 +15,8 @@ use shipdeck::app::Flow;
 use shipdeck::gate::Verdict;
 use shipdeck::ledger::RecordKind;
 use shipdeck::model::AlarmState;
+use shipdeck::platforms::sim::Fault;
 use shipdeck::release::Step;
-use shipdeck::sim::Fault;
 use support::console::{Harness, monday};
 
 const CONFIG: &str = include_str!("configs/good/healthy.toml");

@@ -23,8 +23,8 @@ use std::time::{Duration, Instant};
 
 use aws_sdk_cloudwatch::types::{ComparisonOperator, StateValue, Statistic};
 use aws_sdk_ecs::types::ContainerDefinition;
-use shipdeck::aws::AwsProvider;
 use shipdeck::model::Digest;
+use shipdeck::platforms::ecs::AwsProvider;
 use shipdeck::provider::AnyProvider;
 use support::console::Harness;
 use support::emulators::{self, Emulator};

@@ -542,7 +542,7 @@ fn alb_environments_need_a_rule_and_two_target_groups_but_no_url() {
         .as_ref()
         .unwrap();
     assert_eq!(
-        rule.target_group(shipdeck::proxy::Colour::Green),
+        rule.target_group(shipdeck::platforms::proxy::Colour::Green),
         "arn:green"
     );
     // No public address: no health check through it. No weights: all at once.

@@ -23,10 +23,10 @@ use shipdeck::cli::release::{Common, Driver};
 use shipdeck::clock::Clock;
 use shipdeck::config::{Config, ConfigOrigin, OnAbort};
 use shipdeck::ledger::{Ledger, RecordKind};
+use shipdeck::platforms::sim::{Fault, FleetFile, SimFleet};
 use shipdeck::provider::AnyProvider;
 use shipdeck::release::Outcome;
 use shipdeck::release::exec::Executor;
-use shipdeck::sim::{Fault, FleetFile, SimFleet};
 use support::console::{Harness, monday};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

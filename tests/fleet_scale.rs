@@ -20,8 +20,8 @@ use chrono::Utc;
 use shipdeck::app::Flow;
 use shipdeck::app::keys::Key;
 use shipdeck::clock::ManualClock;
+use shipdeck::platforms::sim::{Fault, FleetFile, SimFleet, scaled};
 use shipdeck::provider::{AnyProvider, Provider, ReadScope};
-use shipdeck::sim::{Fault, FleetFile, SimFleet, scaled};
 use support::console::Harness;
 use support::fixture::{config_text, digest, ecs_client, ecs_fixture, seeded, stack};
 

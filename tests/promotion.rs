@@ -22,8 +22,8 @@ use shipdeck::clock::Clock;
 use shipdeck::config::EnvId;
 use shipdeck::gate::Verdict;
 use shipdeck::ledger::RecordKind;
+use shipdeck::platforms::sim::Fault;
 use shipdeck::release::{OpKind, Step};
-use shipdeck::sim::Fault;
 use support::console::{Harness, monday};
 
 /// Opens the wizard for `service` into staging, ticks the checklist, gets bob's

@@ -968,7 +968,7 @@ fn alb_weights_switch_with_a_promotion_and_back_with_a_rollback() {
 #[tokio::test]
 async fn a_failed_modify_rule_leaves_the_weights_as_they_were() {
     use aws_sdk_elasticloadbalancingv2 as elb;
-    use shipdeck::proxy::{Colour, ProxyService, config::AlbRule};
+    use shipdeck::platforms::proxy::{Colour, ProxyService, config::AlbRule};
     let Some(bin) = emulators::venv_bin() else {
         return;
     };
@@ -1008,13 +1008,14 @@ async fn a_failed_modify_rule_leaves_the_weights_as_they_were() {
         smoke: Vec::new(),
     };
     assert_eq!(
-        shipdeck::proxy::alb::live(&client, &svc(green, &rule)).await,
+        shipdeck::platforms::proxy::alb::live(&client, &svc(green, &rule)).await,
         Ok(Colour::Blue)
     );
     let missing = green.replace("api-green", "api-gone");
-    let err = shipdeck::proxy::alb::switch(&client, &svc(&missing, &rule), Colour::Green)
-        .await
-        .unwrap_err();
+    let err =
+        shipdeck::platforms::proxy::alb::switch(&client, &svc(&missing, &rule), Colour::Green)
+            .await
+            .unwrap_err();
     assert!(
         err.contains("ModifyRule failed") && err.contains("the weights are as they were"),
         "{err}"
@@ -1027,11 +1028,11 @@ async fn a_failed_modify_rule_leaves_the_weights_as_they_were() {
     );
     // The rule deleted underneath: the switch fails and says so.
     alb_fixture(&moto.url, &["delete", &rule]);
-    let err = shipdeck::proxy::alb::switch(&client, &svc(green, &rule), Colour::Green)
+    let err = shipdeck::platforms::proxy::alb::switch(&client, &svc(green, &rule), Colour::Green)
         .await
         .unwrap_err();
     assert!(err.contains("ModifyRule failed"), "{err}");
-    let err = shipdeck::proxy::alb::live(&client, &svc(green, &rule))
+    let err = shipdeck::platforms::proxy::alb::live(&client, &svc(green, &rule))
         .await
         .unwrap_err();
     assert!(

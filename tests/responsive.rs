@@ -14,10 +14,10 @@ use shipdeck::app::Msg;
 use shipdeck::app::keys::{Key, KeyCode, KeyMap};
 use shipdeck::clock::{Clock, SystemClock};
 use shipdeck::ledger::Ledger;
+use shipdeck::platforms::sim::{Fault, FleetFile, SimFleet};
 use shipdeck::provider::AnyProvider;
 use shipdeck::release::exec::Executor;
 use shipdeck::runtime::{Console, run_loop};
-use shipdeck::sim::{Fault, FleetFile, SimFleet};
 use shipdeck::ui::Theme;
 
 /// A TestBackend that keeps the text of every frame it was asked to show.

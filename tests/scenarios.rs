@@ -14,8 +14,8 @@ use serde_json::Value;
 use shipdeck::app::Flow;
 use shipdeck::gate::Verdict;
 use shipdeck::ledger::RecordKind;
+use shipdeck::platforms::sim::FleetFile;
 use shipdeck::release::{OpKind, Outcome, Step};
-use shipdeck::sim::FleetFile;
 use shipdeck::ui::{Theme, Tone};
 use support::console::{Harness, monday};
 

@@ -144,7 +144,7 @@ impl Stub {
 }
 
 async fn shift(stub: &Stub) -> Shift {
-    shipdeck::aws::steps::describe(&stub.client(), ARN)
+    shipdeck::platforms::ecs::steps::describe(&stub.client(), ARN)
         .await
         .unwrap()
         .expect("a canary is a stepped deployment")
@@ -171,11 +171,11 @@ async fn a_paused_canary_is_read_with_its_weight_step_and_hook() {
 async fn continue_and_rollback_at_a_hook_are_continue_service_deployment_calls() {
     let stub = Stub::start("AWAITING_ACTION");
     let s = shift(&stub).await;
-    let said = shipdeck::aws::steps::decide(&stub.client(), &s, Decision::Continue)
+    let said = shipdeck::platforms::ecs::steps::decide(&stub.client(), &s, Decision::Continue)
         .await
         .unwrap();
     assert!(said.contains("CONTINUE"), "{said}");
-    shipdeck::aws::steps::decide(&stub.client(), &s, Decision::Rollback)
+    shipdeck::platforms::ecs::steps::decide(&stub.client(), &s, Decision::Rollback)
         .await
         .unwrap();
     let calls: Vec<(String, Value)> = stub
@@ -196,11 +196,11 @@ async fn without_a_hook_a_rollback_stops_the_deployment_and_a_continue_is_refuse
     let stub = Stub::start("SUCCEEDED");
     let s = shift(&stub).await;
     assert!(s.pause.is_none(), "no hook awaits action");
-    let refused = shipdeck::aws::steps::decide(&stub.client(), &s, Decision::Continue)
+    let refused = shipdeck::platforms::ecs::steps::decide(&stub.client(), &s, Decision::Continue)
         .await
         .unwrap_err();
     assert!(refused.to_string().contains("not paused"), "{refused}");
-    shipdeck::aws::steps::decide(&stub.client(), &s, Decision::Rollback)
+    shipdeck::platforms::ecs::steps::decide(&stub.client(), &s, Decision::Rollback)
         .await
         .unwrap();
     let last = stub.seen().pop().unwrap();
@@ -216,7 +216,7 @@ async fn a_refused_continue_says_what_ecs_said() {
     // The hook timed out between the reading and the decision.
     let stale = Stub::start("TIMED_OUT");
     s.deployment = ARN.to_string();
-    let err = shipdeck::aws::steps::decide(&stale.client(), &s, Decision::Continue)
+    let err = shipdeck::platforms::ecs::steps::decide(&stale.client(), &s, Decision::Continue)
         .await
         .unwrap_err()
         .to_string();

@@ -5,8 +5,8 @@ use std::sync::Arc;
 
 use chrono::{TimeZone, Utc};
 use shipdeck::clock::ManualClock;
+use shipdeck::platforms::sim::SimFleet;
 use shipdeck::provider::AnyProvider;
-use shipdeck::sim::SimFleet;
 use shipdeck::status::{self, Filter, Style};
 
 #[tokio::test]

@@ -15,10 +15,10 @@ use std::sync::Arc;
 use shipdeck::app::Flow;
 use shipdeck::ledger::{Record, RecordKind};
 use shipdeck::model::{Decision, DeploymentRole, ServiceSnapshot};
+use shipdeck::platforms::sim::FleetFile;
 use shipdeck::release::exec::Executor;
 use shipdeck::release::step::{self, Verdict};
 use shipdeck::release::{OpKind, Step};
-use shipdeck::sim::FleetFile;
 use support::console::{Harness, monday};
 
 const FLEET: &str = include_str!("../assets/demo-fleet.toml");

@@ -781,7 +781,7 @@ async fn two_consoles_share_approvals_through_the_table() {
         return;
     };
     let cfg = shipdeck::config::demo().unwrap();
-    let fleet = shipdeck::sim::FleetFile::demo().unwrap();
+    let fleet = shipdeck::platforms::sim::FleetFile::demo().unwrap();
     let (a, b) = (store(&moto, "team-consoles"), store(&moto, "team-consoles"));
     let mut alice = Harness::with_state(
         cfg.clone(),

@@ -16,8 +16,8 @@ use shipdeck::app::keys::{Key, KeyCode, KeyMap};
 use shipdeck::app::{App, Msg, update};
 use shipdeck::clock::{Clock, ManualClock};
 use shipdeck::config::{self, Theme as ThemeName};
+use shipdeck::platforms::sim::SimFleet;
 use shipdeck::provider::{Provider, ProviderError};
-use shipdeck::sim::SimFleet;
 use shipdeck::ui::Theme;
 
 const SIZES: [(u16, u16); 2] = [(80, 24), (120, 40)];
@@ -253,9 +253,9 @@ async fn status_is_coloured_and_never_colour_alone() {
 
 /// A world over a generated fleet of `envs` environments × `services` services.
 fn wide(envs: usize, services: usize) -> World {
-    let (cfg_text, fleet_text) = shipdeck::sim::scaled_wide(envs, services);
+    let (cfg_text, fleet_text) = shipdeck::platforms::sim::scaled_wide(envs, services);
     let cfg = config::parse_str(&cfg_text, "<wide>", None).unwrap();
-    let fleet = shipdeck::sim::FleetFile::parse(&fleet_text, "<wide>").unwrap();
+    let fleet = shipdeck::platforms::sim::FleetFile::parse(&fleet_text, "<wide>").unwrap();
     let clock = ManualClock::new(t0());
     let sim = SimFleet::new(&fleet, 3, Arc::new(clock.clone()));
     let app = App::new(&cfg, KeyMap::default(), "alice".into(), t0());
@@ -304,7 +304,7 @@ async fn wide_boards_scroll_sideways_with_the_service_column_pinned() {
 }
 
 /// A world over the demo configuration and `fleet`.
-fn over(fleet: &shipdeck::sim::FleetFile) -> World {
+fn over(fleet: &shipdeck::platforms::sim::FleetFile) -> World {
     let clock = ManualClock::new(t0());
     let cfg = config::demo().unwrap();
     let sim = SimFleet::new(fleet, 7, Arc::new(clock.clone()));
@@ -358,7 +358,7 @@ async fn detail_pane_scrolls_to_a_long_alarm_reason() {
         text.contains("END-OF-REASON"),
         "the fixture holds the long reason"
     );
-    let fleet = shipdeck::sim::FleetFile::parse(&text, "<long reason>").unwrap();
+    let fleet = shipdeck::platforms::sim::FleetFile::parse(&text, "<long reason>").unwrap();
     let mut w = over(&fleet);
     w.poll_all().await;
     for _ in 0..3 {
@@ -394,7 +394,7 @@ async fn detail_pane_scrolls_to_a_long_alarm_reason() {
 
 #[tokio::test]
 async fn a_region_outage_shows_its_reason_in_full() {
-    let fleet = shipdeck::sim::FleetFile::demo_scenario("region-outage").unwrap();
+    let fleet = shipdeck::platforms::sim::FleetFile::demo_scenario("region-outage").unwrap();
     let mut w = over(&fleet);
     w.poll_all().await;
     w.key(Key::ch('l'));

@@ -227,10 +227,10 @@ mod tests {
     use crate::provider::{Provider, ProviderError, ReadScope};
 
     /// The demo read once, with prod's answer replaced by `prod` when given.
-    async fn demo(prod: Option<ProviderError>) -> (App, crate::sim::SimFleet) {
+    async fn demo(prod: Option<ProviderError>) -> (App, crate::platforms::sim::SimFleet) {
         let clock = ManualClock::new(chrono::Utc.with_ymd_and_hms(2026, 11, 2, 10, 0, 0).unwrap());
         let cfg = crate::config::demo().unwrap();
-        let sim = crate::sim::SimFleet::demo(7, Arc::new(clock.clone())).unwrap();
+        let sim = crate::platforms::sim::SimFleet::demo(7, Arc::new(clock.clone())).unwrap();
         let mut app = App::new(&cfg, KeyMap::default(), "alice".into(), clock.now());
         let mut prod = prod;
         for cmd in update(&mut app, Msg::Tick(clock.now())) {

@@ -618,9 +618,11 @@ fn probed_latency_series_is_not_mixed_with_provider_readings() {
     update(&mut a, Msg::Tick(t0()));
     let mut s = snap("dev", t0());
     let cfg = config::demo().unwrap();
-    let fleet =
-        crate::sim::SimFleet::demo(7, std::sync::Arc::new(crate::clock::ManualClock::new(t0())))
-            .unwrap();
+    let fleet = crate::platforms::sim::SimFleet::demo(
+        7,
+        std::sync::Arc::new(crate::clock::ManualClock::new(t0())),
+    )
+    .unwrap();
     let real = futures::executor::block_on(crate::provider::Provider::read_env(
         &fleet,
         &cfg.environments[0],

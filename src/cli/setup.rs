@@ -7,8 +7,8 @@ use std::sync::Arc;
 use crate::app::keys::KeyMap;
 use crate::clock::Clock;
 use crate::config::{self, Config, ConfigError, ProviderKind};
+use crate::platforms::sim::{FleetFile, SimFleet};
 use crate::provider::AnyProvider;
-use crate::sim::{FleetFile, SimFleet};
 
 use super::{Cli, EXIT_USAGE, eprint_error, term};
 
@@ -33,13 +33,13 @@ pub fn load_config(cli: &Cli) -> Result<Config, ConfigError> {
     let mut cfg = config::load(&path, origin)?;
     cfg.read_only |= cli.read_only;
     if !cli.no_cache {
-        cfg.cache_file = crate::aws::cache::default_path();
+        cfg.cache_file = crate::platforms::ecs::cache::default_path();
     }
     // What the SDK would read and panic on (a control character reaching a
     // request header) is refused first, for ECS as for the team's table.
     if matches!(cfg.provider, ProviderKind::Aws) || cfg.team.is_some() {
-        crate::aws::check_environment().map_err(ConfigError::Environment)?;
-        crate::aws::check_credential_files().map_err(ConfigError::Environment)?;
+        crate::platforms::ecs::check_environment().map_err(ConfigError::Environment)?;
+        crate::platforms::ecs::check_credential_files().map_err(ConfigError::Environment)?;
     }
     Ok(cfg)
 }
@@ -109,7 +109,7 @@ pub(crate) fn provider_for(
         seed,
         clock,
         path.clone(),
-        crate::sim::demo_version(),
+        crate::platforms::sim::demo_version(),
         demo.scenario.clone(),
         demo.reset,
     );
@@ -121,10 +121,10 @@ pub(crate) fn provider_for(
 fn world_note(
     sim: &SimFleet,
     path: &std::path::Path,
-    opened: &crate::sim::Opened,
-    asked: Option<&crate::sim::ScenarioInfo>,
+    opened: &crate::platforms::sim::Opened,
+    asked: Option<&crate::platforms::sim::ScenarioInfo>,
 ) -> Option<String> {
-    use crate::sim::Opened;
+    use crate::platforms::sim::Opened;
     let running = sim.scenario();
     let about = || {
         asked.map_or_else(String::new, |s| {
@@ -185,7 +185,7 @@ pub fn build_provider(cfg: &Config, clock: Arc<dyn Clock>) -> Result<AnyProvider
             Ok(AnyProvider::Sim(SimFleet::new(&file, *seed, clock)))
         }
         ProviderKind::Aws => {
-            let p = crate::aws::AwsProvider::new(cfg);
+            let p = crate::platforms::ecs::AwsProvider::new(cfg);
             Ok(AnyProvider::Aws(match &cfg.cache_file {
                 Some(path) => p.with_cache_file(path.clone()),
                 None => p,
@@ -257,7 +257,7 @@ pub async fn who(cfg: &Config) -> Result<String, String> {
 
 async fn who_solo(cfg: &Config) -> String {
     if matches!(cfg.provider, ProviderKind::Aws) {
-        let p = crate::aws::AwsProvider::new(cfg);
+        let p = crate::platforms::ecs::AwsProvider::new(cfg);
         match tokio::time::timeout(std::time::Duration::from_secs(8), p.caller_identity()).await {
             Ok(Ok(arn)) => return crate::model::sanitize(&arn),
             Ok(Err(e)) => tracing::warn!(error = %e, "caller identity unknown; using the OS user"),
@@ -407,7 +407,7 @@ fn demo_ledger(mut cfg: Config) -> Config {
 /// A generated fleet of `services` per environment in `envs` environments:
 /// the configuration in full, the fleet as a template grown at first use.
 pub(crate) fn generated_demo(services: u16, envs: u16) -> Result<(Config, Demo), String> {
-    let (cfg, template) = crate::sim::scaled_template(
+    let (cfg, template) = crate::platforms::sim::scaled_template(
         usize::from(envs),
         usize::from(services),
         config::GENERATED_DEMO_SOURCE,

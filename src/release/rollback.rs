@@ -177,7 +177,7 @@ fn colour_target(
     records: &[Record],
     env: &str,
     snap: &ServiceSnapshot,
-    live: crate::proxy::Colour,
+    live: crate::platforms::proxy::Colour,
 ) -> Result<RollbackTarget, PlanError> {
     let other = TaskDefRef::colour(&snap.name, live.other());
     let Some(idle) = snap

@@ -4,7 +4,7 @@
 
 use shipdeck::app::Flow;
 use shipdeck::app::keys::Key;
-use shipdeck::sim::FleetFile;
+use shipdeck::platforms::sim::FleetFile;
 
 use crate::support::console::{Harness, monday};
 

@@ -7,7 +7,7 @@ use chrono::Utc;
 use shipdeck::app::Flow;
 use shipdeck::clock::Clock;
 use shipdeck::ledger::{Ledger, RecordKind};
-use shipdeck::sim::FleetFile;
+use shipdeck::platforms::sim::FleetFile;
 
 use crate::support::console::{Harness, monday};
 

@@ -14,9 +14,9 @@ use shipdeck::app::{App, Command, Msg, update};
 use shipdeck::clock::{Clock, ManualClock};
 use shipdeck::config::Config;
 use shipdeck::ledger::{Ledger, Record, RecordKind};
+use shipdeck::platforms::sim::SimFleet;
 use shipdeck::provider::AnyProvider;
 use shipdeck::release::exec::Executor;
-use shipdeck::sim::SimFleet;
 
 pub struct Harness {
     pub app: App,
@@ -49,7 +49,7 @@ impl Harness {
     /// A console over a configuration and a simulated fleet of its own.
     pub async fn with_fleet(
         cfg: Config,
-        fleet: &shipdeck::sim::FleetFile,
+        fleet: &shipdeck::platforms::sim::FleetFile,
         operator: &str,
         at: DateTime<Utc>,
     ) -> Self {
@@ -69,7 +69,7 @@ impl Harness {
     /// `ledger` and `locks` (the team table: two consoles, one table).
     pub async fn with_state(
         cfg: Config,
-        fleet: &shipdeck::sim::FleetFile,
+        fleet: &shipdeck::platforms::sim::FleetFile,
         operator: &str,
         at: DateTime<Utc>,
         ledger: Ledger,

@@ -5,9 +5,9 @@
 use aws_sdk_ecs::types::{
     ContainerDefinition, KeyValuePair, NetworkMode, PortMapping, Tag, Volume,
 };
-use shipdeck::aws::AwsProvider;
 use shipdeck::config::{self, Config};
 use shipdeck::model::Digest;
+use shipdeck::platforms::ecs::AwsProvider;
 
 use super::emulators::{self, Emulator};
 

@@ -11,9 +11,9 @@ use std::sync::{Arc, Barrier};
 use shipdeck::config::Config;
 use shipdeck::ledger::{Ledger, RecordKind};
 use shipdeck::model::{Decision, ServiceSnapshot, Shift};
+use shipdeck::platforms::sim::FleetFile;
 use shipdeck::release::exec::Executor;
 use shipdeck::release::step;
-use shipdeck::sim::FleetFile;
 
 use super::console::Harness;
 

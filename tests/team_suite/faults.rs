@@ -173,8 +173,10 @@ fn an_append_onto_a_cut_tail_or_a_rewritten_head_is_refused_and_nothing_is_issue
         // staging still runs what it ran.
         let config = shipdeck::config::load(&cfg, shipdeck::config::ConfigOrigin::Flag).unwrap();
         let clock = shipdeck::clock::ManualClock::new(Utc::now());
-        let fleet = shipdeck::sim::FleetFile::load(&dir.path().join("release-fleet.toml")).unwrap();
-        let sim = shipdeck::sim::SimFleet::new(&fleet, 5, Arc::new(clock.clone()));
+        let fleet =
+            shipdeck::platforms::sim::FleetFile::load(&dir.path().join("release-fleet.toml"))
+                .unwrap();
+        let sim = shipdeck::platforms::sim::SimFleet::new(&fleet, 5, Arc::new(clock.clone()));
         let staging = config.env_index("staging").unwrap();
         let dev = config.env_index("dev").unwrap();
         let rt = tokio::runtime::Builder::new_current_thread()

@@ -51,7 +51,7 @@ const METHODS: &[&str] = &["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPT
 pub(super) fn parse_service(
     ctx: &mut Ctx<'_>,
     t: &Table<'_>,
-    proxy: Option<&crate::proxy::ProxyEnv>,
+    proxy: Option<&crate::platforms::proxy::ProxyEnv>,
     base: Option<&std::path::Path>,
 ) -> Option<ServiceConfig> {
     if proxy.is_some() {
@@ -118,11 +118,11 @@ pub(super) fn parse_service(
 
 /// Why a proxy metric cannot be counted here, if it cannot.
 fn proxy_metric_refusal(
-    proxy: Option<&crate::proxy::ProxyEnv>,
+    proxy: Option<&crate::platforms::proxy::ProxyEnv>,
     what: crate::config::ProxyMetric,
 ) -> Option<String> {
     use crate::config::ProxyMetric;
-    use crate::proxy::ProxyKind;
+    use crate::platforms::proxy::ProxyKind;
     match (proxy.map(|p| &p.kind), what) {
         (None, _) => Some("only a provider = \"proxy\" environment has proxy metrics".into()),
         (Some(ProxyKind::Haproxy { .. }), _)

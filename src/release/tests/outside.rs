@@ -7,8 +7,8 @@ use std::time::Duration;
 
 use super::*;
 use crate::clock::{Clock, ManualClock};
+use crate::platforms::sim::{Fault, SimFleet};
 use crate::provider::{Provider, ReadScope};
-use crate::sim::{Fault, SimFleet};
 
 /// Our deployment `d4`, no longer primary: someone's deployment replaced it.
 fn replaced_by(rev: u32, id: &str) -> ServiceSnapshot {

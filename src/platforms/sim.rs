@@ -97,7 +97,7 @@ impl SimState {
 
 /// Names the built-in fleet descriptions a saved demo world may come from.
 pub fn demo_version() -> String {
-    let mut all = String::from(include_str!("../assets/demo-fleet.toml"));
+    let mut all = String::from(include_str!("../../assets/demo-fleet.toml"));
     for (name, text) in SCENARIOS {
         all.push_str(name);
         all.push_str(text);

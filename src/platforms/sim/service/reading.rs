@@ -12,10 +12,10 @@ use crate::model::{
     AlarmReading, Deployment, Health, History, MetricSeries, Pinning, RevisionInfo, RolloutState,
     ServiceSnapshot,
 };
-use crate::sim::fleet_file::FleetPinning;
+use crate::platforms::sim::fleet_file::FleetPinning;
 
 impl SimService {
-    pub(in crate::sim) fn health(&self, now: DateTime<Utc>) -> Health {
+    pub(in crate::platforms::sim) fn health(&self, now: DateTime<Utc>) -> Health {
         let Some(_) = self.latency_ms else {
             return Health::NotConfigured;
         };
@@ -33,13 +33,13 @@ impl SimService {
     }
 
     /// Whether the health endpoint fails at `now`.
-    pub(in crate::sim) fn is_down(&self, now: DateTime<Utc>) -> bool {
+    pub(in crate::platforms::sim) fn is_down(&self, now: DateTime<Utc>) -> bool {
         self.health_forced_down
             || self.health_down_until.is_some_and(|t| t > now)
             || self.outages.iter().any(|o| o.down_at(now))
     }
 
-    pub(in crate::sim) fn snapshot(
+    pub(in crate::platforms::sim) fn snapshot(
         &self,
         cfg: &ServiceConfig,
         now: DateTime<Utc>,
@@ -144,7 +144,7 @@ impl SimService {
 
     /// The family's revisions, oldest first, as ListTaskDefinitions plus
     /// DescribeTaskDefinition would report them.
-    pub(in crate::sim) fn history(&self) -> &History {
+    pub(in crate::platforms::sim) fn history(&self) -> &History {
         self.history.get_or_init(|| {
             std::sync::Arc::new(
                 self.revisions

@@ -6,7 +6,7 @@
 use super::{Ctx, Outside, PROBE_EVERY, check_live, switch_lock};
 use crate::model::Shift;
 use crate::model::shift::ALL;
-use crate::proxy::Colour;
+use crate::platforms::proxy::Colour;
 
 /// Shifts the weights from `live` to `to` in the configured steps. `Some(n)`:
 /// `n` steps taken (0 when none are configured: the switch is all at once);
@@ -20,7 +20,7 @@ pub(super) async fn shift(
     let Some(rule) = ctx.svc.alb.as_ref().filter(|a| !a.steps.is_empty()) else {
         return Ok(Some(0));
     };
-    let client = crate::proxy::alb::client(&ctx.proxy.kind).await?;
+    let client = crate::platforms::proxy::alb::client(&ctx.proxy.kind).await?;
     let n = rule.steps.len() + 1;
     for (i, w) in rule.steps.iter().enumerate() {
         {
@@ -40,7 +40,7 @@ pub(super) async fn shift(
             ) {
                 return Ok(None);
             }
-            crate::proxy::alb::set(&client, &ctx.svc, to, *w)
+            crate::platforms::proxy::alb::set(&client, &ctx.svc, to, *w)
                 .await
                 .map_err(|e| {
                     format!(
@@ -80,7 +80,7 @@ pub(super) async fn unchanged(
     to: Colour,
     left: u32,
 ) -> Result<(), String> {
-    let now = crate::proxy::alb::share(client, &ctx.svc, to)
+    let now = crate::platforms::proxy::alb::share(client, &ctx.svc, to)
         .await
         .map_err(|e| format!("cannot read the listener rule before the next step: {e}"))?;
     if now == left {

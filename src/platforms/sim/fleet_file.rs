@@ -215,19 +215,19 @@ mod humantime_serde_compat {
 pub const SCENARIOS: &[(&str, &str)] = &[
     (
         "bad-release",
-        include_str!("../../assets/scenarios/bad-release.toml"),
+        include_str!("../../../assets/scenarios/bad-release.toml"),
     ),
     (
         "slow-release",
-        include_str!("../../assets/scenarios/slow-release.toml"),
+        include_str!("../../../assets/scenarios/slow-release.toml"),
     ),
     (
         "flaky-health",
-        include_str!("../../assets/scenarios/flaky-health.toml"),
+        include_str!("../../../assets/scenarios/flaky-health.toml"),
     ),
     (
         "region-outage",
-        include_str!("../../assets/scenarios/region-outage.toml"),
+        include_str!("../../../assets/scenarios/region-outage.toml"),
     ),
 ];
 
@@ -264,7 +264,7 @@ impl FleetFile {
     /// The built-in demo fleet.
     pub fn demo() -> Result<Self, FleetError> {
         Self::parse(
-            include_str!("../../assets/demo-fleet.toml"),
+            include_str!("../../../assets/demo-fleet.toml"),
             "<built-in demo fleet>",
         )
     }
@@ -284,7 +284,7 @@ impl FleetFile {
                 ),
             });
         };
-        let demo = include_str!("../../assets/demo-fleet.toml");
+        let demo = include_str!("../../../assets/demo-fleet.toml");
         Self::parse(
             &format!("{demo}\n{text}"),
             &format!("<built-in demo fleet + scenario {name}>"),

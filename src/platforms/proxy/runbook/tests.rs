@@ -11,7 +11,7 @@ use chrono::{DateTime, TimeZone, Utc};
 use super::*;
 use crate::config::EnvId;
 use crate::model::ServiceSnapshot;
-use crate::proxy::ProxyKind;
+use crate::platforms::proxy::ProxyKind;
 use crate::release::watch::{OpKind, Step, Watch};
 
 fn at(secs: i64) -> DateTime<Utc> {

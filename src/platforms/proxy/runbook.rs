@@ -25,7 +25,7 @@ use crate::model::{Deployment, DeploymentRole, Digest, RolloutState, ServiceEven
 use crate::provider::{DeployStarted, ProviderError};
 
 mod checks;
-pub(in crate::proxy) mod command;
+pub(in crate::platforms::proxy) mod command;
 mod stepped;
 use checks::{check_live, confirm, ready, smoke, verify_digest};
 #[cfg(test)]

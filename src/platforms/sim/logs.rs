@@ -245,7 +245,7 @@ mod tests {
 
     use super::*;
     use crate::clock::Clock;
-    use crate::sim::FleetFile;
+    use crate::platforms::sim::FleetFile;
 
     const FLEET: &str = "[[environment]]\nname = \"prod\"\n\
         [[environment.service]]\necs_service = \"api\"\nfamily = \"api\"\n\

@@ -400,7 +400,7 @@ fn a_copied_generated_fleet_equals_the_written_one() {
 #[test]
 fn a_deferred_fleet_reads_as_the_fleet_built_at_once() {
     let clock = ManualClock::new(Utc.with_ymd_and_hms(2026, 11, 2, 10, 0, 0).unwrap());
-    let (cfg, template) = crate::sim::scaled_template(3, 40, "gen").unwrap();
+    let (cfg, template) = crate::platforms::sim::scaled_template(3, 40, "gen").unwrap();
     let (_, full) = scaled_parsed(3, 40, "gen").unwrap();
     let built = SimFleet::new(&full, 7, Arc::new(clock.clone()));
     let deferred = SimFleet::deferred(template, Some(40), 7, Arc::new(clock.clone()));

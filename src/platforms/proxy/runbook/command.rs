@@ -24,7 +24,7 @@ const LINE_KEPT: usize = 500;
 /// reused: the group is signalled only before it is reaped, at the command's
 /// deadline or when this is dropped with the command still running (a
 /// cancelled runbook).
-pub(in crate::proxy) struct Group {
+pub(in crate::platforms::proxy) struct Group {
     child: Child,
     /// The group's id (the leader's pid) until the leader is reaped.
     leader: Option<i32>,
@@ -32,7 +32,7 @@ pub(in crate::proxy) struct Group {
 
 impl Group {
     /// Spawns `cmd` as the leader of a new process group.
-    pub(in crate::proxy) fn spawn(cmd: &mut Command) -> std::io::Result<Self> {
+    pub(in crate::platforms::proxy) fn spawn(cmd: &mut Command) -> std::io::Result<Self> {
         // Its own group: a grandchild it starts can be found and stopped with
         // it, and a Ctrl-C meant for shipdeck's terminal does not reach it.
         #[cfg(unix)]
@@ -101,7 +101,7 @@ async fn drain(stream: Option<impl AsyncRead + Unpin>) {
 /// Runs `cmd` (argv, no shell) to its end within `within`: its status and the
 /// start of its stderr, or `None` when the deadline passed and its whole group
 /// was stopped.
-pub(in crate::proxy) async fn output_within(
+pub(in crate::platforms::proxy) async fn output_within(
     cmd: &mut Command,
     within: Duration,
 ) -> std::io::Result<Option<(ExitStatus, String)>> {
