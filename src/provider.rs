@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::config::{EnvConfig, ServiceConfig};
 use crate::model::logs::{LogConfig, LogCursor, LogPage};
-use crate::model::{Digest, EnvSnapshot, RevisionInfo, TaskDefRef};
+use crate::model::{Digest, EnvSnapshot, Revision, RevisionInfo};
 use crate::platforms::sim::SimFleet;
 
 /// A classified provider failure; the UI acts on the kind.
@@ -94,9 +94,9 @@ pub struct DeployStarted {
     /// shipdeck service name.
     pub service: String,
     /// Revision the service ran before.
-    pub from: Option<TaskDefRef>,
+    pub from: Option<Revision>,
     /// Revision the service now converges to.
-    pub to: TaskDefRef,
+    pub to: Revision,
     /// Provider id of the new deployment, when known.
     pub deployment_id: Option<String>,
 }
@@ -133,7 +133,7 @@ impl ReadScope {
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct LogQuery {
     /// The task definition the service runs, when known.
-    pub task_definition: Option<TaskDefRef>,
+    pub task_definition: Option<Revision>,
     /// Its log configuration as read, when known (a provider reads it itself
     /// when it is not).
     pub config: Option<LogConfig>,
@@ -160,7 +160,7 @@ pub trait Provider: Send + Sync {
         &self,
         env: &EnvConfig,
         service: &ServiceConfig,
-        current: &TaskDefRef,
+        current: &Revision,
     ) -> impl Future<Output = Result<Vec<RevisionInfo>, ProviderError>> + Send;
 
     /// Registers a revision identical to the current one but for the image
@@ -177,7 +177,7 @@ pub trait Provider: Send + Sync {
         &self,
         env: &EnvConfig,
         service: &ServiceConfig,
-        to: &TaskDefRef,
+        to: &Revision,
     ) -> impl Future<Output = Result<DeployStarted, ProviderError>> + Send;
 
     /// A person's decision at the paused step of `shift` (as the latest reading
@@ -300,7 +300,7 @@ pub async fn history_with_timeout<P: Provider>(
     provider: &P,
     env: &EnvConfig,
     service: &ServiceConfig,
-    current: &TaskDefRef,
+    current: &Revision,
 ) -> Result<crate::model::History, ProviderError> {
     match tokio::time::timeout(READ_TIMEOUT, provider.history(env, service, current)).await {
         Ok(r) => r.map(|h| crate::model::text::sanitized_history(h.into())),
@@ -337,7 +337,7 @@ impl Provider for AnyProvider {
         &self,
         env: &EnvConfig,
         service: &ServiceConfig,
-        current: &TaskDefRef,
+        current: &Revision,
     ) -> Result<Vec<RevisionInfo>, ProviderError> {
         if env.proxy.is_some() {
             return Box::pin(crate::platforms::proxy::provider().history(env, service)).await;
@@ -368,7 +368,7 @@ impl Provider for AnyProvider {
         &self,
         env: &EnvConfig,
         service: &ServiceConfig,
-        to: &TaskDefRef,
+        to: &Revision,
     ) -> Result<DeployStarted, ProviderError> {
         if env.proxy.is_some() {
             return Box::pin(crate::platforms::proxy::provider().rollback(env, service, to)).await;

@@ -200,7 +200,7 @@ pub async fn read_history(
     envs: &[EnvConfig],
     env: EnvId,
     service: String,
-    current: crate::model::TaskDefRef,
+    current: crate::model::Revision,
 ) -> Msg {
     let result = match envs
         .get(env.index())

@@ -370,7 +370,11 @@ pub fn build(
                 pinning: svc.map(|s| s.pinning),
                 task_definition: svc
                     .and_then(|s| s.task_definition.as_ref().map(ToString::to_string)),
-                revision: svc.and_then(|s| s.task_definition.as_ref().map(|t| t.revision)),
+                revision: svc.and_then(|s| {
+                    s.task_definition
+                        .as_ref()
+                        .and_then(crate::model::Revision::number)
+                }),
                 rollout: svc.map(crate::model::ServiceSnapshot::rollout),
                 running: svc.map(|s| s.running),
                 desired: svc.map(|s| s.desired),

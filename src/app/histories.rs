@@ -12,7 +12,7 @@ use chrono::{DateTime, Utc};
 
 use super::{App, Command, Flow, Level, flow};
 use crate::config::EnvId;
-use crate::model::{EnvSnapshot, History, TaskDefRef};
+use crate::model::{EnvSnapshot, History, Revision};
 use crate::provider::ProviderError;
 
 /// How long a failed history is left alone by the background reader.
@@ -170,7 +170,7 @@ pub(super) fn on_read(
     app: &mut App,
     env: EnvId,
     service: &str,
-    current: &TaskDefRef,
+    current: &Revision,
     result: Result<History, ProviderError>,
     now: DateTime<Utc>,
 ) {

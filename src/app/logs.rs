@@ -13,7 +13,7 @@ use super::keys::{Action, Context, Key, KeyCode};
 use super::views::Seen;
 use super::{App, Command, Flow, Level, Overlay, PAGE_ROWS};
 use crate::config::EnvId;
-use crate::model::TaskDefRef;
+use crate::model::Revision;
 use crate::model::logs::{LogConfig, LogCursor, LogLine, LogOrigin, LogPage};
 use crate::provider::{LogQuery, ProviderError};
 
@@ -38,7 +38,7 @@ pub struct LogsView {
     /// Opened from the deploy watch (its service is the one rolled out).
     pub from_watch: bool,
     /// The revision whose logs are read, as the last reading saw it.
-    pub task_definition: Option<TaskDefRef>,
+    pub task_definition: Option<Revision>,
     /// Its log configuration, as the last reading saw it.
     pub config: Option<LogConfig>,
     /// Where the lines come from, or why there are none; `None` until the

@@ -7,7 +7,7 @@ use super::keys::Key;
 use crate::config::EnvId;
 use crate::health::{ProbeResult, SmokeResult};
 use crate::ledger::{Draft, Record, RecordKind};
-use crate::model::{EnvSnapshot, History, TaskDefRef};
+use crate::model::{EnvSnapshot, History, Revision};
 use crate::provider::{DeployStarted, ProviderError};
 use crate::release::exec::Issue;
 
@@ -78,7 +78,7 @@ pub enum Msg {
         /// Service name.
         service: String,
         /// The revision the service ran when asked.
-        current: TaskDefRef,
+        current: Revision,
         /// The revisions, oldest first, or the error.
         result: Result<History, ProviderError>,
     },
@@ -117,7 +117,7 @@ pub enum Command {
         /// Service name.
         service: String,
         /// The revision it runs.
-        current: TaskDefRef,
+        current: Revision,
     },
     /// Read a page of a service's logs; answer `Msg::LogsRead` with `request`.
     ReadLogs {

@@ -507,7 +507,7 @@ mod tests {
         r.services[0].deployments = vec![crate::model::Deployment {
             id: "d1".into(),
             role: crate::model::DeploymentRole::Primary,
-            task_definition: crate::model::TaskDefRef::parse("shop-api:5").unwrap(),
+            task_definition: crate::model::Revision::parse("shop-api:5").unwrap(),
             rollout: state,
             reason: None,
             steps: vec![],

@@ -1,16 +1,16 @@
 use super::*;
 use crate::config::{FreezeKind, FreezeWindow};
 use crate::model::{
-    Alarm, Deployment, DeploymentConfig, DeploymentRole, Health, Pinning, TaskDefRef,
+    Alarm, Deployment, DeploymentConfig, DeploymentRole, Health, Pinning, Revision,
 };
 use chrono::{NaiveDate, NaiveTime, TimeZone, Weekday};
 use rstest::rstest;
 
 fn snap(rollout: RolloutState, alarms: &[AlarmState]) -> ServiceSnapshot {
     let t = Utc.timestamp_opt(0, 0).unwrap();
-    let td = TaskDefRef {
+    let td = Revision {
         family: "api".into(),
-        revision: 3,
+        id: crate::model::RevisionId::Number(3),
         arn: "arn".into(),
     };
     ServiceSnapshot {

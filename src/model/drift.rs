@@ -199,7 +199,7 @@ pub fn drift_row(svc: &str, env_names: &[String], envs: &[Option<&EnvSnapshot>])
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::TaskDefRef;
+    use crate::model::Revision;
     use chrono::{TimeZone, Utc};
 
     fn dg(label: &str) -> Digest {
@@ -211,9 +211,9 @@ mod tests {
             .iter()
             .enumerate()
             .map(|(i, l)| RevisionInfo {
-                task_definition: TaskDefRef {
+                task_definition: Revision {
                     family: "api".into(),
-                    revision: u32::try_from(i + 1).unwrap(),
+                    id: crate::model::RevisionId::Number(u32::try_from(i + 1).unwrap()),
                     arn: format!("arn:api:{}", i + 1).into(),
                 },
                 digest: Some(dg(l)),
@@ -246,7 +246,7 @@ mod tests {
         s.deployments = vec![crate::model::Deployment {
             id: "ecs-svc/1".into(),
             role: crate::model::DeploymentRole::Primary,
-            task_definition: TaskDefRef::parse("api:2").unwrap(),
+            task_definition: Revision::parse("api:2").unwrap(),
             rollout,
             reason: None,
             steps: vec![],

@@ -237,12 +237,12 @@ mod tests {
 
     #[test]
     fn has_unknown_agrees_with_the_reasons() {
-        use crate::model::{Deployment, DeploymentRole, TaskDefRef};
+        use crate::model::{Deployment, DeploymentRole, Revision};
         let t = Utc.timestamp_opt(0, 0).unwrap();
         let deployed = |rollout| Deployment {
             id: "d".into(),
             role: DeploymentRole::Primary,
-            task_definition: TaskDefRef::parse("api:1").unwrap(),
+            task_definition: Revision::parse("api:1").unwrap(),
             rollout,
             reason: None,
             steps: vec![],

@@ -161,7 +161,7 @@ fn clean_in_place<T: AsRef<str> + From<String>>(s: &mut T) {
     }
 }
 
-fn clean_td(t: &mut super::TaskDefRef) {
+fn clean_td(t: &mut super::Revision) {
     clean_in_place(&mut t.family);
     clean_in_place(&mut t.arn);
 }

@@ -21,7 +21,7 @@ use aws_config::timeout::TimeoutConfig;
 use tokio::sync::OnceCell;
 
 use crate::config::{Config, EnvConfig, ServiceConfig};
-use crate::model::{Digest, EnvSnapshot, TaskDefRef};
+use crate::model::{Digest, EnvSnapshot, Revision};
 use crate::provider::limit::Limiter;
 use crate::provider::{DeployStarted, Provider, ProviderError, ReadScope};
 use cache::TaskDefCache;
@@ -308,7 +308,7 @@ impl Provider for AwsProvider {
         &self,
         env: &EnvConfig,
         service: &ServiceConfig,
-        current: &TaskDefRef,
+        current: &Revision,
     ) -> Result<Vec<crate::model::RevisionInfo>, ProviderError> {
         read::history(self, env, service, current).await
     }
@@ -326,7 +326,7 @@ impl Provider for AwsProvider {
         &self,
         env: &EnvConfig,
         service: &ServiceConfig,
-        to: &TaskDefRef,
+        to: &Revision,
     ) -> Result<DeployStarted, ProviderError> {
         write::rollback(self, env, service, to).await
     }

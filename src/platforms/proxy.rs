@@ -29,8 +29,8 @@ pub use driver::{Counters, Traffic};
 
 use crate::config::{EnvConfig, ServiceConfig};
 use crate::model::{
-    Deployment, DeploymentConfig, DeploymentRole, Digest, EnvSnapshot, Health, Pinning,
-    RevisionInfo, RolloutState, ServiceSnapshot, Strategy, TaskDefRef,
+    Deployment, DeploymentConfig, DeploymentRole, Digest, EnvSnapshot, Health, Pinning, Revision,
+    RevisionInfo, RolloutState, ServiceSnapshot, Strategy,
 };
 use crate::provider::{DeployStarted, ProviderError, ReadScope};
 
@@ -157,7 +157,7 @@ fn parts<'a>(
 /// A colour as a revision: it can be switched back to while it answers.
 fn revision(service: &str, v: &ColourView) -> RevisionInfo {
     RevisionInfo {
-        task_definition: TaskDefRef::colour(service, v.colour),
+        task_definition: v.colour.revision_of(service),
         digest: v.digest.clone(),
         active: v.answering,
     }
@@ -290,7 +290,7 @@ impl ProxyProvider {
             answering: false,
             reason: "not read".to_string(),
         });
-        let current = TaskDefRef::colour(&s.name, live);
+        let current = live.revision_of(&s.name);
         let history = view
             .colours
             .iter()
@@ -473,8 +473,8 @@ impl ProxyProvider {
         tokio::spawn(runbook::cutover(ctx, live, digest.clone()));
         Ok(DeployStarted {
             service: service.name.clone(),
-            from: Some(TaskDefRef::colour(&service.name, live)),
-            to: TaskDefRef::colour(&service.name, live.other()),
+            from: Some(live.revision_of(&service.name)),
+            to: live.other().revision_of(&service.name),
             deployment_id: Some(id),
         })
     }
@@ -485,10 +485,10 @@ impl ProxyProvider {
         &self,
         env: &EnvConfig,
         service: &ServiceConfig,
-        to: &TaskDefRef,
+        to: &Revision,
     ) -> Result<DeployStarted, ProviderError> {
         let (proxy, svc) = parts(env, service)?;
-        let Some(target) = to.as_colour() else {
+        let Some(target) = Colour::of(to) else {
             return Err(ProviderError::Other {
                 message: format!("{to} is not a colour of a proxy environment"),
             });

@@ -35,7 +35,7 @@ pub use world::Opened;
 
 use crate::clock::Clock;
 use crate::config::{EnvConfig, ServiceConfig};
-use crate::model::{AlarmReading, Digest, EnvSnapshot, SourceState, Sources, TaskDefRef};
+use crate::model::{AlarmReading, Digest, EnvSnapshot, Revision, SourceState, Sources};
 use crate::provider::limit::Limiter;
 use crate::provider::{DeployStarted, ProviderError};
 
@@ -533,7 +533,7 @@ impl SimFleet {
         &self,
         env: &EnvConfig,
         cfg: &ServiceConfig,
-        to: &TaskDefRef,
+        to: &Revision,
     ) -> Result<DeployStarted, ProviderError> {
         let _lock = self.world.as_ref().map(|w| w.lock());
         let mut st = self.enter(&env.name)?;
@@ -541,11 +541,12 @@ impl SimFleet {
         let id_num = st.next_id;
         st.next_id += 1;
         let svc = st.service_mut(&env.name, &cfg.ecs_service)?;
+        let number = to.number().unwrap_or(0);
         if *to.family != *svc.family
             || !svc
                 .revisions
                 .iter()
-                .any(|r| r.revision == to.revision && r.active)
+                .any(|r| Some(r.revision) == to.number() && r.active)
         {
             return Err(ProviderError::NotFound {
                 what: "task definition".to_string(),
@@ -553,7 +554,7 @@ impl SimFleet {
             });
         }
         let from = svc.task_def(svc.current);
-        let deployment_id = if svc.shift_in_flight() == Some(to.revision) {
+        let deployment_id = if svc.shift_in_flight() == Some(number) {
             // A stepped rollout whose old tasks still serve: all the traffic
             // goes back to them at once.
             svc.switch_back(now, "by a rollback")
@@ -561,10 +562,10 @@ impl SimFleet {
             svc.primary_id()
         } else {
             let id = format!("ecs-svc/{id_num:016}");
-            svc.start_deployment(to.revision, &id, now, false);
+            svc.start_deployment(number, &id, now, false);
             Some(id)
         };
-        let to = svc.task_def(to.revision);
+        let to = svc.task_def(number);
         st.trigger(&env.name, &cfg.ecs_service, Trigger::Rollback, now);
         self.save(&st);
         Ok(DeployStarted {

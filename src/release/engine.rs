@@ -13,7 +13,7 @@ use chrono::{DateTime, Utc};
 use crate::config::{Config, EnvId, OnAbort};
 use crate::gate::{self, GateResult, Verdict};
 use crate::ledger::{Draft, Record, RecordKind};
-use crate::model::{ServiceSnapshot, TaskDefRef};
+use crate::model::{Revision, ServiceSnapshot};
 use crate::provider::DeployStarted;
 
 use super::exec::Issue;
@@ -573,7 +573,7 @@ impl Watch {
     }
 
     /// The revision a rollback after an abort would go to.
-    pub fn previous(&self) -> Option<&TaskDefRef> {
+    pub fn previous(&self) -> Option<&Revision> {
         self.from.as_ref()
     }
 }

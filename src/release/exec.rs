@@ -9,7 +9,7 @@ use crate::clock::Clock;
 use crate::config::{EnvConfig, EnvId};
 use crate::ledger::{Draft, Follower, Ledger, LedgerError, Record, RecordKind};
 use crate::lock::{LockError, LockGuard, LockStore};
-use crate::model::{Digest, TaskDefRef};
+use crate::model::{Digest, Revision};
 use crate::provider::{AnyProvider, DeployStarted, Provider};
 
 /// Longest a deploy or rollback call may take: two API calls (register, then
@@ -38,7 +38,7 @@ pub enum Issue {
     /// Register a copy of the current revision with the image at `digest`, and deploy it.
     Deploy(Digest),
     /// Point the service back at an existing revision.
-    Rollback(TaskDefRef),
+    Rollback(Revision),
 }
 
 /// Runs promotion and rollback effects for one operator.

@@ -5,7 +5,7 @@ use super::gate_entries;
 use crate::config::{Config, EnvId, ServiceConfig};
 use crate::gate::GateResult;
 use crate::ledger::{Draft, RecordKind};
-use crate::model::{Digest, ImageRef, ServiceSnapshot, TaskDefRef, sanitize};
+use crate::model::{Digest, ImageRef, Revision, ServiceSnapshot, sanitize};
 
 /// What a promotion of one service from `source` into `target` would change.
 #[derive(Debug, Clone, PartialEq)]
@@ -27,9 +27,9 @@ pub struct Plan {
     /// Digest to promote (`None`: the source is unpinned).
     pub digest: Option<Digest>,
     /// Revision the source runs.
-    pub source_revision: Option<TaskDefRef>,
+    pub source_revision: Option<Revision>,
     /// Revision the target runs now (the copy's base and the rollback target).
-    pub target_revision: Option<TaskDefRef>,
+    pub target_revision: Option<Revision>,
     /// Digest the target runs now.
     pub target_digest: Option<Digest>,
     /// Image the target runs now.
@@ -301,7 +301,7 @@ pub fn new_image(target_image: Option<&ImageRef>, digest: Option<&Digest>) -> St
 /// releases' names (`release`: the promoted digest's) beside the digests. The
 /// one text of it, for the plan, the wizard and `approve`.
 pub fn revision_diff(
-    revision: Option<&TaskDefRef>,
+    revision: Option<&Revision>,
     container: &str,
     target_image: Option<&ImageRef>,
     digest: Option<&Digest>,
@@ -428,7 +428,7 @@ mod tests {
         let old = Digest::of_bytes(b"old");
         let new = Digest::of_bytes(b"new");
         let now = image(&format!("r.io/shop/api:2.4.1@{old}"), Some("2.4.1"));
-        let rev = TaskDefRef::parse("shop-api:3");
+        let rev = Revision::parse("shop-api:3");
         let diff = revision_diff(rev.as_ref(), "api", Some(&now), Some(&new), Some("2.5.0"));
         assert_eq!(diff[2], format!("- r.io/shop/api:2.4.1@{old}"));
         // The digest is what is written: no tag in the new image.

@@ -5,7 +5,7 @@ use chrono::{DateTime, Utc};
 
 use crate::config::{Config, EnvId};
 use crate::ledger::{Draft, Record};
-use crate::model::{Digest, ServiceSnapshot, TaskDefRef};
+use crate::model::{Digest, Revision, ServiceSnapshot};
 
 use super::{OpKind, PlanError, Watch};
 
@@ -13,7 +13,7 @@ use super::{OpKind, PlanError, Watch};
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RollbackTarget {
     /// The revision.
-    pub revision: TaskDefRef,
+    pub revision: Revision,
     /// Its digest, if known.
     pub digest: Option<Digest>,
     /// From shipdeck's stable records (true) or only the newest older ACTIVE revision.
@@ -29,7 +29,7 @@ pub struct RollbackTarget {
 impl RollbackTarget {
     /// The same in few words, for the detail pane's one line.
     pub fn short_label(&self) -> String {
-        if let Some(c) = self.revision.as_colour() {
+        if let Some(c) = self.revision.label() {
             return if self.verified {
                 format!("switch back to {c} (marked stable)")
             } else {
@@ -49,7 +49,7 @@ impl RollbackTarget {
     /// What kind of target this is, the one way the dialog, the CLI and the
     /// record say it.
     pub fn label(&self) -> String {
-        if self.revision.as_colour().is_some() {
+        if self.revision.label().is_some() {
             return self.short_label();
         }
         let kind = if self.verified {
@@ -107,19 +107,19 @@ pub fn rollback_target(
     if let Some(why) = snap.deployment_config.strategy.refusal(&snap.name) {
         return Err(PlanError(format!("nothing was changed: {why}")));
     }
-    if let Some(live) = current.as_colour() {
-        return colour_target(records, env, snap, live);
+    if current.label().is_some() {
+        return slot_target(records, env, snap, current);
     }
-    let find = |rev: u32| {
-        snap.history.iter().find(|h| {
-            h.task_definition.family == current.family && h.task_definition.revision == rev
-        })
+    let find = |rev: &Revision| {
+        snap.history
+            .iter()
+            .find(|h| h.task_definition.same_revision(rev))
     };
     let mut passed_over = None;
     if let Some(s) = crate::stable::previous_stable(records, env, &snap.name, &current.to_string())
-        && let Some(stable) = TaskDefRef::parse(&s.revision)
+        && let Some(stable) = Revision::parse(&s.revision)
     {
-        let known = find(stable.revision);
+        let known = find(&stable);
         // A read history lists the ACTIVE revisions: a stable revision missing
         // from it was deregistered (or is too old to be listed), and ECS would
         // refuse it. Only an unread history leaves it to ECS to say.
@@ -128,8 +128,7 @@ pub fn rollback_target(
             None => snap.history.is_empty(),
         };
         if usable {
-            let roll_forward =
-                stable.family == current.family && stable.revision > current.revision;
+            let roll_forward = current.older_than(&stable);
             return Ok(RollbackTarget {
                 revision: known.map_or(stable, |h| h.task_definition.clone()),
                 digest: Digest::parse(&s.digest).ok(),
@@ -146,11 +145,9 @@ pub fn rollback_target(
     snap.history
         .iter()
         .filter(|h| {
-            h.active
-                && h.task_definition.family == current.family
-                && h.task_definition.revision < current.revision
+            h.active && h.task_definition.older_than(current)
         })
-        .max_by_key(|h| h.task_definition.revision)
+        .max_by_key(|h| h.task_definition.number())
         .map(|h| RollbackTarget {
             revision: h.task_definition.clone(),
             digest: h.digest.clone(),
@@ -170,38 +167,31 @@ pub fn rollback_target(
         })
 }
 
-/// Behind a reverse proxy a rollback is a switch back to the other colour, which
-/// must still answer (kept warm); it is verified when the ledger marked that
-/// colour stable with the digest it serves now.
-fn colour_target(
+/// Labelled revisions have no order (two colours behind a proxy): a
+/// rollback switches back to the other one the platform lists, which must
+/// still answer (kept warm). It is verified when the ledger marked that
+/// revision stable with the digest it serves now.
+fn slot_target(
     records: &[Record],
     env: &str,
     snap: &ServiceSnapshot,
-    live: crate::platforms::proxy::Colour,
+    current: &Revision,
 ) -> Result<RollbackTarget, PlanError> {
-    let other = TaskDefRef::colour(&snap.name, live.other());
-    let Some(idle) = snap
-        .history
-        .iter()
-        .find(|h| h.task_definition.same_revision(&other))
-    else {
+    let Some(idle) = snap.history.iter().find(|h| {
+        h.task_definition.family == current.family && !h.task_definition.same_revision(current)
+    }) else {
         return Err(PlanError(format!(
-            "the {} colour of {} in \"{env}\" is unknown: nothing to switch back to",
-            live.other(),
+            "the revision of {} in \"{env}\" other than {current} is unknown: nothing to switch back to",
             snap.name
         )));
     };
+    let other = idle.task_definition.clone();
     if !idle.active {
         return Err(PlanError(format!(
             "{other} does not answer (not kept warm): switching back to it would send traffic nowhere"
         )));
     }
-    let stable = crate::stable::previous_stable(
-        records,
-        env,
-        &snap.name,
-        &TaskDefRef::colour(&snap.name, live).to_string(),
-    );
+    let stable = crate::stable::previous_stable(records, env, &snap.name, &current.to_string());
     let verified = stable.as_ref().is_some_and(|s| {
         s.revision == other.to_string()
             && idle.digest.as_ref().is_some_and(|d| d.as_str() == s.digest)

@@ -8,14 +8,14 @@ use crate::config::{Config, EnvId};
 use crate::ledger::RecordKind;
 use crate::model::{
     Alarm, AlarmState, Deployment, DeploymentConfig, DeploymentRole, Digest, Health, MetricSeries,
-    Pinning, RevisionInfo, RolloutState, ServiceSnapshot, TaskDefRef,
+    Pinning, Revision, RevisionInfo, RolloutState, ServiceSnapshot,
 };
 use chrono::TimeZone;
 
-fn td(rev: u32) -> TaskDefRef {
-    TaskDefRef {
+fn td(rev: u32) -> Revision {
+    Revision {
         family: "shop-api".into(),
-        revision: rev,
+        id: crate::model::RevisionId::Number(rev),
         arn: format!("arn:aws:ecs:eu-west-1:1:task-definition/shop-api:{rev}").into(),
     }
 }
@@ -308,12 +308,12 @@ fn rollback_target_prefers_stable_records_then_older_active_revisions() {
     let s = snap(4, RolloutState::Completed);
     // No records: newest older ACTIVE revision, unverified.
     let t = rollback_target(&[], "staging", &s).unwrap();
-    assert_eq!((t.revision.revision, t.verified), (3, false));
+    assert_eq!((t.revision.number().unwrap(), t.verified), (3, false));
     // A stable record of revision 2 wins, verified.
     let d2 = Digest::of_bytes(b"rev2").to_string();
     crate::stable::mark(&ledger, "alice", "staging", "api", "shop-api:2", &d2, t0()).unwrap();
     let t = rollback_target(&ledger.read().unwrap(), "staging", &s).unwrap();
-    assert_eq!((t.revision.revision, t.verified), (2, true));
+    assert_eq!((t.revision.number().unwrap(), t.verified), (2, true));
     assert_eq!(
         t.revision.arn,
         td(2).arn,
@@ -322,22 +322,22 @@ fn rollback_target_prefers_stable_records_then_older_active_revisions() {
     // A stable revision that is no longer ACTIVE is skipped.
     crate::stable::mark(&ledger, "alice", "staging", "api", "shop-api:1", &d2, t0()).unwrap();
     let t = rollback_target(&ledger.read().unwrap(), "staging", &s).unwrap();
-    assert_eq!((t.revision.revision, t.verified), (3, false));
+    assert_eq!((t.revision.number().unwrap(), t.verified), (3, false));
     // ECS lists only ACTIVE revisions: a stable revision missing from the
     // list was deregistered, and is skipped too.
     let mut listed = snap(4, RolloutState::Completed);
-    Arc::make_mut(&mut listed.history).retain(|h| h.task_definition.revision != 2);
+    Arc::make_mut(&mut listed.history).retain(|h| h.task_definition.number().unwrap() != 2);
     crate::stable::mark(&ledger, "alice", "staging", "api", "shop-api:2", &d2, t0()).unwrap();
     let recs = ledger.read().unwrap();
     let t = rollback_target(&recs, "staging", &listed).unwrap();
-    assert_eq!((t.revision.revision, t.verified), (3, false));
-    Arc::make_mut(&mut listed.history).retain(|h| h.task_definition.revision > 2);
+    assert_eq!((t.revision.number().unwrap(), t.verified), (3, false));
+    Arc::make_mut(&mut listed.history).retain(|h| h.task_definition.number().unwrap() > 2);
     let t = rollback_target(&recs, "staging", &listed).unwrap();
-    assert_eq!((t.revision.revision, t.verified), (3, false));
+    assert_eq!((t.revision.number().unwrap(), t.verified), (3, false));
     // With no history read, the stable record stands (ECS has the last word).
     Arc::make_mut(&mut listed.history).clear();
     let t = rollback_target(&recs, "staging", &listed).unwrap();
-    assert_eq!((t.revision.revision, t.verified), (2, true));
+    assert_eq!((t.revision.number().unwrap(), t.verified), (2, true));
     // Only one revision and no records: nothing to roll back to.
     let mut one = snap(1, RolloutState::Completed);
     Arc::make_mut(&mut one.history)[0].active = true;
@@ -404,7 +404,7 @@ fn soak_counts_from_the_deployment_of_that_digest() {
 #[test]
 fn same_rev_ignores_arn_form() {
     let a = td(3);
-    let b = TaskDefRef {
+    let b = Revision {
         arn: "shop-api:3".into(),
         ..a.clone()
     };
@@ -485,7 +485,7 @@ fn a_passed_over_stable_revision_is_named_and_a_newer_one_is_a_roll_forward() {
     let s = snap(4, RolloutState::Completed);
     let t = rollback_target(&ledger.read().unwrap(), "staging", &s).unwrap();
     assert_eq!(
-        (t.revision.revision, t.verified, t.roll_forward),
+        (t.revision.number().unwrap(), t.verified, t.roll_forward),
         (3, false, false)
     );
     assert_eq!(
@@ -509,7 +509,7 @@ fn a_passed_over_stable_revision_is_named_and_a_newer_one_is_a_roll_forward() {
     crate::stable::mark(&ledger, "alice", "staging", "api", "shop-api:4", &d4, t0()).unwrap();
     let t = rollback_target(&ledger.read().unwrap(), "staging", &s3).unwrap();
     assert_eq!(
-        (t.revision.revision, t.verified, t.roll_forward),
+        (t.revision.number().unwrap(), t.verified, t.roll_forward),
         (4, true, true)
     );
     assert!(t.label().starts_with("ROLL FORWARD"), "{}", t.label());

@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::config::{AbortRule, Config, EnvId, RolloutPolicy};
 use crate::ledger::Draft;
-use crate::model::{AlarmState, Digest, Health, RolloutState, ServiceSnapshot, TaskDefRef};
+use crate::model::{AlarmState, Digest, Health, Revision, RolloutState, ServiceSnapshot};
 
 use super::rules::{self, Verdict};
 use super::service_config;
@@ -82,11 +82,11 @@ pub struct Watch {
     /// Promotion id (records group by it).
     pub promotion: String,
     /// Revision before.
-    pub from: Option<TaskDefRef>,
+    pub from: Option<Revision>,
     /// Digest before.
     pub from_digest: Option<Digest>,
     /// Revision it converges to (known once issued).
-    pub to: Option<TaskDefRef>,
+    pub to: Option<Revision>,
     /// Digest it converges to.
     pub to_digest: Option<Digest>,
     /// Provider deployment id.
@@ -221,7 +221,7 @@ impl Watch {
     }
 
     /// The command was accepted: watch for this revision and deployment.
-    pub fn started(&mut self, to: TaskDefRef, deployment_id: Option<String>) {
+    pub fn started(&mut self, to: Revision, deployment_id: Option<String>) {
         self.progress = format!("rolling out {to}");
         self.stage = "issued";
         self.to = Some(to);

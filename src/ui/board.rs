@@ -470,10 +470,10 @@ fn service_cell<'a>(
         (Some(d), _) => (d.short()[..digest_len].to_string(), Tone::Plain),
         (None, _) => ("?unpinned".to_string(), Tone::Warn),
     };
-    let rev = s.task_definition.as_ref().map_or("-".to_string(), |t| {
-        t.as_colour()
-            .map_or_else(|| format!("r{}", t.revision), |c| c.to_string())
-    });
+    let rev = s
+        .task_definition
+        .as_ref()
+        .map_or("-".to_string(), crate::model::Revision::short);
     let (rsym, rtone) = rollout_badge(s.rollout());
     let tasks_tone = if s.running == s.desired {
         Tone::Plain

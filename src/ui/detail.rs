@@ -168,7 +168,7 @@ pub(super) fn render_detail(frame: &mut Frame<'_>, area: Rect, app: &App, theme:
             match s
                 .task_definition
                 .as_ref()
-                .and_then(|t| t.as_colour().map(|c| (t, c)))
+                .and_then(|t| t.label().map(|c| (t, c)))
             {
                 Some((t, c)) => lines.push(kv("live", &format!("{t} ({c} colour)"), theme)),
                 None => lines.push(kv(

@@ -6,7 +6,7 @@ use super::{App, Command, Flow, action, snap, watch::start_view};
 use crate::app::Level;
 use crate::config::EnvId;
 use crate::ledger::RecordKind;
-use crate::model::{Digest, TaskDefRef};
+use crate::model::{Digest, Revision};
 use crate::release::{OpKind, Watch};
 
 /// A promotion or rollback a previous run left unfinished.
@@ -72,7 +72,7 @@ fn resume(app: &mut App, env: EnvId, first: &crate::stable::Interrupted) -> Vec<
         .draft
         .to_revision
         .as_deref()
-        .and_then(TaskDefRef::parse)
+        .and_then(Revision::parse)
         .or_else(|| {
             let digest = last.draft.to_digest.as_deref()?;
             snap(app, env, &first.service)?
@@ -119,7 +119,7 @@ fn resume(app: &mut App, env: EnvId, first: &crate::stable::Interrupted) -> Vec<
         .draft
         .from_revision
         .as_deref()
-        .and_then(TaskDefRef::parse);
+        .and_then(Revision::parse);
     watch.from_digest = last
         .draft
         .from_digest

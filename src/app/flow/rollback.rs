@@ -8,7 +8,7 @@ use super::{
 use crate::app::Level;
 use crate::config::Confirm;
 use crate::config::EnvId;
-use crate::model::{Digest, TaskDefRef};
+use crate::model::{Digest, Revision};
 use crate::release::{self, RollbackTarget};
 
 /// The rollback dialog.
@@ -19,7 +19,7 @@ pub struct RollbackDialog {
     /// Service.
     pub service: String,
     /// Revision now.
-    pub current: Option<TaskDefRef>,
+    pub current: Option<Revision>,
     /// Digest now.
     pub current_digest: Option<Digest>,
     /// Where it goes.

@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use crate::model::TaskDefRef;
+use crate::model::Revision;
 
 /// Revisions kept at most; the oldest entries go first.
 pub const CACHE_ENTRIES: usize = 20_000;
@@ -27,7 +27,7 @@ const SCHEMA: u32 = 2;
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TaskDefInfo {
     /// Family, revision and ARN.
-    pub task_def: TaskDefRef,
+    pub task_def: Revision,
     /// Image per container name.
     pub images: Vec<(String, String)>,
     /// Log configuration per container name (`logConfiguration`).
@@ -190,9 +190,9 @@ mod tests {
 
     fn info(rev: u32) -> TaskDefInfo {
         TaskDefInfo {
-            task_def: TaskDefRef {
+            task_def: Revision {
                 family: "api".into(),
-                revision: rev,
+                id: crate::model::RevisionId::Number(rev),
                 arn: format!("arn:aws:ecs:r:1:task-definition/api:{rev}").into(),
             },
             images: vec![("app".into(), format!("repo@sha256:{rev:064}"))],

@@ -15,8 +15,8 @@ use super::{Api, AwsProvider, classify, to_chrono};
 use crate::config::{EnvConfig, ServiceConfig};
 use crate::model::{
     AlarmReading, Deployment, DeploymentConfig, DeploymentRole, Digest, EnvSnapshot, Health,
-    ImageRef, MetricSeries, Pinning, RevisionInfo, RolloutState, ServiceEvent, ServiceSnapshot,
-    Strategy, TaskDefRef,
+    ImageRef, MetricSeries, Pinning, Revision, RevisionInfo, RolloutState, ServiceEvent,
+    ServiceSnapshot, Strategy,
 };
 use crate::provider::{ProviderError, ReadScope};
 
@@ -142,11 +142,11 @@ pub(super) async fn describe(
         .await?;
     if let Some(td) = out.task_definition() {
         let info = TaskDefInfo {
-            task_def: TaskDefRef {
-                family: td.family().unwrap_or_default().into(),
-                revision: u32::try_from(td.revision()).unwrap_or(0),
-                arn: td.task_definition_arn().unwrap_or(arn).into(),
-            },
+            task_def: Revision::numbered(
+                td.family().unwrap_or_default(),
+                u32::try_from(td.revision()).unwrap_or(0),
+                td.task_definition_arn().unwrap_or(arn),
+            ),
             images: td
                 .container_definitions()
                 .iter()
@@ -355,7 +355,7 @@ async fn service_snapshot(
     let task_definition = info
         .as_ref()
         .map(|i| i.task_def.clone())
-        .or_else(|| TaskDefRef::parse(&td_arn));
+        .or_else(|| Revision::parse(&td_arn));
     let image_text = info.as_ref().and_then(|i| {
         i.images
             .iter()
@@ -397,12 +397,8 @@ async fn service_snapshot(
                     .task_defs
                     .get(arn)
                     .map(|i| i.task_def.clone())
-                    .or_else(|| TaskDefRef::parse(arn))
-                    .unwrap_or_else(|| TaskDefRef {
-                        family: "".into(),
-                        revision: 0,
-                        arn: arn.into(),
-                    }),
+                    .or_else(|| Revision::parse(arn))
+                    .unwrap_or_else(|| Revision::numbered("", 0, arn)),
                 rollout: rollout(d),
                 reason: d.rollout_state_reason().map(crate::model::sanitize),
                 steps: Vec::new(),
@@ -556,7 +552,7 @@ pub async fn history(
     p: &AwsProvider,
     env: &EnvConfig,
     cfg: &ServiceConfig,
-    current: &TaskDefRef,
+    current: &Revision,
 ) -> Result<Vec<RevisionInfo>, ProviderError> {
     let c = p.clients(env).await?.clone();
     let list = {
@@ -573,10 +569,10 @@ pub async fn history(
                     .map_err(|e| classify(&e, "ecs:ListTaskDefinitions", &current.family))
             })
             .await?;
-        let list: Vec<TaskDefRef> = out
+        let list: Vec<Revision> = out
             .task_definition_arns()
             .iter()
-            .filter_map(|a| TaskDefRef::parse(a))
+            .filter_map(|a| Revision::parse(a))
             .filter(|t| t.family == current.family)
             .collect();
         list
@@ -584,8 +580,8 @@ pub async fn history(
     // The rollback fallback is the newest older revision: learn its digest.
     if let Some(prev) = list
         .iter()
-        .filter(|t| t.revision < current.revision)
-        .max_by_key(|t| t.revision)
+        .filter(|t| t.older_than(current))
+        .max_by_key(|t| t.number())
     {
         describe(p, &c, env, &prev.arn).await?;
     }
@@ -615,7 +611,7 @@ pub async fn history(
             active: false,
         });
     }
-    out.sort_by_key(|r| r.task_definition.revision);
+    out.sort_by_key(|r| r.task_definition.number());
     Ok(out)
 }
 

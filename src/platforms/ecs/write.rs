@@ -8,7 +8,7 @@ use aws_sdk_ecs::types::{
 
 use super::{AwsProvider, classify};
 use crate::config::{EnvConfig, ServiceConfig};
-use crate::model::{Digest, ImageRef, TaskDefRef};
+use crate::model::{Digest, ImageRef, Revision};
 use crate::provider::{DeployStarted, ProviderError};
 
 async fn current_task_def(
@@ -42,7 +42,7 @@ async fn update_service(
     c: &super::Clients,
     env: &EnvConfig,
     svc: &ServiceConfig,
-    from: Option<TaskDefRef>,
+    from: Option<Revision>,
     to_arn: &str,
 ) -> Result<DeployStarted, ProviderError> {
     p.count(&env.name, "UpdateService");
@@ -60,7 +60,7 @@ async fn update_service(
             .iter()
             .find(|d| d.status() == Some("PRIMARY"))
     });
-    let to = TaskDefRef::parse(to_arn).ok_or_else(|| ProviderError::Other {
+    let to = Revision::parse(to_arn).ok_or_else(|| ProviderError::Other {
         message: format!("\"{to_arn}\" is not a task-definition reference"),
     })?;
     Ok(DeployStarted {
@@ -70,7 +70,7 @@ async fn update_service(
         deployment_id: primary
             .filter(|d| {
                 d.task_definition()
-                    .and_then(TaskDefRef::parse)
+                    .and_then(Revision::parse)
                     .is_some_and(|t| t.same_revision(&to))
             })
             .and_then(|d| d.id())
@@ -162,7 +162,7 @@ pub async fn deploy(
             message: "RegisterTaskDefinition answered without an ARN".to_string(),
         })?
         .to_string();
-    update_service(p, &c, env, svc, TaskDefRef::parse(&current), &new_arn).await
+    update_service(p, &c, env, svc, Revision::parse(&current), &new_arn).await
 }
 
 /// Points the service at `to`. During an ECS-native deployment that is still in
@@ -171,11 +171,11 @@ pub async fn rollback(
     p: &AwsProvider,
     env: &EnvConfig,
     svc: &ServiceConfig,
-    to: &TaskDefRef,
+    to: &Revision,
 ) -> Result<DeployStarted, ProviderError> {
     let c = p.clients(env).await?.clone();
     let current = current_task_def(p, &c, env, svc).await?;
-    let from = TaskDefRef::parse(&current);
+    let from = Revision::parse(&current);
     if let Some(arn) = native_in_flight(p, &c, env, svc).await {
         p.count(&env.name, "StopServiceDeployment");
         match c

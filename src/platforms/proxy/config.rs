@@ -35,21 +35,15 @@ impl Colour {
         }
     }
 
-    /// The revision number shipdeck gives the colour (blue 1, green 2).
-    pub fn revision(self) -> u32 {
-        match self {
-            Self::Blue => 1,
-            Self::Green => 2,
-        }
+    /// The colour as a revision of `service` (`api@green`): what a proxy
+    /// environment deploys to and rolls back to.
+    pub fn revision_of(self, service: &str) -> crate::model::Revision {
+        crate::model::Revision::labelled(service, self.name())
     }
 
-    /// The colour of a revision number.
-    pub fn of_revision(rev: u32) -> Option<Self> {
-        match rev {
-            1 => Some(Self::Blue),
-            2 => Some(Self::Green),
-            _ => None,
-        }
+    /// The colour a revision is, when it is one.
+    pub fn of(rev: &crate::model::Revision) -> Option<Self> {
+        rev.label().and_then(Self::parse)
     }
 
     /// From its name.

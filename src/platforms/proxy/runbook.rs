@@ -21,7 +21,7 @@ use chrono::{DateTime, Utc};
 
 use super::config::{Colour, ProxyEnv, ProxyService};
 use super::driver;
-use crate::model::{Deployment, DeploymentRole, Digest, RolloutState, ServiceEvent, TaskDefRef};
+use crate::model::{Deployment, DeploymentRole, Digest, RolloutState, ServiceEvent};
 use crate::provider::{DeployStarted, ProviderError};
 
 mod checks;
@@ -146,7 +146,7 @@ impl Run {
         let mut out = vec![Deployment {
             id: self.id.clone(),
             role: DeploymentRole::Primary,
-            task_definition: TaskDefRef::colour(service, self.to),
+            task_definition: self.to.revision_of(service),
             rollout: self.state,
             reason: Some(self.reason.clone().unwrap_or_else(|| self.step.clone())),
             steps: self.steps.clone(),
@@ -170,7 +170,7 @@ impl Run {
                 Deployment {
                     id: format!("{service}-{}", o.colour),
                     role: DeploymentRole::Primary,
-                    task_definition: TaskDefRef::colour(service, o.colour),
+                    task_definition: o.colour.revision_of(service),
                     rollout: RolloutState::Completed,
                     reason: Some(o.found.clone()),
                     steps: Vec::new(),
@@ -190,7 +190,7 @@ impl Run {
             out.push(Deployment {
                 id: format!("{}-{}", service, self.from),
                 role: DeploymentRole::Active,
-                task_definition: TaskDefRef::colour(service, self.from),
+                task_definition: self.from.revision_of(service),
                 rollout: RolloutState::Completed,
                 reason: Some("live until the switch".to_string()),
                 steps: Vec::new(),
@@ -556,8 +556,8 @@ pub async fn switch_back(ctx: &Ctx, target: Colour) -> Result<DeployStarted, Pro
     });
     Ok(DeployStarted {
         service: ctx.service.clone(),
-        from: Some(TaskDefRef::colour(&ctx.service, live)),
-        to: TaskDefRef::colour(&ctx.service, target),
+        from: Some(live.revision_of(&ctx.service)),
+        to: target.revision_of(&ctx.service),
         deployment_id: Some(id),
     })
 }

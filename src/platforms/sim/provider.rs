@@ -4,7 +4,7 @@
 
 use super::{SERVICES_PER_CALL, SimFleet};
 use crate::config::{EnvConfig, ServiceConfig};
-use crate::model::{Digest, EnvSnapshot, RevisionInfo, TaskDefRef};
+use crate::model::{Digest, EnvSnapshot, Revision, RevisionInfo};
 use crate::provider::{DeployStarted, Provider, ProviderError, ReadScope};
 
 impl Provider for SimFleet {
@@ -38,7 +38,7 @@ impl Provider for SimFleet {
         &self,
         env: &EnvConfig,
         service: &ServiceConfig,
-        _current: &TaskDefRef,
+        _current: &Revision,
     ) -> Result<Vec<RevisionInfo>, ProviderError> {
         let st = self.enter(&env.name)?;
         st.envs
@@ -65,7 +65,7 @@ impl Provider for SimFleet {
         &self,
         env: &EnvConfig,
         service: &ServiceConfig,
-        to: &TaskDefRef,
+        to: &Revision,
     ) -> Result<DeployStarted, ProviderError> {
         self.wait_for_call(&env.name).await?;
         self.rollback_sync(env, service, to)

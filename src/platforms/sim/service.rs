@@ -12,8 +12,8 @@ use serde::{Deserialize, Serialize};
 use super::faults::{Outage, Shift};
 use super::fleet_file::{FleetPinning, FleetService};
 use crate::model::{
-    Alarm, AlarmState, DeploymentConfig, DeploymentRole, Digest, History, ImageRef, RolloutState,
-    ServiceEvent, TaskDefRef,
+    Alarm, AlarmState, DeploymentConfig, DeploymentRole, Digest, History, ImageRef, Revision,
+    RolloutState, ServiceEvent,
 };
 
 mod reading;
@@ -228,11 +228,11 @@ impl SimService {
         svc
     }
 
-    pub(super) fn task_def(&self, revision: u32) -> TaskDefRef {
+    pub(super) fn task_def(&self, revision: u32) -> Revision {
         if let Some(h) = self
             .history()
             .iter()
-            .find(|h| h.task_definition.revision == revision)
+            .find(|h| h.task_definition.number() == Some(revision))
         {
             return h.task_definition.clone();
         }
@@ -241,16 +241,15 @@ impl SimService {
 
     /// The task definition of `revision` as the simulated ECS names it: the
     /// one spelling of its ARN, for the history and for revisions outside it.
-    fn minted_task_def(&self, revision: u32) -> TaskDefRef {
-        TaskDefRef {
-            family: self.family.clone(),
+    fn minted_task_def(&self, revision: u32) -> Revision {
+        Revision::numbered(
+            &self.family,
             revision,
-            arn: format!(
+            &format!(
                 "arn:aws:ecs:sim:000000000000:task-definition/{}:{revision}",
                 self.family
-            )
-            .into(),
-        }
+            ),
+        )
     }
 
     fn revision_of(&self, revision: u32) -> Option<&SimRevision> {

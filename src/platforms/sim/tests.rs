@@ -50,8 +50,8 @@ fn deploy_goes_in_progress_then_completed() {
         .unwrap();
     assert_eq!(started.from, before.task_definition);
     assert_eq!(
-        started.to.revision,
-        before.task_definition.as_ref().unwrap().revision + 1
+        started.to.number().unwrap(),
+        before.task_definition.as_ref().unwrap().number().unwrap() + 1
     );
 
     let s = read(&fleet, &cfg, "staging", "api");
@@ -231,9 +231,9 @@ fn health_down_and_back() {
 fn rollback_to_unknown_revision_is_not_found() {
     let (fleet, _, cfg) = setup();
     let e = cfg.env("staging").unwrap();
-    let to = TaskDefRef {
+    let to = Revision {
         family: "shop-api".into(),
-        revision: 99,
+        id: crate::model::RevisionId::Number(99),
         arn: "".into(),
     };
     let err = fleet

@@ -6,9 +6,7 @@ use super::*;
 use crate::config::{AbortRule, Condition, Missing};
 use crate::ledger::{Draft, Record, RecordKind};
 use crate::model::shift::{ALL, RevisionSeries};
-use crate::model::{
-    Decision, Deployment, DeploymentRole, Pause, RolloutState, Strategy, TaskDefRef,
-};
+use crate::model::{Decision, Deployment, DeploymentRole, Pause, Revision, RolloutState, Strategy};
 use crate::release::step::{self, Ask};
 
 fn t0() -> DateTime<Utc> {
@@ -337,10 +335,10 @@ fn continuing_during_the_hold_needs_the_cut_confirmed_and_says_who() {
     assert!(matches!(v, step::Verdict::Approval { .. }), "{v:?}");
 }
 
-fn td(rev: u32) -> TaskDefRef {
-    TaskDefRef {
+fn td(rev: u32) -> Revision {
+    Revision {
         family: "shop-notifications".into(),
-        revision: rev,
+        id: crate::model::RevisionId::Number(rev),
         arn: format!("shop-notifications:{rev}").into(),
     }
 }

@@ -140,7 +140,7 @@ async fn the_simulator_expresses_a_hand_change_and_the_watch_ends_changed_outsid
                 fleet.inject(Fault::DeployedByHand {
                     env: "staging".into(),
                     service: svc.ecs_service.clone(),
-                    revision: from.revision,
+                    revision: from.number().unwrap(),
                 });
                 changed = true;
             }

@@ -4,7 +4,7 @@ use chrono::{DateTime, Utc};
 
 use super::{OpKind, Watch};
 use crate::ledger::Draft;
-use crate::model::TaskDefRef;
+use crate::model::Revision;
 
 impl Watch {
     /// After an aborted deploy: the watch of the rollback to the revision that ran
@@ -15,7 +15,7 @@ impl Watch {
         operator: &str,
         why: &str,
         now: DateTime<Utc>,
-    ) -> Option<(Self, TaskDefRef, Draft)> {
+    ) -> Option<(Self, Revision, Draft)> {
         let from = self.from.clone()?;
         let mut rb = self.clone();
         rb.kind = OpKind::Rollback;

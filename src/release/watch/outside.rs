@@ -9,11 +9,11 @@
 //! re-read with every reading (a run whose switch was undone is then no longer
 //! the primary deployment). Nothing here reads anything.
 
-use crate::model::{Deployment, DeploymentRole, ServiceSnapshot, TaskDefRef};
+use crate::model::{Deployment, DeploymentRole, Revision, ServiceSnapshot};
 
 /// The watched deployment is no longer the primary one: another one replaced
 /// it since the switch. What was found, when so.
-pub(super) fn replaced(ours: &Deployment, s: &ServiceSnapshot, to: &TaskDefRef) -> Option<String> {
+pub(super) fn replaced(ours: &Deployment, s: &ServiceSnapshot, to: &Revision) -> Option<String> {
     if ours.role == DeploymentRole::Primary {
         return None;
     }
@@ -38,7 +38,7 @@ pub(super) fn replaced(ours: &Deployment, s: &ServiceSnapshot, to: &TaskDefRef) 
 /// What the service runs is not what was switched to. Asked once the rollout
 /// completed, up to the success itself: what was true at the switch must
 /// still be true at the end.
-pub(super) fn not_serving(s: &ServiceSnapshot, to: &TaskDefRef) -> Option<String> {
+pub(super) fn not_serving(s: &ServiceSnapshot, to: &Revision) -> Option<String> {
     let runs = s.task_definition.as_ref()?;
     (!runs.same_revision(to)).then(|| format!("{runs} is what runs now, not {to}"))
 }

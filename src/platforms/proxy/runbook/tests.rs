@@ -58,10 +58,7 @@ fn watch(run: &Run) -> Watch {
     let mut w = Watch::new(&c, OpKind::Deploy, EnvId(1), "api", "P1", None, None, at(0));
     // The demo's metric rules read CloudWatch series a proxy reading lacks.
     w.rules.clear();
-    w.started(
-        TaskDefRef::colour("api", Colour::Green),
-        Some(run.id.clone()),
-    );
+    w.started(Colour::Green.revision_of("api"), Some(run.id.clone()));
     w
 }
 
@@ -69,7 +66,7 @@ fn watch(run: &Run) -> Watch {
 /// `found` what the reading found changed since the run switched.
 fn reading(run: &Run, live: Colour, found: Option<&Outside>) -> ServiceSnapshot {
     let mut s = ServiceSnapshot::bare("api", "haproxy api");
-    s.task_definition = Some(TaskDefRef::colour("api", live));
+    s.task_definition = Some(live.revision_of("api"));
     s.health = crate::model::Health::Healthy {
         status: 200,
         latency: Duration::from_millis(5),
@@ -110,7 +107,7 @@ async fn a_switch_back_by_hand_makes_the_run_no_longer_primary() {
     assert_eq!(s.deployments[0].role, DeploymentRole::Primary);
     assert_eq!(
         s.deployments[0].task_definition,
-        TaskDefRef::colour("api", Colour::Blue)
+        Colour::Blue.revision_of("api")
     );
     assert_eq!(s.deployments[1].id, run.id);
     assert_ne!(s.deployments[1].role, DeploymentRole::Primary);
@@ -186,10 +183,7 @@ fn a_run_stopped_by_a_change_outside_says_so_and_never_fails() {
     // Every later reading shows it: blue serves, the run is not primary.
     let d = r.deployments("api", None);
     assert_eq!(d[0].role, DeploymentRole::Primary);
-    assert_eq!(
-        d[0].task_definition,
-        TaskDefRef::colour("api", Colour::Blue)
-    );
+    assert_eq!(d[0].task_definition, Colour::Blue.revision_of("api"));
     assert_eq!(d[1].role, DeploymentRole::Inactive);
     assert_eq!(d[1].rollout, RolloutState::Completed);
 }
