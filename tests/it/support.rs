@@ -1,0 +1,12 @@
+//! Helpers the suites share: the in-process console harness and its screen,
+//! the AWS emulators and their fixtures, tmux, real proxies, an HTTP server.
+
+pub mod console;
+pub mod emulators;
+pub mod faultproxy;
+pub mod fixture;
+pub mod http;
+pub mod proxies;
+pub mod screen;
+pub mod stepping;
+pub mod tmux;
