@@ -288,7 +288,7 @@ fn the_console_frame_carries_no_raw_control_bytes() {
         return;
     };
     tmux.wait_for("PROMPT$", Duration::from_secs(20));
-    let socket = format!("shipdeck-test-escapes-{}", std::process::id());
+    let socket = tmux.socket().to_string();
     let raw = w.cfg_dir.parent().unwrap().join("raw.log");
     let title_before = tmux_option(&socket, "#{pane_title}");
     // Every byte the console writes to its terminal, as written.

@@ -173,12 +173,13 @@ async fn continue_as(h: &Harness, who: &str) -> Result<String, String> {
     let prod = h.cfg.env_index("prod").unwrap();
     let s = service(h, "notifications");
     let shift = step::in_flight(&s).cloned().unwrap();
+    let locks = tempfile::tempdir().unwrap();
     let exec = Executor::new(
         h.provider.clone(),
         h.cfg.environments.clone(),
         h.ledger.clone(),
         // A decision takes no lock: the console's watch holds the service's.
-        shipdeck::lock::LockStore::Dir(std::env::temp_dir().join("shipdeck-stepped-no-locks")),
+        shipdeck::lock::LockStore::Dir(locks.path().to_path_buf()),
         who.to_string(),
         Arc::new(h.clock.clone()),
     );

@@ -1,7 +1,13 @@
 //! Drives the real binary in a private tmux server: send keys, poll the screen.
 
 use std::process::Command;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
+
+/// Servers started by this process. Every suite runs in this one process:
+/// the pid alone does not tell two servers apart, a count does (another run
+/// has another pid).
+static STARTED: AtomicUsize = AtomicUsize::new(0);
 
 /// A tmux server on its own socket, killed on drop.
 pub struct Tmux {
@@ -16,7 +22,8 @@ impl Tmux {
             eprintln!("SKIPPED: tmux is not installed (scripts/test installs it)");
             return None;
         }
-        let socket = format!("shipdeck-test-{name}-{}", std::process::id());
+        let n = STARTED.fetch_add(1, Ordering::Relaxed);
+        let socket = format!("shipdeck-test-{name}-{}-{n}", std::process::id());
         let status = Command::new("tmux")
             .args([
                 "-L",
@@ -34,6 +41,11 @@ impl Tmux {
             .expect("run tmux");
         assert!(status.success(), "tmux new-session failed");
         Some(Self { socket })
+    }
+
+    /// The server's socket name, for `tmux -L` commands this type lacks.
+    pub fn socket(&self) -> &str {
+        &self.socket
     }
 
     fn tmux(&self) -> Command {
