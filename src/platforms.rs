@@ -1,7 +1,302 @@
 //! The platforms shipdeck deploys to, each in its own folder behind the
-//! [`crate::provider::Provider`] trait: ECS (with CloudWatch), blue/green
-//! behind a reverse proxy, and the simulated world of the demo and the tests.
+//! [`Provider`] trait: ECS (with CloudWatch), blue/green behind a reverse
+//! proxy, and the simulated world of the demo and the tests.
+//!
+//! This file is the registry: the one place that maps a platform's kind
+//! ([`PlatformKind`], from the configuration) to its implementation and its
+//! declared [`Capabilities`]. The engine, the gate, the console, the CLI and
+//! `status` talk to [`AnyProvider`] through the trait and never branch on a
+//! platform's kind.
 
 pub mod ecs;
 pub mod proxy;
 pub mod sim;
+
+use crate::config::{EnvConfig, PlatformKind, ServiceConfig};
+use crate::model::logs::LogPage;
+use crate::model::{Digest, EnvSnapshot, Revision, RevisionInfo, SourceState, Sources};
+use crate::provider::{Capabilities, DeployStarted, LogQuery, Provider, ProviderError, ReadScope};
+
+/// Where an environment's services on `kind` run, in a few words (an ECS
+/// region and cluster, a proxy's kind and address): `status`'s `location`.
+pub fn location(env: &EnvConfig, kind: PlatformKind) -> String {
+    match kind {
+        PlatformKind::Ecs => ecs::location(env),
+        PlatformKind::Proxy => proxy::location(env),
+    }
+}
+
+/// The platforms an environment's services run on, its own first: `ecs`, or
+/// `ecs+proxy` for a mixed one.
+pub fn kinds(env: &EnvConfig) -> Vec<PlatformKind> {
+    let mut out = vec![env.platform];
+    for s in env.services.iter() {
+        if !out.contains(&s.platform) {
+            out.push(s.platform);
+        }
+    }
+    if !env.services.is_empty() && !env.services.iter().any(|s| s.platform == env.platform) {
+        out.remove(0);
+    }
+    out
+}
+
+/// What each platform declares it can do.
+pub fn capabilities(kind: PlatformKind) -> Capabilities {
+    match kind {
+        PlatformKind::Ecs => ecs::CAPABILITIES,
+        PlatformKind::Proxy => proxy::CAPABILITIES,
+    }
+}
+
+/// The providers shipdeck can run against: where ECS-platform services are
+/// read and deployed (the simulator or AWS). Services on other platforms go
+/// to their own implementation whichever this is.
+#[derive(Debug, Clone)]
+pub enum AnyProvider {
+    /// The in-process simulated fleet.
+    Sim(sim::SimFleet),
+    /// ECS and CloudWatch.
+    Aws(ecs::AwsProvider),
+}
+
+/// One platform's implementation, borrowed for one call.
+enum Platform<'a> {
+    Sim(&'a sim::SimFleet),
+    Ecs(&'a ecs::AwsProvider),
+    Proxy(&'static proxy::ProxyProvider),
+}
+
+impl AnyProvider {
+    /// Why the provider's cache file could not be used, once (then `None`).
+    pub fn cache_warning(&self) -> Option<String> {
+        match self {
+            Self::Sim(_) => None,
+            Self::Aws(p) => p.cache_warning(),
+        }
+    }
+
+    /// Writes what the provider learned to its cache file, if it keeps one.
+    pub fn save_cache(&self) {
+        if let Self::Aws(p) = self {
+            p.save_cache();
+        }
+    }
+
+    fn platform(&self, kind: PlatformKind) -> Platform<'_> {
+        match (kind, self) {
+            (PlatformKind::Proxy, _) => Platform::Proxy(proxy::provider()),
+            (PlatformKind::Ecs, Self::Sim(p)) => Platform::Sim(p),
+            (PlatformKind::Ecs, Self::Aws(p)) => Platform::Ecs(p),
+        }
+    }
+}
+
+/// `env` with only the services on `kind`: what that platform reads.
+fn only(env: &EnvConfig, kind: PlatformKind) -> EnvConfig {
+    let mut part = env.clone();
+    part.services = std::sync::Arc::new(
+        env.services
+            .iter()
+            .filter(|s| s.platform == kind)
+            .cloned()
+            .collect(),
+    );
+    part.service_index = crate::index::NameIndex::default();
+    part.platform = kind;
+    part
+}
+
+/// The worse of two states of one source: failed beats read, read beats
+/// unused.
+fn worse(a: SourceState, b: SourceState) -> SourceState {
+    match (a, b) {
+        (f @ SourceState::Failed { .. }, _) | (_, f @ SourceState::Failed { .. }) => f,
+        (SourceState::Ready, _) | (_, SourceState::Ready) => SourceState::Ready,
+        (SourceState::NotUsed, SourceState::NotUsed) => SourceState::NotUsed,
+    }
+}
+
+/// One reading of an environment from the readings of its platforms: the
+/// services in configuration order, every warning, each source at its worst,
+/// and the oldest reading's time (nothing looks fresher than its oldest part).
+fn merge(env: &EnvConfig, parts: Vec<EnvSnapshot>) -> EnvSnapshot {
+    let mut out = EnvSnapshot {
+        env: env.name.clone(),
+        read_at: parts.iter().map(|p| p.read_at).min().unwrap_or_default(),
+        services: Vec::with_capacity(env.services.len()),
+        warnings: Vec::new(),
+        sources: Sources::default(),
+        index: crate::model::ServiceIndex::default(),
+    };
+    let mut all = Vec::new();
+    for p in parts {
+        out.warnings.extend(p.warnings);
+        out.sources = Sources {
+            alarms: worse(out.sources.alarms, p.sources.alarms),
+            metrics: worse(out.sources.metrics, p.sources.metrics),
+        };
+        all.extend(p.services);
+    }
+    let order = |name: &str| env.services.iter().position(|s| s.name == name);
+    all.sort_by_key(|s| order(&s.name));
+    out.services = all;
+    out
+}
+
+impl AnyProvider {
+    async fn read_kind(
+        &self,
+        env: &EnvConfig,
+        kind: PlatformKind,
+        scope: ReadScope,
+    ) -> Result<EnvSnapshot, ProviderError> {
+        // The SDK's futures are large: keep them off the callers' stacks.
+        match self.platform(kind) {
+            Platform::Sim(p) => p.read_env(env, scope).await,
+            Platform::Ecs(p) => Box::pin(p.read_env(env, scope)).await,
+            Platform::Proxy(p) => Box::pin(Provider::read_env(p, env, scope)).await,
+        }
+    }
+}
+
+impl Provider for AnyProvider {
+    async fn read_env(
+        &self,
+        env: &EnvConfig,
+        scope: ReadScope,
+    ) -> Result<EnvSnapshot, ProviderError> {
+        let mut kinds: Vec<PlatformKind> = Vec::new();
+        for s in env.services.iter() {
+            if !kinds.contains(&s.platform) {
+                kinds.push(s.platform);
+            }
+        }
+        match kinds.as_slice() {
+            [] => self.read_kind(env, env.platform, scope).await,
+            [one] if *one == env.platform => self.read_kind(env, *one, scope).await,
+            _ => {
+                // A board's rows may mix platforms: each reads its own
+                // services; one that cannot be read fails the reading, as a
+                // whole reading fails when its one platform cannot be read.
+                // One platform after the other: a mixed environment has a
+                // handful of platforms, each read with its own budget.
+                let mut parts = Vec::with_capacity(kinds.len());
+                for k in kinds {
+                    let part = only(env, k);
+                    let read = Box::pin(self.read_kind(&part, k, scope)).await;
+                    parts.push(read.map_err(|e| with_platform(e, capabilities(k).name))?);
+                }
+                Ok(merge(env, parts))
+            }
+        }
+    }
+
+    async fn history(
+        &self,
+        env: &EnvConfig,
+        service: &ServiceConfig,
+        current: &Revision,
+    ) -> Result<Vec<RevisionInfo>, ProviderError> {
+        match self.platform(service.platform) {
+            Platform::Sim(p) => p.history(env, service, current).await,
+            Platform::Ecs(p) => Box::pin(p.history(env, service, current)).await,
+            Platform::Proxy(p) => Box::pin(Provider::history(p, env, service, current)).await,
+        }
+    }
+
+    async fn deploy(
+        &self,
+        env: &EnvConfig,
+        service: &ServiceConfig,
+        digest: &Digest,
+    ) -> Result<DeployStarted, ProviderError> {
+        match self.platform(service.platform) {
+            Platform::Sim(p) => p.deploy(env, service, digest).await,
+            Platform::Ecs(p) => Box::pin(p.deploy(env, service, digest)).await,
+            Platform::Proxy(p) => Box::pin(Provider::deploy(p, env, service, digest)).await,
+        }
+    }
+
+    async fn rollback(
+        &self,
+        env: &EnvConfig,
+        service: &ServiceConfig,
+        to: &Revision,
+    ) -> Result<DeployStarted, ProviderError> {
+        match self.platform(service.platform) {
+            Platform::Sim(p) => p.rollback(env, service, to).await,
+            Platform::Ecs(p) => Box::pin(p.rollback(env, service, to)).await,
+            Platform::Proxy(p) => Box::pin(Provider::rollback(p, env, service, to)).await,
+        }
+    }
+
+    async fn decide_step(
+        &self,
+        env: &EnvConfig,
+        service: &ServiceConfig,
+        shift: &crate::model::Shift,
+        decision: crate::model::Decision,
+    ) -> Result<String, ProviderError> {
+        match self.platform(service.platform) {
+            Platform::Sim(p) => p.decide_step(env, service, shift, decision).await,
+            Platform::Ecs(p) => Box::pin(p.decide_step(env, service, shift, decision)).await,
+            Platform::Proxy(p) => p.decide_step(env, service, shift, decision).await,
+        }
+    }
+
+    async fn logs(
+        &self,
+        env: &EnvConfig,
+        service: &ServiceConfig,
+        query: &LogQuery,
+    ) -> Result<LogPage, ProviderError> {
+        match self.platform(service.platform) {
+            Platform::Sim(p) => p.logs(env, service, query).await,
+            Platform::Ecs(p) => Box::pin(p.logs(env, service, query)).await,
+            Platform::Proxy(p) => Provider::logs(p, env, service, query).await,
+        }
+    }
+}
+
+/// A failed reading of one platform of a mixed environment says which.
+fn with_platform(e: ProviderError, name: &str) -> ProviderError {
+    match e {
+        ProviderError::Network { message } => ProviderError::Network {
+            message: format!("{name}: {message}"),
+        },
+        ProviderError::Other { message } => ProviderError::Other {
+            message: format!("{name}: {message}"),
+        },
+        other => other,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_kind_declares_its_capabilities_under_its_own_name() {
+        for k in PlatformKind::ALL {
+            assert_eq!(capabilities(k).name, k.name());
+        }
+        assert!(capabilities(PlatformKind::Ecs).pauses);
+        assert!(!capabilities(PlatformKind::Proxy).pauses);
+        assert!(capabilities(PlatformKind::Proxy).runs_in_process);
+    }
+
+    #[test]
+    fn a_source_is_as_bad_as_its_worst_part() {
+        let failed = SourceState::Failed { error: "x".into() };
+        assert_eq!(worse(SourceState::Ready, failed.clone()), failed);
+        assert_eq!(
+            worse(SourceState::NotUsed, SourceState::Ready),
+            SourceState::Ready
+        );
+        assert_eq!(
+            worse(SourceState::NotUsed, SourceState::NotUsed),
+            SourceState::NotUsed
+        );
+    }
+}

@@ -22,7 +22,7 @@ pub use problems::{Problem, ProblemKind, Severity};
 pub use table::{Style, health_label, render_table};
 
 /// Version of the JSON schema; bumped only on incompatible changes.
-pub const SCHEMA_VERSION: u32 = 1;
+pub const SCHEMA_VERSION: u32 = 2;
 
 /// Exit code of `status` when a rollout is in flight (or paused for a
 /// decision) and nothing is degraded or unknown. Not 4: `promote` and
@@ -32,7 +32,7 @@ pub const EXIT_IN_PROGRESS: i32 = 5;
 /// The whole report.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct StatusReport {
-    /// Schema version, currently 1.
+    /// Schema version, currently 2.
     pub schema_version: u32,
     /// When the report was made.
     pub generated_at: DateTime<Utc>,
@@ -80,10 +80,11 @@ pub struct Diagnostics {
 pub struct EnvStatus {
     /// Name.
     pub name: String,
-    /// AWS region.
-    pub region: String,
-    /// ECS cluster.
-    pub cluster: String,
+    /// The platforms its services run on (`ecs`, `proxy`, `ecs+proxy`).
+    pub platform: String,
+    /// Where they run, per platform: an ECS `region/cluster`, a proxy's kind
+    /// and address (version 1's `region` and `cluster`).
+    pub location: String,
     /// Production stage.
     pub production: bool,
     /// How current the ECS data is.
@@ -126,10 +127,11 @@ pub struct CellStatus {
     pub short_digest: Option<String>,
     /// How the digest was learned.
     pub pinning: Option<Pinning>,
-    /// Task-definition `family:revision`.
-    pub task_definition: Option<String>,
-    /// Revision number.
-    pub revision: Option<u32>,
+    /// The platform the service runs on here (`ecs`, `proxy`).
+    pub platform: Option<String>,
+    /// The revision it runs: `family:12` (an ECS task definition, numbered)
+    /// or `family@label` (a proxy colour); version 1's `task_definition`.
+    pub revision: Option<String>,
     /// Rollout state of the primary deployment.
     pub rollout: Option<RolloutState>,
     /// Tasks running.
@@ -291,8 +293,16 @@ pub fn build(
         }
         environments.push(EnvStatus {
             name: env.name.clone(),
-            region: env.region.clone(),
-            cluster: env.cluster.clone(),
+            platform: crate::platforms::kinds(env)
+                .iter()
+                .map(|k| k.name())
+                .collect::<Vec<_>>()
+                .join("+"),
+            location: crate::platforms::kinds(env)
+                .iter()
+                .map(|k| crate::platforms::location(env, *k))
+                .collect::<Vec<_>>()
+                .join(" · "),
             production: env.production,
             freshness,
             sources,
@@ -312,7 +322,8 @@ pub fn build(
             }
             let reading = snaps[i];
             let svc = reading.and_then(|s| s.service(&row.service));
-            let presence = match (env.service(&row.service), reading, svc) {
+            let cfg_svc = env.service(&row.service);
+            let presence = match (cfg_svc, reading, svc) {
                 (None, _, _) => Presence::NotConfigured,
                 (Some(_), None, _) => Presence::NoData,
                 (Some(_), Some(_), None) => Presence::Missing,
@@ -340,10 +351,11 @@ pub fn build(
                         &env.name,
                         ProblemKind::Missing,
                         &format!(
-                            "service {} not found in cluster {}",
-                            env.service(&row.service)
-                                .map_or(row.service.as_str(), |c| c.ecs_service.as_str()),
-                            env.cluster
+                            "service {} not found ({})",
+                            row.service,
+                            cfg_svc.map_or_else(String::new, |c| crate::platforms::location(
+                                env, c.platform
+                            ))
                         ),
                     )
                 });
@@ -368,13 +380,8 @@ pub fn build(
                 digest: svc.and_then(|s| s.digest.as_ref().map(ToString::to_string)),
                 short_digest: svc.and_then(|s| s.digest.as_ref().map(|d| d.short().to_string())),
                 pinning: svc.map(|s| s.pinning),
-                task_definition: svc
-                    .and_then(|s| s.task_definition.as_ref().map(ToString::to_string)),
-                revision: svc.and_then(|s| {
-                    s.task_definition
-                        .as_ref()
-                        .and_then(crate::model::Revision::number)
-                }),
+                platform: cfg_svc.map(|s| s.platform.name().to_string()),
+                revision: svc.and_then(|s| s.task_definition.as_ref().map(ToString::to_string)),
                 rollout: svc.map(crate::model::ServiceSnapshot::rollout),
                 running: svc.map(|s| s.running),
                 desired: svc.map(|s| s.desired),

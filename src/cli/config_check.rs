@@ -80,6 +80,10 @@ pub(crate) fn config_check(cli: &Cli) -> i32 {
     let log = crate::logging::log_path()
         .map_or_else(|| "(none)".to_string(), |p| p.display().to_string());
     out.push_str(&format!("log file: {log}\n"));
+    // Old spellings work; each is named with the new one.
+    for note in &cfg.notes {
+        out.push_str(&format!("note: {}\n", crate::model::sanitize(note)));
+    }
     term::out(&out);
     EXIT_OK
 }

@@ -76,13 +76,18 @@ fn stages(cfg: &Config, args: &PromoteArgs) -> Result<(EnvId, EnvId), CliError> 
     Ok((source, target))
 }
 
-/// A proxy environment's cutover runs in this process (probes, the switch):
-/// a promotion into one is watched, or refused before anything happens.
-fn needs_wait(cfg: &Config, target: EnvId, wait: bool) -> Result<(), CliError> {
-    if cfg.environments[target].proxy.is_some() && !wait {
+/// A platform whose deploys shipdeck runs itself, in this process (a proxy
+/// cutover's probes and switch), is watched to the end, or refused before
+/// anything happens.
+fn needs_wait(cfg: &Config, target: EnvId, service: &str, wait: bool) -> Result<(), CliError> {
+    let env = &cfg.environments[target];
+    let caps = env
+        .service(service)
+        .map(|s| crate::platforms::capabilities(s.platform));
+    if let Some(caps) = caps.filter(|c| c.runs_in_process && !wait) {
         return Err(CliError::usage(format!(
-            "\"{}\" is behind a reverse proxy: shipdeck itself runs the cutover (deploy, probes, switch), so add --wait and keep it running",
-            cfg.environments[target].name
+            "{service} in \"{}\" runs on platform \"{}\", where shipdeck itself runs the deploy in this process: add --wait and keep it running",
+            env.name, caps.name
         )));
     }
     Ok(())
@@ -177,7 +182,7 @@ pub async fn drive(
 ) -> Result<Report, CliError> {
     let cfg = driver.cfg;
     let (source, target) = stages(cfg, args)?;
-    needs_wait(cfg, target, common.wait)?;
+    needs_wait(cfg, target, &args.service, common.wait)?;
     let mut answers = answers(cfg, target, args)?;
     let (src, stale) = read_service(&driver.provider, cfg, source, &args.service).await?;
     let (dst, _) = read_service(&driver.provider, cfg, target, &args.service).await?;

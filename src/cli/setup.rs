@@ -171,8 +171,13 @@ pub fn build_provider(cfg: &Config, clock: Arc<dyn Clock>) -> Result<AnyProvider
             }
             .map_err(|e| e.to_string())?;
             let known: Vec<&str> = file.environments.iter().map(|e| e.name.as_str()).collect();
-            // Proxy environments are served by the proxy provider.
-            for env in cfg.environments.iter().filter(|e| e.proxy.is_none()) {
+            // Only the environments with services on ECS are simulated:
+            // the other platforms serve theirs.
+            for env in cfg.environments.iter().filter(|e| {
+                e.services
+                    .iter()
+                    .any(|s| s.platform == crate::config::PlatformKind::Ecs)
+            }) {
                 if !known.contains(&env.name.as_str()) {
                     return Err(format!(
                         "{}: environment \"{}\" is not in the simulated fleet (it has: {})",

@@ -40,6 +40,9 @@ pub struct Ctx<'a> {
     file: &'a str,
     /// Problems found so far.
     pub problems: Vec<Problem>,
+    /// What works but is spelled the old way (`file:line:col: …`), for
+    /// `config check` to name the new spelling.
+    pub notes: Vec<String>,
 }
 
 /// A table being read, with the keys it knows and where it starts.
@@ -84,6 +87,7 @@ impl<'a> Ctx<'a> {
             src,
             file,
             problems: Vec::new(),
+            notes: Vec::new(),
         }
     }
 
@@ -104,6 +108,12 @@ impl<'a> Ctx<'a> {
     pub fn location(&self, span: Option<&Range<usize>>) -> String {
         let (line, col) = self.position(span.map_or(0, |s| s.start));
         format!("{}:{line}:{col}", self.file)
+    }
+
+    /// Records something that works but has a newer spelling.
+    pub fn note(&mut self, span: Option<Range<usize>>, message: &str) {
+        let at = self.location(span.as_ref());
+        self.notes.push(format!("{at}: {message}"));
     }
 
     /// Records a problem at a span.

@@ -295,6 +295,19 @@ async fn build_clients(
     }
 }
 
+/// Where an environment's ECS services run: `region/cluster`.
+pub fn location(env: &crate::config::EnvConfig) -> String {
+    format!("{}/{}", env.region, env.cluster)
+}
+
+/// What ECS can do beyond reading and deploying.
+pub const CAPABILITIES: crate::provider::Capabilities = crate::provider::Capabilities {
+    name: "ecs",
+    pauses: true,
+    runs_in_process: false,
+    history_costs_calls: true,
+};
+
 impl Provider for AwsProvider {
     async fn read_env(
         &self,

@@ -127,6 +127,75 @@ pub struct ProxyProvider {
     meters: Mutex<HashMap<(String, String), meter::Meter>>,
 }
 
+/// Where an environment's proxied services are switched: the proxy's kind
+/// and public address.
+pub fn location(env: &EnvConfig) -> String {
+    env.proxy.as_deref().map_or_else(
+        || "no [proxy] configured".to_string(),
+        |p| match &p.url {
+            Some(url) => format!("{} {}", p.kind.name(), crate::model::sanitize(url)),
+            None => p.kind.name().to_string(),
+        },
+    )
+}
+
+/// What a proxy cutover can do beyond reading and deploying: it runs in
+/// this process and switches all traffic at once (no pause for a person).
+pub const CAPABILITIES: crate::provider::Capabilities = crate::provider::Capabilities {
+    name: "proxy",
+    pauses: false,
+    runs_in_process: true,
+    history_costs_calls: false,
+};
+
+/// The proxy as a platform: its own methods, through the one trait; a
+/// cutover never pauses for a decision (the trait's default refuses).
+impl crate::provider::Provider for ProxyProvider {
+    async fn read_env(
+        &self,
+        env: &EnvConfig,
+        scope: ReadScope,
+    ) -> Result<EnvSnapshot, ProviderError> {
+        ProxyProvider::read_env(self, env, scope).await
+    }
+
+    async fn history(
+        &self,
+        env: &EnvConfig,
+        service: &ServiceConfig,
+        _current: &Revision,
+    ) -> Result<Vec<RevisionInfo>, ProviderError> {
+        ProxyProvider::history(self, env, service).await
+    }
+
+    async fn deploy(
+        &self,
+        env: &EnvConfig,
+        service: &ServiceConfig,
+        digest: &crate::model::Digest,
+    ) -> Result<DeployStarted, ProviderError> {
+        ProxyProvider::deploy(self, env, service, digest).await
+    }
+
+    async fn rollback(
+        &self,
+        env: &EnvConfig,
+        service: &ServiceConfig,
+        to: &Revision,
+    ) -> Result<DeployStarted, ProviderError> {
+        ProxyProvider::rollback(self, env, service, to).await
+    }
+
+    async fn logs(
+        &self,
+        env: &EnvConfig,
+        service: &ServiceConfig,
+        query: &crate::provider::LogQuery,
+    ) -> Result<crate::model::logs::LogPage, ProviderError> {
+        Ok(ProxyProvider::logs(self, env, service, query))
+    }
+}
+
 /// The process's proxy provider: deploys in flight are kept here, so that
 /// every reading of the environment shows their steps.
 pub fn provider() -> &'static ProxyProvider {

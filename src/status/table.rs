@@ -171,15 +171,15 @@ pub fn render_table(report: &StatusReport, style: Style) -> String {
             };
             vec![
                 (Tone::Plain, name),
-                (Tone::Plain, e.region.clone()),
-                (Tone::Plain, e.cluster.clone()),
+                (Tone::Plain, e.platform.clone()),
+                (Tone::Plain, e.location.clone()),
                 freshness_cell(&e.freshness, &e.sources),
             ]
         })
         .collect();
     let mut out = table(
         style,
-        &["ENVIRONMENT", "REGION", "CLUSTER", "DATA"],
+        &["ENVIRONMENT", "PLATFORM", "WHERE", "DATA"],
         &env_rows,
     );
     for e in &report.environments {
@@ -213,10 +213,11 @@ pub fn render_table(report: &StatusReport, style: Style) -> String {
                     row.push(digest);
                     row.push((
                         Tone::Plain,
-                        match (&c.proxy, c.revision) {
-                            (Some(p), _) => p.live.to_string(),
-                            (None, r) => r.map_or("-".into(), |r| r.to_string()),
-                        },
+                        // The revision within its family: `3`, `green`.
+                        c.revision
+                            .as_deref()
+                            .and_then(|r| r.rsplit([':', '@']).next())
+                            .map_or("-".into(), str::to_string),
                     ));
                     row.push(match &c.shift_cell {
                         Some(cell) => (Tone::Warn, cell.clone()),

@@ -30,25 +30,25 @@ async fn contract(p: &AnyProvider, cfg: &Config, d1: &Digest) {
     // Promotion: a new revision with the new digest, and the service points at it.
     let started = p.deploy(env, svc, &digest("2.0")).await.unwrap();
     assert_eq!(
-        started.from.as_ref().map(|f| f.revision),
-        Some(before.revision)
+        started.from.as_ref().map(|f| f.number().unwrap()),
+        Some(before.number().unwrap())
     );
-    assert!(started.to.revision > before.revision);
+    assert!(started.to.number().unwrap() > before.number().unwrap());
     let snap = p.read_env(env, ReadScope::CONSOLE).await.unwrap();
     let s = snap.service("svc1").unwrap();
     assert_eq!(
-        s.task_definition.as_ref().map(|t| t.revision),
-        Some(started.to.revision)
+        s.task_definition.as_ref().map(|t| t.number().unwrap()),
+        Some(started.to.number().unwrap())
     );
     assert_eq!(s.digest, Some(digest("2.0")));
     let current = s.task_definition.clone().unwrap();
     let history = p.history(env, svc, &current).await.unwrap();
     assert!(
-        history
-            .iter()
-            .any(|h| h.task_definition.revision == before.revision
+        history.iter().any(
+            |h| h.task_definition.number().unwrap() == before.number().unwrap()
                 && h.active
-                && h.digest.as_ref() == Some(d1)),
+                && h.digest.as_ref() == Some(d1)
+        ),
         "the old revision stays ACTIVE, with its digest, for rollback: {history:?}"
     );
 
@@ -57,8 +57,8 @@ async fn contract(p: &AnyProvider, cfg: &Config, d1: &Digest) {
     let snap = p.read_env(env, ReadScope::CONSOLE).await.unwrap();
     let s = snap.service("svc1").unwrap();
     assert_eq!(
-        s.task_definition.as_ref().map(|t| t.revision),
-        Some(before.revision)
+        s.task_definition.as_ref().map(|t| t.number().unwrap()),
+        Some(before.number().unwrap())
     );
     assert_eq!(s.digest.as_ref(), Some(d1));
 
@@ -493,7 +493,10 @@ async fn missing_service_deployment_api_does_not_fail_the_reading() {
         .service("svc1")
         .unwrap()
         .clone();
-    assert_eq!(s.task_definition.map(|t| t.revision), Some(before.revision));
+    assert_eq!(
+        s.task_definition.map(|t| t.number().unwrap()),
+        Some(before.number().unwrap())
+    );
 }
 
 /// A CODE_DEPLOY-controlled service, as moto reports it, is read as such and

@@ -130,7 +130,7 @@ fn status_exit_codes() {
             "✗ unreadable: network: cannot connect",
         ))
         .stdout(predicate::str::contains(
-            "dev          us-east-1  dev      ✓ read",
+            "dev          ecs       us-east-1/dev   ✓ read",
         ));
     shipdeck()
         .args(["status", "--demo", "--env", "qa"])
@@ -178,7 +178,7 @@ fn status_json_round_trips_through_the_schema() {
     assert_eq!(out.status.code(), Some(1));
     let text = String::from_utf8(out.stdout).unwrap();
     let report: StatusReport = serde_json::from_str(&text).unwrap();
-    assert_eq!(report.schema_version, 1);
+    assert_eq!(report.schema_version, 2);
     assert!(report.degraded);
     assert_eq!(report.environments.len(), 3);
     assert!(report.services.len() >= 6);
@@ -198,7 +198,7 @@ fn status_json_round_trips_through_the_schema() {
         "digest",
         "short_digest",
         "pinning",
-        "task_definition",
+        "platform",
         "revision",
         "rollout",
         "running",
@@ -224,7 +224,7 @@ fn status_json_round_trips_through_the_schema() {
         .args(["demo", "--status", "--json"])
         .assert()
         .code(1)
-        .stdout(predicate::str::contains("\"schema_version\": 1"));
+        .stdout(predicate::str::contains("\"schema_version\": 2"));
 }
 
 #[test]

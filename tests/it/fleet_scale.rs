@@ -254,7 +254,7 @@ async fn pressing_r_reads_one_services_rollback_target_and_nothing_else() {
         .is_some_and(|s| {
             s.deployments
                 .iter()
-                .any(|d| d.task_definition.revision == 1)
+                .any(|d| d.task_definition.number().unwrap() == 1)
         });
     let before = p.accounting();
     h.select("svc2", "e1");
@@ -278,7 +278,7 @@ async fn pressing_r_reads_one_services_rollback_target_and_nothing_else() {
     match &h.app.flow {
         Some(Flow::Rollback(d)) => {
             assert_eq!(d.service, "svc2");
-            assert_eq!(d.target.revision.revision, 1);
+            assert_eq!(d.target.revision.number().unwrap(), 1);
             assert_eq!(d.target.digest, Some(digest("1.0")));
         }
         other => panic!("the rollback dialog opens once the target is read: {other:?}"),
@@ -297,12 +297,12 @@ async fn a_deregistered_task_definition_still_cached_is_never_a_rollback_target(
     let snap = p.read_env(env, ReadScope::STATUS).await.unwrap();
     let mut s = snap.service("svc1").unwrap().clone();
     let current = s.task_definition.clone().unwrap();
-    assert_eq!(current.revision, 2);
+    assert_eq!(current.number().unwrap(), 2);
     // Revision 1 is read (and cached) as the rollback target...
     s.history = p.history(env, svc, &current).await.unwrap().into();
     let t = shipdeck::release::rollback_target(&[], "e1", &s).unwrap();
     assert_eq!(
-        (t.revision.revision, t.digest.clone()),
+        (t.revision.number().unwrap(), t.digest.clone()),
         (1, Some(digest("1.0")))
     );
     // ...then deregistered. Also a ledger that remembers it as stable.
@@ -325,7 +325,9 @@ async fn a_deregistered_task_definition_still_cached_is_never_a_rollback_target(
     .unwrap();
     s.history = p.history(env, svc, &current).await.unwrap().into();
     assert!(
-        s.history.iter().all(|h| h.task_definition.revision != 1),
+        s.history
+            .iter()
+            .all(|h| h.task_definition.number().unwrap() != 1),
         "{:?}",
         s.history
     );
@@ -342,7 +344,10 @@ async fn a_deregistered_task_definition_still_cached_is_never_a_rollback_target(
     let snap = p.read_env(env, ReadScope::STATUS).await.unwrap();
     let s2 = snap.service("svc1").unwrap();
     assert_eq!(s2.digest, Some(digest("2.0")));
-    assert_eq!(s2.task_definition.as_ref().map(|t| t.revision), Some(2));
+    assert_eq!(
+        s2.task_definition.as_ref().map(|t| t.number().unwrap()),
+        Some(2)
+    );
     let history = p.history(env, svc, &current).await.unwrap();
     assert_eq!(history.len(), 1, "{history:?}");
     assert!(!history[0].active);

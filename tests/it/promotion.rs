@@ -379,7 +379,7 @@ async fn rollback_uses_the_stable_record_then_falls_back_unverified() {
         panic!("no dialog: {:?}", h.app.message)
     };
     assert!(!d.target.verified);
-    assert_eq!(d.target.revision.revision, 3);
+    assert_eq!(d.target.revision.number().unwrap(), 3);
     h.esc().await;
     assert!(h.issued.is_empty());
 
@@ -403,7 +403,7 @@ async fn rollback_uses_the_stable_record_then_falls_back_unverified() {
         panic!("no dialog: {:?}", h.app.message)
     };
     assert!(d.target.verified);
-    assert_eq!(d.target.revision.revision, 4);
+    assert_eq!(d.target.revision.number().unwrap(), 4);
 }
 
 #[tokio::test]
