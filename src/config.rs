@@ -7,6 +7,7 @@
 mod checks;
 mod metric;
 mod parse;
+mod signals;
 mod walk;
 
 use std::path::{Path, PathBuf};
@@ -17,6 +18,10 @@ use regex::Regex;
 
 pub use checks::AutoCheck;
 pub use metric::{MAX_EXPRESSION_NESTING, MetricSource, ProxyMetric};
+pub use signals::{
+    AlertConfig, DEFAULT_SIGNAL_TIMEOUT, PromQuery, ServiceSignals, SignalEndpoint, SignalKind,
+    promql_problem, valid_label_name,
+};
 pub use walk::Problem;
 
 /// Default interval between two readings of an environment.
@@ -86,6 +91,8 @@ pub struct Config {
     pub team: Option<crate::team::TeamConfig>,
     /// Key bindings: action name and the keys bound to it, with the line they came from.
     pub keys: Vec<KeyBinding>,
+    /// Old spellings that still work, each with where it is and the new one.
+    pub notes: Vec<String>,
 }
 
 /// One user-configured key binding, validated for syntax only; the console checks
@@ -124,6 +131,36 @@ pub enum ProviderKind {
         /// Probe the configured health endpoints for real instead of simulating health.
         probe_health: bool,
     },
+}
+
+/// The platform an environment's services run on (a service may differ from
+/// its environment). The registry, `crate::platforms`, maps each kind to its
+/// implementation; nothing else branches on it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum PlatformKind {
+    /// ECS services, read with CloudWatch (or their simulation).
+    #[default]
+    Ecs,
+    /// Two colours behind a reverse proxy, switched by shipdeck.
+    Proxy,
+}
+
+impl PlatformKind {
+    /// Every kind, in the order `platform = …` lists them.
+    pub const ALL: [Self; 2] = [Self::Ecs, Self::Proxy];
+
+    /// The configuration's spelling.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Ecs => "ecs",
+            Self::Proxy => "proxy",
+        }
+    }
+
+    /// From the configuration's spelling.
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|k| k.name() == s)
+    }
 }
 
 /// How a mutating action on an environment is confirmed.
@@ -176,6 +213,8 @@ pub struct EnvConfig {
     /// `provider = "proxy"`: the reverse proxy that switches between two
     /// colours (`None`: the configuration's provider, ECS or the simulator).
     pub proxy: Option<std::sync::Arc<crate::platforms::proxy::ProxyEnv>>,
+    /// The platform its services run on, unless a service says otherwise.
+    pub platform: PlatformKind,
 }
 
 /// One service as deployed in one environment.
@@ -197,6 +236,11 @@ pub struct ServiceConfig {
     pub metrics: Vec<MetricConfig>,
     /// In a proxy environment: its colours, deploy command and readiness.
     pub proxy: Option<std::sync::Arc<crate::platforms::proxy::ProxyService>>,
+    /// Prometheus and Alertmanager: where its `promql` metrics and its
+    /// alerts are read, and the alerts it watches as alarms.
+    pub signals: ServiceSignals,
+    /// The platform it runs on (its environment's unless it says).
+    pub platform: PlatformKind,
 }
 
 /// HTTP health endpoint of a service.

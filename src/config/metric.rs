@@ -27,6 +27,9 @@ pub enum MetricSource {
     /// Counted by the reverse proxy of a proxy environment, one point per
     /// minute (the newest one covers the minute so far).
     Proxy(ProxyMetric),
+    /// A PromQL expression, read from the service's Prometheus by
+    /// `crate::signals` (one point a minute), whatever the platform.
+    Prometheus(super::signals::PromQuery),
 }
 
 /// What a proxy counts that a rollout can be judged by.

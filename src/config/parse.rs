@@ -8,6 +8,7 @@ use regex::Regex;
 mod gate;
 mod proxy;
 mod service;
+mod signals;
 
 use gate::{parse_gate, parse_rollout};
 
@@ -51,8 +52,35 @@ const ENV_KEYS: &[&str] = &[
     "rollout",
     "smoke",
     "provider",
+    "platform",
     "proxy",
+    "prometheus",
+    "alertmanager",
 ];
+/// `platform = "ecs" | "proxy"` (or the old `provider = …`, which still
+/// works and is named in `config check`'s notes).
+fn parse_platform(ctx: &mut Ctx<'_>, t: &Table<'_>) -> crate::config::PlatformKind {
+    let names: Vec<&str> = crate::config::PlatformKind::ALL
+        .iter()
+        .map(|k| k.name())
+        .collect();
+    let old = t.choice(ctx, "provider", &names);
+    if let Some(o) = &old {
+        ctx.note(
+            t.key_span("provider"),
+            &format!(
+                "{} > provider = \"{o}\" is the old spelling: write platform = \"{o}\"",
+                t.path
+            ),
+        );
+    }
+    t.choice(ctx, "platform", &names)
+        .or(old)
+        .as_deref()
+        .and_then(crate::config::PlatformKind::parse)
+        .unwrap_or_default()
+}
+
 /// Parses and validates the whole document.
 pub fn parse(text: &str, file: &str, base: Option<&Path>) -> Result<Config, Vec<Problem>> {
     let mut ctx = Ctx::new(text, file);
@@ -154,6 +182,7 @@ pub fn parse(text: &str, file: &str, base: Option<&Path>) -> Result<Config, Vec<
         environments,
         keys,
         team,
+        notes: ctx.notes,
     })
 }
 
@@ -289,26 +318,21 @@ fn parse_env(ctx: &mut Ctx<'_>, t: &mut Table<'_>, base: Option<&Path>) -> Optio
         t.path = format!("environment \"{n}\"");
     }
     t.check_keys(ctx, ENV_KEYS);
-    let is_proxy = t.choice(ctx, "provider", &["ecs", "proxy"]).as_deref() == Some("proxy");
-    let proxy = if is_proxy {
-        let p = t.table(ctx, "proxy", format!("{} > proxy", t.path));
-        if p.is_none() {
-            t.missing(
-                ctx,
-                "proxy",
-                "add [environment.proxy] with kind, url and the proxy's admin address",
-            );
+    let platform = parse_platform(ctx, t);
+    let is_proxy = platform == crate::config::PlatformKind::Proxy;
+    let proxy_key = t.key_span("proxy");
+    let proxy = match t.table(ctx, "proxy", format!("{} > proxy", t.path)) {
+        Some(p) => proxy::parse_proxy_env(ctx, &p, base),
+        None => {
+            if is_proxy {
+                t.missing(
+                    ctx,
+                    "proxy",
+                    "add [environment.proxy] with kind, url and the proxy's admin address",
+                );
+            }
+            None
         }
-        p.and_then(|p| proxy::parse_proxy_env(ctx, &p, base))
-    } else {
-        if t.has("proxy") {
-            ctx.report(
-                t.key_span("proxy"),
-                format!("{} has [proxy] but its provider is not \"proxy\"", t.path),
-                "add provider = \"proxy\" to the environment, or remove its [proxy]",
-            );
-        }
-        None
     };
     // A proxy environment has no AWS region or cluster.
     let (region, cluster) = if is_proxy {
@@ -391,9 +415,10 @@ fn parse_env(ctx: &mut Ctx<'_>, t: &mut Table<'_>, base: Option<&Path>) -> Optio
         );
     }
     let mut seen_services: std::collections::HashSet<String> = std::collections::HashSet::new();
+    let signals = signals::parse_env_signals(ctx, t);
     for (i, mut s) in service_tables.into_iter().enumerate() {
         s.path = format!("environment \"{name}\" > service #{}", i + 1);
-        if let Some(svc) = parse_service(ctx, &s, proxy.as_ref(), base) {
+        if let Some(svc) = parse_service(ctx, &s, platform, proxy.as_ref(), base, &signals) {
             if seen_services.contains(&svc.name) {
                 ctx.report(
                     s.value_span("name"),
@@ -408,6 +433,19 @@ fn parse_env(ctx: &mut Ctx<'_>, t: &mut Table<'_>, base: Option<&Path>) -> Optio
             seen_services.insert(svc.name.clone());
             services.push(svc);
         }
+    }
+    if proxy.is_some()
+        && !services
+            .iter()
+            .any(|s| s.platform == crate::config::PlatformKind::Proxy)
+    {
+        ctx.report(
+            proxy_key,
+            format!(
+                "environment \"{name}\" has [proxy] but its provider is not \"proxy\": neither it nor any of its services says platform = \"proxy\""
+            ),
+            "add platform = \"proxy\" to the environment (or to the services behind the proxy), or remove its [proxy]",
+        );
     }
     let gate = match t.table(ctx, "gate", format!("environment \"{name}\" > gate")) {
         Some(g) => parse_gate(ctx, &g, production),
@@ -449,6 +487,7 @@ fn parse_env(ctx: &mut Ctx<'_>, t: &mut Table<'_>, base: Option<&Path>) -> Optio
         rollout,
         smoke,
         proxy: proxy.map(std::sync::Arc::new),
+        platform,
     })
 }
 

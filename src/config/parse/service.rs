@@ -11,12 +11,16 @@ use super::{check_http_url, range, valid_name};
 
 const SERVICE_KEYS: &[&str] = &[
     "name",
+    "platform",
     "ecs_service",
     "container",
     "alarms",
     "alarm_prefixes",
     "health",
     "metric",
+    "alert",
+    "prometheus",
+    "alertmanager",
 ];
 const HEALTH_KEYS: &[&str] = &[
     "url",
@@ -28,6 +32,7 @@ const HEALTH_KEYS: &[&str] = &[
     "headers",
 ];
 const METRIC_KEYS: &[&str] = &[
+    "promql",
     "proxy",
     "label",
     "id",
@@ -51,9 +56,32 @@ const METHODS: &[&str] = &["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPT
 pub(super) fn parse_service(
     ctx: &mut Ctx<'_>,
     t: &Table<'_>,
-    proxy: Option<&crate::platforms::proxy::ProxyEnv>,
+    env_platform: crate::config::PlatformKind,
+    env_proxy: Option<&crate::platforms::proxy::ProxyEnv>,
     base: Option<&std::path::Path>,
+    env_signals: &super::signals::EnvSignals,
 ) -> Option<ServiceConfig> {
+    let names: Vec<&str> = crate::config::PlatformKind::ALL
+        .iter()
+        .map(|k| k.name())
+        .collect();
+    let platform = t
+        .choice(ctx, "platform", &names)
+        .as_deref()
+        .and_then(crate::config::PlatformKind::parse)
+        .unwrap_or(env_platform);
+    // Only a service behind the proxy has colours.
+    let proxy = env_proxy.filter(|_| platform == crate::config::PlatformKind::Proxy);
+    if platform == crate::config::PlatformKind::Proxy && env_proxy.is_none() {
+        ctx.report(
+            t.value_span("platform"),
+            format!(
+                "{} runs on platform \"proxy\" but its environment has no [proxy]",
+                t.path
+            ),
+            "add [environment.proxy] with kind, url and the proxy's admin address",
+        );
+    }
     if proxy.is_some() {
         let keys: Vec<&str> = SERVICE_KEYS
             .iter()
@@ -103,8 +131,10 @@ pub(super) fn parse_service(
             );
         }
     }
+    let signals = super::signals::parse_service_signals(ctx, t, env_signals, &metrics);
     let metrics = metrics.into_iter().map(|(_, m)| m).collect();
     Some(ServiceConfig {
+        signals,
         alarms: t.str_list(ctx, "alarms"),
         alarm_prefixes: t.str_list(ctx, "alarm_prefixes"),
         name,
@@ -113,6 +143,7 @@ pub(super) fn parse_service(
         health,
         metrics,
         proxy: proxied,
+        platform,
     })
 }
 
@@ -237,6 +268,20 @@ pub(super) fn parse_metric(ctx: &mut Ctx<'_>, t: &Table<'_>) -> Option<MetricCon
             format!("metric id \"{id}\" is not allowed"),
             "start with a lower-case letter; then letters, digits and '_' (CloudWatch's rule for query ids)",
         );
+    }
+    if let Some(query) = t.str(ctx, "promql") {
+        let source = super::signals::parse_promql(ctx, t, query)?;
+        let label = t.req_str(
+            ctx,
+            "label",
+            "a promql metric needs label = \"5xx %\" (rules and the watch name it by label)",
+        )?;
+        return Some(MetricConfig {
+            label,
+            id,
+            source,
+            role,
+        });
     }
     if let Some(what) = t.choice(ctx, "proxy", &["5xx_percent", "requests_per_second"]) {
         let label = t.req_str(

@@ -181,8 +181,9 @@ pub(super) async fn read_metrics(
                 MetricSource::Expression(e) => {
                     MetricDataQuery::builder().expression(MetricSource::rewrite(e, query_id))
                 }
-                // Counted by a reverse proxy: never an ECS environment's.
-                MetricSource::Proxy(_) => continue,
+                // Counted by a reverse proxy: never an ECS environment's; or
+                // read from Prometheus by crate::signals, beside this reading.
+                MetricSource::Proxy(_) | MetricSource::Prometheus(_) => continue,
             }
             .id(&id)
             .label(&m.label)

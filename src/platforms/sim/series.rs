@@ -28,13 +28,17 @@ impl SimService {
                     MetricSource::Stat { metric_name, .. } => {
                         Some(self.usual_points(input, metric_name, now))
                     }
-                    MetricSource::Expression(_) | MetricSource::Proxy(_) => None,
+                    MetricSource::Expression(_)
+                    | MetricSource::Proxy(_)
+                    | MetricSource::Prometheus(_) => None,
                 }
             }),
             MetricSource::Proxy(p) => Err(format!(
                 "{} is counted by a reverse proxy, not simulated",
                 p.name()
             )),
+            // crate::signals reads it from Prometheus and puts it in place of this.
+            MetricSource::Prometheus(_) => Err("read from Prometheus, not simulated".to_string()),
         };
         let shifted = match m.role {
             MetricRole::ErrorRate => Some(MetricKind::ErrorRate),
