@@ -21,6 +21,7 @@ pub mod provider;
 pub mod release;
 pub mod runtime;
 pub mod secrets;
+pub mod signals;
 pub mod stable;
 pub mod status;
 pub mod team;

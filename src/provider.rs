@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 use crate::config::{EnvConfig, ServiceConfig};
 use crate::model::logs::{LogConfig, LogCursor, LogPage};
 use crate::model::{Digest, EnvSnapshot, Revision, RevisionInfo};
-use crate::platforms::sim::SimFleet;
+pub use crate::platforms::AnyProvider;
 
 /// A classified provider failure; the UI acts on the kind.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, Serialize, Deserialize)]
@@ -127,6 +127,26 @@ impl ReadScope {
     };
 }
 
+/// What a platform can do beyond reading and deploying, declared once per
+/// platform (its `CAPABILITIES`) and looked up through the registry
+/// ([`crate::platforms::capabilities`]), so that no caller branches on a
+/// platform's kind.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Capabilities {
+    /// The platform's name, for people (`ecs`, `proxy`).
+    pub name: &'static str,
+    /// Stepped traffic pauses for a person's decision
+    /// ([`Provider::decide_step`]).
+    pub pauses: bool,
+    /// Its deploys are run by shipdeck itself, in this process (probes, a
+    /// switch): a promotion must be watched to completion, or it would stop
+    /// half way.
+    pub runs_in_process: bool,
+    /// Reading a service's revision history costs API calls (read lazily,
+    /// never as part of a board reading).
+    pub history_costs_calls: bool,
+}
+
 /// What a reading of a service's logs asks for: the revision and log
 /// configuration the console's last reading saw (the revision being rolled
 /// out, during a watch), and where to start.
@@ -182,14 +202,23 @@ pub trait Provider: Send + Sync {
 
     /// A person's decision at the paused step of `shift` (as the latest reading
     /// saw it): continue to the next step, or send all traffic back. Returns
-    /// what the provider did, in words.
+    /// what the provider did, in words. A platform whose rollouts never pause
+    /// for a person (see [`Capabilities::pauses`]) keeps this default.
     fn decide_step(
         &self,
         env: &EnvConfig,
         service: &ServiceConfig,
         shift: &crate::model::Shift,
         decision: crate::model::Decision,
-    ) -> impl Future<Output = Result<String, ProviderError>> + Send;
+    ) -> impl Future<Output = Result<String, ProviderError>> + Send {
+        let _ = (shift, decision);
+        std::future::ready(Err(ProviderError::Conflict {
+            message: format!(
+                "{} in {} runs on a platform whose rollouts do not pause for decisions",
+                service.name, env.name
+            ),
+        }))
+    }
 
     /// The service's log lines from `query.cursor` on, oldest first, one page
     /// per call (the console polls while its logs pane is open). A platform
@@ -256,9 +285,16 @@ pub async fn read_with_timeout<P: Provider>(
     scope: ReadScope,
 ) -> Result<EnvSnapshot, ProviderError> {
     let budget = read_budget(env);
-    match tokio::time::timeout(budget, provider.read_env(env, scope)).await {
+    // Prometheus and Alertmanager are read beside the platform, whatever it
+    // is, each within its own timeout, and put into its reading.
+    let (platform, signals) = futures::future::join(
+        tokio::time::timeout(budget, provider.read_env(env, scope)),
+        crate::signals::read(env, scope),
+    )
+    .await;
+    match platform {
         // Outside text enters shipdeck sanitised, once, here.
-        Ok(r) => r.map(EnvSnapshot::sanitized),
+        Ok(r) => r.map(|snap| signals.apply(snap).sanitized()),
         Err(_) => Err(ProviderError::Network {
             message: format!(
                 "reading \"{}\" took longer than {}s",
@@ -266,32 +302,6 @@ pub async fn read_with_timeout<P: Provider>(
                 budget.as_secs()
             ),
         }),
-    }
-}
-
-/// The providers shipdeck can run against.
-#[derive(Debug, Clone)]
-pub enum AnyProvider {
-    /// The in-process simulated fleet.
-    Sim(SimFleet),
-    /// ECS and CloudWatch.
-    Aws(crate::platforms::ecs::AwsProvider),
-}
-
-impl AnyProvider {
-    /// Why the provider's cache file could not be used, once (then `None`).
-    pub fn cache_warning(&self) -> Option<String> {
-        match self {
-            Self::Sim(_) => None,
-            Self::Aws(p) => p.cache_warning(),
-        }
-    }
-
-    /// Writes what the provider learned to its cache file, if it keeps one.
-    pub fn save_cache(&self) {
-        if let Self::Aws(p) = self {
-            p.save_cache();
-        }
     }
 }
 
@@ -312,105 +322,6 @@ pub async fn history_with_timeout<P: Provider>(
                 READ_TIMEOUT.as_secs()
             ),
         }),
-    }
-}
-
-impl Provider for AnyProvider {
-    async fn read_env(
-        &self,
-        env: &EnvConfig,
-        scope: ReadScope,
-    ) -> Result<EnvSnapshot, ProviderError> {
-        // An environment behind a reverse proxy has its own provider, whatever
-        // serves the others.
-        if env.proxy.is_some() {
-            return Box::pin(crate::platforms::proxy::provider().read_env(env, scope)).await;
-        }
-        match self {
-            Self::Sim(p) => p.read_env(env, scope).await,
-            // The SDK's futures are large: keep them off the callers' stacks.
-            Self::Aws(p) => Box::pin(p.read_env(env, scope)).await,
-        }
-    }
-
-    async fn history(
-        &self,
-        env: &EnvConfig,
-        service: &ServiceConfig,
-        current: &Revision,
-    ) -> Result<Vec<RevisionInfo>, ProviderError> {
-        if env.proxy.is_some() {
-            return Box::pin(crate::platforms::proxy::provider().history(env, service)).await;
-        }
-        match self {
-            Self::Sim(p) => p.history(env, service, current).await,
-            Self::Aws(p) => Box::pin(p.history(env, service, current)).await,
-        }
-    }
-
-    async fn deploy(
-        &self,
-        env: &EnvConfig,
-        service: &ServiceConfig,
-        digest: &Digest,
-    ) -> Result<DeployStarted, ProviderError> {
-        if env.proxy.is_some() {
-            return Box::pin(crate::platforms::proxy::provider().deploy(env, service, digest))
-                .await;
-        }
-        match self {
-            Self::Sim(p) => p.deploy(env, service, digest).await,
-            Self::Aws(p) => Box::pin(p.deploy(env, service, digest)).await,
-        }
-    }
-
-    async fn rollback(
-        &self,
-        env: &EnvConfig,
-        service: &ServiceConfig,
-        to: &Revision,
-    ) -> Result<DeployStarted, ProviderError> {
-        if env.proxy.is_some() {
-            return Box::pin(crate::platforms::proxy::provider().rollback(env, service, to)).await;
-        }
-        match self {
-            Self::Sim(p) => p.rollback(env, service, to).await,
-            Self::Aws(p) => Box::pin(p.rollback(env, service, to)).await,
-        }
-    }
-
-    async fn decide_step(
-        &self,
-        env: &EnvConfig,
-        service: &ServiceConfig,
-        shift: &crate::model::Shift,
-        decision: crate::model::Decision,
-    ) -> Result<String, ProviderError> {
-        if env.proxy.is_some() {
-            return Err(ProviderError::Conflict {
-                message: "a cutover behind a proxy does not pause for decisions".to_string(),
-            });
-        }
-        match self {
-            Self::Sim(p) => p.decide_step(env, service, shift, decision).await,
-            Self::Aws(p) => Box::pin(p.decide_step(env, service, shift, decision)).await,
-        }
-    }
-
-    async fn logs(
-        &self,
-        env: &EnvConfig,
-        service: &ServiceConfig,
-        query: &LogQuery,
-    ) -> Result<LogPage, ProviderError> {
-        // Behind a proxy, the deploy command's output is what there is.
-        if env.proxy.is_some() {
-            return Ok(crate::platforms::proxy::provider().logs(env, service, query));
-        }
-        match self {
-            Self::Sim(p) => p.logs(env, service, query).await,
-            Self::Aws(p) => Box::pin(p.logs(env, service, query)).await,
-        }
     }
 }
 

@@ -151,13 +151,8 @@ pub fn watch_lines(
     let mut out = vec![format!("{rollout}{health}")];
     // The alarms as configured (names, and prefixes as patterns), with how
     // many the reading before the deploy found.
-    let watched: Vec<String> = svc.map_or_else(Vec::new, |s| {
-        s.alarms
-            .iter()
-            .cloned()
-            .chain(s.alarm_prefixes.iter().map(|p| format!("{p}*")))
-            .collect()
-    });
+    let watched: Vec<String> =
+        svc.map_or_else(Vec::new, crate::config::ServiceConfig::watched_alarm_names);
     out.push(if watched.is_empty() {
         "no alarms configured".to_string()
     } else {

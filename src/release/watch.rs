@@ -195,8 +195,7 @@ impl Watch {
             rules,
             seen: super::evidence::Seen::default(),
             health_configured: svc.is_some_and(|s| s.health.is_some()),
-            alarms_configured: svc
-                .is_some_and(|s| !s.alarms.is_empty() || !s.alarm_prefixes.is_empty()),
+            alarms_configured: svc.is_some_and(crate::config::ServiceConfig::watches_alarms),
             allow_no_data: env_cfg.is_some_and(|e| e.gate.allow_insufficient_data),
             blind: Vec::new(),
             completed_at: None,
