@@ -354,7 +354,8 @@ pub(super) fn render_detail(frame: &mut Frame<'_>, area: Rect, app: &App, theme:
                 lines.push(Line::from(vec![
                     Span::styled("metrics  ", theme.tone(Tone::Dim)),
                     Span::styled(
-                        format!("? UNKNOWN: CloudWatch metrics unreadable: {}", sanitize(e)),
+                        // The error names its source: CloudWatch, Prometheus, …
+                        format!("? UNKNOWN: metrics unreadable: {}", sanitize(e)),
                         theme.tone(Tone::Warn),
                     ),
                 ]));
