@@ -13,6 +13,8 @@ pub mod alertmanager;
 pub mod prometheus;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_http;
 
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
