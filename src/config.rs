@@ -7,6 +7,7 @@
 mod checks;
 mod metric;
 mod parse;
+pub mod proxy;
 mod signals;
 mod walk;
 
@@ -212,7 +213,7 @@ pub struct EnvConfig {
     pub smoke: Vec<SmokeCheck>,
     /// `provider = "proxy"`: the reverse proxy that switches between two
     /// colours (`None`: the configuration's provider, ECS or the simulator).
-    pub proxy: Option<std::sync::Arc<crate::platforms::proxy::ProxyEnv>>,
+    pub proxy: Option<std::sync::Arc<proxy::ProxyEnv>>,
     /// The platform its services run on, unless a service says otherwise.
     pub platform: PlatformKind,
 }
@@ -235,7 +236,7 @@ pub struct ServiceConfig {
     /// CloudWatch metrics to chart and to judge a rollout by.
     pub metrics: Vec<MetricConfig>,
     /// In a proxy environment: its colours, deploy command and readiness.
-    pub proxy: Option<std::sync::Arc<crate::platforms::proxy::ProxyService>>,
+    pub proxy: Option<std::sync::Arc<proxy::ProxyService>>,
     /// Prometheus and Alertmanager: where its `promql` metrics and its
     /// alerts are read, and the alerts it watches as alarms.
     pub signals: ServiceSignals,

@@ -1,9 +1,10 @@
-//! What a proxy environment is configured with: the proxy, and per service
+//! The proxy platform's own section of the configuration: what a proxy
+//! environment is configured with (the proxy), and per service
 //! its two colours, how the idle colour is deployed, and when it is ready.
 
 use std::time::Duration;
 
-use crate::config::SmokeCheck;
+use super::SmokeCheck;
 
 /// The two colours of the runbook.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]

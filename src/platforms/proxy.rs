@@ -7,12 +7,12 @@
 //! release engine, the watch, the ledger and the console are the ones every
 //! environment uses. Its revisions are its colours (`api@blue`, `api@green`).
 //!
-//! - [`config`]: what an environment and its services are configured with;
+//! - [`crate::config::proxy`]: its own section of the configuration;
 //! - [`driver`]: the three proxies (live colour, switch, counters);
 //! - [`runbook`]: the cutover runbook a deploy runs, step by step.
 
 pub mod alb;
-pub mod config;
+
 pub mod driver;
 mod logs;
 pub mod meter;
@@ -24,7 +24,7 @@ use std::sync::{Arc, Mutex, OnceLock};
 use chrono::Utc;
 use serde::{Deserialize, Serialize};
 
-pub use config::{Colour, ColourSmoke, ProxyEnv, ProxyKind, ProxyService};
+pub use crate::config::proxy::{Colour, ColourSmoke, ProxyEnv, ProxyKind, ProxyService};
 pub use driver::{Counters, Traffic};
 
 use crate::config::{EnvConfig, ServiceConfig};

@@ -7,7 +7,7 @@ use super::super::walk::{Ctx, Table};
 use super::super::{DEFAULT_STABILITY_WINDOW, HealthCheck};
 use super::service::parse_status;
 use super::{check_http_url, range, resolve};
-use crate::platforms::proxy::{ColourSmoke, ProxyEnv, ProxyKind, ProxyService};
+use crate::config::proxy::{ColourSmoke, ProxyEnv, ProxyKind, ProxyService};
 
 const PROXY_KEYS: &[&str] = &[
     "kind",
@@ -187,15 +187,13 @@ pub(super) fn parse_proxy_service(
         let step_interval =
             t.positive_duration(ctx, "step_interval", Duration::from_mins(1), range::WINDOW);
         match (rule, blue, green) {
-            (Some(rule), Some(blue), Some(green)) => {
-                Some(crate::platforms::proxy::config::AlbRule {
-                    rule,
-                    blue,
-                    green,
-                    steps,
-                    step_interval,
-                })
-            }
+            (Some(rule), Some(blue), Some(green)) => Some(crate::config::proxy::AlbRule {
+                rule,
+                blue,
+                green,
+                steps,
+                step_interval,
+            }),
             _ => None,
         }
     } else {

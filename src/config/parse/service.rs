@@ -57,7 +57,7 @@ pub(super) fn parse_service(
     ctx: &mut Ctx<'_>,
     t: &Table<'_>,
     env_platform: crate::config::PlatformKind,
-    env_proxy: Option<&crate::platforms::proxy::ProxyEnv>,
+    env_proxy: Option<&crate::config::proxy::ProxyEnv>,
     base: Option<&std::path::Path>,
     env_signals: &super::signals::EnvSignals,
 ) -> Option<ServiceConfig> {
@@ -149,11 +149,11 @@ pub(super) fn parse_service(
 
 /// Why a proxy metric cannot be counted here, if it cannot.
 fn proxy_metric_refusal(
-    proxy: Option<&crate::platforms::proxy::ProxyEnv>,
+    proxy: Option<&crate::config::proxy::ProxyEnv>,
     what: crate::config::ProxyMetric,
 ) -> Option<String> {
     use crate::config::ProxyMetric;
-    use crate::platforms::proxy::ProxyKind;
+    use crate::config::proxy::ProxyKind;
     match (proxy.map(|p| &p.kind), what) {
         (None, _) => Some("only a provider = \"proxy\" environment has proxy metrics".into()),
         (Some(ProxyKind::Haproxy { .. }), _)

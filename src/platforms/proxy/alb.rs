@@ -9,7 +9,7 @@ use std::sync::OnceLock;
 use aws_sdk_elasticloadbalancingv2 as elb;
 use elb::types::{Action, ActionTypeEnum, ForwardActionConfig, TargetGroupTuple};
 
-use super::config::{AlbRule, Colour, ProxyKind, ProxyService};
+use crate::config::proxy::{AlbRule, Colour, ProxyKind, ProxyService};
 use crate::model::text::sanitize;
 
 /// One client per (region, profile, endpoint), built on first use.

@@ -7,7 +7,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-use super::config::{Colour, ProxyEnv, ProxyKind, ProxyService, authority_of};
+use crate::config::proxy::{Colour, ProxyEnv, ProxyKind, ProxyService, authority_of};
 use crate::model::text::sanitize;
 
 /// Longest one exchange with a proxy's admin interface may take.

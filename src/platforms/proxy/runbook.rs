@@ -19,8 +19,8 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 
-use super::config::{Colour, ProxyEnv, ProxyService};
 use super::driver;
+use crate::config::proxy::{Colour, ProxyEnv, ProxyService};
 use crate::model::{Deployment, DeploymentRole, Digest, RolloutState, ServiceEvent};
 use crate::provider::{DeployStarted, ProviderError};
 

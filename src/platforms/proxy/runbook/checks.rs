@@ -2,9 +2,9 @@
 //! readiness, the smoke requests, the confirmation after the switch) and on
 //! the live colour while it keeps the other warm.
 
-use super::super::config::Colour;
 use super::super::driver;
 use super::{Ctx, PROBE_EVERY};
+use crate::config::proxy::Colour;
 use crate::model::Digest;
 use std::sync::Arc;
 use std::time::Duration;
