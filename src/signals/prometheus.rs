@@ -66,14 +66,19 @@ pub(super) fn unparsable(server: &str, why: impl std::fmt::Display) -> SignalErr
 
 pub(super) fn status_error(server: &str, status: u16, body: &[u8]) -> SignalError {
     let text = super::clip(String::from_utf8_lossy(body).trim());
+    let mut detail = if text.is_empty() {
+        String::new()
+    } else {
+        format!(": {text}")
+    };
+    // What a person checks first when a server refuses shipdeck.
+    if matches!(status, 401 | 403) {
+        detail.push_str(" (check its token)");
+    }
     SignalError::Status {
         server: server.to_string(),
         status,
-        detail: if text.is_empty() {
-            String::new()
-        } else {
-            format!(": {text}")
-        },
+        detail,
     }
 }
 

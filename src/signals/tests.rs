@@ -122,7 +122,7 @@ fn hostile_and_malformed_answers_are_unreadable_never_a_value() {
         ),
         (200, b"[1, 2, 3]", "cannot read"),
         (502, b"Bad Gateway", "HTTP 502: Bad Gateway"),
-        (401, b"", "HTTP 401"),
+        (401, b"", "HTTP 401 (check its token)"),
         (500, b"\x1b[31mred\x1b[0m", "HTTP 500"),
     ];
     for (status, body, want) in cases {
