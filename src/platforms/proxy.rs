@@ -17,6 +17,8 @@ pub mod driver;
 mod logs;
 pub mod meter;
 pub mod runbook;
+pub mod snapshot;
+pub mod words;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, OnceLock};
@@ -29,8 +31,7 @@ pub use driver::{Counters, Traffic};
 
 use crate::config::{EnvConfig, ServiceConfig};
 use crate::model::{
-    Deployment, DeploymentConfig, DeploymentRole, Digest, EnvSnapshot, Health, Pinning, Revision,
-    RevisionInfo, RolloutState, ServiceSnapshot, Strategy,
+    Deployment, Digest, EnvSnapshot, Health, Revision, RevisionInfo, ServiceSnapshot,
 };
 use crate::provider::{DeployStarted, ProviderError, ReadScope};
 
@@ -69,49 +70,6 @@ impl ProxyView {
     /// The idle colour, when it answers (a switch back is possible).
     pub fn idle_answering(&self) -> bool {
         self.colour(self.live.other()).is_some_and(|v| v.answering)
-    }
-
-    /// What the view says, a line each (live colour, idle colour, traffic):
-    /// the one wording of the console's detail pane and of `status`.
-    pub fn describe(&self) -> Vec<String> {
-        let colour = |c: Colour| {
-            let v = self.colour(c);
-            let digest = v
-                .and_then(|v| v.digest.as_ref())
-                .map_or_else(|| "digest unknown".to_string(), |d| d.short().to_string());
-            let answer = v.map_or_else(|| "not read".to_string(), |v| v.reason.clone());
-            (digest, answer)
-        };
-        let (live_digest, live_answer) = colour(self.live);
-        let idle = self.live.other();
-        let (idle_digest, idle_answer) = colour(idle);
-        let warm = if self.idle_answering() {
-            "warm: a rollback switches to it"
-        } else {
-            "NOT ANSWERING: no rollback to it"
-        };
-        let count = |c: &Counters| {
-            format!(
-                "{}{} requests, {} 5xx",
-                c.rate.map_or_else(String::new, |r| format!("{r}/s · ")),
-                c.requests,
-                c.errors_5xx
-                    .map_or_else(|| "?".to_string(), |e| e.to_string())
-            )
-        };
-        let traffic = match &self.traffic {
-            Traffic::PerColour { blue, green } => {
-                format!("blue {} · green {}", count(blue), count(green))
-            }
-            Traffic::Total(c) => format!("all colours {}", count(c)),
-            Traffic::NotAvailable(why) => format!("not available: {why}"),
-            Traffic::Unreadable(why) => format!("UNREADABLE: {why}"),
-        };
-        vec![
-            format!("live {} · {live_digest} · {live_answer}", self.live),
-            format!("idle {idle} · {idle_digest} · {idle_answer} · {warm}"),
-            format!("{} traffic: {traffic}", self.kind),
-        ]
     }
 }
 
@@ -345,82 +303,31 @@ impl ProxyProvider {
         };
         let metrics = self.metrics(env, s, &traffic);
         let colours = vec![blue, green];
-        let view = ProxyView {
-            kind: proxy.kind.name().to_string(),
-            live,
-            colours,
-            traffic,
-        };
-        let live_view = view.colour(live).cloned();
         // Without a public address, health is the live colour's own answer.
-        let served = served.or_else(|| live_view.clone()).unwrap_or(ColourView {
-            colour: live,
-            digest: None,
-            answering: false,
-            reason: "not read".to_string(),
-        });
-        let current = live.revision_of(&s.name);
-        let history = view
-            .colours
-            .iter()
-            .map(|v| revision(&s.name, v))
-            .collect::<Vec<_>>()
-            .into();
-        let run = self.run_view(&env.name, &s.name, found.as_ref());
-        let deployments = match run {
-            Some(d) => d,
-            None => vec![Deployment {
-                id: format!("{}-{live}", s.name),
-                role: DeploymentRole::Primary,
-                task_definition: current.clone(),
-                rollout: RolloutState::Completed,
-                reason: None,
-                steps: Vec::new(),
-                nothing_changed: false,
-                shift: None,
-                running: u32::from(live_view.as_ref().is_some_and(|v| v.answering)),
-                desired: 1,
-                pending: 0,
-                failed_tasks: 0,
-                created_at: Utc::now(),
-                updated_at: Utc::now(),
-            }],
-        };
-        let events = self.events(&env.name, &s.name);
-        let answering = live_view.as_ref().is_some_and(|v| v.answering);
-        Ok(ServiceSnapshot {
-            name: s.name.clone(),
-            ecs_service: format!("{} {}", proxy.kind.name(), svc.backend),
-            image: None,
-            digest: live_view.as_ref().and_then(|v| v.digest.clone()),
-            pinning: if live_view.as_ref().is_some_and(|v| v.digest.is_some()) {
-                Pinning::Pinned
-            } else {
-                Pinning::Unpinned
+        let served = served
+            .or_else(|| colours.iter().find(|v| v.colour == live).cloned())
+            .unwrap_or(ColourView {
+                colour: live,
+                digest: None,
+                answering: false,
+                reason: "not read".to_string(),
+            });
+        let health = self.health(env, s, &served, latency);
+        Ok(snapshot::service_snapshot(
+            &s.name,
+            snapshot::ServiceReading {
+                kind: proxy.kind.name(),
+                backend: svc.backend.clone(),
+                live,
+                colours,
+                traffic,
+                run: self.run_view(&env.name, &s.name, found.as_ref()),
+                events: self.events(&env.name, &s.name),
+                health,
+                metrics,
+                at: Utc::now(),
             },
-            task_definition: Some(current),
-            running: u32::from(answering),
-            desired: 1,
-            pending: 0,
-            deployments,
-            deployment_config: DeploymentConfig {
-                circuit_breaker: false,
-                circuit_breaker_rollback: false,
-                alarm_rollback: false,
-                strategy: Strategy::Other {
-                    name: format!("blue/green on {}", proxy.kind.name()),
-                },
-            },
-            alarms: Vec::new(),
-            alarms_unknown: None,
-            // The deploy command's output is its log (see `logs`).
-            logs: None,
-            health: self.health(env, s, &served, latency),
-            events,
-            history,
-            metrics,
-            proxy: Some(view),
-        })
+        ))
     }
 
     /// The service's proxy metrics, with the counters of this reading taken in.
