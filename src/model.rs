@@ -3,6 +3,7 @@
 //! Everything a provider reads from a cloud (or the simulator) is expressed in
 //! these types; nothing AWS-specific leaves the provider that produced it.
 
+pub mod detail;
 pub mod digest;
 pub mod drift;
 pub mod logs;
@@ -17,6 +18,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+pub use detail::{DeployWords, DetailBadge, DetailLine, PlatformDetail};
 pub use digest::{Digest, ImageRef, ParseError};
 pub use shift::{Decision, Pause, Shift};
 pub use sources::{AlarmReading, SourceState, Sources};
@@ -497,9 +499,10 @@ pub struct ServiceSnapshot {
     /// Recent datapoints of the service's configured CloudWatch metrics.
     #[serde(default)]
     pub metrics: Vec<MetricSeries>,
-    /// Behind a reverse proxy: the live colour, both colours and the proxy's counters.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub proxy: Option<crate::platforms::proxy::ProxyView>,
+    /// What the platform shows of it beyond the fields above, in its own
+    /// words (a task definition's ARN; both colours and a proxy's counters).
+    #[serde(default, skip_serializing_if = "PlatformDetail::is_empty")]
+    pub detail: PlatformDetail,
     /// Where the container's logs go, as its task definition says; `None`
     /// while the task definition is not read, or where the platform has none.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -511,7 +514,7 @@ impl ServiceSnapshot {
     /// A service with one task running, nothing else read (for unit tests).
     pub(crate) fn bare(name: &str, ecs_service: &str) -> Self {
         Self {
-            proxy: None,
+            detail: PlatformDetail::default(),
             name: name.into(),
             ecs_service: ecs_service.into(),
             image: None,

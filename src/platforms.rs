@@ -49,6 +49,34 @@ pub fn capabilities(kind: PlatformKind) -> Capabilities {
     }
 }
 
+/// What promoting `digest` into `svc` in `env` will do, in its platform's
+/// words: the change, and the steps confirming it starts. `now` is the
+/// target's reading (what the change starts from); `release` the digest's
+/// release name where the source knows one. Pure: for the plan, the wizard,
+/// the confirmation, `promote` and `approve`.
+pub fn deploy_words(
+    env: &EnvConfig,
+    svc: &ServiceConfig,
+    now: Option<&crate::model::ServiceSnapshot>,
+    digest: Option<&Digest>,
+    release: Option<&str>,
+) -> crate::model::DeployWords {
+    match svc.platform {
+        PlatformKind::Ecs => ecs::words::deploy(svc, now, digest, release),
+        PlatformKind::Proxy => proxy::words::deploy(env, svc, now, digest),
+    }
+}
+
+/// What confirming a rollback of `svc` in `env` to `to` does, in one
+/// sentence in its platform's words: for the console's dialog and
+/// `shipdeck rollback`.
+pub fn rollback_words(env: &EnvConfig, svc: &ServiceConfig, to: &Revision) -> String {
+    match svc.platform {
+        PlatformKind::Ecs => ecs::words::rollback(svc, to),
+        PlatformKind::Proxy => proxy::words::rollback(env, svc, to),
+    }
+}
+
 /// The providers shipdeck can run against: where ECS-platform services are
 /// read and deployed (the simulator or AWS). Services on other platforms go
 /// to their own implementation whichever this is.

@@ -158,9 +158,11 @@ pub struct CellStatus {
     /// nothing is degraded).
     #[serde(default)]
     pub unknown: Vec<String>,
-    /// Behind a reverse proxy: both colours and the proxy's counters.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub proxy: Option<crate::platforms::proxy::ProxyView>,
+    /// What the platform shows of the service beyond the fields above, in
+    /// its own words (an ECS task definition's ARN; behind a proxy, both
+    /// colours and the proxy's counters): version 1's `proxy`.
+    #[serde(default, skip_serializing_if = "crate::model::PlatformDetail::is_empty")]
+    pub detail: crate::model::PlatformDetail,
     /// A stepped rollout in flight (canary, linear): its weights and step.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub shift: Option<crate::model::Shift>,
@@ -407,7 +409,7 @@ pub fn build(
                 degraded: cell_degraded,
                 in_progress,
                 unknown,
-                proxy: svc.and_then(|s| s.proxy.clone()),
+                detail: svc.map(|s| s.detail.clone()).unwrap_or_default(),
                 shift_cell: shift.map(|sh| sh.cell(now)),
                 shift: shift.cloned(),
             });

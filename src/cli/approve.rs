@@ -138,9 +138,10 @@ pub(crate) async fn run_approve(
     }
 }
 
-/// What the approved promotion changes in the target: the same task-definition
-/// diff the initiator's plan showed, from a reading of the target now (when it
-/// cannot be read, that is said instead, and the approval can still be given).
+/// What the approved promotion changes in the target: the same words the
+/// initiator's plan showed, in the target platform's words, from a reading of
+/// the target now (when it cannot be read, that is said instead, and the
+/// approval can still be given).
 async fn change_text(
     cfg: &crate::config::Config,
     world: Option<super::setup::Demo>,
@@ -149,8 +150,12 @@ async fn change_text(
     let Some(env) = cfg.env_index(&req.env) else {
         return String::new();
     };
-    let container = crate::release::service_config(cfg, env, &req.service)
-        .map_or_else(|| "?".to_string(), |s| s.container.clone());
+    let Some(svc) = crate::release::service_config(cfg, env, &req.service) else {
+        return format!(
+            "  diff        \"{}\" is not configured in {}; the digest above is what would be deployed",
+            req.service, req.env
+        );
+    };
     let digest = crate::model::Digest::parse(&req.digest).ok();
     let clock: std::sync::Arc<dyn crate::clock::Clock> =
         std::sync::Arc::new(crate::clock::SystemClock);
@@ -163,29 +168,20 @@ async fn change_text(
     };
     match reading {
         Ok((now, release)) => {
-            let cutover = crate::release::service_config(cfg, env, &req.service).and_then(|s| {
-                crate::release::plan::cutover_lines(
-                    &cfg.environments[env],
-                    s,
-                    Some(&now),
-                    digest.as_ref(),
-                )
-            });
-            let lines = cutover.unwrap_or_else(|| {
-                let mut lines = crate::release::plan::revision_diff(
-                    now.task_definition.as_ref(),
-                    &container,
-                    now.image.as_ref(),
-                    digest.as_ref(),
-                    release.as_deref(),
-                );
-                // The traffic steps and their pauses, as the plan showed them.
-                lines.extend(crate::release::plan::traffic_lines(
-                    &now.deployment_config.strategy,
-                    &cfg.environments[env].rollout,
-                ));
-                lines
-            });
+            let target = &cfg.environments[env];
+            let mut lines = crate::platforms::deploy_words(
+                target,
+                svc,
+                Some(&now),
+                digest.as_ref(),
+                release.as_deref(),
+            )
+            .diff;
+            // The traffic steps and their pauses, as the plan showed them.
+            lines.extend(crate::release::plan::traffic_lines(
+                &now.deployment_config.strategy,
+                &target.rollout,
+            ));
             format!("  diff        {}", lines.join("\n              "))
         }
         Err(e) => format!(

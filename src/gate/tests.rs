@@ -14,7 +14,7 @@ fn snap(rollout: RolloutState, alarms: &[AlarmState]) -> ServiceSnapshot {
         arn: "arn".into(),
     };
     ServiceSnapshot {
-        proxy: None,
+        detail: crate::model::PlatformDetail::default(),
         name: "api".into(),
         ecs_service: "api".into(),
         image: None,

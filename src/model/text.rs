@@ -230,6 +230,14 @@ impl super::EnvSnapshot {
             if let super::Strategy::Other { name } = &mut svc.deployment_config.strategy {
                 clean(name);
             }
+            clean(&mut svc.detail.title);
+            for l in &mut svc.detail.lines {
+                clean_in_place(&mut l.label);
+                clean_in_place(&mut l.text);
+            }
+            if let Some(b) = &mut svc.detail.badge {
+                clean(&mut b.text);
+            }
         }
         self
     }

@@ -9,6 +9,7 @@ mod errors;
 mod logs;
 mod read;
 pub mod steps;
+pub mod words;
 mod write;
 
 use std::collections::{BTreeMap, HashMap};

@@ -68,27 +68,23 @@ impl RollbackTarget {
     }
 }
 
-/// What confirming a rollback to `target` does, in one sentence: the one
-/// wording of the console's dialog and of `shipdeck rollback`.
+/// What confirming a rollback to `target` does, in one sentence in the
+/// platform's words: the one wording of the console's dialog and of
+/// `shipdeck rollback`.
 pub fn rollback_effect(
     env: &crate::config::EnvConfig,
     service: &str,
     target: &RollbackTarget,
 ) -> String {
-    let svc = env.service(service);
-    match (env.proxy.as_deref(), svc.and_then(|s| s.proxy.as_deref())) {
-        (Some(proxy), Some(p)) => format!(
-            "{} \"{}\" switches back to {} in one step (no deploy), then it is watched like a deploy.",
-            proxy.kind.name(),
-            crate::model::text::sanitize(&p.backend),
-            target.revision
-        ),
-        _ => format!(
-            "ECS service {} is updated to {}, then watched like a deploy.",
-            svc.map_or("", |s| s.ecs_service.as_str()),
-            target.revision
-        ),
-    }
+    env.service(service).map_or_else(
+        || {
+            format!(
+                "{service} goes back to {}, then it is watched like a deploy.",
+                target.revision
+            )
+        },
+        |svc| crate::platforms::rollback_words(env, svc, &target.revision),
+    )
 }
 
 /// The rollback target of a service: the previous stable revision from the

@@ -39,7 +39,7 @@ fn healthy() -> Health {
 /// The api service running revision `rev` with one primary deployment in `rollout`.
 fn snap(rev: u32, rollout: RolloutState) -> ServiceSnapshot {
     ServiceSnapshot {
-        proxy: None,
+        detail: crate::model::PlatformDetail::default(),
         name: "api".into(),
         ecs_service: "shop-api-staging".into(),
         image: None,

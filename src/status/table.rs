@@ -268,14 +268,13 @@ pub fn render_table(report: &StatusReport, style: Style) -> String {
     }
     for svc in &report.services {
         for c in &svc.cells {
-            if let Some(p) = &c.proxy {
-                let _ = writeln!(trimmed, "\n{}/{} behind {}:", c.env, svc.name, p.kind);
-                for line in p.describe() {
-                    let tone = if line.contains("NOT ANSWERING") || line.contains("UNREADABLE") {
-                        Tone::Warn
-                    } else {
-                        Tone::Plain
-                    };
+            // The platform's own lines, where they add to the columns.
+            let d = &c.detail;
+            if !d.title.is_empty() {
+                let _ = writeln!(trimmed, "\n{}/{} {}:", c.env, svc.name, sanitize(&d.title));
+                for l in &d.lines {
+                    let tone = if l.warn { Tone::Warn } else { Tone::Plain };
+                    let line = sanitize(&format!("{} {}", l.label, l.text));
                     let _ = writeln!(trimmed, "  {}", style.paint(tone, &line));
                 }
             }

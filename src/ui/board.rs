@@ -526,15 +526,15 @@ fn service_cell<'a>(
             })),
         ));
     }
-    // Behind a proxy: the idle colour, warm (a rollback is one switch) or not.
-    if let Some(p) = &s.proxy {
-        let (mark, tone) = if p.idle_answering() {
+    // The platform's mark (behind a proxy: the idle colour, warm or not).
+    if let Some(b) = &s.detail.badge {
+        let (mark, tone) = if b.ok {
             ("✓", Tone::Good)
         } else {
             ("✗", Tone::Bad)
         };
         line2.push_span(Span::styled(
-            format!(" {}{mark}", p.live.other()),
+            format!(" {}{mark}", b.text),
             theme.tone(dim(tone)),
         ));
     }

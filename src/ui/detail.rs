@@ -165,19 +165,14 @@ pub(super) fn render_detail(frame: &mut Frame<'_>, area: Rect, app: &App, theme:
             };
             lines.push(kv("digest", &digest, theme));
             lines.push(kv("release", &super::board::release_detail(s), theme));
-            match s
-                .task_definition
-                .as_ref()
-                .and_then(|t| t.label().map(|c| (t, c)))
-            {
-                Some((t, c)) => lines.push(kv("live", &format!("{t} ({c} colour)"), theme)),
-                None => lines.push(kv(
-                    "task def",
-                    &s.task_definition
-                        .as_ref()
-                        .map_or("-".into(), |t| t.arn.clone()),
-                    theme,
-                )),
+            // What the platform shows of it, in its own words.
+            for l in &s.detail.lines {
+                let line = kv(&l.label, &l.text, theme);
+                lines.push(if l.warn {
+                    line.style(theme.tone(Tone::Warn))
+                } else {
+                    line
+                });
             }
             lines.push(rollback_line(app, s, theme));
             let c = &s.deployment_config;
@@ -195,20 +190,6 @@ pub(super) fn render_detail(frame: &mut Frame<'_>, area: Rect, app: &App, theme:
                 ),
                 theme,
             ));
-            if let Some(p) = &s.proxy {
-                lines.push(heading("proxy", theme));
-                for l in p.describe() {
-                    let tone = if l.contains("NOT ANSWERING") || l.contains("UNREADABLE") {
-                        Tone::Warn
-                    } else {
-                        Tone::Plain
-                    };
-                    lines.push(Line::styled(
-                        format!("  {}", sanitize(&l)),
-                        theme.tone(tone),
-                    ));
-                }
-            }
             if let Some(sh) = crate::release::step::in_flight(s) {
                 lines.push(heading("traffic shift", theme));
                 lines.push(Line::styled(

@@ -198,17 +198,19 @@ fn render_wizard(frame: &mut Frame<'_>, area: Rect, app: &App, w: &Wizard, theme
         + if rows.is_empty() { 0 } else { rows.len() + 2 }
         + if w.requested { 2 } else { 0 };
     let compact = full > usize::from(area.height);
-    for (i, d) in p.diff().into_iter().enumerate() {
-        if compact && !(2..=3).contains(&i) {
+    let diff = p.diff();
+    // A short terminal keeps what is replaced and by what (`- `, `+ `), else
+    // the first two lines.
+    let changes = diff.iter().any(|d| changed(d).is_some());
+    for (i, d) in diff.into_iter().enumerate() {
+        let tone = changed(&d);
+        let kept = if changes { tone.is_some() } else { i < 2 };
+        if compact && !kept {
             continue;
         }
-        let tone = match i {
-            2 => Tone::Bad,
-            3 => Tone::Good,
-            _ => Tone::Dim,
-        };
-        // A short terminal keeps the box whole and cuts these two (the
-        // digest heads the wizard, and the confirmation shows the image).
+        let tone = tone.unwrap_or(Tone::Dim);
+        // A short terminal keeps the box whole and cuts these lines (the
+        // digest heads the wizard, and the confirmation says the rest).
         let d = if compact {
             fit(&d, inner.saturating_sub(2))
         } else {
@@ -337,6 +339,17 @@ fn render_wizard(frame: &mut Frame<'_>, area: Rect, app: &App, w: &Wizard, theme
     boxed(frame, centered(area, width, h), title, lines, theme);
 }
 
+/// A diff line's tone when it says what is replaced (`- `) or by what (`+ `).
+fn changed(line: &str) -> Option<Tone> {
+    if line.starts_with("- ") {
+        Some(Tone::Bad)
+    } else if line.starts_with("+ ") {
+        Some(Tone::Good)
+    } else {
+        None
+    }
+}
+
 fn confirm_prompt(app: &App, mode: Confirm, env: &str, typed: &str, verb: &str) -> String {
     let accept = app.keymap.first(Action::Accept);
     match mode {
@@ -362,7 +375,6 @@ fn render_confirm(
         .target_revision
         .as_ref()
         .map_or_else(|| "the current revision".to_string(), ToString::to_string);
-    let image = p.new_image();
     let on_abort = match env.rollout.on_abort {
         crate::config::OnAbort::Rollback => format!("shipdeck rolls back to {base} automatically"),
         crate::config::OnAbort::Prompt => format!("shipdeck asks whether to roll back to {base}"),
@@ -373,22 +385,12 @@ fn render_confirm(
         p.target_name,
         prod_tag(app, p.target)
     ))];
-    if let Some(steps) = &p.cutover {
-        lines.extend(steps.iter().map(|s| Line::raw(format!("  {s}"))));
-    } else {
-        lines.extend([
-            Line::raw(format!("  1. register a copy of {base} with the image")),
-            Line::raw(format!("     {image}")),
-            Line::raw(format!(
-                "  2. update ECS service {} to the new revision",
-                p.ecs_service
-            )),
-        ]);
-        lines.extend(p.traffic.iter().map(|s| Line::raw(format!("     {s}"))));
-    }
-    let watch = if p.cutover.is_some() { "then" } else { "3." };
+    // What the platform does, in its words, then the traffic's steps.
+    lines.extend(p.words.steps.iter().map(|s| Line::raw(format!("  {s}"))));
+    lines.extend(p.traffic.iter().map(|s| Line::raw(format!("     {s}"))));
     lines.push(Line::raw(format!(
-        "  {watch} watch it for up to {}, until stable for {}; it aborts when",
+        "  {} watch it for up to {}, until stable for {}; it aborts when",
+        p.words.watch_step,
         humantime::format_duration(env.rollout.timeout),
         humantime::format_duration(env.rollout.stability_window)
     )));

@@ -449,7 +449,7 @@ async fn service_snapshot(
     }
     let (watched, alarms_unknown) = alarms.watched(&cfg.alarms, &cfg.alarm_prefixes);
     let snap = ServiceSnapshot {
-        proxy: None,
+        detail: super::words::detail(task_definition.as_ref()),
         logs: info.as_ref().and_then(|i| super::logs::of(i, cfg)),
         name: cfg.name.clone(),
         ecs_service: cfg.ecs_service.clone(),

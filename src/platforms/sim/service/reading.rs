@@ -105,7 +105,7 @@ impl SimService {
         let pending = deployments.iter().map(|d| d.pending).sum();
         let (alarms, alarms_unknown) = alarms.watched(&cfg.alarms, &cfg.alarm_prefixes);
         ServiceSnapshot {
-            proxy: None,
+            detail: crate::platforms::ecs::words::detail(Some(&self.task_def(self.current))),
             logs: Some(self.log_config(&cfg.container)),
             name: cfg.name.clone(),
             ecs_service: self.ecs_service.clone(),

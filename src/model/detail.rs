@@ -1,0 +1,91 @@
+//! What a platform says in its own words: the lines it shows of a service
+//! beyond the cells every platform fills (an ECS task definition's ARN, a
+//! proxy's colours and counters), and what a promotion will do there.
+//!
+//! Platforms fill these; the console, `status` and the CLI show them without
+//! knowing which platform wrote them. What generic code must *decide* on (is
+//! there a warm revision to go back to?) never hides in the text: it is a
+//! field of its own ([`DetailBadge::ok`], [`DetailLine::warn`]).
+
+use serde::{Deserialize, Serialize};
+
+use super::Shared;
+
+/// A platform's own lines about one service, as read.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PlatformDetail {
+    /// What the lines are about, in a few words (`behind haproxy`): `status`
+    /// prints them under `env/service {title}:`. Empty when they add nothing
+    /// to the table's columns; they show in the console's detail pane then.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub title: String,
+    /// Labelled lines, in order (the detail pane shows each as `label  text`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub lines: Vec<DetailLine>,
+    /// A few characters for the board's cell, with their verdict.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub badge: Option<DetailBadge>,
+}
+
+impl PlatformDetail {
+    /// Nothing to show.
+    pub fn is_empty(&self) -> bool {
+        self.title.is_empty() && self.lines.is_empty() && self.badge.is_none()
+    }
+}
+
+/// One labelled line of a platform's detail.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DetailLine {
+    /// A short label (`task def`, `idle`).
+    pub label: Shared,
+    /// What it says.
+    pub text: Shared,
+    /// Worth a look (an idle colour that does not answer, counters that
+    /// cannot be read): shown in the warning tone. The text says it too.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub warn: bool,
+}
+
+impl DetailLine {
+    /// A plain line.
+    pub fn new(label: impl Into<Shared>, text: impl Into<Shared>) -> Self {
+        Self {
+            label: label.into(),
+            text: text.into(),
+            warn: false,
+        }
+    }
+
+    /// The same line, in the warning tone when `warn`.
+    #[must_use]
+    pub fn warn_if(mut self, warn: bool) -> Self {
+        self.warn = warn;
+        self
+    }
+}
+
+/// A platform's mark on the board's cell: a word and its verdict, which the
+/// board shows with `✓` or `✗` (never colour alone).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DetailBadge {
+    /// The word (the idle colour's name).
+    pub text: String,
+    /// What it stands for is good (a warm colour a rollback switches to);
+    /// false when it is bad or not known.
+    pub ok: bool,
+}
+
+/// What a promotion will do on the service's platform, in the platform's
+/// words: the wizard, the confirmation, `promote` and `approve` show these.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DeployWords {
+    /// What changes, line by line (the wizard's diff, `approve`'s). Lines
+    /// that start with `- ` and `+ ` are what is replaced and by what.
+    pub diff: Vec<String>,
+    /// What confirming does, step by step (the confirmation dialog's list).
+    pub steps: Vec<String>,
+    /// How the watch that follows the steps is introduced in that list (`3.`
+    /// after two numbered steps, `then` after steps that end in a sentence).
+    pub watch_step: String,
+}
