@@ -962,7 +962,8 @@ fn alb_weights_switch_with_a_promotion_and_back_with_a_rollback() {
 #[tokio::test]
 async fn a_failed_modify_rule_leaves_the_weights_as_they_were() {
     use aws_sdk_elasticloadbalancingv2 as elb;
-    use shipdeck::platforms::proxy::{Colour, ProxyService, config::AlbRule};
+    use shipdeck::config::proxy::AlbRule;
+    use shipdeck::platforms::proxy::{Colour, ProxyService};
     let Some(bin) = emulators::venv_bin() else {
         return;
     };
