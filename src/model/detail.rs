@@ -89,3 +89,49 @@ pub struct DeployWords {
     /// after two numbered steps, `then` after steps that end in a sentence).
     pub watch_step: String,
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_platforms_words_pass_the_one_sanitiser_with_the_reading() {
+        let mut svc = super::super::ServiceSnapshot::bare("api", "api");
+        svc.detail = PlatformDetail {
+            title: "behind \u{1b}[2Jhaproxy".into(),
+            lines: vec![
+                DetailLine::new("idle\u{7}", "blue · answered \u{1b}]0;owned\u{7}500")
+                    .warn_if(true),
+            ],
+            badge: Some(DetailBadge {
+                text: "blue\u{202e}".into(),
+                ok: false,
+            }),
+        };
+        let reading = super::super::EnvSnapshot {
+            env: "prod".into(),
+            read_at: chrono::DateTime::default(),
+            services: vec![svc],
+            warnings: Vec::new(),
+            sources: super::super::Sources::default(),
+            index: super::super::ServiceIndex::default(),
+        }
+        .sanitized();
+        let d = &reading.services[0].detail;
+        let texts = [
+            d.title.as_str(),
+            &*d.lines[0].label,
+            &*d.lines[0].text,
+            d.badge.as_ref().map_or("", |b| b.text.as_str()),
+        ];
+        for t in texts {
+            assert!(
+                !t.chars().any(|c| c.is_control() || c == '\u{202e}'),
+                "{t:?}"
+            );
+        }
+        // What generic code decides on is untouched.
+        assert!(d.lines[0].warn);
+        assert_eq!(d.badge.as_ref().map(|b| b.ok), Some(false));
+    }
+}

@@ -636,3 +636,101 @@ async fn release_names_beside_the_digests() {
         );
     }
 }
+
+/// What a platform shows of a service reaches the board and the detail pane
+/// as the platform wrote it, whichever platform that is: here the proxy's
+/// lines and its idle colour as the board's badge, on the demo's payments in
+/// prod. A badge that is not good is `✗` in the bad tone, never colour alone.
+#[tokio::test]
+async fn a_platforms_own_lines_and_badge_reach_the_board_and_the_detail_pane() {
+    use shipdeck::config::proxy::Colour;
+    use shipdeck::platforms::proxy::{ColourView, ProxyView, Traffic};
+    let mut w = World::new();
+    w.poll_all().await;
+    let now = w.clock.now();
+    let cmds = update(&mut w.app, Msg::Tick(now + chrono::Duration::seconds(30)));
+    let colour = |c: Colour, answering: bool, reason: &str| ColourView {
+        colour: c,
+        digest: Some(shipdeck::model::Digest::of_bytes(c.name().as_bytes())),
+        answering,
+        reason: reason.into(),
+    };
+    let view = ProxyView {
+        kind: "haproxy".into(),
+        live: Colour::Green,
+        colours: vec![
+            colour(Colour::Blue, false, "connection refused"),
+            colour(Colour::Green, true, "answered 200"),
+        ],
+        traffic: Traffic::Unreadable("the admin socket did not answer".into()),
+    };
+    for cmd in cmds {
+        if let shipdeck::app::Command::PollEnv { env, request } = cmd {
+            let mut result = w
+                .fleet
+                .read_env(
+                    &w.cfg.environments[env],
+                    shipdeck::provider::ReadScope::CONSOLE,
+                )
+                .await;
+            if env == shipdeck::config::EnvId(2)
+                && let Ok(snap) = &mut result
+            {
+                let payments = snap
+                    .services
+                    .iter_mut()
+                    .find(|s| s.name == "payments")
+                    .unwrap();
+                payments.detail = view.detail();
+            }
+            update(
+                &mut w.app,
+                Msg::EnvPolled {
+                    env,
+                    request,
+                    at: now,
+                    result,
+                },
+            );
+        }
+    }
+    for _ in 0..3 {
+        w.key(Key::ch('j'));
+    }
+    w.key(Key::ch('l'));
+    w.key(Key::ch('l'));
+    w.key(Key::plain(KeyCode::Enter));
+    let screen = w.screen(120, 40);
+    assert!(screen.contains("Detail · payments @ prod"), "{screen}");
+    // The platform's lines, labelled, in place of ECS's task definition.
+    assert!(screen.contains("live     green · "), "{screen}");
+    assert!(
+        screen.contains("idle     blue · ") && screen.contains("ANSWERING: no rollback to it"),
+        "{screen}"
+    );
+    assert!(
+        screen.contains("traffic  UNREADABLE: the admin socket did not answer"),
+        "{screen}"
+    );
+    assert!(!screen.contains("task def arn"), "{screen}");
+    // The badge: the idle colour, ✗ and the bad tone.
+    let term = w.draw(120, 40, &Theme::new(ThemeName::Dark, false));
+    let buf = term.backend().buffer();
+    let mut found = false;
+    for y in 0..40 {
+        let line: String = (0..120).map(|x| buf[(x, y)].symbol().to_string()).collect();
+        if let Some(pos) = line.find(" blue✗") {
+            let x = u16::try_from(line[..pos].chars().count()).unwrap() + 1;
+            assert_eq!(buf[(x, y)].fg, Color::LightRed, "{line}");
+            found = true;
+        }
+    }
+    assert!(found, "the idle colour's badge is on the board\n{screen}");
+    // Another cell, on ECS, still says its task definition.
+    w.key(Key::plain(KeyCode::Esc));
+    w.key(Key::ch('h'));
+    w.key(Key::plain(KeyCode::Enter));
+    let screen = w.screen(120, 40);
+    assert!(screen.contains("Detail · payments @ staging"), "{screen}");
+    assert!(screen.contains("task def arn:aws:ecs:"), "{screen}");
+}
