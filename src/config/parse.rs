@@ -67,7 +67,7 @@ fn parse_platform(ctx: &mut Ctx<'_>, t: &Table<'_>) -> crate::config::PlatformKi
     let old = t.choice(ctx, "provider", &names);
     if let Some(o) = &old {
         ctx.note(
-            t.key_span("provider"),
+            t.key_span("provider").as_ref(),
             &format!(
                 "{} > provider = \"{o}\" is the old spelling: write platform = \"{o}\"",
                 t.path
@@ -321,18 +321,17 @@ fn parse_env(ctx: &mut Ctx<'_>, t: &mut Table<'_>, base: Option<&Path>) -> Optio
     let platform = parse_platform(ctx, t);
     let is_proxy = platform == crate::config::PlatformKind::Proxy;
     let proxy_key = t.key_span("proxy");
-    let proxy = match t.table(ctx, "proxy", format!("{} > proxy", t.path)) {
-        Some(p) => proxy::parse_proxy_env(ctx, &p, base),
-        None => {
-            if is_proxy {
-                t.missing(
-                    ctx,
-                    "proxy",
-                    "add [environment.proxy] with kind, url and the proxy's admin address",
-                );
-            }
-            None
+    let proxy = if let Some(p) = t.table(ctx, "proxy", format!("{} > proxy", t.path)) {
+        proxy::parse_proxy_env(ctx, &p, base)
+    } else {
+        if is_proxy {
+            t.missing(
+                ctx,
+                "proxy",
+                "add [environment.proxy] with kind, url and the proxy's admin address",
+            );
         }
+        None
     };
     // A proxy environment has no AWS region or cluster.
     let (region, cluster) = if is_proxy {

@@ -111,8 +111,8 @@ impl<'a> Ctx<'a> {
     }
 
     /// Records something that works but has a newer spelling.
-    pub fn note(&mut self, span: Option<Range<usize>>, message: &str) {
-        let at = self.location(span.as_ref());
+    pub fn note(&mut self, span: Option<&Range<usize>>, message: &str) {
+        let at = self.location(span);
         self.notes.push(format!("{at}: {message}"));
     }
 
