@@ -285,6 +285,50 @@ pub struct Deployment {
     pub updated_at: DateTime<Utc>,
 }
 
+/// A platform's answer to "has the service converged?", with the change it
+/// is about where the platform names one.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct Convergence {
+    /// Converged, converging, or not said.
+    pub state: ConvergenceState,
+    /// The change the answer is about (the git commit a GitOps controller
+    /// applied): a watch that follows a change matches it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub change: Option<Shared>,
+}
+
+impl Convergence {
+    /// Converged when `done`, else converging: a platform that knows.
+    pub fn judged(done: bool) -> Self {
+        Self {
+            state: if done {
+                ConvergenceState::Converged
+            } else {
+                ConvergenceState::Converging
+            },
+            change: None,
+        }
+    }
+
+    /// Whether the platform said converged (unknown never is).
+    pub fn is_converged(&self) -> bool {
+        self.state == ConvergenceState::Converged
+    }
+}
+
+/// Where a service stands against what it was last told to run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ConvergenceState {
+    /// It runs what it was told to, everywhere it should.
+    Converged,
+    /// On its way (tasks starting or draining, a sync in progress).
+    Converging,
+    /// The platform did not say: never taken as converged.
+    #[default]
+    Unknown,
+}
+
 /// How ECS rolls out and protects a service.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub struct DeploymentConfig {
@@ -482,6 +526,12 @@ pub struct ServiceSnapshot {
     pub pending: u32,
     /// Deployments, primary first.
     pub deployments: Vec<Deployment>,
+    /// Whether the service runs what it was last told to, fully, as its
+    /// platform judges it (ECS: the primary deployment completed and every
+    /// task running; a GitOps controller: synced and healthy). The watch
+    /// reads it and never counts tasks itself.
+    #[serde(default)]
+    pub convergence: Convergence,
     /// Deployment configuration.
     pub deployment_config: DeploymentConfig,
     /// Alarms watched for this service, as read.
@@ -525,6 +575,7 @@ impl ServiceSnapshot {
             desired: 1,
             pending: 0,
             deployments: vec![],
+            convergence: Convergence::judged(true),
             deployment_config: DeploymentConfig::default(),
             alarms: vec![],
             alarms_unknown: None,

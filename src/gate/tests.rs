@@ -24,6 +24,7 @@ fn snap(rollout: RolloutState, alarms: &[AlarmState]) -> ServiceSnapshot {
         running: 1,
         desired: 1,
         pending: 0,
+        convergence: crate::model::Convergence::judged(true),
         deployments: vec![Deployment {
             steps: Vec::new(),
             nothing_changed: false,

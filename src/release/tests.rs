@@ -50,6 +50,8 @@ fn snap(rev: u32, rollout: RolloutState) -> ServiceSnapshot {
         desired: 3,
         pending: 0,
         deployments: vec![Deployment {
+        // As ECS judges it: the one (primary) deployment completed, 3 of 3 running.
+        convergence: crate::model::Convergence::judged(rollout == RolloutState::Completed),
             steps: Vec::new(),
             nothing_changed: false,
             shift: None,

@@ -21,7 +21,7 @@ use chrono::{DateTime, Utc};
 
 use super::driver;
 use crate::config::proxy::{Colour, ProxyEnv, ProxyService};
-use crate::model::{Deployment, DeploymentRole, Digest, RolloutState, ServiceEvent};
+use crate::model::{Convergence, Deployment, DeploymentRole, Digest, RolloutState, ServiceEvent};
 use crate::provider::{DeployStarted, ProviderError};
 
 mod checks;
@@ -560,4 +560,17 @@ pub async fn switch_back(ctx: &Ctx, target: Colour) -> Result<DeployStarted, Pro
         to: target.revision_of(&ctx.service),
         deployment_id: Some(id),
     })
+}
+
+/// The proxy's answer to "converged?", for its readings: the primary
+/// deployment (a run's, or the live colour settled) completed and the live
+/// colour answers. The watch reads it and counts nothing itself.
+pub fn convergence(deployments: &[Deployment], answering: bool) -> Convergence {
+    Convergence::judged(
+        answering
+            && deployments
+                .iter()
+                .find(|d| d.role == DeploymentRole::Primary)
+                .is_none_or(|d| d.rollout == RolloutState::Completed),
+    )
 }

@@ -90,6 +90,7 @@ pub fn service_snapshot(service: &str, r: ServiceReading) -> ServiceSnapshot {
         running: u32::from(answering),
         desired: 1,
         pending: 0,
+        convergence: super::runbook::convergence(&deployments, answering),
         deployments,
         deployment_config: DeploymentConfig {
             circuit_breaker: false,
