@@ -89,14 +89,24 @@ mod opt_secs {
 }
 
 /// What a deploy or rollback call started.
+///
+/// A platform may not know the new revision when the call returns: a git
+/// commit that a GitOps controller applies later has none yet. Then `to` is
+/// `None`, and the watch follows the promoted digest (and `change`, when the
+/// platform names one) until a reading shows the revision.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DeployStarted {
     /// shipdeck service name.
     pub service: String,
     /// Revision the service ran before.
     pub from: Option<Revision>,
-    /// Revision the service now converges to.
-    pub to: Revision,
+    /// Revision the service now converges to, when the platform knows it
+    /// already (never made up when it does not).
+    pub to: Option<Revision>,
+    /// What the platform calls the change it made, when it names one that a
+    /// reading reports back (a git commit pushed for a controller to apply).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub change: Option<String>,
     /// Provider id of the new deployment, when known.
     pub deployment_id: Option<String>,
 }

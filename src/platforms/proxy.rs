@@ -450,7 +450,8 @@ impl ProxyProvider {
         Ok(DeployStarted {
             service: service.name.clone(),
             from: Some(live.revision_of(&service.name)),
-            to: live.other().revision_of(&service.name),
+            to: Some(live.other().revision_of(&service.name)),
+            change: None,
             deployment_id: Some(id),
         })
     }

@@ -524,7 +524,8 @@ impl SimFleet {
         Ok(DeployStarted {
             service: cfg.name.clone(),
             from: Some(from),
-            to,
+            to: Some(to),
+            change: None,
             deployment_id: Some(id),
         })
     }
@@ -571,7 +572,8 @@ impl SimFleet {
         Ok(DeployStarted {
             service: cfg.name.clone(),
             from: Some(from),
-            to,
+            to: Some(to),
+            change: None,
             deployment_id,
         })
     }

@@ -342,6 +342,7 @@ impl Watch {
         let mut next = Next::default();
         match result {
             Ok(started) => {
+                self.accepted(started.to, started.change, started.deployment_id);
                 next.log.push(format!(
                     "{} accepted: {} → {}",
                     self.kind.noun(),
@@ -349,9 +350,11 @@ impl Watch {
                         .from
                         .as_ref()
                         .map_or_else(|| "?".to_string(), ToString::to_string),
-                    started.to
+                    self.to.as_ref().map_or_else(
+                        || format!("{} (revision not reported yet)", self.followed()),
+                        ToString::to_string
+                    )
                 ));
-                self.started(started.to, started.deployment_id);
             }
             Err((e, closed)) => {
                 self.outcome = Some(Step::Failed(e.clone()));
@@ -385,10 +388,11 @@ impl Watch {
         operator: &str,
         on_abort: OnAbort,
     ) -> Next {
-        if self.is_over() || self.to.is_none() {
+        if self.is_over() || !self.issued {
             return Next::default();
         }
         let stage = self.stage;
+        let following = self.to.is_none();
         // A rollback to a revision whose digest was not known when it was
         // issued learns it from the service running that revision, so that
         // its stable mark can be written (and claimed).
@@ -400,6 +404,9 @@ impl Watch {
         }
         let step = self.observe(s, now);
         let mut next = Next::default();
+        if following && let Some(to) = &self.to {
+            next.log.push(format!("{} runs as {to}", self.followed()));
+        }
         for named in std::mem::take(&mut self.new_steps) {
             next.log.push(format!("step: {named}"));
             let mut d = self.draft(operator);

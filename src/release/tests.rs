@@ -712,4 +712,5 @@ fn a_switch_changed_by_hand_closes_as_changed_outside_never_stable() {
     assert_ne!(o.exit_code(), 0);
 }
 
+mod follow;
 mod outside;

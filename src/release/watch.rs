@@ -15,6 +15,7 @@ use super::service_config;
 
 mod after_abort;
 mod blind;
+mod follow;
 mod outside;
 
 /// How long past its timeout a watch without readings waits before it gives up.
@@ -85,12 +86,20 @@ pub struct Watch {
     pub from: Option<Revision>,
     /// Digest before.
     pub from_digest: Option<Digest>,
-    /// Revision it converges to (known once issued).
+    /// Revision it converges to: known once issued where the platform says
+    /// at once, else adopted from the first reading that shows the promoted
+    /// digest (and change) with its revision; never made up.
     pub to: Option<Revision>,
     /// Digest it converges to.
     pub to_digest: Option<Digest>,
+    /// The platform's name for the change it made (a git commit a GitOps
+    /// controller applies), followed with the digest until the revision is
+    /// known.
+    pub change: Option<String>,
     /// Provider deployment id.
     pub deployment_id: Option<String>,
+    /// The platform accepted the command: readings count from here.
+    pub(super) issued: bool,
     /// When the command was issued.
     pub issued_at: DateTime<Utc>,
     /// Abort criteria.
@@ -177,7 +186,9 @@ impl Watch {
             from_digest: before.and_then(|b| b.digest.clone()),
             to: None,
             to_digest,
+            change: None,
             deployment_id: None,
+            issued: false,
             issued_at: now,
             policy,
             firing_before: before
@@ -221,10 +232,7 @@ impl Watch {
 
     /// The command was accepted: watch for this revision and deployment.
     pub fn started(&mut self, to: Revision, deployment_id: Option<String>) {
-        self.progress = format!("rolling out {to}");
-        self.stage = "issued";
-        self.to = Some(to);
-        self.deployment_id = deployment_id;
+        self.accepted(Some(to), None, deployment_id);
     }
 
     /// Seconds counted towards the timeout: since the issue or the latest
@@ -251,20 +259,20 @@ impl Watch {
 
     /// Looks at one reading of the service; returns what it means.
     pub fn observe(&mut self, s: &ServiceSnapshot, now: DateTime<Utc>) -> Step {
-        if self.is_over() {
+        if self.is_over() || !self.issued {
             return Step::Continue;
         }
-        let Some(to) = self.to.clone() else {
-            return Step::Continue;
-        };
+        self.adopt(s);
+        let to = self.to.clone();
         let deployment = s
             .deployments
             .iter()
             .find(|d| self.deployment_id.as_deref() == Some(d.id.as_str()))
             .or_else(|| {
+                let to = to.as_ref()?;
                 s.deployments.iter().find(|d| {
                     d.role == crate::model::DeploymentRole::Primary
-                        && d.task_definition.same_revision(&to)
+                        && d.task_definition.same_revision(to)
                 })
             });
         if let Some(d) = deployment
@@ -279,8 +287,14 @@ impl Watch {
             None => self.shift = None,
         }
         let elapsed = (now - self.clock_from).to_std().unwrap_or_default();
-        let rollout = match deployment {
-            Some(d) => {
+        let rollout = match (deployment, &to) {
+            // The platform has not reported the revision yet: what was
+            // promoted is followed, and nothing completes without it.
+            (_, None) => {
+                self.following(s);
+                RolloutState::InProgress
+            }
+            (Some(d), Some(to)) => {
                 self.stage = d.rollout.label();
                 self.progress = format!(
                     "{}: {} of {} running{}{}",
@@ -324,28 +338,30 @@ impl Watch {
                     r => {
                         // Replaced since the switch (by hand, or a proxy
                         // switched back): said, never watched on to success.
-                        if let Some(found) = outside::replaced(d, s, &to) {
+                        if let Some(found) = outside::replaced(d, s, to) {
                             return self.changed_outside(found);
                         }
                         r
                     }
                 }
             }
-            // The deployment left ECS's list: done if the service is on our revision.
-            None if s
-                .task_definition
-                .as_ref()
-                .is_some_and(|t| t.same_revision(&to))
-                && s.running >= s.desired =>
+            // The deployment left the platform's list: done when the service
+            // is on our revision and its platform says it converged (the
+            // platform's answer; unknown never is).
+            (None, Some(to))
+                if s.task_definition
+                    .as_ref()
+                    .is_some_and(|t| t.same_revision(to))
+                    && s.convergence.is_converged() =>
             {
                 RolloutState::Completed
             }
             // The deployment left the list and the service runs another
             // revision: deployed outside this watch.
-            None if let Some(found) = outside::not_serving(s, &to) => {
+            (None, Some(to)) if let Some(found) = outside::not_serving(s, to) => {
                 return self.changed_outside(found);
             }
-            None => RolloutState::InProgress,
+            (None, Some(_)) => RolloutState::InProgress,
         };
         if rollout == RolloutState::Completed && self.completed_at.is_none() {
             self.completed_at = Some(now);
@@ -353,7 +369,8 @@ impl Watch {
         // From completion to the success itself, what serves must still be
         // what was switched to: each reading re-reads it.
         if self.completed_at.is_some()
-            && let Some(found) = outside::not_serving(s, &to)
+            && let Some(to) = &to
+            && let Some(found) = outside::not_serving(s, to)
         {
             return self.changed_outside(found);
         }
@@ -480,8 +497,16 @@ impl Watch {
             }
         }
         if elapsed >= self.policy.timeout {
+            let never = if to.is_none() {
+                format!(
+                    ": the platform never reported a revision for {}",
+                    self.followed()
+                )
+            } else {
+                String::new()
+            };
             return self.end(Step::Abort(format!(
-                "not stable within {}",
+                "not stable within {}{never}",
                 humantime::format_duration(self.policy.timeout)
             )));
         }
@@ -524,7 +549,7 @@ impl Watch {
     /// Without any reading: ends the watch once it is past its timeout by
     /// [`SILENT_GRACE`] (a reading would have ended it at the timeout itself).
     pub fn silent(&mut self, now: DateTime<Utc>) -> Step {
-        if self.is_over() || self.to.is_none() {
+        if self.is_over() || !self.issued {
             return Step::Continue;
         }
         let elapsed = (now - self.clock_from).to_std().unwrap_or_default();

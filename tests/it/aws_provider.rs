@@ -33,12 +33,12 @@ async fn contract(p: &AnyProvider, cfg: &Config, d1: &Digest) {
         started.from.as_ref().map(|f| f.number().unwrap()),
         Some(before.number().unwrap())
     );
-    assert!(started.to.number().unwrap() > before.number().unwrap());
+    assert!(started.to.as_ref().unwrap().number().unwrap() > before.number().unwrap());
     let snap = p.read_env(env, ReadScope::CONSOLE).await.unwrap();
     let s = snap.service("svc1").unwrap();
     assert_eq!(
         s.task_definition.as_ref().map(|t| t.number().unwrap()),
-        Some(started.to.number().unwrap())
+        Some(started.to.as_ref().unwrap().number().unwrap())
     );
     assert_eq!(s.digest, Some(digest("2.0")));
     let current = s.task_definition.clone().unwrap();
@@ -140,7 +140,7 @@ async fn promotion_changes_only_the_image() {
         }
     };
     let old = describe("c1-svc1:1".into()).await;
-    let new = describe(started.to.arn.to_string()).await;
+    let new = describe(started.to.as_ref().unwrap().arn.to_string()).await;
     let (o, n) = (
         old.task_definition().unwrap(),
         new.task_definition().unwrap(),
@@ -188,7 +188,10 @@ async fn promotion_changes_only_the_image() {
         .send()
         .await
         .unwrap();
-    assert_eq!(svc.services()[0].task_definition(), Some(&*started.to.arn));
+    assert_eq!(
+        svc.services()[0].task_definition(),
+        Some(&*started.to.as_ref().unwrap().arn)
+    );
 }
 
 #[tokio::test]

@@ -75,7 +75,8 @@ async fn update_service(
             })
             .and_then(|d| d.id())
             .map(str::to_string),
-        to,
+        to: Some(to),
+        change: None,
     })
 }
 
@@ -190,7 +191,8 @@ pub async fn rollback(
                 return Ok(DeployStarted {
                     service: svc.name.clone(),
                     from,
-                    to: to.clone(),
+                    to: Some(to.clone()),
+                    change: None,
                     deployment_id: None,
                 });
             }

@@ -557,7 +557,8 @@ pub async fn switch_back(ctx: &Ctx, target: Colour) -> Result<DeployStarted, Pro
     Ok(DeployStarted {
         service: ctx.service.clone(),
         from: Some(live.revision_of(&ctx.service)),
-        to: target.revision_of(&ctx.service),
+        to: Some(target.revision_of(&ctx.service)),
+        change: None,
         deployment_id: Some(id),
     })
 }

@@ -50,7 +50,7 @@ fn deploy_goes_in_progress_then_completed() {
         .unwrap();
     assert_eq!(started.from, before.task_definition);
     assert_eq!(
-        started.to.number().unwrap(),
+        started.to.as_ref().unwrap().number().unwrap(),
         before.task_definition.as_ref().unwrap().number().unwrap() + 1
     );
 
@@ -430,9 +430,9 @@ fn readings_share_a_history_until_a_deploy_registers_a_revision() {
     assert!(!Arc::ptr_eq(&a.history, &c.history));
     assert_eq!(c.history.len(), a.history.len() + 1);
     let newest = c.history.last().unwrap();
-    assert_eq!(newest.task_definition, started.to);
+    assert_eq!(newest.task_definition, started.to.clone().unwrap());
     assert_eq!(newest.digest.as_ref(), Some(&digest));
-    assert_eq!(c.task_definition.as_ref(), Some(&started.to));
+    assert_eq!(c.task_definition.as_ref(), started.to.as_ref());
 }
 
 #[test]

@@ -131,7 +131,8 @@ async fn the_simulator_expresses_a_hand_change_and_the_watch_ends_changed_outsid
             .deploy(env, svc, &Digest::of_bytes(b"new release"))
             .await
             .unwrap();
-        w.started(started.to.clone(), started.deployment_id.clone());
+        let to = started.to.clone().unwrap();
+        w.started(to.clone(), started.deployment_id.clone());
         let mut step = Step::Continue;
         let mut changed = false;
         for _ in 0..600 {
@@ -153,10 +154,8 @@ async fn the_simulator_expresses_a_hand_change_and_the_watch_ends_changed_outsid
             assert!(changed, "the rollout never completed");
             match step {
                 Step::ChangedOutside(found) => assert!(
-                    found.starts_with(&format!(
-                        "{from} is the primary deployment now, not {}",
-                        started.to
-                    )) && found.contains("(deployment ecs-svc/by-hand-"),
+                    found.starts_with(&format!("{from} is the primary deployment now, not {to}"))
+                        && found.contains("(deployment ecs-svc/by-hand-"),
                     "{found}"
                 ),
                 other => panic!("{other:?}"),

@@ -17,6 +17,17 @@ impl Watch {
         now: DateTime<Utc>,
     ) -> Option<(Self, Revision, Draft)> {
         let from = self.from.clone()?;
+        let rb = self.way_back(now);
+        let mut draft = rb.draft(operator);
+        draft.to_revision = Some(from.to_string());
+        draft
+            .reasons
+            .push(format!("automatic rollback after abort: {why}"));
+        Some((rb, from, draft))
+    }
+
+    /// The watch of the way back from this one, not yet issued.
+    fn way_back(&self, now: DateTime<Utc>) -> Self {
         let mut rb = self.clone();
         rb.kind = OpKind::Rollback;
         rb.automatic = true;
@@ -24,7 +35,9 @@ impl Watch {
         rb.from_digest.clone_from(&self.to_digest);
         rb.to = None;
         rb.to_digest.clone_from(&self.from_digest);
+        rb.change = None;
         rb.deployment_id = None;
+        rb.issued = false;
         rb.issued_at = now;
         rb.completed_at = None;
         rb.healthy_since = None;
@@ -38,11 +51,6 @@ impl Watch {
         rb.blind = Vec::new();
         rb.progress = "issuing rollback…".to_string();
         rb.stage = "issuing";
-        let mut draft = rb.draft(operator);
-        draft.to_revision = Some(from.to_string());
-        draft
-            .reasons
-            .push(format!("automatic rollback after abort: {why}"));
-        Some((rb, from, draft))
+        rb
     }
 }
