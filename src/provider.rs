@@ -155,6 +155,27 @@ pub struct Capabilities {
     /// Reading a service's revision history costs API calls (read lazily,
     /// never as part of a board reading).
     pub history_costs_calls: bool,
+    /// How the platform goes back to an earlier artifact: what a rollback
+    /// targets ([`crate::release::rollback_target`]) and how it is issued.
+    pub rollback: RollbackStyle,
+}
+
+/// How a platform rolls back: to the previous *known-stable artifact*, by
+/// revision where the platform keeps them, by digest where it redeploys.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RollbackStyle {
+    /// Numbered revisions it keeps and points the service back at (ECS task
+    /// definitions, Lambda versions): the previous stable revision, else the
+    /// newest older one still kept ([`Provider::rollback`]).
+    Revisions,
+    /// Labelled slots kept warm side by side (two colours behind a proxy):
+    /// switch back to the other slot ([`Provider::rollback`]).
+    Slots,
+    /// It redeploys an earlier image, which becomes a new, *higher* revision
+    /// (Fly machines, a GitOps revert): the previous stable digest, deployed
+    /// again ([`Provider::deploy`]) and recorded as a rollback. A number says
+    /// nothing about age there.
+    Redeploy,
 }
 
 /// What a reading of a service's logs asks for: the revision and log
@@ -194,7 +215,11 @@ pub trait Provider: Send + Sync {
     ) -> impl Future<Output = Result<Vec<RevisionInfo>, ProviderError>> + Send;
 
     /// Registers a revision identical to the current one but for the image
-    /// (`repo@digest`) and points the service at it.
+    /// (`repo@digest`) and points the service at it. Says the new revision
+    /// where the call knows it; a platform that learns it only later (a
+    /// commit a controller applies) says `to: None` and the change it made.
+    /// A platform that rolls back by redeploying ([`RollbackStyle::Redeploy`])
+    /// is also called here for a rollback, with an earlier digest.
     fn deploy(
         &self,
         env: &EnvConfig,
@@ -202,7 +227,8 @@ pub trait Provider: Send + Sync {
         digest: &Digest,
     ) -> impl Future<Output = Result<DeployStarted, ProviderError>> + Send;
 
-    /// Points the service back at an existing revision.
+    /// Points the service back at an existing revision (platforms that keep
+    /// them: [`RollbackStyle::Revisions`], [`RollbackStyle::Slots`]).
     fn rollback(
         &self,
         env: &EnvConfig,

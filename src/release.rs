@@ -35,7 +35,9 @@ pub use engine::{Effect, Next, Outcome, Promotion, open_request, refusal, start_
 pub use gate_input::{Observed, gate_entries, gate_for, healthy_stable, soaked_for, stale_sources};
 pub use plan::{Answers, Plan, PlanError, env_index, plan, service_config};
 pub use records::closing_records;
-pub use rollback::{RollbackTarget, rollback_effect, rollback_start, rollback_target};
+pub use rollback::{
+    RollbackTarget, rollback_effect, rollback_start, rollback_style, rollback_target,
+};
 pub use watch::{HEALTH_ABORT_AFTER, OpKind, SILENT_GRACE, Step, Watch};
 
 #[cfg(test)]

@@ -67,7 +67,9 @@ pub async fn drive(
         })?;
     }
     let records = driver.exec.read().map_err(CliError::failed)?;
-    let target = release::rollback_target(&records, env_name, &snap).map_err(CliError::failed)?;
+    let style = release::rollback_style(&cfg.environments[env], service);
+    let target =
+        release::rollback_target(&records, env_name, &snap, style).map_err(CliError::failed)?;
     say(&format!(
         "roll back {service} in {env_name}: {} ({}) → {} ({}) [{}]",
         snap.task_definition

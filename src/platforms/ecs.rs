@@ -307,6 +307,8 @@ pub const CAPABILITIES: crate::provider::Capabilities = crate::provider::Capabil
     pauses: true,
     runs_in_process: false,
     history_costs_calls: true,
+    // Task-definition revisions are kept, numbered: UpdateService back to one.
+    rollback: crate::provider::RollbackStyle::Revisions,
 };
 
 impl Provider for AwsProvider {

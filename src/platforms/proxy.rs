@@ -104,6 +104,8 @@ pub const CAPABILITIES: crate::provider::Capabilities = crate::provider::Capabil
     pauses: false,
     runs_in_process: true,
     history_costs_calls: false,
+    // Two colours kept warm: switch back to the other one.
+    rollback: crate::provider::RollbackStyle::Slots,
 };
 
 /// The proxy as a platform: its own methods, through the one trait; a

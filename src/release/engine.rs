@@ -14,9 +14,9 @@ use crate::config::{Config, EnvId, OnAbort};
 use crate::gate::{self, GateResult, Verdict};
 use crate::ledger::{Draft, Record, RecordKind};
 use crate::model::{Revision, ServiceSnapshot};
-use crate::provider::DeployStarted;
+use crate::provider::{DeployStarted, RollbackStyle};
 
-use super::exec::Issue;
+use super::exec::{Issue, RollbackTo};
 pub use super::outcome::Outcome;
 use super::{
     Answers, Observed, OpKind, Plan, RollbackTarget, Step, Watch, closing_records, gate_for,
@@ -299,7 +299,7 @@ pub fn start_rollback(
     let effects = vec![Effect::Issue {
         env,
         service: service.to_string(),
-        issue: Issue::Rollback(target.revision.clone()),
+        issue: Issue::Rollback(target.issue()),
         draft,
     }];
     (watch, effects)
@@ -556,24 +556,38 @@ impl Watch {
         self.finish(step, operator, now, OnAbort::Rollback)
     }
 
-    /// After an abort: watch the rollback to the revision that ran before (the
-    /// issue effect), or end aborted when that revision is unknown.
+    /// After an abort: watch the rollback to what ran before (the issue
+    /// effect), or end aborted when that is unknown. A platform that rolls
+    /// back by redeploying gets the digest that ran before deployed again;
+    /// the others, the revision.
     fn roll_back_after(&mut self, why: &str, operator: &str, now: DateTime<Utc>) -> Next {
         let mut next = Next::default();
-        if let Some((rb, from, draft)) = self.rollback_after_abort(operator, why, now) {
+        let (back, unknown) = match self.rollback {
+            RollbackStyle::Redeploy => (
+                self.redeploy_after_abort(operator, why, now)
+                    .map(|(rb, d, draft)| (rb, RollbackTo::Digest(d), draft)),
+                "no previous digest known",
+            ),
+            RollbackStyle::Revisions | RollbackStyle::Slots => (
+                self.rollback_after_abort(operator, why, now)
+                    .map(|(rb, r, draft)| (rb, RollbackTo::Revision(r), draft)),
+                "no previous revision known",
+            ),
+        };
+        if let Some((rb, to, draft)) = back {
             *self = rb;
             self.after_abort = Some(why.to_string());
             next.effects.push(Effect::Issue {
                 env: self.env,
                 service: self.service.clone(),
-                issue: Issue::Rollback(from),
+                issue: Issue::Rollback(to),
                 draft,
             });
         } else {
             next.release(self);
             next.end(
                 Outcome::Aborted,
-                format!("{why}; no previous revision known: cannot roll back"),
+                format!("{why}; {unknown}: cannot roll back"),
             );
         }
         next

@@ -37,8 +37,20 @@ async fn bounded<T>(
 pub enum Issue {
     /// Register a copy of the current revision with the image at `digest`, and deploy it.
     Deploy(Digest),
-    /// Point the service back at an existing revision.
-    Rollback(Revision),
+    /// Go back to an earlier artifact, as the platform's rollback style says.
+    Rollback(RollbackTo),
+}
+
+/// What a rollback goes back to ([`crate::provider::RollbackStyle`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RollbackTo {
+    /// Point the service back at a revision the platform keeps
+    /// ([`Provider::rollback`]).
+    Revision(Revision),
+    /// Deploy an earlier digest again ([`Provider::deploy`]), on a platform
+    /// that rolls back by redeploying: it mints a new, higher revision, and
+    /// the action is still recorded as a rollback.
+    Digest(Digest),
 }
 
 /// Runs promotion and rollback effects for one operator.
@@ -226,8 +238,12 @@ impl Executor {
         };
         let call = async {
             match issue {
-                Issue::Deploy(d) => self.provider.deploy(&env_cfg, &svc_cfg, d).await,
-                Issue::Rollback(to) => self.provider.rollback(&env_cfg, &svc_cfg, to).await,
+                Issue::Deploy(d) | Issue::Rollback(RollbackTo::Digest(d)) => {
+                    self.provider.deploy(&env_cfg, &svc_cfg, d).await
+                }
+                Issue::Rollback(RollbackTo::Revision(to)) => {
+                    self.provider.rollback(&env_cfg, &svc_cfg, to).await
+                }
             }
         };
         let result = bounded(call).await;

@@ -1,12 +1,16 @@
-//! Where a rollback goes: the previous stable revision, else the newest older
-//! ACTIVE one (unverified), and the watch of a confirmed rollback.
+//! Where a rollback goes, as the platform's rollback style says: the
+//! previous stable revision, else the newest older ACTIVE one (unverified);
+//! the other slot; or the previous stable digest, deployed again. And the
+//! watch of a confirmed rollback.
 
 use chrono::{DateTime, Utc};
 
 use crate::config::{Config, EnvId};
 use crate::ledger::{Draft, Record};
 use crate::model::{Digest, Revision, ServiceSnapshot};
+use crate::provider::RollbackStyle;
 
+use super::exec::RollbackTo;
 use super::{OpKind, PlanError, Watch};
 
 /// Where a rollback would go.
@@ -24,9 +28,22 @@ pub struct RollbackTarget {
     pub passed_over: Option<String>,
     /// The target is newer than the revision that runs: a roll forward.
     pub roll_forward: bool,
+    /// How the platform goes back to it: by this revision, or (a platform
+    /// that redeploys) by deploying this digest again, when `revision` is
+    /// only the one it ran as when marked stable.
+    pub style: RollbackStyle,
 }
 
 impl RollbackTarget {
+    /// What issuing this rollback asks the platform for. A redeploy target
+    /// always carries its digest: it was chosen by it.
+    pub fn issue(&self) -> RollbackTo {
+        match (&self.style, &self.digest) {
+            (RollbackStyle::Redeploy, Some(d)) => RollbackTo::Digest(d.clone()),
+            _ => RollbackTo::Revision(self.revision.clone()),
+        }
+    }
+
     /// The same in few words, for the detail pane's one line.
     pub fn short_label(&self) -> String {
         if let Some(c) = self.revision.label() {
@@ -87,13 +104,30 @@ pub fn rollback_effect(
     )
 }
 
-/// The rollback target of a service: the previous stable revision from the
-/// records, else the newest older revision that is still ACTIVE (unverified).
+/// How the platform `service` runs on in `env` rolls back, as the platform
+/// declares it ([`crate::platforms::capabilities`]).
+pub fn rollback_style(env: &crate::config::EnvConfig, service: &str) -> RollbackStyle {
+    let kind = env.service(service).map_or(env.platform, |s| s.platform);
+    crate::platforms::capabilities(kind).rollback
+}
+
+/// The rollback target of a service, by its platform's rollback `style`
+/// ([`rollback_style`]): numbered revisions go to the previous stable
+/// revision from the records, else the newest older revision that is still
+/// ACTIVE (unverified); slots switch to the other one; a platform that
+/// redeploys goes back to the previous stable digest.
 pub fn rollback_target(
     records: &[Record],
     env: &str,
     snap: &ServiceSnapshot,
+    style: RollbackStyle,
 ) -> Result<RollbackTarget, PlanError> {
+    if style == RollbackStyle::Redeploy {
+        if let Some(why) = snap.deployment_config.strategy.refusal(&snap.name) {
+            return Err(PlanError(format!("nothing was changed: {why}")));
+        }
+        return redeploy_target(records, env, snap);
+    }
     let Some(current) = &snap.task_definition else {
         return Err(PlanError(format!(
             "the revision {} runs in \"{env}\" is unknown; nothing to roll back from",
@@ -103,7 +137,7 @@ pub fn rollback_target(
     if let Some(why) = snap.deployment_config.strategy.refusal(&snap.name) {
         return Err(PlanError(format!("nothing was changed: {why}")));
     }
-    if current.label().is_some() {
+    if style == RollbackStyle::Slots {
         return slot_target(records, env, snap, current);
     }
     let find = |rev: &Revision| {
@@ -132,6 +166,7 @@ pub fn rollback_target(
                 stable_at: Some(s.at),
                 passed_over: None,
                 roll_forward,
+                style: RollbackStyle::Revisions,
             });
         }
         passed_over = Some(format!(
@@ -151,6 +186,7 @@ pub fn rollback_target(
             stable_at: None,
             passed_over: passed_over.clone(),
             roll_forward: false,
+            style: RollbackStyle::Revisions,
         })
         .ok_or_else(|| {
             PlanError(format!(
@@ -199,7 +235,68 @@ fn slot_target(
         stable_at: stable.filter(|_| verified).map(|s| s.at),
         passed_over: None,
         roll_forward: false,
+        style: RollbackStyle::Slots,
     })
+}
+
+/// A platform that redeploys an image gives the old artifact a new, higher
+/// revision: the target is a digest, never a lower number. The newest digest
+/// the records marked stable other than the one that runs (by digest, not
+/// revision: a redeploy runs an old digest under a new revision), else,
+/// unverified, the newest other digest the platform lists (by its order,
+/// newest last, never by number).
+fn redeploy_target(
+    records: &[Record],
+    env: &str,
+    snap: &ServiceSnapshot,
+) -> Result<RollbackTarget, PlanError> {
+    let Some(running) = &snap.digest else {
+        return Err(PlanError(format!(
+            "the digest {} runs in \"{env}\" is unknown; this platform rolls back by digest, so there is nothing to go back from",
+            snap.name
+        )));
+    };
+    let stable = crate::stable::history(records, env, &snap.name)
+        .into_iter()
+        .filter(|s| s.digest != running.as_str())
+        .find_map(|s| {
+            Some((
+                Digest::parse(&s.digest).ok()?,
+                Revision::parse(&s.revision)?,
+                s.at,
+            ))
+        });
+    if let Some((digest, revision, at)) = stable {
+        return Ok(RollbackTarget {
+            revision,
+            digest: Some(digest),
+            verified: true,
+            stable_at: Some(at),
+            passed_over: None,
+            roll_forward: false,
+            style: RollbackStyle::Redeploy,
+        });
+    }
+    snap.history
+        .iter()
+        .rev()
+        .find(|h| h.digest.as_ref().is_some_and(|d| d != running))
+        .map(|h| RollbackTarget {
+            revision: h.task_definition.clone(),
+            digest: h.digest.clone(),
+            verified: false,
+            stable_at: None,
+            passed_over: None,
+            roll_forward: false,
+            style: RollbackStyle::Redeploy,
+        })
+        .ok_or_else(|| {
+            PlanError(format!(
+                "no digest of {} in \"{env}\" other than {} is marked stable or listed: nothing to roll back to",
+                snap.name,
+                running.short()
+            ))
+        })
 }
 
 /// A confirmed rollback of `service` in environment `env` to `target`: the watch
@@ -226,10 +323,25 @@ pub fn rollback_start(
         now,
     );
     let mut draft = watch.draft(operator);
-    draft.to_revision = Some(target.revision.to_string());
+    // A redeploy's revision is minted by the platform: recorded once a
+    // reading shows it, never guessed here.
+    draft.to_revision =
+        (target.style != RollbackStyle::Redeploy).then(|| target.revision.to_string());
     draft
         .reasons
         .push(match (target.verified, &target.passed_over) {
+            _ if target.style == RollbackStyle::Redeploy => format!(
+                "rollback by deploying {} again ({})",
+                target
+                    .digest
+                    .as_ref()
+                    .map_or_else(|| "?".to_string(), ToString::to_string),
+                if target.verified {
+                    "the previous stable digest"
+                } else {
+                    "unverified: no stable record; the newest other digest listed"
+                }
+            ),
             _ if target.roll_forward => format!("roll forward: {}", target.label()),
             (true, _) => "rollback to the previous stable revision".to_string(),
             (false, None) => {

@@ -10,6 +10,7 @@ use crate::model::{
     Alarm, AlarmState, Deployment, DeploymentConfig, DeploymentRole, Digest, Health, MetricSeries,
     Pinning, Revision, RevisionInfo, RolloutState, ServiceSnapshot,
 };
+use crate::provider::RollbackStyle::Revisions;
 use chrono::TimeZone;
 
 fn td(rev: u32) -> Revision {
@@ -49,9 +50,9 @@ fn snap(rev: u32, rollout: RolloutState) -> ServiceSnapshot {
         running: 3,
         desired: 3,
         pending: 0,
-        deployments: vec![Deployment {
         // As ECS judges it: the one (primary) deployment completed, 3 of 3 running.
         convergence: crate::model::Convergence::judged(rollout == RolloutState::Completed),
+        deployments: vec![Deployment {
             steps: Vec::new(),
             nothing_changed: false,
             shift: None,
@@ -309,12 +310,12 @@ fn rollback_target_prefers_stable_records_then_older_active_revisions() {
     let ledger = crate::ledger::Ledger::new(dir.path().join("l.jsonl"));
     let s = snap(4, RolloutState::Completed);
     // No records: newest older ACTIVE revision, unverified.
-    let t = rollback_target(&[], "staging", &s).unwrap();
+    let t = rollback_target(&[], "staging", &s, Revisions).unwrap();
     assert_eq!((t.revision.number().unwrap(), t.verified), (3, false));
     // A stable record of revision 2 wins, verified.
     let d2 = Digest::of_bytes(b"rev2").to_string();
     crate::stable::mark(&ledger, "alice", "staging", "api", "shop-api:2", &d2, t0()).unwrap();
-    let t = rollback_target(&ledger.read().unwrap(), "staging", &s).unwrap();
+    let t = rollback_target(&ledger.read().unwrap(), "staging", &s, Revisions).unwrap();
     assert_eq!((t.revision.number().unwrap(), t.verified), (2, true));
     assert_eq!(
         t.revision.arn,
@@ -323,7 +324,7 @@ fn rollback_target_prefers_stable_records_then_older_active_revisions() {
     );
     // A stable revision that is no longer ACTIVE is skipped.
     crate::stable::mark(&ledger, "alice", "staging", "api", "shop-api:1", &d2, t0()).unwrap();
-    let t = rollback_target(&ledger.read().unwrap(), "staging", &s).unwrap();
+    let t = rollback_target(&ledger.read().unwrap(), "staging", &s, Revisions).unwrap();
     assert_eq!((t.revision.number().unwrap(), t.verified), (3, false));
     // ECS lists only ACTIVE revisions: a stable revision missing from the
     // list was deregistered, and is skipped too.
@@ -331,19 +332,19 @@ fn rollback_target_prefers_stable_records_then_older_active_revisions() {
     Arc::make_mut(&mut listed.history).retain(|h| h.task_definition.number().unwrap() != 2);
     crate::stable::mark(&ledger, "alice", "staging", "api", "shop-api:2", &d2, t0()).unwrap();
     let recs = ledger.read().unwrap();
-    let t = rollback_target(&recs, "staging", &listed).unwrap();
+    let t = rollback_target(&recs, "staging", &listed, Revisions).unwrap();
     assert_eq!((t.revision.number().unwrap(), t.verified), (3, false));
     Arc::make_mut(&mut listed.history).retain(|h| h.task_definition.number().unwrap() > 2);
-    let t = rollback_target(&recs, "staging", &listed).unwrap();
+    let t = rollback_target(&recs, "staging", &listed, Revisions).unwrap();
     assert_eq!((t.revision.number().unwrap(), t.verified), (3, false));
     // With no history read, the stable record stands (ECS has the last word).
     Arc::make_mut(&mut listed.history).clear();
-    let t = rollback_target(&recs, "staging", &listed).unwrap();
+    let t = rollback_target(&recs, "staging", &listed, Revisions).unwrap();
     assert_eq!((t.revision.number().unwrap(), t.verified), (2, true));
     // Only one revision and no records: nothing to roll back to.
     let mut one = snap(1, RolloutState::Completed);
     Arc::make_mut(&mut one.history)[0].active = true;
-    let err = rollback_target(&[], "staging", &one).unwrap_err();
+    let err = rollback_target(&[], "staging", &one, Revisions).unwrap_err();
     assert!(err.0.contains("nothing to roll back to"), "{err}");
 }
 
@@ -485,7 +486,7 @@ fn a_passed_over_stable_revision_is_named_and_a_newer_one_is_a_roll_forward() {
     let d6 = Digest::of_bytes(b"rev6").to_string();
     crate::stable::mark(&ledger, "alice", "staging", "api", "shop-api:6", &d6, t0()).unwrap();
     let s = snap(4, RolloutState::Completed);
-    let t = rollback_target(&ledger.read().unwrap(), "staging", &s).unwrap();
+    let t = rollback_target(&ledger.read().unwrap(), "staging", &s, Revisions).unwrap();
     assert_eq!(
         (t.revision.number().unwrap(), t.verified, t.roll_forward),
         (3, false, false)
@@ -509,7 +510,7 @@ fn a_passed_over_stable_revision_is_named_and_a_newer_one_is_a_roll_forward() {
     s3.task_definition = Some(td(3));
     let d4 = Digest::of_bytes(b"rev4").to_string();
     crate::stable::mark(&ledger, "alice", "staging", "api", "shop-api:4", &d4, t0()).unwrap();
-    let t = rollback_target(&ledger.read().unwrap(), "staging", &s3).unwrap();
+    let t = rollback_target(&ledger.read().unwrap(), "staging", &s3, Revisions).unwrap();
     assert_eq!(
         (t.revision.number().unwrap(), t.verified, t.roll_forward),
         (4, true, true)
@@ -714,3 +715,4 @@ fn a_switch_changed_by_hand_closes_as_changed_outside_never_stable() {
 
 mod follow;
 mod outside;
+mod styles;

@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 use crate::config::{AbortRule, Config, EnvId, RolloutPolicy};
 use crate::ledger::Draft;
 use crate::model::{AlarmState, Digest, Health, Revision, RolloutState, ServiceSnapshot};
+use crate::provider::RollbackStyle;
 
 use super::rules::{self, Verdict};
 use super::service_config;
@@ -98,6 +99,8 @@ pub struct Watch {
     pub change: Option<String>,
     /// Provider deployment id.
     pub deployment_id: Option<String>,
+    /// How the service's platform rolls back (what an abort's rollback issues).
+    pub rollback: RollbackStyle,
     /// The platform accepted the command: readings count from here.
     pub(super) issued: bool,
     /// When the command was issued.
@@ -188,6 +191,9 @@ impl Watch {
             to_digest,
             change: None,
             deployment_id: None,
+            rollback: env_cfg.map_or(RollbackStyle::Revisions, |e| {
+                super::rollback::rollback_style(e, service)
+            }),
             issued: false,
             issued_at: now,
             policy,

@@ -110,7 +110,15 @@ fn rollback_line(app: &App, s: &crate::model::ServiceSnapshot, theme: &Theme) ->
         HistoryState::Reading => "reading the revisions…".to_string(),
         HistoryState::NotRead => "not read yet".to_string(),
         HistoryState::Failed(e) => format!("unknown: {}", sanitize(e)),
-        HistoryState::Known => match crate::release::rollback_target(&app.records, env_name, s) {
+        HistoryState::Known => match crate::release::rollback_target(
+            &app.records,
+            env_name,
+            s,
+            app.env_cfg(app.col)
+                .map_or(crate::provider::RollbackStyle::Revisions, |e| {
+                    crate::release::rollback_style(e, &s.name)
+                }),
+        ) {
             Ok(t) => format!(
                 "{} · {} · {}",
                 t.revision,

@@ -539,7 +539,13 @@ async fn a_code_deploy_service_is_read_and_refused() {
         .unwrap();
     let cd = snap.service("svc1").unwrap();
     assert_eq!(cd.deployment_config.strategy, Strategy::CodeDeploy);
-    let err = shipdeck::release::rollback_target(&[], "e1", cd).unwrap_err();
+    let err = shipdeck::release::rollback_target(
+        &[],
+        "e1",
+        cd,
+        shipdeck::provider::RollbackStyle::Revisions,
+    )
+    .unwrap_err();
     assert!(err.0.contains("deployed by CodeDeploy"), "{err}");
 }
 

@@ -300,7 +300,13 @@ async fn a_deregistered_task_definition_still_cached_is_never_a_rollback_target(
     assert_eq!(current.number().unwrap(), 2);
     // Revision 1 is read (and cached) as the rollback target...
     s.history = p.history(env, svc, &current).await.unwrap().into();
-    let t = shipdeck::release::rollback_target(&[], "e1", &s).unwrap();
+    let t = shipdeck::release::rollback_target(
+        &[],
+        "e1",
+        &s,
+        shipdeck::provider::RollbackStyle::Revisions,
+    )
+    .unwrap();
     assert_eq!(
         (t.revision.number().unwrap(), t.digest.clone()),
         (1, Some(digest("1.0")))
@@ -331,7 +337,13 @@ async fn a_deregistered_task_definition_still_cached_is_never_a_rollback_target(
         "{:?}",
         s.history
     );
-    let err = shipdeck::release::rollback_target(&ledger.read().unwrap(), "e1", &s).unwrap_err();
+    let err = shipdeck::release::rollback_target(
+        &ledger.read().unwrap(),
+        "e1",
+        &s,
+        shipdeck::provider::RollbackStyle::Revisions,
+    )
+    .unwrap_err();
     assert!(err.0.contains("nothing to roll back to"), "{err}");
 
     // The running revision deregistered too: the reading stays right (from

@@ -53,7 +53,8 @@ pub(crate) fn dialog(app: &mut App, env: EnvId, service: &str) {
         return;
     };
     let env_name = app.cfg.environments[env].name.clone();
-    match release::rollback_target(&app.records, &env_name, &s) {
+    let style = release::rollback_style(&app.cfg.environments[env], service);
+    match release::rollback_target(&app.records, &env_name, &s, style) {
         Ok(target) => {
             let during_bake = matches!(
                 s.deployment_config.strategy,

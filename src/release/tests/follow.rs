@@ -205,7 +205,7 @@ fn a_digest_that_never_appears_times_out_and_never_succeeds() {
     assert!(
         next.effects.iter().any(|e| matches!(
             e,
-            Effect::Issue { issue: exec::Issue::Rollback(r), .. }
+            Effect::Issue { issue: exec::Issue::Rollback(exec::RollbackTo::Revision(r)), .. }
                 if *r == td(3)
         )),
         "{:?}",

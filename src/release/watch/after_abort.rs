@@ -4,7 +4,7 @@ use chrono::{DateTime, Utc};
 
 use super::{OpKind, Watch};
 use crate::ledger::Draft;
-use crate::model::Revision;
+use crate::model::{Digest, Revision};
 
 impl Watch {
     /// After an aborted deploy: the watch of the rollback to the revision that ran
@@ -23,6 +23,26 @@ impl Watch {
         draft
             .reasons
             .push(format!("automatic rollback after abort: {why}"));
+        Some((rb, from, draft))
+    }
+
+    /// After an aborted deploy on a platform that rolls back by redeploying
+    /// ([`crate::provider::RollbackStyle::Redeploy`]): the watch of the deploy
+    /// of the digest that ran before, that digest, and its `RollbackIssued`
+    /// draft, without a revision (the platform mints a new one, and the
+    /// watch adopts it from a reading). `None` when that digest is unknown.
+    pub fn redeploy_after_abort(
+        &self,
+        operator: &str,
+        why: &str,
+        now: DateTime<Utc>,
+    ) -> Option<(Self, Digest, Draft)> {
+        let from = self.from_digest.clone()?;
+        let rb = self.way_back(now);
+        let mut draft = rb.draft(operator);
+        draft.reasons.push(format!(
+            "automatic rollback after abort, by deploying the digest that ran before again: {why}"
+        ));
         Some((rb, from, draft))
     }
 
