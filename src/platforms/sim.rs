@@ -4,17 +4,21 @@
 //! the same seed, clock and actions always give the same readings, however
 //! often the fleet is polled. Faults are scripted with [`Fault`].
 
+mod blue_green;
 mod faults;
 mod fleet_file;
 mod logs;
 mod math;
 mod provider;
+mod proxied;
+mod reading;
 mod script;
 mod series;
 mod service;
 mod stepped;
 mod world;
 
+pub use blue_green::FleetBlueGreen;
 pub use faults::Fault;
 use service::{SimService, chrono_dur};
 
@@ -35,7 +39,7 @@ pub use world::Opened;
 
 use crate::clock::Clock;
 use crate::config::{EnvConfig, ServiceConfig};
-use crate::model::{AlarmReading, Digest, EnvSnapshot, Revision, SourceState, Sources};
+use crate::model::{AlarmReading, Digest, Revision};
 use crate::provider::limit::Limiter;
 use crate::provider::{DeployStarted, ProviderError};
 
@@ -47,6 +51,10 @@ const MAX_CATCH_UP_STEPS: u64 = 6 * 3600;
 #[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
 struct SimEnv {
     services: BTreeMap<String, SimService>,
+    /// Services on the proxy platform, by backend (worlds saved before
+    /// there were any have none).
+    #[serde(default)]
+    blue_green: BTreeMap<String, blue_green::SimBlueGreen>,
     throttle_calls: u32,
     timeout_calls: u32,
     unreachable: bool,
@@ -233,6 +241,7 @@ impl SimFleet {
                     e.name.clone(),
                     SimEnv {
                         services,
+                        blue_green: blue_green::SimBlueGreen::all(&e.name, &e.blue_green, now),
                         unreachable: e.unreachable,
                         cloudwatch_down: e.cloudwatch_unreachable,
                         ..SimEnv::default()
@@ -353,6 +362,9 @@ impl SimFleet {
                 for svc in env.services.values_mut() {
                     svc.step(t, rng);
                 }
+                for svc in env.blue_green.values_mut() {
+                    svc.step(t);
+                }
             }
         }
     }
@@ -395,104 +407,9 @@ impl SimFleet {
 
     /// One reading as a single call (the unit tests' view of the fleet).
     #[cfg(test)]
-    fn read_sync(&self, env: &EnvConfig) -> Result<EnvSnapshot, ProviderError> {
+    fn read_sync(&self, env: &EnvConfig) -> Result<crate::model::EnvSnapshot, ProviderError> {
         let st = self.enter(&env.name)?;
         self.snapshot(&st, self.clock.now(), env)
-    }
-
-    /// What a reading of `env` sees in the state `st`.
-    /// The alarms of `env` as one index, rebuilt only when one of them
-    /// changed since the last reading (told by a hash of every alarm).
-    fn alarm_reading(&self, env: &str, sim_env: &SimEnv) -> Arc<AlarmReading> {
-        use std::hash::{Hash, Hasher};
-        let alarms = || sim_env.services.values().flat_map(|s| s.alarms.iter());
-        let mut h = std::collections::hash_map::DefaultHasher::new();
-        for a in alarms() {
-            // Every field: a field added to Alarm must be added here.
-            let crate::model::Alarm {
-                name,
-                state,
-                reason,
-                updated_at,
-            } = a;
-            (name, state, reason, updated_at).hash(&mut h);
-        }
-        let print = h.finish();
-        let mut cache = self
-            .alarm_readings
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner);
-        if let Some((p, r)) = cache.get(env)
-            && *p == print
-        {
-            return r.clone();
-        }
-        let reading = Arc::new(AlarmReading::of(alarms().cloned()));
-        cache.insert(env.to_string(), (print, reading.clone()));
-        reading
-    }
-
-    fn snapshot(
-        &self,
-        st: &SimState,
-        now: DateTime<Utc>,
-        env: &EnvConfig,
-    ) -> Result<EnvSnapshot, ProviderError> {
-        let now = st.time.max(now);
-        let Some(sim_env) = st.envs.get(&env.name) else {
-            return Err(ProviderError::NotFound {
-                what: "cluster".to_string(),
-                name: env.cluster.clone(),
-            });
-        };
-        // CloudWatch answers for the whole environment, as DescribeAlarms does.
-        let cloudwatch_error = sim_env.cloudwatch_down.then(|| {
-            format!(
-                "network: cannot connect to the CloudWatch endpoint of \"{}\": connection refused",
-                env.name
-            )
-        });
-        let alarms = match &cloudwatch_error {
-            Some(e) => Arc::new(AlarmReading {
-                error: Some(e.clone()),
-                ..AlarmReading::default()
-            }),
-            None => self.alarm_reading(&env.name, sim_env),
-        };
-        let any_alarms = env
-            .services
-            .iter()
-            .any(|s| !s.alarms.is_empty() || !s.alarm_prefixes.is_empty());
-        let any_metrics = env.services.iter().any(|s| !s.metrics.is_empty());
-        let sources = Sources {
-            alarms: alarms.state(any_alarms),
-            metrics: match (&cloudwatch_error, any_metrics) {
-                (_, false) => SourceState::NotUsed,
-                (Some(e), true) => SourceState::Failed { error: e.clone() },
-                (None, true) => SourceState::Ready,
-            },
-        };
-        let mut services = Vec::with_capacity(env.services.len());
-        let mut warnings = sources.failed();
-        for cfg in env.services.iter() {
-            match sim_env.services.get(&cfg.ecs_service) {
-                Some(s) => {
-                    services.push(s.snapshot(cfg, now, &alarms, cloudwatch_error.as_deref()));
-                }
-                None => warnings.push(format!(
-                    "service \"{}\" not found in cluster \"{}\"",
-                    cfg.ecs_service, env.cluster
-                )),
-            }
-        }
-        Ok(EnvSnapshot {
-            env: env.name.clone(),
-            read_at: now,
-            services,
-            warnings,
-            sources,
-            index: crate::model::ServiceIndex::default(),
-        })
     }
 
     fn deploy_sync(

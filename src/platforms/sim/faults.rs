@@ -119,6 +119,28 @@ pub enum Fault {
         /// The revision it is set to.
         revision: u32,
     },
+    /// Someone switches the proxy of a blue/green service by hand (outside
+    /// shipdeck) to `colour`.
+    SwitchedByHand {
+        /// Environment.
+        env: String,
+        /// The blue/green service's backend.
+        backend: String,
+        /// The colour the proxy sends traffic to from now on.
+        colour: crate::config::proxy::Colour,
+    },
+    /// A colour of a blue/green service stops answering (true) or answers
+    /// again (false).
+    ColourDown {
+        /// Environment.
+        env: String,
+        /// The blue/green service's backend.
+        backend: String,
+        /// Which colour.
+        colour: crate::config::proxy::Colour,
+        /// Down or up.
+        down: bool,
+    },
 }
 
 impl SimFleet {
@@ -243,6 +265,33 @@ impl SimFleet {
                     s.start_deployment(revision, &id, now, false);
                 }
             }
+            Fault::SwitchedByHand {
+                env,
+                backend,
+                colour,
+            } => {
+                if let Some(b) = st
+                    .envs
+                    .get_mut(&env)
+                    .and_then(|e| e.blue_green.get_mut(&backend))
+                {
+                    b.switch_by_hand(colour, now);
+                }
+            }
+            Fault::ColourDown {
+                env,
+                backend,
+                colour,
+                down,
+            } => {
+                if let Some(b) = st
+                    .envs
+                    .get_mut(&env)
+                    .and_then(|e| e.blue_green.get_mut(&backend))
+                {
+                    b.set_down(colour, down, now);
+                }
+            }
         }
     }
 }
@@ -356,10 +405,14 @@ impl SimState {
                 env.outage = Some((now, until(now, *duration)));
             }
             effect => {
-                let Some(svc) = f.service.as_ref().and_then(|s| env.services.get_mut(s)) else {
+                let Some(name) = f.service.as_ref() else {
                     return;
                 };
-                svc.fire(&f.name, effect, now);
+                if let Some(svc) = env.services.get_mut(name) {
+                    svc.fire(&f.name, effect, now);
+                } else if let Some(b) = env.blue_green.get_mut(name) {
+                    b.fire(&f.name, effect, now);
+                }
             }
         }
     }

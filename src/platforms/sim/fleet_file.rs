@@ -57,6 +57,9 @@ pub struct FleetEnv {
     /// Services running in the cluster.
     #[serde(rename = "service", default)]
     pub services: Vec<FleetService>,
+    /// Services on the proxy platform: two colours behind a reverse proxy.
+    #[serde(default)]
+    pub blue_green: Vec<super::FleetBlueGreen>,
 }
 
 /// How the image of a simulated service is referenced.
@@ -323,6 +326,17 @@ impl FleetFile {
             message,
         };
         for env in &fleet.environments {
+            for (i, b) in env.blue_green.iter().enumerate() {
+                b.check(&env.name).map_err(invalid)?;
+                let taken = env.blue_green[..i].iter().any(|o| o.backend == b.backend)
+                    || env.services.iter().any(|s| s.ecs_service == b.backend);
+                if taken {
+                    return Err(invalid(format!(
+                        "\"{}\" is named twice in environment \"{}\" of the fleet",
+                        b.backend, env.name
+                    )));
+                }
+            }
             for s in &env.services {
                 if s.releases.is_empty() {
                     return Err(invalid(format!(

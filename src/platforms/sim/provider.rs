@@ -2,6 +2,7 @@
 //! deploys, rollbacks, step decisions and logs, each a call the way the real
 //! platform takes one.
 
+use super::proxied::is_proxied;
 use super::{SERVICES_PER_CALL, SimFleet};
 use crate::config::{EnvConfig, ServiceConfig};
 use crate::model::{Digest, EnvSnapshot, Revision, RevisionInfo};
@@ -40,6 +41,9 @@ impl Provider for SimFleet {
         service: &ServiceConfig,
         _current: &Revision,
     ) -> Result<Vec<RevisionInfo>, ProviderError> {
+        if is_proxied(service) {
+            return self.history_proxied(env, service);
+        }
         let st = self.enter(&env.name)?;
         st.envs
             .get(&env.name)
@@ -58,6 +62,9 @@ impl Provider for SimFleet {
         digest: &Digest,
     ) -> Result<DeployStarted, ProviderError> {
         self.wait_for_call(&env.name).await?;
+        if is_proxied(service) {
+            return self.deploy_proxied(env, service, digest);
+        }
         self.deploy_sync(env, service, digest)
     }
 
@@ -68,6 +75,9 @@ impl Provider for SimFleet {
         to: &Revision,
     ) -> Result<DeployStarted, ProviderError> {
         self.wait_for_call(&env.name).await?;
+        if is_proxied(service) {
+            return self.rollback_proxied(env, service, to);
+        }
         self.rollback_sync(env, service, to)
     }
 
@@ -78,6 +88,15 @@ impl Provider for SimFleet {
         _shift: &crate::model::Shift,
         decision: crate::model::Decision,
     ) -> Result<String, ProviderError> {
+        if is_proxied(service) {
+            // A cutover switches at once: nothing pauses, as on a real proxy.
+            return Err(ProviderError::Conflict {
+                message: format!(
+                    "{} in {} runs on a platform whose rollouts do not pause for decisions",
+                    service.name, env.name
+                ),
+            });
+        }
         self.wait_for_call(&env.name).await?;
         self.decide_sync(env, service, decision)
     }
@@ -88,6 +107,9 @@ impl Provider for SimFleet {
         service: &ServiceConfig,
         query: &crate::provider::LogQuery,
     ) -> Result<crate::model::logs::LogPage, ProviderError> {
+        if is_proxied(service) {
+            return self.logs_proxied(env, service, query);
+        }
         self.logs_sync(env, service, query)
     }
 }

@@ -249,7 +249,13 @@ impl FaultEntry {
                 known.join(", ")
             ));
         };
+        // A blue/green service is named by its backend.
+        let blue_green = self
+            .service
+            .as_ref()
+            .is_some_and(|s| env.blue_green.iter().any(|b| b.backend == *s));
         let service = match &self.service {
+            Some(_) if blue_green => None,
             Some(s) => Some(
                 env.services
                     .iter()
@@ -356,7 +362,22 @@ impl FaultEntry {
                 duration: self.duration,
             },
         };
-        if effect.needs_service() && service.is_none() {
+        if blue_green
+            && !matches!(
+                effect,
+                Effect::RolloutFails
+                    | Effect::Health { .. }
+                    | Effect::Metric {
+                        metric: MetricKind::ErrorRate,
+                        ..
+                    }
+            )
+        {
+            return Err(format!(
+                "{name}: a blue/green service takes rollout_fails, error_rate, health_down or health_flapping, not this effect"
+            ));
+        }
+        if effect.needs_service() && service.is_none() && !blue_green {
             return Err(format!(
                 "{name}: this effect needs service = \"ECS SERVICE\""
             ));
@@ -369,7 +390,7 @@ impl FaultEntry {
                 self.service.as_deref().unwrap_or_default()
             ));
         }
-        if self.trigger != Trigger::Start && service.is_none() {
+        if self.trigger != Trigger::Start && service.is_none() && !blue_green {
             return Err(format!(
                 "{name}: trigger \"{}\" needs service = \"ECS SERVICE\"",
                 if self.trigger == Trigger::Deploy {

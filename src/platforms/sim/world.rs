@@ -22,6 +22,12 @@ const KIND: &str = "shipdeck demo world";
 const SCHEMA: u32 = 1;
 /// Largest world file read.
 const WORLD_LIMIT: u64 = 64 * 1024 * 1024;
+/// Demo fleets whose saved worlds continue under the current one, with what
+/// the fleet added since started afresh: the demo fleet before it had
+/// services on the proxy platform (shipdeck before issue 28's simulated
+/// blue/green services).
+pub(super) const CONTINUED: &[&str] =
+    &["sha256:4a33e7eeee4e74ccb44cb2ecb6a751d08a3dfa98e4b7b2dbb67931b58817f1a4"];
 
 #[derive(Serialize, Deserialize)]
 struct WorldFile {
@@ -103,6 +109,26 @@ impl Drop for WorldLock {
     }
 }
 
+/// Adds to a world saved from an older fleet the environments and services
+/// the current fleet has and it has not, as `initial` starts them.
+fn upgrade(state: &mut SimState, initial: SimState) {
+    for (name, env) in initial.envs {
+        match state.envs.get_mut(&name) {
+            Some(saved) => {
+                for (k, s) in env.services {
+                    saved.services.entry(k).or_insert(s);
+                }
+                for (k, b) in env.blue_green {
+                    saved.blue_green.entry(k).or_insert(b);
+                }
+            }
+            None => {
+                state.envs.insert(name, env);
+            }
+        }
+    }
+}
+
 impl World {
     pub(super) fn new(path: PathBuf, fleet: String, scenario: Option<String>) -> Self {
         Self {
@@ -156,7 +182,7 @@ impl World {
                 file.schema
             ));
         }
-        if file.fleet != self.fleet {
+        if file.fleet != self.fleet && !CONTINUED.contains(&file.fleet.as_str()) {
             return Err("made from another demo fleet (another shipdeck version)".to_string());
         }
         Ok(Some(file))
@@ -173,7 +199,13 @@ impl World {
             Ok(Some(f)) if asked.is_some() && f.scenario != asked => (initial, Opened::Restarted),
             Ok(Some(f)) => {
                 *self.scenario.lock().unwrap_or_else(PoisonError::into_inner) = f.scenario;
-                (f.state, Opened::Continued)
+                let mut state = f.state;
+                if f.fleet != self.fleet {
+                    // An older demo fleet's world: what was added since joins it.
+                    upgrade(&mut state, initial);
+                    self.save(&state);
+                }
+                (state, Opened::Continued)
             }
             Err(e) => (initial, Opened::Replaced(e)),
         };

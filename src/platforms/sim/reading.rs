@@ -1,0 +1,118 @@
+//! What a reading of a simulated environment sees: its services (on ECS,
+//! and on the proxy platform), alarms and sources, as one [`EnvSnapshot`].
+
+use std::sync::{Arc, PoisonError};
+
+use chrono::{DateTime, Utc};
+
+use super::{SimEnv, SimFleet, SimState, proxied};
+use crate::config::EnvConfig;
+use crate::model::{AlarmReading, EnvSnapshot, SourceState, Sources};
+use crate::provider::ProviderError;
+
+impl SimFleet {
+    /// The alarms of `env` as one index, rebuilt only when one of them
+    /// changed since the last reading (told by a hash of every alarm).
+    pub(super) fn alarm_reading(&self, env: &str, sim_env: &SimEnv) -> Arc<AlarmReading> {
+        use std::hash::{Hash, Hasher};
+        let alarms = || sim_env.services.values().flat_map(|s| s.alarms.iter());
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        for a in alarms() {
+            // Every field: a field added to Alarm must be added here.
+            let crate::model::Alarm {
+                name,
+                state,
+                reason,
+                updated_at,
+            } = a;
+            (name, state, reason, updated_at).hash(&mut h);
+        }
+        let print = h.finish();
+        let mut cache = self
+            .alarm_readings
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        if let Some((p, r)) = cache.get(env)
+            && *p == print
+        {
+            return r.clone();
+        }
+        let reading = Arc::new(AlarmReading::of(alarms().cloned()));
+        cache.insert(env.to_string(), (print, reading.clone()));
+        reading
+    }
+
+    /// What a reading of `env` sees in the state `st`.
+    pub(super) fn snapshot(
+        &self,
+        st: &SimState,
+        now: DateTime<Utc>,
+        env: &EnvConfig,
+    ) -> Result<EnvSnapshot, ProviderError> {
+        let now = st.time.max(now);
+        let Some(sim_env) = st.envs.get(&env.name) else {
+            return Err(ProviderError::NotFound {
+                what: "cluster".to_string(),
+                name: env.cluster.clone(),
+            });
+        };
+        // CloudWatch answers for the whole environment, as DescribeAlarms does.
+        let cloudwatch_error = sim_env.cloudwatch_down.then(|| {
+            format!(
+                "network: cannot connect to the CloudWatch endpoint of \"{}\": connection refused",
+                env.name
+            )
+        });
+        let alarms = match &cloudwatch_error {
+            Some(e) => Arc::new(AlarmReading {
+                error: Some(e.clone()),
+                ..AlarmReading::default()
+            }),
+            None => self.alarm_reading(&env.name, sim_env),
+        };
+        // CloudWatch's: a service behind a proxy has the proxy's counters.
+        let on_ecs = || env.services.iter().filter(|s| !proxied::is_proxied(s));
+        let any_alarms = on_ecs().any(|s| !s.alarms.is_empty() || !s.alarm_prefixes.is_empty());
+        let any_metrics = on_ecs().any(|s| !s.metrics.is_empty());
+        let sources = Sources {
+            alarms: alarms.state(any_alarms),
+            metrics: match (&cloudwatch_error, any_metrics) {
+                (_, false) => SourceState::NotUsed,
+                (Some(e), true) => SourceState::Failed { error: e.clone() },
+                (None, true) => SourceState::Ready,
+            },
+        };
+        let mut services = Vec::with_capacity(env.services.len());
+        let mut warnings = sources.failed();
+        for cfg in env.services.iter() {
+            if proxied::is_proxied(cfg) {
+                match sim_env.blue_green.get(proxied::backend_of(cfg)) {
+                    Some(b) => services.push(b.snapshot(env, cfg, now)),
+                    None => warnings.push(format!(
+                        "blue/green service \"{}\" not found in the simulated \"{}\"",
+                        proxied::backend_of(cfg),
+                        env.name
+                    )),
+                }
+                continue;
+            }
+            match sim_env.services.get(&cfg.ecs_service) {
+                Some(s) => {
+                    services.push(s.snapshot(cfg, now, &alarms, cloudwatch_error.as_deref()));
+                }
+                None => warnings.push(format!(
+                    "service \"{}\" not found in cluster \"{}\"",
+                    cfg.ecs_service, env.cluster
+                )),
+            }
+        }
+        Ok(EnvSnapshot {
+            env: env.name.clone(),
+            read_at: now,
+            services,
+            warnings,
+            sources,
+            index: crate::model::ServiceIndex::default(),
+        })
+    }
+}
