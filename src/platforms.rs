@@ -77,9 +77,9 @@ pub fn rollback_words(env: &EnvConfig, svc: &ServiceConfig, to: &Revision) -> St
     }
 }
 
-/// The providers shipdeck can run against: where ECS-platform services are
-/// read and deployed (the simulator or AWS). Services on other platforms go
-/// to their own implementation whichever this is.
+/// The providers shipdeck can run against: the simulator (every service its
+/// fleet serves, on each platform it simulates) or AWS (the services on ECS).
+/// Services neither serves go to their own platform's implementation.
 #[derive(Debug, Clone)]
 pub enum AnyProvider {
     /// The in-process simulated fleet.
@@ -118,20 +118,46 @@ impl AnyProvider {
             (PlatformKind::Ecs, Self::Aws(p)) => Platform::Ecs(p),
         }
     }
+
+    /// Who reads a service: in simulator mode the simulator, for every
+    /// service its fleet serves (ECS, and a service it declares on another
+    /// platform); otherwise its platform's implementation (a real proxy
+    /// beside simulated stages).
+    fn reader(&self, env: &EnvConfig, service: &ServiceConfig) -> Reader {
+        match self {
+            Self::Sim(p) if p.simulates(env, service) => Reader::Simulator,
+            _ => Reader::Platform(service.platform),
+        }
+    }
+
+    /// Where a service's calls go (see [`Self::reader`]).
+    fn serving(&self, env: &EnvConfig, service: &ServiceConfig) -> Platform<'_> {
+        match (self.reader(env, service), self) {
+            (Reader::Simulator, Self::Sim(p)) => Platform::Sim(p),
+            _ => self.platform(service.platform),
+        }
+    }
 }
 
-/// `env` with only the services on `kind`: what that platform reads.
-fn only(env: &EnvConfig, kind: PlatformKind) -> EnvConfig {
+/// Who reads a service: the simulator (every platform it simulates, in one
+/// reading), or a platform's own implementation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Reader {
+    Simulator,
+    Platform(PlatformKind),
+}
+
+/// `env` with only the services `keep` holds, on `platform`: what one
+/// reader reads.
+fn only(
+    env: &EnvConfig,
+    keep: impl Fn(&ServiceConfig) -> bool,
+    platform: PlatformKind,
+) -> EnvConfig {
     let mut part = env.clone();
-    part.services = std::sync::Arc::new(
-        env.services
-            .iter()
-            .filter(|s| s.platform == kind)
-            .cloned()
-            .collect(),
-    );
+    part.services = std::sync::Arc::new(env.services.iter().filter(|s| keep(s)).cloned().collect());
     part.service_index = crate::index::NameIndex::default();
-    part.platform = kind;
+    part.platform = platform;
     part
 }
 
@@ -194,26 +220,43 @@ impl Provider for AnyProvider {
         env: &EnvConfig,
         scope: ReadScope,
     ) -> Result<EnvSnapshot, ProviderError> {
-        let mut kinds: Vec<PlatformKind> = Vec::new();
+        let mut readers: Vec<Reader> = Vec::new();
         for s in env.services.iter() {
-            if !kinds.contains(&s.platform) {
-                kinds.push(s.platform);
+            let r = self.reader(env, s);
+            if !readers.contains(&r) {
+                readers.push(r);
             }
         }
-        match kinds.as_slice() {
+        match readers.as_slice() {
             [] => self.read_kind(env, env.platform, scope).await,
-            [one] if *one == env.platform => self.read_kind(env, *one, scope).await,
+            // The simulator reads every service it serves in one reading.
+            [Reader::Simulator] => match self {
+                Self::Sim(p) => p.read_env(env, scope).await,
+                Self::Aws(_) => self.read_kind(env, env.platform, scope).await,
+            },
+            [Reader::Platform(one)] if *one == env.platform => {
+                self.read_kind(env, *one, scope).await
+            }
             _ => {
                 // A board's rows may mix platforms: each reads its own
                 // services; one that cannot be read fails the reading, as a
                 // whole reading fails when its one platform cannot be read.
                 // One platform after the other: a mixed environment has a
                 // handful of platforms, each read with its own budget.
-                let mut parts = Vec::with_capacity(kinds.len());
-                for k in kinds {
-                    let part = only(env, k);
-                    let read = Box::pin(self.read_kind(&part, k, scope)).await;
-                    parts.push(read.map_err(|e| with_platform(e, capabilities(k).name))?);
+                let mut parts = Vec::with_capacity(readers.len());
+                for r in readers {
+                    let (k, mine) = match r {
+                        Reader::Simulator => (env.platform, true),
+                        Reader::Platform(k) => (k, false),
+                    };
+                    let part = only(env, |s| self.reader(env, s) == r, k);
+                    let names: Vec<&str> =
+                        kinds(&part).iter().map(|k| capabilities(*k).name).collect();
+                    let read = match (mine, self) {
+                        (true, Self::Sim(p)) => p.read_env(&part, scope).await,
+                        _ => Box::pin(self.read_kind(&part, k, scope)).await,
+                    };
+                    parts.push(read.map_err(|e| with_platform(e, &names.join("+")))?);
                 }
                 Ok(merge(env, parts))
             }
@@ -226,7 +269,7 @@ impl Provider for AnyProvider {
         service: &ServiceConfig,
         current: &Revision,
     ) -> Result<Vec<RevisionInfo>, ProviderError> {
-        match self.platform(service.platform) {
+        match self.serving(env, service) {
             Platform::Sim(p) => p.history(env, service, current).await,
             Platform::Ecs(p) => Box::pin(p.history(env, service, current)).await,
             Platform::Proxy(p) => Box::pin(Provider::history(p, env, service, current)).await,
@@ -239,7 +282,7 @@ impl Provider for AnyProvider {
         service: &ServiceConfig,
         digest: &Digest,
     ) -> Result<DeployStarted, ProviderError> {
-        match self.platform(service.platform) {
+        match self.serving(env, service) {
             Platform::Sim(p) => p.deploy(env, service, digest).await,
             Platform::Ecs(p) => Box::pin(p.deploy(env, service, digest)).await,
             Platform::Proxy(p) => Box::pin(Provider::deploy(p, env, service, digest)).await,
@@ -252,7 +295,7 @@ impl Provider for AnyProvider {
         service: &ServiceConfig,
         to: &Revision,
     ) -> Result<DeployStarted, ProviderError> {
-        match self.platform(service.platform) {
+        match self.serving(env, service) {
             Platform::Sim(p) => p.rollback(env, service, to).await,
             Platform::Ecs(p) => Box::pin(p.rollback(env, service, to)).await,
             Platform::Proxy(p) => Box::pin(Provider::rollback(p, env, service, to)).await,
@@ -266,7 +309,7 @@ impl Provider for AnyProvider {
         shift: &crate::model::Shift,
         decision: crate::model::Decision,
     ) -> Result<String, ProviderError> {
-        match self.platform(service.platform) {
+        match self.serving(env, service) {
             Platform::Sim(p) => p.decide_step(env, service, shift, decision).await,
             Platform::Ecs(p) => Box::pin(p.decide_step(env, service, shift, decision)).await,
             Platform::Proxy(p) => p.decide_step(env, service, shift, decision).await,
@@ -279,7 +322,7 @@ impl Provider for AnyProvider {
         service: &ServiceConfig,
         query: &LogQuery,
     ) -> Result<LogPage, ProviderError> {
-        match self.platform(service.platform) {
+        match self.serving(env, service) {
             Platform::Sim(p) => p.logs(env, service, query).await,
             Platform::Ecs(p) => Box::pin(p.logs(env, service, query)).await,
             Platform::Proxy(p) => Provider::logs(p, env, service, query).await,
@@ -303,6 +346,34 @@ fn with_platform(e: ProviderError, name: &str) -> ProviderError {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// In simulator mode a service on the proxy platform goes to the
+    /// simulator where its fleet declares it (the demo's storefront), and to
+    /// a real proxy where it does not (an `edge` beside simulated stages).
+    #[test]
+    fn the_simulator_serves_what_its_fleet_declares_and_a_real_proxy_the_rest() {
+        let clock = std::sync::Arc::new(crate::clock::ManualClock::new(chrono::Utc::now()));
+        let sim = AnyProvider::Sim(sim::SimFleet::demo(7, clock).unwrap());
+        let demo = crate::config::demo().unwrap();
+        let staging = demo.env("staging").unwrap();
+        for s in staging.services.iter() {
+            assert_eq!(sim.reader(staging, s), Reader::Simulator, "{}", s.name);
+        }
+        let edge = crate::config::parse_str(
+            "provider = \"simulated\"\n[[environment]]\nname = \"edge\"\nplatform = \"proxy\"\n\
+             [environment.proxy]\nkind = \"haproxy\"\nurl = \"http://127.0.0.1:8080\"\nsocket = \"127.0.0.1:9999\"\n\
+             [[environment.service]]\nname = \"storefront\"\nblue = \"http://127.0.0.1:5001\"\n\
+             green = \"http://127.0.0.1:5002\"\ndeploy = [\"./deploy\", \"{colour}\", \"{digest}\"]\n",
+            "edge.toml",
+            None,
+        )
+        .unwrap();
+        let edge = edge.env("edge").unwrap();
+        assert_eq!(
+            sim.reader(edge, &edge.services[0]),
+            Reader::Platform(PlatformKind::Proxy)
+        );
+    }
 
     #[test]
     fn every_kind_declares_its_capabilities_under_its_own_name() {

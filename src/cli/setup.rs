@@ -171,8 +171,11 @@ pub fn build_provider(cfg: &Config, clock: Arc<dyn Clock>) -> Result<AnyProvider
             }
             .map_err(|e| e.to_string())?;
             let known: Vec<&str> = file.environments.iter().map(|e| e.name.as_str()).collect();
-            // Only the environments with services on ECS are simulated:
-            // the other platforms serve theirs.
+            // Every environment with services on ECS is simulated, so the
+            // fleet must have it. A service on another platform is simulated
+            // where the fleet declares it (`[[environment.blue_green]]`), and
+            // served by its own platform otherwise (a real proxy beside
+            // simulated stages).
             for env in cfg.environments.iter().filter(|e| {
                 e.services
                     .iter()
