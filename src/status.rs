@@ -161,7 +161,10 @@ pub struct CellStatus {
     /// What the platform shows of the service beyond the fields above, in
     /// its own words (an ECS task definition's ARN; behind a proxy, both
     /// colours and the proxy's counters): version 1's `proxy`.
-    #[serde(default, skip_serializing_if = "crate::model::PlatformDetail::is_empty")]
+    #[serde(
+        default,
+        skip_serializing_if = "crate::model::PlatformDetail::is_empty"
+    )]
     pub detail: crate::model::PlatformDetail,
     /// A stepped rollout in flight (canary, linear): its weights and step.
     #[serde(default, skip_serializing_if = "Option::is_none")]
