@@ -15,6 +15,9 @@ use shipdeck::platforms::sim::SimFleet;
 use shipdeck::provider::{Provider, ProviderError};
 use shipdeck::ui::Theme;
 
+mod platforms;
+mod wide;
+
 const SIZES: [(u16, u16); 2] = [(80, 24), (120, 40)];
 
 fn t0() -> DateTime<Utc> {
@@ -243,58 +246,6 @@ async fn status_is_coloured_and_never_colour_alone() {
                 "colour at {x},{y} under NO_COLOR"
             );
         }
-    }
-}
-
-/// A world over a generated fleet of `envs` environments × `services` services.
-fn wide(envs: usize, services: usize) -> World {
-    let (cfg_text, fleet_text) = shipdeck::platforms::sim::scaled_wide(envs, services);
-    let cfg = config::parse_str(&cfg_text, "<wide>", None).unwrap();
-    let fleet = shipdeck::platforms::sim::FleetFile::parse(&fleet_text, "<wide>").unwrap();
-    let clock = ManualClock::new(t0());
-    let sim = SimFleet::new(&fleet, 3, Arc::new(clock.clone()));
-    let app = App::new(&cfg, KeyMap::default(), "alice".into(), t0());
-    World {
-        app,
-        fleet: sim,
-        clock,
-        cfg,
-        request: 0,
-    }
-}
-
-#[tokio::test]
-async fn wide_boards_scroll_sideways_with_the_service_column_pinned() {
-    for (envs, w, h) in [(10, 80, 24), (40, 120, 40), (100, 120, 40), (200, 120, 40)] {
-        let mut world = wide(envs, 12);
-        world.poll_all().await;
-        let screen = world.screen(w, h);
-        let board: Vec<&str> = screen.lines().skip(1).take(12).collect();
-        let cells = board
-            .iter()
-            .filter(|l| l.contains("svc-00"))
-            .map(|l| l.matches(" ✓").count())
-            .sum::<usize>();
-        assert!(
-            cells >= 5 * 4,
-            "{envs} environments at {w}x{h}: cells drawn\n{screen}"
-        );
-        assert!(
-            screen.contains("env-01") && screen.contains(" ▶"),
-            "{envs} at {w}: the first environments, and more to the right\n{screen}"
-        );
-        // To the last environment: the service column stays, the view scrolls.
-        for _ in 1..envs {
-            world.key(Key::plain(KeyCode::Right));
-        }
-        let screen = world.screen(w, h);
-        assert!(
-            screen.contains(&format!("env-{envs:02}")) && screen.contains("◀ +"),
-            "{envs} at {w}: scrolled to the last\n{screen}"
-        );
-        assert!(screen.contains("▶svc-0000"), "{screen}");
-        let header = screen.lines().nth(2).unwrap_or_default();
-        assert!(!header.contains("env-01 "), "{header}");
     }
 }
 
@@ -635,102 +586,4 @@ async fn release_names_beside_the_digests() {
             "{width}x{height}\n{screen}"
         );
     }
-}
-
-/// What a platform shows of a service reaches the board and the detail pane
-/// as the platform wrote it, whichever platform that is: here the proxy's
-/// lines and its idle colour as the board's badge, on the demo's payments in
-/// prod. A badge that is not good is `✗` in the bad tone, never colour alone.
-#[tokio::test]
-async fn a_platforms_own_lines_and_badge_reach_the_board_and_the_detail_pane() {
-    use shipdeck::config::proxy::Colour;
-    use shipdeck::platforms::proxy::{ColourView, ProxyView, Traffic};
-    let mut w = World::new();
-    w.poll_all().await;
-    let now = w.clock.now();
-    let cmds = update(&mut w.app, Msg::Tick(now + chrono::Duration::seconds(30)));
-    let colour = |c: Colour, answering: bool, reason: &str| ColourView {
-        colour: c,
-        digest: Some(shipdeck::model::Digest::of_bytes(c.name().as_bytes())),
-        answering,
-        reason: reason.into(),
-    };
-    let view = ProxyView {
-        kind: "haproxy".into(),
-        live: Colour::Green,
-        colours: vec![
-            colour(Colour::Blue, false, "connection refused"),
-            colour(Colour::Green, true, "answered 200"),
-        ],
-        traffic: Traffic::Unreadable("the admin socket did not answer".into()),
-    };
-    for cmd in cmds {
-        if let shipdeck::app::Command::PollEnv { env, request } = cmd {
-            let mut result = w
-                .fleet
-                .read_env(
-                    &w.cfg.environments[env],
-                    shipdeck::provider::ReadScope::CONSOLE,
-                )
-                .await;
-            if env == shipdeck::config::EnvId(2)
-                && let Ok(snap) = &mut result
-            {
-                let payments = snap
-                    .services
-                    .iter_mut()
-                    .find(|s| s.name == "payments")
-                    .unwrap();
-                payments.detail = view.detail();
-            }
-            update(
-                &mut w.app,
-                Msg::EnvPolled {
-                    env,
-                    request,
-                    at: now,
-                    result,
-                },
-            );
-        }
-    }
-    for _ in 0..3 {
-        w.key(Key::ch('j'));
-    }
-    w.key(Key::ch('l'));
-    w.key(Key::ch('l'));
-    w.key(Key::plain(KeyCode::Enter));
-    let screen = w.screen(120, 40);
-    assert!(screen.contains("Detail · payments @ prod"), "{screen}");
-    // The platform's lines, labelled, in place of ECS's task definition.
-    assert!(screen.contains("live     green · "), "{screen}");
-    assert!(
-        screen.contains("idle     blue · ") && screen.contains("ANSWERING: no rollback to it"),
-        "{screen}"
-    );
-    assert!(
-        screen.contains("traffic  UNREADABLE: the admin socket did not answer"),
-        "{screen}"
-    );
-    assert!(!screen.contains("task def arn"), "{screen}");
-    // The badge: the idle colour, ✗ and the bad tone.
-    let term = w.draw(120, 40, &Theme::new(ThemeName::Dark, false));
-    let buf = term.backend().buffer();
-    let mut found = false;
-    for y in 0..40 {
-        let line: String = (0..120).map(|x| buf[(x, y)].symbol().to_string()).collect();
-        if let Some(pos) = line.find(" blue✗") {
-            let x = u16::try_from(line[..pos].chars().count()).unwrap() + 1;
-            assert_eq!(buf[(x, y)].fg, Color::LightRed, "{line}");
-            found = true;
-        }
-    }
-    assert!(found, "the idle colour's badge is on the board\n{screen}");
-    // Another cell, on ECS, still says its task definition.
-    w.key(Key::plain(KeyCode::Esc));
-    w.key(Key::ch('h'));
-    w.key(Key::plain(KeyCode::Enter));
-    let screen = w.screen(120, 40);
-    assert!(screen.contains("Detail · payments @ staging"), "{screen}");
-    assert!(screen.contains("task def arn:aws:ecs:"), "{screen}");
 }
