@@ -429,6 +429,113 @@ fn promote_then_rollback_in_two_processes_share_one_world() {
     demo.audit_verifies();
 }
 
+/// The demo's storefront runs on the proxy platform, simulated: promoted
+/// into staging it is cut over (each runbook step a record, green switched
+/// to only after it answered) and rolled back by one switch to blue, by
+/// separate processes on the one world.
+#[test]
+fn the_demos_blue_green_storefront_is_cut_over_and_switched_back_with_its_steps_recorded() {
+    let demo = Demo::new();
+    let dev = digest_of(&demo.status_json(), "dev", "storefront");
+    let before = digest_of(&demo.status_json(), "staging", "storefront");
+    assert_ne!(dev, before);
+    // The proxy's cutover runs in the promoting process: --wait from the start.
+    let (code, first) = demo.promote("storefront", "staging", &["--wait"]);
+    assert_eq!(
+        (code, &first["outcome"]),
+        (1, &Value::from("no_go")),
+        "{first}"
+    );
+    let id = first["promotion"].as_str().unwrap();
+    demo.cmd("bob")
+        .args(["approve", "--demo", "--yes", id])
+        .assert()
+        .success();
+    let (code, report) = demo.promote("storefront", "staging", &["--wait"]);
+    assert_eq!(code, 0, "{report}");
+    assert_eq!(report["outcome"], "succeeded", "{report}");
+    assert_eq!(report["to_revision"], "storefront@green", "{report}");
+    assert_eq!(digest_of(&demo.status_json(), "staging", "storefront"), dev);
+    let out = demo
+        .cmd("alice")
+        .args([
+            "rollback",
+            "--demo",
+            "storefront",
+            "--env",
+            "staging",
+            "--yes",
+            "--wait",
+            "--json",
+        ])
+        .output()
+        .unwrap();
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(out.status.code(), Some(0), "{report}");
+    assert_eq!(report["outcome"], "succeeded", "{report}");
+    assert_eq!(
+        digest_of(&demo.status_json(), "staging", "storefront"),
+        before
+    );
+    let ledger =
+        std::fs::read_to_string(demo.dir.path().join("data/shipdeck/demo-ledger.jsonl")).unwrap();
+    let records: Vec<Value> = ledger
+        .lines()
+        .map(|l| serde_json::from_str::<Value>(l).unwrap()["record"].clone())
+        .filter(|r| r["service"] == "storefront" && r["env"] == "staging")
+        .collect();
+    let said = |r: &Value| {
+        let kind = r["kind"].as_str().unwrap().to_string();
+        match r["reasons"][0].as_str() {
+            Some(why) if kind == "step" => format!("step: {why}"),
+            _ => kind,
+        }
+    };
+    let short = |d: &str| d.trim_start_matches("sha256:")[..12].to_string();
+    let (dev, before) = (short(&dev), short(&before));
+    assert_eq!(
+        records.iter().map(said).collect::<Vec<_>>(),
+        [
+            "promotion_started".to_string(),
+            "approval".into(),
+            "gate_evaluated".into(),
+            "deploy_issued".into(),
+            format!("step: deploying green with {dev}"),
+            format!("step: verifying that green serves {dev}"),
+            "step: probing green until it answers 200 for 10s".into(),
+            "step: checking that blue is still live".into(),
+            "step: switching haproxy from blue to green".into(),
+            "step: confirming that requests reach green".into(),
+            "step: switched to green in 0 ms; blue kept warm for 20s, watched".into(),
+            "step: green live; blue was kept warm for 20s and stays as it is".into(),
+            "deploy_succeeded".into(),
+            "revision_marked_stable".into(),
+            "rollback_issued".into(),
+            "step: switched haproxy from green to blue in 0 ms".into(),
+            "step: switched back: blue serves again".into(),
+            "rollback_succeeded".into(),
+            "revision_marked_stable".into(),
+        ],
+        "{ledger}"
+    );
+    let deploy = records
+        .iter()
+        .find(|r| r["kind"] == "deploy_succeeded")
+        .unwrap();
+    assert_eq!(deploy["from_revision"], "storefront@blue");
+    assert_eq!(deploy["to_revision"], "storefront@green");
+    let back = records
+        .iter()
+        .find(|r| r["kind"] == "rollback_succeeded")
+        .unwrap();
+    assert_eq!(back["to_revision"], "storefront@blue");
+    assert!(
+        back["to_digest"].as_str().unwrap().contains(&before),
+        "{back}"
+    );
+    demo.audit_verifies();
+}
+
 #[test]
 fn demo_reset_restores_the_initial_digests_and_says_so() {
     let demo = Demo::new();
