@@ -224,7 +224,7 @@ pub struct StatusArgs {
     /// Use the built-in simulated fleet instead of the configuration.
     #[arg(long)]
     pub demo: bool,
-    /// Print JSON (schema version 1, see README).
+    /// Print JSON (schema version 2, see docs/status.md).
     #[arg(long)]
     pub json: bool,
     /// Only these environments (repeatable).
