@@ -282,7 +282,7 @@ mod tests {
             ProblemCounts {
                 firing: 1,
                 unknown: 1,
-                behind: 5,
+                behind: 6,
                 ..ProblemCounts::default()
             }
         );
@@ -292,10 +292,17 @@ mod tests {
         assert!(app.problems_only);
         assert_eq!(
             app.visible_services(),
-            ["api", "checkout", "payments", "search", "notifications"]
+            [
+                "api",
+                "checkout",
+                "payments",
+                "search",
+                "notifications",
+                "storefront"
+            ]
         );
         update(&mut app, Msg::Key(Key::ch('!')));
-        assert_eq!(app.visible_services().len(), 7);
+        assert_eq!(app.visible_services().len(), 8);
     }
 
     #[tokio::test]
@@ -306,13 +313,13 @@ mod tests {
         let (mut app, _) = demo(Some(down)).await;
         let c = app.problem_counts();
         assert_eq!(c, by_cell(&app));
-        assert_eq!((c.unknown, c.firing), (7 + 1, 0), "{c:?}");
+        assert_eq!((c.unknown, c.firing), (8 + 1, 0), "{c:?}");
         app.toggle_problems();
-        assert_eq!(app.visible_services().len(), 7);
+        assert_eq!(app.visible_services().len(), 8);
         // Nothing read yet: loading, never "no problems".
         let cfg = crate::config::demo().unwrap();
         let fresh = App::new(&cfg, KeyMap::default(), "a".into(), app.now);
-        assert_eq!(fresh.problem_counts().loading, 21);
+        assert_eq!(fresh.problem_counts().loading, 24);
         assert!(!fresh.problem_counts().is_clear());
     }
 
@@ -340,7 +347,7 @@ mod tests {
             },
         );
         let c = app.problem_counts();
-        assert_eq!((c.in_progress, c.behind), (1, 4), "{c:?}");
+        assert_eq!((c.in_progress, c.behind), (1, 5), "{c:?}");
         assert_eq!(c, by_cell(&app));
     }
 }
