@@ -434,33 +434,7 @@ fn a_step_reason_with_a_newline_stays_on_its_record_line_in_audit() {
             .output()
             .unwrap()
     };
-    let promote = [
-        "promote",
-        "notifications",
-        "--to",
-        "prod",
-        "--demo",
-        "--change",
-        "CHG-1234",
-        "--tick",
-        "1",
-        "--tick",
-        "2",
-        "--yes",
-    ];
-    let asked = String::from_utf8_lossy(&run("alice", &promote).stderr).into_owned();
-    let id = asked
-        .split("shipdeck approve --demo ")
-        .nth(1)
-        .and_then(|t| t.split('`').next())
-        .unwrap_or_else(|| panic!("no promotion id: {asked}"))
-        .to_string();
-    for who in ["bob", "carol"] {
-        let out = run(who, &["approve", "--demo", &id, "--yes"]);
-        assert_eq!(out.status.code(), Some(0), "{who}: {out:?}");
-    }
-    let out = run("alice", &promote);
-    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    crate::support::demo_canary::start(run);
 
     let forged = "looks fine\n2026-01-01 00:00:00 99     deploy_succeeded       mallory";
     let until = std::time::Instant::now() + std::time::Duration::from_mins(1);
@@ -537,30 +511,7 @@ fn status_mid_rollout_and_at_the_demos_paused_canary_is_in_progress_exit_5() {
             .output()
             .unwrap()
     };
-    let promote = [
-        "promote",
-        "notifications",
-        "--to",
-        "prod",
-        "--demo",
-        "--change",
-        "CHG-1234",
-        "--tick",
-        "1",
-        "--tick",
-        "2",
-        "--yes",
-    ];
-    let asked = String::from_utf8_lossy(&run("alice", &promote).stderr).into_owned();
-    let id = asked
-        .split("shipdeck approve --demo ")
-        .nth(1)
-        .and_then(|t| t.split('`').next())
-        .unwrap_or_else(|| panic!("no promotion id: {asked}"))
-        .to_string();
-    for who in ["bob", "carol"] {
-        let out = run(who, &["approve", "--demo", &id, "--yes"]);
-        assert_eq!(out.status.code(), Some(0), "{who}: {out:?}");
+    for out in crate::support::demo_canary::start(run) {
         // An approver sees the releases' names beside the digests.
         let shown = String::from_utf8_lossy(&out.stdout);
         assert!(
@@ -568,8 +519,6 @@ fn status_mid_rollout_and_at_the_demos_paused_canary_is_in_progress_exit_5() {
             "{shown}"
         );
     }
-    let out = run("alice", &promote);
-    assert_eq!(out.status.code(), Some(0), "{out:?}");
     let status = ["status", "--demo", "--service", "notifications"];
     let json = |out: &std::process::Output| -> serde_json::Value {
         serde_json::from_slice(&out.stdout).unwrap()

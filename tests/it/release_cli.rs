@@ -343,38 +343,10 @@ fn a_ledger_lost_mid_watch_makes_the_outcome_unrecorded_and_a_later_start_writes
     let proxy = FaultProxy::start(&moto.url);
     let env = Env::new();
     let dir = env.dir.path();
-    let base = std::fs::read_to_string(CONFIG).unwrap();
-    std::fs::write(
-        dir.join("release-fleet.toml"),
-        std::fs::read_to_string("tests/configs/good/release-fleet.toml").unwrap(),
-    )
-    .unwrap();
-    let cfg = dir.join("team.toml");
-    std::fs::write(
-        &cfg,
-        format!(
-            "{base}\n[team]\nbackend = \"dynamodb\"\ntable = \"unrecorded\"\nregion = \"us-east-1\"\nendpoint_url = \"{}\"\nlease = \"5s\"\n",
-            proxy.url()
-        ),
-    )
-    .unwrap();
+    let cfg = crate::support::team::config_file_at(dir, &proxy.url(), "unrecorded");
     let team = |args: &[&str]| {
-        let mut c = std::process::Command::new(env!("CARGO_BIN_EXE_shipdeck"));
-        c.env_remove("SHIPDECK_CONFIG")
-            .env("NO_COLOR", "1")
-            .env("AWS_ACCESS_KEY_ID", "test")
-            .env("AWS_SECRET_ACCESS_KEY", "test")
-            .env_remove("AWS_PROFILE")
-            .env("AWS_CONFIG_FILE", dir.join("none"))
-            .env("AWS_SHARED_CREDENTIALS_FILE", dir.join("none"))
-            .env("AWS_EC2_METADATA_DISABLED", "true")
-            .env("XDG_DATA_HOME", dir.join("data"))
-            .env("XDG_CACHE_HOME", dir.join("cache"))
-            .env("SHIPDECK_LOG_FILE", dir.join("log"))
-            .env("SHIPDECK_OPERATOR", "alice")
-            .arg("--config")
-            .arg(&cfg)
-            .args(args);
+        let mut c = crate::support::team::process(dir, &cfg, "alice");
+        c.args(args);
         c
     };
     let init = team(&["team", "init"]).output().unwrap();

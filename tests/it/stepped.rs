@@ -702,33 +702,7 @@ fn step_continue_json_from_the_binary_carries_the_evidence() {
             .output()
             .unwrap()
     };
-    let promote = [
-        "promote",
-        "notifications",
-        "--to",
-        "prod",
-        "--demo",
-        "--change",
-        "CHG-1234",
-        "--tick",
-        "1",
-        "--tick",
-        "2",
-        "--yes",
-    ];
-    let asked = String::from_utf8_lossy(&run("alice", &promote).stderr).into_owned();
-    let id = asked
-        .split("shipdeck approve --demo ")
-        .nth(1)
-        .and_then(|t| t.split('`').next())
-        .unwrap_or_else(|| panic!("no promotion id: {asked}"))
-        .to_string();
-    for who in ["bob", "carol"] {
-        let out = run(who, &["approve", "--demo", &id, "--yes"]);
-        assert_eq!(out.status.code(), Some(0), "{who}: {out:?}");
-    }
-    let out = run("alice", &promote);
-    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    crate::support::demo_canary::start(run);
     let step = [
         "step",
         "continue",

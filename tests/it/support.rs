@@ -1,7 +1,9 @@
 //! Helpers the suites share: the in-process console harness and its screen,
-//! the AWS emulators and their fixtures, tmux, real proxies, an HTTP server.
+//! the AWS emulators and their fixtures, tmux, real proxies, an HTTP server,
+//! the binary in team mode and the demo's canary started through it.
 
 pub mod console;
+pub mod demo_canary;
 pub mod emulators;
 pub mod faultproxy;
 pub mod fixture;
@@ -9,4 +11,5 @@ pub mod http;
 pub mod proxies;
 pub mod screen;
 pub mod stepping;
+pub mod team;
 pub mod tmux;
