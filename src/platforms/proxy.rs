@@ -14,7 +14,7 @@
 pub mod alb;
 
 pub mod driver;
-mod logs;
+pub mod logs;
 pub mod meter;
 pub mod runbook;
 pub mod snapshot;

@@ -7,8 +7,9 @@ use crate::config::{EnvConfig, ServiceConfig};
 use crate::model::logs::{LogLine, LogOrigin, LogPage};
 use crate::provider::LogQuery;
 
-/// What the runbook writes before a line of the deploy command's output.
-const OUTPUT: &str = "deploy: ";
+/// What the runbook writes before a line of the deploy command's output
+/// (the simulated runbook too), so that its log tells the two apart.
+pub const OUTPUT: &str = "deploy: ";
 
 impl ProxyProvider {
     /// The output of this service's last cutover in this process from
@@ -28,28 +29,39 @@ impl ProxyProvider {
         };
         // Newest first as events; oldest first as a log.
         events.reverse();
-        let mut cursor = query.cursor.clone();
-        let mut lines = Vec::new();
-        for e in events {
-            if cursor.since.is_some_and(|s| e.at < s) || cursor.returned(e.at, &e.id) {
-                continue;
-            }
-            cursor.take(e.at, &e.id);
-            let (stream, text) = match e.message.strip_prefix(OUTPUT) {
-                Some(out) => ("deploy command", out.to_string()),
-                None => ("runbook", e.message.to_string()),
-            };
-            lines.push(LogLine {
-                at: e.at,
-                stream: stream.to_string(),
-                text,
-            });
+        page(&events, &id, query)
+    }
+}
+
+/// A page of a cutover's log from `query.cursor` on: its events (oldest
+/// first), the deploy command's output told from the runbook's own steps.
+/// The one reading of a run's log, real or simulated.
+pub fn page<'a>(
+    events: impl IntoIterator<Item = &'a crate::model::ServiceEvent>,
+    run_id: &str,
+    query: &LogQuery,
+) -> LogPage {
+    let mut cursor = query.cursor.clone();
+    let mut lines = Vec::new();
+    for e in events {
+        if cursor.since.is_some_and(|s| e.at < s) || cursor.returned(e.at, &e.id) {
+            continue;
         }
-        cursor.page_ended(None);
-        LogPage {
-            origin: LogOrigin::From(format!("the deploy command's output ({id})")),
-            lines,
-            cursor,
-        }
+        cursor.take(e.at, &e.id);
+        let (stream, text) = match e.message.strip_prefix(OUTPUT) {
+            Some(out) => ("deploy command", out.to_string()),
+            None => ("runbook", e.message.to_string()),
+        };
+        lines.push(LogLine {
+            at: e.at,
+            stream: stream.to_string(),
+            text,
+        });
+    }
+    cursor.page_ended(None);
+    LogPage {
+        origin: LogOrigin::From(format!("the deploy command's output ({run_id})")),
+        lines,
+        cursor,
     }
 }

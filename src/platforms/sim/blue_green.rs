@@ -13,6 +13,7 @@
 //! builder (see `reading`), so a simulated blue/green service reads exactly
 //! as a real one.
 
+use crate::platforms::proxy::logs::OUTPUT;
 use std::collections::VecDeque;
 use std::time::Duration;
 
@@ -431,7 +432,7 @@ impl SimBlueGreen {
         c.errors = None;
         c.starting_until = Some(now + chrono_dur(DEPLOY_TAKES));
         self.replace_run(run, now);
-        self.event(now, &format!("deploy: pulling {repo}@{digest} for {to}"));
+        self.event(now, &format!("{OUTPUT}pulling {repo}@{digest} for {to}"));
         if fails {
             self.colour_mut(to).stopped = true;
             if let Some(r) = &mut self.run {

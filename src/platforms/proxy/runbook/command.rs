@@ -178,7 +178,8 @@ pub(super) async fn deploy_command(
                     .chars()
                     .take(LINE_KEPT)
                     .collect();
-                ctx.update(&id, |r| r.event(format!("deploy: {line}")));
+                let said = format!("{}{line}", crate::platforms::proxy::logs::OUTPUT);
+                ctx.update(&id, |r| r.event(said));
             }
         }
     };

@@ -9,15 +9,11 @@ use super::run::Outside;
 use super::{SimBlueGreen, noise};
 use crate::config::proxy::{Colour, ProxyKind};
 use crate::config::{EnvConfig, MetricSource, ProxyMetric, ServiceConfig};
-use crate::model::logs::{LogLine, LogOrigin, LogPage};
+use crate::model::logs::LogPage;
 use crate::model::{Deployment, Health, MetricSeries, RevisionInfo, RolloutState, ServiceSnapshot};
 use crate::platforms::proxy::snapshot::{ServiceReading, service_snapshot};
 use crate::platforms::proxy::{ColourView, Counters, Traffic};
 use crate::provider::LogQuery;
-
-/// What the deploy command's simulated output starts with, as the runbook
-/// writes its lines.
-const OUTPUT: &str = "deploy: ";
 
 impl SimBlueGreen {
     /// What a colour answers on its status path at `t`.
@@ -220,28 +216,6 @@ impl SimBlueGreen {
                 "no deploy of {service} in {env} has run in the simulated world yet: the deploy command's output shows here while one runs"
             ));
         };
-        let mut cursor = query.cursor.clone();
-        let mut lines = Vec::new();
-        for e in self.events.iter().rev() {
-            if cursor.since.is_some_and(|s| e.at < s) || cursor.returned(e.at, &e.id) {
-                continue;
-            }
-            cursor.take(e.at, &e.id);
-            let (stream, text) = match e.message.strip_prefix(OUTPUT) {
-                Some(out) => ("deploy command", out.to_string()),
-                None => ("runbook", e.message.to_string()),
-            };
-            lines.push(LogLine {
-                at: e.at,
-                stream: stream.to_string(),
-                text,
-            });
-        }
-        cursor.page_ended(None);
-        LogPage {
-            origin: LogOrigin::From(format!("the deploy command's output ({})", run.id)),
-            lines,
-            cursor,
-        }
+        crate::platforms::proxy::logs::page(self.events.iter().rev(), &run.id, query)
     }
 }

@@ -2,6 +2,7 @@
 //! in the words and order of the proxy's own runbook
 //! (`crate::platforms::proxy::runbook`), so the watch records the same steps.
 
+use crate::platforms::proxy::logs::OUTPUT;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
@@ -200,7 +201,7 @@ impl SimRun {
                         return;
                     }
                     let short = self.digest.as_ref().map_or("", Digest::short).to_string();
-                    self.said.push(format!("deploy: {to} started with {short}"));
+                    self.said.push(format!("{OUTPUT}{to} started with {short}"));
                     self.set_step(format!("verifying that {to} serves {short}"), t);
                     let window = humantime::format_duration(self.window);
                     self.set_step(format!("probing {to} until it answers 200 for {window}"), t);
