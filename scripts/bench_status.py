@@ -185,7 +185,8 @@ def check(report, n):
             want_digest = digest_of(env, i)
             if cell.get("digest") != want_digest:
                 mismatches.append(f"{env}/{svc['name']}: digest {cell.get('digest')}")
-            if cell.get("revision") != 1:
+            # status --json schema 2: the revision is its text, family:number.
+            if cell.get("revision") != f"{env}-svc{i}:1":
                 mismatches.append(f"{env}/{svc['name']}: revision {cell.get('revision')}")
             state = (cell.get("alarms") or {}).get("state")
             want = {"ALARM": "alarm", "OK": "ok", "INSUFFICIENT_DATA": "unknown"}[truth_state(i)]
