@@ -38,6 +38,18 @@ struct Proc(Child);
 
 impl Drop for Proc {
     fn drop(&mut self) {
+        // TERM first: nginx's master then stops its workers, which a KILL
+        // would leave running as orphans; KILL what has not ended in 5 s.
+        let _ = Command::new("kill")
+            .args(["-s", "TERM", &self.0.id().to_string()])
+            .status();
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while Instant::now() < deadline {
+            if matches!(self.0.try_wait(), Ok(Some(_))) {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
         let _ = self.0.kill();
         let _ = self.0.wait();
     }
