@@ -41,6 +41,16 @@ pub fn kinds(env: &EnvConfig) -> Vec<PlatformKind> {
     out
 }
 
+/// An environment's platforms and where each runs, in the one wording of
+/// `status` (its `platform` and `location`) and `config check`: `ecs+proxy`,
+/// `eu-west-1/shop-prod · haproxy http://…`.
+pub fn summary(env: &EnvConfig) -> (String, String) {
+    let kinds = kinds(env);
+    let names: Vec<&str> = kinds.iter().map(|k| k.name()).collect();
+    let places: Vec<String> = kinds.iter().map(|k| location(env, *k)).collect();
+    (names.join("+"), places.join(" · "))
+}
+
 /// What each platform declares it can do.
 pub fn capabilities(kind: PlatformKind) -> Capabilities {
     match kind {

@@ -296,18 +296,11 @@ pub fn build(
             unknowns.push(sanitize(&format!("{}: {why}", env.name)));
             found.push(problems::env_problem(&env.name, ProblemKind::Unknown, &why));
         }
+        let (platform, location) = crate::platforms::summary(env);
         environments.push(EnvStatus {
             name: env.name.clone(),
-            platform: crate::platforms::kinds(env)
-                .iter()
-                .map(|k| k.name())
-                .collect::<Vec<_>>()
-                .join("+"),
-            location: crate::platforms::kinds(env)
-                .iter()
-                .map(|k| crate::platforms::location(env, *k))
-                .collect::<Vec<_>>()
-                .join(" · "),
+            platform,
+            location,
             production: env.production,
             freshness,
             sources,

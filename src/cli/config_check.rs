@@ -49,20 +49,16 @@ pub(crate) fn config_check(cli: &Cli) -> i32 {
     out.push('\n');
     for env in &cfg.environments {
         let g = &env.gate;
-        let kinds = crate::platforms::kinds(env);
+        let (platforms, places) = crate::platforms::summary(env);
         out.push_str(&format!(
-            "  {}{}: {} {}{}, {} service{}, gate: {} check{}, {} approval{}{}{}{}\n",
+            "  {}{}: {platforms} {places}{}, {} service{}, gate: {} check{}, {} approval{}{}{}{}\n",
             env.name,
             if env.production { " [PROD]" } else { "" },
-            kinds.iter().map(|k| k.name()).collect::<Vec<_>>().join("+"),
-            kinds
-                .iter()
-                .map(|k| crate::platforms::location(env, *k))
-                .collect::<Vec<_>>()
-                .join(" · "),
             env.profile
                 .as_ref()
-                .filter(|_| kinds.contains(&crate::config::PlatformKind::Ecs))
+                .filter(|_| {
+                    crate::platforms::kinds(env).contains(&crate::config::PlatformKind::Ecs)
+                })
                 .map_or(String::new(), |p| format!(" (profile {p})")),
             env.services.len(),
             if env.services.len() == 1 { "" } else { "s" },

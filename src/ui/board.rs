@@ -330,7 +330,12 @@ fn env_header<'a>(
     Text::from(vec![
         Line::from(Span::styled(fit(&name, width), style)),
         Line::from(Span::styled(
-            fit(&sanitize(&format!("{}/{}", cfg.region, cfg.cluster)), width),
+            // Where the environment's own platform runs (an ECS region and
+            // cluster, a proxy's address), in the platform's words.
+            fit(
+                &sanitize(&crate::platforms::location(cfg, cfg.platform)),
+                width,
+            ),
             theme.tone(Tone::Dim),
         )),
         Line::from(Span::styled(fit(&fresh, width), theme.tone(tone))),
