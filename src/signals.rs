@@ -257,10 +257,13 @@ pub fn reader() -> &'static Reader {
 /// What an environment's signals add to a reading of it (nothing, quickly,
 /// when it configures none).
 pub async fn read(env: &EnvConfig, scope: ReadScope) -> SignalReading {
-    if jobs(env, scope).is_empty() {
+    // The servers to ask are worked out once per reading; with none, the
+    // reader (and its secrets) is never even built.
+    let jobs = jobs(env, scope);
+    if jobs.is_empty() {
         return SignalReading::default();
     }
-    reader().read(env, scope).await
+    reader().read_jobs(env, &jobs).await
 }
 
 /// What one server is asked in one reading.
@@ -331,7 +334,10 @@ impl Reader {
     /// Reads every signal server `env`'s services use, at once, each within
     /// its timeout.
     pub async fn read(&self, env: &EnvConfig, scope: ReadScope) -> SignalReading {
-        let jobs = jobs(env, scope);
+        self.read_jobs(env, &jobs(env, scope)).await
+    }
+
+    async fn read_jobs(&self, env: &EnvConfig, jobs: &[Job<'_>]) -> SignalReading {
         let now = Utc::now();
         let reads = jobs.iter().map(|job| async move {
             let read = tokio::time::timeout(job.endpoint.timeout, self.read_server(job, now));
@@ -343,7 +349,7 @@ impl Reader {
             }
         });
         let results = futures::future::join_all(reads).await;
-        SignalReading::assemble(env, &jobs, results)
+        SignalReading::assemble(env, jobs, results)
     }
 
     async fn read_server(&self, job: &Job<'_>, now: DateTime<Utc>) -> ServerRead {
