@@ -301,6 +301,23 @@ pub fn location(env: &crate::config::EnvConfig) -> String {
     format!("{}/{}", env.region, env.cluster)
 }
 
+/// ECS's answer to "has the service converged?", for the watch to read: the
+/// primary deployment completed and every desired task running. The one
+/// rule of the real platform and of its simulation.
+pub fn convergence(
+    running: u32,
+    desired: u32,
+    deployments: &[crate::model::Deployment],
+) -> crate::model::Convergence {
+    crate::model::Convergence::judged(
+        running >= desired
+            && deployments
+                .iter()
+                .find(|d| d.role == crate::model::DeploymentRole::Primary)
+                .is_none_or(|d| d.rollout == crate::model::RolloutState::Completed),
+    )
+}
+
 /// What ECS can do beyond reading and deploying.
 pub const CAPABILITIES: crate::provider::Capabilities = crate::provider::Capabilities {
     name: "ecs",

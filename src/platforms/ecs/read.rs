@@ -460,14 +460,10 @@ async fn service_snapshot(
         running: count(s.running_count()),
         desired: count(s.desired_count()),
         pending: count(s.pending_count()),
-        // ECS's answer, for the watch to read: the primary deployment
-        // completed and every desired task running.
-        convergence: crate::model::Convergence::judged(
-            count(s.running_count()) >= count(s.desired_count())
-                && deployments
-                    .iter()
-                    .find(|d| d.role == DeploymentRole::Primary)
-                    .is_none_or(|d| d.rollout == RolloutState::Completed),
+        convergence: super::convergence(
+            count(s.running_count()),
+            count(s.desired_count()),
+            &deployments,
         ),
         deployments,
         deployment_config: deployment_config(s),

@@ -9,8 +9,8 @@ use chrono::{DateTime, Utc};
 use super::SimService;
 use crate::config::ServiceConfig;
 use crate::model::{
-    AlarmReading, Deployment, DeploymentRole, Health, History, MetricSeries, Pinning, RevisionInfo,
-    RolloutState, ServiceSnapshot,
+    AlarmReading, Deployment, Health, History, MetricSeries, Pinning, RevisionInfo, RolloutState,
+    ServiceSnapshot,
 };
 use crate::platforms::sim::fleet_file::FleetPinning;
 
@@ -116,15 +116,8 @@ impl SimService {
             running,
             desired: self.desired,
             pending,
-            // As ECS judges it: the primary deployment completed and every
-            // desired task running.
-            convergence: crate::model::Convergence::judged(
-                running >= self.desired
-                    && deployments
-                        .iter()
-                        .find(|d| d.role == DeploymentRole::Primary)
-                        .is_none_or(|d| d.rollout == RolloutState::Completed),
-            ),
+            // As ECS judges it, by ECS's own rule.
+            convergence: crate::platforms::ecs::convergence(running, self.desired, &deployments),
             deployments,
             deployment_config: self.config.clone(),
             alarms,
