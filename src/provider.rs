@@ -143,8 +143,6 @@ impl ReadScope {
 /// platform's kind.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Capabilities {
-    /// The platform's name, for people (`ecs`, `proxy`).
-    pub name: &'static str,
     /// Stepped traffic pauses for a person's decision
     /// ([`Provider::decide_step`]).
     pub pauses: bool,

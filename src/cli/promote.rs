@@ -81,13 +81,13 @@ fn stages(cfg: &Config, args: &PromoteArgs) -> Result<(EnvId, EnvId), CliError> 
 /// anything happens.
 fn needs_wait(cfg: &Config, target: EnvId, service: &str, wait: bool) -> Result<(), CliError> {
     let env = &cfg.environments[target];
-    let caps = env
-        .service(service)
-        .map(|s| crate::platforms::capabilities(s.platform));
-    if let Some(caps) = caps.filter(|c| c.runs_in_process && !wait) {
+    let kind = env.service(service).map(|s| s.platform);
+    if let Some(kind) = kind.filter(|k| crate::platforms::capabilities(*k).runs_in_process && !wait)
+    {
         return Err(CliError::usage(format!(
             "{service} in \"{}\" runs on platform \"{}\", where shipdeck itself runs the deploy in this process: add --wait and keep it running",
-            env.name, caps.name
+            env.name,
+            kind.name()
         )));
     }
     Ok(())

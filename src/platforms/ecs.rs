@@ -320,7 +320,6 @@ pub fn convergence(
 
 /// What ECS can do beyond reading and deploying.
 pub const CAPABILITIES: crate::provider::Capabilities = crate::provider::Capabilities {
-    name: "ecs",
     pauses: true,
     runs_in_process: false,
     history_costs_calls: true,

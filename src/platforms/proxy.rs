@@ -100,7 +100,6 @@ pub fn location(env: &EnvConfig) -> String {
 /// What a proxy cutover can do beyond reading and deploying: it runs in
 /// this process and switches all traffic at once (no pause for a person).
 pub const CAPABILITIES: crate::provider::Capabilities = crate::provider::Capabilities {
-    name: "proxy",
     pauses: false,
     runs_in_process: true,
     history_costs_calls: false,
