@@ -4,6 +4,7 @@
 //! problem is reported with `file:line:col`, and *all* problems are reported at
 //! once (serde would stop at the first).
 
+pub mod aws;
 mod checks;
 mod metric;
 mod parse;
@@ -181,18 +182,11 @@ pub enum Confirm {
 pub struct EnvConfig {
     /// Unique name, e.g. `staging`.
     pub name: String,
-    /// AWS region.
-    pub region: String,
-    /// AWS profile (standard credential chain when unset).
-    pub profile: Option<String>,
-    /// ECS cluster name or ARN.
-    pub cluster: String,
-    /// Endpoint override for every AWS API, for emulators.
-    pub endpoint_url: Option<String>,
-    /// Endpoint override for ECS only (wins over `endpoint_url`).
-    pub ecs_endpoint_url: Option<String>,
-    /// Endpoint override for CloudWatch only (wins over `endpoint_url`).
-    pub cloudwatch_endpoint_url: Option<String>,
+    /// `[environment.aws]`: how it reaches its AWS account (region, profile,
+    /// endpoints); absent where nothing in it calls AWS.
+    pub aws: Option<std::sync::Arc<aws::AwsAccess>>,
+    /// `[environment.ecs]`: the cluster, when any of its services runs on ECS.
+    pub ecs: Option<std::sync::Arc<aws::EcsEnv>>,
     /// Mutating actions disabled.
     pub read_only: bool,
     /// API calls to this environment in flight at once (halved while throttled).
@@ -225,10 +219,9 @@ pub struct EnvConfig {
 pub struct ServiceConfig {
     /// shipdeck's name, the same across environments.
     pub name: String,
-    /// ECS service name in this environment.
-    pub ecs_service: String,
-    /// Container whose image is the release.
-    pub container: String,
+    /// `[environment.service.ecs]`: its ECS service and container, when it
+    /// runs on ECS.
+    pub ecs: Option<std::sync::Arc<aws::EcsService>>,
     /// CloudWatch alarm names.
     pub alarms: Vec<String>,
     /// CloudWatch alarm name prefixes.

@@ -54,11 +54,9 @@ pub(crate) fn config_check(cli: &Cli) -> i32 {
             "  {}{}: {platforms} {places}{}, {} service{}, gate: {} check{}, {} approval{}{}{}{}\n",
             env.name,
             if env.production { " [PROD]" } else { "" },
-            env.profile
+            env.aws
                 .as_ref()
-                .filter(|_| {
-                    crate::platforms::kinds(env).contains(&crate::config::PlatformKind::Ecs)
-                })
+                .and_then(|a| a.profile.as_ref())
                 .map_or(String::new(), |p| format!(" (profile {p})")),
             env.services.len(),
             if env.services.len() == 1 { "" } else { "s" },

@@ -52,6 +52,11 @@ impl ProxyMetric {
 }
 
 impl MetricSource {
+    /// Whether CloudWatch answers it (a metric or a metric-math expression).
+    pub fn is_cloudwatch(&self) -> bool {
+        matches!(self, Self::Stat { .. } | Self::Expression(_))
+    }
+
     /// The ids an expression refers to (identifiers starting with a lower-case
     /// letter, as CloudWatch ids do; functions are upper case), outside quotes.
     pub fn referenced_ids(expression: &str) -> Vec<(std::ops::Range<usize>, &str)> {

@@ -3,8 +3,7 @@
 use std::collections::HashMap;
 use std::path::Path;
 
-use regex::Regex;
-
+mod aws;
 mod gate;
 mod proxy;
 mod service;
@@ -41,6 +40,8 @@ const ENV_KEYS: &[&str] = &[
     "endpoint_url",
     "ecs_endpoint_url",
     "cloudwatch_endpoint_url",
+    "aws",
+    "ecs",
     "read_only",
     "max_in_flight",
     "production",
@@ -333,26 +334,9 @@ fn parse_env(ctx: &mut Ctx<'_>, t: &mut Table<'_>, base: Option<&Path>) -> Optio
         }
         None
     };
-    // A proxy environment has no AWS region or cluster.
-    let (region, cluster) = if is_proxy {
-        (
-            Some(t.str(ctx, "region").unwrap_or_else(|| "local".to_string())),
-            Some(t.str(ctx, "cluster").unwrap_or_else(|| "proxy".to_string())),
-        )
-    } else {
-        (
-            t.req_str(
-                ctx,
-                "region",
-                "add region = \"eu-west-1\" (the AWS region of the cluster)",
-            ),
-            t.req_str(
-                ctx,
-                "cluster",
-                "add cluster = \"my-cluster\" (ECS cluster name or ARN)",
-            ),
-        )
-    };
+    let mut old_keys = aws::OldKeys::default();
+    let aws = aws::parse_aws(ctx, t, &mut old_keys);
+    let ecs = aws::parse_ecs_env(ctx, t, &mut old_keys);
     let name = name?;
     if !valid_name(&name) {
         ctx.report(
@@ -361,31 +345,6 @@ fn parse_env(ctx: &mut Ctx<'_>, t: &mut Table<'_>, base: Option<&Path>) -> Optio
             "use letters, digits, '-' and '_' only, starting with a letter or digit",
         );
     }
-    if let Some(r) = region.as_ref().filter(|_| !is_proxy) {
-        let ok = Regex::new(r"^[a-z]{2}(-[a-z]+)+-\d+$").is_ok_and(|re| re.is_match(r));
-        if !ok {
-            ctx.report(
-                t.value_span("region"),
-                format!("region \"{r}\" in environment \"{name}\" is not an AWS region"),
-                "use a region code such as \"us-east-1\" or \"eu-west-1\"",
-            );
-        }
-    }
-    let mut endpoints = Vec::new();
-    for key in [
-        "endpoint_url",
-        "ecs_endpoint_url",
-        "cloudwatch_endpoint_url",
-    ] {
-        let u = t.str(ctx, key);
-        if let Some(u) = &u {
-            check_http_url(ctx, t, key, u);
-        }
-        endpoints.push(u);
-    }
-    let cloudwatch_endpoint_url = endpoints.pop().flatten();
-    let ecs_endpoint_url = endpoints.pop().flatten();
-    let endpoint_url = endpoints.pop().flatten();
     let production = t.bool(ctx, "production", false);
     // Production defaults to typing the environment's name.
     let confirm = match t.choice(ctx, "confirm", &["enter", "type"]).as_deref() {
@@ -417,7 +376,15 @@ fn parse_env(ctx: &mut Ctx<'_>, t: &mut Table<'_>, base: Option<&Path>) -> Optio
     let signals = signals::parse_env_signals(ctx, t);
     for (i, mut s) in service_tables.into_iter().enumerate() {
         s.path = format!("environment \"{name}\" > service #{}", i + 1);
-        if let Some(svc) = parse_service(ctx, &s, platform, proxy.as_ref(), base, &signals) {
+        if let Some(svc) = parse_service(
+            ctx,
+            &s,
+            platform,
+            proxy.as_ref(),
+            base,
+            &signals,
+            &mut old_keys,
+        ) {
             if seen_services.contains(&svc.name) {
                 ctx.report(
                     s.value_span("name"),
@@ -446,6 +413,8 @@ fn parse_env(ctx: &mut Ctx<'_>, t: &mut Table<'_>, base: Option<&Path>) -> Optio
             "add platform = \"proxy\" to the environment (or to the services behind the proxy), or remove its [proxy]",
         );
     }
+    old_keys.note(ctx, t);
+    check_aws_needs(ctx, t, &services, aws.as_ref(), ecs.as_ref());
     let gate = match t.table(ctx, "gate", format!("environment \"{name}\" > gate")) {
         Some(g) => parse_gate(ctx, &g, production),
         None => GatePolicy::defaults(production),
@@ -470,12 +439,8 @@ fn parse_env(ctx: &mut Ctx<'_>, t: &mut Table<'_>, base: Option<&Path>) -> Optio
     Some(EnvConfig {
         service_index: crate::index::NameIndex::default(),
         name,
-        region: region?,
-        profile: t.str(ctx, "profile"),
-        cluster: cluster?,
-        endpoint_url,
-        ecs_endpoint_url,
-        cloudwatch_endpoint_url,
+        aws: aws.map(std::sync::Arc::new),
+        ecs: ecs.map(std::sync::Arc::new),
         read_only: t.bool(ctx, "read_only", false),
         max_in_flight: usize::try_from(t.int(ctx, "max_in_flight", 1..65, 8)).unwrap_or(8),
         production,
@@ -488,6 +453,63 @@ fn parse_env(ctx: &mut Ctx<'_>, t: &mut Table<'_>, base: Option<&Path>) -> Optio
         proxy: proxy.map(std::sync::Arc::new),
         platform,
     })
+}
+
+/// An environment with an ECS service needs its region and cluster, and a
+/// service on another platform may not watch CloudWatch (nothing reads it there).
+fn check_aws_needs(
+    ctx: &mut Ctx<'_>,
+    t: &Table<'_>,
+    services: &[crate::config::ServiceConfig],
+    aws: Option<&crate::config::aws::AwsAccess>,
+    ecs: Option<&crate::config::aws::EcsEnv>,
+) {
+    let on_ecs = services.iter().find(|s| s.ecs.is_some());
+    if let Some(s) = on_ecs {
+        if aws.is_none() {
+            t.missing(
+                ctx,
+                "region",
+                &format!(
+                    "service \"{}\" runs on ECS: add [environment.aws] region = \"eu-west-1\" (the AWS region of the cluster)",
+                    s.name
+                ),
+            );
+        }
+        if ecs.is_none() {
+            t.missing(
+                ctx,
+                "cluster",
+                &format!(
+                    "service \"{}\" runs on ECS: add [environment.ecs] cluster = \"my-cluster\" (ECS cluster name or ARN)",
+                    s.name
+                ),
+            );
+        }
+    }
+    let watches_cloudwatch = |s: &&crate::config::ServiceConfig| {
+        !s.alarms.is_empty()
+            || !s.alarm_prefixes.is_empty()
+            || s.metrics.iter().any(|m| m.source.is_cloudwatch())
+    };
+    // CloudWatch is read as part of an AWS platform's reading; a service on
+    // another platform would show no alarm at all, which looks like none firing.
+    for s in services
+        .iter()
+        .filter(|s| s.ecs.is_none())
+        .filter(watches_cloudwatch)
+    {
+        ctx.report(
+            t.value_span("name"),
+            format!(
+                "service \"{}\" in {} runs on platform \"{}\" but watches CloudWatch alarms or metrics, which shipdeck reads only for services on ECS",
+                s.name,
+                t.path,
+                s.platform.name()
+            ),
+            "watch it with Prometheus or Alertmanager ([[environment.service.alert]], promql metrics), or remove alarms, alarm_prefixes and its CloudWatch metrics",
+        );
+    }
 }
 
 fn check_http_url(ctx: &mut Ctx<'_>, t: &Table<'_>, key: &str, value: &str) -> bool {

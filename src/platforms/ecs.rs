@@ -245,8 +245,15 @@ async fn build_clients(
     env: &EnvConfig,
     credentials: Option<aws_credential_types::Credentials>,
 ) -> Clients {
+    let fallback = crate::config::aws::AwsAccess {
+        region: String::new(),
+        profile: None,
+        endpoint_url: None,
+        endpoints: BTreeMap::new(),
+    };
+    let access = env.aws.as_deref().unwrap_or(&fallback);
     let mut loader = aws_config::defaults(BehaviorVersion::latest())
-        .region(aws_config::Region::new(env.region.clone()))
+        .region(aws_config::Region::new(access.region.clone()))
         .retry_config(RetryConfig::adaptive().with_max_attempts(3))
         .timeout_config(
             TimeoutConfig::builder()
@@ -254,17 +261,17 @@ async fn build_clients(
                 .operation_timeout(OPERATION_TIMEOUT)
                 .build(),
         );
-    if let Some(p) = &env.profile {
+    if let Some(p) = &access.profile {
         loader = loader.profile_name(p);
     }
     if let Some(c) = credentials {
         loader = loader.credentials_provider(c);
     }
-    if let Some(u) = &env.endpoint_url {
+    if let Some(u) = &access.endpoint_url {
         loader = loader.endpoint_url(u);
     }
     let sdk = loader.load().await;
-    let ecs = match &env.ecs_endpoint_url {
+    let ecs = match access.endpoint("ecs") {
         Some(u) => aws_sdk_ecs::Client::from_conf(
             aws_sdk_ecs::config::Builder::from(&sdk)
                 .endpoint_url(u)
@@ -272,7 +279,7 @@ async fn build_clients(
         ),
         None => aws_sdk_ecs::Client::new(&sdk),
     };
-    let cloudwatch = match &env.cloudwatch_endpoint_url {
+    let cloudwatch = match access.endpoint("cloudwatch") {
         Some(u) => aws_sdk_cloudwatch::Client::from_conf(
             aws_sdk_cloudwatch::config::Builder::from(&sdk)
                 .endpoint_url(u)
@@ -280,7 +287,7 @@ async fn build_clients(
         ),
         None => aws_sdk_cloudwatch::Client::new(&sdk),
     };
-    let logs = match &env.cloudwatch_endpoint_url {
+    let logs = match access.endpoint("logs") {
         Some(u) => aws_sdk_cloudwatchlogs::Client::from_conf(
             aws_sdk_cloudwatchlogs::config::Builder::from(&sdk)
                 .endpoint_url(u)
@@ -288,17 +295,25 @@ async fn build_clients(
         ),
         None => aws_sdk_cloudwatchlogs::Client::new(&sdk),
     };
+    let sts = match access.endpoint("sts") {
+        Some(u) => aws_sdk_sts::Client::from_conf(
+            aws_sdk_sts::config::Builder::from(&sdk)
+                .endpoint_url(u)
+                .build(),
+        ),
+        None => aws_sdk_sts::Client::new(&sdk),
+    };
     Clients {
         ecs,
         cloudwatch,
-        sts: aws_sdk_sts::Client::new(&sdk),
+        sts,
         logs,
     }
 }
 
 /// Where an environment's ECS services run: `region/cluster`.
 pub fn location(env: &crate::config::EnvConfig) -> String {
-    format!("{}/{}", env.region, env.cluster)
+    format!("{}/{}", region(env), cluster(env))
 }
 
 /// ECS's answer to "has the service converged?", for the watch to read: the
@@ -418,4 +433,31 @@ pub fn check_environment() -> Result<(), String> {
 /// Converts an SDK timestamp.
 pub fn to_chrono(t: &aws_smithy_types::DateTime) -> Option<chrono::DateTime<chrono::Utc>> {
     chrono::DateTime::from_timestamp(t.secs(), t.subsec_nanos())
+}
+
+/// The cluster of `env`. Parsing refuses an ECS service in an environment
+/// without `[environment.ecs]`; were one to arrive anyway, the empty name
+/// makes ECS answer "not found", never a reading of another cluster.
+pub fn cluster(env: &EnvConfig) -> &str {
+    env.ecs.as_ref().map_or("", |e| e.cluster.as_str())
+}
+
+/// The ECS service name of `svc` (shipdeck's name unless configured).
+pub fn service_name(svc: &ServiceConfig) -> &str {
+    svc.ecs
+        .as_ref()
+        .map_or(svc.name.as_str(), |e| e.service.as_str())
+}
+
+/// The container of `svc` whose image is the release (shipdeck's name
+/// unless configured).
+pub fn container(svc: &ServiceConfig) -> &str {
+    svc.ecs
+        .as_ref()
+        .map_or(svc.name.as_str(), |e| e.container.as_str())
+}
+
+/// The AWS region of `env` (empty where none is configured; see [`cluster`]).
+pub fn region(env: &EnvConfig) -> &str {
+    env.aws.as_ref().map_or("", |a| a.region.as_str())
 }

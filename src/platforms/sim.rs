@@ -430,13 +430,18 @@ impl SimFleet {
             .flat_map(|e| e.services.values())
             .find_map(|s| s.version_of(digest))
             .map(str::to_string);
-        let svc = st.service_mut(&env.name, &cfg.ecs_service)?;
+        let svc = st.service_mut(&env.name, crate::platforms::ecs::service_name(cfg))?;
         let from = svc.task_def(svc.current);
         let revision = svc.register(digest.clone(), version);
         let id = format!("ecs-svc/{id_num:016}");
         svc.start_deployment(revision, &id, now, env.rollout.pause_steps);
         let to = svc.task_def(revision);
-        st.trigger(&env.name, &cfg.ecs_service, Trigger::Deploy, now);
+        st.trigger(
+            &env.name,
+            crate::platforms::ecs::service_name(cfg),
+            Trigger::Deploy,
+            now,
+        );
         self.save(&st);
         Ok(DeployStarted {
             service: cfg.name.clone(),
@@ -458,7 +463,7 @@ impl SimFleet {
         let now = st.time;
         let id_num = st.next_id;
         st.next_id += 1;
-        let svc = st.service_mut(&env.name, &cfg.ecs_service)?;
+        let svc = st.service_mut(&env.name, crate::platforms::ecs::service_name(cfg))?;
         let number = to.number().unwrap_or(0);
         if *to.family != *svc.family
             || !svc
@@ -484,7 +489,12 @@ impl SimFleet {
             Some(id)
         };
         let to = svc.task_def(number);
-        st.trigger(&env.name, &cfg.ecs_service, Trigger::Rollback, now);
+        st.trigger(
+            &env.name,
+            crate::platforms::ecs::service_name(cfg),
+            Trigger::Rollback,
+            now,
+        );
         self.save(&st);
         Ok(DeployStarted {
             service: cfg.name.clone(),

@@ -65,7 +65,10 @@ async fn contract(p: &AnyProvider, cfg: &Config, d1: &Digest) {
     // An unknown service: a warning on the reading, NotFound on deploy.
     let mut ghost = svc.clone();
     ghost.name = "ghost".into();
-    ghost.ecs_service = "ghost".into();
+    ghost.ecs = Some(std::sync::Arc::new(shipdeck::config::aws::EcsService {
+        service: "ghost".into(),
+        container: shipdeck::platforms::ecs::container(svc).to_string(),
+    }));
     let mut env2 = env.clone();
     std::sync::Arc::make_mut(&mut env2.services).push(ghost.clone());
     let snap = p.read_env(&env2, ReadScope::CONSOLE).await.unwrap();
@@ -293,7 +296,9 @@ async fn unknown_cluster_is_not_found_and_tags_are_unpinned() {
     assert_eq!(s.pinning, Pinning::Unpinned);
     assert_eq!(s.digest, None);
     let mut env = cfg.environments[0].clone();
-    env.cluster = "nope".into();
+    env.ecs = Some(std::sync::Arc::new(shipdeck::config::aws::EcsEnv {
+        cluster: "nope".into(),
+    }));
     let err = p.read_env(&env, ReadScope::CONSOLE).await.unwrap_err();
     assert!(
         matches!(

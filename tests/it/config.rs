@@ -40,8 +40,9 @@ fn production_gets_stricter_defaults() {
     assert_eq!(dev.confirm, Confirm::Enter);
     assert_eq!(dev.gate.checks.len(), AutoCheck::ALL.len());
     // Service defaults: ECS name and container follow the shipdeck name.
-    assert_eq!(dev.services[0].ecs_service, "api");
-    assert_eq!(dev.services[0].container, "api");
+    let ecs = dev.services[0].ecs.as_ref().unwrap();
+    assert_eq!(ecs.service, "api");
+    assert_eq!(ecs.container, "api");
 }
 
 #[test]
@@ -371,7 +372,7 @@ fn proxy_environments_parse_with_their_defaults() {
     let health = edge.services[0].health.as_ref().unwrap();
     assert_eq!(health.url, "http://127.0.0.1:8080/api/system/status");
     // A proxy environment has no AWS region or cluster to require.
-    assert_eq!(edge.region, "local");
+    assert!(edge.aws.is_none() && edge.ecs.is_none());
 }
 
 #[test]

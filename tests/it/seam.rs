@@ -107,6 +107,133 @@ fn the_old_spelling_still_works_and_is_named_with_the_new_one() {
     assert!(cfg.notes.is_empty(), "{:?}", cfg.notes);
 }
 
+const OLD_ECS: &str = r#"
+[[environment]]
+name = "dev"
+region = "eu-west-1"
+profile = "shop-dev"
+cluster = "shop-dev"
+ecs_endpoint_url = "http://127.0.0.1:5000"
+cloudwatch_endpoint_url = "http://127.0.0.1:4566"
+[[environment.service]]
+name = "api"
+ecs_service = "shop-api-dev"
+container = "app"
+"#;
+
+const NEW_ECS: &str = r#"
+[[environment]]
+name = "dev"
+[environment.aws]
+region = "eu-west-1"
+profile = "shop-dev"
+endpoints = { ecs = "http://127.0.0.1:5000", cloudwatch = "http://127.0.0.1:4566" }
+[environment.ecs]
+cluster = "shop-dev"
+[[environment.service]]
+name = "api"
+[environment.service.ecs]
+service = "shop-api-dev"
+container = "app"
+"#;
+
+#[test]
+fn ecs_keys_read_the_same_flat_or_in_their_sections_and_the_flat_ones_are_named() {
+    let old = config::parse_str(OLD_ECS, "old.toml", None).unwrap();
+    let new = config::parse_str(NEW_ECS, "new.toml", None).unwrap();
+    let (o, n) = (old.env("dev").unwrap(), new.env("dev").unwrap());
+    assert_eq!(o.aws, n.aws);
+    assert_eq!(o.ecs, n.ecs);
+    assert_eq!(o.services[0].ecs, n.services[0].ecs);
+    let aws = n.aws.as_ref().unwrap();
+    assert_eq!(aws.endpoint("ecs"), Some("http://127.0.0.1:5000"));
+    assert_eq!(aws.endpoint("logs"), Some("http://127.0.0.1:4566"));
+    assert_eq!(n.services[0].ecs.as_ref().unwrap().container, "app");
+    assert!(new.notes.is_empty(), "{:?}", new.notes);
+    let note = old.notes.join("\n");
+    for moved in [
+        "region → [environment.aws] region",
+        "cluster → [environment.ecs] cluster",
+        "ecs_endpoint_url → [environment.aws.endpoints] ecs",
+        "ecs_service → [environment.service.ecs] service",
+        "container → [environment.service.ecs] container",
+    ] {
+        assert!(note.contains(moved), "{moved}: {note}");
+    }
+    assert!(note.starts_with("old.toml:3:1:"), "{note}");
+}
+
+#[test]
+fn aws_and_ecs_keys_are_checked_where_they_are_written() {
+    for (from, to, want) in [
+        // Both spellings at once: which was meant?
+        (
+            "name = \"dev\"\n",
+            "name = \"dev\"\ncluster = \"x\"\n",
+            "sets cluster twice",
+        ),
+        (
+            "region = \"eu-west-1\"",
+            "region = \"europe\"",
+            "is not an AWS region",
+        ),
+        (
+            "ecs = \"http://127.0.0.1:5000\"",
+            "lambda = \"http://x\"",
+            "unknown API \"lambda\"",
+        ),
+        (
+            "ecs = \"http://127.0.0.1:5000\"",
+            "ecs = \"127.0.0.1:5000\"",
+            "not an http(s) URL",
+        ),
+        (
+            "[environment.ecs]\ncluster = \"shop-dev\"\n",
+            "",
+            "missing required key \"cluster\"",
+        ),
+        (
+            "container = \"app\"",
+            "image = \"app\"",
+            "unknown key \"image\"",
+        ),
+    ] {
+        let text = NEW_ECS.replacen(from, to, 1);
+        assert_ne!(text, NEW_ECS, "{from}");
+        let err = config::parse_str(&text, "t.toml", None)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains(want), "{from} → {to}: {err}");
+        assert!(err.contains("t.toml:"), "located: {err}");
+    }
+}
+
+#[test]
+fn a_service_off_ecs_may_not_watch_cloudwatch_and_an_ecs_service_needs_its_cluster() {
+    // CloudWatch is read only in an ECS reading: a proxy service's alarms
+    // would never be read, and no alarm looks like none firing.
+    let watched = OLD_PROXY.replace(
+        "name = \"api\"\n",
+        "name = \"api\"\nalarms = [\"api-5xx\"]\n",
+    );
+    let err = config::parse_str(&watched, "t.toml", None)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("runs on platform \"proxy\" but watches CloudWatch"),
+        "{err}"
+    );
+    // An ECS service in a proxy environment needs the environment's AWS keys.
+    let mixed =
+        format!("{OLD_PROXY}[[environment.service]]\nname = \"worker\"\nplatform = \"ecs\"\n");
+    let err = config::parse_str(&mixed, "t.toml", None)
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("missing required key \"region\""), "{err}");
+    assert!(err.contains("missing required key \"cluster\""), "{err}");
+    assert!(err.contains("service \"worker\" runs on ECS"), "{err}");
+}
+
 const MIXED: &str = r#"
 [[environment]]
 name = "prod"

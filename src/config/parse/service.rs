@@ -14,6 +14,7 @@ const SERVICE_KEYS: &[&str] = &[
     "platform",
     "ecs_service",
     "container",
+    "ecs",
     "alarms",
     "alarm_prefixes",
     "health",
@@ -60,6 +61,7 @@ pub(super) fn parse_service(
     env_proxy: Option<&crate::config::proxy::ProxyEnv>,
     base: Option<&std::path::Path>,
     env_signals: &super::signals::EnvSignals,
+    old_keys: &mut super::aws::OldKeys,
 ) -> Option<ServiceConfig> {
     let names: Vec<&str> = crate::config::PlatformKind::ALL
         .iter()
@@ -104,8 +106,8 @@ pub(super) fn parse_service(
             "use letters, digits, '-' and '_' only, starting with a letter or digit",
         );
     }
-    let ecs_service = t.str(ctx, "ecs_service").unwrap_or_else(|| name.clone());
-    let container = t.str(ctx, "container").unwrap_or_else(|| name.clone());
+    let ecs = (platform == crate::config::PlatformKind::Ecs)
+        .then(|| std::sync::Arc::new(super::aws::parse_ecs_service(ctx, t, &name, old_keys)));
     let mut health = t
         .table(ctx, "health", format!("{} > health", t.path))
         .and_then(|h| parse_health(ctx, &h));
@@ -138,8 +140,7 @@ pub(super) fn parse_service(
         alarms: t.str_list(ctx, "alarms"),
         alarm_prefixes: t.str_list(ctx, "alarm_prefixes"),
         name,
-        ecs_service,
-        container,
+        ecs,
         health,
         metrics,
         proxy: proxied,

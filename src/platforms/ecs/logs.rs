@@ -60,7 +60,7 @@ pub(super) fn of(info: &TaskDefInfo, cfg: &ServiceConfig) -> Option<LogConfig> {
     };
     info.logs
         .iter()
-        .find(|c| name(c) == cfg.container)
+        .find(|c| name(c) == super::container(cfg))
         .or_else(|| (info.logs.len() == 1).then(|| &info.logs[0]))
         .cloned()
 }
@@ -85,7 +85,7 @@ pub(super) async fn logs(
                 .ok_or_else(|| ProviderError::Other {
                     message: format!(
                         "{td} has no container \"{}\": where its logs go is unknown",
-                        cfg.container
+                        super::container(cfg)
                     ),
                 })?
         }
@@ -107,7 +107,7 @@ pub(super) async fn logs(
     };
     // The group may live in another region than the service's.
     let client = match region {
-        Some(r) if *r != env.region => aws_sdk_cloudwatchlogs::Client::from_conf(
+        Some(r) if r != super::region(env) => aws_sdk_cloudwatchlogs::Client::from_conf(
             c.logs
                 .config()
                 .to_builder()

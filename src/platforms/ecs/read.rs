@@ -172,16 +172,20 @@ async fn read_services(
     env: &EnvConfig,
     warnings: &mut Vec<String>,
 ) -> Result<HashMap<String, aws_sdk_ecs::types::Service>, ProviderError> {
-    let names: Vec<String> = env.services.iter().map(|s| s.ecs_service.clone()).collect();
+    let names: Vec<String> = env
+        .services
+        .iter()
+        .map(|s| super::service_name(s).to_string())
+        .collect();
     let calls = names.chunks(SERVICES_PER_CALL).map(|batch| {
         p.call(env, Api::Ecs, "DescribeServices", || async {
             c.ecs
                 .describe_services()
-                .cluster(&env.cluster)
+                .cluster(super::cluster(env))
                 .set_services(Some(batch.to_vec()))
                 .send()
                 .await
-                .map_err(|e| classify(&e, "ecs:DescribeServices", &env.cluster))
+                .map_err(|e| classify(&e, "ecs:DescribeServices", super::cluster(env)))
         })
     });
     let mut services = HashMap::new();
@@ -191,7 +195,7 @@ async fn read_services(
             warnings.push(format!(
                 "service \"{}\" not found in cluster \"{}\" ({})",
                 f.arn().map_or("?", |a| a.rsplit('/').next().unwrap_or(a)),
-                env.cluster,
+                super::cluster(env),
                 f.reason().unwrap_or("no reason")
             ));
         }
@@ -200,7 +204,7 @@ async fn read_services(
                 if s.status() == Some("INACTIVE") {
                     warnings.push(format!(
                         "service \"{name}\" in cluster \"{}\" is INACTIVE (deleted)",
-                        env.cluster
+                        super::cluster(env)
                     ));
                     continue;
                 }
@@ -291,11 +295,12 @@ pub async fn read_env(
         .collect();
     let mut found = Vec::new();
     for cfg in env.services.iter() {
-        match services.get(&cfg.ecs_service) {
+        match services.get(super::service_name(cfg)) {
             Some(s) => found.push((cfg, s)),
-            None if !reported.contains(&cfg.ecs_service) => warnings.push(format!(
+            None if !reported.contains(super::service_name(cfg)) => warnings.push(format!(
                 "service \"{}\" not found in cluster \"{}\"",
-                cfg.ecs_service, env.cluster
+                super::service_name(cfg),
+                super::cluster(env)
             )),
             None => {}
         }
@@ -359,14 +364,15 @@ async fn service_snapshot(
     let image_text = info.as_ref().and_then(|i| {
         i.images
             .iter()
-            .find(|(n, _)| *n == cfg.container)
+            .find(|(n, _)| *n == super::container(cfg))
             .or_else(|| (i.images.len() == 1).then(|| &i.images[0]))
             .map(|(_, img)| img.clone())
     });
     if info.is_some() && image_text.is_none() {
         warnings.push(format!(
             "{}: no container \"{}\" in {td_arn}",
-            cfg.name, cfg.container
+            cfg.name,
+            super::container(cfg)
         ));
     }
     let image = image_text.as_deref().and_then(|t| ImageRef::parse(t).ok());
@@ -452,7 +458,7 @@ async fn service_snapshot(
         detail: super::words::detail(task_definition.as_ref()),
         logs: info.as_ref().and_then(|i| super::logs::of(i, cfg)),
         name: cfg.name.clone(),
-        ecs_service: cfg.ecs_service.clone(),
+        ecs_service: super::service_name(cfg).to_string(),
         image,
         digest,
         pinning,
@@ -516,13 +522,13 @@ async fn task_digest(
         .call(env, Api::Ecs, "ListTasks", || async {
             c.ecs
                 .list_tasks()
-                .cluster(&env.cluster)
-                .service_name(&cfg.ecs_service)
+                .cluster(super::cluster(env))
+                .service_name(super::service_name(cfg))
                 .desired_status(DesiredStatus::Running)
                 .max_results(10)
                 .send()
                 .await
-                .map_err(|e| classify(&e, "ecs:ListTasks", &cfg.ecs_service))
+                .map_err(|e| classify(&e, "ecs:ListTasks", super::service_name(cfg)))
         })
         .await?;
     if tasks.task_arns().is_empty() {
@@ -532,18 +538,18 @@ async fn task_digest(
         .call(env, Api::Ecs, "DescribeTasks", || async {
             c.ecs
                 .describe_tasks()
-                .cluster(&env.cluster)
+                .cluster(super::cluster(env))
                 .set_tasks(Some(tasks.task_arns().to_vec()))
                 .send()
                 .await
-                .map_err(|e| classify(&e, "ecs:DescribeTasks", &cfg.ecs_service))
+                .map_err(|e| classify(&e, "ecs:DescribeTasks", super::service_name(cfg)))
         })
         .await?;
     Ok(out
         .tasks()
         .iter()
         .flat_map(aws_sdk_ecs::types::Task::containers)
-        .filter(|ct| ct.name() == Some(cfg.container.as_str()))
+        .filter(|ct| ct.name() == Some(super::container(cfg)))
         .find_map(|ct| ct.image_digest().and_then(|d| Digest::parse(d).ok())))
 }
 
@@ -595,7 +601,7 @@ pub async fn history(
         sh.task_defs.get(arn).and_then(|i| {
             i.images
                 .iter()
-                .find(|(n, _)| *n == cfg.container)
+                .find(|(n, _)| *n == super::container(cfg))
                 .or_else(|| (i.images.len() == 1).then(|| &i.images[0]))
                 .and_then(|(_, img)| ImageRef::parse(img).ok().and_then(|r| r.digest))
         })

@@ -1,14 +1,15 @@
 //! ECS's own words: the task definition a service runs (the detail pane's
 //! `task def` line), what a promotion changes in it and does (a copy of the
 //! task definition with only the image changed, then `UpdateService`), and
-//! what a rollback does. The simulator, which simulates ECS, says the same.
+//! what a rollback does, how a service rolls out and what rolls it back by
+//! itself. The simulator, which simulates ECS, says the same.
 
 use std::sync::LazyLock;
 
 use crate::config::ServiceConfig;
 use crate::model::{
-    DeployWords, DetailLine, Digest, ImageRef, PlatformDetail, Revision, ServiceSnapshot, Shared,
-    sanitize,
+    DeployWords, DeploymentConfig, DetailLine, Digest, ImageRef, PlatformDetail, Revision,
+    ServiceSnapshot, Shared, sanitize,
 };
 
 /// The task definition a service is set to, in full (its ARN), for the
@@ -39,13 +40,13 @@ pub fn deploy(
     let image = now.and_then(|s| s.image.as_ref());
     let base = revision.map_or_else(|| "the current revision".to_string(), ToString::to_string);
     DeployWords {
-        diff: revision_diff(revision, &svc.container, image, digest, release),
+        diff: revision_diff(revision, super::container(svc), image, digest, release),
         steps: vec![
             format!("1. register a copy of {base} with the image"),
             format!("   {}", new_image(image, digest)),
             format!(
                 "2. update ECS service {} to the new revision",
-                svc.ecs_service
+                super::service_name(svc)
             ),
         ],
         watch_step: "3.".to_string(),
@@ -56,7 +57,27 @@ pub fn deploy(
 pub fn rollback(svc: &ServiceConfig, to: &Revision) -> String {
     format!(
         "ECS service {} is updated to {to}, then watched like a deploy.",
-        svc.ecs_service
+        super::service_name(svc)
+    )
+}
+
+/// What rolls an ECS deployment back by itself: its deployment circuit
+/// breaker (tasks that fail to start) or its CloudWatch-alarm rollback.
+pub const SELF_ROLLBACK: Option<&str> = Some("ECS's circuit breaker or alarm rollback");
+
+/// How the service rolls out and what protects the rollout, for the detail
+/// pane's `strategy` line: `rolling · circuit breaker on (rolls back) ·
+/// alarm rollback off`.
+pub fn strategy(c: &DeploymentConfig) -> String {
+    format!(
+        "{} · circuit breaker {} · alarm rollback {}",
+        c.strategy,
+        match (c.circuit_breaker, c.circuit_breaker_rollback) {
+            (true, true) => "on (rolls back)",
+            (true, false) => "on",
+            _ => "off",
+        },
+        if c.alarm_rollback { "on" } else { "off" }
     )
 }
 

@@ -21,11 +21,11 @@ async fn current_task_def(
     let out = c
         .ecs
         .describe_services()
-        .cluster(&env.cluster)
-        .services(&svc.ecs_service)
+        .cluster(super::cluster(env))
+        .services(super::service_name(svc))
         .send()
         .await
-        .map_err(|e| classify(&e, "ecs:DescribeServices", &env.cluster))?;
+        .map_err(|e| classify(&e, "ecs:DescribeServices", super::cluster(env)))?;
     out.services()
         .iter()
         .find(|s| s.status() != Some("INACTIVE"))
@@ -33,7 +33,11 @@ async fn current_task_def(
         .map(str::to_string)
         .ok_or_else(|| ProviderError::NotFound {
             what: "service".to_string(),
-            name: format!("{} in cluster {}", svc.ecs_service, env.cluster),
+            name: format!(
+                "{} in cluster {}",
+                super::service_name(svc),
+                super::cluster(env)
+            ),
         })
 }
 
@@ -49,12 +53,12 @@ async fn update_service(
     let out = c
         .ecs
         .update_service()
-        .cluster(&env.cluster)
-        .service(&svc.ecs_service)
+        .cluster(super::cluster(env))
+        .service(super::service_name(svc))
         .task_definition(to_arn)
         .send()
         .await
-        .map_err(|e| classify(&e, "ecs:UpdateService", &svc.ecs_service))?;
+        .map_err(|e| classify(&e, "ecs:UpdateService", super::service_name(svc)))?;
     let primary = out.service().and_then(|s| {
         s.deployments()
             .iter()
@@ -108,18 +112,18 @@ pub async fn deploy(
     let mut containers = td.container_definitions().to_vec();
     let Some(container) = containers
         .iter_mut()
-        .find(|cd| cd.name() == Some(svc.container.as_str()))
+        .find(|cd| cd.name() == Some(super::container(svc)))
     else {
         return Err(ProviderError::NotFound {
             what: "container".to_string(),
-            name: format!("{} in {current}", svc.container),
+            name: format!("{} in {current}", super::container(svc)),
         });
     };
     let image = container.image().unwrap_or_default();
     let base = ImageRef::parse(image).map_err(|e| ProviderError::Other {
         message: format!(
             "the image of \"{}\" ({image}) is unreadable: {e}",
-            svc.container
+            super::container(svc)
         ),
     })?;
     container.image = Some(base.pinned_to(digest).to_string());
@@ -225,8 +229,8 @@ async fn in_flight(
     match c
         .ecs
         .list_service_deployments()
-        .cluster(&env.cluster)
-        .service(&svc.ecs_service)
+        .cluster(super::cluster(env))
+        .service(super::service_name(svc))
         .set_status(Some(vec![
             ServiceDeploymentStatus::Pending,
             ServiceDeploymentStatus::InProgress,
@@ -247,7 +251,7 @@ async fn in_flight(
         }
         Err(e) => {
             // Emulators (and older endpoints) lack these APIs: fall back, and stop asking.
-            tracing::debug!(error = %classify(&e, "ecs:ListServiceDeployments", &svc.ecs_service), "no service-deployment API");
+            tracing::debug!(error = %classify(&e, "ecs:ListServiceDeployments", super::service_name(svc)), "no service-deployment API");
             p.set_service_deployments(&env.name, false);
             None
         }

@@ -464,8 +464,10 @@ pub fn scaled_template(
             .map(|i| {
                 let name = format!("svc-{i:04}");
                 let mut s = svc.clone();
-                s.ecs_service = format!("{name}-{env}");
-                s.container.clone_from(&name);
+                s.ecs = Some(std::sync::Arc::new(crate::config::aws::EcsService {
+                    service: format!("{name}-{env}"),
+                    container: name.clone(),
+                }));
                 s.alarm_prefixes = vec![format!("{name}-{env}-")];
                 if let Some(h) = &mut s.health {
                     h.url = format!("https://{name}.example/healthz");

@@ -196,12 +196,12 @@ impl SimFleet {
         let st = self.enter(&env.name)?;
         let sim_env = st.envs.get(&env.name);
         let svc = sim_env
-            .and_then(|e| e.services.get(&service.ecs_service))
+            .and_then(|e| e.services.get(crate::platforms::ecs::service_name(service)))
             .ok_or_else(|| ProviderError::NotFound {
                 what: "service".to_string(),
-                name: service.ecs_service.clone(),
+                name: crate::platforms::ecs::service_name(service).to_string(),
             })?;
-        let config = svc.log_config(&service.container);
+        let config = svc.log_config(crate::platforms::ecs::container(service));
         let td = svc.task_def(svc.current).to_string();
         if let Some(why) = config.unreadable(&td) {
             return Ok(LogPage::nowhere(why));
@@ -218,7 +218,7 @@ impl SimFleet {
         let mut cursor = query.cursor.clone();
         let from = cursor.since.map_or(now - BACKLOG, |s| s.max(now - BACKLOG))
             - chrono::Duration::milliseconds(1);
-        let generated = svc.log_lines(&service.container, from, now);
+        let generated = svc.log_lines(crate::platforms::ecs::container(service), from, now);
         drop(st);
         let fresh: Vec<Generated> = generated
             .into_iter()

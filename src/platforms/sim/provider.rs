@@ -47,11 +47,11 @@ impl Provider for SimFleet {
         let st = self.enter(&env.name)?;
         st.envs
             .get(&env.name)
-            .and_then(|e| e.services.get(&service.ecs_service))
+            .and_then(|e| e.services.get(crate::platforms::ecs::service_name(service)))
             .map(|s| s.history().to_vec())
             .ok_or_else(|| ProviderError::NotFound {
                 what: "service".to_string(),
-                name: service.ecs_service.clone(),
+                name: crate::platforms::ecs::service_name(service).to_string(),
             })
     }
 

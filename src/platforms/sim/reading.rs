@@ -53,7 +53,7 @@ impl SimFleet {
         let Some(sim_env) = st.envs.get(&env.name) else {
             return Err(ProviderError::NotFound {
                 what: "cluster".to_string(),
-                name: env.cluster.clone(),
+                name: crate::platforms::ecs::cluster(env).to_string(),
             });
         };
         // CloudWatch answers for the whole environment, as DescribeAlarms does.
@@ -96,13 +96,17 @@ impl SimFleet {
                 }
                 continue;
             }
-            match sim_env.services.get(&cfg.ecs_service) {
+            match sim_env
+                .services
+                .get(crate::platforms::ecs::service_name(cfg))
+            {
                 Some(s) => {
                     services.push(s.snapshot(cfg, now, &alarms, cloudwatch_error.as_deref()));
                 }
                 None => warnings.push(format!(
                     "service \"{}\" not found in cluster \"{}\"",
-                    cfg.ecs_service, env.cluster
+                    crate::platforms::ecs::service_name(cfg),
+                    crate::platforms::ecs::cluster(env)
                 )),
             }
         }

@@ -360,7 +360,7 @@ impl super::SimFleet {
         let _lock = self.world.as_ref().map(|w| w.lock());
         let mut st = self.enter(&env.name)?;
         let now = st.time;
-        let svc = st.service_mut(&env.name, &cfg.ecs_service)?;
+        let svc = st.service_mut(&env.name, crate::platforms::ecs::service_name(cfg))?;
         let said = svc
             .decide(decision, now)
             .map_err(|message| crate::provider::ProviderError::Conflict { message })?;

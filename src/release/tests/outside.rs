@@ -95,7 +95,7 @@ fn ecs_rolling_back_by_itself_stays_its_own_failure() {
     let mut w = watch(&c);
     let mut s = replaced_by(3, "ecs-svc/rollback");
     s.deployments[1].rollout = RolloutState::RolledBack;
-    assert!(matches!(w.observe(&s, at(8)), Step::Failed(why) if why.contains("ECS rolled")));
+    assert!(matches!(w.observe(&s, at(8)), Step::Failed(why) if why.starts_with(BY_ITSELF)));
 }
 
 /// A rollout the simulator runs, watched reading by reading: someone sets the
@@ -140,7 +140,7 @@ async fn the_simulator_expresses_a_hand_change_and_the_watch_ends_changed_outsid
             if by_hand && !changed && w.completed_at.is_some() {
                 fleet.inject(Fault::DeployedByHand {
                     env: "staging".into(),
-                    service: svc.ecs_service.clone(),
+                    service: crate::platforms::ecs::service_name(svc).to_string(),
                     revision: from.number().unwrap(),
                 });
                 changed = true;

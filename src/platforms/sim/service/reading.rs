@@ -106,7 +106,7 @@ impl SimService {
         let (alarms, alarms_unknown) = alarms.watched(&cfg.alarms, &cfg.alarm_prefixes);
         ServiceSnapshot {
             detail: crate::platforms::ecs::words::detail(Some(&self.task_def(self.current))),
-            logs: Some(self.log_config(&cfg.container)),
+            logs: Some(self.log_config(crate::platforms::ecs::container(cfg))),
             name: cfg.name.clone(),
             ecs_service: self.ecs_service.clone(),
             image,
