@@ -46,6 +46,9 @@ pub struct GateInput<'a> {
     pub policy: &'a GatePolicy,
     /// The service in the source stage.
     pub source: Option<&'a ServiceSnapshot>,
+    /// What the source's platform calls rolling a deployment back by itself
+    /// (`ECS's circuit breaker or alarm rollback`), named when it did.
+    pub source_self_rollback: Option<&'a str>,
     /// The source reading is current.
     pub source_fresh: bool,
     /// The target reading is current.
@@ -139,7 +142,10 @@ fn automatic(c: AutoCheck, i: &GateInput<'_>) -> Check {
             Some(RolloutState::RolledBack) => check(
                 name,
                 Verdict::Fail,
-                "ECS rolled the source's latest deployment back",
+                crate::model::detail::rolled_back_by_itself(
+                    "the source's latest deployment",
+                    i.source_self_rollback,
+                ),
             ),
             Some(RolloutState::Unknown) | None => check(
                 name,
@@ -271,10 +277,10 @@ fn automatic(c: AutoCheck, i: &GateInput<'_>) -> Check {
         AutoCheck::Fresh => {
             let mut stale: Vec<String> = Vec::new();
             if !i.source_fresh {
-                stale.push("the source's ECS reading".to_string());
+                stale.push("the source's reading".to_string());
             }
             if !i.target_fresh {
-                stale.push("the target's ECS reading".to_string());
+                stale.push("the target's reading".to_string());
             }
             stale.extend(i.stale.iter().cloned());
             if stale.is_empty() {

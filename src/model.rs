@@ -32,7 +32,7 @@ pub use time::{Freshness, duration_millis, duration_secs};
 /// message): a clone is a reference count, not a copy.
 pub type Shared = std::sync::Arc<str>;
 
-/// The rollout state of one ECS deployment.
+/// The rollout state of one deployment.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum RolloutState {
@@ -42,7 +42,8 @@ pub enum RolloutState {
     Completed,
     /// The deployment failed (tasks did not start, or the circuit breaker tripped without rollback).
     Failed,
-    /// ECS rolled the deployment back by itself (circuit breaker or alarm rollback). A failure.
+    /// The platform rolled the deployment back by itself (ECS: its circuit
+    /// breaker or alarm rollback). A failure.
     RolledBack,
     /// The provider did not report a state.
     Unknown,

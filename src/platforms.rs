@@ -87,6 +87,33 @@ pub fn rollback_words(env: &EnvConfig, svc: &ServiceConfig, to: &Revision) -> St
     }
 }
 
+/// The platform `service` runs on in `env`: its own where it names one,
+/// else the environment's (a service not configured there too).
+pub fn kind_of(env: &EnvConfig, service: &str) -> PlatformKind {
+    env.service(service).map_or(env.platform, |s| s.platform)
+}
+
+/// What `kind` calls rolling a deployment back by itself (`ECS's circuit
+/// breaker or alarm rollback`), for generic words to name beside "the
+/// platform rolled it back by itself"
+/// ([`crate::model::detail::rolled_back_by_itself`]); `None` where it never
+/// does, or has no name for it.
+pub fn self_rollback(kind: PlatformKind) -> Option<&'static str> {
+    match kind {
+        PlatformKind::Ecs => ecs::words::SELF_ROLLBACK,
+        PlatformKind::Proxy => proxy::words::SELF_ROLLBACK,
+    }
+}
+
+/// How a service on `kind` rolls out, in its platform's words, from the
+/// reading's deployment configuration: the detail pane's `strategy` line.
+pub fn strategy_words(kind: PlatformKind, config: &crate::model::DeploymentConfig) -> String {
+    match kind {
+        PlatformKind::Ecs => ecs::words::strategy(config),
+        PlatformKind::Proxy => proxy::words::strategy(config),
+    }
+}
+
 /// The providers shipdeck can run against: the simulator (every service its
 /// fleet serves, on each platform it simulates) or AWS (the services on ECS).
 /// Services neither serves go to their own platform's implementation.

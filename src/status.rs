@@ -364,6 +364,7 @@ pub fn build(
                     &row.service,
                     s,
                     &unknown,
+                    cfg_svc.and_then(|c| crate::platforms::self_rollback(c.platform)),
                     now,
                 ));
             }

@@ -98,6 +98,7 @@ impl World {
         GateInput {
             policy: &self.policy,
             source: Some(&self.source),
+            source_self_rollback: None,
             source_fresh: true,
             target_fresh: true,
             stale: &[],
@@ -147,6 +148,41 @@ fn rollout_completed(#[case] state: RolloutState, #[case] expect: Verdict) {
     let r = evaluate(&w.input());
     assert_eq!(verdict(&r, "rollout_completed"), expect);
     assert_eq!(r.go, expect == Verdict::Pass);
+}
+
+/// A deployment the platform rolled back by itself is said in generic
+/// words, with the source platform's own name for what did it where it has
+/// one; a stale reading is the source's or the target's, whatever the
+/// platform.
+#[test]
+fn the_gate_says_generic_words_and_the_platforms_own_name() {
+    let mut w = World::new();
+    w.source = snap(RolloutState::RolledBack, &[]);
+    let reason = |i: &GateInput<'_>| {
+        let r = evaluate(i);
+        let c = r.checks.iter().find(|c| c.name == "rollout_completed");
+        c.map(|c| c.reason.clone()).unwrap()
+    };
+    let mut i = w.input();
+    assert_eq!(
+        reason(&i),
+        "the platform rolled the source's latest deployment back by itself"
+    );
+    i.source_self_rollback = Some("ECS's circuit breaker or alarm rollback");
+    assert_eq!(
+        reason(&i),
+        "the platform rolled the source's latest deployment back by itself (ECS's circuit breaker or alarm rollback)"
+    );
+    i.source_fresh = false;
+    i.target_fresh = false;
+    let r = evaluate(&i);
+    let fresh = r.checks.iter().find(|c| c.name == "fresh").unwrap();
+    assert!(
+        fresh
+            .reason
+            .starts_with("not current: the source's reading; the target's reading;"),
+        "{fresh:?}"
+    );
 }
 
 #[rstest]

@@ -90,6 +90,19 @@ pub struct DeployWords {
     pub watch_step: String,
 }
 
+/// A deployment its platform rolled back by itself, in generic words, with
+/// the platform's own name for what did it where it has one (`by`, from
+/// [`crate::platforms::self_rollback`]): `the platform rolled the deployment
+/// back by itself (ECS's circuit breaker or alarm rollback)`. `what` is the
+/// deployment as the sentence's reader knows it (`the source's latest
+/// deployment`).
+pub fn rolled_back_by_itself(what: &str, by: Option<&str>) -> String {
+    match by {
+        Some(by) => format!("the platform rolled {what} back by itself ({by})"),
+        None => format!("the platform rolled {what} back by itself"),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -79,6 +79,8 @@ pub fn gate_for(cfg: &Config, plan: &Plan, obs: &Observed<'_>, answers: &Answers
     gate::evaluate(&GateInput {
         policy: &target.gate,
         source: obs.source,
+        source_self_rollback: service_config(cfg, plan.source, &plan.service)
+            .and_then(|s| crate::platforms::self_rollback(s.platform)),
         source_fresh: obs.source_fresh,
         target_fresh: obs.target_fresh,
         stale: &obs.stale,

@@ -20,7 +20,8 @@ pub enum Outcome {
     NotIssued,
     /// Watched to success (and marked stable).
     Succeeded,
-    /// Over unsuccessfully (ECS rolled back by itself, the rollback failed…).
+    /// Over unsuccessfully (the platform rolled back by itself, the rollback
+    /// failed…).
     Failed,
     /// Aborted and left as it is (no rollback, or none possible).
     Aborted,
@@ -191,14 +192,17 @@ mod tests {
     fn a_rollback_that_failed_after_an_abort_names_both() {
         let w = watch(
             OpKind::Rollback,
-            Some(Step::Failed(
-                "ECS rolled the deployment back by itself".into(),
-            )),
+            Some(Step::Failed(crate::model::detail::rolled_back_by_itself(
+                "the deployment",
+                None,
+            ))),
             Some(RULE),
         );
         let cause = w.cause(Outcome::Failed).unwrap();
         assert!(
-            cause.starts_with(&format!("aborted: {RULE}; then the rollback: ECS rolled")),
+            cause.starts_with(&format!(
+                "aborted: {RULE}; then the rollback: the platform rolled the deployment back"
+            )),
             "{cause}"
         );
     }

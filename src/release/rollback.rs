@@ -107,8 +107,7 @@ pub fn rollback_effect(
 /// How the platform `service` runs on in `env` rolls back, as the platform
 /// declares it ([`crate::platforms::capabilities`]).
 pub fn rollback_style(env: &crate::config::EnvConfig, service: &str) -> RollbackStyle {
-    let kind = env.service(service).map_or(env.platform, |s| s.platform);
-    crate::platforms::capabilities(kind).rollback
+    crate::platforms::capabilities(crate::platforms::kind_of(env, service)).rollback
 }
 
 /// The rollback target of a service, by its platform's rollback `style`

@@ -51,7 +51,8 @@ pub enum Step {
     Continue,
     /// Rollout completed, stable for the window, alarms OK.
     Succeeded,
-    /// Over, unsuccessfully, and nothing more to do (e.g. ECS rolled back by itself).
+    /// Over, unsuccessfully, and nothing more to do (e.g. the platform rolled
+    /// the deployment back by itself).
     Failed(String),
     /// An abort criterion hit: roll back (or ask).
     Abort(String),
@@ -101,6 +102,9 @@ pub struct Watch {
     pub deployment_id: Option<String>,
     /// How the service's platform rolls back (what an abort's rollback issues).
     pub rollback: RollbackStyle,
+    /// What the service's platform calls rolling a deployment back by itself
+    /// (`ECS's circuit breaker or alarm rollback`), named when it does.
+    pub self_rollback: Option<&'static str>,
     /// The platform accepted the command: readings count from here.
     pub(super) issued: bool,
     /// When the command was issued.
@@ -193,6 +197,9 @@ impl Watch {
             deployment_id: None,
             rollback: env_cfg.map_or(RollbackStyle::Revisions, |e| {
                 super::rollback::rollback_style(e, service)
+            }),
+            self_rollback: env_cfg.and_then(|e| {
+                crate::platforms::self_rollback(crate::platforms::kind_of(e, service))
             }),
             issued: false,
             issued_at: now,
@@ -338,7 +345,11 @@ impl Watch {
                     RolloutState::RolledBack => {
                         let why = d.reason.clone().unwrap_or_else(|| "no reason given".into());
                         return self.end(Step::Failed(format!(
-                            "ECS rolled the deployment back by itself (circuit breaker): {why}"
+                            "{}: {why}",
+                            crate::model::detail::rolled_back_by_itself(
+                                "the deployment",
+                                self.self_rollback
+                            )
                         )));
                     }
                     r => {

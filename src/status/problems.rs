@@ -28,7 +28,7 @@ pub enum ProblemKind {
     Alarm,
     /// The health endpoint did not answer as expected.
     Health,
-    /// The rollout failed, or ECS rolled it back by itself.
+    /// The rollout failed, or the platform rolled it back by itself.
     Rollout,
     /// Listed in the configuration, not found in the cluster.
     Missing,
@@ -97,11 +97,14 @@ pub(super) fn env_problem(env: &str, kind: ProblemKind, reason: &str) -> Problem
 
 /// The problems of one service in one environment: what is bad, what could
 /// not be read (`unknown`, the cell's reasons), and a rollout in flight.
+/// `self_rollback` is what its platform calls rolling a deployment back by
+/// itself, to name it when it did.
 pub(super) fn cell_problems(
     env: &str,
     service: &str,
     snap: &ServiceSnapshot,
     unknown: &[String],
+    self_rollback: Option<&str>,
     now: DateTime<Utc>,
 ) -> Vec<Problem> {
     let at = |kind, reason: &str| Problem::new(env, Some(service), kind, reason);
@@ -125,7 +128,10 @@ pub(super) fn cell_problems(
         RolloutState::Failed => out.push(at(ProblemKind::Rollout, &format!("rollout failed{why}"))),
         RolloutState::RolledBack => out.push(at(
             ProblemKind::Rollout,
-            &format!("rolled back by ECS (a failed rollout){why}"),
+            &format!(
+                "{}{why}",
+                crate::model::detail::rolled_back_by_itself("the failed rollout", self_rollback)
+            ),
         )),
         RolloutState::InProgress | RolloutState::Completed | RolloutState::Unknown => {}
     }

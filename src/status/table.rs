@@ -108,7 +108,7 @@ fn freshness_cell(f: &Freshness, sources: &Sources) -> (Tone, String) {
     match f {
         Freshness::Ready { .. } if !blind.is_empty() => (
             Tone::Warn,
-            format!("? ECS read; {} unreadable", blind.join(", ")),
+            format!("? services read; {} unreadable", blind.join(", ")),
         ),
         Freshness::Ready { .. } => (Tone::Good, "✓ read".into()),
         Freshness::Loading | Freshness::Unknown => (Tone::Warn, "… loading".into()),

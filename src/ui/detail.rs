@@ -183,21 +183,17 @@ pub(super) fn render_detail(frame: &mut Frame<'_>, area: Rect, app: &App, theme:
                 });
             }
             lines.push(rollback_line(app, s, theme));
-            let c = &s.deployment_config;
-            lines.push(kv(
-                "strategy",
-                &format!(
-                    "{} · circuit breaker {} · alarm rollback {}",
-                    c.strategy,
-                    match (c.circuit_breaker, c.circuit_breaker_rollback) {
-                        (true, true) => "on (rolls back)",
-                        (true, false) => "on",
-                        _ => "off",
-                    },
-                    if c.alarm_rollback { "on" } else { "off" }
-                ),
-                theme,
-            ));
+            // How it rolls out, and what guards that, in its platform's words.
+            let strategy = app.env_cfg(app.col).map_or_else(
+                || s.deployment_config.strategy.to_string(),
+                |e| {
+                    crate::platforms::strategy_words(
+                        crate::platforms::kind_of(e, &s.name),
+                        &s.deployment_config,
+                    )
+                },
+            );
+            lines.push(kv("strategy", &strategy, theme));
             if let Some(sh) = crate::release::step::in_flight(s) {
                 lines.push(heading("traffic shift", theme));
                 lines.push(Line::styled(

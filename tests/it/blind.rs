@@ -78,7 +78,7 @@ fn status_with_cloudwatch_unreachable_is_unknown_not_healthy() {
     assert_eq!(code, 3, "unknown is exit 3: {out}");
     assert!(!out.contains("all healthy"), "{out}");
     assert!(out.contains("? unknown"), "{out}");
-    assert!(out.contains("? ECS read; alarms unreadable"), "{out}");
+    assert!(out.contains("? services read; alarms unreadable"), "{out}");
     assert!(
         out.contains("prod/api: alarms unreadable: network: cannot connect to the CloudWatch"),
         "{out}"

@@ -190,7 +190,12 @@ async fn ecs_circuit_breaker_self_rollback_is_a_failure() {
     let v = h.watch_until_over(120).await;
     assert_eq!(v.watch.kind, OpKind::Deploy);
     match &v.watch.outcome {
-        Some(Step::Failed(why)) => assert!(why.contains("ECS rolled"), "{why}"),
+        Some(Step::Failed(why)) => assert!(
+            why.starts_with(
+                "the platform rolled the deployment back by itself (ECS's circuit breaker or alarm rollback): "
+            ),
+            "{why}"
+        ),
         other => panic!("expected a failure, got {other:?}"),
     }
     let kinds = h.kinds();

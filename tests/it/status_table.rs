@@ -230,3 +230,41 @@ async fn status_names_each_degraded_cell_and_why() {
     assert_eq!(unreadable.service, None);
     assert_eq!(unreadable.kind, status::ProblemKind::Unreadable);
 }
+
+/// A deployment the platform rolled back by itself (ECS's circuit breaker,
+/// simulated): `status` names it in generic words, with the platform's own
+/// name for what did it.
+#[tokio::test]
+async fn a_deployment_the_platform_rolled_back_by_itself_is_named_in_its_words() {
+    use shipdeck::platforms::sim::Fault;
+    use shipdeck::provider::Provider as _;
+    let clock = ManualClock::new(Utc.with_ymd_and_hms(2026, 11, 2, 10, 0, 0).unwrap());
+    let cfg = shipdeck::config::demo().unwrap();
+    let fleet = SimFleet::demo(7, Arc::new(clock.clone())).unwrap();
+    fleet.inject(Fault::CircuitBreakerRollback {
+        env: "staging".into(),
+        service: "shop-api-staging".into(),
+    });
+    let provider = AnyProvider::Sim(fleet);
+    let staging = cfg.env("staging").unwrap();
+    let digest = shipdeck::model::Digest::of_bytes(b"new release");
+    provider
+        .deploy(staging, staging.service("api").unwrap(), &digest)
+        .await
+        .unwrap();
+    clock.advance(std::time::Duration::from_secs(30));
+    let readings = status::read_all(&cfg, &provider).await;
+    let filter = Filter {
+        envs: vec!["staging".to_string()],
+        services: vec!["api".to_string()],
+    };
+    let report = status::build(&cfg, &readings, &filter, clock.now());
+    let table = status::render_table(&report, Style { color: false });
+    assert!(
+        table.contains(
+            "✗ degraded: staging/api the platform rolled the failed rollout back by itself \
+             (ECS's circuit breaker or alarm rollback): ECS deployment circuit breaker"
+        ),
+        "{table}"
+    );
+}

@@ -7,7 +7,8 @@ use super::{Colour, Counters, ProxyView, Traffic};
 use crate::config::{EnvConfig, ServiceConfig};
 use crate::model::text::sanitize;
 use crate::model::{
-    DeployWords, DetailBadge, DetailLine, Digest, PlatformDetail, Revision, ServiceSnapshot,
+    DeployWords, DeploymentConfig, DetailBadge, DetailLine, Digest, PlatformDetail, Revision,
+    ServiceSnapshot,
 };
 
 impl ProxyView {
@@ -72,6 +73,18 @@ impl ProxyView {
             }),
         }
     }
+}
+
+/// A proxy never rolls a cutover back by itself: a colour that does not get
+/// ready is not switched to, and a switch stays until a rollback switches
+/// back.
+pub const SELF_ROLLBACK: Option<&str> = None;
+
+/// How the service rolls out, for the detail pane's `strategy` line: two
+/// colours and one switch (`blue/green on haproxy`). Nothing else guards it
+/// on the proxy's side: shipdeck's own watch does.
+pub fn strategy(c: &DeploymentConfig) -> String {
+    c.strategy.to_string()
 }
 
 /// What a promotion into a proxy environment does, step by step: the one
@@ -242,6 +255,47 @@ deploy = ["./deploy-colour", "{colour}", "{digest}"]
         assert!(cold.lines[1].text.contains("NOT ANSWERING"));
         assert_eq!(&*cold.lines[2].text, "UNREADABLE: socket gone");
         assert!(!cold.badge.unwrap().ok);
+    }
+
+    /// What guards a rollout and what rolls one back by itself are each
+    /// platform's own words: ECS names its circuit breaker, the proxy none.
+    #[test]
+    fn each_platform_names_what_guards_its_rollouts() {
+        use crate::config::PlatformKind;
+        use crate::model::{DeploymentConfig, Strategy};
+        use crate::platforms::{self_rollback, strategy_words};
+        let ecs = DeploymentConfig {
+            circuit_breaker: true,
+            circuit_breaker_rollback: true,
+            alarm_rollback: false,
+            strategy: Strategy::Rolling,
+        };
+        assert_eq!(
+            strategy_words(PlatformKind::Ecs, &ecs),
+            "rolling · circuit breaker on (rolls back) · alarm rollback off"
+        );
+        let proxy = DeploymentConfig {
+            strategy: Strategy::Other {
+                name: "blue/green on haproxy".into(),
+            },
+            ..DeploymentConfig::default()
+        };
+        assert_eq!(
+            strategy_words(PlatformKind::Proxy, &proxy),
+            "blue/green on haproxy"
+        );
+        assert_eq!(
+            self_rollback(PlatformKind::Ecs),
+            Some("ECS's circuit breaker or alarm rollback")
+        );
+        assert_eq!(self_rollback(PlatformKind::Proxy), None);
+        // Which platform a service runs on: its own, else its environment's.
+        let cfg = crate::config::parse_str(MIXED, "mixed.toml", None).unwrap();
+        let env = cfg.env("prod").unwrap();
+        let kind = |service| crate::platforms::kind_of(env, service);
+        assert_eq!(kind("thumbs"), PlatformKind::Proxy);
+        assert_eq!(kind("api"), PlatformKind::Ecs);
+        assert_eq!(kind("gone"), PlatformKind::Ecs);
     }
 
     #[test]

@@ -165,7 +165,7 @@ pub fn at_step(
         new: Some(tasks(primary)),
         old: Some(tasks(old)),
         together: None,
-        source: "ECS deployments".to_string(),
+        source: "deployments".to_string(),
     });
     let (health, source) = match &s.health {
         Health::Healthy { latency, .. } => (

@@ -17,7 +17,7 @@ impl Watch {
                     self.alarms_before
                         .iter()
                         .filter(|n| !s.alarms.iter().any(|a| *a.name == ***n))
-                        .map(|n| format!("alarm \"{n}\" is no longer found in CloudWatch")),
+                        .map(|n| format!("alarm \"{n}\" is no longer found in its source")),
                 );
             }
             let no_data: Vec<&str> = s

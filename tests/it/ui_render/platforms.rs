@@ -166,6 +166,27 @@ async fn mixed_board_detail_of_a_service_behind_the_proxy() {
     let screen = w.screen(120, 40);
     assert!(screen.contains("Detail · search @ shop"), "{screen}");
     assert!(screen.contains("NOT ANSWERING"), "{screen}");
+    // How it rolls out, in the proxy's words: no ECS circuit breaker here.
+    assert!(
+        screen.contains("strategy blue/green on haproxy"),
+        "{screen}"
+    );
+    assert!(!screen.contains("circuit breaker"), "{screen}");
+}
+
+/// Beside it, an ECS service's detail pane says what guards its rollouts in
+/// ECS's words.
+#[tokio::test]
+async fn mixed_board_detail_of_a_service_on_ecs_names_its_circuit_breaker() {
+    let mut w = mixed();
+    w.poll_all().await;
+    w.key(Key::plain(KeyCode::Enter));
+    let screen = w.screen(120, 40);
+    assert!(screen.contains("Detail · api @ shop"), "{screen}");
+    assert!(
+        screen.contains("strategy rolling · circuit breaker"),
+        "{screen}"
+    );
 }
 
 /// What a platform shows of a service reaches the board and the detail pane
