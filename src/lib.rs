@@ -5,6 +5,7 @@
 
 pub mod app;
 pub mod approvals;
+pub mod aws;
 pub mod cli;
 pub mod clock;
 pub mod config;

@@ -10,6 +10,7 @@
 //! Prometheus alert whose rule does not exist is unknown too.
 
 pub mod alertmanager;
+pub mod cloudwatch;
 pub mod prometheus;
 mod reading;
 #[cfg(test)]

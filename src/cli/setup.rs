@@ -38,8 +38,8 @@ pub fn load_config(cli: &Cli) -> Result<Config, ConfigError> {
     // What the SDK would read and panic on (a control character reaching a
     // request header) is refused first, for ECS as for the team's table.
     if matches!(cfg.provider, ProviderKind::Aws) || cfg.team.is_some() {
-        crate::platforms::ecs::check_environment().map_err(ConfigError::Environment)?;
-        crate::platforms::ecs::check_credential_files().map_err(ConfigError::Environment)?;
+        crate::aws::check_environment().map_err(ConfigError::Environment)?;
+        crate::aws::check_credential_files().map_err(ConfigError::Environment)?;
     }
     Ok(cfg)
 }
@@ -170,26 +170,7 @@ pub fn build_provider(cfg: &Config, clock: Arc<dyn Clock>) -> Result<AnyProvider
                 None => FleetFile::demo(),
             }
             .map_err(|e| e.to_string())?;
-            let known: Vec<&str> = file.environments.iter().map(|e| e.name.as_str()).collect();
-            // Every environment with services on ECS is simulated, so the
-            // fleet must have it. A service on another platform is simulated
-            // where the fleet declares it (`[[environment.blue_green]]`), and
-            // served by its own platform otherwise (a real proxy beside
-            // simulated stages).
-            for env in cfg.environments.iter().filter(|e| {
-                e.services
-                    .iter()
-                    .any(|s| s.platform == crate::config::PlatformKind::Ecs)
-            }) {
-                if !known.contains(&env.name.as_str()) {
-                    return Err(format!(
-                        "{}: environment \"{}\" is not in the simulated fleet (it has: {})",
-                        cfg.source.display(),
-                        env.name,
-                        known.join(", ")
-                    ));
-                }
-            }
+            file.covers(cfg)?;
             Ok(AnyProvider::Sim(SimFleet::new(&file, *seed, clock)))
         }
         ProviderKind::Aws => {

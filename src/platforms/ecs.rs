@@ -3,37 +3,30 @@
 //! profile and region. Everything leaves as shipdeck's domain types.
 
 pub mod cache;
-mod cloudwatch;
-mod credential_files;
-mod errors;
 mod logs;
 mod read;
 pub mod steps;
 pub mod words;
 mod write;
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
-use std::time::Duration;
 
-use aws_config::BehaviorVersion;
-use aws_config::retry::RetryConfig;
-use aws_config::timeout::TimeoutConfig;
 use tokio::sync::OnceCell;
 
+use crate::aws::Calls;
 use crate::config::{Config, EnvConfig, ServiceConfig};
 use crate::model::{Digest, EnvSnapshot, Revision};
 use crate::provider::limit::Limiter;
 use crate::provider::{DeployStarted, Provider, ProviderError, ReadScope};
 use cache::TaskDefCache;
 
-pub use credential_files::check_credential_files;
-pub use errors::classify;
+pub use crate::aws::{Accounting, classify, to_chrono};
 
-/// Connecting must not take longer than this.
-const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
-/// One API call (all retries included) must not take longer than this.
-const OPERATION_TIMEOUT: Duration = Duration::from_secs(15);
+/// The API names ECS's calls are limited and counted under.
+pub(crate) const ECS: &str = "ecs";
+/// CloudWatch's (alarms, metrics, and CloudWatch Logs).
+pub(crate) const CLOUDWATCH: &str = "cloudwatch";
 
 /// The clients of one environment.
 #[derive(Debug, Clone)]
@@ -49,24 +42,9 @@ pub struct Clients {
     pub logs: aws_sdk_cloudwatchlogs::Client,
 }
 
-/// The APIs a reading calls, each with its own in-flight limit.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Api {
-    /// Elastic Container Service.
-    Ecs,
-    /// CloudWatch.
-    CloudWatch,
-}
-
-/// API calls made, per environment and operation.
-pub type Accounting = BTreeMap<String, BTreeMap<String, u64>>;
-
 #[derive(Debug, Default)]
 struct Shared {
     task_defs: TaskDefCache,
-    /// In-flight limit per environment and API.
-    limiters: HashMap<(String, Api), Limiter>,
-    calls: Accounting,
     /// Per environment, whether its endpoint has the service-deployment APIs
     /// (emulators and old regions lack them); absent while nobody knows.
     service_deployments: HashMap<String, bool>,
@@ -78,6 +56,8 @@ pub struct AwsProvider {
     envs: Arc<Vec<EnvConfig>>,
     clients: Arc<Vec<OnceCell<Clients>>>,
     shared: Arc<Mutex<Shared>>,
+    /// Every AWS call's in-flight limit and count.
+    calls: Calls,
     credentials: Option<aws_credential_types::Credentials>,
     /// Held by the one call that finds out whether an endpoint has the
     /// service-deployment APIs, so a first reading of 2,000 services does not
@@ -92,6 +72,7 @@ impl AwsProvider {
             envs: Arc::new(cfg.environments.clone()),
             clients: Arc::new(cfg.environments.iter().map(|_| OnceCell::new()).collect()),
             shared: Arc::new(Mutex::new(Shared::default())),
+            calls: Calls::default(),
             credentials: None,
             deployments_probe: Arc::new(tokio::sync::Mutex::new(())),
         }
@@ -118,12 +99,8 @@ impl AwsProvider {
 
     /// The in-flight limit of an environment's calls to one API (ECS and
     /// CloudWatch throttle apart, so each has its own).
-    pub fn limiter(&self, env: &EnvConfig, api: Api) -> Limiter {
-        self.shared()
-            .limiters
-            .entry((env.name.clone(), api))
-            .or_insert_with(|| Limiter::new(env.max_in_flight))
-            .clone()
+    pub fn limiter(&self, env: &EnvConfig, api: &'static str) -> Limiter {
+        self.calls.limiter(env, api)
     }
 
     /// One call of `op` to `api` for `env`: under the environment's in-flight
@@ -131,20 +108,15 @@ impl AwsProvider {
     pub(crate) async fn call<T, F, Fut>(
         &self,
         env: &EnvConfig,
-        api: Api,
+        api: &'static str,
         op: &str,
-        mut f: F,
+        f: F,
     ) -> Result<T, ProviderError>
     where
         F: FnMut() -> Fut,
         Fut: std::future::Future<Output = Result<T, ProviderError>>,
     {
-        self.limiter(env, api)
-            .call(|| {
-                self.count(&env.name, op);
-                f()
-            })
-            .await
+        self.calls.call(env, api, op, f).await
     }
 
     /// Uses these credentials instead of the standard chain (tests against emulators).
@@ -159,14 +131,7 @@ impl AwsProvider {
 
     /// Counts one API call.
     fn count(&self, env: &str, op: &str) {
-        tracing::debug!(env, op, "aws call");
-        *self
-            .shared()
-            .calls
-            .entry(env.to_string())
-            .or_default()
-            .entry(op.to_string())
-            .or_default() += 1;
+        self.calls.count(env, op);
     }
 
     /// Whether `env`'s endpoint answered the service-deployment APIs (unknown counts as yes).
@@ -200,7 +165,7 @@ impl AwsProvider {
 
     /// API calls made so far, per environment and operation.
     pub fn accounting(&self) -> Accounting {
-        self.shared().calls.clone()
+        self.calls.accounting()
     }
 
     async fn clients(&self, env: &EnvConfig) -> Result<&Clients, ProviderError> {
@@ -245,69 +210,13 @@ async fn build_clients(
     env: &EnvConfig,
     credentials: Option<aws_credential_types::Credentials>,
 ) -> Clients {
-    let fallback = crate::config::aws::AwsAccess {
-        region: String::new(),
-        profile: None,
-        endpoint_url: None,
-        endpoints: BTreeMap::new(),
-    };
-    let access = env.aws.as_deref().unwrap_or(&fallback);
-    let mut loader = aws_config::defaults(BehaviorVersion::latest())
-        .region(aws_config::Region::new(access.region.clone()))
-        .retry_config(RetryConfig::adaptive().with_max_attempts(3))
-        .timeout_config(
-            TimeoutConfig::builder()
-                .connect_timeout(CONNECT_TIMEOUT)
-                .operation_timeout(OPERATION_TIMEOUT)
-                .build(),
-        );
-    if let Some(p) = &access.profile {
-        loader = loader.profile_name(p);
-    }
-    if let Some(c) = credentials {
-        loader = loader.credentials_provider(c);
-    }
-    if let Some(u) = &access.endpoint_url {
-        loader = loader.endpoint_url(u);
-    }
-    let sdk = loader.load().await;
-    let ecs = match access.endpoint("ecs") {
-        Some(u) => aws_sdk_ecs::Client::from_conf(
-            aws_sdk_ecs::config::Builder::from(&sdk)
-                .endpoint_url(u)
-                .build(),
-        ),
-        None => aws_sdk_ecs::Client::new(&sdk),
-    };
-    let cloudwatch = match access.endpoint("cloudwatch") {
-        Some(u) => aws_sdk_cloudwatch::Client::from_conf(
-            aws_sdk_cloudwatch::config::Builder::from(&sdk)
-                .endpoint_url(u)
-                .build(),
-        ),
-        None => aws_sdk_cloudwatch::Client::new(&sdk),
-    };
-    let logs = match access.endpoint("logs") {
-        Some(u) => aws_sdk_cloudwatchlogs::Client::from_conf(
-            aws_sdk_cloudwatchlogs::config::Builder::from(&sdk)
-                .endpoint_url(u)
-                .build(),
-        ),
-        None => aws_sdk_cloudwatchlogs::Client::new(&sdk),
-    };
-    let sts = match access.endpoint("sts") {
-        Some(u) => aws_sdk_sts::Client::from_conf(
-            aws_sdk_sts::config::Builder::from(&sdk)
-                .endpoint_url(u)
-                .build(),
-        ),
-        None => aws_sdk_sts::Client::new(&sdk),
-    };
+    use crate::aws::endpoint;
+    let sdk = crate::aws::session(env.aws.as_deref(), credentials).await;
     Clients {
-        ecs,
-        cloudwatch,
-        sts,
-        logs,
+        ecs: crate::aws_client!(aws_sdk_ecs, &sdk, endpoint(env, "ecs")),
+        cloudwatch: crate::aws_client!(aws_sdk_cloudwatch, &sdk, endpoint(env, "cloudwatch")),
+        sts: crate::aws_client!(aws_sdk_sts, &sdk, endpoint(env, "sts")),
+        logs: crate::aws_client!(aws_sdk_cloudwatchlogs, &sdk, endpoint(env, "logs")),
     }
 }
 
@@ -402,37 +311,6 @@ impl Provider for AwsProvider {
     ) -> Result<crate::model::logs::LogPage, ProviderError> {
         logs::logs(self, env, service, query).await
     }
-}
-
-/// Checks the process environment before any client is built: an `AWS_*`
-/// variable with a control character (a pasted `\r`, say) or that is not UTF-8
-/// would make the SDK's request signer panic. The value is never shown: it may
-/// be a secret.
-pub fn check_environment() -> Result<(), String> {
-    for (name, value) in std::env::vars_os() {
-        let Some(name) = name.to_str().filter(|n| n.starts_with("AWS_")) else {
-            continue;
-        };
-        let problem = match value.to_str() {
-            None => Some("is not valid UTF-8"),
-            Some(v) if v.chars().any(char::is_control) => {
-                Some("contains a control character (a stray carriage return or tab?)")
-            }
-            Some(_) => None,
-        };
-        if let Some(p) = problem {
-            return Err(format!(
-                "environment variable {} {p}\n  help: set it again without the stray character, or unset it",
-                crate::model::sanitize(name)
-            ));
-        }
-    }
-    Ok(())
-}
-
-/// Converts an SDK timestamp.
-pub fn to_chrono(t: &aws_smithy_types::DateTime) -> Option<chrono::DateTime<chrono::Utc>> {
-    chrono::DateTime::from_timestamp(t.secs(), t.subsec_nanos())
 }
 
 /// The cluster of `env`. Parsing refuses an ECS service in an environment

@@ -9,7 +9,7 @@
 use aws_sdk_ecs::types::TaskDefinition;
 
 use super::cache::TaskDefInfo;
-use super::{Api, AwsProvider, classify};
+use super::{AwsProvider, classify};
 use crate::config::{EnvConfig, ServiceConfig};
 use crate::model::logs::{LogConfig, LogLine, LogOrigin, LogPage};
 use crate::provider::{LogQuery, ProviderError};
@@ -126,7 +126,7 @@ pub(super) async fn logs(
         .set_start_time(cursor.since.map(|s| s.timestamp_millis()))
         .set_next_token(cursor.token.clone());
     let out = p
-        .call(env, Api::CloudWatch, "FilterLogEvents", || async {
+        .call(env, super::CLOUDWATCH, "FilterLogEvents", || async {
             ask.clone()
                 .send()
                 .await

@@ -10,8 +10,7 @@ use aws_sdk_ecs::types::{
 use chrono::Utc;
 
 use super::cache::TaskDefInfo;
-use super::cloudwatch::{Datapoints, read_alarms, read_metrics};
-use super::{Api, AwsProvider, classify, to_chrono};
+use super::{AwsProvider, classify, to_chrono};
 use crate::config::{EnvConfig, ServiceConfig};
 use crate::model::{
     AlarmReading, Deployment, DeploymentConfig, DeploymentRole, Digest, EnvSnapshot, Health,
@@ -19,6 +18,7 @@ use crate::model::{
     ServiceSnapshot, Strategy,
 };
 use crate::provider::{ProviderError, ReadScope};
+use crate::signals::cloudwatch::{Datapoints, read_alarms, read_metrics};
 
 /// ECS describes at most this many services per call.
 const SERVICES_PER_CALL: usize = 10;
@@ -131,7 +131,7 @@ pub(super) async fn describe(
         return Ok(());
     }
     let out = p
-        .call(env, Api::Ecs, "DescribeTaskDefinition", || async {
+        .call(env, super::ECS, "DescribeTaskDefinition", || async {
             c.ecs
                 .describe_task_definition()
                 .task_definition(arn)
@@ -178,7 +178,7 @@ async fn read_services(
         .map(|s| super::service_name(s).to_string())
         .collect();
     let calls = names.chunks(SERVICES_PER_CALL).map(|batch| {
-        p.call(env, Api::Ecs, "DescribeServices", || async {
+        p.call(env, super::ECS, "DescribeServices", || async {
             c.ecs
                 .describe_services()
                 .cluster(super::cluster(env))
@@ -257,7 +257,7 @@ pub async fn read_env(
     };
     let (alarms, (metrics, metrics_error)) = futures::future::join(
         async {
-            tokio::time::timeout(CLOUDWATCH_BUDGET, read_alarms(p, &c, env))
+            tokio::time::timeout(CLOUDWATCH_BUDGET, read_alarms(&p.calls, &c.cloudwatch, env))
                 .await
                 .unwrap_or_else(|_| AlarmReading {
                     found: std::collections::BTreeMap::new(),
@@ -268,9 +268,12 @@ pub async fn read_env(
             if !scope.metrics {
                 return (HashMap::new(), None);
             }
-            tokio::time::timeout(CLOUDWATCH_BUDGET, read_metrics(p, &c, env, now))
-                .await
-                .unwrap_or_else(|_| (HashMap::new(), Some(budget_error())))
+            tokio::time::timeout(
+                CLOUDWATCH_BUDGET,
+                read_metrics(&p.calls, &c.cloudwatch, env, now),
+            )
+            .await
+            .unwrap_or_else(|_| (HashMap::new(), Some(budget_error())))
         },
     )
     .await;
@@ -519,7 +522,7 @@ async fn task_digest(
     cfg: &ServiceConfig,
 ) -> Result<Option<Digest>, ProviderError> {
     let tasks = p
-        .call(env, Api::Ecs, "ListTasks", || async {
+        .call(env, super::ECS, "ListTasks", || async {
             c.ecs
                 .list_tasks()
                 .cluster(super::cluster(env))
@@ -535,7 +538,7 @@ async fn task_digest(
         return Ok(None);
     }
     let out = p
-        .call(env, Api::Ecs, "DescribeTasks", || async {
+        .call(env, super::ECS, "DescribeTasks", || async {
             c.ecs
                 .describe_tasks()
                 .cluster(super::cluster(env))
@@ -568,7 +571,7 @@ pub async fn history(
     let c = p.clients(env).await?.clone();
     let list = {
         let out = p
-            .call(env, Api::Ecs, "ListTaskDefinitions", || async {
+            .call(env, super::ECS, "ListTaskDefinitions", || async {
                 c.ecs
                     .list_task_definitions()
                     .family_prefix(&*current.family)

@@ -31,15 +31,15 @@ pub async fn client(kind: &ProxyKind) -> Result<elb::Client, String> {
     if let Some(c) = clients.get(&key) {
         return Ok(c.clone());
     }
-    let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest())
-        .region(aws_config::Region::new(region.clone()));
-    if let Some(p) = profile {
-        loader = loader.profile_name(p);
-    }
-    if let Some(u) = endpoint_url {
-        loader = loader.endpoint_url(u);
-    }
-    let c = elb::Client::new(&loader.load().await);
+    // The same session as every AWS API's: adaptive retry and timeouts, so
+    // a stalled load balancer API cannot hang a switch.
+    let access = crate::config::aws::AwsAccess {
+        region: region.clone(),
+        profile: profile.clone(),
+        endpoint_url: endpoint_url.clone(),
+        endpoints: std::collections::BTreeMap::new(),
+    };
+    let c = elb::Client::new(&crate::aws::session(Some(&access), None).await);
     clients.insert(key, c.clone());
     Ok(c)
 }

@@ -443,6 +443,32 @@ pub fn scaled_parsed(
     Ok((cfg, grow(template, services)))
 }
 
+impl FleetFile {
+    /// Whether the fleet has every environment `cfg` needs simulated: each
+    /// with a service on ECS (the simulator is the ECS of simulated stages).
+    /// A service on another platform is simulated where the fleet declares it
+    /// (`[[environment.blue_green]]`) and served by its own platform otherwise
+    /// (a real proxy beside simulated stages).
+    pub fn covers(&self, cfg: &crate::config::Config) -> Result<(), String> {
+        let known: Vec<&str> = self.environments.iter().map(|e| e.name.as_str()).collect();
+        for env in cfg
+            .environments
+            .iter()
+            .filter(|e| e.services.iter().any(|s| s.ecs.is_some()))
+        {
+            if !known.contains(&env.name.as_str()) {
+                return Err(format!(
+                    "{}: environment \"{}\" is not in the simulated fleet (it has: {})",
+                    cfg.source.display(),
+                    env.name,
+                    known.join(", ")
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
 /// As [`scaled_parsed`], with the fleet left as its template of one service
 /// per environment, for [`grow`] to copy when the fleet is first used (the
 /// console's first frame needs only the configuration).

@@ -1,6 +1,8 @@
-//! CloudWatch's part of a reading: alarms by name and prefix, and every
+//! CloudWatch as a signal source: alarms by name and prefix, and every
 //! configured metric, each failure kept as the source's error (unknown, never
-//! "none").
+//! "none"). Read by an AWS platform's reading (ECS today) with the
+//! environment's CloudWatch client, under its in-flight limit and counted in
+//! its accounting ([`crate::aws::Calls`]).
 
 use std::collections::HashMap;
 
@@ -9,10 +11,12 @@ use aws_sdk_cloudwatch::types::{
 };
 use chrono::Utc;
 
-use super::{Api, AwsProvider, classify, to_chrono};
+use crate::aws::{Calls, classify, to_chrono};
 use crate::config::{EnvConfig, MetricSource};
 use crate::model::{Alarm, AlarmReading, AlarmState};
 
+/// The API name CloudWatch's calls are limited and counted under.
+const API: &str = "cloudwatch";
 /// CloudWatch describes at most this many alarms by name per call.
 const ALARMS_PER_CALL: usize = 100;
 /// GetMetricData takes at most this many queries per call.
@@ -31,9 +35,9 @@ fn alarm_state(s: Option<&StateValue>) -> AlarmState {
 /// Every alarm the environment watches, by name (100 per call) and by prefix
 /// (paginated). A failed call leaves the reading's error set: what it would
 /// have found is unknown.
-pub(super) async fn read_alarms(
-    p: &AwsProvider,
-    c: &super::Clients,
+pub async fn read_alarms(
+    calls: &Calls,
+    client: &aws_sdk_cloudwatch::Client,
     env: &EnvConfig,
 ) -> AlarmReading {
     let mut names: Vec<String> = env
@@ -67,25 +71,26 @@ pub(super) async fn read_alarms(
     };
     // Batches of names side by side; each prefix pages on its own.
     let by_name = names.chunks(ALARMS_PER_CALL).map(|batch| async move {
-        p.call(env, Api::CloudWatch, "DescribeAlarms", || async {
-            c.cloudwatch
-                .describe_alarms()
-                .set_alarm_names(Some(batch.to_vec()))
-                .max_records(i32::try_from(ALARMS_PER_CALL).unwrap_or(100))
-                .send()
-                .await
-                .map_err(|e| classify(&e, "cloudwatch:DescribeAlarms", &env.name))
-        })
-        .await
-        .map(|out| vec![out])
+        calls
+            .call(env, API, "DescribeAlarms", || async {
+                client
+                    .describe_alarms()
+                    .set_alarm_names(Some(batch.to_vec()))
+                    .max_records(i32::try_from(ALARMS_PER_CALL).unwrap_or(100))
+                    .send()
+                    .await
+                    .map_err(|e| classify(&e, "cloudwatch:DescribeAlarms", &env.name))
+            })
+            .await
+            .map(|out| vec![out])
     });
     let by_prefix = prefixes.iter().map(|prefix| async move {
         let mut pages = Vec::new();
         let mut token: Option<String> = None;
         loop {
-            let out = p
-                .call(env, Api::CloudWatch, "DescribeAlarms", || async {
-                    c.cloudwatch
+            let out = calls
+                .call(env, API, "DescribeAlarms", || async {
+                    client
                         .describe_alarms()
                         .alarm_name_prefix(prefix)
                         .set_next_token(token.clone())
@@ -124,16 +129,16 @@ pub(super) async fn read_alarms(
 }
 
 /// Datapoints per (service, label), oldest first.
-pub(super) type Datapoints = HashMap<(String, String), Vec<f64>>;
+pub type Datapoints = HashMap<(String, String), Vec<f64>>;
 
 /// A query: its id, the (service, label) it answers, the request.
 type Query = (String, (String, String), MetricDataQuery);
 
 /// Reads every configured metric of the environment, 500 queries per call.
 /// A failed call leaves its error: those series are unknown, not empty.
-pub(super) async fn read_metrics(
-    p: &AwsProvider,
-    c: &super::Clients,
+pub async fn read_metrics(
+    calls: &Calls,
+    client: &aws_sdk_cloudwatch::Client,
     env: &EnvConfig,
     now: chrono::DateTime<Utc>,
 ) -> (Datapoints, Option<String>) {
@@ -216,8 +221,8 @@ pub(super) async fn read_metrics(
     let start = aws_smithy_types::DateTime::from_secs((now - METRIC_WINDOW).timestamp());
     let end = aws_smithy_types::DateTime::from_secs(now.timestamp());
     let calls = batches.into_iter().map(|batch| {
-        p.call(env, Api::CloudWatch, "GetMetricData", || async {
-            c.cloudwatch
+        calls.call(env, API, "GetMetricData", || async {
+            client
                 .get_metric_data()
                 .set_metric_data_queries(Some(batch.iter().map(|(_, _, q)| q.clone()).collect()))
                 .start_time(start)
