@@ -511,37 +511,48 @@ fn service_cell<'a>(
             .spans
             .insert(2, Span::styled(name, theme.tone(dim(Tone::Plain))));
     }
-    let mut line2 = Line::from(vec![
-        Span::styled(alarm, theme.tone(dim(atone))),
-        Span::raw(" "),
-        Span::styled(health, theme.tone(dim(htone))),
-    ]);
-    if !behind.is_empty() {
-        line2.push_span(Span::raw(" "));
-        line2.push_span(Span::styled(behind, theme.tone(dim(btone))));
-    }
-    // A stepped rollout: where its traffic stands.
-    if let Some(sh) = shift {
-        line2.push_span(Span::styled(
-            format!(" {}", sh.cell(app.now)),
-            theme.tone(dim(if sh.pause.is_some() {
-                Tone::Bad
+    let build = |behind: &str| {
+        let mut line2 = Line::from(vec![
+            Span::styled(alarm.clone(), theme.tone(dim(atone))),
+            Span::raw(" "),
+            Span::styled(health.clone(), theme.tone(dim(htone))),
+        ]);
+        if !behind.is_empty() {
+            line2.push_span(Span::raw(" "));
+            line2.push_span(Span::styled(behind.to_string(), theme.tone(dim(btone))));
+        }
+        // A stepped rollout: where its traffic stands.
+        if let Some(sh) = &shift {
+            line2.push_span(Span::styled(
+                format!(" {}", sh.cell(app.now)),
+                theme.tone(dim(if sh.pause.is_some() {
+                    Tone::Bad
+                } else {
+                    Tone::Warn
+                })),
+            ));
+        }
+        // The platform's mark (behind a proxy: the idle colour, warm or not).
+        if let Some(b) = &s.detail.badge {
+            let (mark, tone) = if b.ok {
+                ("✓", Tone::Good)
             } else {
-                Tone::Warn
-            })),
-        ));
-    }
-    // The platform's mark (behind a proxy: the idle colour, warm or not).
-    if let Some(b) = &s.detail.badge {
-        let (mark, tone) = if b.ok {
-            ("✓", Tone::Good)
-        } else {
-            ("✗", Tone::Bad)
-        };
-        line2.push_span(Span::styled(
-            format!(" {}{mark}", b.text),
-            theme.tone(dim(tone)),
-        ));
+                ("✗", Tone::Bad)
+            };
+            line2.push_span(Span::styled(
+                format!(" {}{mark}", b.text),
+                theme.tone(dim(tone)),
+            ));
+        }
+        line2
+    };
+    let mut line2 = build(&behind);
+    // A narrow column keeps every mark: "↑1 behind" becomes "↑1" (the
+    // header and the detail pane say the words).
+    if line2.width() > width
+        && let Some(short) = behind.strip_suffix(" behind")
+    {
+        line2 = build(short);
     }
     Text::from(vec![line1, line2])
 }

@@ -79,11 +79,12 @@ pub(super) fn render_timeline(frame: &mut Frame<'_>, area: Rect, app: &App, them
         .border_style(theme.border(app.focus == Pane::Timeline))
         .title(format!(" Timeline (UTC) · {scope_label} · {follow} "));
     let shown = &entries[start..end];
+    let width = usize::from(area.width.saturating_sub(2));
     let lines: Vec<Line<'_>> = match (shown.first(), shown.last()) {
         (Some(first), Some(last)) => {
             // The rows on screen line up: one form for all of them.
             let stamp = Stamp::for_view(app.now, first.at, last.at);
-            shown
+            let rows: Vec<Line<'_>> = shown
                 .iter()
                 .map(|e| {
                     let (sym, tone) = mark(e);
@@ -101,11 +102,50 @@ pub(super) fn render_timeline(frame: &mut Frame<'_>, area: Rect, app: &App, them
                         ),
                     ])
                 })
-                .collect()
+                .collect();
+            let indent = stamp.format(first.at).chars().count() + 2;
+            fit(&rows, width, indent, inner_h, app.timeline.following())
         }
         _ => vec![Line::styled("no events yet", theme.tone(Tone::Dim))],
     };
     frame.render_widget(Paragraph::new(lines).block(block), area);
+}
+
+/// The rows that fit `height` lines of `width` columns: each row wrapped
+/// whole (its continuation indented under the entry's text, so no message is
+/// cut off at the pane's edge). When they do not all fit, whole rows are
+/// dropped: the oldest while following (the newest stays at the bottom),
+/// else the newest (the view's first row stays at the top, where the person
+/// scrolled to). A row taller than the pane keeps its first lines.
+fn fit(
+    rows: &[Line<'_>],
+    width: usize,
+    indent: usize,
+    height: usize,
+    newest: bool,
+) -> Vec<Line<'static>> {
+    let order: Vec<&Line<'_>> = if newest {
+        rows.iter().rev().collect()
+    } else {
+        rows.iter().collect()
+    };
+    let mut kept: Vec<Vec<Line<'static>>> = Vec::new();
+    let mut used = 0;
+    for row in order {
+        let wrapped = super::wrap::wrap_line(row, width, indent);
+        if used + wrapped.len() > height {
+            if kept.is_empty() {
+                kept.push(wrapped.into_iter().take(height).collect());
+            }
+            break;
+        }
+        used += wrapped.len();
+        kept.push(wrapped);
+    }
+    if newest {
+        kept.reverse();
+    }
+    kept.into_iter().flatten().collect()
 }
 
 #[cfg(test)]
@@ -124,5 +164,38 @@ mod tests {
         assert_eq!(both.format(before), "11-01 04:00:00 ");
         assert_eq!(both.format(today), "11-02 07:00:00 ");
         assert_eq!(Stamp::Time.format(today), "07:00:00 ");
+    }
+
+    fn text(lines: &[Line<'_>]) -> Vec<String> {
+        lines
+            .iter()
+            .map(|l| l.spans.iter().map(|s| s.content.as_ref()).collect())
+            .collect()
+    }
+
+    #[test]
+    fn long_entries_wrap_whole_and_the_newest_stays_at_the_bottom() {
+        let rows = vec![
+            Line::from("10:00:00 old entry that is rather long indeed"),
+            Line::from("10:00:01 mid"),
+            Line::from("10:00:02 new entry that wraps onto a second row"),
+        ];
+        // Everything fits: each long entry on two rows, continuation indented.
+        let all = text(&fit(&rows, 30, 9, 6, true));
+        assert_eq!(all.len(), 5, "{all:?}");
+        assert!(all[1].starts_with("         "), "{all:?}");
+        assert!(all.concat().contains("indeed"));
+        // Three rows: the oldest goes whole, never half of it.
+        let three = text(&fit(&rows, 30, 9, 3, true));
+        assert_eq!(three[0], "10:00:01 mid", "{three:?}");
+        assert!(three.concat().contains("second row"), "{three:?}");
+        // One row: the newest's head.
+        let one = text(&fit(&rows, 30, 9, 1, true));
+        assert_eq!(one.len(), 1);
+        assert!(one[0].starts_with("10:00:02 new"), "{one:?}");
+        // Scrolled: the view's first row stays at the top, the newest go.
+        let top = text(&fit(&rows, 30, 9, 3, false));
+        assert!(top[0].starts_with("10:00:00 old"), "{top:?}");
+        assert_eq!(top[2], "10:00:01 mid", "{top:?}");
     }
 }

@@ -419,17 +419,24 @@ async fn timeline_top_keeps_the_pane_full_with_one_time_width() {
     };
     let top = rows(&screen);
     assert!(top.len() >= 7, "{screen}");
-    assert!(
-        top.iter().all(|r| r.trim_matches('│').trim().len() > 10),
-        "g fills the pane\n{screen}"
-    );
+    // Entries wrap whole: at most the last row stays blank, when the next
+    // entry needs two.
+    let filled = top
+        .iter()
+        .filter(|r| !r.trim_matches('│').trim().is_empty())
+        .count();
+    assert!(filled + 1 >= top.len(), "g fills the pane\n{screen}");
     // From the top to the newest, through the change of day: in every view
     // the symbol column is at one place, so the times have one width.
     let column = |r: &str| r.chars().position(|c| "·✓✗▶?".contains(c));
     let mut widths = std::collections::BTreeSet::new();
     for _ in 0..60 {
         let screen = w.screen(80, 24);
-        let view = rows(&screen);
+        // A long entry wraps: its continuation rows start blank, under its text.
+        let view: Vec<String> = rows(&screen)
+            .into_iter()
+            .filter(|r| !r.trim_start_matches('│').starts_with(' '))
+            .collect();
         let first = column(&view[0]);
         assert!(view.iter().all(|r| column(r) == first), "{screen}");
         widths.insert(first);
@@ -586,4 +593,30 @@ async fn release_names_beside_the_digests() {
             "{width}x{height}\n{screen}"
         );
     }
+}
+
+#[tokio::test]
+async fn a_narrow_cell_keeps_the_idle_colour_beside_how_far_it_is_behind() {
+    let mut w = World::new();
+    w.poll_all().await;
+    w.key(Key::ch('G'));
+    let screen = w.screen(80, 24);
+    // storefront's second row: staging is one behind dev and its idle colour
+    // is warm; at 80 columns "↑1 behind" becomes "↑1" so the colour stays.
+    let rows: Vec<&str> = screen.lines().collect();
+    let at = rows
+        .iter()
+        .position(|l| l.contains("storefront"))
+        .unwrap_or_else(|| panic!("no storefront row\n{screen}"));
+    let second = rows[at + 1];
+    assert!(second.contains("↑1 green✓"), "{screen}");
+    assert!(second.contains("= blue✓"), "{screen}");
+    // Wide enough, the words stay.
+    let wide = w.screen(120, 40);
+    let row = wide
+        .lines()
+        .skip_while(|l| !l.contains("storefront"))
+        .nth(1)
+        .unwrap_or_default();
+    assert!(row.contains("↑1 behind green✓"), "{wide}");
 }
