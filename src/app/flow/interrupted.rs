@@ -67,7 +67,9 @@ pub fn interrupted_key(app: &mut App, key: Key) -> Vec<Command> {
 /// Watches an unfinished action again, from its last record.
 fn resume(app: &mut App, env: EnvId, first: &crate::stable::Interrupted) -> Vec<Command> {
     let last = &first.last;
-    // A deploy's revision is only known once ECS accepted it: find it by digest.
+    // A deploy's revision is known once the platform accepted it: find it by
+    // digest. A platform that names it only later (a controller applying a
+    // commit) has none yet: then the watch follows the digest.
     let to = last
         .draft
         .to_revision
@@ -82,8 +84,13 @@ fn resume(app: &mut App, env: EnvId, first: &crate::stable::Interrupted) -> Vec<
                 .find(|h| h.digest.as_ref().is_some_and(|d| d.as_str() == digest))
                 .map(|h| h.task_definition.clone())
         });
-    let Some(to) = to else {
-        // The deploy's revision is found in the history: read it if the reading left it out.
+    let digest = last
+        .draft
+        .to_digest
+        .as_deref()
+        .and_then(|d| Digest::parse(d).ok());
+    if to.is_none() {
+        // The deploy's revision may be in the history: read it if the reading left it out.
         if let Some(cmd) = crate::app::histories::request(app, env, &first.service, false) {
             app.say(
                 Level::Info,
@@ -91,12 +98,14 @@ fn resume(app: &mut App, env: EnvId, first: &crate::stable::Interrupted) -> Vec<
             );
             return vec![cmd];
         }
-        app.say(
-            Level::Warn,
-            "no revision to watch: nothing was deployed, or no reading yet (try again in a moment)",
-        );
-        return Vec::new();
-    };
+        if digest.is_none() {
+            app.say(
+                Level::Warn,
+                "no revision or digest to watch: nothing was deployed, or no reading yet (try again in a moment)",
+            );
+            return Vec::new();
+        }
+    }
     let kind = if last.kind == RecordKind::RollbackIssued {
         OpKind::Rollback
     } else {
@@ -109,10 +118,7 @@ fn resume(app: &mut App, env: EnvId, first: &crate::stable::Interrupted) -> Vec<
         &first.service,
         last.draft.promotion.as_deref().unwrap_or("resumed"),
         None,
-        last.draft
-            .to_digest
-            .as_deref()
-            .and_then(|d| Digest::parse(d).ok()),
+        digest,
         app.now,
     );
     watch.from = last
@@ -125,7 +131,8 @@ fn resume(app: &mut App, env: EnvId, first: &crate::stable::Interrupted) -> Vec<
         .from_digest
         .as_deref()
         .and_then(|d| Digest::parse(d).ok());
-    watch.started(to, None);
+    // No revision yet: follow the digest until a reading names it.
+    watch.accepted(to, None, None);
     let text = format!(
         "resumed watching {} of {} in {}",
         last.kind.as_str(),
