@@ -6,6 +6,7 @@
 
 pub mod aws;
 mod checks;
+pub mod lambda;
 mod metric;
 mod parse;
 mod policy;

@@ -9,6 +9,7 @@
 //! platform's kind.
 
 pub mod ecs;
+pub mod lambda;
 pub mod proxy;
 pub mod sim;
 
