@@ -137,6 +137,12 @@ pub struct App {
     pub drift: Vec<DriftRow>,
     /// `drift` by service name.
     drift_index: crate::index::NameIndex,
+    /// Bumped whenever a reading (and so the drift) changes: the key under
+    /// which the header's problem counts are kept between frames.
+    pub(crate) readings: u64,
+    /// The header's problem counts as last computed, with what they were
+    /// computed from (see `App::problem_counts`).
+    pub(crate) problem_memo: std::cell::RefCell<Option<problems::Memo>>,
     /// Characters in the longest service name (the board's first column).
     pub longest_name: usize,
     /// Selected row within the visible services.
@@ -248,6 +254,8 @@ impl App {
             services: cfg.service_names(),
             drift: Vec::new(),
             drift_index: crate::index::NameIndex::default(),
+            readings: 0,
+            problem_memo: std::cell::RefCell::new(None),
             longest_name: cfg
                 .service_names()
                 .iter()
@@ -400,6 +408,7 @@ impl App {
                 *slot = row;
             }
         }
+        self.readings += 1;
     }
 
     fn recompute_drift(&mut self) {
@@ -408,6 +417,7 @@ impl App {
             self.envs.iter().map(|e| e.snapshot.as_ref()).collect();
         self.drift = drift::drift(&self.services, &names, &snaps);
         self.drift_index = crate::index::NameIndex::default();
+        self.readings += 1;
     }
 
     /// The drift of one service (constant time at any fleet size).

@@ -8,6 +8,14 @@ use crate::model::{AlarmSummary, Freshness, ServiceSnapshot};
 
 use super::App;
 
+/// The header's counts and what they were counted from.
+#[derive(Debug, Clone)]
+pub struct Memo {
+    readings: u64,
+    views: Vec<u8>,
+    counts: ProblemCounts,
+}
+
 /// The problems of the whole board, by kind: one count per cell
 /// (service × environment) that has it.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -181,6 +189,36 @@ impl App {
     /// walks the readings and the drift rows as they lie, looking nothing up
     /// by name: the same counts as [`Self::is_problem_row`]'s cells.
     pub fn problem_counts(&self) -> ProblemCounts {
+        // Every frame draws the header; with thousands of cells counting
+        // them was the idle console's largest cost. The counts depend only on
+        // the readings (and their drift) and on each environment's view, so
+        // they are kept until either changes.
+        let views: Vec<u8> = self
+            .cfg
+            .env_ids()
+            .map(|env| match self.env_view(env) {
+                None => 0,
+                Some(EnvView::Unknown) => 1,
+                Some(EnvView::Loading) => 2,
+                Some(EnvView::Read(..)) => 3,
+            })
+            .collect();
+        if let Some(m) = self.problem_memo.borrow().as_ref()
+            && m.readings == self.readings
+            && m.views == views
+        {
+            return m.counts;
+        }
+        let counts = self.count_problems();
+        *self.problem_memo.borrow_mut() = Some(Memo {
+            readings: self.readings,
+            views,
+            counts,
+        });
+        counts
+    }
+
+    fn count_problems(&self) -> ProblemCounts {
         let mut counts = ProblemCounts::default();
         let mut current = Vec::with_capacity(self.envs.len());
         for env in self.cfg.env_ids() {
@@ -326,6 +364,8 @@ mod tests {
     #[tokio::test]
     async fn a_rollout_in_flight_counts_as_in_progress_not_behind() {
         let (mut app, sim) = demo(None).await;
+        // Counted once before: the kept counts must follow the new reading.
+        let before = app.problem_counts();
         let cfg = app.cfg.clone();
         let staging = app.envs[1].snapshot.clone().unwrap();
         let digest = staging.service("api").unwrap().digest.clone().unwrap();
@@ -347,7 +387,15 @@ mod tests {
             },
         );
         let c = app.problem_counts();
+        assert_ne!(c, before);
         assert_eq!((c.in_progress, c.behind), (1, 5), "{c:?}");
         assert_eq!(c, by_cell(&app));
+        // No reading for a long while: stale is unknown, and the kept counts
+        // follow the view, not only the readings.
+        let later = app.now + chrono::Duration::minutes(30);
+        update(&mut app, Msg::Tick(later));
+        let stale = app.problem_counts();
+        assert!(stale.unknown > 0, "{stale:?}");
+        assert_eq!(stale, by_cell(&app));
     }
 }
