@@ -68,11 +68,27 @@ where
                     what: "resource".to_string(),
                     name: format!("{resource} ({msg})"),
                 },
-                "UpdateInProgressException" | "ConflictException" | "ResourceInUseException" => {
-                    ProviderError::Conflict {
-                        message: format!("{op} on {resource}: {msg}"),
-                    }
-                }
+                // Lambda: an update already running, or a precondition
+                // (RevisionId, CodeSha256) that no longer holds.
+                "UpdateInProgressException"
+                | "ConflictException"
+                | "ResourceInUseException"
+                | "ResourceConflictException"
+                | "PreconditionFailedException" => ProviderError::Conflict {
+                    message: format!("{op} on {resource}: {msg}"),
+                },
+                // A refusal without a code (an IAM check answering XML or
+                // HTML in front of a JSON API) is still a refusal.
+                "" if se.raw().status().as_u16() == 403 => ProviderError::Auth {
+                    message: format!(
+                        "{op} on {resource} was refused (HTTP 403){}",
+                        if msg.is_empty() {
+                            String::new()
+                        } else {
+                            format!(": {msg}")
+                        }
+                    ),
+                },
                 "ClientException" | "InvalidParameterException"
                     if msg.to_lowercase().contains("not found")
                         || msg.to_lowercase().contains("unable to describe") =>
@@ -146,7 +162,16 @@ mod tests {
         message: &str,
         retry_after: Option<&str>,
     ) -> SdkError<DescribeServicesError> {
-        let mut raw = HttpResponse::new(400u16.try_into().unwrap(), SdkBody::empty());
+        with_status(400, code, message, retry_after)
+    }
+
+    fn with_status(
+        status: u16,
+        code: &str,
+        message: &str,
+        retry_after: Option<&str>,
+    ) -> SdkError<DescribeServicesError> {
+        let mut raw = HttpResponse::new(status.try_into().unwrap(), SdkBody::empty());
         if let Some(r) = retry_after {
             raw.headers_mut().insert("retry-after", r.to_string());
         }
@@ -193,6 +218,42 @@ mod tests {
             ),
             "{message}"
         );
+    }
+
+    #[test]
+    fn lambda_preconditions_are_conflicts_and_a_bare_403_is_a_refusal() {
+        for code in ["ResourceConflictException", "PreconditionFailedException"] {
+            assert!(
+                matches!(
+                    classify(
+                        &service_error(code, "changed", None),
+                        "lambda:UpdateAlias",
+                        "f:live"
+                    ),
+                    ProviderError::Conflict { .. }
+                ),
+                "{code}"
+            );
+        }
+        // moto's IAM check answers XML with no code in front of Lambda's JSON.
+        let e = classify(
+            &with_status(403, "", "", None),
+            "lambda:UpdateAlias",
+            "f:live",
+        );
+        assert_eq!(
+            e,
+            ProviderError::Auth {
+                message: "lambda:UpdateAlias on f:live was refused (HTTP 403)".into()
+            }
+        );
+        // Without a code and not 403: not called a refusal.
+        let e = classify(
+            &with_status(500, "", "", None),
+            "lambda:UpdateAlias",
+            "f:live",
+        );
+        assert!(matches!(e, ProviderError::Other { .. }), "{e:?}");
     }
 
     #[test]

@@ -5,4 +5,6 @@
 
 pub mod digest;
 pub mod marker;
+pub mod read;
 pub mod routing;
+pub mod snapshot;

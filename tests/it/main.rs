@@ -25,6 +25,7 @@ mod escapes;
 mod fleet_scale;
 mod hardening;
 mod health;
+mod lambda;
 mod leak;
 mod ledger_follow;
 mod lock_race;

@@ -124,6 +124,16 @@ pub fn moto(bin: &std::path::Path) -> Emulator {
     spawn(cmd, port, |p| get(p, "/moto-api/").is_some(), "moto")
 }
 
+/// moto for Lambda: image functions' `CodeSha256` is the image's real
+/// digest only when moto looks the image up in its own ECR.
+pub fn moto_lambda(bin: &std::path::Path) -> Emulator {
+    let port = free_port();
+    let mut cmd = Command::new(bin.join("moto_server"));
+    cmd.args(["-H", "127.0.0.1", "-p", &port.to_string()])
+        .env("MOTO_LAMBDA_STUB_ECR", "false");
+    spawn(cmd, port, |p| get(p, "/moto-api/").is_some(), "moto")
+}
+
 /// CloudWatch metric math in front of `upstream` (LocalStack): a small
 /// stand-in, because neither emulator computes expressions
 /// (tests/support/cloudwatch_math.py says what it does).

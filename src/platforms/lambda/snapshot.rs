@@ -1,0 +1,305 @@
+//! A Lambda service as one reading shows it: the one builder of its
+//! [`ServiceSnapshot`], called with what the real API answered and (later)
+//! with what the simulator simulates, so both read alike.
+//!
+//! The alias is the service: its version is the current revision and that
+//! version's artifact digest is the service's digest. A second version with
+//! a weight is a shift in progress: the new version is the primary
+//! deployment with its weight, the alias's version the active one. The
+//! shift's step and pause come from shipdeck's marker in the alias's
+//! description, which every process reads alike.
+
+use chrono::{DateTime, Utc};
+
+use super::marker::Marker;
+use super::routing;
+use crate::model::shift::{ALL, Pause, Shift};
+use crate::model::{
+    Convergence, Deployment, DeploymentConfig, DeploymentRole, DetailBadge, DetailLine, Digest,
+    Health, MetricSeries, Pinning, PlatformDetail, Revision, RevisionInfo, RolloutState,
+    ServiceEvent, ServiceSnapshot, Strategy,
+};
+
+/// One published version and its artifact (immutable once published).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Artifact {
+    /// The version's number.
+    pub version: u32,
+    /// The version's ARN.
+    pub arn: String,
+    /// `Image` or `Zip`.
+    pub package: String,
+    /// The artifact's digest, or why `CodeSha256` could not be read as one.
+    pub digest: Result<Digest, String>,
+}
+
+/// A CodeDeploy deployment that shifts the alias (SAM's
+/// `DeploymentPreference`), as read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CodeDeployView {
+    /// The deployment group, `application/group`.
+    pub group: String,
+    /// The deployment in flight or the last one, with its status.
+    pub deployment: Option<(String, String)>,
+}
+
+/// What one reading of a function and its alias found.
+#[derive(Debug, Clone)]
+pub struct LambdaReading {
+    /// The function's name.
+    pub function: String,
+    /// The alias (`live`).
+    pub alias: String,
+    /// The alias's version (`12`; `$LATEST` is read as it is).
+    pub alias_version: String,
+    /// The additional version and its weight, when traffic is split.
+    pub weighted: Option<(String, f64)>,
+    /// The alias's description (shipdeck's shift marker is at its end).
+    pub description: String,
+    /// `$LATEST`'s state (`Active`, `Pending`, `Failed`, …).
+    pub state: Option<String>,
+    /// `$LATEST`'s last update (`Successful`, `InProgress`, `Failed`) and its reason.
+    pub last_update: Option<(String, Option<String>)>,
+    /// The artifacts of the versions the alias names.
+    pub artifacts: Vec<Artifact>,
+    /// The configured steps' weights of the new version (hundredths), for
+    /// saying "step 2 of 4"; empty when not known.
+    pub plan: Vec<u32>,
+    /// When CodeDeploy manages the alias: its deployment group and deployment.
+    pub codedeploy: Option<CodeDeployView>,
+    /// What the service answers, when probed.
+    pub health: Health,
+    /// Events, newest first.
+    pub events: Vec<ServiceEvent>,
+    /// Metrics read for it (CloudWatch's, put in by the platform's reading).
+    pub metrics: Vec<MetricSeries>,
+    /// When it was read.
+    pub at: DateTime<Utc>,
+}
+
+impl LambdaReading {
+    fn artifact(&self, version: &str) -> Option<&Artifact> {
+        let n = routing::number(version)?;
+        self.artifacts.iter().find(|a| a.version == n)
+    }
+
+    fn revision(&self, version: &str) -> Option<Revision> {
+        let n = routing::number(version)?;
+        let arn = self.artifact(version).map_or("", |a| a.arn.as_str());
+        Some(Revision::numbered(&self.function, n, arn))
+    }
+
+    /// The shift in progress: the weighted version, its weight and the
+    /// marker's step and pause where shipdeck's marker names this shift.
+    fn shift(&self) -> Option<(String, u32, Option<Marker>)> {
+        let (version, weight) = self.weighted.as_ref()?;
+        let hundredths = routing::hundredths(*weight)?;
+        let marker = Marker::read(&self.description).filter(|m| {
+            routing::number(version) == Some(m.to)
+                && routing::number(&self.alias_version) == Some(m.from)
+        });
+        Some((version.clone(), hundredths, marker))
+    }
+}
+
+/// The service `service` as `r` found it.
+pub fn service_snapshot(service: &str, r: LambdaReading) -> ServiceSnapshot {
+    let current = r.revision(&r.alias_version);
+    let artifact = r.artifact(&r.alias_version);
+    let digest = artifact.and_then(|a| a.digest.clone().ok());
+    let updating = r
+        .last_update
+        .as_ref()
+        .is_some_and(|(s, _)| s == "InProgress");
+    let failed = r.last_update.as_ref().is_some_and(|(s, _)| s == "Failed")
+        || r.state.as_deref() == Some("Failed");
+    let shift = r.shift();
+    let mut deployments = Vec::new();
+    if let (Some((version, weight, marker)), Some(old)) = (&shift, &current)
+        && let Some(new) = r.revision(version)
+    {
+        let step = marker.as_ref().map_or(1, |m| m.step);
+        // The plan's weights when they match the marker's count of steps;
+        // else what is known: this weight, then all of it.
+        let weights = match &marker {
+            Some(m) if usize::try_from(m.of).is_ok_and(|n| n == r.plan.len()) => r.plan.clone(),
+            _ => vec![*weight, ALL],
+        };
+        let started = marker
+            .as_ref()
+            .and_then(|m| DateTime::from_timestamp(m.at, 0))
+            .unwrap_or(r.at);
+        let id = marker
+            .as_ref()
+            .map_or_else(|| format!("{}:{}", r.function, r.alias), |m| m.run.clone());
+        deployments.push(Deployment {
+            id: id.clone(),
+            role: DeploymentRole::Primary,
+            task_definition: new,
+            rollout: RolloutState::InProgress,
+            reason: None,
+            steps: Vec::new(),
+            nothing_changed: false,
+            shift: Some(Box::new(Shift {
+                kind: "linear".to_string(),
+                deployment: id.clone(),
+                new_weight: *weight,
+                weights,
+                step,
+                started: vec![started],
+                stage: if marker.as_ref().is_some_and(|m| m.paused) {
+                    "PAUSED".to_string()
+                } else {
+                    "SHIFTING".to_string()
+                },
+                ends_at: None,
+                // A pause never times out: shipdeck waits for a person.
+                pause: marker.as_ref().filter(|m| m.paused).map(|m| Pause {
+                    hook: format!("{}/{}", m.run, m.step),
+                    expires_at: None,
+                    timeout_action: None,
+                }),
+                revisions: Vec::new(),
+            })),
+            running: 1,
+            desired: 1,
+            pending: 0,
+            failed_tasks: 0,
+            created_at: started,
+            updated_at: r.at,
+        });
+        deployments.push(settled(&id, old.clone(), DeploymentRole::Active, r.at));
+    } else if let Some(cur) = &current {
+        deployments.push(settled(
+            &format!("{}:{}", r.function, r.alias),
+            cur.clone(),
+            DeploymentRole::Primary,
+            r.at,
+        ));
+    }
+    let converged = shift.is_none() && !updating && !failed && current.is_some();
+    let history = r
+        .artifacts
+        .iter()
+        .map(|a| RevisionInfo {
+            task_definition: Revision::numbered(&r.function, a.version, &a.arn),
+            digest: a.digest.clone().ok(),
+            active: true,
+        })
+        .collect::<Vec<_>>()
+        .into();
+    let detail = detail(&r, shift.as_ref().map(|(v, w, _)| (v.as_str(), *w)));
+    ServiceSnapshot {
+        name: service.to_string(),
+        ecs_service: format!("{}:{}", r.function, r.alias),
+        image: None,
+        pinning: if digest.is_some() {
+            Pinning::Pinned
+        } else {
+            Pinning::Unpinned
+        },
+        digest,
+        task_definition: current,
+        running: u32::from(!failed),
+        desired: 1,
+        pending: u32::from(updating),
+        convergence: Convergence::judged(converged),
+        deployments,
+        deployment_config: DeploymentConfig {
+            circuit_breaker: false,
+            circuit_breaker_rollback: false,
+            alarm_rollback: false,
+            strategy: if r.codedeploy.is_some() {
+                Strategy::Other {
+                    name: "CodeDeploy traffic shifting".to_string(),
+                }
+            } else {
+                Strategy::Other {
+                    name: "alias weights".to_string(),
+                }
+            },
+        },
+        alarms: Vec::new(),
+        alarms_unknown: None,
+        logs: None,
+        health: r.health,
+        events: r.events,
+        history,
+        metrics: r.metrics,
+        detail,
+    }
+}
+
+fn settled(id: &str, rev: Revision, role: DeploymentRole, at: DateTime<Utc>) -> Deployment {
+    Deployment {
+        id: id.to_string(),
+        role,
+        task_definition: rev,
+        rollout: RolloutState::Completed,
+        reason: None,
+        steps: Vec::new(),
+        nothing_changed: false,
+        shift: None,
+        running: 1,
+        desired: 1,
+        pending: 0,
+        failed_tasks: 0,
+        created_at: at,
+        updated_at: at,
+    }
+}
+
+/// The detail pane's lines and the board's badge.
+fn detail(r: &LambdaReading, shift: Option<(&str, u32)>) -> PlatformDetail {
+    let mut lines = vec![DetailLine::new(
+        "alias",
+        format!("{}:{} → version {}", r.function, r.alias, r.alias_version),
+    )];
+    if let Some((version, weight)) = shift {
+        lines.push(DetailLine::new(
+            "traffic",
+            format!(
+                "{} on version {version}, the rest on {}",
+                crate::model::strategy::percent(weight),
+                r.alias_version
+            ),
+        ));
+    }
+    let state = r.state.as_deref().unwrap_or("unknown");
+    let (update, reason) = r
+        .last_update
+        .as_ref()
+        .map_or(("unknown", None), |(s, why)| (s.as_str(), why.as_deref()));
+    let line = format!(
+        "state {state} · last update {update}{}",
+        reason.map_or_else(String::new, |w| format!(" ({w})"))
+    );
+    let bad = state != "Active" || update == "Failed";
+    lines.push(DetailLine::new("function", line).warn_if(bad));
+    if let Some(a) = r.artifact(&r.alias_version) {
+        let text = match &a.digest {
+            Ok(d) => format!("{} {d}", a.package.to_lowercase()),
+            Err(why) => format!("{}: digest unreadable ({why})", a.package.to_lowercase()),
+        };
+        lines.push(DetailLine::new("artifact", text));
+    }
+    if let Some(cd) = &r.codedeploy {
+        let text = match &cd.deployment {
+            Some((id, status)) => format!("{} manages the alias · {id} {status}", cd.group),
+            None => format!("{} manages the alias · no deployment", cd.group),
+        };
+        lines.push(DetailLine::new("codedeploy", text));
+    }
+    PlatformDetail {
+        title: String::new(),
+        lines,
+        badge: shift.map(|(version, weight)| DetailBadge {
+            text: format!("◐ {} → v{version}", crate::model::strategy::percent(weight)),
+            ok: true,
+        }),
+    }
+}
+
+#[cfg(test)]
+#[path = "snapshot_tests.rs"]
+mod tests;
