@@ -3,8 +3,10 @@
 //! artifact (by digest) as a new version and shifts the alias's traffic to
 //! it in steps; a rollback is one `UpdateAlias` back to the stable version.
 
+pub mod api;
 pub mod digest;
 pub mod marker;
 pub mod read;
 pub mod routing;
+pub mod sdk;
 pub mod snapshot;
