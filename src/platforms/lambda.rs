@@ -10,3 +10,4 @@ pub mod read;
 pub mod routing;
 pub mod sdk;
 pub mod snapshot;
+pub mod steps;

@@ -7,8 +7,12 @@ use serde_json::Value;
 use shipdeck::aws::{Calls, session};
 use shipdeck::config;
 use shipdeck::model::ConvergenceState;
+use shipdeck::platforms::lambda::api::Code;
+use shipdeck::platforms::lambda::marker::Marker;
 use shipdeck::platforms::lambda::read::{self, Artifacts};
+use shipdeck::platforms::lambda::sdk::SdkLambda;
 use shipdeck::platforms::lambda::snapshot::{LambdaReading, service_snapshot};
+use shipdeck::platforms::lambda::steps::{self, Expected, StepError, Wait};
 
 use crate::support::emulators;
 use crate::support::fixture::creds;
@@ -161,4 +165,198 @@ async fn an_alias_reads_as_its_versions_digest_and_a_weight_as_a_shift() {
         matches!(err, shipdeck::provider::ProviderError::NotFound { ref name, .. } if name.contains("nope")),
         "{err:?}"
     );
+}
+
+fn sdk_on(url: &str, client: aws_sdk_lambda::Client) -> SdkLambda {
+    SdkLambda {
+        client,
+        calls: Calls::default(),
+        env: env_on(url),
+        artifacts: Artifacts::default(),
+    }
+}
+
+fn digest(text: &str) -> shipdeck::model::Digest {
+    shipdeck::model::Digest::parse(text).unwrap()
+}
+
+const WAIT: Wait = Wait {
+    limit: std::time::Duration::from_secs(30),
+    every: std::time::Duration::from_millis(200),
+};
+
+/// Staging's image into prod in two steps, read back between them; a hand
+/// change stops the next step and is left alone; a rollback is one call.
+#[tokio::test]
+async fn an_image_is_published_by_digest_shifted_read_back_and_rolled_back() {
+    let Some(bin) = emulators::venv_bin() else {
+        return;
+    };
+    let moto = emulators::moto_lambda(&bin);
+    let fx = fixture(&moto.url, &["image-function", "thumbs-prod", "live"]);
+    let repository = fx["repository_uri"].as_str().unwrap().to_string();
+    let env = env_on(&moto.url);
+    let sdk = session(env.aws.as_deref(), Some(creds())).await;
+    let api = sdk_on(&moto.url, aws_sdk_lambda::Client::new(&sdk));
+    let sleep = |d| tokio::time::sleep(d);
+
+    // Publish the promoted digest as version 2; it holds exactly that image.
+    let code = Code::Image {
+        repository,
+        digest: digest(IMAGE_2),
+    };
+    let v2 = steps::publish(&api, "thumbs-prod", &code, &digest(IMAGE_2), WAIT, sleep)
+        .await
+        .unwrap();
+    assert_eq!(v2.version, 2);
+    assert_eq!(v2.digest.as_ref().unwrap().as_str(), IMAGE_2);
+
+    // Step 1 of 2: 10 % on version 2, the marker in the description.
+    let versions = vec!["1".to_string(), "2".to_string()];
+    let marker = Marker {
+        run: "promo-1".into(),
+        from: 1,
+        to: 2,
+        step: 1,
+        of: 2,
+        weight: 1000,
+        paused: false,
+        at: 1_700_000_000,
+    };
+    let settled = Expected {
+        version: "1".into(),
+        weighted: None,
+    };
+    let a = steps::step(&api, "thumbs-prod", "live", &marker, &settled, &versions)
+        .await
+        .unwrap();
+    assert_eq!(a.weighted, Some(("2".to_string(), 0.1)));
+    // Read back by someone else (the fixture): the configured weight.
+    let seen = fixture(&moto.url, &["alias", "thumbs-prod", "live"]);
+    assert_eq!(seen["Weights"]["2"].as_f64(), Some(0.1), "{seen}");
+    assert_eq!(
+        Marker::read(seen["Description"].as_str().unwrap()),
+        Some(marker.clone())
+    );
+
+    // Refused before any call: a weight on the alias's own version.
+    let own = Marker {
+        to: 1,
+        ..marker.clone()
+    };
+    let err = steps::step(
+        &api,
+        "thumbs-prod",
+        "live",
+        &own,
+        &Expected {
+            version: "1".into(),
+            weighted: Some(("2".into(), 1000)),
+        },
+        &versions,
+    )
+    .await
+    .unwrap_err();
+    assert!(matches!(err, StepError::Routing(_)), "{err}");
+
+    // A person moves the alias by hand: the next step stops, changes nothing.
+    fixture(
+        &moto.url,
+        &["set-alias", "thumbs-prod", "live", "1", "2", "0.3"],
+    );
+    let at_step_1 = Expected {
+        version: "1".into(),
+        weighted: Some(("2".into(), 1000)),
+    };
+    let next = Marker {
+        step: 2,
+        weight: 5000,
+        ..marker.clone()
+    };
+    let err = steps::step(&api, "thumbs-prod", "live", &next, &at_step_1, &versions)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, StepError::ChangedOutside { ref what, .. } if what.contains("30% on version 2")),
+        "{err}"
+    );
+    let left = fixture(&moto.url, &["alias", "thumbs-prod", "live"]);
+    assert_eq!(
+        left["Weights"]["2"].as_f64(),
+        Some(0.3),
+        "left as the person set it"
+    );
+
+    // A rollback is one alias change: version 1, no weights, no marker.
+    let back = steps::rollback(&api, "thumbs-prod", "live", 1)
+        .await
+        .unwrap();
+    assert_eq!((back.version.as_str(), back.weighted), ("1", None));
+    assert_eq!(Marker::read(&back.description), None);
+    assert_eq!(api.calls.accounting()["prod"]["UpdateAlias"], 2);
+
+    // The last step: version 2 takes it all, weights cleared.
+    let a = steps::step(&api, "thumbs-prod", "live", &marker, &settled, &versions)
+        .await
+        .unwrap();
+    let done = steps::finish(
+        &api,
+        "thumbs-prod",
+        "live",
+        2,
+        &Expected {
+            version: "1".into(),
+            weighted: Some(("2".into(), 1000)),
+        },
+    )
+    .await
+    .unwrap();
+    assert_eq!(a.version, "1");
+    assert_eq!((done.version.as_str(), done.weighted), ("2", None));
+    assert_eq!(Marker::read(&done.description), None);
+}
+
+/// What the API refuses is said clearly, and nothing is half-applied.
+#[tokio::test]
+async fn a_missing_function_or_an_unknown_image_is_refused_and_publishes_nothing() {
+    let Some(bin) = emulators::venv_bin() else {
+        return;
+    };
+    let moto = emulators::moto_lambda(&bin);
+    let fx = fixture(&moto.url, &["image-function", "thumbs-prod", "live"]);
+    let repository = fx["repository_uri"].as_str().unwrap().to_string();
+    let env = env_on(&moto.url);
+    let sdk = session(env.aws.as_deref(), Some(creds())).await;
+    let api = sdk_on(&moto.url, aws_sdk_lambda::Client::new(&sdk));
+    let sleep = |d| tokio::time::sleep(d);
+    let code = Code::Image {
+        repository: repository.clone(),
+        digest: digest(IMAGE_2),
+    };
+    let err = steps::publish(&api, "nope", &code, &digest(IMAGE_2), WAIT, sleep)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            StepError::Provider(shipdeck::provider::ProviderError::NotFound { .. })
+        ),
+        "{err}"
+    );
+    // An image that is not in the repository: refused, no version published.
+    let missing = format!("sha256:{}", "0".repeat(64));
+    let code = Code::Image {
+        repository,
+        digest: digest(&missing),
+    };
+    let err = steps::publish(&api, "thumbs-prod", &code, &digest(&missing), WAIT, sleep)
+        .await
+        .unwrap_err();
+    assert!(
+        err.to_string().contains("ImageNotFound") || err.to_string().contains("does not exist"),
+        "{err}"
+    );
+    let alias = fixture(&moto.url, &["alias", "thumbs-prod", "live"]);
+    assert_eq!(alias["FunctionVersion"], "1");
+    assert_eq!(api.calls.accounting()["prod"].get("PublishVersion"), None);
 }
