@@ -8,6 +8,7 @@ pub mod digest;
 pub mod marker;
 pub mod read;
 pub mod routing;
+pub mod runner;
 pub mod sdk;
 pub mod snapshot;
 pub mod steps;

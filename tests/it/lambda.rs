@@ -360,3 +360,140 @@ async fn a_missing_function_or_an_unknown_image_is_refused_and_publishes_nothing
     assert_eq!(alias["FunctionVersion"], "1");
     assert_eq!(api.calls.accounting()["prod"].get("PublishVersion"), None);
 }
+
+/// A stepped shift that pauses for a person at each step: the runner holds,
+/// marks the pause in the alias, and another process's decision (a second
+/// client, as `shipdeck step continue` elsewhere would be) moves it on; the
+/// runner adopts the step, pauses again, and ends when the last continue
+/// points the alias at the new version. A rollback decision ends it too.
+#[tokio::test]
+async fn a_paused_shift_waits_for_a_decision_from_any_process() {
+    use shipdeck::model::shift::Decision;
+    use shipdeck::platforms::lambda::runner::{self, Ended, Progress, Shift, Time};
+    let Some(bin) = emulators::venv_bin() else {
+        return;
+    };
+    let moto = emulators::moto_lambda(&bin);
+    fixture(&moto.url, &["image-function", "thumbs-prod", "live"]);
+    fixture(&moto.url, &["publish", "thumbs-prod"]);
+    let env = env_on(&moto.url);
+    let sdk = session(env.aws.as_deref(), Some(creds())).await;
+    let runner_api = sdk_on(&moto.url, aws_sdk_lambda::Client::new(&sdk));
+    let elsewhere = sdk_on(&moto.url, aws_sdk_lambda::Client::new(&sdk));
+    let shift = Shift {
+        run: "promo-7".into(),
+        function: "thumbs-prod".into(),
+        alias: "live".into(),
+        from: 1,
+        to: 2,
+        plan: shipdeck::config::lambda::StepPlan::from_list(&[
+            "10% 1s".to_string(),
+            "50% 1s".to_string(),
+            "100%".to_string(),
+        ])
+        .unwrap(),
+        pause: true,
+    };
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let log = seen.clone();
+    let task = {
+        let shift = shift.clone();
+        tokio::spawn(async move {
+            let time = Time {
+                now: chrono::Utc::now,
+                sleep: tokio::time::sleep,
+                poll: std::time::Duration::from_millis(100),
+            };
+            runner::run(&runner_api, &shift, &time, |p| log.lock().unwrap().push(p)).await
+        })
+    };
+    let paused_at = |n: u32| {
+        let seen = seen.clone();
+        async move {
+            for _ in 0..200 {
+                if seen.lock().unwrap().contains(&Progress::Paused(n)) {
+                    return;
+                }
+                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+            }
+            panic!("never paused at step {n}: {:?}", seen.lock().unwrap());
+        }
+    };
+    paused_at(1).await;
+    // The pause is in the alias for everyone, and it does not time out.
+    tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+    let a = fixture(&moto.url, &["alias", "thumbs-prod", "live"]);
+    let m = Marker::read(a["Description"].as_str().unwrap()).unwrap();
+    assert!(m.paused && m.step == 1, "{a}");
+    assert_eq!(a["Weights"]["2"].as_f64(), Some(0.1));
+    assert!(!task.is_finished());
+
+    let said = runner::decide(&elsewhere, &shift, Decision::Continue, chrono::Utc::now)
+        .await
+        .unwrap();
+    assert_eq!(said, "step 2 of 3: 50% on version 2");
+    paused_at(2).await;
+    let said = runner::decide(&elsewhere, &shift, Decision::Continue, chrono::Utc::now)
+        .await
+        .unwrap();
+    assert!(said.contains("now names version 2"), "{said}");
+    let ended = task.await.unwrap().unwrap();
+    assert!(matches!(ended, Ended::Finished(ref a) if a.version == "2" && a.weighted.is_none()));
+    assert_eq!(
+        *seen.lock().unwrap(),
+        vec![
+            Progress::Step {
+                n: 1,
+                of: 3,
+                weight: 1000
+            },
+            Progress::Paused(1),
+            Progress::Step {
+                n: 2,
+                of: 3,
+                weight: 5000
+            },
+            Progress::Paused(2),
+        ]
+    );
+    // No decision is waiting now: a second continue is refused, changes nothing.
+    let err = runner::decide(&elsewhere, &shift, Decision::Continue, chrono::Utc::now)
+        .await
+        .unwrap_err();
+    assert!(matches!(err, StepError::ChangedOutside { .. }), "{err}");
+
+    // Again from version 2 to 1... rolled back at the first pause instead.
+    let back = Shift {
+        run: "promo-8".into(),
+        from: 2,
+        to: 1,
+        ..shift.clone()
+    };
+    let api = sdk_on(&moto.url, aws_sdk_lambda::Client::new(&sdk));
+    let seen2 = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let log2 = seen2.clone();
+    let task = {
+        let back = back.clone();
+        tokio::spawn(async move {
+            let time = Time {
+                now: chrono::Utc::now,
+                sleep: tokio::time::sleep,
+                poll: std::time::Duration::from_millis(100),
+            };
+            runner::run(&api, &back, &time, |p| log2.lock().unwrap().push(p)).await
+        })
+    };
+    for _ in 0..200 {
+        if seen2.lock().unwrap().contains(&Progress::Paused(1)) {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    runner::decide(&elsewhere, &back, Decision::Rollback, chrono::Utc::now)
+        .await
+        .unwrap();
+    assert_eq!(task.await.unwrap().unwrap(), Ended::RolledBack);
+    let a = fixture(&moto.url, &["alias", "thumbs-prod", "live"]);
+    assert_eq!(a["FunctionVersion"], "2");
+    assert_eq!(a["Weights"], serde_json::json!({}));
+}

@@ -69,6 +69,11 @@ pub struct Expected {
 }
 
 impl Expected {
+    /// Whether `a` reads as expected.
+    pub fn matches(&self, a: &AliasView) -> bool {
+        self.check(a).is_ok()
+    }
+
     /// Whether `a` reads as expected; else what differs.
     fn check(&self, a: &AliasView) -> Result<(), String> {
         let read = a
