@@ -7,6 +7,7 @@
 mod blue_green;
 mod faults;
 mod fleet_file;
+pub mod lambda;
 mod logs;
 mod math;
 mod provider;
