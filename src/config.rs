@@ -148,17 +148,20 @@ pub enum PlatformKind {
     Ecs,
     /// Two colours behind a reverse proxy, switched by shipdeck.
     Proxy,
+    /// An AWS Lambda function and the alias that serves its traffic.
+    Lambda,
 }
 
 impl PlatformKind {
     /// Every kind, in the order `platform = …` lists them.
-    pub const ALL: [Self; 2] = [Self::Ecs, Self::Proxy];
+    pub const ALL: [Self; 3] = [Self::Ecs, Self::Proxy, Self::Lambda];
 
     /// The configuration's spelling.
     pub fn name(self) -> &'static str {
         match self {
             Self::Ecs => "ecs",
             Self::Proxy => "proxy",
+            Self::Lambda => "lambda",
         }
     }
 
@@ -223,6 +226,9 @@ pub struct ServiceConfig {
     /// `[environment.service.ecs]`: its ECS service and container, when it
     /// runs on ECS.
     pub ecs: Option<std::sync::Arc<aws::EcsService>>,
+    /// `[environment.service.lambda]`: its function, alias and steps, when it
+    /// runs on Lambda.
+    pub lambda: Option<std::sync::Arc<lambda::LambdaService>>,
     /// CloudWatch alarm names.
     pub alarms: Vec<String>,
     /// CloudWatch alarm name prefixes.

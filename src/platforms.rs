@@ -24,6 +24,7 @@ pub fn location(env: &EnvConfig, kind: PlatformKind) -> String {
     match kind {
         PlatformKind::Ecs => ecs::location(env),
         PlatformKind::Proxy => proxy::location(env),
+        PlatformKind::Lambda => lambda::words::location(env),
     }
 }
 
@@ -57,6 +58,7 @@ pub fn capabilities(kind: PlatformKind) -> Capabilities {
     match kind {
         PlatformKind::Ecs => ecs::CAPABILITIES,
         PlatformKind::Proxy => proxy::CAPABILITIES,
+        PlatformKind::Lambda => lambda::CAPABILITIES,
     }
 }
 
@@ -75,6 +77,7 @@ pub fn deploy_words(
     match svc.platform {
         PlatformKind::Ecs => ecs::words::deploy(svc, now, digest, release),
         PlatformKind::Proxy => proxy::words::deploy(env, svc, now, digest),
+        PlatformKind::Lambda => lambda::words::deploy(svc, now, digest),
     }
 }
 
@@ -85,6 +88,7 @@ pub fn rollback_words(env: &EnvConfig, svc: &ServiceConfig, to: &Revision) -> St
     match svc.platform {
         PlatformKind::Ecs => ecs::words::rollback(svc, to),
         PlatformKind::Proxy => proxy::words::rollback(env, svc, to),
+        PlatformKind::Lambda => lambda::words::rollback(svc, to),
     }
 }
 
@@ -103,6 +107,7 @@ pub fn self_rollback(kind: PlatformKind) -> Option<&'static str> {
     match kind {
         PlatformKind::Ecs => ecs::words::SELF_ROLLBACK,
         PlatformKind::Proxy => proxy::words::SELF_ROLLBACK,
+        PlatformKind::Lambda => lambda::words::SELF_ROLLBACK,
     }
 }
 
@@ -112,6 +117,7 @@ pub fn strategy_words(kind: PlatformKind, config: &crate::model::DeploymentConfi
     match kind {
         PlatformKind::Ecs => ecs::words::strategy(config),
         PlatformKind::Proxy => proxy::words::strategy(config),
+        PlatformKind::Lambda => lambda::words::strategy(config),
     }
 }
 
@@ -131,6 +137,7 @@ enum Platform<'a> {
     Sim(&'a sim::SimFleet),
     Ecs(&'a ecs::AwsProvider),
     Proxy(&'static proxy::ProxyProvider),
+    Lambda(&'static lambda::provider::LambdaProvider),
 }
 
 impl AnyProvider {
@@ -152,6 +159,7 @@ impl AnyProvider {
     fn platform(&self, kind: PlatformKind) -> Platform<'_> {
         match (kind, self) {
             (PlatformKind::Proxy, _) => Platform::Proxy(proxy::provider()),
+            (PlatformKind::Lambda, _) => Platform::Lambda(lambda::provider::provider()),
             (PlatformKind::Ecs, Self::Sim(p)) => Platform::Sim(p),
             (PlatformKind::Ecs, Self::Aws(p)) => Platform::Ecs(p),
         }
@@ -248,6 +256,7 @@ impl AnyProvider {
             Platform::Sim(p) => p.read_env(env, scope).await,
             Platform::Ecs(p) => Box::pin(p.read_env(env, scope)).await,
             Platform::Proxy(p) => Box::pin(Provider::read_env(p, env, scope)).await,
+            Platform::Lambda(p) => Box::pin(Provider::read_env(p, env, scope)).await,
         }
     }
 }
@@ -310,6 +319,7 @@ impl Provider for AnyProvider {
             Platform::Sim(p) => p.history(env, service, current).await,
             Platform::Ecs(p) => Box::pin(p.history(env, service, current)).await,
             Platform::Proxy(p) => Box::pin(Provider::history(p, env, service, current)).await,
+            Platform::Lambda(p) => Box::pin(Provider::history(p, env, service, current)).await,
         }
     }
 
@@ -323,6 +333,7 @@ impl Provider for AnyProvider {
             Platform::Sim(p) => p.deploy(env, service, digest).await,
             Platform::Ecs(p) => Box::pin(p.deploy(env, service, digest)).await,
             Platform::Proxy(p) => Box::pin(Provider::deploy(p, env, service, digest)).await,
+            Platform::Lambda(p) => Box::pin(Provider::deploy(p, env, service, digest)).await,
         }
     }
 
@@ -336,6 +347,7 @@ impl Provider for AnyProvider {
             Platform::Sim(p) => p.rollback(env, service, to).await,
             Platform::Ecs(p) => Box::pin(p.rollback(env, service, to)).await,
             Platform::Proxy(p) => Box::pin(Provider::rollback(p, env, service, to)).await,
+            Platform::Lambda(p) => Box::pin(Provider::rollback(p, env, service, to)).await,
         }
     }
 
@@ -350,6 +362,7 @@ impl Provider for AnyProvider {
             Platform::Sim(p) => p.decide_step(env, service, shift, decision).await,
             Platform::Ecs(p) => Box::pin(p.decide_step(env, service, shift, decision)).await,
             Platform::Proxy(p) => p.decide_step(env, service, shift, decision).await,
+            Platform::Lambda(p) => Box::pin(p.decide_step(env, service, shift, decision)).await,
         }
     }
 
@@ -363,6 +376,7 @@ impl Provider for AnyProvider {
             Platform::Sim(p) => p.logs(env, service, query).await,
             Platform::Ecs(p) => Box::pin(p.logs(env, service, query)).await,
             Platform::Proxy(p) => Provider::logs(p, env, service, query).await,
+            Platform::Lambda(p) => Provider::logs(p, env, service, query).await,
         }
     }
 }

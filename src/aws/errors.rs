@@ -77,6 +77,13 @@ where
                 | "PreconditionFailedException" => ProviderError::Conflict {
                     message: format!("{op} on {resource}: {msg}"),
                 },
+                // Lambda's PublishVersion when $LATEST no longer holds the
+                // expected code: a concurrent change, refused, never published.
+                "InvalidParameterValueException" if msg.contains("CodeSHA256") => {
+                    ProviderError::Conflict {
+                        message: format!("{op} on {resource}: {msg}"),
+                    }
+                }
                 // A refusal without a code (an IAM check answering XML or
                 // HTML in front of a JSON API) is still a refusal.
                 "" if se.raw().status().as_u16() == 403 => ProviderError::Auth {
@@ -235,6 +242,16 @@ mod tests {
                 "{code}"
             );
         }
+        let e = classify(
+            &service_error(
+                "InvalidParameterValueException",
+                "CodeSHA256 (abc) is different from current CodeSHA256 in $LATEST (def). Please try again with the CodeSHA256 in $LATEST.",
+                None,
+            ),
+            "lambda:PublishVersion",
+            "f",
+        );
+        assert!(matches!(e, ProviderError::Conflict { .. }), "{e:?}");
         // moto's IAM check answers XML with no code in front of Lambda's JSON.
         let e = classify(
             &with_status(403, "", "", None),

@@ -10,7 +10,7 @@
 use std::collections::BTreeMap;
 
 /// The APIs whose endpoint `[environment.aws.endpoints]` may override.
-pub const AWS_APIS: &[&str] = &["ecs", "cloudwatch", "logs", "sts"];
+pub const AWS_APIS: &[&str] = &["ecs", "cloudwatch", "logs", "sts", "lambda"];
 
 /// `[environment.aws]`: the region, profile and endpoints of an environment's
 /// AWS account.

@@ -5,6 +5,7 @@ use std::path::Path;
 
 mod aws;
 mod gate;
+mod lambda;
 mod proxy;
 mod service;
 mod signals;
@@ -42,6 +43,7 @@ const ENV_KEYS: &[&str] = &[
     "cloudwatch_endpoint_url",
     "aws",
     "ecs",
+    "lambda",
     "read_only",
     "max_in_flight",
     "production",
@@ -374,17 +376,16 @@ fn parse_env(ctx: &mut Ctx<'_>, t: &mut Table<'_>, base: Option<&Path>) -> Optio
     }
     let mut seen_services: std::collections::HashSet<String> = std::collections::HashSet::new();
     let signals = signals::parse_env_signals(ctx, t);
+    let lambda_steps = lambda::parse_env_lambda(ctx, t);
+    let defaults = service::EnvDefaults {
+        platform,
+        proxy: proxy.as_ref(),
+        signals: &signals,
+        lambda_steps: lambda_steps.as_ref(),
+    };
     for (i, mut s) in service_tables.into_iter().enumerate() {
         s.path = format!("environment \"{name}\" > service #{}", i + 1);
-        if let Some(svc) = parse_service(
-            ctx,
-            &s,
-            platform,
-            proxy.as_ref(),
-            base,
-            &signals,
-            &mut old_keys,
-        ) {
+        if let Some(svc) = parse_service(ctx, &s, &defaults, base, &mut old_keys) {
             if seen_services.contains(&svc.name) {
                 ctx.report(
                     s.value_span("name"),
@@ -464,6 +465,18 @@ fn check_aws_needs(
     aws: Option<&crate::config::aws::AwsAccess>,
     ecs: Option<&crate::config::aws::EcsEnv>,
 ) {
+    if let Some(s) = services.iter().find(|s| s.lambda.is_some())
+        && aws.is_none()
+    {
+        t.missing(
+            ctx,
+            "region",
+            &format!(
+                "service \"{}\" runs on Lambda: add [environment.aws] region = \"eu-west-1\" (the function's region)",
+                s.name
+            ),
+        );
+    }
     let on_ecs = services.iter().find(|s| s.ecs.is_some());
     if let Some(s) = on_ecs {
         if aws.is_none() {
@@ -496,13 +509,13 @@ fn check_aws_needs(
     // another platform would show no alarm at all, which looks like none firing.
     for s in services
         .iter()
-        .filter(|s| s.ecs.is_none())
+        .filter(|s| s.ecs.is_none() && s.lambda.is_none())
         .filter(watches_cloudwatch)
     {
         ctx.report(
             t.value_span("name"),
             format!(
-                "service \"{}\" in {} runs on platform \"{}\" but watches CloudWatch alarms or metrics, which shipdeck reads only for services on ECS",
+                "service \"{}\" in {} runs on platform \"{}\" but watches CloudWatch alarms or metrics, which shipdeck reads only for services on ECS and Lambda",
                 s.name,
                 t.path,
                 s.platform.name()

@@ -6,9 +6,22 @@
 pub mod api;
 pub mod digest;
 pub mod marker;
+pub mod provider;
 pub mod read;
 pub mod routing;
 pub mod runner;
 pub mod sdk;
 pub mod snapshot;
 pub mod steps;
+pub mod words;
+
+/// What Lambda can do beyond reading and deploying.
+pub const CAPABILITIES: crate::provider::Capabilities = crate::provider::Capabilities {
+    // Each step can wait for a person, from any process (the alias's marker).
+    pauses: true,
+    // The promotion's steps are driven by the process that started it.
+    runs_in_process: true,
+    history_costs_calls: true,
+    // Published versions are kept, numbered: the alias points back at one.
+    rollback: crate::provider::RollbackStyle::Revisions,
+};

@@ -604,3 +604,71 @@ fn alb_environments_need_a_rule_and_two_target_groups_but_no_url() {
     .to_string();
     assert!(err.contains("add url"), "{err}");
 }
+
+const LAMBDA: &str = r#"
+[[environment]]
+name = "prod"
+platform = "lambda"
+[environment.aws]
+region = "eu-west-1"
+[environment.lambda]
+steps = "linear 25% every 10m"
+[[environment.service]]
+name = "thumbnailer"
+[environment.service.lambda]
+function = "thumbs-prod"
+alias = "live"
+[[environment.service]]
+name = "resizer"
+[environment.service.lambda]
+alias = "live"
+steps = ["5% 1m", "100%"]
+"#;
+
+#[test]
+fn lambda_services_take_their_environments_steps_unless_they_say_their_own() {
+    let cfg = config::parse_str(LAMBDA, "t.toml", None).unwrap();
+    let prod = cfg.env("prod").unwrap();
+    let thumbs = prod.services[0].lambda.as_ref().unwrap();
+    assert_eq!(
+        (thumbs.function.as_str(), thumbs.alias.as_str()),
+        ("thumbs-prod", "live")
+    );
+    assert_eq!(thumbs.steps.weights(), vec![2500, 5000, 7500, 10_000]);
+    let resizer = prod.services[1].lambda.as_ref().unwrap();
+    // The function defaults to the service's name.
+    assert_eq!(resizer.function, "resizer");
+    assert_eq!(resizer.steps.weights(), vec![500, 10_000]);
+    assert!(prod.services[0].ecs.is_none());
+}
+
+#[test]
+fn bad_lambda_sections_are_reported_at_their_line() {
+    for (from, to, want) in [
+        (
+            "alias = \"live\"\n[[",
+            "[[",
+            "missing required key \"alias\"",
+        ),
+        ("linear 25% every 10m", "linear 0% every 10m", "> steps:"),
+        ("[\"5% 1m\", \"100%\"]", "[\"50% 1m\", \"5%\"]", "> steps:"),
+        (
+            "[environment.aws]\nregion = \"eu-west-1\"\n",
+            "",
+            "runs on Lambda",
+        ),
+        (
+            "function = \"thumbs-prod\"",
+            "fn = \"thumbs-prod\"",
+            "unknown key \"fn\"",
+        ),
+    ] {
+        let text = LAMBDA.replacen(from, to, 1);
+        assert_ne!(text, LAMBDA, "{from}");
+        let err = config::parse_str(&text, "t.toml", None)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains(want), "{from} → {to}: {err}");
+        assert!(err.contains("t.toml:"), "located: {err}");
+    }
+}

@@ -141,7 +141,7 @@ async fn an_alias_reads_as_its_versions_digest_and_a_weight_as_a_shift() {
         s.deployments[0].task_definition.to_string(),
         "thumbs-prod:2"
     );
-    assert_eq!(s.detail.badge.as_ref().unwrap().text, "◐ 10% → v2");
+    assert_eq!(shift.cell(chrono::Utc::now()), "◐ linear 10% · shifting");
     let v2 = s
         .history
         .iter()
@@ -496,4 +496,115 @@ async fn a_paused_shift_waits_for_a_decision_from_any_process() {
     let a = fixture(&moto.url, &["alias", "thumbs-prod", "live"]);
     assert_eq!(a["FunctionVersion"], "2");
     assert_eq!(a["Weights"], serde_json::json!({}));
+}
+
+/// The whole promotion through the CLI, on moto: staging's published
+/// version (image 2) into prod in two steps with a hold, watched to the end;
+/// the alias then names the new version with no weights, and the ledger
+/// holds the publication and every step; `status` shows the platform.
+#[test]
+fn the_cli_promotes_staging_into_prod_in_steps_and_records_each() {
+    let Some(bin) = emulators::venv_bin() else {
+        return;
+    };
+    let moto = emulators::moto_lambda(&bin);
+    fixture(&moto.url, &["image-function", "thumbs-staging", "live"]);
+    fixture(&moto.url, &["publish", "thumbs-staging"]);
+    fixture(&moto.url, &["set-alias", "thumbs-staging", "live", "2"]);
+    fixture(&moto.url, &["image-function", "thumbs-prod", "live"]);
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("shipdeck.toml");
+    let env = |name: &str| {
+        format!(
+            r#"
+[[environment]]
+name = "{name}"
+platform = "lambda"
+[environment.aws]
+region = "us-east-1"
+endpoint_url = "{url}"
+[environment.lambda]
+steps = ["10% 2s", "100%"]
+[environment.gate]
+checks = ["rollout_completed", "alarms_ok", "not_in_flight", "pinned", "fresh"]
+[environment.rollout]
+stability_window = "2s"
+timeout = "2m"
+[[environment.service]]
+name = "thumbnailer"
+[environment.service.lambda]
+function = "thumbs-{name}"
+alias = "live"
+"#,
+            url = moto.url
+        )
+    };
+    std::fs::write(
+        &config,
+        format!(
+            "refresh_interval = \"1s\"\nallow_operator_override = true\n{}{}",
+            env("staging"),
+            env("prod")
+        ),
+    )
+    .unwrap();
+    let shipdeck = |args: &[&str]| {
+        let d = dir.path();
+        let out = assert_cmd::Command::cargo_bin("shipdeck")
+            .unwrap()
+            .env_remove("SHIPDECK_CONFIG")
+            .env("NO_COLOR", "1")
+            .env("XDG_DATA_HOME", d.join("data"))
+            .env("XDG_STATE_HOME", d.join("state"))
+            .env("SHIPDECK_OPERATOR", "alice")
+            .env("SHIPDECK_LOG_FILE", d.join("shipdeck.log"))
+            .env("AWS_ACCESS_KEY_ID", "test")
+            .env("AWS_SECRET_ACCESS_KEY", "test")
+            .arg("--config")
+            .arg(&config)
+            .args(args)
+            .timeout(std::time::Duration::from_mins(2))
+            .output()
+            .unwrap();
+        (
+            out.status.code().unwrap_or(-1),
+            String::from_utf8_lossy(&out.stdout).to_string(),
+            String::from_utf8_lossy(&out.stderr).to_string(),
+        )
+    };
+    let (code, out, err) = shipdeck(&["status", "--json"]);
+    assert!(code == 0 || code == 1, "{code}\n{out}\n{err}");
+    let v: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["environments"][0]["platform"], "lambda", "{v}");
+    let (code, out, err) = shipdeck(&["promote", "thumbnailer", "--to", "prod", "--yes", "--wait"]);
+    assert_eq!(
+        code,
+        0,
+        "{out}\n{err}\n{}",
+        std::fs::read_to_string(dir.path().join("shipdeck.log")).unwrap_or_default()
+    );
+    let alias = fixture(&moto.url, &["alias", "thumbs-prod", "live"]);
+    assert_eq!(alias["FunctionVersion"], "2", "{alias}");
+    assert_eq!(alias["Weights"], serde_json::json!({}));
+    let ledger = std::fs::read_to_string(dir.path().join("data/shipdeck/ledger.jsonl")).unwrap();
+    let steps: Vec<String> = ledger
+        .lines()
+        .map(|l| serde_json::from_str::<Value>(l).unwrap()["record"].clone())
+        .filter(|r| r["kind"] == "step")
+        .map(|r| r["reasons"][0].as_str().unwrap_or_default().to_string())
+        .collect();
+    assert!(
+        steps
+            .iter()
+            .any(|s| s.starts_with("published version 2 with sha256:a5cf")),
+        "{steps:?}"
+    );
+    assert!(
+        steps.iter().any(|s| s == "step 1 of 2: 10% on version 2"),
+        "{steps:?}"
+    );
+    assert!(
+        out.contains("SUCCEEDED") || out.contains("succeeded"),
+        "{out}"
+    );
 }

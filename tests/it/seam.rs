@@ -179,8 +179,8 @@ fn aws_and_ecs_keys_are_checked_where_they_are_written() {
         ),
         (
             "ecs = \"http://127.0.0.1:5000\"",
-            "lambda = \"http://x\"",
-            "unknown API \"lambda\"",
+            "s3 = \"http://x\"",
+            "unknown API \"s3\"",
         ),
         (
             "ecs = \"http://127.0.0.1:5000\"",

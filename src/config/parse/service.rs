@@ -15,6 +15,7 @@ const SERVICE_KEYS: &[&str] = &[
     "ecs_service",
     "container",
     "ecs",
+    "lambda",
     "alarms",
     "alarm_prefixes",
     "health",
@@ -54,15 +55,27 @@ const SMOKE_KEYS: &[&str] = &[
 ];
 const METHODS: &[&str] = &["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"];
 
+/// What a service takes from its environment's configuration.
+pub(super) struct EnvDefaults<'a> {
+    /// The environment's platform.
+    pub platform: crate::config::PlatformKind,
+    /// Its proxy, when it has one.
+    pub proxy: Option<&'a crate::config::proxy::ProxyEnv>,
+    /// Its signal servers.
+    pub signals: &'a super::signals::EnvSignals,
+    /// Its Lambda steps, when it says them.
+    pub lambda_steps: Option<&'a crate::config::lambda::StepPlan>,
+}
+
 pub(super) fn parse_service(
     ctx: &mut Ctx<'_>,
     t: &Table<'_>,
-    env_platform: crate::config::PlatformKind,
-    env_proxy: Option<&crate::config::proxy::ProxyEnv>,
+    env: &EnvDefaults<'_>,
     base: Option<&std::path::Path>,
-    env_signals: &super::signals::EnvSignals,
     old_keys: &mut super::aws::OldKeys,
 ) -> Option<ServiceConfig> {
+    let (env_platform, env_proxy, env_signals, lambda_steps) =
+        (env.platform, env.proxy, env.signals, env.lambda_steps);
     let names: Vec<&str> = crate::config::PlatformKind::ALL
         .iter()
         .map(|k| k.name())
@@ -108,6 +121,11 @@ pub(super) fn parse_service(
     }
     let ecs = (platform == crate::config::PlatformKind::Ecs)
         .then(|| std::sync::Arc::new(super::aws::parse_ecs_service(ctx, t, &name, old_keys)));
+    let lambda = if platform == crate::config::PlatformKind::Lambda {
+        super::lambda::parse_service_lambda(ctx, t, &name, lambda_steps).map(std::sync::Arc::new)
+    } else {
+        None
+    };
     let mut health = t
         .table(ctx, "health", format!("{} > health", t.path))
         .and_then(|h| parse_health(ctx, &h));
@@ -141,6 +159,7 @@ pub(super) fn parse_service(
         alarm_prefixes: t.str_list(ctx, "alarm_prefixes"),
         name,
         ecs,
+        lambda,
         health,
         metrics,
         proxy: proxied,

@@ -227,3 +227,106 @@ pub async fn artifact(
     cache.put(function, a.clone());
     Ok(a)
 }
+
+/// The numbers of `function`'s published versions, oldest first, page by page.
+pub async fn versions(
+    client: &Client,
+    calls: &Calls,
+    env: &EnvConfig,
+    function: &str,
+) -> Result<Vec<u32>, ProviderError> {
+    let mut out = Vec::new();
+    let mut marker: Option<String> = None;
+    for _ in 0..MAX_PAGES {
+        let page = calls
+            .call(env, API, "ListVersionsByFunction", || async {
+                client
+                    .list_versions_by_function()
+                    .function_name(function)
+                    .max_items(PAGE)
+                    .set_marker(marker.clone())
+                    .send()
+                    .await
+                    .map_err(|e| classify(&e, "lambda:ListVersionsByFunction", function))
+            })
+            .await?;
+        out.extend(
+            page.versions()
+                .iter()
+                .filter_map(|v| v.version().and_then(routing::number)),
+        );
+        match page.next_marker() {
+            Some(m) if !m.is_empty() && marker.as_deref() != Some(m) => {
+                marker = Some(m.to_string());
+            }
+            _ => {
+                out.sort_unstable();
+                out.dedup();
+                return Ok(out);
+            }
+        }
+    }
+    Err(ProviderError::Other {
+        message: format!(
+            "lambda:ListVersionsByFunction kept answering a next page after {MAX_PAGES} pages for {function}"
+        ),
+    })
+}
+
+/// The repository of `function`'s image (its `ImageUri` without tag or
+/// digest); `None` for a zip function.
+pub async fn image_repository(
+    client: &Client,
+    calls: &Calls,
+    env: &EnvConfig,
+    function: &str,
+) -> Result<Option<String>, ProviderError> {
+    let out = calls
+        .call(env, API, "GetFunction", || async {
+            client
+                .get_function()
+                .function_name(function)
+                .send()
+                .await
+                .map_err(|e| classify(&e, "lambda:GetFunction", function))
+        })
+        .await?;
+    Ok(out.code().and_then(|c| c.image_uri()).map(repository_of))
+}
+
+/// `repo` of `repo@sha256:…`, `repo:tag` or `repo` (a registry's port kept).
+pub fn repository_of(uri: &str) -> String {
+    let base = uri.split('@').next().unwrap_or(uri);
+    let last_slash = base.rfind('/').unwrap_or(0);
+    match base[last_slash..].find(':') {
+        Some(colon) => base[..last_slash + colon].to_string(),
+        None => base.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::repository_of;
+
+    #[test]
+    fn an_image_uri_loses_its_tag_and_digest_but_keeps_a_registry_port() {
+        for (uri, repo) in [
+            (
+                "1.dkr.ecr.eu-west-1.amazonaws.com/thumbs@sha256:abc",
+                "1.dkr.ecr.eu-west-1.amazonaws.com/thumbs",
+            ),
+            (
+                "1.dkr.ecr.eu-west-1.amazonaws.com/thumbs:v2",
+                "1.dkr.ecr.eu-west-1.amazonaws.com/thumbs",
+            ),
+            (
+                "localhost:5000/shop/thumbs:v2",
+                "localhost:5000/shop/thumbs",
+            ),
+            ("localhost:5000/shop/thumbs", "localhost:5000/shop/thumbs"),
+            ("thumbs", "thumbs"),
+        ] {
+            assert_eq!(repository_of(uri), repo, "{uri}");
+        }
+    }
+}

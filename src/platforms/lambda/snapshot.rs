@@ -15,9 +15,9 @@ use super::marker::Marker;
 use super::routing;
 use crate::model::shift::{ALL, Pause, Shift};
 use crate::model::{
-    Convergence, Deployment, DeploymentConfig, DeploymentRole, DetailBadge, DetailLine, Digest,
-    Health, MetricSeries, Pinning, PlatformDetail, Revision, RevisionInfo, RolloutState,
-    ServiceEvent, ServiceSnapshot, Strategy,
+    Convergence, Deployment, DeploymentConfig, DeploymentRole, DetailLine, Digest, Health,
+    MetricSeries, Pinning, PlatformDetail, Revision, RevisionInfo, RolloutState, ServiceEvent,
+    ServiceSnapshot, Strategy,
 };
 
 /// One published version and its artifact (immutable once published).
@@ -293,10 +293,8 @@ fn detail(r: &LambdaReading, shift: Option<(&str, u32)>) -> PlatformDetail {
     PlatformDetail {
         title: String::new(),
         lines,
-        badge: shift.map(|(version, weight)| DetailBadge {
-            text: format!("◐ {} → v{version}", crate::model::strategy::percent(weight)),
-            ok: true,
-        }),
+        // The board's cell shows the shift itself (`◐ linear 10% · shifting`).
+        badge: None,
     }
 }
 

@@ -77,7 +77,14 @@ fn a_weighted_version_is_a_shift_with_the_markers_step_and_pause() {
     assert_eq!(pause.expires_at, None, "a pause never times out");
     assert_eq!(pause.hook, "promo-1/2");
     assert_eq!(s.deployments[1].role, DeploymentRole::Active);
-    assert_eq!(s.detail.badge.as_ref().unwrap().text, "◐ 50% → v13");
+    let traffic = s
+        .detail
+        .lines
+        .iter()
+        .find(|l| &*l.label == "traffic")
+        .unwrap();
+    assert_eq!(&*traffic.text, "50% on version 13, the rest on 12");
+    assert_eq!(shift.cell(at()), "⏸ linear 50% · awaiting decision");
 }
 
 #[test]

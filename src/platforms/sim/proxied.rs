@@ -40,10 +40,13 @@ fn not_found(cfg: &ServiceConfig) -> ProviderError {
 impl SimFleet {
     /// Whether the simulator serves `service` of `env`: every service on
     /// ECS, and a service on another platform that the simulated fleet
-    /// declares (`[[environment.blue_green]]`); the rest go to their platform.
+    /// declares (`[[environment.blue_green]]`); the rest go to their platform
+    /// (Lambda, which the fleet does not simulate yet, among them).
     pub fn simulates(&self, env: &EnvConfig, service: &ServiceConfig) -> bool {
-        if !is_proxied(service) {
-            return true;
+        match service.platform {
+            PlatformKind::Ecs => return true,
+            PlatformKind::Lambda => return false,
+            PlatformKind::Proxy => {}
         }
         self.lock()
             .envs

@@ -1,0 +1,566 @@
+//! Lambda behind the [`Provider`] trait: readings through the SDK (and
+//! CloudWatch's alarms and metrics in the same reading), a promotion run in
+//! this process (publish, then the shift's steps), a rollback in one call,
+//! and a person's decision at a pause from any process.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, OnceLock, PoisonError};
+use std::time::Duration;
+
+use chrono::Utc;
+
+use super::api::Code;
+use super::read::{self, Artifacts};
+use super::runner::{self, Ended, Progress, Shift, Time};
+use super::sdk::SdkLambda;
+use super::snapshot::{LambdaReading, service_snapshot};
+use super::steps::{self, StepError, Wait};
+use crate::aws::Calls;
+use crate::config::{EnvConfig, ServiceConfig};
+use crate::model::{
+    Deployment, DeploymentRole, Digest, EnvSnapshot, Health, MetricSeries, Revision, RevisionInfo,
+    RolloutState, Sources,
+};
+use crate::provider::{DeployStarted, Provider, ProviderError, ReadScope};
+
+/// How long a code update may take before the run says so.
+const UPDATE_WAIT: Wait = Wait {
+    limit: Duration::from_mins(5),
+    every: Duration::from_secs(2),
+};
+/// How often a holding or paused shift re-reads its alias.
+const POLL: Duration = Duration::from_secs(2);
+
+/// A promotion run by this process, as the readings show it.
+#[derive(Debug, Clone, Default)]
+struct Run {
+    id: String,
+    from: Option<Revision>,
+    /// What it did, in order (the ledger records each).
+    steps: Vec<String>,
+    /// How it ended, when it did: `Ok` finished or rolled back.
+    ended: Option<Result<(), String>>,
+    /// The alias was changed by it (a failure after this is not "nothing changed").
+    touched: bool,
+    started: chrono::DateTime<Utc>,
+}
+
+/// The process's Lambda.
+#[derive(Debug, Default)]
+pub struct LambdaProvider {
+    apis: Mutex<HashMap<String, Arc<SdkLambda>>>,
+    runs: Arc<Mutex<HashMap<(String, String), Run>>>,
+}
+
+/// The process's Lambda provider: runs in flight are kept here, so every
+/// reading shows their steps.
+pub fn provider() -> &'static LambdaProvider {
+    static P: OnceLock<LambdaProvider> = OnceLock::new();
+    P.get_or_init(LambdaProvider::default)
+}
+
+fn lambda_of(svc: &ServiceConfig) -> Result<&crate::config::lambda::LambdaService, ProviderError> {
+    svc.lambda.as_deref().ok_or_else(|| ProviderError::Other {
+        message: format!("{} has no [environment.service.lambda]", svc.name),
+    })
+}
+
+impl LambdaProvider {
+    /// The environment's Lambda client, built on first use.
+    async fn api(&self, env: &EnvConfig) -> Arc<SdkLambda> {
+        if let Some(a) = self
+            .apis
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(&env.name)
+        {
+            return a.clone();
+        }
+        let sdk = crate::aws::session(env.aws.as_deref(), None).await;
+        let api = Arc::new(SdkLambda {
+            client: crate::aws_client!(aws_sdk_lambda, &sdk, crate::aws::endpoint(env, "lambda")),
+            calls: Calls::default(),
+            env: env.clone(),
+            artifacts: Artifacts::default(),
+        });
+        self.apis
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .entry(env.name.clone())
+            .or_insert(api)
+            .clone()
+    }
+
+    fn run(&self, env: &str, service: &str) -> Option<Run> {
+        self.runs
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(&(env.to_string(), service.to_string()))
+            .cloned()
+    }
+
+    /// Reads every Lambda service of `env`: one pass over the functions,
+    /// then each alias and the versions it names.
+    async fn read(&self, env: &EnvConfig, scope: ReadScope) -> Result<EnvSnapshot, ProviderError> {
+        let api = self.api(env).await;
+        let latest = read::latest_states(&api.client, &api.calls, env).await?;
+        let mut services = Vec::new();
+        let mut warnings = Vec::new();
+        let now = Utc::now();
+        for svc in env.services.iter() {
+            let Some(l) = svc.lambda.as_deref() else {
+                continue;
+            };
+            let alias = match read::alias(&api.client, &api.calls, env, &l.function, &l.alias).await
+            {
+                Ok(a) => a,
+                Err(ProviderError::NotFound { .. }) => {
+                    warnings.push(format!(
+                        "service \"{}\": function {} or its alias {} not found",
+                        svc.name, l.function, l.alias
+                    ));
+                    continue;
+                }
+                Err(e) => return Err(e),
+            };
+            let mut artifacts = Vec::new();
+            for v in std::iter::once(&alias.version).chain(alias.weighted.as_ref().map(|(v, _)| v))
+            {
+                if let Some(n) = super::routing::number(v) {
+                    artifacts.push(
+                        read::artifact(
+                            &api.client,
+                            &api.calls,
+                            env,
+                            &api.artifacts,
+                            &l.function,
+                            n,
+                        )
+                        .await?,
+                    );
+                }
+            }
+            let state = latest.get(&l.function).cloned().unwrap_or(read::Latest {
+                state: None,
+                last_update: None,
+                package: None,
+            });
+            let mut snap = service_snapshot(
+                &svc.name,
+                LambdaReading {
+                    function: l.function.clone(),
+                    alias: l.alias.clone(),
+                    alias_version: alias.version,
+                    weighted: alias.weighted,
+                    description: alias.description,
+                    state: state.state,
+                    last_update: state.last_update,
+                    artifacts,
+                    plan: l.steps.weights(),
+                    codedeploy: None,
+                    health: if svc.health.is_some() {
+                        Health::Unknown
+                    } else {
+                        Health::NotConfigured
+                    },
+                    events: Vec::new(),
+                    metrics: Vec::new(),
+                    at: now,
+                },
+            );
+            self.with_run(env, svc, &mut snap);
+            services.push(snap);
+        }
+        // CloudWatch: the alarms and metrics these services watch.
+        let sdk = crate::aws::session(env.aws.as_deref(), None).await;
+        let cw = crate::aws_client!(
+            aws_sdk_cloudwatch,
+            &sdk,
+            crate::aws::endpoint(env, "cloudwatch")
+        );
+        let alarms = crate::signals::cloudwatch::read_alarms(&api.calls, &cw, env).await;
+        let (metrics, metrics_error) = if scope.metrics {
+            crate::signals::cloudwatch::read_metrics(&api.calls, &cw, env, now).await
+        } else {
+            (HashMap::new(), None)
+        };
+        let any_metrics = scope.metrics && env.services.iter().any(|s| !s.metrics.is_empty());
+        let sources = Sources {
+            alarms: alarms.state(
+                env.services
+                    .iter()
+                    .any(|s| !s.alarms.is_empty() || !s.alarm_prefixes.is_empty()),
+            ),
+            metrics: match &metrics_error {
+                Some(e) => crate::model::SourceState::Failed { error: e.clone() },
+                None if any_metrics => crate::model::SourceState::Ready,
+                None => crate::model::SourceState::NotUsed,
+            },
+        };
+        warnings.extend(sources.failed());
+        for snap in &mut services {
+            let Some(cfg) = env.service(&snap.name) else {
+                continue;
+            };
+            let (watched, unknown) = alarms.watched(&cfg.alarms, &cfg.alarm_prefixes);
+            snap.alarms = watched;
+            snap.alarms_unknown = unknown;
+            if scope.metrics {
+                snap.metrics = cfg
+                    .metrics
+                    .iter()
+                    .map(|m| MetricSeries {
+                        label: m.label.clone(),
+                        points: metrics
+                            .get(&(cfg.name.clone(), m.label.clone()))
+                            .cloned()
+                            .unwrap_or_default(),
+                        error: metrics_error.clone(),
+                    })
+                    .collect();
+            }
+        }
+        Ok(EnvSnapshot {
+            env: env.name.clone(),
+            read_at: now,
+            services,
+            warnings,
+            sources,
+            index: crate::model::ServiceIndex::default(),
+        })
+    }
+
+    /// This process's run of the service, put into its reading: the steps it
+    /// took (for the ledger), and how it ended when it failed.
+    fn with_run(
+        &self,
+        env: &EnvConfig,
+        svc: &ServiceConfig,
+        snap: &mut crate::model::ServiceSnapshot,
+    ) {
+        let Some(run) = self.run(&env.name, &svc.name) else {
+            return;
+        };
+        if let Some(d) = snap.deployments.iter_mut().find(|d| d.id == run.id) {
+            d.steps.clone_from(&run.steps);
+            return;
+        }
+        match &run.ended {
+            // Still publishing: the alias is not shifting yet.
+            None => snap.deployments.insert(
+                0,
+                Deployment {
+                    id: run.id.clone(),
+                    role: DeploymentRole::Primary,
+                    task_definition: run
+                        .from
+                        .clone()
+                        .unwrap_or_else(|| Revision::labelled(&svc.name, "new")),
+                    rollout: RolloutState::InProgress,
+                    reason: Some("publishing the promoted artifact".to_string()),
+                    steps: run.steps.clone(),
+                    nothing_changed: false,
+                    shift: None,
+                    running: 0,
+                    desired: 1,
+                    pending: 1,
+                    failed_tasks: 0,
+                    created_at: run.started,
+                    updated_at: Utc::now(),
+                },
+            ),
+            Some(Err(why)) => snap.deployments.insert(
+                0,
+                Deployment {
+                    id: run.id.clone(),
+                    role: DeploymentRole::Primary,
+                    task_definition: run
+                        .from
+                        .clone()
+                        .unwrap_or_else(|| Revision::labelled(&svc.name, "new")),
+                    rollout: RolloutState::Failed,
+                    reason: Some(why.clone()),
+                    steps: run.steps.clone(),
+                    nothing_changed: !run.touched,
+                    shift: None,
+                    running: 0,
+                    desired: 1,
+                    pending: 0,
+                    failed_tasks: 0,
+                    created_at: run.started,
+                    updated_at: Utc::now(),
+                },
+            ),
+            Some(Ok(())) => {}
+        }
+    }
+}
+
+fn note(
+    runs: &Mutex<HashMap<(String, String), Run>>,
+    key: &(String, String),
+    f: impl FnOnce(&mut Run),
+) {
+    if let Some(r) = runs
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .get_mut(key)
+    {
+        f(r);
+    }
+}
+
+impl Provider for LambdaProvider {
+    async fn read_env(
+        &self,
+        env: &EnvConfig,
+        scope: ReadScope,
+    ) -> Result<EnvSnapshot, ProviderError> {
+        self.read(env, scope).await
+    }
+
+    async fn history(
+        &self,
+        env: &EnvConfig,
+        service: &ServiceConfig,
+        _current: &Revision,
+    ) -> Result<Vec<RevisionInfo>, ProviderError> {
+        let l = lambda_of(service)?;
+        let api = self.api(env).await;
+        let mut out = Vec::new();
+        for n in read::versions(&api.client, &api.calls, env, &l.function).await? {
+            let a = read::artifact(&api.client, &api.calls, env, &api.artifacts, &l.function, n)
+                .await?;
+            out.push(RevisionInfo {
+                task_definition: Revision::numbered(&l.function, n, &a.arn),
+                digest: a.digest.ok(),
+                active: true,
+            });
+        }
+        Ok(out)
+    }
+
+    async fn deploy(
+        &self,
+        env: &EnvConfig,
+        service: &ServiceConfig,
+        digest: &Digest,
+    ) -> Result<DeployStarted, ProviderError> {
+        let l = lambda_of(service)?.clone();
+        let api = self.api(env).await;
+        let alias = read::alias(&api.client, &api.calls, env, &l.function, &l.alias).await?;
+        let Some(from) = super::routing::number(&alias.version) else {
+            return Err(ProviderError::Other {
+                message: format!(
+                    "alias {}:{} names {}, not a published version: point it at one first",
+                    l.function,
+                    l.alias,
+                    crate::model::sanitize(&alias.version)
+                ),
+            });
+        };
+        if alias.weighted.is_some() {
+            return Err(ProviderError::Conflict {
+                message: format!(
+                    "alias {}:{} is already shifting traffic; finish or roll that back first",
+                    l.function, l.alias
+                ),
+            });
+        }
+        if let Some(cd) = &l.codedeploy {
+            return Err(ProviderError::Other {
+                message: format!(
+                    "alias {}:{} is shifted by CodeDeploy ({}/{}): shipdeck does not shift it by hand; deploy with `sam deploy`, or `aws deploy create-deployment` with an AppSpec naming the function, the alias, CurrentVersion {from} and the new TargetVersion",
+                    l.function, l.alias, cd.application, cd.group
+                ),
+            });
+        }
+        let Some(repository) =
+            read::image_repository(&api.client, &api.calls, env, &l.function).await?
+        else {
+            return Err(ProviderError::Other {
+                message: format!(
+                    "{} is a zip function: promoting a zip package (fetching the source stage's package and checking its SHA-256) is not built yet; only image functions are promoted",
+                    l.function
+                ),
+            });
+        };
+        let key = (env.name.clone(), service.name.clone());
+        let id = format!(
+            "lambda-{}",
+            Utc::now().timestamp_nanos_opt().unwrap_or_default()
+        );
+        let from_rev = Revision::numbered(&l.function, from, "");
+        {
+            let mut runs = self.runs.lock().unwrap_or_else(PoisonError::into_inner);
+            if runs.get(&key).is_some_and(|r| r.ended.is_none()) {
+                return Err(ProviderError::Conflict {
+                    message: format!(
+                        "a promotion of {} in {} is already running",
+                        service.name, env.name
+                    ),
+                });
+            }
+            runs.insert(
+                key.clone(),
+                Run {
+                    id: id.clone(),
+                    from: Some(from_rev.clone()),
+                    started: Utc::now(),
+                    ..Run::default()
+                },
+            );
+        }
+        let runs = self.runs.clone();
+        let digest = digest.clone();
+        let pause = env.rollout.pause_steps;
+        let run_id = id.clone();
+        tokio::spawn(async move {
+            let code = Code::Image {
+                repository,
+                digest: digest.clone(),
+            };
+            let result: Result<(), StepError> = async {
+                let published = steps::publish(
+                    &*api,
+                    &l.function,
+                    &code,
+                    &digest,
+                    UPDATE_WAIT,
+                    tokio::time::sleep,
+                )
+                .await?;
+                note(&runs, &key, |r| {
+                    r.steps.push(format!(
+                        "published version {} with {digest}",
+                        published.version
+                    ));
+                });
+                let shift = Shift {
+                    run: run_id.clone(),
+                    function: l.function.clone(),
+                    alias: l.alias.clone(),
+                    from,
+                    to: published.version,
+                    plan: l.steps.clone(),
+                    pause,
+                };
+                let time = Time {
+                    now: Utc::now,
+                    sleep: tokio::time::sleep,
+                    poll: POLL,
+                };
+                let ended = runner::run(&*api, &shift, &time, |p| {
+                    note(&runs, &key, |r| {
+                        r.touched = true;
+                        r.steps.push(match p {
+                            Progress::Step { n, of, weight } => format!(
+                                "step {n} of {of}: {} on version {}",
+                                crate::model::strategy::percent(weight),
+                                shift.to
+                            ),
+                            Progress::Paused(n) => format!("paused at step {n} for a decision"),
+                        });
+                    });
+                })
+                .await?;
+                note(&runs, &key, |r| {
+                    r.steps.push(match ended {
+                        Ended::Finished(_) => {
+                            format!("alias {} names version {}", shift.alias, shift.to)
+                        }
+                        Ended::RolledBack => {
+                            format!("alias {} is back on version {from}", shift.alias)
+                        }
+                    });
+                });
+                Ok(())
+            }
+            .await;
+            note(&runs, &key, |r| {
+                r.ended = Some(result.map_err(|e| e.to_string()));
+            });
+        });
+        Ok(DeployStarted {
+            service: service.name.clone(),
+            from: Some(from_rev),
+            to: None,
+            change: None,
+            deployment_id: Some(id),
+        })
+    }
+
+    async fn rollback(
+        &self,
+        env: &EnvConfig,
+        service: &ServiceConfig,
+        to: &Revision,
+    ) -> Result<DeployStarted, ProviderError> {
+        let l = lambda_of(service)?;
+        let Some(n) = to.number() else {
+            return Err(ProviderError::Other {
+                message: format!("{to} is not a Lambda version"),
+            });
+        };
+        let api = self.api(env).await;
+        let before = read::alias(&api.client, &api.calls, env, &l.function, &l.alias).await?;
+        steps::rollback(&*api, &l.function, &l.alias, n)
+            .await
+            .map_err(|e| match e {
+                StepError::Provider(p) => p,
+                other => ProviderError::Other {
+                    message: other.to_string(),
+                },
+            })?;
+        Ok(DeployStarted {
+            service: service.name.clone(),
+            from: super::routing::number(&before.version)
+                .map(|v| Revision::numbered(&l.function, v, "")),
+            to: Some(Revision::numbered(&l.function, n, &to.arn)),
+            change: None,
+            deployment_id: None,
+        })
+    }
+
+    async fn decide_step(
+        &self,
+        env: &EnvConfig,
+        service: &ServiceConfig,
+        shift: &crate::model::Shift,
+        decision: crate::model::Decision,
+    ) -> Result<String, ProviderError> {
+        let l = lambda_of(service)?;
+        let api = self.api(env).await;
+        let alias = read::alias(&api.client, &api.calls, env, &l.function, &l.alias).await?;
+        let Some(m) =
+            super::marker::Marker::read(&alias.description).filter(|m| m.run == shift.deployment)
+        else {
+            return Err(ProviderError::Conflict {
+                message: format!(
+                    "alias {}:{} carries no step of {} waiting for a decision",
+                    l.function, l.alias, shift.deployment
+                ),
+            });
+        };
+        let s = Shift {
+            run: m.run.clone(),
+            function: l.function.clone(),
+            alias: l.alias.clone(),
+            from: m.from,
+            to: m.to,
+            plan: l.steps.clone(),
+            pause: env.rollout.pause_steps,
+        };
+        runner::decide(&*api, &s, decision, Utc::now)
+            .await
+            .map_err(|e| match e {
+                StepError::Provider(p) => p,
+                StepError::ChangedOutside { .. } => ProviderError::Conflict {
+                    message: e.to_string(),
+                },
+                other => ProviderError::Other {
+                    message: other.to_string(),
+                },
+            })
+    }
+}
