@@ -450,18 +450,12 @@ impl Provider for LambdaProvider {
                     sleep: tokio::time::sleep,
                     poll: POLL,
                 };
+                // The steps and pauses show in the reading's shift, which the
+                // watch records; the run notes only that the alias moved.
                 let ended = runner::run(&*api, &shift, &time, |p| {
-                    note(&runs, &key, |r| {
-                        r.touched = true;
-                        r.steps.push(match p {
-                            Progress::Step { n, of, weight } => format!(
-                                "step {n} of {of}: {} on version {}",
-                                crate::model::strategy::percent(weight),
-                                shift.to
-                            ),
-                            Progress::Paused(n) => format!("paused at step {n} for a decision"),
-                        });
-                    });
+                    if matches!(p, Progress::Step { .. }) {
+                        note(&runs, &key, |r| r.touched = true);
+                    }
                 })
                 .await?;
                 note(&runs, &key, |r| {
