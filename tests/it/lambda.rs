@@ -614,3 +614,161 @@ alias = "live"
         "{out}"
     );
 }
+
+/// Puts Lambda's `Errors` of `function`'s alias `live` at `ago` before now.
+async fn put_errors(
+    cw: &aws_sdk_cloudwatch::Client,
+    function: &str,
+    ago: std::time::Duration,
+    errors: f64,
+) {
+    use aws_sdk_cloudwatch::types::{Dimension, MetricDatum};
+    let at = std::time::SystemTime::now() - ago;
+    cw.put_metric_data()
+        .namespace("AWS/Lambda")
+        .metric_data(
+            MetricDatum::builder()
+                .metric_name("Errors")
+                .dimensions(
+                    Dimension::builder()
+                        .name("FunctionName")
+                        .value(function)
+                        .build(),
+                )
+                .dimensions(
+                    Dimension::builder()
+                        .name("Resource")
+                        .value(format!("{function}:live"))
+                        .build(),
+                )
+                .timestamp(aws_smithy_types::DateTime::from(at))
+                .value(errors)
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+}
+
+/// Errors rise once the first step sends traffic to the new version: the
+/// watch aborts on the rule, names it, and the alias is back on the old
+/// version with no weights (CloudWatch on LocalStack, Lambda on moto).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn errors_at_the_first_step_abort_and_the_alias_goes_back() {
+    let Some(bin) = emulators::venv_bin() else {
+        return;
+    };
+    let moto = emulators::moto_lambda(&bin);
+    let localstack = emulators::localstack(&bin);
+    fixture(&moto.url, &["image-function", "thumbs-staging", "live"]);
+    fixture(&moto.url, &["publish", "thumbs-staging"]);
+    fixture(&moto.url, &["set-alias", "thumbs-staging", "live", "2"]);
+    fixture(&moto.url, &["image-function", "thumbs-prod", "live"]);
+    let cw = crate::support::fixture::cw_client(&localstack.url);
+    // Half an hour without errors before the promotion.
+    for minute in 0..30 {
+        put_errors(
+            &cw,
+            "thumbs-prod",
+            std::time::Duration::from_secs(minute * 60 + 30),
+            0.0,
+        )
+        .await;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("shipdeck.toml");
+    let env = |name: &str, extra: &str| {
+        format!(
+            r#"
+[[environment]]
+name = "{name}"
+platform = "lambda"
+[environment.aws]
+region = "us-east-1"
+endpoint_url = "{moto}"
+endpoints = {{ cloudwatch = "{cw}" }}
+[environment.lambda]
+steps = ["10% 5m", "100%"]
+[environment.gate]
+checks = ["rollout_completed", "not_in_flight", "pinned", "fresh"]
+{extra}
+[[environment.service]]
+name = "thumbnailer"
+[environment.service.lambda]
+function = "thumbs-{name}"
+alias = "live"
+[[environment.service.metric]]
+label = "errors"
+namespace = "AWS/Lambda"
+metric_name = "Errors"
+dimensions = {{ FunctionName = "thumbs-{name}", Resource = "thumbs-{name}:live" }}
+stat = "Sum"
+"#,
+            moto = moto.url,
+            cw = localstack.url
+        )
+    };
+    let rule = "[environment.rollout]\ntimeout = \"3m\"\n[[environment.rollout.rule]]\nname = \"lambda errors\"\nmetric = \"errors\"\nabove = 5.0\nfor = \"1m\"\n";
+    std::fs::write(
+        &config,
+        format!(
+            "refresh_interval = \"1s\"\nallow_operator_override = true\n{}{}",
+            env("staging", ""),
+            env("prod", rule)
+        ),
+    )
+    .unwrap();
+    let child = tokio::process::Command::new(env!("CARGO_BIN_EXE_shipdeck"))
+        .env_remove("SHIPDECK_CONFIG")
+        .env("NO_COLOR", "1")
+        .env("AWS_ACCESS_KEY_ID", "test")
+        .env("AWS_SECRET_ACCESS_KEY", "test")
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .env("XDG_DATA_HOME", dir.path().join("data"))
+        .env("XDG_STATE_HOME", dir.path().join("state"))
+        .env("SHIPDECK_OPERATOR", "alice")
+        .env("SHIPDECK_LOG_FILE", dir.path().join("log"))
+        .arg("--config")
+        .arg(&config)
+        .args([
+            "promote",
+            "thumbnailer",
+            "--to",
+            "prod",
+            "--yes",
+            "--wait",
+            "--json",
+        ])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    // The first step: 10 % on version 2, read back by someone else.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_mins(1);
+    loop {
+        let a = fixture(&moto.url, &["alias", "thumbs-prod", "live"]);
+        if a["Weights"]["2"].as_f64() == Some(0.1) {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "no first step: {a}");
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    // The new version fails: errors above the rule's limit.
+    put_errors(&cw, "thumbs-prod", std::time::Duration::from_secs(2), 50.0).await;
+    let out = tokio::time::timeout(std::time::Duration::from_mins(3), child.wait_with_output())
+        .await
+        .expect("promote --wait hung")
+        .unwrap();
+    let text =
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{text}");
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["outcome"], "rolled_back", "{text}");
+    let why = report["reason"].as_str().unwrap();
+    assert!(why.contains("rule \"lambda errors\""), "{why}");
+    let a = fixture(&moto.url, &["alias", "thumbs-prod", "live"]);
+    assert_eq!(a["FunctionVersion"], "1", "{a}");
+    assert_eq!(a["Weights"], serde_json::json!({}), "{a}");
+    assert_eq!(Marker::read(a["Description"].as_str().unwrap()), None);
+}
