@@ -123,7 +123,8 @@ async fn an_alias_reads_as_its_versions_digest_and_a_weight_as_a_shift() {
     );
     assert_eq!(z.digest.as_ref().unwrap().as_str(), ZIP_1);
 
-    // Version 2 takes 10 % by hand: a shift, no pause (no shipdeck marker).
+    // Version 2 takes 10 % by hand: said as set outside shipdeck, never
+    // taken for a promotion's step (no shipdeck marker).
     fixture(&moto.url, &["publish", "thumbs-prod"]);
     fixture(
         &moto.url,
@@ -134,14 +135,12 @@ async fn an_alias_reads_as_its_versions_digest_and_a_weight_as_a_shift() {
         reading(&client, &calls, &env, &cache, "thumbs-prod").await,
     );
     assert_eq!(s.digest.as_ref().unwrap().as_str(), IMAGE_1);
-    let shift = s.deployments[0].shift.as_ref().unwrap();
-    assert_eq!(shift.new_weight, 1000);
-    assert!(shift.pause.is_none());
+    assert!(s.deployments[0].shift.is_none());
     assert_eq!(
-        s.deployments[0].task_definition.to_string(),
-        "thumbs-prod:2"
+        s.deployments[0].reason.as_deref(),
+        Some("10% on version 2 set outside shipdeck")
     );
-    assert_eq!(shift.cell(chrono::Utc::now()), "◐ linear 10% · shifting");
+    assert_eq!(s.detail.badge.as_ref().unwrap().text, "v2 10%");
     let v2 = s
         .history
         .iter()
@@ -771,4 +770,90 @@ stat = "Sum"
     assert_eq!(a["FunctionVersion"], "1", "{a}");
     assert_eq!(a["Weights"], serde_json::json!({}), "{a}");
     assert_eq!(Marker::read(a["Description"].as_str().unwrap()), None);
+}
+
+/// A person changes the alias by hand during the shift: the promotion stops
+/// as changed outside shipdeck, and the alias is left as they set it (no
+/// rollback over their change).
+#[test]
+fn a_hand_change_mid_shift_stops_the_promotion_and_is_left_alone() {
+    let Some(bin) = emulators::venv_bin() else {
+        return;
+    };
+    let moto = emulators::moto_lambda(&bin);
+    fixture(&moto.url, &["image-function", "thumbs-staging", "live"]);
+    fixture(&moto.url, &["publish", "thumbs-staging"]);
+    fixture(&moto.url, &["set-alias", "thumbs-staging", "live", "2"]);
+    fixture(&moto.url, &["image-function", "thumbs-prod", "live"]);
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("shipdeck.toml");
+    let env = |name: &str| {
+        format!(
+            "\n[[environment]]\nname = \"{name}\"\nplatform = \"lambda\"\n[environment.aws]\nregion = \"us-east-1\"\n\
+             endpoint_url = \"{url}\"\n[environment.lambda]\nsteps = [\"10% 30s\", \"100%\"]\n[environment.gate]\n\
+             checks = [\"rollout_completed\", \"not_in_flight\", \"pinned\", \"fresh\"]\n[environment.rollout]\n\
+             timeout = \"2m\"\n[[environment.service]]\nname = \"thumbnailer\"\n[environment.service.lambda]\n\
+             function = \"thumbs-{name}\"\nalias = \"live\"\n",
+            url = moto.url
+        )
+    };
+    std::fs::write(
+        &config,
+        format!(
+            "refresh_interval = \"1s\"\nallow_operator_override = true\n{}{}",
+            env("staging"),
+            env("prod")
+        ),
+    )
+    .unwrap();
+    let d = dir.path();
+    let child = std::process::Command::new(env!("CARGO_BIN_EXE_shipdeck"))
+        .env_remove("SHIPDECK_CONFIG")
+        .env("NO_COLOR", "1")
+        .env("AWS_ACCESS_KEY_ID", "test")
+        .env("AWS_SECRET_ACCESS_KEY", "test")
+        .env("XDG_DATA_HOME", d.join("data"))
+        .env("XDG_STATE_HOME", d.join("state"))
+        .env("SHIPDECK_OPERATOR", "alice")
+        .env("SHIPDECK_LOG_FILE", d.join("log"))
+        .arg("--config")
+        .arg(&config)
+        .args([
+            "promote",
+            "thumbnailer",
+            "--to",
+            "prod",
+            "--yes",
+            "--wait",
+            "--json",
+        ])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_mins(1);
+    loop {
+        let a = fixture(&moto.url, &["alias", "thumbs-prod", "live"]);
+        if a["Weights"]["2"].as_f64() == Some(0.1) {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "no first step: {a}");
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+    // By hand: 30 % on version 2.
+    fixture(
+        &moto.url,
+        &["set-alias", "thumbs-prod", "live", "1", "2", "0.3"],
+    );
+    let out = child.wait_with_output().unwrap();
+    let text =
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap_or(Value::Null);
+    assert_eq!(report["outcome"], "changed_outside", "{text}");
+    assert_ne!(out.status.code(), Some(0), "{text}");
+    // Left as the person set it, also after the runner's next look.
+    std::thread::sleep(std::time::Duration::from_secs(3));
+    let a = fixture(&moto.url, &["alias", "thumbs-prod", "live"]);
+    assert_eq!(a["FunctionVersion"], "1", "{a}");
+    assert_eq!(a["Weights"]["2"].as_f64(), Some(0.3), "{a}");
 }

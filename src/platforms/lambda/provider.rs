@@ -42,6 +42,10 @@ struct Run {
     ended: Option<Result<(), String>>,
     /// The alias was changed by it (a failure after this is not "nothing changed").
     touched: bool,
+    /// It stopped because someone changed the alias: the reading shows
+    /// that change, and nothing is said failed (a failure would be rolled
+    /// back over the person's change).
+    outside: bool,
     started: chrono::DateTime<Utc>,
 }
 
@@ -269,6 +273,7 @@ impl LambdaProvider {
                     updated_at: Utc::now(),
                 },
             ),
+            Some(Err(_)) if run.outside => {}
             Some(Err(why)) => snap.deployments.insert(
                 0,
                 Deployment {
@@ -472,6 +477,7 @@ impl Provider for LambdaProvider {
             }
             .await;
             note(&runs, &key, |r| {
+                r.outside = matches!(result, Err(StepError::ChangedOutside { .. }));
                 r.ended = Some(result.map_err(|e| e.to_string()));
             });
         });

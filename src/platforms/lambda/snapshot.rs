@@ -15,9 +15,9 @@ use super::marker::Marker;
 use super::routing;
 use crate::model::shift::{ALL, Pause, Shift};
 use crate::model::{
-    Convergence, Deployment, DeploymentConfig, DeploymentRole, DetailLine, Digest, Health,
-    MetricSeries, Pinning, PlatformDetail, Revision, RevisionInfo, RolloutState, ServiceEvent,
-    ServiceSnapshot, Strategy,
+    Convergence, Deployment, DeploymentConfig, DeploymentRole, DetailBadge, DetailLine, Digest,
+    Health, MetricSeries, Pinning, PlatformDetail, Revision, RevisionInfo, RolloutState,
+    ServiceEvent, ServiceSnapshot, Strategy,
 };
 
 /// One published version and its artifact (immutable once published).
@@ -94,9 +94,12 @@ impl LambdaReading {
     fn shift(&self) -> Option<(String, u32, Option<Marker>)> {
         let (version, weight) = self.weighted.as_ref()?;
         let hundredths = routing::hundredths(*weight)?;
+        // shipdeck's marker counts only while the alias is as it says: weights
+        // set by hand since are someone else's change, not this shift.
         let marker = Marker::read(&self.description).filter(|m| {
             routing::number(version) == Some(m.to)
                 && routing::number(&self.alias_version) == Some(m.from)
+                && m.weight == hundredths
         });
         Some((version.clone(), hundredths, marker))
     }
@@ -115,7 +118,11 @@ pub fn service_snapshot(service: &str, r: LambdaReading) -> ServiceSnapshot {
         || r.state.as_deref() == Some("Failed");
     let shift = r.shift();
     let mut deployments = Vec::new();
-    if let (Some((version, weight, marker)), Some(old)) = (&shift, &current)
+    // A shift is shipdeck's only while its marker says so; weights set by
+    // someone else are said as such, never taken for a promotion's step.
+    let ours = shift.as_ref().filter(|(_, _, m)| m.is_some());
+    let by_hand = shift.as_ref().filter(|(_, _, m)| m.is_none());
+    if let (Some((version, weight, marker)), Some(old)) = (ours, &current)
         && let Some(new) = r.revision(version)
     {
         let step = marker.as_ref().map_or(1, |m| m.step);
@@ -170,12 +177,21 @@ pub fn service_snapshot(service: &str, r: LambdaReading) -> ServiceSnapshot {
         });
         deployments.push(settled(&id, old.clone(), DeploymentRole::Active, r.at));
     } else if let Some(cur) = &current {
-        deployments.push(settled(
+        let mut d = settled(
             &format!("{}:{}", r.function, r.alias),
             cur.clone(),
             DeploymentRole::Primary,
             r.at,
-        ));
+        );
+        if let Some((version, weight, _)) = by_hand {
+            d.rollout = RolloutState::InProgress;
+            d.reason = Some(format!(
+                "{} on version {} set outside shipdeck",
+                crate::model::strategy::percent(*weight),
+                crate::model::sanitize(version)
+            ));
+        }
+        deployments.push(d);
     }
     let converged = shift.is_none() && !updating && !failed && current.is_some();
     let history = r
@@ -188,7 +204,7 @@ pub fn service_snapshot(service: &str, r: LambdaReading) -> ServiceSnapshot {
         })
         .collect::<Vec<_>>()
         .into();
-    let detail = detail(&r, shift.as_ref().map(|(v, w, _)| (v.as_str(), *w)));
+    let detail = detail(&r, shift.clone());
     ServiceSnapshot {
         name: service.to_string(),
         ecs_service: format!("{}:{}", r.function, r.alias),
@@ -250,20 +266,27 @@ fn settled(id: &str, rev: Revision, role: DeploymentRole, at: DateTime<Utc>) -> 
 }
 
 /// The detail pane's lines and the board's badge.
-fn detail(r: &LambdaReading, shift: Option<(&str, u32)>) -> PlatformDetail {
+fn detail(r: &LambdaReading, shift: Option<(String, u32, Option<Marker>)>) -> PlatformDetail {
     let mut lines = vec![DetailLine::new(
         "alias",
         format!("{}:{} → version {}", r.function, r.alias, r.alias_version),
     )];
-    if let Some((version, weight)) = shift {
-        lines.push(DetailLine::new(
+    if let Some((version, weight, marker)) = &shift {
+        let line = DetailLine::new(
             "traffic",
             format!(
-                "{} on version {version}, the rest on {}",
-                crate::model::strategy::percent(weight),
-                r.alias_version
+                "{} on version {}, the rest on {}{}",
+                crate::model::strategy::percent(*weight),
+                crate::model::sanitize(version),
+                r.alias_version,
+                if marker.is_some() {
+                    ""
+                } else {
+                    " (set outside shipdeck)"
+                }
             ),
-        ));
+        );
+        lines.push(line.warn_if(marker.is_none()));
     }
     let state = r.state.as_deref().unwrap_or("unknown");
     let (update, reason) = r
@@ -293,8 +316,18 @@ fn detail(r: &LambdaReading, shift: Option<(&str, u32)>) -> PlatformDetail {
     PlatformDetail {
         title: String::new(),
         lines,
-        // The board's cell shows the shift itself (`◐ linear 10% · shifting`).
-        badge: None,
+        // The board's cell shows shipdeck's shift itself (`◐ linear 10% ·
+        // shifting`); weights set by hand show here, as a warning.
+        badge: shift
+            .filter(|(_, _, m)| m.is_none())
+            .map(|(version, weight, _)| DetailBadge {
+                text: format!(
+                    "v{} {}",
+                    crate::model::sanitize(&version),
+                    crate::model::strategy::percent(weight)
+                ),
+                ok: false,
+            }),
     }
 }
 

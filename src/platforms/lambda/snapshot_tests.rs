@@ -88,14 +88,41 @@ fn a_weighted_version_is_a_shift_with_the_markers_step_and_pause() {
 }
 
 #[test]
-fn weights_set_by_hand_are_a_shift_without_a_pause_or_a_plan() {
+fn weights_set_by_hand_are_said_and_never_taken_for_a_step() {
     let mut r = reading();
     r.weighted = Some(("13".into(), 0.1));
     let s = service_snapshot("thumbnailer", r);
-    let shift = s.deployments[0].shift.as_ref().unwrap();
-    assert!(shift.pause.is_none());
-    assert_eq!(shift.weights, vec![1000, ALL]);
+    assert_eq!(s.deployments.len(), 1);
+    let d = &s.deployments[0];
+    assert!(d.shift.is_none());
+    assert_eq!(d.task_definition.to_string(), "thumbs:12");
+    assert_eq!(
+        d.reason.as_deref(),
+        Some("10% on version 13 set outside shipdeck")
+    );
     assert_eq!(s.convergence.state, ConvergenceState::Converging);
+    let badge = s.detail.badge.as_ref().unwrap();
+    assert_eq!((badge.text.as_str(), badge.ok), ("v13 10%", false));
+    // A marker whose weight is not the alias's: someone changed it since.
+    let mut r = reading();
+    r.weighted = Some(("13".into(), 0.3));
+    r.description = Marker {
+        run: "promo-1".into(),
+        from: 12,
+        to: 13,
+        step: 1,
+        of: 3,
+        weight: 1000,
+        paused: false,
+        at: 0,
+    }
+    .write("");
+    let s = service_snapshot("thumbnailer", r);
+    assert!(
+        s.deployments
+            .iter()
+            .all(|d| d.shift.is_none() && d.id != "promo-1")
+    );
 }
 
 #[test]
