@@ -7,6 +7,7 @@
 mod blue_green;
 mod faults;
 mod fleet_file;
+mod functions;
 pub mod lambda;
 mod logs;
 mod math;
@@ -21,6 +22,7 @@ mod world;
 
 pub use blue_green::FleetBlueGreen;
 pub use faults::Fault;
+pub use functions::{FleetLambda, FleetPackage};
 use service::{SimService, chrono_dur};
 
 use std::collections::BTreeMap;
@@ -132,6 +134,8 @@ pub struct SimFleet {
     /// no alarm changed (a reading of thousands of services otherwise copied
     /// every alarm into a new index).
     alarm_readings: Arc<Mutex<BTreeMap<String, HashedAlarms>>>,
+    /// The functions on Lambda the fleet declares (in this process only).
+    functions: Arc<functions::SimFunctions>,
 }
 
 /// An environment's alarm index and the hash of the alarms it was built from.
@@ -152,7 +156,8 @@ impl SimFleet {
     /// Builds a fleet from a description, seeded, driven by `clock`.
     pub fn new(fleet: &FleetFile, seed: u64, clock: Arc<dyn Clock>) -> Self {
         let state = Self::initial(fleet, seed, clock.now());
-        Self::with_state(state, clock, None)
+        let functions = functions::SimFunctions::build(fleet, seed, &clock);
+        Self::with_state(state, clock, None, functions)
     }
 
     /// As [`new`](Self::new), but the fleet is built at its first use (a
@@ -175,7 +180,8 @@ impl SimFleet {
             calls: 0,
             faults: Vec::new(),
         };
-        let sim = Self::with_state(empty, clock, None);
+        let functions = functions::SimFunctions::build(&fleet, seed, &clock);
+        let sim = Self::with_state(empty, clock, None, functions);
         if let Ok(mut p) = sim.pending.fleet.lock() {
             *p = Some((fleet, grow, seed, now));
         }
@@ -186,8 +192,10 @@ impl SimFleet {
         state: SimState,
         clock: Arc<dyn Clock>,
         world: Option<Arc<world::World>>,
+        functions: functions::SimFunctions,
     ) -> Self {
         Self {
+            functions: Arc::new(functions),
             state: Arc::new(Mutex::new(state)),
             pending: Arc::new(Deferred::default()),
             clock,
@@ -212,8 +220,9 @@ impl SimFleet {
     ) -> (Self, Opened) {
         let world = world::World::new(path, version, scenario);
         let (state, opened) = world.open(Self::initial(fleet, seed, clock.now()), reset);
+        let functions = functions::SimFunctions::build(fleet, seed, &clock);
         (
-            Self::with_state(state, clock, Some(Arc::new(world))),
+            Self::with_state(state, clock, Some(Arc::new(world)), functions),
             opened,
         )
     }

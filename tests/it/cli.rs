@@ -271,7 +271,7 @@ fn completions_offer_environment_service_and_scenario_names_not_files() {
     // Without a configuration: the demo's names.
     let bash = script(&["completions", "bash"]);
     for words in [
-        "api web checkout payments search notifications auth storefront",
+        "api web checkout payments search notifications auth storefront thumbnailer",
         "dev staging prod",
         "bad-release slow-release flaky-health region-outage list",
     ] {

@@ -60,6 +60,9 @@ pub struct FleetEnv {
     /// Services on the proxy platform: two colours behind a reverse proxy.
     #[serde(default)]
     pub blue_green: Vec<super::FleetBlueGreen>,
+    /// Functions on Lambda, each an alias over published versions.
+    #[serde(default)]
+    pub lambda: Vec<super::FleetLambda>,
 }
 
 /// How the image of a simulated service is referenced.
@@ -326,6 +329,9 @@ impl FleetFile {
             message,
         };
         for env in &fleet.environments {
+            for f in &env.lambda {
+                f.check(&env.name).map_err(invalid)?;
+            }
             for (i, b) in env.blue_green.iter().enumerate() {
                 b.check(&env.name).map_err(invalid)?;
                 let taken = env.blue_green[..i].iter().any(|o| o.backend == b.backend)

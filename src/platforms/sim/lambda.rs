@@ -153,6 +153,55 @@ impl SimLambda {
         Ok(self)
     }
 
+    /// As [`with_function`](Self::with_function), with each further code
+    /// of `codes` put into `$LATEST` and published in order (versions 2, 3,
+    /// …), and the alias on the last: a function with a past, told by one
+    /// event dated `since`.
+    pub fn with_versions(
+        self,
+        name: &str,
+        package: Package,
+        codes: &[String],
+        alias: &str,
+        since: DateTime<Utc>,
+    ) -> Result<Self, ProviderError> {
+        const OP: &str = "PublishVersion";
+        let Some((first, rest)) = codes.split_first() else {
+            return Err(refused(
+                OP,
+                name,
+                "ValidationException",
+                "no code to publish",
+            ));
+        };
+        let sim = self.with_function(name, package, first, alias)?;
+        let (mut st, now) = sim.enter();
+        let State { ids, functions, .. } = &mut *st;
+        let f = function_mut(functions, name)?;
+        let mut last = None;
+        for code in rest {
+            check_code_sha256(OP, name, package, code)?;
+            f.code_sha256.clone_from(code);
+            f.revision_id = ids.mint();
+            last = Some(f.publish(now));
+        }
+        let v = last.unwrap_or(1);
+        if let Some(a) = f.aliases.get_mut(alias) {
+            a.version = v.to_string();
+            a.revision_id = ids.mint();
+        }
+        f.events.clear();
+        f.event(
+            since,
+            format!(
+                "function created ({}); versions 1 to {v} published, alias {alias} → version {v}",
+                package.as_str()
+            ),
+        );
+        drop(st);
+        Ok(sim)
+    }
+
     /// Makes image `digest` of `repository` available, as a push to the
     /// registry does: `UpdateFunctionCode` refuses an image never pushed.
     pub fn push_image(&self, repository: &str, digest: &crate::model::Digest) {

@@ -2,6 +2,7 @@
 //! deploys, rollbacks, step decisions and logs, each a call the way the real
 //! platform takes one.
 
+use super::functions::is_lambda;
 use super::proxied::is_proxied;
 use super::{SERVICES_PER_CALL, SimFleet};
 use crate::config::{EnvConfig, ServiceConfig};
@@ -41,6 +42,9 @@ impl Provider for SimFleet {
         service: &ServiceConfig,
         _current: &Revision,
     ) -> Result<Vec<RevisionInfo>, ProviderError> {
+        if is_lambda(service) {
+            return Box::pin(self.history_lambda(env, service)).await;
+        }
         if is_proxied(service) {
             return self.history_proxied(env, service);
         }
@@ -62,6 +66,9 @@ impl Provider for SimFleet {
         digest: &Digest,
     ) -> Result<DeployStarted, ProviderError> {
         self.wait_for_call(&env.name).await?;
+        if is_lambda(service) {
+            return Box::pin(self.deploy_lambda(env, service, digest)).await;
+        }
         if is_proxied(service) {
             return self.deploy_proxied(env, service, digest);
         }
@@ -75,6 +82,9 @@ impl Provider for SimFleet {
         to: &Revision,
     ) -> Result<DeployStarted, ProviderError> {
         self.wait_for_call(&env.name).await?;
+        if is_lambda(service) {
+            return Box::pin(self.rollback_lambda(env, service, to)).await;
+        }
         if is_proxied(service) {
             return self.rollback_proxied(env, service, to);
         }
@@ -85,9 +95,13 @@ impl Provider for SimFleet {
         &self,
         env: &EnvConfig,
         service: &ServiceConfig,
-        _shift: &crate::model::Shift,
+        shift: &crate::model::Shift,
         decision: crate::model::Decision,
     ) -> Result<String, ProviderError> {
+        if is_lambda(service) {
+            self.wait_for_call(&env.name).await?;
+            return Box::pin(self.decide_lambda(env, service, shift, decision)).await;
+        }
         if is_proxied(service) {
             // A cutover switches at once: nothing pauses, as on a real proxy.
             return Err(ProviderError::Conflict {
@@ -107,6 +121,11 @@ impl Provider for SimFleet {
         service: &ServiceConfig,
         query: &crate::provider::LogQuery,
     ) -> Result<crate::model::logs::LogPage, ProviderError> {
+        if is_lambda(service) {
+            // What the Lambda platform answers: it reads no logs.
+            let lambda = crate::platforms::lambda::provider::provider();
+            return Provider::logs(lambda, env, service, query).await;
+        }
         if is_proxied(service) {
             return self.logs_proxied(env, service, query);
         }

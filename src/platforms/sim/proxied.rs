@@ -41,11 +41,11 @@ impl SimFleet {
     /// Whether the simulator serves `service` of `env`: every service on
     /// ECS, and a service on another platform that the simulated fleet
     /// declares (`[[environment.blue_green]]`); the rest go to their platform
-    /// (Lambda, which the fleet does not simulate yet, among them).
+    /// (`[[environment.lambda]]`); the rest go to their platform.
     pub fn simulates(&self, env: &EnvConfig, service: &ServiceConfig) -> bool {
         match service.platform {
             PlatformKind::Ecs => return true,
-            PlatformKind::Lambda => return false,
+            PlatformKind::Lambda => return self.simulates_lambda(env, service),
             PlatformKind::Proxy => {}
         }
         self.lock()

@@ -71,7 +71,11 @@ impl SimFleet {
             None => self.alarm_reading(&env.name, sim_env),
         };
         // CloudWatch's: a service behind a proxy has the proxy's counters.
-        let on_ecs = || env.services.iter().filter(|s| !proxied::is_proxied(s));
+        let on_ecs = || {
+            env.services
+                .iter()
+                .filter(|s| !proxied::is_proxied(s) && !super::functions::is_lambda(s))
+        };
         let any_alarms = on_ecs().any(|s| !s.alarms.is_empty() || !s.alarm_prefixes.is_empty());
         let any_metrics = on_ecs().any(|s| !s.metrics.is_empty());
         let sources = Sources {
@@ -85,6 +89,13 @@ impl SimFleet {
         let mut services = Vec::with_capacity(env.services.len());
         let mut warnings = sources.failed();
         for cfg in env.services.iter() {
+            if super::functions::is_lambda(cfg) {
+                match self.snapshot_lambda(env, cfg, now) {
+                    Ok(s) => services.push(s),
+                    Err(e) => warnings.push(format!("service \"{}\": {e}", cfg.name)),
+                }
+                continue;
+            }
             if proxied::is_proxied(cfg) {
                 match sim_env.blue_green.get(proxied::backend_of(cfg)) {
                     Some(b) => services.push(b.snapshot(env, cfg, now)),

@@ -1,0 +1,416 @@
+//! The simulated fleet's services on Lambda behind the provider seam: the
+//! functions the fleet declares (`[[environment.lambda]]`), each held by a
+//! [`SimLambda`] per environment, and read, promoted, rolled back and
+//! decided by the Lambda platform's own code (`lambda::steps`,
+//! `lambda::runner`, `lambda::snapshot`), which is generic over
+//! [`LambdaApi`].
+//!
+//! The simulated functions live in this process only: the demo's world file
+//! does not keep them, so a second console shows its own Lambda.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use serde::Deserialize;
+
+use super::SimFleet;
+use super::lambda::{Package, SimLambda};
+use crate::clock::Clock;
+use crate::config::{EnvConfig, PlatformKind, ServiceConfig};
+use crate::model::{Digest, Health, Revision, RevisionInfo, ServiceSnapshot};
+use crate::platforms::lambda::api::{Code, LambdaApi};
+use crate::platforms::lambda::marker::Marker;
+use crate::platforms::lambda::runner::{self, Shift, Time};
+use crate::platforms::lambda::snapshot::service_snapshot;
+use crate::platforms::lambda::steps::{self, StepError, Wait};
+use crate::platforms::lambda::{routing, snapshot::Artifact};
+use crate::provider::{DeployStarted, ProviderError};
+
+/// How long ago the fleet's functions got their last version.
+const AGE: Duration = Duration::from_hours(48);
+/// How long a simulated code update takes.
+const UPDATE_DELAY: Duration = Duration::from_secs(3);
+/// How long a code update may take before the run says so.
+const UPDATE_WAIT: Wait = Wait {
+    limit: Duration::from_mins(5),
+    every: Duration::from_secs(1),
+};
+/// How often a holding or paused shift re-reads its alias.
+const POLL: Duration = Duration::from_secs(1);
+/// How often a simulated sleep looks at the simulator's clock.
+const TICK: Duration = Duration::from_millis(20);
+
+/// One function of the simulated fleet on Lambda.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FleetLambda {
+    /// The function's name (the configuration's `function`).
+    pub function: String,
+    /// The alias whose traffic is shifted.
+    #[serde(default = "live")]
+    pub alias: String,
+    /// How its code is packaged: only `image` is simulated.
+    #[serde(default)]
+    pub package: FleetPackage,
+    /// Image repository; a release's digest is sha256("repository:release"),
+    /// as for the simulated ECS services.
+    pub repository: String,
+    /// Releases published in order (versions 1, 2, …); the alias names the last.
+    pub releases: Vec<String>,
+}
+
+/// How a simulated function is packaged.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FleetPackage {
+    /// A container image.
+    #[default]
+    Image,
+}
+
+fn live() -> String {
+    "live".to_string()
+}
+
+impl FleetLambda {
+    /// The digest of a release.
+    fn digest_of(&self, release: &str) -> Digest {
+        Digest::of_bytes(format!("{}:{release}", self.repository).as_bytes())
+    }
+
+    /// Why the entry cannot be simulated, if it cannot.
+    pub(super) fn check(&self, env: &str) -> Result<(), String> {
+        if self.releases.is_empty() {
+            return Err(format!(
+                "Lambda function \"{}\" in environment \"{env}\" has no releases",
+                self.function
+            ));
+        }
+        crate::model::ImageRef::parse(&format!("{}:{}", self.repository, self.releases[0]))
+            .map(drop)
+            .map_err(|e| format!("Lambda function \"{}\" in \"{env}\": {e}", self.function))
+    }
+}
+
+/// The simulated Lambda of each environment and the functions it holds.
+#[derive(Debug, Clone, Default)]
+pub(super) struct SimFunctions {
+    envs: BTreeMap<String, EnvFunctions>,
+}
+
+#[derive(Debug, Clone)]
+struct EnvFunctions {
+    api: SimLambda,
+    /// The fleet's entries, by function.
+    declared: BTreeMap<String, FleetLambda>,
+}
+
+impl SimFunctions {
+    /// Every environment's functions from the fleet, each release published
+    /// in order; every release's image of a repository is in every
+    /// environment's registry, as images built for earlier stages are.
+    pub(super) fn build(fleet: &super::FleetFile, seed: u64, clock: &Arc<dyn Clock>) -> Self {
+        let all: Vec<&FleetLambda> = fleet
+            .environments
+            .iter()
+            .flat_map(|e| e.lambda.iter())
+            .collect();
+        let since = clock.now() - chrono::Duration::from_std(AGE).unwrap_or_default();
+        let mut envs = BTreeMap::new();
+        for (i, e) in fleet.environments.iter().enumerate() {
+            if e.lambda.is_empty() {
+                continue;
+            }
+            let mut api = SimLambda::new(seed.wrapping_add(i as u64), clock.clone(), UPDATE_DELAY);
+            let mut declared = BTreeMap::new();
+            for f in &e.lambda {
+                let codes: Vec<String> = f.releases.iter().map(|r| hex(&f.digest_of(r))).collect();
+                match api.clone().with_versions(
+                    &f.function,
+                    Package::Image,
+                    &codes,
+                    &f.alias,
+                    since,
+                ) {
+                    Ok(a) => api = a,
+                    // Checked when the fleet was read; a bad one is left out.
+                    Err(_) => continue,
+                }
+                declared.insert(f.function.clone(), f.clone());
+            }
+            for f in &all {
+                for r in &f.releases {
+                    api.push_image(&f.repository, &f.digest_of(r));
+                }
+            }
+            envs.insert(e.name.clone(), EnvFunctions { api, declared });
+        }
+        Self { envs }
+    }
+
+    fn of(&self, env: &str, cfg: &ServiceConfig) -> Option<(&SimLambda, &FleetLambda)> {
+        let l = cfg.lambda.as_deref()?;
+        let e = self.envs.get(env)?;
+        e.declared.get(&l.function).map(|f| (&e.api, f))
+    }
+}
+
+/// The service's steps (all at once when it has no Lambda section).
+fn plan_of(cfg: &ServiceConfig) -> crate::config::lambda::StepPlan {
+    cfg.lambda
+        .as_deref()
+        .map_or_else(crate::config::lambda::StepPlan::all_at_once, |l| {
+            l.steps.clone()
+        })
+}
+
+/// The digest in hex, as an image function's `CodeSha256` spells it.
+fn hex(d: &Digest) -> String {
+    d.as_str().trim_start_matches("sha256:").to_string()
+}
+
+/// Whether a service of the configuration runs on Lambda.
+pub(super) fn is_lambda(cfg: &ServiceConfig) -> bool {
+    cfg.platform == PlatformKind::Lambda
+}
+
+fn not_found(cfg: &ServiceConfig) -> ProviderError {
+    ProviderError::NotFound {
+        what: "Lambda function".to_string(),
+        name: cfg
+            .lambda
+            .as_deref()
+            .map_or(cfg.name.as_str(), |l| l.function.as_str())
+            .to_string(),
+    }
+}
+
+/// A step's error as the provider seam reports it.
+fn provider_error(e: StepError) -> ProviderError {
+    match e {
+        StepError::Provider(p) => p,
+        StepError::ChangedOutside { .. } => ProviderError::Conflict {
+            message: e.to_string(),
+        },
+        other => ProviderError::Other {
+            message: other.to_string(),
+        },
+    }
+}
+
+impl SimFleet {
+    /// Whether the fleet declares `service`'s function in `env`.
+    pub(super) fn simulates_lambda(&self, env: &EnvConfig, service: &ServiceConfig) -> bool {
+        self.functions.of(&env.name, service).is_some()
+    }
+
+    /// The reading of a Lambda service at `now`, built as the platform builds it.
+    pub(super) fn snapshot_lambda(
+        &self,
+        env: &EnvConfig,
+        cfg: &ServiceConfig,
+        now: DateTime<Utc>,
+    ) -> Result<ServiceSnapshot, ProviderError> {
+        let (api, f) = self
+            .functions
+            .of(&env.name, cfg)
+            .ok_or_else(|| not_found(cfg))?;
+        let mut r = api.reading(&f.function, &f.alias, now)?;
+        if let Some(l) = cfg.lambda.as_deref() {
+            r.plan = l.steps.weights();
+        }
+        r.health = if cfg.health.is_some() {
+            Health::Unknown
+        } else {
+            Health::NotConfigured
+        };
+        Ok(service_snapshot(&cfg.name, r))
+    }
+
+    /// The function's published versions, as revisions.
+    pub(super) async fn history_lambda(
+        &self,
+        env: &EnvConfig,
+        cfg: &ServiceConfig,
+    ) -> Result<Vec<RevisionInfo>, ProviderError> {
+        self.enter(&env.name).map(drop)?;
+        let (api, f) = self
+            .functions
+            .of(&env.name, cfg)
+            .ok_or_else(|| not_found(cfg))?;
+        let mut out = Vec::new();
+        for n in api
+            .versions(&f.function)?
+            .iter()
+            .filter_map(|v| routing::number(v))
+        {
+            let a: Artifact = api.artifact(&f.function, n).await?;
+            out.push(RevisionInfo {
+                task_definition: Revision::numbered(&f.function, n, &a.arn),
+                digest: a.digest.ok(),
+                active: true,
+            });
+        }
+        Ok(out)
+    }
+
+    /// Starts a promotion to `digest`: the platform's publication, then its
+    /// shift, run on the simulator's clock.
+    pub(super) async fn deploy_lambda(
+        &self,
+        env: &EnvConfig,
+        cfg: &ServiceConfig,
+        digest: &Digest,
+    ) -> Result<DeployStarted, ProviderError> {
+        let id = {
+            let mut st = self.enter(&env.name)?;
+            st.next_id += 1;
+            format!("lambda-{:016}", st.next_id)
+        };
+        let (api, f) = self
+            .functions
+            .of(&env.name, cfg)
+            .ok_or_else(|| not_found(cfg))?;
+        let (api, f) = (api.clone(), f.clone());
+        let alias = api.alias(&f.function, &f.alias).await?;
+        let Some(from) = routing::number(&alias.version) else {
+            return Err(ProviderError::Other {
+                message: format!(
+                    "alias {}:{} names {}, not a published version",
+                    f.function,
+                    f.alias,
+                    crate::model::sanitize(&alias.version)
+                ),
+            });
+        };
+        if alias.weighted.is_some() {
+            return Err(ProviderError::Conflict {
+                message: format!(
+                    "alias {}:{} is already shifting traffic; finish or roll that back first",
+                    f.function, f.alias
+                ),
+            });
+        }
+        let plan = plan_of(cfg);
+        let pause = env.rollout.pause_steps;
+        let clock = self.clock.clone();
+        let digest = digest.clone();
+        let run = id.clone();
+        let from_rev = Revision::numbered(&f.function, from, "");
+        tokio::spawn(async move {
+            let code = Code::Image {
+                repository: f.repository.clone(),
+                digest: digest.clone(),
+            };
+            let sleep = |d: Duration| sim_sleep(clock.clone(), d);
+            let published =
+                steps::publish(&api, &f.function, &code, &digest, UPDATE_WAIT, sleep).await?;
+            let shift = Shift {
+                run,
+                function: f.function.clone(),
+                alias: f.alias.clone(),
+                from,
+                to: published.version,
+                plan,
+                pause,
+            };
+            let now = || clock.now();
+            let time = Time {
+                now,
+                sleep,
+                poll: POLL,
+            };
+            runner::run(&api, &shift, &time, |_| {}).await.map(drop)
+        });
+        Ok(DeployStarted {
+            service: cfg.name.clone(),
+            from: Some(from_rev),
+            to: None,
+            change: None,
+            deployment_id: Some(id),
+        })
+    }
+
+    /// Points the alias back at version `to`, weights cleared.
+    pub(super) async fn rollback_lambda(
+        &self,
+        env: &EnvConfig,
+        cfg: &ServiceConfig,
+        to: &Revision,
+    ) -> Result<DeployStarted, ProviderError> {
+        self.enter(&env.name).map(drop)?;
+        let (api, f) = self
+            .functions
+            .of(&env.name, cfg)
+            .ok_or_else(|| not_found(cfg))?;
+        let Some(n) = to.number() else {
+            return Err(ProviderError::Other {
+                message: format!("{to} is not a Lambda version"),
+            });
+        };
+        let before = api.alias(&f.function, &f.alias).await?;
+        steps::rollback(api, &f.function, &f.alias, n)
+            .await
+            .map_err(provider_error)?;
+        Ok(DeployStarted {
+            service: cfg.name.clone(),
+            from: routing::number(&before.version).map(|v| Revision::numbered(&f.function, v, "")),
+            to: Some(Revision::numbered(&f.function, n, &to.arn)),
+            change: None,
+            deployment_id: None,
+        })
+    }
+
+    /// A person's decision at a paused step of the shift the alias carries.
+    pub(super) async fn decide_lambda(
+        &self,
+        env: &EnvConfig,
+        cfg: &ServiceConfig,
+        shift: &crate::model::Shift,
+        decision: crate::model::Decision,
+    ) -> Result<String, ProviderError> {
+        self.enter(&env.name).map(drop)?;
+        let (api, f) = self
+            .functions
+            .of(&env.name, cfg)
+            .ok_or_else(|| not_found(cfg))?;
+        let alias = api.alias(&f.function, &f.alias).await?;
+        let Some(m) = Marker::read(&alias.description).filter(|m| m.run == shift.deployment) else {
+            return Err(ProviderError::Conflict {
+                message: format!(
+                    "alias {}:{} carries no step of {} waiting for a decision",
+                    f.function, f.alias, shift.deployment
+                ),
+            });
+        };
+        let s = Shift {
+            run: m.run.clone(),
+            function: f.function.clone(),
+            alias: f.alias.clone(),
+            from: m.from,
+            to: m.to,
+            plan: plan_of(cfg),
+            pause: env.rollout.pause_steps,
+        };
+        let clock = self.clock.clone();
+        runner::decide(api, &s, decision, || clock.now())
+            .await
+            .map_err(provider_error)
+    }
+}
+
+/// Waits until the simulator's clock has moved on by `d`: the runner's
+/// sleep follows the injected clock (a manual clock in tests, the demo's
+/// clock in the demo), looking at it every [`TICK`] of tokio's time.
+async fn sim_sleep(clock: Arc<dyn Clock>, d: Duration) {
+    let until = clock.now() + chrono::Duration::from_std(d).unwrap_or(chrono::Duration::MAX);
+    while clock.now() < until {
+        tokio::time::sleep(TICK).await;
+    }
+}
+
+#[cfg(test)]
+#[path = "functions_tests.rs"]
+mod tests;
