@@ -36,6 +36,8 @@ const POLL: Duration = Duration::from_secs(2);
 struct Run {
     id: String,
     from: Option<Revision>,
+    /// The version it published, once it has.
+    to: Option<Revision>,
     /// What it did, in order (the ledger records each).
     steps: Vec<String>,
     /// How it ended, when it did: `Ok` finished or rolled back.
@@ -250,11 +252,17 @@ impl LambdaProvider {
             return;
         }
         match &run.ended {
-            // Still publishing: the alias is not shifting yet.
+            // Still publishing: the alias is not shifting yet. Under the run's
+            // id only once its version is known, so that a watch never takes
+            // the old version for the one it promoted.
             None => snap.deployments.insert(
                 0,
                 Deployment {
-                    id: run.id.clone(),
+                    id: if run.to.is_some() {
+                        run.id.clone()
+                    } else {
+                        format!("{}-publishing", run.id)
+                    },
                     role: DeploymentRole::Primary,
                     task_definition: run
                         .from
@@ -273,7 +281,29 @@ impl LambdaProvider {
                     updated_at: Utc::now(),
                 },
             ),
-            Some(Err(_)) if run.outside => {}
+            // Stopped by a change someone made: the run's version is no
+            // longer the primary one, which the watch reads as changed
+            // outside (never rolled back over).
+            Some(Err(why)) if run.outside => snap.deployments.push(Deployment {
+                id: run.id.clone(),
+                role: DeploymentRole::Active,
+                task_definition: run
+                    .to
+                    .clone()
+                    .or_else(|| run.from.clone())
+                    .unwrap_or_else(|| Revision::labelled(&svc.name, "new")),
+                rollout: RolloutState::InProgress,
+                reason: Some(why.clone()),
+                steps: run.steps.clone(),
+                nothing_changed: false,
+                shift: None,
+                running: 0,
+                desired: 1,
+                pending: 0,
+                failed_tasks: 0,
+                created_at: run.started,
+                updated_at: Utc::now(),
+            }),
             Some(Err(why)) => snap.deployments.insert(
                 0,
                 Deployment {
@@ -439,6 +469,11 @@ impl Provider for LambdaProvider {
                     r.steps.push(format!(
                         "published version {} with {digest}",
                         published.version
+                    ));
+                    r.to = Some(Revision::numbered(
+                        &l.function,
+                        published.version,
+                        &published.arn,
                     ));
                 });
                 let shift = Shift {

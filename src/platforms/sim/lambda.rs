@@ -296,11 +296,25 @@ impl SimLambda {
         let (st, _) = self.enter();
         let f = function_of(&st, function)?;
         let a = alias_of(f, alias)?;
-        let artifacts = std::iter::once(a.version.as_str())
+        // Every published version: a simulated reading costs no call, and
+        // drift and the rollback dialog then know each version's digest, as
+        // they do for the simulator's ECS services.
+        let named: Vec<u32> = std::iter::once(a.version.as_str())
             .chain(a.weighted.as_ref().map(|(v, _)| v.as_str()))
             .filter_map(number)
-            .filter_map(|n| f.artifact(n))
             .collect();
+        let artifacts = (1..=u32::try_from(f.versions.len()).unwrap_or(u32::MAX))
+            .chain(named)
+            .filter_map(|n| f.artifact(n))
+            .fold(Vec::new(), |mut all: Vec<_>, x| {
+                if !all
+                    .iter()
+                    .any(|y: &super::super::lambda::snapshot::Artifact| y.version == x.version)
+                {
+                    all.push(x);
+                }
+                all
+            });
         let code = f.latest_code();
         Ok(LambdaReading {
             function: function.to_string(),
