@@ -354,7 +354,10 @@ async fn a_reading_has_the_aliass_artifacts_and_the_events_newest_first() {
     // The platform's one builder reads it: weights without shipdeck's
     // marker are said as set outside shipdeck.
     let s = service_snapshot("thumbnailer", r);
-    assert_eq!(s.detail.badge.as_ref().map(|b| b.text.as_str()), Some("v2 10%"));
+    assert_eq!(
+        s.detail.badge.as_ref().map(|b| b.text.as_str()),
+        Some("v2 10%")
+    );
     assert_eq!(s.deployments[0].task_definition.number(), Some(1));
     assert_eq!(s.digest, Some(digest(1)));
 }
