@@ -217,3 +217,72 @@ pub(super) fn parse_ecs_service(
             .unwrap_or_else(|| name.to_string()),
     }
 }
+
+/// An environment with an ECS service needs its region and cluster, and a
+/// service on another platform may not watch CloudWatch (nothing reads it there).
+pub(super) fn check_aws_needs(
+    ctx: &mut Ctx<'_>,
+    t: &Table<'_>,
+    services: &[crate::config::ServiceConfig],
+    aws: Option<&crate::config::aws::AwsAccess>,
+    ecs: Option<&crate::config::aws::EcsEnv>,
+) {
+    if let Some(s) = services.iter().find(|s| s.lambda.is_some())
+        && aws.is_none()
+    {
+        t.missing(
+            ctx,
+            "region",
+            &format!(
+                "service \"{}\" runs on Lambda: add [environment.aws] region = \"eu-west-1\" (the function's region)",
+                s.name
+            ),
+        );
+    }
+    let on_ecs = services.iter().find(|s| s.ecs.is_some());
+    if let Some(s) = on_ecs {
+        if aws.is_none() {
+            t.missing(
+                ctx,
+                "region",
+                &format!(
+                    "service \"{}\" runs on ECS: add [environment.aws] region = \"eu-west-1\" (the AWS region of the cluster)",
+                    s.name
+                ),
+            );
+        }
+        if ecs.is_none() {
+            t.missing(
+                ctx,
+                "cluster",
+                &format!(
+                    "service \"{}\" runs on ECS: add [environment.ecs] cluster = \"my-cluster\" (ECS cluster name or ARN)",
+                    s.name
+                ),
+            );
+        }
+    }
+    let watches_cloudwatch = |s: &&crate::config::ServiceConfig| {
+        !s.alarms.is_empty()
+            || !s.alarm_prefixes.is_empty()
+            || s.metrics.iter().any(|m| m.source.is_cloudwatch())
+    };
+    // CloudWatch is read as part of an AWS platform's reading; a service on
+    // another platform would show no alarm at all, which looks like none firing.
+    for s in services
+        .iter()
+        .filter(|s| s.ecs.is_none() && s.lambda.is_none())
+        .filter(watches_cloudwatch)
+    {
+        ctx.report(
+            t.value_span("name"),
+            format!(
+                "service \"{}\" in {} runs on platform \"{}\" but watches CloudWatch alarms or metrics, which shipdeck reads only for services on ECS and Lambda",
+                s.name,
+                t.path,
+                s.platform.name()
+            ),
+            "watch it with Prometheus or Alertmanager ([[environment.service.alert]], promql metrics), or remove alarms, alarm_prefixes and its CloudWatch metrics",
+        );
+    }
+}
