@@ -269,3 +269,111 @@ pub async fn read_metrics(
     }
     (out, error)
 }
+
+/// Longest the CloudWatch part of a reading may take (well inside the
+/// reading's own timeout, so that the platform's own data still arrives when
+/// CloudWatch hangs).
+pub const BUDGET: std::time::Duration = std::time::Duration::from_secs(8);
+
+/// What CloudWatch told one reading of an environment: its alarms, its
+/// metrics (or why they could not be read), and the state of each source.
+#[derive(Debug, Clone)]
+pub struct CloudWatchReading {
+    /// The alarms the environment watches.
+    pub alarms: AlarmReading,
+    /// Its metrics' points, by service and label.
+    pub metrics: Datapoints,
+    /// Why the metrics could not be read, when they could not.
+    pub metrics_error: Option<String>,
+    /// Each source's state, for the environment's reading.
+    pub sources: crate::model::Sources,
+}
+
+impl CloudWatchReading {
+    /// The alarms `cfg` watches, and why they are unknown when they are.
+    pub fn alarms_of(
+        &self,
+        cfg: &crate::config::ServiceConfig,
+    ) -> (Vec<crate::model::Alarm>, Option<String>) {
+        self.alarms.watched(&cfg.alarms, &cfg.alarm_prefixes)
+    }
+
+    /// `cfg`'s configured metrics as series (none when `scope` reads none).
+    pub fn metrics_of(
+        &self,
+        cfg: &crate::config::ServiceConfig,
+        scope: crate::provider::ReadScope,
+    ) -> Vec<crate::model::MetricSeries> {
+        if !scope.metrics {
+            return Vec::new();
+        }
+        cfg.metrics
+            .iter()
+            .map(|m| crate::model::MetricSeries {
+                label: m.label.clone(),
+                points: self
+                    .metrics
+                    .get(&(cfg.name.clone(), m.label.clone()))
+                    .cloned()
+                    .unwrap_or_default(),
+                error: self.metrics_error.clone(),
+            })
+            .collect()
+    }
+}
+
+/// Reads the environment's alarms and (when `scope` asks) its metrics at
+/// once, within [`BUDGET`]: a hanging CloudWatch leaves the platform's
+/// reading intact and its own data unknown, never "none".
+pub async fn read(
+    calls: &Calls,
+    client: &aws_sdk_cloudwatch::Client,
+    env: &EnvConfig,
+    scope: crate::provider::ReadScope,
+    now: chrono::DateTime<Utc>,
+) -> CloudWatchReading {
+    let budget_error = || {
+        format!(
+            "network: CloudWatch did not answer within {}s",
+            BUDGET.as_secs()
+        )
+    };
+    let (alarms, (metrics, metrics_error)) = futures::future::join(
+        async {
+            tokio::time::timeout(BUDGET, read_alarms(calls, client, env))
+                .await
+                .unwrap_or_else(|_| AlarmReading {
+                    found: std::collections::BTreeMap::new(),
+                    error: Some(budget_error()),
+                })
+        },
+        async {
+            if !scope.metrics {
+                return (HashMap::new(), None);
+            }
+            tokio::time::timeout(BUDGET, read_metrics(calls, client, env, now))
+                .await
+                .unwrap_or_else(|_| (HashMap::new(), Some(budget_error())))
+        },
+    )
+    .await;
+    let any_metrics = scope.metrics && env.services.iter().any(|s| !s.metrics.is_empty());
+    let sources = crate::model::Sources {
+        alarms: alarms.state(
+            env.services
+                .iter()
+                .any(|s| !s.alarms.is_empty() || !s.alarm_prefixes.is_empty()),
+        ),
+        metrics: match &metrics_error {
+            Some(e) => crate::model::SourceState::Failed { error: e.clone() },
+            None if any_metrics => crate::model::SourceState::Ready,
+            None => crate::model::SourceState::NotUsed,
+        },
+    };
+    CloudWatchReading {
+        alarms,
+        metrics,
+        metrics_error,
+        sources,
+    }
+}

@@ -13,12 +13,10 @@ use super::cache::TaskDefInfo;
 use super::{AwsProvider, classify, to_chrono};
 use crate::config::{EnvConfig, ServiceConfig};
 use crate::model::{
-    AlarmReading, Deployment, DeploymentConfig, DeploymentRole, Digest, EnvSnapshot, Health,
-    ImageRef, MetricSeries, Pinning, Revision, RevisionInfo, RolloutState, ServiceEvent,
-    ServiceSnapshot, Strategy,
+    Deployment, DeploymentConfig, DeploymentRole, Digest, EnvSnapshot, Health, ImageRef, Pinning,
+    Revision, RevisionInfo, RolloutState, ServiceEvent, ServiceSnapshot, Strategy,
 };
 use crate::provider::{ProviderError, ReadScope};
-use crate::signals::cloudwatch::{Datapoints, read_alarms, read_metrics};
 
 /// ECS describes at most this many services per call.
 const SERVICES_PER_CALL: usize = 10;
@@ -26,9 +24,6 @@ const SERVICES_PER_CALL: usize = 10;
 const REVISIONS_LISTED: i32 = 100;
 /// Newest events kept per service.
 const EVENTS_KEPT: usize = 50;
-/// Longest the CloudWatch part of a reading may take (well inside the reading's
-/// own timeout, so that ECS data still arrives when CloudWatch hangs).
-pub const CLOUDWATCH_BUDGET: Duration = Duration::from_secs(8);
 
 fn rollout(d: &aws_sdk_ecs::types::Deployment) -> RolloutState {
     let reason = d.rollout_state_reason().unwrap_or_default().to_lowercase();
@@ -248,48 +243,9 @@ pub async fn read_env(
     );
 
     // CloudWatch has its own budget, so that a hanging CloudWatch leaves the ECS
-    // reading intact and its own data unknown. Alarms and metrics run together.
-    let budget_error = || {
-        format!(
-            "network: CloudWatch did not answer within {}s",
-            CLOUDWATCH_BUDGET.as_secs()
-        )
-    };
-    let (alarms, (metrics, metrics_error)) = futures::future::join(
-        async {
-            tokio::time::timeout(CLOUDWATCH_BUDGET, read_alarms(&p.calls, &c.cloudwatch, env))
-                .await
-                .unwrap_or_else(|_| AlarmReading {
-                    found: std::collections::BTreeMap::new(),
-                    error: Some(budget_error()),
-                })
-        },
-        async {
-            if !scope.metrics {
-                return (HashMap::new(), None);
-            }
-            tokio::time::timeout(
-                CLOUDWATCH_BUDGET,
-                read_metrics(&p.calls, &c.cloudwatch, env, now),
-            )
-            .await
-            .unwrap_or_else(|_| (HashMap::new(), Some(budget_error())))
-        },
-    )
-    .await;
-    let any_metrics = scope.metrics && env.services.iter().any(|s| !s.metrics.is_empty());
-    let sources = crate::model::Sources {
-        alarms: alarms.state(
-            env.services
-                .iter()
-                .any(|s| !s.alarms.is_empty() || !s.alarm_prefixes.is_empty()),
-        ),
-        metrics: match &metrics_error {
-            Some(e) => crate::model::SourceState::Failed { error: e.clone() },
-            None if any_metrics => crate::model::SourceState::Ready,
-            None => crate::model::SourceState::NotUsed,
-        },
-    };
+    // reading intact and its own data unknown.
+    let cw = crate::signals::cloudwatch::read(&p.calls, &c.cloudwatch, env, scope, now).await;
+    let sources = cw.sources.clone();
     warnings.extend(sources.failed());
 
     let reported: HashSet<String> = warnings
@@ -308,15 +264,10 @@ pub async fn read_env(
             None => {}
         }
     }
-    let metrics = Extras {
-        metrics: &metrics,
-        metrics_error: metrics_error.as_deref(),
-        scope,
-    };
     let snaps = futures::future::join_all(
         found
             .into_iter()
-            .map(|(cfg, s)| service_snapshot(p, &c, env, cfg, s, &alarms, metrics)),
+            .map(|(cfg, s)| service_snapshot(p, &c, env, cfg, s, &cw, scope)),
     )
     .await;
     let mut out = Vec::with_capacity(snaps.len());
@@ -334,14 +285,6 @@ pub async fn read_env(
     })
 }
 
-/// What a service's reading takes from the environment's CloudWatch reading.
-#[derive(Clone, Copy)]
-struct Extras<'a> {
-    metrics: &'a Datapoints,
-    metrics_error: Option<&'a str>,
-    scope: ReadScope,
-}
-
 /// One service as read (and the warnings it adds). The running tasks are
 /// asked only when the image is a tag.
 async fn service_snapshot(
@@ -350,12 +293,8 @@ async fn service_snapshot(
     env: &EnvConfig,
     cfg: &ServiceConfig,
     s: &aws_sdk_ecs::types::Service,
-    alarms: &AlarmReading,
-    Extras {
-        metrics,
-        metrics_error,
-        scope,
-    }: Extras<'_>,
+    cw: &crate::signals::cloudwatch::CloudWatchReading,
+    scope: ReadScope,
 ) -> (ServiceSnapshot, Vec<String>) {
     let mut warnings = Vec::new();
     let td_arn = s.task_definition().unwrap_or_default().to_string();
@@ -456,7 +395,7 @@ async fn service_snapshot(
             primary.rollout = RolloutState::RolledBack;
         }
     }
-    let (watched, alarms_unknown) = alarms.watched(&cfg.alarms, &cfg.alarm_prefixes);
+    let (watched, alarms_unknown) = cw.alarms_of(cfg);
     let snap = ServiceSnapshot {
         detail: super::words::detail(task_definition.as_ref()),
         logs: info.as_ref().and_then(|i| super::logs::of(i, cfg)),
@@ -495,21 +434,7 @@ async fn service_snapshot(
             .collect(),
         // Read when needed: see [`history`].
         history: crate::model::History::default(),
-        metrics: if scope.metrics {
-            cfg.metrics
-                .iter()
-                .map(|m| MetricSeries {
-                    label: m.label.clone(),
-                    points: metrics
-                        .get(&(cfg.name.clone(), m.label.clone()))
-                        .cloned()
-                        .unwrap_or_default(),
-                    error: metrics_error.map(str::to_string),
-                })
-                .collect()
-        } else {
-            Vec::new()
-        },
+        metrics: cw.metrics_of(cfg, scope),
     };
     (snap, warnings)
 }

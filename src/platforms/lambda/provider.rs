@@ -18,8 +18,7 @@ use super::steps::{self, StepError, Wait};
 use crate::aws::Calls;
 use crate::config::{EnvConfig, ServiceConfig};
 use crate::model::{
-    Deployment, DeploymentRole, Digest, EnvSnapshot, Health, MetricSeries, Revision, RevisionInfo,
-    RolloutState, Sources,
+    Deployment, DeploymentRole, Digest, EnvSnapshot, Health, Revision, RevisionInfo, RolloutState,
 };
 use crate::provider::{DeployStarted, Provider, ProviderError, ReadScope};
 
@@ -177,55 +176,24 @@ impl LambdaProvider {
             self.with_run(env, svc, &mut snap);
             services.push(snap);
         }
-        // CloudWatch: the alarms and metrics these services watch.
+        // CloudWatch: the alarms and metrics these services watch, within
+        // its own budget, as for ECS.
         let sdk = crate::aws::session(env.aws.as_deref(), None).await;
-        let cw = crate::aws_client!(
+        let client = crate::aws_client!(
             aws_sdk_cloudwatch,
             &sdk,
             crate::aws::endpoint(env, "cloudwatch")
         );
-        let alarms = crate::signals::cloudwatch::read_alarms(&api.calls, &cw, env).await;
-        let (metrics, metrics_error) = if scope.metrics {
-            crate::signals::cloudwatch::read_metrics(&api.calls, &cw, env, now).await
-        } else {
-            (HashMap::new(), None)
-        };
-        let any_metrics = scope.metrics && env.services.iter().any(|s| !s.metrics.is_empty());
-        let sources = Sources {
-            alarms: alarms.state(
-                env.services
-                    .iter()
-                    .any(|s| !s.alarms.is_empty() || !s.alarm_prefixes.is_empty()),
-            ),
-            metrics: match &metrics_error {
-                Some(e) => crate::model::SourceState::Failed { error: e.clone() },
-                None if any_metrics => crate::model::SourceState::Ready,
-                None => crate::model::SourceState::NotUsed,
-            },
-        };
-        warnings.extend(sources.failed());
+        let cw = crate::signals::cloudwatch::read(&api.calls, &client, env, scope, now).await;
+        warnings.extend(cw.sources.failed());
         for snap in &mut services {
             let Some(cfg) = env.service(&snap.name) else {
                 continue;
             };
-            let (watched, unknown) = alarms.watched(&cfg.alarms, &cfg.alarm_prefixes);
-            snap.alarms = watched;
-            snap.alarms_unknown = unknown;
-            if scope.metrics {
-                snap.metrics = cfg
-                    .metrics
-                    .iter()
-                    .map(|m| MetricSeries {
-                        label: m.label.clone(),
-                        points: metrics
-                            .get(&(cfg.name.clone(), m.label.clone()))
-                            .cloned()
-                            .unwrap_or_default(),
-                        error: metrics_error.clone(),
-                    })
-                    .collect();
-            }
+            (snap.alarms, snap.alarms_unknown) = cw.alarms_of(cfg);
+            snap.metrics = cw.metrics_of(cfg, scope);
         }
+        let sources = cw.sources;
         Ok(EnvSnapshot {
             env: env.name.clone(),
             read_at: now,
