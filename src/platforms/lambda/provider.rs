@@ -54,6 +54,9 @@ struct Run {
 #[derive(Debug, Default)]
 pub struct LambdaProvider {
     apis: Mutex<HashMap<String, Arc<SdkLambda>>>,
+    /// Each environment's CloudWatch client, built with its Lambda client
+    /// from the same session (a session loads profiles and credentials: once).
+    cloudwatch: Mutex<HashMap<String, aws_sdk_cloudwatch::Client>>,
     runs: Arc<Mutex<HashMap<(String, String), Run>>>,
 }
 
@@ -82,6 +85,17 @@ impl LambdaProvider {
             return a.clone();
         }
         let sdk = crate::aws::session(env.aws.as_deref(), None).await;
+        self.cloudwatch
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .entry(env.name.clone())
+            .or_insert_with(|| {
+                crate::aws_client!(
+                    aws_sdk_cloudwatch,
+                    &sdk,
+                    crate::aws::endpoint(env, "cloudwatch")
+                )
+            });
         let api = Arc::new(SdkLambda {
             client: crate::aws_client!(aws_sdk_lambda, &sdk, crate::aws::endpoint(env, "lambda")),
             calls: Calls::default(),
@@ -178,12 +192,15 @@ impl LambdaProvider {
         }
         // CloudWatch: the alarms and metrics these services watch, within
         // its own budget, as for ECS.
-        let sdk = crate::aws::session(env.aws.as_deref(), None).await;
-        let client = crate::aws_client!(
-            aws_sdk_cloudwatch,
-            &sdk,
-            crate::aws::endpoint(env, "cloudwatch")
-        );
+        let client = self
+            .cloudwatch
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(&env.name)
+            .cloned()
+            .ok_or_else(|| ProviderError::Other {
+                message: format!("no CloudWatch client for {}", env.name),
+            })?;
         let cw = crate::signals::cloudwatch::read(&api.calls, &client, env, scope, now).await;
         warnings.extend(cw.sources.failed());
         for snap in &mut services {
@@ -219,81 +236,64 @@ impl LambdaProvider {
             d.steps.clone_from(&run.steps);
             return;
         }
+        // What the run stands for: the version it published, else the one it
+        // started from.
+        let deployment = |id: String, role, rollout, reason: String| Deployment {
+            id,
+            role,
+            task_definition: run
+                .to
+                .clone()
+                .or_else(|| run.from.clone())
+                .unwrap_or_else(|| Revision::labelled(&svc.name, "new")),
+            rollout,
+            reason: Some(reason),
+            steps: run.steps.clone(),
+            nothing_changed: !run.touched,
+            shift: None,
+            running: 0,
+            desired: 1,
+            pending: u32::from(rollout == RolloutState::InProgress),
+            failed_tasks: 0,
+            created_at: run.started,
+            updated_at: Utc::now(),
+        };
         match &run.ended {
             // Still publishing: the alias is not shifting yet. Under the run's
             // id only once its version is known, so that a watch never takes
             // the old version for the one it promoted.
-            None => snap.deployments.insert(
-                0,
-                Deployment {
-                    id: if run.to.is_some() {
-                        run.id.clone()
-                    } else {
-                        format!("{}-publishing", run.id)
-                    },
-                    role: DeploymentRole::Primary,
-                    task_definition: run
-                        .from
-                        .clone()
-                        .unwrap_or_else(|| Revision::labelled(&svc.name, "new")),
-                    rollout: RolloutState::InProgress,
-                    reason: Some("publishing the promoted artifact".to_string()),
-                    steps: run.steps.clone(),
-                    nothing_changed: false,
-                    shift: None,
-                    running: 0,
-                    desired: 1,
-                    pending: 1,
-                    failed_tasks: 0,
-                    created_at: run.started,
-                    updated_at: Utc::now(),
-                },
-            ),
+            None => {
+                let id = if run.to.is_some() {
+                    run.id.clone()
+                } else {
+                    format!("{}-publishing", run.id)
+                };
+                let d = deployment(
+                    id,
+                    DeploymentRole::Primary,
+                    RolloutState::InProgress,
+                    "publishing the promoted artifact".to_string(),
+                );
+                snap.deployments.insert(0, d);
+            }
             // Stopped by a change someone made: the run's version is no
             // longer the primary one, which the watch reads as changed
             // outside (never rolled back over).
-            Some(Err(why)) if run.outside => snap.deployments.push(Deployment {
-                id: run.id.clone(),
-                role: DeploymentRole::Active,
-                task_definition: run
-                    .to
-                    .clone()
-                    .or_else(|| run.from.clone())
-                    .unwrap_or_else(|| Revision::labelled(&svc.name, "new")),
-                rollout: RolloutState::InProgress,
-                reason: Some(why.clone()),
-                steps: run.steps.clone(),
-                nothing_changed: false,
-                shift: None,
-                running: 0,
-                desired: 1,
-                pending: 0,
-                failed_tasks: 0,
-                created_at: run.started,
-                updated_at: Utc::now(),
-            }),
-            Some(Err(why)) => snap.deployments.insert(
-                0,
-                Deployment {
-                    id: run.id.clone(),
-                    role: DeploymentRole::Primary,
-                    task_definition: run
-                        .from
-                        .clone()
-                        .unwrap_or_else(|| Revision::labelled(&svc.name, "new")),
-                    rollout: RolloutState::Failed,
-                    reason: Some(why.clone()),
-                    steps: run.steps.clone(),
-                    nothing_changed: !run.touched,
-                    shift: None,
-                    running: 0,
-                    desired: 1,
-                    pending: 0,
-                    failed_tasks: 0,
-                    created_at: run.started,
-                    updated_at: Utc::now(),
-                },
-            ),
+            Some(Err(why)) if run.outside => snap.deployments.push(deployment(
+                run.id.clone(),
+                DeploymentRole::Active,
+                RolloutState::InProgress,
+                why.clone(),
+            )),
+            Some(Err(why)) => {
+                let d = deployment(
+                    run.id.clone(),
+                    DeploymentRole::Primary,
+                    RolloutState::Failed,
+                    why.clone(),
+                );
+                snap.deployments.insert(0, d);
+            }
             Some(Ok(())) => {}
         }
     }
