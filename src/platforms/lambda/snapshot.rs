@@ -300,11 +300,16 @@ fn detail(r: &LambdaReading, shift: Option<(String, u32, Option<Marker>)>) -> Pl
     let bad = state != "Active" || update == "Failed";
     lines.push(DetailLine::new("function", line).warn_if(bad));
     if let Some(a) = r.artifact(&r.alias_version) {
-        let text = match &a.digest {
-            Ok(d) => format!("{} {d}", a.package.to_lowercase()),
-            Err(why) => format!("{}: digest unreadable ({why})", a.package.to_lowercase()),
+        // The digest itself is the pane's `digest` line: said once.
+        let package = a.package.to_lowercase();
+        let line = match &a.digest {
+            Ok(_) => DetailLine::new("artifact", format!("{package} (CodeSha256 is its digest)")),
+            Err(why) => {
+                DetailLine::new("artifact", format!("{package}: digest unreadable ({why})"))
+                    .warn_if(true)
+            }
         };
-        lines.push(DetailLine::new("artifact", text));
+        lines.push(line);
     }
     if let Some(cd) = &r.codedeploy {
         let text = match &cd.deployment {
