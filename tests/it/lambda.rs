@@ -42,6 +42,24 @@ fn fixture(url: &str, args: &[&str]) -> Value {
     serde_json::from_slice(&out.stdout).unwrap_or(Value::Null)
 }
 
+/// `shipdeck --config CONFIG` as the CLI tests run it: its own data, state
+/// and log under `dir`, the emulators' keys, alice as the operator.
+fn shipdeck(dir: &std::path::Path, config: &std::path::Path) -> std::process::Command {
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_shipdeck"));
+    cmd.env_remove("SHIPDECK_CONFIG")
+        .env("NO_COLOR", "1")
+        .env("AWS_ACCESS_KEY_ID", "test")
+        .env("AWS_SECRET_ACCESS_KEY", "test")
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .env("XDG_DATA_HOME", dir.join("data"))
+        .env("XDG_STATE_HOME", dir.join("state"))
+        .env("SHIPDECK_OPERATOR", "alice")
+        .env("SHIPDECK_LOG_FILE", dir.join("shipdeck.log"))
+        .arg("--config")
+        .arg(config);
+    cmd
+}
+
 fn env_on(url: &str) -> config::EnvConfig {
     let text = format!(
         "[[environment]]\nname = \"prod\"\n[environment.aws]\nregion = \"us-east-1\"\nendpoint_url = \"{url}\"\n\
@@ -547,20 +565,8 @@ alias = "live"
         ),
     )
     .unwrap();
-    let shipdeck = |args: &[&str]| {
-        let d = dir.path();
-        let out = assert_cmd::Command::cargo_bin("shipdeck")
-            .unwrap()
-            .env_remove("SHIPDECK_CONFIG")
-            .env("NO_COLOR", "1")
-            .env("XDG_DATA_HOME", d.join("data"))
-            .env("XDG_STATE_HOME", d.join("state"))
-            .env("SHIPDECK_OPERATOR", "alice")
-            .env("SHIPDECK_LOG_FILE", d.join("shipdeck.log"))
-            .env("AWS_ACCESS_KEY_ID", "test")
-            .env("AWS_SECRET_ACCESS_KEY", "test")
-            .arg("--config")
-            .arg(&config)
+    let run = |args: &[&str]| {
+        let out = assert_cmd::Command::from_std(shipdeck(dir.path(), &config))
             .args(args)
             .timeout(std::time::Duration::from_mins(2))
             .output()
@@ -571,11 +577,11 @@ alias = "live"
             String::from_utf8_lossy(&out.stderr).to_string(),
         )
     };
-    let (code, out, err) = shipdeck(&["status", "--json"]);
+    let (code, out, err) = run(&["status", "--json"]);
     assert!(code == 0 || code == 1, "{code}\n{out}\n{err}");
     let v: Value = serde_json::from_str(&out).unwrap();
     assert_eq!(v["environments"][0]["platform"], "lambda", "{v}");
-    let (code, out, err) = shipdeck(&["promote", "thumbnailer", "--to", "prod", "--yes", "--wait"]);
+    let (code, out, err) = run(&["promote", "thumbnailer", "--to", "prod", "--yes", "--wait"]);
     assert_eq!(
         code,
         0,
@@ -717,18 +723,7 @@ stat = "Sum"
         ),
     )
     .unwrap();
-    let child = tokio::process::Command::new(env!("CARGO_BIN_EXE_shipdeck"))
-        .env_remove("SHIPDECK_CONFIG")
-        .env("NO_COLOR", "1")
-        .env("AWS_ACCESS_KEY_ID", "test")
-        .env("AWS_SECRET_ACCESS_KEY", "test")
-        .env("AWS_EC2_METADATA_DISABLED", "true")
-        .env("XDG_DATA_HOME", dir.path().join("data"))
-        .env("XDG_STATE_HOME", dir.path().join("state"))
-        .env("SHIPDECK_OPERATOR", "alice")
-        .env("SHIPDECK_LOG_FILE", dir.path().join("log"))
-        .arg("--config")
-        .arg(&config)
+    let child = tokio::process::Command::from(shipdeck(dir.path(), &config))
         .args([
             "promote",
             "thumbnailer",
@@ -806,18 +801,7 @@ fn a_hand_change_mid_shift_stops_the_promotion_and_is_left_alone() {
         ),
     )
     .unwrap();
-    let d = dir.path();
-    let child = std::process::Command::new(env!("CARGO_BIN_EXE_shipdeck"))
-        .env_remove("SHIPDECK_CONFIG")
-        .env("NO_COLOR", "1")
-        .env("AWS_ACCESS_KEY_ID", "test")
-        .env("AWS_SECRET_ACCESS_KEY", "test")
-        .env("XDG_DATA_HOME", d.join("data"))
-        .env("XDG_STATE_HOME", d.join("state"))
-        .env("SHIPDECK_OPERATOR", "alice")
-        .env("SHIPDECK_LOG_FILE", d.join("log"))
-        .arg("--config")
-        .arg(&config)
+    let child = shipdeck(dir.path(), &config)
         .args([
             "promote",
             "thumbnailer",
