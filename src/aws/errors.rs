@@ -68,6 +68,12 @@ where
                     what: "resource".to_string(),
                     name: format!("{resource} ({msg})"),
                 },
+                "ApplicationDoesNotExistException"
+                | "DeploymentGroupDoesNotExistException"
+                | "DeploymentDoesNotExistException" => ProviderError::NotFound {
+                    what: "CodeDeploy resource".to_string(),
+                    name: format!("{resource} ({msg})"),
+                },
                 // Lambda: an update already running, or a precondition
                 // (RevisionId, CodeSha256) that no longer holds.
                 "UpdateInProgressException"
@@ -271,6 +277,25 @@ mod tests {
             "f:live",
         );
         assert!(matches!(e, ProviderError::Other { .. }), "{e:?}");
+    }
+
+    #[test]
+    fn a_missing_codedeploy_group_is_not_found() {
+        for code in [
+            "ApplicationDoesNotExistException",
+            "DeploymentGroupDoesNotExistException",
+        ] {
+            let e = classify(
+                &service_error(code, "does not exist", None),
+                "codedeploy:ListDeployments",
+                "app/group",
+            );
+            assert_eq!(
+                e.to_string(),
+                "CodeDeploy resource not found: app/group (does not exist)",
+                "{code}"
+            );
+        }
     }
 
     #[test]

@@ -1,6 +1,6 @@
 //! The AWS sections of the configuration: how an environment reaches its AWS
 //! account (`[environment.aws]`, shared by every AWS API shipdeck calls:
-//! ECS, CloudWatch, CloudWatch Logs, STS, and the platforms to come), and the
+//! ECS, CloudWatch, CloudWatch Logs, STS, Lambda and CodeDeploy), and the
 //! ECS platform's own keys (`[environment.ecs]`, `[environment.service.ecs]`).
 //!
 //! Before these sections existed the same keys were written flat on every
@@ -10,7 +10,7 @@
 use std::collections::BTreeMap;
 
 /// The APIs whose endpoint `[environment.aws.endpoints]` may override.
-pub const AWS_APIS: &[&str] = &["ecs", "cloudwatch", "logs", "sts", "lambda"];
+pub const AWS_APIS: &[&str] = &["ecs", "cloudwatch", "logs", "sts", "lambda", "codedeploy"];
 
 /// `[environment.aws]`: the region, profile and endpoints of an environment's
 /// AWS account.
@@ -78,5 +78,16 @@ mod tests {
         assert_eq!(a.endpoint("ecs"), Some("http://shared"));
         a.endpoint_url = None;
         assert_eq!(a.endpoint("sts"), None);
+    }
+
+    #[test]
+    fn codedeploy_has_its_own_endpoint() {
+        let text = "[[environment]]\nname = \"prod\"\nplatform = \"lambda\"\n[environment.aws]\nregion = \"us-east-1\"\n\
+                    endpoints = { lambda = \"http://lambda\", codedeploy = \"http://cd\" }\n\
+                    [[environment.service]]\nname = \"thumbs\"\n[environment.service.lambda]\nalias = \"live\"\n";
+        let cfg = crate::config::parse_str(text, "t.toml", None).unwrap();
+        let aws = cfg.environments[0].aws.as_deref().unwrap();
+        assert_eq!(aws.endpoint("codedeploy"), Some("http://cd"));
+        assert_eq!(aws.endpoint("lambda"), Some("http://lambda"));
     }
 }
