@@ -66,6 +66,9 @@ struct SimEnv {
     deploys_refused: bool,
     /// A scripted outage of the whole environment: since, until (none: for good).
     outage: Option<(DateTime<Utc>, Option<DateTime<Utc>>)>,
+    /// Game-day effects on functions on Lambda, by function name.
+    #[serde(default)]
+    functions: BTreeMap<String, faults::FunctionEffects>,
 }
 
 impl SimEnv {

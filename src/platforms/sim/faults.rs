@@ -378,6 +378,48 @@ impl SimState {
         self.fire_due(now);
     }
 
+    /// A shift of `function` in `env` to version `to` applied step `step`:
+    /// starts the clocks of faults waiting for that step (or an earlier one,
+    /// when a decision skipped it).
+    pub(super) fn step_reached(
+        &mut self,
+        env: &str,
+        function: &str,
+        to: u32,
+        step: u32,
+        now: DateTime<Utc>,
+    ) {
+        if let Some(e) = self.envs.get_mut(env) {
+            e.functions.entry(function.to_string()).or_default().to = Some(to);
+        }
+        for f in &mut self.faults {
+            if f.status == Status::Armed
+                && f.trigger == Trigger::Step
+                && f.step.is_some_and(|s| s <= step)
+                && f.env == env
+                && f.service.as_deref() == Some(function)
+            {
+                f.status = Status::Due(now + chrono_dur(f.after));
+            }
+        }
+        self.fire_due(now);
+    }
+
+    /// `function`'s alias in `env` no longer sends traffic to the version its
+    /// effects hit (rolled back): they end at `now`.
+    pub(super) fn function_rolled_back(&mut self, env: &str, function: &str, now: DateTime<Utc>) {
+        if let Some(fx) = self
+            .envs
+            .get_mut(env)
+            .and_then(|e| e.functions.get_mut(function))
+        {
+            for s in fx.shifts.iter_mut().filter(|s| s.until.is_none()) {
+                s.until = Some(now);
+            }
+            fx.to = None;
+        }
+    }
+
     /// Fires every fault due by `now`.
     pub(super) fn fire_due(&mut self, now: DateTime<Utc>) {
         let mut due = Vec::new();
@@ -412,8 +454,46 @@ impl SimState {
                     svc.fire(&f.name, effect, now);
                 } else if let Some(b) = env.blue_green.get_mut(name) {
                     b.fire(&f.name, effect, now);
+                } else {
+                    // Checked when read: the only other thing a fault names.
+                    env.functions
+                        .entry(name.clone())
+                        .or_default()
+                        .fire(effect, now);
                 }
             }
+        }
+    }
+}
+
+/// Game-day effects on a function on Lambda: its metrics moved while the
+/// version they hit takes traffic.
+#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
+pub(super) struct FunctionEffects {
+    /// The version its current shift goes to, if one is under way.
+    pub(super) to: Option<u32>,
+    /// Its metrics' shifts.
+    pub(super) shifts: Vec<Shift>,
+}
+
+impl FunctionEffects {
+    /// Applies a metric effect at `now` to the version being shifted to
+    /// (checked when read: a function takes only metric effects).
+    fn fire(&mut self, effect: &Effect, now: DateTime<Utc>) {
+        if let Effect::Metric {
+            metric,
+            value,
+            ramp,
+        } = effect
+        {
+            self.shifts.push(Shift {
+                metric: *metric,
+                value: *value,
+                ramp: *ramp,
+                from: now,
+                until: None,
+                revision: self.to,
+            });
         }
     }
 }

@@ -235,6 +235,10 @@ pub const SCENARIOS: &[(&str, &str)] = &[
         "region-outage",
         include_str!("../../../assets/scenarios/region-outage.toml"),
     ),
+    (
+        "lambda-errors",
+        include_str!("../../../assets/scenarios/lambda-errors.toml"),
+    ),
 ];
 
 /// Why a fleet file cannot be used.

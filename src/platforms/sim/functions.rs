@@ -15,14 +15,17 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use serde::Deserialize;
 
-use super::SimFleet;
+use super::faults::FunctionEffects;
 use super::lambda::{Package, SimLambda};
+use super::script::Trigger;
+use super::series::series;
+use super::{SimFleet, SimState};
 use crate::clock::Clock;
 use crate::config::{EnvConfig, PlatformKind, ServiceConfig};
-use crate::model::{Digest, Health, Revision, RevisionInfo, ServiceSnapshot};
+use crate::model::{Digest, Health, MetricSeries, Revision, RevisionInfo, ServiceSnapshot};
 use crate::platforms::lambda::api::{Code, LambdaApi};
 use crate::platforms::lambda::marker::Marker;
-use crate::platforms::lambda::runner::{self, Shift, Time};
+use crate::platforms::lambda::runner::{self, Progress, Shift, Time};
 use crate::platforms::lambda::snapshot::service_snapshot;
 use crate::platforms::lambda::steps::{self, StepError, Wait};
 use crate::platforms::lambda::{routing, snapshot::Artifact};
@@ -207,11 +210,15 @@ impl SimFleet {
     }
 
     /// The reading of a Lambda service at `now`, built as the platform builds it.
+    /// `effects` are its game-day effects; `cloudwatch_error` why CloudWatch
+    /// cannot be read, if it cannot (its metrics say so).
     pub(super) fn snapshot_lambda(
         &self,
         env: &EnvConfig,
         cfg: &ServiceConfig,
         now: DateTime<Utc>,
+        effects: Option<&FunctionEffects>,
+        cloudwatch_error: Option<&str>,
     ) -> Result<ServiceSnapshot, ProviderError> {
         let (api, f) = self
             .functions
@@ -221,6 +228,19 @@ impl SimFleet {
         if let Some(l) = cfg.lambda.as_deref() {
             r.plan = l.steps.weights();
         }
+        let shifts = effects.map_or(&[][..], |e| &e.shifts[..]);
+        r.metrics = cfg
+            .metrics
+            .iter()
+            .map(|m| match cloudwatch_error {
+                Some(e) => MetricSeries {
+                    label: m.label.clone(),
+                    points: Vec::new(),
+                    error: Some(e.to_string()),
+                },
+                None => series(&f.function, None, shifts, m, &cfg.metrics, now),
+            })
+            .collect();
         r.health = if cfg.health.is_some() {
             Health::Unknown
         } else {
@@ -299,6 +319,9 @@ impl SimFleet {
         let digest = digest.clone();
         let run = id.clone();
         let from_rev = Revision::numbered(&f.function, from, "");
+        let now = clock.now();
+        self.change(|st| st.trigger(&env.name, &f.function, Trigger::Deploy, now));
+        let (fleet, env_name) = (self.clone(), env.name.clone());
         tokio::spawn(async move {
             let code = Code::Image {
                 repository: f.repository.clone(),
@@ -322,7 +345,15 @@ impl SimFleet {
                 sleep,
                 poll: POLL,
             };
-            runner::run(&api, &shift, &time, |_| {}).await.map(drop)
+            let to = shift.to;
+            runner::run(&api, &shift, &time, |p| {
+                if let Progress::Step { n, .. } = p {
+                    let now = fleet.clock.now();
+                    fleet.change(|st| st.step_reached(&env_name, &f.function, to, n, now));
+                }
+            })
+            .await
+            .map(drop)
         });
         Ok(DeployStarted {
             service: cfg.name.clone(),
@@ -354,6 +385,8 @@ impl SimFleet {
         steps::rollback(api, &f.function, &f.alias, n)
             .await
             .map_err(provider_error)?;
+        let now = self.clock.now();
+        self.change(|st| st.function_rolled_back(&env.name, &f.function, now));
         Ok(DeployStarted {
             service: cfg.name.clone(),
             from: routing::number(&before.version).map(|v| Revision::numbered(&f.function, v, "")),
@@ -398,6 +431,21 @@ impl SimFleet {
         runner::decide(api, &s, decision, || clock.now())
             .await
             .map_err(provider_error)
+    }
+}
+
+impl SimFleet {
+    /// Changes the simulated state (shared through the world file, if any).
+    fn change(&self, f: impl FnOnce(&mut SimState)) {
+        let _lock = self.world.as_ref().map(|w| w.lock());
+        let mut st = self.lock();
+        if let Some(w) = &self.world {
+            w.sync_in(&mut st);
+        }
+        f(&mut st);
+        if let Some(w) = &self.world {
+            w.save(&st);
+        }
     }
 }
 

@@ -69,3 +69,91 @@ async fn the_demo_thumbnailer_is_promoted_to_prod_step_by_step_with_a_person_at_
         .unwrap();
     assert_eq!(history.len(), 3);
 }
+
+/// The newest point of `label`, as the watch judges it.
+fn newest(s: &ServiceSnapshot, label: &str) -> f64 {
+    let m = s.metrics.iter().find(|m| m.label == label).unwrap();
+    assert!(m.error.is_none(), "{m:?}");
+    *m.points.last().unwrap()
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_lambda_errors_game_day_raises_errors_at_the_second_step_until_rolled_back() {
+    let clock = ManualClock::new(chrono::Utc.with_ymd_and_hms(2026, 3, 2, 9, 0, 0).unwrap());
+    let fleet_file = crate::platforms::sim::FleetFile::demo_scenario("lambda-errors").unwrap();
+    let fleet = SimFleet::new(&fleet_file, 7, Arc::new(clock.clone()));
+    let cfg = config::demo().unwrap();
+    let prod = cfg.env("prod").unwrap();
+    let svc = prod.service("thumbnailer").unwrap();
+    let digest = read(&fleet, &cfg, "staging").await.digest.unwrap();
+    let before = read(&fleet, &cfg, "prod").await;
+    assert!(newest(&before, "errors %") < 1.0, "{before:?}");
+
+    fleet.deploy(prod, svc, &digest).await.unwrap();
+    let mut at_step = Vec::new();
+    for _ in 0..600 {
+        clock.advance(std::time::Duration::from_secs(1));
+        tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+        let last = read(&fleet, &cfg, "prod").await;
+        let paused = last
+            .deployments
+            .iter()
+            .find_map(|d| d.shift.clone())
+            .filter(|s| s.pause.is_some());
+        if let Some(shift) = paused {
+            at_step.push((shift.step, newest(&last, "errors %")));
+            if shift.step == 2 {
+                break;
+            }
+            fleet
+                .decide_step(prod, svc, &shift, Decision::Continue)
+                .await
+                .unwrap();
+        }
+    }
+    // Step 1 is clean; at step 2 the new version fails 30 % of invocations.
+    assert_eq!(at_step.len(), 2, "{at_step:?}");
+    assert!(at_step[0].1 < 1.0, "{at_step:?}");
+    assert!(at_step[1].1 >= 30.0, "{at_step:?}");
+
+    // The abort's rollback: the alias goes back and the errors end with it.
+    let old = crate::model::Revision::numbered("thumbnailer-prod", 2, "");
+    fleet.rollback(prod, svc, &old).await.unwrap();
+    clock.advance(std::time::Duration::from_secs(61));
+    let after = read(&fleet, &cfg, "prod").await;
+    assert_eq!(
+        after.task_definition.as_ref().map(|r| r.id.clone()),
+        Some(RevisionId::Number(2))
+    );
+    assert!(newest(&after, "errors %") < 1.0, "{after:?}");
+}
+
+#[rstest::rstest]
+#[case::step_without_its_number(
+    "service = \"thumbnailer-prod\"\ntrigger = \"step\"\neffect = \"error_rate\"\nvalue = 9.0",
+    "trigger \"step\" needs step = N"
+)]
+#[case::step_zero(
+    "service = \"thumbnailer-prod\"\ntrigger = \"step\"\nstep = 0\neffect = \"error_rate\"\nvalue = 9.0",
+    "trigger \"step\" needs step = N"
+)]
+#[case::step_on_an_ecs_service(
+    "service = \"shop-api-prod\"\ntrigger = \"step\"\nstep = 2\neffect = \"error_rate\"\nvalue = 9.0",
+    "trigger \"step\" needs service = \"FUNCTION\""
+)]
+#[case::a_step_number_without_the_step_trigger(
+    "service = \"thumbnailer-prod\"\ntrigger = \"deploy\"\nstep = 2\neffect = \"error_rate\"\nvalue = 9.0",
+    "step = N goes with trigger = \"step\" only"
+)]
+#[case::a_function_takes_metric_effects_only(
+    "service = \"thumbnailer-prod\"\neffect = \"health_down\"",
+    "a Lambda function takes error_rate or latency"
+)]
+fn a_bad_lambda_fault_is_refused_with_what_to_write(#[case] entry: &str, #[case] says: &str) {
+    let demo = include_str!("../../../assets/demo-fleet.toml");
+    let text = format!("{demo}\n[[fault]]\nenv = \"prod\"\n{entry}\n");
+    let err = crate::platforms::sim::FleetFile::parse(&text, "fleet.toml")
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains(says), "{err}");
+}

@@ -70,14 +70,11 @@ impl SimFleet {
             }),
             None => self.alarm_reading(&env.name, sim_env),
         };
-        // CloudWatch's: a service behind a proxy has the proxy's counters.
-        let on_ecs = || {
-            env.services
-                .iter()
-                .filter(|s| !proxied::is_proxied(s) && !super::functions::is_lambda(s))
-        };
-        let any_alarms = on_ecs().any(|s| !s.alarms.is_empty() || !s.alarm_prefixes.is_empty());
-        let any_metrics = on_ecs().any(|s| !s.metrics.is_empty());
+        // CloudWatch's (ECS and Lambda): a service behind a proxy has the proxy's counters.
+        let on_cloudwatch = || env.services.iter().filter(|s| !proxied::is_proxied(s));
+        let any_alarms =
+            on_cloudwatch().any(|s| !s.alarms.is_empty() || !s.alarm_prefixes.is_empty());
+        let any_metrics = on_cloudwatch().any(|s| !s.metrics.is_empty());
         let sources = Sources {
             alarms: alarms.state(any_alarms),
             metrics: match (&cloudwatch_error, any_metrics) {
@@ -90,7 +87,11 @@ impl SimFleet {
         let mut warnings = sources.failed();
         for cfg in env.services.iter() {
             if super::functions::is_lambda(cfg) {
-                match self.snapshot_lambda(env, cfg, now) {
+                let effects = cfg
+                    .lambda
+                    .as_deref()
+                    .and_then(|l| sim_env.functions.get(&l.function));
+                match self.snapshot_lambda(env, cfg, now, effects, cloudwatch_error.as_deref()) {
                     Ok(s) => services.push(s),
                     Err(e) => warnings.push(format!("service \"{}\": {e}", cfg.name)),
                 }

@@ -1,6 +1,6 @@
 //! Game-day faults written as data in a fleet file (`[[fault]]`): a trigger
 //! (at start, a time after start, after the next deploy or rollback of a
-//! service) and an effect (a rollout that fails, an alarm, errors or latency
+//! service, at a step of a Lambda function's next shift) and an effect (a rollout that fails, an alarm, errors or latency
 //! rising, health down or flapping, throttling, timeouts, an outage).
 //!
 //! Entries are checked against the fleet when the file is read, and every
@@ -25,6 +25,9 @@ pub enum Trigger {
     Deploy,
     /// The next rollback of `service` starts.
     Rollback,
+    /// The next shift of a Lambda function (`service` names the function)
+    /// reaches step `step`.
+    Step,
 }
 
 /// The effects a fault can have, as written in `effect = "…"`.
@@ -72,6 +75,9 @@ pub struct FaultEntry {
     /// Delay after the trigger.
     #[serde(default, with = "delay")]
     pub after: Duration,
+    /// `trigger = "step"`: the step of the shift that starts the clock (1-based).
+    #[serde(default)]
+    pub step: Option<u32>,
     /// What happens.
     pub effect: EffectKind,
     /// `error_rate` / `latency`: the value reached.
@@ -224,6 +230,9 @@ pub struct ScriptedFault {
     pub trigger: Trigger,
     /// Delay after the trigger.
     pub after: Duration,
+    /// The step a `Step` trigger waits for.
+    #[serde(default)]
+    pub step: Option<u32>,
     /// Effect.
     pub effect: Effect,
     /// Progress.
@@ -254,8 +263,13 @@ impl FaultEntry {
             .service
             .as_ref()
             .is_some_and(|s| env.blue_green.iter().any(|b| b.backend == *s));
+        // A function on Lambda is named by its function name.
+        let function = self
+            .service
+            .as_ref()
+            .is_some_and(|s| env.lambda.iter().any(|f| f.function == *s));
         let service = match &self.service {
-            Some(_) if blue_green => None,
+            Some(_) if blue_green || function => None,
             Some(s) => Some(
                 env.services
                     .iter()
@@ -377,7 +391,32 @@ impl FaultEntry {
                 "{name}: a blue/green service takes rollout_fails, error_rate, health_down or health_flapping, not this effect"
             ));
         }
-        if effect.needs_service() && service.is_none() && !blue_green {
+        if function && !matches!(effect, Effect::Metric { .. }) {
+            return Err(format!(
+                "{name}: a Lambda function takes error_rate or latency, not this effect"
+            ));
+        }
+        match (self.trigger, self.step) {
+            (Trigger::Step, Some(n)) if n >= 1 && function => {}
+            (Trigger::Step, Some(n)) if n >= 1 => {
+                return Err(format!(
+                    "{name}: trigger \"step\" needs service = \"FUNCTION\", a Lambda function of environment \"{}\"",
+                    self.env
+                ));
+            }
+            (Trigger::Step, _) => {
+                return Err(format!(
+                    "{name}: trigger \"step\" needs step = N (the step of the shift, from 1)"
+                ));
+            }
+            (_, Some(_)) => {
+                return Err(format!(
+                    "{name}: step = N goes with trigger = \"step\" only"
+                ));
+            }
+            (_, None) => {}
+        }
+        if effect.needs_service() && service.is_none() && !blue_green && !function {
             return Err(format!(
                 "{name}: this effect needs service = \"ECS SERVICE\""
             ));
@@ -390,7 +429,7 @@ impl FaultEntry {
                 self.service.as_deref().unwrap_or_default()
             ));
         }
-        if self.trigger != Trigger::Start && service.is_none() && !blue_green {
+        if self.trigger != Trigger::Start && service.is_none() && !blue_green && !function {
             return Err(format!(
                 "{name}: trigger \"{}\" needs service = \"ECS SERVICE\"",
                 if self.trigger == Trigger::Deploy {
@@ -406,6 +445,7 @@ impl FaultEntry {
             service: self.service.clone(),
             trigger: self.trigger,
             after: self.after,
+            step: self.step,
             effect,
             status: Status::Armed,
         })
