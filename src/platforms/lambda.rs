@@ -6,6 +6,7 @@
 pub mod api;
 pub mod digest;
 pub mod marker;
+pub mod package;
 pub mod provider;
 pub mod read;
 pub mod routing;

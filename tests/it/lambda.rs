@@ -841,3 +841,199 @@ fn a_hand_change_mid_shift_stops_the_promotion_and_is_left_alone() {
     assert_eq!(a["FunctionVersion"], "1", "{a}");
     assert_eq!(a["Weights"]["2"].as_f64(), Some(0.3), "{a}");
 }
+
+/// The fixture's second zip package, as its SHA-256.
+const ZIP_2: &str = "sha256:932906c5d4564648fb1377dcdf2c1fedd640ce28c0d731d93181c7c726c8804e";
+
+/// Zip functions on moto: staging's alias on version 2 (package 2), prod's
+/// on version 1 (package 1); Lambda reached through the stand-in that
+/// serves the packages moto cannot (`support::codeproxy`). Answers the
+/// stand-in, the fixture's two packages and the configuration, whose steps
+/// are `10% 8s` then all.
+fn zip_stages(
+    moto: &emulators::Emulator,
+    dir: &std::path::Path,
+) -> (
+    crate::support::codeproxy::CodeProxy,
+    Vec<Vec<u8>>,
+    std::path::PathBuf,
+) {
+    let fx = fixture(&moto.url, &["zip-function", "thumbs-staging", "live"]);
+    fixture(&moto.url, &["publish", "thumbs-staging"]);
+    fixture(&moto.url, &["set-alias", "thumbs-staging", "live", "2"]);
+    fixture(&moto.url, &["zip-function", "thumbs-prod", "live"]);
+    let packages: Vec<Vec<u8>> = fx["packages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| aws_smithy_types::base64::decode(p["zip_base64"].as_str().unwrap()).unwrap())
+        .collect();
+    assert_eq!(
+        shipdeck::model::Digest::of_bytes(&packages[1]).as_str(),
+        ZIP_2
+    );
+    let proxy = crate::support::codeproxy::CodeProxy::start(&moto.url);
+    let env = |name: &str| {
+        format!(
+            "\n[[environment]]\nname = \"{name}\"\nplatform = \"lambda\"\n[environment.aws]\nregion = \"us-east-1\"\n\
+             endpoint_url = \"{url}\"\nendpoints = {{ lambda = \"{proxy}\" }}\n[environment.lambda]\n\
+             steps = [\"10% 8s\", \"100%\"]\n[environment.gate]\n\
+             checks = [\"rollout_completed\", \"not_in_flight\", \"pinned\", \"fresh\"]\n[environment.rollout]\n\
+             stability_window = \"2s\"\ntimeout = \"2m\"\n[[environment.service]]\nname = \"thumbnailer\"\n\
+             [environment.service.lambda]\nfunction = \"thumbs-{name}\"\nalias = \"live\"\n",
+            url = moto.url,
+            proxy = proxy.url()
+        )
+    };
+    let config = dir.join("shipdeck.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "refresh_interval = \"1s\"\nallow_operator_override = true\n{}{}",
+            env("staging"),
+            env("prod")
+        ),
+    )
+    .unwrap();
+    (proxy, packages, config)
+}
+
+/// A zip function: staging's package is fetched from its version's
+/// `Code.Location`, checked against staging's `CodeSha256`, uploaded into
+/// prod and published, and prod's alias moves to it in two steps, each read
+/// back and recorded.
+#[test]
+fn a_zip_function_staging_s_package_is_promoted_into_prod_in_two_steps() {
+    let Some(bin) = emulators::venv_bin() else {
+        return;
+    };
+    let moto = emulators::moto_lambda(&bin);
+    let dir = tempfile::tempdir().unwrap();
+    let (proxy, packages, config) = zip_stages(&moto, dir.path());
+    proxy.serve("thumbs-staging", 2, packages[1].clone());
+    let child = shipdeck(dir.path(), &config)
+        .args(["promote", "thumbnailer", "--to", "prod", "--yes", "--wait"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Mid-shift, the alias read back by someone else carries the step's weight.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_mins(1);
+    loop {
+        let a = fixture(&moto.url, &["alias", "thumbs-prod", "live"]);
+        if a["Weights"]["2"].as_f64() == Some(0.1) {
+            assert_eq!(a["FunctionVersion"], "1", "{a}");
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "no first step: {a}");
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+    let out = child.wait_with_output().unwrap();
+    let text =
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{text}\n{}",
+        std::fs::read_to_string(dir.path().join("shipdeck.log")).unwrap_or_default()
+    );
+    let alias = fixture(&moto.url, &["alias", "thumbs-prod", "live"]);
+    assert_eq!(alias["FunctionVersion"], "2", "{alias}");
+    assert_eq!(alias["Weights"], serde_json::json!({}));
+    // Prod holds staging's package: moto computed its CodeSha256 from the
+    // bytes uploaded.
+    let staging = fixture(&moto.url, &["function", "thumbs-staging", "2"]);
+    let latest = fixture(&moto.url, &["function", "thumbs-prod"]);
+    let v2 = fixture(&moto.url, &["function", "thumbs-prod", "2"]);
+    assert_eq!(latest["CodeSha256"], staging["CodeSha256"], "{latest}");
+    assert_eq!(v2["digest"], ZIP_2, "{v2}");
+    // Downloaded once, from the version staging's alias serves; uploaded once.
+    let seen = proxy.seen();
+    let count = |r: &str| seen.iter().filter(|s| s.as_str() == r).count();
+    assert_eq!(count("GET /package/thumbs-staging/2"), 1, "{seen:?}");
+    assert_eq!(
+        count("PUT /2015-03-31/functions/thumbs-prod/code"),
+        1,
+        "{seen:?}"
+    );
+    let ledger = std::fs::read_to_string(dir.path().join("data/shipdeck/ledger.jsonl")).unwrap();
+    let steps: Vec<String> = ledger
+        .lines()
+        .map(|l| serde_json::from_str::<Value>(l).unwrap()["record"].clone())
+        .filter(|r| r["kind"] == "step")
+        .map(|r| r["reasons"][0].as_str().unwrap_or_default().to_string())
+        .collect();
+    assert!(
+        steps
+            .iter()
+            .any(|s| s.starts_with(&format!("published version 2 with {ZIP_2}"))),
+        "{steps:?}"
+    );
+    assert_eq!(
+        steps
+            .iter()
+            .filter(|s| s.contains("step 1 of 2 (10%)"))
+            .count(),
+        1,
+        "{steps:?}"
+    );
+    // The last step is the outcome: the alias on the new version.
+    assert!(
+        ledger.lines().any(|l| {
+            let r = &serde_json::from_str::<Value>(l).unwrap()["record"];
+            r["kind"] == "deploy_succeeded" && r["to_digest"] == ZIP_2
+        }),
+        "{ledger}"
+    );
+}
+
+/// The stand-in serves other bytes than staging's package: the promotion
+/// is refused naming both digests, before anything reaches prod.
+#[test]
+fn a_zip_package_that_is_not_the_promoted_one_is_refused_and_prod_is_unchanged() {
+    let Some(bin) = emulators::venv_bin() else {
+        return;
+    };
+    let moto = emulators::moto_lambda(&bin);
+    let dir = tempfile::tempdir().unwrap();
+    let (proxy, packages, config) = zip_stages(&moto, dir.path());
+    let mut corrupted = packages[1].clone();
+    corrupted[40] ^= 0xff;
+    let found = shipdeck::model::Digest::of_bytes(&corrupted);
+    proxy.serve("thumbs-staging", 2, corrupted);
+    let out = assert_cmd::Command::from_std(shipdeck(dir.path(), &config))
+        .args(["promote", "thumbnailer", "--to", "prod", "--yes", "--wait"])
+        .timeout(std::time::Duration::from_mins(2))
+        .output()
+        .unwrap();
+    let text =
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+    assert_ne!(out.status.code(), Some(0), "{text}");
+    assert!(
+        text.contains(found.as_str()) && text.contains(ZIP_2),
+        "both digests named: {text}"
+    );
+    assert!(text.contains("nothing was uploaded"), "{text}");
+    // Nothing reached prod: no upload, no version, the alias where it was.
+    let seen = proxy.seen();
+    assert!(
+        seen.iter().any(|s| s == "GET /package/thumbs-staging/2"),
+        "{seen:?}"
+    );
+    assert!(
+        !seen
+            .iter()
+            .any(|s| s.starts_with("PUT ") || s.starts_with("POST ")),
+        "{seen:?}"
+    );
+    let prod = fixture(&moto.url, &["function", "thumbs-prod"]);
+    assert_eq!(
+        prod["versions"],
+        serde_json::json!(["$LATEST", "1"]),
+        "{prod}"
+    );
+    assert_eq!(prod["digest"], ZIP_1, "{prod}");
+    let alias = fixture(&moto.url, &["alias", "thumbs-prod", "live"]);
+    assert_eq!(alias["FunctionVersion"], "1", "{alias}");
+    assert_eq!(alias["Weights"], serde_json::json!({}));
+}

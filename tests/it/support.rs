@@ -2,6 +2,7 @@
 //! the AWS emulators and their fixtures, tmux, real proxies, an HTTP server,
 //! the binary in team mode and the demo's canary started through it.
 
+pub mod codeproxy;
 pub mod console;
 pub mod demo_canary;
 pub mod emulators;

@@ -23,6 +23,10 @@ as AWS does, rather than from the sha256 of the ImageUri string.
   lambda_fixture.py URL alias NAME ALIAS
       GetAlias -> {"FunctionVersion", "RoutingConfig", "Weights" ({} when none),
                    "Description", "RevisionId", "AliasArn", "Name"}
+  lambda_fixture.py URL function NAME [QUALIFIER]
+      GetFunctionConfiguration ($LATEST unless QUALIFIER) and the published
+      versions -> {"Version", "CodeSha256", "PackageType", "digest",
+                   "versions": ListVersionsByFunction's, "$LATEST" first}
   lambda_fixture.py URL set-alias NAME ALIAS VERSION [WEIGHT_VERSION WEIGHT]
       A hand change: one UpdateAlias, the weights set (or cleared), the
       description left alone. -> the alias as `alias` prints it
@@ -292,6 +296,18 @@ def alias():
     return alias_json(client("lambda"), ARGS[0], ARGS[1])
 
 
+def function():
+    need(1, "NAME [QUALIFIER]")
+    lam = client("lambda")
+    kw = {"FunctionName": ARGS[0]}
+    if len(ARGS) > 1:
+        kw["Qualifier"] = ARGS[1]
+    c = lam.get_function_configuration(**kw)
+    versions = [v["Version"] for v in lam.list_versions_by_function(FunctionName=ARGS[0])["Versions"]]
+    return {"Version": c["Version"], "CodeSha256": c["CodeSha256"],
+            "PackageType": c.get("PackageType"), "digest": digest_of(c), "versions": versions}
+
+
 def set_alias():
     need(3, "NAME ALIAS VERSION [WEIGHT_VERSION WEIGHT]")
     name, al, version = ARGS[0], ARGS[1], ARGS[2]
@@ -386,7 +402,7 @@ def enforce_iam():
 
 COMMANDS = {
     "image-function": image_function, "zip-function": zip_function, "publish": publish,
-    "alias": alias, "set-alias": set_alias, "codedeploy": codedeploy,
+    "alias": alias, "function": function, "set-alias": set_alias, "codedeploy": codedeploy,
     "restricted-user": restricted_user, "user": user, "enforce-iam": enforce_iam,
 }
 

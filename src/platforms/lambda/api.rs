@@ -81,4 +81,14 @@ pub trait LambdaApi {
     ) -> Result<Artifact, ProviderError>;
     /// A published version's artifact.
     async fn artifact(&self, function: &str, version: u32) -> Result<Artifact, ProviderError>;
+    /// A published zip version's package, as stored: never more than
+    /// `limit` bytes read (a bigger package is refused, see
+    /// [`super::package::PackageError::TooBig`]). Not checked here against
+    /// the version's digest: [`super::package`] does that, in one place.
+    async fn package(
+        &self,
+        function: &str,
+        version: u32,
+        limit: u64,
+    ) -> Result<Vec<u8>, ProviderError>;
 }

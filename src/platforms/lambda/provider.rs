@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use chrono::Utc;
 
-use super::api::Code;
+use super::package::{self, Origin};
 use super::read::{self, Artifacts};
 use super::runner::{self, Ended, Progress, Shift, Time};
 use super::sdk::SdkLambda;
@@ -108,6 +108,12 @@ impl LambdaProvider {
             .entry(env.name.clone())
             .or_insert(api)
             .clone()
+    }
+
+    /// The Lambda of every environment this process has reached.
+    fn reached(&self) -> Vec<Arc<SdkLambda>> {
+        let apis = self.apis.lock().unwrap_or_else(PoisonError::into_inner);
+        apis.values().cloned().collect()
     }
 
     fn run(&self, env: &str, service: &str) -> Option<Run> {
@@ -378,15 +384,13 @@ impl Provider for LambdaProvider {
                 ),
             });
         }
-        let Some(repository) =
-            read::image_repository(&api.client, &api.calls, env, &l.function).await?
-        else {
-            return Err(ProviderError::Other {
-                message: format!(
-                    "{} is a zip function: promoting a zip package (fetching the source stage's package and checking its SHA-256) is not built yet; only image functions are promoted",
-                    l.function
-                ),
-            });
+        // A zip's package comes from the stage whose alias serves the digest.
+        let repository = read::image_repository(&api.client, &api.calls, env, &l.function).await?;
+        let origin = if let Some(repository) = repository {
+            Origin::Image(repository)
+        } else {
+            let stages = package::stages(self.reached(), &env.name, &service.name);
+            package::locate(stages, &l.function, digest).await?
         };
         let key = (env.name.clone(), service.name.clone());
         let id = format!(
@@ -419,11 +423,8 @@ impl Provider for LambdaProvider {
         let pause = env.rollout.pause_steps;
         let run_id = id.clone();
         tokio::spawn(async move {
-            let code = Code::Image {
-                repository,
-                digest: digest.clone(),
-            };
             let result: Result<(), StepError> = async {
+                let code = origin.code(&digest, package::PACKAGE_LIMIT).await?;
                 let published = steps::publish(
                     &*api,
                     &l.function,

@@ -7,6 +7,7 @@ use aws_sdk_lambda::Client;
 use aws_sdk_lambda::types::AliasRoutingConfiguration;
 
 use super::api::{AliasUpdate, Code, LambdaApi, LatestCode};
+use super::package::{self, PackageError};
 use super::read::{self, API, AliasView, Artifacts, Latest};
 use super::routing::weight_f64;
 use super::snapshot::Artifact;
@@ -158,5 +159,35 @@ impl LambdaApi for SdkLambda {
             version,
         )
         .await
+    }
+
+    async fn package(
+        &self,
+        function: &str,
+        version: u32,
+        limit: u64,
+    ) -> Result<Vec<u8>, ProviderError> {
+        let what = format!("{function}:{version}");
+        let out = self
+            .calls
+            .call(&self.env, API, "GetFunction", || async {
+                self.client
+                    .get_function()
+                    .function_name(function)
+                    .qualifier(version.to_string())
+                    .send()
+                    .await
+                    .map_err(|e| classify(&e, "lambda:GetFunction", &what))
+            })
+            .await?;
+        let what = format!("{what} in {}", self.env.name);
+        let Some(location) = out
+            .code()
+            .and_then(|c| c.location())
+            .filter(|l| !l.is_empty())
+        else {
+            return Err(PackageError::NoLocation { what }.into());
+        };
+        Ok(package::download(location, &what, limit, package::DOWNLOAD).await?)
     }
 }

@@ -54,6 +54,10 @@ pub enum StepError {
         /// What happened (`failed: …`, `did not finish within 5m`).
         what: String,
     },
+    /// A zip package could not be fetched, or is not the promoted one: it
+    /// was not uploaded.
+    #[error(transparent)]
+    Package(#[from] super::package::PackageError),
     /// The API refused or failed.
     #[error(transparent)]
     Provider(#[from] ProviderError),

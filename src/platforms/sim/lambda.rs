@@ -37,6 +37,7 @@ use refusals::{
 
 use crate::clock::Clock;
 use crate::model::Health;
+use crate::platforms::lambda::digest::zip_code_sha256;
 use crate::platforms::lambda::read::AliasView;
 use crate::platforms::lambda::snapshot::LambdaReading;
 use crate::provider::ProviderError;
@@ -73,7 +74,14 @@ struct State {
     functions: BTreeMap<String, Function>,
     /// Images pushed: (repository, digest hex).
     images: BTreeSet<(String, String)>,
+    /// Zip packages kept, by their `CodeSha256`: what a version's
+    /// `Code.Location` serves.
+    #[serde(default)]
+    packages: BTreeMap<String, Vec<u8>>,
     calls: u64,
+    /// Calls served, by operation.
+    #[serde(default)]
+    ops: BTreeMap<String, u64>,
 }
 
 /// The simulated Lambda of one environment. Cheap to clone; clones share state.
@@ -93,7 +101,9 @@ impl SimLambda {
                 ids: Ids { seed, next: 0 },
                 functions: BTreeMap::new(),
                 images: BTreeSet::new(),
+                packages: BTreeMap::new(),
                 calls: 0,
+                ops: BTreeMap::new(),
             })),
             clock,
             update_delay,
@@ -135,6 +145,7 @@ impl SimLambda {
             events: VecDeque::new(),
             seq: 0,
             fail_next: None,
+            corrupt_downloads: false,
         };
         f.event(now, format!("function created ({})", package.as_str()));
         let v = f.publish(now);
@@ -209,9 +220,31 @@ impl SimLambda {
         self.lock().images.insert((repository.to_string(), hex));
     }
 
+    /// Keeps zip package `bytes`, as an upload does, and answers their
+    /// `CodeSha256`: a function or version created with it then has a
+    /// package to download whose SHA-256 is its digest.
+    pub fn put_package(&self, bytes: &[u8]) -> String {
+        let sha = zip_code_sha256(bytes);
+        self.lock().packages.insert(sha.clone(), bytes.to_vec());
+        sha
+    }
+
     /// API calls served (for counting a reading's or a promotion's calls).
     pub fn calls(&self) -> u64 {
         self.lock().calls
+    }
+
+    /// Calls of one operation served (`UpdateFunctionCode`, `GetFunction`, …).
+    pub fn calls_of(&self, op: &str) -> u64 {
+        self.lock().ops.get(op).copied().unwrap_or(0)
+    }
+
+    /// A fault: every download of `function`'s packages answers bytes that
+    /// differ from the package's (a corrupted copy on the way).
+    pub fn corrupt_downloads(&self, function: &str) -> Result<(), ProviderError> {
+        let (mut st, _) = self.enter();
+        function_mut(&mut st.functions, function)?.corrupt_downloads = true;
+        Ok(())
     }
 
     /// The function's versions as `ListVersionsByFunction` names them:

@@ -11,6 +11,7 @@ use super::{
 };
 use crate::platforms::lambda::api::{AliasUpdate, Code, LambdaApi, LatestCode};
 use crate::platforms::lambda::digest::zip_code_sha256;
+use crate::platforms::lambda::package::PackageError;
 use crate::platforms::lambda::read::AliasView;
 use crate::platforms::lambda::snapshot::Artifact;
 use crate::provider::ProviderError;
@@ -169,10 +170,11 @@ fn check_routing(
 }
 
 impl SimLambda {
-    /// An API call's entry: counted, time caught up.
-    fn call(&self) -> (std::sync::MutexGuard<'_, State>, DateTime<Utc>) {
+    /// An API call's entry: counted (in all and by operation), time caught up.
+    fn call(&self, op: &str) -> (std::sync::MutexGuard<'_, State>, DateTime<Utc>) {
         let (mut st, now) = self.enter();
         st.calls += 1;
+        *st.ops.entry(op.to_string()).or_default() += 1;
         (st, now)
     }
 
@@ -248,7 +250,7 @@ fn code_sha256(
 
 impl LambdaApi for SimLambda {
     async fn alias(&self, function: &str, alias: &str) -> Result<AliasView, ProviderError> {
-        let (st, _) = self.call();
+        let (st, _) = self.call("GetAlias");
         let f = function_of(&st, function)?;
         Ok(alias_of(f, alias)?.view())
     }
@@ -259,7 +261,7 @@ impl LambdaApi for SimLambda {
         alias: &str,
         update: &AliasUpdate,
     ) -> Result<AliasView, ProviderError> {
-        let (mut st, now) = self.call();
+        let (mut st, now) = self.call("UpdateAlias");
         let change = Change {
             version: update.version.clone(),
             weighted: update
@@ -274,18 +276,19 @@ impl LambdaApi for SimLambda {
     }
 
     async fn latest(&self, function: &str) -> Result<LatestCode, ProviderError> {
-        let (st, _) = self.call();
+        let (st, _) = self.call("GetFunctionConfiguration");
         Ok(function_of(&st, function)?.latest_code())
     }
 
     async fn update_code(&self, function: &str, code: &Code) -> Result<LatestCode, ProviderError> {
         const OP: &str = "UpdateFunctionCode";
-        let (mut st, now) = self.call();
+        let (mut st, now) = self.call("UpdateFunctionCode");
         let until = self.update_ends(now);
         let State {
             ids,
             functions,
             images,
+            packages,
             ..
         } = &mut *st;
         let f = function_mut(functions, function)?;
@@ -293,6 +296,9 @@ impl LambdaApi for SimLambda {
             return Err(in_progress(OP, f));
         }
         let sha = code_sha256(f, images, code)?;
+        if let Code::Zip(bytes) = code {
+            packages.insert(sha.clone(), bytes.clone());
+        }
         let previous = std::mem::replace(&mut f.code_sha256, sha);
         f.update = Update::InProgress {
             until,
@@ -317,7 +323,7 @@ impl LambdaApi for SimLambda {
         revision_id: Option<&str>,
     ) -> Result<Artifact, ProviderError> {
         const OP: &str = "PublishVersion";
-        let (mut st, now) = self.call();
+        let (mut st, now) = self.call("PublishVersion");
         let f = function_mut(&mut st.functions, function)?;
         if f.in_progress() {
             return Err(in_progress(OP, f));
@@ -355,7 +361,7 @@ impl LambdaApi for SimLambda {
     }
 
     async fn artifact(&self, function: &str, version: u32) -> Result<Artifact, ProviderError> {
-        let (st, _) = self.call();
+        let (st, _) = self.call("GetFunctionConfiguration");
         let f = function_of(&st, function)?;
         f.artifact(version).ok_or_else(|| {
             not_found(
@@ -363,5 +369,47 @@ impl LambdaApi for SimLambda {
                 &format!("Function not found: {}:{version}", f.arn()),
             )
         })
+    }
+
+    /// `GetFunction` with the version, then a download of its
+    /// `Code.Location`: the bytes kept for its `CodeSha256`.
+    async fn package(
+        &self,
+        function: &str,
+        version: u32,
+        limit: u64,
+    ) -> Result<Vec<u8>, ProviderError> {
+        let (st, _) = self.call("GetFunction");
+        let f = function_of(&st, function)?;
+        let what = format!("{function}:{version}");
+        let v = f.version(version).ok_or_else(|| {
+            not_found(&what, &format!("Function not found: {}:{version}", f.arn()))
+        })?;
+        // An image version has an ImageUri, no package to download; a zip
+        // version created without its bytes has nothing to serve either.
+        let Some(bytes) = st
+            .packages
+            .get(&v.code_sha256)
+            .filter(|_| v.package == Package::Zip)
+        else {
+            return Err(PackageError::NoLocation { what }.into());
+        };
+        let size = u64::try_from(bytes.len()).unwrap_or(u64::MAX);
+        if size > limit {
+            return Err(PackageError::TooBig {
+                what,
+                size: Some(size),
+                limit,
+            }
+            .into());
+        }
+        let mut bytes = bytes.clone();
+        if f.corrupt_downloads {
+            match bytes.last_mut() {
+                Some(b) => *b ^= 0xff,
+                None => bytes.push(0),
+            }
+        }
+        Ok(bytes)
     }
 }

@@ -62,6 +62,9 @@ pub(super) struct Function {
     pub(super) seq: u64,
     /// The next `UpdateFunctionCode` ends `Failed` with this reason.
     pub(super) fail_next: Option<String>,
+    /// Its packages' downloads answer other bytes.
+    #[serde(default)]
+    pub(super) corrupt_downloads: bool,
 }
 
 impl Function {

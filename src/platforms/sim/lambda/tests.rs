@@ -16,6 +16,7 @@ use crate::platforms::lambda::snapshot::service_snapshot;
 use crate::provider::ProviderError;
 
 mod code;
+mod package;
 
 const FN: &str = "thumbs";
 const REPO: &str = "123456789012.dkr.ecr.eu-west-1.amazonaws.com/thumbs";
