@@ -6,6 +6,7 @@
 pub mod app;
 pub mod approvals;
 pub mod aws;
+pub mod cache;
 pub mod cli;
 pub mod clock;
 pub mod config;

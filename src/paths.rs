@@ -33,6 +33,16 @@ pub fn cache_dir() -> Option<PathBuf> {
     dirs().map(|d| d.cache_dir().to_path_buf())
 }
 
+/// The task-definition cache's file name in [`cache_dir`] (ECS).
+pub const TASK_DEFINITION_CACHE: &str = "task-definitions.json";
+/// The Lambda version cache's file name in [`cache_dir`], beside ECS's.
+pub const LAMBDA_VERSION_CACHE: &str = "lambda-versions.json";
+
+/// A cache file named `name` in [`cache_dir`] (see [`crate::cache`]).
+pub fn cache_file(name: &str) -> Option<PathBuf> {
+    cache_dir().map(|d| d.join(name))
+}
+
 /// The log file.
 pub fn log_file() -> Option<PathBuf> {
     state_dir().map(|d| d.join("shipdeck.log"))
