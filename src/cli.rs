@@ -54,8 +54,8 @@ pub struct Cli {
     /// Disable every mutating action.
     #[arg(long, global = true)]
     pub read_only: bool,
-    /// Neither read nor write the task-definition cache file (ECS task
-    /// definitions are then described afresh by this run).
+    /// Neither read nor write the cache files (ECS task definitions and
+    /// Lambda versions are then read afresh by this run).
     #[arg(long, global = true)]
     pub no_cache: bool,
     /// What to do (the console opens when none is given).

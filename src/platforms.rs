@@ -143,9 +143,13 @@ enum Platform<'a> {
 impl AnyProvider {
     /// Why the provider's cache file could not be used, once (then `None`).
     pub fn cache_warning(&self) -> Option<String> {
-        match self {
+        let own = match self {
             Self::Sim(_) => None,
             Self::Aws(p) => p.cache_warning(),
+        };
+        match (own, lambda::artifacts::take_warning()) {
+            (Some(a), Some(b)) => Some(format!("{a}; {b}")),
+            (a, b) => a.or(b),
         }
     }
 
@@ -154,6 +158,7 @@ impl AnyProvider {
         if let Self::Aws(p) = self {
             p.save_cache();
         }
+        lambda::artifacts::save();
     }
 
     fn platform(&self, kind: PlatformKind) -> Platform<'_> {

@@ -34,6 +34,12 @@ pub fn load_config(cli: &Cli) -> Result<Config, ConfigError> {
     cfg.read_only |= cli.read_only;
     if !cli.no_cache {
         cfg.cache_file = crate::platforms::ecs::cache::default_path();
+        // Lambda's published versions, beside the task definitions.
+        if let Some(f) = &cfg.cache_file {
+            crate::platforms::lambda::artifacts::keep_in(
+                f.with_file_name(crate::paths::LAMBDA_VERSION_CACHE),
+            );
+        }
     }
     // What the SDK would read and panic on (a control character reaching a
     // request header) is refused first, for ECS as for the team's table.

@@ -4,6 +4,7 @@
 //! it in steps; a rollback is one `UpdateAlias` back to the stable version.
 
 pub mod api;
+pub mod artifacts;
 pub mod digest;
 pub mod marker;
 pub mod package;

@@ -23,7 +23,11 @@ type Calls = BTreeMap<String, BTreeMap<String, u64>>;
 type Corrupt = Box<dyn Fn(&Path)>;
 
 /// Runs `shipdeck status --json` on `config` with the cache under `cache_home`.
-fn status(config: &Path, cache_home: &Path, extra: &[&str]) -> (serde_json::Value, String) {
+pub(crate) fn status(
+    config: &Path,
+    cache_home: &Path,
+    extra: &[&str],
+) -> (serde_json::Value, String) {
     let out = assert_cmd::Command::cargo_bin("shipdeck")
         .unwrap()
         .env_remove("SHIPDECK_CONFIG")

@@ -23,7 +23,7 @@ const IMAGE_2: &str = "sha256:a5cf9592f12920d37735b9f1c2fe250340435818750507efc2
 /// The fixture's first zip package, as its SHA-256.
 const ZIP_1: &str = "sha256:79ee48b9cd93b5e9126e62f3b640fa830972d30d9e81088f125f50acc2116c92";
 
-fn fixture(url: &str, args: &[&str]) -> Value {
+pub(crate) fn fixture(url: &str, args: &[&str]) -> Value {
     let bin = emulators::venv_bin().unwrap();
     let out = std::process::Command::new(bin.join("python"))
         .arg(format!(

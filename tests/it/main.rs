@@ -26,6 +26,7 @@ mod fleet_scale;
 mod hardening;
 mod health;
 mod lambda;
+mod lambda_cache;
 mod leak;
 mod ledger_follow;
 mod lock_race;

@@ -15,6 +15,12 @@ as AWS does, rather than from the sha256 of the ImageUri string.
       -> {"function_arn", "packages": [{"code_sha256" (base64, as Lambda shows it),
           "sha256" (hex), "digest" ("sha256:" + hex), "zip_base64"}, ...],
           "digests": [d1, d2], "versions": ["1"], "alias"}
+  lambda_fixture.py URL zip-functions PREFIX COUNT ALIAS [THREADS]
+      COUNT zip functions PREFIX-1 .. PREFIX-COUNT as zip-function makes one
+      (package 1, version 1, ALIAS -> 1), THREADS (default 8) at a time: the
+      fleet of the Lambda reading's measure (scripts/bench-lambda.sh). Again:
+      the functions that exist already are left as they are.
+      -> {"functions": COUNT, "alias", "digest" (package 1's), "created"}
   lambda_fixture.py URL publish NAME [CODE_SHA256]
       $LATEST updated to the second artifact (image: same repository @digest2)
       unless it holds it already, then PublishVersion (with CodeSha256 when
@@ -270,6 +276,36 @@ def zip_function():
             "alias": alias}
 
 
+def zip_functions():
+    need(3, "PREFIX COUNT ALIAS [THREADS]")
+    prefix, alias = ARGS[0], ARGS[2]
+    try:
+        count, threads = int(ARGS[1]), int(ARGS[3]) if len(ARGS) > 3 else 8
+    except ValueError:
+        usage("zip-functions: COUNT and THREADS are numbers")
+    import concurrent.futures
+    arn, package = role_arn(), package_json(1)
+
+    def one(i):
+        lam = client("lambda")
+        name = f"{prefix}-{i}"
+        try:
+            lam.create_function(FunctionName=name, Role=arn, Runtime="python3.12",
+                                Handler="handler.handler", Code={"ZipFile": zip_package(1)},
+                                Publish=False)
+        except ClientError as e:
+            if e.response["Error"]["Code"] != "ResourceConflictException":
+                raise
+            return 0
+        v = publish_checked(lam, name, package["sha256"])
+        lam.create_alias(FunctionName=name, Name=alias, FunctionVersion=v["Version"])
+        return 1
+
+    with concurrent.futures.ThreadPoolExecutor(max(1, threads)) as pool:
+        created = sum(pool.map(one, range(1, count + 1)))
+    return {"functions": count, "alias": alias, "digest": package["digest"], "created": created}
+
+
 def publish():
     need(1, "NAME [CODE_SHA256]")
     name = ARGS[0]
@@ -402,6 +438,7 @@ def enforce_iam():
 
 COMMANDS = {
     "image-function": image_function, "zip-function": zip_function, "publish": publish,
+    "zip-functions": zip_functions,
     "alias": alias, "function": function, "set-alias": set_alias, "codedeploy": codedeploy,
     "restricted-user": restricted_user, "user": user, "enforce-iam": enforce_iam,
 }

@@ -100,7 +100,7 @@ impl LambdaProvider {
             client: crate::aws_client!(aws_sdk_lambda, &sdk, crate::aws::endpoint(env, "lambda")),
             calls: Calls::default(),
             env: env.clone(),
-            artifacts: Artifacts::default(),
+            artifacts: Artifacts::for_env(env),
         });
         self.apis
             .lock()
@@ -128,7 +128,7 @@ impl LambdaProvider {
     /// then each alias and the versions it names.
     async fn read(&self, env: &EnvConfig, scope: ReadScope) -> Result<EnvSnapshot, ProviderError> {
         let api = self.api(env).await;
-        let latest = read::latest_states(&api.client, &api.calls, env).await?;
+        let latest = read::functions(&api.client, &api.calls, env, &api.artifacts).await?;
         let mut services = Vec::new();
         let mut warnings = Vec::new();
         let now = Utc::now();

@@ -1,14 +1,14 @@
 //! Reading Lambda through the SDK: `$LATEST`'s state for every function
 //! (`ListFunctions`, 50 a page), one `GetAlias` per service, and each
 //! version's artifact (`GetFunctionConfiguration` with the version as
-//! qualifier), kept once read: a published version never changes.
+//! qualifier), kept once read, between runs too (`artifacts.rs`): a
+//! published version never changes.
 //!
 //! Every call goes through the environment's AWS call budget
 //! ([`crate::aws::Calls`]) under the API name `lambda`, so throttling slows a
 //! reading down instead of failing it, and every call is counted.
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex, PoisonError};
 
 use aws_sdk_lambda::Client;
 
@@ -51,35 +51,24 @@ pub struct AliasView {
     pub revision_id: Option<String>,
 }
 
-/// Versions' artifacts once read, by function and version: published
-/// versions are immutable, so a version is read once per process.
-#[derive(Debug, Clone, Default)]
-pub struct Artifacts {
-    known: Arc<Mutex<HashMap<(String, u32), Artifact>>>,
-}
-
-impl Artifacts {
-    fn get(&self, function: &str, version: u32) -> Option<Artifact> {
-        self.known
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .get(&(function.to_string(), version))
-            .cloned()
-    }
-
-    fn put(&self, function: &str, a: Artifact) {
-        self.known
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .insert((function.to_string(), a.version), a);
-    }
-}
+pub use super::artifacts::Artifacts;
 
 /// `$LATEST` of every function the endpoint lists, by name, page by page.
 pub async fn latest_states(
     client: &Client,
     calls: &Calls,
     env: &EnvConfig,
+) -> Result<HashMap<String, Latest>, ProviderError> {
+    functions(client, calls, env, &Artifacts::default()).await
+}
+
+/// [`latest_states`], each function's ARN noted in `artifacts` (the key its
+/// versions are kept under on disk).
+pub async fn functions(
+    client: &Client,
+    calls: &Calls,
+    env: &EnvConfig,
+    artifacts: &Artifacts,
 ) -> Result<HashMap<String, Latest>, ProviderError> {
     let mut out = HashMap::new();
     let mut marker: Option<String> = None;
@@ -99,6 +88,9 @@ pub async fn latest_states(
             let Some(name) = f.function_name() else {
                 continue;
             };
+            if let Some(arn) = f.function_arn() {
+                artifacts.note_arn(name, arn);
+            }
             out.insert(
                 name.to_string(),
                 Latest {
