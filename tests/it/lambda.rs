@@ -591,13 +591,7 @@ alias = "live"
     let alias = fixture(&moto.url, &["alias", "thumbs-prod", "live"]);
     assert_eq!(alias["FunctionVersion"], "2", "{alias}");
     assert_eq!(alias["Weights"], serde_json::json!({}));
-    let ledger = std::fs::read_to_string(dir.path().join("data/shipdeck/ledger.jsonl")).unwrap();
-    let steps: Vec<String> = ledger
-        .lines()
-        .map(|l| serde_json::from_str::<Value>(l).unwrap()["record"].clone())
-        .filter(|r| r["kind"] == "step")
-        .map(|r| r["reasons"][0].as_str().unwrap_or_default().to_string())
-        .collect();
+    let (_, steps) = ledger(dir.path());
     assert!(
         steps
             .iter()
@@ -842,6 +836,21 @@ fn a_hand_change_mid_shift_stops_the_promotion_and_is_left_alone() {
     assert_eq!(a["Weights"]["2"].as_f64(), Some(0.3), "{a}");
 }
 
+/// The ledger's records, and the first reason of each `step` record.
+fn ledger(dir: &std::path::Path) -> (Vec<Value>, Vec<String>) {
+    let text = std::fs::read_to_string(dir.join("data/shipdeck/ledger.jsonl")).unwrap();
+    let records: Vec<Value> = text
+        .lines()
+        .map(|l| serde_json::from_str::<Value>(l).unwrap()["record"].clone())
+        .collect();
+    let steps = records
+        .iter()
+        .filter(|r| r["kind"] == "step")
+        .map(|r| r["reasons"][0].as_str().unwrap_or_default().to_string())
+        .collect();
+    (records, steps)
+}
+
 /// The fixture's second zip package, as its SHA-256.
 const ZIP_2: &str = "sha256:932906c5d4564648fb1377dcdf2c1fedd640ce28c0d731d93181c7c726c8804e";
 
@@ -956,13 +965,7 @@ fn a_zip_function_staging_s_package_is_promoted_into_prod_in_two_steps() {
         1,
         "{seen:?}"
     );
-    let ledger = std::fs::read_to_string(dir.path().join("data/shipdeck/ledger.jsonl")).unwrap();
-    let steps: Vec<String> = ledger
-        .lines()
-        .map(|l| serde_json::from_str::<Value>(l).unwrap()["record"].clone())
-        .filter(|r| r["kind"] == "step")
-        .map(|r| r["reasons"][0].as_str().unwrap_or_default().to_string())
-        .collect();
+    let (records, steps) = ledger(dir.path());
     assert!(
         steps
             .iter()
@@ -979,11 +982,10 @@ fn a_zip_function_staging_s_package_is_promoted_into_prod_in_two_steps() {
     );
     // The last step is the outcome: the alias on the new version.
     assert!(
-        ledger.lines().any(|l| {
-            let r = &serde_json::from_str::<Value>(l).unwrap()["record"];
-            r["kind"] == "deploy_succeeded" && r["to_digest"] == ZIP_2
-        }),
-        "{ledger}"
+        records
+            .iter()
+            .any(|r| r["kind"] == "deploy_succeeded" && r["to_digest"] == ZIP_2),
+        "{records:?}"
     );
 }
 

@@ -84,6 +84,14 @@ impl Drop for CodeProxy {
     }
 }
 
+/// Headers about the message's framing, written anew by [`Message::write`].
+const FRAMING: &[&str] = &[
+    "content-length",
+    "transfer-encoding",
+    "connection",
+    "expect",
+];
+
 /// A request or a response: its first line, its headers, its body.
 struct Message {
     first: String,
@@ -103,9 +111,7 @@ impl Message {
     fn write(&self, to: &mut impl Write) -> std::io::Result<()> {
         let mut head = format!("{}\r\n", self.first);
         for (k, v) in &self.headers {
-            if !["content-length", "transfer-encoding", "connection", "expect"]
-                .contains(&k.to_ascii_lowercase().as_str())
-            {
+            if !FRAMING.contains(&k.to_ascii_lowercase().as_str()) {
                 head.push_str(&format!("{k}: {v}\r\n"));
             }
         }
@@ -187,12 +193,7 @@ fn get_function(path: &str) -> Option<(String, String)> {
     Some((name.to_string(), version.to_string()))
 }
 
-fn serve(
-    conn: TcpStream,
-    target: &str,
-    port: u16,
-    shared: &Mutex<Shared>,
-) -> std::io::Result<()> {
+fn serve(conn: TcpStream, target: &str, port: u16, shared: &Mutex<Shared>) -> std::io::Result<()> {
     conn.set_read_timeout(Some(Duration::from_secs(30)))?;
     let mut reader = BufReader::new(conn.try_clone()?);
     let mut conn = conn;
@@ -233,7 +234,7 @@ fn serve(
         return answer.write(&mut conn);
     }
     let mut up = TcpStream::connect(target)?;
-    up.set_read_timeout(Some(Duration::from_secs(60)))?;
+    up.set_read_timeout(Some(Duration::from_mins(1)))?;
     request.write(&mut up)?;
     let mut response = read(&mut BufReader::new(up), true)?;
     let ok = response.first.split_whitespace().nth(1) == Some("200");

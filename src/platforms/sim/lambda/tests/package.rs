@@ -48,13 +48,18 @@ fn staging_and_prod() -> (SimLambda, SimLambda, ManualClock, Vec<u8>) {
     (staging, prod, clock, two)
 }
 
+/// Where staging serves `promoted` from.
+async fn from_staging<'a>(staging: &'a SimLambda, promoted: &Digest) -> Origin<&'a SimLambda> {
+    package::locate(vec![staged("staging", staging)], FN, promoted)
+        .await
+        .unwrap()
+}
+
 #[tokio::test]
 async fn staging_s_package_is_found_checked_uploaded_and_published_in_prod() {
     let (staging, prod, clock, two) = staging_and_prod();
     let promoted = Digest::of_bytes(&two);
-    let origin = package::locate(vec![staged("staging", &staging)], FN, &promoted)
-        .await
-        .unwrap();
+    let origin = from_staging(&staging, &promoted).await;
     assert!(
         matches!(origin, Origin::Zip { ref stage, version: 2, .. } if stage == "staging"),
         "{origin:?}"
@@ -83,9 +88,7 @@ async fn a_corrupted_package_is_refused_naming_both_digests_before_any_upload() 
     let (staging, prod, _, two) = staging_and_prod();
     let promoted = Digest::of_bytes(&two);
     staging.corrupt_downloads(FN).unwrap();
-    let origin = package::locate(vec![staged("staging", &staging)], FN, &promoted)
-        .await
-        .unwrap();
+    let origin = from_staging(&staging, &promoted).await;
     let e = origin.code(&promoted, PACKAGE_LIMIT).await.unwrap_err();
     let StepError::Package(PackageError::Mismatch {
         ref found,
@@ -112,9 +115,7 @@ async fn a_corrupted_package_is_refused_naming_both_digests_before_any_upload() 
 async fn a_package_over_the_limit_is_refused_unread() {
     let (staging, _, _, two) = staging_and_prod();
     let promoted = Digest::of_bytes(&two);
-    let origin = package::locate(vec![staged("staging", &staging)], FN, &promoted)
-        .await
-        .unwrap();
+    let origin = from_staging(&staging, &promoted).await;
     let small = u64::try_from(two.len()).unwrap() - 1;
     let e = origin.code(&promoted, small).await.unwrap_err();
     assert!(
