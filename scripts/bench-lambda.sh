@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # `shipdeck status` reading N Lambda functions in one environment (issue 29's
-# measure): creates N zip functions with an alias in moto, runs `status
-# --json` cold (empty cache dir) and warm, and prints requests per API
-# operation (from moto's request log) beside the physical floor of a reading
+# measure): creates N zip functions with an alias in moto and an alarm each
+# in LocalStack, runs `status --json` cold (empty cache dir) and warm, and
+# prints requests per API operation (from the emulators' request logs) beside
+# the physical floor of a reading
 # (ceil(N/50) ListFunctions + N GetAlias), wall time and peak RSS.
 # Usage: scripts/bench-lambda.sh [N=500]
 # SHIPDECK_BIN=path measures another build (default target/release/shipdeck,

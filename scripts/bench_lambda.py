@@ -1,14 +1,16 @@
 """Benchmark of `shipdeck status` reading N Lambda functions in one environment.
 
-Starts moto on a free 127.0.0.1 port, creates N zip functions with an alias
-(tests/support/lambda_fixture.py zip-functions) and one CloudWatch alarm per
-function, writes one environment of N `platform = "lambda"` services, then
-runs `status --json` cold (empty cache dir) and warm (the same cache dir).
-Each run's requests are counted from moto's own request log, by API
-operation, and put beside the physical floor of a reading: one ListFunctions
-page per 50 functions plus one GetAlias per function (CloudWatch's
-DescribeAlarms, 100 names a call, are counted apart). Prints wall time and
-peak RSS, and checks every cell's digest against the package created.
+Starts moto (Lambda) and LocalStack (CloudWatch: moto 5.2.1 does not answer
+the SDK's CloudWatch protocol) on free 127.0.0.1 ports, creates N zip
+functions with an alias (tests/support/lambda_fixture.py zip-functions) and
+one CloudWatch alarm per function (set OK), writes one environment of N
+`platform = "lambda"` services, then runs `status --json` cold (empty cache
+dir) and warm (the same cache dir). Each run's requests are counted from the
+emulators' own request logs, by API operation, and put beside the physical
+floor of a reading: one ListFunctions page per 50 functions plus one GetAlias
+per function (CloudWatch's DescribeAlarms, 100 names a call, are counted
+apart). Prints wall time and peak RSS, and checks every cell's digest,
+revision and alarm state against what was created.
 
 Run through scripts/bench-lambda.sh, which installs the emulators first.
 BENCH_KEEP=1 keeps the work directory (moto's log, the config, the cache).
@@ -38,6 +40,8 @@ FIXTURE = os.path.join("tests", "support", "lambda_fixture.py")
 
 # moto's request log line: "GET /2015-03-31/functions/bench-1/aliases/live HTTP/1.1" 200
 REQUEST = re.compile(r'"(GET|POST|PUT|DELETE|HEAD) (\S+) HTTP/[0-9.]+" (\d{3})')
+# LocalStack's: "localstack.request.aws : AWS cloudwatch.DescribeAlarms => 200"
+LOCALSTACK = re.compile(r"AWS (\w+)\.(\w+) => (\d{3})")
 
 
 def start_moto(venv_bin, work):
@@ -49,7 +53,22 @@ def start_moto(venv_bin, work):
     return proc, url, log
 
 
-def seed(n, url, venv_bin):
+def start_localstack(venv_bin, work):
+    """LocalStack for CloudWatch: moto 5.2.1 does not answer the SDK's CloudWatch protocol."""
+    port = free_port()
+    env = {
+        "GATEWAY_LISTEN": f"127.0.0.1:{port}", "SERVICES": "cloudwatch",
+        "DNS_ADDRESS": "0", "SKIP_SSL_CERT_DOWNLOAD": "1", "DISABLE_EVENTS": "1",
+        "FILESYSTEM_ROOT": os.path.join(work, "fs"), "TMPDIR": work,
+    }
+    proc, log = start([os.path.join(venv_bin, "python"), "-m", "localstack.runtime.main"],
+                      env, "localstack", work)
+    url = f"http://127.0.0.1:{port}"
+    wait_ready(url + "/_localstack/health", lambda b: '"cloudwatch"' in b, proc, "localstack", log)
+    return proc, url, log
+
+
+def seed(n, url, cw_url, venv_bin):
     out = subprocess.run(
         [os.path.join(venv_bin, "python"), FIXTURE, url, "zip-functions", PREFIX, str(n), ALIAS],
         capture_output=True, check=False,
@@ -57,7 +76,7 @@ def seed(n, url, venv_bin):
     if out.returncode != 0:
         sys.exit(f"fixture failed: {out.stderr.decode()}")
     digest = json.loads(out.stdout)["digest"]
-    cw = boto3.client("cloudwatch", endpoint_url=url, region_name="us-east-1",
+    cw = boto3.client("cloudwatch", endpoint_url=cw_url, region_name="us-east-1",
                       aws_access_key_id="test", aws_secret_access_key="test")
     for i in range(1, n + 1):
         cw.put_metric_alarm(
@@ -66,14 +85,16 @@ def seed(n, url, venv_bin):
             Statistic="Sum", Period=60, EvaluationPeriods=1, Threshold=1.0,
             ComparisonOperator="GreaterThanThreshold", TreatMissingData="notBreaching",
         )
+        cw.set_alarm_state(AlarmName=f"{PREFIX}-{i}-errors", StateValue="OK", StateReason="seeded")
     return digest
 
 
-def config_text(n, url):
+def config_text(n, url, cw_url):
     lines = [
         'refresh_interval = "5s"', "", "[[environment]]", f'name = "{ENV}"',
         'platform = "lambda"', "[environment.aws]", 'region = "us-east-1"',
-        f'endpoint_url = "{url}"', "[environment.lambda]", 'steps = ["10% 1m", "100%"]',
+        f'endpoint_url = "{url}"', f'endpoints = {{ cloudwatch = "{cw_url}" }}',
+        "[environment.lambda]", 'steps = ["10% 1m", "100%"]',
     ]
     for i in range(1, n + 1):
         lines += [
@@ -107,18 +128,24 @@ def operation(method, path):
     return f"{method} {path}"  # a query-protocol API (STS, CloudWatch's old one)
 
 
-def requests_since(log, offset):
+def read_from(log, offset):
     with open(log, errors="replace") as f:
         f.seek(offset)
-        text = f.read()
+        return f.read()
+
+
+def requests_since(logs, offsets):
+    """Requests per operation in moto's log and LocalStack's since `offsets`."""
     ops = collections.Counter()
-    for m in REQUEST.finditer(text):
+    for m in REQUEST.finditer(read_from(logs[0], offsets[0])):
         ops[operation(m.group(1), m.group(2))] += 1
+    for m in LOCALSTACK.finditer(read_from(logs[1], offsets[1])):
+        ops[f"{m.group(1)}:{m.group(2)}"] += 1
     return ops
 
 
-def run_status(binary, config, home, log):
-    offset = os.path.getsize(log)
+def run_status(binary, config, home, logs):
+    offsets = [os.path.getsize(log) for log in logs]
     timing = os.path.join(home, "time.txt")
     t0 = time.perf_counter()
     proc = subprocess.run(
@@ -132,7 +159,7 @@ def run_status(binary, config, home, log):
         sys.exit(f"status failed ({proc.returncode}):\n{proc.stderr.decode()[-3000:]}")
     time.sleep(0.5)  # moto writes its log line after the answer
     return (json.loads(proc.stdout), wall, float(user) + float(system), int(rss_kib),
-            proc.stderr.decode(), requests_since(log, offset))
+            proc.stderr.decode(), requests_since(logs, offsets))
 
 
 def check(report, n, digest):
@@ -141,8 +168,11 @@ def check(report, n, digest):
     for svc in report["services"]:
         for cell in svc["cells"]:
             cells += 1
-            if cell.get("digest") != digest or cell.get("revision") != f"{PREFIX}-{svc['name'][2:]}:1":
-                wrong.append(f"{svc['name']}: {cell.get('digest')} {cell.get('revision')}")
+            alarms = (cell.get("alarms") or {}).get("state")
+            if (cell.get("digest") != digest or alarms != "ok"
+                    or cell.get("revision") != f"{PREFIX}-{svc['name'][2:]}:1"):
+                wrong.append(f"{svc['name']}: {cell.get('digest')} {cell.get('revision')} "
+                             f"alarms {alarms}")
     if cells != n:
         wrong.append(f"{cells} cells, {n} functions")
     return wrong
@@ -153,16 +183,19 @@ def main():
     binary = sys.argv[2] if len(sys.argv) > 2 else "target/release/shipdeck"
     venv_bin = os.path.join(os.getcwd(), ".venv", "bin")
     work = tempfile.mkdtemp(prefix="shipdeck-bench-lambda-")
-    moto = None
+    procs = []
     try:
         moto, url, log = start_moto(venv_bin, work)
+        procs.append(moto)
+        localstack, cw_url, cw_log = start_localstack(venv_bin, work)
+        procs.append(localstack)
         t0 = time.perf_counter()
-        digest = seed(n, url, venv_bin)
-        print(f"seeded {n} zip functions (version 1, alias {ALIAS}) and {n} alarms in moto "
-              f"in {time.perf_counter() - t0:.1f} s; binary {binary}")
+        digest = seed(n, url, cw_url, venv_bin)
+        print(f"seeded {n} zip functions (version 1, alias {ALIAS}) in moto and {n} alarms "
+              f"in LocalStack in {time.perf_counter() - t0:.1f} s; binary {binary}")
         config = os.path.join(work, "shipdeck.toml")
         with open(config, "w") as f:
-            f.write(config_text(n, url))
+            f.write(config_text(n, url, cw_url))
         home = os.path.join(work, "home")
         os.makedirs(home)
         pages = math.ceil(n / 50)
@@ -173,7 +206,7 @@ def main():
               f"its floor is 1 + {n} = {1 + n}")
         ok = True
         for run in ["cold", "warm"]:
-            report, wall, cpu, rss, stderr, ops = run_status(binary, config, home, log)
+            report, wall, cpu, rss, stderr, ops = run_status(binary, config, home, [log, cw_log])
             lam = sum(v for k, v in ops.items() if k.startswith("lambda:"))
             other = sum(v for k, v in ops.items() if not k.startswith("lambda:"))
             print(f"{run}: wall {wall:.2f} s, cpu {cpu:.2f} s, peak RSS {rss / 1024:.1f} MB, "
@@ -197,8 +230,8 @@ def main():
             print("version cache: not written")
         sys.exit(0 if ok else 1)
     finally:
-        if moto is not None:
-            stop(moto)
+        for p in procs:
+            stop(p)
         if os.environ.get("BENCH_KEEP"):
             print(f"kept: {work}")
         else:
