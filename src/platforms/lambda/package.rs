@@ -302,6 +302,19 @@ fn client() -> Result<&'static reqwest::Client, String> {
         .map_err(Clone::clone)
 }
 
+/// An error and its causes, in one line (`error sending request: client
+/// error (Connect): dns error: …`), for an error that holds no URL.
+fn causes(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut out = e.to_string();
+    let mut next = e.source();
+    while let Some(cause) = next {
+        out.push_str(": ");
+        out.push_str(&cause.to_string());
+        next = cause.source();
+    }
+    crate::model::sanitize(&out)
+}
+
 /// Downloads the package at `url` (`Code.Location`): at most `limit` bytes
 /// (a bigger one is refused as soon as it says its size, or when reading
 /// passes the limit), within `within`. The URL never appears in an error:
@@ -314,7 +327,7 @@ pub async fn download(
 ) -> Result<Vec<u8>, PackageError> {
     let network = |e: reqwest::Error| PackageError::Network {
         what: what.to_string(),
-        reason: crate::model::sanitize(&e.without_url().to_string()),
+        reason: causes(&e.without_url()),
     };
     let parsed = url::Url::parse(url)
         .ok()

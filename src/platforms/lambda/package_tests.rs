@@ -213,6 +213,8 @@ async fn an_error_status_a_silence_and_a_bad_location_are_refused_without_the_ur
     let url = format!("http://127.0.0.1:{closed}/p?X-Amz-Signature=s3cr3t");
     let e = download(&url, WHAT, PACKAGE_LIMIT, LONG).await.unwrap_err();
     assert!(matches!(e, PackageError::Network { .. }), "{e:?}");
+    // The causes are said, down to the refusal.
+    assert!(e.to_string().contains("refused"), "{e}");
     assert!(!e.to_string().contains("s3cr3t"), "{e}");
     assert!(!format!("{e:?}").contains("s3cr3t"), "{e:?}");
     for bad in ["file:///etc/passwd", "ftp://x/y", "not a url", ""] {
