@@ -163,14 +163,35 @@ pub async fn decide(
             || "the old revision".to_string(),
             |d| d.task_definition.to_string(),
         );
+    // The new revision is the shifting (primary) deployment's: on ECS the
+    // service's own, on Lambda not (the alias still names the old version).
+    let new = snap
+        .deployments
+        .iter()
+        .find(|d| d.role == crate::model::DeploymentRole::Primary)
+        .map(|d| &d.task_definition)
+        .or(snap.task_definition.as_ref());
+    let same = |a: &crate::model::Revision, b: &crate::model::Revision| {
+        a.family == b.family && a.id == b.id
+    };
+    let new_digest = new.and_then(|r| {
+        snap.history
+            .iter()
+            .find(|h| same(&h.task_definition, r))
+            .and_then(|h| h.digest.as_ref())
+            .or_else(|| {
+                snap.task_definition
+                    .as_ref()
+                    .filter(|t| same(t, r))
+                    .and(snap.digest.as_ref())
+            })
+    });
     say(&format!(
         "{service} in {env_name}: {} at {}, new {} ({}) · rest on {old}",
         shift.kind,
         shift.step_label(),
-        snap.task_definition
-            .as_ref()
-            .map_or_else(|| "?".to_string(), ToString::to_string),
-        snap.digest.as_ref().map_or("no digest", |d| d.short()),
+        new.map_or_else(|| "?".to_string(), ToString::to_string),
+        new_digest.map_or("digest not read", |d| d.short()),
     ));
     for line in shift.lines() {
         say(&format!("  {line}"));

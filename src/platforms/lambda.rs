@@ -13,6 +13,7 @@ pub mod read;
 pub mod routing;
 pub mod runner;
 pub mod sdk;
+pub mod settled;
 pub mod snapshot;
 pub mod steps;
 pub mod words;

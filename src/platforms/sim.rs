@@ -69,6 +69,10 @@ struct SimEnv {
     /// Game-day effects on functions on Lambda, by function name.
     #[serde(default)]
     functions: BTreeMap<String, faults::FunctionEffects>,
+    /// The simulated Lambda's state (`SimLambda::export`), once something
+    /// changed it, so every process of the demo shares it.
+    #[serde(default)]
+    lambda: Option<serde_json::Value>,
 }
 
 impl SimEnv {

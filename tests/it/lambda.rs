@@ -304,12 +304,20 @@ async fn an_image_is_published_by_digest_shifted_read_back_and_rolled_back() {
         "left as the person set it"
     );
 
-    // A rollback is one alias change: version 1, no weights, no marker.
-    let back = steps::rollback(&api, "thumbs-prod", "live", 1)
+    // A rollback is one alias change: version 1, no weights, no marker,
+    // stamped with when version 1 began to serve again.
+    let back = steps::rollback(&api, "thumbs-prod", "live", 1, 1_767_225_600)
         .await
         .unwrap();
     assert_eq!((back.version.as_str(), back.weighted), ("1", None));
     assert_eq!(Marker::read(&back.description), None);
+    assert_eq!(
+        shipdeck::platforms::lambda::settled::Settled::read(&back.description),
+        Some(shipdeck::platforms::lambda::settled::Settled {
+            version: 1,
+            at: 1_767_225_600
+        })
+    );
     assert_eq!(api.calls.accounting()["prod"]["UpdateAlias"], 2);
 
     // The last step: version 2 takes it all, weights cleared.
@@ -325,6 +333,7 @@ async fn an_image_is_published_by_digest_shifted_read_back_and_rolled_back() {
             version: "1".into(),
             weighted: Some(("2".into(), 1000)),
         },
+        1_767_225_660,
     )
     .await
     .unwrap();

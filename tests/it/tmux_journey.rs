@@ -572,3 +572,103 @@ fn a_watch_stopped_by_sigterm_is_offered_for_resuming_at_the_next_start() {
     assert!(screen.contains("EXIT=0"), "{screen}");
     assert_terminal_restored(&tmux, &screen);
 }
+
+/// The demo's Lambda service, thumbnailer, promoted into prod: the alias's
+/// traffic moves in four steps of 25 %, each held for a person; the
+/// initiator's own continue is refused (four eyes), and another person
+/// continues from a second shell, through the same demo world.
+#[test]
+fn a_lambda_shift_into_prod_pauses_and_a_second_shell_continues_each_step() {
+    let Some(tmux) = Tmux::start("lambda", 120, 40) else {
+        return;
+    };
+    let Some(shell) = Tmux::start("lambda-2", 120, 20) else {
+        return;
+    };
+    let data = tempfile::tempdir().unwrap();
+    let approve = |who: &str, id: &str| approve_demo(data.path(), who, id);
+    for (t, who) in [(&tmux, "alice"), (&shell, "bob")] {
+        t.wait_for("PROMPT$", WAIT);
+        t.run(&format!(
+            "export XDG_DATA_HOME={} SHIPDECK_OPERATOR={who}; clear",
+            data.path().display()
+        ));
+    }
+    launch(&tmux, "demo");
+    tmux.wait_for("✓ read", WAIT);
+
+    // thumbnailer @ prod: the ninth row, the third column.
+    let keys = ["j", "j", "j", "j", "j", "j", "j", "j", "l", "l", "p"];
+    let (digest, id) = prod_wizard(&tmux, &keys, "thumbnailer");
+    let screen = tmux.screen();
+    assert!(
+        screen.contains("alias thumbnailer-prod:live → thumbnailer-prod:2"),
+        "{screen}"
+    );
+    assert!(
+        screen.contains("traffic: 25% → 50% → 75% → 100%, 30s each"),
+        "{screen}"
+    );
+    approve("bob", &id);
+    approve("carol", &id);
+    tmux.wait_for("Gate: GO", WAIT);
+    tmux.send(&["g"]);
+    tmux.wait_for("Type \"prod\" and press enter to deploy", WAIT);
+    tmux.send(&["-l", "prod"]);
+    tmux.send(&["Enter"]);
+    tmux.wait_for("Deploy thumbnailer · prod [PROD]", WAIT);
+
+    // The first step: 25 % on the new version, held for a decision.
+    // The pause comes once the step's 30 s hold is over, with the rules
+    // and the new version's numbers to decide on.
+    let screen = tmux.wait_for("PAUSED at step 1 of 4 (25%)", Duration::from_mins(1));
+    assert!(screen.contains("⏸ step 1: 25% new"), "{screen}");
+    assert!(
+        screen.contains("✓ Lambda errors above 2 % · errors % "),
+        "{screen}"
+    );
+    // alice started it: her own continue is refused (four eyes).
+    tmux.send(&["c"]);
+    tmux.wait_for("four eyes: alice started this promotion", WAIT);
+
+    // bob continues each step from his shell: the world file carries the
+    // alias, so his process sees the pause alice's console holds.
+    for (step, next) in [(1, 2), (2, 3), (3, 4)] {
+        tmux.wait_for(
+            &format!("PAUSED at step {step} of 4"),
+            Duration::from_mins(1),
+        );
+        shell.run("clear");
+        launch(
+            &shell,
+            "step continue thumbnailer --env prod --demo --yes --cut-hold --reason 'looks clean'",
+        );
+        let said = shell.wait_for("EXIT=0", WAIT);
+        assert!(said.contains("step continue: applied"), "{said}");
+        assert!(
+            said.contains("new thumbnailer-prod:3 · rest on thumbnailer-prod:2")
+                || said.contains("new thumbnailer-prod:3 ("),
+            "{said}"
+        );
+        if next < 4 {
+            assert!(said.contains(&format!("step {next} of 4")), "{said}");
+        } else {
+            assert!(
+                said.contains("thumbnailer-prod:live now names version 3 with all the traffic"),
+                "{said}"
+            );
+        }
+    }
+    tmux.wait_for(
+        "deploy of thumbnailer in prod succeeded",
+        Duration::from_mins(3),
+    );
+    tmux.send(&["Enter"]);
+    let screen = tmux.wait_gone("Deploy thumbnailer · prod", WAIT);
+    assert!(
+        prod_cell(&screen, "▶thumbnailer").starts_with(&digest),
+        "prod runs {digest}:\n{screen}"
+    );
+    tmux.send(&["q"]);
+    tmux.wait_for("EXIT=0", WAIT);
+}

@@ -87,11 +87,15 @@ impl fmt::Display for Marker {
     }
 }
 
-/// `description` without the marker(s) that end it: what a person wrote.
+/// `description` without the marker(s) and settled stamps (`settled.rs`)
+/// that end it: what a person wrote.
 /// The result is always a prefix of `description`.
 pub fn strip(description: &str) -> String {
     let mut rest = description;
-    while let Some((start, _)) = trailing(rest) {
+    while let Some(start) = trailing(rest)
+        .map(|(start, _)| start)
+        .or_else(|| super::settled::trailing(rest).map(|(start, _)| start))
+    {
         rest = &rest[..start];
         rest = rest.strip_suffix(' ').unwrap_or(rest);
     }
@@ -141,7 +145,7 @@ fn parse_fields(text: &str) -> Option<Marker> {
 }
 
 /// Seconds since the epoch as written: an optional `-`, then digits.
-fn unix_seconds(text: &str) -> Option<i64> {
+pub(super) fn unix_seconds(text: &str) -> Option<i64> {
     let digits = text.strip_prefix('-').unwrap_or(text);
     let plain =
         !digits.is_empty() && digits.len() <= 19 && digits.bytes().all(|b| b.is_ascii_digit());
@@ -171,7 +175,7 @@ fn run_id(run: &str) -> String {
 }
 
 /// At most `max` bytes of `text`, cut at a character boundary.
-fn cut(text: &str, max: usize) -> &str {
+pub(super) fn cut(text: &str, max: usize) -> &str {
     let mut end = max.min(text.len());
     while !text.is_char_boundary(end) {
         end -= 1;

@@ -508,7 +508,7 @@ impl Provider for LambdaProvider {
         };
         let api = self.api(env).await;
         let before = read::alias(&api.client, &api.calls, env, &l.function, &l.alias).await?;
-        steps::rollback(&*api, &l.function, &l.alias, n)
+        steps::rollback(&*api, &l.function, &l.alias, n, Utc::now().timestamp())
             .await
             .map_err(|e| match e {
                 StepError::Provider(p) => p,

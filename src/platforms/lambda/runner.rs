@@ -158,6 +158,7 @@ where
                     &shift.alias,
                     shift.to,
                     &shift.expected(step),
+                    (time.now)().timestamp(),
                 )
                 .await?;
                 return Ok(Ended::Finished(done));
@@ -293,7 +294,14 @@ where
     };
     match decision {
         Decision::Rollback => {
-            steps::rollback(api, &shift.function, &shift.alias, shift.from).await?;
+            steps::rollback(
+                api,
+                &shift.function,
+                &shift.alias,
+                shift.from,
+                now().timestamp(),
+            )
+            .await?;
             Ok(format!(
                 "{}:{} is back on version {} with no weights",
                 shift.function, shift.alias, shift.from
@@ -306,6 +314,7 @@ where
                 &shift.alias,
                 shift.to,
                 &shift.expected(m.step),
+                now().timestamp(),
             )
             .await?;
             Ok(format!(

@@ -177,11 +177,19 @@ pub fn service_snapshot(service: &str, r: LambdaReading) -> ServiceSnapshot {
         });
         deployments.push(settled(&id, old.clone(), DeploymentRole::Active, r.at));
     } else if let Some(cur) = &current {
+        // Since when it serves its version: the stamp of the change that put
+        // it there; without one (set outside shipdeck) not known, and read as
+        // just now, so a soak never counts time it cannot vouch for.
+        let since = super::settled::Settled::read(&r.description)
+            .filter(|s| s.version.to_string() == r.alias_version)
+            .and_then(|s| DateTime::from_timestamp(s.at, 0))
+            .filter(|t| *t <= r.at)
+            .unwrap_or(r.at);
         let mut d = settled(
             &format!("{}:{}", r.function, r.alias),
             cur.clone(),
             DeploymentRole::Primary,
-            r.at,
+            since,
         );
         if let Some((version, weight, _)) = by_hand {
             d.rollout = RolloutState::InProgress;

@@ -8,9 +8,10 @@
 use std::time::Duration;
 
 use super::api::{AliasUpdate, Code, LambdaApi};
-use super::marker::{Marker, strip};
+use super::marker::Marker;
 use super::read::AliasView;
 use super::routing::{self, RoutingError};
+use super::settled::Settled;
 use super::snapshot::Artifact;
 use crate::model::Digest;
 use crate::provider::ProviderError;
@@ -163,6 +164,7 @@ pub async fn finish<A: LambdaApi>(
     alias: &str,
     to: u32,
     expected: &Expected,
+    at: i64,
 ) -> Result<AliasView, StepError> {
     let now = api.alias(function, alias).await?;
     expected
@@ -175,20 +177,21 @@ pub async fn finish<A: LambdaApi>(
     let update = AliasUpdate {
         version: to.to_string(),
         weighted: None,
-        description: strip(&now.description),
+        description: Settled { version: to, at }.write(&now.description),
         revision_id: now.revision_id.clone(),
     };
     Ok(api.update_alias(function, alias, &update).await?)
 }
 
 /// A rollback: one alias change back to `to`, weights cleared, the marker
-/// gone. It does not ask how the alias reads first: a rollback is what a
+/// replaced by the stamp of `at` (when `to` began to serve again). It does not ask how the alias reads first: a rollback is what a
 /// person or an abort wants whatever happened.
 pub async fn rollback<A: LambdaApi>(
     api: &A,
     function: &str,
     alias: &str,
     to: u32,
+    at: i64,
 ) -> Result<AliasView, StepError> {
     let now = api.alias(function, alias).await?;
     if routing::number(&now.version).is_none() {
@@ -197,7 +200,7 @@ pub async fn rollback<A: LambdaApi>(
     let update = AliasUpdate {
         version: to.to_string(),
         weighted: None,
-        description: strip(&now.description),
+        description: Settled { version: to, at }.write(&now.description),
         revision_id: None,
     };
     Ok(api.update_alias(function, alias, &update).await?)

@@ -27,6 +27,7 @@ use crate::platforms::lambda::api::{Code, LambdaApi};
 use crate::platforms::lambda::marker::Marker;
 use crate::platforms::lambda::runner::{self, Progress, Shift, Time};
 use crate::platforms::lambda::snapshot::service_snapshot;
+use crate::platforms::lambda::settled::Settled;
 use crate::platforms::lambda::steps::{self, StepError, Wait};
 use crate::platforms::lambda::{routing, snapshot::Artifact};
 use crate::provider::{DeployStarted, ProviderError};
@@ -101,6 +102,8 @@ impl FleetLambda {
 #[derive(Debug, Clone, Default)]
 pub(super) struct SimFunctions {
     envs: BTreeMap<String, EnvFunctions>,
+    /// Since when the functions answer (their health's start).
+    since: DateTime<Utc>,
 }
 
 #[derive(Debug, Clone)]
@@ -141,6 +144,13 @@ impl SimFunctions {
                     // Checked when the fleet was read; a bad one is left out.
                     Err(_) => continue,
                 }
+                // As shipdeck leaves an alias it shifted: stamped with when
+                // it began to serve its version.
+                let serving = Settled {
+                    version: u32::try_from(codes.len()).unwrap_or(u32::MAX),
+                    at: since.timestamp(),
+                };
+                api.describe_alias(&f.function, &f.alias, serving.write(""));
                 declared.insert(f.function.clone(), f.clone());
             }
             for f in &all {
@@ -150,7 +160,7 @@ impl SimFunctions {
             }
             envs.insert(e.name.clone(), EnvFunctions { api, declared });
         }
-        Self { envs }
+        Self { envs, since }
     }
 
     fn of(&self, env: &str, cfg: &ServiceConfig) -> Option<(&SimLambda, &FleetLambda)> {
@@ -218,12 +228,17 @@ impl SimFleet {
         cfg: &ServiceConfig,
         now: DateTime<Utc>,
         effects: Option<&FunctionEffects>,
+        saved: Option<&serde_json::Value>,
         cloudwatch_error: Option<&str>,
     ) -> Result<ServiceSnapshot, ProviderError> {
         let (api, f) = self
             .functions
             .of(&env.name, cfg)
             .ok_or_else(|| not_found(cfg))?;
+        // What the world holds, when another process of the demo changed it.
+        if let Some(saved) = saved.filter(|_| self.world.is_some()) {
+            api.import(saved);
+        }
         let mut r = api.reading(&f.function, &f.alias, now)?;
         if let Some(l) = cfg.lambda.as_deref() {
             r.plan = l.steps.weights();
@@ -241,8 +256,14 @@ impl SimFleet {
                 None => series(&f.function, None, shifts, m, &cfg.metrics, now),
             })
             .collect();
+        // A function behind API Gateway answers its health check as the
+        // simulated ECS services do: since the fleet began, in tens of ms.
         r.health = if cfg.health.is_some() {
-            Health::Unknown
+            Health::Healthy {
+                status: 200,
+                latency: Duration::from_millis(30 + (now.timestamp().unsigned_abs() % 7)),
+                healthy_for: (now - self.functions.since).to_std().unwrap_or_default(),
+            }
         } else {
             Health::NotConfigured
         };
@@ -260,8 +281,11 @@ impl SimFleet {
             .functions
             .of(&env.name, cfg)
             .ok_or_else(|| not_found(cfg))?;
+        let api = self.shared(&env.name, api);
+        api.pull();
         let mut out = Vec::new();
         for n in api
+            .api
             .versions(&f.function)?
             .iter()
             .filter_map(|v| routing::number(v))
@@ -293,7 +317,7 @@ impl SimFleet {
             .functions
             .of(&env.name, cfg)
             .ok_or_else(|| not_found(cfg))?;
-        let (api, f) = (api.clone(), f.clone());
+        let (api, f) = (self.shared(&env.name, api), f.clone());
         let alias = api.alias(&f.function, &f.alias).await?;
         let Some(from) = routing::number(&alias.version) else {
             return Err(ProviderError::Other {
@@ -381,8 +405,9 @@ impl SimFleet {
                 message: format!("{to} is not a Lambda version"),
             });
         };
+        let api = self.shared(&env.name, api);
         let before = api.alias(&f.function, &f.alias).await?;
-        steps::rollback(api, &f.function, &f.alias, n)
+        steps::rollback(&api, &f.function, &f.alias, n, self.clock.now().timestamp())
             .await
             .map_err(provider_error)?;
         let now = self.clock.now();
@@ -409,6 +434,7 @@ impl SimFleet {
             .functions
             .of(&env.name, cfg)
             .ok_or_else(|| not_found(cfg))?;
+        let api = self.shared(&env.name, api);
         let alias = api.alias(&f.function, &f.alias).await?;
         let Some(m) = Marker::read(&alias.description).filter(|m| m.run == shift.deployment) else {
             return Err(ProviderError::Conflict {
@@ -428,13 +454,22 @@ impl SimFleet {
             pause: env.rollout.pause_steps,
         };
         let clock = self.clock.clone();
-        runner::decide(api, &s, decision, || clock.now())
+        runner::decide(&api, &s, decision, || clock.now())
             .await
             .map_err(provider_error)
     }
 }
 
 impl SimFleet {
+    /// `api`, the simulated Lambda of `env`, shared through the world file.
+    fn shared(&self, env: &str, api: &SimLambda) -> shared::Shared {
+        shared::Shared {
+            fleet: self.clone(),
+            env: env.to_string(),
+            api: api.clone(),
+        }
+    }
+
     /// Changes the simulated state (shared through the world file, if any).
     fn change(&self, f: impl FnOnce(&mut SimState)) {
         let _lock = self.world.as_ref().map(|w| w.lock());
@@ -458,6 +493,8 @@ async fn sim_sleep(clock: Arc<dyn Clock>, d: Duration) {
         tokio::time::sleep(TICK).await;
     }
 }
+
+mod shared;
 
 #[cfg(test)]
 #[path = "functions_tests.rs"]

@@ -157,3 +157,63 @@ fn a_bad_lambda_fault_is_refused_with_what_to_write(#[case] entry: &str, #[case]
         .to_string();
     assert!(err.contains(says), "{err}");
 }
+
+/// Two processes of the demo: `alice` starts the shift and `bob`, with his
+/// own fleet over the same world file, continues its pause; alice's shift
+/// adopts bob's decision and finishes.
+#[tokio::test(start_paused = true)]
+async fn a_pause_started_in_one_process_is_continued_from_another_through_the_world() {
+    let clock = ManualClock::new(chrono::Utc.with_ymd_and_hms(2026, 3, 2, 9, 0, 0).unwrap());
+    let dir = tempfile::tempdir().unwrap();
+    let fleet_file = crate::platforms::sim::FleetFile::demo().unwrap();
+    let open = || {
+        SimFleet::open_world(
+            &fleet_file,
+            7,
+            Arc::new(clock.clone()),
+            dir.path().join("world.json"),
+            "v1".to_string(),
+            None,
+            false,
+        )
+        .0
+    };
+    let (alice, bob) = (open(), open());
+    let cfg = config::demo().unwrap();
+    let prod = cfg.env("prod").unwrap();
+    let svc = prod.service("thumbnailer").unwrap();
+    let digest = read(&alice, &cfg, "staging").await.digest.unwrap();
+    alice.deploy(prod, svc, &digest).await.unwrap();
+
+    let mut decided_by_bob = Vec::new();
+    let mut last = None;
+    for _ in 0..2000 {
+        clock.advance(std::time::Duration::from_secs(1));
+        tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+        // bob's process sees the shift alice's process runs.
+        let seen = read(&bob, &cfg, "prod").await;
+        if seen.task_definition.as_ref().map(|r| r.id.clone()) == Some(RevisionId::Number(3))
+            && seen.deployments.len() == 1
+        {
+            last = Some(seen);
+            break;
+        }
+        let paused = seen
+            .deployments
+            .iter()
+            .find_map(|d| d.shift.clone())
+            .filter(|s| s.pause.is_some());
+        if let Some(shift) = paused {
+            decided_by_bob.push(shift.step);
+            bob.decide_step(prod, svc, &shift, Decision::Continue)
+                .await
+                .unwrap();
+        }
+    }
+    assert_eq!(decided_by_bob, vec![1, 2, 3]);
+    let last = last.expect("the shift finished");
+    assert_eq!(last.digest, Some(digest));
+    // alice's process reads the same end.
+    let mine = read(&alice, &cfg, "prod").await;
+    assert_eq!(mine.task_definition, last.task_definition);
+}

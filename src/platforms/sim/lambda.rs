@@ -18,6 +18,7 @@
 
 mod calls;
 mod function;
+mod persist;
 mod refusals;
 #[cfg(test)]
 mod tests;

@@ -91,7 +91,14 @@ impl SimFleet {
                     .lambda
                     .as_deref()
                     .and_then(|l| sim_env.functions.get(&l.function));
-                match self.snapshot_lambda(env, cfg, now, effects, cloudwatch_error.as_deref()) {
+                match self.snapshot_lambda(
+                    env,
+                    cfg,
+                    now,
+                    effects,
+                    sim_env.lambda.as_ref(),
+                    cloudwatch_error.as_deref(),
+                ) {
                     Ok(s) => services.push(s),
                     Err(e) => warnings.push(format!("service \"{}\": {e}", cfg.name)),
                 }
