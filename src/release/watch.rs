@@ -275,6 +275,9 @@ impl Watch {
         if self.is_over() || !self.issued {
             return Step::Continue;
         }
+        if let Some(step) = self.failed_unchanged(s) {
+            return step;
+        }
         self.adopt(s);
         let to = self.to.clone();
         let deployment = s

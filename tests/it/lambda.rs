@@ -44,7 +44,7 @@ pub(crate) fn fixture(url: &str, args: &[&str]) -> Value {
 
 /// `shipdeck --config CONFIG` as the CLI tests run it: its own data, state
 /// and log under `dir`, the emulators' keys, alice as the operator.
-fn shipdeck(dir: &std::path::Path, config: &std::path::Path) -> std::process::Command {
+pub(crate) fn shipdeck(dir: &std::path::Path, config: &std::path::Path) -> std::process::Command {
     let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_shipdeck"));
     cmd.env_remove("SHIPDECK_CONFIG")
         .env("NO_COLOR", "1")
@@ -846,7 +846,7 @@ fn a_hand_change_mid_shift_stops_the_promotion_and_is_left_alone() {
 }
 
 /// The ledger's records, and the first reason of each `step` record.
-fn ledger(dir: &std::path::Path) -> (Vec<Value>, Vec<String>) {
+pub(crate) fn ledger(dir: &std::path::Path) -> (Vec<Value>, Vec<String>) {
     let text = std::fs::read_to_string(dir.join("data/shipdeck/ledger.jsonl")).unwrap();
     let records: Vec<Value> = text
         .lines()

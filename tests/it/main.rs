@@ -27,6 +27,7 @@ mod hardening;
 mod health;
 mod lambda;
 mod lambda_cache;
+mod lambda_people;
 mod leak;
 mod ledger_follow;
 mod lock_race;

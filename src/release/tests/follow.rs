@@ -249,3 +249,61 @@ fn a_deployment_that_left_the_list_is_done_when_the_platform_says_converged() {
     assert_eq!(w.completed_at, Some(at(30)));
     assert_eq!(w.observe(&s, at(60)), Step::Succeeded);
 }
+
+/// A platform whose run failed before it published anything (Lambda refused
+/// the code update): its deployment, found by the run's id, still names the
+/// old revision, which is never taken for the promoted one; the watch ends
+/// failed, nothing to roll back, without saying the digest runs anywhere.
+#[test]
+fn a_run_that_failed_before_publishing_names_no_revision_and_ends_failed() {
+    let c = cfg();
+    let mut w = Watch::new(
+        &c,
+        OpKind::Deploy,
+        EnvId(1),
+        "api",
+        "P1",
+        Some(&before()),
+        Some(promoted()),
+        t0(),
+    );
+    w.on_issued(
+        Ok(DeployStarted {
+            service: "api".into(),
+            from: Some(td(3)),
+            to: None,
+            change: None,
+            deployment_id: Some("run-1".into()),
+        }),
+        "alice",
+    );
+    let mut s = snap(3, RolloutState::Completed);
+    let mut failed = s.deployments[0].clone();
+    failed.id = "run-1".into();
+    failed.rollout = RolloutState::Failed;
+    failed.nothing_changed = true;
+    failed.reason = Some("not authorised: lambda:UpdateFunctionCode was refused".into());
+    s.deployments.insert(0, failed);
+    let next = w.on_reading(&s, at(5), "alice", OnAbort::Rollback);
+    assert_eq!(w.to, None, "the old revision is not the promoted one");
+    assert!(
+        !next.log.iter().any(|l| l.contains("runs as")),
+        "{:?}",
+        next.log
+    );
+    let (outcome, why) = next.outcome.clone().unwrap();
+    assert_eq!(outcome, Outcome::Failed);
+    assert!(
+        why.contains(
+            "lambda:UpdateFunctionCode was refused (nothing was changed: nothing to roll back)"
+        ),
+        "{why}"
+    );
+    assert!(
+        !drafts(&next)
+            .iter()
+            .any(|(k, _)| *k == RecordKind::RollbackIssued),
+        "{:?}",
+        drafts(&next)
+    );
+}

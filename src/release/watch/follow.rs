@@ -74,6 +74,28 @@ impl Watch {
         }
     }
 
+    /// The deployment the platform started (found by its id) failed before
+    /// it changed anything, while the revision is still unknown (a version
+    /// that was never published): it names no new revision, so nothing is
+    /// adopted from it, and the watch ends there with nothing to roll back.
+    pub(super) fn failed_unchanged(&mut self, s: &ServiceSnapshot) -> Option<super::Step> {
+        if self.to.is_some() {
+            return None;
+        }
+        let id = self.deployment_id.as_deref()?;
+        let d = s.deployments.iter().find(|d| d.id == id)?;
+        if d.rollout != crate::model::RolloutState::Failed || !d.nothing_changed {
+            return None;
+        }
+        let why = d.reason.clone().unwrap_or_else(|| "no reason given".into());
+        let why = if why.contains("nothing was changed") {
+            why
+        } else {
+            format!("{why} (nothing was changed: nothing to roll back)")
+        };
+        Some(self.end(super::Step::Failed(why)))
+    }
+
     /// Where a watch without a revision stands, said in its progress line.
     pub(super) fn following(&mut self, s: &ServiceSnapshot) {
         self.stage = "following";
