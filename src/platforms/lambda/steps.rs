@@ -55,6 +55,17 @@ pub enum StepError {
         /// What happened (`failed: …`, `did not finish within 5m`).
         what: String,
     },
+    /// `PublishVersion` was refused (the code changed underneath, or
+    /// anything else): `$LATEST` was updated, but nothing was published.
+    #[error(
+        "{function}: publishing the promoted code was refused: {source}; nothing was published, and the alias was not touched"
+    )]
+    Publish {
+        /// The function.
+        function: String,
+        /// The API's refusal.
+        source: ProviderError,
+    },
     /// A zip package could not be fetched, or is not the promoted one: it
     /// was not uploaded.
     #[error(transparent)]
@@ -289,7 +300,11 @@ where
     }
     let published = api
         .publish(function, &sha, latest.revision_id.as_deref())
-        .await?;
+        .await
+        .map_err(|source| StepError::Publish {
+            function: function.to_string(),
+            source,
+        })?;
     match &published.digest {
         Ok(d) if d == expected => Ok(published),
         found => Err(StepError::WrongArtifact {

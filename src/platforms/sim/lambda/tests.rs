@@ -17,6 +17,7 @@ use crate::provider::ProviderError;
 
 mod code;
 mod package;
+mod underneath;
 
 const FN: &str = "thumbs";
 const REPO: &str = "123456789012.dkr.ecr.eu-west-1.amazonaws.com/thumbs";
