@@ -589,3 +589,108 @@ fn a_corrupt_world_file_is_reported_and_replaced_by_the_initial_world() {
         .unwrap();
     assert!(!String::from_utf8_lossy(&again.stderr).contains("could not be used"));
 }
+
+/// `lambda-errors` through the CLI: alice promotes thumbnailer into prod and
+/// watches; step 1 (25 %) is clean and waits for a person; bob continues it
+/// from another process; at step 2 the new version's errors rise, the watch
+/// aborts on the Lambda rule and the alias goes back, weights cleared.
+#[test]
+fn lambda_errors_through_the_cli_abort_at_the_second_step_and_roll_the_alias_back() {
+    let demo = Demo::new();
+    // Lambda's shift runs in the promoting process: --wait even to ask.
+    let scenario = ["--scenario", "lambda-errors", "--wait"];
+    let (code, first) = demo.promote("thumbnailer", "prod", &scenario);
+    assert_eq!(
+        (code, &first["outcome"]),
+        (1, &Value::from("no_go")),
+        "{first}"
+    );
+    let id = first["promotion"].as_str().unwrap().to_string();
+    for who in ["bob", "carol"] {
+        demo.cmd(who)
+            .args(["approve", "--demo", "--yes", &id])
+            .assert()
+            .success();
+    }
+    let watching = std::process::Command::new(env!("CARGO_BIN_EXE_shipdeck"))
+        .env_remove("SHIPDECK_CONFIG")
+        .env_remove("RUST_LOG")
+        .env("NO_COLOR", "1")
+        .env("XDG_DATA_HOME", demo.dir.path().join("data"))
+        .env("XDG_STATE_HOME", demo.dir.path().join("state"))
+        .env("XDG_CONFIG_HOME", demo.dir.path().join("config"))
+        .env("SHIPDECK_OPERATOR", "alice")
+        .env("SHIPDECK_LOG_FILE", demo.dir.path().join("watch.log"))
+        .args([
+            "promote",
+            "--demo",
+            "--scenario",
+            "lambda-errors",
+            "thumbnailer",
+            "--to",
+            "prod",
+            "--yes",
+            "--json",
+            "--change",
+            "CHG-1234",
+            "--tick",
+            "1",
+            "--tick",
+            "2",
+            "--wait",
+        ])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // bob continues step 1 once it waits (a continue before is refused).
+    let mut continued = None;
+    for _ in 0..120 {
+        let out = demo
+            .cmd("bob")
+            .args(["step", "continue", "--demo", "thumbnailer", "--env", "prod"])
+            .args(["--yes", "--cut-hold", "--reason", "step 1 clean"])
+            .output()
+            .unwrap();
+        if out.status.success() {
+            continued = Some(String::from_utf8_lossy(&out.stdout).to_string());
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_secs(1));
+    }
+    let continued = continued.expect("step 1 never waited for a decision");
+    assert!(continued.contains("step 2 of 4"), "{continued}");
+    let out = watching.wait_with_output().unwrap();
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        panic!(
+            "{e}: {}\n{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        )
+    });
+    assert_eq!(out.status.code(), Some(1), "{report}");
+    assert_eq!(report["outcome"], "rolled_back", "{report}");
+    let cause = report["cause"].as_str().unwrap_or_default();
+    assert!(
+        cause.starts_with("aborted: rule \"Lambda errors above 2 %\": errors % above 2"),
+        "{report}"
+    );
+    // The alias is back on the version it served, weights cleared.
+    let status = demo.status_json();
+    let cell = status["services"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["name"] == "thumbnailer")
+        .and_then(|s| {
+            s["cells"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|c| c["env"] == "prod")
+        })
+        .cloned()
+        .unwrap();
+    assert_eq!(cell["revision"], "thumbnailer-prod:2", "{cell}");
+    demo.audit_verifies();
+}
