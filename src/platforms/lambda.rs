@@ -5,6 +5,7 @@
 
 pub mod api;
 pub mod artifacts;
+pub mod codedeploy;
 pub mod digest;
 pub mod marker;
 pub mod package;

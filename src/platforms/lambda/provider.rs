@@ -57,6 +57,8 @@ pub struct LambdaProvider {
     /// Each environment's CloudWatch client, built with its Lambda client
     /// from the same session (a session loads profiles and credentials: once).
     cloudwatch: Mutex<HashMap<String, aws_sdk_cloudwatch::Client>>,
+    /// Each environment's CodeDeploy client, from the same session.
+    codedeploy: super::codedeploy::Clients,
     runs: Arc<Mutex<HashMap<(String, String), Run>>>,
 }
 
@@ -96,6 +98,7 @@ impl LambdaProvider {
                     crate::aws::endpoint(env, "cloudwatch")
                 )
             });
+        self.codedeploy.build(env, &sdk);
         let api = Arc::new(SdkLambda {
             client: crate::aws_client!(aws_sdk_lambda, &sdk, crate::aws::endpoint(env, "lambda")),
             calls: Calls::default(),
@@ -182,7 +185,7 @@ impl LambdaProvider {
                     last_update: state.last_update,
                     artifacts,
                     plan: l.steps.weights(),
-                    codedeploy: None,
+                    codedeploy: self.codedeploy.view(&api, l).await,
                     health: if svc.health.is_some() {
                         Health::Unknown
                     } else {
@@ -358,6 +361,12 @@ impl Provider for LambdaProvider {
         let l = lambda_of(service)?.clone();
         let api = self.api(env).await;
         let alias = read::alias(&api.client, &api.calls, env, &l.function, &l.alias).await?;
+        // CodeDeploy's alias (its weights are its shift): refused, with the command to use.
+        let by_hand = super::codedeploy::ByHand::Promote;
+        let refused = self.codedeploy.refusal(&api, &l, &alias.version, by_hand);
+        if let Some(no) = refused.await {
+            return Err(no);
+        }
         let Some(from) = super::routing::number(&alias.version) else {
             return Err(ProviderError::Other {
                 message: format!(
@@ -373,14 +382,6 @@ impl Provider for LambdaProvider {
                 message: format!(
                     "alias {}:{} is already shifting traffic; finish or roll that back first",
                     l.function, l.alias
-                ),
-            });
-        }
-        if let Some(cd) = &l.codedeploy {
-            return Err(ProviderError::Other {
-                message: format!(
-                    "alias {}:{} is shifted by CodeDeploy ({}/{}): shipdeck does not shift it by hand; deploy with `sam deploy`, or `aws deploy create-deployment` with an AppSpec naming the function, the alias, CurrentVersion {from} and the new TargetVersion",
-                    l.function, l.alias, cd.application, cd.group
                 ),
             });
         }
@@ -508,6 +509,11 @@ impl Provider for LambdaProvider {
         };
         let api = self.api(env).await;
         let before = read::alias(&api.client, &api.calls, env, &l.function, &l.alias).await?;
+        let by_hand = super::codedeploy::ByHand::Rollback { to: n };
+        let refused = self.codedeploy.refusal(&api, l, &before.version, by_hand);
+        if let Some(no) = refused.await {
+            return Err(no);
+        }
         steps::rollback(&*api, &l.function, &l.alias, n, Utc::now().timestamp())
             .await
             .map_err(|e| match e {

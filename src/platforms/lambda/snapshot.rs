@@ -33,14 +33,42 @@ pub struct Artifact {
     pub digest: Result<Digest, String>,
 }
 
-/// A CodeDeploy deployment that shifts the alias (SAM's
+/// The CodeDeploy deployment group that shifts the alias (SAM's
 /// `DeploymentPreference`), as read.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CodeDeployView {
     /// The deployment group, `application/group`.
     pub group: String,
-    /// The deployment in flight or the last one, with its status.
-    pub deployment: Option<(String, String)>,
+    /// Its newest deployment in flight (`None`: none is), or why its
+    /// deployments could not be read: then what CodeDeploy does is unknown.
+    pub deployment: Result<Option<CodeDeployment>, String>,
+}
+
+/// A CodeDeploy deployment in flight.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CodeDeployment {
+    /// Its id (`d-ABC123`).
+    pub id: String,
+    /// `Created`, `Queued`, `InProgress`, `Baking` or `Ready`.
+    pub status: String,
+    /// `CurrentVersion` → `TargetVersion`, when its AppSpec names this
+    /// function and alias.
+    pub versions: Option<(String, String)>,
+}
+
+impl CodeDeployment {
+    /// `12 → 13`, when its AppSpec names the versions.
+    pub fn versions_text(&self) -> Option<String> {
+        self.versions
+            .as_ref()
+            .map(|(from, to)| format!("{from} → {to}"))
+    }
+
+    /// ` · 12 → 13`, or nothing.
+    fn versions_tail(&self) -> String {
+        self.versions_text()
+            .map_or_else(String::new, |v| format!(" · {v}"))
+    }
 }
 
 /// What one reading of a function and its alias found.
@@ -120,9 +148,17 @@ pub fn service_snapshot(service: &str, r: LambdaReading) -> ServiceSnapshot {
     let mut deployments = Vec::new();
     // A shift is shipdeck's only while its marker says so; weights set by
     // someone else are said as such, never taken for a promotion's step.
-    let ours = shift.as_ref().filter(|(_, _, m)| m.is_some());
-    let by_hand = shift.as_ref().filter(|(_, _, m)| m.is_none());
-    if let (Some((version, weight, marker)), Some(old)) = (ours, &current)
+    // Where CodeDeploy manages the alias, the weights are its shift.
+    let managed = r.codedeploy.as_ref();
+    let ours = shift
+        .as_ref()
+        .filter(|(_, _, m)| m.is_some() && managed.is_none());
+    let by_hand = shift
+        .as_ref()
+        .filter(|(_, _, m)| m.is_none() && managed.is_none());
+    if let (Some(cd), Some(cur)) = (managed, &current) {
+        deployments = codedeploy_deployments(&r, cd, cur, shift.as_ref());
+    } else if let (Some((version, weight, marker)), Some(old)) = (ours, &current)
         && let Some(new) = r.revision(version)
     {
         let step = marker.as_ref().map_or(1, |m| m.step);
@@ -202,6 +238,13 @@ pub fn service_snapshot(service: &str, r: LambdaReading) -> ServiceSnapshot {
         deployments.push(d);
     }
     let converged = shift.is_none() && !updating && !failed && current.is_some();
+    // CodeDeploy unread: whether it is moving the alias is unknown, and
+    // unknown never passes for converged.
+    let convergence = match managed.map(|cd| &cd.deployment) {
+        Some(Err(_)) => Convergence::default(),
+        Some(Ok(Some(_))) => Convergence::judged(false),
+        Some(Ok(None)) | None => Convergence::judged(converged),
+    };
     let history = r
         .artifacts
         .iter()
@@ -227,7 +270,7 @@ pub fn service_snapshot(service: &str, r: LambdaReading) -> ServiceSnapshot {
         running: u32::from(!failed),
         desired: 1,
         pending: u32::from(updating),
-        convergence: Convergence::judged(converged),
+        convergence,
         deployments,
         deployment_config: DeploymentConfig {
             circuit_breaker: false,
@@ -252,6 +295,95 @@ pub fn service_snapshot(service: &str, r: LambdaReading) -> ServiceSnapshot {
         metrics: r.metrics,
         detail,
     }
+}
+
+/// The deployments of an alias CodeDeploy manages: its weights are
+/// CodeDeploy's shift (the new version primary, labelled as CodeDeploy's),
+/// its deployment in flight keeps the service in progress, and a group whose
+/// deployments could not be read leaves the rollout unknown, never completed.
+fn codedeploy_deployments(
+    r: &LambdaReading,
+    cd: &CodeDeployView,
+    current: &Revision,
+    shift: Option<&(String, u32, Option<Marker>)>,
+) -> Vec<Deployment> {
+    let (id, rollout, reason, stage) = match &cd.deployment {
+        Ok(Some(d)) => (
+            d.id.clone(),
+            RolloutState::InProgress,
+            Some(format!(
+                "CodeDeploy deployment {} {}{}",
+                d.id,
+                d.status,
+                d.versions_tail()
+            )),
+            stage_of(&d.status),
+        ),
+        Ok(None) => (
+            format!("{}:{}", r.function, r.alias),
+            if shift.is_some() {
+                RolloutState::InProgress
+            } else {
+                RolloutState::Completed
+            },
+            shift.map(|(v, w, _)| {
+                format!(
+                    "{} on version {} with no CodeDeploy deployment in flight",
+                    crate::model::strategy::percent(*w),
+                    crate::model::sanitize(v)
+                )
+            }),
+            "NO_DEPLOYMENT".to_string(),
+        ),
+        Err(why) => (
+            format!("{}:{}", r.function, r.alias),
+            RolloutState::Unknown,
+            Some(format!("CodeDeploy unreadable: {why}")),
+            "UNKNOWN".to_string(),
+        ),
+    };
+    if let Some((version, weight, _)) = shift
+        && let Some(new) = r.revision(version)
+    {
+        let mut primary = settled(&id, new, DeploymentRole::Primary, r.at);
+        primary.rollout = rollout;
+        primary.reason = reason;
+        primary.shift = Some(Box::new(Shift {
+            kind: "CodeDeploy".to_string(),
+            deployment: id.clone(),
+            new_weight: *weight,
+            // CodeDeploy's own plan is its deployment configuration's; what
+            // is known is this weight, then all of it.
+            weights: vec![*weight, ALL],
+            step: 1,
+            started: Vec::new(),
+            stage,
+            ends_at: None,
+            pause: None,
+            revisions: Vec::new(),
+        }));
+        return vec![
+            primary,
+            settled(&id, current.clone(), DeploymentRole::Active, r.at),
+        ];
+    }
+    let mut primary = settled(&id, current.clone(), DeploymentRole::Primary, r.at);
+    primary.rollout = rollout;
+    primary.reason = reason;
+    vec![primary]
+}
+
+/// CodeDeploy's status as a shift's stage: `InProgress` → `IN_PROGRESS`
+/// (the board's cell says `in progress`).
+fn stage_of(status: &str) -> String {
+    let mut out = String::new();
+    for (i, c) in crate::model::sanitize(status).chars().enumerate() {
+        if c.is_uppercase() && i > 0 {
+            out.push('_');
+        }
+        out.extend(c.to_uppercase());
+    }
+    out
 }
 
 fn settled(id: &str, rev: Revision, role: DeploymentRole, at: DateTime<Utc>) -> Deployment {
@@ -280,6 +412,7 @@ fn detail(r: &LambdaReading, shift: Option<(String, u32, Option<Marker>)>) -> Pl
         format!("{}:{} → version {}", r.function, r.alias, r.alias_version),
     )];
     if let Some((version, weight, marker)) = &shift {
+        let by_hand = marker.is_none() && r.codedeploy.is_none();
         let line = DetailLine::new(
             "traffic",
             format!(
@@ -287,14 +420,16 @@ fn detail(r: &LambdaReading, shift: Option<(String, u32, Option<Marker>)>) -> Pl
                 crate::model::strategy::percent(*weight),
                 crate::model::sanitize(version),
                 r.alias_version,
-                if marker.is_some() {
-                    ""
-                } else {
+                if r.codedeploy.is_some() {
+                    " (CodeDeploy's shift)"
+                } else if by_hand {
                     " (set outside shipdeck)"
+                } else {
+                    ""
                 }
             ),
         );
-        lines.push(line.warn_if(marker.is_none()));
+        lines.push(line.warn_if(by_hand));
     }
     let state = r.state.as_deref().unwrap_or("unknown");
     let (update, reason) = r
@@ -320,11 +455,7 @@ fn detail(r: &LambdaReading, shift: Option<(String, u32, Option<Marker>)>) -> Pl
         lines.push(line);
     }
     if let Some(cd) = &r.codedeploy {
-        let text = match &cd.deployment {
-            Some((id, status)) => format!("{} manages the alias · {id} {status}", cd.group),
-            None => format!("{} manages the alias · no deployment", cd.group),
-        };
-        lines.push(DetailLine::new("codedeploy", text));
+        lines.push(codedeploy_line(cd, shift.as_ref()));
     }
     PlatformDetail {
         title: String::new(),
@@ -332,7 +463,7 @@ fn detail(r: &LambdaReading, shift: Option<(String, u32, Option<Marker>)>) -> Pl
         // The board's cell shows shipdeck's shift itself (`◐ linear 10% ·
         // shifting`); weights set by hand show here, as a warning.
         badge: shift
-            .filter(|(_, _, m)| m.is_none())
+            .filter(|(_, _, m)| m.is_none() && r.codedeploy.is_none())
             .map(|(version, weight, _)| DetailBadge {
                 text: format!(
                     "v{} {}",
@@ -342,6 +473,47 @@ fn detail(r: &LambdaReading, shift: Option<(String, u32, Option<Marker>)>) -> Pl
                 ok: false,
             }),
     }
+}
+
+/// `deploy   CodeDeploy app/group · d-ABC123 InProgress · 12 → 13 · 10% on 13`
+/// (the pane's labels fit 8 characters): the deployment in flight and the
+/// traffic it moved (the alias's weights). An unreadable group is said, with
+/// its reason, as a warning.
+fn codedeploy_line(
+    cd: &CodeDeployView,
+    shift: Option<&(String, u32, Option<Marker>)>,
+) -> DetailLine {
+    let traffic = shift.map_or_else(String::new, |(v, w, _)| {
+        format!(
+            " · {} on {}",
+            crate::model::strategy::percent(*w),
+            crate::model::sanitize(v)
+        )
+    });
+    let (text, warn) = match &cd.deployment {
+        Ok(Some(d)) => (
+            format!(
+                "CodeDeploy {} · {} {}{}{traffic}",
+                cd.group,
+                d.id,
+                d.status,
+                d.versions_tail()
+            ),
+            false,
+        ),
+        Ok(None) => (
+            format!("CodeDeploy {} · no deployment in flight{traffic}", cd.group),
+            shift.is_some(),
+        ),
+        Err(why) => (
+            format!(
+                "CodeDeploy {} · deployment unknown ({why}){traffic}",
+                cd.group
+            ),
+            true,
+        ),
+    };
+    DetailLine::new("deploy", text).warn_if(warn)
 }
 
 #[cfg(test)]

@@ -178,19 +178,133 @@ fn an_alias_on_latest_or_an_unreadable_artifact_has_no_revision_or_digest() {
     assert!(line.text.contains("digest unreadable"), "{line:?}");
 }
 
-#[test]
-fn a_codedeploy_managed_alias_says_so() {
+fn managed(deployment: Result<Option<CodeDeployment>, String>) -> LambdaReading {
     let mut r = reading();
     r.codedeploy = Some(CodeDeployView {
         group: "thumbs-app/thumbs-group".into(),
-        deployment: Some(("d-ABC".into(), "InProgress".into())),
+        deployment,
     });
-    let s = service_snapshot("thumbnailer", r);
-    let line = s
-        .detail
+    r
+}
+
+fn in_flight(status: &str) -> CodeDeployment {
+    CodeDeployment {
+        id: "d-ABC123".into(),
+        status: status.into(),
+        versions: Some(("12".into(), "13".into())),
+    }
+}
+
+fn line<'a>(s: &'a ServiceSnapshot, label: &str) -> &'a DetailLine {
+    s.detail
         .lines
         .iter()
-        .find(|l| &*l.label == "codedeploy")
-        .unwrap();
-    assert!(line.text.contains("d-ABC InProgress"), "{line:?}");
+        .find(|l| &*l.label == label)
+        .unwrap_or_else(|| panic!("no {label} line in {:?}", s.detail.lines))
+}
+
+#[test]
+fn a_codedeploy_shift_is_shown_as_codedeploys_with_its_deployment() {
+    let mut r = managed(Ok(Some(in_flight("InProgress"))));
+    r.weighted = Some(("13".into(), 0.1));
+    let s = service_snapshot("thumbnailer", r);
+    let cd = line(&s, "deploy");
+    assert_eq!(
+        &*cd.text,
+        "CodeDeploy thumbs-app/thumbs-group · d-ABC123 InProgress · 12 → 13 · 10% on 13"
+    );
+    assert!(!cd.warn);
+    // CodeDeploy's weights: its shift, never "set outside shipdeck".
+    let traffic = line(&s, "traffic");
+    assert_eq!(
+        &*traffic.text,
+        "10% on version 13, the rest on 12 (CodeDeploy's shift)"
+    );
+    assert!(s.detail.badge.is_none());
+    let primary = &s.deployments[0];
+    assert_eq!(primary.task_definition.to_string(), "thumbs:13");
+    assert_eq!(primary.rollout, RolloutState::InProgress);
+    let shift = primary.shift.as_ref().unwrap();
+    assert_eq!(shift.deployment, "d-ABC123");
+    assert!(shift.pause.is_none());
+    assert_eq!(shift.cell(at()), "◐ CodeDeploy 10% · in progress");
+    assert_eq!(s.deployments[1].task_definition.to_string(), "thumbs:12");
+    assert_eq!(s.convergence.state, ConvergenceState::Converging);
+    assert!(s.rollout_in_flight());
+    // The digest stays the alias's version's until CodeDeploy is done.
+    assert_eq!(s.digest.as_ref().unwrap().as_str(), format!("sha256:{D12}"));
+}
+
+#[test]
+fn a_codedeploy_deployment_before_any_traffic_keeps_the_service_in_progress() {
+    let s = service_snapshot("thumbnailer", managed(Ok(Some(in_flight("Created")))));
+    assert_eq!(
+        &*line(&s, "deploy").text,
+        "CodeDeploy thumbs-app/thumbs-group · d-ABC123 Created · 12 → 13"
+    );
+    assert_eq!(s.deployments.len(), 1);
+    let d = &s.deployments[0];
+    assert_eq!(d.task_definition.to_string(), "thumbs:12");
+    assert_eq!(d.rollout, RolloutState::InProgress);
+    assert_eq!(
+        d.reason.as_deref(),
+        Some("CodeDeploy deployment d-ABC123 Created · 12 → 13")
+    );
+    assert_eq!(s.convergence.state, ConvergenceState::Converging);
+    // Nothing in flight: settled, and said so.
+    let s = service_snapshot("thumbnailer", managed(Ok(None)));
+    assert_eq!(
+        &*line(&s, "deploy").text,
+        "CodeDeploy thumbs-app/thumbs-group · no deployment in flight"
+    );
+    assert_eq!(s.rollout(), RolloutState::Completed);
+    assert_eq!(s.convergence.state, ConvergenceState::Converged);
+    assert!(!s.has_unknown(false));
+}
+
+#[test]
+fn an_unreadable_codedeploy_is_unknown_never_green() {
+    let s = service_snapshot(
+        "thumbnailer",
+        managed(Err("codedeploy:ListDeployments on thumbs-app/thumbs-group was refused (AccessDeniedException): no".into())),
+    );
+    let cd = line(&s, "deploy");
+    assert!(cd.warn, "{cd:?}");
+    assert!(
+        cd.text
+            .starts_with("CodeDeploy thumbs-app/thumbs-group · deployment unknown (")
+            && cd.text.contains("AccessDeniedException"),
+        "{cd:?}"
+    );
+    assert_eq!(s.rollout(), RolloutState::Unknown);
+    assert_eq!(s.convergence.state, ConvergenceState::Unknown);
+    assert!(s.has_unknown(false));
+    assert!(
+        s.unknowns(false)
+            .iter()
+            .any(|u| u == "rollout state unknown"),
+        "{:?}",
+        s.unknowns(false)
+    );
+    assert!(
+        s.deployments[0]
+            .reason
+            .as_deref()
+            .is_some_and(|r| r.starts_with("CodeDeploy unreadable: ")),
+        "{:?}",
+        s.deployments[0]
+    );
+    // With weights on the alias: CodeDeploy's shift, its state unknown.
+    let mut r = managed(Err("timed out".into()));
+    r.weighted = Some(("13".into(), 0.1));
+    let s = service_snapshot("thumbnailer", r);
+    assert_eq!(s.rollout(), RolloutState::Unknown);
+    assert_eq!(
+        s.deployments[0].shift.as_ref().unwrap().cell(at()),
+        "◐ CodeDeploy 10% · unknown"
+    );
+    assert_eq!(
+        &*line(&s, "deploy").text,
+        "CodeDeploy thumbs-app/thumbs-group · deployment unknown (timed out) · 10% on 13"
+    );
 }
