@@ -845,6 +845,174 @@ fn a_hand_change_mid_shift_stops_the_promotion_and_is_left_alone() {
     assert_eq!(a["Weights"]["2"].as_f64(), Some(0.3), "{a}");
 }
 
+/// Two stages on `url` for the CodeDeploy tests: staging's thumbnailer
+/// shifted by shipdeck, prod's by the CodeDeploy group the fixture made.
+fn codedeploy_config(url: &str, prod: &str, made: &Value) -> String {
+    let env = |name: &str, function: &str, extra: &str| {
+        format!(
+            "\n[[environment]]\nname = \"{name}\"\nplatform = \"lambda\"\n[environment.aws]\nregion = \"us-east-1\"\n\
+             endpoint_url = \"{url}\"\n[environment.gate]\nchecks = [\"rollout_completed\", \"pinned\", \"fresh\"]\n\
+             [[environment.service]]\nname = \"thumbnailer\"\n[environment.service.lambda]\n\
+             function = \"{function}\"\nalias = \"live\"\n{extra}"
+        )
+    };
+    format!(
+        "allow_operator_override = true\n{}{}",
+        env("staging", "thumbs-staging", ""),
+        env(
+            prod,
+            "thumbs-prod",
+            &format!(
+                "codedeploy = {{ application = \"{}\", group = \"{}\" }}\n",
+                made["application"].as_str().unwrap(),
+                made["deployment_group"].as_str().unwrap()
+            )
+        )
+    )
+}
+
+/// A CodeDeploy deployment (moto keeps it `Created`) of prod's alias from
+/// version 1 to 2; staging serves version 2.
+fn codedeploy_world(url: &str) -> Value {
+    fixture(url, &["image-function", "thumbs-staging", "live"]);
+    fixture(url, &["publish", "thumbs-staging"]);
+    fixture(url, &["set-alias", "thumbs-staging", "live", "2"]);
+    fixture(url, &["image-function", "thumbs-prod", "live"]);
+    fixture(url, &["publish", "thumbs-prod"]);
+    let made = fixture(url, &["codedeploy", "thumbs-prod", "live"]);
+    assert_eq!(made["status"], "Created", "{made}");
+    made
+}
+
+/// Prod's alias as the fixture left it: version 1, no weights.
+fn untouched(url: &str) {
+    let alias = fixture(url, &["alias", "thumbs-prod", "live"]);
+    assert_eq!(alias["FunctionVersion"], "1", "{alias}");
+    assert_eq!(alias["Weights"], serde_json::json!({}));
+}
+
+/// A CodeDeploy-managed alias reads with its deployment (id, status, the
+/// AppSpec's versions) and stays in progress; a rollback by hand is refused,
+/// naming the command that stops the deployment, and the alias is untouched.
+/// (Through the platform's CodeDeploy reading with the emulators' keys; the
+/// CLI test below goes through the provider.)
+#[tokio::test]
+async fn a_codedeploy_managed_alias_shows_its_deployment_and_refuses_a_rollback_by_hand() {
+    use shipdeck::platforms::lambda::codedeploy::{ByHand, Clients};
+    let Some(bin) = emulators::venv_bin() else {
+        return;
+    };
+    let moto = emulators::moto_codedeploy(&bin);
+    let made = codedeploy_world(&moto.url);
+    let id = made["deployment_id"].as_str().unwrap();
+    let cfg =
+        config::parse_str(&codedeploy_config(&moto.url, "prod", &made), "t.toml", None).unwrap();
+    let env = &cfg.environments[1];
+    let l = env.services[0].lambda.as_deref().unwrap();
+    let sdk = session(env.aws.as_deref(), Some(creds())).await;
+    let api = sdk_on(&moto.url, aws_sdk_lambda::Client::new(&sdk));
+    let clients = Clients::default();
+    clients.build(env, &sdk);
+    let base = reading(
+        &api.client,
+        &api.calls,
+        &api.env,
+        &api.artifacts,
+        "thumbs-prod",
+    )
+    .await;
+    let mut r = base.clone();
+    r.codedeploy = clients.view(&api, l).await;
+    let s = service_snapshot("thumbnailer", r);
+    let line = format!("CodeDeploy thumbs-prod-app/thumbs-prod-live · {id} Created · 1 → 2");
+    assert!(
+        s.detail
+            .lines
+            .iter()
+            .any(|l| &*l.label == "deploy" && *l.text == line),
+        "{:?}",
+        s.detail
+    );
+    assert_eq!(s.rollout(), shipdeck::model::RolloutState::InProgress);
+    assert_eq!(s.convergence.state, ConvergenceState::Converging);
+    let err = clients
+        .refusal(&api, l, "1", ByHand::Rollback { to: 2 })
+        .await
+        .unwrap()
+        .to_string();
+    assert!(
+        err.contains(&format!("its deployment {id} is Created (1 → 2)"))
+            && err.ends_with(&format!(
+                "`aws deploy stop-deployment --deployment-id {id} --auto-rollback-enabled`"
+            )),
+        "{err}"
+    );
+    assert_eq!(api.calls.accounting()["prod"]["ListDeployments"], 2);
+    // CodeDeploy out of reach: unknown, with the reason, never "none in
+    // flight". (moto lists nothing for a group that does not exist, where
+    // AWS answers DeploymentGroupDoesNotExistException.)
+    let mut down = env.clone();
+    let mut aws = env.aws.as_deref().unwrap().clone();
+    aws.endpoints
+        .insert("codedeploy".into(), "http://127.0.0.1:9".into());
+    down.aws = Some(aws.into());
+    let unreachable = Clients::default();
+    unreachable.build(&down, &sdk);
+    let view = unreachable.view(&api, l).await.unwrap();
+    let why = view.deployment.clone().unwrap_err();
+    assert!(why.contains("codedeploy:ListDeployments"), "{why}");
+    let mut r = base;
+    r.codedeploy = Some(view);
+    let s = service_snapshot("thumbnailer", r);
+    assert_eq!(s.rollout(), shipdeck::model::RolloutState::Unknown);
+    assert!(s.has_unknown(false));
+    untouched(&moto.url);
+}
+
+/// `shipdeck status` shows CodeDeploy's deployment, and `shipdeck promote`
+/// into the alias it manages is refused with the reason and the command to
+/// use; the alias is unchanged.
+#[test]
+fn the_cli_refuses_to_promote_into_a_codedeploy_managed_alias() {
+    let Some(bin) = emulators::venv_bin() else {
+        return;
+    };
+    let moto = emulators::moto_codedeploy(&bin);
+    let made = codedeploy_world(&moto.url);
+    let id = made["deployment_id"].as_str().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("shipdeck.toml");
+    std::fs::write(&config, codedeploy_config(&moto.url, "prod", &made)).unwrap();
+    // The two commands answer at once (a reading; a refusal before any change).
+    let status = shipdeck(dir.path(), &config)
+        .args(["status", "--json"])
+        .output()
+        .unwrap();
+    let out = String::from_utf8_lossy(&status.stdout);
+    assert!(
+        out.contains(&format!(
+            "CodeDeploy thumbs-prod-app/thumbs-prod-live · {id} Created · 1 → 2"
+        )),
+        "{out}"
+    );
+    let promote = shipdeck(dir.path(), &config)
+        .args(["promote", "thumbnailer", "--to", "prod", "--yes", "--wait"])
+        .output()
+        .unwrap();
+    let code = promote.status.code();
+    let out = String::from_utf8_lossy(&promote.stdout) + String::from_utf8_lossy(&promote.stderr);
+    assert_ne!(code, Some(0), "{out}");
+    assert!(
+        out.contains(
+            "alias thumbs-prod:live is shifted by CodeDeploy (thumbs-prod-app/thumbs-prod-live)"
+        ) && out.contains(&format!("its deployment {id} is Created (1 → 2)"))
+            && out.contains("`sam deploy`")
+            && out.contains("aws deploy create-deployment"),
+        "{out}"
+    );
+    untouched(&moto.url);
+}
+
 /// The ledger's records, and the first reason of each `step` record.
 pub(crate) fn ledger(dir: &std::path::Path) -> (Vec<Value>, Vec<String>) {
     let text = std::fs::read_to_string(dir.join("data/shipdeck/ledger.jsonl")).unwrap();

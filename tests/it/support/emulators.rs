@@ -134,6 +134,19 @@ pub fn moto_lambda(bin: &std::path::Path) -> Emulator {
     spawn(cmd, port, |p| get(p, "/moto-api/").is_some(), "moto")
 }
 
+/// [`moto_lambda`] whose CodeDeploy stamps times as the API does (epoch
+/// seconds, not moto's ISO text, which the Rust SDK cannot read):
+/// tests/support/moto_codedeploy.py says why.
+pub fn moto_codedeploy(bin: &std::path::Path) -> Emulator {
+    let port = free_port();
+    let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/support/moto_codedeploy.py");
+    let mut cmd = Command::new(bin.join("python"));
+    cmd.arg(script)
+        .arg(port.to_string())
+        .env("MOTO_LAMBDA_STUB_ECR", "false");
+    spawn(cmd, port, |p| get(p, "/moto-api/").is_some(), "moto-cd")
+}
+
 /// [`moto_lambda`] that can enforce IAM (the fixture's `enforce-iam`):
 /// tests/support/moto_iam.py says what it mends in moto's signature check.
 pub fn moto_iam(bin: &std::path::Path) -> Emulator {
