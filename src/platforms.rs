@@ -98,6 +98,11 @@ pub fn kind_of(env: &EnvConfig, service: &str) -> PlatformKind {
     env.service(service).map_or(env.platform, |s| s.platform)
 }
 
+/// What `service`'s running/desired count in `env` ([`Capabilities::units`]).
+pub fn units(env: &EnvConfig, service: &str) -> Option<&'static str> {
+    capabilities(kind_of(env, service)).units
+}
+
 /// What `kind` calls rolling a deployment back by itself (`ECS's circuit
 /// breaker or alarm rollback`), for generic words to name beside "the
 /// platform rolled it back by itself"

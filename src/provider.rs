@@ -156,6 +156,10 @@ pub struct Capabilities {
     /// How the platform goes back to an earlier artifact: what a rollback
     /// targets ([`crate::release::rollback_target`]) and how it is issued.
     pub rollback: RollbackStyle,
+    /// What a service's `running`/`desired` count, in words (`tasks`), or
+    /// `None` where they count nothing a person could act on (a Lambda
+    /// alias: there is nothing running to count), and are not shown.
+    pub units: Option<&'static str>,
 }
 
 /// How a platform rolls back: to the previous *known-stable artifact*, by

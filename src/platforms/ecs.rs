@@ -249,6 +249,7 @@ pub const CAPABILITIES: crate::provider::Capabilities = crate::provider::Capabil
     history_costs_calls: true,
     // Task-definition revisions are kept, numbered: UpdateService back to one.
     rollback: crate::provider::RollbackStyle::Revisions,
+    units: Some("tasks"),
 };
 
 impl Provider for AwsProvider {

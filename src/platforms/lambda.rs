@@ -28,4 +28,6 @@ pub const CAPABILITIES: crate::provider::Capabilities = crate::provider::Capabil
     history_costs_calls: true,
     // Published versions are kept, numbered: the alias points back at one.
     rollback: crate::provider::RollbackStyle::Revisions,
+    // An alias runs nothing to count: no running/desired is shown.
+    units: None,
 };

@@ -105,6 +105,8 @@ pub const CAPABILITIES: crate::provider::Capabilities = crate::provider::Capabil
     history_costs_calls: false,
     // Two colours kept warm: switch back to the other one.
     rollback: crate::provider::RollbackStyle::Slots,
+    // 1/1: the colour that serves answers.
+    units: Some("serving colour"),
 };
 
 /// The proxy as a platform: its own methods, through the one trait; a

@@ -105,6 +105,9 @@ pub struct Watch {
     /// What the service's platform calls rolling a deployment back by itself
     /// (`ECS's circuit breaker or alarm rollback`), named when it does.
     pub self_rollback: Option<&'static str>,
+    /// What the platform counts running (`tasks`), or `None` where it counts
+    /// nothing (a Lambda alias): the progress line says no counts then.
+    pub units: Option<&'static str>,
     /// The platform accepted the command: readings count from here.
     pub(super) issued: bool,
     /// When the command was issued.
@@ -201,6 +204,7 @@ impl Watch {
             self_rollback: env_cfg.and_then(|e| {
                 crate::platforms::self_rollback(crate::platforms::kind_of(e, service))
             }),
+            units: env_cfg.map_or(Some("tasks"), |e| crate::platforms::units(e, service)),
             issued: false,
             issued_at: now,
             policy,
@@ -313,10 +317,11 @@ impl Watch {
             (Some(d), Some(to)) => {
                 self.stage = d.rollout.label();
                 self.progress = format!(
-                    "{}: {} of {} running{}{}",
+                    "{}{}{}{}",
                     d.rollout.label(),
-                    d.running,
-                    d.desired,
+                    self.units
+                        .map(|_| format!(": {} of {} running", d.running, d.desired))
+                        .unwrap_or_default(),
                     d.shift
                         .as_deref()
                         .map(|sh| format!(" · {}", sh.cell(now)))

@@ -495,15 +495,18 @@ fn service_cell<'a>(
     };
     // Stale data is dimmed and marked, never shown as if it were current.
     let dim = |t: Tone| if stale { Tone::Dim } else { t };
+    // Running of desired, where the platform counts something (not a
+    // Lambda alias).
+    let counted = app
+        .env_cfg(env)
+        .and_then(|e| crate::platforms::units(e, svc))
+        .map(|_| format!(" {}/{}", s.running, s.desired));
     let mut line1 = Line::from(vec![
         Span::styled(if stale { "~" } else { "" }, theme.tone(Tone::Warn)),
         Span::styled(digest, theme.tone(dim(dtone))),
         Span::styled(format!(" {rev} "), theme.tone(Tone::Dim)),
         Span::styled(rsym, theme.tone(dim(rtone))),
-        Span::styled(
-            format!(" {}/{}", s.running, s.desired),
-            theme.tone(dim(tasks_tone)),
-        ),
+        Span::styled(counted.unwrap_or_default(), theme.tone(dim(tasks_tone))),
     ]);
     // The release's name beside its digest, where it fits (the digest stays).
     if let Some(name) = release_beside(s, width.saturating_sub(line1.width())) {

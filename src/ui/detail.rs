@@ -224,7 +224,14 @@ pub(super) fn render_detail(frame: &mut Frame<'_>, area: Rect, app: &App, theme:
                 lines.push(Line::from(vec![
                     Span::raw(format!("  {role} {} ", d.task_definition)),
                     Span::styled(format!("{sym} {}", d.rollout.label()), theme.tone(tone)),
-                    Span::raw(format!(" {}/{} ", d.running, d.desired)),
+                    Span::raw(
+                        app.env_cfg(app.col)
+                            .and_then(|e| crate::platforms::units(e, &s.name))
+                            .map_or_else(
+                                || " ".to_string(),
+                                |_| format!(" {}/{} ", d.running, d.desired),
+                            ),
+                    ),
                     Span::styled(
                         format!(
                             "{} · {} ago",

@@ -109,13 +109,16 @@ pub(super) fn render_watch(
             .filter(|a| a.state == crate::model::AlarmState::Alarm)
             .map(|a| &*a.name)
             .collect();
+        // What the platform counts running, where it counts something.
+        let counted = app
+            .env_cfg(w.env)
+            .and_then(|e| crate::platforms::units(e, &w.service))
+            .map(|u| format!("{u} {}/{} (pending {}) · ", s.running, s.desired, s.pending))
+            .unwrap_or_default();
         // Wrapped, not cut: a failing health's reason is read in full.
         lines.extend(wrap_line(
             &Line::raw(format!(
-                "tasks {}/{} (pending {}) · health {health} · alarms {}",
-                s.running,
-                s.desired,
-                s.pending,
+                "{counted}health {health} · alarms {}",
                 if firing.is_empty() {
                     "OK".to_string()
                 } else {

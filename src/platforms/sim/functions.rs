@@ -26,8 +26,8 @@ use crate::model::{Digest, Health, MetricSeries, Revision, RevisionInfo, Service
 use crate::platforms::lambda::api::{Code, LambdaApi};
 use crate::platforms::lambda::marker::Marker;
 use crate::platforms::lambda::runner::{self, Progress, Shift, Time};
-use crate::platforms::lambda::snapshot::service_snapshot;
 use crate::platforms::lambda::settled::Settled;
+use crate::platforms::lambda::snapshot::service_snapshot;
 use crate::platforms::lambda::steps::{self, StepError, Wait};
 use crate::platforms::lambda::{routing, snapshot::Artifact};
 use crate::provider::{DeployStarted, ProviderError};

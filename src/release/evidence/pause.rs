@@ -160,13 +160,20 @@ pub fn at_step(
             },
         )
     };
-    rows.push(Row {
-        measure: "tasks".to_string(),
-        new: Some(tasks(primary)),
-        old: Some(tasks(old)),
-        together: None,
-        source: "deployments".to_string(),
-    });
+    // What the platform counts running (tasks), where it counts something.
+    if let Some(units) = cfg
+        .environments
+        .get(env.index())
+        .and_then(|e| crate::platforms::units(e, &s.name))
+    {
+        rows.push(Row {
+            measure: units.to_string(),
+            new: Some(tasks(primary)),
+            old: Some(tasks(old)),
+            together: None,
+            source: "deployments".to_string(),
+        });
+    }
     let (health, source) = match &s.health {
         Health::Healthy { latency, .. } => (
             Reading {

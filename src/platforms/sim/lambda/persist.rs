@@ -20,7 +20,7 @@ impl SimLambda {
         match State::deserialize(saved) {
             Ok(st) => *self.lock() = st,
             Err(e) => {
-                tracing::warn!(error = %e, "simulated Lambda state in the world file ignored")
+                tracing::warn!(error = %e, "simulated Lambda state in the world file ignored");
             }
         }
     }
