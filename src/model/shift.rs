@@ -120,6 +120,13 @@ impl Shift {
         format!("{mark} {} {} · {tail}", self.kind, percent(self.new_weight))
     }
 
+    /// The cell in a narrow column: the mark and the new revision's share
+    /// (`⏸ 25%`); the detail pane and the watch say the rest.
+    pub fn short_cell(&self) -> String {
+        let mark = if self.pause.is_some() { '⏸' } else { '◐' };
+        format!("{mark} {}", percent(self.new_weight))
+    }
+
     /// Every step with its weight and when it started (or `next`), for the
     /// detail pane and the watch.
     pub fn lines(&self) -> Vec<String> {
@@ -260,6 +267,8 @@ mod tests {
             timeout_action: None,
         });
         assert_eq!(s.cell(now), "⏸ canary 10% · awaiting decision");
+        // In a narrow column: the mark and the share only.
+        assert_eq!(s.short_cell(), "⏸ 10%");
         assert_eq!(s.step_label(), "step 1 of 2 (10%)");
         let lines = s.lines();
         assert!(lines[0].starts_with("⏸ step 1: 10% new"), "{lines:?}");

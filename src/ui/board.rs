@@ -514,7 +514,7 @@ fn service_cell<'a>(
             .spans
             .insert(2, Span::styled(name, theme.tone(dim(Tone::Plain))));
     }
-    let build = |behind: &str| {
+    let build = |behind: &str, narrow: bool| {
         let mut line2 = Line::from(vec![
             Span::styled(alarm.clone(), theme.tone(dim(atone))),
             Span::raw(" "),
@@ -527,7 +527,14 @@ fn service_cell<'a>(
         // A stepped rollout: where its traffic stands.
         if let Some(sh) = &shift {
             line2.push_span(Span::styled(
-                format!(" {}", sh.cell(app.now)),
+                format!(
+                    " {}",
+                    if narrow {
+                        sh.short_cell()
+                    } else {
+                        sh.cell(app.now)
+                    }
+                ),
                 theme.tone(dim(if sh.pause.is_some() {
                     Tone::Bad
                 } else {
@@ -549,13 +556,16 @@ fn service_cell<'a>(
         }
         line2
     };
-    let mut line2 = build(&behind);
-    // A narrow column keeps every mark: "↑1 behind" becomes "↑1" (the
-    // header and the detail pane say the words).
-    if line2.width() > width
-        && let Some(short) = behind.strip_suffix(" behind")
-    {
-        line2 = build(short);
+    let mut line2 = build(&behind, false);
+    // A narrow column keeps every mark: "↑1 behind" becomes "↑1", then a
+    // shift says only its mark and share (the header, the detail pane and
+    // the watch say the words).
+    let short = behind.strip_suffix(" behind").unwrap_or(&behind);
+    if line2.width() > width {
+        line2 = build(short, false);
+    }
+    if line2.width() > width && shift.is_some() {
+        line2 = build(short, true);
     }
     Text::from(vec![line1, line2])
 }
