@@ -358,6 +358,10 @@ pub fn build(
                     )
                 });
             }
+            // What the platform counts running, if anything.
+            let units = cfg_svc.map_or(Some("tasks"), |c| {
+                crate::platforms::capabilities(c.platform).units
+            });
             if let Some(s) = svc {
                 found.extend(problems::cell_problems(
                     &env.name,
@@ -365,6 +369,7 @@ pub fn build(
                     s,
                     &unknown,
                     cfg_svc.and_then(|c| crate::platforms::self_rollback(c.platform)),
+                    units,
                     now,
                 ));
             }
@@ -382,8 +387,9 @@ pub fn build(
                 platform: cfg_svc.map(|s| s.platform.name().to_string()),
                 revision: svc.and_then(|s| s.task_definition.as_ref().map(ToString::to_string)),
                 rollout: svc.map(crate::model::ServiceSnapshot::rollout),
-                running: svc.map(|s| s.running),
-                desired: svc.map(|s| s.desired),
+                // Only where the platform counts something (not a Lambda alias).
+                running: svc.filter(|_| units.is_some()).map(|s| s.running),
+                desired: svc.filter(|_| units.is_some()).map(|s| s.desired),
                 alarms: svc.map(crate::model::ServiceSnapshot::alarm_summary),
                 alarms_firing: svc
                     .map(|s| {

@@ -105,6 +105,7 @@ pub(super) fn cell_problems(
     snap: &ServiceSnapshot,
     unknown: &[String],
     self_rollback: Option<&str>,
+    units: Option<&str>,
     now: DateTime<Utc>,
 ) -> Vec<Problem> {
     let at = |kind, reason: &str| Problem::new(env, Some(service), kind, reason);
@@ -155,11 +156,14 @@ pub(super) fn cell_problems(
             }
             None => out.push(at(
                 ProblemKind::InProgress,
-                &format!(
-                    "rolling out {revision} ({}/{} tasks)",
-                    primary.map_or(snap.running, |d| d.running),
-                    snap.desired
-                ),
+                &match units {
+                    Some(units) => format!(
+                        "rolling out {revision} ({}/{} {units})",
+                        primary.map_or(snap.running, |d| d.running),
+                        snap.desired
+                    ),
+                    None => format!("rolling out {revision}"),
+                },
             )),
         }
     }

@@ -223,7 +223,11 @@ pub fn render_table(report: &StatusReport, style: Style) -> String {
                         Some(cell) => (Tone::Warn, cell.clone()),
                         None => rollout_cell(c.rollout.unwrap_or(RolloutState::Unknown)),
                     });
-                    let tasks = format!("{}/{}", c.running.unwrap_or(0), c.desired.unwrap_or(0));
+                    // No counts where the platform counts nothing (Lambda).
+                    let tasks = match (c.running, c.desired) {
+                        (Some(r), Some(d)) => format!("{r}/{d}"),
+                        _ => "-".to_string(),
+                    };
                     let tone = if c.running == c.desired {
                         Tone::Plain
                     } else {
