@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 use std::time::Duration;
 
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 
 use super::package::{self, Origin};
 use super::read::{self, Artifacts};
@@ -29,6 +29,9 @@ const UPDATE_WAIT: Wait = Wait {
 };
 /// How often a holding or paused shift re-reads its alias.
 const POLL: Duration = Duration::from_secs(2);
+/// Services read at once in a reading (the environment's in-flight limit
+/// bounds the calls themselves).
+const SERVICES_IN_FLIGHT: usize = 16;
 
 /// A promotion run by this process, as the readings show it.
 #[derive(Debug, Clone, Default)]
@@ -128,77 +131,32 @@ impl LambdaProvider {
     }
 
     /// Reads every Lambda service of `env`: one pass over the functions,
-    /// then each alias and the versions it names.
+    /// then each alias and the versions it names, several services at once
+    /// (the environment's in-flight limit bounds the calls), in order.
     async fn read(&self, env: &EnvConfig, scope: ReadScope) -> Result<EnvSnapshot, ProviderError> {
+        use futures::StreamExt;
         let api = self.api(env).await;
         let latest = read::functions(&api.client, &api.calls, env, &api.artifacts).await?;
         let mut services = Vec::new();
         let mut warnings = Vec::new();
         let now = Utc::now();
-        for svc in env.services.iter() {
-            let Some(l) = svc.lambda.as_deref() else {
-                continue;
-            };
-            let alias = match read::alias(&api.client, &api.calls, env, &l.function, &l.alias).await
-            {
-                Ok(a) => a,
-                Err(ProviderError::NotFound { .. }) => {
-                    warnings.push(format!(
-                        "service \"{}\": function {} or its alias {} not found",
-                        svc.name, l.function, l.alias
-                    ));
-                    continue;
-                }
-                Err(e) => return Err(e),
-            };
-            let mut artifacts = Vec::new();
-            for v in std::iter::once(&alias.version).chain(alias.weighted.as_ref().map(|(v, _)| v))
-            {
-                if let Some(n) = super::routing::number(v) {
-                    artifacts.push(
-                        read::artifact(
-                            &api.client,
-                            &api.calls,
-                            env,
-                            &api.artifacts,
-                            &l.function,
-                            n,
-                        )
-                        .await?,
-                    );
-                }
+        // Made first, run a few at a time, answered in order.
+        let reads: Vec<_> = env
+            .services
+            .iter()
+            .filter_map(|svc| {
+                let l = svc.lambda.as_deref()?;
+                Some(self.read_service(&api, env, svc, l, &latest, now))
+            })
+            .collect();
+        let mut reads = futures::stream::iter(reads).buffered(SERVICES_IN_FLIGHT);
+        while let Some(read) = reads.next().await {
+            match read? {
+                Ok(snap) => services.push(snap),
+                Err(warning) => warnings.push(warning),
             }
-            let state = latest.get(&l.function).cloned().unwrap_or(read::Latest {
-                state: None,
-                last_update: None,
-                package: None,
-            });
-            let mut snap = service_snapshot(
-                &svc.name,
-                LambdaReading {
-                    function: l.function.clone(),
-                    alias: l.alias.clone(),
-                    alias_version: alias.version,
-                    weighted: alias.weighted,
-                    description: alias.description,
-                    state: state.state,
-                    last_update: state.last_update,
-                    artifacts,
-                    plan: l.steps.weights(),
-                    codedeploy: self.codedeploy.view(&api, l).await,
-                    health: if svc.health.is_some() {
-                        Health::Unknown
-                    } else {
-                        Health::NotConfigured
-                    },
-                    events: Vec::new(),
-                    metrics: Vec::new(),
-                    at: now,
-                },
-            );
-            self.with_run(env, svc, &mut snap);
-            services.push(snap);
         }
+        drop(reads);
         // CloudWatch: the alarms and metrics these services watch, within
         // its own budget, as for ECS.
         let client = self
@@ -228,6 +186,69 @@ impl LambdaProvider {
             sources,
             index: crate::model::ServiceIndex::default(),
         })
+    }
+
+    /// One service's reading: its alias, the versions it names, CodeDeploy
+    /// where it manages the alias, and this process's run; `Ok(Err(_))` is
+    /// a warning (the function or alias does not exist).
+    async fn read_service(
+        &self,
+        api: &SdkLambda,
+        env: &EnvConfig,
+        svc: &ServiceConfig,
+        l: &crate::config::lambda::LambdaService,
+        latest: &HashMap<String, read::Latest>,
+        now: DateTime<Utc>,
+    ) -> Result<Result<crate::model::ServiceSnapshot, String>, ProviderError> {
+        let alias = match read::alias(&api.client, &api.calls, env, &l.function, &l.alias).await {
+            Ok(a) => a,
+            Err(ProviderError::NotFound { .. }) => {
+                return Ok(Err(format!(
+                    "service \"{}\": function {} or its alias {} not found",
+                    svc.name, l.function, l.alias
+                )));
+            }
+            Err(e) => return Err(e),
+        };
+        let mut artifacts = Vec::new();
+        for v in std::iter::once(&alias.version).chain(alias.weighted.as_ref().map(|(v, _)| v)) {
+            if let Some(n) = super::routing::number(v) {
+                artifacts.push(
+                    read::artifact(&api.client, &api.calls, env, &api.artifacts, &l.function, n)
+                        .await?,
+                );
+            }
+        }
+        let state = latest.get(&l.function).cloned().unwrap_or(read::Latest {
+            state: None,
+            last_update: None,
+            package: None,
+        });
+        let mut snap = service_snapshot(
+            &svc.name,
+            LambdaReading {
+                function: l.function.clone(),
+                alias: l.alias.clone(),
+                alias_version: alias.version,
+                weighted: alias.weighted,
+                description: alias.description,
+                state: state.state,
+                last_update: state.last_update,
+                artifacts,
+                plan: l.steps.weights(),
+                codedeploy: self.codedeploy.view(api, l).await,
+                health: if svc.health.is_some() {
+                    Health::Unknown
+                } else {
+                    Health::NotConfigured
+                },
+                events: Vec::new(),
+                metrics: Vec::new(),
+                at: now,
+            },
+        );
+        self.with_run(env, svc, &mut snap);
+        Ok(Ok(snap))
     }
 
     /// This process's run of the service, put into its reading: the steps it
