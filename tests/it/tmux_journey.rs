@@ -102,6 +102,37 @@ fn prod_wizard(tmux: &Tmux, keys: &[&str], service: &str) -> (String, String) {
     (digest, id)
 }
 
+/// alice's console (120×40) and bob's shell (120×20) over one demo data
+/// dir, the console showing the demo's first reading; `None` without tmux.
+fn console_and_shell(name: &str) -> Option<(Tmux, Tmux, tempfile::TempDir)> {
+    let tmux = Tmux::start(name, 120, 40)?;
+    let shell = Tmux::start(&format!("{name}-2"), 120, 20)?;
+    let data = tempfile::tempdir().unwrap();
+    for (t, who) in [(&tmux, "alice"), (&shell, "bob")] {
+        t.wait_for("PROMPT$", WAIT);
+        t.run(&format!(
+            "export XDG_DATA_HOME={} SHIPDECK_OPERATOR={who}; clear",
+            data.path().display()
+        ));
+    }
+    launch(&tmux, "demo");
+    tmux.wait_for("✓ read", WAIT);
+    Some((tmux, shell, data))
+}
+
+/// With the prod wizard open on promotion `id`: carol approves (beside
+/// whoever approved already), the gate says GO, and alice deploys,
+/// confirming with "prod"; the watch of `service` opens.
+fn go_and_deploy(tmux: &Tmux, data: &std::path::Path, id: &str, service: &str) {
+    approve_demo(data, "carol", id);
+    tmux.wait_for("Gate: GO", WAIT);
+    tmux.send(&["g"]);
+    tmux.wait_for("Type \"prod\" and press enter to deploy", WAIT);
+    tmux.send(&["-l", "prod"]);
+    tmux.send(&["Enter"]);
+    tmux.wait_for(&format!("Deploy {service} · prod [PROD]"), WAIT);
+}
+
 /// `shipdeck approve --demo` as `who`, from another process; what it printed.
 fn approve_demo(data: &std::path::Path, who: &str, id: &str) -> String {
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_shipdeck"))
@@ -282,24 +313,10 @@ fn promote_asks_on_the_terminal_without_yes() {
 /// continue from a second shell as someone else, and see the deploy finish.
 #[test]
 fn a_canary_into_prod_pauses_and_a_second_shell_continues_it() {
-    let Some(tmux) = Tmux::start("canary", 120, 40) else {
+    let Some((tmux, shell, data)) = console_and_shell("canary") else {
         return;
     };
-    let Some(shell) = Tmux::start("canary-2", 120, 20) else {
-        return;
-    };
-    let data = tempfile::tempdir().unwrap();
     let bin = env!("CARGO_BIN_EXE_shipdeck");
-    let approve = |who: &str, id: &str| approve_demo(data.path(), who, id);
-    for (t, who) in [(&tmux, "alice"), (&shell, "bob")] {
-        t.wait_for("PROMPT$", WAIT);
-        t.run(&format!(
-            "export XDG_DATA_HOME={} SHIPDECK_OPERATOR={who}; clear",
-            data.path().display()
-        ));
-    }
-    launch(&tmux, "demo");
-    tmux.wait_for("✓ read", WAIT);
 
     // notifications @ prod: the sixth row, the third column.
     let (digest, id) = prod_wizard(
@@ -308,18 +325,12 @@ fn a_canary_into_prod_pauses_and_a_second_shell_continues_it() {
         "notifications",
     );
     // The approver sees the traffic steps and who decides at the pause.
-    let said = approve("bob", &id);
+    let said = approve_demo(data.path(), "bob", &id);
     assert!(
         said.contains("step 1: 10% on the new revision, held until 1 other person(s) continue"),
         "{said}"
     );
-    approve("carol", &id);
-    tmux.wait_for("Gate: GO", WAIT);
-    tmux.send(&["g"]);
-    tmux.wait_for("Type \"prod\" and press enter to deploy", WAIT);
-    tmux.send(&["-l", "prod"]);
-    tmux.send(&["Enter"]);
-    tmux.wait_for("Deploy notifications · prod [PROD]", WAIT);
+    go_and_deploy(&tmux, data.path(), &id, "notifications");
 
     // The first step: 10 % on the new revision, held for a decision, with
     // what to decide on: the hold's minute counting down, new beside old.
@@ -579,23 +590,9 @@ fn a_watch_stopped_by_sigterm_is_offered_for_resuming_at_the_next_start() {
 /// continues from a second shell, through the same demo world.
 #[test]
 fn a_lambda_shift_into_prod_pauses_and_a_second_shell_continues_each_step() {
-    let Some(tmux) = Tmux::start("lambda", 120, 40) else {
+    let Some((tmux, shell, data)) = console_and_shell("lambda") else {
         return;
     };
-    let Some(shell) = Tmux::start("lambda-2", 120, 20) else {
-        return;
-    };
-    let data = tempfile::tempdir().unwrap();
-    let approve = |who: &str, id: &str| approve_demo(data.path(), who, id);
-    for (t, who) in [(&tmux, "alice"), (&shell, "bob")] {
-        t.wait_for("PROMPT$", WAIT);
-        t.run(&format!(
-            "export XDG_DATA_HOME={} SHIPDECK_OPERATOR={who}; clear",
-            data.path().display()
-        ));
-    }
-    launch(&tmux, "demo");
-    tmux.wait_for("✓ read", WAIT);
 
     // thumbnailer @ prod: the ninth row, the third column.
     let keys = ["j", "j", "j", "j", "j", "j", "j", "j", "l", "l", "p"];
@@ -609,14 +606,8 @@ fn a_lambda_shift_into_prod_pauses_and_a_second_shell_continues_each_step() {
         screen.contains("traffic: 25% → 50% → 75% → 100%, 30s each"),
         "{screen}"
     );
-    approve("bob", &id);
-    approve("carol", &id);
-    tmux.wait_for("Gate: GO", WAIT);
-    tmux.send(&["g"]);
-    tmux.wait_for("Type \"prod\" and press enter to deploy", WAIT);
-    tmux.send(&["-l", "prod"]);
-    tmux.send(&["Enter"]);
-    tmux.wait_for("Deploy thumbnailer · prod [PROD]", WAIT);
+    approve_demo(data.path(), "bob", &id);
+    go_and_deploy(&tmux, data.path(), &id, "thumbnailer");
 
     // The first step: 25 % on the new version, held for a decision.
     // The pause comes once the step's 30 s hold is over, with the rules
