@@ -388,24 +388,7 @@ impl Provider for LambdaProvider {
         if let Some(no) = refused.await {
             return Err(no);
         }
-        let Some(from) = super::routing::number(&alias.version) else {
-            return Err(ProviderError::Other {
-                message: format!(
-                    "alias {}:{} names {}, not a published version: point it at one first",
-                    l.function,
-                    l.alias,
-                    crate::model::sanitize(&alias.version)
-                ),
-            });
-        };
-        if alias.weighted.is_some() {
-            return Err(ProviderError::Conflict {
-                message: format!(
-                    "alias {}:{} is already shifting traffic; finish or roll that back first",
-                    l.function, l.alias
-                ),
-            });
-        }
+        let from = steps::shift_start(&l.function, &l.alias, &alias)?;
         // A zip's package comes from the stage whose alias serves the digest.
         let repository = read::image_repository(&api.client, &api.calls, env, &l.function).await?;
         let origin = if let Some(repository) = repository {
@@ -537,12 +520,7 @@ impl Provider for LambdaProvider {
         }
         steps::rollback(&*api, &l.function, &l.alias, n, Utc::now().timestamp())
             .await
-            .map_err(|e| match e {
-                StepError::Provider(p) => p,
-                other => ProviderError::Other {
-                    message: other.to_string(),
-                },
-            })?;
+            .map_err(ProviderError::from)?;
         Ok(DeployStarted {
             service: service.name.clone(),
             from: super::routing::number(&before.version)
@@ -562,36 +540,10 @@ impl Provider for LambdaProvider {
     ) -> Result<String, ProviderError> {
         let l = lambda_of(service)?;
         let api = self.api(env).await;
-        let alias = read::alias(&api.client, &api.calls, env, &l.function, &l.alias).await?;
-        let Some(m) =
-            super::marker::Marker::read(&alias.description).filter(|m| m.run == shift.deployment)
-        else {
-            return Err(ProviderError::Conflict {
-                message: format!(
-                    "alias {}:{} carries no step of {} waiting for a decision",
-                    l.function, l.alias, shift.deployment
-                ),
-            });
-        };
-        let s = Shift {
-            run: m.run.clone(),
-            function: l.function.clone(),
-            alias: l.alias.clone(),
-            from: m.from,
-            to: m.to,
-            plan: l.steps.clone(),
-            pause: env.rollout.pause_steps,
-        };
-        runner::decide(&*api, &s, decision, Utc::now)
+        let (plan, pause) = (l.steps.clone(), env.rollout.pause_steps);
+        let (function, alias, run) = (&l.function, &l.alias, &shift.deployment);
+        runner::decide_run(&*api, function, alias, run, plan, pause, decision, Utc::now)
             .await
-            .map_err(|e| match e {
-                StepError::Provider(p) => p,
-                StepError::ChangedOutside { .. } => ProviderError::Conflict {
-                    message: e.to_string(),
-                },
-                other => ProviderError::Other {
-                    message: other.to_string(),
-                },
-            })
+            .map_err(ProviderError::from)
     }
 }

@@ -272,6 +272,46 @@ async fn adopt<A: LambdaApi>(api: &A, shift: &Shift, step: u32) -> Result<Seen, 
     }
 }
 
+/// A person's decision on run `run` of `function`'s `alias`, from any
+/// process: the shift is the one the alias's marker carries (its versions),
+/// stepped by `plan`, pausing where `pause` says.
+#[allow(clippy::too_many_arguments)] // the shift's parts, as the seam hands them
+pub async fn decide_run<A, N>(
+    api: &A,
+    function: &str,
+    alias: &str,
+    run: &str,
+    plan: StepPlan,
+    pause: bool,
+    decision: Decision,
+    now: N,
+) -> Result<String, StepError>
+where
+    A: LambdaApi,
+    N: Fn() -> DateTime<Utc>,
+{
+    let a = api.alias(function, alias).await?;
+    let Some(m) = Marker::read(&a.description).filter(|m| m.run == run) else {
+        return Err(StepError::Provider(
+            crate::provider::ProviderError::Conflict {
+                message: format!(
+                    "alias {function}:{alias} carries no step of {run} waiting for a decision"
+                ),
+            },
+        ));
+    };
+    let shift = Shift {
+        run: m.run,
+        function: function.to_string(),
+        alias: alias.to_string(),
+        from: m.from,
+        to: m.to,
+        plan,
+        pause,
+    };
+    decide(api, &shift, decision, now).await
+}
+
 /// A person's decision at a paused step, from any process: continue applies
 /// the next step (or the last), rollback sends all traffic back.
 pub async fn decide<A, N>(

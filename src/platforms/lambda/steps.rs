@@ -136,14 +136,7 @@ pub async fn step<A: LambdaApi>(
     expected: &Expected,
     versions: &[String],
 ) -> Result<AliasView, StepError> {
-    let now = api.alias(function, alias).await?;
-    expected
-        .check(&now)
-        .map_err(|what| StepError::ChangedOutside {
-            function: function.to_string(),
-            alias: alias.to_string(),
-            what,
-        })?;
+    let now = read_back(api, function, alias, expected).await?;
     let to = marker.to.to_string();
     routing::validate(&now.version, &to, marker.weight, versions)?;
     // The alias keeps its version while the traffic moves: a marker that
@@ -168,14 +161,13 @@ pub async fn step<A: LambdaApi>(
     Ok(api.update_alias(function, alias, &update).await?)
 }
 
-/// The last step: the alias names `to`, weights cleared, the marker gone.
-pub async fn finish<A: LambdaApi>(
+/// The alias as it is now, which must read as the shift left it
+/// (`expected`): someone's change stops the shift and is left alone.
+async fn read_back<A: LambdaApi>(
     api: &A,
     function: &str,
     alias: &str,
-    to: u32,
     expected: &Expected,
-    at: i64,
 ) -> Result<AliasView, StepError> {
     let now = api.alias(function, alias).await?;
     expected
@@ -185,6 +177,56 @@ pub async fn finish<A: LambdaApi>(
             alias: alias.to_string(),
             what,
         })?;
+    Ok(now)
+}
+
+/// The version a new shift of `function`'s `alias` (read as `now`) moves
+/// from: a published one, with no shift already under way.
+pub fn shift_start(function: &str, alias: &str, now: &AliasView) -> Result<u32, ProviderError> {
+    let Some(from) = routing::number(&now.version) else {
+        return Err(ProviderError::Other {
+            message: format!(
+                "alias {function}:{alias} names {}, not a published version: point it at one first",
+                crate::model::sanitize(&now.version)
+            ),
+        });
+    };
+    if now.weighted.is_some() {
+        return Err(ProviderError::Conflict {
+            message: format!(
+                "alias {function}:{alias} is already shifting traffic; finish or roll that back first"
+            ),
+        });
+    }
+    Ok(from)
+}
+
+/// A step's error as the provider seam reports it: the API's own, a change
+/// someone made as a conflict, the rest as they say.
+impl From<StepError> for ProviderError {
+    fn from(e: StepError) -> Self {
+        match e {
+            StepError::Provider(p) => p,
+            StepError::ChangedOutside { .. } => Self::Conflict {
+                message: e.to_string(),
+            },
+            other => Self::Other {
+                message: other.to_string(),
+            },
+        }
+    }
+}
+
+/// The last step: the alias names `to`, weights cleared, the marker gone.
+pub async fn finish<A: LambdaApi>(
+    api: &A,
+    function: &str,
+    alias: &str,
+    to: u32,
+    expected: &Expected,
+    at: i64,
+) -> Result<AliasView, StepError> {
+    let now = read_back(api, function, alias, expected).await?;
     let update = AliasUpdate {
         version: to.to_string(),
         weighted: None,

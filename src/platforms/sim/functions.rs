@@ -24,11 +24,10 @@ use crate::clock::Clock;
 use crate::config::{EnvConfig, PlatformKind, ServiceConfig};
 use crate::model::{Digest, Health, MetricSeries, Revision, RevisionInfo, ServiceSnapshot};
 use crate::platforms::lambda::api::{Code, LambdaApi};
-use crate::platforms::lambda::marker::Marker;
 use crate::platforms::lambda::runner::{self, Progress, Shift, Time};
 use crate::platforms::lambda::settled::Settled;
 use crate::platforms::lambda::snapshot::service_snapshot;
-use crate::platforms::lambda::steps::{self, StepError, Wait};
+use crate::platforms::lambda::steps::{self, Wait};
 use crate::platforms::lambda::{routing, snapshot::Artifact};
 use crate::provider::{DeployStarted, ProviderError};
 
@@ -200,19 +199,6 @@ fn not_found(cfg: &ServiceConfig) -> ProviderError {
     }
 }
 
-/// A step's error as the provider seam reports it.
-fn provider_error(e: StepError) -> ProviderError {
-    match e {
-        StepError::Provider(p) => p,
-        StepError::ChangedOutside { .. } => ProviderError::Conflict {
-            message: e.to_string(),
-        },
-        other => ProviderError::Other {
-            message: other.to_string(),
-        },
-    }
-}
-
 impl SimFleet {
     /// Whether the fleet declares `service`'s function in `env`.
     pub(super) fn simulates_lambda(&self, env: &EnvConfig, service: &ServiceConfig) -> bool {
@@ -319,24 +305,7 @@ impl SimFleet {
             .ok_or_else(|| not_found(cfg))?;
         let (api, f) = (self.shared(&env.name, api), f.clone());
         let alias = api.alias(&f.function, &f.alias).await?;
-        let Some(from) = routing::number(&alias.version) else {
-            return Err(ProviderError::Other {
-                message: format!(
-                    "alias {}:{} names {}, not a published version",
-                    f.function,
-                    f.alias,
-                    crate::model::sanitize(&alias.version)
-                ),
-            });
-        };
-        if alias.weighted.is_some() {
-            return Err(ProviderError::Conflict {
-                message: format!(
-                    "alias {}:{} is already shifting traffic; finish or roll that back first",
-                    f.function, f.alias
-                ),
-            });
-        }
+        let from = steps::shift_start(&f.function, &f.alias, &alias)?;
         let plan = plan_of(cfg);
         let pause = env.rollout.pause_steps;
         let clock = self.clock.clone();
@@ -409,7 +378,7 @@ impl SimFleet {
         let before = api.alias(&f.function, &f.alias).await?;
         steps::rollback(&api, &f.function, &f.alias, n, self.clock.now().timestamp())
             .await
-            .map_err(provider_error)?;
+            .map_err(ProviderError::from)?;
         let now = self.clock.now();
         self.change(|st| st.function_rolled_back(&env.name, &f.function, now));
         Ok(DeployStarted {
@@ -435,28 +404,14 @@ impl SimFleet {
             .of(&env.name, cfg)
             .ok_or_else(|| not_found(cfg))?;
         let api = self.shared(&env.name, api);
-        let alias = api.alias(&f.function, &f.alias).await?;
-        let Some(m) = Marker::read(&alias.description).filter(|m| m.run == shift.deployment) else {
-            return Err(ProviderError::Conflict {
-                message: format!(
-                    "alias {}:{} carries no step of {} waiting for a decision",
-                    f.function, f.alias, shift.deployment
-                ),
-            });
-        };
-        let s = Shift {
-            run: m.run.clone(),
-            function: f.function.clone(),
-            alias: f.alias.clone(),
-            from: m.from,
-            to: m.to,
-            plan: plan_of(cfg),
-            pause: env.rollout.pause_steps,
-        };
+        let (plan, pause) = (plan_of(cfg), env.rollout.pause_steps);
         let clock = self.clock.clone();
-        runner::decide(&api, &s, decision, || clock.now())
-            .await
-            .map_err(provider_error)
+        let (function, alias, run) = (&f.function, &f.alias, &shift.deployment);
+        runner::decide_run(&api, function, alias, run, plan, pause, decision, || {
+            clock.now()
+        })
+        .await
+        .map_err(ProviderError::from)
     }
 }
 
