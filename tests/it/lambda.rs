@@ -184,6 +184,14 @@ async fn an_alias_reads_as_its_versions_digest_and_a_weight_as_a_shift() {
     );
 }
 
+/// shipdeck's Lambda calls against `url` with the emulators' keys, counted
+/// apart.
+async fn client_on(url: &str) -> SdkLambda {
+    let env = env_on(url);
+    let sdk = session(env.aws.as_deref(), Some(creds())).await;
+    sdk_on(url, aws_sdk_lambda::Client::new(&sdk))
+}
+
 fn sdk_on(url: &str, client: aws_sdk_lambda::Client) -> SdkLambda {
     SdkLambda {
         client,
@@ -212,9 +220,7 @@ async fn an_image_is_published_by_digest_shifted_read_back_and_rolled_back() {
     let moto = emulators::moto_lambda(&bin);
     let fx = fixture(&moto.url, &["image-function", "thumbs-prod", "live"]);
     let repository = fx["repository_uri"].as_str().unwrap().to_string();
-    let env = env_on(&moto.url);
-    let sdk = session(env.aws.as_deref(), Some(creds())).await;
-    let api = sdk_on(&moto.url, aws_sdk_lambda::Client::new(&sdk));
+    let api = client_on(&moto.url).await;
     let sleep = |d| tokio::time::sleep(d);
 
     // Publish the promoted digest as version 2; it holds exactly that image.
@@ -351,9 +357,7 @@ async fn a_missing_function_or_an_unknown_image_is_refused_and_publishes_nothing
     let moto = emulators::moto_lambda(&bin);
     let fx = fixture(&moto.url, &["image-function", "thumbs-prod", "live"]);
     let repository = fx["repository_uri"].as_str().unwrap().to_string();
-    let env = env_on(&moto.url);
-    let sdk = session(env.aws.as_deref(), Some(creds())).await;
-    let api = sdk_on(&moto.url, aws_sdk_lambda::Client::new(&sdk));
+    let api = client_on(&moto.url).await;
     let sleep = |d| tokio::time::sleep(d);
     let code = Code::Image {
         repository: repository.clone(),
@@ -402,10 +406,8 @@ async fn a_paused_shift_waits_for_a_decision_from_any_process() {
     let moto = emulators::moto_lambda(&bin);
     fixture(&moto.url, &["image-function", "thumbs-prod", "live"]);
     fixture(&moto.url, &["publish", "thumbs-prod"]);
-    let env = env_on(&moto.url);
-    let sdk = session(env.aws.as_deref(), Some(creds())).await;
-    let runner_api = sdk_on(&moto.url, aws_sdk_lambda::Client::new(&sdk));
-    let elsewhere = sdk_on(&moto.url, aws_sdk_lambda::Client::new(&sdk));
+    let runner_api = client_on(&moto.url).await;
+    let elsewhere = client_on(&moto.url).await;
     let shift = Shift {
         run: "promo-7".into(),
         function: "thumbs-prod".into(),
@@ -495,7 +497,7 @@ async fn a_paused_shift_waits_for_a_decision_from_any_process() {
         to: 1,
         ..shift.clone()
     };
-    let api = sdk_on(&moto.url, aws_sdk_lambda::Client::new(&sdk));
+    let api = client_on(&moto.url).await;
     let seen2 = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
     let log2 = seen2.clone();
     let task = {
@@ -524,22 +526,20 @@ async fn a_paused_shift_waits_for_a_decision_from_any_process() {
     assert_eq!(a["Weights"], serde_json::json!({}));
 }
 
-/// The whole promotion through the CLI, on moto: staging's published
-/// version (image 2) into prod in two steps with a hold, watched to the end;
-/// the alias then names the new version with no weights, and the ledger
-/// holds the publication and every step; `status` shows the platform.
-#[test]
-fn the_cli_promotes_staging_into_prod_in_steps_and_records_each() {
-    let Some(bin) = emulators::venv_bin() else {
-        return;
-    };
-    let moto = emulators::moto_lambda(&bin);
-    fixture(&moto.url, &["image-function", "thumbs-staging", "live"]);
-    fixture(&moto.url, &["publish", "thumbs-staging"]);
-    fixture(&moto.url, &["set-alias", "thumbs-staging", "live", "2"]);
-    fixture(&moto.url, &["image-function", "thumbs-prod", "live"]);
-    let dir = tempfile::tempdir().unwrap();
-    let config = dir.path().join("shipdeck.toml");
+/// Image functions on moto, staging's alias on image 2 and prod's on image
+/// 1, and the configuration of both stages in `dir`: `header` at its top,
+/// the stages' `steps`, and `rollout` lines beside a 2 s stability window.
+pub(crate) fn image_stages(
+    url: &str,
+    dir: &std::path::Path,
+    header: &str,
+    steps: &str,
+    rollout: &str,
+) -> std::path::PathBuf {
+    fixture(url, &["image-function", "thumbs-staging", "live"]);
+    fixture(url, &["publish", "thumbs-staging"]);
+    fixture(url, &["set-alias", "thumbs-staging", "live", "2"]);
+    fixture(url, &["image-function", "thumbs-prod", "live"]);
     let env = |name: &str| {
         format!(
             r#"
@@ -550,30 +550,51 @@ platform = "lambda"
 region = "us-east-1"
 endpoint_url = "{url}"
 [environment.lambda]
-steps = ["10% 2s", "100%"]
+steps = {steps}
 [environment.gate]
 checks = ["rollout_completed", "alarms_ok", "not_in_flight", "pinned", "fresh"]
 [environment.rollout]
 stability_window = "2s"
-timeout = "2m"
+{rollout}
 [[environment.service]]
 name = "thumbnailer"
 [environment.service.lambda]
 function = "thumbs-{name}"
 alias = "live"
-"#,
-            url = moto.url
+"#
         )
     };
+    let config = dir.join("shipdeck.toml");
     std::fs::write(
         &config,
         format!(
-            "refresh_interval = \"1s\"\nallow_operator_override = true\n{}{}",
+            "refresh_interval = \"1s\"\n{header}\n{}{}",
             env("staging"),
             env("prod")
         ),
     )
     .unwrap();
+    config
+}
+
+/// The whole promotion through the CLI, on moto: staging's published
+/// version (image 2) into prod in two steps with a hold, watched to the end;
+/// the alias then names the new version with no weights, and the ledger
+/// holds the publication and every step; `status` shows the platform.
+#[test]
+fn the_cli_promotes_staging_into_prod_in_steps_and_records_each() {
+    let Some(bin) = emulators::venv_bin() else {
+        return;
+    };
+    let moto = emulators::moto_lambda(&bin);
+    let dir = tempfile::tempdir().unwrap();
+    let config = image_stages(
+        &moto.url,
+        dir.path(),
+        "allow_operator_override = true",
+        r#"["10% 2s", "100%"]"#,
+        "timeout = \"2m\"",
+    );
     let run = |args: &[&str]| {
         let out = assert_cmd::Command::from_std(shipdeck(dir.path(), &config))
             .args(args)

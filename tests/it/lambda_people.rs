@@ -4,53 +4,19 @@
 
 use serde_json::Value;
 
-use crate::lambda::{fixture, ledger, shipdeck};
+use crate::lambda::{fixture, image_stages, ledger, shipdeck};
 use crate::support::emulators;
 
 /// Staging's alias on image 2 and prod's on image 1, as the CLI tests set
 /// them up; the configuration pauses prod's two steps for one other person.
 fn stages(url: &str, dir: &std::path::Path) -> std::path::PathBuf {
-    fixture(url, &["image-function", "thumbs-staging", "live"]);
-    fixture(url, &["publish", "thumbs-staging"]);
-    fixture(url, &["set-alias", "thumbs-staging", "live", "2"]);
-    fixture(url, &["image-function", "thumbs-prod", "live"]);
-    let env = |name: &str| {
-        format!(
-            r#"
-[[environment]]
-name = "{name}"
-platform = "lambda"
-[environment.aws]
-region = "us-east-1"
-endpoint_url = "{url}"
-[environment.lambda]
-steps = ["10% 1s", "100%"]
-[environment.gate]
-checks = ["rollout_completed", "alarms_ok", "not_in_flight", "pinned", "fresh"]
-[environment.rollout]
-stability_window = "2s"
-timeout = "5m"
-pause_steps = true
-step_approvals = 1
-[[environment.service]]
-name = "thumbnailer"
-[environment.service.lambda]
-function = "thumbs-{name}"
-alias = "live"
-"#
-        )
-    };
-    let config = dir.join("shipdeck.toml");
-    std::fs::write(
-        &config,
-        format!(
-            "refresh_interval = \"1s\"\n{}{}",
-            env("staging"),
-            env("prod")
-        ),
+    image_stages(
+        url,
+        dir,
+        "",
+        r#"["10% 1s", "100%"]"#,
+        "timeout = \"5m\"\npause_steps = true\nstep_approvals = 1",
     )
-    .unwrap();
-    config
 }
 
 /// shipdeck as the IAM user `user` answered by the fixture (its own keys,
