@@ -205,6 +205,16 @@ impl SimFleet {
         self.functions.of(&env.name, service).is_some()
     }
 
+    /// Takes `env`'s simulated Lambda as the world holds it (`saved`), when
+    /// another process of the demo changed it: once per reading of `env`.
+    pub(super) fn take_saved_functions(&self, env: &str, saved: Option<&serde_json::Value>) {
+        if let (Some(saved), Some(_)) = (saved, &self.world)
+            && let Some(e) = self.functions.envs.get(env)
+        {
+            e.api.import(saved);
+        }
+    }
+
     /// The reading of a Lambda service at `now`, built as the platform builds it.
     /// `effects` are its game-day effects; `cloudwatch_error` why CloudWatch
     /// cannot be read, if it cannot (its metrics say so).
@@ -214,17 +224,12 @@ impl SimFleet {
         cfg: &ServiceConfig,
         now: DateTime<Utc>,
         effects: Option<&FunctionEffects>,
-        saved: Option<&serde_json::Value>,
         cloudwatch_error: Option<&str>,
     ) -> Result<ServiceSnapshot, ProviderError> {
         let (api, f) = self
             .functions
             .of(&env.name, cfg)
             .ok_or_else(|| not_found(cfg))?;
-        // What the world holds, when another process of the demo changed it.
-        if let Some(saved) = saved.filter(|_| self.world.is_some()) {
-            api.import(saved);
-        }
         let mut r = api.reading(&f.function, &f.alias, now)?;
         if let Some(l) = cfg.lambda.as_deref() {
             r.plan = l.steps.weights();

@@ -85,20 +85,14 @@ impl SimFleet {
         };
         let mut services = Vec::with_capacity(env.services.len());
         let mut warnings = sources.failed();
+        self.take_saved_functions(&env.name, sim_env.lambda.as_ref());
         for cfg in env.services.iter() {
             if super::functions::is_lambda(cfg) {
                 let effects = cfg
                     .lambda
                     .as_deref()
                     .and_then(|l| sim_env.functions.get(&l.function));
-                match self.snapshot_lambda(
-                    env,
-                    cfg,
-                    now,
-                    effects,
-                    sim_env.lambda.as_ref(),
-                    cloudwatch_error.as_deref(),
-                ) {
+                match self.snapshot_lambda(env, cfg, now, effects, cloudwatch_error.as_deref()) {
                     Ok(s) => services.push(s),
                     Err(e) => warnings.push(format!("service \"{}\": {e}", cfg.name)),
                 }
