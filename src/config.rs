@@ -6,6 +6,7 @@
 
 pub mod aws;
 mod checks;
+pub mod fly;
 pub mod lambda;
 mod metric;
 mod parse;
@@ -150,11 +151,13 @@ pub enum PlatformKind {
     Proxy,
     /// An AWS Lambda function and the alias that serves its traffic.
     Lambda,
+    /// An app's machines on Fly.io, updated one by one through the Machines API.
+    Fly,
 }
 
 impl PlatformKind {
     /// Every kind, in the order `platform = …` lists them.
-    pub const ALL: [Self; 3] = [Self::Ecs, Self::Proxy, Self::Lambda];
+    pub const ALL: [Self; 4] = [Self::Ecs, Self::Proxy, Self::Lambda, Self::Fly];
 
     /// The configuration's spelling.
     pub fn name(self) -> &'static str {
@@ -162,6 +165,7 @@ impl PlatformKind {
             Self::Ecs => "ecs",
             Self::Proxy => "proxy",
             Self::Lambda => "lambda",
+            Self::Fly => "fly",
         }
     }
 
@@ -214,6 +218,9 @@ pub struct EnvConfig {
     /// `provider = "proxy"`: the reverse proxy that switches between two
     /// colours (`None`: the configuration's provider, ECS or the simulator).
     pub proxy: Option<std::sync::Arc<proxy::ProxyEnv>>,
+    /// `[environment.fly]`: the Machines API and its token, when any of its
+    /// services runs on Fly.
+    pub fly: Option<std::sync::Arc<fly::FlyEnv>>,
     /// The platform its services run on, unless a service says otherwise.
     pub platform: PlatformKind,
 }
@@ -229,6 +236,9 @@ pub struct ServiceConfig {
     /// `[environment.service.lambda]`: its function, alias and steps, when it
     /// runs on Lambda.
     pub lambda: Option<std::sync::Arc<lambda::LambdaService>>,
+    /// `[environment.service.fly]`: its app, process group and pace, when it
+    /// runs on Fly.
+    pub fly: Option<std::sync::Arc<fly::FlyService>>,
     /// CloudWatch alarm names.
     pub alarms: Vec<String>,
     /// CloudWatch alarm name prefixes.

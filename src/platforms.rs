@@ -9,6 +9,7 @@
 //! platform's kind.
 
 pub mod ecs;
+pub mod fly;
 pub mod lambda;
 pub mod proxy;
 pub mod sim;
@@ -25,6 +26,7 @@ pub fn location(env: &EnvConfig, kind: PlatformKind) -> String {
         PlatformKind::Ecs => ecs::location(env),
         PlatformKind::Proxy => proxy::location(env),
         PlatformKind::Lambda => lambda::words::location(env),
+        PlatformKind::Fly => fly::words::location(env),
     }
 }
 
@@ -59,6 +61,7 @@ pub fn capabilities(kind: PlatformKind) -> Capabilities {
         PlatformKind::Ecs => ecs::CAPABILITIES,
         PlatformKind::Proxy => proxy::CAPABILITIES,
         PlatformKind::Lambda => lambda::CAPABILITIES,
+        PlatformKind::Fly => fly::CAPABILITIES,
     }
 }
 
@@ -78,6 +81,7 @@ pub fn deploy_words(
         PlatformKind::Ecs => ecs::words::deploy(svc, now, digest, release),
         PlatformKind::Proxy => proxy::words::deploy(env, svc, now, digest),
         PlatformKind::Lambda => lambda::words::deploy(svc, now, digest),
+        PlatformKind::Fly => fly::words::deploy(svc, now, digest),
     }
 }
 
@@ -89,6 +93,7 @@ pub fn rollback_words(env: &EnvConfig, svc: &ServiceConfig, to: &Revision) -> St
         PlatformKind::Ecs => ecs::words::rollback(svc, to),
         PlatformKind::Proxy => proxy::words::rollback(env, svc, to),
         PlatformKind::Lambda => lambda::words::rollback(svc, to),
+        PlatformKind::Fly => fly::words::rollback(svc, to),
     }
 }
 
@@ -113,6 +118,7 @@ pub fn self_rollback(kind: PlatformKind) -> Option<&'static str> {
         PlatformKind::Ecs => ecs::words::SELF_ROLLBACK,
         PlatformKind::Proxy => proxy::words::SELF_ROLLBACK,
         PlatformKind::Lambda => lambda::words::SELF_ROLLBACK,
+        PlatformKind::Fly => fly::words::SELF_ROLLBACK,
     }
 }
 
@@ -123,6 +129,7 @@ pub fn strategy_words(kind: PlatformKind, config: &crate::model::DeploymentConfi
         PlatformKind::Ecs => ecs::words::strategy(config),
         PlatformKind::Proxy => proxy::words::strategy(config),
         PlatformKind::Lambda => lambda::words::strategy(config),
+        PlatformKind::Fly => fly::words::strategy(config),
     }
 }
 
@@ -143,6 +150,7 @@ enum Platform<'a> {
     Ecs(&'a ecs::AwsProvider),
     Proxy(&'static proxy::ProxyProvider),
     Lambda(&'static lambda::provider::LambdaProvider),
+    Fly(&'static fly::provider::FlyProvider),
 }
 
 impl AnyProvider {
@@ -170,6 +178,7 @@ impl AnyProvider {
         match (kind, self) {
             (PlatformKind::Proxy, _) => Platform::Proxy(proxy::provider()),
             (PlatformKind::Lambda, _) => Platform::Lambda(lambda::provider::provider()),
+            (PlatformKind::Fly, _) => Platform::Fly(fly::provider::provider()),
             (PlatformKind::Ecs, Self::Sim(p)) => Platform::Sim(p),
             (PlatformKind::Ecs, Self::Aws(p)) => Platform::Ecs(p),
         }
@@ -267,6 +276,7 @@ impl AnyProvider {
             Platform::Ecs(p) => Box::pin(p.read_env(env, scope)).await,
             Platform::Proxy(p) => Box::pin(Provider::read_env(p, env, scope)).await,
             Platform::Lambda(p) => Box::pin(Provider::read_env(p, env, scope)).await,
+            Platform::Fly(p) => Box::pin(Provider::read_env(p, env, scope)).await,
         }
     }
 }
@@ -330,6 +340,7 @@ impl Provider for AnyProvider {
             Platform::Ecs(p) => Box::pin(p.history(env, service, current)).await,
             Platform::Proxy(p) => Box::pin(Provider::history(p, env, service, current)).await,
             Platform::Lambda(p) => Box::pin(Provider::history(p, env, service, current)).await,
+            Platform::Fly(p) => Box::pin(Provider::history(p, env, service, current)).await,
         }
     }
 
@@ -344,6 +355,7 @@ impl Provider for AnyProvider {
             Platform::Ecs(p) => Box::pin(p.deploy(env, service, digest)).await,
             Platform::Proxy(p) => Box::pin(Provider::deploy(p, env, service, digest)).await,
             Platform::Lambda(p) => Box::pin(Provider::deploy(p, env, service, digest)).await,
+            Platform::Fly(p) => Box::pin(Provider::deploy(p, env, service, digest)).await,
         }
     }
 
@@ -358,6 +370,7 @@ impl Provider for AnyProvider {
             Platform::Ecs(p) => Box::pin(p.rollback(env, service, to)).await,
             Platform::Proxy(p) => Box::pin(Provider::rollback(p, env, service, to)).await,
             Platform::Lambda(p) => Box::pin(Provider::rollback(p, env, service, to)).await,
+            Platform::Fly(p) => Box::pin(Provider::rollback(p, env, service, to)).await,
         }
     }
 
@@ -373,6 +386,7 @@ impl Provider for AnyProvider {
             Platform::Ecs(p) => Box::pin(p.decide_step(env, service, shift, decision)).await,
             Platform::Proxy(p) => p.decide_step(env, service, shift, decision).await,
             Platform::Lambda(p) => Box::pin(p.decide_step(env, service, shift, decision)).await,
+            Platform::Fly(p) => Box::pin(p.decide_step(env, service, shift, decision)).await,
         }
     }
 
@@ -387,6 +401,7 @@ impl Provider for AnyProvider {
             Platform::Ecs(p) => Box::pin(p.logs(env, service, query)).await,
             Platform::Proxy(p) => Provider::logs(p, env, service, query).await,
             Platform::Lambda(p) => Provider::logs(p, env, service, query).await,
+            Platform::Fly(p) => Provider::logs(p, env, service, query).await,
         }
     }
 }

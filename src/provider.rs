@@ -160,6 +160,11 @@ pub struct Capabilities {
     /// `None` where they count nothing a person could act on (a Lambda
     /// alias: there is nothing running to count), and are not shown.
     pub units: Option<&'static str>,
+    /// Its units run in named regions a reading reports
+    /// ([`crate::model::ServiceSnapshot::regions`]), so an environment's
+    /// `allowed_regions` applies to it; `false` where nothing is placed by
+    /// region (two colours behind a proxy).
+    pub places: bool,
 }
 
 /// How a platform rolls back: to the previous *known-stable artifact*, by

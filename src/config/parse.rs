@@ -4,6 +4,7 @@ use std::collections::HashMap;
 use std::path::Path;
 
 mod aws;
+mod fly;
 mod gate;
 mod lambda;
 mod proxy;
@@ -44,6 +45,7 @@ const ENV_KEYS: &[&str] = &[
     "aws",
     "ecs",
     "lambda",
+    "fly",
     "read_only",
     "max_in_flight",
     "production",
@@ -377,11 +379,14 @@ fn parse_env(ctx: &mut Ctx<'_>, t: &mut Table<'_>, base: Option<&Path>) -> Optio
     let mut seen_services: std::collections::HashSet<String> = std::collections::HashSet::new();
     let signals = signals::parse_env_signals(ctx, t);
     let lambda_steps = lambda::parse_env_lambda(ctx, t);
+    let fly = fly::parse_env_fly(ctx, t);
     let defaults = service::EnvDefaults {
         platform,
         proxy: proxy.as_ref(),
         signals: &signals,
         lambda_steps: lambda_steps.as_ref(),
+        fly: fly.as_ref(),
+        has_fly: t.has("fly"),
     };
     for (i, mut s) in service_tables.into_iter().enumerate() {
         s.path = format!("environment \"{name}\" > service #{}", i + 1);
@@ -452,6 +457,7 @@ fn parse_env(ctx: &mut Ctx<'_>, t: &mut Table<'_>, base: Option<&Path>) -> Optio
         rollout,
         smoke,
         proxy: proxy.map(std::sync::Arc::new),
+        fly: fly.map(|(f, _)| std::sync::Arc::new(f)),
         platform,
     })
 }

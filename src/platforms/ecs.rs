@@ -250,6 +250,7 @@ pub const CAPABILITIES: crate::provider::Capabilities = crate::provider::Capabil
     // Task-definition revisions are kept, numbered: UpdateService back to one.
     rollback: crate::provider::RollbackStyle::Revisions,
     units: Some("tasks"),
+    places: true,
 };
 
 impl Provider for AwsProvider {

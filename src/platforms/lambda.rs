@@ -30,4 +30,5 @@ pub const CAPABILITIES: crate::provider::Capabilities = crate::provider::Capabil
     rollback: crate::provider::RollbackStyle::Revisions,
     // An alias runs nothing to count: no running/desired is shown.
     units: None,
+    places: true,
 };

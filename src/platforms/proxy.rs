@@ -107,6 +107,7 @@ pub const CAPABILITIES: crate::provider::Capabilities = crate::provider::Capabil
     rollback: crate::provider::RollbackStyle::Slots,
     // 1/1: the colour that serves answers.
     units: Some("serving colour"),
+    places: false,
 };
 
 /// The proxy as a platform: its own methods, through the one trait; a

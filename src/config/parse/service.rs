@@ -16,6 +16,7 @@ const SERVICE_KEYS: &[&str] = &[
     "container",
     "ecs",
     "lambda",
+    "fly",
     "alarms",
     "alarm_prefixes",
     "health",
@@ -65,6 +66,11 @@ pub(super) struct EnvDefaults<'a> {
     pub signals: &'a super::signals::EnvSignals,
     /// Its Lambda steps, when it says them.
     pub lambda_steps: Option<&'a crate::config::lambda::StepPlan>,
+    /// Its Fly section (the API and the pace), when it has one.
+    pub fly: Option<&'a (crate::config::fly::FlyEnv, super::fly::Pace)>,
+    /// Whether it writes a `[fly]` at all (one that failed to parse was
+    /// reported there).
+    pub has_fly: bool,
 }
 
 pub(super) fn parse_service(
@@ -126,6 +132,10 @@ pub(super) fn parse_service(
     } else {
         None
     };
+    let fly = (platform == crate::config::PlatformKind::Fly)
+        .then(|| super::fly::parse_service_fly(ctx, t, &name, env.fly, env.has_fly))
+        .flatten()
+        .map(std::sync::Arc::new);
     let mut health = t
         .table(ctx, "health", format!("{} > health", t.path))
         .and_then(|h| parse_health(ctx, &h));
@@ -160,6 +170,7 @@ pub(super) fn parse_service(
         name,
         ecs,
         lambda,
+        fly,
         health,
         metrics,
         proxy: proxied,

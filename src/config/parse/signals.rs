@@ -97,7 +97,7 @@ fn parse_endpoint(
 }
 
 /// `${secret:NAME}` and nothing else.
-fn is_secret_ref(s: &str) -> bool {
+pub(super) fn is_secret_ref(s: &str) -> bool {
     s.strip_prefix("${secret:")
         .and_then(|r| r.strip_suffix('}'))
         .is_some_and(crate::secrets::valid_name)

@@ -46,6 +46,8 @@ impl SimFleet {
         match service.platform {
             PlatformKind::Ecs => return true,
             PlatformKind::Lambda => return self.simulates_lambda(env, service),
+            // Not simulated yet: a Fly service goes to the Machines API.
+            PlatformKind::Fly => return false,
             PlatformKind::Proxy => {}
         }
         self.lock()

@@ -1,0 +1,61 @@
+//! [`FlyProvider`]: the [`Provider`] of services on Fly.io Machines.
+
+use std::sync::OnceLock;
+
+use crate::config::{EnvConfig, ServiceConfig};
+use crate::model::{Digest, EnvSnapshot, Revision, RevisionInfo};
+use crate::provider::{DeployStarted, Provider, ProviderError, ReadScope};
+
+/// The process's Fly provider: runs in flight are kept here, so every
+/// reading shows their machines.
+#[derive(Debug, Default)]
+pub struct FlyProvider {}
+
+/// The process's Fly provider.
+pub fn provider() -> &'static FlyProvider {
+    static P: OnceLock<FlyProvider> = OnceLock::new();
+    P.get_or_init(FlyProvider::default)
+}
+
+fn not_yet() -> ProviderError {
+    ProviderError::Other {
+        message: "the Fly platform is not built yet".to_string(),
+    }
+}
+
+impl Provider for FlyProvider {
+    async fn read_env(
+        &self,
+        _env: &EnvConfig,
+        _scope: ReadScope,
+    ) -> Result<EnvSnapshot, ProviderError> {
+        Err(not_yet())
+    }
+
+    async fn history(
+        &self,
+        _env: &EnvConfig,
+        _service: &ServiceConfig,
+        _current: &Revision,
+    ) -> Result<Vec<RevisionInfo>, ProviderError> {
+        Err(not_yet())
+    }
+
+    async fn deploy(
+        &self,
+        _env: &EnvConfig,
+        _service: &ServiceConfig,
+        _digest: &Digest,
+    ) -> Result<DeployStarted, ProviderError> {
+        Err(not_yet())
+    }
+
+    async fn rollback(
+        &self,
+        _env: &EnvConfig,
+        _service: &ServiceConfig,
+        _to: &Revision,
+    ) -> Result<DeployStarted, ProviderError> {
+        Err(not_yet())
+    }
+}
