@@ -239,3 +239,32 @@ pub trait FlyApi {
     /// Removes `config.metadata[key]`.
     async fn delete_metadata(&self, app: &str, id: &str, key: &str) -> Result<(), ProviderError>;
 }
+
+/// What a promotion or rollback this process runs says about its service,
+/// for the service's reading (the snapshot builder shows its canary, its
+/// progress, its pause and how it ended).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RunView {
+    /// The run's id (`fly-…`): the deployment's id in readings and records.
+    pub id: String,
+    /// The digest the machines ran before.
+    pub from: Option<String>,
+    /// The digest the run moves them to.
+    pub to: String,
+    /// It is a rollback (no canary, no holds).
+    pub rollback: bool,
+    /// The canary machine, once chosen.
+    pub canary: Option<String>,
+    /// The machines it has updated, in order.
+    pub updated: Vec<String>,
+    /// The machines it updates in all.
+    pub total: usize,
+    /// It waits for a person's decision (since then).
+    pub paused_since: Option<chrono::DateTime<chrono::Utc>>,
+    /// What it did, in order (each becomes one ledger record).
+    pub steps: Vec<String>,
+    /// How it ended, when it did: `Ok` finished, `Err` why it failed.
+    pub ended: Option<Result<(), String>>,
+    /// When it started.
+    pub started: chrono::DateTime<chrono::Utc>,
+}

@@ -1,4 +1,7 @@
-//! [`FlyProvider`]: the [`Provider`] of services on Fly.io Machines.
+//! [`FlyProvider`]: the [`Provider`] of services on Fly.io Machines. The
+//! reading is here; promotions, rollbacks and decisions are in `run.rs`.
+
+pub mod run;
 
 use std::sync::OnceLock;
 
@@ -9,7 +12,10 @@ use crate::provider::{DeployStarted, Provider, ProviderError, ReadScope};
 /// The process's Fly provider: runs in flight are kept here, so every
 /// reading shows their machines.
 #[derive(Debug, Default)]
-pub struct FlyProvider {}
+pub struct FlyProvider {
+    /// The runs of this process, by environment and service.
+    pub(super) runs: run::Runs,
+}
 
 /// The process's Fly provider.
 pub fn provider() -> &'static FlyProvider {
@@ -43,19 +49,29 @@ impl Provider for FlyProvider {
 
     async fn deploy(
         &self,
-        _env: &EnvConfig,
-        _service: &ServiceConfig,
-        _digest: &Digest,
+        env: &EnvConfig,
+        service: &ServiceConfig,
+        digest: &Digest,
     ) -> Result<DeployStarted, ProviderError> {
-        Err(not_yet())
+        run::deploy(self, env, service, digest).await
     }
 
     async fn rollback(
         &self,
-        _env: &EnvConfig,
-        _service: &ServiceConfig,
-        _to: &Revision,
+        env: &EnvConfig,
+        service: &ServiceConfig,
+        to: &Revision,
     ) -> Result<DeployStarted, ProviderError> {
-        Err(not_yet())
+        run::rollback(self, env, service, to).await
+    }
+
+    async fn decide_step(
+        &self,
+        env: &EnvConfig,
+        service: &ServiceConfig,
+        shift: &crate::model::Shift,
+        decision: crate::model::Decision,
+    ) -> Result<String, ProviderError> {
+        run::decide_step(self, env, service, shift, decision).await
     }
 }
