@@ -3,7 +3,11 @@
 
 pub mod run;
 
-use std::sync::OnceLock;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, OnceLock, PoisonError};
+
+use super::http::HttpFly;
+use crate::secrets::Secrets;
 
 use crate::config::{EnvConfig, ServiceConfig};
 use crate::model::{Digest, EnvSnapshot, Revision, RevisionInfo};
@@ -15,12 +19,93 @@ use crate::provider::{DeployStarted, Provider, ProviderError, ReadScope};
 pub struct FlyProvider {
     /// The runs of this process, by environment and service.
     pub(super) runs: run::Runs,
+    /// Each environment's Machines API, by environment, URL and token
+    /// reference (a reloaded configuration that changes either gets a new one).
+    apis: Mutex<HashMap<(String, String, String), Arc<HttpFly>>>,
+    /// The run's secrets (`$SHIPDECK_SECRET_*`, then the keyring), read
+    /// when a token is first needed.
+    secrets: OnceLock<Secrets>,
 }
 
 /// The process's Fly provider.
 pub fn provider() -> &'static FlyProvider {
     static P: OnceLock<FlyProvider> = OnceLock::new();
     P.get_or_init(FlyProvider::default)
+}
+
+impl FlyProvider {
+    /// A provider reading its tokens from `secrets` (tests, tools).
+    pub fn with_secrets(secrets: Secrets) -> Self {
+        let p = Self::default();
+        let _ = p.secrets.set(secrets);
+        p
+    }
+
+    fn secrets(&self) -> &Secrets {
+        // As the signal reader: the run's secrets, the keyring opened once.
+        self.secrets.get_or_init(crate::cli::setup::secrets_for_run)
+    }
+
+    /// `env`'s Machines API, built on first use: its token expanded from
+    /// `[environment.fly] token` (the value is registered with the
+    /// redactor and never logged).
+    pub(crate) async fn api(&self, env: &EnvConfig) -> Result<Arc<HttpFly>, ProviderError> {
+        let fly = env.fly.as_deref().ok_or_else(|| ProviderError::Other {
+            message: format!("environment {} has no [environment.fly]", env.name),
+        })?;
+        let key = (env.name.clone(), fly.api_url.clone(), fly.token.clone());
+        if let Some(a) = self
+            .apis
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(&key)
+        {
+            return Ok(a.clone());
+        }
+        let secrets = self.secrets();
+        let token = secrets
+            .expand(&fly.token)
+            .map_err(|e| ProviderError::Auth {
+                message: format!(
+                    "the Fly token of {} ([environment.fly] token): {e}",
+                    env.name
+                ),
+            })?;
+        if token.trim().is_empty() {
+            return Err(ProviderError::Auth {
+                message: format!(
+                    "the Fly token of {} ([environment.fly] token) is empty",
+                    env.name
+                ),
+            });
+        }
+        let api = Arc::new(HttpFly::new(
+            env,
+            &fly.api_url,
+            &token,
+            secrets.redactor().clone(),
+        )?);
+        Ok(self
+            .apis
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .entry(key)
+            .or_insert(api)
+            .clone())
+    }
+
+    /// The Machines API calls made so far, per environment and operation.
+    pub fn accounting(&self) -> crate::aws::Accounting {
+        let apis = self.apis.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut out = crate::aws::Accounting::new();
+        for ((env, _, _), api) in apis.iter() {
+            let mine = out.entry(env.clone()).or_default();
+            for (op, n) in api.calls() {
+                *mine.entry(op).or_default() += n;
+            }
+        }
+        out
+    }
 }
 
 fn not_yet() -> ProviderError {
