@@ -389,6 +389,32 @@ pub struct ServiceSnapshot {
     /// while the task definition is not read, or where the platform has none.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub logs: Option<logs::LogConfig>,
+    /// Where the service's units run, as its platform places them (a Fly
+    /// machine per region; ECS and Lambda: the environment's AWS region for the
+    /// service). `None` where the platform has no regions or the placement is
+    /// not read; the gate's `allowed_regions` reads it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub regions: Option<Vec<Placement>>,
+}
+
+/// One unit of a service and the region it runs in, as the platform said it:
+/// outside text (sanitise before it is shown).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Placement {
+    /// The unit in the platform's words (a machine id, a service's name).
+    pub unit: Shared,
+    /// The region code (`fra`, `eu-central-1`).
+    pub region: Shared,
+}
+
+impl Placement {
+    /// A unit in a region.
+    pub fn new(unit: impl Into<Shared>, region: impl Into<Shared>) -> Self {
+        Self {
+            unit: unit.into(),
+            region: region.into(),
+        }
+    }
 }
 
 #[cfg(test)]
@@ -416,6 +442,7 @@ impl ServiceSnapshot {
             history: History::default(),
             metrics: vec![],
             logs: None,
+            regions: None,
         }
     }
 }
@@ -455,6 +482,16 @@ impl ServiceSnapshot {
     /// Whether the service is degraded in any way status reports.
     pub fn is_degraded(&self) -> bool {
         self.rollout().is_bad() || self.alarm_summary().is_bad() || self.health.is_bad()
+    }
+
+    /// The service as one unit placed in `region` (ECS and Lambda: the
+    /// environment's AWS region); unplaced when the region is unknown or blank.
+    #[must_use]
+    pub fn placed_in(mut self, region: Option<&str>) -> Self {
+        self.regions = region
+            .filter(|r| !r.trim().is_empty())
+            .map(|r| vec![Placement::new(self.ecs_service.as_str(), r)]);
+        self
     }
 
     /// Whether a rollout is in flight: the primary deployment is still in

@@ -54,6 +54,7 @@ fn snap(rollout: RolloutState, alarms: &[AlarmState]) -> ServiceSnapshot {
             .collect(),
         alarms_unknown: None,
         logs: None,
+        regions: None,
         health: Health::NotConfigured,
         events: vec![],
         history: crate::model::History::default(),

@@ -142,6 +142,17 @@ pub struct ImageRef {
     /// (not written, not compared for identity: the digest is the identity).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub version: Option<String>,
+    /// The commit the image was built from where the reader knows it
+    /// (`org.opencontainers.image.revision`): like `version`, a name for people,
+    /// never part of the reference (not written, not compared for identity).
+    /// Outside text: shown only through [`ImageRef::commit`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub revision: Option<String>,
+    /// Where the image's source lives (`org.opencontainers.image.source`, a
+    /// repository URL): like `version`, a name for people, never part of the
+    /// reference. Outside text: shown only through [`ImageRef::source_name`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source: Option<String>,
 }
 
 impl ImageRef {
@@ -221,6 +232,8 @@ impl ImageRef {
             tag: tag.map(str::to_string),
             digest,
             version: None,
+            revision: None,
+            source: None,
         })
     }
 
@@ -240,8 +253,46 @@ impl ImageRef {
             repository: self.repository.clone(),
             tag: None,
             digest: Some(digest.clone()),
-            // The label belonged to the old image.
+            // The labels belonged to the old image.
             version: None,
+            revision: None,
+            source: None,
+        }
+    }
+
+    /// The commit label for people: a git hash shortened to seven characters
+    /// (`9f8e7d6`), any other value whole; `None` when unknown or blank.
+    /// Sanitised: a label is outside text.
+    pub fn commit(&self) -> Option<String> {
+        let clean = super::sanitize(self.revision.as_deref()?.trim());
+        if clean.is_empty() {
+            return None;
+        }
+        let hex = clean.len() >= 12 && clean.bytes().all(|b| b.is_ascii_hexdigit());
+        Some(if hex { clean[..7].to_string() } else { clean })
+    }
+
+    /// The source label for people: the URL without its scheme, `.git` or
+    /// trailing slash (`github.com/acme/edge`); `None` when unknown or blank.
+    /// Sanitised: a label is outside text.
+    pub fn source_name(&self) -> Option<String> {
+        let clean = super::sanitize(self.source.as_deref()?.trim());
+        let bare = clean
+            .split_once("://")
+            .map_or(clean.as_str(), |(_, rest)| rest);
+        let bare = bare.trim_end_matches('/');
+        let bare = bare.strip_suffix(".git").unwrap_or(bare);
+        Some(bare.to_string()).filter(|s| !s.is_empty())
+    }
+
+    /// Where the image came from, for a plan or a detail line: `commit 9f8e7d6
+    /// · github.com/acme/edge`, either half alone, or `None` when neither label
+    /// is known.
+    pub fn provenance(&self) -> Option<String> {
+        let commit = self.commit().map(|c| format!("commit {c}"));
+        match (commit, self.source_name()) {
+            (Some(c), Some(s)) => Some(format!("{c} · {s}")),
+            (c, s) => c.or(s),
         }
     }
 
@@ -400,6 +451,34 @@ mod tests {
         assert_eq!(img.to_string(), format!("r.io/shop/api@{}", d()));
         let d2 = Digest::of_bytes(b"x");
         assert_eq!(img.pinned_to(&d2).version, None);
+    }
+
+    #[test]
+    fn commit_and_source_labels_are_names_for_people_only() {
+        let mut img = ImageRef::parse(&format!("registry.fly.io/edge@{}", d())).unwrap();
+        assert_eq!(img.provenance(), None);
+        img.revision = Some("9f8e7d6c5b4a39281706f5e4d3c2b1a098765432".into());
+        img.source = Some("https://github.com/acme/edge.git".into());
+        assert_eq!(img.commit().as_deref(), Some("9f8e7d6"));
+        assert_eq!(img.source_name().as_deref(), Some("github.com/acme/edge"));
+        assert_eq!(
+            img.provenance().as_deref(),
+            Some("commit 9f8e7d6 · github.com/acme/edge")
+        );
+        // A short hash or a name stays whole; outside text is sanitised; blank is unknown.
+        img.revision = Some("1a2b3c4d".into());
+        assert_eq!(img.commit().as_deref(), Some("1a2b3c4d"));
+        img.revision = Some("rc\u{1b}[2J-7".into());
+        assert_eq!(img.commit().as_deref(), Some("rc-7"));
+        img.revision = Some("  ".into());
+        img.source = None;
+        assert_eq!(img.provenance(), None);
+        // Never part of the reference, nor of the image a promotion writes.
+        img.revision = Some("1a2b3c4d".into());
+        img.source = Some("https://github.com/acme/edge".into());
+        assert_eq!(img.to_string(), format!("registry.fly.io/edge@{}", d()));
+        let pinned = img.pinned_to(&Digest::of_bytes(b"x"));
+        assert_eq!((pinned.revision, pinned.source), (None, None));
     }
 
     proptest::proptest! {

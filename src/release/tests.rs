@@ -77,6 +77,7 @@ fn snap(rev: u32, rollout: RolloutState) -> ServiceSnapshot {
         }],
         alarms_unknown: None,
         logs: None,
+        regions: None,
         health: healthy(),
         events: vec![],
         history: (1..=rev)

@@ -435,8 +435,12 @@ async fn service_snapshot(
         // Read when needed: see [`history`].
         history: crate::model::History::default(),
         metrics: cw.metrics_of(cfg, scope),
+        regions: None,
     };
-    (snap, warnings)
+    (
+        snap.placed_in(env.aws.as_deref().map(|a| a.region.as_str())),
+        warnings,
+    )
 }
 
 /// The digest of the configured container in the service's running tasks.

@@ -248,7 +248,9 @@ impl LambdaProvider {
             },
         );
         self.with_run(env, svc, &mut snap);
-        Ok(Ok(snap))
+        Ok(Ok(
+            snap.placed_in(env.aws.as_deref().map(|a| a.region.as_str()))
+        ))
     }
 
     /// This process's run of the service, put into its reading: the steps it

@@ -294,6 +294,8 @@ pub fn service_snapshot(service: &str, r: LambdaReading) -> ServiceSnapshot {
         history,
         metrics: r.metrics,
         detail,
+        // The platform's reading knows the region: see `ServiceSnapshot::placed_in`.
+        regions: None,
     }
 }
 

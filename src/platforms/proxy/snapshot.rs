@@ -77,6 +77,8 @@ pub fn service_snapshot(service: &str, r: ServiceReading) -> ServiceSnapshot {
     });
     let digest = live_view.as_ref().and_then(|v| v.digest.clone());
     ServiceSnapshot {
+        // The proxy has no regions.
+        regions: None,
         name: service.to_string(),
         ecs_service: format!("{} {}", r.kind, r.backend),
         image: None,

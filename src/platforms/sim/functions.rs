@@ -258,7 +258,7 @@ impl SimFleet {
         } else {
             Health::NotConfigured
         };
-        Ok(service_snapshot(&cfg.name, r))
+        Ok(service_snapshot(&cfg.name, r).placed_in(env.aws.as_deref().map(|a| a.region.as_str())))
     }
 
     /// The function's published versions, as revisions.

@@ -114,7 +114,8 @@ impl SimFleet {
                 .get(crate::platforms::ecs::service_name(cfg))
             {
                 Some(s) => {
-                    services.push(s.snapshot(cfg, now, &alarms, cloudwatch_error.as_deref()));
+                    let snap = s.snapshot(cfg, now, &alarms, cloudwatch_error.as_deref());
+                    services.push(snap.placed_in(env.aws.as_deref().map(|a| a.region.as_str())));
                 }
                 None => warnings.push(format!(
                     "service \"{}\" not found in cluster \"{}\"",

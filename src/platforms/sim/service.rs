@@ -129,6 +129,8 @@ impl SimService {
             tag: None,
             digest: None,
             version: None,
+            revision: None,
+            source: None,
         });
         let revisions: Vec<SimRevision> = s
             .releases

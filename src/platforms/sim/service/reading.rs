@@ -141,6 +141,8 @@ impl SimService {
                     None => self.metric_series(m, &cfg.metrics, now),
                 })
                 .collect(),
+            // Placed in the environment's region by the reading, as ECS's.
+            regions: None,
         }
     }
 
