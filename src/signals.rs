@@ -10,6 +10,7 @@
 //! Prometheus alert whose rule does not exist is unknown too.
 
 pub mod alertmanager;
+pub mod auth;
 pub mod cloudwatch;
 pub mod prometheus;
 mod reading;
@@ -30,6 +31,7 @@ use crate::config::{
 use crate::model::{Alarm, MetricSeries};
 use crate::provider::ReadScope;
 use crate::secrets::Secrets;
+pub use auth::authorization;
 pub use reading::SignalReading;
 #[cfg(test)]
 use reading::merge;
@@ -170,8 +172,9 @@ impl<'a> Server<'a> {
             .timeout(self.endpoint.timeout)
             .header(reqwest::header::ACCEPT, "application/json");
         if let Some(t) = &self.token {
+            // `FlyV1` for Fly's macaroons, `Bearer` otherwise: see [`authorization`].
             let mut v =
-                reqwest::header::HeaderValue::from_str(&format!("Bearer {t}")).map_err(|_| {
+                reqwest::header::HeaderValue::from_str(&authorization(t)).map_err(|_| {
                     SignalError::Token {
                         server: self.name.clone(),
                         message: "the token holds characters an HTTP header cannot carry"

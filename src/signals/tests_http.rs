@@ -155,6 +155,34 @@ async fn the_token_is_sent_as_a_bearer_and_the_alert_joins_the_platforms_alarms(
 }
 
 #[tokio::test]
+async fn a_fly_macaroon_is_sent_as_flyv1_and_a_named_scheme_as_it_is() {
+    // Fly's Prometheus takes `fly tokens create` tokens as `FlyV1 <token>`.
+    let (port, seen) = serve(Behaviour::Rules);
+    let cfg = config(port, "token = \"${secret:FLY_METRICS_TOKEN}\"");
+    let r = reader(&[("SHIPDECK_SECRET_FLY_METRICS_TOKEN", "fm2_lJPECAAAAAAAAA")])
+        .read(&cfg.environments[0], ReadScope::STATUS)
+        .await;
+    assert_eq!(r.alarms, SourceState::Ready);
+    let head = seen.lock().unwrap().join("");
+    assert!(
+        head.contains("authorization: FlyV1 fm2_lJPECAAAAAAAAA\r\n"),
+        "{head}"
+    );
+    // A secret that already names its scheme goes unchanged, never doubled.
+    let (port, seen) = serve(Behaviour::Rules);
+    let cfg = config(port, "token = \"${secret:FLY_METRICS_TOKEN}\"");
+    reader(&[("SHIPDECK_SECRET_FLY_METRICS_TOKEN", "FlyV1 fm2_a,fm2_b")])
+        .read(&cfg.environments[0], ReadScope::STATUS)
+        .await;
+    let head = seen.lock().unwrap().join("");
+    assert!(
+        head.contains("authorization: FlyV1 fm2_a,fm2_b\r\n"),
+        "{head}"
+    );
+    assert!(!head.contains("Bearer"), "{head}");
+}
+
+#[tokio::test]
 async fn a_missing_token_secret_is_unknown_saying_how_to_set_it() {
     let (port, seen) = serve(Behaviour::Rules);
     let cfg = config(port, "token = \"${secret:PROM_TOKEN}\"");
