@@ -10,6 +10,8 @@
 pub mod api;
 pub mod http;
 pub mod provider;
+pub mod read;
+pub mod snapshot;
 pub mod words;
 
 /// What Fly can do beyond reading and deploying.

@@ -34,8 +34,13 @@ pub struct MachineView {
     /// `ok`, `unknown` or `unreachable`: only `ok` is read whole.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub host_status: Option<String>,
-    /// The config could not be fully retrieved.
-    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    /// The config could not be fully retrieved. The API sends the partial
+    /// config itself here (fly-go `IncompleteConfig *MachineConfig`) in
+    /// place of `config`: read as whether it came.
+    #[serde(
+        skip_serializing_if = "std::ops::Not::not",
+        deserialize_with = "present"
+    )]
     pub incomplete_config: bool,
     /// Excluded from new traffic.
     #[serde(skip_serializing_if = "std::ops::Not::not")]
@@ -53,6 +58,13 @@ pub struct MachineView {
     /// When it last changed (RFC 3339), when the API says.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub updated_at: Option<String>,
+}
+
+/// Whether a field came: `true`, or any object; `false`, `null` and absent
+/// are not.
+fn present<'de, D: serde::Deserializer<'de>>(d: D) -> Result<bool, D::Error> {
+    let v = serde_json::Value::deserialize(d)?;
+    Ok(!matches!(v, serde_json::Value::Null | serde_json::Value::Bool(false)))
 }
 
 /// `MachineImageRef`: the image a machine runs.

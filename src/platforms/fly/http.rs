@@ -1,9 +1,10 @@
 //! [`HttpFly`]: the Machines API over HTTP (Fly, or the tests' stub), as
 //! [`FlyApi`].
 //!
-//! Every request carries the token in the scheme its shape asks for (fly-go
-//! `tokens/tokens.go`: macaroons `fm1r_`/`fm1a_`/`fm2_` as `FlyV1`, the rest
-//! as `Bearer`, a value that already names its scheme as it is), runs under
+//! Every request carries the token in the scheme its shape asks for
+//! ([`crate::signals::authorization`], fly-go `tokens/tokens.go`: macaroons
+//! `fm1r_`/`fm1a_`/`fm2_` as `FlyV1`, the rest as `Bearer`, a value that
+//! already names its scheme as it is), runs under
 //! the environment's in-flight limit (a 429 halves it and is retried after
 //! `Retry-After`), within its own timeout, and is counted. Answers are
 //! bounded, and what the API says in them is outside text: sanitised and
@@ -32,19 +33,6 @@ const BODY_LIMIT: usize = 16 * 1024 * 1024;
 const TEXT_LIMIT: usize = 300;
 /// The longest a single wait asks the API to block (fly-go's proxy limit).
 pub const MAX_WAIT: Duration = Duration::from_secs(60);
-
-/// The `Authorization` value for `token`, by its shape.
-pub fn authorization(token: &str) -> String {
-    let t = token.trim();
-    if t.starts_with("FlyV1 ") || t.starts_with("Bearer ") {
-        return t.to_string();
-    }
-    if ["fm1r_", "fm1a_", "fm2_"].iter().any(|p| t.starts_with(p)) {
-        format!("FlyV1 {t}")
-    } else {
-        format!("Bearer {t}")
-    }
-}
 
 /// One environment's Machines API.
 #[derive(Debug)]
@@ -85,8 +73,11 @@ impl HttpFly {
             })?;
         redactor.register(token.trim());
         let mut auth =
-            HeaderValue::from_str(&authorization(token)).map_err(|_| ProviderError::Auth {
-                message: "the Fly token holds characters an HTTP header cannot carry".to_string(),
+            HeaderValue::from_str(&crate::signals::authorization(token)).map_err(|_| {
+                ProviderError::Auth {
+                    message: "the Fly token holds characters an HTTP header cannot carry"
+                        .to_string(),
+                }
             })?;
         auth.set_sensitive(true);
         let client = crate::health::client().map_err(|message| ProviderError::Other { message })?;

@@ -2,20 +2,6 @@ use std::time::Duration;
 
 use super::*;
 
-#[test]
-fn the_token_goes_in_the_scheme_its_shape_asks_for() {
-    // Macaroons (`fly tokens create`) as FlyV1, `fly auth token` as Bearer.
-    assert_eq!(authorization("fm2_lJPECAAA"), "FlyV1 fm2_lJPECAAA");
-    assert_eq!(authorization("fm1r_abc"), "FlyV1 fm1r_abc");
-    assert_eq!(authorization("fm1a_abc"), "FlyV1 fm1a_abc");
-    assert_eq!(authorization("fo1_personal"), "Bearer fo1_personal");
-    assert_eq!(authorization("fly-stub-token"), "Bearer fly-stub-token");
-    // A value that names its scheme is sent as it is.
-    assert_eq!(authorization("FlyV1 fm2_x,fm2_y"), "FlyV1 fm2_x,fm2_y");
-    assert_eq!(authorization("Bearer abc"), "Bearer abc");
-    assert_eq!(authorization("  fm2_pasted\n"), "FlyV1 fm2_pasted");
-}
-
 fn o() -> Op<'static> {
     op("ListMachines", "app", "edge-prod")
 }

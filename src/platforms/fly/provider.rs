@@ -6,6 +6,7 @@ pub mod run;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 
+use super::api::{FlyApi, RunView};
 use super::http::HttpFly;
 use crate::secrets::Secrets;
 
@@ -94,6 +95,16 @@ impl FlyProvider {
             .clone())
     }
 
+    /// What this process's run on `svc` says, for its reading.
+    fn run_view(&self, env: &EnvConfig, svc: &ServiceConfig) -> Option<RunView> {
+        self.runs
+            .0
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(&(env.name.clone(), svc.name.clone()))
+            .cloned()
+    }
+
     /// The Machines API calls made so far, per environment and operation.
     pub fn accounting(&self) -> crate::aws::Accounting {
         let apis = self.apis.lock().unwrap_or_else(PoisonError::into_inner);
@@ -108,28 +119,55 @@ impl FlyProvider {
     }
 }
 
-fn not_yet() -> ProviderError {
-    ProviderError::Other {
-        message: "the Fly platform is not built yet".to_string(),
-    }
-}
-
 impl Provider for FlyProvider {
     async fn read_env(
         &self,
-        _env: &EnvConfig,
+        env: &EnvConfig,
         _scope: ReadScope,
     ) -> Result<EnvSnapshot, ProviderError> {
-        Err(not_yet())
+        let api = self.api(env).await?;
+        let now = chrono::Utc::now();
+        let services = super::read::read(&*api, env, |svc| self.run_view(env, svc), now).await?;
+        tracing::debug!(env = %env.name, calls = ?api.calls(), "Machines API calls so far");
+        Ok(EnvSnapshot {
+            env: env.name.clone(),
+            read_at: now,
+            services,
+            warnings: Vec::new(),
+            sources: crate::model::Sources::default(),
+            index: crate::model::ServiceIndex::default(),
+        })
     }
 
+    /// The digests the service's machines run, from a reading of its app:
+    /// the Machines API keeps no earlier images (the ledger's stable marks
+    /// are where a rollback's target comes from).
     async fn history(
         &self,
-        _env: &EnvConfig,
-        _service: &ServiceConfig,
+        env: &EnvConfig,
+        service: &ServiceConfig,
         _current: &Revision,
     ) -> Result<Vec<RevisionInfo>, ProviderError> {
-        Err(not_yet())
+        let f = service.fly.as_deref().ok_or_else(|| ProviderError::Other {
+            message: format!("{} has no [environment.service.fly]", service.name),
+        })?;
+        let api = self.api(env).await?;
+        let list = api.list(&f.app).await?;
+        let machines = super::read::machines_of(&list, f.group.as_deref());
+        let mut out: Vec<RevisionInfo> = Vec::new();
+        for m in &machines {
+            let Some(d) = m.digest().and_then(|d| Digest::parse(d).ok()) else {
+                continue;
+            };
+            if out.iter().all(|i| i.digest.as_ref() != Some(&d)) {
+                out.push(RevisionInfo {
+                    task_definition: super::snapshot::revision(&f.app, f.group.as_deref(), &d),
+                    digest: Some(d),
+                    active: true,
+                });
+            }
+        }
+        Ok(out)
     }
 
     async fn deploy(

@@ -2,8 +2,10 @@
 //! first, then the rest), what a rollback does, where an environment's apps
 //! are reached.
 
+use super::api::{EventView, MachineView, RunView};
+use super::snapshot::Judged;
 use crate::config::{EnvConfig, ServiceConfig};
-use crate::model::{DeployWords, Digest, Revision, ServiceSnapshot};
+use crate::model::{DeployWords, DetailLine, Digest, Revision, ServiceSnapshot};
 
 /// Where an environment's Fly apps are reached: the Machines API's host.
 pub fn location(env: &EnvConfig) -> String {
@@ -70,5 +72,254 @@ pub fn rollback(svc: &ServiceConfig, to: &Revision) -> String {
                 f.app
             )
         },
+    )
+}
+
+/// How a service on Fly rolls out, in the deployment config's words.
+pub const STRATEGY: &str = "canary machine, then batches (Machines API)";
+
+/// The first 12 characters of a machine id (they are 14 hex).
+pub(crate) fn short_id(id: &str) -> String {
+    crate::model::sanitize(id).chars().take(12).collect()
+}
+
+/// `148ed726c5d9  fra  started  sha256:1111aaaa2222  v12  checks 1/1 ✓`:
+/// one machine, warned when a check is critical, its host is not `ok` or it
+/// is cordoned.
+pub(crate) fn machine_line(j: &Judged<'_>) -> DetailLine {
+    let m = j.m;
+    let digest = j.digest.as_ref().map_or_else(
+        || "digest unknown".to_string(),
+        |d| format!("sha256:{}", d.short()),
+    );
+    let release = m
+        .release_version()
+        .map_or_else(String::new, |v| format!("  v{}", crate::model::sanitize(v)));
+    let checks = if j.reported == 0 && j.defined == 0 {
+        String::new()
+    } else {
+        let mark = if j.critical.is_some() {
+            " ✗"
+        } else if j.checks_ok() && j.reported > 0 {
+            " ✓"
+        } else {
+            ""
+        };
+        format!("  checks {}/{}{mark}", j.passing, j.reported.max(j.defined))
+    };
+    let mut notes = Vec::new();
+    if let Some(c) = j.critical {
+        notes.push(format!(
+            "check {} critical: {}",
+            crate::model::sanitize(&c.name),
+            super::http::clip(&c.output)
+        ));
+    }
+    if !j.known {
+        notes.push(match m.host_status.as_deref() {
+            Some(h) if h != "ok" => format!("host {}: not read whole", crate::model::sanitize(h)),
+            _ => "config incomplete: not read whole".to_string(),
+        });
+    }
+    if m.cordoned {
+        notes.push("cordoned".to_string());
+    }
+    if m.state == "failed" {
+        notes.push("failed".to_string());
+    }
+    let notes = if notes.is_empty() {
+        String::new()
+    } else {
+        format!("  ({})", notes.join("; "))
+    };
+    let text = format!(
+        "{}  {}  {}  {digest}{release}{checks}{notes}",
+        short_id(&m.id),
+        crate::model::sanitize(&m.region),
+        crate::model::sanitize(&m.state),
+    );
+    DetailLine::new("machine", text)
+        .warn_if(j.critical.is_some() || !j.known || m.cordoned || m.state == "failed")
+}
+
+/// The detail pane's lines: the canary of a run in flight, each machine,
+/// the image with its labels, and why the service is unknown.
+pub(crate) fn detail_lines(
+    judged: &[Judged<'_>],
+    image: Option<&crate::model::ImageRef>,
+    run: Option<&RunView>,
+    unknown: Option<&str>,
+) -> Vec<DetailLine> {
+    let mut lines = Vec::new();
+    if let Some(why) = unknown {
+        lines.push(DetailLine::new("unknown", why.to_string()).warn_if(true));
+    }
+    if let Some(run) = run.filter(|r| r.ended.is_none())
+        && let Some(c) = &run.canary
+    {
+        let region = judged
+            .iter()
+            .find(|j| &j.m.id == c)
+            .map_or_else(String::new, |j| {
+                format!(" ({})", crate::model::sanitize(&j.m.region))
+            });
+        lines.push(DetailLine::new(
+            "canary",
+            format!(
+                "{}{region} · {} of {} machines updated",
+                short_id(c),
+                run.updated.len(),
+                run.total
+            ),
+        ));
+    }
+    lines.extend(judged.iter().map(machine_line));
+    if let Some(i) = image {
+        let mut text = match &i.registry {
+            Some(r) => format!("{r}/{}", i.repository),
+            None => i.repository.clone(),
+        };
+        text = crate::model::sanitize(&text);
+        if let Some(v) = &i.version {
+            text.push_str(&format!(" · {}", crate::model::sanitize(v)));
+        }
+        if let Some(p) = i.provenance() {
+            text.push_str(&format!(" · {p}"));
+        }
+        lines.push(DetailLine::new("image", text));
+    }
+    lines
+}
+
+/// Why the machines have not settled, or are not known: `1 machine
+/// replacing`, `check health critical on 148ed726c5d9 (fra)`, `host of
+/// 3d8d413b29d0 unreachable`; `None` when they have.
+pub(crate) fn not_settled(
+    app: &str,
+    group: Option<&str>,
+    judged: &[Judged<'_>],
+    unknown: &[&Judged<'_>],
+    failing: &[&Judged<'_>],
+) -> Option<String> {
+    let mut why = Vec::new();
+    if judged.is_empty() {
+        why.push(format!(
+            "{} has no machines{}",
+            crate::model::sanitize(app),
+            group.map_or_else(String::new, |g| format!(
+                " in process group {}",
+                crate::model::sanitize(g)
+            ))
+        ));
+    }
+    for j in unknown {
+        why.push(match j.m.host_status.as_deref() {
+            Some(h) if h != "ok" => format!(
+                "machine {} ({}) is on a host {}: its state is not known",
+                short_id(&j.m.id),
+                crate::model::sanitize(&j.m.region),
+                crate::model::sanitize(h)
+            ),
+            _ if j.digest.is_none() => format!(
+                "machine {} ({}) names no image digest",
+                short_id(&j.m.id),
+                crate::model::sanitize(&j.m.region)
+            ),
+            _ => format!(
+                "machine {} ({}): its config could not be fully read",
+                short_id(&j.m.id),
+                crate::model::sanitize(&j.m.region)
+            ),
+        });
+    }
+    let transient: Vec<&Judged<'_>> = judged.iter().filter(|j| j.transient).collect();
+    if !transient.is_empty() {
+        let states: Vec<String> = transient
+            .iter()
+            .map(|j| {
+                format!(
+                    "{} {}",
+                    short_id(&j.m.id),
+                    crate::model::sanitize(&j.m.state)
+                )
+            })
+            .collect();
+        why.push(format!("machines on their way: {}", states.join(", ")));
+    }
+    for j in failing {
+        why.push(match j.critical {
+            Some(c) => format!(
+                "check {} critical on {} ({}): {}",
+                crate::model::sanitize(&c.name),
+                short_id(&j.m.id),
+                crate::model::sanitize(&j.m.region),
+                super::http::clip(&c.output)
+            ),
+            None => format!(
+                "checks of {} ({}) not passing yet ({}/{})",
+                short_id(&j.m.id),
+                crate::model::sanitize(&j.m.region),
+                j.passing,
+                j.reported.max(j.defined)
+            ),
+        });
+    }
+    for j in judged.iter().filter(|j| j.m.state == "failed") {
+        why.push(format!(
+            "machine {} ({}) failed",
+            short_id(&j.m.id),
+            crate::model::sanitize(&j.m.region)
+        ));
+    }
+    let mut digests: Vec<String> = judged
+        .iter()
+        .filter_map(|j| j.digest.as_ref().map(|d| d.short().to_string()))
+        .collect();
+    digests.sort();
+    digests.dedup();
+    if digests.len() > 1 {
+        why.push(format!(
+            "machines run {} images: {}",
+            digests.len(),
+            digests.join(", ")
+        ));
+    }
+    (!why.is_empty()).then(|| why.join("; "))
+}
+
+/// One machine event for the timeline: `148ed726c5d9 (fra) exit (exit code
+/// 1, out of memory) by flyd`.
+pub(crate) fn event(m: &MachineView, e: &EventView) -> String {
+    let exit = e.request.get("exit_event");
+    let code = exit
+        .and_then(|x| x.get("exit_code"))
+        .and_then(serde_json::Value::as_i64);
+    let oom = exit
+        .and_then(|x| x.get("oom_killed"))
+        .and_then(serde_json::Value::as_bool)
+        .unwrap_or(false);
+    let mut tail = Vec::new();
+    if let Some(c) = code {
+        tail.push(format!("exit code {c}"));
+    }
+    if oom {
+        tail.push("out of memory".to_string());
+    }
+    let tail = if tail.is_empty() {
+        String::new()
+    } else {
+        format!(" ({})", tail.join(", "))
+    };
+    let source = if e.source.is_empty() {
+        String::new()
+    } else {
+        format!(" by {}", crate::model::sanitize(&e.source))
+    };
+    format!(
+        "{} ({}) {} {}{tail}{source}",
+        short_id(&m.id),
+        crate::model::sanitize(&m.region),
+        crate::model::sanitize(&e.kind),
+        crate::model::sanitize(&e.status),
     )
 }
