@@ -23,6 +23,7 @@ mod dialog_keys;
 mod differential;
 mod escapes;
 mod fleet_scale;
+mod fly;
 mod hardening;
 mod health;
 mod lambda;

@@ -8,6 +8,7 @@ pub mod demo_canary;
 pub mod emulators;
 pub mod faultproxy;
 pub mod fixture;
+pub mod fly;
 pub mod http;
 pub mod proxies;
 pub mod screen;
