@@ -1,6 +1,7 @@
 //! The gate engine: pure. Everything it needs arrives in [`GateInput`]; it reads
 //! no clock and does no I/O.
 
+use std::fmt::Write as _;
 use std::time::Duration;
 
 use chrono::{DateTime, Datelike, Utc};
@@ -8,7 +9,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::config::{AutoCheck, FreezeKind, FreezeWindow, GatePolicy};
 use crate::health::SmokeResult;
-use crate::model::{AlarmState, Digest, RolloutState, ServiceSnapshot};
+use crate::model::{AlarmState, Digest, Placement, RolloutState, ServiceSnapshot};
 
 /// A check's verdict. Only `Pass` lets a gate say GO.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -84,6 +85,15 @@ pub struct GateInput<'a> {
     pub hotfix: bool,
     /// Break-glass overrides: check name and written reason.
     pub overrides: &'a [(String, String)],
+    /// Where the service's units run in the target, as read (`None`: not read).
+    pub target_regions: Option<&'a [Placement]>,
+    /// Whether the target's platform places units by region at all
+    /// ([`crate::provider::Capabilities::places`]).
+    pub target_places: bool,
+    /// The target's platform (`proxy`), named where it has no regions.
+    pub target_platform: &'a str,
+    /// What the target's placements are, plural (`machines`, `services`).
+    pub target_units: &'a str,
 }
 
 /// The gate's answer.
@@ -274,6 +284,7 @@ fn automatic(c: AutoCheck, i: &GateInput<'_>) -> Check {
                 "the source image is unpinned (tag only, no digest): cannot promote",
             ),
         },
+        AutoCheck::AllowedRegions => allowed_regions(name, i),
         AutoCheck::Fresh => {
             let mut stale: Vec<String> = Vec::new();
             if !i.source_fresh {
@@ -301,6 +312,95 @@ fn automatic(c: AutoCheck, i: &GateInput<'_>) -> Check {
             }
         }
     }
+}
+
+/// The noun for one of `units` (`machines` → `machine`).
+fn one_of(units: &str) -> &str {
+    units.strip_suffix('s').unwrap_or(units)
+}
+
+/// Placements listed by name in a reason before "and N more".
+const PLACEMENTS_NAMED: usize = 5;
+
+/// `allowed_regions`: every unit of the service in the target runs in an
+/// allowed region. Unknown where the platform places units and they are not
+/// read; a pass, saying why, where there is no policy or no region.
+fn allowed_regions(name: &str, i: &GateInput<'_>) -> Check {
+    let allowed = &i.policy.allowed_regions;
+    if allowed.is_empty() {
+        return check(name, Verdict::Pass, "no region policy");
+    }
+    if !i.target_places {
+        return check(
+            name,
+            Verdict::Pass,
+            format!(
+                "the service runs on {}, which has no regions",
+                i.target_platform
+            ),
+        );
+    }
+    let Some(placed) = i.target_regions else {
+        return check(
+            name,
+            Verdict::Unknown,
+            format!("the target's {} are not read", i.target_units),
+        );
+    };
+    let list = format!("[{}]", allowed.join(", "));
+    // Outside text: sanitised before it is said.
+    let region = |p: &Placement| crate::model::sanitize(p.region.trim()).to_ascii_lowercase();
+    let outside: Vec<String> = placed
+        .iter()
+        .filter(|p| !allowed.contains(&region(p)))
+        .map(|p| {
+            format!(
+                "{} {} runs in {}",
+                one_of(i.target_units),
+                crate::model::sanitize(&p.unit),
+                region(p)
+            )
+        })
+        .collect();
+    if !outside.is_empty() {
+        let more = outside.len().saturating_sub(PLACEMENTS_NAMED);
+        let mut said = outside
+            .into_iter()
+            .take(PLACEMENTS_NAMED)
+            .collect::<Vec<_>>()
+            .join("; ");
+        if more > 0 {
+            let _ = write!(said, " and {more} more");
+        }
+        return check(
+            name,
+            Verdict::Fail,
+            format!("{said}, outside allowed_regions {list}"),
+        );
+    }
+    if placed.is_empty() {
+        return check(
+            name,
+            Verdict::Pass,
+            format!("no {} run in the target", i.target_units),
+        );
+    }
+    let mut regions: Vec<String> = Vec::new();
+    for r in placed.iter().map(region) {
+        if !regions.contains(&r) {
+            regions.push(r);
+        }
+    }
+    let units = if placed.len() == 1 {
+        one_of(i.target_units)
+    } else {
+        i.target_units
+    };
+    check(
+        name,
+        Verdict::Pass,
+        format!("{} {units} in {}", placed.len(), regions.join(", ")),
+    )
 }
 
 /// Approvals a gate needs: the policy's, plus one on the hotfix path.

@@ -229,6 +229,7 @@ pub async fn drive(
         cfg,
         &release::Observed {
             source: Some(&src),
+            target: Some(&dst),
             // Both were read just now.
             source_fresh: true,
             target_fresh: true,

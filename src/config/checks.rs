@@ -21,11 +21,14 @@ pub enum AutoCheck {
     Pinned,
     /// The target's reading is fresh.
     Fresh,
+    /// Every unit of the service in the target runs in a region the
+    /// environment allows (`[environment.gate] allowed_regions`).
+    AllowedRegions,
 }
 
 impl AutoCheck {
     /// All checks with their configuration names.
-    pub const ALL: [(Self, &'static str); 9] = [
+    pub const ALL: [(Self, &'static str); 10] = [
         (Self::RolloutCompleted, "rollout_completed"),
         (Self::AlarmsOk, "alarms_ok"),
         (Self::HealthyStable, "healthy_stable"),
@@ -35,7 +38,18 @@ impl AutoCheck {
         (Self::NotInFlight, "not_in_flight"),
         (Self::Pinned, "pinned"),
         (Self::Fresh, "fresh"),
+        (Self::AllowedRegions, "allowed_regions"),
     ];
+
+    /// The checks a gate evaluates when `checks` is not written: all of them
+    /// but `allowed_regions`, which joins only where a region list is set.
+    pub fn defaults() -> Vec<Self> {
+        Self::ALL
+            .iter()
+            .map(|(c, _)| *c)
+            .filter(|c| *c != Self::AllowedRegions)
+            .collect()
+    }
 
     /// Configuration name.
     pub fn name(self) -> &'static str {

@@ -35,6 +35,9 @@ pub struct GatePolicy {
     pub freeze: Vec<FreezeWindow>,
     /// How long an approval stays valid.
     pub approval_ttl: Duration,
+    /// The regions the service's units may run in, lowercase (`fra`,
+    /// `eu-central-1`); empty: no region policy.
+    pub allowed_regions: Vec<String>,
 }
 
 /// A freeze window in a time zone.

@@ -76,6 +76,9 @@ struct World {
     approvers: Vec<String>,
     ticked: Vec<bool>,
     overrides: Vec<(String, String)>,
+    regions: Option<Vec<Placement>>,
+    places: bool,
+    units: &'static str,
 }
 
 impl World {
@@ -92,6 +95,9 @@ impl World {
             approvers: vec![],
             ticked: vec![],
             overrides: vec![],
+            regions: None,
+            places: true,
+            units: "machines",
         }
     }
 
@@ -118,6 +124,10 @@ impl World {
             hotfix_reason: None,
             hotfix: false,
             overrides: &self.overrides,
+            target_regions: self.regions.as_deref(),
+            target_places: self.places,
+            target_platform: "proxy",
+            target_units: self.units,
         }
     }
 }
@@ -134,7 +144,8 @@ fn all_green_is_go() {
     let w = World::new();
     let r = evaluate(&w.input());
     assert!(r.go, "{r:#?}");
-    assert_eq!(r.checks.len(), AutoCheck::ALL.len());
+    // Every check but allowed_regions, which needs a region list.
+    assert_eq!(r.checks.len(), AutoCheck::ALL.len() - 1);
 }
 
 #[rstest]
@@ -398,4 +409,118 @@ fn overrides_need_a_reason_and_the_policy() {
             .iter()
             .any(|c| c.reason.ends_with("(overrides are not allowed here)"))
     );
+}
+
+/// `(check, verdict, reason)` of `allowed_regions` for the world.
+fn regions(w: &World) -> (Verdict, String) {
+    let mut policy = w.policy.clone();
+    policy.checks = vec![AutoCheck::AllowedRegions];
+    let r = evaluate(&GateInput {
+        policy: &policy,
+        ..w.input()
+    });
+    let c = &r.checks[0];
+    assert_eq!(c.name, "allowed_regions");
+    (c.verdict, c.reason.clone())
+}
+
+fn eu_only() -> World {
+    let mut w = World::new();
+    w.policy.allowed_regions = vec!["fra".into(), "ams".into()];
+    w
+}
+
+fn machines(placed: &[(&str, &str)]) -> Option<Vec<Placement>> {
+    Some(placed.iter().map(|(u, r)| Placement::new(*u, *r)).collect())
+}
+
+#[test]
+fn allowed_regions_fails_naming_each_unit_outside() {
+    let mut w = eu_only();
+    w.regions = machines(&[
+        ("148ed726c5d918", "fra"),
+        ("3d8d413b29d089", "iad"),
+        ("5683d920b1e348", "AMS"),
+        ("9080e6f3a1d2c4", "ord\u{1b}[2J"),
+    ]);
+    assert_eq!(
+        regions(&w),
+        (
+            Verdict::Fail,
+            "machine 3d8d413b29d089 runs in iad; machine 9080e6f3a1d2c4 runs in ord, \
+             outside allowed_regions [fra, ams]"
+                .to_string()
+        )
+    );
+}
+
+#[test]
+fn allowed_regions_is_unknown_without_a_reading() {
+    let w = eu_only();
+    assert_eq!(
+        regions(&w),
+        (
+            Verdict::Unknown,
+            "the target's machines are not read".to_string()
+        )
+    );
+}
+
+#[test]
+fn allowed_regions_passes_where_the_platform_has_no_regions() {
+    let mut w = eu_only();
+    w.places = false;
+    assert_eq!(
+        regions(&w),
+        (
+            Verdict::Pass,
+            "the service runs on proxy, which has no regions".to_string()
+        )
+    );
+    // And with no policy at all, whatever runs where.
+    let mut w = World::new();
+    w.regions = machines(&[("3d8d413b29d089", "iad")]);
+    assert_eq!(regions(&w), (Verdict::Pass, "no region policy".to_string()));
+}
+
+#[test]
+fn allowed_regions_passes_inside() {
+    let mut w = eu_only();
+    w.regions = machines(&[
+        ("148ed726c5d918", "fra"),
+        ("2a1b", "fra"),
+        ("5683d920b1e348", "ams"),
+        ("6c7d", "ams"),
+    ]);
+    assert_eq!(
+        regions(&w),
+        (Verdict::Pass, "4 machines in fra, ams".to_string())
+    );
+    // A service placed whole (ECS, Lambda): one unit, said in the singular.
+    w.policy.allowed_regions = vec!["eu-central-1".into()];
+    w.regions = machines(&[("shop-api-prod", "eu-central-1")]);
+    w.units = "services";
+    assert_eq!(
+        regions(&w),
+        (Verdict::Pass, "1 service in eu-central-1".to_string())
+    );
+}
+
+#[test]
+fn allowed_regions_fails_the_gate_unless_overridden_where_allowed() {
+    let mut w = eu_only();
+    w.policy.checks.push(AutoCheck::AllowedRegions);
+    w.regions = machines(&[("3d8d413b29d089", "iad")]);
+    assert_eq!(
+        verdict(&evaluate(&w.input()), "allowed_regions"),
+        Verdict::Fail
+    );
+    assert!(!evaluate(&w.input()).go);
+    w.overrides = vec![("allowed_regions".into(), "EU capacity out, CHG-7".into())];
+    w.policy.allow_override = false;
+    assert!(!evaluate(&w.input()).go);
+    w.policy.allow_override = true;
+    let r = evaluate(&w.input());
+    assert_eq!(verdict(&r, "allowed_regions"), Verdict::Pass);
+    assert!(r.checks.iter().any(|c| c.overridden));
 }

@@ -42,6 +42,8 @@ pub fn soaked_for(s: &ServiceSnapshot, digest: &Digest, now: DateTime<Utc>) -> O
 pub struct Observed<'a> {
     /// The service in the source.
     pub source: Option<&'a ServiceSnapshot>,
+    /// The service in the target, as read (`None`: not read, or not there).
+    pub target: Option<&'a ServiceSnapshot>,
     /// Source reading current.
     pub source_fresh: bool,
     /// Target reading current.
@@ -76,6 +78,9 @@ pub fn gate_for(cfg: &Config, plan: &Plan, obs: &Observed<'_>, answers: &Answers
         });
     let change = answers.change_record.trim();
     let reason = answers.hotfix_reason.trim();
+    let target_kind = service_config(cfg, plan.target, &plan.service).map(|s| s.platform);
+    let places = target_kind.is_some_and(|k| crate::platforms::capabilities(k).places);
+    let target_regions = obs.target.and_then(|t| t.regions.as_deref());
     gate::evaluate(&GateInput {
         policy: &target.gate,
         source: obs.source,
@@ -101,7 +106,29 @@ pub fn gate_for(cfg: &Config, plan: &Plan, obs: &Observed<'_>, answers: &Answers
         hotfix_reason: (!reason.is_empty()).then_some(reason),
         hotfix: plan.hotfix,
         overrides: &answers.overrides,
+        target_regions,
+        target_places: places,
+        target_platform: target_kind.map_or("its platform", crate::config::PlatformKind::name),
+        target_units: placement_units(obs.target, target_kind),
     })
+}
+
+/// What the target's placements are, plural: the service itself where a
+/// platform places it whole (ECS, Lambda: one region per service), else the
+/// platform's units (`machines`).
+fn placement_units(
+    target: Option<&ServiceSnapshot>,
+    kind: Option<crate::config::PlatformKind>,
+) -> &'static str {
+    let whole = target.is_some_and(|t| {
+        t.regions
+            .as_deref()
+            .is_some_and(|r| r.iter().all(|p| *p.unit == *t.ecs_service))
+    });
+    match kind.and_then(|k| crate::platforms::capabilities(k).units) {
+        Some(units) if !whole => units,
+        _ => "services",
+    }
 }
 
 /// The sources of the promotion's source environment that a gate reads and

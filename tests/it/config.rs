@@ -38,7 +38,9 @@ fn production_gets_stricter_defaults() {
     assert!(!prod.gate.allow_override);
     let dev = cfg.env("dev").unwrap();
     assert_eq!(dev.confirm, Confirm::Enter);
-    assert_eq!(dev.gate.checks.len(), AutoCheck::ALL.len());
+    // Every check but allowed_regions, which needs a region list.
+    assert_eq!(dev.gate.checks, AutoCheck::defaults());
+    assert_eq!(dev.gate.checks.len(), AutoCheck::ALL.len() - 1);
     // Service defaults: ECS name and container follow the shipdeck name.
     let ecs = dev.services[0].ecs.as_ref().unwrap();
     assert_eq!(ecs.service, "api");

@@ -146,6 +146,7 @@ pub fn refresh_gate(app: &mut App) {
         &app.cfg,
         &release::Observed {
             source: snap(app, p.source, &p.service),
+            target: snap(app, p.target, &p.service),
             source_fresh: is_fresh(app, p.source),
             target_fresh: is_fresh(app, p.target),
             stale: app

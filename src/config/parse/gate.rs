@@ -23,6 +23,7 @@ const GATE_KEYS: &[&str] = &[
     "checklist",
     "freeze",
     "approval_ttl",
+    "allowed_regions",
 ];
 const FREEZE_KEYS: &[&str] = &["name", "timezone", "days", "from", "to", "start", "end"];
 const ROLLOUT_KEYS: &[&str] = &[
@@ -175,10 +176,47 @@ fn parse_rule(
     })
 }
 
+/// `allowed_regions`: region codes, lowercase, each once; written but empty
+/// (a gate no promotion could pass) or a blank code is a mistake.
+fn parse_regions(ctx: &mut Ctx<'_>, t: &Table<'_>) -> Vec<String> {
+    if !t.has("allowed_regions") {
+        return Vec::new();
+    }
+    let problems = ctx.problems.len();
+    let written = t.str_list(ctx, "allowed_regions");
+    let mut regions: Vec<String> = Vec::new();
+    // (A value of the wrong type was said already.)
+    if written.is_empty() && ctx.problems.len() == problems {
+        ctx.report(
+            t.value_span("allowed_regions"),
+            format!("allowed_regions in {} lists no region: no promotion could pass it", t.path),
+            "list the regions the services may run in, e.g. allowed_regions = [\"fra\", \"ams\"], or remove the key for no region policy",
+        );
+    }
+    for r in written {
+        let code = r.trim().to_ascii_lowercase();
+        if code.is_empty()
+            || !code
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        {
+            ctx.report(
+                t.value_span("allowed_regions"),
+                format!("\"{r}\" in {} is not a region code", t.path),
+                "write region codes as the platforms name them, e.g. \"fra\", \"ams\" or \"eu-central-1\"",
+            );
+        } else if !regions.contains(&code) {
+            regions.push(code);
+        }
+    }
+    regions
+}
+
 pub(super) fn parse_gate(ctx: &mut Ctx<'_>, t: &Table<'_>, production: bool) -> GatePolicy {
     t.check_keys(ctx, GATE_KEYS);
     let d = GatePolicy::defaults(production);
     let checklist = t.checklist(ctx, "checklist");
+    let allowed_regions = parse_regions(ctx, t);
     let checks = if t.has("checks") {
         let names = t.str_list(ctx, "checks");
         let mut checks = Vec::new();
@@ -202,9 +240,24 @@ pub(super) fn parse_gate(ctx: &mut Ctx<'_>, t: &Table<'_>, production: bool) -> 
                 );
             }
         }
+        if !allowed_regions.is_empty() && !checks.contains(&AutoCheck::AllowedRegions) {
+            // A region list no check reads would never refuse anything.
+            ctx.report(
+                t.value_span("checks"),
+                format!(
+                    "{} sets allowed_regions but its checks do not list \"allowed_regions\"",
+                    t.path
+                ),
+                "add \"allowed_regions\" to checks, or remove allowed_regions",
+            );
+        }
         checks
     } else {
-        d.checks
+        let mut checks = d.checks;
+        if !allowed_regions.is_empty() {
+            checks.push(AutoCheck::AllowedRegions);
+        }
+        checks
     };
     let change_record = t.str(ctx, "change_record_pattern").and_then(|p| match Regex::new(&p) {
         Ok(re) => Some(re),
@@ -254,6 +307,7 @@ pub(super) fn parse_gate(ctx: &mut Ctx<'_>, t: &Table<'_>, production: bool) -> 
             .collect(),
         freeze,
         approval_ttl: t.positive_duration(ctx, "approval_ttl", d.approval_ttl, range::TTL),
+        allowed_regions,
     }
 }
 
@@ -423,5 +477,88 @@ pub(super) fn parse_rollout(
             .collect(),
         pause_steps: t.bool(ctx, "pause_steps", d.pause_steps),
         step_approvals: u32::try_from(t.int(ctx, "step_approvals", 0..11, 0)).unwrap_or(0),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::config::{AutoCheck, parse_str};
+
+    const ENV: &str = "[[environment]]\nname = \"prod\"\nregion = \"eu-central-1\"\ncluster = \"p\"\n\
+                       [[environment.service]]\nname = \"api\"\n";
+
+    #[test]
+    fn allowed_regions_are_lowercase_each_once_and_join_the_default_checks() {
+        let cfg = parse_str(
+            &format!("{ENV}[environment.gate]\nallowed_regions = [\"FRA\", \"ams\", \"fra\", \"eu-central-1\"]\n"),
+            "t.toml",
+            None,
+        )
+        .unwrap();
+        let gate = &cfg.environments[0].gate;
+        assert_eq!(gate.allowed_regions, ["fra", "ams", "eu-central-1"]);
+        assert_eq!(gate.checks.last(), Some(&AutoCheck::AllowedRegions));
+        assert_eq!(gate.checks.len(), AutoCheck::ALL.len());
+        // Without a list the check is not evaluated by default…
+        let cfg = parse_str(ENV, "t.toml", None).unwrap();
+        let gate = &cfg.environments[0].gate;
+        assert!(gate.allowed_regions.is_empty());
+        assert!(!gate.checks.contains(&AutoCheck::AllowedRegions));
+        // …and `checks` may name it, and the typo hint knows it.
+        let text = format!("{ENV}[environment.gate]\nchecks = [\"allowed_region\"]\n");
+        let err = parse_str(&text, "t.toml", None).unwrap_err().to_string();
+        assert!(err.contains("did you mean \"allowed_regions\"?"), "{err}");
+    }
+
+    /// config.example.toml's commented Fly block, uncommented, is valid:
+    /// every key it documents, `allowed_regions` and the runbook's rules.
+    #[test]
+    fn the_example_configs_fly_block_parses() {
+        let text = include_str!("../../../config.example.toml");
+        let start = text.find("# --- Fly.io Machines").unwrap();
+        let block: String = text[start..]
+            .lines()
+            .filter_map(|l| l.strip_prefix("# "))
+            .filter(|l| {
+                l.starts_with('[')
+                    || l.starts_with('#')
+                    || l.split_once(" = ").is_some_and(|(k, _)| {
+                        !k.is_empty() && k.bytes().all(|b| b.is_ascii_lowercase() || b == b'_')
+                    })
+            })
+            .flat_map(|l| [l, "\n"])
+            .collect();
+        let cfg =
+            parse_str(&block, "example.toml", None).unwrap_or_else(|e| panic!("{e}\n{block}"));
+        let fly = &cfg.environments[0];
+        assert_eq!(fly.platform, crate::config::PlatformKind::Fly);
+        assert_eq!(fly.gate.allowed_regions, ["fra", "ams", "cdg"]);
+        assert!(fly.gate.checks.contains(&AutoCheck::AllowedRegions));
+        let rules: Vec<(&str, &str)> = fly
+            .rollout
+            .rules
+            .iter()
+            .map(|r| (r.name.as_str(), r.metric.as_str()))
+            .collect();
+        assert_eq!(
+            rules,
+            [
+                ("5xx above baseline + 50 % for 5 minutes", "5xx %"),
+                ("p95 above the 4 s SLO", "p95 ms")
+            ]
+        );
+        assert_eq!(fly.rollout.rules[0].points, 5);
+        assert_eq!(
+            fly.rollout.rules[1].condition,
+            crate::config::Condition::Above(4000.0)
+        );
+        let api = &fly.services[0];
+        let f = api.fly.as_deref().unwrap();
+        assert_eq!(
+            (f.app.as_str(), f.group.as_deref()),
+            ("api-prod", Some("app"))
+        );
+        assert_eq!(api.metrics.len(), 2);
+        assert!(api.health.is_some());
     }
 }

@@ -465,10 +465,11 @@ pub(super) fn parse_smoke(ctx: &mut Ctx<'_>, t: &Table<'_>) -> Option<SmokeCheck
 }
 
 impl GatePolicy {
-    /// Defaults: every automatic check; production adds four eyes and two approvals.
+    /// Defaults: every automatic check (`allowed_regions` only with a region
+    /// list); production adds four eyes and two approvals.
     pub fn defaults(production: bool) -> Self {
         Self {
-            checks: AutoCheck::ALL.iter().map(|(c, _)| *c).collect(),
+            checks: AutoCheck::defaults(),
             allow_insufficient_data: false,
             allow_override: !production,
             approvals_required: if production { 2 } else { 0 },
@@ -479,6 +480,7 @@ impl GatePolicy {
             after_stable: Vec::new(),
             freeze: Vec::new(),
             approval_ttl: Duration::from_hours(4),
+            allowed_regions: Vec::new(),
         }
     }
 }
