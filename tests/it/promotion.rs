@@ -3,6 +3,7 @@
 //! the simulated fleet on a paused clock.
 
 mod logs_pane;
+mod regions;
 mod wizard_ledger;
 
 use std::time::Duration;
