@@ -11,7 +11,9 @@ pub mod api;
 pub mod http;
 pub mod provider;
 pub mod read;
+pub mod runner;
 pub mod snapshot;
+pub mod steps;
 pub mod words;
 
 /// What Fly can do beyond reading and deploying.

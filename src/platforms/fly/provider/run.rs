@@ -1,48 +1,388 @@
 //! Promotions, rollbacks and decisions of services on Fly: the runs this
 //! process drives, from the first lease to the last release.
+//!
+//! `deploy` reads the group (one list), chooses what to do and takes every
+//! lease before it answers, so a lease held elsewhere is the deploy's own
+//! refusal ("nothing was changed"); the run itself goes on in a task
+//! ([`super::super::runner::run`]). Fly keeps no rollback target, so the
+//! engine goes back by deploying the digest that ran before: a deploy of the
+//! digest this process's run of the service started from stops that run
+//! (after its call in flight), takes its leases over and updates back only
+//! the machines it touched; a deploy of a digest some machines of a mixed
+//! group still run, or that shipdeck's last run wrote as the machines' way
+//! back, updates back every machine that does not run it. Either way: no
+//! canary, no holds, `max_unavailable` at a time.
 
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+
+use chrono::Utc;
 
 use super::FlyProvider;
+use crate::config::fly::FlyService;
 use crate::config::{EnvConfig, ServiceConfig};
+use crate::model::text::fold_line;
 use crate::model::{Digest, Revision};
-use crate::platforms::fly::api::RunView;
+use crate::platforms::fly::api::{FlyApi, MachineView, RunView};
+use crate::platforms::fly::runner::{self, Control, Pace, Probe, Spec, Stop, Time};
+use crate::platforms::fly::steps::{self, Leases, Plan};
 use crate::provider::{DeployStarted, ProviderError};
 
-/// The runs of this process, by (environment, service).
-#[derive(Debug, Default)]
-pub struct Runs(pub(crate) Mutex<HashMap<(String, String), RunView>>);
+/// How often a holding run re-reads its machines.
+const POLL: Duration = Duration::from_secs(2);
 
-fn not_yet() -> ProviderError {
-    ProviderError::Other {
-        message: "promoting on Fly is not built yet".to_string(),
+type Key = (String, String);
+
+/// The runs of this process, by (environment, service): what each tells
+/// the reading (`.0`), its control (`.1`), and the repositories the
+/// readings saw digests in (`.2`, digest → `registry/repository`).
+#[derive(Debug, Default)]
+pub struct Runs(
+    pub(crate) Arc<Mutex<HashMap<Key, RunView>>>,
+    pub(crate) Mutex<HashMap<Key, Arc<Control>>>,
+    pub(crate) Mutex<HashMap<String, String>>,
+);
+
+impl Runs {
+    /// What this process's run of `service` in `env` says, if it has one.
+    pub fn view(&self, env: &str, service: &str) -> Option<RunView> {
+        self.0
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(&(env.to_string(), service.to_string()))
+            .cloned()
+    }
+
+    /// A reading saw `digest` in `repository` (`registry.fly.io/edge`): a
+    /// promotion of that digest into another app pulls it from there.
+    pub fn saw(&self, digest: &str, repository: &str) {
+        if digest.is_empty() || repository.is_empty() {
+            return;
+        }
+        self.2
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert(digest.to_string(), repository.to_string());
+    }
+
+    fn control(&self, key: &Key) -> Option<Arc<Control>> {
+        self.1
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(key)
+            .cloned()
+    }
+
+    /// Asks every run of this process to stop and release its leases (the
+    /// process ends); the machines are left as they are.
+    pub fn stop_all(&self) {
+        for c in self
+            .1
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .values()
+        {
+            c.stop(Stop::Release);
+        }
     }
 }
 
-/// Promotes `digest` into `service` (or redeploys an earlier one).
+fn fly_of(service: &ServiceConfig) -> Result<&FlyService, ProviderError> {
+    service.fly.as_deref().ok_or_else(|| ProviderError::Other {
+        message: format!("{} has no [environment.service.fly]", service.name),
+    })
+}
+
+/// `registry/repository` of a machine's image.
+fn repository_of(m: &MachineView) -> Option<String> {
+    let i = m.image_ref.as_ref()?;
+    if i.repository.is_empty() {
+        return None;
+    }
+    Some(if i.registry.is_empty() {
+        i.repository.clone()
+    } else {
+        format!("{}/{}", i.registry, i.repository)
+    })
+}
+
+/// Where the machines pull `digest` from: the service's `image_repository`,
+/// else a machine of the group that runs it, else the repository a reading
+/// of another stage saw it in.
+fn repository(
+    p: &FlyProvider,
+    f: &FlyService,
+    machines: &[MachineView],
+    digest: &str,
+) -> Result<String, ProviderError> {
+    if let Some(r) = &f.image_repository {
+        return Ok(r.clone());
+    }
+    if let Some(r) = machines
+        .iter()
+        .filter(|m| m.digest() == Some(digest))
+        .find_map(repository_of)
+    {
+        return Ok(r);
+    }
+    if let Some(r) = p
+        .runs
+        .2
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .get(digest)
+    {
+        return Ok(r.clone());
+    }
+    Err(ProviderError::Other {
+        message: format!(
+            "{}: no repository is known for {digest} (no reading of another stage showed it): set image_repository in [environment.service.fly]; nothing was changed",
+            fold_line(&f.app)
+        ),
+    })
+}
+
+/// What `deploy` decided.
+struct Chosen {
+    plan: Plan,
+    rollback: bool,
+    leases: Leases,
+}
+
+/// Promotes `digest` into `service`, or goes back to it (see the module).
 pub(super) async fn deploy(
     p: &FlyProvider,
     env: &EnvConfig,
     service: &ServiceConfig,
     digest: &Digest,
 ) -> Result<DeployStarted, ProviderError> {
-    let _ = (p, env, service, digest);
-    Err(not_yet())
+    let f = fly_of(service)?.clone();
+    let api = p.api(env).await?;
+    let key = (env.name.clone(), service.name.clone());
+    let digest = digest.as_str();
+    let run_id = format!(
+        "fly-{}",
+        Utc::now().timestamp_nanos_opt().unwrap_or_default()
+    );
+    let chosen = choose(p, &*api, &f, &key, digest, &run_id).await?;
+    let machines = steps::members(&api.list(&f.app).await?, f.group.as_deref());
+    let image = match repository(p, &f, &machines, digest) {
+        Ok(r) => format!("{r}@{digest}"),
+        Err(e) => {
+            steps::release_all(&*api, &f.app, &chosen.leases).await;
+            return Err(e);
+        }
+    };
+    let spec = Spec {
+        id: run_id.clone(),
+        app: f.app.clone(),
+        digest: digest.to_string(),
+        image,
+        from: chosen.plan.from.clone(),
+        rollback: chosen.rollback,
+        pause: env.rollout.pause_steps && !chosen.rollback,
+        pace: Pace::of(&f),
+        order: chosen.plan.order.clone(),
+        group: chosen.plan.group.len(),
+    };
+    let view = RunView {
+        id: run_id.clone(),
+        from: spec.from.clone(),
+        to: digest.to_string(),
+        rollback: spec.rollback,
+        canary: None,
+        updated: Vec::new(),
+        total: spec.order.len(),
+        paused_since: None,
+        steps: Vec::new(),
+        ended: None,
+        started: Utc::now(),
+    };
+    let views = p.runs.0.clone();
+    let mirror = {
+        let key = key.clone();
+        move |v: &RunView| {
+            views
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .insert(key.clone(), v.clone());
+        }
+    };
+    let ctl = Arc::new(Control::new(view, chosen.leases, mirror));
+    p.runs
+        .1
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .insert(key, ctl.clone());
+    let probe = HttpProbe::for_service(env, service);
+    let from = spec.from.as_deref().map(|d| steps::revision(&f, d));
+    let to = steps::revision(&f, digest);
+    tokio::spawn(async move {
+        let time = Time {
+            now: Utc::now,
+            sleep: tokio::time::sleep,
+            poll: POLL,
+        };
+        let ended = runner::run(&*api, &spec, &time, &probe, &ctl).await;
+        tracing::info!(run = %spec.id, app = %spec.app, ?ended, "fly run ended");
+    });
+    Ok(DeployStarted {
+        service: service.name.clone(),
+        from,
+        to: Some(to),
+        change: None,
+        deployment_id: Some(run_id),
+    })
 }
 
-/// Fly keeps no revisions to point back at: a rollback is a redeploy.
+/// Reads the group and decides: a way back (adopting this process's run
+/// from `digest`, or over a mixed group or machines marked with it), or a
+/// promotion; then takes the leases it needs. Refusals change nothing.
+async fn choose<A: FlyApi>(
+    p: &FlyProvider,
+    api: &A,
+    f: &FlyService,
+    key: &Key,
+    digest: &str,
+    run_id: &str,
+) -> Result<Chosen, ProviderError> {
+    let description = format!("shipdeck {run_id} {}/{} → {digest}", key.0, key.1);
+    let ttl = f.lease_ttl;
+    // This process's run: a way back from it adopts it; anything else waits
+    // for it to end.
+    if let Some(ctl) = p.runs.control(key) {
+        let view = ctl.view();
+        if view.from.as_deref() == Some(digest) && !view.rollback {
+            let adopted = ctl.adopt().await;
+            let machines = steps::members(&api.list(&f.app).await?, f.group.as_deref());
+            let mut plan = match steps::way_back(&f.app, &machines, digest) {
+                Ok(plan) => plan,
+                Err(e) => {
+                    steps::release_all(api, &f.app, &adopted.leases).await;
+                    return Err(e);
+                }
+            };
+            let touched: Vec<&str> = adopted.touched.iter().map(|t| t.id.as_str()).collect();
+            plan.order.retain(|t| touched.contains(&t.id.as_str()));
+            let mut leases = adopted.leases;
+            let missing: Vec<String> = plan
+                .order
+                .iter()
+                .map(|t| t.id.clone())
+                .filter(|id| !leases.contains_key(id))
+                .collect();
+            if !missing.is_empty() {
+                match steps::lease_all(api, &f.app, &machines, &missing, ttl, &description).await {
+                    Ok(more) => leases.extend(more),
+                    Err(e) => {
+                        steps::release_all(api, &f.app, &leases).await;
+                        return Err(e);
+                    }
+                }
+            }
+            // Leases of machines it will not update are not kept.
+            let spare: Leases = leases
+                .iter()
+                .filter(|(id, _)| !plan.order.iter().any(|t| &&t.id == id))
+                .map(|(id, l)| (id.clone(), l.clone()))
+                .collect();
+            steps::release_all(api, &f.app, &spare).await;
+            leases.retain(|id, _| !spare.contains_key(id));
+            return Ok(Chosen {
+                plan,
+                rollback: true,
+                leases,
+            });
+        }
+        if !ctl.is_finished() {
+            return Err(ProviderError::Conflict {
+                message: format!(
+                    "{}: a run of this shipdeck ({}) is still going; nothing was changed",
+                    fold_line(&f.app),
+                    view.id
+                ),
+            });
+        }
+    }
+    let machines = steps::members(&api.list(&f.app).await?, f.group.as_deref());
+    let mixed_with_it = machines.iter().any(|m| m.digest() == Some(digest))
+        && machines.iter().any(|m| m.digest() != Some(digest));
+    let marked = !machines.is_empty()
+        && machines
+            .iter()
+            .all(|m| m.metadata(steps::FROM_KEY) == Some(digest));
+    let rollback = mixed_with_it || marked;
+    let plan = if rollback {
+        steps::way_back(&f.app, &machines, digest)?
+    } else {
+        steps::promotion(&f.app, &machines, digest)?
+    };
+    let ids: Vec<String> = if rollback {
+        plan.order.iter().map(|t| t.id.clone()).collect()
+    } else {
+        plan.group.clone()
+    };
+    let leases = steps::lease_all(api, &f.app, &machines, &ids, ttl, &description).await?;
+    Ok(Chosen {
+        plan,
+        rollback,
+        leases,
+    })
+}
+
+/// Fly keeps no revisions to point back at: a rollback to a labelled
+/// revision (`edge-prod@1111aaaa2222`) is a redeploy of the digest its label
+/// is the short form of, found where this process has seen it (a machine of
+/// the group, the way back an update wrote on it, this process's run, a
+/// reading of another stage).
 pub(super) async fn rollback(
     p: &FlyProvider,
     env: &EnvConfig,
     service: &ServiceConfig,
     to: &Revision,
 ) -> Result<DeployStarted, ProviderError> {
-    let _ = (p, env, service, to);
-    Err(not_yet())
+    let f = fly_of(service)?;
+    let api = p.api(env).await?;
+    let machines = steps::members(&api.list(&f.app).await?, f.group.as_deref());
+    let key = (env.name.clone(), service.name.clone());
+    let run = p.runs.view(&key.0, &key.1);
+    let mut known: Vec<String> = machines
+        .iter()
+        .flat_map(|m| [m.digest(), m.metadata(steps::FROM_KEY)])
+        .flatten()
+        .map(str::to_string)
+        .collect();
+    known.extend(run.into_iter().flat_map(|r| [r.from, Some(r.to)]).flatten());
+    known.extend(
+        p.runs
+            .2
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .keys()
+            .cloned(),
+    );
+    let label = to.label().unwrap_or_default();
+    let found = known.into_iter().find(|d| {
+        steps::revision(f, d).same_revision(to)
+            || (!label.is_empty() && d.trim_start_matches("sha256:").starts_with(label))
+    });
+    let Some(digest) = found.and_then(|d| Digest::parse(&d).ok()) else {
+        return Err(ProviderError::NotFound {
+            what: "digest of revision".to_string(),
+            name: format!(
+                "{to} (Fly keeps no revisions; no machine of {} or run of this shipdeck knows its digest)",
+                fold_line(&f.app)
+            ),
+        });
+    };
+    deploy(p, env, service, &digest).await
 }
 
-/// A person's decision at a paused run.
+/// A person's decision at a paused run of this process (async as the
+/// seam is: a decision from another process would be written to the
+/// machines).
+#[allow(clippy::unused_async)]
 pub(super) async fn decide_step(
     p: &FlyProvider,
     env: &EnvConfig,
@@ -50,6 +390,107 @@ pub(super) async fn decide_step(
     shift: &crate::model::Shift,
     decision: crate::model::Decision,
 ) -> Result<String, ProviderError> {
-    let _ = (p, env, service, shift, decision);
-    Err(not_yet())
+    let key = (env.name.clone(), service.name.clone());
+    let Some(ctl) = p
+        .runs
+        .control(&key)
+        .filter(|c| c.view().id == shift.deployment)
+    else {
+        return Err(ProviderError::Conflict {
+            message: format!(
+                "{} in {}: run {} is not driven by this shipdeck; decide in the shipdeck that runs it",
+                service.name,
+                env.name,
+                fold_line(&shift.deployment)
+            ),
+        });
+    };
+    ctl.decide(decision)
+        .map_err(|message| ProviderError::Conflict { message })?;
+    Ok(match decision {
+        crate::model::Decision::Continue => format!(
+            "run {} goes on with the rest of the machines",
+            shift.deployment
+        ),
+        crate::model::Decision::Rollback => format!(
+            "run {} stops; the machines it updated go back to the digest before",
+            shift.deployment
+        ),
+    })
+}
+
+/// The canary's probes over HTTP: the service's health URL for its
+/// stability window, then the environment's smoke checks (as the proxy's
+/// runbook does), each health request naming the machine
+/// (`fly-force-instance-id`).
+struct HttpProbe {
+    health: Option<crate::config::HealthCheck>,
+    smoke: Vec<crate::config::SmokeCheck>,
+    limit: Duration,
+}
+
+impl HttpProbe {
+    fn for_service(env: &EnvConfig, service: &ServiceConfig) -> Self {
+        Self {
+            health: service.health.clone(),
+            smoke: env.smoke.clone(),
+            limit: service
+                .fly
+                .as_deref()
+                .map_or(Duration::from_mins(5), |f| f.wait_timeout),
+        }
+    }
+}
+
+impl Probe for HttpProbe {
+    async fn canary(&self, machine: &str) -> Result<(), String> {
+        if self.health.is_none() && self.smoke.is_empty() {
+            return Ok(());
+        }
+        let client = crate::health::client()?;
+        let secrets = crate::secrets::Secrets::new(
+            Arc::new(crate::secrets::MemoryStore::default()),
+            crate::secrets::Redactor::default(),
+        );
+        if let Some(h) = &self.health {
+            let mut h = h.clone();
+            h.headers
+                .push(("fly-force-instance-id".to_string(), machine.to_string()));
+            let deadline = tokio::time::Instant::now() + h.stability_window + self.limit;
+            let mut since: Option<tokio::time::Instant> = None;
+            let mut last = String::new();
+            loop {
+                let r = crate::health::probe(&client, &h, &secrets, Utc::now).await;
+                let now = tokio::time::Instant::now();
+                if r.ok {
+                    if now - *since.get_or_insert(now) >= h.stability_window {
+                        break;
+                    }
+                } else {
+                    since = None;
+                    last = r.reason;
+                }
+                if now >= deadline {
+                    return Err(format!(
+                        "its health URL never answered {} for {} without a break (last: {last})",
+                        h.expected_status,
+                        humantime::format_duration(h.stability_window)
+                    ));
+                }
+                tokio::time::sleep(h.interval.min(Duration::from_secs(5))).await;
+            }
+        }
+        let results =
+            crate::health::run_smoke(&client, &self.smoke, &secrets, Duration::from_mins(1)).await;
+        let failed: Vec<String> = results
+            .iter()
+            .filter(|r| !r.passed)
+            .map(|r| format!("{}: {}", r.name, r.reason))
+            .collect();
+        if failed.is_empty() {
+            Ok(())
+        } else {
+            Err(format!("smoke checks failed ({})", failed.join("; ")))
+        }
+    }
 }
