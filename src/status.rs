@@ -17,12 +17,19 @@ use crate::provider::{Provider, ProviderError};
 
 mod problems;
 mod table;
+#[cfg(test)]
+mod tests;
 
 pub use problems::{Problem, ProblemKind, Severity};
 pub use table::{Style, health_label, render_table};
 
 /// Version of the JSON schema; bumped only on incompatible changes.
 pub const SCHEMA_VERSION: u32 = 2;
+
+/// An image label as JSON carries it: sanitised, `None` when blank.
+fn label(text: Option<&str>) -> Option<String> {
+    text.map(|t| sanitize(t.trim())).filter(|t| !t.is_empty())
+}
 
 /// Exit code of `status` when a rollout is in flight (or paused for a
 /// decision) and nothing is degraded or unknown. Not 4: `promote` and
@@ -121,6 +128,18 @@ pub struct CellStatus {
     /// The image's version label, where it is known.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub version: Option<String>,
+    /// The commit the image was built from, whole, as its label says
+    /// (`org.opencontainers.image.revision`), where it is known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub image_revision: Option<String>,
+    /// Where the image's source lives, as its label says
+    /// (`org.opencontainers.image.source`), where it is known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub image_source: Option<String>,
+    /// Where the service's units run (`[{"unit": "148ed726c5d918", "region":
+    /// "fra"}]`), where its platform places them and they were read.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub regions: Option<Vec<crate::model::Placement>>,
     /// Full digest.
     pub digest: Option<String>,
     /// First 12 hex characters of the digest.
@@ -381,6 +400,17 @@ pub fn build(
                 image: svc.and_then(|s| s.image.as_ref().map(ToString::to_string)),
                 tag: svc.and_then(|s| s.image.as_ref()?.tag.as_deref().map(sanitize)),
                 version: svc.and_then(|s| s.image.as_ref()?.version.as_deref().map(sanitize)),
+                image_revision: svc.and_then(|s| label(s.image.as_ref()?.revision.as_deref())),
+                image_source: svc.and_then(|s| label(s.image.as_ref()?.source.as_deref())),
+                regions: svc.and_then(|s| {
+                    s.regions.as_ref().map(|r| {
+                        r.iter()
+                            .map(|p| {
+                                crate::model::Placement::new(sanitize(&p.unit), sanitize(&p.region))
+                            })
+                            .collect()
+                    })
+                }),
                 digest: svc.and_then(|s| s.digest.as_ref().map(ToString::to_string)),
                 short_digest: svc.and_then(|s| s.digest.as_ref().map(|d| d.short().to_string())),
                 pinning: svc.map(|s| s.pinning),

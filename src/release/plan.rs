@@ -40,6 +40,9 @@ pub struct Plan {
     pub words: DeployWords,
     /// A stepped strategy's traffic steps and pauses (empty when it does not step).
     pub traffic: Vec<String>,
+    /// The images' commit and source labels, old → new, when either knows
+    /// them ([`labels_line`]).
+    pub labels: Option<String>,
 }
 
 /// Why a promotion cannot even be planned.
@@ -150,12 +153,33 @@ pub fn plan(
             )
         }),
         release,
+        labels: labels_line(
+            target_snap.and_then(|t| t.image.as_ref()),
+            src.image.as_ref(),
+        ),
         hotfix: target.previous() != Some(source),
         traffic: match (cfg.env_at(target), target_snap) {
             (Some(e), Some(t)) => traffic_lines(&t.deployment_config.strategy, &e.rollout),
             _ => Vec::new(),
         },
     })
+}
+
+/// The plan's line of OCI labels (`org.opencontainers.image.revision`,
+/// `…source`): `commit 1a2b3c4 → 9f8e7d6 · source github.com/acme/edge`;
+/// `None` when neither image has them. Names for people only.
+pub fn labels_line(was: Option<&ImageRef>, now: Option<&ImageRef>) -> Option<String> {
+    let commit = |i: Option<&ImageRef>| i.and_then(ImageRef::commit);
+    let (old, new) = (commit(was), commit(now));
+    let mut parts = Vec::new();
+    if old.is_some() || new.is_some() {
+        let name = |c: Option<String>| c.unwrap_or_else(|| "(no label)".to_string());
+        parts.push(format!("commit {} → {}", name(old), name(new)));
+    }
+    if let Some(s) = now.and_then(ImageRef::source_name) {
+        parts.push(format!("source {s}"));
+    }
+    (!parts.is_empty()).then(|| parts.join(" · "))
 }
 
 /// The traffic steps a promotion takes under `strategy`, and who decides at
@@ -203,10 +227,12 @@ impl Plan {
             .unwrap_or_default()
     }
 
-    /// What the promotion changes, line by line: the platform's words, then
-    /// the traffic steps where the strategy moves traffic in steps.
+    /// What the promotion changes, line by line: the platform's words, the
+    /// images' commit and source labels where known, then the traffic steps
+    /// where the strategy moves traffic in steps.
     pub fn diff(&self) -> Vec<String> {
         let mut lines = self.words.diff.clone();
+        lines.extend(self.labels.iter().cloned());
         lines.extend(self.traffic.iter().cloned());
         lines
     }

@@ -399,6 +399,45 @@ fn plans_refuse_what_cannot_be_promoted() {
 }
 
 #[test]
+fn the_plan_names_the_images_commit_and_source_labels_when_known() {
+    let c = cfg();
+    let mut s3 = snap(3, RolloutState::Completed);
+    let mut s4 = snap(4, RolloutState::Completed);
+    let image = |rev: &str, hex: &str| {
+        let mut i =
+            crate::model::ImageRef::parse(&format!("r.io/shop/api@sha256:{}", hex.repeat(64)))
+                .unwrap();
+        i.revision = Some(rev.into());
+        i
+    };
+    // Without labels the plan says nothing of them.
+    let p = plan(&c, "api", EnvId(1), EnvId(2), Some(&s4), Some(&s3)).unwrap();
+    assert!(
+        !p.diff().iter().any(|l| l.contains("commit")),
+        "{:?}",
+        p.diff()
+    );
+    s3.image = Some(image("1a2b3c4d5e6f708192a3b4c5d6e7f8091a2b3c4d", "a"));
+    let mut new = image("9f8e7d6c5b4a39281706f5e4d3c2b1a098765432", "b");
+    new.source = Some("https://github.com/acme/api.git".into());
+    s4.image = Some(new);
+    let p = plan(&c, "api", EnvId(1), EnvId(2), Some(&s4), Some(&s3)).unwrap();
+    assert!(
+        p.diff()
+            .contains(&"commit 1a2b3c4 → 9f8e7d6 · source github.com/acme/api".to_string()),
+        "{:?}",
+        p.diff()
+    );
+    // Only the new image labelled: the old one says so.
+    s3.image = None;
+    let p = plan(&c, "api", EnvId(1), EnvId(2), Some(&s4), Some(&s3)).unwrap();
+    assert_eq!(
+        p.labels.as_deref(),
+        Some("commit (no label) → 9f8e7d6 · source github.com/acme/api")
+    );
+}
+
+#[test]
 fn soak_counts_from_the_deployment_of_that_digest() {
     let s = snap(4, RolloutState::Completed);
     let d = s.digest.clone().unwrap();

@@ -161,9 +161,13 @@ pub(super) fn render_detail(frame: &mut Frame<'_>, area: Rect, app: &App, theme:
                 ));
             }
             lines.push(kv("service", &s.ecs_service, theme));
+            // The reference, then its commit and source labels where known.
             lines.push(kv(
                 "image",
-                &s.image.as_ref().map_or("-".into(), ToString::to_string),
+                &s.image.as_ref().map_or("-".into(), |i| {
+                    i.provenance()
+                        .map_or_else(|| i.to_string(), |p| format!("{i} · {p}"))
+                }),
                 theme,
             ));
             let digest = match (&s.digest, s.pinning) {

@@ -91,3 +91,71 @@ async fn inside_allowed_regions_the_check_passes_for_ecs_and_lambda() {
         (Verdict::Pass, "1 service in eu-central-1")
     );
 }
+
+/// The demo's readings with OCI labels on api's images: staging's (the
+/// source) built from `9f8e7d6…` of github.com/acme/api, prod's from `1a2b3c4…`.
+async fn labelled(h: &mut Harness) {
+    use shipdeck::app::{Command, Msg, update};
+    use shipdeck::clock::Clock as _;
+    let now = h.clock.now();
+    let cmds = update(&mut h.app, Msg::Tick(now + chrono::Duration::seconds(30)));
+    for cmd in cmds {
+        if let Command::PollEnv { env, request } = cmd {
+            let mut result = shipdeck::provider::read_with_timeout(
+                &h.provider,
+                &h.cfg.environments[env],
+                shipdeck::provider::ReadScope::CONSOLE,
+            )
+            .await;
+            if let Ok(snap) = &mut result
+                && let Some(api) = snap.services.iter_mut().find(|s| s.name == "api")
+                && let Some(img) = &mut api.image
+            {
+                let (rev, source) = match snap.env.as_str() {
+                    "staging" => (
+                        "9f8e7d6c5b4a39281706f5e4d3c2b1a098765432",
+                        "https://github.com/acme/api",
+                    ),
+                    _ => (
+                        "1a2b3c4d5e6f708192a3b4c5d6e7f8091a2b3c4d",
+                        "https://github.com/acme/api",
+                    ),
+                };
+                img.revision = Some(rev.into());
+                img.source = Some(source.into());
+            }
+            update(
+                &mut h.app,
+                Msg::EnvPolled {
+                    env,
+                    request,
+                    at: now,
+                    result,
+                },
+            );
+        }
+    }
+}
+
+#[tokio::test]
+async fn the_detail_pane_and_the_plan_name_the_images_commit_and_source() {
+    let mut h = Harness::new("alice", monday()).await;
+    labelled(&mut h).await;
+    h.select("api", "prod");
+    h.enter().await;
+    let screen = h.screen(120, 40);
+    assert!(screen.contains("Detail · api @ prod"), "{screen}");
+    // The image line, wrapped under its label: reference, commit, source.
+    assert!(
+        screen.contains("f0531c522f37eb5fd6afe · commit 1a2b3c4 ·")
+            && screen.contains("│         github.com/acme/api "),
+        "{screen}"
+    );
+    h.esc().await;
+    h.open_prod_wizard("api").await;
+    let screen = h.screen(120, 40);
+    assert!(
+        screen.contains("commit 1a2b3c4 → 9f8e7d6 · source github.com/acme/api"),
+        "{screen}"
+    );
+}
