@@ -37,7 +37,7 @@ fn stub() -> FlyStub {
         let machines: Vec<Value> = (0..n)
             .map(|i| {
                 fly::machine(
-                    &format!("{:x}{i}", 0x148e_d726_c5d9_1u64),
+                    &format!("148ed726c5d91{i}"),
                     ["fra", "fra", "ams", "ams"][i],
                     &image(app, OLD),
                 )
@@ -56,12 +56,11 @@ struct Setup {
 fn setup(api_url: &str) -> Setup {
     let dir = tempfile::tempdir().unwrap();
     let config = dir.path().join("shipdeck.toml");
-    let mut text = String::from("refresh_interval = \"5s\"\n");
-    for (env, suffix) in [("prod", "prod")] {
-        text.push_str(&format!(
-            r#"
+    let text = format!(
+        r#"refresh_interval = "5s"
+
 [[environment]]
-name = "{env}"
+name = "prod"
 platform = "fly"
 [environment.fly]
 api_url = "{api_url}"
@@ -70,16 +69,15 @@ token = "${{secret:FLY_API_TOKEN}}"
 [[environment.service]]
 name = "edge"
 [environment.service.fly]
-app = "edge-{suffix}"
+app = "edge-prod"
 
 [[environment.service]]
 name = "api"
 [environment.service.fly]
-app = "api-{suffix}"
+app = "api-prod"
 group = "app"
 "#
-        ));
-    }
+    );
     std::fs::write(&config, text).unwrap();
     Setup { dir, config }
 }

@@ -32,7 +32,7 @@ const BODY_LIMIT: usize = 16 * 1024 * 1024;
 /// The most of the API's own words kept in a message.
 const TEXT_LIMIT: usize = 300;
 /// The longest a single wait asks the API to block (fly-go's proxy limit).
-pub const MAX_WAIT: Duration = Duration::from_secs(60);
+pub const MAX_WAIT: Duration = Duration::from_mins(1);
 
 /// One environment's Machines API.
 #[derive(Debug)]

@@ -50,6 +50,9 @@ impl FlyProvider {
     /// `env`'s Machines API, built on first use: its token expanded from
     /// `[environment.fly] token` (the value is registered with the
     /// redactor and never logged).
+    // Async for its callers' sake: building the API may come to wait (a
+    // keyring that answers slowly) without changing them.
+    #[allow(clippy::unused_async)]
     pub(crate) async fn api(&self, env: &EnvConfig) -> Result<Arc<HttpFly>, ProviderError> {
         let fly = env.fly.as_deref().ok_or_else(|| ProviderError::Other {
             message: format!("environment {} has no [environment.fly]", env.name),

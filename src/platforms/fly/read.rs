@@ -163,9 +163,9 @@ mod tests {
         assert_eq!(ids(machines_of(&list, Some("worker"))), ["f"]);
         assert!(machines_of(&list, Some("web")).is_empty());
         // Its host unreachable, its config not sent: kept in every group.
-        let mut lost = machine("g", "started", "app");
-        lost.config = serde_json::Value::Null;
-        lost.host_status = Some("unreachable".into());
-        assert_eq!(ids(machines_of(&[lost], Some("web"))), ["g"]);
+        let mut off_host = machine("g", "started", "app");
+        off_host.config = serde_json::Value::Null;
+        off_host.host_status = Some("unreachable".into());
+        assert_eq!(ids(machines_of(&[off_host], Some("web"))), ["g"]);
     }
 }

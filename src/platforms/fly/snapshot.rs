@@ -21,7 +21,6 @@ use chrono::{DateTime, Utc};
 
 use super::api::{CheckView, MachineView, RunView};
 use super::words;
-use crate::model::shift::{ALL, Pause, Shift};
 use crate::model::{
     Convergence, Deployment, DeploymentConfig, DeploymentRole, DetailBadge, Digest, Health,
     ImageRef, Pinning, Placement, PlatformDetail, Revision, RevisionInfo, RolloutState,
@@ -238,73 +237,6 @@ fn image_of(judged: &[Judged<'_>], digest: &Digest) -> Option<ImageRef> {
     })
 }
 
-/// The shift a run in flight stands at: the canary, then batches, as the
-/// share of machines updated.
-fn shift(run: &RunView, batch: usize, judged: &[Judged<'_>]) -> Shift {
-    let total = run.total.max(1);
-    let batch = batch.max(1);
-    // Machines updated after each step: the canary (none for a rollback),
-    // then a batch at a time.
-    let mut counts = Vec::new();
-    let mut n = 0;
-    if !run.rollback {
-        n = 1;
-        counts.push(1);
-    }
-    while n < total {
-        n = (n + batch).min(total);
-        counts.push(n);
-    }
-    let share = |k: usize| {
-        if k >= total {
-            ALL
-        } else {
-            u32::try_from(k * ALL as usize / total).unwrap_or(ALL)
-        }
-    };
-    let weights: Vec<u32> = counts.iter().map(|k| share(*k)).collect();
-    let done = run.updated.len();
-    let step = counts.iter().position(|k| *k >= done.max(1)).unwrap_or(0) + 1;
-    // The region(s) of the machines of the current step: the cell says where.
-    let first = counts.get(step.saturating_sub(2)).copied().unwrap_or(0);
-    let mut regions: Vec<String> = run
-        .updated
-        .iter()
-        .skip(if step == 1 { 0 } else { first })
-        .filter_map(|id| judged.iter().find(|j| &j.m.id == id))
-        .map(|j| crate::model::sanitize(&j.m.region))
-        .collect();
-    regions.dedup();
-    let stage = if regions.is_empty() {
-        if run.rollback {
-            "ROLLING BACK"
-        } else {
-            "CANARY"
-        }
-        .to_string()
-    } else {
-        regions.join(",")
-    };
-    let step = u32::try_from(step).unwrap_or(u32::MAX);
-    Shift {
-        kind: if run.rollback { "rollback" } else { "canary" }.to_string(),
-        deployment: run.id.clone(),
-        new_weight: share(done),
-        weights,
-        step,
-        started: vec![run.started],
-        stage,
-        ends_at: None,
-        // A pause never times out: shipdeck waits for a person.
-        pause: run.paused_since.map(|_| Pause {
-            hook: format!("{}/{step}", run.id),
-            expires_at: None,
-            timeout_action: None,
-        }),
-        revisions: Vec::new(),
-    }
-}
-
 /// What the machines of one digest amount to.
 fn counts(ms: &[&Judged<'_>]) -> (u32, u32, u32) {
     let n = |f: &dyn Fn(&&Judged<'_>) -> bool| {
@@ -350,88 +282,25 @@ pub fn service_snapshot(service: &str, r: FlyReading) -> ServiceSnapshot {
     let why_not = words::not_settled(&r.app, r.group.as_deref(), &judged, &unknown, &failing);
     let mut deployments = Vec::new();
     if let Some(new) = &new {
-        let (running, desired, pending) = counts(&of(new));
-        let (id, mut rollout, mut reason, steps, nothing_changed, shift, created) = match &r.run {
-            Some(run) => {
-                let (rollout, reason) = match &run.ended {
-                    None => (RolloutState::InProgress, None),
-                    Some(Err(why)) => (RolloutState::Failed, Some(why.clone())),
-                    Some(Ok(())) if converged => (RolloutState::Completed, None),
-                    Some(Ok(())) => (RolloutState::InProgress, why_not.clone()),
-                };
-                (
-                    run.id.clone(),
-                    rollout,
-                    reason,
-                    run.steps.clone(),
-                    run.updated.is_empty() && run.ended.is_some(),
-                    run.ended
-                        .is_none()
-                        .then(|| Box::new(shift(run, r.batch, &judged))),
-                    run.started,
-                )
-            }
-            None => {
-                let (rollout, reason) = if !failed.is_empty() {
-                    (RolloutState::Failed, why_not.clone())
-                } else if converged {
-                    (RolloutState::Completed, None)
-                } else {
-                    (RolloutState::InProgress, why_not.clone())
-                };
-                (
-                    format!("{}@{}", family(&r.app, r.group.as_deref()), new.short()),
-                    rollout,
-                    reason,
-                    Vec::new(),
-                    false,
-                    None,
-                    r.at,
-                )
-            }
+        let judgement = Judgement {
+            converged,
+            failed: !failed.is_empty(),
+            unknown: !unknown.is_empty(),
+            why_not: why_not.clone(),
         };
-        if !unknown.is_empty() && rollout == RolloutState::Completed {
-            rollout = RolloutState::Unknown;
-            reason.clone_from(&why_not);
-        }
-        deployments.push(Deployment {
-            id,
-            role: DeploymentRole::Primary,
-            task_definition: rev(new),
-            rollout,
-            reason,
-            steps,
-            nothing_changed,
-            shift,
-            running,
-            desired: u32::try_from(judged.len()).unwrap_or(u32::MAX).max(desired),
-            pending,
-            failed_tasks: u32::try_from(of(new).iter().filter(|j| j.m.state == "failed").count())
-                .unwrap_or(u32::MAX),
-            created_at: created,
-            updated_at: r.at,
-        });
+        deployments.push(primary(&r, &judged, &of(new), new, &judgement));
     }
     for (d, ms) in &groups {
         if Some(d) == new.as_ref() {
             continue;
         }
         let (running, desired, pending) = counts(ms);
+        let id = format!("{}@{}", family(&r.app, r.group.as_deref()), d.short());
         deployments.push(Deployment {
-            id: format!("{}@{}", family(&r.app, r.group.as_deref()), d.short()),
-            role: DeploymentRole::Active,
-            task_definition: rev(d),
-            rollout: RolloutState::Completed,
-            reason: None,
-            steps: Vec::new(),
-            nothing_changed: false,
-            shift: None,
             running,
             desired,
             pending,
-            failed_tasks: 0,
-            created_at: r.at,
-            updated_at: r.at,
+            ..base(id, rev(d), DeploymentRole::Active, r.at)
         });
     }
     if judged.is_empty() || new.is_none() {
@@ -514,12 +383,23 @@ fn unknown_deployment(
     why: Option<String>,
     at: DateTime<Utc>,
 ) -> Deployment {
+    let rev = Revision::labelled(&family(app, group), "unknown");
     Deployment {
-        id: family(app, group),
-        role: DeploymentRole::Primary,
-        task_definition: Revision::labelled(&family(app, group), "unknown"),
         rollout: RolloutState::Unknown,
         reason: why,
+        desired: 0,
+        ..base(family(app, group), rev, DeploymentRole::Primary, at)
+    }
+}
+
+/// A deployment of `rev`, completed, nothing counted yet.
+fn base(id: String, rev: Revision, role: DeploymentRole, at: DateTime<Utc>) -> Deployment {
+    Deployment {
+        id,
+        role,
+        task_definition: rev,
+        rollout: RolloutState::Completed,
+        reason: None,
         steps: Vec::new(),
         nothing_changed: false,
         shift: None,
@@ -530,6 +410,74 @@ fn unknown_deployment(
         created_at: at,
         updated_at: at,
     }
+}
+
+/// What the snapshot found of the machines, for the primary deployment.
+struct Judgement {
+    converged: bool,
+    /// A machine is in state `failed`.
+    failed: bool,
+    /// A machine is not known (host not ok, no digest).
+    unknown: bool,
+    why_not: Option<String>,
+}
+
+/// The newer digest's deployment: this process's run (its id, steps, shift
+/// and how it ended), else the machines on that digest as they stand.
+fn primary(
+    r: &FlyReading,
+    judged: &[Judged<'_>],
+    on_new: &[&Judged<'_>],
+    new: &Digest,
+    j: &Judgement,
+) -> Deployment {
+    let (running, _, pending) = counts(on_new);
+    let rev = revision(&r.app, r.group.as_deref(), new);
+    let mut d = if let Some(run) = &r.run {
+        let (rollout, reason) = match &run.ended {
+            None => (RolloutState::InProgress, None),
+            Some(Err(why)) => (RolloutState::Failed, Some(why.clone())),
+            Some(Ok(())) if j.converged => (RolloutState::Completed, None),
+            Some(Ok(())) => (RolloutState::InProgress, j.why_not.clone()),
+        };
+        Deployment {
+            rollout,
+            reason,
+            steps: run.steps.clone(),
+            nothing_changed: run.updated.is_empty() && run.ended.is_some(),
+            shift: run
+                .ended
+                .is_none()
+                .then(|| Box::new(shift(run, r.batch, judged))),
+            created_at: run.started,
+            ..base(run.id.clone(), rev, DeploymentRole::Primary, r.at)
+        }
+    } else {
+        let (rollout, reason) = if j.failed {
+            (RolloutState::Failed, j.why_not.clone())
+        } else if j.converged {
+            (RolloutState::Completed, None)
+        } else {
+            (RolloutState::InProgress, j.why_not.clone())
+        };
+        let id = format!("{}@{}", family(&r.app, r.group.as_deref()), new.short());
+        Deployment {
+            rollout,
+            reason,
+            ..base(id, rev, DeploymentRole::Primary, r.at)
+        }
+    };
+    // A machine not known: never completed.
+    if j.unknown && d.rollout == RolloutState::Completed {
+        d.rollout = RolloutState::Unknown;
+        d.reason.clone_from(&j.why_not);
+    }
+    d.running = running;
+    d.pending = pending;
+    d.desired = u32::try_from(judged.len()).unwrap_or(u32::MAX);
+    d.failed_tasks =
+        u32::try_from(on_new.iter().filter(|j| j.m.state == "failed").count()).unwrap_or(u32::MAX);
+    d
 }
 
 /// A service whose app could not be read: unknown, with why, never green.
@@ -599,6 +547,9 @@ fn events(machines: &[MachineView]) -> Vec<ServiceEvent> {
     out.truncate(EVENTS);
     out
 }
+
+mod shift;
+use shift::shift;
 
 #[cfg(test)]
 #[path = "snapshot_tests.rs"]

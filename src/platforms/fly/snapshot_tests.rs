@@ -2,6 +2,7 @@ use chrono::{TimeZone, Utc};
 
 use super::*;
 use crate::model::ConvergenceState;
+use crate::model::shift::ALL;
 use crate::platforms::fly::api::{CheckView, EventView, ImageRefView};
 
 const OLD: &str = "sha256:1111111111111111111111111111111111111111111111111111111111111111";
