@@ -31,7 +31,9 @@ pub fn strategy(c: &crate::model::DeploymentConfig) -> String {
     c.strategy.to_string()
 }
 
-/// What promoting `digest` into `svc` does.
+/// What promoting `digest` into `svc` does: the image the machines run now
+/// with its commit and source labels, the one they will run, each machine
+/// with its region, the regions counted, and the steps at this service's pace.
 pub fn deploy(
     svc: &ServiceConfig,
     now: Option<&ServiceSnapshot>,
@@ -44,22 +46,76 @@ pub fn deploy(
             watch_step: "then".to_string(),
         };
     };
+    let app = crate::model::sanitize(&f.app);
+    let provenance = now
+        .and_then(|s| s.image.as_ref())
+        .and_then(crate::model::ImageRef::provenance)
+        .map_or_else(String::new, |p| format!(" · {p}"));
     let current = now
         .and_then(|s| s.digest.as_ref())
         .map_or_else(|| "its current image".to_string(), ToString::to_string);
     let new = digest.map_or_else(|| "the promoted image".to_string(), ToString::to_string);
+    let mut diff = vec![
+        format!("- machines of {app} run {current}{provenance}"),
+        format!("+ machines of {app} run {new}"),
+    ];
+    if let Some(places) = now.and_then(|s| s.regions.as_deref())
+        && !places.is_empty()
+    {
+        let machines: Vec<String> = places
+            .iter()
+            .map(|p| {
+                format!(
+                    "{} ({})",
+                    short_id(&p.unit),
+                    crate::model::sanitize(&p.region)
+                )
+            })
+            .collect();
+        diff.push(format!("  machines: {}", machines.join(", ")));
+        diff.push(format!("  regions: {}", regions(places)));
+    }
+    let total = now.map_or(0, |s| s.desired as usize);
+    let batch = f.max_unavailable.size(total);
+    let hold = humantime::format_duration(f.hold);
     DeployWords {
-        diff: vec![
-            format!("- machines of {} run {current}", f.app),
-            format!("+ machines of {} run {new}", f.app),
-        ],
+        diff,
         steps: vec![
-            format!("1. lease every machine of {} (a concurrent deploy is refused)", f.app),
-            "2. update one started machine (the canary) and wait for it to start with its checks passing".to_string(),
-            "3. update the rest a batch at a time, judging the abort rules between batches".to_string(),
+            format!(
+                "1. lease every machine of {app} (a concurrent deploy is refused, naming who holds it)"
+            ),
+            format!(
+                "2. update one started machine (the canary) and wait for it to start with its checks passing, then hold {}",
+                humantime::format_duration(f.canary_hold)
+            ),
+            format!(
+                "3. update the rest {} at a time, holding {hold} after each batch and judging the abort rules between them",
+                if batch == 1 {
+                    "one".to_string()
+                } else {
+                    batch.to_string()
+                }
+            ),
         ],
         watch_step: "4.".to_string(),
     }
+}
+
+/// `fra ×2, ams ×2`: each region with its machines, in the order first seen.
+pub(crate) fn regions(places: &[crate::model::Placement]) -> String {
+    let mut counts: Vec<(String, usize)> = Vec::new();
+    for p in places {
+        let r = crate::model::sanitize(&p.region);
+        match counts.iter_mut().find(|(c, _)| *c == r) {
+            Some((_, n)) => *n += 1,
+            None => counts.push((r, 1)),
+        }
+    }
+    counts
+        .iter()
+        .map(|(r, n)| format!("{r} ×{n}"))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// What rolling `svc` back to `to` does.
@@ -322,4 +378,74 @@ pub(crate) fn event(m: &MachineView, e: &EventView) -> String {
         crate::model::sanitize(&e.kind),
         crate::model::sanitize(&e.status),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_plans_diff_names_the_labels_each_machine_its_region_and_the_pace() {
+        let cfg = crate::config::parse_str(
+            r#"
+[[environment]]
+name = "prod"
+platform = "fly"
+[environment.fly]
+token = "${secret:FLY_API_TOKEN}"
+max_unavailable = 2
+canary_hold = "5m"
+hold = "1m"
+[[environment.service]]
+name = "edge"
+[environment.service.fly]
+app = "edge-prod"
+"#,
+            "t.toml",
+            None,
+        )
+        .unwrap();
+        let svc = &cfg.environments[0].services[0];
+        let old = Digest::parse(&format!("sha256:{}", "1".repeat(64))).unwrap();
+        let new = Digest::parse(&format!("sha256:{}", "2".repeat(64))).unwrap();
+        let mut now = ServiceSnapshot::bare("edge", "edge-prod");
+        now.digest = Some(old.clone());
+        now.desired = 4;
+        now.image = Some(crate::model::ImageRef {
+            registry: Some("registry.fly.io".into()),
+            repository: "edge-prod".into(),
+            tag: None,
+            digest: Some(old.clone()),
+            version: None,
+            revision: Some("9f8e7d6c5b4a3928".into()),
+            source: Some("https://github.com/acme/edge".into()),
+        });
+        now.regions = Some(
+            [
+                ("148ed726c5d910", "fra"),
+                ("148ed726c5d911", "fra"),
+                ("3d8d413b29d089", "ams"),
+                ("3d8d413b29d090", "ams"),
+            ]
+            .into_iter()
+            .map(|(u, r)| crate::model::Placement::new(u, r))
+            .collect(),
+        );
+        let w = deploy(svc, Some(&now), Some(&new));
+        assert_eq!(
+            w.diff,
+            [
+                format!("- machines of edge-prod run {old} · commit 9f8e7d6 · github.com/acme/edge"),
+                format!("+ machines of edge-prod run {new}"),
+                "  machines: 148ed726c5d9 (fra), 148ed726c5d9 (fra), 3d8d413b29d0 (ams), 3d8d413b29d0 (ams)".to_string(),
+                "  regions: fra ×2, ams ×2".to_string(),
+            ]
+        );
+        let steps = w.steps.join("\n");
+        assert!(steps.contains("then hold 5m"), "{steps}");
+        assert!(
+            steps.contains("update the rest 2 at a time, holding 1m"),
+            "{steps}"
+        );
+    }
 }
