@@ -24,6 +24,7 @@ mod differential;
 mod escapes;
 mod fleet_scale;
 mod fly;
+mod fly_promote;
 mod hardening;
 mod health;
 mod lambda;
