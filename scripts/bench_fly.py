@@ -108,9 +108,8 @@ def check(report, n, m):
         commit = hashlib.sha1(app.encode()).hexdigest()[:7]
         for cell in svc["cells"]:
             cells += 1
-            text = "\n".join(l.get("text", "") for l in cell.get("detail", {}).get("lines", []))
             machines = sum(1 for l in cell.get("detail", {}).get("lines", []) if l.get("label") == "machine")
-            regions = {r for r in REGIONS if f"  {r}  " in text}
+            regions = {p.get("region") for p in cell.get("regions") or []}
             problems = []
             if cell.get("digest") != digest:
                 problems.append(f"digest {cell.get('digest')}")
@@ -120,10 +119,10 @@ def check(report, n, m):
                 problems.append(f"running/desired {cell.get('running')}/{cell.get('desired')}")
             if machines != m:
                 problems.append(f"{machines} machine lines")
-            if regions != set(REGIONS[:m]):
+            if regions != set(REGIONS[:m]) or len(cell.get("regions") or []) != m:
                 problems.append(f"regions {sorted(regions)}")
-            if f"commit {commit}" not in text:
-                problems.append("no commit label")
+            if not (cell.get("image_revision") or "").startswith(commit):
+                problems.append(f"commit label {cell.get('image_revision')}")
             if cell.get("rollout") != "completed" or cell.get("unknown"):
                 problems.append(f"rollout {cell.get('rollout')} unknown {cell.get('unknown')}")
             if problems:

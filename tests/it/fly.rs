@@ -168,11 +168,41 @@ fn status_json_shows_machines_regions_digest_counts_and_labels() {
     assert_eq!(edge["rollout"], "completed", "{edge}");
     assert_eq!(edge["unknown"], json!([]), "{edge}");
     assert_eq!(edge["version"], "1.0.0", "{edge}");
+    assert_eq!(
+        edge["image_revision"], "9f8e7d6c5b4a39281706f5e4d3c2b1a0",
+        "{edge}"
+    );
+    assert_eq!(
+        edge["image_source"], "https://github.com/acme/edge",
+        "{edge}"
+    );
+    assert_eq!(edge["image"], image("edge-prod", OLD), "{edge}");
+    let regions: Vec<String> = edge["regions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| {
+            format!(
+                "{}={}",
+                p["unit"].as_str().unwrap(),
+                p["region"].as_str().unwrap()
+            )
+        })
+        .collect();
+    assert_eq!(
+        regions,
+        [
+            "148ed726c5d910=fra",
+            "148ed726c5d911=fra",
+            "148ed726c5d912=ams",
+            "148ed726c5d913=ams"
+        ],
+        "{edge}"
+    );
     let text = lines(edge);
     for want in [
-        "machine 148ed726c5d9  fra  started  sha256:111111111111  v12  checks 1/1 ✓",
-        "  ams  started",
-        "image registry.fly.io/edge-prod · 1.0.0 · commit 9f8e7d6 · github.com/acme/edge",
+        "machine 148ed726c5d9 fra started 111111111111 v12 checks 1/1 ✓",
+        " ams started",
     ] {
         assert!(text.contains(want), "{want:?} in\n{text}");
     }

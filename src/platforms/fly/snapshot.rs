@@ -325,7 +325,6 @@ pub fn service_snapshot(service: &str, r: FlyReading) -> ServiceSnapshot {
         title: format!("on fly {}", crate::model::sanitize(&r.app)),
         lines: words::detail_lines(
             &judged,
-            digest.as_ref().and_then(|d| image_of(&judged, d)).as_ref(),
             r.run.as_ref(),
             why_not.as_deref().filter(|_| !unknown.is_empty()),
         ),

@@ -139,18 +139,18 @@ pub(crate) fn short_id(id: &str) -> String {
     crate::model::sanitize(id).chars().take(12).collect()
 }
 
-/// `148ed726c5d9  fra  started  sha256:1111aaaa2222  v12  checks 1/1 ✓`:
-/// one machine, warned when a check is critical, its host is not `ok` or it
+/// `148ed726c5d9 fra started 1111aaaa2222 v12 checks 1/1 ✓`: one machine
+/// (its id and digest short, so that the line fits the detail pane), warned when a check is critical, its host is not `ok` or it
 /// is cordoned.
 pub(crate) fn machine_line(j: &Judged<'_>) -> DetailLine {
     let m = j.m;
-    let digest = j.digest.as_ref().map_or_else(
-        || "digest unknown".to_string(),
-        |d| format!("sha256:{}", d.short()),
-    );
+    let digest = j
+        .digest
+        .as_ref()
+        .map_or_else(|| "digest unknown".to_string(), |d| d.short().to_string());
     let release = m
         .release_version()
-        .map_or_else(String::new, |v| format!("  v{}", crate::model::sanitize(v)));
+        .map_or_else(String::new, |v| format!(" v{}", crate::model::sanitize(v)));
     let checks = if j.reported == 0 && j.defined == 0 {
         String::new()
     } else {
@@ -161,7 +161,7 @@ pub(crate) fn machine_line(j: &Judged<'_>) -> DetailLine {
         } else {
             ""
         };
-        format!("  checks {}/{}{mark}", j.passing, j.reported.max(j.defined))
+        format!(" checks {}/{}{mark}", j.passing, j.reported.max(j.defined))
     };
     let mut notes = Vec::new();
     if let Some(c) = j.critical {
@@ -186,10 +186,10 @@ pub(crate) fn machine_line(j: &Judged<'_>) -> DetailLine {
     let notes = if notes.is_empty() {
         String::new()
     } else {
-        format!("  ({})", notes.join("; "))
+        format!(" ({})", notes.join("; "))
     };
     let text = format!(
-        "{}  {}  {}  {digest}{release}{checks}{notes}",
+        "{} {} {} {digest}{release}{checks}{notes}",
         short_id(&m.id),
         crate::model::sanitize(&m.region),
         crate::model::sanitize(&m.state),
@@ -198,11 +198,11 @@ pub(crate) fn machine_line(j: &Judged<'_>) -> DetailLine {
         .warn_if(j.critical.is_some() || !j.known || m.cordoned || m.state == "failed")
 }
 
-/// The detail pane's lines: the canary of a run in flight, each machine,
-/// the image with its labels, and why the service is unknown.
+/// The detail pane's lines: why the service is unknown, the canary of a
+/// run in flight, each machine (the image and its labels are the pane's own
+/// `image` line, from the snapshot's image).
 pub(crate) fn detail_lines(
     judged: &[Judged<'_>],
-    image: Option<&crate::model::ImageRef>,
     run: Option<&RunView>,
     unknown: Option<&str>,
 ) -> Vec<DetailLine> {
@@ -230,20 +230,6 @@ pub(crate) fn detail_lines(
         ));
     }
     lines.extend(judged.iter().map(machine_line));
-    if let Some(i) = image {
-        let mut text = match &i.registry {
-            Some(r) => format!("{r}/{}", i.repository),
-            None => i.repository.clone(),
-        };
-        text = crate::model::sanitize(&text);
-        if let Some(v) = &i.version {
-            text.push_str(&format!(" · {}", crate::model::sanitize(v)));
-        }
-        if let Some(p) = i.provenance() {
-            text.push_str(&format!(" · {p}"));
-        }
-        lines.push(DetailLine::new("image", text));
-    }
     lines
 }
 
