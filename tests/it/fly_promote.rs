@@ -572,3 +572,63 @@ fn a_5xx_ratio_in_prometheus_aborts_mid_rollout_and_rolls_the_updated_machines_b
     );
     assert_eq!(stub.digests(), vec![digest('a'); 4]);
 }
+
+/// `shipdeck rollback` after a finished promotion: Fly keeps no rollback,
+/// so the previous stable digest (b, before c) is deployed again, every machine back at
+/// once a batch at a time (no canary, no hold), under leases released at
+/// the end; the machines no longer carry the way back.
+#[test]
+fn a_rollback_after_a_promotion_updates_every_machine_back_with_no_canary() {
+    let Some(stub) = Stub::start() else {
+        return;
+    };
+    stub.seed();
+    let home = Home::new(&stub, "", "max_unavailable = 2\n");
+    // b, then c, each promoted from dev and marked stable in prod.
+    let (code, _, text) = home.promote();
+    assert_eq!(code, 0, "{text}");
+    released(&stub);
+    stub.post(
+        "/_stub/apps",
+        &json!({"app": "edge-dev", "machines": [
+            {"id": "5e5e5e5e5e5e01", "region": "fra", "image": format!("{REPO}@{}", digest('c')),
+             "checks": {"health": "passing"}}]}),
+    );
+    let (code, _, text) = home.promote();
+    assert_eq!(code, 0, "{text}");
+    released(&stub);
+    assert_eq!(stub.digests(), vec![digest('c'); 4]);
+    let _ = stub.call("DELETE", "/_stub/log", &Value::Null);
+    let out = assert_cmd::Command::from_std(home.cmd())
+        .args(["rollback", "edge", "--env", "prod", "--yes", "--wait", "--json"])
+        .timeout(Duration::from_mins(3))
+        .output()
+        .unwrap();
+    let (code, report, text) = home.report(&out);
+    assert_eq!(code, 0, "{text}");
+    assert_eq!(report["outcome"], "succeeded", "{text}");
+    released(&stub);
+    let log = stub.log();
+    let reqs = on_prod(&log);
+    let ids: Vec<&str> = MACHINES.iter().map(|(id, _)| *id).collect();
+    assert_eq!(updates(&log), ids, "{reqs:?}");
+    // Two at a time: the second machine is updated before the first is
+    // waited for (no canary).
+    let second = reqs
+        .iter()
+        .enumerate()
+        .filter(|(_, (m, _, w, _, _))| m == "POST" && w == "update")
+        .nth(1)
+        .unwrap()
+        .0;
+    assert!(
+        !reqs[..second].iter().any(|(_, _, w, _, _)| w == "wait"),
+        "{reqs:?}"
+    );
+    assert_eq!(stub.digests(), vec![digest('b'); 4]);
+    let state = stub.state();
+    for (id, _) in MACHINES {
+        let meta = &find_machine(&state, id)["metadata"];
+        assert!(meta.get("shipdeck_from").is_none(), "{id}: {meta}");
+    }
+}
