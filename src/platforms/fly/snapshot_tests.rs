@@ -209,7 +209,10 @@ fn a_machine_on_a_host_not_ok_makes_the_service_unknown_never_converged() {
     assert!(s.has_unknown(false));
     let t = text(&s);
     assert!(t.contains("is on a host unreachable"), "{t}");
-    assert!(t.contains("(host unreachable: not read whole) !"), "{t}");
+    assert!(
+        t.contains("148ed726c5d9 ams started 111111111111 v12 checks 1/1 (host unreachable: not read whole) !"),
+        "{t}"
+    );
 }
 
 #[test]

@@ -156,7 +156,8 @@ pub(crate) fn machine_line(j: &Judged<'_>) -> DetailLine {
     } else {
         let mark = if j.critical.is_some() {
             " ✗"
-        } else if j.checks_ok() && j.reported > 0 {
+        } else if j.checks_ok() && j.reported > 0 && j.known {
+            // A host that is not ok may report stale results: no ✓ then.
             " ✓"
         } else {
             ""
