@@ -355,3 +355,135 @@ fn a_bad_token_is_a_clear_auth_error() {
     assert!(error.contains("SHIPDECK_SECRET_FLY_API_TOKEN"), "{error}");
     assert!(s.log().is_empty(), "{:?}", s.log());
 }
+
+/// `HttpFly` straight against the stub, as the promotion uses it.
+fn http_fly(s: &FlyStub) -> shipdeck::platforms::fly::http::HttpFly {
+    let set = setup(&s.url());
+    let cfg =
+        shipdeck::config::parse_str(&std::fs::read_to_string(&set.config).unwrap(), "t", None)
+            .unwrap();
+    shipdeck::platforms::fly::http::HttpFly::new(
+        &cfg.environments[0],
+        &s.url(),
+        fly::TOKEN,
+        shipdeck::secrets::Redactor::default(),
+    )
+    .unwrap()
+}
+
+#[tokio::test]
+async fn a_lease_held_by_another_deployer_is_refused_naming_the_holder_and_expiry() {
+    use shipdeck::platforms::fly::api::{FlyApi, LeaseError};
+    let s = stub();
+    s.fault(
+        &json!({"kind": "hold_lease", "app": "edge-prod", "machine": "148ed726c5d912",
+                    "owner": "ci@acme.dev", "description": "deploy by ci", "ttl": 600}),
+    );
+    let api = http_fly(&s);
+    let ttl = Duration::from_secs(30);
+    let e = api
+        .acquire_lease("edge-prod", "148ed726c5d912", ttl, "shipdeck test")
+        .await
+        .unwrap_err();
+    let LeaseError::Held {
+        machine,
+        owner,
+        expires_at,
+        description,
+        message,
+    } = &e
+    else {
+        panic!("{e:?}");
+    };
+    assert_eq!(machine, "148ed726c5d912");
+    assert_eq!(owner, "ci@acme.dev");
+    assert_eq!(description, "deploy by ci");
+    let now = chrono::Utc::now().timestamp();
+    assert!((now + 590..=now + 610).contains(expires_at), "{expires_at}");
+    assert!(
+        message.contains("lease currently held by ci@acme.dev"),
+        "{message}"
+    );
+    // A free machine's lease: taken, refreshed under its nonce, read, released.
+    let l = api
+        .acquire_lease("edge-prod", "148ed726c5d910", ttl, "shipdeck test")
+        .await
+        .unwrap();
+    assert!(!l.nonce.is_empty());
+    assert_eq!(l.description, "shipdeck test");
+    let again = api
+        .refresh_lease("edge-prod", "148ed726c5d910", &l.nonce, ttl)
+        .await
+        .unwrap();
+    assert_eq!(again.nonce, l.nonce);
+    let read = api.lease("edge-prod", "148ed726c5d910").await.unwrap();
+    assert_eq!(read.map(|r| r.nonce), Some(l.nonce.clone()));
+    api.release_lease("edge-prod", "148ed726c5d910", &l.nonce)
+        .await
+        .unwrap();
+    assert_eq!(
+        api.lease("edge-prod", "148ed726c5d910").await.unwrap(),
+        None
+    );
+    // Released twice: already gone is fine.
+    api.release_lease("edge-prod", "148ed726c5d910", &l.nonce)
+        .await
+        .unwrap();
+    let nonces: Vec<Value> = s
+        .log()
+        .iter()
+        .filter(|r| r["path"].as_str().unwrap_or_default().ends_with("/lease"))
+        .map(|r| json!([r["method"], r["status"], r["nonce"].is_string()]))
+        .collect();
+    assert_eq!(
+        nonces,
+        [
+            json!(["POST", 409, false]),
+            json!(["GET", 200, false]),
+            json!(["POST", 201, false]),
+            json!(["POST", 200, true]),
+            json!(["GET", 200, false]),
+            json!(["DELETE", 200, true]),
+            json!(["GET", 404, false]),
+            json!(["DELETE", 404, true]),
+        ]
+    );
+    let calls = api.calls();
+    assert_eq!(calls.get("AcquireLease"), Some(&2), "{calls:?}");
+    assert_eq!(calls.get("GetLease"), Some(&3), "{calls:?}");
+}
+
+#[tokio::test]
+async fn a_throttled_list_is_retried_after_retry_after_and_a_5xx_or_a_missing_machine_is_said() {
+    use shipdeck::platforms::fly::api::FlyApi;
+    use shipdeck::provider::ProviderError;
+    let s = stub();
+    let api = http_fly(&s);
+    s.clear_log();
+    s.fault(
+        &json!({"kind": "http", "method": "GET", "path_re": "^/v1/apps/edge-prod/machines$",
+                    "status": 429, "times": 1, "retry_after": 0.2}),
+    );
+    let machines = api.list("edge-prod").await.unwrap();
+    assert_eq!(machines.len(), 4);
+    let statuses: Vec<Value> = s.log().iter().map(|r| r["status"].clone()).collect();
+    assert_eq!(statuses, [json!(429), json!(200)]);
+    assert_eq!(api.calls().get("ListMachines"), Some(&2));
+    s.fault(
+        &json!({"kind": "http", "method": "GET", "path_re": "^/v1/apps/edge-prod/machines$",
+                    "status": 503, "times": 1, "message": "flaps is down"}),
+    );
+    let e = api.list("edge-prod").await.unwrap_err();
+    assert!(
+        matches!(&e, ProviderError::Network { message } if message.contains("503") && message.contains("flaps is down")),
+        "{e:?}"
+    );
+    let e = api.get("edge-prod", "nope").await.unwrap_err();
+    assert_eq!(
+        e,
+        ProviderError::NotFound {
+            what: "machine".into(),
+            name: "nope".into()
+        }
+    );
+}
