@@ -34,7 +34,7 @@ fn stub() -> FlyStub {
                 }),
             );
         }
-        let machines: Vec<Value> = (0..n)
+        let mut machines: Vec<Value> = (0..n)
             .map(|i| {
                 fly::machine(
                     &format!("148ed726c5d91{i}"),
@@ -43,6 +43,12 @@ fn stub() -> FlyStub {
                 )
             })
             .collect();
+        if app == "api-prod" {
+            // A second process group, its own service: the same app's list.
+            let mut worker = fly::machine("7a1b2c3d4e5f60", "ams", &image(app, OLD));
+            worker["metadata"]["fly_process_group"] = json!("worker");
+            machines.push(worker);
+        }
         s.seed_app(app, &Value::Array(machines));
     }
     s
@@ -76,6 +82,12 @@ name = "api"
 [environment.service.fly]
 app = "api-prod"
 group = "app"
+
+[[environment.service]]
+name = "worker"
+[environment.service.fly]
+app = "api-prod"
+group = "worker"
 "#
     );
     std::fs::write(&config, text).unwrap();
@@ -212,6 +224,20 @@ fn status_json_shows_machines_regions_digest_counts_and_labels() {
     assert!(!set.log().contains(fly::TOKEN), "{}", set.log());
     let api = cell(&v, "api");
     assert_eq!(api["revision"], "api-prod.app@111111111111", "{api}");
+    let worker = cell(&v, "worker");
+    assert_eq!(
+        worker["revision"], "api-prod.worker@111111111111",
+        "{worker}"
+    );
+    assert_eq!(
+        (worker["running"].as_u64(), worker["desired"].as_u64()),
+        (Some(1), Some(1)),
+        "{worker}"
+    );
+    assert!(
+        lines(worker).contains("7a1b2c3d4e5f ams started"),
+        "{worker}"
+    );
     assert_eq!(
         (api["running"].as_u64(), api["desired"].as_u64()),
         (Some(2), Some(2)),
@@ -220,7 +246,7 @@ fn status_json_shows_machines_regions_digest_counts_and_labels() {
 }
 
 #[test]
-fn a_reading_is_exactly_one_get_per_app() {
+fn a_reading_is_exactly_one_get_per_app_however_many_groups_it_serves() {
     let s = stub();
     let set = setup(&s.url());
     s.clear_log();
