@@ -311,15 +311,30 @@ pub fn service_snapshot(service: &str, r: FlyReading) -> ServiceSnapshot {
         );
     }
     let n = |k: usize| u32::try_from(k).unwrap_or(u32::MAX);
-    let history = groups
-        .iter()
-        .map(|(d, _)| RevisionInfo {
-            task_definition: rev(d),
-            digest: Some(d.clone()),
-            active: true,
-        })
-        .collect::<Vec<_>>()
-        .into();
+    // The Machines API keeps no earlier images: what is known is the digests
+    // run now. One digest says nothing of order (a stage on another one
+    // "differs", never "diverged"); two are the old, then the new.
+    let history = if mixed {
+        let mut order: Vec<&Digest> = old.iter().collect();
+        order.extend(
+            groups
+                .iter()
+                .map(|(d, _)| d)
+                .filter(|d| Some(*d) != old.as_ref() && Some(*d) != new.as_ref()),
+        );
+        order.extend(new.iter());
+        order
+            .into_iter()
+            .map(|d| RevisionInfo {
+                task_definition: rev(d),
+                digest: Some(d.clone()),
+                active: true,
+            })
+            .collect::<Vec<_>>()
+    } else {
+        Vec::new()
+    }
+    .into();
     let fresh = new.as_ref().map(|d| of(d).len()).unwrap_or_default();
     let detail = PlatformDetail {
         title: format!("on fly {}", crate::model::sanitize(&r.app)),
