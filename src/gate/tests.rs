@@ -430,19 +430,19 @@ fn eu_only() -> World {
     w
 }
 
-fn machines(placed: &[(&str, &str)]) -> Option<Vec<Placement>> {
-    Some(placed.iter().map(|(u, r)| Placement::new(*u, *r)).collect())
+fn machines(placed: &[(&str, &str)]) -> Vec<Placement> {
+    placed.iter().map(|(u, r)| Placement::new(*u, *r)).collect()
 }
 
 #[test]
 fn allowed_regions_fails_naming_each_unit_outside() {
     let mut w = eu_only();
-    w.regions = machines(&[
+    w.regions = Some(machines(&[
         ("148ed726c5d918", "fra"),
         ("3d8d413b29d089", "iad"),
         ("5683d920b1e348", "AMS"),
         ("9080e6f3a1d2c4", "ord\u{1b}[2J"),
-    ]);
+    ]));
     assert_eq!(
         regions(&w),
         (
@@ -479,26 +479,26 @@ fn allowed_regions_passes_where_the_platform_has_no_regions() {
     );
     // And with no policy at all, whatever runs where.
     let mut w = World::new();
-    w.regions = machines(&[("3d8d413b29d089", "iad")]);
+    w.regions = Some(machines(&[("3d8d413b29d089", "iad")]));
     assert_eq!(regions(&w), (Verdict::Pass, "no region policy".to_string()));
 }
 
 #[test]
 fn allowed_regions_passes_inside() {
     let mut w = eu_only();
-    w.regions = machines(&[
+    w.regions = Some(machines(&[
         ("148ed726c5d918", "fra"),
         ("2a1b", "fra"),
         ("5683d920b1e348", "ams"),
         ("6c7d", "ams"),
-    ]);
+    ]));
     assert_eq!(
         regions(&w),
         (Verdict::Pass, "4 machines in fra, ams".to_string())
     );
     // A service placed whole (ECS, Lambda): one unit, said in the singular.
     w.policy.allowed_regions = vec!["eu-central-1".into()];
-    w.regions = machines(&[("shop-api-prod", "eu-central-1")]);
+    w.regions = Some(machines(&[("shop-api-prod", "eu-central-1")]));
     w.units = "services";
     assert_eq!(
         regions(&w),
@@ -510,7 +510,7 @@ fn allowed_regions_passes_inside() {
 fn allowed_regions_fails_the_gate_unless_overridden_where_allowed() {
     let mut w = eu_only();
     w.policy.checks.push(AutoCheck::AllowedRegions);
-    w.regions = machines(&[("3d8d413b29d089", "iad")]);
+    w.regions = Some(machines(&[("3d8d413b29d089", "iad")]));
     assert_eq!(
         verdict(&evaluate(&w.input()), "allowed_regions"),
         Verdict::Fail
