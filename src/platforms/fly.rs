@@ -9,6 +9,7 @@
 
 pub mod api;
 pub mod http;
+pub mod marker;
 pub mod provider;
 pub mod read;
 pub mod runner;

@@ -16,16 +16,20 @@
 //! decision at its pause ([`Control::decide`]).
 
 use std::collections::HashMap;
-use std::sync::{Mutex, PoisonError};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 
-use super::api::{FlyApi, MachineView, RunView};
-use super::steps::{self, Checks, Leases, Target};
+use super::api::{FlyApi, MachineView};
+use super::marker::{DECISION_KEY, PAUSE_KEY, Pause, Said};
+use super::steps::{self, Checks, Target};
 use crate::config::fly::{Batch, FlyService};
 use crate::model::Decision;
 use crate::model::text::fold_line;
+
+mod control;
+
+pub use control::{Adopted, Control, Ended, Stop};
 
 /// How long a failed run keeps its leases for the way back to adopt.
 pub const HANDOVER: Duration = Duration::from_mins(2);
@@ -120,163 +124,6 @@ pub struct NoProbe;
 impl Probe for NoProbe {
     async fn canary(&self, _machine: &str) -> Result<(), String> {
         Ok(())
-    }
-}
-
-/// How a stop asks the run to end.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Stop {
-    /// A way back takes the run's leases over: end after the call in flight,
-    /// release nothing.
-    Adopt,
-    /// The process ends: release every lease, leave the machines as they are.
-    Release,
-}
-
-/// How a run ended.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Ended {
-    /// Every machine runs the digest; the leases are released.
-    Finished,
-    /// It failed (why); its leases were kept for a way back, then released.
-    Failed(String),
-    /// A way back took its leases over.
-    Adopted,
-    /// Stopped by the process's end; the leases are released.
-    Released,
-}
-
-struct State {
-    view: RunView,
-    leases: Leases,
-    touched: Vec<Target>,
-    stop: Option<Stop>,
-    decision: Option<Decision>,
-    finished: bool,
-}
-
-/// What a run shares with the rest of the process.
-pub struct Control {
-    state: Mutex<State>,
-    done: tokio::sync::Notify,
-    on_view: Box<dyn Fn(&RunView) + Send + Sync>,
-}
-
-impl std::fmt::Debug for Control {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Control")
-            .field("view", &self.view())
-            .finish_non_exhaustive()
-    }
-}
-
-/// What a way back takes over from a run it stopped.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Adopted {
-    /// The leases the run held (none when it had released them).
-    pub leases: Leases,
-    /// The machines it sent an update to, in order, as they were before.
-    pub touched: Vec<Target>,
-}
-
-impl Control {
-    /// The control of a run holding `leases`, whose view starts as `view`;
-    /// every change of the view is handed to `on_view`.
-    pub fn new(
-        view: RunView,
-        leases: Leases,
-        on_view: impl Fn(&RunView) + Send + Sync + 'static,
-    ) -> Self {
-        on_view(&view);
-        Self {
-            state: Mutex::new(State {
-                view,
-                leases,
-                touched: Vec::new(),
-                stop: None,
-                decision: None,
-                finished: false,
-            }),
-            done: tokio::sync::Notify::new(),
-            on_view: Box::new(on_view),
-        }
-    }
-
-    fn lock(&self) -> std::sync::MutexGuard<'_, State> {
-        self.state.lock().unwrap_or_else(PoisonError::into_inner)
-    }
-
-    /// The run as it stands.
-    pub fn view(&self) -> RunView {
-        self.lock().view.clone()
-    }
-
-    /// The run no longer uses its leases (released, or left to an adopter).
-    pub fn is_finished(&self) -> bool {
-        self.lock().finished
-    }
-
-    /// Asks the run to stop after the call in flight.
-    pub fn stop(&self, how: Stop) {
-        let mut s = self.lock();
-        if s.stop != Some(Stop::Adopt) {
-            s.stop = Some(how);
-        }
-    }
-
-    /// Stops the run and waits until it has, then takes its leases and
-    /// what it touched (nothing to take when it had released them).
-    pub async fn adopt(&self) -> Adopted {
-        self.stop(Stop::Adopt);
-        loop {
-            let done = self.done.notified();
-            {
-                let mut s = self.lock();
-                if s.finished {
-                    return Adopted {
-                        leases: std::mem::take(&mut s.leases),
-                        touched: s.touched.clone(),
-                    };
-                }
-            }
-            done.await;
-        }
-    }
-
-    /// A person's decision at the run's pause: `Err` when it waits for none.
-    pub fn decide(&self, d: Decision) -> Result<(), String> {
-        let mut s = self.lock();
-        if s.view.paused_since.is_none() || s.finished || s.view.ended.is_some() {
-            return Err(format!(
-                "run {} waits for no decision",
-                fold_line(&s.view.id)
-            ));
-        }
-        s.decision = Some(d);
-        Ok(())
-    }
-
-    fn note(&self, f: impl FnOnce(&mut RunView)) {
-        let view = {
-            let mut s = self.lock();
-            f(&mut s.view);
-            s.view.clone()
-        };
-        (self.on_view)(&view);
-    }
-
-    fn finish(&self, release: bool) -> Leases {
-        let leases = {
-            let mut s = self.lock();
-            s.finished = true;
-            if release {
-                std::mem::take(&mut s.leases)
-            } else {
-                Leases::new()
-            }
-        };
-        self.done.notify_waiters();
-        leases
     }
 }
 
@@ -458,15 +305,6 @@ where
         }
         for (t, instance) in sent {
             let checks = self.ready(&t, &instance).await?;
-            if canary && !t.stopped {
-                self.ctl.note(|v| {
-                    v.steps.push(format!(
-                        "canary {} ({}) started; probing it",
-                        fold_line(&t.id),
-                        fold_line(&t.region)
-                    ))
-                });
-            }
             let line = steps::step_line(&t, &spec.digest, spec.rollback, checks, canary);
             self.ctl.note(|v| v.steps.push(line));
         }
@@ -562,7 +400,7 @@ where
             }
             self.hold(spec.pace.canary_hold, true).await?;
             if spec.pause && !after.is_empty() {
-                self.pause().await?;
+                self.pause(canary).await?;
             }
             rest = after;
         }
@@ -576,29 +414,66 @@ where
         Ok(())
     }
 
-    /// Waits for a person's decision, keeping the leases and the watch.
-    async fn pause(&mut self) -> Result<(), Halt> {
+    /// Waits for a person's decision, keeping the leases and the watch: from
+    /// this process ([`Control::decide`]), or from any other, written on the
+    /// canary beside the pause this run wrote there ([`super::marker`]).
+    async fn pause(&mut self, canary: &Target) -> Result<(), Halt> {
         let at = self.now();
+        let spec = self.spec;
+        let mark = Pause {
+            run: spec.id.clone(),
+            step: 1,
+            of: u32::try_from(spec.order.len()).unwrap_or(u32::MAX),
+            at: at.timestamp(),
+        };
+        self.keep().await?;
+        let marked = self
+            .api
+            .set_metadata(&spec.app, &canary.id, PAUSE_KEY, &mark.write())
+            .await;
+        if let Err(e) = &marked {
+            tracing::warn!(run = %spec.id, error = %e, "the pause could not be written on the canary: only this process can decide");
+        }
         self.ctl.note(|v| v.paused_since = Some(at));
-        loop {
+        let decided = loop {
             self.hold(self.time.poll, true).await?;
-            let decided = self.ctl.lock().decision.take();
-            match decided {
-                Some(Decision::Continue) => {
-                    self.ctl.note(|v| {
-                        v.paused_since = None;
-                        v.steps
-                            .push("continued at the pause by a person's decision".to_string());
-                    });
-                    return Ok(());
+            if let Some(d) = self.ctl.lock().decision.take() {
+                break d;
+            }
+            if marked.is_ok() {
+                self.keep().await?;
+                let m = self.read(canary).await?;
+                let said = m
+                    .metadata(DECISION_KEY)
+                    .and_then(Said::read)
+                    .filter(|s| s.run == spec.id && s.step == mark.step);
+                if let Some(s) = said {
+                    break s.decision;
                 }
-                Some(Decision::Rollback) => {
-                    self.ctl.note(|v| v.paused_since = None);
-                    return Err(Halt::Fail(
-                        "a rollback was decided at the pause".to_string(),
-                    ));
+            }
+        };
+        if marked.is_ok() {
+            for key in [DECISION_KEY, PAUSE_KEY] {
+                self.keep().await?;
+                if let Err(e) = self.api.delete_metadata(&spec.app, &canary.id, key).await {
+                    tracing::warn!(run = %spec.id, key, error = %e, "a pause marker was not removed");
                 }
-                None => {}
+            }
+        }
+        match decided {
+            Decision::Continue => {
+                self.ctl.note(|v| {
+                    v.paused_since = None;
+                    v.steps
+                        .push("continued at the pause by a person's decision".to_string());
+                });
+                Ok(())
+            }
+            Decision::Rollback => {
+                self.ctl.note(|v| v.paused_since = None);
+                Err(Halt::Fail(
+                    "a rollback was decided at the pause".to_string(),
+                ))
             }
         }
     }
@@ -648,7 +523,7 @@ where
         }
         Err(Halt::Stop(Stop::Adopt)) => {
             ctl.note(|v| {
-                v.ended = Some(Err("stopped: a way back took its leases over".to_string()))
+                v.ended = Some(Err("stopped: a way back took its leases over".to_string()));
             });
             ctl.finish(false);
             Ended::Adopted

@@ -8,6 +8,7 @@ use std::time::Duration;
 use chrono::{DateTime, TimeZone, Utc};
 
 use super::*;
+use crate::platforms::fly::api::RunView;
 use crate::platforms::fly::steps::tests::{Fake, d, machine};
 use crate::platforms::fly::steps::{lease_all, members, promotion, way_back};
 
@@ -412,4 +413,53 @@ async fn a_way_back_has_no_canary_and_no_hold_and_skips_machines_already_back() 
     let waited = (clock.time().now)() - t0;
     assert!(waited < chrono::Duration::seconds(5), "no hold: {waited}");
     assert!(fake.digests().iter().all(|(_, dg)| *dg == d('a')));
+}
+
+#[tokio::test]
+async fn a_decision_written_on_the_canary_by_another_process_is_taken_and_both_markers_removed() {
+    use crate::platforms::fly::marker::{DECISION_KEY, PAUSE_KEY, Pause};
+    let fake = Fake::with(machines(3));
+    let (mut spec, ctl) = start(&fake, Batch::Count(1), None).await;
+    spec.pause = true;
+    let time = Clock::new().time();
+    let elsewhere = async {
+        // Another shipdeck reads the pause in its list, and writes its
+        // decision beside it (what `decide_step` does there).
+        let pause = loop {
+            let m = fake.get("edge", "m01").await.unwrap();
+            if let Some(p) = m.metadata(PAUSE_KEY).and_then(Pause::read) {
+                break p;
+            }
+            tokio::task::yield_now().await;
+        };
+        assert_eq!((pause.run.as_str(), pause.step, pause.of), ("fly-1", 1, 3));
+        fake.set_metadata("edge", "m01", DECISION_KEY, "run=fly-1 step=1 continue")
+            .await
+            .unwrap();
+    };
+    let (ended, ()) = tokio::join!(run(&fake, &spec, &time, &NoProbe, &ctl), elsewhere);
+    assert_eq!(ended, Ended::Finished);
+    assert_eq!(updates(&fake.log()), ["m01", "m02", "m03"]);
+    let m = fake.get("edge", "m01").await.unwrap();
+    assert_eq!(m.metadata(PAUSE_KEY), None);
+    assert_eq!(m.metadata(DECISION_KEY), None);
+    // A decision for another run is not this run's.
+    let fake = Fake::with(machines(2));
+    let (mut spec, ctl) = start(&fake, Batch::Count(1), None).await;
+    spec.pause = true;
+    let other = async {
+        while ctl.view().paused_since.is_none() {
+            tokio::task::yield_now().await;
+        }
+        fake.set_metadata("edge", "m01", DECISION_KEY, "run=fly-9 step=1 rollback")
+            .await
+            .unwrap();
+        for _ in 0..50 {
+            tokio::task::yield_now().await;
+        }
+        assert!(ctl.view().ended.is_none(), "still paused");
+        ctl.decide(Decision::Continue).unwrap();
+    };
+    let (ended, ()) = tokio::join!(run(&fake, &spec, &time, &NoProbe, &ctl), other);
+    assert_eq!(ended, Ended::Finished);
 }

@@ -252,19 +252,24 @@ impl FlyApi for Fake {
     async fn set_metadata(
         &self,
         _app: &str,
-        _id: &str,
-        _key: &str,
-        _value: &str,
+        id: &str,
+        key: &str,
+        value: &str,
     ) -> Result<(), ProviderError> {
+        let mut s = self.0.lock().unwrap();
+        s.log.push(format!("metadata {id} {key}"));
+        let m = s.machines.get_mut(id).ok_or_else(|| not_found(id))?;
+        m.config["metadata"][key] = value.into();
         Ok(())
     }
 
-    async fn delete_metadata(
-        &self,
-        _app: &str,
-        _id: &str,
-        _key: &str,
-    ) -> Result<(), ProviderError> {
+    async fn delete_metadata(&self, _app: &str, id: &str, key: &str) -> Result<(), ProviderError> {
+        let mut s = self.0.lock().unwrap();
+        s.log.push(format!("unmetadata {id} {key}"));
+        let m = s.machines.get_mut(id).ok_or_else(|| not_found(id))?;
+        if let Some(meta) = m.config["metadata"].as_object_mut() {
+            meta.remove(key);
+        }
         Ok(())
     }
 }

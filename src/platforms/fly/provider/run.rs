@@ -379,10 +379,9 @@ pub(super) async fn rollback(
     deploy(p, env, service, &digest).await
 }
 
-/// A person's decision at a paused run of this process (async as the
-/// seam is: a decision from another process would be written to the
-/// machines).
-#[allow(clippy::unused_async)]
+/// A person's decision at a paused run: handed to the run when this
+/// process runs it, else written on the machine that carries its pause, for
+/// the process that runs it (and holds the leases) to act on.
 pub(super) async fn decide_step(
     p: &FlyProvider,
     env: &EnvConfig,
@@ -396,14 +395,7 @@ pub(super) async fn decide_step(
         .control(&key)
         .filter(|c| c.view().id == shift.deployment)
     else {
-        return Err(ProviderError::Conflict {
-            message: format!(
-                "{} in {}: run {} is not driven by this shipdeck; decide in the shipdeck that runs it",
-                service.name,
-                env.name,
-                fold_line(&shift.deployment)
-            ),
-        });
+        return decide_elsewhere(p, env, service, shift, decision).await;
     };
     ctl.decide(decision)
         .map_err(|message| ProviderError::Conflict { message })?;
@@ -417,6 +409,49 @@ pub(super) async fn decide_step(
             shift.deployment
         ),
     })
+}
+
+/// A decision on a run another process drives: written beside its pause
+/// on the machine that carries it.
+async fn decide_elsewhere(
+    p: &FlyProvider,
+    env: &EnvConfig,
+    service: &ServiceConfig,
+    shift: &crate::model::Shift,
+    decision: crate::model::Decision,
+) -> Result<String, ProviderError> {
+    use crate::platforms::fly::marker::{DECISION_KEY, PAUSE_KEY, Pause, Said};
+    let f = fly_of(service)?;
+    let api = p.api(env).await?;
+    let machines = steps::members(&api.list(&f.app).await?, f.group.as_deref());
+    let paused = machines.iter().find_map(|m| {
+        let pause = Pause::read(m.metadata(PAUSE_KEY)?)?;
+        (pause.run == shift.deployment).then_some((m, pause))
+    });
+    let Some((m, pause)) = paused else {
+        return Err(ProviderError::Conflict {
+            message: format!(
+                "{} in {}: no machine of {} carries a pause of run {}; nothing was decided",
+                service.name,
+                env.name,
+                fold_line(&f.app),
+                fold_line(&shift.deployment)
+            ),
+        });
+    };
+    let said = Said {
+        run: pause.run.clone(),
+        step: pause.step,
+        decision,
+    };
+    api.set_metadata(&f.app, &m.id, DECISION_KEY, &said.write())
+        .await?;
+    Ok(format!(
+        "{} written on machine {}; the shipdeck that runs {} (and holds its leases) acts on it within seconds",
+        decision.as_str(),
+        steps::named(m),
+        pause.run
+    ))
 }
 
 /// The canary's probes over HTTP: the service's health URL for its
