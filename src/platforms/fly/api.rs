@@ -64,7 +64,10 @@ pub struct MachineView {
 /// are not.
 fn present<'de, D: serde::Deserializer<'de>>(d: D) -> Result<bool, D::Error> {
     let v = serde_json::Value::deserialize(d)?;
-    Ok(!matches!(v, serde_json::Value::Null | serde_json::Value::Bool(false)))
+    Ok(!matches!(
+        v,
+        serde_json::Value::Null | serde_json::Value::Bool(false)
+    ))
 }
 
 /// `MachineImageRef`: the image a machine runs.
