@@ -414,6 +414,33 @@ where
         Ok(())
     }
 
+    /// The decision taken at `mark`: from this process, or (when the pause
+    /// was written on the canary) read beside it.
+    async fn decision(
+        &mut self,
+        canary: &Target,
+        mark: &Pause,
+        marked: bool,
+    ) -> Result<Decision, Halt> {
+        loop {
+            self.hold(self.time.poll, true).await?;
+            if let Some(d) = self.ctl.lock().decision.take() {
+                return Ok(d);
+            }
+            if marked {
+                self.keep().await?;
+                let m = self.read(canary).await?;
+                let said = m
+                    .metadata(DECISION_KEY)
+                    .and_then(Said::read)
+                    .filter(|s| s.run == mark.run && s.step == mark.step);
+                if let Some(s) = said {
+                    return Ok(s.decision);
+                }
+            }
+        }
+    }
+
     /// Waits for a person's decision, keeping the leases and the watch: from
     /// this process ([`Control::decide`]), or from any other, written on the
     /// canary beside the pause this run wrote there ([`super::marker`]).
@@ -435,32 +462,20 @@ where
             tracing::warn!(run = %spec.id, error = %e, "the pause could not be written on the canary: only this process can decide");
         }
         self.ctl.note(|v| v.paused_since = Some(at));
-        let decided = loop {
-            self.hold(self.time.poll, true).await?;
-            if let Some(d) = self.ctl.lock().decision.take() {
-                break d;
-            }
-            if marked.is_ok() {
-                self.keep().await?;
-                let m = self.read(canary).await?;
-                let said = m
-                    .metadata(DECISION_KEY)
-                    .and_then(Said::read)
-                    .filter(|s| s.run == spec.id && s.step == mark.step);
-                if let Some(s) = said {
-                    break s.decision;
-                }
-            }
-        };
+        let decided = self.decision(canary, &mark, marked.is_ok()).await;
+        // Whatever ended the pause (a decision, a stop, a failure), its
+        // markers go: no other process may read a pause that is over.
         if marked.is_ok() {
             for key in [DECISION_KEY, PAUSE_KEY] {
-                self.keep().await?;
                 if let Err(e) = self.api.delete_metadata(&spec.app, &canary.id, key).await {
                     tracing::warn!(run = %spec.id, key, error = %e, "a pause marker was not removed");
                 }
             }
         }
-        match decided {
+        if decided.is_err() {
+            self.ctl.note(|v| v.paused_since = None);
+        }
+        match decided? {
             Decision::Continue => {
                 self.ctl.note(|v| {
                     v.paused_since = None;

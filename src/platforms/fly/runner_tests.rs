@@ -463,3 +463,24 @@ async fn a_decision_written_on_the_canary_by_another_process_is_taken_and_both_m
     let (ended, ()) = tokio::join!(run(&fake, &spec, &time, &NoProbe, &ctl), other);
     assert_eq!(ended, Ended::Finished);
 }
+
+#[tokio::test]
+async fn an_abort_at_a_pause_hands_the_leases_over_and_leaves_no_pause_marker() {
+    use crate::platforms::fly::marker::PAUSE_KEY;
+    let fake = Fake::with(machines(3));
+    let (mut spec, ctl) = start(&fake, Batch::Count(1), None).await;
+    spec.pause = true;
+    let time = Clock::new().time();
+    let abort = async {
+        while ctl.view().paused_since.is_none() {
+            tokio::task::yield_now().await;
+        }
+        ctl.adopt().await
+    };
+    let (ended, adopted) = tokio::join!(run(&fake, &spec, &time, &NoProbe, &ctl), abort);
+    assert_eq!(ended, Ended::Adopted);
+    assert_eq!(adopted.leases.len(), 3);
+    assert_eq!(ctl.view().paused_since, None);
+    let m = fake.get("edge", "m01").await.unwrap();
+    assert_eq!(m.metadata(PAUSE_KEY), None);
+}

@@ -400,6 +400,9 @@ pub fn update_body(
         .or_insert_with(|| serde_json::Value::Object(serde_json::Map::new()));
     if let Some(meta) = meta.as_object_mut() {
         meta.insert(RUN_KEY.to_string(), serde_json::Value::from(run));
+        // A pause's markers never travel with a config to its next instance.
+        meta.remove(super::marker::PAUSE_KEY);
+        meta.remove(super::marker::DECISION_KEY);
         match from {
             Some(f) => meta.insert(FROM_KEY.to_string(), serde_json::Value::from(f)),
             None => meta.remove(FROM_KEY),

@@ -374,7 +374,8 @@ fn a_way_back_updates_every_machine_not_on_the_digest_with_no_canary() {
 
 #[test]
 fn an_update_sends_the_whole_config_with_only_the_image_and_shipdecks_metadata_changed() {
-    let m = machine("m1", "fra", &d('a'), "started");
+    let mut m = machine("m1", "fra", &d('a'), "started");
+    m.config["metadata"]["shipdeck_pause"] = "run=fly-0 step=1/4 at=1".into();
     let image = format!("registry.fly.io/edge@{}", d('b'));
     let body = update_body(&m, &image, "fly-1", Some(&d('a')), false).unwrap();
     assert_eq!(body.config["image"], image.as_str());
@@ -383,6 +384,10 @@ fn an_update_sends_the_whole_config_with_only_the_image_and_shipdecks_metadata_c
     assert_eq!(body.config["metadata"]["fly_release_version"], "12");
     assert_eq!(body.config["metadata"][RUN_KEY], "fly-1");
     assert_eq!(body.config["metadata"][FROM_KEY], d('a').as_str());
+    assert!(
+        body.config["metadata"].get("shipdeck_pause").is_none(),
+        "markers stay behind"
+    );
     assert_eq!(body.current_version.as_deref(), Some("m1-i0"));
     assert!(!body.skip_launch);
 }
