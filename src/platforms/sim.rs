@@ -7,9 +7,11 @@
 mod blue_green;
 mod faults;
 mod fleet_file;
+pub mod fly;
 mod functions;
 pub mod lambda;
 mod logs;
+mod machines;
 mod math;
 mod provider;
 mod proxied;
@@ -23,6 +25,7 @@ mod world;
 pub use blue_green::FleetBlueGreen;
 pub use faults::Fault;
 pub use functions::{FleetLambda, FleetPackage};
+pub use machines::{FleetFly, FleetRegion};
 use service::{SimService, chrono_dur};
 
 use std::collections::BTreeMap;
@@ -73,6 +76,17 @@ struct SimEnv {
     /// changed it, so every process of the demo shares it.
     #[serde(default)]
     lambda: Option<serde_json::Value>,
+    /// The simulated Machines API's state (`SimFly::export`), once
+    /// something changed it, so every process of the demo shares it.
+    #[serde(default)]
+    fly: Option<serde_json::Value>,
+    /// Game-day effects on apps on Fly, by app.
+    #[serde(default)]
+    fly_effects: BTreeMap<String, machines::FlyEffects>,
+    /// The runs on apps on Fly (the latest of each service), as the
+    /// process that runs them sees them.
+    #[serde(default)]
+    fly_runs: machines::SavedRuns,
 }
 
 impl SimEnv {
@@ -143,6 +157,8 @@ pub struct SimFleet {
     alarm_readings: Arc<Mutex<BTreeMap<String, HashedAlarms>>>,
     /// The functions on Lambda the fleet declares (in this process only).
     functions: Arc<functions::SimFunctions>,
+    /// The apps on Fly the fleet declares.
+    machines: Arc<machines::SimMachines>,
 }
 
 /// An environment's alarm index and the hash of the alarms it was built from.
@@ -164,7 +180,8 @@ impl SimFleet {
     pub fn new(fleet: &FleetFile, seed: u64, clock: Arc<dyn Clock>) -> Self {
         let state = Self::initial(fleet, seed, clock.now());
         let functions = functions::SimFunctions::build(fleet, seed, &clock);
-        Self::with_state(state, clock, None, functions)
+        let machines = machines::SimMachines::build(fleet, seed, &clock);
+        Self::with_state(state, clock, None, (functions, machines))
     }
 
     /// As [`new`](Self::new), but the fleet is built at its first use (a
@@ -188,7 +205,8 @@ impl SimFleet {
             faults: Vec::new(),
         };
         let functions = functions::SimFunctions::build(&fleet, seed, &clock);
-        let sim = Self::with_state(empty, clock, None, functions);
+        let machines = machines::SimMachines::build(&fleet, seed, &clock);
+        let sim = Self::with_state(empty, clock, None, (functions, machines));
         if let Ok(mut p) = sim.pending.fleet.lock() {
             *p = Some((fleet, grow, seed, now));
         }
@@ -199,10 +217,11 @@ impl SimFleet {
         state: SimState,
         clock: Arc<dyn Clock>,
         world: Option<Arc<world::World>>,
-        functions: functions::SimFunctions,
+        (functions, machines): (functions::SimFunctions, machines::SimMachines),
     ) -> Self {
         Self {
             functions: Arc::new(functions),
+            machines: Arc::new(machines),
             state: Arc::new(Mutex::new(state)),
             pending: Arc::new(Deferred::default()),
             clock,
@@ -228,8 +247,9 @@ impl SimFleet {
         let world = world::World::new(path, version, scenario);
         let (state, opened) = world.open(Self::initial(fleet, seed, clock.now()), reset);
         let functions = functions::SimFunctions::build(fleet, seed, &clock);
+        let machines = machines::SimMachines::build(fleet, seed, &clock);
         (
-            Self::with_state(state, clock, Some(Arc::new(world)), functions),
+            Self::with_state(state, clock, Some(Arc::new(world)), (functions, machines)),
             opened,
         )
     }

@@ -454,8 +454,15 @@ impl SimState {
                     svc.fire(&f.name, effect, now);
                 } else if let Some(b) = env.blue_green.get_mut(name) {
                     b.fire(&f.name, effect, now);
+                } else if let Effect::CheckCritical { check, output } = effect {
+                    // A Fly app's (sim::machines): checked when read.
+                    env.fly_effects
+                        .entry(name.clone())
+                        .or_default()
+                        .fire(check, output.as_deref());
                 } else {
-                    // Checked when read: the only other thing a fault names.
+                    // Checked when read: a function on Lambda, or a Fly
+                    // app's metrics (sim::machines reads them here too).
                     env.functions
                         .entry(name.clone())
                         .or_default()
@@ -546,7 +553,11 @@ impl SimService {
                 from: now,
                 until: until(now, *duration),
             }),
-            Effect::Throttle { .. } | Effect::Timeout { .. } | Effect::Unreachable { .. } => {}
+            // A Fly app's, never an ECS service's (checked when read).
+            Effect::Throttle { .. }
+            | Effect::Timeout { .. }
+            | Effect::Unreachable { .. }
+            | Effect::CheckCritical { .. } => {}
         }
         let service = self.ecs_service.clone();
         self.event(

@@ -63,6 +63,9 @@ pub struct FleetEnv {
     /// Functions on Lambda, each an alias over published versions.
     #[serde(default)]
     pub lambda: Vec<super::FleetLambda>,
+    /// Apps on Fly.io Machines, each machines by region.
+    #[serde(default)]
+    pub fly: Vec<super::FleetFly>,
 }
 
 /// How the image of a simulated service is referenced.
@@ -239,6 +242,10 @@ pub const SCENARIOS: &[(&str, &str)] = &[
         "lambda-errors",
         include_str!("../../../assets/scenarios/lambda-errors.toml"),
     ),
+    (
+        "fly-canary-critical",
+        include_str!("../../../assets/scenarios/fly-canary-critical.toml"),
+    ),
 ];
 
 /// Why a fleet file cannot be used.
@@ -334,6 +341,9 @@ impl FleetFile {
         };
         for env in &fleet.environments {
             for f in &env.lambda {
+                f.check(&env.name).map_err(invalid)?;
+            }
+            for f in &env.fly {
                 f.check(&env.name).map_err(invalid)?;
             }
             for (i, b) in env.blue_green.iter().enumerate() {

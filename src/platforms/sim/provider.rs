@@ -3,6 +3,7 @@
 //! platform takes one.
 
 use super::functions::is_lambda;
+use super::machines::is_fly;
 use super::proxied::is_proxied;
 use super::{SERVICES_PER_CALL, SimFleet};
 use crate::config::{EnvConfig, ServiceConfig};
@@ -45,6 +46,9 @@ impl Provider for SimFleet {
         if is_lambda(service) {
             return Box::pin(self.history_lambda(env, service)).await;
         }
+        if is_fly(service) {
+            return Box::pin(self.history_fly(env, service)).await;
+        }
         if is_proxied(service) {
             return self.history_proxied(env, service);
         }
@@ -69,6 +73,9 @@ impl Provider for SimFleet {
         if is_lambda(service) {
             return Box::pin(self.deploy_lambda(env, service, digest)).await;
         }
+        if is_fly(service) {
+            return Box::pin(self.deploy_fly(env, service, digest)).await;
+        }
         if is_proxied(service) {
             return self.deploy_proxied(env, service, digest);
         }
@@ -84,6 +91,9 @@ impl Provider for SimFleet {
         self.wait_for_call(&env.name).await?;
         if is_lambda(service) {
             return Box::pin(self.rollback_lambda(env, service, to)).await;
+        }
+        if is_fly(service) {
+            return Self::rollback_fly(env, service, to);
         }
         if is_proxied(service) {
             return self.rollback_proxied(env, service, to);
@@ -101,6 +111,10 @@ impl Provider for SimFleet {
         if is_lambda(service) {
             self.wait_for_call(&env.name).await?;
             return Box::pin(self.decide_lambda(env, service, shift, decision)).await;
+        }
+        if is_fly(service) {
+            self.wait_for_call(&env.name).await?;
+            return self.decide_fly(env, service, shift, decision);
         }
         if is_proxied(service) {
             // A cutover switches at once: nothing pauses, as on a real proxy.
@@ -125,6 +139,11 @@ impl Provider for SimFleet {
             // What the Lambda platform answers: it reads no logs.
             let lambda = crate::platforms::lambda::provider::provider();
             return Provider::logs(lambda, env, service, query).await;
+        }
+        if is_fly(service) {
+            // What the Fly platform answers: it reads no logs.
+            let fly = crate::platforms::fly::provider::provider();
+            return Provider::logs(fly, env, service, query).await;
         }
         if is_proxied(service) {
             return self.logs_proxied(env, service, query);

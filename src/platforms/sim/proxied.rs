@@ -40,14 +40,13 @@ fn not_found(cfg: &ServiceConfig) -> ProviderError {
 impl SimFleet {
     /// Whether the simulator serves `service` of `env`: every service on
     /// ECS, and a service on another platform that the simulated fleet
-    /// declares (`[[environment.blue_green]]`); the rest go to their platform
-    /// (`[[environment.lambda]]`); the rest go to their platform.
+    /// declares (`[[environment.blue_green]]`, `[[environment.lambda]]`,
+    /// `[[environment.fly]]`); the rest go to their platform.
     pub fn simulates(&self, env: &EnvConfig, service: &ServiceConfig) -> bool {
         match service.platform {
             PlatformKind::Ecs => return true,
             PlatformKind::Lambda => return self.simulates_lambda(env, service),
-            // Not simulated yet: a Fly service goes to the Machines API.
-            PlatformKind::Fly => return false,
+            PlatformKind::Fly => return self.simulates_fly(env, service),
             PlatformKind::Proxy => {}
         }
         self.lock()

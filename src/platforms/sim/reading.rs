@@ -1,5 +1,6 @@
 //! What a reading of a simulated environment sees: its services (on ECS,
-//! and on the proxy platform), alarms and sources, as one [`EnvSnapshot`].
+//! on the proxy platform, on Lambda and on Fly), alarms and sources, as one
+//! [`EnvSnapshot`].
 
 use std::sync::{Arc, PoisonError};
 
@@ -86,7 +87,15 @@ impl SimFleet {
         let mut services = Vec::with_capacity(env.services.len());
         let mut warnings = sources.failed();
         self.take_saved_functions(&env.name, sim_env.lambda.as_ref());
+        self.take_saved_machines(&env.name, sim_env);
         for cfg in env.services.iter() {
+            if super::machines::is_fly(cfg) {
+                match self.snapshot_fly(st, env, cfg, now, cloudwatch_error.as_deref()) {
+                    Ok(s) => services.push(s),
+                    Err(e) => warnings.push(format!("service \"{}\": {e}", cfg.name)),
+                }
+                continue;
+            }
             if super::functions::is_lambda(cfg) {
                 let effects = cfg
                     .lambda

@@ -1,7 +1,8 @@
 //! Game-day faults written as data in a fleet file (`[[fault]]`): a trigger
 //! (at start, a time after start, after the next deploy or rollback of a
 //! service, at a step of a Lambda function's next shift) and an effect (a rollout that fails, an alarm, errors or latency
-//! rising, health down or flapping, throttling, timeouts, an outage).
+//! rising, health down or flapping, throttling, timeouts, an outage, a Fly
+//! machine's check going critical).
 //!
 //! Entries are checked against the fleet when the file is read, and every
 //! problem names the file and the line.
@@ -54,6 +55,9 @@ pub enum EffectKind {
     Timeout,
     /// The environment's endpoints (ECS and CloudWatch) refuse connections.
     Unreachable,
+    /// A Fly app's machines on the image its next deploy brings report
+    /// their check `check` critical (`service` names the app).
+    CheckCritical,
 }
 
 /// One `[[fault]]` entry as written.
@@ -105,6 +109,12 @@ pub struct FaultEntry {
     /// `health_flapping`: how long health is back between outages.
     #[serde(default, with = "delay::option")]
     pub up: Option<Duration>,
+    /// `check_critical`: the check (default `health`).
+    #[serde(default)]
+    pub check: Option<String>,
+    /// `check_critical`: what the check says.
+    #[serde(default)]
+    pub output: Option<String>,
 }
 
 /// Durations of fault entries: humantime strings that must not be negative.
@@ -194,6 +204,13 @@ pub enum Effect {
         /// How long; `None`: for good.
         duration: Option<Duration>,
     },
+    /// See [`EffectKind::CheckCritical`].
+    CheckCritical {
+        /// The check.
+        check: String,
+        /// What it says, when the fault says.
+        output: Option<String>,
+    },
 }
 
 impl Effect {
@@ -268,8 +285,13 @@ impl FaultEntry {
             .service
             .as_ref()
             .is_some_and(|s| env.lambda.iter().any(|f| f.function == *s));
+        // An app on Fly is named by its app name.
+        let fly = self
+            .service
+            .as_ref()
+            .and_then(|s| env.fly.iter().find(|f| f.app == *s));
         let service = match &self.service {
-            Some(_) if blue_green || function => None,
+            Some(_) if blue_green || function || fly.is_some() => None,
             Some(s) => Some(
                 env.services
                     .iter()
@@ -375,7 +397,33 @@ impl FaultEntry {
             EffectKind::Unreachable => Effect::Unreachable {
                 duration: self.duration,
             },
+            EffectKind::CheckCritical => {
+                let Some(app) = fly else {
+                    return Err(format!(
+                        "{name}: effect \"check_critical\" needs service = \"APP\", a Fly app of environment \"{}\"",
+                        self.env
+                    ));
+                };
+                let check = self.check.clone().unwrap_or_else(|| "health".to_string());
+                if !app.checks.contains(&check) {
+                    return Err(format!(
+                        "{name}: Fly app \"{}\" has no check \"{check}\" (it has: {})",
+                        app.app,
+                        app.checks.join(", ")
+                    ));
+                }
+                Effect::CheckCritical {
+                    check,
+                    output: self.output.clone(),
+                }
+            }
         };
+        if fly.is_some() && !matches!(effect, Effect::CheckCritical { .. } | Effect::Metric { .. })
+        {
+            return Err(format!(
+                "{name}: a Fly app takes check_critical, error_rate or latency, not this effect"
+            ));
+        }
         if blue_green
             && !matches!(
                 effect,
@@ -416,7 +464,8 @@ impl FaultEntry {
             }
             (_, None) => {}
         }
-        if effect.needs_service() && service.is_none() && !blue_green && !function {
+        let elsewhere = blue_green || function || fly.is_some();
+        if effect.needs_service() && service.is_none() && !elsewhere {
             return Err(format!(
                 "{name}: this effect needs service = \"ECS SERVICE\""
             ));
@@ -429,7 +478,7 @@ impl FaultEntry {
                 self.service.as_deref().unwrap_or_default()
             ));
         }
-        if self.trigger != Trigger::Start && service.is_none() && !blue_green && !function {
+        if self.trigger != Trigger::Start && service.is_none() && !elsewhere {
             return Err(format!(
                 "{name}: trigger \"{}\" needs service = \"ECS SERVICE\"",
                 if self.trigger == Trigger::Deploy {
