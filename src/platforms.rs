@@ -166,6 +166,24 @@ impl AnyProvider {
         }
     }
 
+    /// The API calls this process made, per environment and operation, on
+    /// every platform that counts them (ECS and CloudWatch, the Machines
+    /// API): `status --json`'s diagnostics. `None` in simulator mode, where
+    /// nothing is called.
+    pub fn accounting(&self) -> Option<crate::aws::Accounting> {
+        let mut out = match self {
+            Self::Aws(p) => p.accounting(),
+            Self::Sim(_) => crate::aws::Accounting::new(),
+        };
+        for (env, ops) in fly::provider::provider().accounting() {
+            let mine = out.entry(env).or_default();
+            for (op, n) in ops {
+                *mine.entry(op).or_default() += n;
+            }
+        }
+        (matches!(self, Self::Aws(_)) || !out.is_empty()).then_some(out)
+    }
+
     /// Writes what the provider learned to its cache file, if it keeps one.
     pub fn save_cache(&self) {
         if let Self::Aws(p) = self {

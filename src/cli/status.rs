@@ -5,7 +5,6 @@ use std::sync::Arc;
 
 use crate::clock::{Clock, SystemClock};
 use crate::config::{Config, ConfigError};
-use crate::provider::AnyProvider;
 use crate::status::{self, Filter, Style};
 
 use super::setup::{provider_for, secrets_for_run};
@@ -83,9 +82,8 @@ pub(crate) async fn run_status(
         services: args.services.clone(),
     };
     let mut report = status::build(&cfg, &readings, &filter, clock.now());
-    if let AnyProvider::Aws(p) = &provider {
-        let api_calls = p.accounting();
-        tracing::debug!(?api_calls, "AWS API calls of this reading");
+    if let Some(api_calls) = provider.accounting() {
+        tracing::debug!(?api_calls, "API calls of this reading");
         report.diagnostics = Some(status::Diagnostics { api_calls });
     }
     let text = if args.json {

@@ -273,6 +273,12 @@ fn a_reading_is_exactly_one_get_per_app_however_many_groups_it_serves() {
         ],
         "{log:?}"
     );
+    // shipdeck counts them the same: `status --json`'s diagnostics.
+    assert_eq!(
+        v["diagnostics"]["api_calls"]["prod"]["ListMachines"], 2,
+        "{}",
+        v["diagnostics"]
+    );
 }
 
 #[test]
