@@ -159,3 +159,25 @@ async fn the_detail_pane_and_the_plan_name_the_images_commit_and_source() {
         "{screen}"
     );
 }
+
+#[tokio::test]
+async fn a_fly_machine_outside_allowed_regions_is_named_with_its_region() {
+    // The demo's edge runs four machines, two in fra and two in ams.
+    let h = prod_wizard("[\"fra\"]", "edge").await;
+    let c = h.check("allowed_regions");
+    assert_eq!(c.verdict, Verdict::Fail, "{c:?}");
+    assert_eq!(c.reason.matches("runs in ams").count(), 2, "{}", c.reason);
+    assert!(c.reason.starts_with("machine "), "{}", c.reason);
+    assert!(
+        c.reason.ends_with(", outside allowed_regions [fra]"),
+        "{}",
+        c.reason
+    );
+    assert!(!h.gate_go());
+    let h = prod_wizard("[\"fra\", \"ams\"]", "edge").await;
+    let c = h.check("allowed_regions");
+    assert_eq!(
+        (c.verdict, c.reason.as_str()),
+        (Verdict::Pass, "4 machines in fra, ams")
+    );
+}
