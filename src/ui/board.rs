@@ -422,6 +422,7 @@ fn compact_cell<'a>(
     let dim = |t: Tone| if stale { Tone::Dim } else { t };
     let (digest, dtone) = match &s.digest {
         Some(d) => (d.short()[..6].to_string(), Tone::Plain),
+        None if s.image.is_none() => ("?none".to_string(), Tone::Warn),
         None => ("?unpin".to_string(), Tone::Warn),
     };
     let (rsym, rtone) = rollout_badge(s.rollout());
@@ -473,6 +474,9 @@ fn service_cell<'a>(
             (format!("{}*", &d.short()[..digest_len]), Tone::Plain)
         }
         (Some(d), _) => (d.short()[..digest_len].to_string(), Tone::Plain),
+        // No image was read at all (an app that could not be read): not a
+        // tag-only image, just unknown.
+        (None, _) if s.image.is_none() => ("?no digest".to_string(), Tone::Warn),
         (None, _) => ("?unpinned".to_string(), Tone::Warn),
     };
     let rev = s

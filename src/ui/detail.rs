@@ -173,6 +173,9 @@ pub(super) fn render_detail(frame: &mut Frame<'_>, area: Rect, app: &App, theme:
             let digest = match (&s.digest, s.pinning) {
                 (Some(d), Pinning::ResolvedFromTasks) => format!("{d} (from running tasks)"),
                 (Some(d), _) => d.to_string(),
+                (None, _) if s.image.is_none() => {
+                    "unknown: no image was read, cannot be promoted".into()
+                }
                 (None, _) => "unknown: tag-only image, cannot be promoted".into(),
             };
             lines.push(kv("digest", &digest, theme));
