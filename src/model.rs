@@ -7,6 +7,7 @@ pub mod detail;
 pub mod digest;
 pub mod drift;
 pub mod logs;
+pub mod placement;
 pub mod revision;
 pub mod shift;
 pub mod sources;
@@ -21,6 +22,7 @@ use serde::{Deserialize, Serialize};
 
 pub use detail::{DeployWords, DetailBadge, DetailLine, PlatformDetail};
 pub use digest::{Digest, ImageRef, ParseError};
+pub use placement::Placement;
 pub use revision::{Revision, RevisionId};
 pub use shift::{Decision, Pause, Shift};
 pub use sources::{AlarmReading, SourceState, Sources};
@@ -395,26 +397,6 @@ pub struct ServiceSnapshot {
     /// not read; the gate's `allowed_regions` reads it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub regions: Option<Vec<Placement>>,
-}
-
-/// One unit of a service and the region it runs in, as the platform said it:
-/// outside text (sanitise before it is shown).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Placement {
-    /// The unit in the platform's words (a machine id, a service's name).
-    pub unit: Shared,
-    /// The region code (`fra`, `eu-central-1`).
-    pub region: Shared,
-}
-
-impl Placement {
-    /// A unit in a region.
-    pub fn new(unit: impl Into<Shared>, region: impl Into<Shared>) -> Self {
-        Self {
-            unit: unit.into(),
-            region: region.into(),
-        }
-    }
 }
 
 #[cfg(test)]
