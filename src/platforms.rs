@@ -377,6 +377,21 @@ impl Provider for AnyProvider {
         }
     }
 
+    async fn redeploy(
+        &self,
+        env: &EnvConfig,
+        service: &ServiceConfig,
+        digest: &Digest,
+    ) -> Result<DeployStarted, ProviderError> {
+        match self.serving(env, service) {
+            Platform::Sim(p) => p.redeploy(env, service, digest).await,
+            Platform::Ecs(p) => Box::pin(p.redeploy(env, service, digest)).await,
+            Platform::Proxy(p) => Box::pin(Provider::redeploy(p, env, service, digest)).await,
+            Platform::Lambda(p) => Box::pin(Provider::redeploy(p, env, service, digest)).await,
+            Platform::Fly(p) => Box::pin(Provider::redeploy(p, env, service, digest)).await,
+        }
+    }
+
     async fn rollback(
         &self,
         env: &EnvConfig,

@@ -234,6 +234,21 @@ pub trait Provider: Send + Sync {
         digest: &Digest,
     ) -> impl Future<Output = Result<DeployStarted, ProviderError>> + Send;
 
+    /// Deploys an earlier, known-stable `digest` again as a rollback
+    /// ([`RollbackStyle::Redeploy`]): the same change as [`Self::deploy`],
+    /// which it is by default, for a platform that goes back faster than it
+    /// goes forward (Fly: no canary, no holds, no pause). Only the engine's
+    /// rollback calls it, so a platform never has to guess a rollback from
+    /// the digest it is given.
+    fn redeploy(
+        &self,
+        env: &EnvConfig,
+        service: &ServiceConfig,
+        digest: &Digest,
+    ) -> impl Future<Output = Result<DeployStarted, ProviderError>> + Send {
+        self.deploy(env, service, digest)
+    }
+
     /// Points the service back at an existing revision (platforms that keep
     /// them: [`RollbackStyle::Revisions`], [`RollbackStyle::Slots`]).
     fn rollback(

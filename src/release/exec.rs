@@ -238,8 +238,9 @@ impl Executor {
         };
         let call = async {
             match issue {
-                Issue::Deploy(d) | Issue::Rollback(RollbackTo::Digest(d)) => {
-                    self.provider.deploy(&env_cfg, &svc_cfg, d).await
+                Issue::Deploy(d) => self.provider.deploy(&env_cfg, &svc_cfg, d).await,
+                Issue::Rollback(RollbackTo::Digest(d)) => {
+                    self.provider.redeploy(&env_cfg, &svc_cfg, d).await
                 }
                 Issue::Rollback(RollbackTo::Revision(to)) => {
                     self.provider.rollback(&env_cfg, &svc_cfg, to).await

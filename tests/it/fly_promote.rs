@@ -233,7 +233,6 @@ checks = ["rollout_completed", "not_in_flight", "pinned", "fresh"]
 name = "edge"
 [environment.service.fly]
 app = "edge-{name}"
-image_repository = "{REPO}"
 canary_hold = "1s"
 hold = "1s"
 lease_ttl = "10s"
@@ -600,7 +599,9 @@ fn a_rollback_after_a_promotion_updates_every_machine_back_with_no_canary() {
     assert_eq!(stub.digests(), vec![digest('c'); 4]);
     let _ = stub.call("DELETE", "/_stub/log", &Value::Null);
     let out = assert_cmd::Command::from_std(home.cmd())
-        .args(["rollback", "edge", "--env", "prod", "--yes", "--wait", "--json"])
+        .args([
+            "rollback", "edge", "--env", "prod", "--yes", "--wait", "--json",
+        ])
         .timeout(Duration::from_mins(3))
         .output()
         .unwrap();

@@ -131,6 +131,17 @@ impl Provider for FlyProvider {
         let api = self.api(env).await?;
         let now = chrono::Utc::now();
         let services = super::read::read(&*api, env, |svc| self.run_view(env, svc), now).await?;
+        // Where each digest was read: a promotion of it into another stage
+        // pulls it from there unless that stage says its own repository.
+        for s in &services {
+            if let (Some(d), Some(i)) = (&s.digest, &s.image) {
+                let repo = i
+                    .registry
+                    .as_ref()
+                    .map_or_else(|| i.repository.clone(), |r| format!("{r}/{}", i.repository));
+                self.runs.saw(d.as_str(), &repo);
+            }
+        }
         tracing::debug!(env = %env.name, calls = ?api.calls(), "Machines API calls so far");
         Ok(EnvSnapshot {
             env: env.name.clone(),
@@ -179,7 +190,16 @@ impl Provider for FlyProvider {
         service: &ServiceConfig,
         digest: &Digest,
     ) -> Result<DeployStarted, ProviderError> {
-        run::deploy(self, env, service, digest).await
+        run::deploy(self, env, service, digest, run::Intent::Promote).await
+    }
+
+    async fn redeploy(
+        &self,
+        env: &EnvConfig,
+        service: &ServiceConfig,
+        digest: &Digest,
+    ) -> Result<DeployStarted, ProviderError> {
+        run::deploy(self, env, service, digest, run::Intent::Back).await
     }
 
     async fn rollback(

@@ -109,12 +109,15 @@ fn repository_of(m: &MachineView) -> Option<String> {
 
 /// Where the machines pull `digest` from: the service's `image_repository`,
 /// else a machine of the group that runs it, else the repository a reading
-/// of another stage saw it in.
+/// of another stage saw it in; on the way back to a digest the group ran
+/// before, else the repository the group pulls from now (where it was
+/// promoted from before, as the machines' images come from one place).
 fn repository(
     p: &FlyProvider,
     f: &FlyService,
     machines: &[MachineView],
     digest: &str,
+    intent: Intent,
 ) -> Result<String, ProviderError> {
     if let Some(r) = &f.image_repository {
         return Ok(r.clone());
@@ -135,6 +138,11 @@ fn repository(
     {
         return Ok(r.clone());
     }
+    if intent == Intent::Back
+        && let Some(r) = machines.iter().find_map(repository_of)
+    {
+        return Ok(r);
+    }
     Err(ProviderError::Other {
         message: format!(
             "{}: no repository is known for {digest} (no reading of another stage showed it): set image_repository in [environment.service.fly]; nothing was changed",
@@ -150,12 +158,23 @@ struct Chosen {
     leases: Leases,
 }
 
+/// Why a run is asked for: a promotion, or the engine's rollback to an
+/// earlier stable digest ([`crate::provider::Provider::redeploy`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Intent {
+    /// Forward: canary, holds, pause.
+    Promote,
+    /// Back: every machine not on the digest, no canary, no holds.
+    Back,
+}
+
 /// Promotes `digest` into `service`, or goes back to it (see the module).
 pub(super) async fn deploy(
     p: &FlyProvider,
     env: &EnvConfig,
     service: &ServiceConfig,
     digest: &Digest,
+    intent: Intent,
 ) -> Result<DeployStarted, ProviderError> {
     let f = fly_of(service)?.clone();
     let api = p.api(env).await?;
@@ -165,9 +184,9 @@ pub(super) async fn deploy(
         "fly-{}",
         Utc::now().timestamp_nanos_opt().unwrap_or_default()
     );
-    let chosen = choose(p, &*api, &f, &key, digest, &run_id).await?;
+    let chosen = choose(p, &*api, &f, &key, digest, &run_id, intent).await?;
     let machines = steps::members(&api.list(&f.app).await?, f.group.as_deref());
-    let image = match repository(p, &f, &machines, digest) {
+    let image = match repository(p, &f, &machines, digest, intent) {
         Ok(r) => format!("{r}@{digest}"),
         Err(e) => {
             steps::release_all(&*api, &f.app, &chosen.leases).await;
@@ -246,6 +265,7 @@ async fn choose<A: FlyApi>(
     key: &Key,
     digest: &str,
     run_id: &str,
+    intent: Intent,
 ) -> Result<Chosen, ProviderError> {
     let description = format!("shipdeck {run_id} {}/{} → {digest}", key.0, key.1);
     let ttl = f.lease_ttl;
@@ -312,7 +332,10 @@ async fn choose<A: FlyApi>(
         && machines
             .iter()
             .all(|m| m.metadata(steps::FROM_KEY) == Some(digest));
-    let rollback = mixed_with_it || marked;
+    // The engine says when it rolls back; a group half on the digest, or
+    // marked as coming from it, is a way back too (a run this process no
+    // longer holds, cut off).
+    let rollback = intent == Intent::Back || mixed_with_it || marked;
     let plan = if rollback {
         steps::way_back(&f.app, &machines, digest)?
     } else {
@@ -376,7 +399,7 @@ pub(super) async fn rollback(
             ),
         });
     };
-    deploy(p, env, service, &digest).await
+    deploy(p, env, service, &digest, Intent::Back).await
 }
 
 /// A person's decision at a paused run: handed to the run when this
