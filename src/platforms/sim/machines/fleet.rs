@@ -147,8 +147,10 @@ pub(super) struct EnvMachines {
     pub(super) declared: BTreeMap<String, FleetFly>,
 }
 
-/// How long ago the fleet's machines got their image.
-const AGE: Duration = Duration::from_hours(30);
+/// How long ago the fleet's machines got their image: a week, older than
+/// anything else in the demo, so their launch events sit below the rest of
+/// the timeline.
+const AGE: Duration = Duration::from_hours(7 * 24);
 
 impl SimMachines {
     /// Every environment's apps from the fleet, their machines on the last
