@@ -55,6 +55,14 @@ pub fn summary(env: &EnvConfig) -> (String, String) {
     (names.join("+"), places.join(" · "))
 }
 
+/// Ends what this process runs on the platforms before it exits, within
+/// `within`: Fly's runs stop after their call in flight and release their
+/// machines' leases (the machines stay as they are; `r` or a promotion goes
+/// on from there). Whether everything was released in time.
+pub async fn shutdown(within: std::time::Duration) -> bool {
+    fly::provider::provider().runs.shutdown(within).await
+}
+
 /// What each platform declares it can do.
 pub fn capabilities(kind: PlatformKind) -> Capabilities {
     match kind {

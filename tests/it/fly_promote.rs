@@ -633,3 +633,109 @@ fn a_rollback_after_a_promotion_updates_every_machine_back_with_no_canary() {
         assert!(meta.get("shipdeck_from").is_none(), "{id}: {meta}");
     }
 }
+
+/// With `pause_steps`, the run waits after its canary with a marker on the
+/// canary machine; another process (the console elsewhere, `shipdeck
+/// step`) sees the pause in its reading, the initiator's own continue is
+/// refused (four eyes), and a second person's continue is acted on by the
+/// process that holds the leases, which then updates the rest.
+#[test]
+fn a_pause_is_continued_from_another_process_by_a_second_person() {
+    let Some(stub) = Stub::start() else {
+        return;
+    };
+    stub.seed();
+    let home = Home::new(&stub, "pause_steps = true\nstep_approvals = 1\n", "");
+    let mut promote = home.cmd();
+    promote
+        .args([
+            "promote", "edge", "--to", "prod", "--yes", "--wait", "--json",
+        ])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    let watching = promote.spawn().unwrap();
+    let paused = || {
+        let s = stub.state();
+        MACHINES.iter().any(|(id, _)| {
+            find_machine(&s, id)["metadata"]
+                .get("shipdeck_pause")
+                .is_some()
+        })
+    };
+    let mut waited = 0;
+    while !paused() {
+        waited += 1;
+        assert!(waited < 240, "the run never paused after its canary");
+        std::thread::sleep(Duration::from_millis(250));
+    }
+    // Only the canary is on the new digest while it waits.
+    let on_new = stub.digests().iter().filter(|d| **d == digest('b')).count();
+    assert_eq!(on_new, 1, "{:?}", stub.digests());
+
+    let step = |who: &str| {
+        let out = assert_cmd::Command::from_std(home.cmd())
+            .env("SHIPDECK_OPERATOR", who)
+            .args(["step", "continue", "edge", "--env", "prod", "--yes"])
+            .timeout(Duration::from_mins(1))
+            .output()
+            .unwrap();
+        (
+            out.status.code().unwrap_or(-1),
+            format!(
+                "{}{}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            ),
+        )
+    };
+    let (code, said) = step("alice");
+    assert_ne!(code, 0, "{said}");
+    assert!(said.contains("four eyes"), "{said}");
+    assert!(paused(), "a refused decision changed nothing");
+
+    let (code, said) = step("bob");
+    assert_eq!(code, 0, "{said}");
+    let out = watching.wait_with_output().unwrap();
+    let (code, report, text) = home.report(&out);
+    assert_eq!(code, 0, "{text}");
+    assert_eq!(report["outcome"], "succeeded", "{text}");
+    released(&stub);
+    assert_eq!(stub.digests(), vec![digest('b'); 4]);
+    assert!(!paused(), "the pause's marker is removed");
+}
+
+/// prod allows only `fra`, and two of its machines run in `ams`: the gate
+/// refuses the promotion naming them, before any lease is taken.
+#[test]
+fn a_machine_outside_allowed_regions_is_refused_at_the_gate_naming_its_region() {
+    let Some(stub) = Stub::start() else {
+        return;
+    };
+    stub.seed();
+    let home = Home::new(&stub, "", "");
+    let config = std::fs::read_to_string(&home.config).unwrap();
+    let checks = r#"checks = ["rollout_completed", "not_in_flight", "pinned", "fresh"]"#;
+    assert!(config.contains(checks));
+    std::fs::write(
+        &home.config,
+        config.replace(
+            checks,
+            r#"checks = ["rollout_completed", "not_in_flight", "pinned", "fresh", "allowed_regions"]
+allowed_regions = ["fra"]"#,
+        ),
+    )
+    .unwrap();
+    let (code, report, text) = home.promote();
+    assert_ne!(code, 0, "{text}");
+    let said = report.to_string();
+    assert!(said.contains("allowed_regions"), "{text}");
+    for (id, region) in MACHINES.iter().filter(|(_, r)| *r == "ams") {
+        assert!(said.contains(id) && said.contains(region), "{id}: {text}");
+    }
+    let log = stub.log();
+    assert!(
+        !log.iter().any(|r| r["method"] != "GET"),
+        "nothing but readings: {log:?}"
+    );
+    assert_eq!(stub.digests(), vec![digest('a'); 4]);
+}

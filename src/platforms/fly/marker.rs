@@ -5,6 +5,8 @@
 //! app; only the process that runs the promotion holds the leases, so it is
 //! the one that acts on a decision, then removes both keys.
 
+use super::api::{MachineView, RunView};
+use super::steps::{FROM_KEY, RUN_KEY};
 use crate::model::Decision;
 
 /// The key of a pause: `run=fly-… step=1/4 at=1767225600`.
@@ -99,6 +101,34 @@ impl Said {
             decision,
         })
     }
+}
+
+/// A run another process drives, as its machines say it: the one that
+/// carries a pause (its canary), the machines updated by that run
+/// (`shipdeck_run`), and the digest they came from (`shipdeck_from`). So a
+/// console or `shipdeck step` elsewhere sees the pause and can decide it.
+pub fn paused_run(machines: &[MachineView]) -> Option<RunView> {
+    let (canary, pause) = machines
+        .iter()
+        .find_map(|m| Some((m, Pause::read(m.metadata(PAUSE_KEY)?)?)))?;
+    let updated: Vec<&MachineView> = machines
+        .iter()
+        .filter(|m| m.metadata(RUN_KEY) == Some(pause.run.as_str()))
+        .collect();
+    let at = chrono::DateTime::from_timestamp(pause.at, 0)?;
+    Some(RunView {
+        id: pause.run.clone(),
+        from: canary.metadata(FROM_KEY).map(str::to_string),
+        to: canary.digest()?.to_string(),
+        rollback: false,
+        canary: Some(canary.id.clone()),
+        updated: updated.iter().map(|m| m.id.clone()).collect(),
+        total: usize::try_from(pause.of).unwrap_or(usize::MAX),
+        paused_since: Some(at),
+        steps: Vec::new(),
+        ended: None,
+        started: at,
+    })
 }
 
 #[cfg(test)]

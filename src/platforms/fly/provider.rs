@@ -19,7 +19,7 @@ use crate::provider::{DeployStarted, Provider, ProviderError, ReadScope};
 #[derive(Debug, Default)]
 pub struct FlyProvider {
     /// The runs of this process, by environment and service.
-    pub(super) runs: run::Runs,
+    pub(crate) runs: run::Runs,
     /// Each environment's Machines API, by environment, URL and token
     /// reference (a reloaded configuration that changes either gets a new one).
     apis: Mutex<HashMap<(String, String, String), Arc<HttpFly>>>,

@@ -91,13 +91,15 @@ pub async fn read<A: FlyApi>(
             Some(Ok(list)) => {
                 let machines = machines_of(list, f.group.as_deref());
                 let batch = f.max_unavailable.size(machines.len());
+                // This process's run, else one paused elsewhere.
+                let run = run(svc).or_else(|| super::marker::paused_run(&machines));
                 service_snapshot(
                     &svc.name,
                     FlyReading {
                         app: f.app.clone(),
                         group: f.group.clone(),
                         machines,
-                        run: run(svc),
+                        run,
                         batch,
                         health: unprobed(svc),
                         at,

@@ -86,6 +86,25 @@ impl Runs {
             c.stop(Stop::Release);
         }
     }
+
+    /// [`Self::stop_all`], then waits up to `within` for every run to have
+    /// released its leases: whether they all did.
+    pub async fn shutdown(&self, within: Duration) -> bool {
+        self.stop_all();
+        let controls: Vec<Arc<Control>> = self
+            .1
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .values()
+            .cloned()
+            .collect();
+        let all = async {
+            while !controls.iter().all(|c| c.is_finished()) {
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        };
+        tokio::time::timeout(within, all).await.is_ok()
+    }
 }
 
 fn fly_of(service: &ServiceConfig) -> Result<&FlyService, ProviderError> {
