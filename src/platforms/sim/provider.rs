@@ -74,12 +74,27 @@ impl Provider for SimFleet {
             return Box::pin(self.deploy_lambda(env, service, digest)).await;
         }
         if is_fly(service) {
-            return Box::pin(self.deploy_fly(env, service, digest)).await;
+            return Box::pin(self.deploy_fly(env, service, digest, false)).await;
         }
         if is_proxied(service) {
             return self.deploy_proxied(env, service, digest);
         }
         self.deploy_sync(env, service, digest)
+    }
+
+    /// The engine's way back to an earlier digest: on Fly, every machine
+    /// not on it, no canary, no holds (elsewhere, a deploy).
+    async fn redeploy(
+        &self,
+        env: &EnvConfig,
+        service: &ServiceConfig,
+        digest: &Digest,
+    ) -> Result<DeployStarted, ProviderError> {
+        if is_fly(service) {
+            self.wait_for_call(&env.name).await?;
+            return Box::pin(self.deploy_fly(env, service, digest, true)).await;
+        }
+        self.deploy(env, service, digest).await
     }
 
     async fn rollback(

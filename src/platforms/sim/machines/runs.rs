@@ -135,12 +135,14 @@ impl SimFleet {
             .map(SavedRun::view)
     }
 
-    /// Starts a promotion to `digest`, or a way back to it (see the module).
+    /// Starts a promotion to `digest`, or a way back to it (`back`: the
+    /// engine's rollback says so; see the module).
     pub(in crate::platforms::sim) async fn deploy_fly(
         &self,
         env: &EnvConfig,
         cfg: &ServiceConfig,
         digest: &Digest,
+        back: bool,
     ) -> Result<DeployStarted, ProviderError> {
         let f = fly_of(cfg)?;
         let id = {
@@ -155,7 +157,7 @@ impl SimFleet {
         let api = self.shared_fly(&env.name, api);
         let key = (env.name.clone(), cfg.name.clone());
         let digest = digest.as_str();
-        let chosen = self.choose_fly(&api, &f, &key, digest, &id).await?;
+        let chosen = self.choose_fly(&api, &f, &key, digest, &id, back).await?;
         let machines = steps::members(&api.list(&f.app).await?, f.group.as_deref());
         let repository = f
             .image_repository
@@ -308,6 +310,7 @@ impl SimFleet {
         key: &Key,
         digest: &str,
         run_id: &str,
+        back: bool,
     ) -> Result<Chosen, ProviderError> {
         let description = format!("shipdeck {run_id} {}/{} → {digest}", key.0, key.1);
         let ttl = f.lease_ttl;
@@ -373,7 +376,7 @@ impl SimFleet {
             && machines
                 .iter()
                 .all(|m| m.metadata(steps::FROM_KEY) == Some(digest));
-        let rollback = mixed_with_it || marked;
+        let rollback = back || mixed_with_it || marked;
         let plan = if rollback {
             steps::way_back(&f.app, &machines, digest)?
         } else {

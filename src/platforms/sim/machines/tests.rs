@@ -224,7 +224,7 @@ async fn the_game_day_canary_goes_critical_the_run_fails_naming_the_check_and_th
     // takes its leases: the clock moves meanwhile.
     let way_back = {
         let (fleet, prod, svc, old) = (fleet.clone(), prod.clone(), svc.clone(), old.clone());
-        tokio::spawn(async move { fleet.deploy(&prod, &svc, &old).await })
+        tokio::spawn(async move { fleet.redeploy(&prod, &svc, &old).await })
     };
     while !way_back.is_finished() {
         clock.advance(Duration::from_secs(1));
@@ -239,4 +239,61 @@ async fn the_game_day_canary_goes_critical_the_run_fails_naming_the_check_and_th
     let (api, _) = fleet.machines.of("prod", svc).unwrap();
     let updates = api.calls().into_iter().filter(|c| c.op == "update").count();
     assert_eq!(updates, 2, "the canary forward, then back");
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_canary_paused_in_one_process_is_seen_and_continued_from_another_through_the_world() {
+    let clock = clock();
+    let dir = tempfile::tempdir().unwrap();
+    let fleet_file = FleetFile::demo().unwrap();
+    let open = || {
+        SimFleet::open_world(
+            &fleet_file,
+            7,
+            Arc::new(clock.clone()),
+            dir.path().join("world.json"),
+            "v1".to_string(),
+            None,
+            false,
+        )
+        .0
+    };
+    let (alice, bob) = (open(), open());
+    let cfg = config::demo().unwrap();
+    let prod = cfg.env("prod").unwrap();
+    let svc = prod.service("edge").unwrap();
+    let digest = read(&alice, &cfg, "staging").await.digest.unwrap();
+    alice.deploy(prod, svc, &digest).await.unwrap();
+
+    let mut decided_by_bob = Vec::new();
+    let mut last = None;
+    for _ in 0..600 {
+        clock.advance(Duration::from_secs(1));
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        // bob's process sees the machines and the run alice's process runs.
+        let seen = read(&bob, &cfg, "prod").await;
+        if seen.digest.as_ref() == Some(&digest) && seen.convergence.is_converged() {
+            last = Some(seen);
+            break;
+        }
+        let paused = seen
+            .deployments
+            .iter()
+            .find_map(|d| d.shift.clone())
+            .filter(|s| s.pause.is_some());
+        if let Some(shift) = paused
+            && decided_by_bob.is_empty()
+        {
+            decided_by_bob.push(shift.step);
+            bob.decide_step(prod, svc, &shift, Decision::Continue)
+                .await
+                .unwrap();
+        }
+    }
+    assert_eq!(decided_by_bob, vec![1], "one pause, after the canary");
+    let last = last.expect("the run finished");
+    assert_eq!((last.running, last.desired), (4, 4));
+    // alice's process reads the same end.
+    let mine = read(&alice, &cfg, "prod").await;
+    assert_eq!(mine.digest, last.digest);
 }
