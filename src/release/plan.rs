@@ -241,9 +241,13 @@ impl Plan {
 impl Plan {
     /// The record that asks for approvals (`PromotionStarted`), with the policy hash
     /// that voids approvals given under another policy.
+    /// It names the artifact's commit and source where the images' labels
+    /// say them (the runbooks' "record the artifact and its commit"); the
+    /// deploy's records start from it and carry them too.
     pub fn request_draft(&self, operator: &str, promotion: &str, policy_hash: &str) -> Draft {
         Draft {
             policy: Some(policy_hash.to_string()),
+            reasons: self.labels.iter().cloned().collect(),
             ..self.draft(operator, promotion)
         }
     }

@@ -395,7 +395,17 @@ fn canary_then_rolling_across_four_machines_in_two_regions_with_a_nonce_on_every
     assert_eq!(releases.len(), 4, "{reqs:?}");
     assert_eq!(stub.digests(), vec![digest('b'); 4]);
     // One step record per machine, naming it and its region.
-    let (_, steps) = home.ledger();
+    let (records, steps) = home.ledger();
+    // The artifact's commit and source are recorded with the promotion
+    // and its deploy (the runbook's "record the artifact, commit").
+    for kind in ["promotion_started", "deploy_issued"] {
+        let r = records.iter().find(|r| r["kind"] == kind).unwrap();
+        let reasons = r["reasons"].to_string();
+        assert!(
+            reasons.contains("9f8e7d6") && reasons.contains("github.com/acme/edge"),
+            "{kind}: {r}"
+        );
+    }
     for (id, region) in MACHINES {
         assert_eq!(
             steps
