@@ -694,3 +694,68 @@ fn lambda_errors_through_the_cli_abort_at_the_second_step_and_roll_the_alias_bac
     assert_eq!(cell["revision"], "thumbnailer-prod:2", "{cell}");
     demo.audit_verifies();
 }
+
+/// `fly-canary-critical` through the CLI: alice promotes edge (on Fly) into
+/// prod and watches; the canary machine starts but its check "health" goes
+/// critical, the run fails naming it, the watch aborts and deploys the
+/// digest prod ran before back onto the canary: all four machines run it
+/// again.
+#[test]
+#[ignore = "prod's 24h soak never passes for Fly until fly/snapshot.rs dates the primary deployment (see /work/notes/part-e-to-part-a.md)"]
+fn fly_canary_critical_through_the_cli_rolls_back_naming_the_check() {
+    let demo = Demo::new();
+    let before = digest_of(&demo.status_json(), "prod", "edge");
+    assert!(!before.is_empty());
+    // Fly's runs go on in the promoting process: --wait even to ask.
+    let scenario = ["--scenario", "fly-canary-critical", "--wait"];
+    let (code, first) = demo.promote("edge", "prod", &scenario);
+    assert_eq!(
+        (code, &first["outcome"]),
+        (1, &Value::from("no_go")),
+        "{first}"
+    );
+    let id = first["promotion"].as_str().unwrap().to_string();
+    for who in ["bob", "carol"] {
+        demo.cmd(who)
+            .args(["approve", "--demo", "--yes", &id])
+            .assert()
+            .success();
+    }
+    let (code, report) = demo.promote("edge", "prod", &scenario);
+    assert_eq!(code, 1, "{report}");
+    assert_eq!(report["outcome"], "rolled_back", "{report}");
+    let cause = report["cause"].as_str().unwrap_or_default();
+    assert!(cause.starts_with("aborted: "), "{report}");
+    let why = format!("{}\n{cause}", report["reason"].as_str().unwrap_or_default());
+    assert!(why.contains("\"health\""), "the check is named: {report}");
+    // Every machine runs the digest it ran before.
+    let status = demo.status_json();
+    assert_eq!(digest_of(&status, "prod", "edge"), before, "{status}");
+    let cell = status["services"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["name"] == "edge")
+        .and_then(|s| {
+            s["cells"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|c| c["env"] == "prod")
+        })
+        .cloned()
+        .unwrap();
+    // Each machine's detail line names the old digest.
+    let short = before.trim_start_matches("sha256:");
+    let short = &short[..12.min(short.len())];
+    let machines: Vec<String> = cell["detail"]["lines"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|l| l["label"] == "machine")
+        .map(|l| l["text"].as_str().unwrap_or_default().to_string())
+        .collect();
+    assert_eq!(machines.len(), 4, "{cell}");
+    assert!(machines.iter().all(|m| m.contains(short)), "{cell}");
+    demo.audit_verifies();
+}

@@ -663,3 +663,5 @@ fn a_lambda_shift_into_prod_pauses_and_a_second_shell_continues_each_step() {
     tmux.send(&["q"]);
     tmux.wait_for("EXIT=0", WAIT);
 }
+
+mod fly;
