@@ -271,9 +271,9 @@ fn completions_offer_environment_service_and_scenario_names_not_files() {
     // Without a configuration: the demo's names.
     let bash = script(&["completions", "bash"]);
     for words in [
-        "api web checkout payments search notifications auth storefront thumbnailer",
+        "api web checkout payments search notifications auth storefront thumbnailer edge",
         "dev staging prod",
-        "bad-release slow-release flaky-health region-outage lambda-errors list",
+        "bad-release slow-release flaky-health region-outage lambda-errors fly-canary-critical list",
     ] {
         assert!(
             bash.contains(&format!("compgen -W \"{words}\"")),
