@@ -320,7 +320,7 @@ mod tests {
             ProblemCounts {
                 firing: 1,
                 unknown: 1,
-                behind: 7,
+                behind: 8,
                 ..ProblemCounts::default()
             }
         );
@@ -337,11 +337,12 @@ mod tests {
                 "search",
                 "notifications",
                 "storefront",
-                "thumbnailer"
+                "thumbnailer",
+                "edge"
             ]
         );
         update(&mut app, Msg::Key(Key::ch('!')));
-        assert_eq!(app.visible_services().len(), 9);
+        assert_eq!(app.visible_services().len(), 10);
     }
 
     #[tokio::test]
@@ -352,13 +353,13 @@ mod tests {
         let (mut app, _) = demo(Some(down)).await;
         let c = app.problem_counts();
         assert_eq!(c, by_cell(&app));
-        assert_eq!((c.unknown, c.firing), (9 + 1, 0), "{c:?}");
+        assert_eq!((c.unknown, c.firing), (10 + 1, 0), "{c:?}");
         app.toggle_problems();
-        assert_eq!(app.visible_services().len(), 9);
+        assert_eq!(app.visible_services().len(), 10);
         // Nothing read yet: loading, never "no problems".
         let cfg = crate::config::demo().unwrap();
         let fresh = App::new(&cfg, KeyMap::default(), "a".into(), app.now);
-        assert_eq!(fresh.problem_counts().loading, 27);
+        assert_eq!(fresh.problem_counts().loading, 30);
         assert!(!fresh.problem_counts().is_clear());
     }
 
@@ -389,7 +390,7 @@ mod tests {
         );
         let c = app.problem_counts();
         assert_ne!(c, before);
-        assert_eq!((c.in_progress, c.behind), (1, 6), "{c:?}");
+        assert_eq!((c.in_progress, c.behind), (1, 7), "{c:?}");
         assert_eq!(c, by_cell(&app));
         // No reading for a long while: stale is unknown, and the kept counts
         // follow the view, not only the readings.
