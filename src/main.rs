@@ -19,7 +19,7 @@ fn main() {
         }
     };
     let code = runtime.block_on(async {
-        let code = shipdeck::cli::run(cli).await;
+        let code = Box::pin(shipdeck::cli::run(cli)).await;
         // Runs this process drives let go of what they hold (Fly's leases).
         if !shipdeck::platforms::shutdown(std::time::Duration::from_secs(15)).await {
             tracing::warn!("a run did not release its leases in time; they lapse on their own");

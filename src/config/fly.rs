@@ -83,15 +83,15 @@ pub struct FlyService {
 
 /// The defaults of the pace, where neither the service nor its environment
 /// says (one machine at a time, as the runbook's "then the rest").
-pub const DEFAULT_CANARY_HOLD: Duration = Duration::from_secs(300);
+pub const DEFAULT_CANARY_HOLD: Duration = Duration::from_mins(5);
 /// The hold between batches after the canary.
-pub const DEFAULT_HOLD: Duration = Duration::from_secs(60);
+pub const DEFAULT_HOLD: Duration = Duration::from_mins(1);
 /// flyctl's `DefaultWaitTimeout`.
-pub const DEFAULT_WAIT_TIMEOUT: Duration = Duration::from_secs(300);
+pub const DEFAULT_WAIT_TIMEOUT: Duration = Duration::from_mins(5);
 /// How long a critical check is given to recover.
 pub const DEFAULT_CHECKS_GRACE: Duration = Duration::from_secs(30);
 /// A lease's life, refreshed every third of it.
-pub const DEFAULT_LEASE_TTL: Duration = Duration::from_secs(60);
+pub const DEFAULT_LEASE_TTL: Duration = Duration::from_mins(1);
 
 #[cfg(test)]
 mod tests {

@@ -6,9 +6,7 @@
 //! 5xx ratio in a real Prometheus that aborts mid-way and rolls back only
 //! the machines updated. What only the stub checks is in the README.
 
-#[path = "signals/servers.rs"]
-#[allow(dead_code)]
-mod servers;
+use crate::signals::servers;
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;

@@ -701,7 +701,6 @@ fn lambda_errors_through_the_cli_abort_at_the_second_step_and_roll_the_alias_bac
 /// digest prod ran before back onto the canary: all four machines run it
 /// again.
 #[test]
-#[ignore = "prod's 24h soak never passes for Fly until fly/snapshot.rs dates the primary deployment (see /work/notes/part-e-to-part-a.md)"]
 fn fly_canary_critical_through_the_cli_rolls_back_naming_the_check() {
     let demo = Demo::new();
     let before = digest_of(&demo.status_json(), "prod", "edge");

@@ -7,7 +7,7 @@
 //! abort rule watches it) and the `ApiFailing` alert; prod's gate looks at
 //! staging.
 
-mod servers;
+pub(crate) mod servers;
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;

@@ -162,6 +162,28 @@ fn changed_at(m: &MachineView) -> Option<DateTime<Utc>> {
         })
 }
 
+/// When a machine got what it runs now: its newest `launch` or `update`
+/// event, else when it last changed.
+fn deployed_at(m: &MachineView) -> Option<DateTime<Utc>> {
+    m.events
+        .iter()
+        .filter(|e| e.kind == "launch" || e.kind == "update")
+        .map(|e| e.timestamp)
+        .max()
+        .and_then(DateTime::from_timestamp_millis)
+        .or_else(|| changed_at(m))
+}
+
+/// Since when every machine of `on` has run its digest (the last one to get
+/// it), for a stage's soak; `at` (no time soaked) where one does not say.
+fn running_since(on: &[&Judged<'_>], at: DateTime<Utc>) -> DateTime<Utc> {
+    on.iter()
+        .map(|j| deployed_at(j.m))
+        .try_fold(DateTime::<Utc>::MIN_UTC, |newest, t| Some(newest.max(t?)))
+        .filter(|t| *t != DateTime::<Utc>::MIN_UTC && *t <= at)
+        .unwrap_or(at)
+}
+
 /// The digests the machines run, with their machines, most machines first.
 fn by_digest<'a>(judged: &'a [Judged<'a>]) -> Vec<(Digest, Vec<&'a Judged<'a>>)> {
     let mut map: BTreeMap<Digest, Vec<&Judged<'_>>> = BTreeMap::new();
@@ -478,6 +500,9 @@ fn primary(
         Deployment {
             rollout,
             reason,
+            // The Machines API keeps no deployments: the machines' own
+            // updates say since when the stage runs this digest.
+            created_at: running_since(on_new, r.at),
             ..base(id, rev, DeploymentRole::Primary, r.at)
         }
     };

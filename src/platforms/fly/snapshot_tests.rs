@@ -348,3 +348,32 @@ fn an_app_that_cannot_be_read_is_unknown_with_its_reason() {
     );
     assert!(s.detail.lines[0].warn);
 }
+
+/// A stage's soak counts from when its last machine got the digest (its
+/// newest `update` or `launch` event), not from the reading: the Machines
+/// API keeps no deployments. A machine that says nothing counts as just now.
+#[test]
+fn the_digest_runs_since_its_last_machine_got_it() {
+    let d = format!("sha256:{}", "1".repeat(64));
+    let mut ms = four([d.as_str(); 4]);
+    let update = |hours_ago: i64| EventView {
+        kind: "update".into(),
+        status: "replacing".into(),
+        source: "user".into(),
+        timestamp: at().timestamp_millis() - hours_ago * 3_600_000,
+        request: serde_json::Value::Null,
+    };
+    for (i, m) in ms.iter_mut().enumerate() {
+        m.events.push(update(30 - i64::try_from(i).unwrap()));
+    }
+    let s = service_snapshot("edge", reading(ms.clone()));
+    let primary = &s.deployments[0];
+    assert_eq!(primary.created_at, at() - chrono::Duration::hours(27));
+    // Without events or updated_at, nothing has soaked.
+    for m in &mut ms {
+        m.events.clear();
+        m.updated_at = None;
+    }
+    let s = service_snapshot("edge", reading(ms));
+    assert_eq!(s.deployments[0].created_at, at());
+}
