@@ -479,10 +479,18 @@ fn service_cell<'a>(
         (None, _) if s.image.is_none() => ("?no digest".to_string(), Tone::Warn),
         (None, _) => ("?unpinned".to_string(), Tone::Warn),
     };
-    let rev = s
-        .task_definition
-        .as_ref()
-        .map_or("-".to_string(), crate::model::Revision::short);
+    let rev = match &s.task_definition {
+        None => " - ".to_string(),
+        // A revision named by its digest (Fly's) says nothing more: once.
+        Some(r)
+            if s.digest.as_ref().is_some_and(|d| {
+                r.label().is_some_and(|l| l == d.short().to_string().as_str())
+            }) =>
+        {
+            " ".to_string()
+        }
+        Some(r) => format!(" {} ", r.short()),
+    };
     let (rsym, rtone) = rollout_badge(s.rollout());
     let tasks_tone = if s.running == s.desired {
         Tone::Plain
@@ -508,7 +516,7 @@ fn service_cell<'a>(
     let mut line1 = Line::from(vec![
         Span::styled(if stale { "~" } else { "" }, theme.tone(Tone::Warn)),
         Span::styled(digest, theme.tone(dim(dtone))),
-        Span::styled(format!(" {rev} "), theme.tone(Tone::Dim)),
+        Span::styled(rev, theme.tone(Tone::Dim)),
         Span::styled(rsym, theme.tone(dim(rtone))),
         Span::styled(counted.unwrap_or_default(), theme.tone(dim(tasks_tone))),
     ]);
