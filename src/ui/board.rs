@@ -484,7 +484,8 @@ fn service_cell<'a>(
         // A revision named by its digest (Fly's) says nothing more: once.
         Some(r)
             if s.digest.as_ref().is_some_and(|d| {
-                r.label().is_some_and(|l| l == d.short().to_string().as_str())
+                r.label()
+                    .is_some_and(|l| l == d.short().to_string().as_str())
             }) =>
         {
             " ".to_string()
