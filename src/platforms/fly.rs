@@ -8,6 +8,7 @@
 //! rollback: shipdeck's redeploys the previous stable digest the same way.
 
 pub mod api;
+pub mod choose;
 pub mod http;
 pub mod marker;
 pub mod provider;

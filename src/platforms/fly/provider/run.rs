@@ -24,9 +24,10 @@ use crate::config::fly::FlyService;
 use crate::config::{EnvConfig, ServiceConfig};
 use crate::model::text::fold_line;
 use crate::model::{Digest, Revision};
-use crate::platforms::fly::api::{FlyApi, MachineView, RunView};
+use crate::platforms::fly::api::{FlyApi, RunView};
+use crate::platforms::fly::choose::{choose, repository};
 use crate::platforms::fly::runner::{self, Control, Pace, Probe, Spec, Stop, Time};
-use crate::platforms::fly::steps::{self, Leases, Plan};
+use crate::platforms::fly::steps;
 use crate::provider::{DeployStarted, ProviderError};
 
 /// How often a holding run re-reads its machines.
@@ -113,70 +114,6 @@ fn fly_of(service: &ServiceConfig) -> Result<&FlyService, ProviderError> {
     })
 }
 
-/// `registry/repository` of a machine's image.
-fn repository_of(m: &MachineView) -> Option<String> {
-    let i = m.image_ref.as_ref()?;
-    if i.repository.is_empty() {
-        return None;
-    }
-    Some(if i.registry.is_empty() {
-        i.repository.clone()
-    } else {
-        format!("{}/{}", i.registry, i.repository)
-    })
-}
-
-/// Where the machines pull `digest` from: the service's `image_repository`,
-/// else a machine of the group that runs it, else the repository a reading
-/// of another stage saw it in; on the way back to a digest the group ran
-/// before, else the repository the group pulls from now (where it was
-/// promoted from before, as the machines' images come from one place).
-fn repository(
-    p: &FlyProvider,
-    f: &FlyService,
-    machines: &[MachineView],
-    digest: &str,
-    intent: Intent,
-) -> Result<String, ProviderError> {
-    if let Some(r) = &f.image_repository {
-        return Ok(r.clone());
-    }
-    if let Some(r) = machines
-        .iter()
-        .filter(|m| m.digest() == Some(digest))
-        .find_map(repository_of)
-    {
-        return Ok(r);
-    }
-    if let Some(r) = p
-        .runs
-        .2
-        .lock()
-        .unwrap_or_else(PoisonError::into_inner)
-        .get(digest)
-    {
-        return Ok(r.clone());
-    }
-    if intent == Intent::Back
-        && let Some(r) = machines.iter().find_map(repository_of)
-    {
-        return Ok(r);
-    }
-    Err(ProviderError::Other {
-        message: format!(
-            "{}: no repository is known for {digest} (no reading of another stage showed it): set image_repository in [environment.service.fly]; nothing was changed",
-            fold_line(&f.app)
-        ),
-    })
-}
-
-/// What `deploy` decided.
-struct Chosen {
-    plan: Plan,
-    rollback: bool,
-    leases: Leases,
-}
-
 /// Why a run is asked for: a promotion, or the engine's rollback to an
 /// earlier stable digest ([`crate::provider::Provider::redeploy`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -203,9 +140,26 @@ pub(super) async fn deploy(
         "fly-{}",
         Utc::now().timestamp_nanos_opt().unwrap_or_default()
     );
-    let chosen = choose(p, &*api, &f, &key, digest, &run_id, intent).await?;
+    let running = p.runs.control(&key);
+    let chosen = choose(
+        &*api,
+        &f,
+        running.as_deref(),
+        (&key.0, &key.1),
+        digest,
+        &run_id,
+        intent == Intent::Back,
+    )
+    .await?;
     let machines = steps::members(&api.list(&f.app).await?, f.group.as_deref());
-    let image = match repository(p, &f, &machines, digest, intent) {
+    let seen = p
+        .runs
+        .2
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .get(digest)
+        .cloned();
+    let image = match repository(&f, &machines, digest, seen, intent == Intent::Back) {
         Ok(r) => format!("{r}@{digest}"),
         Err(e) => {
             steps::release_all(&*api, &f.app, &chosen.leases).await;
@@ -271,105 +225,6 @@ pub(super) async fn deploy(
         to: Some(to),
         change: None,
         deployment_id: Some(run_id),
-    })
-}
-
-/// Reads the group and decides: a way back (adopting this process's run
-/// from `digest`, or over a mixed group or machines marked with it), or a
-/// promotion; then takes the leases it needs. Refusals change nothing.
-async fn choose<A: FlyApi>(
-    p: &FlyProvider,
-    api: &A,
-    f: &FlyService,
-    key: &Key,
-    digest: &str,
-    run_id: &str,
-    intent: Intent,
-) -> Result<Chosen, ProviderError> {
-    let description = format!("shipdeck {run_id} {}/{} → {digest}", key.0, key.1);
-    let ttl = f.lease_ttl;
-    // This process's run: a way back from it adopts it; anything else waits
-    // for it to end.
-    if let Some(ctl) = p.runs.control(key) {
-        let view = ctl.view();
-        if view.from.as_deref() == Some(digest) && !view.rollback {
-            let adopted = ctl.adopt().await;
-            let machines = steps::members(&api.list(&f.app).await?, f.group.as_deref());
-            let mut plan = match steps::way_back(&f.app, &machines, digest) {
-                Ok(plan) => plan,
-                Err(e) => {
-                    steps::release_all(api, &f.app, &adopted.leases).await;
-                    return Err(e);
-                }
-            };
-            let touched: Vec<&str> = adopted.touched.iter().map(|t| t.id.as_str()).collect();
-            plan.order.retain(|t| touched.contains(&t.id.as_str()));
-            let mut leases = adopted.leases;
-            let missing: Vec<String> = plan
-                .order
-                .iter()
-                .map(|t| t.id.clone())
-                .filter(|id| !leases.contains_key(id))
-                .collect();
-            if !missing.is_empty() {
-                match steps::lease_all(api, &f.app, &machines, &missing, ttl, &description).await {
-                    Ok(more) => leases.extend(more),
-                    Err(e) => {
-                        steps::release_all(api, &f.app, &leases).await;
-                        return Err(e);
-                    }
-                }
-            }
-            // Leases of machines it will not update are not kept.
-            let spare: Leases = leases
-                .iter()
-                .filter(|(id, _)| !plan.order.iter().any(|t| &&t.id == id))
-                .map(|(id, l)| (id.clone(), l.clone()))
-                .collect();
-            steps::release_all(api, &f.app, &spare).await;
-            leases.retain(|id, _| !spare.contains_key(id));
-            return Ok(Chosen {
-                plan,
-                rollback: true,
-                leases,
-            });
-        }
-        if !ctl.is_finished() {
-            return Err(ProviderError::Conflict {
-                message: format!(
-                    "{}: a run of this shipdeck ({}) is still going; nothing was changed",
-                    fold_line(&f.app),
-                    view.id
-                ),
-            });
-        }
-    }
-    let machines = steps::members(&api.list(&f.app).await?, f.group.as_deref());
-    let mixed_with_it = machines.iter().any(|m| m.digest() == Some(digest))
-        && machines.iter().any(|m| m.digest() != Some(digest));
-    let marked = !machines.is_empty()
-        && machines
-            .iter()
-            .all(|m| m.metadata(steps::FROM_KEY) == Some(digest));
-    // The engine says when it rolls back; a group half on the digest, or
-    // marked as coming from it, is a way back too (a run this process no
-    // longer holds, cut off).
-    let rollback = intent == Intent::Back || mixed_with_it || marked;
-    let plan = if rollback {
-        steps::way_back(&f.app, &machines, digest)?
-    } else {
-        steps::promotion(&f.app, &machines, digest)?
-    };
-    let ids: Vec<String> = if rollback {
-        plan.order.iter().map(|t| t.id.clone()).collect()
-    } else {
-        plan.group.clone()
-    };
-    let leases = steps::lease_all(api, &f.app, &machines, &ids, ttl, &description).await?;
-    Ok(Chosen {
-        plan,
-        rollback,
-        leases,
     })
 }
 

@@ -16,15 +16,15 @@ use serde::{Deserialize, Serialize};
 
 use super::super::SimFleet;
 use super::super::script::Trigger;
-use super::shared::Shared;
 use super::{not_found, sim_sleep};
 use crate::config::fly::FlyService;
 use crate::config::{EnvConfig, ServiceConfig};
 use crate::model::text::fold_line;
 use crate::model::{Decision, Digest, Revision};
 use crate::platforms::fly::api::{FlyApi, RunView};
+use crate::platforms::fly::choose::{choose, repository};
 use crate::platforms::fly::runner::{self, Control, NoProbe, Pace, Spec, Time};
-use crate::platforms::fly::steps::{self, Leases, Plan};
+use crate::platforms::fly::steps;
 use crate::provider::{DeployStarted, ProviderError};
 
 /// How often a holding run re-reads its machines (simulated time).
@@ -106,13 +106,6 @@ impl SavedRun {
 /// The runs' views in the world, by service.
 pub(in crate::platforms::sim) type SavedRuns = BTreeMap<String, SavedRun>;
 
-/// What `deploy` decided.
-struct Chosen {
-    plan: Plan,
-    rollback: bool,
-    leases: Leases,
-}
-
 fn fly_of(cfg: &ServiceConfig) -> Result<FlyService, ProviderError> {
     cfg.fly.as_deref().cloned().ok_or_else(|| not_found(cfg))
 }
@@ -157,27 +150,30 @@ impl SimFleet {
         let api = self.shared_fly(&env.name, api);
         let key = (env.name.clone(), cfg.name.clone());
         let digest = digest.as_str();
-        let chosen = self.choose_fly(&api, &f, &key, digest, &id, back).await?;
+        let running = self.machines.runs.get(&key);
+        let chosen = choose(
+            &api,
+            &f,
+            running.as_deref(),
+            (&key.0, &key.1),
+            digest,
+            &id,
+            back,
+        )
+        .await?;
         let machines = steps::members(&api.list(&f.app).await?, f.group.as_deref());
-        let repository = f
-            .image_repository
-            .clone()
-            .or_else(|| self.machines.repository_of(digest))
-            .or_else(|| {
-                machines
-                    .iter()
-                    .filter(|m| m.digest() == Some(digest))
-                    .find_map(|m| m.image_ref.as_ref())
-                    .map(|i| format!("{}/{}", i.registry, i.repository))
-            });
-        let Some(repository) = repository else {
-            steps::release_all(&api, &f.app, &chosen.leases).await;
-            return Err(ProviderError::Other {
-                message: format!(
-                    "{}: no repository is known for {digest}: set image_repository in [environment.service.fly]; nothing was changed",
-                    fold_line(&f.app)
-                ),
-            });
+        let repository = match repository(
+            &f,
+            &machines,
+            digest,
+            self.machines.repository_of(digest),
+            chosen.rollback,
+        ) {
+            Ok(r) => r,
+            Err(e) => {
+                steps::release_all(&api, &f.app, &chosen.leases).await;
+                return Err(e);
+            }
         };
         let now = self.clock.now();
         let spec = Spec {
@@ -299,100 +295,6 @@ impl SimFleet {
                 tracing::warn!(run = %id, error = %e, "a decision from another process was not taken");
             }
         }
-    }
-
-    /// Reads the group and decides (see the module); then takes the leases
-    /// it needs. Refusals change nothing.
-    async fn choose_fly(
-        &self,
-        api: &Shared,
-        f: &FlyService,
-        key: &Key,
-        digest: &str,
-        run_id: &str,
-        back: bool,
-    ) -> Result<Chosen, ProviderError> {
-        let description = format!("shipdeck {run_id} {}/{} → {digest}", key.0, key.1);
-        let ttl = f.lease_ttl;
-        if let Some(ctl) = self.machines.runs.get(key) {
-            let view = ctl.view();
-            if view.from.as_deref() == Some(digest) && !view.rollback {
-                let adopted = ctl.adopt().await;
-                let machines = steps::members(&api.list(&f.app).await?, f.group.as_deref());
-                let mut plan = match steps::way_back(&f.app, &machines, digest) {
-                    Ok(plan) => plan,
-                    Err(e) => {
-                        steps::release_all(api, &f.app, &adopted.leases).await;
-                        return Err(e);
-                    }
-                };
-                let touched: Vec<&str> = adopted.touched.iter().map(|t| t.id.as_str()).collect();
-                plan.order.retain(|t| touched.contains(&t.id.as_str()));
-                let mut leases = adopted.leases;
-                let missing: Vec<String> = plan
-                    .order
-                    .iter()
-                    .map(|t| t.id.clone())
-                    .filter(|id| !leases.contains_key(id))
-                    .collect();
-                if !missing.is_empty() {
-                    match steps::lease_all(api, &f.app, &machines, &missing, ttl, &description)
-                        .await
-                    {
-                        Ok(more) => leases.extend(more),
-                        Err(e) => {
-                            steps::release_all(api, &f.app, &leases).await;
-                            return Err(e);
-                        }
-                    }
-                }
-                let spare: Leases = leases
-                    .iter()
-                    .filter(|(id, _)| !plan.order.iter().any(|t| &&t.id == id))
-                    .map(|(id, l)| (id.clone(), l.clone()))
-                    .collect();
-                steps::release_all(api, &f.app, &spare).await;
-                leases.retain(|id, _| !spare.contains_key(id));
-                return Ok(Chosen {
-                    plan,
-                    rollback: true,
-                    leases,
-                });
-            }
-            if !ctl.is_finished() {
-                return Err(ProviderError::Conflict {
-                    message: format!(
-                        "{}: a run of this shipdeck ({}) is still going; nothing was changed",
-                        fold_line(&f.app),
-                        view.id
-                    ),
-                });
-            }
-        }
-        let machines = steps::members(&api.list(&f.app).await?, f.group.as_deref());
-        let mixed_with_it = machines.iter().any(|m| m.digest() == Some(digest))
-            && machines.iter().any(|m| m.digest() != Some(digest));
-        let marked = !machines.is_empty()
-            && machines
-                .iter()
-                .all(|m| m.metadata(steps::FROM_KEY) == Some(digest));
-        let rollback = back || mixed_with_it || marked;
-        let plan = if rollback {
-            steps::way_back(&f.app, &machines, digest)?
-        } else {
-            steps::promotion(&f.app, &machines, digest)?
-        };
-        let ids: Vec<String> = if rollback {
-            plan.order.iter().map(|t| t.id.clone()).collect()
-        } else {
-            plan.group.clone()
-        };
-        let leases = steps::lease_all(api, &f.app, &machines, &ids, ttl, &description).await?;
-        Ok(Chosen {
-            plan,
-            rollback,
-            leases,
-        })
     }
 
     /// Fly keeps no revisions to point back at: the engine goes back by
