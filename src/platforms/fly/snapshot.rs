@@ -105,36 +105,8 @@ impl Judged<'_> {
     }
 }
 
-/// The checks whose results count: flyctl drops its blue/green compat checks
-/// (`RemoveCompatChecks`).
-pub(crate) fn checks(m: &MachineView) -> impl Iterator<Item = &CheckView> {
-    m.checks
-        .iter()
-        .filter(|c| !c.name.starts_with("bg_deployments_compat"))
-}
-
-/// The checks `m`'s config defines: top-level ones and each service's.
-fn defined_checks(m: &MachineView) -> usize {
-    let top = m
-        .config
-        .get("checks")
-        .and_then(serde_json::Value::as_object)
-        .map_or(0, serde_json::Map::len);
-    let services = m
-        .config
-        .get("services")
-        .and_then(serde_json::Value::as_array)
-        .map_or(0, |s| {
-            s.iter()
-                .filter_map(|s| s.get("checks").and_then(serde_json::Value::as_array))
-                .map(Vec::len)
-                .sum()
-        });
-    top + services
-}
-
 pub(crate) fn judge(m: &MachineView) -> Judged<'_> {
-    let reported: Vec<&CheckView> = checks(m).collect();
+    let reported: Vec<&CheckView> = super::steps::checks(m).collect();
     Judged {
         m,
         digest: m.digest().and_then(|d| Digest::parse(d).ok()),
@@ -142,7 +114,7 @@ pub(crate) fn judge(m: &MachineView) -> Judged<'_> {
         transient: TRANSIENT.contains(&m.state.as_str()),
         passing: reported.iter().filter(|c| c.status == "passing").count(),
         reported: reported.len(),
-        defined: defined_checks(m),
+        defined: super::steps::configured_checks(m),
         critical: reported.iter().find(|c| c.status == "critical").copied(),
     }
 }
