@@ -16,6 +16,19 @@ use serde::{Deserialize, Serialize};
 
 use crate::provider::ProviderError;
 
+/// States a machine passes through on its way elsewhere (docs
+/// `machine-states`).
+const TRANSIENT: &[&str] = &[
+    "replacing",
+    "updating",
+    "starting",
+    "stopping",
+    "creating",
+    "destroying",
+    "launch_failed",
+    "suspending",
+];
+
 /// One machine as the API answers it (`GET /v1/apps/{app}/machines[/{id}]`).
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 #[serde(default)]
@@ -134,6 +147,19 @@ impl MachineView {
     /// The Fly release it was last deployed by (`fly_release_version`).
     pub fn release_version(&self) -> Option<&str> {
         self.metadata("fly_release_version")
+    }
+
+    /// Whether it is read whole: its host is `ok` (or not said) and its
+    /// config came whole. A machine that is not is unknown: never green,
+    /// never promoted over.
+    pub fn is_known(&self) -> bool {
+        self.host_status.as_deref().is_none_or(|h| h == "ok") && !self.incomplete_config
+    }
+
+    /// Whether it is on its way to another state (docs `machine-states`):
+    /// never converged, never promoted over.
+    pub fn is_transient(&self) -> bool {
+        TRANSIENT.contains(&self.state.as_str())
     }
 
     /// The digest it runs, when the API names one.

@@ -29,19 +29,6 @@ use crate::model::{
 
 /// Events kept per service, newest first.
 const EVENTS: usize = 20;
-/// States a machine passes through on its way elsewhere (docs
-/// `machine-states`).
-const TRANSIENT: &[&str] = &[
-    "replacing",
-    "updating",
-    "starting",
-    "stopping",
-    "creating",
-    "destroying",
-    "launch_failed",
-    "suspending",
-];
-
 /// What one reading of an app's machines found.
 #[derive(Debug, Clone)]
 pub struct FlyReading {
@@ -110,8 +97,8 @@ pub(crate) fn judge(m: &MachineView) -> Judged<'_> {
     Judged {
         m,
         digest: m.digest().and_then(|d| Digest::parse(d).ok()),
-        known: m.host_status.as_deref().is_none_or(|h| h == "ok") && !m.incomplete_config,
-        transient: TRANSIENT.contains(&m.state.as_str()),
+        known: m.is_known(),
+        transient: m.is_transient(),
         passing: reported.iter().filter(|c| c.status == "passing").count(),
         reported: reported.len(),
         defined: super::steps::configured_checks(m),

@@ -23,17 +23,6 @@ pub const RUN_KEY: &str = "shipdeck_run";
 /// shipdeck's run (so a later process knows the way back).
 pub const FROM_KEY: &str = "shipdeck_from";
 
-/// States a machine passes through while it changes: never promoted over.
-pub const TRANSIENT: [&str; 7] = [
-    "replacing",
-    "updating",
-    "starting",
-    "stopping",
-    "creating",
-    "destroying",
-    "launch_failed",
-];
-
 /// Process groups that are not the app's service (flyctl's `ListActive`).
 const NOT_SERVING: [&str; 2] = ["fly_app_release_command", "fly_app_console"];
 
@@ -111,8 +100,10 @@ fn refuse(app: &str, why: &str) -> ProviderError {
 /// A machine whose state cannot be trusted: its host is not ok, or its
 /// config was not read whole (and an update must send it whole).
 fn unknown(m: &MachineView) -> Option<String> {
+    if m.is_known() {
+        return None;
+    }
     match m.host_status.as_deref() {
-        Some("ok") | None if !m.incomplete_config => None,
         Some(h) if h != "ok" => Some(format!(
             "machine {} is on a host that is {}: its state is unknown",
             named(m),
@@ -137,7 +128,7 @@ pub fn promotion(app: &str, machines: &[MachineView], digest: &str) -> Result<Pl
         if let Some(why) = unknown(m) {
             return Err(refuse(app, &why));
         }
-        if TRANSIENT.contains(&m.state.as_str()) || m.state == "failed" {
+        if m.is_transient() || m.state == "failed" {
             return Err(refuse(
                 app,
                 &format!(
