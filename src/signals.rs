@@ -233,12 +233,7 @@ impl<'a> Server<'a> {
 
 /// At most [`TEXT_LIMIT`] characters of a server's text, on one line.
 pub(crate) fn clip(text: &str) -> String {
-    let clean = crate::model::sanitize(text);
-    let mut out: String = clean.chars().take(TEXT_LIMIT).collect();
-    if clean.chars().count() > TEXT_LIMIT {
-        out.push('…');
-    }
-    out
+    crate::model::text::clip(text, TEXT_LIMIT)
 }
 
 /// Reads signal servers: one HTTP client, the run's secrets.

@@ -125,6 +125,18 @@ pub fn fold_line(text: &str) -> String {
     clean(text, Breaks::Mark)
 }
 
+/// Outside text on one line ([`sanitize`]), at most `limit` characters, an
+/// ellipsis saying where it was cut: a server's or an API's answer quoted
+/// in a reason.
+pub fn clip(text: &str, limit: usize) -> String {
+    let clean = sanitize(text);
+    let mut out: String = clean.chars().take(limit).collect();
+    if clean.chars().count() > limit {
+        out.push('…');
+    }
+    out
+}
+
 /// JSON text with every character a terminal could act on escaped as `\uXXXX`:
 /// serde_json already escapes C0 controls; this adds DEL, C1 controls and bidi
 /// overrides. Such characters only occur inside JSON strings, so the document

@@ -321,12 +321,7 @@ impl WithoutUrl for reqwest::Error {
 
 /// At most [`TEXT_LIMIT`] characters of outside text, on one line.
 pub(crate) fn clip(text: &str) -> String {
-    let clean = crate::model::sanitize(text);
-    let mut out: String = clean.chars().take(TEXT_LIMIT).collect();
-    if clean.chars().count() > TEXT_LIMIT {
-        out.push('…');
-    }
-    out
+    crate::model::text::clip(text, TEXT_LIMIT)
 }
 
 /// What an error answer says: its `error` or `message`, else its text.
