@@ -320,6 +320,17 @@ pub struct SmokeResult {
     pub reason: String,
 }
 
+/// The smoke checks of `results` that failed, each with why (`name:
+/// reason; …`), or `None` when every one passed.
+pub fn smoke_failures(results: &[SmokeResult]) -> Option<String> {
+    let failed: Vec<String> = results
+        .iter()
+        .filter(|r| !r.passed)
+        .map(|r| format!("{}: {}", r.name, r.reason))
+        .collect();
+    (!failed.is_empty()).then(|| failed.join("; "))
+}
+
 /// Runs every smoke check concurrently within `deadline`; checks still running then fail.
 pub async fn run_smoke(
     client: &reqwest::Client,

@@ -85,18 +85,11 @@ pub(super) async fn smoke(ctx: &Ctx, to: Colour) -> Result<(), String> {
         Duration::from_mins(1),
     )
     .await;
-    let failed: Vec<String> = results
-        .iter()
-        .filter(|r| !r.passed)
-        .map(|r| format!("{}: {}", r.name, r.reason))
-        .collect();
-    if failed.is_empty() {
-        Ok(())
-    } else {
-        Err(format!(
-            "{to} not ready: smoke checks failed ({}); the proxy was not touched",
-            failed.join("; ")
-        ))
+    match crate::health::smoke_failures(&results) {
+        None => Ok(()),
+        Some(failed) => Err(format!(
+            "{to} not ready: smoke checks failed ({failed}); the proxy was not touched"
+        )),
     }
 }
 
