@@ -543,5 +543,34 @@ impl SimFleet {
     }
 }
 
+impl SimFleet {
+    /// Changes the simulated state, shared through the world file where
+    /// there is one: taken in under the file's lock, changed, saved.
+    fn change(&self, f: impl FnOnce(&mut SimState)) {
+        let _lock = self.world.as_ref().map(|w| w.lock());
+        let mut st = self.lock();
+        if let Some(w) = &self.world {
+            w.sync_in(&mut st);
+        }
+        f(&mut st);
+        if let Some(w) = &self.world {
+            w.save(&st);
+        }
+    }
+}
+
+/// How often a sleep on the simulator's clock looks at it.
+const TICK: Duration = Duration::from_millis(20);
+
+/// Waits until the simulator's clock has moved on by `d`: a runner's sleep
+/// follows the injected clock (a manual clock in tests, the demo's clock in
+/// the demo), looking at it every [`TICK`] of tokio's time.
+async fn sim_sleep(clock: Arc<dyn Clock>, d: Duration) {
+    let until = clock.now() + chrono::Duration::from_std(d).unwrap_or(chrono::Duration::MAX);
+    while clock.now() < until {
+        tokio::time::sleep(TICK).await;
+    }
+}
+
 #[cfg(test)]
 mod tests;

@@ -4,8 +4,10 @@
 //! holds) or back (every machine not on the digest, or only those a run
 //! from it touched, adopting its leases), and the leases it takes.
 
-use super::api::{FlyApi, MachineView};
-use super::runner::Control;
+use chrono::{DateTime, Utc};
+
+use super::api::{FlyApi, MachineView, RunView};
+use super::runner::{Control, Pace, Spec};
 use super::steps::{self, Leases, Plan};
 use crate::config::fly::FlyService;
 use crate::model::text::fold_line;
@@ -119,6 +121,50 @@ pub async fn choose<A: FlyApi>(
         rollback,
         leases,
     })
+}
+
+impl Chosen {
+    /// The run it starts: `id` moves the machines to `digest`, pulled as
+    /// `image`, at the service's pace; a promotion pauses after its canary
+    /// where the stage's `pause_steps` asks, a way back never does.
+    pub fn spec(
+        &self,
+        id: &str,
+        f: &FlyService,
+        digest: &str,
+        image: String,
+        pause_steps: bool,
+    ) -> Spec {
+        Spec {
+            id: id.to_string(),
+            app: f.app.clone(),
+            digest: digest.to_string(),
+            image,
+            from: self.plan.from.clone(),
+            rollback: self.rollback,
+            pause: pause_steps && !self.rollback,
+            pace: Pace::of(f),
+            order: self.plan.order.clone(),
+            group: self.plan.group.len(),
+        }
+    }
+}
+
+/// What a run of `spec` says before it has done anything, `started` then.
+pub fn first_view(spec: &Spec, started: DateTime<Utc>) -> RunView {
+    RunView {
+        id: spec.id.clone(),
+        from: spec.from.clone(),
+        to: spec.digest.clone(),
+        rollback: spec.rollback,
+        canary: None,
+        updated: Vec::new(),
+        total: spec.order.len(),
+        paused_since: None,
+        steps: Vec::new(),
+        ended: None,
+        started,
+    }
 }
 
 /// `registry/repository` of a machine's image.

@@ -19,7 +19,7 @@ use super::faults::FunctionEffects;
 use super::lambda::{Package, SimLambda};
 use super::script::Trigger;
 use super::series::series;
-use super::{SimFleet, SimState};
+use super::{SimFleet, sim_sleep};
 use crate::clock::Clock;
 use crate::config::{EnvConfig, PlatformKind, ServiceConfig};
 use crate::model::{Digest, Health, MetricSeries, Revision, RevisionInfo, ServiceSnapshot};
@@ -42,8 +42,6 @@ const UPDATE_WAIT: Wait = Wait {
 };
 /// How often a holding or paused shift re-reads its alias.
 const POLL: Duration = Duration::from_secs(1);
-/// How often a simulated sleep looks at the simulator's clock.
-const TICK: Duration = Duration::from_millis(20);
 
 /// One function of the simulated fleet on Lambda.
 #[derive(Debug, Clone, Deserialize)]
@@ -428,29 +426,6 @@ impl SimFleet {
             env: env.to_string(),
             api: api.clone(),
         }
-    }
-
-    /// Changes the simulated state (shared through the world file, if any).
-    fn change(&self, f: impl FnOnce(&mut SimState)) {
-        let _lock = self.world.as_ref().map(|w| w.lock());
-        let mut st = self.lock();
-        if let Some(w) = &self.world {
-            w.sync_in(&mut st);
-        }
-        f(&mut st);
-        if let Some(w) = &self.world {
-            w.save(&st);
-        }
-    }
-}
-
-/// Waits until the simulator's clock has moved on by `d`: the runner's
-/// sleep follows the injected clock (a manual clock in tests, the demo's
-/// clock in the demo), looking at it every [`TICK`] of tokio's time.
-async fn sim_sleep(clock: Arc<dyn Clock>, d: Duration) {
-    let until = clock.now() + chrono::Duration::from_std(d).unwrap_or(chrono::Duration::MAX);
-    while clock.now() < until {
-        tokio::time::sleep(TICK).await;
     }
 }
 

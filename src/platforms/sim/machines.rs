@@ -18,7 +18,6 @@ mod shared;
 #[cfg(test)]
 mod tests;
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
@@ -30,15 +29,11 @@ pub(super) use runs::SavedRuns;
 use super::fly::{FlyFault, SimFly};
 use super::series::series;
 use super::{SimFleet, SimState};
-use crate::clock::Clock;
 use crate::config::{EnvConfig, PlatformKind, ServiceConfig};
 use crate::model::{Digest, Health, MetricSeries, RevisionInfo, ServiceSnapshot};
 use crate::platforms::fly::read::machines_of;
 use crate::platforms::fly::snapshot::{FlyReading, revision, service_snapshot};
 use crate::provider::ProviderError;
-
-/// How often a simulated sleep looks at the simulator's clock.
-const TICK: Duration = Duration::from_millis(20);
 
 /// Game-day effects on an app on Fly: the check its next deploy's image
 /// fails, on the digest that deploy brings.
@@ -239,29 +234,5 @@ impl SimFleet {
             });
         }
         Ok(out)
-    }
-}
-
-impl SimFleet {
-    /// Changes the simulated state (shared through the world file, if any).
-    fn change_fly(&self, f: impl FnOnce(&mut SimState)) {
-        let _lock = self.world.as_ref().map(|w| w.lock());
-        let mut st = self.lock();
-        if let Some(w) = &self.world {
-            w.sync_in(&mut st);
-        }
-        f(&mut st);
-        if let Some(w) = &self.world {
-            w.save(&st);
-        }
-    }
-}
-
-/// Waits until the simulator's clock has moved on by `d` (the runner's
-/// sleep), looking at it every [`TICK`] of tokio's time.
-async fn sim_sleep(clock: Arc<dyn Clock>, d: Duration) {
-    let until = clock.now() + chrono::Duration::from_std(d).unwrap_or(chrono::Duration::MAX);
-    while clock.now() < until {
-        tokio::time::sleep(TICK).await;
     }
 }

@@ -25,8 +25,8 @@ use crate::config::{EnvConfig, ServiceConfig};
 use crate::model::text::fold_line;
 use crate::model::{Digest, Revision};
 use crate::platforms::fly::api::{FlyApi, RunView};
-use crate::platforms::fly::choose::{choose, repository};
-use crate::platforms::fly::runner::{self, Control, Pace, Probe, Spec, Stop, Time};
+use crate::platforms::fly::choose::{choose, first_view, repository};
+use crate::platforms::fly::runner::{self, Control, Probe, Stop, Time};
 use crate::platforms::fly::steps;
 use crate::provider::{DeployStarted, ProviderError};
 
@@ -166,31 +166,8 @@ pub(super) async fn deploy(
             return Err(e);
         }
     };
-    let spec = Spec {
-        id: run_id.clone(),
-        app: f.app.clone(),
-        digest: digest.to_string(),
-        image,
-        from: chosen.plan.from.clone(),
-        rollback: chosen.rollback,
-        pause: env.rollout.pause_steps && !chosen.rollback,
-        pace: Pace::of(&f),
-        order: chosen.plan.order.clone(),
-        group: chosen.plan.group.len(),
-    };
-    let view = RunView {
-        id: run_id.clone(),
-        from: spec.from.clone(),
-        to: digest.to_string(),
-        rollback: spec.rollback,
-        canary: None,
-        updated: Vec::new(),
-        total: spec.order.len(),
-        paused_since: None,
-        steps: Vec::new(),
-        ended: None,
-        started: Utc::now(),
-    };
+    let spec = chosen.spec(&run_id, &f, digest, image, env.rollout.pause_steps);
+    let view = first_view(&spec, Utc::now());
     let views = p.runs.0.clone();
     let mirror = {
         let key = key.clone();
@@ -414,15 +391,9 @@ impl Probe for HttpProbe {
         }
         let results =
             crate::health::run_smoke(&client, &self.smoke, &secrets, Duration::from_mins(1)).await;
-        let failed: Vec<String> = results
-            .iter()
-            .filter(|r| !r.passed)
-            .map(|r| format!("{}: {}", r.name, r.reason))
-            .collect();
-        if failed.is_empty() {
-            Ok(())
-        } else {
-            Err(format!("smoke checks failed ({})", failed.join("; ")))
+        match crate::health::smoke_failures(&results) {
+            None => Ok(()),
+            Some(failed) => Err(format!("smoke checks failed ({failed})")),
         }
     }
 }

@@ -16,15 +16,16 @@ use serde::{Deserialize, Serialize};
 
 use super::super::SimFleet;
 use super::super::script::Trigger;
-use super::{not_found, sim_sleep};
+use super::not_found;
 use crate::config::fly::FlyService;
 use crate::config::{EnvConfig, ServiceConfig};
 use crate::model::text::fold_line;
 use crate::model::{Decision, Digest, Revision};
 use crate::platforms::fly::api::{FlyApi, RunView};
-use crate::platforms::fly::choose::{choose, repository};
-use crate::platforms::fly::runner::{self, Control, NoProbe, Pace, Spec, Time};
+use crate::platforms::fly::choose::{choose, first_view, repository};
+use crate::platforms::fly::runner::{self, Control, NoProbe, Time};
 use crate::platforms::fly::steps;
+use crate::platforms::sim::sim_sleep;
 use crate::provider::{DeployStarted, ProviderError};
 
 /// How often a holding run re-reads its machines (simulated time).
@@ -176,35 +177,18 @@ impl SimFleet {
             }
         };
         let now = self.clock.now();
-        let spec = Spec {
-            id: id.clone(),
-            app: f.app.clone(),
-            digest: digest.to_string(),
-            image: format!("{repository}@{digest}"),
-            from: chosen.plan.from.clone(),
-            rollback: chosen.rollback,
-            pause: env.rollout.pause_steps && !chosen.rollback,
-            pace: Pace::of(&f),
-            order: chosen.plan.order.clone(),
-            group: chosen.plan.group.len(),
-        };
-        let view = RunView {
-            id: id.clone(),
-            from: spec.from.clone(),
-            to: digest.to_string(),
-            rollback: spec.rollback,
-            canary: None,
-            updated: Vec::new(),
-            total: spec.order.len(),
-            paused_since: None,
-            steps: Vec::new(),
-            ended: None,
-            started: now,
-        };
+        let spec = chosen.spec(
+            &id,
+            &f,
+            digest,
+            format!("{repository}@{digest}"),
+            env.rollout.pause_steps,
+        );
+        let view = first_view(&spec, now);
         let mirror = {
             let (fleet, env, service) = (self.clone(), env.name.clone(), cfg.name.clone());
             move |v: &RunView| {
-                fleet.change_fly(|st| {
+                fleet.change(|st| {
                     if let Some(e) = st.envs.get_mut(&env) {
                         let mut saved = SavedRun::of(v);
                         // A decision sent from elsewhere waits to be taken.
@@ -228,7 +212,7 @@ impl SimFleet {
         // The game day: a promotion arms the app's deploy faults on the
         // digest it brings; a way back ends its metrics' effects.
         let app = f.app.clone();
-        self.change_fly(|st| {
+        self.change(|st| {
             if chosen.rollback {
                 st.function_rolled_back(&env.name, &app, now);
                 st.trigger(&env.name, &app, Trigger::Rollback, now);
@@ -279,7 +263,7 @@ impl SimFleet {
             }
             let id = ctl.view().id;
             let mut taken = None;
-            self.change_fly(|st| {
+            self.change(|st| {
                 if let Some(r) = st
                     .envs
                     .get_mut(env)
@@ -351,7 +335,7 @@ impl SimFleet {
             env.name,
             fold_line(&shift.deployment)
         ));
-        self.change_fly(|st| {
+        self.change(|st| {
             if let Some(r) = st
                 .envs
                 .get_mut(&env.name)

@@ -59,7 +59,7 @@ impl Shared {
             return;
         }
         let saved = self.api.export();
-        self.fleet.change_fly(|st| {
+        self.fleet.change(|st| {
             if let Some(e) = st.envs.get_mut(&self.env) {
                 e.fly = saved;
             }
