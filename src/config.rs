@@ -7,6 +7,7 @@
 pub mod aws;
 mod checks;
 pub mod fly;
+pub mod kubernetes;
 pub mod lambda;
 mod metric;
 mod parse;
@@ -153,11 +154,20 @@ pub enum PlatformKind {
     Lambda,
     /// An app's machines on Fly.io, updated one by one through the Machines API.
     Fly,
+    /// An Argo Rollout or a Deployment on Kubernetes, promoted by a commit to
+    /// the stage's GitOps repository that Argo CD applies.
+    Kubernetes,
 }
 
 impl PlatformKind {
     /// Every kind, in the order `platform = …` lists them.
-    pub const ALL: [Self; 4] = [Self::Ecs, Self::Proxy, Self::Lambda, Self::Fly];
+    pub const ALL: [Self; 5] = [
+        Self::Ecs,
+        Self::Proxy,
+        Self::Lambda,
+        Self::Fly,
+        Self::Kubernetes,
+    ];
 
     /// The configuration's spelling.
     pub fn name(self) -> &'static str {
@@ -166,6 +176,7 @@ impl PlatformKind {
             Self::Proxy => "proxy",
             Self::Lambda => "lambda",
             Self::Fly => "fly",
+            Self::Kubernetes => "kubernetes",
         }
     }
 
@@ -221,6 +232,9 @@ pub struct EnvConfig {
     /// `[environment.fly]`: the Machines API and its token, when any of its
     /// services runs on Fly.
     pub fly: Option<std::sync::Arc<fly::FlyEnv>>,
+    /// `[environment.kubernetes]`: the cluster, namespace and GitOps
+    /// repository, when any of its services runs on Kubernetes.
+    pub kubernetes: Option<std::sync::Arc<kubernetes::KubeEnv>>,
     /// The platform its services run on, unless a service says otherwise.
     pub platform: PlatformKind,
 }
@@ -239,6 +253,9 @@ pub struct ServiceConfig {
     /// `[environment.service.fly]`: its app, process group and pace, when it
     /// runs on Fly.
     pub fly: Option<std::sync::Arc<fly::FlyService>>,
+    /// `[environment.service.kubernetes]`: its workload, Application and
+    /// the value that pins its image, when it runs on Kubernetes.
+    pub kubernetes: Option<std::sync::Arc<kubernetes::KubeService>>,
     /// CloudWatch alarm names.
     pub alarms: Vec<String>,
     /// CloudWatch alarm name prefixes.

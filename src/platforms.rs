@@ -10,6 +10,7 @@
 
 pub mod ecs;
 pub mod fly;
+pub mod kubernetes;
 pub mod lambda;
 pub mod proxy;
 pub mod sim;
@@ -27,6 +28,7 @@ pub fn location(env: &EnvConfig, kind: PlatformKind) -> String {
         PlatformKind::Proxy => proxy::location(env),
         PlatformKind::Lambda => lambda::words::location(env),
         PlatformKind::Fly => fly::words::location(env),
+        PlatformKind::Kubernetes => kubernetes::words::location(env),
     }
 }
 
@@ -70,6 +72,7 @@ pub fn capabilities(kind: PlatformKind) -> Capabilities {
         PlatformKind::Proxy => proxy::CAPABILITIES,
         PlatformKind::Lambda => lambda::CAPABILITIES,
         PlatformKind::Fly => fly::CAPABILITIES,
+        PlatformKind::Kubernetes => kubernetes::CAPABILITIES,
     }
 }
 
@@ -90,6 +93,7 @@ pub fn deploy_words(
         PlatformKind::Proxy => proxy::words::deploy(env, svc, now, digest),
         PlatformKind::Lambda => lambda::words::deploy(svc, now, digest),
         PlatformKind::Fly => fly::words::deploy(svc, now, digest),
+        PlatformKind::Kubernetes => kubernetes::words::deploy(env, svc, now, digest),
     }
 }
 
@@ -102,6 +106,7 @@ pub fn rollback_words(env: &EnvConfig, svc: &ServiceConfig, to: &Revision) -> St
         PlatformKind::Proxy => proxy::words::rollback(env, svc, to),
         PlatformKind::Lambda => lambda::words::rollback(svc, to),
         PlatformKind::Fly => fly::words::rollback(svc, to),
+        PlatformKind::Kubernetes => kubernetes::words::rollback(svc, to),
     }
 }
 
@@ -127,6 +132,7 @@ pub fn self_rollback(kind: PlatformKind) -> Option<&'static str> {
         PlatformKind::Proxy => proxy::words::SELF_ROLLBACK,
         PlatformKind::Lambda => lambda::words::SELF_ROLLBACK,
         PlatformKind::Fly => fly::words::SELF_ROLLBACK,
+        PlatformKind::Kubernetes => kubernetes::words::SELF_ROLLBACK,
     }
 }
 
@@ -138,6 +144,7 @@ pub fn strategy_words(kind: PlatformKind, config: &crate::model::DeploymentConfi
         PlatformKind::Proxy => proxy::words::strategy(config),
         PlatformKind::Lambda => lambda::words::strategy(config),
         PlatformKind::Fly => fly::words::strategy(config),
+        PlatformKind::Kubernetes => kubernetes::words::strategy(config),
     }
 }
 
@@ -159,6 +166,7 @@ enum Platform<'a> {
     Proxy(&'static proxy::ProxyProvider),
     Lambda(&'static lambda::provider::LambdaProvider),
     Fly(&'static fly::provider::FlyProvider),
+    Kube(&'static kubernetes::provider::KubeProvider),
 }
 
 impl AnyProvider {
@@ -205,6 +213,7 @@ impl AnyProvider {
             (PlatformKind::Proxy, _) => Platform::Proxy(proxy::provider()),
             (PlatformKind::Lambda, _) => Platform::Lambda(lambda::provider::provider()),
             (PlatformKind::Fly, _) => Platform::Fly(fly::provider::provider()),
+            (PlatformKind::Kubernetes, _) => Platform::Kube(kubernetes::provider::provider()),
             (PlatformKind::Ecs, Self::Sim(p)) => Platform::Sim(p),
             (PlatformKind::Ecs, Self::Aws(p)) => Platform::Ecs(p),
         }
@@ -303,6 +312,7 @@ impl AnyProvider {
             Platform::Proxy(p) => Box::pin(Provider::read_env(p, env, scope)).await,
             Platform::Lambda(p) => Box::pin(Provider::read_env(p, env, scope)).await,
             Platform::Fly(p) => Box::pin(Provider::read_env(p, env, scope)).await,
+            Platform::Kube(p) => Box::pin(Provider::read_env(p, env, scope)).await,
         }
     }
 }
@@ -367,6 +377,7 @@ impl Provider for AnyProvider {
             Platform::Proxy(p) => Box::pin(Provider::history(p, env, service, current)).await,
             Platform::Lambda(p) => Box::pin(Provider::history(p, env, service, current)).await,
             Platform::Fly(p) => Box::pin(Provider::history(p, env, service, current)).await,
+            Platform::Kube(p) => Box::pin(Provider::history(p, env, service, current)).await,
         }
     }
 
@@ -382,6 +393,7 @@ impl Provider for AnyProvider {
             Platform::Proxy(p) => Box::pin(Provider::deploy(p, env, service, digest)).await,
             Platform::Lambda(p) => Box::pin(Provider::deploy(p, env, service, digest)).await,
             Platform::Fly(p) => Box::pin(Provider::deploy(p, env, service, digest)).await,
+            Platform::Kube(p) => Box::pin(Provider::deploy(p, env, service, digest)).await,
         }
     }
 
@@ -397,6 +409,21 @@ impl Provider for AnyProvider {
             Platform::Proxy(p) => Box::pin(Provider::redeploy(p, env, service, digest)).await,
             Platform::Lambda(p) => Box::pin(Provider::redeploy(p, env, service, digest)).await,
             Platform::Fly(p) => Box::pin(Provider::redeploy(p, env, service, digest)).await,
+            Platform::Kube(p) => Box::pin(Provider::redeploy(p, env, service, digest)).await,
+        }
+    }
+
+    async fn deploy_as(
+        &self,
+        env: &EnvConfig,
+        service: &ServiceConfig,
+        digest: &Digest,
+        by: &crate::provider::Asking,
+    ) -> Result<DeployStarted, ProviderError> {
+        match self.serving(env, service) {
+            Platform::Kube(p) => Box::pin(p.deploy_as(env, service, digest, by)).await,
+            _ if by.rollback => self.redeploy(env, service, digest).await,
+            _ => self.deploy(env, service, digest).await,
         }
     }
 
@@ -412,6 +439,7 @@ impl Provider for AnyProvider {
             Platform::Proxy(p) => Box::pin(Provider::rollback(p, env, service, to)).await,
             Platform::Lambda(p) => Box::pin(Provider::rollback(p, env, service, to)).await,
             Platform::Fly(p) => Box::pin(Provider::rollback(p, env, service, to)).await,
+            Platform::Kube(p) => Box::pin(Provider::rollback(p, env, service, to)).await,
         }
     }
 
@@ -428,6 +456,7 @@ impl Provider for AnyProvider {
             Platform::Proxy(p) => p.decide_step(env, service, shift, decision).await,
             Platform::Lambda(p) => Box::pin(p.decide_step(env, service, shift, decision)).await,
             Platform::Fly(p) => Box::pin(p.decide_step(env, service, shift, decision)).await,
+            Platform::Kube(p) => Box::pin(p.decide_step(env, service, shift, decision)).await,
         }
     }
 
@@ -443,6 +472,7 @@ impl Provider for AnyProvider {
             Platform::Proxy(p) => Provider::logs(p, env, service, query).await,
             Platform::Lambda(p) => Provider::logs(p, env, service, query).await,
             Platform::Fly(p) => Provider::logs(p, env, service, query).await,
+            Platform::Kube(p) => Provider::logs(p, env, service, query).await,
         }
     }
 }

@@ -111,6 +111,23 @@ pub struct DeployStarted {
     pub deployment_id: Option<String>,
 }
 
+/// Who asks for a change, and under which records: what a platform that
+/// writes its change down itself (a GitOps commit) names in it. The
+/// executor fills it from the issue record it has just written.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Asking {
+    /// The operator, as the ledger names them.
+    pub operator: String,
+    /// The promotion the change belongs to.
+    pub promotion: Option<String>,
+    /// The change record (ticket) it was approved under.
+    pub change_record: Option<String>,
+    /// A rollback to an earlier, known-stable digest (else a promotion).
+    pub rollback: bool,
+    /// Why, where the record says (an abort's rule, a person's reason).
+    pub reason: Option<String>,
+}
+
 /// What a reading covers. A reading costs only what the view shows: the board
 /// and `status` never pay for revision histories (read lazily with
 /// [`Provider::history`]), and `status` does not read metrics.
@@ -165,7 +182,16 @@ pub struct Capabilities {
     /// `allowed_regions` applies to it; `false` where nothing is placed by
     /// region (two colours behind a proxy).
     pub places: bool,
+    /// Its readings come from watches it keeps open, not from requests: a
+    /// reading costs nothing, so the console reads an environment whose
+    /// every platform is watched each [`WATCHED_POLL`], and a change shows
+    /// within a second.
+    pub watched: bool,
 }
+
+/// How often the console reads an environment whose platforms all read
+/// from watches ([`Capabilities::watched`]).
+pub const WATCHED_POLL: Duration = Duration::from_millis(500);
 
 /// How a platform rolls back: to the previous *known-stable artifact*, by
 /// revision where the platform keeps them, by digest where it redeploys.
@@ -247,6 +273,27 @@ pub trait Provider: Send + Sync {
         digest: &Digest,
     ) -> impl Future<Output = Result<DeployStarted, ProviderError>> + Send {
         self.deploy(env, service, digest)
+    }
+
+    /// [`Self::deploy`] (or, for a rollback, [`Self::redeploy`]) for
+    /// `by`: a platform that writes the change down itself (a GitOps
+    /// commit, authored by the operator and naming the promotion and the
+    /// change record) overrides this; the others keep the default. The
+    /// executor calls this one.
+    fn deploy_as(
+        &self,
+        env: &EnvConfig,
+        service: &ServiceConfig,
+        digest: &Digest,
+        by: &Asking,
+    ) -> impl Future<Output = Result<DeployStarted, ProviderError>> + Send {
+        async move {
+            if by.rollback {
+                self.redeploy(env, service, digest).await
+            } else {
+                self.deploy(env, service, digest).await
+            }
+        }
     }
 
     /// Points the service back at an existing revision (platforms that keep

@@ -79,6 +79,14 @@ pub(super) fn next_slot(
         .unwrap_or(DateTime::<Utc>::MAX_UTC)
 }
 
+/// Whether every platform of `env` reads from watches, so that a reading
+/// costs no request ([`crate::provider::Capabilities::watched`]).
+fn watched_only(env: &crate::config::EnvConfig) -> bool {
+    crate::platforms::kinds(env)
+        .iter()
+        .all(|k| crate::platforms::capabilities(*k).watched)
+}
+
 pub(super) fn update_polled(
     app: &mut App,
     env: EnvId,
@@ -102,6 +110,8 @@ pub(super) fn update_polled(
             let watched = matches!(&app.flow, Some(Flow::Watch(v)) if v.watch.env == env && v.phase == flow::Phase::Watching);
             e.next_poll = Some(if watched {
                 at + chrono_dur(app.cfg.refresh_interval.min(WATCH_POLL))
+            } else if watched_only(&app.cfg.environments[env]) {
+                at + chrono_dur(app.cfg.refresh_interval.min(crate::provider::WATCHED_POLL))
             } else {
                 next_slot(
                     at,

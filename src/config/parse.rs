@@ -6,6 +6,7 @@ use std::path::Path;
 mod aws;
 mod fly;
 mod gate;
+mod kubernetes;
 mod lambda;
 mod proxy;
 mod service;
@@ -46,6 +47,7 @@ const ENV_KEYS: &[&str] = &[
     "ecs",
     "lambda",
     "fly",
+    "kubernetes",
     "read_only",
     "max_in_flight",
     "production",
@@ -380,6 +382,7 @@ fn parse_env(ctx: &mut Ctx<'_>, t: &mut Table<'_>, base: Option<&Path>) -> Optio
     let signals = signals::parse_env_signals(ctx, t);
     let lambda_steps = lambda::parse_env_lambda(ctx, t);
     let fly = fly::parse_env_fly(ctx, t);
+    let kube = kubernetes::parse_env_kubernetes(ctx, t);
     let defaults = service::EnvDefaults {
         platform,
         proxy: proxy.as_ref(),
@@ -387,6 +390,8 @@ fn parse_env(ctx: &mut Ctx<'_>, t: &mut Table<'_>, base: Option<&Path>) -> Optio
         lambda_steps: lambda_steps.as_ref(),
         fly: fly.as_ref(),
         has_fly: t.has("fly"),
+        kubernetes: kube.as_ref(),
+        has_kubernetes: t.has("kubernetes"),
     };
     for (i, mut s) in service_tables.into_iter().enumerate() {
         s.path = format!("environment \"{name}\" > service #{}", i + 1);
@@ -458,6 +463,7 @@ fn parse_env(ctx: &mut Ctx<'_>, t: &mut Table<'_>, base: Option<&Path>) -> Optio
         smoke,
         proxy: proxy.map(std::sync::Arc::new),
         fly: fly.map(|(f, _)| std::sync::Arc::new(f)),
+        kubernetes: kube.map(std::sync::Arc::new),
         platform,
     })
 }

@@ -97,6 +97,7 @@ impl World {
             overrides: vec![],
             regions: None,
             places: true,
+            watched: false,
             units: "machines",
         }
     }

@@ -251,6 +251,7 @@ pub const CAPABILITIES: crate::provider::Capabilities = crate::provider::Capabil
     rollback: crate::provider::RollbackStyle::Revisions,
     units: Some("tasks"),
     places: true,
+    watched: false,
 };
 
 impl Provider for AwsProvider {

@@ -30,4 +30,5 @@ pub const CAPABILITIES: crate::provider::Capabilities = crate::provider::Capabil
     rollback: crate::provider::RollbackStyle::Redeploy,
     units: Some("machines"),
     places: true,
+    watched: false,
 };

@@ -31,4 +31,5 @@ pub const CAPABILITIES: crate::provider::Capabilities = crate::provider::Capabil
     // An alias runs nothing to count: no running/desired is shown.
     units: None,
     places: true,
+    watched: false,
 };

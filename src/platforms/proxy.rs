@@ -108,6 +108,7 @@ pub const CAPABILITIES: crate::provider::Capabilities = crate::provider::Capabil
     // 1/1: the colour that serves answers.
     units: Some("serving colour"),
     places: false,
+    watched: false,
 };
 
 /// The proxy as a platform: its own methods, through the one trait; a

@@ -236,11 +236,24 @@ impl Executor {
                 return Err((format!("{e}; nothing was deployed"), false));
             }
         };
+        let asking = crate::provider::Asking {
+            operator: self.operator.clone(),
+            promotion: draft.promotion.clone(),
+            change_record: draft.change_record.clone(),
+            rollback: matches!(issue, Issue::Rollback(_)),
+            reason: draft.reasons.first().cloned(),
+        };
         let call = async {
             match issue {
-                Issue::Deploy(d) => self.provider.deploy(&env_cfg, &svc_cfg, d).await,
+                Issue::Deploy(d) => {
+                    self.provider
+                        .deploy_as(&env_cfg, &svc_cfg, d, &asking)
+                        .await
+                }
                 Issue::Rollback(RollbackTo::Digest(d)) => {
-                    self.provider.redeploy(&env_cfg, &svc_cfg, d).await
+                    self.provider
+                        .deploy_as(&env_cfg, &svc_cfg, d, &asking)
+                        .await
                 }
                 Issue::Rollback(RollbackTo::Revision(to)) => {
                     self.provider.rollback(&env_cfg, &svc_cfg, to).await

@@ -25,6 +25,7 @@ mod escapes;
 mod fleet_scale;
 mod fly;
 mod fly_promote;
+mod kubernetes;
 mod hardening;
 mod health;
 mod lambda;

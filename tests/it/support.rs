@@ -10,6 +10,7 @@ pub mod faultproxy;
 pub mod fixture;
 pub mod fly;
 pub mod http;
+pub mod kube;
 pub mod proxies;
 pub mod screen;
 pub mod stepping;

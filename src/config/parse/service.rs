@@ -17,6 +17,7 @@ const SERVICE_KEYS: &[&str] = &[
     "ecs",
     "lambda",
     "fly",
+    "kubernetes",
     "alarms",
     "alarm_prefixes",
     "health",
@@ -71,6 +72,10 @@ pub(super) struct EnvDefaults<'a> {
     /// Whether it writes a `[fly]` at all (one that failed to parse was
     /// reported there).
     pub has_fly: bool,
+    /// Its Kubernetes section, when it has one.
+    pub kubernetes: Option<&'a crate::config::kubernetes::KubeEnv>,
+    /// Whether it writes a `[kubernetes]` at all.
+    pub has_kubernetes: bool,
 }
 
 pub(super) fn parse_service(
@@ -136,6 +141,18 @@ pub(super) fn parse_service(
         .then(|| super::fly::parse_service_fly(ctx, t, &name, env.fly, env.has_fly))
         .flatten()
         .map(std::sync::Arc::new);
+    let kubernetes = (platform == crate::config::PlatformKind::Kubernetes)
+        .then(|| {
+            super::kubernetes::parse_service_kubernetes(
+                ctx,
+                t,
+                &name,
+                env.kubernetes,
+                env.has_kubernetes,
+            )
+        })
+        .flatten()
+        .map(std::sync::Arc::new);
     let mut health = t
         .table(ctx, "health", format!("{} > health", t.path))
         .and_then(|h| parse_health(ctx, &h));
@@ -171,6 +188,7 @@ pub(super) fn parse_service(
         ecs,
         lambda,
         fly,
+        kubernetes,
         health,
         metrics,
         proxy: proxied,

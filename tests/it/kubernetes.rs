@@ -1,0 +1,226 @@
+//! Kubernetes with Argo Rollouts and GitOps through the real binary, against
+//! the API stub and its Argo controller (`tests/support/kube_api.py`; no API
+//! server is in the registries) and a real bare git repository pushed to
+//! with the real `git`: readings by watches, promotion by commit followed
+//! through sync, steps and pauses, decisions at a pause, an abort and a
+//! revert, a concurrent commit, and watches that drop.
+
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+
+use crate::support::kube::{KubeStub, git, gitops_repo, kustomize_app};
+
+pub const OLD: &str = "sha256:1111111111111111111111111111111111111111111111111111111111111111";
+pub const NEW: &str = "sha256:2222222222222222222222222222222222222222222222222222222222222222";
+pub const IMAGE: &str = "ghcr.io/acme/search";
+pub const FILE: &str = "overlays/prod/kustomization.yaml";
+
+/// The overlay, with comments and an unrelated entry that must survive.
+pub fn kustomization(digest: &str) -> String {
+    format!(
+        "# prod overlay: images are pinned by digest (runbook 002)\n\
+         apiVersion: kustomize.config.k8s.io/v1beta1\n\
+         kind: Kustomization\n\
+         resources:\n  - ../../base   # the shared manifests\n\n\
+         images:\n  # the search service\n  - name: {IMAGE}\n    digest: {digest}  # promoted by shipdeck\n\
+         \x20 - name: ghcr.io/acme/sidecar\n    newTag: \"1.4\"\n"
+    )
+}
+
+/// A stage on the stub: the repo, the kubeconfig, shipdeck's config.
+pub struct Stage {
+    pub dir: tempfile::TempDir,
+    pub stub: KubeStub,
+    pub bare: PathBuf,
+    pub seed: PathBuf,
+    pub config: PathBuf,
+}
+
+/// The stub with `search` synced from the repo on `OLD`, Healthy.
+pub fn stage(extra_config: &str) -> Stage {
+    let dir = tempfile::tempdir().unwrap();
+    let (bare, seed) = gitops_repo(dir.path(), &[(FILE, &kustomization(OLD))]);
+    let apps = json!([kustomize_app(
+        "search-prod",
+        "shop-prod",
+        "search",
+        IMAGE,
+        &bare,
+        FILE
+    )]);
+    let controller = dir.path().join("controller.json");
+    std::fs::write(&controller, apps.to_string()).unwrap();
+    let stub = KubeStub::start(&["--controller", controller.to_str().unwrap()]);
+    let kubeconfig = dir.path().join("kubeconfig");
+    stub.kubeconfig(&kubeconfig);
+    let config = dir.path().join("shipdeck.toml");
+    let text = format!(
+        r#"refresh_interval = "5s"
+
+[[environment]]
+name = "prod"
+platform = "kubernetes"
+{extra_config}
+[environment.kubernetes]
+kubeconfig = "{kc}"
+context = "stub"
+namespace = "shop-prod"
+[environment.kubernetes.git]
+url = "{repo}"
+branch = "main"
+
+[[environment.service]]
+name = "search"
+[environment.service.kubernetes]
+rollout = "search"
+container = "app"
+application = "search-prod"
+kustomization = "{FILE}"
+image = "{IMAGE}"
+"#,
+        kc = kubeconfig.display(),
+        repo = bare.display(),
+    );
+    std::fs::write(&config, text).unwrap();
+    let s = Stage {
+        dir,
+        stub,
+        bare,
+        seed,
+        config,
+    };
+    s.wait_for("search Healthy on OLD, synced", |st| st.settled_on(OLD));
+    s
+}
+
+impl Stage {
+    /// The Rollout runs `digest`, Healthy, and its Application is synced
+    /// and healthy with its operation done.
+    pub fn settled_on(&self, digest: &str) -> bool {
+        let (code, r) = self.stub.call(
+            "GET",
+            "/apis/argoproj.io/v1alpha1/namespaces/shop-prod/rollouts/search",
+            None,
+        );
+        let (acode, a) = self.stub.call(
+            "GET",
+            "/apis/argoproj.io/v1alpha1/namespaces/argocd/applications/search-prod",
+            None,
+        );
+        code == 200
+            && acode == 200
+            && r["status"]["phase"] == "Healthy"
+            && r["spec"]["template"]["spec"]["containers"][0]["image"]
+                .as_str()
+                .is_some_and(|i| i.ends_with(digest))
+            && a["status"]["sync"]["status"] == "Synced"
+            && a["status"]["health"]["status"] == "Healthy"
+            && a["status"]["operationState"]["phase"] != "Running"
+    }
+
+    /// Runs shipdeck as `operator`.
+    pub fn run(&self, operator: &str, args: &[&str]) -> (i32, String, String) {
+        let d = self.dir.path();
+        let out = assert_cmd::Command::cargo_bin("shipdeck")
+            .unwrap()
+            .env_remove("SHIPDECK_CONFIG")
+            .env_remove("RUST_LOG")
+            .env_remove("KUBECONFIG")
+            .env("NO_COLOR", "1")
+            .env("HOME", d)
+            .env("GIT_CONFIG_GLOBAL", "/dev/null")
+            .env("GIT_CONFIG_NOSYSTEM", "1")
+            .env("XDG_DATA_HOME", d.join("data"))
+            .env("XDG_STATE_HOME", d.join("state"))
+            .env("XDG_CACHE_HOME", d.join("cache"))
+            .env("SHIPDECK_OPERATOR", operator)
+            .env("SHIPDECK_LOG_FILE", d.join("shipdeck.log"))
+            .arg("--config")
+            .arg(&self.config)
+            .args(args)
+            .timeout(Duration::from_mins(2))
+            .output()
+            .unwrap();
+        (
+            out.status.code().unwrap_or(-1),
+            String::from_utf8_lossy(&out.stdout).to_string(),
+            String::from_utf8_lossy(&out.stderr).to_string(),
+        )
+    }
+
+    /// `status --json`.
+    pub fn status(&self) -> (i32, Value, String) {
+        let (code, out, err) = self.run("alice", &["status", "--json"]);
+        (code, serde_json::from_str(&out).unwrap_or(Value::Null), err)
+    }
+
+    /// The log shipdeck wrote.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("shipdeck.log")).unwrap_or_default()
+    }
+
+    /// Waits up to 30 s for `what`.
+    pub fn wait_for(&self, what: &str, ok: impl Fn(&Self) -> bool) {
+        let start = Instant::now();
+        while !ok(self) {
+            assert!(
+                start.elapsed() < Duration::from_secs(30),
+                "timed out waiting for {what}"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    /// The repository's file at `rev`.
+    pub fn file_at(&self, rev: &str) -> String {
+        git(&self.bare, &["show", &format!("{rev}:{FILE}")])
+    }
+}
+
+pub fn cell<'a>(v: &'a Value, service: &str) -> &'a Value {
+    v["services"]
+        .as_array()
+        .and_then(|s| s.iter().find(|s| s["name"] == service))
+        .map_or(&Value::Null, |s| &s["cells"][0])
+}
+
+#[test]
+fn status_reads_the_rollout_its_application_and_replicasets_from_watches() {
+    let s = stage("");
+    let (code, v, err) = s.status();
+    assert_eq!(code, 0, "{v}\n{err}\n{}", s.log());
+    assert_eq!(v["environments"][0]["platform"], "kubernetes", "{v}");
+    let c = cell(&v, "search");
+    assert_eq!(c["digest"], OLD, "{c}");
+    assert_eq!(c["rollout"], "completed", "{c}");
+    assert_eq!(
+        (c["running"].as_u64(), c["desired"].as_u64()),
+        (Some(4), Some(4)),
+        "{c}"
+    );
+    let lines = c["detail"]["lines"].to_string();
+    assert!(lines.contains("search-prod Synced"), "{lines}");
+    assert!(lines.contains("Healthy"), "{lines}");
+}
+
+#[test]
+fn a_stub_that_refuses_every_request_makes_status_unknown_never_green() {
+    let s = stage("");
+    s.stub.down();
+    let (code, v, err) = s.status();
+    // Unreadable: degraded (exit 1), the reason named, nothing green.
+    assert_eq!(code, 1, "{v}\n{err}");
+    assert_eq!(v["verdict"], "degraded", "{v}");
+    let error = v["environments"][0]["freshness"]["error"].to_string();
+    assert!(
+        error.contains("the watch on"),
+        "the reason names the watch: {error}"
+    );
+    assert!(error.contains("503"), "and what the server said: {error}");
+    let c = cell(&v, "search");
+    assert_eq!(c["presence"], "no_data", "{c}");
+    assert!(c["rollout"].is_null(), "{c}");
+    assert_eq!(c["promotable"], false, "{c}");
+}
