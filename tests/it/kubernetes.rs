@@ -5,7 +5,7 @@
 //! through sync, steps and pauses, decisions at a pause, an abort and a
 //! revert, a concurrent commit, and watches that drop.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
@@ -15,12 +15,10 @@ use crate::support::kube::{KubeStub, git, gitops_repo, kustomize_app};
 pub const OLD: &str = "sha256:1111111111111111111111111111111111111111111111111111111111111111";
 pub const NEW: &str = "sha256:2222222222222222222222222222222222222222222222222222222222222222";
 pub const IMAGE: &str = "ghcr.io/acme/search";
-pub const FILE: &str = "overlays/prod/kustomization.yaml";
-
-/// The overlay, with comments and an unrelated entry that must survive.
-pub fn kustomization(digest: &str) -> String {
+/// An overlay, with comments and an unrelated entry that must survive.
+pub fn kustomization(stage: &str, digest: &str) -> String {
     format!(
-        "# prod overlay: images are pinned by digest (runbook 002)\n\
+        "# {stage} overlay: images are pinned by digest (runbook 002)\n\
          apiVersion: kustomize.config.k8s.io/v1beta1\n\
          kind: Kustomization\n\
          resources:\n  - ../../base   # the shared manifests\n\n\
@@ -29,7 +27,11 @@ pub fn kustomization(digest: &str) -> String {
     )
 }
 
-/// A stage on the stub: the repo, the kubeconfig, shipdeck's config.
+/// The prod overlay's path.
+pub const FILE: &str = "overlays/prod/kustomization.yaml";
+const STAGING_FILE: &str = "overlays/staging/kustomization.yaml";
+
+/// staging and prod on the stub: the repo, the kubeconfig, shipdeck's config.
 pub struct Stage {
     pub dir: tempfile::TempDir,
     pub stub: KubeStub,
@@ -38,35 +40,18 @@ pub struct Stage {
     pub config: PathBuf,
 }
 
-/// The stub with `search` synced from the repo on `OLD`, Healthy.
-pub fn stage(extra_config: &str) -> Stage {
-    let dir = tempfile::tempdir().unwrap();
-    let (bare, seed) = gitops_repo(dir.path(), &[(FILE, &kustomization(OLD))]);
-    let apps = json!([kustomize_app(
-        "search-prod",
-        "shop-prod",
-        "search",
-        IMAGE,
-        &bare,
-        FILE
-    )]);
-    let controller = dir.path().join("controller.json");
-    std::fs::write(&controller, apps.to_string()).unwrap();
-    let stub = KubeStub::start(&["--controller", controller.to_str().unwrap()]);
-    let kubeconfig = dir.path().join("kubeconfig");
-    stub.kubeconfig(&kubeconfig);
-    let config = dir.path().join("shipdeck.toml");
-    let text = format!(
-        r#"refresh_interval = "5s"
-
+/// One environment of shipdeck's configuration on the stub.
+fn env_config(name: &str, file: &str, kubeconfig: &Path, repo: &Path, extra: &str) -> String {
+    format!(
+        r#"
 [[environment]]
-name = "prod"
+name = "{name}"
 platform = "kubernetes"
-{extra_config}
+{extra}
 [environment.kubernetes]
 kubeconfig = "{kc}"
 context = "stub"
-namespace = "shop-prod"
+namespace = "shop-{name}"
 [environment.kubernetes.git]
 url = "{repo}"
 branch = "main"
@@ -76,12 +61,47 @@ name = "search"
 [environment.service.kubernetes]
 rollout = "search"
 container = "app"
-application = "search-prod"
-kustomization = "{FILE}"
+application = "search-{name}"
+kustomization = "{file}"
 image = "{IMAGE}"
 "#,
         kc = kubeconfig.display(),
-        repo = bare.display(),
+        repo = repo.display(),
+    )
+}
+
+/// The stub with `search` synced from the repo: staging on `NEW`, prod on
+/// `OLD`, both Healthy. `prod_extra` goes into prod's environment table.
+pub fn stage(prod_extra: &str) -> Stage {
+    let dir = tempfile::tempdir().unwrap();
+    let (bare, seed) = gitops_repo(
+        dir.path(),
+        &[
+            (STAGING_FILE, &kustomization("staging", NEW)),
+            (FILE, &kustomization("prod", OLD)),
+        ],
+    );
+    let apps = json!([
+        kustomize_app(
+            "search-staging",
+            "shop-staging",
+            "search",
+            IMAGE,
+            &bare,
+            STAGING_FILE
+        ),
+        kustomize_app("search-prod", "shop-prod", "search", IMAGE, &bare, FILE),
+    ]);
+    let controller = dir.path().join("controller.json");
+    std::fs::write(&controller, apps.to_string()).unwrap();
+    let stub = KubeStub::start(&["--controller", controller.to_str().unwrap()]);
+    let kubeconfig = dir.path().join("kubeconfig");
+    stub.kubeconfig(&kubeconfig);
+    let config = dir.path().join("shipdeck.toml");
+    let text = format!(
+        "refresh_interval = \"2s\"\nallow_operator_override = true\n{}{}",
+        env_config("staging", STAGING_FILE, &kubeconfig, &bare, ""),
+        env_config("prod", FILE, &kubeconfig, &bare, prod_extra),
     );
     std::fs::write(&config, text).unwrap();
     let s = Stage {
@@ -91,22 +111,25 @@ image = "{IMAGE}"
         seed,
         config,
     };
-    s.wait_for("search Healthy on OLD, synced", |st| st.settled_on(OLD));
+    s.wait_for("search Healthy and synced in both stages", |st| {
+        st.settled_on("shop-staging", NEW) && st.settled_on("shop-prod", OLD)
+    });
     s
 }
 
 impl Stage {
     /// The Rollout runs `digest`, Healthy, and its Application is synced
     /// and healthy with its operation done.
-    pub fn settled_on(&self, digest: &str) -> bool {
+    pub fn settled_on(&self, ns: &str, digest: &str) -> bool {
         let (code, r) = self.stub.call(
             "GET",
-            "/apis/argoproj.io/v1alpha1/namespaces/shop-prod/rollouts/search",
+            &format!("/apis/argoproj.io/v1alpha1/namespaces/{ns}/rollouts/search"),
             None,
         );
+        let app = ns.replace("shop-", "search-");
         let (acode, a) = self.stub.call(
             "GET",
-            "/apis/argoproj.io/v1alpha1/namespaces/argocd/applications/search-prod",
+            &format!("/apis/argoproj.io/v1alpha1/namespaces/argocd/applications/{app}"),
             None,
         );
         code == 200
@@ -175,15 +198,23 @@ impl Stage {
 
     /// The repository's file at `rev`.
     pub fn file_at(&self, rev: &str) -> String {
-        git(&self.bare, &["show", &format!("{rev}:{FILE}")])
+        let _ = &self.seed;
+        let out = std::process::Command::new("git")
+            .current_dir(&self.bare)
+            .args(["show", &format!("{rev}:{FILE}")])
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{out:?}");
+        String::from_utf8(out.stdout).unwrap()
     }
 }
 
-pub fn cell<'a>(v: &'a Value, service: &str) -> &'a Value {
+/// `service`'s cell in the `i`-th environment (0 staging, 1 prod).
+pub fn cell_in<'a>(v: &'a Value, service: &str, i: usize) -> &'a Value {
     v["services"]
         .as_array()
         .and_then(|s| s.iter().find(|s| s["name"] == service))
-        .map_or(&Value::Null, |s| &s["cells"][0])
+        .map_or(&Value::Null, |s| &s["cells"][i])
 }
 
 #[test]
@@ -192,8 +223,9 @@ fn status_reads_the_rollout_its_application_and_replicasets_from_watches() {
     let (code, v, err) = s.status();
     assert_eq!(code, 0, "{v}\n{err}\n{}", s.log());
     assert_eq!(v["environments"][0]["platform"], "kubernetes", "{v}");
-    let c = cell(&v, "search");
+    let c = cell_in(&v, "search", 1);
     assert_eq!(c["digest"], OLD, "{c}");
+    assert_eq!(cell_in(&v, "search", 0)["digest"], NEW, "{v}");
     assert_eq!(c["rollout"], "completed", "{c}");
     assert_eq!(
         (c["running"].as_u64(), c["desired"].as_u64()),
@@ -219,7 +251,7 @@ fn a_stub_that_refuses_every_request_makes_status_unknown_never_green() {
         "the reason names the watch: {error}"
     );
     assert!(error.contains("503"), "and what the server said: {error}");
-    let c = cell(&v, "search");
+    let c = cell_in(&v, "search", 1);
     assert_eq!(c["presence"], "no_data", "{c}");
     assert!(c["rollout"].is_null(), "{c}");
     assert_eq!(c["promotable"], false, "{c}");

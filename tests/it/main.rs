@@ -25,6 +25,7 @@ mod escapes;
 mod fleet_scale;
 mod fly;
 mod fly_promote;
+mod kube_promote;
 mod kubernetes;
 mod hardening;
 mod health;
