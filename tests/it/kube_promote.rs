@@ -283,3 +283,88 @@ fn a_concurrent_commit_is_rebased_onto_when_it_left_the_value_alone_and_refused_
     assert!(text.contains("nothing was"), "{text}");
     let _ = OLD;
 }
+
+/// Prometheus — a real one — shows a 5xx ratio above the rule at 50 %:
+/// the watch aborts the Rollout (all traffic back to stable at once, the
+/// patch `kubectl argo rollouts abort` sends), pushes a revert commit so
+/// Argo CD keeps the stable digest, and the stable version serves.
+#[test]
+fn a_5xx_ratio_in_prometheus_at_50_percent_aborts_the_rollout_and_a_revert_commit_restores_stable()
+{
+    use crate::signals::servers;
+    if servers::skip_without(&["prometheus", "python3"]) {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let exporter = servers::Exporter::start();
+    let prom = servers::Prometheus::start(dir.path(), &exporter, None);
+    servers::wait_for("the 5xx ratio in Prometheus", servers::FIRST_ANSWER, || {
+        servers::instant(prom.port, servers::RATIO)
+    });
+    let extra = format!(
+        "{PROD}[[environment.rollout.rule]]\nname = \"5xx ratio\"\nmetric = \"5xx %\"\nabove = 5.0\nfor = \"1m\"\n\
+         [environment.prometheus]\nurl = \"{}\"\n",
+        prom.url()
+    );
+    let s = stage(&extra);
+    let config = std::fs::read_to_string(&s.config).unwrap();
+    std::fs::write(
+        &s.config,
+        format!(
+            "{config}[[environment.service.metric]]\nlabel = \"5xx %\"\nrole = \"error_rate\"\npromql = '{}'\n",
+            servers::RATIO
+        ),
+    )
+    .unwrap();
+    let mut child = s.promote();
+    wait_while_running(&s, &mut child, "the first pause (20 %)", |st| {
+        st.paused_at(1)
+    });
+    let (code, said) = s.step("bob");
+    assert_eq!(code, 0, "{said}");
+    wait_while_running(&s, &mut child, "the second pause (50 %)", |st| {
+        st.paused_at(3)
+    });
+    s.stub.clear_requests();
+    exporter.set_requests(50, 50);
+    let start = Instant::now();
+    while child.try_wait().unwrap().is_none() {
+        assert!(
+            start.elapsed() < Duration::from_mins(3),
+            "promote --wait hung\n{}",
+            s.log()
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let (code, report, text) = finish(&s, child);
+    assert_ne!(code, 0, "{text}");
+    assert_eq!(report["outcome"], "rolled_back", "{text}");
+    assert!(
+        report["reason"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("5xx ratio"),
+        "{text}"
+    );
+    // The abort came first: the status patch kubectl argo rollouts abort sends.
+    let abort = s.stub.requests().into_iter().find(|r| {
+        r["method"] == "PATCH"
+            && r["path"]
+                .as_str()
+                .unwrap_or("")
+                .ends_with("/rollouts/search/status")
+    });
+    let abort = abort.unwrap_or_else(|| panic!("no abort patch\n{text}"));
+    let body: Value = serde_json::from_str(abort["body"].as_str().unwrap_or("")).unwrap();
+    assert_eq!(body, serde_json::json!({"status": {"abort": true}}));
+    // Then the revert commit, with the stable digest back in the file.
+    let subject = git(&s.bare, &["log", "-1", "--format=%s", "main"]);
+    assert!(
+        subject.starts_with("shipdeck: roll back search in prod"),
+        "{subject}"
+    );
+    assert_eq!(s.file_at("main"), kustomization("prod", OLD));
+    s.wait_for("prod Healthy on the stable digest", |st| {
+        st.settled_on("shop-prod", OLD)
+    });
+}

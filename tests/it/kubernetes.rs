@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
-use crate::support::kube::{KubeStub, git, gitops_repo, kustomize_app};
+use crate::support::kube::{KubeStub, gitops_repo, kustomize_app};
 
 pub const OLD: &str = "sha256:1111111111111111111111111111111111111111111111111111111111111111";
 pub const NEW: &str = "sha256:2222222222222222222222222222222222222222222222222222222222222222";
@@ -255,4 +255,105 @@ fn a_stub_that_refuses_every_request_makes_status_unknown_never_green() {
     assert_eq!(c["presence"], "no_data", "{c}");
     assert!(c["rollout"].is_null(), "{c}");
     assert_eq!(c["promotable"], false, "{c}");
+}
+
+/// The board's reading of prod, through the library: what the console does
+/// every half second for a watched environment.
+async fn read_prod(
+    cfg: &shipdeck::config::Config,
+) -> Result<shipdeck::model::EnvSnapshot, shipdeck::provider::ProviderError> {
+    use shipdeck::provider::Provider;
+    let prod = cfg.env("prod").unwrap();
+    shipdeck::platforms::kubernetes::provider::provider()
+        .read_env(prod, shipdeck::provider::ReadScope::CONSOLE)
+        .await
+}
+
+/// Whether a reading calls `search` green: read, its rollout completed.
+fn green(r: &Result<shipdeck::model::EnvSnapshot, shipdeck::provider::ProviderError>) -> bool {
+    r.as_ref().is_ok_and(|s| {
+        s.services
+            .iter()
+            .any(|x| x.name == "search" && x.convergence.is_converged())
+    })
+}
+
+/// The watches are cut, then answered `410 Gone` (their resource version
+/// expired while they were down): meanwhile every reading fails with the
+/// watch named (the cells go stale), none is green; once answered again
+/// the watches re-list and the reading shows what changed while they were
+/// down. An idle reading costs no request beyond the open watches.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn watches_cut_then_expired_go_stale_never_green_and_recover_with_what_changed() {
+    let s = tokio::task::spawn_blocking(|| stage("")).await.unwrap();
+    let cfg = shipdeck::config::load(&s.config, shipdeck::config::ConfigOrigin::Flag).unwrap();
+    let first = read_prod(&cfg).await;
+    assert!(green(&first), "{first:?}");
+    // Idle: readings cost nothing but the open watches.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    s.stub.clear_requests();
+    for _ in 0..20 {
+        assert!(green(&read_prod(&cfg).await));
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let asked: Vec<Value> = s
+        .stub
+        .requests()
+        .into_iter()
+        .filter(|r| !r["query"].as_str().unwrap_or("").contains("watch"))
+        .collect();
+    assert!(asked.is_empty(), "20 readings asked nothing: {asked:?}");
+
+    // Cut: every request fails and the open watches close.
+    s.stub.down();
+    let start = Instant::now();
+    let stale = loop {
+        let r = read_prod(&cfg).await;
+        if let Err(e) = &r {
+            break e.to_string();
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "still read 10 s after the cut"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert!(stale.contains("the watch on"), "{stale}");
+    // While it stays down, nothing reads green.
+    for _ in 0..10 {
+        let r = read_prod(&cfg).await;
+        assert!(!green(&r), "green while the watches are down: {r:?}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    // Meanwhile prod's Rollout is scaled, and the history it was in expires.
+    s.stub.up();
+    s.stub.merge_patch(
+        "/apis/argoproj.io/v1alpha1/namespaces/shop-prod/rollouts/search",
+        &json!({"spec": {"replicas": 6}}),
+    );
+    s.stub.expire();
+    s.stub.drop_watches();
+    // Answered again: the watches get 410 Gone, re-list, and the reading
+    // shows the change.
+    let start = Instant::now();
+    loop {
+        let r = read_prod(&cfg).await;
+        if let Ok(snap) = &r
+            && snap
+                .services
+                .iter()
+                .any(|x| x.name == "search" && x.desired == 6)
+        {
+            break;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(20),
+            "never recovered: {r:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let relisted = s.stub.requests().iter().any(|r| {
+        r["status"].as_u64() == Some(200) && !r["query"].as_str().unwrap_or("").contains("watch")
+    });
+    assert!(relisted, "the watches re-listed");
 }

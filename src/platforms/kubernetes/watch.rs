@@ -20,7 +20,7 @@ use futures::StreamExt;
 use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet};
 use k8s_openapi::api::core::v1::{Event, Pod};
 use kube::runtime::reflector::{self, Store};
-use kube::runtime::{WatchStreamExt, watcher};
+use kube::runtime::watcher;
 use kube::{Api, Client};
 use serde::de::DeserializeOwned;
 
@@ -124,31 +124,47 @@ where
     let mine = Arc::clone(&state);
     let name = what.clone();
     let task = tokio::spawn(async move {
-        let stream = watcher(api, watcher::Config::default())
-            .default_backoff()
-            .reflect(writer);
-        let mut stream = std::pin::pin!(stream);
-        while let Some(ev) = stream.next().await {
-            match ev {
-                Ok(
-                    watcher::Event::InitDone | watcher::Event::Apply(_) | watcher::Event::Delete(_),
-                ) => {
-                    set(&mine, Liveness::Live);
-                }
-                // A re-list in progress: what the store holds is from before.
-                Ok(watcher::Event::Init | watcher::Event::InitApply(_)) => {}
-                Err(e) => {
-                    let reason = crate::model::text::fold_line(&e.to_string());
-                    tracing::warn!(watch = %name, error = %reason, "watch down");
-                    set(
-                        &mine,
-                        Liveness::Down {
-                            reason,
-                            since: Utc::now(),
-                        },
-                    );
+        let mut writer = writer;
+        let mut failures: u32 = 0;
+        loop {
+            // A fresh list, then a watch from it. The store keeps what it
+            // had until the list is whole (kube swaps it in at InitDone);
+            // until then the watch is not live.
+            let mut stream = std::pin::pin!(watcher(api.clone(), watcher::Config::default()));
+            while let Some(ev) = stream.next().await {
+                match ev {
+                    Ok(ev) => {
+                        writer.apply_watcher_event(&ev);
+                        if matches!(
+                            ev,
+                            watcher::Event::InitDone
+                                | watcher::Event::Apply(_)
+                                | watcher::Event::Delete(_)
+                        ) {
+                            failures = 0;
+                            set(&mine, Liveness::Live);
+                        }
+                    }
+                    // Refused, dropped for good, or 410 Gone: down, and
+                    // listed afresh after a backoff. (kube's own retry of
+                    // a watch succeeds silently, so a watch that failed
+                    // would never say it is live again.)
+                    Err(e) => {
+                        let reason = crate::model::text::fold_line(&e.to_string());
+                        tracing::warn!(watch = %name, error = %reason, "watch down");
+                        set(
+                            &mine,
+                            Liveness::Down {
+                                reason,
+                                since: Utc::now(),
+                            },
+                        );
+                        failures = failures.saturating_add(1);
+                        break;
+                    }
                 }
             }
+            tokio::time::sleep(backoff(failures)).await;
         }
     });
     Watched {
@@ -157,6 +173,13 @@ where
         what,
         task,
     }
+}
+
+/// How long to wait before listing again after `failures` failures in a
+/// row: 200 ms, doubling, at most 5 s.
+fn backoff(failures: u32) -> Duration {
+    (Duration::from_millis(200) * 2u32.saturating_pow(failures.saturating_sub(1).min(5)))
+        .min(Duration::from_secs(5))
 }
 
 /// The watches of one stage: its namespace's kinds, and the Applications.
@@ -292,22 +315,4 @@ fn lock() -> std::sync::MutexGuard<'static, HashMap<Key, Arc<StageWatches>>> {
     STAGES
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner)
-}
-
-/// Waits up to `within` for the watches `needed` says to be live, checking
-/// every 20 ms (a first reading waits for the first lists; later readings
-/// find them live at once).
-pub async fn live(
-    checks: &[&(dyn Fn() -> Result<(), ProviderError> + Send + Sync)],
-    within: Duration,
-) -> Result<(), ProviderError> {
-    let deadline = tokio::time::Instant::now() + within;
-    loop {
-        let first_err = checks.iter().find_map(|c| c().err());
-        match first_err {
-            None => return Ok(()),
-            Some(e) if tokio::time::Instant::now() >= deadline => return Err(e),
-            Some(_) => tokio::time::sleep(Duration::from_millis(20)).await,
-        }
-    }
 }

@@ -71,6 +71,27 @@ impl KubeStub {
         )
     }
 
+    /// A merge patch (as kubectl sends it), which must succeed.
+    pub fn merge_patch(&self, path: &str, body: &Value) -> Value {
+        use std::io::{Read, Write};
+        let payload = body.to_string();
+        let mut s =
+            std::net::TcpStream::connect(("127.0.0.1", self.port)).expect("the stub answers");
+        write!(
+            s,
+            "PATCH {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\
+             Authorization: Bearer {TOKEN}\r\nContent-Type: application/merge-patch+json\r\n\
+             Content-Length: {}\r\n\r\n{payload}",
+            payload.len()
+        )
+        .unwrap();
+        let mut out = String::new();
+        s.read_to_string(&mut out).unwrap();
+        let (head, rest) = out.split_once("\r\n\r\n").unwrap_or((&out, ""));
+        assert!(head.contains(" 200 "), "PATCH {path}: {head}\n{rest}");
+        serde_json::from_str(rest).unwrap_or(Value::Null)
+    }
+
     /// A control request that must succeed.
     pub fn control(&self, method: &str, path: &str, body: Option<&Value>) -> Value {
         let (status, v) = self.call(method, path, body);
