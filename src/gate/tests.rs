@@ -97,7 +97,6 @@ impl World {
             overrides: vec![],
             regions: None,
             places: true,
-            watched: false,
             units: "machines",
         }
     }

@@ -331,6 +331,129 @@ fn parse_image(ctx: &mut Ctx<'_>, t: &Table<'_>) -> Option<Option<ImageSetting>>
 #[cfg(test)]
 mod tests {
     use super::valid_k8s_name;
+    use crate::config::kubernetes::{HelmValue, ImageSetting, Workload};
+
+    fn parse(env: &str, svc: &str) -> Result<crate::config::Config, String> {
+        let text = format!(
+            "[[environment]]\nname = \"prod\"\nplatform = \"kubernetes\"\n{env}\n\
+             [[environment.service]]\nname = \"search\"\n{svc}\n"
+        );
+        crate::config::parse_str(&text, "k.toml", None).map_err(|e| e.to_string())
+    }
+
+    const ENV: &str = "[environment.kubernetes]\ncontext = \"prod-eu\"\nnamespace = \"shop-prod\"\n\
+        [environment.kubernetes.git]\nurl = \"git@github.com:acme/deploy.git\"\n";
+
+    #[test]
+    fn a_stage_and_its_services_read_with_their_defaults() {
+        let cfg = parse(ENV, "[environment.service.kubernetes]\nkustomization = \"overlays/prod/kustomization.yaml\"\nimage = \"ghcr.io/acme/search\"\napplication = \"search-prod\"").unwrap();
+        let env = cfg.env("prod").unwrap();
+        let k = env.kubernetes.as_deref().unwrap();
+        assert_eq!(
+            (
+                k.context.as_deref(),
+                k.namespace.as_str(),
+                k.argocd_namespace.as_str()
+            ),
+            (Some("prod-eu"), "shop-prod", "argocd")
+        );
+        let git = k.git.as_ref().unwrap();
+        assert_eq!((git.branch.as_str(), git.refresh), ("main", true));
+        let s = env.services[0].kubernetes.as_deref().unwrap();
+        assert_eq!(
+            (s.workload, s.name.as_str(), s.application.as_deref()),
+            (Workload::Rollout, "search", Some("search-prod"))
+        );
+        assert_eq!(
+            s.image,
+            Some(ImageSetting::Kustomize {
+                file: "overlays/prod/kustomization.yaml".into(),
+                image: "ghcr.io/acme/search".into()
+            })
+        );
+        let cfg = parse(ENV, "[environment.service.kubernetes]\ndeployment = \"search-api\"\nhelm_values = \"charts/search/values-prod.yaml\"\nvalue_path = \"image.digest\"\nvalue = \"reference\"").unwrap();
+        let s = cfg.env("prod").unwrap().services[0]
+            .kubernetes
+            .clone()
+            .unwrap();
+        assert_eq!(s.workload, Workload::Deployment);
+        assert_eq!(
+            s.image,
+            Some(ImageSetting::Helm {
+                file: "charts/search/values-prod.yaml".into(),
+                path: vec!["image".into(), "digest".into()],
+                value: HelmValue::Reference
+            })
+        );
+    }
+
+    #[test]
+    fn every_mistake_is_named_with_its_place() {
+        let cases = [
+            ("[environment.kubernetes]\ncontext = \"x\"", "", "namespace"),
+            (
+                "[environment.kubernetes]\nnamespace = \"Shop_Prod\"",
+                "",
+                "not a Kubernetes name",
+            ),
+            ("", "", "no [kubernetes]"),
+            (
+                ENV,
+                "[environment.service.kubernetes]\nrollout = \"a\"\ndeployment = \"b\"",
+                "both a rollout and a deployment",
+            ),
+            (
+                ENV,
+                "[environment.service.kubernetes]\nkustomization = \"/etc/passwd\"\nimage = \"x\"",
+                "inside the repository",
+            ),
+            (
+                ENV,
+                "[environment.service.kubernetes]\nkustomization = \"../up.yaml\"\nimage = \"x\"",
+                "inside the repository",
+            ),
+            (
+                ENV,
+                "[environment.service.kubernetes]\nkustomization = \"k.yaml\"",
+                "image",
+            ),
+            (
+                ENV,
+                "[environment.service.kubernetes]\nhelm_values = \"v.yaml\"\nvalue_path = \"image..digest\"",
+                "empty key",
+            ),
+            (
+                ENV,
+                "[environment.service.kubernetes]\nimage = \"x\"",
+                "needs kustomization",
+            ),
+            (
+                "[environment.kubernetes]\nnamespace = \"shop\"",
+                "[environment.service.kubernetes]\nkustomization = \"k.yaml\"\nimage = \"x\"",
+                "no [kubernetes.git]",
+            ),
+            (
+                "[environment.kubernetes]\nnamespace = \"shop\"\n[environment.kubernetes.git]\nurl = \"--upload-pack=evil\"",
+                "",
+                "not a repository address",
+            ),
+            (
+                "[environment.kubernetes]\nnamespace = \"shop\"\n[environment.kubernetes.git]\nurl = \"r\"\nbranch = \"a..b\"",
+                "",
+                "not a branch name",
+            ),
+            (
+                "[environment.kubernetes]\nnamespace = \"shop\"\nnamspace = \"x\"",
+                "",
+                "namspace",
+            ),
+        ];
+        for (env, svc, want) in cases {
+            let err = parse(env, svc).expect_err(want);
+            assert!(err.contains(want), "{want:?} in {err}");
+            assert!(err.contains("k.toml:"), "a place: {err}");
+        }
+    }
 
     #[test]
     fn kubernetes_names_are_lower_case_labels() {

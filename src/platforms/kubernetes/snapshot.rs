@@ -807,3 +807,7 @@ fn events(evs: &[&Event]) -> Vec<ServiceEvent> {
         })
         .collect()
 }
+
+#[cfg(test)]
+#[path = "snapshot_tests.rs"]
+mod tests;
