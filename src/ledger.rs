@@ -160,6 +160,10 @@ pub struct Draft {
     /// Hotfix path (a stage skipped).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub hotfix: bool,
+    /// The change the platform made and names (the commit a GitOps
+    /// promotion or revert pushed), once known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub change: Option<String>,
     /// A late record: what it records was observed then, but the ledger could
     /// not be written until the record's own time.
     #[serde(default, skip_serializing_if = "Option::is_none")]

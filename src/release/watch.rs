@@ -602,6 +602,7 @@ impl Watch {
             to_digest: self.to_digest.as_ref().map(ToString::to_string),
             from_revision: self.from.as_ref().map(ToString::to_string),
             to_revision: self.to.as_ref().map(ToString::to_string),
+            change: self.change.clone(),
             duration_ms: None,
             ..Draft::default()
         }

@@ -51,6 +51,15 @@ impl Stage {
             .unwrap()
     }
 
+    /// The ledger's records.
+    fn records(&self) -> Vec<Value> {
+        std::fs::read_to_string(self.dir.path().join("data/shipdeck/ledger.jsonl"))
+            .unwrap_or_default()
+            .lines()
+            .map(|l| serde_json::from_str::<Value>(l).unwrap()["record"].clone())
+            .collect()
+    }
+
     /// prod's Rollout, paused at step `index` (0-based).
     fn paused_at(&self, index: u64) -> bool {
         let r = self.stub.rollout("shop-prod", "search");
@@ -367,4 +376,26 @@ fn a_5xx_ratio_in_prometheus_at_50_percent_aborts_the_rollout_and_a_revert_commi
     s.wait_for("prod Healthy on the stable digest", |st| {
         st.settled_on("shop-prod", OLD)
     });
+    // Both are in the ledger: the promotion's commit on its abort, the
+    // revert's commit on the rollback's success.
+    let revert = git(&s.bare, &["rev-parse", "main"]);
+    let promoted = git(&s.bare, &["rev-parse", "main~1"]);
+    let records = s.records();
+    let by_kind = |k: &str| {
+        records
+            .iter()
+            .find(|r| r["kind"] == k)
+            .cloned()
+            .unwrap_or_default()
+    };
+    assert_eq!(
+        by_kind("aborted")["change"],
+        promoted.as_str(),
+        "{records:?}"
+    );
+    assert_eq!(
+        by_kind("rollback_succeeded")["change"],
+        revert.as_str(),
+        "{records:?}"
+    );
 }
