@@ -245,12 +245,8 @@ impl Executor {
         };
         let call = async {
             match issue {
-                Issue::Deploy(d) => {
-                    self.provider
-                        .deploy_as(&env_cfg, &svc_cfg, d, &asking)
-                        .await
-                }
-                Issue::Rollback(RollbackTo::Digest(d)) => {
+                // A rollback by digest deploys it again (`asking.rollback`).
+                Issue::Deploy(d) | Issue::Rollback(RollbackTo::Digest(d)) => {
                     self.provider
                         .deploy_as(&env_cfg, &svc_cfg, d, &asking)
                         .await

@@ -613,11 +613,10 @@ fn app_state(app: &AppRead<'_>) -> (AppState, Option<crate::model::Shared>, Opti
                 .and_then(|s| s.revision.as_deref())
                 .filter(|r| !r.is_empty())
                 .map(crate::model::Shared::from);
-            let sync_status = sync.map(|s| s.status.as_str()).unwrap_or("");
+            let sync_status = sync.map_or("", |s| s.status.as_str());
             let health = st
                 .and_then(|s| s.health.as_ref())
-                .map(|h| h.status.as_str())
-                .unwrap_or("");
+                .map_or("", |h| h.status.as_str());
             let op = st.and_then(|s| s.operation_state.as_ref());
             let op_running = op.is_some_and(|o| o.phase == "Running" || o.phase == "Terminating");
             let op_failed = op.filter(|o| o.phase == "Failed" || o.phase == "Error");
@@ -678,8 +677,7 @@ fn badge(ro: Option<&Rollout>, app: &AppRead<'_>, aborted: bool) -> Option<Detai
                 .status
                 .as_ref()
                 .and_then(|s| s.sync.as_ref())
-                .map(|s| s.status.as_str())
-                .unwrap_or("Unknown");
+                .map_or("Unknown", |s| s.status.as_str());
             if sync != "Synced" {
                 return Some(DetailBadge {
                     text: if sync == "OutOfSync" {

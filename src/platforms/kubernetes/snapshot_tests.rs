@@ -308,7 +308,7 @@ fn a_deployment_is_converged_when_every_replica_runs_the_newest_template() {
         },
     );
     assert_eq!(s.digest.as_ref().map(Digest::as_str), Some(NEW));
-    assert!(s.convergence.is_converged(), "{:?}", s);
+    assert!(s.convergence.is_converged(), "{s:?}");
     assert_eq!(
         s.deployment_config.strategy.to_string(),
         "rolling update (Deployment)"
