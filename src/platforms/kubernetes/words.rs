@@ -306,11 +306,14 @@ pub fn deploy(
         .map_or_else(|| "its current digest".to_string(), ToString::to_string);
     let new = digest.map_or_else(|| "the promoted digest".to_string(), ToString::to_string);
     let at = sanitize(&setting_words(setting));
+    // The digests first: a short terminal keeps the `-`/`+` lines, cut at
+    // its width.
     let mut diff = vec![
-        format!("- {at}: {current}"),
-        format!("+ {at}: {new}"),
+        format!("- digest {current}"),
+        format!("+ digest {new}"),
+        format!("  one value: {at}"),
         format!(
-            "  repo {} branch {}",
+            "  committed to {} branch {}",
             sanitize(&git.url),
             sanitize(&git.branch)
         ),
