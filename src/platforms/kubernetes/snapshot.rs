@@ -279,11 +279,6 @@ pub fn canary_shift(ro: &Rollout, id: &str, at: DateTime<Utc>) -> Option<Shift> 
     weights.push(ALL);
     // The weight the steps so far set: what a canary without a traffic
     // router gets (by its share of pods), and the shift's step.
-    let reached = steps
-        .iter()
-        .take(index.min(steps.len()))
-        .filter(|s| s.set_weight.is_some())
-        .count();
     let by_steps = steps
         .iter()
         .take(index.min(steps.len()))
@@ -303,12 +298,21 @@ pub fn canary_shift(ro: &Rollout, id: &str, at: DateTime<Utc>) -> Option<Shift> 
         .any(|p| p.reason == "CanaryPauseStep")
         && !st.abort;
     let stage = words::step_words(steps.get(index)).unwrap_or_else(|| "done".to_string());
+    // The traffic step whose weight applies now (0: none yet).
+    let step = if new_weight == 0 {
+        0
+    } else {
+        weights
+            .iter()
+            .position(|w| *w >= new_weight)
+            .map_or(u32::MAX, |i| u32::try_from(i + 1).unwrap_or(u32::MAX))
+    };
     Some(Shift {
         kind: "canary".to_string(),
         deployment: id.to_string(),
         new_weight,
         weights,
-        step: u32::try_from(reached.max(1)).unwrap_or(u32::MAX),
+        step,
         started: Vec::new(),
         stage: format!(
             "step {}/{}: {stage}",
@@ -520,7 +524,7 @@ pub fn service_snapshot(service: &str, r: &KubeReading<'_>) -> ServiceSnapshot {
     let detail = PlatformDetail {
         title: format!("{} {}", r.kind.kind().to_lowercase(), r.name),
         lines: words::detail_lines(r, w.rollout, &r.application),
-        badge: badge(w.rollout, &r.application, aborted),
+        badge: badge(&r.application, aborted),
     };
     ServiceSnapshot {
         name: service.to_string(),
@@ -658,7 +662,7 @@ fn app_state(app: &AppRead<'_>) -> (AppState, Option<crate::model::Shared>, Opti
 }
 
 /// The board's badge: where a canary stands, or what is wrong.
-fn badge(ro: Option<&Rollout>, app: &AppRead<'_>, aborted: bool) -> Option<DetailBadge> {
+fn badge(app: &AppRead<'_>, aborted: bool) -> Option<DetailBadge> {
     if aborted {
         return Some(DetailBadge {
             text: "aborted".into(),
@@ -691,14 +695,8 @@ fn badge(ro: Option<&Rollout>, app: &AppRead<'_>, aborted: bool) -> Option<Detai
         }
         AppRead::None => {}
     }
-    let ro = ro?;
-    let st = ro.status.as_ref()?;
-    let steps = ro.spec.strategy.canary.as_ref()?.steps.len();
-    let i = usize::try_from(st.current_step_index?.max(0)).unwrap_or(0);
-    (i < steps && st.current_pod_hash != st.stable_rs).then(|| DetailBadge {
-        text: format!("step {}/{steps}", i + 1),
-        ok: true,
-    })
+    // A canary in flight shows as the board's shift, not as a badge.
+    None
 }
 
 fn unknown_deployment(

@@ -151,9 +151,23 @@ fn a_canary_paused_at_20_percent_serves_the_stable_digest_and_shows_its_steps_an
         Some("rollout/search/1")
     );
     assert_eq!(s.deployments[1].role, DeploymentRole::Active);
+    assert!(s.detail.badge.is_none(), "the shift says where it stands");
+    // At the second pause, 50 %: the second of the three traffic steps.
+    let mut st = paused_at_20();
+    st["currentStepIndex"] = json!(3);
+    st["canary"]["weights"]["canary"]["weight"] = json!(50);
+    let r = rollout(&image(NEW), &st);
+    let s2 = read(
+        WorkloadRead::Rollout(&r),
+        vec![&old, &new],
+        vec![],
+        AppRead::Found(&a),
+    );
+    let shift2 = s2.deployments[0].shift.as_deref().unwrap();
+    assert_eq!((shift2.new_weight, shift2.step), (5000, 2));
     assert_eq!(
-        s.detail.badge.as_ref().map(|b| b.text.as_str()),
-        Some("step 2/4")
+        shift2.pause.as_ref().map(|p| p.hook.as_str()),
+        Some("rollout/search/3")
     );
     let steps = s
         .detail

@@ -341,9 +341,14 @@ pub fn deploy(
                 None => "2. wait for the cluster to apply the commit".to_string(),
             },
             format!(
-                "3. follow the {} {} step by step; a pause waits for a second person",
+                "3. follow the {} {} step by step; a pause waits for {}",
                 k.workload.kind(),
-                k.name
+                k.name,
+                match env.rollout.step_approvals {
+                    0 => "someone to continue".to_string(),
+                    1 => "one person other than you to continue".to_string(),
+                    n => format!("{n} people other than you to continue"),
+                }
             ),
         ],
         watch_step: "4.".to_string(),

@@ -307,3 +307,31 @@ fn a_run_that_failed_before_publishing_names_no_revision_and_ends_failed() {
         drafts(&next)
     );
 }
+
+/// A canary of our change does not serve yet: the reading's digest is still
+/// the old one, but the platform reports it synced our commit and its
+/// primary deployment is the new revision. That revision is ours, adopted
+/// at once (so the watch follows its steps and pauses); the same reading
+/// under someone else's commit, or with the primary still the old
+/// revision, adopts nothing.
+#[test]
+fn a_canary_of_our_change_is_adopted_from_its_primary_deployment_before_it_serves() {
+    let c = cfg();
+    let canary = |change: &str, rev: u32| {
+        let mut s = snap(rev, RolloutState::InProgress);
+        s.digest = before().digest.clone();
+        s.task_definition = Some(td(3));
+        s.convergence = Convergence {
+            state: ConvergenceState::Converging,
+            change: Some(change.into()),
+        };
+        s
+    };
+    let (mut w, _) = issued(&c);
+    w.on_reading(&canary("0therc0", 4), at(5), "alice", OnAbort::Rollback);
+    assert_eq!(w.to, None, "someone else's commit");
+    w.on_reading(&canary(COMMIT, 3), at(6), "alice", OnAbort::Rollback);
+    assert_eq!(w.to, None, "the primary is still the revision we came from");
+    w.on_reading(&canary(COMMIT, 4), at(7), "alice", OnAbort::Rollback);
+    assert_eq!(w.to, Some(td(4)));
+}

@@ -71,7 +71,28 @@ impl Watch {
             self.to = Some(d.task_definition.clone());
         } else if self.shows_promoted(s) {
             self.to.clone_from(&s.task_definition);
+        } else if let Some(d) = self.applied_change(s) {
+            self.to = Some(d.task_definition.clone());
         }
+    }
+
+    /// The platform reports it applied our change (a controller synced the
+    /// commit we pushed), and its primary deployment is a new revision: the
+    /// one our change made, though it does not serve yet (a canary's first
+    /// step), so the reading's own digest is still the old one.
+    fn applied_change<'s>(&self, s: &'s ServiceSnapshot) -> Option<&'s crate::model::Deployment> {
+        let ours = self.change.as_deref()?;
+        if s.convergence.change.as_deref() != Some(ours) {
+            return None;
+        }
+        s.deployments.iter().find(|d| {
+            d.role == crate::model::DeploymentRole::Primary
+                && d.rollout != crate::model::RolloutState::Unknown
+                && self
+                    .from
+                    .as_ref()
+                    .is_none_or(|f| !d.task_definition.same_revision(f))
+        })
     }
 
     /// The deployment the platform started (found by its id) failed before

@@ -11,7 +11,7 @@
 //! multi-line scalar, an anchor, an alias, a tag, a merge key, a duplicate
 //! key, tabs as indentation, more than one document.
 
-use crate::config::kubernetes::ImageSetting;
+use crate::config::kubernetes::{HelmValue, ImageSetting};
 use crate::model::text::clip;
 
 /// Why a value could not be read or written.
@@ -75,7 +75,7 @@ pub enum EditError {
     /// The value to write is not a digest or an image reference that can be
     /// written without escaping.
     #[error(
-        "{value:?} cannot be written into {file}: expected sha256:<hex> or repository@sha256:<hex>"
+        "{value:?} cannot be written into {file}: expected sha256:<hex> (a digest) or repository@sha256:<hex> (a Helm reference value)"
     )]
     BadValue {
         /// The file.
@@ -144,7 +144,7 @@ pub fn get(text: &str, setting: &ImageSetting) -> Result<Option<String>, EditErr
 /// `digest` gets one after its last field, at its fields' indentation.
 pub fn set(text: &str, setting: &ImageSetting, value: &str) -> Result<String, EditError> {
     let doc = Doc::parse(text, setting)?;
-    if !writable(value) {
+    if !writable(value, setting) {
         return Err(EditError::BadValue {
             file: doc.file.clone(),
             value: clip(value, 100),
@@ -180,10 +180,22 @@ pub fn set(text: &str, setting: &ImageSetting, value: &str) -> Result<String, Ed
     }
 }
 
-/// A digest or a reference: characters that need no quoting or escaping in
-/// any style, starting with one that is not a YAML indicator.
-fn writable(value: &str) -> bool {
-    value.contains("sha256:")
+/// A digest (a kustomization's `digest`, a Helm digest value) or a
+/// reference (a Helm reference value), in characters that need no quoting
+/// or escaping in any style, starting with one that is not a YAML indicator.
+fn writable(value: &str, setting: &ImageSetting) -> bool {
+    let shape = match setting {
+        ImageSetting::Kustomize { .. }
+        | ImageSetting::Helm {
+            value: HelmValue::Digest,
+            ..
+        } => value.starts_with("sha256:"),
+        ImageSetting::Helm {
+            value: HelmValue::Reference,
+            ..
+        } => value.contains("@sha256:"),
+    };
+    shape
         && value
             .chars()
             .next()

@@ -364,6 +364,21 @@ fn only_digests_and_references_are_written() {
         let e = set(text, &helm("image.digest"), bad).unwrap_err();
         assert!(matches!(e, EditError::BadValue { .. }), "{bad:?}: {e:?}");
     }
+    // The value's shape follows the setting: a digest where a digest is
+    // written, a reference where a reference is.
+    let reference = format!("ghcr.io/acme/api@{NEW}");
+    let e = set(text, &helm("image.digest"), &reference).unwrap_err();
+    assert!(matches!(e, EditError::BadValue { .. }), "{e:?}");
+    let e = set("images:\n- name: a\n", &kustomize("a"), &reference).unwrap_err();
+    assert!(matches!(e, EditError::BadValue { .. }), "{e:?}");
+    let as_reference = ImageSetting::Helm {
+        file: "v.yaml".to_string(),
+        path: vec!["image".to_string()],
+        value: HelmValue::Reference,
+    };
+    let e = set("image: x\n", &as_reference, NEW).unwrap_err();
+    assert!(matches!(e, EditError::BadValue { .. }), "{e:?}");
+    assert!(set("image: x\n", &as_reference, &reference).is_ok());
 }
 
 /// Comments, blank lines and spacing around a kustomization entry.

@@ -32,6 +32,10 @@ const STDERR_KEPT: usize = 64 * 1024;
 const STDERR_SHOWN: usize = 500;
 /// The largest file a promotion edits.
 const FILE_LIMIT: u64 = 1024 * 1024;
+/// How long a held checkout is waited for before it is reported in use.
+const LOCK_WAIT: Duration = Duration::from_secs(2);
+/// How often it is tried meanwhile.
+const LOCK_POLL: Duration = Duration::from_millis(50);
 /// Longest a stopped command is waited for once killed.
 const REAP_AFTER_KILL: Duration = Duration::from_secs(2);
 
@@ -280,14 +284,14 @@ impl Checkout {
     /// Clones the branch when the clone is missing, else fetches it and
     /// resets the clone to it, removing anything else.
     pub async fn sync(&self) -> Result<(), GitOpsError> {
-        let _held = self.lock()?;
+        let _held = self.lock().await?;
         self.sync_held().await
     }
 
     /// The value at the head of the remote's branch (after a sync).
     pub async fn value(&self, setting: &ImageSetting) -> Result<Option<String>, GitOpsError> {
         let file = relative(setting.file())?;
-        let _held = self.lock()?;
+        let _held = self.lock().await?;
         self.sync_held().await?;
         let text = self.read_file(&file)?;
         Ok(edit::get(&text, setting)?)
@@ -299,7 +303,7 @@ impl Checkout {
     pub async fn commit_value(&self, req: &CommitRequest) -> Result<Promotion, GitOpsError> {
         check_request(req)?;
         let file = relative(req.setting.file())?;
-        let _held = self.lock()?;
+        let _held = self.lock().await?;
         self.sync_held().await?;
         let done = self.commit_held(req, &file).await;
         if done.is_err()
@@ -634,9 +638,24 @@ impl Checkout {
         String::from_utf8(bytes).map_err(|_| bad("not UTF-8 text".to_string()))
     }
 
+    /// Takes the checkout's lock, waiting a moment for it: another process
+    /// (or a command this one is starting, which holds a copy of the lock
+    /// between its fork and its exec) may be about to release it.
+    async fn lock(&self) -> Result<Held, GitOpsError> {
+        let until = tokio::time::Instant::now() + LOCK_WAIT;
+        loop {
+            match self.try_lock() {
+                Err(GitOpsError::Locked { .. }) if tokio::time::Instant::now() < until => {
+                    tokio::time::sleep(LOCK_POLL).await;
+                }
+                other => return other,
+            }
+        }
+    }
+
     /// Takes the checkout's lock (a file beside it, `<dir>.lock`, locked with
     /// the operating system's advisory lock: a crashed holder releases it).
-    fn lock(&self) -> Result<Held, GitOpsError> {
+    fn try_lock(&self) -> Result<Held, GitOpsError> {
         check_branch(&self.branch)?;
         if self.url.is_empty() || self.url.starts_with('-') {
             return Err(GitOpsError::BadRequest {

@@ -146,7 +146,7 @@ impl Fixture {
 
     /// A pre-push hook in the checkout that pushes the other clone first
     /// (`once`: then removes itself; else commits again and pushes every time).
-    fn race(&self, checkout: &Checkout, other: &Path, once: bool) {
+    fn race(checkout: &Checkout, other: &Path, once: bool) {
         let hook = checkout.dir().join(".git/hooks/pre-push");
         let other = other.display();
         let script = if once {
@@ -197,7 +197,7 @@ fn request(setting: ImageSetting, value: &str) -> CommitRequest {
 fn committed(p: Promotion) -> Committed {
     match p {
         Promotion::Committed(c) => c,
-        other => panic!("{other:?}"),
+        other @ Promotion::AlreadySet { .. } => panic!("{other:?}"),
     }
 }
 
@@ -264,7 +264,7 @@ async fn a_commit_pushed_meanwhile_that_left_the_value_is_rebased_onto() {
     c.sync().await.unwrap();
     // Theirs changes another line of the same file.
     let other = f.other_commit("apps/api/kustomization.yaml", "newTag: v3", "newTag: v4");
-    f.race(&c, &other, true);
+    Fixture::race(&c, &other, true);
     let done = committed(c.commit_value(&request(kustomize(), NEW)).await.unwrap());
     assert!(done.rebased);
     assert_eq!(f.count(), 3, "both commits on the branch");
@@ -289,7 +289,7 @@ async fn a_commit_pushed_meanwhile_that_changed_the_value_stops_the_promotion() 
     let c = f.checkout("prod");
     c.sync().await.unwrap();
     let other = f.other_commit("values.yaml", OLD, OTHER);
-    f.race(&c, &other, true);
+    Fixture::race(&c, &other, true);
     let err = c.commit_value(&request(helm(), NEW)).await.unwrap_err();
     let theirs = f.head();
     assert_eq!(
@@ -320,7 +320,7 @@ async fn a_second_rejection_stops_and_pushes_nothing_of_ours() {
     let c = f.checkout("prod");
     c.sync().await.unwrap();
     let other = f.other_commit("values.yaml", "replicaCount: 3", "replicaCount: 4");
-    f.race(&c, &other, false);
+    Fixture::race(&c, &other, false);
     let err = c.commit_value(&request(helm(), NEW)).await.unwrap_err();
     assert_eq!(
         err,
@@ -396,7 +396,7 @@ async fn a_remote_that_never_answers_is_stopped_at_the_deadline() {
 async fn a_held_checkout_is_refused_and_released() {
     let f = Fixture::new();
     let c = f.checkout("prod");
-    let held = c.lock().unwrap();
+    let held = c.try_lock().unwrap();
     let err = c.sync().await.unwrap_err();
     assert!(matches!(err, GitOpsError::Locked { .. }), "{err:?}");
     drop(held);
