@@ -399,3 +399,47 @@ fn a_5xx_ratio_in_prometheus_at_50_percent_aborts_the_rollout_and_a_revert_commi
         "{records:?}"
     );
 }
+
+/// `shipdeck rollback` after a finished promotion: a commit restores the
+/// digest prod ran before, and once Argo CD applied it the canary's steps
+/// are skipped (`promoteFull`, as `kubectl argo rollouts promote --full`):
+/// nobody has to continue a rollback's pauses.
+#[test]
+fn a_rollback_after_a_promotion_is_a_revert_commit_whose_canary_steps_are_skipped() {
+    let s = stage(PROD);
+    let mut child = s.promote();
+    wait_while_running(&s, &mut child, "the first pause", |st| st.paused_at(1));
+    assert_eq!(s.step("bob").0, 0);
+    wait_while_running(&s, &mut child, "the second pause", |st| st.paused_at(3));
+    assert_eq!(s.step("bob").0, 0);
+    let (code, _, text) = finish(&s, child);
+    assert_eq!(code, 0, "{text}");
+    s.stub.clear_requests();
+    let (code, out, err) = s.run(
+        "alice",
+        &[
+            "rollback", "search", "--env", "prod", "--yes", "--wait", "--json",
+        ],
+    );
+    assert_eq!(code, 0, "{out}\n{err}\n{}", s.log());
+    let subject = git(&s.bare, &["log", "-1", "--format=%s", "main"]);
+    assert!(
+        subject.starts_with("shipdeck: roll back search in prod"),
+        "{subject}"
+    );
+    assert_eq!(s.file_at("main"), kustomization("prod", OLD));
+    let full = s.stub.requests().into_iter().any(|r| {
+        r["method"] == "PATCH"
+            && r["path"]
+                .as_str()
+                .unwrap_or("")
+                .ends_with("/rollouts/search/status")
+            && r["body"].as_str().unwrap_or("").contains("promoteFull")
+    });
+    assert!(
+        full,
+        "the canary's steps were skipped: {:?}",
+        s.stub.requests()
+    );
+    assert!(s.settled_on("shop-prod", OLD), "{out}");
+}

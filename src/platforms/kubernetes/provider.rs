@@ -326,8 +326,19 @@ impl Provider for KubeProvider {
                     &serde_json::json!({"spec": {"paused": false}}),
                 )
                 .await?;
+                let weight = st
+                    .canary
+                    .as_ref()
+                    .and_then(|c| c.weights.as_ref())
+                    .map_or_else(String::new, |w| format!(" at {}%", w.canary.weight));
+                let steps = now
+                    .spec
+                    .strategy
+                    .canary
+                    .as_ref()
+                    .map_or(0, |c| c.steps.len());
                 Ok(format!(
-                    "promoted {} past step {} (pauseConditions cleared, spec.paused false)",
+                    "continued {} past its pause{weight} (Argo step {} of {steps}): pauseConditions cleared, spec.paused false",
                     k.name,
                     st.current_step_index.unwrap_or(0) + 1
                 ))

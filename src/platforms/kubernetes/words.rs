@@ -361,7 +361,7 @@ pub fn rollback(svc: &ServiceConfig, to: &Revision) -> String {
         || format!("{} has no [environment.service.kubernetes]", svc.name),
         |k| {
             format!(
-                "a canary mid-way is aborted at once (traffic back to stable), then a commit restores {to}'s digest in git, so Argo CD's self-heal keeps it; {} {} is watched like a deploy.",
+                "a canary mid-way is aborted at once (traffic back to stable), then a commit restores {to}'s digest in git, so Argo CD's self-heal keeps it; once Argo CD applies it, the canary's steps are skipped (promote --full) and {} {} is watched like a deploy.",
                 k.workload.kind(),
                 k.name
             )

@@ -13,14 +13,15 @@ use kube::api::{Patch, PatchParams};
 use sha2::Digest as _;
 
 use super::{classify, kube_env, kube_service, live_stage, patch_rollout};
-use crate::config::kubernetes::{KubeEnv, Workload};
+use crate::config::kubernetes::{KubeEnv, KubeService, Workload};
 use crate::config::{EnvConfig, ServiceConfig};
 use crate::model::{Digest, ServiceSnapshot};
 use crate::platforms::kubernetes::gitops::{
     Author, Checkout, CommitRequest, GitOpsError, Promotion,
 };
 use crate::platforms::kubernetes::objects::Application;
-use crate::platforms::kubernetes::words;
+use crate::platforms::kubernetes::watch::StageWatches;
+use crate::platforms::kubernetes::{snapshot, words};
 use crate::provider::{Asking, DeployStarted, ProviderError};
 
 /// Longest all the git commands of one commit may take together, within
@@ -124,6 +125,57 @@ async fn refresh(ke: &KubeEnv, client: kube::Client, app: &str) -> Option<String
     {
         Ok(_) => None,
         Err(e) => Some(classify(&e, &format!("asking Argo CD to refresh {app}")).to_string()),
+    }
+}
+
+/// Longest a rollback waits for Argo CD to apply its commit before it
+/// skips the canary's steps (within the executor's bound on the call).
+const APPLIED_WITHIN: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// A rollback does not wait at a canary's pauses: once the Rollout runs the
+/// reverted template as a canary, every remaining step is skipped, as
+/// `kubectl argo rollouts promote --full` does (`status.promoteFull`). A
+/// revert to the stable ReplicaSet needs nothing (Argo goes straight
+/// back). Not seen within [`APPLIED_WITHIN`]: said, and the watch shows the
+/// pause for a person.
+async fn skip_steps(stage: &StageWatches, ke: &KubeEnv, k: &KubeService, digest: &Digest) {
+    let name = k.name.as_str();
+    let deadline = tokio::time::Instant::now() + APPLIED_WITHIN;
+    loop {
+        let now = stage
+            .rollouts
+            .all()
+            .into_iter()
+            .find(|r| r.metadata.name.as_deref() == Some(name));
+        let applied = now.as_ref().is_some_and(|r| {
+            r.spec
+                .template
+                .as_ref()
+                .and_then(|t| snapshot::template_image(t, k.container.as_deref()))
+                .and_then(snapshot::pinned_digest)
+                .as_ref()
+                == Some(digest)
+        });
+        let st = now
+            .as_ref()
+            .and_then(|r| r.status.clone())
+            .unwrap_or_default();
+        let canary = st.current_pod_hash.is_some() && st.current_pod_hash != st.stable_rs;
+        if applied && st.phase.as_deref() == Some("Healthy") && !canary {
+            return;
+        }
+        if applied && canary {
+            let body = serde_json::json!({"status": {"promoteFull": true}});
+            if let Err(e) = patch_rollout(stage, &ke.namespace, name, true, &body).await {
+                tracing::warn!(error = %e, "could not skip the rollback's canary steps");
+            }
+            return;
+        }
+        if tokio::time::Instant::now() >= deadline {
+            tracing::warn!(rollout = %name, "Argo CD had not applied the revert within 10s: its canary steps are left to the watch");
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     }
 }
 
@@ -234,6 +286,9 @@ pub async fn commit(
         && let Some(why) = refresh(ke, stage.client.clone(), app).await
     {
         tracing::warn!(error = %why, "Argo CD refresh");
+    }
+    if back && k.workload == Workload::Rollout {
+        skip_steps(&stage, ke, k, digest).await;
     }
     Ok(DeployStarted {
         service: service.name.clone(),
