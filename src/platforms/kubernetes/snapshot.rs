@@ -206,7 +206,11 @@ fn workload<'a>(r: &KubeReading<'a>) -> Option<Workload<'a>> {
                 current_hash: st.and_then(|s| s.current_pod_hash.as_deref()),
                 stable_hash: st.and_then(|s| s.stable_rs.as_deref()),
                 phase: st.and_then(|s| s.phase.clone()),
-                message: st.and_then(|s| s.message.clone()).filter(|m| !m.is_empty()),
+                // A pause step's message is the pause's reason, which the
+                // shift already says ("awaiting decision").
+                message: st
+                    .and_then(|s| s.message.clone())
+                    .filter(|m| !m.is_empty() && m != "CanaryPauseStep"),
                 rollout: Some(ro),
             })
         }
