@@ -119,6 +119,36 @@ pub struct Deployment {
     pub updated_at: DateTime<Utc>,
 }
 
+impl Deployment {
+    /// A deployment of `task_definition` in state `rollout`, with no steps,
+    /// no shift and nothing counted yet: what a platform's reading starts
+    /// from.
+    pub fn bare(
+        id: impl Into<String>,
+        role: DeploymentRole,
+        task_definition: Revision,
+        rollout: RolloutState,
+        at: DateTime<Utc>,
+    ) -> Self {
+        Self {
+            id: id.into(),
+            role,
+            task_definition,
+            rollout,
+            reason: None,
+            steps: Vec::new(),
+            nothing_changed: false,
+            shift: None,
+            running: 0,
+            desired: 0,
+            pending: 0,
+            failed_tasks: 0,
+            created_at: at,
+            updated_at: at,
+        }
+    }
+}
+
 /// A platform's answer to "has the service converged?", with the change it
 /// is about where the platform names one.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]

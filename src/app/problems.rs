@@ -269,6 +269,13 @@ mod tests {
         let clock = ManualClock::new(chrono::Utc.with_ymd_and_hms(2026, 11, 2, 10, 0, 0).unwrap());
         let cfg = crate::config::demo().unwrap();
         let sim = crate::platforms::sim::SimFleet::demo(7, Arc::new(clock.clone())).unwrap();
+        // An alarm without data, unknown (the demo's staging search had one
+        // while it ran on ECS; on Kubernetes it watches no CloudWatch alarm).
+        sim.inject(crate::platforms::sim::Fault::SetAlarm {
+            env: "staging".into(),
+            alarm: "shop-notifications-staging-p95".into(),
+            state: crate::model::AlarmState::InsufficientData,
+        });
         let mut app = App::new(&cfg, KeyMap::default(), "alice".into(), clock.now());
         let mut prod = prod;
         for cmd in update(&mut app, Msg::Tick(clock.now())) {

@@ -9,6 +9,7 @@ mod faults;
 mod fleet_file;
 pub mod fly;
 mod functions;
+mod kube;
 pub mod lambda;
 mod logs;
 mod machines;
@@ -25,6 +26,7 @@ mod world;
 pub use blue_green::FleetBlueGreen;
 pub use faults::Fault;
 pub use functions::{FleetLambda, FleetPackage};
+pub use kube::FleetKube;
 pub use machines::{FleetFly, FleetRegion};
 use service::{SimService, chrono_dur};
 
@@ -87,6 +89,10 @@ struct SimEnv {
     /// process that runs them sees them.
     #[serde(default)]
     fly_runs: machines::SavedRuns,
+    /// Argo Rollouts on Kubernetes, by Rollout name, with their
+    /// ReplicaSets, events and Argo CD Application.
+    #[serde(default)]
+    kube: BTreeMap<String, kube::SimRollout>,
 }
 
 impl SimEnv {
@@ -279,6 +285,7 @@ impl SimFleet {
                     SimEnv {
                         services,
                         blue_green: blue_green::SimBlueGreen::all(&e.name, &e.blue_green, now),
+                        kube: kube::all(&e.name, &e.kubernetes, now),
                         unreachable: e.unreachable,
                         cloudwatch_down: e.cloudwatch_unreachable,
                         ..SimEnv::default()
@@ -403,6 +410,7 @@ impl SimFleet {
                     svc.step(t);
                 }
             }
+            st.step_kube(t);
         }
     }
 

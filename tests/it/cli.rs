@@ -273,7 +273,7 @@ fn completions_offer_environment_service_and_scenario_names_not_files() {
     for words in [
         "api web checkout payments search notifications auth storefront thumbnailer edge",
         "dev staging prod",
-        "bad-release slow-release flaky-health region-outage lambda-errors fly-canary-critical list",
+        "bad-release slow-release flaky-health region-outage lambda-errors fly-canary-critical kube-analysis-fails list",
     ] {
         assert!(
             bash.contains(&format!("compgen -W \"{words}\"")),

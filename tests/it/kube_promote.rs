@@ -26,22 +26,7 @@ step_approvals = 1
 impl Stage {
     /// `promote search --to prod --yes --wait --json` as alice, running.
     fn promote(&self) -> Child {
-        let d = self.dir.path();
-        std::process::Command::new(env!("CARGO_BIN_EXE_shipdeck"))
-            .env_remove("SHIPDECK_CONFIG")
-            .env_remove("RUST_LOG")
-            .env_remove("KUBECONFIG")
-            .env("NO_COLOR", "1")
-            .env("HOME", d)
-            .env("GIT_CONFIG_GLOBAL", "/dev/null")
-            .env("GIT_CONFIG_NOSYSTEM", "1")
-            .env("XDG_DATA_HOME", d.join("data"))
-            .env("XDG_STATE_HOME", d.join("state"))
-            .env("XDG_CACHE_HOME", d.join("cache"))
-            .env("SHIPDECK_OPERATOR", "alice")
-            .env("SHIPDECK_LOG_FILE", d.join("shipdeck.log"))
-            .arg("--config")
-            .arg(&self.config)
+        self.command("alice")
             .args([
                 "promote", "search", "--to", "prod", "--yes", "--wait", "--json",
             ])
@@ -103,7 +88,7 @@ fn wait_while_running(s: &Stage, child: &mut Child, what: &str, ok: impl Fn(&Sta
             panic!("the promotion ended ({status}) before {what}\n{}", s.log());
         }
         assert!(
-            start.elapsed() < Duration::from_secs(60),
+            start.elapsed() < Duration::from_mins(1),
             "timed out waiting for {what}\n{}",
             s.log()
         );

@@ -143,12 +143,11 @@ impl Stage {
             && a["status"]["operationState"]["phase"] != "Running"
     }
 
-    /// Runs shipdeck as `operator`.
-    pub fn run(&self, operator: &str, args: &[&str]) -> (i32, String, String) {
+    /// shipdeck as `operator`, in this stage's home, not started.
+    pub fn command(&self, operator: &str) -> std::process::Command {
         let d = self.dir.path();
-        let out = assert_cmd::Command::cargo_bin("shipdeck")
-            .unwrap()
-            .env_remove("SHIPDECK_CONFIG")
+        let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_shipdeck"));
+        cmd.env_remove("SHIPDECK_CONFIG")
             .env_remove("RUST_LOG")
             .env_remove("KUBECONFIG")
             .env("NO_COLOR", "1")
@@ -161,7 +160,13 @@ impl Stage {
             .env("SHIPDECK_OPERATOR", operator)
             .env("SHIPDECK_LOG_FILE", d.join("shipdeck.log"))
             .arg("--config")
-            .arg(&self.config)
+            .arg(&self.config);
+        cmd
+    }
+
+    /// Runs shipdeck as `operator`.
+    pub fn run(&self, operator: &str, args: &[&str]) -> (i32, String, String) {
+        let out = assert_cmd::Command::from_std(self.command(operator))
             .args(args)
             .timeout(Duration::from_mins(2))
             .output()

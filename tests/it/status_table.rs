@@ -192,7 +192,15 @@ async fn the_demos_paused_canary_is_in_progress_not_up_to_date() {
 async fn status_names_each_degraded_cell_and_why() {
     let clock = ManualClock::new(Utc.with_ymd_and_hms(2026, 11, 2, 10, 0, 0).unwrap());
     let cfg = shipdeck::config::demo().unwrap();
-    let provider = AnyProvider::Sim(SimFleet::demo(7, Arc::new(clock.clone())).unwrap());
+    let fleet = SimFleet::demo(7, Arc::new(clock.clone())).unwrap();
+    // An alarm without data (the demo's staging search had one while it ran
+    // on ECS; on Kubernetes it watches no CloudWatch alarm).
+    fleet.inject(shipdeck::platforms::sim::Fault::SetAlarm {
+        env: "staging".into(),
+        alarm: "shop-notifications-staging-p95".into(),
+        state: shipdeck::model::AlarmState::InsufficientData,
+    });
+    let provider = AnyProvider::Sim(fleet);
     let readings = status::read_all(&cfg, &provider).await;
     let report = status::build(&cfg, &readings, &Filter::default(), clock.now());
     let table = status::render_table(&report, Style { color: false });
@@ -211,7 +219,7 @@ async fn status_names_each_degraded_cell_and_why() {
         })
     );
     assert!(problems.iter().any(|p| p["env"] == "staging"
-        && p["service"] == "search"
+        && p["service"] == "notifications"
         && p["kind"] == "unknown"
         && p["reason"].as_str().unwrap().contains("INSUFFICIENT_DATA")));
     assert_eq!(json["verdict"], "degraded");

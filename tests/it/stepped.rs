@@ -425,7 +425,7 @@ async fn paused_canary(approvals: u32, held: u64) -> (Harness, chrono::DateTime<
 /// off at 120×40 nor at 80×24.
 #[tokio::test]
 async fn a_paused_canary_shows_the_evidence_and_the_hold_counting_down() {
-    let (mut h, _) = paused_canary(1, 28).await;
+    let (mut h, _) = Box::pin(paused_canary(1, 28)).await;
     for (w, ht) in [(120, 40), (80, 24)] {
         let screen = h.screen(w, ht);
         insta::assert_snapshot!(format!("paused_canary_evidence_{w}x{ht}"), screen);
@@ -456,7 +456,7 @@ async fn a_paused_canary_shows_the_evidence_and_the_hold_counting_down() {
 /// and how much was left.
 #[tokio::test]
 async fn continuing_in_the_console_before_the_hold_ends_needs_a_second_press() {
-    let (mut h, _) = paused_canary(0, 20).await;
+    let (mut h, _) = Box::pin(paused_canary(0, 20)).await;
     h.keys("c").await;
     let screen = h.screen(120, 40);
     assert!(
@@ -499,7 +499,7 @@ async fn continuing_in_the_console_before_the_hold_ends_needs_a_second_press() {
 /// After the hold, one press continues, and the record says nothing was cut.
 #[tokio::test]
 async fn continuing_after_the_hold_takes_one_press_and_cuts_nothing() {
-    let (mut h, _) = paused_canary(0, 61).await;
+    let (mut h, _) = Box::pin(paused_canary(0, 61)).await;
     h.keys("c").await;
     h.tick(2).await;
     let decision = h
@@ -560,7 +560,7 @@ async fn step_cli(
 /// who cut it short; the JSON carries the evidence either way.
 #[tokio::test]
 async fn step_continue_before_the_hold_ends_needs_cut_hold_and_names_the_person() {
-    let (h, _) = paused_canary(1, 10).await;
+    let (h, _) = Box::pin(paused_canary(1, 10)).await;
     let held = step_cli(&h, "bob", false).await.unwrap();
     assert_eq!((held.outcome, held.code()), ("held", 1));
     assert!(

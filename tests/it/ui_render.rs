@@ -473,6 +473,13 @@ async fn a_wizard_taller_than_the_screen_keeps_its_keys() {
 #[tokio::test]
 async fn problems_header_and_problems_only_board() {
     let mut w = World::new();
+    // An alarm without data: unknown, counted (the demo's staging search
+    // had one while it ran on ECS; on Kubernetes it watches none).
+    w.fleet.inject(shipdeck::platforms::sim::Fault::SetAlarm {
+        env: "staging".into(),
+        alarm: "shop-notifications-staging-p95".into(),
+        state: shipdeck::model::AlarmState::InsufficientData,
+    });
     w.poll_all().await;
     w.clock.advance(Duration::from_secs(3));
     update(&mut w.app, Msg::Tick(w.clock.now()));

@@ -389,22 +389,7 @@ fn unknown_deployment(
 
 /// A deployment of `rev`, completed, nothing counted yet.
 fn base(id: String, rev: Revision, role: DeploymentRole, at: DateTime<Utc>) -> Deployment {
-    Deployment {
-        id,
-        role,
-        task_definition: rev,
-        rollout: RolloutState::Completed,
-        reason: None,
-        steps: Vec::new(),
-        nothing_changed: false,
-        shift: None,
-        running: 0,
-        desired: 0,
-        pending: 0,
-        failed_tasks: 0,
-        created_at: at,
-        updated_at: at,
-    }
+    Deployment::bare(id, role, rev, RolloutState::Completed, at)
 }
 
 /// What the snapshot found of the machines, for the primary deployment.

@@ -5,8 +5,9 @@
 //! - The digest is the pod template's where it pins one (`repo@sha256:…`),
 //!   otherwise the one its pods report (`imageID`); neither is no digest.
 //! - A Rollout mid-canary runs two ReplicaSets: the service's digest is the
-//!   stable one's (what serves the traffic), the canary's is the primary
-//!   deployment, with its steps as the board's shift.
+//!   newest one's (what it is told to run, the primary deployment, with its
+//!   steps as the board's shift); the stable one, which still serves, is
+//!   the active deployment.
 //! - Converged is the platform's own answer: the Rollout (or Deployment) has
 //!   seen its latest spec and runs it fully and healthy, and, where an Argo
 //!   CD Application syncs it, the Application is synced and healthy, with
@@ -382,7 +383,7 @@ pub fn service_snapshot(service: &str, r: &KubeReading<'_>) -> ServiceSnapshot {
             },
         ),
     };
-    let (stable_digest, stable_pin) = match stable_rs {
+    let (stable_digest, _) = match stable_rs {
         Some(rs) => rs_digest(r, rs),
         None => (None, Pinning::Unpinned),
     };
@@ -401,13 +402,12 @@ pub fn service_snapshot(service: &str, r: &KubeReading<'_>) -> ServiceSnapshot {
         .is_some_and(|s| s.abort);
     let mixed =
         current_rs.is_some() && stable_rs.is_some() && w.current_hash != w.stable_hash && !aborted;
-    // What serves the traffic: the stable set while a canary runs or after
-    // an abort, else the newest.
-    let (digest, pinning, serving_rs) = if (mixed || aborted) && stable_rs.is_some() {
-        (stable_digest.clone(), stable_pin, stable_rs)
-    } else {
-        (current_digest.clone(), current_pin, current_rs)
-    };
+    // The service's digest is its newest ReplicaSet's: what it is told to
+    // run, as ECS shows a deployment's primary. Mid-canary, and after an
+    // abort, the stable set still serves: it is the active deployment and
+    // the detail says so. A way back is then to the stable digest (the
+    // newest other one), never to the canary's.
+    let (digest, pinning, serving_rs) = (current_digest.clone(), current_pin, current_rs);
     let seen_latest = match (w.generation, w.observed) {
         (Some(g), Some(o)) => o >= g,
         (None, _) => true,
@@ -471,40 +471,29 @@ pub fn service_snapshot(service: &str, r: &KubeReading<'_>) -> ServiceSnapshot {
             .and_then(|ro| canary_shift(ro, &id, r.at))
             .map(Box::new);
         deployments.push(Deployment {
-            id: id.clone(),
-            role: DeploymentRole::Primary,
-            task_definition: to,
-            rollout: primary_state,
             reason: reason.clone(),
-            steps: Vec::new(),
-            nothing_changed: false,
             shift,
             running: if mixed { w.updated } else { w.ready },
             desired: w.desired,
             pending: w.total.saturating_sub(w.ready),
-            failed_tasks: 0,
             created_at: created(current_rs),
-            updated_at: r.at,
+            ..Deployment::bare(id.clone(), DeploymentRole::Primary, to, primary_state, r.at)
         });
     } else {
         deployments.push(unknown_deployment(&id, &family, reason.clone(), r.at));
     }
     if mixed && let Some(rev) = rev_of(stable_rs, stable_digest.as_ref()) {
         deployments.push(Deployment {
-            id: format!("{id}/stable"),
-            role: DeploymentRole::Active,
-            task_definition: rev,
-            rollout: RolloutState::Completed,
-            reason: None,
-            steps: Vec::new(),
-            nothing_changed: false,
-            shift: None,
             running: w.ready.saturating_sub(w.updated),
             desired: w.desired,
-            pending: 0,
-            failed_tasks: 0,
             created_at: created(stable_rs),
-            updated_at: r.at,
+            ..Deployment::bare(
+                format!("{id}/stable"),
+                DeploymentRole::Active,
+                rev,
+                RolloutState::Completed,
+                r.at,
+            )
         });
     }
     // Every ReplicaSet the workload keeps is a revision it can go back to,
@@ -710,20 +699,14 @@ fn unknown_deployment(
     at: DateTime<Utc>,
 ) -> Deployment {
     Deployment {
-        id: id.to_string(),
-        role: DeploymentRole::Primary,
-        task_definition: Revision::labelled(family, "unknown"),
-        rollout: RolloutState::Unknown,
         reason: why,
-        steps: Vec::new(),
-        nothing_changed: false,
-        shift: None,
-        running: 0,
-        desired: 0,
-        pending: 0,
-        failed_tasks: 0,
-        created_at: at,
-        updated_at: at,
+        ..Deployment::bare(
+            id,
+            DeploymentRole::Primary,
+            Revision::labelled(family, "unknown"),
+            RolloutState::Unknown,
+            at,
+        )
     }
 }
 

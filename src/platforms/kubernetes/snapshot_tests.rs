@@ -124,7 +124,8 @@ fn a_settled_rollout_synced_and_healthy_has_converged_on_the_commit_argo_cd_sync
 }
 
 #[test]
-fn a_canary_paused_at_20_percent_serves_the_stable_digest_and_shows_its_steps_and_pause() {
+fn a_canary_paused_at_20_percent_is_the_new_digest_in_progress_with_its_steps_pause_and_the_stable_set_active()
+ {
     let r = rollout(&image(NEW), &paused_at_20());
     let (old, new) = (rs("aaa", 1, &image(OLD), 4), rs("bbb", 2, &image(NEW), 1));
     let a = app("Synced", "Suspended", COMMIT);
@@ -136,8 +137,25 @@ fn a_canary_paused_at_20_percent_serves_the_stable_digest_and_shows_its_steps_an
     );
     assert_eq!(
         s.digest.as_ref().map(Digest::as_str),
-        Some(OLD),
-        "stable serves"
+        Some(NEW),
+        "what it is told to run"
+    );
+    // The stable set still serves, and a way back goes to it.
+    assert_eq!(
+        s.deployments[1].task_definition.to_string(),
+        "search:1",
+        "the stable set is the active deployment"
+    );
+    let back: Vec<_> = s
+        .history
+        .iter()
+        .filter_map(|h| h.digest.as_ref())
+        .map(Digest::as_str)
+        .collect();
+    assert_eq!(
+        back,
+        vec![OLD, NEW],
+        "oldest first: the newest other than NEW is OLD"
     );
     assert!(!s.convergence.is_converged());
     let primary = &s.deployments[0];
@@ -179,7 +197,7 @@ fn a_canary_paused_at_20_percent_serves_the_stable_digest_and_shows_its_steps_an
 }
 
 #[test]
-fn an_aborted_rollout_has_failed_with_argos_message_and_serves_stable() {
+fn an_aborted_rollout_has_failed_with_argos_message() {
     let mut st = paused_at_20();
     st["abort"] = json!(true);
     st["phase"] = json!("Degraded");
@@ -193,7 +211,8 @@ fn an_aborted_rollout_has_failed_with_argos_message_and_serves_stable() {
         vec![],
         AppRead::None,
     );
-    assert_eq!(s.digest.as_ref().map(Digest::as_str), Some(OLD));
+    // Aborted: the canary's digest failed (the stable set serves again).
+    assert_eq!(s.digest.as_ref().map(Digest::as_str), Some(NEW));
     assert_eq!(s.deployments[0].rollout, RolloutState::Failed);
     assert!(
         s.deployments[0]

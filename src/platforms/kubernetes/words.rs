@@ -157,7 +157,7 @@ pub fn detail_lines(
             ));
         }
         out.push(DetailLine::new(
-            "replicasets",
+            "sets",
             format!(
                 "stable {} · canary {}",
                 st.stable_rs.as_deref().unwrap_or("?"),

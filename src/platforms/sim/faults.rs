@@ -141,6 +141,14 @@ pub enum Fault {
         /// Down or up.
         down: bool,
     },
+    /// Someone deletes an Argo Rollout from its namespace (`kubectl delete
+    /// rollout`): its ReplicaSets and pods stay, the Rollout reads unknown.
+    RolloutDeleted {
+        /// Environment.
+        env: String,
+        /// The Rollout's name.
+        rollout: String,
+    },
 }
 
 impl SimFleet {
@@ -290,6 +298,11 @@ impl SimFleet {
                     .and_then(|e| e.blue_green.get_mut(&backend))
                 {
                     b.set_down(colour, down, now);
+                }
+            }
+            Fault::RolloutDeleted { env, rollout } => {
+                if let Some(r) = st.envs.get_mut(&env).and_then(|e| e.kube.get_mut(&rollout)) {
+                    r.deleted = true;
                 }
             }
         }
@@ -450,7 +463,12 @@ impl SimState {
                 let Some(name) = f.service.as_ref() else {
                     return;
                 };
-                if let Some(svc) = env.services.get_mut(name) {
+                if let Effect::AnalysisFails { metric } = effect {
+                    // A Rollout's (sim::kube): checked when read.
+                    if let Some(r) = env.kube.get_mut(name) {
+                        r.analysis_fails(metric, now);
+                    }
+                } else if let Some(svc) = env.services.get_mut(name) {
                     svc.fire(&f.name, effect, now);
                 } else if let Some(b) = env.blue_green.get_mut(name) {
                     b.fire(&f.name, effect, now);
@@ -462,7 +480,8 @@ impl SimState {
                         .fire(check, output.as_deref());
                 } else {
                     // Checked when read: a function on Lambda, or a Fly
-                    // app's metrics (sim::machines reads them here too).
+                    // app's or a Rollout's metrics (sim::machines and
+                    // sim::kube read them here too).
                     env.functions
                         .entry(name.clone())
                         .or_default()
@@ -553,11 +572,12 @@ impl SimService {
                 from: now,
                 until: until(now, *duration),
             }),
-            // A Fly app's, never an ECS service's (checked when read).
+            // A Fly app's or a Rollout's, never an ECS service's (checked when read).
             Effect::Throttle { .. }
             | Effect::Timeout { .. }
             | Effect::Unreachable { .. }
-            | Effect::CheckCritical { .. } => {}
+            | Effect::CheckCritical { .. }
+            | Effect::AnalysisFails { .. } => {}
         }
         let service = self.ecs_service.clone();
         self.event(

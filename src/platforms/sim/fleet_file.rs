@@ -66,6 +66,9 @@ pub struct FleetEnv {
     /// Apps on Fly.io Machines, each machines by region.
     #[serde(default)]
     pub fly: Vec<super::FleetFly>,
+    /// Argo Rollouts on Kubernetes, each synced by an Argo CD Application.
+    #[serde(default)]
+    pub kubernetes: Vec<super::FleetKube>,
 }
 
 /// How the image of a simulated service is referenced.
@@ -246,6 +249,10 @@ pub const SCENARIOS: &[(&str, &str)] = &[
         "fly-canary-critical",
         include_str!("../../../assets/scenarios/fly-canary-critical.toml"),
     ),
+    (
+        "kube-analysis-fails",
+        include_str!("../../../assets/scenarios/kube-analysis-fails.toml"),
+    ),
 ];
 
 /// Why a fleet file cannot be used.
@@ -345,6 +352,16 @@ impl FleetFile {
             }
             for f in &env.fly {
                 f.check(&env.name).map_err(invalid)?;
+            }
+            for (i, k) in env.kubernetes.iter().enumerate() {
+                k.check(&env.name).map_err(invalid)?;
+                if env.kubernetes[..i].iter().any(|o| o.name() == k.name()) {
+                    return Err(invalid(format!(
+                        "Kubernetes rollout \"{}\" is named twice in environment \"{}\" of the fleet",
+                        k.name(),
+                        env.name
+                    )));
+                }
             }
             for (i, b) in env.blue_green.iter().enumerate() {
                 b.check(&env.name).map_err(invalid)?;

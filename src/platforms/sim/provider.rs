@@ -3,6 +3,7 @@
 //! platform takes one.
 
 use super::functions::is_lambda;
+use super::kube::is_kube;
 use super::machines::is_fly;
 use super::proxied::is_proxied;
 use super::{SERVICES_PER_CALL, SimFleet};
@@ -49,6 +50,9 @@ impl Provider for SimFleet {
         if is_fly(service) {
             return Box::pin(self.history_fly(env, service)).await;
         }
+        if is_kube(service) {
+            return self.history_kube(env, service);
+        }
         if is_proxied(service) {
             return self.history_proxied(env, service);
         }
@@ -76,6 +80,9 @@ impl Provider for SimFleet {
         if is_fly(service) {
             return Box::pin(self.deploy_fly(env, service, digest, false)).await;
         }
+        if is_kube(service) {
+            return self.deploy_kube(env, service, digest, false);
+        }
         if is_proxied(service) {
             return self.deploy_proxied(env, service, digest);
         }
@@ -83,7 +90,8 @@ impl Provider for SimFleet {
     }
 
     /// The engine's way back to an earlier digest: on Fly, every machine
-    /// not on it, no canary, no holds (elsewhere, a deploy).
+    /// not on it, no canary, no holds; on Kubernetes, an abort and a revert
+    /// commit (elsewhere, a deploy).
     async fn redeploy(
         &self,
         env: &EnvConfig,
@@ -93,6 +101,12 @@ impl Provider for SimFleet {
         if is_fly(service) {
             self.wait_for_call(&env.name).await?;
             return Box::pin(self.deploy_fly(env, service, digest, true)).await;
+        }
+        if is_kube(service) {
+            // A GitOps revert: an abort of a canary under way, then a
+            // commit of the stable digest.
+            self.wait_for_call(&env.name).await?;
+            return self.deploy_kube(env, service, digest, true);
         }
         self.deploy(env, service, digest).await
     }
@@ -109,6 +123,11 @@ impl Provider for SimFleet {
         }
         if is_fly(service) {
             return Self::rollback_fly(env, service, to);
+        }
+        if is_kube(service) {
+            // As the platform answers: it rolls back by a commit (redeploy).
+            let kube = crate::platforms::kubernetes::provider::provider();
+            return Provider::rollback(kube, env, service, to).await;
         }
         if is_proxied(service) {
             return self.rollback_proxied(env, service, to);
@@ -130,6 +149,10 @@ impl Provider for SimFleet {
         if is_fly(service) {
             self.wait_for_call(&env.name).await?;
             return self.decide_fly(env, service, shift, decision);
+        }
+        if is_kube(service) {
+            self.wait_for_call(&env.name).await?;
+            return self.decide_kube(env, service, shift, decision);
         }
         if is_proxied(service) {
             // A cutover switches at once: nothing pauses, as on a real proxy.
@@ -159,6 +182,11 @@ impl Provider for SimFleet {
             // What the Fly platform answers: it reads no logs.
             let fly = crate::platforms::fly::provider::provider();
             return Provider::logs(fly, env, service, query).await;
+        }
+        if is_kube(service) {
+            // What the Kubernetes platform answers.
+            let kube = crate::platforms::kubernetes::provider::provider();
+            return Provider::logs(kube, env, service, query).await;
         }
         if is_proxied(service) {
             return self.logs_proxied(env, service, query);

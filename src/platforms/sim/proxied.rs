@@ -41,12 +41,14 @@ impl SimFleet {
     /// Whether the simulator serves `service` of `env`: every service on
     /// ECS, and a service on another platform that the simulated fleet
     /// declares (`[[environment.blue_green]]`, `[[environment.lambda]]`,
-    /// `[[environment.fly]]`); the rest go to their platform.
+    /// `[[environment.fly]]`, `[[environment.kubernetes]]`); the rest go to
+    /// their platform.
     pub fn simulates(&self, env: &EnvConfig, service: &ServiceConfig) -> bool {
         match service.platform {
             PlatformKind::Ecs => return true,
             PlatformKind::Lambda => return self.simulates_lambda(env, service),
             PlatformKind::Fly => return self.simulates_fly(env, service),
+            PlatformKind::Kubernetes => return self.simulates_kube(env, service),
             PlatformKind::Proxy => {}
         }
         self.lock()

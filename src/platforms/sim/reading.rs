@@ -1,5 +1,5 @@
 //! What a reading of a simulated environment sees: its services (on ECS,
-//! on the proxy platform, on Lambda and on Fly), alarms and sources, as one
+//! on the proxy platform, on Lambda, on Fly and on Kubernetes), alarms and sources, as one
 //! [`EnvSnapshot`].
 
 use std::sync::{Arc, PoisonError};
@@ -88,7 +88,18 @@ impl SimFleet {
         let mut warnings = sources.failed();
         self.take_saved_functions(&env.name, sim_env.lambda.as_ref());
         self.take_saved_machines(&env.name, sim_env);
+        let mut kube = Self::snapshot_kube(sim_env, env, now, cloudwatch_error.as_deref());
         for cfg in env.services.iter() {
+            if super::kube::is_kube(cfg) {
+                match kube.remove(&cfg.name) {
+                    Some(s) => services.push(s),
+                    None => warnings.push(format!(
+                        "service \"{}\": not read from the simulated Kubernetes of \"{}\"",
+                        cfg.name, env.name
+                    )),
+                }
+                continue;
+            }
             if super::machines::is_fly(cfg) {
                 match self.snapshot_fly(st, env, cfg, now, cloudwatch_error.as_deref()) {
                     Ok(s) => services.push(s),

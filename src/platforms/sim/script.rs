@@ -1,8 +1,10 @@
 //! Game-day faults written as data in a fleet file (`[[fault]]`): a trigger
 //! (at start, a time after start, after the next deploy or rollback of a
-//! service, at a step of a Lambda function's next shift) and an effect (a rollout that fails, an alarm, errors or latency
-//! rising, health down or flapping, throttling, timeouts, an outage, a Fly
-//! machine's check going critical).
+//! service, at a step of a Lambda function's next shift or of an Argo
+//! Rollout's next canary) and an effect (a rollout that fails, an alarm,
+//! errors or latency rising, health down or flapping, throttling, timeouts,
+//! an outage, a Fly machine's check going critical, a Rollout's analysis
+//! failing).
 //!
 //! Entries are checked against the fleet when the file is read, and every
 //! problem names the file and the line.
@@ -26,7 +28,8 @@ pub enum Trigger {
     Deploy,
     /// The next rollback of `service` starts.
     Rollback,
-    /// The next shift of a Lambda function (`service` names the function)
+    /// The next shift of a Lambda function (`service` names the function),
+    /// or the next canary of an Argo Rollout (`service` names the Rollout),
     /// reaches step `step`.
     Step,
 }
@@ -58,6 +61,9 @@ pub enum EffectKind {
     /// A Fly app's machines on the image its next deploy brings report
     /// their check `check` critical (`service` names the app).
     CheckCritical,
+    /// An Argo Rollout's canary analysis of `metric` fails: the Rollout
+    /// aborts itself (`service` names the Rollout).
+    AnalysisFails,
 }
 
 /// One `[[fault]]` entry as written.
@@ -115,6 +121,9 @@ pub struct FaultEntry {
     /// `check_critical`: what the check says.
     #[serde(default)]
     pub output: Option<String>,
+    /// `analysis_fails`: the analysis's metric (default `error-rate`).
+    #[serde(default)]
+    pub metric: Option<String>,
 }
 
 /// Durations of fault entries: humantime strings that must not be negative.
@@ -211,6 +220,11 @@ pub enum Effect {
         /// What it says, when the fault says.
         output: Option<String>,
     },
+    /// See [`EffectKind::AnalysisFails`].
+    AnalysisFails {
+        /// The analysis's metric.
+        metric: String,
+    },
 }
 
 impl Effect {
@@ -290,8 +304,13 @@ impl FaultEntry {
             .service
             .as_ref()
             .and_then(|s| env.fly.iter().find(|f| f.app == *s));
+        // An Argo Rollout is named by its Rollout name.
+        let kube = self
+            .service
+            .as_ref()
+            .is_some_and(|s| env.kubernetes.iter().any(|k| k.name() == s));
         let service = match &self.service {
-            Some(_) if blue_green || function || fly.is_some() => None,
+            Some(_) if blue_green || function || fly.is_some() || kube => None,
             Some(s) => Some(
                 env.services
                     .iter()
@@ -417,7 +436,31 @@ impl FaultEntry {
                     output: self.output.clone(),
                 }
             }
+            EffectKind::AnalysisFails => {
+                if !kube {
+                    return Err(format!(
+                        "{name}: effect \"analysis_fails\" needs service = \"ROLLOUT\", a Kubernetes rollout of environment \"{}\"",
+                        self.env
+                    ));
+                }
+                Effect::AnalysisFails {
+                    metric: self
+                        .metric
+                        .clone()
+                        .unwrap_or_else(|| "error-rate".to_string()),
+                }
+            }
         };
+        if self.metric.is_some() && !matches!(effect, Effect::AnalysisFails { .. }) {
+            return Err(format!(
+                "{name}: metric = \"…\" goes with effect \"analysis_fails\" only"
+            ));
+        }
+        if kube && !matches!(effect, Effect::AnalysisFails { .. } | Effect::Metric { .. }) {
+            return Err(format!(
+                "{name}: a Kubernetes rollout takes analysis_fails, error_rate or latency, not this effect"
+            ));
+        }
         if fly.is_some() && !matches!(effect, Effect::CheckCritical { .. } | Effect::Metric { .. })
         {
             return Err(format!(
@@ -445,10 +488,10 @@ impl FaultEntry {
             ));
         }
         match (self.trigger, self.step) {
-            (Trigger::Step, Some(n)) if n >= 1 && function => {}
+            (Trigger::Step, Some(n)) if n >= 1 && (function || kube) => {}
             (Trigger::Step, Some(n)) if n >= 1 => {
                 return Err(format!(
-                    "{name}: trigger \"step\" needs service = \"FUNCTION\", a Lambda function of environment \"{}\"",
+                    "{name}: trigger \"step\" needs service = \"FUNCTION\" or \"ROLLOUT\", a Lambda function or a Kubernetes rollout of environment \"{}\"",
                     self.env
                 ));
             }
@@ -464,7 +507,7 @@ impl FaultEntry {
             }
             (_, None) => {}
         }
-        let elsewhere = blue_green || function || fly.is_some();
+        let elsewhere = blue_green || function || fly.is_some() || kube;
         if effect.needs_service() && service.is_none() && !elsewhere {
             return Err(format!(
                 "{name}: this effect needs service = \"ECS SERVICE\""

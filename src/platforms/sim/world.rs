@@ -121,6 +121,9 @@ fn upgrade(state: &mut SimState, initial: SimState) {
                 for (k, b) in env.blue_green {
                     saved.blue_green.entry(k).or_insert(b);
                 }
+                for (k, r) in env.kube {
+                    saved.kube.entry(k).or_insert(r);
+                }
             }
             None => {
                 state.envs.insert(name, env);

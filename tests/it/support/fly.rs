@@ -32,24 +32,7 @@ pub fn script() -> String {
 impl FlyStub {
     /// Starts the stub with `args` (`--apps 100 --machines 10`, delays).
     pub fn start(args: &[&str]) -> Self {
-        let mut child = Command::new("python3")
-            .arg(script())
-            .args(["--port", "0"])
-            .args(args)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("python3 must be installed for the Fly tests");
-        let stdout = child.stdout.take().expect("stdout");
-        let mut line = String::new();
-        BufReader::new(stdout)
-            .read_line(&mut line)
-            .expect("the stub's first line");
-        let port = line
-            .trim()
-            .strip_prefix("ready ")
-            .and_then(|p| p.parse().ok())
-            .unwrap_or_else(|| panic!("the stub did not say `ready PORT`: {line:?}"));
+        let (child, port) = spawn_stub(&script(), &[&["--port", "0"], args].concat(), "ready ");
         Self {
             port,
             child: Some(child),
@@ -160,6 +143,29 @@ pub fn machine(id: &str, region: &str, image: &str) -> Value {
 }
 
 /// A minimal HTTP/1.1 exchange (the control endpoints need no more).
+/// Starts a Python stand-in, `script` with `args`, and reads the port
+/// from its first line, which starts with `prefix` (`ready `, `PORT `).
+pub fn spawn_stub(script: &str, args: &[&str], prefix: &str) -> (Child, u16) {
+    let mut child = Command::new("python3")
+        .arg(script)
+        .args(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("python3 must be installed for the stub's tests");
+    let stdout = child.stdout.take().expect("stdout");
+    let mut line = String::new();
+    BufReader::new(stdout)
+        .read_line(&mut line)
+        .expect("the stub's first line");
+    let port = line
+        .trim()
+        .strip_prefix(prefix)
+        .and_then(|p| p.parse().ok())
+        .unwrap_or_else(|| panic!("{script} did not say `{prefix}PORT`: {line:?}"));
+    (child, port)
+}
+
 pub fn request(
     port: u16,
     method: &str,

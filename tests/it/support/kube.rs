@@ -6,13 +6,12 @@
 
 #![allow(dead_code)] // each suite uses its part
 
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command};
 
 use serde_json::{Value, json};
 
-use super::fly::request;
+use super::fly::{request, spawn_stub};
 
 /// The token the stub is started with.
 pub const TOKEN: &str = "kube-stub-token";
@@ -30,24 +29,8 @@ fn script() -> String {
 impl KubeStub {
     /// Starts the stub with `args` (`--controller FILE`, `--step-seconds`).
     pub fn start(args: &[&str]) -> Self {
-        let mut child = Command::new("python3")
-            .arg(script())
-            .args(["--port", "0", "--token", TOKEN, "--bookmark-seconds", "1"])
-            .args(args)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("python3 must be installed for the Kubernetes tests");
-        let stdout = child.stdout.take().expect("stdout");
-        let mut line = String::new();
-        BufReader::new(stdout)
-            .read_line(&mut line)
-            .expect("the stub's first line");
-        let port = line
-            .trim()
-            .strip_prefix("PORT ")
-            .and_then(|p| p.parse().ok())
-            .unwrap_or_else(|| panic!("the stub did not say `PORT n`: {line:?}"));
+        let base = ["--port", "0", "--token", TOKEN, "--bookmark-seconds", "1"];
+        let (child, port) = spawn_stub(&script(), &[&base[..], args].concat(), "PORT ");
         Self {
             port,
             child: Some(child),
