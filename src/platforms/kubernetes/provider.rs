@@ -13,6 +13,7 @@ use kube::api::{Patch, PatchParams};
 
 use super::objects::Rollout;
 use super::watch::{self, Liveness, StageWatches};
+use super::words;
 use crate::config::kubernetes::{KubeEnv, KubeService, Workload};
 use crate::config::{EnvConfig, PlatformKind, ServiceConfig};
 use crate::model::{Digest, EnvSnapshot, Revision, RevisionInfo};
@@ -296,20 +297,17 @@ impl Provider for KubeProvider {
                 name: format!("{} in {ns}", k.name),
             })?;
         let st = now.status.clone().unwrap_or_default();
-        let at = format!("rollout/{}/{}", k.name, st.current_step_index.unwrap_or(0));
+        let index = usize::try_from(st.current_step_index.unwrap_or(0).max(0)).unwrap_or(0);
         let seen = shift.pause.as_ref().map(|p| p.hook.as_str());
         match decision {
             crate::model::Decision::Continue => {
-                if seen != Some(at.as_str()) || st.pause_conditions.is_empty() {
-                    return Err(ProviderError::Conflict {
-                        message: format!(
-                            "{} is no longer paused at the step you saw (now: step {} {}); nothing was changed",
-                            k.name,
-                            st.current_step_index.unwrap_or(0) + 1,
-                            st.phase.as_deref().unwrap_or("?")
-                        ),
-                    });
-                }
+                words::still_paused_there(
+                    &k.name,
+                    seen,
+                    index,
+                    !st.pause_conditions.is_empty(),
+                    st.phase.as_deref().unwrap_or("?"),
+                )?;
                 patch_rollout(
                     &stage,
                     ns,
@@ -326,22 +324,18 @@ impl Provider for KubeProvider {
                     &serde_json::json!({"spec": {"paused": false}}),
                 )
                 .await?;
-                let weight = st
-                    .canary
-                    .as_ref()
-                    .and_then(|c| c.weights.as_ref())
-                    .map_or_else(String::new, |w| format!(" at {}%", w.canary.weight));
                 let steps = now
                     .spec
                     .strategy
                     .canary
                     .as_ref()
                     .map_or(0, |c| c.steps.len());
-                Ok(format!(
-                    "continued {} past its pause{weight} (Argo step {} of {steps}): pauseConditions cleared, spec.paused false",
-                    k.name,
-                    st.current_step_index.unwrap_or(0) + 1
-                ))
+                let weight = st
+                    .canary
+                    .as_ref()
+                    .and_then(|c| c.weights.as_ref())
+                    .map(|w| w.canary.weight);
+                Ok(words::continued(&k.name, weight, index, steps))
             }
             crate::model::Decision::Rollback => {
                 patch_rollout(
@@ -352,10 +346,7 @@ impl Provider for KubeProvider {
                     &serde_json::json!({"status": {"abort": true}}),
                 )
                 .await?;
-                Ok(format!(
-                    "aborted {}: all traffic back on the stable ReplicaSet",
-                    k.name
-                ))
+                Ok(words::aborted(&k.name))
             }
         }
     }

@@ -326,7 +326,7 @@ pub fn canary_shift(ro: &Rollout, id: &str, at: DateTime<Utc>) -> Option<Shift> 
         ),
         ends_at: None,
         pause: paused.then(|| Pause {
-            hook: format!("{id}/{index}"),
+            hook: words::pause_hook(&ro.metadata.name.clone().unwrap_or_default(), index),
             expires_at: None,
             timeout_action: None,
         }),

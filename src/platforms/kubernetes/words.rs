@@ -368,3 +368,45 @@ pub fn rollback(svc: &ServiceConfig, to: &Revision) -> String {
         },
     )
 }
+
+/// The hook that names a Rollout's pause at step `index` (0-based): the
+/// shift's, and what a decision names.
+pub fn pause_hook(name: &str, index: usize) -> String {
+    format!("rollout/{name}/{index}")
+}
+
+/// Whether a continue decided on the pause `seen` (the hook the person
+/// read) may be applied now that Rollout `name` stands at step `index`,
+/// `paused` or not: never past a step the person did not see.
+pub fn still_paused_there(
+    name: &str,
+    seen: Option<&str>,
+    index: usize,
+    paused: bool,
+    phase: &str,
+) -> Result<(), crate::provider::ProviderError> {
+    if paused && seen == Some(pause_hook(name, index).as_str()) {
+        return Ok(());
+    }
+    Err(crate::provider::ProviderError::Conflict {
+        message: format!(
+            "{name} is no longer paused at the step you saw (now: step {} {phase}); nothing was changed",
+            index + 1
+        ),
+    })
+}
+
+/// What a continue did, in words: the pause's weight, with Argo's own step
+/// number beside it.
+pub fn continued(name: &str, weight: Option<i32>, index: usize, steps: usize) -> String {
+    let at = weight.map_or_else(String::new, |w| format!(" at {w}%"));
+    format!(
+        "continued {name} past its pause{at} (Argo step {} of {steps}): pauseConditions cleared, spec.paused false",
+        index + 1
+    )
+}
+
+/// What a roll back at a pause did, in words.
+pub fn aborted(name: &str) -> String {
+    format!("aborted {name}: all traffic back on the stable ReplicaSet")
+}

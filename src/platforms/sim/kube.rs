@@ -35,6 +35,7 @@ use super::{SimEnv, SimFleet, SimState};
 use crate::config::{EnvConfig, PlatformKind, ServiceConfig};
 use crate::model::{Decision, Digest, Health, MetricSeries, RevisionInfo, ServiceSnapshot, Shift};
 use crate::platforms::kubernetes::read::{Objects, snapshot};
+use crate::platforms::kubernetes::words;
 use crate::provider::{DeployStarted, ProviderError};
 
 /// Whether a service of the configuration runs on Kubernetes.
@@ -301,24 +302,12 @@ impl SimFleet {
             .and_then(|e| e.kube.get_mut(&name))
             .filter(|r| !r.deleted)
             .ok_or_else(|| not_found(env, cfg))?;
-        let at = format!("rollout/{name}/{}", r.index);
         let seen = shift.pause.as_ref().map(|p| p.hook.as_str());
         let said = match decision {
             Decision::Continue => {
-                if seen != Some(at.as_str()) || !r.paused() {
-                    return Err(ProviderError::Conflict {
-                        message: format!(
-                            "{name} is no longer paused at the step you saw (now: step {} {}); nothing was changed",
-                            r.index + 1,
-                            r.phase
-                        ),
-                    });
-                }
+                words::still_paused_there(&name, seen, r.index, r.paused(), &r.phase)?;
                 r.resume(now);
-                format!(
-                    "promoted {name} past step {} (pauseConditions cleared, spec.paused false)",
-                    r.index
-                )
+                words::continued(&name, Some(r.weight), r.index, r.steps.len())
             }
             Decision::Rollback => {
                 if !r.mid_canary() {
@@ -330,7 +319,7 @@ impl SimFleet {
                     });
                 }
                 r.abort(now, None);
-                format!("aborted {name}: all traffic back on the stable ReplicaSet")
+                words::aborted(&name)
             }
         };
         self.save(&st);

@@ -203,7 +203,7 @@ async fn a_commit_is_synced_then_the_canary_steps_pauses_and_completes() {
     let said = decide(&fleet, &cfg, &first, Decision::Continue)
         .await
         .unwrap();
-    assert!(said.contains("past step 2"), "{said}");
+    assert!(said.contains("past its pause at 20%"), "{said}");
     // The same pause decided twice: refused, nothing changed.
     let again = decide(&fleet, &cfg, &first, Decision::Continue)
         .await
