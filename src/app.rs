@@ -380,6 +380,10 @@ impl App {
     /// pinning or history differ from `prev` (a reading of 20,000 unchanged
     /// services then costs no drift work).
     pub(crate) fn recompute_drift_after(&mut self, env: EnvId, prev: Option<&EnvSnapshot>) {
+        // Every reading counts, drift or not: the header's problem counts
+        // are kept until the readings change, and a rollout that failed
+        // without a new digest is a change.
+        self.readings += 1;
         let (Some(prev), Some(now)) = (prev, self.envs[env].snapshot.as_ref()) else {
             return self.recompute_drift();
         };
@@ -408,7 +412,6 @@ impl App {
                 *slot = row;
             }
         }
-        self.readings += 1;
     }
 
     fn recompute_drift(&mut self) {

@@ -1,6 +1,6 @@
 //! Platform directories (config, state, data) from the `directories` crate.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use directories::ProjectDirs;
 
@@ -135,4 +135,13 @@ pub fn not_regular(path: &std::path::Path) -> std::io::Error {
         std::io::ErrorKind::InvalidInput,
         format!("it is {kind}; point it at a regular file"),
     )
+}
+
+/// `~/…` against the home directory (as the AWS SDK and kubectl expand
+/// it); any other path as it is.
+pub fn expand_home(path: &Path, home: Option<&Path>) -> PathBuf {
+    match (path.strip_prefix("~"), home) {
+        (Ok(rest), Some(home)) => home.join(rest),
+        _ => path.to_path_buf(),
+    }
 }

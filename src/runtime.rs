@@ -25,8 +25,11 @@ mod signals;
 use signals::stop_signals;
 pub use signals::{Ended, StopSignal};
 
-/// The slow tick: clocks, ages and poll scheduling.
-pub const TICK: Duration = Duration::from_secs(1);
+/// The slow tick: clocks, ages and poll scheduling. A quarter of a second,
+/// so that a watched environment ([`crate::provider::WATCHED_POLL`]) is
+/// read on time; the screen is still redrawn only when something on it
+/// changed (ages: once a second).
+pub const TICK: Duration = Duration::from_millis(250);
 /// Effect results waiting to be applied; pollers wait when it is full.
 const CHANNEL_CAPACITY: usize = 256;
 

@@ -407,4 +407,34 @@ mod tests {
         assert!(stale.unknown > 0, "{stale:?}");
         assert_eq!(stale, by_cell(&app));
     }
+
+    /// A reading that changes a cell's verdict but no digest (a rollout
+    /// that failed in place, a health endpoint that went down) changes the
+    /// header's counts too: they were kept until the drift changed, so the
+    /// header said "no problems" beside a failed row.
+    #[tokio::test]
+    async fn a_failure_without_a_new_digest_reaches_the_header() {
+        let (mut app, sim) = demo(None).await;
+        let before = app.problem_counts();
+        let cfg = app.cfg.clone();
+        let prod = &cfg.environments[2];
+        let mut snap = sim.read_env(prod, ReadScope::CONSOLE).await.unwrap();
+        let api = snap.services.iter_mut().find(|s| s.name == "api").unwrap();
+        api.deployments[0].rollout = crate::model::RolloutState::Failed;
+        let request = app.envs[2].in_flight.unwrap_or(99);
+        app.envs[2].in_flight = Some(request);
+        let at = app.now;
+        update(
+            &mut app,
+            Msg::EnvPolled {
+                env: EnvId(2),
+                request,
+                at,
+                result: Ok(snap),
+            },
+        );
+        let c = app.problem_counts();
+        assert_eq!(c.failing, before.failing + 1, "{c:?}");
+        assert_eq!(c, by_cell(&app));
+    }
 }

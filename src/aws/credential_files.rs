@@ -5,7 +5,9 @@
 //! there would reach a request header and make the SDK's signer panic
 //! (`InvalidHeaderValue`). The value is never shown: it may be a secret.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
+
+use crate::paths::expand_home;
 
 /// Larger than any real credentials file; a bigger one is left to the SDK.
 const LIMIT: u64 = 1024 * 1024;
@@ -41,14 +43,6 @@ pub fn check_credential_files() -> Result<(), String> {
     Ok(())
 }
 
-/// `~/…` against the home directory, as the SDK expands it.
-fn expand_home(path: &Path, home: Option<&Path>) -> PathBuf {
-    match (path.strip_prefix("~"), home) {
-        (Ok(rest), Some(home)) => home.join(rest),
-        _ => path.to_path_buf(),
-    }
-}
-
 /// The first line (1-based) that holds a control character outside a
 /// comment, and what it sets. Line ends (`\n`, `\r\n`) are the SDK's too, and
 /// a tab is its whitespace; anything else would reach the SDK.
@@ -79,6 +73,7 @@ fn control_character_in(text: &str) -> Option<(usize, String)> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::path::PathBuf;
 
     #[test]
     fn a_control_character_is_found_with_its_line_and_key() {

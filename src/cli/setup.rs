@@ -251,7 +251,10 @@ pub async fn who(cfg: &Config) -> Result<String, String> {
 }
 
 async fn who_solo(cfg: &Config) -> String {
-    if matches!(cfg.provider, ProviderKind::Aws) {
+    // Only where something is read from AWS: a configuration of Kubernetes
+    // or Fly stages alone has no AWS identity to ask for.
+    if matches!(cfg.provider, ProviderKind::Aws) && cfg.environments.iter().any(|e| e.aws.is_some())
+    {
         let p = crate::platforms::ecs::AwsProvider::new(cfg);
         match tokio::time::timeout(std::time::Duration::from_secs(8), p.caller_identity()).await {
             Ok(Ok(arn)) => return crate::model::sanitize(&arn),

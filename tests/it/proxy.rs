@@ -269,7 +269,8 @@ fn green_answering_500_is_never_switched_to() {
 #[test]
 fn green_flapping_inside_its_window_is_never_switched_to() {
     let s = setup(Kind::Haproxy, "");
-    // 500 one second in three: never 3 s of 200 in a row.
+    // 500 two seconds in three: never 3 s of 200 in a row, and a probe a
+    // second (slower under load) cannot step over the 500s.
     s.backends.set("green", 200, true);
     let progress = never_switched(&s, "break(s)");
     assert!(

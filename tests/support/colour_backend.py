@@ -5,7 +5,7 @@ Usage: colour_backend.py PORT STATE_FILE COLOUR
 Serves, on 127.0.0.1:PORT:
   GET /api/system/status  -> {"colour": ..., "build": {"digest": ...}} with the
                              state's "status" (200 unless told otherwise);
-                             "flap": true answers 500 one second in three
+                             "flap": true answers 500 two seconds in three
   GET /anything-else      -> 200 "COLOUR DIGEST"
 STATE_FILE is JSON {"digest": "sha256:…", "status": 200, "flap": false,
 "fail_all": false} ("fail_all": every other path answers 500), read
@@ -40,7 +40,7 @@ class Handler(BaseHTTPRequestHandler):
         s = state()
         if self.path.startswith("/api/system/status"):
             status = int(s.get("status", 200))
-            if s.get("flap") and int(time.time()) % 3 == 0:
+            if s.get("flap") and int(time.time()) % 3 != 0:
                 status = 500
             body = json.dumps({"colour": COLOUR, "build": {"digest": s.get("digest")}}).encode()
             ctype = "application/json"

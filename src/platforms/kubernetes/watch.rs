@@ -267,6 +267,8 @@ pub async fn client(env: &KubeEnv) -> Result<Client, ProviderError> {
     };
     let config = match &env.kubeconfig {
         Some(path) => {
+            let home = directories::BaseDirs::new().map(|b| b.home_dir().to_path_buf());
+            let path = &crate::paths::expand_home(path, home.as_deref());
             let kc =
                 kube::config::Kubeconfig::read_from(path).map_err(|e| ProviderError::Other {
                     message: format!("kubeconfig {}: {e}", path.display()),
