@@ -18,14 +18,22 @@ use chrono::{DateTime, Utc};
 use k8s_openapi::api::apps::v1::{Deployment as K8sDeployment, ReplicaSet};
 use k8s_openapi::api::core::v1::{Event, Pod, PodTemplateSpec};
 
-use super::objects::{Application, CanaryStep, Rollout};
+use super::objects::{Application, Rollout};
+
+mod app;
+mod events;
+mod shift;
+
 use super::words;
-use crate::model::shift::{ALL, Pause, Shift};
 use crate::model::{
-    Convergence, ConvergenceState, Deployment, DeploymentConfig, DeploymentRole, DetailBadge,
-    Digest, Health, ImageRef, Pinning, PlatformDetail, Revision, RevisionInfo, RolloutState,
-    ServiceEvent, ServiceSnapshot, Strategy,
+    Convergence, ConvergenceState, Deployment, DeploymentConfig, DeploymentRole, Digest, Health,
+    ImageRef, Pinning, PlatformDetail, Revision, RevisionInfo, RolloutState, ServiceSnapshot,
+    Strategy,
 };
+use app::{AppState, app_state, badge};
+pub use events::chrono_time;
+use events::events;
+pub use shift::canary_shift;
 
 /// Events kept per service, newest first.
 const EVENTS: usize = 20;
@@ -261,88 +269,6 @@ fn workload<'a>(r: &KubeReading<'a>) -> Option<Workload<'a>> {
             })
         }
     }
-}
-
-/// Where a Rollout's canary stands, as a shift: the weight of each
-/// `setWeight` step (the last is all traffic), the step reached, and a pause
-/// for a person where the controller holds one.
-pub fn canary_shift(ro: &Rollout, id: &str, at: DateTime<Utc>) -> Option<Shift> {
-    let steps: &[CanaryStep] = ro
-        .spec
-        .strategy
-        .canary
-        .as_ref()
-        .map(|c| c.steps.as_slice())?;
-    let st = ro.status.as_ref()?;
-    let index = usize::try_from(st.current_step_index.unwrap_or(0).max(0)).unwrap_or(0);
-    let mut weights: Vec<u32> = steps
-        .iter()
-        .filter_map(|s| s.set_weight)
-        .map(|w| u32::try_from(w.clamp(0, 100)).unwrap_or(0) * 100)
-        .filter(|w| *w < ALL)
-        .collect();
-    weights.push(ALL);
-    // The weight the steps so far set: what a canary without a traffic
-    // router gets (by its share of pods), and the shift's step.
-    let by_steps = steps
-        .iter()
-        .take(index.min(steps.len()))
-        .filter_map(|s| s.set_weight)
-        .next_back()
-        .map_or(0, |w| u32::try_from(w.clamp(0, 100)).unwrap_or(0) * 100);
-    let new_weight = st
-        .canary
-        .as_ref()
-        .and_then(|c| c.weights.as_ref())
-        .map_or(by_steps, |w| {
-            u32::try_from(w.canary.weight.clamp(0, 100)).unwrap_or(0) * 100
-        });
-    let paused = st
-        .pause_conditions
-        .iter()
-        .any(|p| p.reason == "CanaryPauseStep")
-        && !st.abort;
-    let stage = words::step_words(steps.get(index)).unwrap_or_else(|| "done".to_string());
-    // The traffic step whose weight applies now (0: none yet).
-    let step = if new_weight == 0 {
-        0
-    } else {
-        weights
-            .iter()
-            .position(|w| *w >= new_weight)
-            .map_or(u32::MAX, |i| u32::try_from(i + 1).unwrap_or(u32::MAX))
-    };
-    Some(Shift {
-        kind: "canary".to_string(),
-        deployment: id.to_string(),
-        new_weight,
-        weights,
-        step,
-        started: Vec::new(),
-        stage: format!(
-            "step {}/{}: {stage}",
-            (index + 1).min(steps.len()),
-            steps.len()
-        ),
-        ends_at: None,
-        pause: paused.then(|| Pause {
-            hook: words::pause_hook(&ro.metadata.name.clone().unwrap_or_default(), index),
-            expires_at: None,
-            timeout_action: None,
-        }),
-        revisions: Vec::new(),
-    })
-    .map(|mut s| {
-        if let Some(t) = st
-            .pause_conditions
-            .first()
-            .and_then(|p| p.start_time.as_deref())
-            .and_then(|t| DateTime::parse_from_rfc3339(t).ok())
-        {
-            s.started.push(t.with_timezone(&Utc).min(at));
-        }
-        s
-    })
 }
 
 /// The service `service` as `r` found it.
@@ -586,112 +512,6 @@ fn image_ref(
     }
 }
 
-enum AppState {
-    NoApp,
-    Unknown,
-    Converging,
-    Done,
-}
-
-/// Whether the Application is synced and healthy, the commit it synced,
-/// and why not.
-fn app_state(app: &AppRead<'_>) -> (AppState, Option<crate::model::Shared>, Option<String>) {
-    match app {
-        AppRead::None => (AppState::NoApp, None, None),
-        AppRead::Missing(name) => (
-            AppState::Unknown,
-            None,
-            Some(format!("Argo CD Application {name} not found")),
-        ),
-        AppRead::Found(a) => {
-            let st = a.status.as_ref();
-            let sync = st.and_then(|s| s.sync.as_ref());
-            let change = sync
-                .and_then(|s| s.revision.as_deref())
-                .filter(|r| !r.is_empty())
-                .map(crate::model::Shared::from);
-            let sync_status = sync.map_or("", |s| s.status.as_str());
-            let health = st
-                .and_then(|s| s.health.as_ref())
-                .map_or("", |h| h.status.as_str());
-            let op = st.and_then(|s| s.operation_state.as_ref());
-            let op_running = op.is_some_and(|o| o.phase == "Running" || o.phase == "Terminating");
-            let op_failed = op.filter(|o| o.phase == "Failed" || o.phase == "Error");
-            let error = st.and_then(|s| s.conditions.iter().find(|c| c.kind.ends_with("Error")));
-            let why = if let Some(e) = error {
-                Some(format!("Argo CD: {}: {}", e.kind, e.message))
-            } else if let Some(o) = op_failed {
-                Some(format!(
-                    "Argo CD sync {}: {}",
-                    o.phase.to_lowercase(),
-                    o.message.clone().unwrap_or_default()
-                ))
-            } else if sync_status != "Synced" {
-                Some(format!(
-                    "Argo CD: {}",
-                    if sync_status.is_empty() {
-                        "sync status not reported"
-                    } else {
-                        sync_status
-                    }
-                ))
-            } else {
-                None
-            };
-            let state = if sync_status.is_empty() || sync_status == "Unknown" || change.is_none() {
-                AppState::Unknown
-            } else if sync_status == "Synced"
-                && !op_running
-                && error.is_none()
-                && health == "Healthy"
-            {
-                AppState::Done
-            } else {
-                AppState::Converging
-            };
-            (state, change, why)
-        }
-    }
-}
-
-/// The board's badge: where a canary stands, or what is wrong.
-fn badge(app: &AppRead<'_>, aborted: bool) -> Option<DetailBadge> {
-    if aborted {
-        return Some(DetailBadge {
-            text: "aborted".into(),
-            ok: false,
-        });
-    }
-    match app {
-        AppRead::Missing(_) => {
-            return Some(DetailBadge {
-                text: "no app".into(),
-                ok: false,
-            });
-        }
-        AppRead::Found(a) => {
-            let sync = a
-                .status
-                .as_ref()
-                .and_then(|s| s.sync.as_ref())
-                .map_or("Unknown", |s| s.status.as_str());
-            if sync != "Synced" {
-                return Some(DetailBadge {
-                    text: if sync == "OutOfSync" {
-                        "OutOfSync".into()
-                    } else {
-                        "sync ?".into()
-                    },
-                    ok: false,
-                });
-            }
-        }
-        AppRead::None => {}
-    }
-    // A canary in flight shows as the board's shift, not as a badge.
-    None
-}
-
 fn unknown_deployment(
     id: &str,
     family: &str,
@@ -740,55 +560,6 @@ fn unknown(service: &str, family: &str, why: String, r: &KubeReading<'_>) -> Ser
         logs: None,
         regions: None,
     }
-}
-
-/// A Kubernetes time (k8s-openapi's `jiff` timestamp) as the model's.
-pub fn chrono_time(t: &k8s_openapi::jiff::Timestamp) -> Option<DateTime<Utc>> {
-    DateTime::from_timestamp(
-        t.as_second(),
-        u32::try_from(t.subsec_nanosecond()).unwrap_or(0),
-    )
-}
-
-/// Kubernetes events, newest first, as the timeline shows them.
-fn events(evs: &[&Event]) -> Vec<ServiceEvent> {
-    let when = |e: &Event| {
-        e.last_timestamp
-            .as_ref()
-            .and_then(|t| chrono_time(&t.0))
-            .or_else(|| e.event_time.as_ref().and_then(|t| chrono_time(&t.0)))
-            .or_else(|| {
-                e.metadata
-                    .creation_timestamp
-                    .as_ref()
-                    .and_then(|t| chrono_time(&t.0))
-            })
-    };
-    let mut out: Vec<(DateTime<Utc>, &Event)> =
-        evs.iter().filter_map(|e| Some((when(e)?, *e))).collect();
-    out.sort_by_key(|(t, _)| std::cmp::Reverse(*t));
-    out.into_iter()
-        .take(EVENTS)
-        .map(|(at, e)| {
-            let reason = e.reason.as_deref().unwrap_or("");
-            let msg = e.message.as_deref().unwrap_or("");
-            let warn = if e.type_.as_deref() == Some("Warning") {
-                "warning: "
-            } else {
-                ""
-            };
-            ServiceEvent {
-                id: format!(
-                    "{}:{}",
-                    e.metadata.uid.as_deref().unwrap_or(""),
-                    e.count.unwrap_or(1)
-                )
-                .into(),
-                at,
-                message: format!("{warn}{reason}: {msg}").into(),
-            }
-        })
-        .collect()
 }
 
 #[cfg(test)]
