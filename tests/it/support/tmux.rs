@@ -44,6 +44,16 @@ impl Tmux {
     }
 
     /// The server's socket name, for `tmux -L` commands this type lacks.
+    /// Resizes the window to `cols` × `rows`, as a person resizing their terminal.
+    pub fn resize(&self, cols: u16, rows: u16) {
+        let status = std::process::Command::new("tmux")
+            .args(["-L", self.socket(), "resize-window", "-t", "main"])
+            .args(["-x", &cols.to_string(), "-y", &rows.to_string()])
+            .status()
+            .unwrap();
+        assert!(status.success(), "tmux resize-window to {cols}×{rows}");
+    }
+
     pub fn socket(&self) -> &str {
         &self.socket
     }

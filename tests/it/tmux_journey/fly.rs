@@ -93,20 +93,7 @@ fn the_demos_fly_edge_is_promoted_canary_first_then_rolled_back_with_r() {
     }
     // …and at 80×24, where each machine's line folds whole under its
     // label once the pane is scrolled to them.
-    std::process::Command::new("tmux")
-        .args([
-            "-L",
-            tmux.socket(),
-            "resize-window",
-            "-t",
-            "main",
-            "-x",
-            "80",
-            "-y",
-            "24",
-        ])
-        .status()
-        .unwrap();
+    tmux.resize(80, 24);
     tmux.wait_for("↓", WAIT);
     tmux.send(&["j", "j", "j", "j", "j", "j", "j"]);
     let screen = tmux.wait_for("↑ 7 above", WAIT);

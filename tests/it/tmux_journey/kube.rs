@@ -66,20 +66,7 @@ fn the_demos_kubernetes_search_is_promoted_through_two_pauses_each_continued_by_
         assert!(screen.contains(want), "{want}:\n{screen}");
     }
     // …and at 80×24.
-    std::process::Command::new("tmux")
-        .args([
-            "-L",
-            tmux.socket(),
-            "resize-window",
-            "-t",
-            "main",
-            "-x",
-            "80",
-            "-y",
-            "24",
-        ])
-        .status()
-        .unwrap();
+    tmux.resize(80, 24);
     tmux.wait_for("Detail · search @ prod", WAIT);
     // The pane scrolls to the Rollout's lines; each reads whole.
     let mut screen = tmux.screen();
