@@ -475,6 +475,7 @@ impl App {
 
     /// Records read or written since: kept in order, each once.
     pub fn add_records(&mut self, new: Vec<Record>) {
+        self.note_notification_failures(&new);
         for r in new {
             if self.records.last().is_none_or(|l| l.seq < r.seq) {
                 self.records.push(r);

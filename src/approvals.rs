@@ -7,7 +7,12 @@ use chrono::{DateTime, Utc};
 use sha2::Digest as _;
 
 use crate::config::GatePolicy;
+use crate::config::approvals::Roles;
 use crate::ledger::{Draft, Ledger, LedgerError, Record, RecordKind};
+
+mod matrix;
+
+pub use matrix::{Filled, SlotFill, fill, progress, requirement};
 
 /// A promotion waiting for approvals.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -26,6 +31,13 @@ pub struct Request {
     pub initiator: String,
     /// When.
     pub at: DateTime<Utc>,
+    /// Its change type, where one was chosen.
+    pub change_type: Option<String>,
+    /// The stages it skips (the hotfix path); a request of an older
+    /// shipdeck that says only "hotfix" names none but still skips.
+    pub skipped: Vec<String>,
+    /// It skips a stage.
+    pub hotfix: bool,
 }
 
 /// Why an approval was refused.
@@ -40,6 +52,16 @@ pub enum ApprovalError {
     /// The approver already approved.
     #[error("{0} has already approved this promotion; approvals count once per person")]
     Duplicate(String),
+    /// The approver fills no slot the gate still has open.
+    #[error("{who} ({held}) fills no open slot of this promotion: {needs}")]
+    NoSlot {
+        /// The approver.
+        who: String,
+        /// The roles they hold, in words.
+        held: String,
+        /// What is still open (`needs 1 business`).
+        needs: String,
+    },
     /// The request is older than the approval lifetime.
     #[error(
         "promotion \"{id}\" was requested {age} ago; approvals expire after {ttl}; start it again"
@@ -97,6 +119,9 @@ pub fn request(
         policy: policy.to_string(),
         initiator: initiator.to_string(),
         at,
+        change_type: None,
+        skipped: Vec::new(),
+        hotfix: false,
     };
     ledger.append(
         RecordKind::PromotionStarted,
@@ -126,6 +151,9 @@ pub fn find(records: &[Record], id: &str) -> Option<Request> {
                 policy: r.draft.policy.clone().unwrap_or_default(),
                 initiator: r.draft.operator.clone(),
                 at: r.at,
+                change_type: r.draft.change_type.clone(),
+                skipped: r.draft.skipped.clone(),
+                hotfix: r.draft.hotfix || !r.draft.skipped.is_empty(),
             },
         )
     })
@@ -192,8 +220,8 @@ pub struct Pending {
     pub change_record: Option<String>,
     /// Approvals that count now.
     pub approvers: Vec<String>,
-    /// Approvals its gate asks for.
-    pub required: u32,
+    /// Its gate's slots and who fills them.
+    pub slots: SlotFill,
 }
 
 /// Column titles of [`Pending::columns`], after the id column.
@@ -203,25 +231,32 @@ pub const PENDING_HEADER: &str =
 impl Pending {
     /// The row `shipdeck approvals` and the console's pane both show, after
     /// the id: service, stages, digest, initiator, change record, age (whole
-    /// minutes at `now`), approvals so far of those required.
+    /// minutes at `now`), the slots filled, by whom, and what is still open.
     pub fn columns(&self, now: DateTime<Utc>) -> String {
         let r = &self.request;
         format!(
-            "{:<13} {:<18} {:<13} {:<12} {:<12} {:>3}m {} of {}{}",
+            "{:<13} {:<18} {:<13} {:<12} {:<12} {:>3}m {}",
             r.service,
             format!("{} → {}", self.from_env.as_deref().unwrap_or("?"), r.env),
             r.digest.get(7..19).unwrap_or(&r.digest),
             r.initiator,
             self.change_record.as_deref().unwrap_or("-"),
             (now - r.at).num_minutes().max(0),
-            self.approvers.len(),
-            self.required,
-            if self.approvers.is_empty() {
-                String::new()
-            } else {
-                format!(" ({})", self.approvers.join(", "))
-            }
+            self.slots.summary(),
         )
+    }
+
+    /// The change type and the stages skipped, for a line of its own
+    /// (`feature`, `hotfix, skips staging`); `None` when neither is known.
+    pub fn kind_words(&self) -> Option<String> {
+        let r = &self.request;
+        let skips = (!r.skipped.is_empty()).then(|| format!("skips {}", r.skipped.join(", ")));
+        match (r.change_type.as_deref(), skips) {
+            (Some(t), Some(s)) => Some(format!("{t}, {s}")),
+            (Some(t), None) => Some(t.to_string()),
+            (None, Some(s)) => Some(s),
+            (None, None) => None,
+        }
     }
 }
 
@@ -276,7 +311,8 @@ pub fn pending(
             continue;
         };
         let gate = &cfg.environments[i].gate;
-        if gate.approvals_required == 0
+        let slots = requirement(gate, req.change_type.as_deref(), req.hotfix);
+        if slots.is_empty()
             || now - req.at
                 > chrono::Duration::from_std(gate.approval_ttl).unwrap_or(chrono::Duration::MAX)
         {
@@ -285,10 +321,12 @@ pub fn pending(
         let approvers = approvers_of(records, &req, gate, now);
         out.retain(|p| p.request.promotion != id);
         out.push(Pending {
-            from_env: i.checked_sub(1).map(|s| cfg.environments[s].name.clone()),
+            from_env: i
+                .checked_sub(1 + req.skipped.len())
+                .map(|s| cfg.environments[s].name.clone()),
             change_record: r.draft.change_record.clone(),
+            slots: fill(&slots, &cfg.roles, &approvers),
             approvers,
-            required: gate.approvals_required,
             request: req,
         });
     }
@@ -310,10 +348,11 @@ pub fn approve(
     approver: &str,
     comment: Option<&str>,
     gate: &GatePolicy,
+    roles: &Roles,
     now: DateTime<Utc>,
 ) -> Result<(Request, Record), ApprovalError> {
     let records = ledger.read()?;
-    let req = precheck(&records, id, approver, gate, now)?;
+    let req = precheck(&records, id, approver, gate, roles, now)?;
     let key = once_key(&req.promotion, approver);
     let record = ledger
         .append_once(
@@ -328,6 +367,8 @@ pub fn approve(
                 reasons: comment
                     .map(|c| vec![crate::model::text::fold_line(c)])
                     .unwrap_or_default(),
+                change_type: req.change_type.clone(),
+                roles: roles.of(approver),
                 ..Draft::default()
             },
             now,
@@ -385,6 +426,7 @@ pub fn precheck(
     id: &str,
     approver: &str,
     gate: &GatePolicy,
+    roles: &Roles,
     now: DateTime<Utc>,
 ) -> Result<Request, ApprovalError> {
     let req = find(records, id).ok_or_else(|| ApprovalError::NotFound(id.to_string()))?;
@@ -402,6 +444,30 @@ pub fn precheck(
     let already = approvers_of(records, &req, gate, now);
     if already.iter().any(|a| same_person(a, approver)) {
         return Err(ApprovalError::Duplicate(approver.to_string()));
+    }
+    // Under a matrix, an approval counts only where it fills a slot: a
+    // developer's approval never fills the business one.
+    let slots = requirement(gate, req.change_type.as_deref(), req.hotfix);
+    if slots.iter().any(|s| s.role.is_some()) {
+        let before = fill(&slots, roles, &already);
+        let mut with = already.clone();
+        with.push(approver.to_string());
+        if fill(&slots, roles, &with).have() <= before.have() {
+            let held = roles.of(approver);
+            return Err(ApprovalError::NoSlot {
+                who: approver.to_string(),
+                held: if held.is_empty() {
+                    "no role".to_string()
+                } else {
+                    held.join(", ")
+                },
+                needs: if before.done() {
+                    "every slot is filled".to_string()
+                } else {
+                    before.needs()
+                },
+            });
+        }
     }
     Ok(req)
 }
@@ -448,11 +514,28 @@ mod tests {
         let records = l.read().unwrap();
         let again = "arn:aws:sts::111122223333:assumed-role/RELEASE/alice";
         assert!(matches!(
-            precheck(&records, &req.promotion, again, &gate(), now),
+            precheck(
+                &records,
+                &req.promotion,
+                again,
+                &gate(),
+                &Roles::default(),
+                now
+            ),
             Err(ApprovalError::SelfApproval(_))
         ));
         let bob = "arn:aws:sts::111122223333:assumed-role/Release/bob";
-        assert!(precheck(&records, &req.promotion, bob, &gate(), now).is_ok());
+        assert!(
+            precheck(
+                &records,
+                &req.promotion,
+                bob,
+                &gate(),
+                &Roles::default(),
+                now
+            )
+            .is_ok()
+        );
     }
 
     fn gate() -> GatePolicy {
@@ -479,7 +562,16 @@ mod tests {
     #[test]
     fn self_approval_refused_with_four_eyes() {
         let (_d, l, req, now) = setup();
-        let err = approve(&l, &req.promotion, "alice", None, &gate(), now).unwrap_err();
+        let err = approve(
+            &l,
+            &req.promotion,
+            "alice",
+            None,
+            &gate(),
+            &Roles::default(),
+            now,
+        )
+        .unwrap_err();
         assert_eq!(
             err.to_string(),
             "alice started this promotion and cannot approve it (four eyes)"
@@ -489,10 +581,37 @@ mod tests {
     #[test]
     fn duplicate_approver_refused_and_counted_once() {
         let (_d, l, req, now) = setup();
-        approve(&l, &req.promotion, "bob", Some("lgtm"), &gate(), now).unwrap();
-        let err = approve(&l, &req.promotion, "bob", None, &gate(), now).unwrap_err();
+        approve(
+            &l,
+            &req.promotion,
+            "bob",
+            Some("lgtm"),
+            &gate(),
+            &Roles::default(),
+            now,
+        )
+        .unwrap();
+        let err = approve(
+            &l,
+            &req.promotion,
+            "bob",
+            None,
+            &gate(),
+            &Roles::default(),
+            now,
+        )
+        .unwrap_err();
         assert!(matches!(err, ApprovalError::Duplicate(_)));
-        approve(&l, &req.promotion, "carol", None, &gate(), now).unwrap();
+        approve(
+            &l,
+            &req.promotion,
+            "carol",
+            None,
+            &gate(),
+            &Roles::default(),
+            now,
+        )
+        .unwrap();
         let recs = l.read().unwrap();
         let ok = valid_approvers(
             &recs,
@@ -516,7 +635,15 @@ mod tests {
                     .map(|_| {
                         s.spawn(|| {
                             gate_open.wait();
-                            approve(&l, &req.promotion, "bob", None, &gate(), now)
+                            approve(
+                                &l,
+                                &req.promotion,
+                                "bob",
+                                None,
+                                &gate(),
+                                &Roles::default(),
+                                now,
+                            )
                         })
                     })
                     .collect();
@@ -547,7 +674,16 @@ mod tests {
     #[test]
     fn approvals_expire() {
         let (_d, l, req, now) = setup();
-        approve(&l, &req.promotion, "bob", None, &gate(), now).unwrap();
+        approve(
+            &l,
+            &req.promotion,
+            "bob",
+            None,
+            &gate(),
+            &Roles::default(),
+            now,
+        )
+        .unwrap();
         let recs = l.read().unwrap();
         let later = now
             + chrono::Duration::from_std(gate().approval_ttl).unwrap()
@@ -564,7 +700,16 @@ mod tests {
             )
             .is_empty()
         );
-        let err = approve(&l, &req.promotion, "carol", None, &gate(), later).unwrap_err();
+        let err = approve(
+            &l,
+            &req.promotion,
+            "carol",
+            None,
+            &gate(),
+            &Roles::default(),
+            later,
+        )
+        .unwrap_err();
         assert!(
             err.to_string().contains("approvals expire after 4h"),
             "{err}"
@@ -574,7 +719,16 @@ mod tests {
     #[test]
     fn digest_or_policy_change_voids_approvals() {
         let (_d, l, req, now) = setup();
-        approve(&l, &req.promotion, "bob", None, &gate(), now).unwrap();
+        approve(
+            &l,
+            &req.promotion,
+            "bob",
+            None,
+            &gate(),
+            &Roles::default(),
+            now,
+        )
+        .unwrap();
         let recs = l.read().unwrap();
         assert_eq!(
             valid_approvers(
@@ -622,7 +776,7 @@ mod tests {
     fn unknown_id() {
         let (_d, l, _, now) = setup();
         assert!(matches!(
-            approve(&l, "NOPE12", "bob", None, &gate(), now),
+            approve(&l, "NOPE12", "bob", None, &gate(), &Roles::default(), now),
             Err(ApprovalError::NotFound(_))
         ));
     }

@@ -281,6 +281,21 @@ pub enum AuditCommand {
     /// Print the ledger as JSON lines, hashes included (verifiable with
     /// `shipdeck audit verify --ledger FILE`).
     Export,
+    /// The evidence pack of one promotion (or of every promotion started
+    /// since a time): what moved, who and why, the gate, the rollout, the
+    /// outcome and the hashes of the records it cites.
+    Report {
+        /// The promotion id (`shipdeck audit --type promotion_started` lists them).
+        #[arg(required_unless_present = "since")]
+        promotion: Option<String>,
+        /// markdown (for release notes) or json (schema 1).
+        #[arg(long, value_name = "FORMAT", default_value = "markdown",
+              value_parser = ["markdown", "json"])]
+        format: String,
+        /// Every promotion started since: a duration ("7d") or a time.
+        #[arg(long, conflicts_with = "promotion")]
+        since: Option<String>,
+    },
 }
 
 /// `shipdeck team …`.

@@ -4,12 +4,15 @@
 //! problem is reported with `file:line:col`, and *all* problems are reported at
 //! once (serde would stop at the first).
 
+pub mod approvals;
 pub mod aws;
 mod checks;
 pub mod fly;
 pub mod kubernetes;
 pub mod lambda;
 mod metric;
+/// `[notify]`: notification sinks and routes (issue 32).
+pub mod notify;
 mod parse;
 mod policy;
 pub mod proxy;
@@ -96,10 +99,17 @@ pub struct Config {
     /// Team mode (`[team] backend = "dynamodb"`): ledger, locks and
     /// approvals in a shared table. `None`: the local file (the default).
     pub team: Option<crate::team::TeamConfig>,
+    /// The team's roles (`[team.roles]`), for the gates' approval matrices.
+    pub roles: approvals::Roles,
+    /// The change types a promotion may be (`[team] change_types`; the five
+    /// of [`approvals::DEFAULT_CHANGE_TYPES`] when unset).
+    pub change_types: Vec<String>,
     /// Key bindings: action name and the keys bound to it, with the line they came from.
     pub keys: Vec<KeyBinding>,
     /// Old spellings that still work, each with where it is and the new one.
     pub notes: Vec<String>,
+    /// `[notify]`: notification sinks and the operations route.
+    pub notify: std::sync::Arc<notify::NotifyConfig>,
 }
 
 /// One user-configured key binding, validated for syntax only; the console checks
@@ -237,6 +247,8 @@ pub struct EnvConfig {
     pub kubernetes: Option<std::sync::Arc<kubernetes::KubeEnv>>,
     /// The platform its services run on, unless a service says otherwise.
     pub platform: PlatformKind,
+    /// `notify = ["sink", …]`: where this environment's notifications go.
+    pub notify: Vec<String>,
 }
 
 /// One service as deployed in one environment.

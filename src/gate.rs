@@ -83,6 +83,14 @@ pub struct GateInput<'a> {
     pub hotfix_reason: Option<&'a str>,
     /// Is this a hotfix?
     pub hotfix: bool,
+    /// The stages the hotfix path skips.
+    pub skipped: &'a [String],
+    /// The change type chosen (`None`: none).
+    pub change_type: Option<&'a str>,
+    /// The change types there are.
+    pub change_types: &'a [String],
+    /// The team's roles, for the approval matrix.
+    pub roles: &'a crate::config::approvals::Roles,
     /// Break-glass overrides: check name and written reason.
     pub overrides: &'a [(String, String)],
     /// Where the service's units run in the target, as read (`None`: not read).
@@ -403,9 +411,98 @@ fn allowed_regions(name: &str, i: &GateInput<'_>) -> Check {
     )
 }
 
-/// Approvals a gate needs: the policy's, plus one on the hotfix path.
-pub fn approvals_required(policy: &GatePolicy, hotfix: bool) -> u32 {
-    policy.approvals_required + u32::from(hotfix)
+/// Approvals a gate needs for a change of `change_type`: its matrix row's,
+/// or the policy's count plus one on the hotfix path.
+pub fn approvals_required(policy: &GatePolicy, change_type: Option<&str>, hotfix: bool) -> u32 {
+    crate::approvals::requirement(policy, change_type, hotfix)
+        .iter()
+        .map(|s| s.count)
+        .sum()
+}
+
+/// The matrix's checks: a change type chosen, and one that may skip a stage
+/// where the hotfix path skips one. None without a matrix.
+fn matrix_checks(i: &GateInput<'_>) -> Vec<Check> {
+    if i.policy.matrix.is_empty() {
+        return Vec::new();
+    }
+    let manual = |name: &str, verdict, reason: String| Check {
+        name: name.to_string(),
+        verdict,
+        reason,
+        automatic: false,
+        overridden: false,
+    };
+    let mut out = Vec::new();
+    let (v, r) = match i.change_type {
+        None => (
+            Verdict::Pending,
+            format!("choose one: {}", i.change_types.join(", ")),
+        ),
+        Some(t) if !i.change_types.iter().any(|c| c == t) => (
+            Verdict::Fail,
+            format!(
+                "\"{t}\" is not a change type (have: {})",
+                i.change_types.join(", ")
+            ),
+        ),
+        Some(t) => match i.policy.matrix.iter().find(|r| r.change_type == t) {
+            Some(row) => (
+                Verdict::Pass,
+                format!(
+                    "{t}: needs {}",
+                    crate::config::approvals::slots_words(&row.slots)
+                ),
+            ),
+            None => (
+                Verdict::Pass,
+                format!("{t}: not in the matrix, approvals as approvals_required"),
+            ),
+        },
+    };
+    out.push(manual("change_type", v, r));
+    if i.hotfix {
+        let row = i
+            .change_type
+            .and_then(|t| i.policy.matrix.iter().find(|r| r.change_type == t));
+        let skipped = if i.skipped.is_empty() {
+            "a stage".to_string()
+        } else {
+            i.skipped.join(", ")
+        };
+        let (v, r) = match (i.change_type, row) {
+            (_, Some(row)) if row.may_skip_stage => (
+                Verdict::Pass,
+                format!("{} may skip {skipped} here", row.change_type),
+            ),
+            (None, _) => (
+                Verdict::Pending,
+                format!("skips {skipped}: choose a change type the matrix lets skip a stage"),
+            ),
+            (Some(t), _) => {
+                let may: Vec<&str> = i
+                    .policy
+                    .matrix
+                    .iter()
+                    .filter(|r| r.may_skip_stage)
+                    .map(|r| r.change_type.as_str())
+                    .collect();
+                (
+                    Verdict::Fail,
+                    format!(
+                        "a {t} may not skip {skipped} here ({})",
+                        if may.is_empty() {
+                            "no change type may".to_string()
+                        } else {
+                            format!("only {} may", may.join(", "))
+                        }
+                    ),
+                )
+            }
+        };
+        out.push(manual("skip_stage", v, r));
+    }
+    out
 }
 
 /// Evaluates the gate.
@@ -443,41 +540,27 @@ pub fn evaluate(i: &GateInput<'_>) -> GateResult {
         };
         checks.push(manual(format!("checklist: {item}"), v, r.to_string()));
     }
-    let required = approvals_required(i.policy, i.hotfix);
-    if required > 0 {
-        let counted: Vec<&String> = i
+    checks.extend(matrix_checks(i));
+    let slots = crate::approvals::requirement(i.policy, i.change_type, i.hotfix);
+    if !slots.is_empty() {
+        // The one decision: who fills which slot (a person once, never the
+        // initiator under four eyes).
+        let counted: Vec<String> = i
             .approvers
             .iter()
-            .filter(|a| !(i.policy.four_eyes && a.as_str() == i.initiator))
+            .filter(|a| !(i.policy.four_eyes && crate::approvals::same_person(a, i.initiator)))
+            .cloned()
             .collect();
-        let have = u32::try_from(counted.len()).unwrap_or(u32::MAX);
-        let who = if counted.is_empty() {
-            String::new()
-        } else {
-            format!(
-                " ({})",
-                counted
-                    .iter()
-                    .map(|s| s.as_str())
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            )
-        };
-        let extra = if i.hotfix {
+        let fill = crate::approvals::fill(&slots, i.roles, &counted);
+        let extra = if i.hotfix && slots.iter().all(|s| s.role.is_none()) {
             ", one extra for the hotfix path"
         } else {
             ""
         };
-        let (v, r) = if have >= required {
-            (
-                Verdict::Pass,
-                format!("{have} of {required} approvals{who}"),
-            )
+        let (v, r) = if fill.done() {
+            (Verdict::Pass, fill.summary())
         } else {
-            (
-                Verdict::Pending,
-                format!("{have} of {required} approvals{who}{extra}"),
-            )
+            (Verdict::Pending, format!("{}{extra}", fill.summary()))
         };
         checks.push(manual("approvals".to_string(), v, r));
     }
@@ -506,5 +589,7 @@ pub fn evaluate(i: &GateInput<'_>) -> GateResult {
     GateResult { checks, go }
 }
 
+#[cfg(test)]
+mod matrix_tests;
 #[cfg(test)]
 mod tests;

@@ -70,6 +70,9 @@ pub enum RecordKind {
     /// The watch of an issued deploy or rollback stopped (a signal) while the
     /// action went on: it stays open, and the next start offers to resume it.
     WatchInterrupted,
+    /// A notification could not be delivered after its retries (its event and
+    /// sink named, never a secret).
+    NotificationFailed,
 }
 
 impl RecordKind {
@@ -95,6 +98,7 @@ impl RecordKind {
             Self::Step => "step",
             Self::StepDecision => "step_decision",
             Self::WatchInterrupted => "watch_interrupted",
+            Self::NotificationFailed => "notification_failed",
         }
     }
 }
@@ -168,6 +172,18 @@ pub struct Draft {
     /// not be written until the record's own time.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub observed_at: Option<DateTime<Utc>>,
+    /// The promotion's change type (`feature`, `hotfix`…), where one was chosen.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub change_type: Option<String>,
+    /// The roles the approver (the operator) matched when approving.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub roles: Vec<String>,
+    /// The stages a hotfix skipped, in chain order.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub skipped: Vec<String>,
+    /// The stage a promotion takes its digest from.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub from_env: Option<String>,
 }
 
 /// A written record.
@@ -431,6 +447,8 @@ impl Ledger {
             Some(store) => self.append_team(store, &[(kind, draft)], at, fence, once)?,
             None => self.append_file(vec![(kind, draft)], at, once)?,
         };
+        // Notifications (issue 32): the process that appended sends.
+        crate::notify::appended(self, &written);
         written
             .pop()
             .ok_or_else(|| self.io(std::io::Error::other("nothing was written")))
@@ -443,10 +461,13 @@ impl Ledger {
         items: Vec<(RecordKind, Draft)>,
         at: DateTime<Utc>,
     ) -> Result<Vec<Record>, LedgerError> {
-        if let Some(store) = &self.team {
-            return self.append_team(store, &items, at, None, None);
-        }
-        self.append_file(items, at, None)
+        let written = match &self.team {
+            Some(store) => self.append_team(store, &items, at, None, None)?,
+            None => self.append_file(items, at, None)?,
+        };
+        // Notifications (issue 32): the process that appended sends.
+        crate::notify::appended(self, &written);
+        Ok(written)
     }
 
     fn append_file(

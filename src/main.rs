@@ -24,6 +24,10 @@ fn main() {
         if !shipdeck::platforms::shutdown(std::time::Duration::from_secs(15)).await {
             tracing::warn!("a run did not release its leases in time; they lapse on their own");
         }
+        // Notifications in flight go out, or are recorded as not delivered.
+        if !shipdeck::notify::shutdown(std::time::Duration::from_secs(5)).await {
+            tracing::warn!("notifications still in flight at exit were not sent");
+        }
         code
     });
     std::process::exit(code);

@@ -249,6 +249,7 @@ pub(super) fn update_action(app: &mut App, action: Action) -> Vec<Command> {
         | Action::Edit
         | Action::Go
         | Action::Hotfix
+        | Action::ChangeType
         | Action::WizardSmoke
         | Action::Back
         | Action::Keep

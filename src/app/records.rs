@@ -25,8 +25,22 @@ impl App {
     /// whatever a previous run left unfinished is shown.
     pub fn load_records(&mut self, records: Vec<crate::ledger::Record>) {
         let open = crate::stable::interrupted(&records);
+        self.note_notification_failures(&records);
         self.records = records;
         self.note_interrupted(&open);
+    }
+
+    /// Notifications that were not delivered (issue 32), on the timeline.
+    pub fn note_notification_failures(&mut self, records: &[crate::ledger::Record]) {
+        for r in records {
+            if let Some(text) = crate::notify::failures::timeline_line(r) {
+                let env = r.draft.env.as_deref().unwrap_or("");
+                let key = format!("notify:{}", r.id);
+                let service = r.draft.service.as_deref();
+                self.timeline
+                    .push(key, r.at, env, service, EntryKind::Action, &text, true);
+            }
+        }
     }
 
     /// Puts a warning in the status bar.

@@ -59,17 +59,25 @@ pub(crate) async fn run_approve(
     // What is being approved, before anything is written.
     let approvers =
         crate::approvals::current(&records, id, &req.digest, &env.gate, &req.policy, now);
+    let slots = crate::approvals::requirement(&env.gate, req.change_type.as_deref(), req.hotfix);
+    let filled = crate::approvals::fill(&slots, &cfg.roles, &approvers);
     let from = cfg
         .env_index(&req.env)
-        .and_then(|i| i.index().checked_sub(1))
+        .and_then(|i| i.index().checked_sub(1 + req.skipped.len()))
         .map_or_else(|| "?".to_string(), |s| cfg.environments[s].name.clone());
+    let kind = match (req.change_type.as_deref(), req.skipped.is_empty()) {
+        (Some(t), true) => t.to_string(),
+        (Some(t), false) => format!("{t}, skips {}", req.skipped.join(", ")),
+        (None, false) => format!("skips {}", req.skipped.join(", ")),
+        (None, true) => "-".to_string(),
+    };
     let change = records
         .iter()
         .rev()
         .find(|r| r.draft.promotion.as_deref() == Some(id) && r.draft.change_record.is_some())
         .and_then(|r| r.draft.change_record.clone());
     term::outln(&format!(
-        "promotion {id}: {} {from} → {}\n  digest      {}\n  initiator   {}\n  change      {}\n  requested   {} ago\n  approvals   {} of {}{}",
+        "promotion {id}: {} {from} → {}\n  digest      {}\n  initiator   {}\n  type        {kind}\n  change      {}\n  requested   {} ago\n  approvals   {}",
         req.service,
         req.env,
         req.digest,
@@ -78,13 +86,7 @@ pub(crate) async fn run_approve(
         humantime::format_duration(std::time::Duration::from_secs(
             (now - req.at).to_std().unwrap_or_default().as_secs()
         )),
-        approvers.len(),
-        env.gate.approvals_required,
-        if approvers.is_empty() {
-            String::new()
-        } else {
-            format!(" ({})", approvers.join(", "))
-        }
+        filled.summary(),
     ));
     term::outln(&change_text(&cfg, world, &req).await);
     if crate::approvals::policy_hash(&env.gate) != req.policy {
@@ -105,7 +107,7 @@ pub(crate) async fn run_approve(
         },
     };
     // Refusals first: nobody is asked to confirm what would not count.
-    if let Err(e) = crate::approvals::precheck(&records, id, &me, &env.gate, now) {
+    if let Err(e) = crate::approvals::precheck(&records, id, &me, &env.gate, &cfg.roles, now) {
         eprint_error(&e.to_string());
         return EXIT_DEGRADED;
     }
@@ -119,16 +121,27 @@ pub(crate) async fn run_approve(
             return EXIT_DEGRADED;
         }
     }
-    match crate::approvals::approve(&l, id, &me, comment, &env.gate, now) {
+    match crate::approvals::approve(&l, id, &me, comment, &env.gate, &cfg.roles, now) {
         Ok((req, rec)) => {
+            let roles = if rec.draft.roles.is_empty() {
+                String::new()
+            } else {
+                format!(" as {}", rec.draft.roles.join(", "))
+            };
             term::outln(&format!(
-                "{me} approved {} of {} into {} ({}), record {}",
+                "{me} approved {} of {} into {} ({}){roles}, record {}",
                 req.promotion,
                 req.service,
                 req.env,
                 req.digest.get(..19).unwrap_or(&req.digest),
                 rec.id
             ));
+            // Where it stands now, from the ledger as written.
+            if let Ok(records) = l.read()
+                && let Some(now_filled) = crate::approvals::progress(&records, &cfg, id, now)
+            {
+                term::outln(&format!("  approvals   {}", now_filled.summary()));
+            }
             EXIT_OK
         }
         Err(e) => {

@@ -29,7 +29,8 @@ fn next_kind(k: Option<RecordKind>) -> Option<RecordKind> {
         Some(K::LedgerRepaired) => Some(K::Step),
         Some(K::Step) => Some(K::StepDecision),
         Some(K::StepDecision) => Some(K::WatchInterrupted),
-        Some(K::WatchInterrupted) => None,
+        Some(K::WatchInterrupted) => Some(K::NotificationFailed),
+        Some(K::NotificationFailed) => None,
     }
 }
 
@@ -187,9 +188,19 @@ pub(crate) fn run_audit(cli: &Cli, args: &AuditArgs) -> i32 {
                     b.line,
                     b.problem
                 ));
+                let text = ledger.text().ok().flatten().unwrap_or_default();
+                term::outln(&format!("  {}", record_at(&text, b.line)));
                 EXIT_DEGRADED
             }
         };
+    }
+    if let Some(AuditCommand::Report {
+        promotion,
+        format,
+        since,
+    }) = &args.command
+    {
+        return run_report(&ledger, promotion.as_deref(), format, since.as_deref());
     }
     let since = match args
         .since
@@ -236,6 +247,147 @@ pub(crate) fn run_audit(cli: &Cli, args: &AuditArgs) -> i32 {
     if args.json {
         term::out_styled(&out);
     } else {
+        term::out(&out);
+    }
+    EXIT_OK
+}
+
+/// The record at 1-based `line` of the ledger text, named as a report cites
+/// it (seq, kind, promotion, the hash its line carries), so that a reader
+/// can match a break to the record a report cites.
+fn record_at(text: &str, line: usize) -> String {
+    let Some(raw) = text.split_terminator('\n').nth(line.saturating_sub(1)) else {
+        return format!("line {line} is past the end of the ledger");
+    };
+    let Ok(v) = serde_json::from_str::<serde_json::Value>(raw) else {
+        return format!(
+            "line {line} is not a readable record (it would be record seq {line} if nothing before it is missing)"
+        );
+    };
+    let r = &v["record"];
+    let word = |x: &serde_json::Value| {
+        x.as_str()
+            .map(crate::model::text::fold_line)
+            .or_else(|| x.as_u64().map(|n| n.to_string()))
+            .unwrap_or_else(|| "?".to_string())
+    };
+    format!(
+        "the record there: seq {}, kind {}, promotion {}, recorded hash {}",
+        word(&r["seq"]),
+        word(&r["kind"]),
+        r.get("promotion").map_or_else(|| "-".to_string(), word),
+        word(&v["hash"]),
+    )
+}
+
+/// Every complete record of the ledger text with the hash its line carries,
+/// once the whole chain verifies (a report never cites a broken chain).
+fn links(text: &str) -> Result<Vec<crate::report::Link>, String> {
+    #[derive(serde::Deserialize)]
+    struct Line {
+        hash: String,
+        record: crate::ledger::Record,
+    }
+    // A torn final line was never acknowledged: left out, as `audit` does.
+    let keep = if text.is_empty() || text.ends_with('\n') {
+        text
+    } else {
+        &text[..text.rfind('\n').map_or(0, |i| i + 1)]
+    };
+    crate::ledger::verify_text(keep).map_err(|b| {
+        format!(
+            "the ledger is broken at line {}: {}; {}; run `shipdeck audit verify`",
+            b.line,
+            b.problem,
+            record_at(keep, b.line)
+        )
+    })?;
+    keep.split_terminator('\n')
+        .map(|l| {
+            serde_json::from_str::<Line>(l)
+                .map(|x| crate::report::Link {
+                    record: x.record,
+                    hash: x.hash,
+                })
+                .map_err(|e| format!("unreadable ledger line: {e}"))
+        })
+        .collect()
+}
+
+/// `shipdeck audit report`: one promotion's evidence pack, or every
+/// promotion's started since a time.
+fn run_report(
+    ledger: &crate::ledger::Ledger,
+    promotion: Option<&str>,
+    format: &str,
+    since: Option<&str>,
+) -> i32 {
+    let from = match since
+        .map(|s| parse_since(s, chrono::Utc::now()))
+        .transpose()
+    {
+        Ok(f) => f,
+        Err(e) => {
+            eprint_error(&e);
+            return EXIT_USAGE;
+        }
+    };
+    let text = match ledger.text() {
+        Ok(t) => t.unwrap_or_default(),
+        Err(e) => {
+            eprint_error(&e.to_string());
+            return EXIT_DEGRADED;
+        }
+    };
+    if !text.is_empty() && !text.ends_with('\n') {
+        term::errln(&format!(
+            "warning: {}: the final line is torn (a write cut off by a crash); it is not cited",
+            ledger.path().display()
+        ));
+    }
+    let links = match links(&text) {
+        Ok(l) => l,
+        Err(e) => {
+            eprint_error(&e);
+            return EXIT_DEGRADED;
+        }
+    };
+    let reports = match (promotion, from) {
+        (Some(id), _) => match crate::report::build(&links, id) {
+            Ok(r) => vec![r],
+            Err(e) => {
+                eprint_error(&e.to_string());
+                return EXIT_USAGE;
+            }
+        },
+        (None, Some(from)) => crate::report::since(&links, from),
+        (None, None) => {
+            eprint_error(
+                "name a promotion, or pass --since; `shipdeck audit --type promotion_started` lists them",
+            );
+            return EXIT_USAGE;
+        }
+    };
+    if format == "json" {
+        // One report: one pretty document; --since: one document per line.
+        let out: String = if promotion.is_some() {
+            reports
+                .iter()
+                .map(|r| term::json(r).unwrap_or_default())
+                .collect()
+        } else {
+            reports
+                .iter()
+                .map(|r| term::json_line(r).unwrap_or_default() + "\n")
+                .collect()
+        };
+        term::out_styled(&out);
+    } else {
+        let out = reports
+            .iter()
+            .map(crate::report::markdown)
+            .collect::<Vec<_>>()
+            .join("\n");
         term::out(&out);
     }
     EXIT_OK

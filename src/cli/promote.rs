@@ -30,6 +30,10 @@ pub struct PromoteArgs {
     /// Change-record id.
     #[arg(long, value_name = "ID")]
     pub change: Option<String>,
+    /// The change's type (`feature`, `bugfix`, `hotfix`, `infrastructure`,
+    /// `configuration`, or the team's own): the approval matrix's row.
+    #[arg(long, value_name = "TYPE")]
+    pub change_type: Option<String>,
     /// Tick a checklist item (its number or exact text); repeatable.
     #[arg(long, value_name = "ITEM")]
     pub tick: Vec<String>,
@@ -71,9 +75,29 @@ fn stages(cfg: &Config, args: &PromoteArgs) -> Result<(EnvId, EnvId), CliError> 
         )));
     }
     super::known_service(cfg, &args.to, &args.service).map_err(CliError::usage)?;
+    change_type(cfg, target, args.change_type.as_deref())?;
     super::known_service(cfg, &cfg.environments[source].name, &args.service)
         .map_err(CliError::usage)?;
     Ok((source, target))
+}
+
+/// The change type given, checked: one of the configuration's, and given
+/// where the target's gate has an approval matrix.
+fn change_type(cfg: &Config, target: EnvId, given: Option<&str>) -> Result<(), CliError> {
+    let env = &cfg.environments[target];
+    match given {
+        Some(t) if !cfg.change_types.iter().any(|c| c == t) => Err(CliError::usage(format!(
+            "--change-type \"{}\" is not a change type (have: {})",
+            sanitize(t),
+            cfg.change_types.join(", ")
+        ))),
+        None if !env.gate.matrix.is_empty() => Err(CliError::usage(format!(
+            "\"{}\" approves by change type: pass --change-type (one of: {})",
+            env.name,
+            cfg.change_types.join(", ")
+        ))),
+        _ => Ok(()),
+    }
 }
 
 /// A platform whose deploys shipdeck runs itself, in this process (a proxy
@@ -101,6 +125,7 @@ fn answers(cfg: &Config, target: EnvId, args: &PromoteArgs) -> Result<Answers, C
         change_record: sanitize(args.change.as_deref().unwrap_or_default()),
         hotfix_reason: fold_line(args.reason.as_deref().unwrap_or_default()),
         overrides: Vec::new(),
+        change_type: args.change_type.clone(),
     };
     for o in &args.overrides {
         let Some((check, why)) = o.split_once('=') else {
@@ -187,7 +212,8 @@ pub async fn drive(
     let (src, stale) = read_service(&driver.provider, cfg, source, &args.service).await?;
     let (dst, _) = read_service(&driver.provider, cfg, target, &args.service).await?;
     let plan = release::plan(cfg, &args.service, source, target, Some(&src), Some(&dst))
-        .map_err(CliError::failed)?;
+        .map_err(CliError::failed)?
+        .with_change_type(args.change_type.clone());
     let mut records: Vec<Record> = driver.exec.read().map_err(CliError::failed)?;
     let open = release::open_request(&records, &plan, operator);
     let (promotion, effects) =
@@ -261,8 +287,13 @@ pub async fn drive(
     if !gate.go {
         report.reason = Some(Promotion::no_go(&gate));
         if promotion.waits_for_approvals(&gate) {
+            let slots = gate
+                .checks
+                .iter()
+                .find(|c| c.name == "approvals")
+                .map_or_else(String::new, |c| format!(" ({})", c.reason));
             say(&format!(
-                "promotion {id} waits for approvals: approvers run `shipdeck approve{demo} {id}`, then run this command again",
+                "promotion {id} waits for approvals{slots}: approvers run `shipdeck approve{demo} {id}`, then run this command again",
                 id = promotion.promotion,
                 demo = cfg.demo_flag()
             ));

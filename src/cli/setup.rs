@@ -47,6 +47,10 @@ pub fn load_config(cli: &Cli) -> Result<Config, ConfigError> {
         crate::aws::check_environment().map_err(ConfigError::Environment)?;
         crate::aws::check_credential_files().map_err(ConfigError::Environment)?;
     }
+    // Notifications (issue 32): this process sends what it appends.
+    if !cfg.notify.is_empty() {
+        crate::notify::install(&cfg, secrets_for_run());
+    }
     Ok(cfg)
 }
 

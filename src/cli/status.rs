@@ -82,6 +82,22 @@ pub(crate) async fn run_status(
         services: args.services.clone(),
     };
     let mut report = status::build(&cfg, &readings, &filter, clock.now());
+    // Notifications not delivered lately (issue 32), from the ledger.
+    if !cfg.notify.is_empty()
+        && let Ok(records) =
+            super::setup::state_for(&cfg).and_then(|(l, _)| l.read().map_err(|e| e.to_string()))
+    {
+        for (env, w) in crate::notify::failures::status_warnings(&records, clock.now()) {
+            match report
+                .environments
+                .iter_mut()
+                .find(|e| Some(&e.name) == env.as_ref())
+            {
+                Some(e) => e.warnings.push(w),
+                None => term::errln(&format!("warning: {w}")),
+            }
+        }
+    }
     if let Some(api_calls) = provider.accounting() {
         tracing::debug!(?api_calls, "API calls of this reading");
         report.diagnostics = Some(status::Diagnostics { api_calls });

@@ -370,7 +370,16 @@ pub(crate) fn run_approvals(cli: &Cli, demo: bool, json: bool) -> i32 {
                     "change_record": p.change_record,
                     "requested_at": p.request.at,
                     "approvals": p.approvers,
-                    "approvals_required": p.required,
+                    "approvals_required": p.slots.required(),
+                    "change_type": p.request.change_type,
+                    "skipped": p.request.skipped,
+                    "slots": p.slots.slots.iter().map(|s| serde_json::json!({
+                        "role": s.role, "count": s.count,
+                    })).collect::<Vec<_>>(),
+                    "filled": p.slots.filled.iter().map(|f| serde_json::json!({
+                        "role": f.role, "approver": f.approver,
+                    })).collect::<Vec<_>>(),
+                    "needs": p.slots.needs(),
                 })
             })
             .collect();
@@ -384,6 +393,9 @@ pub(crate) fn run_approvals(cli: &Cli, demo: bool, json: bool) -> i32 {
     term::outln(&format!("ID      {}", crate::approvals::PENDING_HEADER));
     for p in &pending {
         term::outln(&format!("{:<7} {}", p.request.promotion, p.columns(now)));
+        if let Some(kind) = p.kind_words() {
+            term::outln(&format!("        type: {kind}"));
+        }
     }
     term::outln(&format!(
         "approve with: shipdeck approve{} ID",

@@ -3,11 +3,13 @@
 use std::collections::HashMap;
 use std::path::Path;
 
+mod approvals;
 mod aws;
 mod fly;
 mod gate;
 mod kubernetes;
 mod lambda;
+mod notify;
 mod proxy;
 mod service;
 mod signals;
@@ -34,6 +36,7 @@ const TOP_KEYS: &[&str] = &[
     "allow_operator_override",
     "environment",
     "team",
+    "notify",
 ];
 const ENV_KEYS: &[&str] = &[
     "name",
@@ -63,6 +66,7 @@ const ENV_KEYS: &[&str] = &[
     "proxy",
     "prometheus",
     "alertmanager",
+    "notify",
 ];
 /// `platform = "ecs" | "proxy"` (or the old `provider = …`, which still
 /// works and is named in `config check`'s notes).
@@ -133,7 +137,10 @@ pub fn parse(text: &str, file: &str, base: Option<&Path>) -> Result<Config, Vec<
     }
     let provider = parse_provider(&mut ctx, &root, base);
     let keys = parse_keys(&mut ctx, &root);
-    let team = parse_team(&mut ctx, &root);
+    let team_table = root.table(&mut ctx, "team", "[team]".to_string());
+    let team = team_table.as_ref().and_then(|t| parse_team(&mut ctx, t));
+    let vocab = approvals::parse_vocabulary(&mut ctx, team_table.as_ref());
+    let notify = notify::parse_notify(&mut ctx, &root);
 
     let mut envs = Vec::new();
     let mut promotes_from: Vec<Link> = Vec::new();
@@ -148,9 +155,11 @@ pub fn parse(text: &str, file: &str, base: Option<&Path>) -> Result<Config, Vec<
     }
     for (i, mut t) in env_tables.into_iter().enumerate() {
         t.path = format!("[[environment]] #{}", i + 1);
-        let Some(env) = parse_env(&mut ctx, &mut t, base) else {
+        let Some(env) = parse_env(&mut ctx, &mut t, base, &vocab) else {
             continue;
         };
+        let mut env = env;
+        env.notify = notify::parse_route(&mut ctx, &t, &notify);
         if let Some(first) = seen.get(&env.name) {
             ctx.report(
                 t.value_span("name"),
@@ -189,13 +198,15 @@ pub fn parse(text: &str, file: &str, base: Option<&Path>) -> Result<Config, Vec<
         environments,
         keys,
         team,
+        roles: vocab.roles,
+        change_types: vocab.change_types,
         notes: ctx.notes,
+        notify: std::sync::Arc::new(notify),
     })
 }
 
 /// `[team]`: where a team keeps its ledger, locks and approvals.
-fn parse_team(ctx: &mut Ctx<'_>, root: &Table<'_>) -> Option<crate::team::TeamConfig> {
-    let t = root.table(ctx, "team", "[team]".to_string())?;
+fn parse_team(ctx: &mut Ctx<'_>, t: &Table<'_>) -> Option<crate::team::TeamConfig> {
     t.check_keys(
         ctx,
         &[
@@ -205,6 +216,8 @@ fn parse_team(ctx: &mut Ctx<'_>, root: &Table<'_>) -> Option<crate::team::TeamCo
             "profile",
             "endpoint_url",
             "lease",
+            "roles",
+            "change_types",
         ],
     );
     if t.choice(ctx, "backend", &["file", "dynamodb"]).as_deref() != Some("dynamodb") {
@@ -222,7 +235,7 @@ fn parse_team(ctx: &mut Ctx<'_>, root: &Table<'_>) -> Option<crate::team::TeamCo
     );
     let endpoint_url = t.str(ctx, "endpoint_url");
     if let Some(u) = &endpoint_url {
-        check_http_url(ctx, &t, "endpoint_url", u);
+        check_http_url(ctx, t, "endpoint_url", u);
     }
     Some(crate::team::TeamConfig {
         table: table?,
@@ -315,7 +328,12 @@ fn valid_name(s: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
 }
 
-fn parse_env(ctx: &mut Ctx<'_>, t: &mut Table<'_>, base: Option<&Path>) -> Option<EnvConfig> {
+fn parse_env(
+    ctx: &mut Ctx<'_>,
+    t: &mut Table<'_>,
+    base: Option<&Path>,
+    vocab: &approvals::Vocabulary,
+) -> Option<EnvConfig> {
     let name = t.req_str(
         ctx,
         "name",
@@ -427,7 +445,7 @@ fn parse_env(ctx: &mut Ctx<'_>, t: &mut Table<'_>, base: Option<&Path>) -> Optio
     old_keys.note(ctx, t);
     aws::check_aws_needs(ctx, t, &services, aws.as_ref(), ecs.as_ref());
     let gate = match t.table(ctx, "gate", format!("environment \"{name}\" > gate")) {
-        Some(g) => parse_gate(ctx, &g, production),
+        Some(g) => parse_gate(ctx, &g, production, vocab),
         None => GatePolicy::defaults(production),
     };
     let rollout = match t.table(ctx, "rollout", format!("environment \"{name}\" > rollout")) {
@@ -465,6 +483,7 @@ fn parse_env(ctx: &mut Ctx<'_>, t: &mut Table<'_>, base: Option<&Path>) -> Optio
         fly: fly.map(|(f, _)| std::sync::Arc::new(f)),
         kubernetes: kube.map(std::sync::Arc::new),
         platform,
+        notify: Vec::new(),
     })
 }
 

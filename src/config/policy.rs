@@ -38,6 +38,9 @@ pub struct GatePolicy {
     /// The regions the service's units may run in, lowercase (`fra`,
     /// `eu-central-1`); empty: no region policy.
     pub allowed_regions: Vec<String>,
+    /// The approval matrix (`[environment.gate.approvals]`): what each change
+    /// type needs, by role. Empty: `approvals_required` from anyone.
+    pub matrix: Vec<super::approvals::MatrixRow>,
 }
 
 /// A freeze window in a time zone.

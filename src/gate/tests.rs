@@ -68,21 +68,26 @@ fn policy() -> GatePolicy {
     p
 }
 
-struct World {
-    policy: GatePolicy,
+pub(super) struct World {
+    pub(super) policy: GatePolicy,
     source: ServiceSnapshot,
     digest: Digest,
     smoke: Vec<SmokeResult>,
-    approvers: Vec<String>,
+    pub(super) approvers: Vec<String>,
     ticked: Vec<bool>,
     overrides: Vec<(String, String)>,
     regions: Option<Vec<Placement>>,
     places: bool,
     units: &'static str,
+    pub(super) roles: crate::config::approvals::Roles,
+    pub(super) change_types: Vec<String>,
+    pub(super) change_type: Option<String>,
+    pub(super) skipped: Vec<String>,
+    pub(super) hotfix: bool,
 }
 
 impl World {
-    fn new() -> Self {
+    pub(super) fn new() -> Self {
         Self {
             policy: policy(),
             source: snap(RolloutState::Completed, &[AlarmState::Ok]),
@@ -98,10 +103,18 @@ impl World {
             regions: None,
             places: true,
             units: "machines",
+            roles: crate::config::approvals::Roles::default(),
+            change_types: crate::config::approvals::DEFAULT_CHANGE_TYPES
+                .iter()
+                .map(|s| (*s).to_string())
+                .collect(),
+            change_type: None,
+            skipped: vec![],
+            hotfix: false,
         }
     }
 
-    fn input(&self) -> GateInput<'_> {
+    pub(super) fn input(&self) -> GateInput<'_> {
         GateInput {
             policy: &self.policy,
             source: Some(&self.source),
@@ -122,7 +135,11 @@ impl World {
             initiator: "alice",
             change_record: None,
             hotfix_reason: None,
-            hotfix: false,
+            hotfix: self.hotfix,
+            skipped: &self.skipped,
+            change_type: self.change_type.as_deref(),
+            change_types: &self.change_types,
+            roles: &self.roles,
             overrides: &self.overrides,
             target_regions: self.regions.as_deref(),
             target_places: self.places,
@@ -132,7 +149,7 @@ impl World {
     }
 }
 
-fn verdict(r: &GateResult, name: &str) -> Verdict {
+pub(super) fn verdict(r: &GateResult, name: &str) -> Verdict {
     r.checks
         .iter()
         .find(|c| c.name == name)
@@ -330,7 +347,7 @@ fn approvals_four_eyes_and_distinct() {
     assert!(
         r.checks
             .iter()
-            .any(|c| c.reason == "1 of 2 approvals (bob)")
+            .any(|c| c.reason == "1 of 2 approvals (bob) · needs 1 approver")
     );
     w.approvers.push("carol".into());
     assert!(evaluate(&w.input()).go);

@@ -52,6 +52,7 @@ fn kind_names_match_the_serialised_form() {
         K::Step,
         K::StepDecision,
         K::WatchInterrupted,
+        K::NotificationFailed,
     ] {
         assert_eq!(serde_json::to_value(k).unwrap(), k.as_str());
     }

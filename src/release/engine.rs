@@ -144,7 +144,11 @@ impl Promotion {
         let policy = &cfg.environments[plan.target].gate;
         let digest = plan.digest_text();
         let policy_hash = crate::approvals::policy_hash(policy);
-        let needs = gate::approvals_required(policy, plan.hotfix) > 0 && plan.digest.is_some();
+        // Under a matrix, approvals are asked for once the change type says
+        // which row: approvers see what they approve.
+        let needs = gate::approvals_required(policy, plan.change_type.as_deref(), plan.hotfix) > 0
+            && plan.digest.is_some()
+            && (policy.matrix.is_empty() || plan.change_type.is_some());
         let requested = open.is_some() || needs;
         let promotion = open.map_or_else(
             || crate::approvals::new_id(&plan.target_name, &plan.service, &digest, now),
@@ -320,6 +324,7 @@ pub fn open_request(records: &[Record], plan: &Plan, initiator: &str) -> Option<
         }
         if r.kind == RecordKind::PromotionStarted
             && r.draft.to_digest.as_deref() == Some(digest)
+            && r.draft.change_type == plan.change_type
             && crate::approvals::same_person(&r.draft.operator, initiator)
         {
             open.clone_from(&r.draft.promotion);

@@ -34,8 +34,14 @@ pub struct Plan {
     /// The promoted digest's release name as the source names it (its tag, its
     /// version label): shown beside the digest, never instead of it.
     pub release: Option<String>,
-    /// A stage is skipped (needs a reason and one more approval).
+    /// A stage is skipped (needs a reason, and one more approval or the
+    /// matrix's leave to skip).
     pub hotfix: bool,
+    /// The stages skipped, in chain order (empty unless `hotfix`).
+    pub skipped: Vec<String>,
+    /// The change type chosen (`feature`, `hotfix`…): the matrix row the
+    /// gate reads. Set with [`Plan::with_change_type`].
+    pub change_type: Option<String>,
     /// What the promotion changes and does, in the target platform's words.
     pub words: DeployWords,
     /// A stepped strategy's traffic steps and pauses (empty when it does not step).
@@ -158,6 +164,10 @@ pub fn plan(
             src.image.as_ref(),
         ),
         hotfix: target.previous() != Some(source),
+        skipped: (source.index() + 1..target.index())
+            .filter_map(|i| cfg.environments.get(i).map(|e| e.name.clone()))
+            .collect(),
+        change_type: None,
         traffic: match (cfg.env_at(target), target_snap) {
             (Some(e), Some(t)) => traffic_lines(&t.deployment_config.strategy, &e.rollout),
             _ => Vec::new(),
@@ -305,8 +315,18 @@ impl Plan {
             to_digest: self.digest.as_ref().map(ToString::to_string),
             from_revision: self.target_revision.as_ref().map(ToString::to_string),
             hotfix: self.hotfix,
+            change_type: self.change_type.clone(),
+            skipped: self.skipped.clone(),
+            from_env: Some(self.source_name.clone()),
             ..Draft::default()
         }
+    }
+
+    /// The plan for a change of type `change_type` (`None`: none chosen).
+    #[must_use]
+    pub fn with_change_type(mut self, change_type: Option<String>) -> Self {
+        self.change_type = change_type;
+        self
     }
 }
 
@@ -319,6 +339,8 @@ pub struct Answers {
     pub change_record: String,
     /// Hotfix reason.
     pub hotfix_reason: String,
+    /// The change type chosen (the wizard's `c`, `--change-type`).
+    pub change_type: Option<String>,
     /// Break-glass overrides: check name and reason.
     pub overrides: Vec<(String, String)>,
 }

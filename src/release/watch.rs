@@ -14,6 +14,11 @@ use crate::provider::RollbackStyle;
 use super::rules::{self, Verdict};
 use super::service_config;
 
+/// What a `Step` record says when a step pauses for a person (after the
+/// step's label: "step 1 of 2 (10%) paused: awaiting a decision"); the
+/// notifications find a pause by it.
+pub const PAUSED: &str = "paused: awaiting a decision";
+
 mod after_abort;
 mod blind;
 mod follow;
@@ -546,7 +551,7 @@ impl Watch {
         if self.shift_key != Some(key) {
             if sh.step > 0 {
                 self.new_steps.push(if sh.pause.is_some() {
-                    format!("{} paused: awaiting a decision", sh.step_label())
+                    format!("{} {PAUSED}", sh.step_label())
                 } else {
                     format!("traffic at {}", sh.step_label())
                 });

@@ -185,15 +185,43 @@ fn render_wizard(frame: &mut Frame<'_>, area: Rect, app: &App, w: &Wizard, theme
         )),
     ]));
     if p.hotfix {
+        let skipped = if p.skipped.is_empty() {
+            "a stage".to_string()
+        } else {
+            p.skipped.join(", ")
+        };
+        let needs = if policy.matrix.is_empty() {
+            "a reason and one extra approval are required"
+        } else {
+            "a reason, and a change type the matrix lets skip"
+        };
         lines.push(Line::styled(
-            "HOTFIX PATH: a stage is skipped; a reason and one extra approval are required",
+            format!("HOTFIX PATH: skips {skipped}; {needs}"),
             theme.tone(Tone::Warn),
         ));
+    }
+    let typed = !policy.matrix.is_empty() || p.change_type.is_some();
+    if typed {
+        lines.push(Line::from(vec![
+            Span::styled("Change type ", theme.tone(Tone::Dim)),
+            Span::styled(
+                p.change_type
+                    .as_deref()
+                    .unwrap_or("none chosen")
+                    .to_string(),
+                Style::default().add_modifier(Modifier::BOLD),
+            ),
+            Span::styled(
+                format!("  ({} for the next)", app.keymap.first(Action::ChangeType)),
+                theme.tone(Tone::Dim),
+            ),
+        ]));
     }
     let rows = w.rows(policy);
     // On short terminals the inputs and hints matter more than passed checks.
     let full = 12
         + usize::from(p.hotfix)
+        + usize::from(typed)
         + w.gate.checks.len()
         + if rows.is_empty() { 0 } else { rows.len() + 2 }
         + if w.requested { 2 } else { 0 };
@@ -297,13 +325,15 @@ fn render_wizard(frame: &mut Frame<'_>, area: Rect, app: &App, w: &Wizard, theme
             Span::raw("Approvals for "),
             Span::styled(&w.promotion, Style::default().add_modifier(Modifier::BOLD)),
             Span::raw(format!(
-                ": {} so far{}  ·  approvers run: shipdeck approve {}{}",
-                w.approvers.len(),
-                if w.approvers.is_empty() {
-                    String::new()
-                } else {
-                    format!(" ({})", w.approvers.join(", "))
-                },
+                ": {}  ·  approvers run: shipdeck approve {}{}",
+                w.gate
+                    .checks
+                    .iter()
+                    .find(|c| c.name == "approvals")
+                    .map_or_else(
+                        || format!("{} so far", w.approvers.len()),
+                        |c| c.reason.clone()
+                    ),
                 if app.cfg.is_demo() { "--demo " } else { "" },
                 w.promotion
             )),
@@ -315,13 +345,19 @@ fn render_wizard(frame: &mut Frame<'_>, area: Rect, app: &App, w: &Wizard, theme
         format!("type · {} keep · {} undo", k(Action::Keep), k(Action::Undo))
     } else {
         format!(
-            "{}/{} move · {} tick · {} edit · {} deploy… · {} change source (hotfix) · {} smoke · {} back out",
+            "{}/{} move · {} tick · {} edit · {} deploy… · {} change source (hotfix) · {}{} smoke · {} back out",
             k(Action::WizardDown),
             k(Action::WizardUp),
             k(Action::Tick),
             k(Action::Edit),
             k(Action::Go),
             k(Action::Hotfix),
+            // The change type's key where the matrix asks for one.
+            if typed {
+                format!("{} change type · ", k(Action::ChangeType))
+            } else {
+                String::new()
+            },
             k(Action::WizardSmoke),
             k(Action::Back)
         )

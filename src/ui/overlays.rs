@@ -137,20 +137,43 @@ pub(super) fn render_approvals(frame: &mut Frame<'_>, area: Rect, app: &App, the
     let mut lines: Vec<Line<'_>> = Vec::new();
     if pending.is_empty() {
         lines.push(Line::raw("  no promotion is waiting for approval"));
-    } else {
-        lines.push(Line::styled(
-            format!("  ID      {}", crate::approvals::PENDING_HEADER),
-            theme.tone(Tone::Dim),
-        ));
     }
+    // Each promotion as a few lines that wrap, so that what is still open
+    // ("needs 1 business") is whole on a narrow terminal too.
     for p in &pending {
+        let r = &p.request;
         lines.push(Line::from(vec![
             Span::styled(
-                format!("  {:<7} ", sanitize(&p.request.promotion)),
-                theme.tone(Tone::Good),
+                format!("{} ", sanitize(&r.promotion)),
+                theme.tone(Tone::Good).add_modifier(Modifier::BOLD),
             ),
-            Span::raw(sanitize(&p.columns(app.now))),
+            Span::raw(sanitize(&format!(
+                "{} {} → {} · {} · by {} · {}m ago",
+                r.service,
+                p.from_env.as_deref().unwrap_or("?"),
+                r.env,
+                r.digest.get(7..19).unwrap_or(&r.digest),
+                r.initiator,
+                (app.now - r.at).num_minutes().max(0)
+            ))),
         ]));
+        lines.push(Line::styled(
+            sanitize(&format!(
+                "  type {} · change {}",
+                p.kind_words().unwrap_or_else(|| "-".to_string()),
+                p.change_record.as_deref().unwrap_or("-")
+            )),
+            theme.tone(Tone::Dim),
+        ));
+        let tone = if p.slots.done() {
+            Tone::Good
+        } else {
+            Tone::Warn
+        };
+        lines.push(Line::styled(
+            sanitize(&format!("  {}", p.slots.summary())),
+            theme.tone(tone),
+        ));
     }
     lines.push(Line::raw(""));
     lines.push(Line::styled(
@@ -160,8 +183,10 @@ pub(super) fn render_approvals(frame: &mut Frame<'_>, area: Rect, app: &App, the
         ),
         theme.tone(Tone::Dim),
     ));
+    let width = 100.min(area.width);
+    let lines = wrap_all(&lines, usize::from(width.saturating_sub(2)));
     let height = u16::try_from(lines.len() + 2).unwrap_or(u16::MAX);
-    let rect = centered(area, 110, height);
+    let rect = centered(area, width, height);
     frame.render_widget(Clear, rect);
     let block = Block::default()
         .borders(Borders::ALL)

@@ -253,6 +253,7 @@ async fn cli(case: Case) -> Result {
             "bob",
             None,
             &cfg.environments[env].gate,
+            &cfg.roles,
             clock.now(),
         )
         .unwrap();

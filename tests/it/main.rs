@@ -14,6 +14,7 @@ mod support;
 
 mod approve_cli;
 mod audit;
+mod audit_report;
 mod aws_provider;
 mod blind;
 mod blind_aws;
@@ -36,6 +37,8 @@ mod leak;
 mod ledger_follow;
 mod lock_race;
 mod metric_math_aws;
+mod notify;
+mod notify_sns;
 mod promotion;
 mod proxy;
 mod release_cli;

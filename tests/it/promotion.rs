@@ -238,6 +238,7 @@ async fn self_approval_is_refused_and_never_counts() {
         "alice",
         None,
         &h.cfg.environments[2].gate,
+        &h.cfg.roles,
         h.clock.now(),
     )
     .unwrap_err();
@@ -592,6 +593,7 @@ mod no_mutation_without_confirmation {
                             who,
                             None,
                             &h.cfg.environments[target].gate,
+                            &h.cfg.roles,
                             h.clock.now(),
                         );
                     }
@@ -690,7 +692,7 @@ async fn an_interrupted_promotion_is_offered_for_resume_after_a_restart() {
     let open = shipdeck::stable::interrupted(&records);
     assert_eq!(open.len(), 1);
     assert_eq!(open[0].last.kind, RecordKind::DeployIssued);
-    h.app = shipdeck::app::App::new(
+    *h.app = shipdeck::app::App::new(
         &h.cfg,
         shipdeck::app::keys::KeyMap::default(),
         "alice".into(),
@@ -720,7 +722,7 @@ async fn an_interrupted_promotion_can_be_rolled_back_instead() {
     promote_to_staging(&mut h, "checkout").await;
     h.tick(4).await;
     assert_eq!(shipdeck::stable::interrupted(&h.records()).len(), 1);
-    h.app = shipdeck::app::App::new(
+    *h.app = shipdeck::app::App::new(
         &h.cfg,
         shipdeck::app::keys::KeyMap::default(),
         "alice".into(),

@@ -4,6 +4,8 @@
 /// Team mode under faults and races: a table that never answers, a cut
 /// tail, racing approvals and step decisions.
 mod faults;
+/// The approval matrix with STS sessions as people.
+mod matrix;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -794,6 +796,7 @@ async fn two_consoles_share_approvals_through_the_table() {
         "bob",
         None,
         &bob.cfg.env("staging").unwrap().gate,
+        &bob.cfg.roles,
         bob.clock.now(),
     )
     .unwrap();

@@ -666,3 +666,4 @@ fn a_lambda_shift_into_prod_pauses_and_a_second_shell_continues_each_step() {
 
 mod fly;
 mod kube;
+mod matrix;

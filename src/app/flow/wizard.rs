@@ -246,7 +246,7 @@ fn start(
         snap(app, source, service),
         snap(app, target, service),
     ) {
-        Ok(p) => p,
+        Ok(p) => p.with_change_type(answers.change_type.clone()),
         Err(e) => {
             app.say(Level::Warn, format!("cannot promote: {e}"));
             return Vec::new();
@@ -424,6 +424,28 @@ pub fn wizard_key(app: &mut App, key: Key) -> Vec<Command> {
             let (service, target, answers) =
                 (w.plan.service.clone(), w.plan.target, w.answers.clone());
             let mut out = close(app, &w, "source changed");
+            out.extend(start(app, &service, source, target, answers));
+            return out;
+        }
+        Some(Action::ChangeType) => {
+            // The next change type (none → the first → … → the last → none
+            // where nothing requires one). The request approvers see names
+            // it, so a new type is a new request.
+            let types = &app.cfg.change_types;
+            let at = w
+                .plan
+                .change_type
+                .as_ref()
+                .and_then(|t| types.iter().position(|c| c == t));
+            let next = match at {
+                Some(i) if i + 1 < types.len() => types.get(i + 1).cloned(),
+                Some(_) if policy.matrix.is_empty() => None,
+                _ => types.first().cloned(),
+            };
+            let (service, source, target) = (w.plan.service.clone(), w.plan.source, w.plan.target);
+            let mut answers = w.answers.clone();
+            answers.change_type = next;
+            let mut out = close(app, &w, "change type changed");
             out.extend(start(app, &service, source, target, answers));
             return out;
         }

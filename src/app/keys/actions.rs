@@ -108,6 +108,8 @@ pub enum Action {
     Go,
     /// Wizard: take the source from an earlier stage (the hotfix path).
     Hotfix,
+    /// Wizard: the next change type (the approval matrix's row).
+    ChangeType,
     /// Wizard: run the source's smoke checks.
     WizardSmoke,
     /// Wizard: back out (closes the promotion in the ledger).
@@ -355,6 +357,13 @@ pub const ACTIONS: &[ActionInfo] = &[
         context: Context::Wizard,
         description: "change source (hotfix)",
         defaults: &["h"],
+    },
+    ActionInfo {
+        action: Action::ChangeType,
+        name: "change_type",
+        context: Context::Wizard,
+        description: "next change type",
+        defaults: &["c"],
     },
     ActionInfo {
         action: Action::WizardSmoke,

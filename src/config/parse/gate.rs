@@ -17,6 +17,7 @@ const GATE_KEYS: &[&str] = &[
     "allow_insufficient_data",
     "allow_override",
     "approvals_required",
+    "approvals",
     "four_eyes",
     "change_record_pattern",
     "soak",
@@ -212,7 +213,12 @@ fn parse_regions(ctx: &mut Ctx<'_>, t: &Table<'_>) -> Vec<String> {
     regions
 }
 
-pub(super) fn parse_gate(ctx: &mut Ctx<'_>, t: &Table<'_>, production: bool) -> GatePolicy {
+pub(super) fn parse_gate(
+    ctx: &mut Ctx<'_>,
+    t: &Table<'_>,
+    production: bool,
+    vocab: &super::approvals::Vocabulary,
+) -> GatePolicy {
     t.check_keys(ctx, GATE_KEYS);
     let d = GatePolicy::defaults(production);
     let checklist = t.checklist(ctx, "checklist");
@@ -272,6 +278,7 @@ pub(super) fn parse_gate(ctx: &mut Ctx<'_>, t: &Table<'_>, production: bool) -> 
             None
         }
     });
+    let matrix = super::approvals::parse_matrix(ctx, t, vocab);
     let mut freeze = Vec::new();
     for (i, mut f) in t.tables(ctx, "freeze").into_iter().enumerate() {
         f.path = format!("{} > freeze #{}", t.path, i + 1);
@@ -308,6 +315,7 @@ pub(super) fn parse_gate(ctx: &mut Ctx<'_>, t: &Table<'_>, production: bool) -> 
         freeze,
         approval_ttl: t.positive_duration(ctx, "approval_ttl", d.approval_ttl, range::TTL),
         allowed_regions,
+        matrix,
     }
 }
 
@@ -516,7 +524,11 @@ mod tests {
     fn the_example_configs_fly_block_parses() {
         let text = include_str!("../../../config.example.toml");
         let start = text.find("# --- Fly.io Machines").unwrap();
-        let block: String = text[start..]
+        // The block ends where the next section's rule begins.
+        let end = text[start..]
+            .find("\n# -----")
+            .map_or(text.len(), |e| start + e);
+        let block: String = text[start..end]
             .lines()
             .filter_map(|l| l.strip_prefix("# "))
             .filter(|l| {

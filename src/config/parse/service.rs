@@ -499,6 +499,7 @@ impl GatePolicy {
             freeze: Vec::new(),
             approval_ttl: Duration::from_hours(4),
             allowed_regions: Vec::new(),
+            matrix: Vec::new(),
         }
     }
 }

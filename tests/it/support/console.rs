@@ -17,7 +17,7 @@ use shipdeck::provider::AnyProvider;
 use shipdeck::release::exec::Executor;
 
 pub struct Harness {
-    pub app: App,
+    pub app: Box<App>,
     pub exec: Executor,
     /// The simulated fleet (for `Harness::over` a provider, an idle stand-in).
     pub fleet: SimFleet,
@@ -126,7 +126,7 @@ impl Harness {
         let mut app = App::new(&cfg, KeyMap::default(), operator.to_string(), at);
         app.load_records(exec.read_new().unwrap());
         let mut h = Self {
-            app,
+            app: Box::new(app),
             exec,
             fleet,
             provider,
@@ -286,6 +286,7 @@ impl Harness {
             who,
             None,
             &self.cfg.environments[target].gate,
+            &self.cfg.roles,
             self.clock.now(),
         )
         .unwrap();
