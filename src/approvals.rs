@@ -38,6 +38,8 @@ pub struct Request {
     pub skipped: Vec<String>,
     /// It skips a stage.
     pub hotfix: bool,
+    /// The stage it promotes from, where the request names it.
+    pub from_env: Option<String>,
 }
 
 /// Why an approval was refused.
@@ -122,6 +124,7 @@ pub fn request(
         change_type: None,
         skipped: Vec::new(),
         hotfix: false,
+        from_env: None,
     };
     ledger.append(
         RecordKind::PromotionStarted,
@@ -154,6 +157,7 @@ pub fn find(records: &[Record], id: &str) -> Option<Request> {
                 change_type: r.draft.change_type.clone(),
                 skipped: r.draft.skipped.clone(),
                 hotfix: r.draft.hotfix || !r.draft.skipped.is_empty(),
+                from_env: r.draft.from_env.clone(),
             },
         )
     })
@@ -321,9 +325,10 @@ pub fn pending(
         let approvers = approvers_of(records, &req, gate, now);
         out.retain(|p| p.request.promotion != id);
         out.push(Pending {
-            from_env: i
-                .checked_sub(1 + req.skipped.len())
-                .map(|s| cfg.environments[s].name.clone()),
+            from_env: req.from_env.clone().or_else(|| {
+                i.checked_sub(1 + req.skipped.len())
+                    .map(|s| cfg.environments[s].name.clone())
+            }),
             change_record: r.draft.change_record.clone(),
             slots: fill(&slots, &cfg.roles, &approvers),
             approvers,

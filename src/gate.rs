@@ -454,9 +454,14 @@ fn matrix_checks(i: &GateInput<'_>) -> Vec<Check> {
                     crate::config::approvals::slots_words(&row.slots)
                 ),
             ),
+            // A type the matrix leaves out needs what the gate asks of
+            // anyone (approvals_required), said in numbers.
             None => (
                 Verdict::Pass,
-                format!("{t}: not in the matrix, approvals as approvals_required"),
+                format!(
+                    "{t}: not in the matrix: {} approval(s) from anyone (approvals_required)",
+                    i.policy.approvals_required + u32::from(i.hotfix)
+                ),
             ),
         },
     };

@@ -141,15 +141,17 @@ pub fn hash_of(record: &Record) -> String {
 }
 
 /// The sinks `event` goes to: the operations route for freeze overrides and
-/// hotfixes, else its environment's route.
+/// hotfixes (its environment's route where no operations route is set, so
+/// that they are never dropped), else its environment's route.
 pub fn route<'a>(cfg: &'a Config, event: &Event) -> Vec<&'a Sink> {
-    let names: &[String] = if event.kind.operations() {
+    let env_route: &[String] = match event.env.as_deref().and_then(|e| cfg.env(e)) {
+        Some(env) => &env.notify,
+        None => &[],
+    };
+    let names: &[String] = if event.kind.operations() && !cfg.notify.operations.is_empty() {
         &cfg.notify.operations
     } else {
-        match event.env.as_deref().and_then(|e| cfg.env(e)) {
-            Some(env) => &env.notify,
-            None => &[],
-        }
+        env_route
     };
     names.iter().filter_map(|n| cfg.notify.sink(n)).collect()
 }

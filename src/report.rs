@@ -121,6 +121,9 @@ pub struct Approver {
     pub at: DateTime<Utc>,
     /// Its record.
     pub seq: u64,
+    /// Whether the gate that let the deploy go counted it (`None`: no gate
+    /// said GO in the records).
+    pub counted: Option<bool>,
 }
 
 /// One gate check.

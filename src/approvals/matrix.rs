@@ -21,7 +21,7 @@ pub struct Filled {
 pub struct SlotFill {
     /// What the gate asks for.
     pub slots: Vec<Slot>,
-    /// The slots filled, in the order of `slots`.
+    /// The slots filled, in the order the approvers approved.
     pub filled: Vec<Filled>,
     /// Approvers who count for no slot (no role the slots ask for, or every
     /// slot of their roles taken).
@@ -218,6 +218,6 @@ pub fn progress(
         gate.four_eyes,
         now,
     );
-    let slots = requirement(gate, req.change_type.as_deref(), !req.skipped.is_empty());
+    let slots = requirement(gate, req.change_type.as_deref(), req.hotfix);
     Some(fill(&slots, &cfg.roles, &approvers))
 }

@@ -151,6 +151,10 @@ pub fn events_for(record: &Record, hash: &str, ctx: &Context<'_>) -> Vec<Event> 
                 out.push((EventKind::StepPaused, format!("{what}: {r}")));
             }
         }
+        // A request closed before anything was issued (backed out, the
+        // source or change type changed) is no abort.
+        RecordKind::Aborted
+            if d.outcome.as_deref() == Some(crate::release::Outcome::Cancelled.as_str()) => {}
         RecordKind::Aborted => out.push((
             EventKind::Aborted,
             format!("{what}: deploy aborted: {}", reasons(record)),

@@ -160,6 +160,20 @@ fn who(records: &[&Record]) -> Who {
                 roles: r.draft.roles.clone(),
                 at: r.at,
                 seq: r.seq,
+                // The GO gate's record names the approvers it counted.
+                counted: records
+                    .iter()
+                    .rev()
+                    .find(|g| {
+                        g.kind == RecordKind::GateEvaluated
+                            && g.draft.outcome.as_deref() == Some("go")
+                    })
+                    .map(|g| {
+                        g.draft
+                            .approvers
+                            .iter()
+                            .any(|a| crate::approvals::same_person(a, &r.draft.operator))
+                    }),
             })
             .collect(),
         checklist: last_gate(records)

@@ -186,9 +186,13 @@ fn who(out: &mut String, r: &Report) {
                     .collect::<Vec<_>>()
                     .join(", ")
             };
+            let counted = match a.counted {
+                Some(false) => ", not counted by the gate",
+                _ => "",
+            };
             let _ = writeln!(
                 out,
-                "  - {} ({roles}) at {} (record {})",
+                "  - {} ({roles}) at {} (record {}{counted})",
                 escape(&a.name),
                 time(a.at),
                 a.seq

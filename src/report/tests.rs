@@ -309,3 +309,33 @@ fn a_hotfix_names_the_stages_it_skipped_and_the_request_its_reason() {
         assert!(md.contains(want), "missing {want:?} in\n{md}");
     }
 }
+
+#[test]
+fn an_approval_the_go_gate_did_not_count_is_marked() {
+    let approval = |who: &str| (RecordKind::Approval, base(who));
+    let go = (
+        RecordKind::GateEvaluated,
+        Draft {
+            approvers: vec!["bob".into()],
+            outcome: Some("go".into()),
+            ..base("alice")
+        },
+    );
+    let l = links(vec![
+        (RecordKind::PromotionStarted, base("alice")),
+        approval("bob"),
+        approval("mallory"),
+        go,
+    ]);
+    let r = build(&l, "P1").unwrap();
+    let counted: Vec<(&str, Option<bool>)> = r
+        .who
+        .approvers
+        .iter()
+        .map(|a| (a.name.as_str(), a.counted))
+        .collect();
+    assert_eq!(counted, [("bob", Some(true)), ("mallory", Some(false))]);
+    let md = markdown(&r);
+    assert!(md.contains("mallory (no role recorded) at"), "{md}");
+    assert!(md.contains("not counted by the gate)"), "{md}");
+}

@@ -311,3 +311,66 @@ fn an_event_goes_to_its_environments_route() {
         ["releases"]
     );
 }
+
+#[test]
+fn a_request_closed_before_anything_was_issued_is_no_abort() {
+    let started = rec(1, RecordKind::PromotionStarted, "prod", Draft::default());
+    let closed = rec(
+        2,
+        RecordKind::Aborted,
+        "prod",
+        Draft {
+            reasons: vec!["backed out in the wizard".into()],
+            outcome: Some(crate::release::Outcome::Cancelled.as_str().to_string()),
+            ..Draft::default()
+        },
+    );
+    assert!(kinds(&[started.clone(), closed]).is_empty());
+    let aborted = rec(
+        2,
+        RecordKind::Aborted,
+        "prod",
+        Draft {
+            reasons: vec!["rule \"5xx\": above 5 for 1 point(s): 35".into()],
+            outcome: Some("aborted".to_string()),
+            ..Draft::default()
+        },
+    );
+    assert_eq!(kinds(&[started, aborted]), [EventKind::Aborted]);
+}
+
+#[test]
+fn without_an_operations_route_a_hotfix_goes_to_its_environments() {
+    let text = CFG.replace("[notify]\noperations = [\"ops\"]\n", "");
+    let bare = crate::config::parse_str(&text, "t.toml", None).unwrap();
+    let hotfix = rec(
+        1,
+        RecordKind::GateEvaluated,
+        "prod",
+        Draft {
+            hotfix: true,
+            skipped: vec!["staging".into()],
+            outcome: Some("go".into()),
+            ..Draft::default()
+        },
+    );
+    let ctx = Context {
+        cfg: &bare,
+        records: std::slice::from_ref(&hotfix),
+        now: hotfix.at,
+    };
+    let e = events_for(&hotfix, "h", &ctx);
+    let ops: Vec<&Event> = e.iter().filter(|e| e.kind.operations()).collect();
+    assert!(!ops.is_empty(), "{e:?}");
+    let sinks: Vec<&str> = crate::notify::route(&bare, ops[0])
+        .iter()
+        .map(|s| s.name.as_str())
+        .collect();
+    assert_eq!(sinks, ["releases"]);
+    // With the route set, operations get it.
+    let sinks: Vec<String> = crate::notify::route(&cfg(), ops[0])
+        .iter()
+        .map(|s| s.name.clone())
+        .collect();
+    assert_eq!(sinks, ["ops"]);
+}
