@@ -21,6 +21,7 @@ pub mod notify;
 pub mod paths;
 pub mod platforms;
 pub mod provider;
+pub mod registry;
 pub mod release;
 pub mod report;
 pub mod runtime;
