@@ -2,6 +2,7 @@
 
 pub mod approve;
 pub mod audit;
+pub use audit::{AuditArgs, AuditCommand};
 pub mod config_check;
 pub mod console;
 pub mod error;
@@ -239,63 +240,6 @@ pub struct StatusArgs {
     /// With --demo: the demo world with this game-day scenario armed.
     #[arg(long, value_name = "NAME", requires = "demo", value_parser = scenario_name)]
     pub scenario: Option<String>,
-}
-
-/// Options of `shipdeck audit`.
-#[derive(Debug, Args)]
-pub struct AuditArgs {
-    /// Verify instead of listing.
-    #[command(subcommand)]
-    pub command: Option<AuditCommand>,
-    /// Ledger file (default: ledger_path from the config, else the platform data dir).
-    #[arg(long, global = true, value_name = "PATH")]
-    pub ledger: Option<PathBuf>,
-    /// The demo's ledger (what `shipdeck demo` recorded).
-    #[arg(long, global = true, conflicts_with = "ledger")]
-    pub demo: bool,
-    /// Only this environment.
-    #[arg(long)]
-    pub env: Option<String>,
-    /// Only this service.
-    #[arg(long)]
-    pub service: Option<String>,
-    /// Only records newer than this: a duration ("24h") or a time ("2026-11-20T10:00:00Z").
-    #[arg(long)]
-    pub since: Option<String>,
-    /// Only this record type (e.g. deploy_issued, approval); another name
-    /// is a usage error that lists them.
-    #[arg(long = "type", value_name = "TYPE",
-          value_parser = clap::builder::PossibleValuesParser::new(audit::record_types()))]
-    pub kind: Option<String>,
-    /// Print JSON lines of the records.
-    #[arg(long)]
-    pub json: bool,
-}
-
-/// `shipdeck audit …`.
-#[derive(Debug, Subcommand)]
-pub enum AuditCommand {
-    /// Check the whole hash chain; exit 1 and name the first broken line. In
-    /// team mode the head item must name the last record too (a cut tail).
-    Verify,
-    /// Print the ledger as JSON lines, hashes included (verifiable with
-    /// `shipdeck audit verify --ledger FILE`).
-    Export,
-    /// The evidence pack of one promotion (or of every promotion started
-    /// since a time): what moved, who and why, the gate, the rollout, the
-    /// outcome and the hashes of the records it cites.
-    Report {
-        /// The promotion id (`shipdeck audit --type promotion_started` lists them).
-        #[arg(required_unless_present = "since")]
-        promotion: Option<String>,
-        /// markdown (for release notes) or json (schema 1).
-        #[arg(long, value_name = "FORMAT", default_value = "markdown",
-              value_parser = ["markdown", "json"])]
-        format: String,
-        /// Every promotion started since: a duration ("7d") or a time.
-        #[arg(long, conflicts_with = "promotion")]
-        since: Option<String>,
-    },
 }
 
 /// `shipdeck team …`.
