@@ -62,6 +62,25 @@ fn an_assumed_role_initiator_cannot_approve_under_another_spelling() {
     );
 }
 
+/// `who` approves `req` under the test gate, with no roles.
+fn approve_as(
+    l: &Ledger,
+    req: &Request,
+    who: &str,
+    comment: Option<&str>,
+    at: DateTime<Utc>,
+) -> Result<(Request, Record), ApprovalError> {
+    approve(
+        l,
+        &req.promotion,
+        who,
+        comment,
+        &gate(),
+        &Roles::default(),
+        at,
+    )
+}
+
 fn gate() -> GatePolicy {
     GatePolicy::defaults(true)
 }
@@ -86,16 +105,7 @@ fn setup() -> (tempfile::TempDir, Ledger, Request, DateTime<Utc>) {
 #[test]
 fn self_approval_refused_with_four_eyes() {
     let (_d, l, req, now) = setup();
-    let err = approve(
-        &l,
-        &req.promotion,
-        "alice",
-        None,
-        &gate(),
-        &Roles::default(),
-        now,
-    )
-    .unwrap_err();
+    let err = approve_as(&l, &req, "alice", None, now).unwrap_err();
     assert_eq!(
         err.to_string(),
         "alice started this promotion and cannot approve it (four eyes)"
@@ -105,37 +115,10 @@ fn self_approval_refused_with_four_eyes() {
 #[test]
 fn duplicate_approver_refused_and_counted_once() {
     let (_d, l, req, now) = setup();
-    approve(
-        &l,
-        &req.promotion,
-        "bob",
-        Some("lgtm"),
-        &gate(),
-        &Roles::default(),
-        now,
-    )
-    .unwrap();
-    let err = approve(
-        &l,
-        &req.promotion,
-        "bob",
-        None,
-        &gate(),
-        &Roles::default(),
-        now,
-    )
-    .unwrap_err();
+    approve_as(&l, &req, "bob", Some("lgtm"), now).unwrap();
+    let err = approve_as(&l, &req, "bob", None, now).unwrap_err();
     assert!(matches!(err, ApprovalError::Duplicate(_)));
-    approve(
-        &l,
-        &req.promotion,
-        "carol",
-        None,
-        &gate(),
-        &Roles::default(),
-        now,
-    )
-    .unwrap();
+    approve_as(&l, &req, "carol", None, now).unwrap();
     let recs = l.read().unwrap();
     let ok = valid_approvers(
         &recs,
@@ -159,15 +142,7 @@ fn racing_approvals_by_one_person_are_written_once() {
                 .map(|_| {
                     s.spawn(|| {
                         gate_open.wait();
-                        approve(
-                            &l,
-                            &req.promotion,
-                            "bob",
-                            None,
-                            &gate(),
-                            &Roles::default(),
-                            now,
-                        )
+                        approve_as(&l, &req, "bob", None, now)
                     })
                 })
                 .collect();
@@ -198,16 +173,7 @@ fn racing_approvals_by_one_person_are_written_once() {
 #[test]
 fn approvals_expire() {
     let (_d, l, req, now) = setup();
-    approve(
-        &l,
-        &req.promotion,
-        "bob",
-        None,
-        &gate(),
-        &Roles::default(),
-        now,
-    )
-    .unwrap();
+    approve_as(&l, &req, "bob", None, now).unwrap();
     let recs = l.read().unwrap();
     let later = now
         + chrono::Duration::from_std(gate().approval_ttl).unwrap()
@@ -224,16 +190,7 @@ fn approvals_expire() {
         )
         .is_empty()
     );
-    let err = approve(
-        &l,
-        &req.promotion,
-        "carol",
-        None,
-        &gate(),
-        &Roles::default(),
-        later,
-    )
-    .unwrap_err();
+    let err = approve_as(&l, &req, "carol", None, later).unwrap_err();
     assert!(
         err.to_string().contains("approvals expire after 4h"),
         "{err}"
@@ -243,16 +200,7 @@ fn approvals_expire() {
 #[test]
 fn digest_or_policy_change_voids_approvals() {
     let (_d, l, req, now) = setup();
-    approve(
-        &l,
-        &req.promotion,
-        "bob",
-        None,
-        &gate(),
-        &Roles::default(),
-        now,
-    )
-    .unwrap();
+    approve_as(&l, &req, "bob", None, now).unwrap();
     let recs = l.read().unwrap();
     assert_eq!(
         valid_approvers(
