@@ -42,6 +42,18 @@ pub struct Request {
     pub from_env: Option<String>,
 }
 
+impl Request {
+    /// The stage it promotes from: as recorded, else (a request of an older
+    /// shipdeck) the stage before its skipped ones in `cfg`'s chain.
+    pub fn source(&self, cfg: &crate::config::Config) -> Option<String> {
+        self.from_env.clone().or_else(|| {
+            let i = cfg.env_index(&self.env)?.index();
+            let s = i.checked_sub(1 + self.skipped.len())?;
+            Some(cfg.environments[s].name.clone())
+        })
+    }
+}
+
 /// Why an approval was refused.
 #[derive(Debug, thiserror::Error)]
 pub enum ApprovalError {
@@ -325,10 +337,7 @@ pub fn pending(
         let approvers = approvers_of(records, &req, gate, now);
         out.retain(|p| p.request.promotion != id);
         out.push(Pending {
-            from_env: req.from_env.clone().or_else(|| {
-                i.checked_sub(1 + req.skipped.len())
-                    .map(|s| cfg.environments[s].name.clone())
-            }),
+            from_env: req.source(cfg),
             change_record: r.draft.change_record.clone(),
             slots: fill(&slots, &cfg.roles, &approvers),
             approvers,

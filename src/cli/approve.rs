@@ -61,11 +61,7 @@ pub(crate) async fn run_approve(
         crate::approvals::current(&records, id, &req.digest, &env.gate, &req.policy, now);
     let slots = crate::approvals::requirement(&env.gate, req.change_type.as_deref(), req.hotfix);
     let filled = crate::approvals::fill(&slots, &cfg.roles, &approvers);
-    let from = req.from_env.clone().unwrap_or_else(|| {
-        cfg.env_index(&req.env)
-            .and_then(|i| i.index().checked_sub(1 + req.skipped.len()))
-            .map_or_else(|| "?".to_string(), |s| cfg.environments[s].name.clone())
-    });
+    let from = req.source(&cfg).unwrap_or_else(|| "?".to_string());
     let kind = match (req.change_type.as_deref(), req.skipped.is_empty()) {
         (Some(t), true) => t.to_string(),
         (Some(t), false) => format!("{t}, skips {}", req.skipped.join(", ")),
