@@ -128,19 +128,26 @@ async fn refresh(ke: &KubeEnv, client: kube::Client, app: &str) -> Option<String
     }
 }
 
-/// Longest a rollback waits for Argo CD to apply its commit before it
-/// skips the canary's steps (within the executor's bound on the call).
+/// How long the rollback call itself waits for Argo CD to apply its commit
+/// (within the executor's bound on a deploy call). Past it the wait goes on
+/// in the background, for as long as this process runs and at most the
+/// stage's rollout timeout: a loaded Argo CD may take longer to sync.
 const APPLIED_WITHIN: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// A rollback does not wait at a canary's pauses: once the Rollout runs the
 /// reverted template as a canary, every remaining step is skipped, as
 /// `kubectl argo rollouts promote --full` does (`status.promoteFull`). A
 /// revert to the stable ReplicaSet needs nothing (Argo goes straight
-/// back). Not seen within [`APPLIED_WITHIN`]: said, and the watch shows the
-/// pause for a person.
-async fn skip_steps(stage: &StageWatches, ke: &KubeEnv, k: &KubeService, digest: &Digest) {
+/// back). Not seen by `until`: said, and the watch shows the pause for a
+/// person.
+async fn skip_steps(
+    stage: std::sync::Arc<StageWatches>,
+    namespace: String,
+    k: KubeService,
+    digest: Digest,
+    until: tokio::time::Instant,
+) {
     let name = k.name.as_str();
-    let deadline = tokio::time::Instant::now() + APPLIED_WITHIN;
     loop {
         let now = stage
             .rollouts
@@ -154,7 +161,7 @@ async fn skip_steps(stage: &StageWatches, ke: &KubeEnv, k: &KubeService, digest:
                 .and_then(|t| snapshot::template_image(t, k.container.as_deref()))
                 .and_then(snapshot::pinned_digest)
                 .as_ref()
-                == Some(digest)
+                == Some(&digest)
         });
         let st = now
             .as_ref()
@@ -166,16 +173,41 @@ async fn skip_steps(stage: &StageWatches, ke: &KubeEnv, k: &KubeService, digest:
         }
         if applied && canary {
             let body = serde_json::json!({"status": {"promoteFull": true}});
-            if let Err(e) = patch_rollout(stage, &ke.namespace, name, true, &body).await {
+            if let Err(e) = patch_rollout(&stage, &namespace, name, true, &body).await {
                 tracing::warn!(error = %e, "could not skip the rollback's canary steps");
             }
             return;
         }
-        if tokio::time::Instant::now() >= deadline {
-            tracing::warn!(rollout = %name, "Argo CD had not applied the revert within 10s: its canary steps are left to the watch");
+        if tokio::time::Instant::now() >= until {
+            tracing::warn!(rollout = %name, "Argo CD had not applied the revert within the rollout timeout: its canary steps are left to the watch");
             return;
         }
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+}
+
+/// Starts [`skip_steps`] and waits for it at most [`APPLIED_WITHIN`]; a
+/// slower Argo CD is waited for in the background, up to `timeout`.
+async fn skip_steps_soon(
+    stage: std::sync::Arc<StageWatches>,
+    ke: &KubeEnv,
+    k: &KubeService,
+    digest: &Digest,
+    timeout: std::time::Duration,
+) {
+    let until = tokio::time::Instant::now() + timeout.max(APPLIED_WITHIN);
+    let mut task = tokio::spawn(skip_steps(
+        stage,
+        ke.namespace.clone(),
+        k.clone(),
+        digest.clone(),
+        until,
+    ));
+    if tokio::time::timeout(APPLIED_WITHIN, &mut task)
+        .await
+        .is_err()
+    {
+        tracing::info!(rollout = %k.name, "Argo CD has not applied the revert yet: its canary steps are skipped once it has");
     }
 }
 
@@ -288,7 +320,7 @@ pub async fn commit(
         tracing::warn!(error = %why, "Argo CD refresh");
     }
     if back && k.workload == Workload::Rollout {
-        skip_steps(&stage, ke, k, digest).await;
+        skip_steps_soon(stage.clone(), ke, k, digest, env.rollout.timeout).await;
     }
     Ok(DeployStarted {
         service: service.name.clone(),
