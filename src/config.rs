@@ -16,7 +16,9 @@ pub mod notify;
 mod parse;
 mod policy;
 pub mod proxy;
+pub mod registry;
 mod signals;
+pub mod supply;
 mod walk;
 
 use std::path::{Path, PathBuf};
@@ -110,6 +112,10 @@ pub struct Config {
     pub notes: Vec<String>,
     /// `[notify]`: notification sinks and the operations route.
     pub notify: std::sync::Arc<notify::NotifyConfig>,
+    /// `[registry]`: which registries are read, and how.
+    pub registry: std::sync::Arc<registry::RegistryConfig>,
+    /// `[supply_chain]`: keys, severity, allowed CVEs, provenance.
+    pub supply: std::sync::Arc<supply::SupplyPolicy>,
 }
 
 /// One user-configured key binding, validated for syntax only; the console checks

@@ -102,6 +102,9 @@ pub struct GateInput<'a> {
     pub target_platform: &'a str,
     /// What the target's placements are, plural (`machines`, `services`).
     pub target_units: &'a str,
+    /// The digest's supply-chain evidence judged (`None`: the registry has
+    /// not been read yet).
+    pub supply: Option<&'a crate::supply::Assessment>,
 }
 
 /// The gate's answer.
@@ -293,6 +296,17 @@ fn automatic(c: AutoCheck, i: &GateInput<'_>) -> Check {
             ),
         },
         AutoCheck::AllowedRegions => allowed_regions(name, i),
+        AutoCheck::Signed | AutoCheck::Scanned | AutoCheck::Provenance => {
+            let Some(a) = i.supply else {
+                return check(name, Verdict::Pending, "reading the registry");
+            };
+            let f = match c {
+                AutoCheck::Signed => &a.signed,
+                AutoCheck::Scanned => &a.scanned,
+                _ => &a.provenance,
+            };
+            check(name, f.verdict, f.reason.clone())
+        }
         AutoCheck::Fresh => {
             let mut stale: Vec<String> = Vec::new();
             if !i.source_fresh {

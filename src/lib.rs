@@ -29,5 +29,6 @@ pub mod secrets;
 pub mod signals;
 pub mod stable;
 pub mod status;
+pub mod supply;
 pub mod team;
 pub mod ui;

@@ -1,8 +1,9 @@
-//! OCI registries (issue 33, being built): who shipdeck is to a registry.
-//! So far the credentials of the user's Docker configuration
-//! (`docker_config.rs`): `auths` entries and credential helpers, read the
-//! way `docker` reads them, the secret never in a message.
+//! OCI registries (issue 33): who shipdeck is to a registry (the user's
+//! Docker configuration, `docker_config.rs`), and what a registry says of
+//! a digest (`reading.rs`).
 
 pub mod docker_config;
+pub mod reading;
 
 pub use docker_config::{Credential, CredentialError, DockerConfig};
+pub use reading::{Labels, Reading, SignatureLayer};

@@ -265,6 +265,7 @@ pub async fn drive(
             in_flight: driver.exec.holder(p.target, &p.service),
             approvers: &approvers,
             initiator: operator,
+            supply: None,
         },
         &answers,
     );

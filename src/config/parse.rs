@@ -11,8 +11,10 @@ mod kubernetes;
 mod lambda;
 mod notify;
 mod proxy;
+mod registry;
 mod service;
 mod signals;
+mod supply;
 
 use gate::{parse_gate, parse_rollout};
 
@@ -37,6 +39,8 @@ const TOP_KEYS: &[&str] = &[
     "environment",
     "team",
     "notify",
+    "registry",
+    "supply_chain",
 ];
 const ENV_KEYS: &[&str] = &[
     "name",
@@ -141,6 +145,8 @@ pub fn parse(text: &str, file: &str, base: Option<&Path>) -> Result<Config, Vec<
     let team = team_table.as_ref().and_then(|t| parse_team(&mut ctx, t));
     let vocab = approvals::parse_vocabulary(&mut ctx, team_table.as_ref());
     let notify = notify::parse_notify(&mut ctx, &root);
+    let registry = registry::parse_registry(&mut ctx, &root);
+    let supply = supply::parse_supply(&mut ctx, &root, base);
 
     let mut envs = Vec::new();
     let mut promotes_from: Vec<Link> = Vec::new();
@@ -202,6 +208,8 @@ pub fn parse(text: &str, file: &str, base: Option<&Path>) -> Result<Config, Vec<
         change_types: vocab.change_types,
         notes: ctx.notes,
         notify: std::sync::Arc::new(notify),
+        registry: std::sync::Arc::new(registry),
+        supply: std::sync::Arc::new(supply),
     })
 }
 

@@ -145,6 +145,7 @@ impl World {
             target_places: self.places,
             target_platform: "proxy",
             target_units: self.units,
+            supply: None,
         }
     }
 }
@@ -161,8 +162,10 @@ fn all_green_is_go() {
     let w = World::new();
     let r = evaluate(&w.input());
     assert!(r.go, "{r:#?}");
-    // Every check but allowed_regions, which needs a region list.
-    assert_eq!(r.checks.len(), AutoCheck::ALL.len() - 1);
+    // Every check but the opt-in ones (allowed_regions needs a region
+    // list, the supply-chain checks [supply_chain]).
+    assert_eq!(r.checks.len(), AutoCheck::defaults().len());
+    assert_eq!(AutoCheck::defaults().len(), AutoCheck::ALL.len() - 4);
 }
 
 #[rstest]

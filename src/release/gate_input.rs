@@ -60,6 +60,8 @@ pub struct Observed<'a> {
     pub approvers: &'a [String],
     /// Who runs the promotion.
     pub initiator: &'a str,
+    /// The digest's supply-chain evidence, judged (`None`: not read yet).
+    pub supply: Option<&'a crate::supply::Assessment>,
 }
 
 /// Evaluates the target's gate for `plan`.
@@ -114,6 +116,7 @@ pub fn gate_for(cfg: &Config, plan: &Plan, obs: &Observed<'_>, answers: &Answers
         target_places: places,
         target_platform: target_kind.map_or("its platform", crate::config::PlatformKind::name),
         target_units: placement_units(obs.target, target_kind),
+        supply: obs.supply,
     })
 }
 

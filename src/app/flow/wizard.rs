@@ -160,6 +160,7 @@ pub fn refresh_gate(app: &mut App) {
             in_flight: w.lock.clone(),
             approvers: &approvers,
             initiator: &app.operator,
+            supply: None,
         },
         &w.answers,
     );

@@ -506,7 +506,7 @@ mod tests {
         let gate = &cfg.environments[0].gate;
         assert_eq!(gate.allowed_regions, ["fra", "ams", "eu-central-1"]);
         assert_eq!(gate.checks.last(), Some(&AutoCheck::AllowedRegions));
-        assert_eq!(gate.checks.len(), AutoCheck::ALL.len());
+        assert_eq!(gate.checks.len(), AutoCheck::defaults().len() + 1);
         // Without a list the check is not evaluated by default…
         let cfg = parse_str(ENV, "t.toml", None).unwrap();
         let gate = &cfg.environments[0].gate;
