@@ -20,6 +20,7 @@ pub mod model;
 pub mod notify;
 pub mod paths;
 pub mod platforms;
+pub mod process;
 pub mod provider;
 pub mod registry;
 pub mod release;

@@ -6,7 +6,6 @@ use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
 use std::process::{ExitStatus, Stdio};
 
-use tokio::io::{AsyncRead, AsyncReadExt};
 use tokio::process::Command;
 
 use super::{
@@ -14,16 +13,7 @@ use super::{
     STDOUT_KEPT, check_branch,
 };
 use crate::model::text::{fold_line, sanitize};
-
-/// Stops a command's process group if it is dropped while armed (the
-/// promotion's future was cancelled): ssh and helpers do not outlive it.
-pub(super) struct GroupGuard(Option<u32>);
-
-impl Drop for GroupGuard {
-    fn drop(&mut self) {
-        stop_group(self.0.take());
-    }
-}
+use crate::process::{GroupGuard, bounded};
 
 /// What a finished git command said.
 pub(super) struct Out {
@@ -205,7 +195,7 @@ impl Checkout {
         match finished {
             Ok(Ok(out)) => {
                 // Reaped: its group id may be reused from now on.
-                group.0 = None;
+                group.disarm();
                 Ok(out)
             }
             Ok(Err(e)) => Err(GitOpsError::Failed {
@@ -215,7 +205,7 @@ impl Checkout {
             }),
             Err(_) => {
                 // Not yet reaped, so the group's id is still its own.
-                stop_group(group.0.take());
+                group.stop();
                 let _ = child.start_kill();
                 let _ = tokio::time::timeout(REAP_AFTER_KILL, child.wait()).await;
                 Err(GitOpsError::Timeout {
@@ -226,41 +216,3 @@ impl Checkout {
         }
     }
 }
-
-/// A stream's text up to `limit` bytes (and whether it said more), the rest
-/// read and dropped so the command never blocks on a full pipe.
-pub(super) async fn bounded(
-    stream: Option<impl AsyncRead + Unpin>,
-    limit: usize,
-) -> (String, bool) {
-    let Some(mut s) = stream else {
-        return (String::new(), false);
-    };
-    let mut kept = Vec::new();
-    let take = u64::try_from(limit).unwrap_or(u64::MAX).saturating_add(1);
-    let _ = (&mut s).take(take).read_to_end(&mut kept).await;
-    let cut = kept.len() > limit;
-    if cut {
-        kept.truncate(limit);
-        let _ = tokio::io::copy(&mut s, &mut tokio::io::sink()).await;
-    }
-    (String::from_utf8_lossy(&kept).into_owned(), cut)
-}
-
-#[cfg(unix)]
-pub(super) fn stop_group(leader: Option<u32>) {
-    use rustix::process::{Pid, Signal, kill_process_group};
-    let Some(pid) = leader
-        .and_then(|p| i32::try_from(p).ok())
-        .filter(|p| *p > 1)
-        .and_then(Pid::from_raw)
-    else {
-        return;
-    };
-    if let Err(e) = kill_process_group(pid, Signal::KILL) {
-        tracing::debug!(error = %e, "git's process group not signalled");
-    }
-}
-
-#[cfg(not(unix))]
-pub(super) fn stop_group(_leader: Option<u32>) {}
