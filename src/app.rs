@@ -9,6 +9,7 @@ mod messages;
 mod poll;
 pub mod problems;
 mod records;
+pub mod supply;
 pub mod timeline;
 pub mod views;
 
@@ -205,6 +206,8 @@ pub struct App {
     pub quit_armed: bool,
     /// Revision histories read lazily (ECS readings leave them out).
     pub histories: histories::Histories,
+    /// Supply-chain evidence per digest, read from registries.
+    pub supply: supply::SupplyState,
     /// The logs pane, while open (`L`).
     pub logs: Option<logs::LogsView>,
     next_request: u64,
@@ -303,6 +306,7 @@ impl App {
             ledger_asked: None,
             quit_armed: false,
             histories: histories::Histories::default(),
+            supply: supply::SupplyState::default(),
             logs: None,
             next_request: 1,
         };
@@ -510,7 +514,9 @@ pub fn update(app: &mut App, msg: Msg) -> Vec<Command> {
             update_polled(app, env, request, at, result);
             if ok {
                 flow::refresh_gate(app);
-                flow::on_reading(app, env)
+                let mut cmds = flow::on_reading(app, env);
+                cmds.extend(supply::board_requests(app, env));
+                cmds
             } else {
                 Vec::new()
             }
@@ -538,6 +544,15 @@ pub fn update(app: &mut App, msg: Msg) -> Vec<Command> {
         Msg::StepDecided(result) => {
             app.dirty = true;
             flow::on_step_decided(app, result);
+            Vec::new()
+        }
+        Msg::SupplyRead {
+            digest,
+            recheck,
+            evidence,
+        } => {
+            supply::on_read(app, digest, recheck, *evidence);
+            flow::on_supply(app);
             Vec::new()
         }
         Msg::HistoryRead {

@@ -22,6 +22,7 @@ pub mod promote;
 pub mod release;
 pub mod rollback;
 pub mod step;
+mod supply;
 pub mod term;
 
 use std::path::PathBuf;

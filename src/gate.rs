@@ -25,6 +25,18 @@ pub enum Verdict {
     Unknown,
 }
 
+impl Verdict {
+    /// Its mark in a line of text: `✓`, `✗`, `◐` (pending), `?` (unknown).
+    pub fn mark(self) -> &'static str {
+        match self {
+            Self::Pass => "✓",
+            Self::Fail => "✗",
+            Self::Pending => "◐",
+            Self::Unknown => "?",
+        }
+    }
+}
+
 /// One evaluated check.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Check {
@@ -300,12 +312,20 @@ fn automatic(c: AutoCheck, i: &GateInput<'_>) -> Check {
             let Some(a) = i.supply else {
                 return check(name, Verdict::Pending, "reading the registry");
             };
-            let f = match c {
-                AutoCheck::Signed => &a.signed,
-                AutoCheck::Scanned => &a.scanned,
-                _ => &a.provenance,
-            };
-            check(name, f.verdict, f.reason.clone())
+            if i.digest != Some(&a.digest) {
+                return check(
+                    name,
+                    Verdict::Unknown,
+                    format!(
+                        "the registry was read for {}, not the digest promoted",
+                        a.digest.short()
+                    ),
+                );
+            }
+            match a.finding(c) {
+                Some(f) => check(name, f.verdict, f.reason.clone()),
+                None => check(name, Verdict::Unknown, "not a supply-chain check"),
+            }
         }
         AutoCheck::Fresh => {
             let mut stale: Vec<String> = Vec::new();
@@ -610,5 +630,7 @@ pub fn evaluate(i: &GateInput<'_>) -> GateResult {
 
 #[cfg(test)]
 mod matrix_tests;
+#[cfg(test)]
+mod supply_tests;
 #[cfg(test)]
 mod tests;

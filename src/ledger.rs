@@ -184,6 +184,10 @@ pub struct Draft {
     /// The stage a promotion takes its digest from.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub from_env: Option<String>,
+    /// The promoted digest's supply-chain evidence as the gate judged it:
+    /// the key its signature verified with, its scan, its commit.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub supply: Option<crate::supply::SupplyRecord>,
 }
 
 /// A written record.

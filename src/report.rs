@@ -90,6 +90,10 @@ pub struct Moved {
     pub hotfix: bool,
     /// The stages a hotfix skipped.
     pub skipped: Vec<String>,
+    /// The digest's supply-chain evidence as the gate judged it (the key
+    /// its signature verified with, its scan, its commit), when recorded.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub supply: Option<crate::supply::SupplyRecord>,
 }
 
 /// Who asked, why, and who agreed.

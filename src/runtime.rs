@@ -191,6 +191,7 @@ pub async fn execute(exec: &mut Executor, cmd: Command) -> Option<Msg> {
         }
         Command::PollEnv { .. }
         | Command::RunSmoke { .. }
+        | Command::ReadSupply { .. }
         | Command::ReadHistory { .. }
         | Command::ReadLogs { .. }
         | Command::Quit => None,
@@ -262,6 +263,9 @@ pub async fn run_console(console: Console) -> std::io::Result<Ended> {
     });
     run_loop_until(&mut terminal, Box::pin(events), signals, console).await
 }
+
+/// Registry readings gathered at once.
+const REGISTRY_READS: usize = 4;
 
 /// Longest the executor may take to write what was queued before a quit.
 const DRAIN_ON_QUIT: Duration = Duration::from_secs(5);
@@ -357,6 +361,13 @@ where
     app.dirty = false;
 
     let envs: Arc<Vec<EnvConfig>> = Arc::new(cfg.environments.clone());
+    let registries = crate::registry::Registries::new(
+        cfg.registry.clone(),
+        crate::paths::cache_dir().map(|d| d.join("registry")),
+    )
+    .with_secrets(secrets.clone());
+    // A board of hundreds of new digests is read a few at a time.
+    let registry_slots = Arc::new(tokio::sync::Semaphore::new(REGISTRY_READS));
     let (tx, mut rx) = mpsc::channel::<Msg>(CHANNEL_CAPACITY);
     let mut tick = tokio::time::interval(TICK);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
@@ -478,6 +489,27 @@ where
                                 env,
                                 at: Utc::now(),
                                 results,
+                            })
+                            .await;
+                    });
+                }
+                Command::ReadSupply { image, recheck } => {
+                    let (registries, policy, tx) =
+                        (registries.clone(), cfg.supply.clone(), tx.clone());
+                    let slots = registry_slots.clone();
+                    tasks.spawn(async move {
+                        let Some(digest) = image.digest.clone() else {
+                            return;
+                        };
+                        let _slot = slots.acquire().await;
+                        let evidence =
+                            crate::supply::gather::gather(&registries, &policy, &image, recheck)
+                                .await;
+                        let _ = tx
+                            .send(Msg::SupplyRead {
+                                digest,
+                                recheck,
+                                evidence: Box::new(evidence),
                             })
                             .await;
                     });

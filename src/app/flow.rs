@@ -21,7 +21,7 @@ pub use watch::{
     Phase, WatchView, interrupt, on_closed, on_issued, on_reading, on_step_decided,
     on_step_records, on_tick, watch_key,
 };
-pub use wizard::{Field, Row, Wizard, open_wizard, refresh_gate, wizard_key};
+pub use wizard::{Field, Row, Wizard, on_supply, open_wizard, refresh_gate, wizard_key};
 
 /// Longest text typed into a wizard field.
 const FIELD_MAX: usize = 128;

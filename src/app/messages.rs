@@ -71,6 +71,16 @@ pub enum Msg {
     },
     /// A decision at a paused step was taken (what happened), or not (why).
     StepDecided(Result<String, String>),
+    /// A digest's supply-chain evidence was gathered (`recheck`: its
+    /// signatures read afresh, for a gate).
+    SupplyRead {
+        /// The digest.
+        digest: crate::model::Digest,
+        /// Whether signatures and attestations were read afresh.
+        recheck: bool,
+        /// What was gathered.
+        evidence: Box<crate::supply::gather::Evidence>,
+    },
     /// A service's revision history was read (for `current`), or could not be.
     HistoryRead {
         /// Environment.
@@ -129,6 +139,13 @@ pub enum Command {
         service: String,
         /// Revision, log configuration and where to start.
         query: Box<crate::provider::LogQuery>,
+    },
+    /// Gather a digest's supply-chain evidence; answer `Msg::SupplyRead`.
+    ReadSupply {
+        /// The image, pinned by digest.
+        image: Box<crate::model::ImageRef>,
+        /// Read signatures and attestations afresh (a gate), not from the cache.
+        recheck: bool,
     },
     /// Run the smoke checks of environment `env`.
     RunSmoke {

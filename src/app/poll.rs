@@ -150,6 +150,7 @@ pub(super) fn update_polled(
                 }
             }
             app.histories.apply(env, &mut snap, at);
+            app.supply.apply(&mut snap);
             let prev = app.envs[env].snapshot.take();
             update_sources(&mut app.envs[env], prev.as_ref(), &snap);
             app.timeline.record_reading(prev.as_ref(), &snap);

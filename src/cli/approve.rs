@@ -192,7 +192,15 @@ async fn change_text(
                 &now.deployment_config.strategy,
                 &target.rollout,
             ));
-            format!("  diff        {}", lines.join("\n              "))
+            let mut text = format!("  diff        {}", lines.join("\n              "));
+            // Where the digest was built from, and its signature and scan.
+            if let (Some(d), Some(image)) = (digest.as_ref(), now.image.as_ref()) {
+                for l in super::supply::approve_lines(cfg, env, &now, &image.pinned_to(d)).await {
+                    text.push('\n');
+                    text.push_str(&l);
+                }
+            }
+            text
         }
         Err(e) => format!(
             "  diff        cannot read {} now ({e}); the digest above is what would be deployed",

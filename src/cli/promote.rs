@@ -209,11 +209,19 @@ pub async fn drive(
     let (source, target) = stages(cfg, args)?;
     needs_wait(cfg, target, &args.service, common.wait)?;
     let mut answers = answers(cfg, target, args)?;
-    let (src, stale) = read_service(&driver.provider, cfg, source, &args.service).await?;
-    let (dst, _) = read_service(&driver.provider, cfg, target, &args.service).await?;
+    let (mut src, stale) = read_service(&driver.provider, cfg, source, &args.service).await?;
+    let (mut dst, _) = read_service(&driver.provider, cfg, target, &args.service).await?;
+    let evidence = Box::pin(super::supply::read_registry(
+        cfg, target, &mut src, &mut dst,
+    ))
+    .await;
+    let supply = evidence
+        .as_ref()
+        .map(|(d, e)| e.assess(d, &cfg.supply, driver.clock.now()));
     let plan = release::plan(cfg, &args.service, source, target, Some(&src), Some(&dst))
         .map_err(CliError::failed)?
-        .with_change_type(args.change_type.clone());
+        .with_change_type(args.change_type.clone())
+        .with_supply(supply.as_ref().map(|a| a.record.clone()));
     let mut records: Vec<Record> = driver.exec.read().map_err(CliError::failed)?;
     let open = release::open_request(&records, &plan, operator);
     let (promotion, effects) =
@@ -265,7 +273,7 @@ pub async fn drive(
             in_flight: driver.exec.holder(p.target, &p.service),
             approvers: &approvers,
             initiator: operator,
-            supply: None,
+            supply: supply.as_ref(),
         },
         &answers,
     );

@@ -166,6 +166,7 @@ pub fn parse(text: &str, file: &str, base: Option<&Path>) -> Result<Config, Vec<
         };
         let mut env = env;
         env.notify = notify::parse_route(&mut ctx, &t, &notify);
+        gate::check_supply_gate(&mut ctx, &t, &env, &supply);
         if let Some(first) = seen.get(&env.name) {
             ctx.report(
                 t.value_span("name"),

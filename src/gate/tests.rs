@@ -75,7 +75,7 @@ pub(super) struct World {
     smoke: Vec<SmokeResult>,
     pub(super) approvers: Vec<String>,
     ticked: Vec<bool>,
-    overrides: Vec<(String, String)>,
+    pub(super) overrides: Vec<(String, String)>,
     regions: Option<Vec<Placement>>,
     places: bool,
     units: &'static str,

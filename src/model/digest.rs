@@ -153,6 +153,11 @@ pub struct ImageRef {
     /// reference. Outside text: shown only through [`ImageRef::source_name`].
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub source: Option<String>,
+    /// When the image was built (`org.opencontainers.image.created`, RFC
+    /// 3339) where the reader knows it: like `version`, for people only.
+    /// Outside text: shown only through [`ImageRef::built`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub created: Option<String>,
 }
 
 impl ImageRef {
@@ -234,6 +239,7 @@ impl ImageRef {
             version: None,
             revision: None,
             source: None,
+            created: None,
         })
     }
 
@@ -257,6 +263,7 @@ impl ImageRef {
             version: None,
             revision: None,
             source: None,
+            created: None,
         }
     }
 
@@ -286,13 +293,68 @@ impl ImageRef {
     }
 
     /// Where the image came from, for a plan or a detail line: `commit 9f8e7d6
-    /// · github.com/acme/edge`, either half alone, or `None` when neither label
-    /// is known.
+    /// · github.com/acme/edge · built 2026-12-01 10:02Z`, any part alone, or
+    /// `None` when no label is known.
     pub fn provenance(&self) -> Option<String> {
-        let commit = self.commit().map(|c| format!("commit {c}"));
-        match (commit, self.source_name()) {
-            (Some(c), Some(s)) => Some(format!("{c} · {s}")),
-            (c, s) => c.or(s),
+        let parts: Vec<String> = [
+            self.commit().map(|c| format!("commit {c}")),
+            self.source_name(),
+            self.built().map(|b| format!("built {b}")),
+        ]
+        .into_iter()
+        .flatten()
+        .collect();
+        (!parts.is_empty()).then(|| parts.join(" · "))
+    }
+
+    /// When the image was built, for people: an RFC 3339 label in UTC to
+    /// the minute (`2026-12-01 10:02Z`), any other value whole; `None` when
+    /// unknown or blank. Sanitised: a label is outside text.
+    pub fn built(&self) -> Option<String> {
+        let clean = super::sanitize(self.created.as_deref()?.trim());
+        if clean.is_empty() {
+            return None;
+        }
+        Some(match chrono::DateTime::parse_from_rfc3339(&clean) {
+            Ok(t) => t
+                .with_timezone(&chrono::Utc)
+                .format("%Y-%m-%d %H:%MZ")
+                .to_string(),
+            Err(_) => clean,
+        })
+    }
+
+    /// A link comparing the commits of `was` and `now` on their forge, where
+    /// both are commit hashes and `now`'s source is on a forge whose compare
+    /// page shipdeck knows (GitHub, GitLab, Codeberg, Bitbucket).
+    pub fn compare_link(was: &Self, now: &Self) -> Option<String> {
+        let hash = |i: &Self| {
+            let r = i.revision.as_deref()?.trim();
+            (r.len() >= 7 && r.len() <= 64 && r.bytes().all(|b| b.is_ascii_hexdigit()))
+                .then(|| r.to_ascii_lowercase())
+        };
+        let (old, new) = (hash(was)?, hash(now)?);
+        if old == new {
+            return None;
+        }
+        let source = now.source_name()?;
+        let (host, path) = source.split_once('/')?;
+        let path_ok = path.split('/').count() >= 2
+            && path
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"-_./".contains(&b));
+        if !path_ok {
+            return None;
+        }
+        match host {
+            "github.com" | "codeberg.org" => {
+                Some(format!("https://{host}/{path}/compare/{old}...{new}"))
+            }
+            "gitlab.com" => Some(format!("https://{host}/{path}/-/compare/{old}...{new}")),
+            "bitbucket.org" => Some(format!(
+                "https://{host}/{path}/branches/compare/{new}%0D{old}"
+            )),
+            _ => None,
         }
     }
 

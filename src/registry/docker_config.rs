@@ -4,7 +4,8 @@
 //! `password`, or an `identitytoken`), a registry's `credHelpers` entry, or
 //! the `credsStore` for every registry. A helper is the user's own program
 //! `docker-credential-NAME`, run as an argv (never a shell) with the
-//! registry on its standard input, bounded in time and output.
+//! registry on its standard input, bounded in time and output; at the
+//! deadline its whole process group is stopped.
 
 use std::collections::HashMap;
 use std::io::{Read as _, Write as _};
@@ -104,43 +105,74 @@ pub enum CredentialError {
     },
 }
 
-#[derive(Debug, Default, Deserialize)]
+// No `Debug` on the file's shapes: they hold secrets (`auth`, `password`,
+// `identitytoken`, a helper's `Secret`); `DockerConfig`'s own `Debug` shows
+// only which kinds of credential each registry has.
+#[derive(Default, Deserialize)]
+#[serde(default)]
 struct File {
-    #[serde(default)]
     auths: HashMap<String, AuthEntry>,
-    #[serde(default, rename = "credsStore")]
+    #[serde(rename = "credsStore")]
     creds_store: Option<String>,
-    #[serde(default, rename = "credHelpers")]
+    #[serde(rename = "credHelpers")]
     cred_helpers: HashMap<String, String>,
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Default, Deserialize)]
+#[serde(default)]
 struct AuthEntry {
-    #[serde(default)]
     auth: Option<String>,
-    #[serde(default)]
     username: Option<String>,
-    #[serde(default)]
     password: Option<String>,
-    #[serde(default)]
     identitytoken: Option<String>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Default, Deserialize)]
+#[serde(default)]
 struct HelperAnswer {
-    #[serde(rename = "Username", default)]
+    #[serde(rename = "Username")]
     username: String,
-    #[serde(rename = "Secret", default)]
+    #[serde(rename = "Secret")]
     secret: String,
 }
 
 /// A Docker configuration, read.
-#[derive(Debug, Default)]
+#[derive(Default)]
 pub struct DockerConfig {
     file: File,
     /// Where a helper named `x` is found: `docker-credential-x` on `PATH`,
     /// unless set (tests).
     helper_dir: Option<PathBuf>,
+}
+
+impl std::fmt::Debug for DockerConfig {
+    /// Registries and helpers, and per `auths` entry only which kinds of
+    /// credential it holds: never a secret.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        use std::collections::BTreeMap;
+        let kinds = |e: &AuthEntry| {
+            [
+                ("auth", &e.auth),
+                ("username", &e.username),
+                ("password", &e.password),
+                ("identitytoken", &e.identitytoken),
+            ]
+            .into_iter()
+            .filter(|(_, v)| v.as_ref().is_some_and(|v| !v.is_empty()))
+            .map(|(kind, _)| kind)
+            .collect::<Vec<_>>()
+        };
+        let auths: BTreeMap<_, _> = self.file.auths.iter().map(|(k, e)| (k, kinds(e))).collect();
+        f.debug_struct("DockerConfig")
+            .field("auths", &auths)
+            .field(
+                "cred_helpers",
+                &self.file.cred_helpers.iter().collect::<BTreeMap<_, _>>(),
+            )
+            .field("creds_store", &self.file.creds_store)
+            .field("helper_dir", &self.helper_dir)
+            .finish()
+    }
 }
 
 /// Where the Docker configuration is: `$DOCKER_CONFIG/config.json`, else
@@ -188,7 +220,7 @@ impl DockerConfig {
     pub fn parse(text: &str, path: &str) -> Result<Self, CredentialError> {
         let file: File = serde_json::from_str(text).map_err(|e| CredentialError::Invalid {
             path: path.to_string(),
-            why: e.to_string(),
+            why: json_problem(&e),
         })?;
         Ok(Self {
             file,
@@ -238,49 +270,64 @@ impl DockerConfig {
             registry: registry.to_string(),
             why,
         };
-        let mut child = Command::new(&program)
-            .arg("get")
+        let mut cmd = Command::new(&program);
+        cmd.arg("get")
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .map_err(|e| match e.kind() {
-                std::io::ErrorKind::NotFound => CredentialError::HelperMissing {
-                    helper: helper.to_string(),
-                    registry: registry.to_string(),
-                },
-                _ => failed(e.to_string()),
-            })?;
+            // Never read: a helper's chatter must not fill a pipe and block it.
+            .stderr(Stdio::null());
+        // Its own process group, so the deadline stops what it started too.
+        #[cfg(unix)]
+        std::os::unix::process::CommandExt::process_group(&mut cmd, 0);
+        let mut child = cmd.spawn().map_err(|e| match e.kind() {
+            std::io::ErrorKind::NotFound => CredentialError::HelperMissing {
+                helper: helper.to_string(),
+                registry: registry.to_string(),
+            },
+            _ => failed(e.to_string()),
+        })?;
+        let deadline = Instant::now() + HELPER_TIMEOUT;
         if let Some(mut stdin) = child.stdin.take() {
             // A helper that exits without reading is judged by its answer.
             let _ = stdin.write_all(registry.as_bytes());
         }
         let stdout = child.stdout.take();
-        let reader = std::thread::spawn(move || {
+        let (tx, rx) = std::sync::mpsc::channel();
+        // Detached: a process outside the group may hold the pipe forever.
+        std::thread::spawn(move || {
             let mut out = Vec::new();
-            if let Some(s) = stdout {
-                let _ = s.take(HELPER_OUTPUT_MAX).read_to_end(&mut out);
+            if let Some(mut s) = stdout {
+                let _ = (&mut s).take(HELPER_OUTPUT_MAX).read_to_end(&mut out);
+                // The rest is dropped, so the helper never blocks writing.
+                let _ = std::io::copy(&mut s, &mut std::io::sink());
             }
-            out
+            let _ = tx.send(out);
         });
-        let started = Instant::now();
+        // The output first: the child stays unreaped until its group is
+        // judged, so the group id cannot name anyone else's processes.
+        let out = match rx.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
+            Ok(out) => out,
+            Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {
+                return Err(timed_out(&mut child, helper, registry));
+            }
+            Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => {
+                stop_now(&mut child);
+                return Err(failed("its output could not be read".to_string()));
+            }
+        };
         let status = loop {
             match child.try_wait() {
                 Ok(Some(s)) => break s,
-                Ok(None) if started.elapsed() > HELPER_TIMEOUT => {
-                    let _ = child.kill();
-                    let _ = child.wait();
-                    return Err(CredentialError::HelperTimeout {
-                        helper: helper.to_string(),
-                        registry: registry.to_string(),
-                        secs: HELPER_TIMEOUT.as_secs(),
-                    });
+                Ok(None) if Instant::now() >= deadline => {
+                    return Err(timed_out(&mut child, helper, registry));
                 }
                 Ok(None) => std::thread::sleep(Duration::from_millis(20)),
-                Err(e) => return Err(failed(e.to_string())),
+                Err(e) => {
+                    stop_now(&mut child);
+                    return Err(failed(e.to_string()));
+                }
             }
         };
-        let out = reader.join().unwrap_or_default();
         if !status.success() {
             // Helpers say "credentials not found in native keychain" on stdout.
             let said = String::from_utf8_lossy(&out);
@@ -305,6 +352,36 @@ impl DockerConfig {
                 password: answer.secret,
             }
         })
+    }
+}
+
+/// Where and what kind of problem serde_json found, never its text: that
+/// can quote a value from the file (a base64 `auth`, a password).
+fn json_problem(e: &serde_json::Error) -> String {
+    let kind = match e.classify() {
+        serde_json::error::Category::Io => "it could not be read",
+        serde_json::error::Category::Syntax => "it is not well-formed JSON",
+        serde_json::error::Category::Data => "a value has the wrong type or shape",
+        serde_json::error::Category::Eof => "it ends early",
+    };
+    format!("{kind} (line {}, column {})", e.line(), e.column())
+}
+
+/// Kills the helper's whole process group (it is not yet reaped, so its
+/// id is still its own), then the helper itself, and reaps it.
+fn stop_now(child: &mut std::process::Child) {
+    crate::process::stop_group(Some(child.id()));
+    let _ = child.kill();
+    let _ = child.wait();
+}
+
+/// The deadline passed: the helper and all it started are stopped.
+fn timed_out(child: &mut std::process::Child, helper: &str, registry: &str) -> CredentialError {
+    stop_now(child);
+    CredentialError::HelperTimeout {
+        helper: helper.to_string(),
+        registry: registry.to_string(),
+        secs: HELPER_TIMEOUT.as_secs(),
     }
 }
 
@@ -426,9 +503,16 @@ mod tests {
             "echo 'credentials not found in native keychain'; exit 1",
         );
         helper(dir.path(), "garbage", "echo hello");
+        // Standard error is never read, so no amount of it blocks a helper.
+        helper(
+            dir.path(),
+            "noisy",
+            r#"head -c 1048576 /dev/zero >&2; printf '{"Username":"u","Secret":"s"}'"#,
+        );
         let text = r#"{
             "credHelpers": {"123456789012.dkr.ecr.eu-west-1.amazonaws.com": "ecr",
-                            "bad.io": "broken", "junk.io": "garbage", "gone.io": "absent"},
+                            "bad.io": "broken", "junk.io": "garbage", "gone.io": "absent",
+                            "noisy.io": "noisy"},
             "credsStore": "store",
             "auths": {"bad.io": {"username": "u", "password": "p"}}
         }"#;
@@ -453,9 +537,97 @@ mod tests {
         );
         let err = c.credential_for("junk.io").unwrap_err();
         assert!(err.to_string().contains("is not {\"Username\""), "{err}");
+        assert_eq!(c.credential_for("noisy.io").unwrap(), Some(basic("u", "s")));
         assert!(matches!(
             c.credential_for("gone.io").unwrap_err(),
             CredentialError::HelperMissing { .. }
         ));
+    }
+
+    #[test]
+    fn a_debug_print_of_the_configuration_holds_no_secret() {
+        let auth = base64::engine::general_purpose::STANDARD.encode("ci:auth-s3cret");
+        let text = format!(
+            r#"{{"auths": {{
+                "a.io": {{"auth": "{auth}"}},
+                "b.io": {{"username": "me", "password": "pw-s3cret"}},
+                "c.io": {{"identitytoken": "tok-s3cret"}}
+            }}, "credHelpers": {{"d.io": "ecr"}}, "credsStore": "store"}}"#
+        );
+        let c = DockerConfig::parse(&text, "c.json").unwrap();
+        let shown = format!("{c:?}");
+        for secret in [auth.as_str(), "auth-s3cret", "pw-s3cret", "tok-s3cret"] {
+            assert!(!shown.contains(secret), "{secret} in {shown}");
+        }
+        // What it does show: which registries have which kinds of credential.
+        assert_eq!(
+            shown,
+            r#"DockerConfig { auths: {"a.io": ["auth"], "b.io": ["username", "password"], "c.io": ["identitytoken"]}, cred_helpers: {"d.io": "ecr"}, creds_store: Some("store"), helper_dir: None }"#
+        );
+    }
+
+    #[test]
+    fn an_invalid_file_is_placed_without_quoting_its_values() {
+        let secret = base64::engine::general_purpose::STANDARD.encode("ci:quoted-s3cret");
+        // An entry that is a string where an object belongs: serde_json's
+        // own message would quote the string.
+        let text = format!("{{\"auths\": {{\"r.io\": \"{secret}\"}}}}");
+        let err = DockerConfig::parse(&text, "c.json").unwrap_err();
+        let shown = err.to_string();
+        assert!(!shown.contains(&secret), "{shown}");
+        assert!(!shown.contains("quoted-s3cret"), "{shown}");
+        assert!(
+            shown.contains("a value has the wrong type or shape (line 1, column"),
+            "{shown}"
+        );
+        // A string left open: serde_json would quote nothing here, but the
+        // category and place are still given.
+        let err =
+            DockerConfig::parse("{\n\"auths\": {\"r.io\": {\"auth\": \"abc", "c.json").unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "the Docker configuration c.json is not valid: it ends early (line 2, column 31)"
+        );
+    }
+
+    #[test]
+    fn a_helper_whose_child_holds_its_output_is_stopped_at_the_deadline() {
+        let dir = tempfile::tempdir().unwrap();
+        let pid_file = dir.path().join("grandchild.pid");
+        // The background sleep inherits standard output and outlives the
+        // helper, so the output never ends by itself.
+        helper(
+            dir.path(),
+            "forks",
+            &format!("sleep 30 &\necho $! > '{}'\nexit 0", pid_file.display()),
+        );
+        let c = DockerConfig::parse(r#"{"credsStore": "forks"}"#, "c.json")
+            .unwrap()
+            .with_helper_dir(dir.path().to_path_buf());
+        let started = Instant::now();
+        let err = c.credential_for("r.io").unwrap_err();
+        let took = started.elapsed();
+        assert!(
+            matches!(err, CredentialError::HelperTimeout { secs: 10, .. }),
+            "{err}"
+        );
+        assert!(took < Duration::from_secs(12), "{took:?}");
+        // The grandchild was stopped with the helper's group.
+        #[cfg(target_os = "linux")]
+        {
+            let pid = std::fs::read_to_string(&pid_file).unwrap();
+            let pid = pid.trim();
+            let stat = format!("/proc/{pid}/stat");
+            // Gone, or a zombie waiting for its reaper: not running.
+            let running = || {
+                std::fs::read_to_string(&stat)
+                    .is_ok_and(|s| s.rsplit(')').next().is_some_and(|r| !r.contains(" Z ")))
+            };
+            let gone = (0..100).any(|_| {
+                std::thread::sleep(Duration::from_millis(20));
+                !running()
+            });
+            assert!(gone, "the helper's background sleep {pid} still runs");
+        }
     }
 }

@@ -49,6 +49,9 @@ pub struct Plan {
     /// The images' commit and source labels, old → new, when either knows
     /// them ([`labels_line`]).
     pub labels: Option<String>,
+    /// The digest's supply-chain evidence as judged for the gate (`None`:
+    /// not read). Set with [`Plan::with_supply`]; the records keep it.
+    pub supply: Option<crate::supply::SupplyRecord>,
 }
 
 /// Why a promotion cannot even be planned.
@@ -168,6 +171,7 @@ pub fn plan(
             .filter_map(|i| cfg.environments.get(i).map(|e| e.name.clone()))
             .collect(),
         change_type: None,
+        supply: None,
         traffic: match (cfg.env_at(target), target_snap) {
             (Some(e), Some(t)) => traffic_lines(&t.deployment_config.strategy, &e.rollout),
             _ => Vec::new(),
@@ -188,6 +192,14 @@ pub fn labels_line(was: Option<&ImageRef>, now: Option<&ImageRef>) -> Option<Str
     }
     if let Some(s) = now.and_then(ImageRef::source_name) {
         parts.push(format!("source {s}"));
+    }
+    if let Some(b) = now.and_then(ImageRef::built) {
+        parts.push(format!("built {b}"));
+    }
+    if let (Some(w), Some(n)) = (was, now)
+        && let Some(link) = ImageRef::compare_link(w, n)
+    {
+        parts.push(format!("compare {link}"));
     }
     (!parts.is_empty()).then(|| parts.join(" · "))
 }
@@ -258,6 +270,7 @@ impl Plan {
         Draft {
             policy: Some(policy_hash.to_string()),
             reasons: self.labels.iter().cloned().collect(),
+            supply: self.supply.clone(),
             ..self.draft(operator, promotion)
         }
     }
@@ -320,6 +333,13 @@ impl Plan {
             from_env: Some(self.source_name.clone()),
             ..Draft::default()
         }
+    }
+
+    /// The plan with the digest's supply-chain evidence, for its records.
+    #[must_use]
+    pub fn with_supply(mut self, supply: Option<crate::supply::SupplyRecord>) -> Self {
+        self.supply = supply;
+        self
     }
 
     /// The plan for a change of type `change_type` (`None`: none chosen).

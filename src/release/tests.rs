@@ -423,8 +423,10 @@ fn the_plan_names_the_images_commit_and_source_labels_when_known() {
     s4.image = Some(new);
     let p = plan(&c, "api", EnvId(1), EnvId(2), Some(&s4), Some(&s3)).unwrap();
     assert!(
-        p.diff()
-            .contains(&"commit 1a2b3c4 → 9f8e7d6 · source github.com/acme/api".to_string()),
+        p.diff().contains(
+            &"commit 1a2b3c4 → 9f8e7d6 · source github.com/acme/api · compare https://github.com/acme/api/compare/1a2b3c4d5e6f708192a3b4c5d6e7f8091a2b3c4d...9f8e7d6c5b4a39281706f5e4d3c2b1a098765432"
+                .to_string()
+        ),
         "{:?}",
         p.diff()
     );

@@ -139,6 +139,9 @@ fn moved(records: &[&Record]) -> Moved {
             (!r.draft.skipped.is_empty()).then(|| r.draft.skipped.clone())
         })
         .unwrap_or_default(),
+        supply: last(records, |r| {
+            r.draft.supply.clone().filter(|_| deploys(r.kind))
+        }),
     }
 }
 

@@ -135,6 +135,7 @@ fn moved(out: &mut String, r: &Report) {
             |s| escape(s)
         )
     );
+    supply(out, m.supply.as_ref());
     if let Some(c) = &m.change {
         let _ = writeln!(out, "- Change the platform made: {}", escape(c));
     }
@@ -154,6 +155,45 @@ fn moved(out: &mut String, r: &Report) {
         let _ = writeln!(out, "- Hotfix: {skipped}");
     }
     out.push('\n');
+}
+
+/// The supply-chain lines: what the gate judged of the digest, or that
+/// nothing was recorded.
+fn supply(out: &mut String, s: Option<&crate::supply::SupplyRecord>) {
+    let Some(s) = s else {
+        out.push_str("- Supply chain: not recorded (no registry reading at the gate)\n");
+        return;
+    };
+    let _ = writeln!(
+        out,
+        "- Signature: {}",
+        s.key.as_ref().map_or_else(
+            || "none verified".to_string(),
+            |k| match &s.key_id {
+                Some(id) => format!("verified with key {} ({})", escape(k), escape(id)),
+                None => format!("verified with key {}", escape(k)),
+            }
+        )
+    );
+    let _ = writeln!(
+        out,
+        "- Scan: {}",
+        s.scan
+            .as_ref()
+            .map_or_else(|| "none recorded".to_string(), |k| escape(k))
+    );
+    for a in &s.allowed {
+        let _ = writeln!(
+            out,
+            "- Allowed: {} until {}: {}",
+            escape(&a.cve),
+            escape(&a.expires),
+            escape(&a.reason)
+        );
+    }
+    if let Some(c) = &s.created {
+        let _ = writeln!(out, "- Built: {}", escape(c));
+    }
 }
 
 fn who(out: &mut String, r: &Report) {

@@ -339,3 +339,54 @@ fn an_approval_the_go_gate_did_not_count_is_marked() {
     assert!(md.contains("mallory (no role recorded) at"), "{md}");
     assert!(md.contains("not counted by the gate)"), "{md}");
 }
+
+#[test]
+fn the_supply_chain_evidence_the_gate_judged_is_in_the_pack() {
+    let supply = crate::supply::SupplyRecord {
+        key: Some("ci".into()),
+        key_id: Some(format!("sha256:{}", "c".repeat(64))),
+        scan: Some(
+            "trivy 0.58.1 on 2026-12-01: 0 critical, 1 high (1 allowed), 0 medium, 0 low".into(),
+        ),
+        allowed: vec![crate::supply::AllowedFinding {
+            cve: "CVE-2026-0001".into(),
+            reason: "not reachable | we never parse TIFF".into(),
+            expires: "2027-01-31".into(),
+        }],
+        commit: Some("9f8e7d6c5b4a39281706f5e4d3c2b1a098765432".into()),
+        source: Some("https://github.com/acme/api".into()),
+        created: Some("2026-12-01T10:02:00Z".into()),
+    };
+    let gate = Draft {
+        supply: Some(supply.clone()),
+        ..base("alice")
+    };
+    let pack = build(
+        &links(vec![
+            (RecordKind::PromotionStarted, base("alice")),
+            (RecordKind::GateEvaluated, gate),
+        ]),
+        "P1",
+    )
+    .unwrap();
+    assert_eq!(pack.moved.supply.as_ref(), Some(&supply));
+    let md = markdown::markdown(&pack);
+    for want in [
+        &format!(
+            "- Signature: verified with key ci (sha256:{})",
+            "c".repeat(64)
+        ),
+        "- Scan: trivy 0.58.1 on 2026-12-01: 0 critical, 1 high (1 allowed)",
+        "- Allowed: CVE-2026-0001 until 2027-01-31: not reachable \\| we never parse TIFF",
+        "- Built: 2026-12-01T10:02:00Z",
+    ] {
+        assert!(md.contains(want), "{want} in:\n{md}");
+    }
+    // Without a reading at the gate it says so, never a verified key.
+    let none = build(
+        &links(vec![(RecordKind::PromotionStarted, base("alice"))]),
+        "P1",
+    )
+    .unwrap();
+    assert!(markdown::markdown(&none).contains("- Supply chain: not recorded"));
+}

@@ -50,6 +50,50 @@ fn kv(k: &str, v: &str, theme: &Theme) -> Line<'static> {
     ])
 }
 
+/// What the registry holds for the cell's digest, judged: `signed`,
+/// `scanned`, `provenance` where `[supply_chain]` has keys, else only
+/// whether it could be read. Nothing while nobody asked the registry.
+fn supply_lines(app: &App, s: &crate::model::ServiceSnapshot, theme: &Theme) -> Vec<Line<'static>> {
+    use crate::config::AutoCheck;
+    use crate::gate::Verdict;
+    let Some(d) = &s.digest else {
+        return Vec::new();
+    };
+    if app.supply.reading(d) && app.supply.evidence(d).is_none() {
+        return vec![kv("registry", "reading…", theme)];
+    }
+    let Some(e) = app.supply.evidence(d) else {
+        return Vec::new();
+    };
+    if let Err(why) = &e.reading {
+        return vec![
+            kv("registry", &format!("unknown: {why}"), theme).style(theme.tone(Tone::Bad)),
+        ];
+    }
+    if app.cfg.supply.keys.is_empty() {
+        return Vec::new();
+    }
+    let a = e.assess(d, &app.cfg.supply, app.now);
+    [AutoCheck::Signed, AutoCheck::Scanned, AutoCheck::Provenance]
+        .into_iter()
+        .filter_map(|c| Some((c.name(), a.finding(c)?.clone())))
+        .map(|(name, f)| {
+            let tone = match f.verdict {
+                Verdict::Pass => Tone::Good,
+                Verdict::Fail => Tone::Bad,
+                Verdict::Pending | Verdict::Unknown => Tone::Warn,
+            };
+            Line::from(vec![
+                Span::styled(format!("{name:<9} "), theme.tone(Tone::Dim)),
+                Span::styled(
+                    format!("{} {}", f.verdict.mark(), f.reason),
+                    theme.tone(tone),
+                ),
+            ])
+        })
+        .collect()
+}
+
 /// Why a source could not be read, when it could not.
 fn failure(f: &Freshness) -> Option<&str> {
     match f {
@@ -179,6 +223,7 @@ pub(super) fn render_detail(frame: &mut Frame<'_>, area: Rect, app: &App, theme:
                 (None, _) => "unknown: tag-only image, cannot be promoted".into(),
             };
             lines.push(kv("digest", &digest, theme));
+            lines.extend(supply_lines(app, s, theme));
             lines.push(kv("release", &super::board::release_detail(s), theme));
             // What the platform shows of it, in its own words.
             for l in &s.detail.lines {

@@ -219,14 +219,85 @@ fn render_wizard(frame: &mut Frame<'_>, area: Rect, app: &App, w: &Wizard, theme
     }
     let rows = w.rows(policy);
     // On short terminals the inputs and hints matter more than passed checks.
-    let full = 12
-        + usize::from(p.hotfix)
-        + usize::from(typed)
-        + w.gate.checks.len()
-        + if rows.is_empty() { 0 } else { rows.len() + 2 }
-        + if w.requested { 2 } else { 0 };
-    let compact = full > usize::from(area.height);
+    // The approvals and the keys, made before they are counted.
+    let approvals = w.requested.then(|| {
+        Line::from(vec![
+            Span::raw("Approvals for "),
+            Span::styled(&w.promotion, Style::default().add_modifier(Modifier::BOLD)),
+            Span::raw(format!(
+                ": {}  ·  approvers run: shipdeck approve {}{}",
+                w.gate
+                    .checks
+                    .iter()
+                    .find(|c| c.name == "approvals")
+                    .map_or_else(
+                        || format!("{} so far", w.approvers.len()),
+                        |c| c.reason.clone()
+                    ),
+                if app.cfg.is_demo() { "--demo " } else { "" },
+                w.promotion
+            )),
+        ])
+    });
+    let k = |a| app.keymap.first(a);
+    let keys = if w.editing.is_some() {
+        format!("type · {} keep · {} undo", k(Action::Keep), k(Action::Undo))
+    } else {
+        format!(
+            "{}/{} move · {} tick · {} edit · {} deploy… · {} change source (hotfix) · {}{} smoke · {} back out",
+            k(Action::WizardDown),
+            k(Action::WizardUp),
+            k(Action::Tick),
+            k(Action::Edit),
+            k(Action::Go),
+            k(Action::Hotfix),
+            // The change type's key where the matrix asks for one.
+            if typed {
+                format!("{} change type · ", k(Action::ChangeType))
+            } else {
+                String::new()
+            },
+            k(Action::WizardSmoke),
+            k(Action::Back)
+        )
+    };
     let diff = p.diff();
+    // Everything at full length, wrapped as it would be drawn: the header so
+    // far, the diff (with the images' labels), the gate with every check, the
+    // inputs, the approvals and the keys, inside the border. A line that
+    // wraps counts every row it takes.
+    let diff_rows: usize = diff
+        .iter()
+        .map(|d| wrap_all(&[Line::raw(format!("  {d}"))], inner).len())
+        .sum();
+    let check_rows: usize = w
+        .gate
+        .checks
+        .iter()
+        .map(|c| wrap_line(&check_line(c, theme), inner, 29).len())
+        .sum();
+    let full = wrap_all(&lines, inner).len()
+        + diff_rows
+        + 2
+        + check_rows
+        + if rows.is_empty() { 0 } else { rows.len() + 2 }
+        + approvals
+            .as_ref()
+            .map_or(0, |a| 1 + wrap_all(std::slice::from_ref(a), inner).len())
+        + 1
+        + wrap_all(&[Line::raw(keys.clone())], inner).len();
+    // Inside its border. First the passed checks fold into one line; only
+    // if that is not enough are the diff's lines cut to one row each.
+    let passed_rows: usize = w
+        .gate
+        .checks
+        .iter()
+        .filter(|c| c.verdict == Verdict::Pass)
+        .map(|c| wrap_line(&check_line(c, theme), inner, 29).len())
+        .sum();
+    let fits = |rows: usize| rows + 2 <= usize::from(area.height);
+    let fold = !fits(full);
+    let compact = fold && !fits(full - passed_rows + 1);
     // A short terminal keeps what is replaced and by what (`- `, `+ `), else
     // the first two lines.
     let changes = diff.iter().any(|d| changed(d).is_some());
@@ -265,7 +336,7 @@ fn render_wizard(frame: &mut Frame<'_>, area: Rect, app: &App, w: &Wizard, theme
             theme.tone(Tone::Dim),
         ),
     ]));
-    if compact && passed > 0 {
+    if fold && passed > 0 {
         lines.push(Line::from(vec![
             Span::raw("  "),
             Span::styled("✓ ", theme.tone(Tone::Good)),
@@ -279,16 +350,10 @@ fn render_wizard(frame: &mut Frame<'_>, area: Rect, app: &App, w: &Wizard, theme
         .gate
         .checks
         .iter()
-        .filter(|c| !compact || c.verdict != Verdict::Pass)
+        .filter(|c| !fold || c.verdict != Verdict::Pass)
     {
         // The reason in full, wrapped under itself.
-        let check = Line::from(vec![
-            Span::raw("  "),
-            verdict_span(c.verdict, c.overridden, theme),
-            Span::raw(format!("{:<24} ", c.name)),
-            Span::styled(c.reason.clone(), theme.tone(Tone::Dim)),
-        ]);
-        lines.extend(wrap_line(&check, inner, 29));
+        lines.extend(wrap_line(&check_line(c, theme), inner, 29));
     }
     if !rows.is_empty() {
         lines.push(Line::raw(""));
@@ -319,49 +384,11 @@ fn render_wizard(frame: &mut Frame<'_>, area: Rect, app: &App, w: &Wizard, theme
         };
         lines.push(Line::styled(format!("{marker}{text}"), style));
     }
-    if w.requested {
+    if let Some(a) = approvals {
         lines.push(Line::raw(""));
-        lines.push(Line::from(vec![
-            Span::raw("Approvals for "),
-            Span::styled(&w.promotion, Style::default().add_modifier(Modifier::BOLD)),
-            Span::raw(format!(
-                ": {}  ·  approvers run: shipdeck approve {}{}",
-                w.gate
-                    .checks
-                    .iter()
-                    .find(|c| c.name == "approvals")
-                    .map_or_else(
-                        || format!("{} so far", w.approvers.len()),
-                        |c| c.reason.clone()
-                    ),
-                if app.cfg.is_demo() { "--demo " } else { "" },
-                w.promotion
-            )),
-        ]));
+        lines.push(a);
     }
     lines.push(Line::raw(""));
-    let k = |a| app.keymap.first(a);
-    let keys = if w.editing.is_some() {
-        format!("type · {} keep · {} undo", k(Action::Keep), k(Action::Undo))
-    } else {
-        format!(
-            "{}/{} move · {} tick · {} edit · {} deploy… · {} change source (hotfix) · {}{} smoke · {} back out",
-            k(Action::WizardDown),
-            k(Action::WizardUp),
-            k(Action::Tick),
-            k(Action::Edit),
-            k(Action::Go),
-            k(Action::Hotfix),
-            // The change type's key where the matrix asks for one.
-            if typed {
-                format!("{} change type · ", k(Action::ChangeType))
-            } else {
-                String::new()
-            },
-            k(Action::WizardSmoke),
-            k(Action::Back)
-        )
-    };
     lines.push(Line::styled(keys, theme.tone(Tone::Dim)));
     let h = height(&lines, inner);
     let title = format!(
@@ -373,6 +400,16 @@ fn render_wizard(frame: &mut Frame<'_>, area: Rect, app: &App, w: &Wizard, theme
         w.promotion
     );
     boxed(frame, centered(area, width, h), title, lines, theme);
+}
+
+/// A gate check as the wizard shows it: verdict, name, the reason in full.
+fn check_line(c: &crate::gate::Check, theme: &Theme) -> Line<'static> {
+    Line::from(vec![
+        Span::raw("  "),
+        verdict_span(c.verdict, c.overridden, theme),
+        Span::raw(format!("{:<24} ", c.name)),
+        Span::styled(c.reason.clone(), theme.tone(Tone::Dim)),
+    ])
 }
 
 /// A diff line's tone when it says what is replaced (`- `) or by what (`+ `).

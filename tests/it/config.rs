@@ -40,7 +40,7 @@ fn production_gets_stricter_defaults() {
     assert_eq!(dev.confirm, Confirm::Enter);
     // Every check but allowed_regions, which needs a region list.
     assert_eq!(dev.gate.checks, AutoCheck::defaults());
-    assert_eq!(dev.gate.checks.len(), AutoCheck::ALL.len() - 1);
+    assert_eq!(dev.gate.checks.len(), AutoCheck::ALL.len() - 4);
     // Service defaults: ECS name and container follow the shipdeck name.
     let ecs = dev.services[0].ecs.as_ref().unwrap();
     assert_eq!(ecs.service, "api");
@@ -497,7 +497,7 @@ fn example_config_proxy_variants_parse() {
     for (from, to, kind) in [
         ("# --- ALB", "# --- Caddy", "alb"),
         ("# --- Caddy", "# --- nginx", "caddy"),
-        ("# --- nginx", "\u{0}", "nginx"),
+        ("# --- nginx", "# --- AWS Lambda", "nginx"),
     ] {
         let start = text.find(from).unwrap();
         let end = text[start..].find(to).map_or(text.len(), |e| start + e);

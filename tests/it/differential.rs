@@ -281,7 +281,7 @@ async fn cli(case: Case) -> Result {
 async fn console_and_cli_write_the_same_records_and_reach_the_same_outcome() {
     for case in CASES {
         let on_screen = console(case).await;
-        let on_command_line = cli(case).await;
+        let on_command_line = Box::pin(cli(case)).await;
         assert_eq!(
             on_screen, on_command_line,
             "{case:?}: console (left) and CLI (right) differ"

@@ -4,6 +4,7 @@
 
 pub mod codeproxy;
 pub mod console;
+pub mod cosign;
 pub mod demo_canary;
 pub mod emulators;
 pub mod faultproxy;
@@ -12,6 +13,7 @@ pub mod fly;
 pub mod http;
 pub mod kube;
 pub mod proxies;
+pub mod registry;
 pub mod screen;
 pub mod stepping;
 pub mod team;

@@ -3,6 +3,7 @@
 use std::time::Duration;
 
 use crate::support::tmux::Tmux;
+use people::{approve_demo, prod_cell, run_as, word_after};
 
 const WAIT: Duration = Duration::from_secs(20);
 
@@ -85,7 +86,6 @@ fn tiny_terminal_gets_a_message_and_quits_cleanly() {
     assert!(!tmux.alternate_on());
 }
 
-/// The text after `label` on the first screen line containing it, up to the next blank.
 /// Opens the prod wizard for `service` with `keys`, ticks both checklist
 /// items and enters a change record; the digest and the promotion id it shows.
 fn prod_wizard(tmux: &Tmux, keys: &[&str], service: &str) -> (String, String) {
@@ -98,7 +98,7 @@ fn prod_wizard(tmux: &Tmux, keys: &[&str], service: &str) -> (String, String) {
     tmux.send(&["Space", "j", "Space", "j", "Enter"]);
     tmux.send(&["-l", "CHG-1234"]);
     tmux.send(&["Enter"]);
-    tmux.wait_for("change record CHG-1234", WAIT);
+    tmux.wait_for("Change record: CHG-1234", WAIT);
     (digest, id)
 }
 
@@ -131,48 +131,6 @@ fn go_and_deploy(tmux: &Tmux, data: &std::path::Path, id: &str, service: &str) {
     tmux.send(&["-l", "prod"]);
     tmux.send(&["Enter"]);
     tmux.wait_for(&format!("Deploy {service} · prod [PROD]"), WAIT);
-}
-
-/// `shipdeck approve --demo` as `who`, from another process; what it printed.
-fn approve_demo(data: &std::path::Path, who: &str, id: &str) -> String {
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_shipdeck"))
-        .args(["approve", "--demo", "--yes", id])
-        .env("XDG_DATA_HOME", data)
-        .env("SHIPDECK_OPERATOR", who)
-        .env("SHIPDECK_LOG_FILE", data.join("approve.log"))
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
-}
-
-fn word_after<'a>(screen: &'a str, label: &str) -> &'a str {
-    let line = screen.lines().find(|l| l.contains(label)).unwrap();
-    let rest = &line[line.find(label).unwrap() + label.len()..];
-    rest.split_whitespace().next().unwrap()
-}
-
-/// The board cell under the prod column header on the row containing `row`.
-fn prod_cell(screen: &str, row: &str) -> String {
-    let header = screen.lines().find(|l| l.contains("prod ▲PROD")).unwrap();
-    let col = header[..header.find("prod ▲PROD").unwrap()].chars().count();
-    let line = screen
-        .lines()
-        .find(|l| l.contains(row))
-        .unwrap_or_else(|| panic!("no row {row}:\n{screen}"));
-    line.chars()
-        .skip(col)
-        .collect::<String>()
-        .trim()
-        .to_string()
 }
 
 #[test]
@@ -667,3 +625,5 @@ fn a_lambda_shift_into_prod_pauses_and_a_second_shell_continues_each_step() {
 mod fly;
 mod kube;
 mod matrix;
+mod people;
+mod supply;

@@ -16,6 +16,7 @@ use shipdeck::provider::{Provider, ProviderError};
 use shipdeck::ui::Theme;
 
 mod platforms;
+mod supply;
 mod wide;
 
 const SIZES: [(u16, u16); 2] = [(80, 24), (120, 40)];

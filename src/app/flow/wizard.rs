@@ -142,6 +142,10 @@ pub fn refresh_gate(app: &mut App) {
     };
     let p = &w.plan;
     let approvers = w.release.approvers(&app.cfg, &app.records, app.now);
+    let supply = p
+        .digest
+        .as_ref()
+        .and_then(|d| app.supply.assessment(d, &app.cfg.supply, app.now));
     let gate = w.release.gate(
         &app.cfg,
         &release::Observed {
@@ -160,7 +164,7 @@ pub fn refresh_gate(app: &mut App) {
             in_flight: w.lock.clone(),
             approvers: &approvers,
             initiator: &app.operator,
-            supply: None,
+            supply: supply.as_ref(),
         },
         &w.answers,
     );
@@ -291,8 +295,40 @@ fn start(
         change_sent,
         go_asked: GoAsked::No,
     })));
+    // The promotion's registry reads go out before the gate first answers:
+    // signatures read for an earlier promotion never count for this one.
+    let (promoted, running) = crate::supply::gather::promotion_reads(
+        &app.cfg,
+        target,
+        snap(app, source, service),
+        snap(app, target, service),
+    );
+    cmds.extend(crate::app::supply::promotion_requests(
+        app, promoted, running,
+    ));
     refresh_gate(app);
     cmds
+}
+
+/// A registry reading arrived: the plan's labels line and supply record
+/// follow it, and the gate is evaluated again.
+pub fn on_supply(app: &mut App) {
+    let Some(Flow::Wizard(w)) = &app.flow else {
+        return;
+    };
+    let p = &w.plan;
+    let image = |env| snap(app, env, &p.service).and_then(|s| s.image.clone());
+    let labels = release::plan::labels_line(image(p.target).as_ref(), image(p.source).as_ref());
+    let record = p
+        .digest
+        .as_ref()
+        .and_then(|d| app.supply.assessment(d, &app.cfg.supply, app.now))
+        .map(|a| a.record);
+    if let Some(Flow::Wizard(w)) = &mut app.flow {
+        w.release.plan.labels = labels;
+        w.release.plan.supply = record;
+    }
+    refresh_gate(app);
 }
 
 /// Closes the wizard; a request in the ledger is closed with `why`.

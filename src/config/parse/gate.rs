@@ -488,6 +488,35 @@ pub(super) fn parse_rollout(
     }
 }
 
+/// A gate that checks signatures or scans needs `[supply_chain] keys` to
+/// verify them with: without, every promotion would be refused.
+pub(super) fn check_supply_gate(
+    ctx: &mut Ctx<'_>,
+    t: &Table<'_>,
+    env: &crate::config::EnvConfig,
+    supply: &crate::config::supply::SupplyPolicy,
+) {
+    use crate::config::AutoCheck;
+    let needs: Vec<&str> = env
+        .gate
+        .checks
+        .iter()
+        .filter(|c| matches!(c, AutoCheck::Signed | AutoCheck::Scanned))
+        .map(|c| c.name())
+        .collect();
+    if !needs.is_empty() && supply.keys.is_empty() {
+        ctx.report(
+            t.value_span("name"),
+            format!(
+                "the gate of \"{}\" checks {} but [supply_chain] has no keys",
+                env.name,
+                needs.join(" and ")
+            ),
+            "add keys = [{ name = \"ci\", pem = \"ci.pub\" }] under [supply_chain], the public keys your CI signs with",
+        );
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use crate::config::{AutoCheck, parse_str};

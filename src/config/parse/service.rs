@@ -483,6 +483,12 @@ pub(super) fn parse_smoke(ctx: &mut Ctx<'_>, t: &Table<'_>) -> Option<SmokeCheck
 }
 
 impl GatePolicy {
+    /// Whether the gate checks what the registry holds (`signed`,
+    /// `scanned`, `provenance`): a promotion then reads it afresh.
+    pub fn reads_registry(&self) -> bool {
+        self.checks.iter().any(|c| c.reads_registry())
+    }
+
     /// Defaults: every automatic check (`allowed_regions` only with a region
     /// list); production adds four eyes and two approvals.
     pub fn defaults(production: bool) -> Self {

@@ -215,6 +215,7 @@ fn image_of(judged: &[Judged<'_>], digest: &Digest) -> Option<ImageRef> {
         version: label("version"),
         revision: label("revision"),
         source: label("source"),
+        created: label("created"),
     })
 }
 

@@ -406,6 +406,7 @@ app = "edge-prod"
             version: None,
             revision: Some("9f8e7d6c5b4a3928".into()),
             source: Some("https://github.com/acme/edge".into()),
+            created: None,
         });
         now.regions = Some(
             [

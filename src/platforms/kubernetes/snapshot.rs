@@ -508,6 +508,7 @@ fn image_ref(
             version: None,
             revision: None,
             source: None,
+            created: None,
         },
     }
 }

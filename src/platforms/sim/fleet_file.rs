@@ -4,6 +4,8 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
+use crate::model::Digest;
+
 use super::script::{FaultEntry, ScriptedFault, line_of};
 
 /// Largest fleet file read (20,000 services fit in a few MiB).
@@ -95,6 +97,8 @@ pub struct FleetService {
     /// Image repository without tag or digest.
     pub repository: String,
     /// Releases deployed in order; the last one runs now. Each becomes a revision.
+    /// `1.2@sha256:…` names the image's digest (one pushed to a real
+    /// registry); otherwise the digest is derived from repository and release.
     pub releases: Vec<String>,
     /// Tag used when the image is not pinned.
     #[serde(default = "default_tag")]
@@ -375,6 +379,16 @@ impl FleetFile {
                 }
             }
             for s in &env.services {
+                for rel in &s.releases {
+                    if let Some((_, d)) = rel.split_once('@')
+                        && Digest::parse(d).is_err()
+                    {
+                        return Err(invalid(format!(
+                            "release \"{rel}\" of \"{}\" names a digest that is not sha256:<64 hex>",
+                            s.ecs_service
+                        )));
+                    }
+                }
                 if s.releases.is_empty() {
                     return Err(invalid(format!(
                         "service \"{}\" in environment \"{}\" has no releases",

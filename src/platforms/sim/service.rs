@@ -131,22 +131,26 @@ impl SimService {
             version: None,
             revision: None,
             source: None,
+            created: None,
         });
         let revisions: Vec<SimRevision> = s
             .releases
             .iter()
             .enumerate()
-            .map(|(i, rel)| SimRevision {
-                revision: u32::try_from(i + 1).unwrap_or(u32::MAX),
-                digest: Digest::of_bytes(format!("{}:{rel}", s.repository).as_bytes()),
-                active: true,
-                // Pinned images name the release's tag beside the digest, as CI
-                // writes them; tag-only images name the service's one tag.
-                tag: Some(match s.pinning {
-                    FleetPinning::Digest => rel.clone(),
-                    FleetPinning::Tasks | FleetPinning::None => s.tag.clone(),
-                }),
-                version: Some(rel.clone()),
+            .map(|(i, rel)| {
+                let (rel, digest) = release_digest(&s.repository, rel);
+                SimRevision {
+                    revision: u32::try_from(i + 1).unwrap_or(u32::MAX),
+                    digest,
+                    active: true,
+                    // Pinned images name the release's tag beside the digest, as CI
+                    // writes them; tag-only images name the service's one tag.
+                    tag: Some(match s.pinning {
+                        FleetPinning::Digest => rel.clone(),
+                        FleetPinning::Tasks | FleetPinning::None => s.tag.clone(),
+                    }),
+                    version: Some(rel),
+                }
             })
             .collect();
         let current = u32::try_from(revisions.len()).unwrap_or(u32::MAX);
@@ -504,5 +508,23 @@ impl SimService {
                 self.family
             ),
         );
+    }
+}
+
+/// A release's name and digest: `1.2@sha256:…` as written (validated by
+/// [`super::FleetFile::parse`]), else derived from the repository and the name.
+fn release_digest(repository: &str, rel: &str) -> (String, Digest) {
+    match rel.split_once('@') {
+        Some((name, d)) => match Digest::parse(d) {
+            Ok(d) => (name.to_string(), d),
+            Err(_) => (
+                rel.to_string(),
+                Digest::of_bytes(format!("{repository}:{rel}").as_bytes()),
+            ),
+        },
+        None => (
+            rel.to_string(),
+            Digest::of_bytes(format!("{repository}:{rel}").as_bytes()),
+        ),
     }
 }

@@ -4,7 +4,7 @@
 
 use std::path::{Path, PathBuf};
 
-use super::{WAIT, launch};
+use super::{WAIT, launch, run_as};
 use crate::support::tmux::Tmux;
 
 /// The release-test configuration with roles for people by name (file
@@ -23,28 +23,6 @@ fn config(dir: &Path) -> PathBuf {
     let path = dir.join("shipdeck.toml");
     std::fs::write(&path, text).unwrap();
     path
-}
-
-/// `shipdeck ARGS` as `who` over the shared data dir; exit status and output.
-fn run_as(dir: &Path, cfg: &Path, who: &str, args: &[&str]) -> (bool, String) {
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_shipdeck"))
-        .arg("--config")
-        .arg(cfg)
-        .args(args)
-        .env_remove("SHIPDECK_CONFIG")
-        .env("XDG_DATA_HOME", dir.join("data"))
-        .env("SHIPDECK_OPERATOR", who)
-        .env("SHIPDECK_LOG_FILE", dir.join(format!("{who}.log")))
-        .output()
-        .unwrap();
-    (
-        out.status.success(),
-        format!(
-            "{}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        ),
-    )
 }
 
 /// alice's feature promotion of api into prod, with `last` at the end.
