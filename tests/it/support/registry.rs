@@ -205,11 +205,6 @@ impl Registry {
         (all, others)
     }
 
-    /// Every request it logged.
-    pub fn logged_requests(&self) -> u64 {
-        self.counts().0
-    }
-
     /// The requests it logged that did not come from this harness (what
     /// the code under test asked), once its access log has stopped growing
     /// (a line is written after its answer; at most 0.5 s).

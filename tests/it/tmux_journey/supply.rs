@@ -14,6 +14,7 @@ use super::{WAIT, launch, run_as, word_after};
 use crate::support::cosign::{self, Key};
 use crate::support::registry::{self, Registry};
 use crate::support::tmux::Tmux;
+use shipdeck::model::Digest;
 
 const OLD_COMMIT: &str = "1111111aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa";
 const NEW_COMMIT: &str = "2222222bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb";
@@ -61,11 +62,9 @@ fn config(dir: &Path, reg: &Registry, key: &Key, old: &str, new: &str) -> PathBu
     path
 }
 
-#[test]
-fn an_unsigned_digest_is_refused_into_prod_and_passes_once_ci_signed_it() {
-    let Some(tmux) = Tmux::start("supply", 120, 40) else {
-        return;
-    };
+/// The registry with prod's image (signed) and staging's new one (not
+/// yet), and the stages' configuration over them.
+fn stages() -> (Registry, Key, Digest, Digest, tempfile::TempDir, PathBuf) {
     let reg = Registry::start();
     let key = Key::p256();
     let labels = |commit: &'static str, created: &'static str| {
@@ -80,15 +79,66 @@ fn an_unsigned_digest_is_refused_into_prod_and_passes_once_ci_signed_it() {
     };
     let old = reg.push_image("team/api", &labels(OLD_COMMIT, "2026-11-20T09:00:00Z"));
     let new = reg.push_image("team/api", &labels(NEW_COMMIT, "2026-12-01T10:02:00Z"));
-    // prod's image is signed; staging's new one is not, yet.
-    let repo = format!("{}/team/api", reg.host);
-    let sign = |d: &shipdeck::model::Digest| {
-        let payload = cosign::simple_signing_payload(&repo, d.as_str());
-        reg.push_signature("team/api", d, &payload, &key.sign_b64(&payload));
-    };
-    sign(&old);
+    sign(&reg, &key, &old);
     let dir = tempfile::tempdir().unwrap();
     let cfg = config(dir.path(), &reg, &key, old.as_str(), new.as_str());
+    (reg, key, old, new, dir, cfg)
+}
+
+/// CI signs `d` with `key`, as `cosign sign` does.
+fn sign(reg: &Registry, key: &Key, d: &Digest) {
+    let payload = cosign::simple_signing_payload(&format!("{}/team/api", reg.host), d.as_str());
+    reg.push_signature("team/api", d, &payload, &key.sign_b64(&payload));
+}
+
+/// The same through the CLI: `promote --json` names the unsigned digest's
+/// refusal in its checks and deploys nothing; once CI signed it and bob
+/// approved, the promotion goes through and its gate record keeps the key.
+#[test]
+fn the_cli_refuses_an_unsigned_digest_and_promotes_it_once_signed() {
+    let (reg, key, _, new, dir, cfg) = stages();
+    let promote = ["promote", "api", "--to", "prod", "--yes", "--json"];
+    let (ok, said) = run_as(dir.path(), &cfg, "alice", &promote);
+    assert!(!ok, "{said}");
+    // The report comes first (stdout), then what was said on stderr.
+    let report: serde_json::Value = serde_json::Deserializer::from_str(&said)
+        .into_iter::<serde_json::Value>()
+        .next()
+        .and_then(Result::ok)
+        .unwrap_or_else(|| panic!("no report in: {said}"));
+    let signed = report["checks"]
+        .as_array()
+        .and_then(|c| c.iter().find(|c| c["name"] == "signed"))
+        .cloned()
+        .unwrap_or_else(|| panic!("{said}"));
+    assert_eq!(signed["verdict"], "fail", "{said}");
+    assert_eq!(signed["reason"], "no cosign signature for this digest");
+    let id = report["promotion"].as_str().unwrap().to_string();
+
+    sign(&reg, &key, &new);
+    let (ok, said) = run_as(dir.path(), &cfg, "bob", &["approve", "--yes", &id]);
+    assert!(ok, "{said}");
+    let mut args = promote.to_vec();
+    args.push("--wait");
+    let (ok, said) = run_as(dir.path(), &cfg, "alice", &args);
+    assert!(ok, "{said}");
+    let ledger = std::fs::read_to_string(dir.path().join("data/shipdeck/ledger.jsonl")).unwrap();
+    let gate = ledger
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap()["record"].clone())
+        .find(|r| r["kind"] == "gate_evaluated")
+        .unwrap_or_else(|| panic!("no gate record in:\n{ledger}"));
+    assert_eq!(gate["supply"]["key"], "ci", "{gate}");
+    assert_eq!(gate["supply"]["commit"], NEW_COMMIT, "{gate}");
+}
+
+#[test]
+fn an_unsigned_digest_is_refused_into_prod_and_passes_once_ci_signed_it() {
+    let Some(tmux) = Tmux::start("supply", 120, 40) else {
+        return;
+    };
+    let (reg, key, _, new, dir, cfg) = stages();
+    let sign = |d: &Digest| sign(&reg, &key, d);
     tmux.wait_for("PROMPT$", WAIT);
     tmux.run(&format!(
         "export XDG_DATA_HOME={d}/data XDG_CACHE_HOME={d}/cache DOCKER_CONFIG={d}/docker SHIPDECK_OPERATOR=alice; clear",
@@ -102,10 +152,8 @@ fn an_unsigned_digest_is_refused_into_prod_and_passes_once_ci_signed_it() {
     tmux.send(&["l", "l", "p"]);
     let screen = tmux.wait_for("no cosign signature for this digest", WAIT);
     assert!(screen.contains("Promote api · staging → prod"), "{screen}");
-    assert!(
-        screen.contains("commit 1111111 → 2222222"),
-        "the plan names both commits:\n{screen}"
-    );
+    // The plan names both commits once prod's image was read too.
+    let screen = tmux.wait_for("commit 1111111 → 2222222", WAIT);
     assert!(screen.contains("github.com/acme/api"), "{screen}");
     assert!(screen.contains("NO-GO"), "{screen}");
     // At 80×24 the refusal reads whole.
