@@ -496,6 +496,9 @@ pub fn update(app: &mut App, msg: Msg) -> Vec<Command> {
     match msg {
         Msg::Tick(now) => {
             let mut cmds = update_tick(app, now);
+            if app.supply.on_tick(&app.cfg.supply, now) {
+                flow::on_supply(app);
+            }
             cmds.extend(logs::on_tick(app));
             cmds
         }

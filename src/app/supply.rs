@@ -11,6 +11,7 @@ use chrono::{DateTime, Utc};
 
 use super::{App, Command};
 use crate::config::EnvId;
+use crate::config::supply::SupplyPolicy;
 use crate::model::{Digest, EnvSnapshot, ImageRef};
 use crate::supply::Assessment;
 pub use crate::supply::gather::{Evidence, fill_labels, pinned_image};
@@ -18,21 +19,33 @@ pub use crate::supply::gather::{Evidence, fill_labels, pinned_image};
 /// How long a failed reading is left alone before the board asks again.
 const RETRY_AFTER: chrono::Duration = chrono::Duration::minutes(1);
 
+/// One digest's evidence, judged when it arrived (signature verification
+/// is not done again for every frame or gate refresh), and again when the
+/// day changes (an allow-list entry may have expired).
+#[derive(Debug, Clone)]
+struct Known {
+    evidence: Evidence,
+    at: DateTime<Utc>,
+    judged: Assessment,
+}
+
 /// What the console knows of the digests it asked the registry about.
 #[derive(Debug, Clone, Default)]
 pub struct SupplyState {
-    /// Gathered evidence per digest, with when it arrived.
-    known: HashMap<Digest, (Evidence, DateTime<Utc>)>,
+    /// Gathered evidence per digest, judged.
+    known: HashMap<Digest, Known>,
     /// Digests being read.
     in_flight: HashSet<Digest>,
     /// Digests read afresh (signatures included) since the wizard opened.
     rechecked: HashSet<Digest>,
+    /// The UTC day the evidence was judged on.
+    day: Option<chrono::NaiveDate>,
 }
 
 impl SupplyState {
     /// The evidence gathered for `digest`, if any.
     pub fn evidence(&self, digest: &Digest) -> Option<&Evidence> {
-        self.known.get(digest).map(|(e, _)| e)
+        self.known.get(digest).map(|k| &k.evidence)
     }
 
     /// Whether `digest` is being read.
@@ -40,32 +53,69 @@ impl SupplyState {
         self.in_flight.contains(digest)
     }
 
+    /// The evidence for `digest` as judged, whichever way it was read (the
+    /// detail pane's view).
+    pub fn judged(&self, digest: &Digest) -> Option<&Assessment> {
+        self.known.get(digest).map(|k| &k.judged)
+    }
+
     /// The evidence for `digest` judged, for a gate: only once its
     /// signatures were read afresh for this promotion (`None` until then:
     /// the gate's checks wait).
-    pub fn assessment(
-        &self,
-        digest: &Digest,
-        policy: &crate::config::supply::SupplyPolicy,
-        now: DateTime<Utc>,
-    ) -> Option<Assessment> {
+    pub fn assessment(&self, digest: &Digest) -> Option<&Assessment> {
         if !self.rechecked.contains(digest) {
             return None;
         }
-        Some(self.evidence(digest)?.assess(digest, policy, now))
+        self.judged(digest)
     }
 
+    /// Judges everything again when the UTC day changed since it was last
+    /// judged: allow-list entries expire by the day.
+    /// Whether anything was judged again.
+    pub(super) fn on_tick(&mut self, policy: &SupplyPolicy, now: DateTime<Utc>) -> bool {
+        let today = now.date_naive();
+        if self.day == Some(today) {
+            return false;
+        }
+        self.day = Some(today);
+        for (d, k) in &mut self.known {
+            k.judged = k.evidence.assess(d, policy, now);
+        }
+        !self.known.is_empty()
+    }
+}
+
+/// Fills in the labels the platform did not give, from the reading of
+/// `digest`, in every service of `snap` that runs it.
+fn apply_one(snap: &mut EnvSnapshot, digest: &Digest, labels: &crate::registry::Labels) {
+    for s in snap
+        .services
+        .iter_mut()
+        .filter(|s| s.digest.as_ref() == Some(digest))
+    {
+        if let Some(image) = &mut s.image {
+            fill_labels(image, labels);
+        }
+    }
+}
+
+impl SupplyState {
     /// Fills in the labels the platform did not give, from readings: the
-    /// commit, the source and the build time of each image read.
+    /// commit, the source and the build time of each image read (a new
+    /// reading of an environment).
     pub(super) fn apply(&self, snap: &mut EnvSnapshot) {
         if self.known.is_empty() {
             return;
         }
         for s in &mut snap.services {
-            let Some(d) = s.digest.clone() else {
+            let Some(d) = &s.digest else {
                 continue;
             };
-            let Some((Evidence { reading: Ok(r), .. }, _)) = self.known.get(&d) else {
+            let Some(Known {
+                evidence: Evidence { reading: Ok(r), .. },
+                ..
+            }) = self.known.get(d)
+            else {
                 continue;
             };
             if let Some(image) = &mut s.image {
@@ -95,12 +145,13 @@ pub(super) fn board_requests(app: &mut App, env: EnvId) -> Vec<Command> {
             continue;
         }
         match app.supply.known.get(&d) {
-            Some((
-                Evidence {
+            Some(Known {
+                evidence: Evidence {
                     reading: Err(_), ..
                 },
                 at,
-            )) if now - *at >= RETRY_AFTER => {}
+                ..
+            }) if now - *at >= RETRY_AFTER => {}
             Some(_) => continue,
             None => {}
         }
@@ -147,13 +198,13 @@ pub(super) fn promotion_requests(
     cmds
 }
 
-/// A reading arrived: kept, its labels put into the readings on screen.
+/// A reading arrived: judged and kept, its labels put into the readings on
+/// screen that run its digest.
 pub(super) fn on_read(app: &mut App, digest: Digest, recheck: bool, evidence: Evidence) {
     app.supply.in_flight.remove(&digest);
     if recheck {
         app.supply.rechecked.insert(digest.clone());
     }
-    // A failure never replaces a good reading (the board keeps the labels).
     // A board reading never replaces one read afresh for a gate, and a
     // failure never replaces a good reading (the board keeps the labels).
     let keep_old = !recheck
@@ -161,17 +212,29 @@ pub(super) fn on_read(app: &mut App, digest: Digest, recheck: bool, evidence: Ev
             || evidence.reading.is_err()
                 && matches!(
                     app.supply.known.get(&digest),
-                    Some((Evidence { reading: Ok(_), .. }, _))
+                    Some(Known {
+                        evidence: Evidence { reading: Ok(_), .. },
+                        ..
+                    })
                 ));
-    if !keep_old {
-        app.supply.known.insert(digest, (evidence, app.now));
+    if keep_old {
+        return;
     }
-    let state = std::mem::take(&mut app.supply);
-    for e in &mut app.envs {
-        if let Some(snap) = &mut e.snapshot {
-            state.apply(snap);
+    if let Ok(r) = &evidence.reading {
+        for e in &mut app.envs {
+            if let Some(snap) = &mut e.snapshot {
+                apply_one(snap, &digest, &r.labels);
+            }
         }
     }
-    app.supply = state;
+    let judged = evidence.assess(&digest, &app.cfg.supply, app.now);
+    app.supply.known.insert(
+        digest,
+        Known {
+            evidence,
+            at: app.now,
+            judged,
+        },
+    );
     app.dirty = true;
 }

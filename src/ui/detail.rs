@@ -62,7 +62,7 @@ fn supply_lines(app: &App, s: &crate::model::ServiceSnapshot, theme: &Theme) -> 
     if app.supply.reading(d) && app.supply.evidence(d).is_none() {
         return vec![kv("registry", "reading…", theme)];
     }
-    let Some(e) = app.supply.evidence(d) else {
+    let (Some(e), Some(a)) = (app.supply.evidence(d), app.supply.judged(d)) else {
         return Vec::new();
     };
     if let Err(why) = &e.reading {
@@ -73,7 +73,6 @@ fn supply_lines(app: &App, s: &crate::model::ServiceSnapshot, theme: &Theme) -> 
     if app.cfg.supply.keys.is_empty() {
         return Vec::new();
     }
-    let a = e.assess(d, &app.cfg.supply, app.now);
     [AutoCheck::Signed, AutoCheck::Scanned, AutoCheck::Provenance]
         .into_iter()
         .filter_map(|c| Some((c.name(), a.finding(c)?.clone())))

@@ -145,7 +145,7 @@ pub fn refresh_gate(app: &mut App) {
     let supply = p
         .digest
         .as_ref()
-        .and_then(|d| app.supply.assessment(d, &app.cfg.supply, app.now));
+        .and_then(|d| app.supply.assessment(d).cloned());
     let gate = w.release.gate(
         &app.cfg,
         &release::Observed {
@@ -322,8 +322,8 @@ pub fn on_supply(app: &mut App) {
     let record = p
         .digest
         .as_ref()
-        .and_then(|d| app.supply.assessment(d, &app.cfg.supply, app.now))
-        .map(|a| a.record);
+        .and_then(|d| app.supply.assessment(d))
+        .map(|a| a.record.clone());
     if let Some(Flow::Wizard(w)) = &mut app.flow {
         w.release.plan.labels = labels;
         w.release.plan.supply = record;

@@ -85,6 +85,16 @@ fn stages() -> (Registry, Key, Digest, Digest, tempfile::TempDir, PathBuf) {
     (reg, key, old, new, dir, cfg)
 }
 
+/// The promotion's `gate_evaluated` record in the ledger under `dir`.
+fn gate_record(dir: &Path) -> serde_json::Value {
+    let ledger = std::fs::read_to_string(dir.join("data/shipdeck/ledger.jsonl")).unwrap();
+    ledger
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap()["record"].clone())
+        .find(|r| r["kind"] == "gate_evaluated")
+        .unwrap_or_else(|| panic!("no gate record in:\n{ledger}"))
+}
+
 /// CI signs `d` with `key`, as `cosign sign` does.
 fn sign(reg: &Registry, key: &Key, d: &Digest) {
     let payload = cosign::simple_signing_payload(&format!("{}/team/api", reg.host), d.as_str());
@@ -122,12 +132,7 @@ fn the_cli_refuses_an_unsigned_digest_and_promotes_it_once_signed() {
     args.push("--wait");
     let (ok, said) = run_as(dir.path(), &cfg, "alice", &args);
     assert!(ok, "{said}");
-    let ledger = std::fs::read_to_string(dir.path().join("data/shipdeck/ledger.jsonl")).unwrap();
-    let gate = ledger
-        .lines()
-        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap()["record"].clone())
-        .find(|r| r["kind"] == "gate_evaluated")
-        .unwrap_or_else(|| panic!("no gate record in:\n{ledger}"));
+    let gate = gate_record(dir.path());
     assert_eq!(gate["supply"]["key"], "ci", "{gate}");
     assert_eq!(gate["supply"]["commit"], NEW_COMMIT, "{gate}");
 }
@@ -195,12 +200,7 @@ fn an_unsigned_digest_is_refused_into_prod_and_passes_once_ci_signed_it() {
     tmux.wait_for("EXIT=0", WAIT);
 
     // The records keep the key the signature verified with, and the commit.
-    let ledger = std::fs::read_to_string(dir.path().join("data/shipdeck/ledger.jsonl")).unwrap();
-    let gate = ledger
-        .lines()
-        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap()["record"].clone())
-        .find(|r| r["kind"] == "gate_evaluated")
-        .unwrap_or_else(|| panic!("no gate record in:\n{ledger}"));
+    let gate = gate_record(dir.path());
     assert_eq!(gate["supply"]["key"], "ci", "{gate}");
     assert!(
         gate["supply"]["key_id"]
