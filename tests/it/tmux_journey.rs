@@ -90,7 +90,10 @@ fn tiny_terminal_gets_a_message_and_quits_cleanly() {
 /// items and enters a change record; the digest and the promotion id it shows.
 fn prod_wizard(tmux: &Tmux, keys: &[&str], service: &str) -> (String, String) {
     tmux.send(keys);
-    let screen = tmux.wait_for(&format!("Promote {service} · staging → prod [PROD]"), WAIT);
+    tmux.wait_for(&format!("Promote {service} · staging → prod [PROD]"), WAIT);
+    // The approvals line comes once the request is written, a moment after
+    // the wizard opens.
+    let screen = tmux.wait_for("Approvals for ", WAIT);
     let digest = word_after(&screen, "Digest ").to_string();
     let id = word_after(&screen, "Approvals for ")
         .trim_end_matches(':')

@@ -211,6 +211,31 @@ pub struct RolloutStatus {
     pub observed_generation: Option<serde_json::Value>,
 }
 
+impl RolloutStatus {
+    /// The generation the controller has seen, as a number (Argo writes a
+    /// string; anything else unreadable is `None`).
+    pub fn observed(&self) -> Option<i64> {
+        match self.observed_generation.as_ref()? {
+            serde_json::Value::String(s) => s.parse().ok(),
+            serde_json::Value::Number(n) => n.as_i64(),
+            _ => None,
+        }
+    }
+}
+
+/// Whether a controller that reports `observed` has seen the spec of
+/// `generation`: until it has, its status describes an older spec (a
+/// template just changed still reads as the old one's `Healthy`). No
+/// generation at all is taken as seen; a generation without an observed one
+/// is not.
+pub fn seen_latest(generation: Option<i64>, observed: Option<i64>) -> bool {
+    match (generation, observed) {
+        (Some(g), Some(o)) => o >= g,
+        (None, _) => true,
+        (Some(_), None) => false,
+    }
+}
+
 /// Why a Rollout is paused.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]

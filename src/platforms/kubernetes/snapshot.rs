@@ -18,7 +18,7 @@ use chrono::{DateTime, Utc};
 use k8s_openapi::api::apps::v1::{Deployment as K8sDeployment, ReplicaSet};
 use k8s_openapi::api::core::v1::{Event, Pod, PodTemplateSpec};
 
-use super::objects::{Application, Rollout};
+use super::objects::{Application, Rollout, RolloutStatus, seen_latest};
 
 mod app;
 mod events;
@@ -200,13 +200,7 @@ fn workload<'a>(r: &KubeReading<'a>) -> Option<Workload<'a>> {
             let st = ro.status.as_ref();
             Some(Workload {
                 generation: ro.metadata.generation,
-                observed: st
-                    .and_then(|s| s.observed_generation.as_ref())
-                    .and_then(|v| match v {
-                        serde_json::Value::String(s) => s.parse().ok(),
-                        serde_json::Value::Number(n) => n.as_i64(),
-                        _ => None,
-                    }),
+                observed: st.and_then(RolloutStatus::observed),
                 desired: count(ro.spec.replicas.or(Some(1))),
                 ready: count(st.and_then(|s| s.ready_replicas)),
                 updated: count(st.and_then(|s| s.updated_replicas)),
@@ -334,11 +328,7 @@ pub fn service_snapshot(service: &str, r: &KubeReading<'_>) -> ServiceSnapshot {
     // the detail says so. A way back is then to the stable digest (the
     // newest other one), never to the canary's.
     let (digest, pinning, serving_rs) = (current_digest.clone(), current_pin, current_rs);
-    let seen_latest = match (w.generation, w.observed) {
-        (Some(g), Some(o)) => o >= g,
-        (None, _) => true,
-        (Some(_), None) => false,
-    };
+    let seen_latest = seen_latest(w.generation, w.observed);
     let workload_done = phase == "Healthy"
         && seen_latest
         && !mixed

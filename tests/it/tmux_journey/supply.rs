@@ -172,7 +172,8 @@ fn an_unsigned_digest_is_refused_into_prod_and_passes_once_ci_signed_it() {
     // CI signs that very digest; the wizard, opened again, reads it afresh.
     sign(&new);
     tmux.send(&["p"]);
-    let screen = tmux.wait_for("signed by ci", WAIT);
+    tmux.wait_for("signed by ci", WAIT);
+    let screen = tmux.wait_for("Approvals for ", WAIT);
     let id = word_after(&screen, "Approvals for ")
         .trim_end_matches(':')
         .to_string();

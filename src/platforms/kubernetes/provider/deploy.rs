@@ -19,7 +19,7 @@ use crate::model::{Digest, ServiceSnapshot};
 use crate::platforms::kubernetes::gitops::{
     Author, Checkout, CommitRequest, GitOpsError, Promotion,
 };
-use crate::platforms::kubernetes::objects::Application;
+use crate::platforms::kubernetes::objects::{Application, Rollout, seen_latest};
 use crate::platforms::kubernetes::watch::StageWatches;
 use crate::platforms::kubernetes::{snapshot, words};
 use crate::provider::{Asking, DeployStarted, ProviderError};
@@ -134,6 +134,46 @@ async fn refresh(ke: &KubeEnv, client: kube::Client, app: &str) -> Option<String
 /// stage's rollout timeout: a loaded Argo CD may take longer to sync.
 const APPLIED_WITHIN: std::time::Duration = std::time::Duration::from_secs(10);
 
+/// Where a rolled-back Rollout stands, read from the watch's copy.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Revert {
+    /// The reverted template is not applied yet, or the controller has not
+    /// seen it: its status still speaks of the promoted image, whose
+    /// `Healthy` would read as "straight back to stable".
+    Pending,
+    /// Back on the stable ReplicaSet: nothing to skip.
+    Straight,
+    /// The reverted template runs as a canary: its steps are to be skipped.
+    Canary,
+}
+
+/// The one reading of a rollback's Rollout (absent: pending).
+fn revert_state(now: Option<&Rollout>, container: Option<&str>, digest: &Digest) -> Revert {
+    let Some(r) = now else {
+        return Revert::Pending;
+    };
+    let applied = r
+        .spec
+        .template
+        .as_ref()
+        .and_then(|t| snapshot::template_image(t, container))
+        .and_then(snapshot::pinned_digest)
+        .as_ref()
+        == Some(digest);
+    let st = r.status.clone().unwrap_or_default();
+    if !applied || !seen_latest(r.metadata.generation, st.observed()) {
+        return Revert::Pending;
+    }
+    let canary = st.current_pod_hash.is_some() && st.current_pod_hash != st.stable_rs;
+    if canary {
+        Revert::Canary
+    } else if st.phase.as_deref() == Some("Healthy") {
+        Revert::Straight
+    } else {
+        Revert::Pending
+    }
+}
+
 /// A rollback does not wait at a canary's pauses: once the Rollout runs the
 /// reverted template as a canary, every remaining step is skipped, as
 /// `kubectl argo rollouts promote --full` does (`status.promoteFull`). A
@@ -154,29 +194,16 @@ async fn skip_steps(
             .all()
             .into_iter()
             .find(|r| r.metadata.name.as_deref() == Some(name));
-        let applied = now.as_ref().is_some_and(|r| {
-            r.spec
-                .template
-                .as_ref()
-                .and_then(|t| snapshot::template_image(t, k.container.as_deref()))
-                .and_then(snapshot::pinned_digest)
-                .as_ref()
-                == Some(&digest)
-        });
-        let st = now
-            .as_ref()
-            .and_then(|r| r.status.clone())
-            .unwrap_or_default();
-        let canary = st.current_pod_hash.is_some() && st.current_pod_hash != st.stable_rs;
-        if applied && st.phase.as_deref() == Some("Healthy") && !canary {
-            return;
-        }
-        if applied && canary {
-            let body = serde_json::json!({"status": {"promoteFull": true}});
-            if let Err(e) = patch_rollout(&stage, &namespace, name, true, &body).await {
-                tracing::warn!(error = %e, "could not skip the rollback's canary steps");
+        match revert_state(now.as_deref(), k.container.as_deref(), &digest) {
+            Revert::Straight => return,
+            Revert::Canary => {
+                let body = serde_json::json!({"status": {"promoteFull": true}});
+                if let Err(e) = patch_rollout(&stage, &namespace, name, true, &body).await {
+                    tracing::warn!(error = %e, "could not skip the rollback's canary steps");
+                }
+                return;
             }
-            return;
+            Revert::Pending => {}
         }
         if tokio::time::Instant::now() >= until {
             tracing::warn!(rollout = %name, "Argo CD had not applied the revert within the rollout timeout: its canary steps are left to the watch");
@@ -332,67 +359,5 @@ pub async fn commit(
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn the_message_names_the_promotion_the_change_record_the_digest_and_who() {
-        let d = Digest::of_bytes(b"x");
-        let by = Asking {
-            operator: "alice".into(),
-            promotion: Some("P-7".into()),
-            change_record: Some("CHG-42".into()),
-            rollback: false,
-            reason: None,
-        };
-        let m = message("search", "prod", &d, &by, false);
-        assert!(
-            m.starts_with(&format!(
-                "shipdeck: promote search to {} in prod\n\n",
-                d.short()
-            )),
-            "{m}"
-        );
-        for want in [
-            "Promotion: P-7",
-            "Change: CHG-42",
-            &format!("Digest: {d}"),
-            "Operator: alice",
-        ] {
-            assert!(m.contains(want), "{want} in {m}");
-        }
-        let back = message(
-            "search",
-            "prod",
-            &d,
-            &Asking {
-                reason: Some("errors above 2 %\n\u{1b}[31m".into()),
-                ..by
-            },
-            true,
-        );
-        assert!(
-            back.starts_with("shipdeck: roll back search in prod"),
-            "{back}"
-        );
-        assert!(back.contains("Reason: errors above 2 %"), "{back}");
-        assert!(!back.contains('\u{1b}'), "{back}");
-    }
-
-    #[test]
-    fn the_author_is_the_operator() {
-        let a = author(&Asking {
-            operator: "bob".into(),
-            ..Asking::default()
-        });
-        assert_eq!(
-            (a.name.as_str(), a.email.as_str()),
-            ("bob", "bob@shipdeck.invalid")
-        );
-        let a = author(&Asking {
-            operator: "carol@example.com".into(),
-            ..Asking::default()
-        });
-        assert_eq!(a.email, "carol@example.com");
-    }
-}
+#[path = "deploy_tests.rs"]
+mod tests;
