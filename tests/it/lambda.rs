@@ -14,6 +14,7 @@ use shipdeck::platforms::lambda::sdk::SdkLambda;
 use shipdeck::platforms::lambda::snapshot::{LambdaReading, service_snapshot};
 use shipdeck::platforms::lambda::steps::{self, Expected, StepError, Wait};
 
+use crate::support::Succeed;
 use crate::support::emulators;
 use crate::support::fixture::creds;
 
@@ -32,13 +33,7 @@ pub(crate) fn fixture(url: &str, args: &[&str]) -> Value {
         ))
         .arg(url)
         .args(args)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+        .succeed();
     serde_json::from_slice(&out.stdout).unwrap_or(Value::Null)
 }
 

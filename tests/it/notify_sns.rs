@@ -8,6 +8,7 @@ use std::path::Path;
 use serde_json::Value;
 
 use crate::notify::{cmd, config, ledger};
+use crate::support::Succeed;
 use crate::support::emulators;
 
 /// Creates the topic, the queue and the subscription; prints the topic ARN.
@@ -44,13 +45,7 @@ fn python(bin: &Path, script: &str, url: &str) -> String {
         .arg("-c")
         .arg(script)
         .arg(url)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+        .succeed();
     String::from_utf8(out.stdout).unwrap()
 }
 

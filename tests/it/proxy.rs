@@ -8,6 +8,7 @@ use std::time::Duration;
 use assert_cmd::Command;
 use serde_json::Value;
 
+use crate::support::Succeed;
 use crate::support::proxies::{self, Backends, Kind, Load, Proxy};
 use crate::support::{emulators, tmux};
 
@@ -673,13 +674,7 @@ fn alb_fixture(url: &str, args: &[&str]) -> Value {
         ))
         .arg(url)
         .args(args)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+        .succeed();
     serde_json::from_slice(&out.stdout).unwrap_or(Value::Null)
 }
 

@@ -2,6 +2,7 @@
 
 use std::time::Duration;
 
+use crate::support::Succeed;
 use crate::support::tmux::Tmux;
 use people::{approve_demo, prod_cell, run_as, word_after};
 
@@ -241,20 +242,14 @@ fn promote_asks_on_the_terminal_without_yes() {
         .next()
         .unwrap()
         .to_string();
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_shipdeck"))
+    std::process::Command::new(env!("CARGO_BIN_EXE_shipdeck"))
         .arg("--config")
         .arg(&config)
         .args(["approve", "--yes", &id])
         .env("XDG_DATA_HOME", data.path())
         .env("SHIPDECK_OPERATOR", "bob")
         .env("SHIPDECK_LOG_FILE", data.path().join("approve.log"))
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+        .succeed();
     tmux.run("clear");
     launch(
         &tmux,

@@ -2,6 +2,7 @@
 //! configuration and storage, stopped when dropped), and a small exporter
 //! whose values the test sets.
 
+use crate::support::free_port;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
@@ -34,14 +35,6 @@ pub fn skip_without(programs: &[&str]) -> bool {
         missing.join(" and ")
     );
     true
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 /// Polls `check` until it gives a value or `within` passes.

@@ -3,8 +3,9 @@
 //! for CloudWatch. Each binds 127.0.0.1 on a free port and is stopped on drop,
 //! also when the test panics.
 
+use crate::support::free_port;
 use std::io::{Read, Write};
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpStream;
 use std::os::unix::process::CommandExt;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
@@ -57,11 +58,6 @@ pub fn venv_bin() -> Option<PathBuf> {
          or set SHIPDECK_SKIP_EMULATORS=1 to skip these tests",
         bin.display()
     );
-}
-
-fn free_port() -> u16 {
-    let l = TcpListener::bind("127.0.0.1:0").unwrap();
-    l.local_addr().unwrap().port()
 }
 
 /// GETs `path` and returns the status code and body, or `None` when nothing answers.

@@ -3,7 +3,7 @@
 //! configuration with a proxy environment next to simulated ones; and a
 //! bounded load generator.
 
-use std::net::TcpListener;
+use crate::support::free_port;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
@@ -11,14 +11,6 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 pub const OLD: &str = "sha256:0000000000000000000000000000000000000000000000000000000000000001";
-
-pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .expect("bind")
-        .local_addr()
-        .expect("addr")
-        .port()
-}
 
 fn support(file: &str) -> String {
     format!("{}/tests/support/{file}", env!("CARGO_MANIFEST_DIR"))

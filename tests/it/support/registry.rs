@@ -7,11 +7,11 @@
 //! access log counts the requests it served, by user agent: the pushes
 //! here say [`PUSH_AGENT`], so what is left is what shipdeck asked.
 
-use std::net::TcpListener;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use crate::support::free_port;
 use shipdeck::model::Digest;
 
 /// The user agent of this harness's own requests.
@@ -36,14 +36,6 @@ pub fn installed() -> bool {
             .stdout(Stdio::null())
             .status()
             .is_ok_and(|s| s.success())
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 /// A running registry.

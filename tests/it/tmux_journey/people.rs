@@ -1,5 +1,7 @@
 //! What the journeys share: another person's shell, and reading a screen.
 
+use crate::support::Succeed;
+
 /// `shipdeck approve --demo` as `who`, from another process; what it printed.
 pub(super) fn approve_demo(data: &std::path::Path, who: &str, id: &str) -> String {
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_shipdeck"))
@@ -7,13 +9,7 @@ pub(super) fn approve_demo(data: &std::path::Path, who: &str, id: &str) -> Strin
         .env("XDG_DATA_HOME", data)
         .env("SHIPDECK_OPERATOR", who)
         .env("SHIPDECK_LOG_FILE", data.join("approve.log"))
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+        .succeed();
     format!(
         "{}{}",
         String::from_utf8_lossy(&out.stdout),
