@@ -6,6 +6,7 @@
 pub mod detail;
 pub mod digest;
 pub mod drift;
+pub mod gitref;
 pub mod logs;
 pub mod placement;
 pub mod revision;

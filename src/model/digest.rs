@@ -330,8 +330,7 @@ impl ImageRef {
     pub fn compare_link(was: &Self, now: &Self) -> Option<String> {
         let hash = |i: &Self| {
             let r = i.revision.as_deref()?.trim();
-            (r.len() >= 7 && r.len() <= 64 && r.bytes().all(|b| b.is_ascii_hexdigit()))
-                .then(|| r.to_ascii_lowercase())
+            super::gitref::valid_commit(r).then(|| r.to_ascii_lowercase())
         };
         let (old, new) = (hash(was)?, hash(now)?);
         if old == new {

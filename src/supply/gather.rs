@@ -65,7 +65,7 @@ pub async fn gather(
         (Some(p), Some(commit)) => {
             let dir = crate::paths::cache_dir().map(|d| d.join("provenance"));
             Some(match dir {
-                Some(dir) => super::git::on_branch(&p.repository, &p.branch, &commit, &dir, GIT_TIMEOUT)
+                Some(dir) => super::git::on_branch(&p.repository, &p.branch, &commit, &dir, GIT_TIMEOUT, recheck)
                     .await
                     .map_err(|e| crate::model::sanitize(&e.to_string())),
                 None => Err("no cache directory for the source repository's clone (set XDG_CACHE_HOME or HOME)".to_string()),

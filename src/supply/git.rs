@@ -6,20 +6,22 @@
 //! the branch (`--filter=blob:none`) is kept under the cache directory and
 //! fetched before every question.
 
+use std::collections::HashMap;
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
-use std::process::{ExitStatus, Stdio};
 use std::time::Duration;
 
 use tokio::process::Command;
 use tokio::time::Instant;
 
-use crate::model::text::clip;
+use crate::model::gitref::{valid_branch, valid_commit};
+use crate::model::text::{clip, sanitize};
+use crate::process::{Finished as Out, RunError, run_bounded, shown};
 
 /// Bytes of git's stderr kept.
 const STDERR_KEPT: usize = 16 * 1024;
-/// Longest a killed git is waited for.
-const REAP_AFTER_KILL: Duration = Duration::from_secs(2);
+/// Characters of git's stderr shown in a reason.
+const STDERR_SHOWN: usize = 300;
 
 /// Why `git` could not tell.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -70,29 +72,6 @@ pub fn is_url(repo: &str) -> bool {
     }
 }
 
-/// Whether git would accept `b` as a branch name (a conservative subset of
-/// `git check-ref-format --branch`).
-pub fn valid_branch(b: &str) -> bool {
-    !b.is_empty()
-        && b.len() <= 200
-        && !b.starts_with('-')
-        && !b.starts_with('/')
-        && !b.ends_with('/')
-        && !b.ends_with('.')
-        && !b.to_ascii_lowercase().ends_with(".lock")
-        && !b.contains("..")
-        && !b.contains("//")
-        && !b.contains("@{")
-        && b != "@"
-        && b.chars()
-            .all(|c| !c.is_control() && !c.is_whitespace() && !"~^:?*[\\".contains(c))
-}
-
-/// Whether `c` is 7 to 64 hex characters.
-pub fn valid_commit(c: &str) -> bool {
-    (7..=64).contains(&c.len()) && c.bytes().all(|b| b.is_ascii_hexdigit())
-}
-
 /// Whether `commit` is on `branch` of `repo` (a local path or a URL). An
 /// unknown commit is not on the branch. URLs are fetched into a bare
 /// partial clone under `cache_dir`. Everything together must finish within
@@ -107,10 +86,21 @@ pub async fn on_branch(
     commit: &str,
     cache_dir: &Path,
     timeout: Duration,
+    recheck: bool,
 ) -> Result<bool, GitError> {
     // On the heap: callers' futures stay small.
-    Box::pin(ask(repo, branch, commit, cache_dir, timeout)).await
+    Box::pin(ask(repo, branch, commit, cache_dir, timeout, recheck)).await
 }
+
+/// When this process last fetched each clone. Questions about one clone
+/// wait for each other (two fetches into one clone fail on git's ref
+/// locks), and a question that is not a recheck shares a fetch made less
+/// than [`FETCH_SHARED`] ago: a board of many new digests fetches once.
+static FETCHED: std::sync::LazyLock<tokio::sync::Mutex<HashMap<PathBuf, Instant>>> =
+    std::sync::LazyLock::new(|| tokio::sync::Mutex::new(HashMap::new()));
+
+/// How long a fetch answers the questions that are not rechecks.
+const FETCH_SHARED: Duration = Duration::from_mins(1);
 
 async fn ask(
     repo: &str,
@@ -118,6 +108,7 @@ async fn ask(
     commit: &str,
     cache_dir: &Path,
     timeout: Duration,
+    recheck: bool,
 ) -> Result<bool, GitError> {
     let commit = commit.trim();
     if !valid_commit(commit) {
@@ -129,12 +120,30 @@ async fn ask(
     let git = Git {
         deadline: Instant::now() + timeout,
         timeout,
-        secret: password_of(repo),
+        repo,
     };
-    let dir = if is_url(repo) {
-        Box::pin(git.fetch(repo, branch, cache_dir)).await?
+    // The lock on the fetches, held while git reads the clone: no fetch
+    // rewrites it meanwhile.
+    let (dir, _held) = if is_url(repo) {
+        let dir = clone_dir(repo, cache_dir);
+        let mut last = tokio::time::timeout_at(git.deadline, FETCHED.lock())
+            .await
+            .map_err(|_| GitError::Timeout {
+                what: "fetch",
+                after: timeout,
+            })?;
+        // A commit the clone does not have yet is always fetched for.
+        let shared = !recheck
+            && dir.join("HEAD").is_file()
+            && last.get(&dir).is_some_and(|at| at.elapsed() < FETCH_SHARED)
+            && git.knows(&dir, commit).await?;
+        if !shared {
+            Box::pin(git.fetch(repo, branch, &dir)).await?;
+            last.insert(dir.clone(), Instant::now());
+        }
+        (dir, Some(last))
     } else {
-        PathBuf::from(repo)
+        (PathBuf::from(repo), None)
     };
     let branch_ref = format!("refs/heads/{branch}");
     let dir_arg = dir.clone().into_os_string();
@@ -160,13 +169,7 @@ async fn ask(
         }
         return Err(git.failed("rev-parse", &has_branch));
     }
-    let known = git
-        .run(
-            "cat-file",
-            &c(&["cat-file", "-e", &format!("{commit}^{{commit}}")]),
-        )
-        .await?;
-    if !known.status.success() {
+    if !git.knows(&dir, commit).await? {
         return Ok(false);
     }
     let out = git
@@ -182,36 +185,28 @@ async fn ask(
     }
 }
 
-fn password_of(repo: &str) -> Option<String> {
-    url::Url::parse(repo)
-        .ok()
-        .and_then(|u| u.password().map(str::to_string))
-        .filter(|p| !p.is_empty())
-}
-
-/// A finished command.
-struct Out {
-    status: ExitStatus,
-    stderr: String,
+/// Where the bare clone of `url` lives under `cache_dir`.
+fn clone_dir(url: &str, cache_dir: &Path) -> PathBuf {
+    use sha2::Digest as _;
+    let name = crate::model::digest::hex_lower(&sha2::Sha256::digest(url.as_bytes()));
+    cache_dir.join(format!("{}.git", name.get(..24).unwrap_or(&name)))
 }
 
 /// Runs git under one deadline.
-struct Git {
+struct Git<'a> {
     deadline: Instant,
     timeout: Duration,
-    secret: Option<String>,
+    /// The repository asked, whose password git's messages never show.
+    repo: &'a str,
 }
 
-impl Git {
-    /// The bare partial clone of `url`'s `branch` under `cache_dir`, made
-    /// when missing and fetched.
-    async fn fetch(&self, url: &str, branch: &str, cache_dir: &Path) -> Result<PathBuf, GitError> {
-        use sha2::Digest as _;
-        let name = crate::model::digest::hex_lower(&sha2::Sha256::digest(url.as_bytes()));
-        let dir = cache_dir.join(format!("{}.git", name.get(..24).unwrap_or(&name)));
+impl Git<'_> {
+    /// The bare partial clone of `url`'s `branch` at `dir`, made when
+    /// missing, and fetched.
+    async fn fetch(&self, url: &str, branch: &str, dir: &Path) -> Result<(), GitError> {
         let refspec = format!("+refs/heads/{branch}:refs/heads/{branch}");
         if dir.join("HEAD").is_file() {
-            let mut args: Vec<OsString> = vec!["-C".into(), dir.clone().into_os_string()];
+            let mut args: Vec<OsString> = vec!["-C".into(), dir.as_os_str().to_owned()];
             args.extend(
                 [
                     "fetch",
@@ -229,13 +224,15 @@ impl Git {
             if !out.status.success() {
                 return Err(self.fetch_failed(&out, branch));
             }
-            return Ok(dir);
+            return Ok(());
         }
+        let cache_dir = dir.parent().unwrap_or(dir);
         std::fs::create_dir_all(cache_dir).map_err(|e| GitError::Failed {
             what: "clone",
             code: "not started".to_string(),
-            stderr: crate::model::sanitize(&format!("cannot create {}: {e}", cache_dir.display())),
+            stderr: sanitize(&format!("cannot create {}: {e}", cache_dir.display())),
         })?;
+        let name = dir.file_name().unwrap_or_default().to_string_lossy();
         let tmp = cache_dir.join(format!(".{name}.{}.tmp", std::process::id()));
         let _ = std::fs::remove_dir_all(&tmp);
         let mut args: Vec<OsString> = [
@@ -267,11 +264,23 @@ impl Git {
             }
         };
         drop(out);
-        if std::fs::rename(&tmp, &dir).is_err() {
+        if std::fs::rename(&tmp, dir).is_err() {
             // Another shipdeck made it meanwhile: theirs is as good.
             let _ = std::fs::remove_dir_all(&tmp);
         }
-        Ok(dir)
+        Ok(())
+    }
+
+    /// Whether the repository at `dir` holds `commit`.
+    async fn knows(&self, dir: &Path, commit: &str) -> Result<bool, GitError> {
+        let args: Vec<OsString> = vec![
+            "-C".into(),
+            dir.as_os_str().to_owned(),
+            "cat-file".into(),
+            "-e".into(),
+            format!("{commit}^{{commit}}").into(),
+        ];
+        Ok(self.run("cat-file", &args).await?.status.success())
     }
 
     fn fetch_failed(&self, out: &Out, branch: &str) -> GitError {
@@ -285,22 +294,13 @@ impl Git {
     }
 
     fn failed(&self, what: &'static str, out: &Out) -> GitError {
-        let mut text = out.stderr.trim().to_string();
-        if let Some(p) = &self.secret {
-            text = text.replace(p.as_str(), "***");
-        }
-        let text = if text.is_empty() {
-            "(no message)".to_string()
-        } else {
-            clip(&text, 300)
-        };
         GitError::Failed {
             what,
             code: out
                 .status
                 .code()
                 .map_or_else(|| "killed".to_string(), |c| format!("exit {c}")),
-            stderr: text,
+            stderr: shown(&out.stderr, self.repo, STDERR_SHOWN),
         }
     }
 
@@ -323,47 +323,19 @@ impl Git {
             .env("GIT_TERMINAL_PROMPT", "0")
             .env("GIT_NO_LAZY_FETCH", "1")
             .env("GCM_INTERACTIVE", "never")
-            .env("LC_ALL", "C")
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .kill_on_drop(true);
-        #[cfg(unix)]
-        cmd.process_group(0);
-        let mut child = cmd
-            .spawn()
-            .map_err(|e| GitError::Missing(crate::model::sanitize(&e.to_string())))?;
-        let mut group = crate::process::GroupGuard(child.id());
-        let stderr = child.stderr.take();
-        let run = async {
-            let (err, _) = crate::process::bounded(stderr, STDERR_KEPT).await;
-            child.wait().await.map(|status| Out {
-                status,
-                stderr: err,
-            })
-        };
-        match tokio::time::timeout_at(self.deadline, run).await {
-            Ok(Ok(out)) => {
-                group.disarm();
-                Ok(out)
-            }
-            Ok(Err(e)) => {
-                group.disarm();
-                Err(GitError::Failed {
-                    what,
-                    code: "not awaited".to_string(),
-                    stderr: crate::model::sanitize(&e.to_string()),
-                })
-            }
-            Err(_) => {
-                group.stop();
-                let _ = child.start_kill();
-                let _ = tokio::time::timeout(REAP_AFTER_KILL, child.wait()).await;
-                Err(GitError::Timeout {
-                    what,
-                    after: self.timeout,
-                })
-            }
+            .env("LC_ALL", "C");
+        match run_bounded(&mut cmd, self.deadline, 0, STDERR_KEPT).await {
+            Ok(out) => Ok(out),
+            Err(RunError::Spawn(e)) => Err(GitError::Missing(sanitize(&e.to_string()))),
+            Err(RunError::Wait(e)) => Err(GitError::Failed {
+                what,
+                code: "not awaited".to_string(),
+                stderr: sanitize(&e.to_string()),
+            }),
+            Err(RunError::Timeout) => Err(GitError::Timeout {
+                what,
+                after: self.timeout,
+            }),
         }
     }
 }

@@ -1,6 +1,6 @@
 //! `on_branch` against real repositories made with the real `git`.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::Command as StdCommand;
 use std::time::Duration;
 
@@ -49,32 +49,53 @@ async fn a_local_repository_is_asked_directly() {
     let (main, feature) = repo(tmp.path());
     let r = tmp.path().to_str().unwrap();
     let cache = tmp.path().join("cache");
-    assert_eq!(on_branch(r, "main", &main, &cache, T).await, Ok(true));
+    assert_eq!(on_branch(r, "main", &main, &cache, T, true).await, Ok(true));
     // Abbreviated commits work too.
-    assert_eq!(on_branch(r, "main", &main[..10], &cache, T).await, Ok(true));
-    assert_eq!(on_branch(r, "main", &feature, &cache, T).await, Ok(false));
-    assert_eq!(on_branch(r, "feature", &main, &cache, T).await, Ok(true));
+    assert_eq!(
+        on_branch(r, "main", &main[..10], &cache, T, true).await,
+        Ok(true)
+    );
+    assert_eq!(
+        on_branch(r, "main", &feature, &cache, T, true).await,
+        Ok(false)
+    );
+    assert_eq!(
+        on_branch(r, "feature", &main, &cache, T, true).await,
+        Ok(true)
+    );
     // A commit the repository never saw is not on the branch.
     let unknown = "0123456789abcdef0123456789abcdef01234567";
-    assert_eq!(on_branch(r, "main", unknown, &cache, T).await, Ok(false));
     assert_eq!(
-        on_branch(r, "release", &main, &cache, T).await,
+        on_branch(r, "main", unknown, &cache, T, true).await,
+        Ok(false)
+    );
+    assert_eq!(
+        on_branch(r, "release", &main, &cache, T, true).await,
         Err(GitError::NoBranch("release".into()))
     );
     assert!(!cache.exists(), "a local repository needs no cache");
 }
 
-#[tokio::test]
-async fn a_url_is_fetched_into_a_bare_partial_clone() {
+/// A repository made by [`repo`] in a fresh directory, and its `file://` URL.
+fn origin() -> (tempfile::TempDir, PathBuf, String, (String, String)) {
     let tmp = tempfile::tempdir().unwrap();
     let origin = tmp.path().join("origin");
     std::fs::create_dir(&origin).unwrap();
-    let (main, feature) = repo(&origin);
+    let commits = repo(&origin);
     let url = format!("file://{}", origin.display());
+    (tmp, origin, url, commits)
+}
+
+#[tokio::test]
+async fn a_url_is_fetched_into_a_bare_partial_clone() {
+    let (tmp, origin, url, (main, feature)) = origin();
     let cache = tmp.path().join("cache");
-    assert_eq!(on_branch(&url, "main", &main, &cache, T).await, Ok(true));
     assert_eq!(
-        on_branch(&url, "main", &feature, &cache, T).await,
+        on_branch(&url, "main", &main, &cache, T, true).await,
+        Ok(true)
+    );
+    assert_eq!(
+        on_branch(&url, "main", &feature, &cache, T, true).await,
         Ok(false)
     );
     let clones: Vec<_> = std::fs::read_dir(&cache).unwrap().collect();
@@ -85,9 +106,79 @@ async fn a_url_is_fetched_into_a_bare_partial_clone() {
         &["commit", "--quiet", "--allow-empty", "-m", "four"],
     );
     let later = git(&origin, &["rev-parse", "HEAD"]);
-    assert_eq!(on_branch(&url, "main", &later, &cache, T).await, Ok(true));
-    let missing = on_branch(&url, "nope", &main, &cache, T).await;
+    assert_eq!(
+        on_branch(&url, "main", &later, &cache, T, true).await,
+        Ok(true)
+    );
+    let missing = on_branch(&url, "nope", &main, &cache, T, true).await;
     assert_eq!(missing, Err(GitError::NoBranch("nope".into())));
+}
+
+/// Questions asked together about one clone all get their answer (two
+/// fetches into one clone would fail on git's ref locks); those that are
+/// not rechecks share a fresh fetch, a recheck fetches again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn questions_at_once_share_one_clone_and_only_a_recheck_fetches_again() {
+    let (tmp, origin, url, (main, feature)) = origin();
+    let cache = tmp.path().join("cache");
+    let asks = (0..6).map(|i| {
+        let (url, cache) = (url.clone(), cache.clone());
+        let commit = if i % 2 == 0 {
+            main.clone()
+        } else {
+            feature.clone()
+        };
+        tokio::spawn(async move { on_branch(&url, "main", &commit, &cache, T, i % 3 == 0).await })
+    });
+    let answers: Vec<_> = futures::future::join_all(asks)
+        .await
+        .into_iter()
+        .map(Result::unwrap)
+        .collect();
+    assert_eq!(
+        answers,
+        vec![
+            Ok(true),
+            Ok(false),
+            Ok(true),
+            Ok(false),
+            Ok(true),
+            Ok(false)
+        ]
+    );
+    git(
+        &origin,
+        &["commit", "--quiet", "--allow-empty", "-m", "four"],
+    );
+    let later = git(&origin, &["rev-parse", "HEAD"]);
+    let fetch_head = std::fs::read_dir(&cache)
+        .unwrap()
+        .map(|e| e.unwrap().path().join("FETCH_HEAD"))
+        .find(|p| p.exists())
+        .unwrap();
+    let fetched = || std::fs::metadata(&fetch_head).unwrap().modified().unwrap();
+    let before = fetched();
+    // Fetched a moment ago: a board's question about a commit the clone has
+    // is answered from that fetch.
+    assert_eq!(
+        on_branch(&url, "main", &main, &cache, T, false).await,
+        Ok(true)
+    );
+    assert_eq!(fetched(), before);
+    // A commit the clone does not have is fetched for, recheck or not.
+    assert_eq!(
+        on_branch(&url, "main", &later, &cache, T, false).await,
+        Ok(true)
+    );
+    let after = fetched();
+    assert_ne!(after, before);
+    // The gate's recheck fetches again.
+    std::thread::sleep(Duration::from_millis(20));
+    assert_eq!(
+        on_branch(&url, "main", &main, &cache, T, true).await,
+        Ok(true)
+    );
+    assert_ne!(fetched(), after);
 }
 
 #[tokio::test]
@@ -102,7 +193,7 @@ async fn bad_input_never_reaches_git() {
     ] {
         assert!(
             matches!(
-                on_branch(r, "main", bad, tmp.path(), T).await,
+                on_branch(r, "main", bad, tmp.path(), T, true).await,
                 Err(GitError::BadCommit(_))
             ),
             "{bad}"
@@ -111,7 +202,7 @@ async fn bad_input_never_reaches_git() {
     for bad in ["-main", "a..b", "a b", "x:y", ""] {
         assert!(
             matches!(
-                on_branch(r, bad, "0123456", tmp.path(), T).await,
+                on_branch(r, bad, "0123456", tmp.path(), T, true).await,
                 Err(GitError::BadBranch(_))
             ),
             "{bad}"
@@ -123,7 +214,7 @@ async fn bad_input_never_reaches_git() {
 async fn a_repository_that_is_not_one_is_an_error() {
     let tmp = tempfile::tempdir().unwrap();
     let r = tmp.path().to_str().unwrap();
-    let e = on_branch(r, "main", "0123456", tmp.path(), T)
+    let e = on_branch(r, "main", "0123456", tmp.path(), T, true)
         .await
         .unwrap_err();
     assert!(
@@ -153,9 +244,16 @@ async fn a_remote_that_never_answers_is_stopped_at_the_deadline() {
     let tmp = tempfile::tempdir().unwrap();
     let url = format!("http://127.0.0.1:{port}/shop.git");
     let started = std::time::Instant::now();
-    let e = on_branch(&url, "main", "0123456", tmp.path(), Duration::from_secs(1))
-        .await
-        .unwrap_err();
+    let e = on_branch(
+        &url,
+        "main",
+        "0123456",
+        tmp.path(),
+        Duration::from_secs(1),
+        true,
+    )
+    .await
+    .unwrap_err();
     assert!(matches!(e, GitError::Timeout { what: "clone", .. }), "{e}");
     assert!(
         started.elapsed() < Duration::from_secs(5),
@@ -165,7 +263,7 @@ async fn a_remote_that_never_answers_is_stopped_at_the_deadline() {
     assert_eq!(e.to_string(), "git clone did not finish within 1s");
     // Nothing half-cloned is left behind.
     assert_eq!(std::fs::read_dir(tmp.path()).unwrap().count(), 0);
-    let e = on_branch(&url, "main", "0123456", tmp.path(), Duration::ZERO)
+    let e = on_branch(&url, "main", "0123456", tmp.path(), Duration::ZERO, true)
         .await
         .unwrap_err();
     assert!(matches!(e, GitError::Timeout { .. }), "{e}");

@@ -47,7 +47,7 @@ pub(super) fn judge(
         return Finding::new(Verdict::Pass, format!("built from commit {short}{from}"));
     };
     let branch = crate::model::sanitize(&rule.branch);
-    let repo = clip(&redact(&rule.repository), 200);
+    let repo = clip(&crate::secrets::redact_urls(&rule.repository), 200);
     match on_branch {
         Some(Ok(true)) => Finding::new(
             Verdict::Pass,
@@ -68,16 +68,5 @@ pub(super) fn judge(
             Verdict::Pending,
             format!("checking the branch: is commit {short} on {branch} of {repo}"),
         ),
-    }
-}
-
-/// A URL without its password.
-pub(crate) fn redact(url: &str) -> String {
-    match url::Url::parse(url) {
-        Ok(mut u) if u.password().is_some() => {
-            let _ = u.set_password(Some("***"));
-            u.to_string()
-        }
-        _ => url.to_string(),
     }
 }

@@ -144,21 +144,17 @@ fn parse_key(ctx: &mut Ctx<'_>, t: &Table<'_>, base: Option<&Path>) -> Option<Tr
     }
 }
 
+/// The key file, a regular file of at most [`PEM_LIMIT`] bytes (a FIFO or
+/// device named by mistake is refused, never waited on).
 fn read_limited(path: &Path) -> Result<Vec<u8>, String> {
-    use std::io::Read;
-    let f = std::fs::File::open(path).map_err(|e| match e.kind() {
-        std::io::ErrorKind::NotFound => "no such file".to_string(),
-        std::io::ErrorKind::PermissionDenied => "permission denied".to_string(),
-        k => k.to_string(),
-    })?;
-    let mut out = Vec::new();
-    f.take(PEM_LIMIT + 1)
-        .read_to_end(&mut out)
-        .map_err(|e| e.kind().to_string())?;
-    if out.len() as u64 > PEM_LIMIT {
-        return Err(format!("larger than {} KiB", PEM_LIMIT / 1024));
+    match crate::paths::read_regular(path, PEM_LIMIT) {
+        Ok(Some(bytes)) => Ok(bytes),
+        Ok(None) => Err("no such file".to_string()),
+        Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied => {
+            Err("permission denied".to_string())
+        }
+        Err(e) => Err(crate::model::sanitize(&e.to_string())),
     }
-    Ok(out)
 }
 
 fn valid_cve(s: &str) -> bool {
@@ -254,7 +250,7 @@ fn parse_provenance(
     );
     let branch = t.req_str(ctx, "branch", "add branch = \"main\"");
     if let Some(b) = &branch
-        && !crate::supply::git::valid_branch(b)
+        && !crate::model::gitref::valid_branch(b)
     {
         ctx.report(
             t.value_span("branch"),
@@ -281,11 +277,10 @@ fn parse_provenance(
     }
     // Credentials in the URL would be on git's command line and in the
     // clone's config: git's own credential helpers keep them instead.
-    let userinfo = repository
-        .split_once("://")
-        .map(|(_, rest)| rest.split('/').next().unwrap_or(""))
-        .is_some_and(|authority| authority.contains('@'))
-        && (repository.starts_with("http://") || repository.starts_with("https://"));
+    let userinfo = url::Url::parse(&repository).is_ok_and(|u| {
+        matches!(u.scheme(), "http" | "https")
+            && (!u.username().is_empty() || u.password().is_some())
+    });
     if userinfo {
         ctx.report(
             t.value_span("repository"),
@@ -475,5 +470,24 @@ mod tests {
         ] {
             assert!(e.contains(want), "{want} missing in:\n{e}");
         }
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_key_named_as_a_pipe_or_a_directory_is_refused_not_waited_on() {
+        let tmp = tempfile::tempdir().unwrap();
+        let fifo = tmp.path().join("ci.pub");
+        let made = std::process::Command::new("mkfifo")
+            .arg(&fifo)
+            .status()
+            .unwrap();
+        assert!(made.success());
+        let e = parse(
+            "[supply_chain]\nkeys = [{ name = \"ci\", pem = \"ci.pub\" }, { name = \"d\", pem = \".\" }]\n",
+            Some(tmp.path()),
+        )
+        .unwrap_err();
+        assert!(e.contains("not a regular file"), "{e}");
+        assert!(e.contains("it is a directory"), "{e}");
     }
 }

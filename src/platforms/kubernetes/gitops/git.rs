@@ -37,8 +37,6 @@ const FILE_LIMIT: u64 = 1024 * 1024;
 const LOCK_WAIT: Duration = Duration::from_secs(2);
 /// How often it is tried meanwhile.
 const LOCK_POLL: Duration = Duration::from_millis(50);
-/// Longest a stopped command is waited for once killed.
-const REAP_AFTER_KILL: Duration = Duration::from_secs(2);
 
 /// A clone of one branch of the GitOps repository, in a directory shipdeck
 /// owns (under its cache dir): cloned when missing, reset to the remote's
@@ -57,21 +55,10 @@ impl std::fmt::Debug for Checkout {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Checkout")
             .field("dir", &self.dir)
-            .field("url", &redacted(&self.url))
+            .field("url", &crate::secrets::redact_urls(&self.url))
             .field("branch", &self.branch)
             .field("timeout", &self.timeout)
             .finish_non_exhaustive()
-    }
-}
-
-/// The URL without its password, if it has one.
-fn redacted(url: &str) -> String {
-    match url::Url::parse(url) {
-        Ok(mut u) if u.password().is_some() => {
-            let _ = u.set_password(Some("***"));
-            u.to_string()
-        }
-        _ => url.to_string(),
     }
 }
 
@@ -492,13 +479,7 @@ fn relative(file: &str) -> Result<String, GitOpsError> {
 }
 
 fn check_branch(branch: &str) -> Result<(), GitOpsError> {
-    let bad = branch.is_empty()
-        || branch.starts_with('-')
-        || branch.contains("..")
-        || branch
-            .chars()
-            .any(|c| c.is_control() || c.is_whitespace() || "~^:?*[\\".contains(c));
-    if bad {
+    if !crate::model::gitref::valid_branch(branch) {
         return Err(GitOpsError::BadRequest {
             why: format!("{:?} is not a branch name", sanitize(branch)),
         });

@@ -4,24 +4,18 @@
 
 use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
-use std::process::{ExitStatus, Stdio};
 
 use tokio::process::Command;
 
 use super::{
-    Checkout, GitOpsError, LOCK_POLL, LOCK_WAIT, REAP_AFTER_KILL, STDERR_KEPT, STDERR_SHOWN,
-    STDOUT_KEPT, check_branch,
+    Checkout, GitOpsError, LOCK_POLL, LOCK_WAIT, STDERR_KEPT, STDERR_SHOWN, STDOUT_KEPT,
+    check_branch,
 };
-use crate::model::text::{fold_line, sanitize};
-use crate::process::{GroupGuard, bounded};
+use crate::model::text::sanitize;
+use crate::process::{RunError, run_bounded, shown};
 
 /// What a finished git command said.
-pub(super) struct Out {
-    pub(super) status: ExitStatus,
-    pub(super) stdout: String,
-    pub(super) stdout_cut: bool,
-    pub(super) stderr: String,
-}
+pub(super) use crate::process::Finished as Out;
 
 /// The checkout's lock, held until dropped.
 pub(super) struct Held {
@@ -109,22 +103,7 @@ impl Checkout {
     /// Git's stderr as an error shows it: without the URL's credentials,
     /// sanitised, on one line, clipped.
     pub(super) fn shown(&self, stderr: &str) -> String {
-        let mut text = stderr.trim().to_string();
-        if let Ok(url) = url::Url::parse(&self.url)
-            && let Some(password) = url.password()
-            && !password.is_empty()
-        {
-            text = text.replace(password, "***");
-        }
-        let folded = fold_line(&text);
-        let mut out: String = folded.chars().take(STDERR_SHOWN).collect();
-        if folded.chars().count() > STDERR_SHOWN {
-            out.push('…');
-        }
-        if out.is_empty() {
-            out = "(no message)".to_string();
-        }
-        out
+        shown(stderr, &self.url, STDERR_SHOWN)
     }
 
     /// Runs git in the checkout.
@@ -150,69 +129,35 @@ impl Checkout {
         let mut cmd = Command::new(&self.program);
         cmd.args(args)
             .current_dir(cwd)
-            .env("GIT_TERMINAL_PROMPT", "0")
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .kill_on_drop(true);
+            .env("GIT_TERMINAL_PROMPT", "0");
         for (k, v) in &self.env {
             cmd.env(k, v);
         }
         for (k, v) in env {
             cmd.env(k, v);
         }
-        // Its own group: ssh or a credential helper it starts is stopped with it.
-        #[cfg(unix)]
-        cmd.process_group(0);
-        let mut child = cmd.spawn().map_err(|e| {
-            if e.kind() == std::io::ErrorKind::NotFound {
-                GitOpsError::GitMissing {
+        let deadline = tokio::time::Instant::now() + self.timeout;
+        match run_bounded(&mut cmd, deadline, STDOUT_KEPT, STDERR_KEPT).await {
+            Ok(out) => Ok(out),
+            Err(RunError::Spawn(e)) if e.kind() == std::io::ErrorKind::NotFound => {
+                Err(GitOpsError::GitMissing {
                     why: sanitize(&e.to_string()),
-                }
-            } else {
-                GitOpsError::Failed {
-                    what,
-                    code: None,
-                    stderr: sanitize(&format!("git could not be started: {e}")),
-                }
+                })
             }
-        })?;
-        // Declared after `child`, so dropped first: the group is stopped
-        // while its leader is not yet reaped.
-        let mut group = GroupGuard(child.id());
-        let (out, err) = (child.stdout.take(), child.stderr.take());
-        let run = async {
-            let ((stdout, stdout_cut), (stderr, _)) =
-                tokio::join!(bounded(out, STDOUT_KEPT), bounded(err, STDERR_KEPT));
-            child.wait().await.map(|status| Out {
-                status,
-                stdout,
-                stdout_cut,
-                stderr,
-            })
-        };
-        let finished = tokio::time::timeout(self.timeout, run).await;
-        match finished {
-            Ok(Ok(out)) => {
-                // Reaped: its group id may be reused from now on.
-                group.disarm();
-                Ok(out)
-            }
-            Ok(Err(e)) => Err(GitOpsError::Failed {
+            Err(RunError::Spawn(e)) => Err(GitOpsError::Failed {
+                what,
+                code: None,
+                stderr: sanitize(&format!("git could not be started: {e}")),
+            }),
+            Err(RunError::Wait(e)) => Err(GitOpsError::Failed {
                 what,
                 code: None,
                 stderr: sanitize(&e.to_string()),
             }),
-            Err(_) => {
-                // Not yet reaped, so the group's id is still its own.
-                group.stop();
-                let _ = child.start_kill();
-                let _ = tokio::time::timeout(REAP_AFTER_KILL, child.wait()).await;
-                Err(GitOpsError::Timeout {
-                    what,
-                    after: self.timeout,
-                })
-            }
+            Err(RunError::Timeout) => Err(GitOpsError::Timeout {
+                what,
+                after: self.timeout,
+            }),
         }
     }
 }
