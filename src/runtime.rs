@@ -364,8 +364,8 @@ where
     let registries = crate::registry::Registries::new(
         cfg.registry.clone(),
         crate::paths::cache_dir().map(|d| d.join("registry")),
-    )
-    .with_secrets(secrets.clone());
+        secrets.clone(),
+    );
     // A board of hundreds of new digests is read a few at a time.
     let registry_slots = Arc::new(tokio::sync::Semaphore::new(REGISTRY_READS));
     let (tx, mut rx) = mpsc::channel::<Msg>(CHANNEL_CAPACITY);

@@ -42,8 +42,8 @@ fn registries(cfg: &Config) -> crate::registry::Registries {
     crate::registry::Registries::new(
         cfg.registry.clone(),
         crate::paths::cache_dir().map(|d| d.join("registry")),
+        super::secrets_for_run(),
     )
-    .with_secrets(super::secrets_for_run())
 }
 
 /// What `approve` shows of the digest: where it was built from (commit,

@@ -89,7 +89,7 @@ pub(super) struct Auth {
     cfg: Arc<RegistryConfig>,
     /// The Docker configuration, or why it could not be read.
     docker: Result<Option<Arc<DockerConfig>>, CredentialError>,
-    secrets: Option<Secrets>,
+    secrets: Secrets,
     /// ECR tokens per host, with when they must be renewed.
     ecr: Mutex<HashMap<String, (Login, DateTime<Utc>)>>,
 }
@@ -98,7 +98,7 @@ impl Auth {
     pub(super) fn new(
         cfg: Arc<RegistryConfig>,
         docker: Result<Option<Arc<DockerConfig>>, CredentialError>,
-        secrets: Option<Secrets>,
+        secrets: Secrets,
     ) -> Self {
         Self {
             cfg,
@@ -108,22 +108,10 @@ impl Auth {
         }
     }
 
-    pub(super) fn set_docker(&mut self, docker: DockerConfig) {
-        self.docker = Ok(Some(Arc::new(docker)));
-    }
-
-    pub(super) fn set_secrets(&mut self, secrets: Secrets) {
-        self.secrets = Some(secrets);
-    }
-
     /// The credentials for `host` (`docker.io` for Docker Hub).
     pub(super) async fn login(&self, host: &str) -> Result<Login, RegistryError> {
         if let Some(name) = self.cfg.auth.get(host) {
-            let secrets = self
-                .secrets
-                .clone()
-                .unwrap_or_else(crate::cli::setup::secrets_for_run);
-            let value = secrets.get(name).map_err(|e| RegistryError::Secret {
+            let value = self.secrets.get(name).map_err(|e| RegistryError::Secret {
                 host: host.to_string(),
                 why: e.to_string(),
             })?;

@@ -57,11 +57,7 @@ impl Cache {
             return Some(r.clone());
         }
         let path = self.file(key)?;
-        let meta = std::fs::metadata(&path).ok()?;
-        if !meta.is_file() || meta.len() > FILE_MAX {
-            return None;
-        }
-        let text = std::fs::read(&path).ok()?;
+        let text = crate::paths::read_regular(&path, FILE_MAX).ok()??;
         let reading: Reading = match serde_json::from_slice(&text) {
             Ok(r) => r,
             Err(e) => {

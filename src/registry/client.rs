@@ -122,59 +122,42 @@ impl std::fmt::Debug for Registries {
 
 impl Registries {
     /// Registries as `cfg` says, readings kept in `cache_dir` (none: in
-    /// memory only), credentials from the Docker configuration at
-    /// [`super::docker_config::default_path`] (read now; a file that cannot
-    /// be read makes every read that needs it fail with the reason) and the
-    /// keyring.
-    pub fn new(cfg: Arc<RegistryConfig>, cache_dir: Option<PathBuf>) -> Self {
+    /// memory only), credentials from `secrets` (`[registry.auth]`), ECR and
+    /// the Docker configuration at [`super::docker_config::default_path`]
+    /// (read now; a file that cannot be read makes every read that needs it
+    /// fail with the reason).
+    pub fn new(cfg: Arc<RegistryConfig>, cache_dir: Option<PathBuf>, secrets: Secrets) -> Self {
         let docker = match super::docker_config::default_path() {
             Some(p) => DockerConfig::load(&p).map(|c| Some(Arc::new(c))),
             None => Ok(None),
         };
+        Self::with(cfg, cache_dir, secrets, docker)
+    }
+
+    /// The same with this Docker configuration instead of the user's.
+    pub fn with_docker_config(
+        cfg: Arc<RegistryConfig>,
+        cache_dir: Option<PathBuf>,
+        secrets: Secrets,
+        docker: DockerConfig,
+    ) -> Self {
+        Self::with(cfg, cache_dir, secrets, Ok(Some(Arc::new(docker))))
+    }
+
+    fn with(
+        cfg: Arc<RegistryConfig>,
+        cache_dir: Option<PathBuf>,
+        secrets: Secrets,
+        docker: Result<Option<Arc<DockerConfig>>, CredentialError>,
+    ) -> Self {
         Self {
             inner: Arc::new(Inner {
-                auth: Auth::new(cfg.clone(), docker, None),
+                auth: Auth::new(cfg.clone(), docker, secrets),
                 cfg,
                 cache: Cache::new(cache_dir),
                 clients: Mutex::new(HashMap::new()),
                 requests: AtomicU64::new(0),
             }),
-        }
-    }
-
-    fn inner_mut(self) -> Inner {
-        match Arc::try_unwrap(self.inner) {
-            Ok(inner) => inner,
-            // Shared already: a copy with the same settings, a fresh cache.
-            Err(shared) => Inner {
-                cfg: shared.cfg.clone(),
-                auth: Auth::new(shared.cfg.clone(), Ok(None), None),
-                cache: Cache::new(None),
-                clients: Mutex::new(HashMap::new()),
-                requests: AtomicU64::new(0),
-            },
-        }
-    }
-
-    /// The same, with this Docker configuration instead of the user's
-    /// (tests). Call it before cloning.
-    #[must_use]
-    pub fn with_docker_config(self, c: DockerConfig) -> Self {
-        let mut inner = self.inner_mut();
-        inner.auth.set_docker(c);
-        Self {
-            inner: Arc::new(inner),
-        }
-    }
-
-    /// The same, with these secrets for `[registry.auth]` instead of the
-    /// keyring (tests). Call it before cloning.
-    #[must_use]
-    pub fn with_secrets(self, s: Secrets) -> Self {
-        let mut inner = self.inner_mut();
-        inner.auth.set_secrets(s);
-        Self {
-            inner: Arc::new(inner),
         }
     }
 
@@ -452,7 +435,12 @@ mod tests {
             read: vec!["*.dkr.ecr.*.amazonaws.com".into(), "127.0.0.1:5000".into()],
             ..Default::default()
         };
-        let r = Registries::new(Arc::new(cfg), None);
+        let secrets = crate::secrets::Secrets::with_env(
+            Arc::new(crate::secrets::MemoryStore::default()),
+            crate::secrets::Redactor::default(),
+            |_| None,
+        );
+        let r = Registries::new(Arc::new(cfg), None, secrets);
         let rt = tokio::runtime::Builder::new_current_thread()
             .build()
             .unwrap();

@@ -16,7 +16,7 @@ use oci_client::secrets::RegistryAuth;
 use serde::Deserialize;
 
 use super::RegistryError;
-use crate::model::sanitize;
+use crate::model::text::clip;
 
 /// The most one registry call (a manifest, a blob) may take.
 pub const CALL_TIMEOUT: Duration = Duration::from_secs(10);
@@ -79,12 +79,9 @@ pub(super) struct Session<'a> {
     pub requests: &'a AtomicU64,
 }
 
+/// An answer's first line, as a reason quotes it.
 fn trimmed(text: &str) -> String {
-    let clean = sanitize(text.lines().next().unwrap_or(""));
-    match clean.char_indices().nth(WHY_MAX) {
-        Some((i, _)) => format!("{}…", &clean[..i]),
-        None => clean,
-    }
+    clip(text.lines().next().unwrap_or(""), WHY_MAX)
 }
 
 impl Session<'_> {

@@ -10,7 +10,7 @@ use shipdeck::config::registry::RegistryConfig;
 use shipdeck::model::{Digest, ImageRef};
 use shipdeck::registry::{Registries, RegistryError};
 
-use crate::support::registry::{PASSWORD, Registry, USER};
+use crate::support::registry::{PASSWORD, Registry, USER, no_secrets};
 
 const LABELS: &[(&str, &str)] = &[
     (
@@ -35,8 +35,12 @@ fn config(reg: &Registry) -> Arc<RegistryConfig> {
 }
 
 fn registries(reg: &Registry, cache: Option<&std::path::Path>) -> Registries {
-    Registries::new(config(reg), cache.map(std::path::Path::to_path_buf))
-        .with_docker_config(reg.docker_config(USER, PASSWORD))
+    Registries::with_docker_config(
+        config(reg),
+        cache.map(std::path::Path::to_path_buf),
+        no_secrets(),
+        reg.docker_config(USER, PASSWORD),
+    )
 }
 
 fn image(reg: &Registry, repo: &str, digest: &Digest) -> ImageRef {
@@ -108,8 +112,12 @@ async fn a_digest_without_sig_or_att_tags_reads_empty_lists_and_an_unknown_diges
 async fn a_wrong_password_is_unauthorized_naming_the_host_and_never_the_secret() {
     let reg = Registry::start();
     let digest = reg.push_image("team/api", LABELS);
-    let r = Registries::new(config(&reg), None)
-        .with_docker_config(reg.docker_config(USER, "wrong-canary-pw"));
+    let r = Registries::with_docker_config(
+        config(&reg),
+        None,
+        no_secrets(),
+        reg.docker_config(USER, "wrong-canary-pw"),
+    );
     let e = r
         .read(&image(&reg, "team/api", &digest), false)
         .await
@@ -121,8 +129,12 @@ async fn a_wrong_password_is_unauthorized_naming_the_host_and_never_the_secret()
     assert!(!text.contains(PASSWORD), "{text}");
 
     // Anonymous is refused the same way.
-    let anon = Registries::new(config(&reg), None)
-        .with_docker_config(shipdeck::registry::DockerConfig::default());
+    let anon = Registries::with_docker_config(
+        config(&reg),
+        None,
+        no_secrets(),
+        shipdeck::registry::DockerConfig::default(),
+    );
     let e = anon
         .read(&image(&reg, "team/api", &digest), false)
         .await
@@ -141,13 +153,12 @@ async fn a_keyring_secret_wins_over_the_docker_configuration() {
         .unwrap();
     let mut cfg = (*config(&reg)).clone();
     cfg.auth.insert(reg.host.clone(), "LOCAL_REGISTRY".into());
-    let r = Registries::new(Arc::new(cfg), None)
-        .with_docker_config(reg.docker_config(USER, "wrong-pw"))
-        .with_secrets(Secrets::with_env(
-            Arc::new(store),
-            Redactor::default(),
-            |_| None,
-        ));
+    let r = Registries::with_docker_config(
+        Arc::new(cfg),
+        None,
+        Secrets::with_env(Arc::new(store), Redactor::default(), |_| None),
+        reg.docker_config(USER, "wrong-pw"),
+    );
     let reading = r
         .read(&image(&reg, "team/api", &digest), false)
         .await
@@ -262,8 +273,12 @@ async fn a_registry_that_never_answers_times_out() {
         insecure: vec![host.clone()],
         ..Default::default()
     };
-    let r = Registries::new(Arc::new(cfg), None)
-        .with_docker_config(shipdeck::registry::DockerConfig::default());
+    let r = Registries::with_docker_config(
+        Arc::new(cfg),
+        None,
+        no_secrets(),
+        shipdeck::registry::DockerConfig::default(),
+    );
     let img = ImageRef::parse(&format!("{host}/team/api@{}", Digest::of_bytes(b"x"))).unwrap();
     let started = std::time::Instant::now();
     let e = r.read(&img, false).await.unwrap_err();

@@ -109,8 +109,12 @@ async fn a_board_of_500_services_reads_each_digest_once_and_a_refresh_asks_the_r
     let sim = SimFleet::new(&fleet, 1, Arc::new(ManualClock::new(now)));
     let cache = tempfile::tempdir().unwrap();
     let open = || {
-        Registries::new(cfg.registry.clone(), Some(cache.path().to_path_buf()))
-            .with_docker_config(reg.docker_config(registry::USER, registry::PASSWORD))
+        Registries::with_docker_config(
+            cfg.registry.clone(),
+            Some(cache.path().to_path_buf()),
+            registry::no_secrets(),
+            reg.docker_config(registry::USER, registry::PASSWORD),
+        )
     };
     let registries = open();
 

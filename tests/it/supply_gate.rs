@@ -19,7 +19,7 @@ use shipdeck::supply::gather::gather;
 use shipdeck::supply::{AllowedFinding, Assessment};
 
 use crate::support::cosign::{Key, simple_signing_payload, vuln_statement};
-use crate::support::registry::{PASSWORD, Registry, USER};
+use crate::support::registry::{self, PASSWORD, Registry, USER};
 
 const REPO: &str = "team/api";
 const REVISION: &str = "4f2c9a1e0b7d3c5a6e8f9012345678901234abcd";
@@ -71,8 +71,12 @@ impl Team {
             insecure: vec![self.reg.host.clone()],
             ..Default::default()
         };
-        Registries::new(Arc::new(cfg), Some(self.dir.path().join("cache")))
-            .with_docker_config(self.reg.docker_config(USER, password))
+        Registries::with_docker_config(
+            Arc::new(cfg),
+            Some(self.dir.path().join("cache")),
+            registry::no_secrets(),
+            self.reg.docker_config(USER, password),
+        )
     }
 
     fn image(&self, digest: &Digest) -> ImageRef {

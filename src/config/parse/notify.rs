@@ -174,10 +174,7 @@ fn url_secret(ctx: &mut Ctx<'_>, t: &Table<'_>) -> Option<String> {
         "url_secret",
         "add url_secret = \"RELEASES_WEBHOOK\" and store the URL with `shipdeck secret set RELEASES_WEBHOOK`",
     )?;
-    let name = raw
-        .strip_prefix("${secret:")
-        .and_then(|r| r.strip_suffix('}'))
-        .unwrap_or(&raw);
+    let name = super::signals::secret_name(&raw);
     if crate::secrets::valid_name(name) {
         return Some(name.to_string());
     }

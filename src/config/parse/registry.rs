@@ -109,10 +109,7 @@ fn auth(ctx: &mut Ctx<'_>, t: &Table<'_>) -> BTreeMap<String, String> {
             );
             continue;
         }
-        let secret = name
-            .strip_prefix("${secret:")
-            .and_then(|r| r.strip_suffix('}'))
-            .unwrap_or(&name);
+        let secret = super::signals::secret_name(&name);
         if !crate::secrets::valid_name(secret) {
             // Never echoed: it may be the credential itself.
             ctx.report(

@@ -103,6 +103,14 @@ pub(super) fn is_secret_ref(s: &str) -> bool {
         .is_some_and(crate::secrets::valid_name)
 }
 
+/// The secret's name a key written as `"NAME"` or `"${secret:NAME}"` holds
+/// (not yet checked to be a valid name).
+pub(super) fn secret_name(raw: &str) -> &str {
+    raw.strip_prefix("${secret:")
+        .and_then(|r| r.strip_suffix('}'))
+        .unwrap_or(raw)
+}
+
 /// A metric with `promql = "…"`: the query, checked for what a person can fix
 /// before Prometheus sees it.
 pub(in crate::config) fn parse_promql(

@@ -17,6 +17,15 @@ use shipdeck::model::Digest;
 /// The user agent of this harness's own requests.
 pub const PUSH_AGENT: &str = "shipdeck-test-push";
 /// The user and password the registry accepts.
+/// Secrets with nothing stored: `[registry.auth]` finds nothing.
+pub fn no_secrets() -> shipdeck::secrets::Secrets {
+    shipdeck::secrets::Secrets::with_env(
+        std::sync::Arc::new(shipdeck::secrets::MemoryStore::default()),
+        shipdeck::secrets::Redactor::default(),
+        |_| None,
+    )
+}
+
 pub const USER: &str = "ci";
 pub const PASSWORD: &str = "registry-test-pw";
 /// Where cosign puts a signature layer's base64 signature.
