@@ -55,7 +55,6 @@ fn kv(k: &str, v: &str, theme: &Theme) -> Line<'static> {
 /// whether it could be read. Nothing while nobody asked the registry.
 fn supply_lines(app: &App, s: &crate::model::ServiceSnapshot, theme: &Theme) -> Vec<Line<'static>> {
     use crate::config::AutoCheck;
-    use crate::gate::Verdict;
     let Some(d) = &s.digest else {
         return Vec::new();
     };
@@ -77,11 +76,7 @@ fn supply_lines(app: &App, s: &crate::model::ServiceSnapshot, theme: &Theme) -> 
         .into_iter()
         .filter_map(|c| Some((c.name(), a.finding(c)?.clone())))
         .map(|(name, f)| {
-            let tone = match f.verdict {
-                Verdict::Pass => Tone::Good,
-                Verdict::Fail => Tone::Bad,
-                Verdict::Pending | Verdict::Unknown => Tone::Warn,
-            };
+            let tone = super::flow::verdict_tone(f.verdict);
             Line::from(vec![
                 Span::styled(format!("{name:<9} "), theme.tone(Tone::Dim)),
                 Span::styled(

@@ -77,12 +77,18 @@ fn height(lines: &[Line<'_>], inner: usize) -> u16 {
 }
 
 fn verdict_span(v: Verdict, overridden: bool, theme: &Theme) -> Span<'static> {
-    match (v, overridden) {
-        (Verdict::Pass, true) => Span::styled("! ", theme.tone(Tone::Warn)),
-        (Verdict::Pass, false) => Span::styled("✓ ", theme.tone(Tone::Good)),
-        (Verdict::Fail, _) => Span::styled("✗ ", theme.tone(Tone::Bad)),
-        (Verdict::Pending, _) => Span::styled("◐ ", theme.tone(Tone::Warn)),
-        (Verdict::Unknown, _) => Span::styled("? ", theme.tone(Tone::Warn)),
+    if overridden && v == Verdict::Pass {
+        return Span::styled("! ", theme.tone(Tone::Warn));
+    }
+    Span::styled(format!("{} ", v.mark()), theme.tone(verdict_tone(v)))
+}
+
+/// A verdict's colour, wherever one is shown: only a pass is good.
+pub(super) fn verdict_tone(v: Verdict) -> Tone {
+    match v {
+        Verdict::Pass => Tone::Good,
+        Verdict::Fail => Tone::Bad,
+        Verdict::Pending | Verdict::Unknown => Tone::Warn,
     }
 }
 
