@@ -3,8 +3,8 @@
 //! in a process group of its own that is killed at the deadline.
 //!
 //! A local repository is asked directly; for a URL, a bare partial clone of
-//! the branch (`--filter=blob:none`) is kept under the cache directory and
-//! fetched before every question.
+//! the branch (`--filter=blob:none`) is kept under the cache directory,
+//! fetched for every recheck and for every commit it lacks.
 
 use std::collections::HashMap;
 use std::ffi::OsString;
